@@ -1,0 +1,95 @@
+/*
+ * isif/train.h — the training loop a job runs: shuffled epochs of m images ×
+ * 2 augmented views, ISIF loss, SGD, lr schedule, evaluation every
+ * eval.every epochs, an atomic checkpoint at each epoch end, exact resume,
+ * cancellation between batches and progress callbacks. Batches are decoded
+ * and augmented on loader threads while the current one trains.
+ * One trainer per job; two trainers in one process share nothing.
+ */
+#ifndef ISIF_TRAIN_H
+#define ISIF_TRAIN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "isif/dataset.h"
+#include "isif/spec.h"
+
+struct isif_trainer;
+
+struct isif_epoch_metrics {
+	int epoch;                 /* 1-based: epochs completed */
+	double loss;               /* mean loss over the epoch's steps */
+	bool has_knn;              /* evaluation ran this epoch */
+	double knn_top1, knn_top5; /* fractions */
+	bool unseen;               /* unseen-category protocol */
+	double recall_at[4];       /* R@1, 2, 4, 8 */
+	double nmi;
+	double lr;                 /* lr at the epoch's last step */
+	double seconds;            /* wall time of the epoch including evaluation */
+	double train_seconds;      /* training part only */
+	double images_per_sec;     /* source images per second of training */
+	double data_wait_frac;     /* fraction of training time spent waiting for data */
+};
+
+struct isif_progress {
+	int epoch;                 /* current epoch, 1-based */
+	int epochs;
+	int64_t images_done;       /* source images done in this epoch */
+	int64_t images_total;      /* per epoch */
+	double images_per_sec;
+	double eta_seconds;        /* whole run */
+	double loss;               /* running mean of this epoch */
+};
+
+struct isif_train_callbacks {
+	void *user;
+	/* After each step (cheap; may be rate-limited by the callee). */
+	void (*on_progress)(void *user, const struct isif_progress *p);
+	/* After each epoch's checkpoint is on disk; embeddings of the evaluated
+	 * splits are passed when evaluation ran (else NULL): [n,D] floats. */
+	void (*on_epoch)(void *user, const struct isif_epoch_metrics *m,
+			 const char *checkpoint_path,
+			 const float *train_emb, int64_t n_train,
+			 const float *test_emb, int64_t n_test, int D);
+	/* A line of log text (no newline). */
+	void (*on_log)(void *user, const char *line);
+};
+
+/*
+ * Creates a trainer for spec over a loaded dataset (borrowed, must outlive
+ * the trainer). Checkpoints go to out_dir/checkpoint-latest.safetensors
+ * (+ .optim.safetensors); out_dir must exist. threads: BLAS and loader
+ * threads (spec.threads wins when non-zero).
+ */
+int isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
+			const struct isif_dataset *ds, const char *out_dir,
+			int threads, char *err);
+
+/* Loads model, optimizer and epoch counter from a checkpoint written by an
+ * earlier run of the same spec; training continues at the next epoch. */
+int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path,
+			char *err);
+
+/* Epochs completed so far (after resume: the checkpoint's epoch). */
+int isif_trainer_epoch(const struct isif_trainer *t);
+
+/* Trains until spec.epochs are done. Returns ISIF_ECANCELLED when *cancel
+ * became non-zero (polled between batches; the last complete epoch's
+ * checkpoint stays). cancel may be NULL. */
+int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
+		     atomic_int *cancel, char *err);
+
+/* The model being trained (for embedding after training). */
+struct isif_model *isif_trainer_model(struct isif_trainer *t);
+
+void isif_trainer_free(struct isif_trainer *t);
+
+/* Embeds n images of a split (eval preprocessing, BN eval mode) into
+ * out[n, embed_dim], in batches of batch. */
+int isif_embed_split(struct isif_model *m, const struct isif_split *s,
+		     const float mean[3], const float std[3], int batch,
+		     float *out, char *err);
+
+#endif
