@@ -30,6 +30,21 @@ static inline float *tu_const(size_t n, float v)
 }
 
 /*
+ * gradcheck() that first rejects a non-finite analytic gradient (−2): the
+ * harness compares with `>` so a NaN in ana would otherwise pass silently.
+ */
+static inline int tu_gradcheck(const char *what, float *x, const float *ana, size_t n,
+			       gc_objective f, void *ctx, const struct gc_opts *opts)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(ana[i])) {
+			fprintf(stderr, "    %s[%zu]: analytic gradient %g\n", what, i, ana[i]);
+			return -2;
+		}
+	return gradcheck(what, x, ana, n, f, ctx, opts);
+}
+
+/*
  * Checks |got[i] − want[i]| ≤ tol·(1 + |want[i]|) for every i and reports the
  * first mismatch (and the count) under `what`. Returns the mismatch count.
  */

@@ -154,11 +154,11 @@ TEST(bn_gradcheck_dx_dgamma_dbeta)
 
 		bn_objective(&g); /* saves mean and rstd */
 		isif_bn_backward(dx, dgamma, dbeta, g.r, g.x, g.mean, g.rstd, g.gamma, N, C, HW);
-		CHECK_MSG(gradcheck("bn dx", g.x, dx, n, bn_objective, &g, NULL) == 0,
+		CHECK_MSG(tu_gradcheck("bn dx", g.x, dx, n, bn_objective, &g, NULL) == 0,
 			  "shape %d: dx gradcheck", t);
-		CHECK_MSG(gradcheck("bn dgamma", g.gamma, dgamma, C, bn_objective, &g, NULL) == 0,
+		CHECK_MSG(tu_gradcheck("bn dgamma", g.gamma, dgamma, C, bn_objective, &g, NULL) == 0,
 			  "shape %d: dgamma gradcheck", t);
-		CHECK_MSG(gradcheck("bn dbeta", g.beta, dbeta, C, bn_objective, &g, NULL) == 0,
+		CHECK_MSG(tu_gradcheck("bn dbeta", g.beta, dbeta, C, bn_objective, &g, NULL) == 0,
 			  "shape %d: dbeta gradcheck", t);
 		free(g.x), free(g.gamma), free(g.beta), free(g.y), free(g.r), free(g.mean);
 		free(g.rstd), free(dx), free(dgamma), free(dbeta);

@@ -167,9 +167,9 @@ TEST(conv2d_gradcheck_dx_dw)
 		/* d(Σ r·y)/dy = r */
 		isif_conv2d_backward(dx, dw, g.r, g.x, g.w, s->N, s->C, s->H, s->W, s->K,
 				     s->R, s->S, s->stride, s->pad, g.ws);
-		CHECK_MSG(gradcheck("conv dx", g.x, dx, xsize(s), conv_objective, &g, NULL) == 0,
+		CHECK_MSG(tu_gradcheck("conv dx", g.x, dx, xsize(s), conv_objective, &g, NULL) == 0,
 			  "shape %zu: dx gradcheck", i);
-		CHECK_MSG(gradcheck("conv dw", g.w, dw, wsize(s), conv_objective, &g, NULL) == 0,
+		CHECK_MSG(tu_gradcheck("conv dw", g.w, dw, wsize(s), conv_objective, &g, NULL) == 0,
 			  "shape %zu: dw gradcheck", i);
 		free(g.x), free(g.w), free(g.y), free(g.r), free(g.ws), free(dx), free(dw);
 	}

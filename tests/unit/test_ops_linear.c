@@ -57,9 +57,9 @@ TEST(linear_gradcheck_dx_dw_db)
 	float *dx = tu_const(LN * LC, NAN), *dw = tu_const(LK * LC, 0), *db = tu_const(LK, 0);
 
 	isif_linear_backward(dx, dw, db, g.r, g.x, g.w, LN, LC, LK);
-	CHECK(gradcheck("linear dx", g.x, dx, LN * LC, linear_objective, &g, NULL) == 0);
-	CHECK(gradcheck("linear dw", g.w, dw, LK * LC, linear_objective, &g, NULL) == 0);
-	CHECK(gradcheck("linear db", g.b, db, LK, linear_objective, &g, NULL) == 0);
+	CHECK(tu_gradcheck("linear dx", g.x, dx, LN * LC, linear_objective, &g, NULL) == 0);
+	CHECK(tu_gradcheck("linear dw", g.w, dw, LK * LC, linear_objective, &g, NULL) == 0);
+	CHECK(tu_gradcheck("linear db", g.b, db, LK, linear_objective, &g, NULL) == 0);
 	free(g.x), free(g.w), free(g.b), free(g.y), free(g.r), free(dx), free(dw), free(db);
 }
 
@@ -169,6 +169,6 @@ TEST(l2norm_gradcheck_dx)
 
 	l2norm_objective(&g);
 	isif_l2norm_backward(dx, g.r, g.y, g.norm, L2N, L2D);
-	CHECK(gradcheck("l2norm dx", g.x, dx, L2N * L2D, l2norm_objective, &g, NULL) == 0);
+	CHECK(tu_gradcheck("l2norm dx", g.x, dx, L2N * L2D, l2norm_objective, &g, NULL) == 0);
 	free(g.x), free(g.y), free(g.norm), free(g.r), free(dx);
 }

@@ -56,7 +56,7 @@ TEST(relu_gradcheck_dx)
 
 	relu_objective(&g);
 	isif_relu_backward(dx, g.r, g.y, N);
-	CHECK(gradcheck("relu dx", g.x, dx, N, relu_objective, &g, NULL) == 0);
+	CHECK(tu_gradcheck("relu dx", g.x, dx, N, relu_objective, &g, NULL) == 0);
 	free(g.x), free(g.y), free(g.r), free(dx);
 }
 
@@ -94,7 +94,7 @@ TEST(add_gradcheck_both_inputs)
 {
 	enum { N = 50 };
 	struct add_gc g = { N, tu_rand(N, 3), tu_rand(N, 4), tu_const(N, 0), tu_rand(N, 5) };
-	CHECK(gradcheck("add da", g.a, g.r, N, add_objective, &g, NULL) == 0);
-	CHECK(gradcheck("add db", g.b, g.r, N, add_objective, &g, NULL) == 0);
+	CHECK(tu_gradcheck("add da", g.a, g.r, N, add_objective, &g, NULL) == 0);
+	CHECK(tu_gradcheck("add db", g.b, g.r, N, add_objective, &g, NULL) == 0);
 	free(g.a), free(g.b), free(g.y), free(g.r);
 }

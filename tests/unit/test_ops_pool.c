@@ -117,7 +117,7 @@ TEST(maxpool2_gradcheck_dx)
 
 		maxpool_objective(&g);
 		isif_maxpool2_backward(dx, g.r, g.arg, N, C, H, W);
-		CHECK_MSG(gradcheck("maxpool dx", g.x, dx, nx, maxpool_objective, &g, NULL) == 0,
+		CHECK_MSG(tu_gradcheck("maxpool dx", g.x, dx, nx, maxpool_objective, &g, NULL) == 0,
 			  "shape %d", t);
 		free(g.x), free(g.y), free(g.r), free(g.arg), free(dx);
 	}
@@ -167,6 +167,6 @@ TEST(avgpool_gradcheck_dx)
 	float *dx = tu_const(N * C * HW, NAN);
 
 	isif_avgpool_backward(dx, g.r, N, C, HW);
-	CHECK(gradcheck("avgpool dx", g.x, dx, N * C * HW, avgpool_objective, &g, NULL) == 0);
+	CHECK(tu_gradcheck("avgpool dx", g.x, dx, N * C * HW, avgpool_objective, &g, NULL) == 0);
 	free(g.x), free(g.y), free(g.r), free(dx);
 }
