@@ -31,8 +31,14 @@ int gradcheck(const char *what, float *x, const float *ana, size_t n,
 {
 	struct gc_opts o = opts ? *opts : gc_defaults();
 	double scale = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(ana[i])) {
+			if (!o.quiet)
+				fprintf(stderr, "    %s[%zu]: analytic gradient is %g\n", what, i, ana[i]);
+			return 1; /* NaN would slip through every comparison below */
+		}
 		scale = fmax(scale, fabs(ana[i]));
+	}
 	double atol = o.atol * (scale > 0 ? scale : 1.0);
 	size_t stride = n > o.max_elems ? n / o.max_elems : 1;
 	size_t checked = 0, skipped = 0;
@@ -47,7 +53,7 @@ int gradcheck(const char *what, float *x, const float *ana, size_t n,
 			skipped++; /* not smooth at this point: a kink */
 			continue;
 		}
-		if (fabs(num - ana[i]) > tol) {
+		if (!(fabs(num - ana[i]) <= tol)) {
 			if (!o.quiet && failures < 5)
 				fprintf(stderr, "    %s[%zu]: analytic %.7g numeric %.7g (tol %.3g)\n",
 					what, i, ana[i], num, tol);

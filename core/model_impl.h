@@ -1,0 +1,100 @@
+/*
+ * core/model_impl.h — the model's internal graph, shared by the graph
+ * executor (model.c) and the architecture builders (model_arch.c).
+ *
+ * A model is a flat list of nodes in forward order. Each node reads one or
+ * two activations and writes one; activation 0 is the caller's input.
+ * Parameters are named tensors laid out contiguously in one block (their
+ * gradients in a second block of the same layout); BN running statistics
+ * live in a buffer block.
+ */
+#ifndef ISIF_MODEL_IMPL_H
+#define ISIF_MODEL_IMPL_H
+
+#include "isif/model.h"
+
+enum node_kind {
+	NODE_CONV, NODE_BN, NODE_RELU, NODE_MAXPOOL, NODE_AVGPOOL,
+	NODE_LINEAR, NODE_L2NORM, NODE_ADD,
+};
+
+struct node {
+	enum node_kind kind;
+	int in, in2, out;          /* activation ids (in2: second addend) */
+	/* hyper-parameters (conv: K, R, S, stride, pad; linear: K) */
+	int K, R, S, stride, pad;
+	/* parameter tensor ids into the model's tensor table (−1: none) */
+	int w, b;                  /* conv/linear weight & bias; bn gamma & beta */
+	int running_mean, running_var, num_batches;
+	/* planned shapes, per image: input C×H×W, output K×P×Q */
+	int C, H, W, P, Q;
+	/* per-step saved state (planned) */
+	float *mean, *rstd;        /* bn: C·groups each */
+	uint8_t *argmax;           /* maxpool */
+	float *norm;               /* l2norm: per row */
+};
+
+struct activation {
+	int C, H, W;               /* per image, after planning */
+	float *data, *grad;        /* max_n·C·H·W floats each (data of act 0 is borrowed) */
+	int grad_written;          /* during backward: gradient already holds a sum */
+};
+
+#define MODEL_MAX_NODES 160
+#define MODEL_MAX_TENSORS 512
+#define MODEL_MAX_ACTS 160
+
+struct isif_model {
+	char name[32];
+	int in_channels, embed_dim;
+
+	int n_nodes, n_acts;
+	struct node nodes[MODEL_MAX_NODES];
+	struct activation acts[MODEL_MAX_ACTS];
+
+	size_t n_tensors;
+	struct isif_model_tensor tensors[MODEL_MAX_TENSORS];
+	char tensor_names[MODEL_MAX_TENSORS][64];
+	size_t tensor_offset[MODEL_MAX_TENSORS]; /* element offset into its block */
+
+	float *params, *grads;     /* n_params floats each */
+	size_t n_params;
+	float *buffers;            /* BN running statistics */
+	size_t n_buffers;
+	int64_t *counters;         /* num_batches_tracked */
+	size_t n_counters;
+
+	/* plan */
+	int plan_n, plan_h, plan_w, plan_groups;
+	float *workspace;          /* conv scratch, then the sum scratch of backward */
+	size_t workspace_len;
+	float *sum_scratch;        /* inside workspace: a second gradient contribution */
+	float *saved;              /* mean/rstd/norm storage */
+	uint8_t *argmax_store;
+	int last_n, last_train, last_groups;
+	const float *last_x;
+};
+
+/* Builder API used by model_arch.c: each returns the new id or −1 when a
+ * table is full. Tensors are registered in PyTorch state_dict order. */
+int model_add_act(struct isif_model *m);
+int model_add_conv(struct isif_model *m, const char *prefix, int in, int C, int K,
+		   int k, int stride, int pad);
+int model_add_bn(struct isif_model *m, const char *prefix, int in, int C);
+int model_add_simple(struct isif_model *m, enum node_kind kind, int in, int in2);
+int model_add_linear(struct isif_model *m, const char *prefix, int in, int C, int K);
+
+/* A BasicBlock reading activation x; returns its output activation. */
+int model_add_basic_block(struct isif_model *m, const char *prefix, int x,
+			  int in_planes, int planes, int stride);
+
+/* Allocates the blocks of a model whose nodes are registered and initialises
+ * its weights from seed (tests build custom graphs with this). */
+int model_finish(struct isif_model *m, uint64_t seed);
+
+/* Architecture builders: register nodes and tensors (no memory yet). */
+int model_build_convnet(struct isif_model *m);
+int model_build_resnet(struct isif_model *m, const int *widths, const int *blocks,
+		       int n_stages, int stem);
+
+#endif
