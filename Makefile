@@ -60,6 +60,57 @@ $(UNIT): $(TEST_OBJ) $(LIB)
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
+# ---- server: the isifd daemon (issue 4) ---------------------------------------
+# server/*.c link into $(B)/isifd with the engine library. The schema
+# migrations/NNN_*.sql are embedded at build time (server/gen_migrations.sh),
+# so the binary needs no data files. $(B)/server_tests runs the store,
+# scheduler and HTTP-helper unit tests with a stub job instead of the trainer.
+SERVER_PKGS    := libmicrohttpd sqlite3 libcurl
+SERVER_CFLAGS  := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null) -Iserver
+SERVER_LIBS    := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)
+SERVER_SRC     := $(wildcard server/*.c)
+SERVER_OBJ     := $(SERVER_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/migrations.o
+SERVER_TEST_OBJ := $(filter-out $(B)/obj/server/main.o $(B)/obj/server/jobrun.o,$(SERVER_OBJ)) \
+  $(patsubst %.c,$(B)/obj/%.o,$(wildcard tests/server/*.c)) $(B)/obj/tests/unit/runner.o
+MIGRATIONS     := $(sort $(wildcard migrations/*.sql))
+ISIFD          := $(B)/isifd
+SERVER_TESTS   := $(B)/server_tests
+PREFIX         ?= /usr/local
+# isifd links once the engine parts it calls are in the tree.
+ENGINE_READY   := $(and $(wildcard core/train.c),$(wildcard core/dataset.c),$(wildcard core/augment.c),$(wildcard core/knn.c),$(wildcard core/checkpoint.c))
+
+all: $(if $(ENGINE_READY),$(ISIFD)) $(SERVER_TESTS)
+
+$(sort $(SERVER_OBJ) $(SERVER_TEST_OBJ)): ALLCFLAGS += $(SERVER_CFLAGS)
+
+$(B)/gen/migrations.c: $(MIGRATIONS) server/gen_migrations.sh
+	@mkdir -p $(dir $@)
+	sh server/gen_migrations.sh $(MIGRATIONS) > $@.new && mv $@.new $@
+
+$(B)/obj/gen/migrations.o: $(B)/gen/migrations.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c $< -o $@
+
+$(ISIFD): $(SERVER_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(LDLIBS) $(SERVER_LIBS)
+
+$(SERVER_TESTS): $(SERVER_TEST_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_TEST_OBJ) $(LIB) $(LDLIBS) $(SERVER_LIBS)
+
+## tsan: the scheduler and store tests under ThreadSanitizer
+tsan:
+	$(MAKE) FLAVOUR=tsan build/tsan/server_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/server_tests srv_
+
+## install: isif, isifd, the dashboard and the systemd unit under $(PREFIX)
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/isifd/web \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(ISIF) $(ISIFD) $(DESTDIR)$(PREFIX)/bin/
+	if [ -d web ]; then cp -R web/. $(DESTDIR)$(PREFIX)/share/isifd/web/; fi
+	sed 's|/usr/local|$(PREFIX)|g' systemd/isifd.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/isifd.service
+
 ## test: every test case (unit, CLI, integration); ends with "N passed, N failed"
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -93,7 +144,13 @@ deps:
 
 ## run: install what is missing, build, start isifd on 127.0.0.1:8080
 run: deps all
-	@echo "isifd is not built yet (see issue 4); the engine CLI is $(ISIF)"
+	@mkdir -p var
+	@echo "isifd: dashboard at http://127.0.0.1:8080/  (Ctrl-C stops it; jobs resume at the next start)"
+	@echo "train on Fashion-MNIST:"
+	@echo "  curl -s -X POST http://127.0.0.1:8080/jobs -H 'Content-Type: application/json' \\"
+	@echo "       -d '{\"dataset\": \"fashion-mnist\", \"model\": \"convnet\", \"epochs\": 5, \"train_subset\": 10000}'"
+	@echo "  curl -s http://127.0.0.1:8080/jobs/1/metrics"
+	exec $(ISIFD) --listen 127.0.0.1:8080 --state-dir ./var --web-dir web
 
 clean:
 	rm -rf build

@@ -1,0 +1,176 @@
+/*
+ * server/config.c — the flag table of isifd. Each entry names a flag, its
+ * default, its bounds and a line of help; parsing, defaults and --help are
+ * all driven from it (after redis's standardConfig).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_kind { OPT_STR, OPT_INT, OPT_FLAG };
+
+struct opt {
+	const char *name;
+	enum opt_kind kind;
+	size_t offset;
+	const char *def_str;   /* OPT_STR */
+	long def, min, max;    /* OPT_INT; OPT_FLAG uses def only */
+	const char *help;
+};
+
+#define O(m) offsetof(struct config, m)
+
+static const struct opt opts[] = {
+	{"listen", OPT_STR, O(listen), "127.0.0.1:8080", 0, 0, 0,
+	 "address:port to serve on (port 0: any free port; a non-loopback address needs --token-file)"},
+	{"state-dir", OPT_STR, O(state_dir), "./var", 0, 0, 0,
+	 "directory of isifd.db, checkpoints and artefacts (created if missing)"},
+	{"web-dir", OPT_STR, O(web_dir), "web", 0, 0, 0,
+	 "directory of the dashboard files served under /"},
+	{"token-file", OPT_STR, O(token_file), "", 0, 0, 0,
+	 "file holding the bearer token every request but GET /healthz must send"},
+	{"workers", OPT_INT, O(workers), NULL, 1, 1, 64,
+	 "training jobs run at once (worker threads)"},
+	{"cores", OPT_INT, O(cores), NULL, 0, 0, 4096,
+	 "cores shared by the workers (0: all online cores); a job gets cores/workers threads"},
+	{"max-queued", OPT_INT, O(max_queued), NULL, 100, 0, 100000,
+	 "waiting jobs allowed; POST /jobs answers 429 beyond"},
+	{"max-body", OPT_INT, O(max_body), NULL, 1 << 20, 1024, 64 << 20,
+	 "largest request body in bytes (413 beyond)"},
+	{"http-threads", OPT_INT, O(http_threads), NULL, 4, 1, 64,
+	 "HTTP thread pool size"},
+	{"max-connections", OPT_INT, O(max_connections), NULL, 256, 1, 65536,
+	 "concurrent HTTP connections"},
+	{"max-connections-per-ip", OPT_INT, O(max_connections_per_ip), NULL, 64, 1, 65536,
+	 "concurrent HTTP connections from one address"},
+	{"connection-memory", OPT_INT, O(connection_memory), NULL, 128 << 10, 16 << 10, 16 << 20,
+	 "bytes of memory per connection for headers and buffers"},
+	{"connection-timeout", OPT_INT, O(connection_timeout), NULL, 60, 1, 3600,
+	 "seconds an idle connection is kept"},
+	{"sse-keepalive", OPT_INT, O(sse_keepalive), NULL, 15, 1, 3600,
+	 "seconds between keep-alive comments on idle event streams"},
+	{"progress-interval-ms", OPT_INT, O(progress_interval_ms), NULL, 500, 0, 60000,
+	 "least milliseconds between two progress events of a job"},
+	{"shutdown-timeout", OPT_INT, O(shutdown_timeout), NULL, 8, 1, 60,
+	 "seconds SIGTERM waits for running jobs to stop before exiting anyway"},
+	{"verbose", OPT_FLAG, O(verbose), NULL, 0, 0, 1,
+	 "also log every request and debug detail"},
+};
+
+#define N_OPTS (sizeof opts / sizeof opts[0])
+
+void config_default(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	for (size_t i = 0; i < N_OPTS; i++) {
+		char *dst = (char *)cfg + opts[i].offset;
+		if (opts[i].kind == OPT_STR)
+			snprintf(dst, CONFIG_STR_LEN, "%s", opts[i].def_str);
+		else
+			*(long *)dst = opts[i].def;
+	}
+}
+
+void config_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: isifd [--flag value | --flag=value]...\n"
+		"isifd trains image embeddings (Invariant and Spreading Instance Feature)\n"
+		"behind an HTTP/JSON API. Flags (default, bounds):\n");
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+		char head[64];
+		if (o->kind == OPT_FLAG)
+			snprintf(head, sizeof head, "--%s", o->name);
+		else
+			snprintf(head, sizeof head, "--%s %s", o->name,
+				 o->kind == OPT_STR ? "S" : "N");
+		fprintf(out, "  %-30s %s\n", head, o->help);
+		if (o->kind == OPT_STR)
+			fprintf(out, "  %-30s default \"%s\"\n", "", o->def_str);
+		else if (o->kind == OPT_INT)
+			fprintf(out, "  %-30s default %ld, min %ld, max %ld\n", "", o->def,
+				o->min, o->max);
+		else
+			fprintf(out, "  %-30s default off\n", "");
+	}
+	fprintf(out, "  %-30s %s\n  %-30s %s\n", "--help", "this text", "--version",
+		"print the version");
+}
+
+static int set_value(struct config *cfg, const struct opt *o, const char *val,
+		     char *err, size_t errlen)
+{
+	char *dst = (char *)cfg + o->offset;
+	if (o->kind == OPT_STR) {
+		if (strlen(val) >= CONFIG_STR_LEN) {
+			snprintf(err, errlen, "--%s: longer than %d bytes", o->name,
+				 CONFIG_STR_LEN - 1);
+			return -1;
+		}
+		snprintf(dst, CONFIG_STR_LEN, "%s", val);
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	long long x = strtoll(val, &end, 10);
+	if (errno || end == val || *end || x < o->min || x > o->max) {
+		snprintf(err, errlen, "--%s: must be an integer between %ld and %ld (got \"%s\")",
+			 o->name, o->min, o->max, val);
+		return -1;
+	}
+	*(long *)dst = (long)x;
+	return 0;
+}
+
+int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			config_usage(stdout);
+			return 1;
+		}
+		if (strcmp(arg, "--version") == 0) {
+			printf("isifd 0.1\n");
+			return 1;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
+			return -1;
+		}
+		const char *name = arg + 2, *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		const struct opt *o = NULL;
+		for (size_t k = 0; k < N_OPTS && !o; k++)
+			if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0)
+				o = &opts[k];
+		if (!o) {
+			snprintf(err, errlen, "unknown flag \"%.*s\" (see --help)", (int)nlen + 2, arg);
+			return -1;
+		}
+		if (o->kind == OPT_FLAG) {
+			if (eq) {
+				snprintf(err, errlen, "--%s takes no value", o->name);
+				return -1;
+			}
+			*(long *)((char *)cfg + o->offset) = 1;
+			continue;
+		}
+		const char *val = eq ? eq + 1 : NULL;
+		if (!val) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "--%s needs a value", o->name);
+				return -1;
+			}
+			val = argv[++i];
+		}
+		if (set_value(cfg, o, val, err, errlen))
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * server/config.h — every flag and limit of isifd in one table (name,
+ * default, min, max, help), parsed from the command line and printed by
+ * --help. Nothing else in the daemon has a tunable constant of its own.
+ */
+#ifndef ISIFD_CONFIG_H
+#define ISIFD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define CONFIG_STR_LEN 1024
+
+struct config {
+	char listen[CONFIG_STR_LEN];      /* host:port, [v6]:port; port 0 = any free port */
+	char state_dir[CONFIG_STR_LEN];
+	char web_dir[CONFIG_STR_LEN];
+	char token_file[CONFIG_STR_LEN];  /* "" = no authentication */
+	long workers;
+	long cores;                       /* 0: detected */
+	long max_queued;
+	long max_body;
+	long http_threads;
+	long max_connections;
+	long max_connections_per_ip;
+	long connection_memory;
+	long connection_timeout;
+	long sse_keepalive;
+	long progress_interval_ms;
+	long shutdown_timeout;
+	long verbose;
+};
+
+/* Fills cfg with every flag's default. */
+void config_default(struct config *cfg);
+
+/*
+ * Parses argv over cfg. Returns 0 to run, 1 when --help or --version was
+ * printed (exit 0), -1 after writing an error to err (exit 2).
+ */
+int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* The --help text: usage and one line per flag with default and bounds. */
+void config_usage(FILE *out);
+
+#endif

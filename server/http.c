@@ -1,0 +1,537 @@
+/*
+ * server/http.c — routing, limits, authentication and error bodies of the
+ * HTTP API (http.h).
+ *
+ * A request is judged as early as possible, before any body is read:
+ * unknown path 404, wrong method 405 with Allow, missing or wrong token
+ * 401, wrong Content-Type 415, a declared Content-Length over --max-body
+ * 413. A body sent without a length (chunked) is accumulated up to
+ * --max-body and then refused with 413. Handlers run once the whole body
+ * is in. The per-request state is freed in the completion callback, which
+ * also feeds /metrics. libmicrohttpd runs a thread pool (one epoll loop per
+ * thread) with explicit connection, per-address, memory and timeout limits.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "routes.h"
+
+#define BODY_JSON 1u   /* the route reads a JSON body */
+#define NO_AUTH 2u     /* answered without a token */
+
+struct route {
+	const char *method;
+	const char *pattern;   /* segments; "{id}" matches one segment */
+	route_fn fn;
+	unsigned flags;
+};
+
+static const struct route routes[] = {
+	{"POST", "/jobs", route_jobs_create, BODY_JSON},
+	{"GET", "/jobs", route_jobs_list, 0},
+	{"GET", "/jobs/{id}", route_job_get, 0},
+	{"DELETE", "/jobs/{id}", route_job_delete, 0},
+	{"GET", "/jobs/{id}/metrics", route_job_metrics, 0},
+	{"GET", "/jobs/{id}/events", route_job_events, 0},
+	{"POST", "/jobs/{id}/cancel", route_job_cancel, 0},
+	{"GET", "/jobs/{id}/checkpoint", route_job_checkpoint, 0},
+	{"GET", "/healthz", route_healthz, NO_AUTH},
+	{"GET", "/metrics", route_metrics, 0},
+	{"GET", "/datasets", route_datasets, 0},
+};
+#define N_ROUTES (int)(sizeof routes / sizeof routes[0])
+
+/* Distinct patterns, then "static": the route label of /metrics. */
+static const char *const labels[] = {
+	"/jobs", "/jobs/{id}", "/jobs/{id}/metrics", "/jobs/{id}/events",
+	"/jobs/{id}/cancel", "/jobs/{id}/checkpoint", "/healthz", "/metrics",
+	"/datasets", "static",
+};
+#define N_LABELS (int)(sizeof labels / sizeof labels[0])
+#define LABEL_STATIC (N_LABELS - 1)
+
+const char *const *http_route_labels(int *n)
+{
+	*n = N_LABELS;
+	return labels;
+}
+
+static int label_of(const char *pattern)
+{
+	for (int i = 0; i < N_LABELS; i++)
+		if (strcmp(labels[i], pattern) == 0)
+			return i;
+	return N_LABELS; /* unmatched */
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* ---- answering ------------------------------------------------------------- */
+
+enum MHD_Result http_respond(struct request *rq, int status, struct MHD_Response *r)
+{
+	if (!r)
+		return MHD_NO;
+	rq->answered = true;
+	rq->status = status;
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+enum MHD_Result http_body(struct request *rq, int status, const char *content_type,
+			  char *body, size_t len)
+{
+	if (!body)
+		return http_error(rq, 500, "internal", "out of memory");
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body,
+								 MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", content_type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	return http_respond(rq, status, r);
+}
+
+enum MHD_Result http_json(struct request *rq, int status, json_t *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_REAL_PRECISION(15)) : NULL;
+	json_decref(obj);
+	if (!text) {
+		/* A static body: nothing left to allocate. */
+		static const char oom[] = "{\"error\": {\"code\": \"internal\", \"message\": \"out of memory\"}}";
+		struct MHD_Response *r = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom,
+									 MHD_RESPMEM_PERSISTENT);
+		return http_respond(rq, 500, r);
+	}
+	size_t len = strlen(text);
+	text[len] = '\0';
+	/* One trailing newline makes curl output readable. */
+	char *withnl = realloc(text, len + 2);
+	if (withnl) {
+		withnl[len] = '\n';
+		withnl[len + 1] = '\0';
+		text = withnl;
+		len++;
+	}
+	return http_body(rq, status, "application/json", text, len);
+}
+
+enum MHD_Result http_error(struct request *rq, int status, const char *code,
+			   const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		log_error("http %s %s: %d %s", rq->method, rq->url, status, msg);
+	return http_json(rq, status, json_pack("{s:{s:s, s:s}}", "error", "code", code,
+					       "message", msg));
+}
+
+const char *http_query(struct request *rq, const char *key)
+{
+	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool http_query_long(struct request *rq, const char *key, long min, long max,
+		     long def, long *out, enum MHD_Result *answered)
+{
+	const char *v = http_query(rq, key);
+	if (!v) {
+		*out = def;
+		return true;
+	}
+	char *end;
+	long long x = strtoll(v, &end, 10);
+	if (!*v || *end || x < min || x > max) {
+		*answered = http_error(rq, 400, "invalid_parameter",
+				       "%s: must be an integer between %ld and %ld", key, min, max);
+		return false;
+	}
+	*out = (long)x;
+	return true;
+}
+
+/* ---- routing ---------------------------------------------------------------- */
+
+/* Does path match pattern? The {id} segment goes to *id_seg / *id_len. */
+static bool match(const char *pattern, const char *path, const char **id_seg, size_t *id_len)
+{
+	const char *p = pattern, *u = path;
+	while (*p && *u) {
+		if (strncmp(p, "{id}", 4) == 0) {
+			size_t n = strcspn(u, "/");
+			if (n == 0)
+				return false;
+			*id_seg = u;
+			*id_len = n;
+			p += 4;
+			u += n;
+			continue;
+		}
+		if (*p != *u)
+			return false;
+		p++;
+		u++;
+	}
+	return !*p && !*u;
+}
+
+/* A job id: 1..2^53, decimal digits only. */
+static int64_t parse_id(const char *s, size_t n)
+{
+	if (n == 0 || n > 16)
+		return 0;
+	int64_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		x = x * 10 + (s[i] - '0');
+	}
+	return x <= (INT64_C(1) << 53) ? x : 0;
+}
+
+/* Picks the route of rq; on no match answers 404 or 405 and returns false. */
+static bool route_request(struct request *rq, enum MHD_Result *ret)
+{
+	char allow[128] = "";
+	bool path_known = false;
+	bool is_get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+	for (int i = 0; i < N_ROUTES; i++) {
+		const char *seg = NULL;
+		size_t len = 0;
+		if (!match(routes[i].pattern, rq->url, &seg, &len))
+			continue;
+		path_known = true;
+		bool same = strcmp(routes[i].method, rq->method) == 0 ||
+			    (is_get && strcmp(routes[i].method, "GET") == 0);
+		if (same) {
+			rq->route = i;
+			rq->label = label_of(routes[i].pattern);
+			if (seg) {
+				rq->id = parse_id(seg, len);
+				rq->bad_id = rq->id == 0;
+			}
+			return true;
+		}
+		size_t al = strlen(allow);
+		snprintf(allow + al, sizeof allow - al, "%s%s", al ? ", " : "", routes[i].method);
+		if (strcmp(routes[i].method, "GET") == 0) {
+			al = strlen(allow);
+			snprintf(allow + al, sizeof allow - al, ", HEAD");
+		}
+	}
+	if (path_known) {
+		char *body = NULL;
+		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "method_not_allowed",
+				      "message", "method not allowed here; see the Allow header");
+		body = e ? json_dumps(e, 0) : NULL;
+		json_decref(e);
+		if (!body)
+			return (*ret = MHD_NO), false;
+		struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
+									 MHD_RESPMEM_MUST_FREE);
+		if (!r) {
+			free(body);
+			return (*ret = MHD_NO), false;
+		}
+		MHD_add_response_header(r, "Allow", allow);
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		*ret = http_respond(rq, 405, r);
+		return false;
+	}
+	if (is_get) {
+		rq->route = -1;
+		rq->label = LABEL_STATIC;
+		return true;
+	}
+	*ret = http_error(rq, 404, "not_found", "no such resource: %s", rq->url);
+	return false;
+}
+
+/* Constant-time string equality (the token must not leak through timing). */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = (unsigned char)(la != lb);
+	for (size_t i = 0; i < la; i++)
+		diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+	return diff == 0;
+}
+
+static bool authorized(struct request *rq)
+{
+	const char *want = rq->app->token;
+	if (!want[0])
+		return true;
+	const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h && strncasecmp(h, "Bearer ", 7) == 0)
+		return same_secret(h + 7, want);
+	/* RFC 6750 §2.3, for browsers' EventSource and page loads. */
+	const char *q = http_query(rq, "access_token");
+	return q && same_secret(q, want);
+}
+
+static bool is_json_type(const char *ct)
+{
+	if (!ct)
+		return false;
+	size_t n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* Checks made before the body: auth, content type, declared length. */
+static bool admit(struct request *rq, enum MHD_Result *ret)
+{
+	unsigned flags = rq->route >= 0 ? routes[rq->route].flags : 0;
+	if (!(flags & NO_AUTH) && !authorized(rq)) {
+		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "unauthorized",
+				      "message", "missing or wrong bearer token");
+		char *body = e ? json_dumps(e, 0) : NULL;
+		json_decref(e);
+		struct MHD_Response *r = body ? MHD_create_response_from_buffer(
+			strlen(body), body, MHD_RESPMEM_MUST_FREE) : NULL;
+		if (!r) {
+			free(body);
+			return (*ret = MHD_NO), false;
+		}
+		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"isifd\"");
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		*ret = http_respond(rq, 401, r);
+		return false;
+	}
+	if (!(flags & BODY_JSON))
+		return true;
+	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (!is_json_type(ct)) {
+		*ret = http_error(rq, 415, "unsupported_media_type",
+				  "Content-Type must be application/json (got %s)", ct ? ct : "none");
+		return false;
+	}
+	const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)rq->app->cfg->max_body) {
+		*ret = http_error(rq, 413, "payload_too_large", "body larger than %ld bytes",
+				  rq->app->cfg->max_body);
+		return false;
+	}
+	return true;
+}
+
+static void append_body(struct request *rq, const char *data, size_t n)
+{
+	size_t max = (size_t)rq->app->cfg->max_body;
+	if (rq->too_large || rq->body_len + n > max) {
+		rq->too_large = true;
+		return;
+	}
+	if (rq->body_len + n + 1 > rq->body_cap) {
+		size_t cap = rq->body_cap ? rq->body_cap : 4096;
+		while (cap < rq->body_len + n + 1)
+			cap *= 2;
+		char *p = realloc(rq->body, cap);
+		if (!p) {
+			rq->too_large = true;
+			return;
+		}
+		rq->body = p;
+		rq->body_cap = cap;
+	}
+	memcpy(rq->body + rq->body_len, data, n);
+	rq->body_len += n;
+	rq->body[rq->body_len] = '\0';
+}
+
+static enum MHD_Result dispatch(struct request *rq)
+{
+	if (rq->route < 0)
+		return route_static(rq);
+	if (rq->bad_id)
+		return http_error(rq, 400, "invalid_id", "job id must be a positive integer");
+	return routes[rq->route].fn(rq);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	struct request *rq = *con_cls;
+	(void)version;
+	if (!rq) {
+		rq = calloc(1, sizeof *rq);
+		if (!rq)
+			return MHD_NO;
+		rq->app = cls;
+		rq->conn = conn;
+		rq->method = method;
+		rq->url = url;
+		rq->route = -1;
+		rq->label = N_LABELS;
+		rq->t0 = mono_now();
+		*con_cls = rq;
+		enum MHD_Result ret = MHD_YES;
+		if (!route_request(rq, &ret) || !admit(rq, &ret))
+			return ret;
+		if (rq->route < 0 || !(routes[rq->route].flags & BODY_JSON))
+			return dispatch(rq);
+		return MHD_YES; /* wait for the body */
+	}
+	if (rq->answered) {
+		*upload_size = 0; /* a body nobody asked for is dropped */
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		append_body(rq, upload_data, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->too_large)
+		return http_error(rq, 413, "payload_too_large", "body larger than %ld bytes",
+				  rq->app->cfg->max_body);
+	return dispatch(rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct app *app = cls;
+	struct request *rq = *con_cls;
+	(void)conn;
+	if (!rq)
+		return;
+	double dt = mono_now() - rq->t0;
+	if (app->prom)
+		prom_observe_request(app->prom, rq->label, rq->method, rq->status, dt);
+	if (app->cfg->verbose || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_msg(app->cfg->verbose ? LOG_INFO : LOG_DEBUG, "http %s %s %d %.1fms%s",
+			rq->method, rq->url, rq->status, dt * 1e3,
+			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+	vsnprintf(line, sizeof line, fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_warn("libmicrohttpd: %s", line);
+}
+
+/* ---- start and stop ------------------------------------------------------------ */
+
+int http_parse_listen(const char *spec, void *out, size_t *len, bool *loopback)
+{
+	char host[256];
+	const char *colon;
+	memset(out, 0, sizeof(struct sockaddr_storage));
+	if (spec[0] == '[') {
+		const char *end = strchr(spec, ']');
+		if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host)
+			return -1;
+		snprintf(host, sizeof host, "%.*s", (int)(end - spec - 1), spec + 1);
+		colon = end + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon || (size_t)(colon - spec) >= sizeof host)
+			return -1;
+		snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
+	}
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || port < 0 || port > 65535)
+		return -1;
+	struct sockaddr_in *v4 = out;
+	struct sockaddr_in6 *v6 = out;
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		*len = sizeof *v4;
+		*loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*len = sizeof *v6;
+		*loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+		return 0;
+	}
+	return -1;
+}
+
+struct MHD_Daemon *http_start(struct app *app, int *port)
+{
+	const struct config *cfg = app->cfg;
+	struct sockaddr_storage addr;
+	size_t alen;
+	bool loopback;
+	if (http_parse_listen(cfg->listen, &addr, &alen, &loopback)) {
+		log_error("--listen %s: expected host:port or [v6]:port with a numeric address",
+			  cfg->listen);
+		return NULL;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	struct MHD_Daemon *d = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, app,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_END);
+	if (!d) {
+		log_error("cannot listen on %s (address in use, or not permitted?)", cfg->listen);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	*port = info ? info->port : 0;
+	return d;
+}
+
+void http_quiesce(struct MHD_Daemon *d)
+{
+	MHD_socket fd = MHD_quiesce_daemon(d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+void http_stop(struct MHD_Daemon *d)
+{
+	if (d)
+		MHD_stop_daemon(d);
+}

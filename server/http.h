@@ -1,0 +1,91 @@
+/*
+ * server/http.h — the HTTP front of isifd on libmicrohttpd: routing table,
+ * limits (body size, content type, connection limits and timeouts),
+ * bearer-token authentication, JSON error bodies and per-request metrics.
+ * Handlers (routes_*.c) get a struct request and answer through the
+ * http_* helpers below exactly once.
+ */
+#ifndef ISIFD_HTTP_H
+#define ISIFD_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "prom.h"
+#include "scheduler.h"
+#include "sse.h"
+#include "store.h"
+
+/* Everything a handler may use; owned by main. */
+struct app {
+	const struct config *cfg;
+	struct store *st;
+	struct scheduler *sched;
+	struct sse_bus *bus;
+	struct prom *prom;
+	char token[512];            /* "" = no authentication */
+};
+
+struct request {
+	struct app *app;
+	struct MHD_Connection *conn;
+	const char *method, *url;
+	int route;                  /* index in the route table, -1 none */
+	int label;                  /* prom route label index */
+	int64_t id;                 /* the {id} path segment, 0 if none or invalid */
+	bool bad_id;
+	char *body;
+	size_t body_len, body_cap;
+	bool too_large, answered;
+	int status;
+	double t0;
+};
+
+typedef enum MHD_Result (*route_fn)(struct request *rq);
+
+/* Parses "host:port" / "[v6]:port" into a socket address; 0 on success.
+ * *loopback says whether it is 127.0.0.0/8 or ::1. */
+int http_parse_listen(const char *spec, void *sockaddr_out, size_t *len, bool *loopback);
+
+/* Starts the daemon; returns NULL after logging why. *port: the bound port. */
+struct MHD_Daemon *http_start(struct app *app, int *port);
+
+/* Stops accepting new connections (SIGTERM). */
+void http_quiesce(struct MHD_Daemon *d);
+void http_stop(struct MHD_Daemon *d);
+
+/* Route labels for prom_create: static strings, *n of them. */
+const char *const *http_route_labels(int *n);
+
+/* ---- answering (each returns what the access handler must return) ------ */
+
+/* Queues r (consumed) with status. */
+enum MHD_Result http_respond(struct request *rq, int status, struct MHD_Response *r);
+
+/* JSON body (obj consumed). */
+enum MHD_Result http_json(struct request *rq, int status, json_t *obj);
+
+/* {"error": {"code", "message"}} */
+enum MHD_Result http_error(struct request *rq, int status, const char *code,
+			   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* A malloc'd body (taken) with a content type. */
+enum MHD_Result http_body(struct request *rq, int status, const char *content_type,
+			  char *body, size_t len);
+
+/* A query argument or NULL. */
+const char *http_query(struct request *rq, const char *key);
+
+/*
+ * Integer query argument in [min, max]; *out = def when absent. On a bad
+ * value answers 400 naming the parameter and returns false (the handler
+ * then returns *answered).
+ */
+bool http_query_long(struct request *rq, const char *key, long min, long max,
+		     long def, long *out, enum MHD_Result *answered);
+
+#endif

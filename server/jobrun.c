@@ -1,0 +1,207 @@
+/*
+ * server/jobrun.c — runs one job on the isif engine (see jobrun.h).
+ *
+ * Datasets are loaded once per name while at least one job uses them (a
+ * loaded dataset is immutable and may be read by several trainers at
+ * once); the last user frees it. The trainer's on_epoch callback hands the
+ * checkpoint and the row to the scheduler, which commits them; if that
+ * commit fails the job is stopped through its cancel flag and fails with
+ * the commit's error.
+ */
+#include "jobrun.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "isif/dataset.h"
+#include "isif/spec.h"
+#include "isif/train.h"
+#include "log.h"
+
+struct cached_dataset {
+	struct cached_dataset *next;
+	char name[ISIF_SPEC_NAME_LEN];
+	int users;
+	struct isif_dataset ds;
+};
+
+struct jobrun {
+	struct store *st;
+	pthread_mutex_t mu;           /* guards the cache; held while loading */
+	struct cached_dataset *cache;
+};
+
+struct jobrun *jobrun_create(struct store *st)
+{
+	struct jobrun *jr = calloc(1, sizeof *jr);
+	if (!jr)
+		return NULL;
+	jr->st = st;
+	pthread_mutex_init(&jr->mu, NULL);
+	return jr;
+}
+
+void jobrun_free(struct jobrun *jr)
+{
+	if (!jr)
+		return;
+	while (jr->cache) {
+		struct cached_dataset *c = jr->cache;
+		jr->cache = c->next;
+		isif_dataset_free(&c->ds);
+		free(c);
+	}
+	pthread_mutex_destroy(&jr->mu);
+	free(jr);
+}
+
+static int dataset_acquire(struct jobrun *jr, const char *name,
+			   struct cached_dataset **out, char *err)
+{
+	char format[32], path[1024];
+	int rc = ISIF_OK;
+	pthread_mutex_lock(&jr->mu);
+	for (struct cached_dataset *c = jr->cache; c; c = c->next)
+		if (strcmp(c->name, name) == 0) {
+			c->users++;
+			*out = c;
+			goto out;
+		}
+	if (store_dataset_lookup(jr->st, name, format, sizeof format, path, sizeof path)) {
+		rc = isif_fail(err, ISIF_ENOTFOUND, "dataset \"%s\" is not registered", name);
+		goto out;
+	}
+	int fmt = isif_dataset_format_parse(format);
+	if (fmt < 0) {
+		rc = isif_fail(err, ISIF_EINVAL, "dataset \"%s\": unknown format \"%s\"", name, format);
+		goto out;
+	}
+	struct cached_dataset *c = calloc(1, sizeof *c);
+	if (!c) {
+		rc = isif_fail(err, ISIF_ENOMEM, "out of memory");
+		goto out;
+	}
+	log_info("dataset %s: loading %s (%s)", name, path, format);
+	rc = isif_dataset_load(&c->ds, path, (enum isif_dataset_format)fmt, NULL, err);
+	if (rc) {
+		free(c);
+		goto out;
+	}
+	log_info("dataset %s: %lld train, %lld test images of %dx%dx%d", name,
+		 (long long)c->ds.train.n, (long long)c->ds.test.n, c->ds.train.c,
+		 c->ds.train.h, c->ds.train.w);
+	snprintf(c->name, sizeof c->name, "%s", name);
+	c->users = 1;
+	c->next = jr->cache;
+	jr->cache = c;
+	*out = c;
+out:
+	pthread_mutex_unlock(&jr->mu);
+	return rc;
+}
+
+static void dataset_release(struct jobrun *jr, struct cached_dataset *d)
+{
+	pthread_mutex_lock(&jr->mu);
+	if (--d->users == 0) {
+		for (struct cached_dataset **p = &jr->cache; *p; p = &(*p)->next)
+			if (*p == d) {
+				*p = d->next;
+				break;
+			}
+		isif_dataset_free(&d->ds);
+		free(d);
+	}
+	pthread_mutex_unlock(&jr->mu);
+}
+
+/* Per-run state the trainer's callbacks see. */
+struct run_ctx {
+	struct sched_job *job;
+	int64_t images_per_epoch;     /* from the last progress report */
+	int commit_rc;
+	char commit_err[ISIF_ERR_LEN];
+};
+
+static void on_progress(void *user, const struct isif_progress *p)
+{
+	struct run_ctx *ctx = user;
+	struct job_progress jp = {
+		.epoch = p->epoch, .epochs = p->epochs, .images_done = p->images_done,
+		.images_total = p->images_total, .images_per_sec = p->images_per_sec,
+		.eta_seconds = p->eta_seconds, .loss = p->loss,
+	};
+	ctx->images_per_epoch = p->images_total;
+	sched_job_progress(ctx->job, &jp);
+}
+
+static void on_epoch(void *user, const struct isif_epoch_metrics *m,
+		     const char *checkpoint_path, const float *train_emb, int64_t n_train,
+		     const float *test_emb, int64_t n_test, int D)
+{
+	struct run_ctx *ctx = user;
+	(void)train_emb, (void)n_train, (void)test_emb, (void)n_test, (void)D;
+	if (ctx->commit_rc)
+		return;
+	struct metrics_row r = {
+		.epoch = m->epoch, .loss = m->loss, .has_knn = m->has_knn,
+		.knn_top1 = m->knn_top1, .knn_top5 = m->knn_top5, .unseen = m->unseen,
+		.nmi = m->nmi, .lr = m->lr, .seconds = m->seconds,
+		.images_per_sec = m->images_per_sec,
+		.images = ctx->images_per_epoch > 0 ? ctx->images_per_epoch
+			: (int64_t)llround(m->images_per_sec * m->train_seconds),
+	};
+	memcpy(r.recall_at, m->recall_at, sizeof r.recall_at);
+	ctx->commit_rc = sched_epoch_done(ctx->job, &r, checkpoint_path, ctx->commit_err);
+	if (ctx->commit_rc)
+		atomic_store(ctx->job->cancel, 1);
+}
+
+static void on_log(void *user, const char *line)
+{
+	struct run_ctx *ctx = user;
+	log_info("job %lld: %s", (long long)ctx->job->id, line);
+}
+
+int jobrun_run(void *user, struct sched_job *job, char *err)
+{
+	struct jobrun *jr = user;
+	struct isif_job_spec spec;
+	struct cached_dataset *ds = NULL;
+	struct isif_trainer *t = NULL;
+	struct run_ctx ctx = {.job = job};
+	isif_spec_default(&spec);
+	int rc = isif_spec_parse(&spec, job->spec_json, true, err);
+	if (rc)
+		return rc;
+	rc = dataset_acquire(jr, spec.dataset, &ds, err);
+	if (rc)
+		return rc;
+	rc = isif_trainer_create(&t, &spec, &ds->ds, job->run_dir, job->threads, err);
+	if (rc)
+		goto out;
+	if (job->checkpoint) {
+		rc = isif_trainer_resume(t, job->checkpoint, err);
+		if (rc)
+			goto out;
+		if (isif_trainer_epoch(t) != job->checkpoint_epoch) {
+			rc = isif_fail(err, ISIF_EFORMAT, "%s holds epoch %d, the database says %d",
+				       job->checkpoint, isif_trainer_epoch(t), job->checkpoint_epoch);
+			goto out;
+		}
+	}
+	struct isif_train_callbacks cb = {
+		.user = &ctx, .on_progress = on_progress, .on_epoch = on_epoch, .on_log = on_log,
+	};
+	rc = isif_trainer_run(t, &cb, job->cancel, err);
+	if (ctx.commit_rc) {
+		rc = ctx.commit_rc;
+		snprintf(err, ISIF_ERR_LEN, "%s", ctx.commit_err);
+	}
+out:
+	isif_trainer_free(t);
+	dataset_release(jr, ds);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/*
+ * server/jobrun.h — the scheduler's run function in the daemon: loads the
+ * job's dataset (shared between jobs that train on it at the same time),
+ * creates or resumes an isif trainer and forwards its callbacks to the
+ * scheduler. The only part of the daemon that calls the training engine.
+ */
+#ifndef ISIFD_JOBRUN_H
+#define ISIFD_JOBRUN_H
+
+#include "scheduler.h"
+#include "store.h"
+
+struct jobrun;
+
+struct jobrun *jobrun_create(struct store *st);
+void jobrun_free(struct jobrun *jr);
+
+/* A sched_run_fn; user is the struct jobrun. */
+int jobrun_run(void *user, struct sched_job *job, char *err);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * server/prom.c — counters and histograms behind GET /metrics (prom.h).
+ * Request counts are kept per (route, method, status) in a small table
+ * with a hard cap; methods outside the usual set count as "OTHER", so a
+ * client cannot grow the table without bound.
+ */
+#include "prom.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strbuf.h"
+
+static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define N_BUCKETS (int)(sizeof buckets / sizeof buckets[0])
+#define MAX_COUNTERS 1024
+
+static const char *const methods[] = {"GET", "POST", "DELETE", "PUT", "PATCH", "HEAD",
+				      "OPTIONS", "OTHER"};
+#define N_METHODS (int)(sizeof methods / sizeof methods[0])
+
+struct req_counter {
+	int route, method, status;
+	uint64_t count;
+};
+
+struct histogram {
+	uint64_t bucket[N_BUCKETS]; /* cumulative counts are computed when rendering */
+	uint64_t count;
+	double sum;
+};
+
+struct prom {
+	pthread_mutex_t mu;
+	const char *const *routes;
+	int n_routes;                   /* plus one "unmatched" */
+	struct histogram *latency;      /* n_routes + 1 */
+	struct req_counter counters[MAX_COUNTERS];
+	int n_counters;
+	uint64_t epochs, images;
+	uint64_t finished[JOB_STATUS_COUNT];
+};
+
+struct prom *prom_create(const char *const *routes, int n)
+{
+	struct prom *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->latency = calloc((size_t)n + 1, sizeof *p->latency);
+	if (!p->latency) {
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	p->routes = routes;
+	p->n_routes = n;
+	return p;
+}
+
+void prom_free(struct prom *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_destroy(&p->mu);
+	free(p->latency);
+	free(p);
+}
+
+static int method_index(const char *m)
+{
+	for (int i = 0; i < N_METHODS - 1; i++)
+		if (strcmp(m, methods[i]) == 0)
+			return i;
+	return N_METHODS - 1;
+}
+
+void prom_observe_request(struct prom *p, int route, const char *method, int status,
+			  double seconds)
+{
+	if (route < 0 || route > p->n_routes)
+		route = p->n_routes;
+	int m = method_index(method);
+	pthread_mutex_lock(&p->mu);
+	struct histogram *h = &p->latency[route];
+	for (int b = 0; b < N_BUCKETS; b++)
+		if (seconds <= buckets[b]) {
+			h->bucket[b]++;
+			break;
+		}
+	h->count++;
+	h->sum += seconds;
+	int i;
+	for (i = 0; i < p->n_counters; i++)
+		if (p->counters[i].route == route && p->counters[i].method == m &&
+		    p->counters[i].status == status)
+			break;
+	if (i == p->n_counters && p->n_counters < MAX_COUNTERS)
+		p->counters[p->n_counters++] = (struct req_counter){route, m, status, 0};
+	if (i < p->n_counters)
+		p->counters[i].count++;
+	pthread_mutex_unlock(&p->mu);
+}
+
+void prom_add_epoch(struct prom *p, int64_t images)
+{
+	pthread_mutex_lock(&p->mu);
+	p->epochs++;
+	p->images += images > 0 ? (uint64_t)images : 0;
+	pthread_mutex_unlock(&p->mu);
+}
+
+void prom_add_job_finished(struct prom *p, enum job_status status)
+{
+	pthread_mutex_lock(&p->mu);
+	if ((unsigned)status < JOB_STATUS_COUNT)
+		p->finished[status]++;
+	pthread_mutex_unlock(&p->mu);
+}
+
+static const char *route_name(const struct prom *p, int r)
+{
+	return r < p->n_routes ? p->routes[r] : "unmatched";
+}
+
+static void render_http(struct prom *p, struct strbuf *b)
+{
+	strbuf_printf(b, "# HELP isifd_http_requests_total HTTP requests answered, by route, method and status.\n"
+		      "# TYPE isifd_http_requests_total counter\n");
+	for (int i = 0; i < p->n_counters; i++) {
+		const struct req_counter *c = &p->counters[i];
+		strbuf_printf(b, "isifd_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n",
+			      route_name(p, c->route), methods[c->method], c->status,
+			      (unsigned long long)c->count);
+	}
+	strbuf_printf(b, "# HELP isifd_http_request_duration_seconds Time from request to response completion, by route.\n"
+		      "# TYPE isifd_http_request_duration_seconds histogram\n");
+	for (int r = 0; r <= p->n_routes; r++) {
+		const struct histogram *h = &p->latency[r];
+		if (!h->count)
+			continue;
+		uint64_t cum = 0;
+		for (int k = 0; k < N_BUCKETS; k++) {
+			cum += h->bucket[k];
+			strbuf_printf(b, "isifd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+				      route_name(p, r), buckets[k], (unsigned long long)cum);
+		}
+		strbuf_printf(b, "isifd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+			      "isifd_http_request_duration_seconds_sum{route=\"%s\"} %.9g\n"
+			      "isifd_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+			      route_name(p, r), (unsigned long long)h->count, route_name(p, r),
+			      h->sum, route_name(p, r), (unsigned long long)h->count);
+	}
+}
+
+char *prom_render(struct prom *p, const struct prom_gauges *g, size_t *len)
+{
+	struct strbuf b;
+	strbuf_init(&b, 16 << 20);
+	strbuf_printf(&b, "# HELP isifd_jobs Jobs by state.\n# TYPE isifd_jobs gauge\n");
+	for (int s = 0; s < JOB_STATUS_COUNT; s++)
+		strbuf_printf(&b, "isifd_jobs{state=\"%s\"} %ld\n", job_status_name(s), g->jobs[s]);
+	strbuf_printf(&b, "# HELP isifd_workers Worker threads.\n# TYPE isifd_workers gauge\n"
+		      "isifd_workers %ld\n"
+		      "# HELP isifd_workers_busy Workers running a job.\n# TYPE isifd_workers_busy gauge\n"
+		      "isifd_workers_busy %ld\n"
+		      "# HELP isifd_sse_streams Open event streams.\n# TYPE isifd_sse_streams gauge\n"
+		      "isifd_sse_streams %ld\n",
+		      g->workers, g->workers_busy, g->sse_streams);
+	pthread_mutex_lock(&p->mu);
+	strbuf_printf(&b, "# HELP isifd_epochs_trained_total Training epochs completed.\n"
+		      "# TYPE isifd_epochs_trained_total counter\nisifd_epochs_trained_total %llu\n"
+		      "# HELP isifd_images_trained_total Source images trained on (each gives two views).\n"
+		      "# TYPE isifd_images_trained_total counter\nisifd_images_trained_total %llu\n",
+		      (unsigned long long)p->epochs, (unsigned long long)p->images);
+	strbuf_printf(&b, "# HELP isifd_jobs_finished_total Jobs that ended, by final state.\n"
+		      "# TYPE isifd_jobs_finished_total counter\n");
+	for (int s = JOB_SUCCEEDED; s < JOB_STATUS_COUNT; s++)
+		strbuf_printf(&b, "isifd_jobs_finished_total{state=\"%s\"} %llu\n",
+			      job_status_name(s), (unsigned long long)p->finished[s]);
+	render_http(p, &b);
+	pthread_mutex_unlock(&p->mu);
+	return strbuf_take(&b, len);
+}

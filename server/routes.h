@@ -1,0 +1,25 @@
+/*
+ * server/routes.h — the request handlers behind the route table in http.c:
+ * jobs (routes_jobs.c) and everything else (routes_misc.c).
+ */
+#ifndef ISIFD_ROUTES_H
+#define ISIFD_ROUTES_H
+
+#include "http.h"
+
+enum MHD_Result route_jobs_create(struct request *rq);
+enum MHD_Result route_jobs_list(struct request *rq);
+enum MHD_Result route_job_get(struct request *rq);
+enum MHD_Result route_job_metrics(struct request *rq);
+enum MHD_Result route_job_events(struct request *rq);
+enum MHD_Result route_job_cancel(struct request *rq);
+enum MHD_Result route_job_delete(struct request *rq);
+enum MHD_Result route_job_checkpoint(struct request *rq);
+
+enum MHD_Result route_healthz(struct request *rq);
+enum MHD_Result route_metrics(struct request *rq);
+enum MHD_Result route_datasets(struct request *rq);
+/* GET of any other path: a file of --web-dir ("/" is index.html). */
+enum MHD_Result route_static(struct request *rq);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * server/routes_jobs.c — the /jobs endpoints: submit (validated against
+ * the spec rules and the dataset registry), list, status, metrics as JSON
+ * or CSV, the event stream, cancel, delete and the checkpoint download.
+ * Status codes: 201 submitted, 202 cancel accepted, 204 deleted, 400 bad
+ * input naming the field, 404 unknown job, 409 wrong state, 429 queue full.
+ */
+#include "routes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "isif/common.h"
+#include "isif/spec.h"
+#include "strbuf.h"
+
+/* The job's JSON with the scheduler's live "progress" (or null). */
+static int job_json(struct app *app, int64_t id, json_t **out)
+{
+	int rc = store_job_json(app->st, id, out);
+	if (rc == STORE_OK) {
+		json_t *p = sched_progress_json(app->sched, id);
+		json_object_set_new(*out, "progress", p ? p : json_null());
+	}
+	return rc;
+}
+
+static enum MHD_Result not_found(struct request *rq)
+{
+	return http_error(rq, 404, "not_found", "no job %lld", (long long)rq->id);
+}
+
+static enum MHD_Result store_failed(struct request *rq)
+{
+	return http_error(rq, 500, "internal", "database error: %s",
+			  store_last_error(rq->app->st));
+}
+
+enum MHD_Result route_jobs_create(struct request *rq)
+{
+	struct isif_job_spec spec;
+	char err[ISIF_ERR_LEN], format[32], path[1024];
+	enum MHD_Result ret;
+	long priority;
+	if (!http_query_long(rq, "priority", -100, 100, 0, &priority, &ret))
+		return ret;
+	if (!rq->body || rq->body_len == 0)
+		return http_error(rq, 400, "invalid_spec", "spec: empty body; send a JSON job spec");
+	if (strlen(rq->body) != rq->body_len)
+		return http_error(rq, 400, "invalid_spec", "spec: body contains a NUL byte");
+	isif_spec_default(&spec);
+	if (isif_spec_parse(&spec, rq->body, true, err) != ISIF_OK)
+		return http_error(rq, 400, "invalid_spec", "%s", err);
+	int rc = store_dataset_lookup(rq->app->st, spec.dataset, format, sizeof format, path,
+				      sizeof path);
+	if (rc == STORE_NOTFOUND)
+		return http_error(rq, 400, "unknown_dataset",
+				  "dataset: unknown dataset \"%s\" (GET /datasets lists them)",
+				  spec.dataset);
+	if (rc)
+		return store_failed(rq);
+	char *spec_json = isif_spec_to_json(&spec);
+	if (!spec_json)
+		return http_error(rq, 500, "internal", "out of memory");
+	int64_t id = 0;
+	rc = sched_submit(rq->app->sched, spec_json, spec.dataset, spec.epochs, (int)priority, &id);
+	free(spec_json);
+	if (rc == STORE_FULL) {
+		struct MHD_Response *r = NULL;
+		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "queue_full", "message",
+				      "the queue is full; retry later or raise --max-queued");
+		char *body = e ? json_dumps(e, 0) : NULL;
+		json_decref(e);
+		if (body)
+			r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		if (!r) {
+			free(body);
+			return MHD_NO;
+		}
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		MHD_add_response_header(r, "Retry-After", "30");
+		return http_respond(rq, 429, r);
+	}
+	if (rc)
+		return store_failed(rq);
+	json_t *job;
+	if (job_json(rq->app, id, &job))
+		return store_failed(rq);
+	char *text = json_dumps(job, JSON_REAL_PRECISION(15));
+	json_decref(job);
+	if (!text)
+		return http_error(rq, 500, "internal", "out of memory");
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text,
+								 MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	char loc[64];
+	snprintf(loc, sizeof loc, "/jobs/%lld", (long long)id);
+	MHD_add_response_header(r, "Location", loc);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	return http_respond(rq, 201, r);
+}
+
+enum MHD_Result route_jobs_list(struct request *rq)
+{
+	enum MHD_Result ret;
+	long limit;
+	int status = -1;
+	const char *s = http_query(rq, "status");
+	if (s && (status = job_status_parse(s)) < 0)
+		return http_error(rq, 400, "invalid_parameter",
+				  "status: must be queued, running, succeeded, failed or cancelled");
+	if (!http_query_long(rq, "limit", 1, 10000, 1000, &limit, &ret))
+		return ret;
+	json_t *out;
+	if (store_jobs_json(rq->app->st, status, (int)limit, &out))
+		return store_failed(rq);
+	size_t i;
+	json_t *job;
+	json_array_foreach(json_object_get(out, "jobs"), i, job) {
+		json_t *p = sched_progress_json(rq->app->sched,
+						json_integer_value(json_object_get(job, "id")));
+		json_object_set_new(job, "progress", p ? p : json_null());
+	}
+	return http_json(rq, 200, out);
+}
+
+enum MHD_Result route_job_get(struct request *rq)
+{
+	json_t *job;
+	int rc = job_json(rq->app, rq->id, &job);
+	if (rc == STORE_NOTFOUND)
+		return not_found(rq);
+	if (rc)
+		return store_failed(rq);
+	return http_json(rq, 200, job);
+}
+
+static void csv_value(struct strbuf *b, bool present, double x, bool last)
+{
+	if (present)
+		strbuf_printf(b, "%.15g", x);
+	strbuf_printf(b, last ? "\n" : ",");
+}
+
+static enum MHD_Result metrics_csv(struct request *rq, const struct metrics_row *rows, int n)
+{
+	struct strbuf b;
+	strbuf_init(&b, 64 << 20);
+	strbuf_printf(&b, "epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,"
+		      "recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi\n");
+	for (int i = 0; i < n; i++) {
+		const struct metrics_row *r = &rows[i];
+		strbuf_printf(&b, "%d,", r->epoch);
+		csv_value(&b, true, r->loss, false);
+		csv_value(&b, r->has_knn, r->knn_top1, false);
+		csv_value(&b, r->has_knn, r->knn_top5, false);
+		csv_value(&b, true, r->lr, false);
+		csv_value(&b, true, r->seconds, false);
+		csv_value(&b, true, r->images_per_sec, false);
+		for (int k = 0; k < 4; k++)
+			csv_value(&b, r->unseen, r->recall_at[k], false);
+		csv_value(&b, r->unseen, r->nmi, true);
+	}
+	size_t len;
+	char *text = strbuf_take(&b, &len);
+	return http_body(rq, 200, "text/csv; charset=utf-8", text, len);
+}
+
+enum MHD_Result route_job_metrics(struct request *rq)
+{
+	enum MHD_Result ret;
+	long since;
+	enum job_status status;
+	const char *format = http_query(rq, "format");
+	if (format && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
+		return http_error(rq, 400, "invalid_parameter", "format: must be json or csv");
+	if (!http_query_long(rq, "since", 0, 10000, 0, &since, &ret))
+		return ret;
+	int rc = store_job_status(rq->app->st, rq->id, &status);
+	if (rc == STORE_NOTFOUND)
+		return not_found(rq);
+	struct metrics_row *rows = NULL;
+	int n = 0;
+	if (rc || store_metrics(rq->app->st, rq->id, (int)since, &rows, &n))
+		return store_failed(rq);
+	if (format && strcmp(format, "csv") == 0) {
+		ret = metrics_csv(rq, rows, n);
+		free(rows);
+		return ret;
+	}
+	json_t *arr = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(arr, metrics_row_json(&rows[i]));
+	free(rows);
+	return http_json(rq, 200, json_pack("{s:I, s:o}", "job", (json_int_t)rq->id,
+					    "metrics", arr));
+}
+
+enum MHD_Result route_job_events(struct request *rq)
+{
+	enum job_status status;
+	int rc = store_job_status(rq->app->st, rq->id, &status);
+	if (rc == STORE_NOTFOUND)
+		return not_found(rq);
+	if (rc)
+		return store_failed(rq);
+	/* Subscribe first, then read the state: no event can fall between. */
+	struct sse_stream *stream;
+	struct MHD_Response *r = sse_subscribe(rq->app->bus, rq->conn, rq->id, &stream);
+	if (!r)
+		return http_error(rq, 500, "internal", "out of memory");
+	json_t *job;
+	if (job_json(rq->app, rq->id, &job) == STORE_OK) {
+		const char *s = json_string_value(json_object_get(job, "status"));
+		int st = s ? job_status_parse(s) : -1;
+		sse_stream_first(rq->app->bus, stream, "state", job, st >= 0 && job_status_final(st));
+		json_decref(job);
+	} else {
+		sse_stream_first(rq->app->bus, stream, "state", NULL, true);
+	}
+	return http_respond(rq, 200, r);
+}
+
+enum MHD_Result route_job_cancel(struct request *rq)
+{
+	enum job_status before;
+	int rc = sched_cancel(rq->app->sched, rq->id, &before);
+	if (rc == STORE_NOTFOUND)
+		return not_found(rq);
+	if (rc == STORE_CONFLICT)
+		return http_error(rq, 409, "conflict", "job %lld already %s", (long long)rq->id,
+				  job_status_name(before));
+	json_t *job;
+	if (rc || job_json(rq->app, rq->id, &job))
+		return store_failed(rq);
+	return http_json(rq, 202, job);
+}
+
+enum MHD_Result route_job_delete(struct request *rq)
+{
+	enum job_status status;
+	int rc = sched_delete(rq->app->sched, rq->id, &status);
+	if (rc == STORE_NOTFOUND)
+		return not_found(rq);
+	if (rc == STORE_CONFLICT)
+		return http_error(rq, 409, "conflict", "job %lld is %s; cancel it first",
+				  (long long)rq->id, job_status_name(status));
+	if (rc)
+		return store_failed(rq);
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	return http_respond(rq, 204, r);
+}
+
+enum MHD_Result route_job_checkpoint(struct request *rq)
+{
+	char rel[1024], path[2048];
+	int epoch = 0, fd = -1, rc = STORE_OK;
+	/* A newer epoch may replace the snapshot between lookup and open: retry. */
+	for (int attempt = 0; attempt < 3 && fd < 0; attempt++) {
+		rc = store_job_checkpoint(rq->app->st, rq->id, rel, sizeof rel, &epoch);
+		if (rc)
+			break;
+		snprintf(path, sizeof path, "%s/%s", rq->app->cfg->state_dir, rel);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (rc == STORE_NOTFOUND)
+		return not_found(rq);
+	if (rc == STORE_EMPTY)
+		return http_error(rq, 404, "no_checkpoint", "job %lld has no checkpoint yet",
+				  (long long)rq->id);
+	if (rc)
+		return store_failed(rq);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return http_error(rq, 500, "internal", "checkpoint unreadable: %s", strerror(errno));
+	}
+	struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+	if (!r) {
+		close(fd);
+		return MHD_NO;
+	}
+	char disp[128];
+	snprintf(disp, sizeof disp, "attachment; filename=\"job-%lld-epoch-%d.safetensors\"",
+		 (long long)rq->id, epoch);
+	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+	MHD_add_response_header(r, "Content-Disposition", disp);
+	return http_respond(rq, 200, r);
+}

@@ -1,0 +1,123 @@
+/*
+ * server/routes_misc.c — /healthz, /metrics (Prometheus text), /datasets
+ * and the dashboard's static files from --web-dir (a built-in placeholder
+ * page answers "/" when the directory has no index.html).
+ */
+#include "routes.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum MHD_Result route_healthz(struct request *rq)
+{
+	if (store_schema_version(rq->app->st) < 0)
+		return http_error(rq, 503, "unavailable", "database unreachable");
+	return http_json(rq, 200, json_pack("{s:s, s:i, s:i}", "status", "ok",
+					    "workers", sched_workers(rq->app->sched),
+					    "busy", sched_busy(rq->app->sched)));
+}
+
+enum MHD_Result route_metrics(struct request *rq)
+{
+	struct prom_gauges g = {0};
+	if (store_count_by_status(rq->app->st, g.jobs))
+		return http_error(rq, 500, "internal", "database error: %s",
+				  store_last_error(rq->app->st));
+	g.workers = sched_workers(rq->app->sched);
+	g.workers_busy = sched_busy(rq->app->sched);
+	g.sse_streams = sse_stream_count(rq->app->bus);
+	size_t len = 0;
+	char *text = prom_render(rq->app->prom, &g, &len);
+	return http_body(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+enum MHD_Result route_datasets(struct request *rq)
+{
+	json_t *out;
+	if (store_datasets_json(rq->app->st, &out))
+		return http_error(rq, 500, "internal", "database error: %s",
+				  store_last_error(rq->app->st));
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(out, "datasets"), i, d) {
+		const char *path = json_string_value(json_object_get(d, "path"));
+		json_object_set_new(d, "available", json_boolean(path && access(path, R_OK) == 0));
+	}
+	return http_json(rq, 200, out);
+}
+
+static const char placeholder[] =
+	"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>isifd</title></head>\n"
+	"<body><h1>isifd</h1><p>The dashboard is not installed (no index.html in --web-dir).\n"
+	"The API is live: <a href=\"/jobs\">/jobs</a>, <a href=\"/datasets\">/datasets</a>,\n"
+	"<a href=\"/metrics\">/metrics</a>, <a href=\"/healthz\">/healthz</a>.</p></body></html>\n";
+
+static const char *content_type(const char *path)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+		{".css", "text/css; charset=utf-8"}, {".json", "application/json"},
+		{".svg", "image/svg+xml"}, {".png", "image/png"}, {".jpg", "image/jpeg"},
+		{".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
+	};
+	const char *dot = strrchr(path, '.');
+	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+		if (strcmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+/* Segments of [A-Za-z0-9_.-], none empty or starting with a dot. */
+static bool safe_path(const char *url)
+{
+	if (url[0] != '/' || strlen(url) > 512)
+		return false;
+	for (const char *p = url; *p; p++) {
+		if (*p == '/') {
+			if (p[1] == '/' || p[1] == '.')
+				return false;
+			continue;
+		}
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
+			return false;
+	}
+	return true;
+}
+
+enum MHD_Result route_static(struct request *rq)
+{
+	const char *url = strcmp(rq->url, "/") == 0 ? "/index.html" : rq->url;
+	char path[2048];
+	if (url[strlen(url) - 1] == '/' || !safe_path(url))
+		return http_error(rq, 404, "not_found", "no such resource: %s", rq->url);
+	snprintf(path, sizeof path, "%s%s", rq->app->cfg->web_dir, url);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat sb;
+	if (fd >= 0 && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		if (strcmp(url, "/index.html") == 0) {
+			struct MHD_Response *r = MHD_create_response_from_buffer(
+				sizeof placeholder - 1, (void *)placeholder, MHD_RESPMEM_PERSISTENT);
+			if (r)
+				MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+			return http_respond(rq, 200, r);
+		}
+		return http_error(rq, 404, "not_found", "no such resource: %s", rq->url);
+	}
+	struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+	if (!r) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", content_type(path));
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	return http_respond(rq, 200, r);
+}

@@ -1,0 +1,594 @@
+/*
+ * server/scheduler.c — worker threads over the store's job queue (see
+ * scheduler.h for the contract and the checkpoint protocol).
+ *
+ * Locking: s->mu guards the worker slots (which job each runs, its cancel
+ * reason and progress) and the wake-up generation. A claim and a cancel
+ * both hold s->mu around their store calls, so a cancel either finds the
+ * job still queued or finds the slot already naming it. Lock order:
+ * s->mu → store mutex; the SSE bus and prom locks are leaves.
+ */
+#include "scheduler.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "isif/common.h"
+#include "log.h"
+
+enum cancel_reason { REASON_NONE = 0, REASON_USER, REASON_SHUTDOWN };
+
+struct worker {
+	pthread_t thread;
+	struct scheduler *s;
+	int index;
+	bool started, joined;
+	int64_t job_id;               /* 0: idle */
+	atomic_int cancel;
+	enum cancel_reason reason;
+	bool has_progress;
+	struct job_progress progress;
+	double last_progress_event;
+	char snapshot[PATH_MAX];      /* committed checkpoint directory, "" if none */
+};
+
+struct scheduler {
+	struct store *st;
+	struct sched_options o;
+	char state_dir[PATH_MAX];
+	int threads_per_job;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	uint64_t gen;                 /* bumped by every submit */
+	bool stopping;
+	struct worker *workers;
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+/* snprintf into a path buffer; -1 (errno ENAMETOOLONG) when it does not fit. */
+static int path_fmt(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int path_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0750) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+	(void)sb;
+	(void)f;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* rm -rf path; a missing path is fine. */
+static int remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Copies src to dst and fsyncs it (when a hard link is not possible). */
+static int copy_file(const char *src, const char *dst)
+{
+	char buf[1 << 16];
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	if (in < 0)
+		return -1;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (out < 0)
+		goto done;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto done;
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				goto done;
+			off += w;
+		}
+	}
+	rc = fsync(out);
+done:
+	if (out >= 0 && close(out) != 0)
+		rc = -1;
+	close(in);
+	return rc;
+}
+
+/* Links (or copies) every complete file of src_dir into a new dst_dir,
+ * built as dst_dir.tmp and renamed into place. */
+static int snapshot_dir(const char *src_dir, const char *dst_dir)
+{
+	char tmp[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+	if (path_fmt(tmp, sizeof tmp, "%s.tmp", dst_dir) || remove_tree(tmp) != 0 ||
+	    mkdir(tmp, 0750) != 0)
+		return -1;
+	DIR *d = opendir(src_dir);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(d))) {
+		struct stat sb;
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp."))
+			continue;
+		if (path_fmt(from, sizeof from, "%s/%s", src_dir, e->d_name) ||
+		    path_fmt(to, sizeof to, "%s/%s", tmp, e->d_name)) {
+			rc = -1;
+			break;
+		}
+		if (lstat(from, &sb) != 0 || !S_ISREG(sb.st_mode))
+			continue;
+		if (link(from, to) != 0)
+			rc = copy_file(from, to);
+	}
+	closedir(d);
+	if (rc == 0)
+		rc = fsync_dir(tmp);
+	if (rc == 0)
+		rc = remove_tree(dst_dir);
+	if (rc == 0)
+		rc = rename(tmp, dst_dir);
+	return rc;
+}
+
+/* Removes every ckpt-* entry of job_dir except `keep` (a full path or ""). */
+static void remove_stale_snapshots(const char *job_dir, const char *keep)
+{
+	char path[PATH_MAX];
+	DIR *d = opendir(job_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "ckpt-", 5) != 0)
+			continue;
+		if (path_fmt(path, sizeof path, "%s/%s", job_dir, e->d_name) == 0 &&
+		    strcmp(path, keep) != 0)
+			remove_tree(path);
+	}
+	closedir(d);
+}
+
+/* ---- events ----------------------------------------------------------------- */
+
+/* Publishes the job's current row as a "state" event. */
+static void publish_state(struct scheduler *s, int64_t id)
+{
+	json_t *job = NULL;
+	if (!s->o.bus || store_job_json(s->st, id, &job) != STORE_OK)
+		return;
+	const char *status = json_string_value(json_object_get(job, "status"));
+	int st = status ? job_status_parse(status) : -1;
+	sse_publish(s->o.bus, id, "state", job, st >= 0 && job_status_final(st));
+	json_decref(job);
+}
+
+/* ---- the worker ------------------------------------------------------------- */
+
+static void finish_job(struct scheduler *s, struct worker *w, const struct job_claim *c,
+		       int rc, const char *err)
+{
+	pthread_mutex_lock(&s->mu);
+	enum cancel_reason reason = w->reason;
+	w->job_id = 0;
+	w->has_progress = false;
+	pthread_mutex_unlock(&s->mu);
+
+	enum job_status status;
+	if (rc == ISIF_OK)
+		status = JOB_SUCCEEDED;
+	else if (rc == ISIF_ECANCELLED && reason == REASON_SHUTDOWN) {
+		store_job_requeue(s->st, c->id);
+		log_info("job %lld: stopped for shutdown at a batch boundary; resumes at the next start",
+			 (long long)c->id);
+		return;
+	} else if (rc == ISIF_ECANCELLED)
+		status = JOB_CANCELLED;
+	else
+		status = JOB_FAILED;
+	store_job_finish(s->st, c->id, status, status == JOB_FAILED ? err : NULL);
+	if (s->o.prom)
+		prom_add_job_finished(s->o.prom, status);
+	if (status == JOB_FAILED)
+		log_error("job %lld: failed: %s", (long long)c->id, err);
+	else
+		log_info("job %lld: %s", (long long)c->id, job_status_name(status));
+	publish_state(s, c->id);
+}
+
+static void run_claimed(struct scheduler *s, struct worker *w, struct job_claim *c)
+{
+	char job_dir[PATH_MAX], run_dir[PATH_MAX], ckpt[PATH_MAX], err[ISIF_ERR_LEN] = "";
+	struct sched_job job = {0};
+	int rc = ISIF_OK;
+	w->snapshot[0] = '\0';
+	if (path_fmt(job_dir, sizeof job_dir, "%s/jobs/%lld", s->state_dir, (long long)c->id) ||
+	    path_fmt(run_dir, sizeof run_dir, "%s/run", job_dir) ||
+	    (c->checkpoint && path_fmt(ckpt, sizeof ckpt, "%s/%s", s->state_dir, c->checkpoint))) {
+		rc = isif_fail(err, ISIF_EINVAL, "state directory path too long");
+		goto done;
+	}
+	if (c->checkpoint) {
+		/* The snapshot directory is the checkpoint file's directory. */
+		memcpy(w->snapshot, ckpt, sizeof ckpt);
+		char *slash = strrchr(w->snapshot, '/');
+		if (slash)
+			*slash = '\0';
+	}
+	if (remove_tree(run_dir) != 0 || mkdir_p(run_dir) != 0) {
+		rc = isif_fail(err, ISIF_EIO, "cannot create %s: %s", run_dir, strerror(errno));
+		goto done;
+	}
+	remove_stale_snapshots(job_dir, w->snapshot);
+	if (c->resume) {
+		/* Rows past the committed checkpoint cannot exist under the
+		 * protocol above, but a restart must never show an epoch twice. */
+		int from = c->checkpoint ? c->epoch : 0;
+		if (store_job_resumed(s->st, c->id, from) != STORE_OK) {
+			rc = isif_fail(err, ISIF_EIO, "cannot record the resume: %s",
+				       store_last_error(s->st));
+			goto done;
+		}
+		log_info("job %lld: resuming from epoch %d", (long long)c->id, from);
+	}
+	job.id = c->id;
+	job.spec_json = c->spec_json;
+	job.threads = s->threads_per_job;
+	job.job_dir = job_dir;
+	job.run_dir = run_dir;
+	job.checkpoint = c->checkpoint && c->resume ? ckpt : NULL;
+	job.checkpoint_epoch = c->checkpoint && c->resume ? c->epoch : 0;
+	job.cancel = &w->cancel;
+	job.sched = s;
+	job.worker = w->index;
+	log_info("job %lld: running on worker %d with %d threads", (long long)c->id, w->index,
+		 job.threads);
+	publish_state(s, c->id);
+	rc = s->o.run(s->o.run_user, &job, err);
+done:
+	finish_job(s, w, c, rc, err[0] ? err : isif_strerror(rc));
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct scheduler *s = w->s;
+	for (;;) {
+		struct job_claim c;
+		pthread_mutex_lock(&s->mu);
+		if (s->stopping) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		uint64_t gen = s->gen;
+		int rc = store_job_claim(s->st, &c);
+		if (rc == STORE_OK) {
+			w->job_id = c.id;
+			w->reason = REASON_NONE;
+			w->has_progress = false;
+			w->last_progress_event = 0;
+			atomic_store(&w->cancel, 0);
+			pthread_mutex_unlock(&s->mu);
+			run_claimed(s, w, &c);
+			job_claim_free(&c);
+			continue;
+		}
+		/* Nothing queued (or the store failed: retry in a second). */
+		while (!s->stopping && s->gen == gen) {
+			if (rc == STORE_EMPTY) {
+				pthread_cond_wait(&s->cond, &s->mu);
+			} else {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += 1;
+				pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+				break;
+			}
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+int sched_create(struct scheduler **out, struct store *st, const struct sched_options *o)
+{
+	struct scheduler *s = calloc(1, sizeof *s);
+	if (!s)
+		return -1;
+	s->workers = calloc((size_t)o->workers, sizeof *s->workers);
+	if (!s->workers) {
+		free(s);
+		return -1;
+	}
+	s->st = st;
+	s->o = *o;
+	snprintf(s->state_dir, sizeof s->state_dir, "%s", o->state_dir);
+	s->o.state_dir = s->state_dir;
+	int cores = o->cores > 0 ? o->cores : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	s->threads_per_job = cores / o->workers > 0 ? cores / o->workers : 1;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	for (int i = 0; i < o->workers; i++) {
+		s->workers[i].s = s;
+		s->workers[i].index = i;
+		atomic_init(&s->workers[i].cancel, 0);
+	}
+	*out = s;
+	return 0;
+}
+
+int sched_start(struct scheduler *s)
+{
+	int n = 0;
+	if (store_recover_running(s->st, &n) != STORE_OK)
+		return -1;
+	if (n)
+		log_info("scheduler: %d job(s) were running when isifd stopped; they resume first", n);
+	for (int i = 0; i < s->o.workers; i++) {
+		if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
+			return -1;
+		s->workers[i].started = true;
+	}
+	return 0;
+}
+
+int sched_submit(struct scheduler *s, const char *spec_json, const char *dataset,
+		 int epochs, int priority, int64_t *id)
+{
+	int rc = store_job_insert(s->st, spec_json, dataset, epochs, priority, s->o.max_queued, id);
+	if (rc == STORE_OK) {
+		pthread_mutex_lock(&s->mu);
+		s->gen++;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->mu);
+		log_info("job %lld: queued (%s, %d epochs, priority %d)", (long long)*id, dataset,
+			 epochs, priority);
+	}
+	return rc;
+}
+
+int sched_cancel(struct scheduler *s, int64_t id, enum job_status *before)
+{
+	pthread_mutex_lock(&s->mu);
+	int rc = store_job_cancel(s->st, id, before);
+	if (rc == STORE_OK && *before == JOB_RUNNING) {
+		for (int i = 0; i < s->o.workers; i++) {
+			struct worker *w = &s->workers[i];
+			if (w->job_id == id) {
+				if (w->reason == REASON_NONE)
+					w->reason = REASON_USER;
+				atomic_store(&w->cancel, 1);
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (rc == STORE_OK) {
+		log_info("job %lld: cancel requested (was %s)", (long long)id, job_status_name(*before));
+		if (*before == JOB_QUEUED) {
+			if (s->o.prom)
+				prom_add_job_finished(s->o.prom, JOB_CANCELLED);
+			publish_state(s, id);
+		}
+	}
+	return rc;
+}
+
+int sched_delete(struct scheduler *s, int64_t id, enum job_status *status)
+{
+	char dir[PATH_MAX];
+	int rc = store_job_delete(s->st, id, status);
+	if (rc != STORE_OK)
+		return rc;
+	if (path_fmt(dir, sizeof dir, "%s/jobs/%lld", s->state_dir, (long long)id) ||
+	    remove_tree(dir) != 0)
+		log_warn("job %lld: deleted, but removing %s failed: %s", (long long)id, dir,
+			 strerror(errno));
+	else
+		log_info("job %lld: deleted", (long long)id);
+	return STORE_OK;
+}
+
+int sched_stop(struct scheduler *s, int timeout_s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	for (int i = 0; i < s->o.workers; i++) {
+		struct worker *w = &s->workers[i];
+		if (w->job_id) {
+			if (w->reason == REASON_NONE)
+				w->reason = REASON_SHUTDOWN;
+			atomic_store(&w->cancel, 1);
+		}
+	}
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_s;
+	int rc = 0;
+	for (int i = 0; i < s->o.workers; i++) {
+		struct worker *w = &s->workers[i];
+		if (!w->started || w->joined)
+			continue;
+		if (pthread_timedjoin_np(w->thread, NULL, &deadline) == 0)
+			w->joined = true;
+		else
+			rc = -1;
+	}
+	return rc;
+}
+
+void sched_free(struct scheduler *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cond);
+	free(s->workers);
+	free(s);
+}
+
+static json_t *progress_json(int64_t id, const struct job_progress *p)
+{
+	return json_pack("{s:I, s:i, s:i, s:I, s:I, s:f, s:f, s:f}", "job", (json_int_t)id,
+			 "epoch", p->epoch, "epochs", p->epochs,
+			 "images_done", (json_int_t)p->images_done,
+			 "images_total", (json_int_t)p->images_total,
+			 "images_per_sec", p->images_per_sec, "eta_seconds", p->eta_seconds,
+			 "loss", p->loss);
+}
+
+json_t *sched_progress_json(struct scheduler *s, int64_t id)
+{
+	json_t *o = NULL;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->o.workers && !o; i++)
+		if (s->workers[i].job_id == id && s->workers[i].has_progress)
+			o = progress_json(id, &s->workers[i].progress);
+	pthread_mutex_unlock(&s->mu);
+	return o;
+}
+
+int sched_workers(const struct scheduler *s)
+{
+	return s->o.workers;
+}
+
+int sched_busy(struct scheduler *s)
+{
+	int n = 0;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->o.workers; i++)
+		n += s->workers[i].job_id != 0;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
+		     const char *checkpoint_path, char *err)
+{
+	struct scheduler *s = job->sched;
+	struct worker *w = &s->workers[job->worker];
+	char snap[PATH_MAX], rel[PATH_MAX];
+	const char *rel_ckpt = NULL;
+	if (checkpoint_path) {
+		const char *base = strrchr(checkpoint_path, '/');
+		base = base ? base + 1 : checkpoint_path;
+		if (path_fmt(snap, sizeof snap, "%s/ckpt-%06d", job->job_dir, r->epoch) ||
+		    snapshot_dir(job->run_dir, snap) != 0 || fsync_dir(job->job_dir) != 0)
+			return isif_fail(err, ISIF_EIO, "snapshot of the epoch %d checkpoint in %s: %s",
+					 r->epoch, snap, strerror(errno));
+		if (path_fmt(rel, sizeof rel, "jobs/%lld/ckpt-%06d/%s", (long long)job->id,
+			     r->epoch, base))
+			return isif_fail(err, ISIF_EIO, "checkpoint path too long");
+		rel_ckpt = rel;
+	}
+	if (store_epoch_commit(s->st, job->id, r, rel_ckpt) != STORE_OK)
+		return isif_fail(err, ISIF_EIO, "committing epoch %d: %s", r->epoch,
+				 store_last_error(s->st));
+	if (rel_ckpt) {
+		if (w->snapshot[0] && strcmp(w->snapshot, snap) != 0)
+			remove_tree(w->snapshot);
+		memcpy(w->snapshot, snap, sizeof snap);
+	}
+	if (s->o.prom)
+		prom_add_epoch(s->o.prom, r->images);
+	if (s->o.bus) {
+		json_t *ev = metrics_row_json(r);
+		if (ev) {
+			json_object_set_new(ev, "job", json_integer(job->id));
+			sse_publish(s->o.bus, job->id, "epoch", ev, false);
+			json_decref(ev);
+		}
+	}
+	log_info("job %lld: epoch %d loss %.4f%s", (long long)job->id, r->epoch, r->loss,
+		 r->has_knn ? " (evaluated)" : "");
+	return ISIF_OK;
+}
+
+void sched_job_progress(struct sched_job *job, const struct job_progress *p)
+{
+	struct scheduler *s = job->sched;
+	struct worker *w = &s->workers[job->worker];
+	double now = mono_now();
+	pthread_mutex_lock(&s->mu);
+	w->progress = *p;
+	w->has_progress = true;
+	bool emit = now - w->last_progress_event >= s->o.progress_interval_ms / 1000.0 ||
+		    p->images_done >= p->images_total;
+	if (emit)
+		w->last_progress_event = now;
+	pthread_mutex_unlock(&s->mu);
+	if (emit && s->o.bus) {
+		json_t *ev = progress_json(job->id, p);
+		if (ev) {
+			sse_publish(s->o.bus, job->id, "progress", ev, false);
+			json_decref(ev);
+		}
+	}
+}

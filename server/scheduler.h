@@ -1,0 +1,112 @@
+/*
+ * server/scheduler.h — the worker pool that runs training jobs from the
+ * durable queue in the store: --workers threads take queued jobs in
+ * priority then FIFO order (jobs resumed after a restart first), run them
+ * through an injected run function (the trainer in the daemon, a stub in
+ * tests), commit each epoch's metrics row with its checkpoint, publish
+ * events, and handle cancel and shutdown.
+ *
+ * Checkpoints: the trainer writes into <state>/jobs/<id>/run/. When an
+ * epoch ends, its files are hard-linked into <state>/jobs/<id>/ckpt-NNNNNN/
+ * (built under a temporary name, then renamed) before the metrics row and
+ * the checkpoint's path are committed in one transaction; the previous
+ * snapshot is removed after the commit. So the database always names a
+ * complete checkpoint whose epoch equals its last metrics row: after a
+ * crash at any point the job resumes from it and no epoch is lost or
+ * counted twice.
+ *
+ * Thread-safe.
+ */
+#ifndef ISIFD_SCHEDULER_H
+#define ISIFD_SCHEDULER_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "prom.h"
+#include "sse.h"
+#include "store.h"
+
+struct scheduler;
+
+/* What the run function gets for one job. */
+struct sched_job {
+	int64_t id;
+	const char *spec_json;      /* canonical spec */
+	int threads;                /* cores/workers; the spec's "threads" wins when non-zero */
+	const char *job_dir;        /* <state>/jobs/<id> */
+	const char *run_dir;        /* <job_dir>/run, exists: the trainer's output directory */
+	const char *checkpoint;     /* resume from this file, or NULL to start fresh */
+	int checkpoint_epoch;       /* epochs the checkpoint holds */
+	atomic_int *cancel;         /* raised by cancel and shutdown */
+	struct scheduler *sched;
+	int worker;
+};
+
+/* Trains job; returns ISIF_OK, ISIF_ECANCELLED after *job->cancel, or
+ * another isif_rc with a message in err (ISIF_ERR_LEN bytes). */
+typedef int (*sched_run_fn)(void *user, struct sched_job *job, char *err);
+
+struct sched_options {
+	int workers;
+	int cores;                  /* 0: online cores */
+	long max_queued;
+	int progress_interval_ms;
+	const char *state_dir;
+	sched_run_fn run;
+	void *run_user;
+	struct sse_bus *bus;        /* may be NULL */
+	struct prom *prom;          /* may be NULL */
+};
+
+/* A progress snapshot from the trainer (see isif_progress). */
+struct job_progress {
+	int epoch, epochs;
+	int64_t images_done, images_total;
+	double images_per_sec, eta_seconds, loss;
+};
+
+int sched_create(struct scheduler **out, struct store *st, const struct sched_options *o);
+
+/* Requeues jobs left running by a previous process, then starts the workers. */
+int sched_start(struct scheduler *s);
+
+/* Queues a job (STORE_FULL beyond max_queued) and wakes a worker. */
+int sched_submit(struct scheduler *s, const char *spec_json, const char *dataset,
+		 int epochs, int priority, int64_t *id);
+
+/* Cancels a queued job at once or asks a running one to stop between
+ * batches. *before: the status found. STORE_CONFLICT if already finished. */
+int sched_cancel(struct scheduler *s, int64_t id, enum job_status *before);
+
+/* Deletes a finished job, its rows and its files. */
+int sched_delete(struct scheduler *s, int64_t id, enum job_status *status);
+
+/*
+ * Stops: running jobs are cancelled between batches and go back to the
+ * queue to resume at the next start; waits at most timeout_s for the
+ * workers. Returns 0 when every worker ended, -1 on timeout (the caller
+ * should then exit without freeing).
+ */
+int sched_stop(struct scheduler *s, int timeout_s);
+void sched_free(struct scheduler *s);
+
+/* The running job's progress as JSON (new reference), or NULL. */
+json_t *sched_progress_json(struct scheduler *s, int64_t id);
+
+int sched_workers(const struct scheduler *s);
+int sched_busy(struct scheduler *s);
+
+/* ---- called by the run function ---------------------------------------- */
+
+/* An epoch ended and its checkpoint (a file in run_dir, or NULL) is on disk:
+ * snapshot it, commit the row, publish the event. ISIF_EIO on failure. */
+int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
+		     const char *checkpoint_path, char *err);
+
+/* Progress of the running epoch (rate-limited events). */
+void sched_job_progress(struct sched_job *job, const struct job_progress *p);
+
+#endif
