@@ -461,7 +461,8 @@ int http_parse_listen(const char *spec, void *out, size_t *len, bool *loopback)
 		colon = end + 1;
 	} else {
 		colon = strrchr(spec, ':');
-		if (!colon || (size_t)(colon - spec) >= sizeof host)
+		/* IPv6 only in brackets: "::1:80" would be ambiguous. */
+		if (!colon || (size_t)(colon - spec) >= sizeof host || memchr(spec, ':', (size_t)(colon - spec)))
 			return -1;
 		snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
 	}
@@ -505,6 +506,7 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 		flags |= MHD_USE_IPv6;
 	struct MHD_Daemon *d = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, app,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -512,7 +514,6 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!d) {
 		log_error("cannot listen on %s (address in use, or not permitted?)", cfg->listen);
