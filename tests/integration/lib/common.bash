@@ -1,0 +1,157 @@
+# tests/integration/lib/common.bash — helpers sourced by the isifd
+# integration suites: start a real isifd on a free loopback port with a
+# temporary state directory, talk to it with curl, print one
+# "PASS name" / "FAIL name" line per case, and always stop the daemon
+# (trap). Every wait is bounded.
+#
+# Not a suite itself (run_all.sh runs tests/integration/*.sh only).
+
+set -u
+BUILD=${BUILD:-build}
+ISIFD=${ISIFD:-$BUILD/isifd}
+# Sanitized builds run several times slower: stretch every timeout.
+SLOW=1
+[ -n "${SANITIZED:-}" ] && SLOW=4
+FAILS=0
+T=$(mktemp -d /tmp/isifd-it.XXXXXX)
+PID=
+PORT=
+BASE=
+
+cleanup() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -KILL "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	# Background curls of this shell (event streams).
+	for j in $(jobs -p); do kill "$j" 2>/dev/null; done
+	[ -n "${KEEP:-}" ] || rm -rf "$T"   # KEEP=1 keeps logs and state for a look
+}
+trap cleanup EXIT
+
+pass() { echo "PASS $1"; }
+fail() {
+	echo "FAIL $1${2:+ ($2)}"
+	FAILS=$((FAILS + 1))
+}
+# cond && cond; is NAME: PASS when the list before it succeeded.
+is() {
+	if [ $? = 0 ]; then pass "$1"; else fail "$1"; fi
+}
+# check NAME COMMAND...: PASS when the command succeeds.
+check() {
+	local name=$1; shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# The daemon binary must exist; without it the suite cannot run.
+require_isifd() {
+	if [ ! -x "$ISIFD" ]; then
+		echo "FAIL $1 ($ISIFD not built)"
+		exit 1
+	fi
+}
+
+# start_isifd STATE_DIR [FLAGS...]: starts isifd on 127.0.0.1:0 and waits
+# for its "listening" line; sets PID, PORT, BASE and LOG (a new log file per
+# start: STATE_DIR.N.log).
+NSTART=0
+LOG=
+start_isifd() {
+	local state=$1; shift
+	NSTART=$((NSTART + 1))
+	LOG="$state.$NSTART.log"
+	"$ISIFD" --listen 127.0.0.1:0 --state-dir "$state" --web-dir web --cores 2 \
+		--shutdown-timeout 8 "$@" >"$LOG" 2>&1 &
+	PID=$!
+	local i
+	for ((i = 0; i < 100 * SLOW; i++)); do
+		PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$LOG")
+		if [ -n "$PORT" ]; then
+			BASE="http://127.0.0.1:$PORT"
+			return 0
+		fi
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "isifd did not start; log:" >&2
+	tail -20 "$LOG" >&2
+	return 1
+}
+
+# stop_isifd [SIGNAL]: sends SIGTERM (default) and waits up to 15 s.
+# Returns the daemon's exit status (137 when it had to be killed).
+stop_isifd() {
+	local sig=${1:-TERM} i
+	kill "-$sig" "$PID" 2>/dev/null
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$PID" 2>/dev/null; then
+		kill -KILL "$PID"
+	fi
+	wait "$PID"
+	local rc=$?
+	PID=
+	return $rc
+}
+
+# req METHOD PATH [CURL ARGS...]: body to $T/body, headers to $T/headers,
+# prints the status code.
+req() {
+	local method=$1 path=$2; shift 2
+	curl -s --max-time $((20 * SLOW)) -X "$method" -o "$T/body" -D "$T/headers" \
+		-w '%{http_code}' "$@" "$BASE$path"
+}
+
+# post_json PATH JSON [CURL ARGS...]
+post_json() {
+	local path=$1 json=$2; shift 2
+	req POST "$path" -H 'Content-Type: application/json' --data-binary "$json" "$@"
+}
+
+# json EXPR: evaluates a Python expression over the JSON in $T/body (as d).
+json() {
+	python3 -c "import json,sys; d=json.load(open('$T/body')); v=($1); print('' if v is None else v)"
+}
+
+# job_field ID EXPR: GET /jobs/ID and evaluate EXPR on it.
+job_field() {
+	req GET "/jobs/$1" "${AUTH[@]}" >/dev/null
+	json "$2"
+}
+AUTH=()
+
+# wait_status ID STATUS SECONDS: polls GET /jobs/ID until status matches.
+wait_status() {
+	local id=$1 want=$2 limit=$(($3 * SLOW)) i st
+	for ((i = 0; i < limit * 5; i++)); do
+		st=$(job_field "$id" "d['status']" 2>/dev/null)
+		[ "$st" = "$want" ] && return 0
+		sleep 0.2
+	done
+	echo "job $id: status $st after ${limit}s, wanted $want" >&2
+	return 1
+}
+
+# wait_epoch ID EPOCH SECONDS: polls until the job has committed EPOCH.
+wait_epoch() {
+	local id=$1 want=$2 limit=$(($3 * SLOW)) i e
+	for ((i = 0; i < limit * 10; i++)); do
+		e=$(job_field "$id" "d['epoch']" 2>/dev/null)
+		[ -n "$e" ] && [ "$e" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+	echo "job $id: epoch $e after ${limit}s, wanted $want" >&2
+	return 1
+}
+
+healthy() {
+	[ "$(req GET /healthz)" = 200 ]
+}
+
+finish() {
+	[ "$FAILS" -eq 0 ] && exit 0
+	exit 1
+}
