@@ -102,11 +102,12 @@ tsan:
 	$(MAKE) FLAVOUR=tsan build/tsan/server_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/server_tests srv_
 
-## install: isif, isifd, the dashboard and the systemd unit under $(PREFIX)
+## install: isif, isifd, the dashboard, docs/API.md and the systemd unit under $(PREFIX)
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/isifd/web \
-	  $(DESTDIR)$(PREFIX)/lib/systemd/system
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/isifd
 	install -m 0755 $(ISIF) $(ISIFD) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/API.md $(DESTDIR)$(PREFIX)/share/doc/isifd/
 	if [ -d web ]; then cp -R web/. $(DESTDIR)$(PREFIX)/share/isifd/web/; fi
 	sed 's|/usr/local|$(PREFIX)|g' systemd/isifd.service \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/isifd.service

@@ -66,7 +66,7 @@ start_isifd() {
 	PID=$!
 	local i
 	for ((i = 0; i < 100 * SLOW; i++)); do
-		PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$LOG")
+		PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$LOG" 2>/dev/null)
 		if [ -n "$PORT" ]; then
 			BASE="http://127.0.0.1:$PORT"
 			return 0
