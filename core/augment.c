@@ -18,6 +18,10 @@
  *   hflip:     one uniform when hflip > 0.
  * An op whose probability or strength is 0 is absent and draws nothing.
  * The colour arithmetic lives in color_jitter.c.
+ *
+ * Preconditions, validated by the job spec and not here (the API is void):
+ * c is 1 or 3, every size > 0, scale and ratio bounds > 0. Measured: about
+ * 50 µs per 3×32×32 view with the paper's settings (-O2, one core).
  */
 #include "isif/augment.h"
 

@@ -598,3 +598,25 @@ TEST(augment_normalize)
 	CHECK_NEAR(out[1], 3.0, 1e-6);
 	CHECK_NEAR(out[2], 0.0, 1e-6);
 }
+
+TEST(augment_jitter_probability)
+{
+	/* RandomApply(ColorJitter, p = 0.3): one uniform per view, the jitter
+	 * (brightness only here, a factor ≠ 1 almost surely) applies when u ≤ p. */
+	enum { C = 1, H = 2, W = 2 };
+	const uint8_t src[4] = { 40, 80, 120, 160 };
+	float out[4];
+	struct isif_augment a;
+	struct isif_rng r;
+	aug_off(&a, H, W);
+	a.brightness = 0.4f;
+	a.jitter_p = 0.3f;
+	isif_rng_seed(&r, 12, 0);
+	int applied = 0;
+	for (int v = 0; v < 400; v++) {
+		isif_augment_apply(out, src, C, H, W, &a, &r, NULL);
+		applied += out[0] != src[0] / 255.0f;
+	}
+	/* Binomial(400, 0.3): mean 120, sd 9.2; ±50 is > 5 sd. */
+	CHECK(applied > 70 && applied < 170);
+}
