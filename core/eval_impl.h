@@ -91,4 +91,9 @@ int isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
 		int iters, struct isif_rng *rng, int32_t *assign,
 		double *inertia);
 
+/* Lloyd steps only, from the caller's initial centres[k, D] (updated in
+ * place to the final ones): for tests that need a known start. */
+int isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
+		     int iters, int32_t *assign, double *inertia);
+
 #endif

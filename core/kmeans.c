@@ -176,10 +176,11 @@ static double inertia_of(const struct km_work *w)
 	return s;
 }
 
-/* One k-means++ + Lloyd run into w->cur; returns its inertia. */
-static double run_once(struct km_work *w, int iters, struct isif_rng *rng)
+/* Lloyd steps from the centres in w->c: the assignment into w->cur (at
+ * most iters centre updates, fewer once no row changes cluster); returns
+ * the inertia. */
+static double lloyd(struct km_work *w, int iters)
 {
-	seed_plusplus(w, rng);
 	for (int64_t i = 0; i < w->n; i++)
 		w->cur[i] = -1;
 	for (int it = 0;; it++) {
@@ -189,6 +190,13 @@ static double run_once(struct km_work *w, int iters, struct isif_rng *rng)
 		update_centres(w);
 	}
 	return inertia_of(w);
+}
+
+/* One k-means++ + Lloyd run into w->cur; returns its inertia. */
+static double run_once(struct km_work *w, int iters, struct isif_rng *rng)
+{
+	seed_plusplus(w, rng);
+	return lloyd(w, iters);
 }
 
 static void free_work(struct km_work *w)
@@ -232,6 +240,28 @@ static int alloc_work(struct km_work *w, const float *x, int64_t n, int D, int k
 			s += (double)xi[d] * xi[d];
 		w->xx[i] = s;
 	}
+	return ISIF_OK;
+}
+
+int isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
+		     int iters, int32_t *assign, double *inertia)
+{
+	struct km_work w;
+	int rc;
+
+	if (!x || !centres || !assign || n < 1 || n > INT32_MAX || D < 1 ||
+	    k < 1 || k > n || iters < 0)
+		return ISIF_EINVAL;
+	rc = alloc_work(&w, x, n, D, k);
+	if (rc)
+		return rc;
+	memcpy(w.c, centres, (size_t)k * D * sizeof *w.c);
+	double e = lloyd(&w, iters);
+	memcpy(centres, w.c, (size_t)k * D * sizeof *w.c);
+	memcpy(assign, w.cur, (size_t)n * sizeof *assign);
+	if (inertia)
+		*inertia = e;
+	free_work(&w);
 	return ISIF_OK;
 }
 

@@ -530,3 +530,36 @@ TEST(kmeans_hand_and_empty_clusters)
 	CHECK_NEAR(inertia, 0.0, 1e-12);
 	CHECK_NEAR(isif_nmi(lab, a, 6), 1.0, 1e-12);
 }
+
+/*
+ * Empty-cluster re-seeding from a known start. 1-D points 0, 1, 2, 10 and
+ * centres 1 and 100: every point goes to c0 = 1, c1 is empty.
+ *   update: c0 = mean(0, 1, 2, 10) = 3.25; c1 re-seeded at the point
+ *           farthest from its centre (distances to 1: 1, 0, 1, 81) → 10
+ *   assign: 0, 1, 2 → c0 (3.25), 10 → c1;   update: c0 = 1, c1 = 10
+ *   assign: no change → stop. Inertia 1 + 0 + 1 + 0 = 2.
+ * (Re-seeding at the nearest point, 1, would end with {0, 1, 2} against
+ * {10} split differently.)
+ */
+TEST(kmeans_empty_cluster_takes_farthest_point)
+{
+	const float x[4] = {0, 1, 2, 10};
+	float c[2] = {1, 100};
+	int32_t a[4];
+	double inertia = -1;
+
+	CHECK_EQ(isif_kmeans_from(x, 4, 1, 2, c, 10, a, &inertia), ISIF_OK);
+	CHECK_EQ(a[0], 0);
+	CHECK_EQ(a[1], 0);
+	CHECK_EQ(a[2], 0);
+	CHECK_EQ(a[3], 1);
+	CHECK_NEAR(c[0], 1.0, 1e-6);
+	CHECK_NEAR(c[1], 10.0, 1e-6);
+	CHECK_NEAR(inertia, 2.0, 1e-9);
+
+	/* iters = 0: only the assignment to the starting centres */
+	float c0[2] = {1, 100};
+	CHECK_EQ(isif_kmeans_from(x, 4, 1, 2, c0, 0, a, &inertia), ISIF_OK);
+	CHECK(a[0] == 0 && a[3] == 0);
+	CHECK_NEAR(inertia, 1.0 + 0 + 1 + 81, 1e-9);
+}
