@@ -436,6 +436,37 @@ TEST(recall_hand_line)
 	CHECK_EQ(isif_recall_at_k(x, lab, 6, 2, zero, 1, rec), ISIF_EINVAL);
 }
 
+/* Random rows against a naive Recall@K: each row's other rows sorted by
+ * double-precision cosine, hit when a same-label row is among the first K. */
+TEST(recall_matches_naive)
+{
+	const int64_t n = 300;
+	const int D = 6, ks[4] = {1, 2, 4, 8};
+	struct isif_rng rng;
+	isif_rng_seed(&rng, 21, 4);
+	float *x = random_rows(&rng, n, D);
+	int32_t lab[300];
+	struct scored r[300];
+	double rec[4], want[4] = {0, 0, 0, 0};
+
+	for (int64_t i = 0; i < n; i++)
+		lab[i] = (int32_t)isif_rng_below(&rng, 5);
+	for (int64_t i = 0; i < n; i++) {
+		int64_t m = ref_ranking(x, NULL, n, x + i * D, D, i, r);
+		for (int t = 0; t < 4; t++)
+			for (int64_t j = 0; j < m && j < ks[t]; j++)
+				if (lab[r[j].i] == lab[i]) {
+					want[t] += 1.0 / n;
+					break;
+				}
+	}
+	CHECK_EQ(isif_recall_at_k(x, lab, n, D, ks, 4, rec), ISIF_OK);
+	for (int t = 0; t < 4; t++)
+		CHECK_NEAR(rec[t], want[t], 1e-9);
+	CHECK(want[0] < want[3]);
+	free(x);
+}
+
 /* ---- NMI ---- */
 
 /*
