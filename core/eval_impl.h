@@ -23,8 +23,9 @@ static inline int isif_eval_threads(void)
 }
 #endif
 
-/* Block sizes of the search; 0 picks the default that keeps the scratch
- * memory near 48 MiB. Tests force tiny blocks to exercise the tiling. */
+/* Block sizes of the search; 0 picks the defaults, which keep the scratch
+ * under 56 MiB (32 MiB tile, 16 MiB of results, 8 MiB of queries) plus 4
+ * bytes per gallery row. Tests force tiny blocks to exercise the tiling. */
 struct isif_knn_blocks {
 	int64_t qblock;  /* queries per GEMM */
 	int64_t gblock;  /* gallery rows per GEMM tile */
