@@ -52,3 +52,12 @@ text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
 text += b" " * ((8 - len(text) % 8) % 8)
 c_array("st_reference_file",
         struct.pack("<Q", len(text)) + text + b"".join(t[3] for t in tensors))
+
+# npy preambles numpy writes for shapes that exercise the padding rules
+# (test_npy.c npy_header_matches_numpy): total preamble length per shape.
+import numpy.lib.format as fmt
+for shape in [(), (5,), (2, 3), (1,) * 8, (10**12, 0), (0,) + (10**12,) * 7]:
+    b = io.BytesIO()
+    fmt._write_array_header(b, {"descr": "<f4", "fortran_order": False, "shape": shape}, (1, 0))
+    p = b.getvalue()
+    print("/* %r: %d bytes, dict %r */" % (shape, len(p), p[10:].rstrip(b"\n").rstrip(b" ")))
