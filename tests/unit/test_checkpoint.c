@@ -3,11 +3,7 @@
  * top of safetensors, with the "convnet" model: save → load → save is
  * byte-identical, every kind of mismatch is refused and named, nothing is
  * loaded from a refused file, and SGD momentum state round-trips.
- *
- * Needs core/model.c: compiled only with ISIF_HAVE_MODEL defined (the guard
- * goes once model.c is merged).
  */
-#ifdef ISIF_HAVE_MODEL
 #include "check.h"
 
 #include <stdint.h>
@@ -334,4 +330,3 @@ out:
 	isif_model_free(m);
 	isif_model_free(rgb);
 }
-#endif /* ISIF_HAVE_MODEL */
