@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "isif/dataset.h"
@@ -14,10 +15,40 @@
 
 static const char knn_help[] =
 	"usage: isif knn --dataset NAME|PATH [--format F] (--checkpoint CK | --raw)\n"
-	"                [--k 200] [--knn-temperature 0.1]\n"
+	"                [--k 200] [--knn-temperature 0.1] [--train-subset N]\n"
 	"Embeds train (gallery) and test (queries) without augmentation, BN in eval\n"
 	"mode, and prints weighted kNN top-1 and top-5 accuracy on test.\n"
-	"  --raw   use L2-normalised raw pixels instead of a model (the baseline)\n";
+	"  --raw             use L2-normalised raw pixels instead of a model (the baseline)\n"
+	"  --train-subset N  gallery: the same N train images `isif train --train-subset N` uses\n";
+
+/* Keeps the train_subset images of s, in place (labels too). */
+static void keep_subset(struct isif_split *s, int64_t n)
+{
+	int32_t *idx = malloc((size_t)s->n * sizeof(int32_t));
+	if (!idx)
+		return;
+	for (int64_t i = 0; i < s->n; i++)
+		idx[i] = (int32_t)i;
+	int64_t keep = isif_train_subset(idx, s->n, n);
+	size_t len = (size_t)s->c * s->h * s->w;
+	uint8_t *pixels = malloc((size_t)keep * len);
+	int32_t *labels = malloc((size_t)keep * sizeof(int32_t));
+	if (pixels && labels) {
+		for (int64_t i = 0; i < keep; i++) {
+			memcpy(pixels + i * len, s->pixels + (size_t)idx[i] * len, len);
+			labels[i] = s->labels[idx[i]];
+		}
+		free(s->pixels);
+		free(s->labels);
+		s->pixels = pixels;
+		s->labels = labels;
+		s->n = keep;
+	} else {
+		free(pixels);
+		free(labels);
+	}
+	free(idx);
+}
 
 /* Pixels scaled to 0..1 and L2-normalised per image. */
 static float *raw_features(const struct isif_split *s)
@@ -63,9 +94,9 @@ int cmd_knn(int argc, char **argv)
 	}
 	const char *dataset = cli_opt(&a, "--dataset"), *format = cli_opt(&a, "--format");
 	const char *ck = cli_opt(&a, "--checkpoint"), *k_s = cli_opt(&a, "--k");
-	const char *tau_s = cli_opt(&a, "--knn-temperature");
+	const char *tau_s = cli_opt(&a, "--knn-temperature"), *sub_s = cli_opt(&a, "--train-subset");
 	bool raw = cli_flag(&a, "--raw");
-	long k = 200;
+	long k = 200, subset = 0;
 	double tau = 0.1;
 	struct isif_dataset ds = { 0 };
 	struct isif_model *m = NULL;
@@ -73,7 +104,8 @@ int cmd_knn(int argc, char **argv)
 	int rc = 2;
 	char err[ISIF_ERR_LEN];
 	if (cli_check_unused(&a, "knn") || (k_s && cli_int("--k", k_s, 1, 10000, &k)) ||
-	    (tau_s && cli_double("--knn-temperature", tau_s, 1e-4, 10, &tau)))
+	    (tau_s && cli_double("--knn-temperature", tau_s, 1e-4, 10, &tau)) ||
+	    (sub_s && cli_int("--train-subset", sub_s, 0, 100000000, &subset)))
 		goto out;
 	if (!dataset || raw == (ck != NULL)) {
 		fprintf(stderr, "isif knn: needs --dataset and one of --checkpoint or --raw\n%s",
@@ -86,6 +118,8 @@ int cmd_knn(int argc, char **argv)
 		fprintf(stderr, "isif knn: %s\n", fmt < 0 ? "unknown --format" : err);
 		goto out;
 	}
+	if (subset > 0)
+		keep_subset(&ds.train, subset);
 	int D = ds.train.c * ds.train.h * ds.train.w;
 	if (raw) {
 		g = raw_features(&ds.train);
