@@ -78,7 +78,8 @@ void *tu_read(const char *path, size_t *len)
 	return buf;
 }
 
-void *tu_jpeg(const uint8_t *chw, int c, int h, int w, int quality, size_t *len)
+static void *jpeg_encode(const uint8_t *chw, int c, int h, int w, int quality,
+			 int progressive, size_t *len)
 {
 	struct jpeg_compress_struct cinfo;
 	struct jpeg_error_mgr jerr;
@@ -94,6 +95,8 @@ void *tu_jpeg(const uint8_t *chw, int c, int h, int w, int quality, size_t *len)
 	cinfo.in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
 	jpeg_set_defaults(&cinfo);
 	jpeg_set_quality(&cinfo, quality, TRUE);
+	if (progressive)
+		jpeg_simple_progression(&cinfo);
 	jpeg_start_compress(&cinfo, TRUE);
 	while (cinfo.next_scanline < cinfo.image_height) {
 		int y = (int)cinfo.next_scanline;
@@ -136,6 +139,16 @@ uint8_t *tu_unjpeg(const void *buf, size_t len, int *c, int *h, int *w)
 	jpeg_destroy_decompress(&cinfo);
 	free(row);
 	return out;
+}
+
+void *tu_jpeg(const uint8_t *chw, int c, int h, int w, int quality, size_t *len)
+{
+	return jpeg_encode(chw, c, h, w, quality, 0, len);
+}
+
+void *tu_jpeg_progressive(const uint8_t *chw, int c, int h, int w, int quality, size_t *len)
+{
+	return jpeg_encode(chw, c, h, w, quality, 1, len);
 }
 
 struct membuf {

@@ -27,6 +27,8 @@ void *tu_read(const char *path, size_t *len);
 /* Encodes CHW uint8 (c = 1 or 3) as a baseline JPEG of the given quality
  * into a malloc'd buffer; NULL on failure. */
 void *tu_jpeg(const uint8_t *chw, int c, int h, int w, int quality, size_t *len);
+/* The same as a progressive JPEG (several scans). */
+void *tu_jpeg_progressive(const uint8_t *chw, int c, int h, int w, int quality, size_t *len);
 
 /* Decodes a JPEG with plain libjpeg (RGB or gray out, as the file says)
  * into a malloc'd CHW buffer: the independent reference for our decoder. */

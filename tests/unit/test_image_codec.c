@@ -228,6 +228,16 @@ TEST(dataset_jpeg_decode_gray_rgb)
 	free(ref);
 	free(p);
 	free(jpg);
+
+	/* the same image as a progressive JPEG */
+	jpg = tu_jpeg_progressive(rgb, 3, H, W, 75, &len);
+	p = decode_ok(jpg, len, 3, H, W);
+	ref = tu_unjpeg(jpg, len, &rc_, &rh, &rw);
+	for (int i = 0; p && i < 3 * W * H; i++)
+		CHECK_MSG(p[i] == ref[i], "progressive pixel %d: %d vs %d", i, p[i], ref[i]);
+	free(ref);
+	free(p);
+	free(jpg);
 }
 
 /* Every strict prefix of a valid image is corrupt, never a crash or success. */
