@@ -136,3 +136,65 @@ TEST(trainer_cancel_between_batches)
 	free(ds.test.pixels);
 	free(ds.test.labels);
 }
+
+struct captured {
+	int calls;
+	struct isif_epoch_metrics last;
+	int64_t n_train, n_test;
+};
+
+static void capture_epoch(void *user, const struct isif_epoch_metrics *m, const char *ckpt,
+			  const float *train_emb, int64_t n_train, const float *test_emb,
+			  int64_t n_test, int D)
+{
+	struct captured *c = user;
+	(void)ckpt; (void)train_emb; (void)test_emb; (void)D;
+	c->calls++;
+	c->last = *m;
+	c->n_train = n_train;
+	c->n_test = n_test;
+}
+
+/* classes: train on labels {0, 1}, test on {2}: the unseen-category
+ * protocol reports Recall@K and NMI instead of kNN accuracy; the splits
+ * passed to the callback hold only the kept classes. */
+TEST(trainer_unseen_category_protocol)
+{
+	struct isif_dataset ds = { 0 };
+	ds.train = make_split(60); /* labels i % 3 */
+	ds.test = make_split(30);
+	ds.num_classes = 3;
+	ds.std[0] = ds.std[1] = ds.std[2] = 1;
+	struct isif_job_spec spec;
+	isif_spec_default(&spec);
+	snprintf(spec.dataset, sizeof spec.dataset, "synthetic");
+	snprintf(spec.model, sizeof spec.model, "convnet");
+	spec.batch_size = 8;
+	spec.epochs = 1;
+	spec.has_classes = true;
+	spec.n_train_classes = 2;
+	spec.train_classes[0] = 0;
+	spec.train_classes[1] = 1;
+	spec.n_test_classes = 1;
+	spec.test_classes[0] = 2;
+	struct isif_trainer *t;
+	char err[ISIF_ERR_LEN] = "";
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, err) == ISIF_OK, "%s", err);
+	struct captured c = { 0 };
+	struct isif_train_callbacks cb = { .user = &c, .on_epoch = capture_epoch };
+	CHECK_MSG(isif_trainer_run(t, &cb, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_EQ(c.calls, 1);
+	CHECK(c.last.unseen && !c.last.has_knn);
+	CHECK_EQ(c.n_train, 40); /* labels 0 and 1 of 60 */
+	CHECK_EQ(c.n_test, 10);  /* label 2 of 30 */
+	/* One test class: every neighbour shares the label, and NMI of a single
+	 * cluster against a single class is 1 by convention. */
+	CHECK_NEAR(c.last.recall_at[0], 1.0, 1e-12);
+	CHECK_NEAR(c.last.nmi, 1.0, 1e-12);
+	CHECK(c.last.loss > 0);
+	isif_trainer_free(t);
+	free(ds.train.pixels);
+	free(ds.train.labels);
+	free(ds.test.pixels);
+	free(ds.test.labels);
+}
