@@ -12,6 +12,7 @@ int cli_args_init(struct cli_args *a, int argc, char **argv)
 {
 	a->argc = argc;
 	a->argv = argv;
+	a->bad = false;
 	a->used = calloc((size_t)argc + 1, sizeof(bool));
 	return a->used ? 0 : -1;
 }
@@ -30,7 +31,9 @@ const char *cli_opt_nth(struct cli_args *a, const char *name, int n_values, int 
 		if (i + n_values >= a->argc) {
 			fprintf(stderr, "isif: %s needs %d value%s\n", name, n_values,
 				n_values > 1 ? "s" : "");
-			exit(2);
+			a->used[i] = true;
+			a->bad = true;
+			return NULL;
 		}
 		for (int j = 0; j <= n_values; j++)
 			a->used[i + j] = true;
@@ -61,6 +64,8 @@ bool cli_help(struct cli_args *a)
 
 int cli_check_unused(struct cli_args *a, const char *cmd)
 {
+	if (a->bad)
+		return -1;
 	for (int i = 0; i < a->argc; i++)
 		if (!a->used[i]) {
 			fprintf(stderr, "isif %s: unknown argument '%s' (see isif %s --help)\n",

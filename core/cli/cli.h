@@ -16,6 +16,7 @@ struct cli_args {
 	int argc;
 	char **argv;
 	bool *used;     /* which argv entries were consumed */
+	bool bad;       /* an option lacked its value (reported already) */
 };
 
 int cli_args_init(struct cli_args *a, int argc, char **argv);

@@ -45,6 +45,7 @@ int cmd_bench(int argc, char **argv)
 	cli_args_init(&a, argc, argv);
 	if (cli_help(&a)) {
 		fputs(bench_help, stdout);
+		cli_args_free(&a);
 		return 0;
 	}
 	const char *model = cli_opt(&a, "--model"), *v;

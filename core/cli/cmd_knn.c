@@ -90,6 +90,7 @@ int cmd_knn(int argc, char **argv)
 	cli_args_init(&a, argc, argv);
 	if (cli_help(&a)) {
 		fputs(knn_help, stdout);
+		cli_args_free(&a);
 		return 0;
 	}
 	const char *dataset = cli_opt(&a, "--dataset"), *format = cli_opt(&a, "--format");

@@ -32,6 +32,7 @@ int cmd_init(int argc, char **argv)
 	cli_args_init(&a, argc, argv);
 	if (cli_help(&a)) {
 		fputs(init_help, stdout);
+		cli_args_free(&a);
 		return 0;
 	}
 	const char *model = cli_opt(&a, "--model"), *out = cli_opt(&a, "--out");
@@ -148,6 +149,7 @@ int cmd_embed(int argc, char **argv)
 	cli_args_init(&a, argc, argv);
 	if (cli_help(&a)) {
 		fputs(embed_help, stdout);
+		cli_args_free(&a);
 		return 0;
 	}
 	const char *ck = cli_opt(&a, "--checkpoint"), *model = cli_opt(&a, "--model");
@@ -273,6 +275,7 @@ int cmd_step(int argc, char **argv)
 	cli_args_init(&a, argc, argv);
 	if (cli_help(&a)) {
 		fputs(step_help, stdout);
+		cli_args_free(&a);
 		return 0;
 	}
 	const char *ck = cli_opt(&a, "--checkpoint"), *model = cli_opt(&a, "--model");

@@ -293,6 +293,7 @@ int cmd_train(int argc, char **argv)
 	cli_args_init(&a, argc, argv);
 	if (cli_help(&a)) {
 		train_help();
+		cli_args_free(&a);
 		return 0;
 	}
 	const char *dataset = cli_opt(&a, "--dataset"), *format = cli_opt(&a, "--format");

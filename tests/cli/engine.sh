@@ -30,6 +30,7 @@ check "cli_init_convnet" "$ISIF" init --model convnet --in-channels 1 --seed 3 -
 check "cli_init_is_deterministic" bash -c "'$ISIF' init --model convnet --in-channels 1 --seed 3 --out '$TMP/c2.safetensors' && cmp '$TMP/c.safetensors' '$TMP/c2.safetensors'"
 check_fails "cli_init_unknown_model" "$ISIF" init --model vgg --in-channels 1 --out "$TMP/x.safetensors"
 check_fails "cli_init_bad_channels" "$ISIF" init --model convnet --in-channels 0 --out "$TMP/x.safetensors"
+check_fails "cli_option_without_value" "$ISIF" init --model convnet --in-channels
 check_fails "cli_unknown_flag" "$ISIF" init --model convnet --in-channels 1 --out "$TMP/x.safetensors" --bogus
 
 mknpy "$TMP/a.npy" 4 1 28 28
