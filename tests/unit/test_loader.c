@@ -103,6 +103,30 @@ TEST(loader_stops_mid_epoch)
 	free(s.labels);
 }
 
+/* A synthetic 3-class dataset of 1×16×16 images. */
+static struct isif_dataset make_dataset(int n_train, int n_test)
+{
+	struct isif_dataset ds = { 0 };
+	ds.train = make_split(n_train);
+	ds.test = make_split(n_test);
+	ds.num_classes = 3;
+	ds.std[0] = ds.std[1] = ds.std[2] = 1;
+	return ds;
+}
+
+/* convnet, batches of 8, k = 5: small enough for a unit test. */
+static struct isif_job_spec small_spec(int epochs)
+{
+	struct isif_job_spec spec;
+	isif_spec_default(&spec);
+	snprintf(spec.dataset, sizeof spec.dataset, "synthetic");
+	snprintf(spec.model, sizeof spec.model, "convnet");
+	spec.batch_size = 8;
+	spec.epochs = epochs;
+	spec.knn_k = 5;
+	return spec;
+}
+
 static void cancel_after_first(void *user, const struct isif_progress *p)
 {
 	(void)p;
@@ -111,18 +135,8 @@ static void cancel_after_first(void *user, const struct isif_progress *p)
 
 TEST(trainer_cancel_between_batches)
 {
-	struct isif_dataset ds = { 0 };
-	ds.train = make_split(64);
-	ds.test = make_split(16);
-	ds.num_classes = 3;
-	ds.std[0] = ds.std[1] = ds.std[2] = 1;
-	struct isif_job_spec spec;
-	isif_spec_default(&spec);
-	snprintf(spec.dataset, sizeof spec.dataset, "synthetic");
-	snprintf(spec.model, sizeof spec.model, "convnet");
-	spec.batch_size = 8;
-	spec.epochs = 3;
-	spec.knn_k = 5;
+	struct isif_dataset ds = make_dataset(64, 16);
+	struct isif_job_spec spec = small_spec(3);
 	struct isif_trainer *t;
 	char err[ISIF_ERR_LEN] = "";
 	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, err) == ISIF_OK, "%s", err);
@@ -131,10 +145,7 @@ TEST(trainer_cancel_between_batches)
 	CHECK(isif_trainer_run(t, &cb, &cancel, err) == ISIF_ECANCELLED);
 	CHECK_EQ(isif_trainer_epoch(t), 0);
 	isif_trainer_free(t);
-	free(ds.train.pixels);
-	free(ds.train.labels);
-	free(ds.test.pixels);
-	free(ds.test.labels);
+	isif_dataset_free(&ds);
 }
 
 struct captured {
@@ -160,17 +171,8 @@ static void capture_epoch(void *user, const struct isif_epoch_metrics *m, const 
  * passed to the callback hold only the kept classes. */
 TEST(trainer_unseen_category_protocol)
 {
-	struct isif_dataset ds = { 0 };
-	ds.train = make_split(60); /* labels i % 3 */
-	ds.test = make_split(30);
-	ds.num_classes = 3;
-	ds.std[0] = ds.std[1] = ds.std[2] = 1;
-	struct isif_job_spec spec;
-	isif_spec_default(&spec);
-	snprintf(spec.dataset, sizeof spec.dataset, "synthetic");
-	snprintf(spec.model, sizeof spec.model, "convnet");
-	spec.batch_size = 8;
-	spec.epochs = 1;
+	struct isif_dataset ds = make_dataset(60, 30); /* labels i % 3 */
+	struct isif_job_spec spec = small_spec(1);
 	spec.has_classes = true;
 	spec.n_train_classes = 2;
 	spec.train_classes[0] = 0;
@@ -193,8 +195,5 @@ TEST(trainer_unseen_category_protocol)
 	CHECK_NEAR(c.last.nmi, 1.0, 1e-12);
 	CHECK(c.last.loss > 0);
 	isif_trainer_free(t);
-	free(ds.train.pixels);
-	free(ds.train.labels);
-	free(ds.test.pixels);
-	free(ds.test.labels);
+	isif_dataset_free(&ds);
 }
