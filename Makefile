@@ -123,8 +123,16 @@ sanitize: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BUILD=build/asan SANITIZED=1 bash tests/run_all.sh
 
-## bench: forward+backward timings and throughput (never fails on speed)
-bench: all
+$(B)/knn_bench: bench/knn_bench.c $(LIB)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+## tsan: ThreadSanitizer over the threaded tests (loader, trainer)
+tsan: deps
+	$(MAKE) FLAVOUR=tsan build/tsan/unit_tests
+	TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests loader_ trainer_
+
+## bench: training-step timings per model, kNN timing, PyTorch crosscheck (never fails on speed)
+bench: all $(B)/knn_bench
 	@BUILD=$(B) bash bench/run.sh
 
 # Debian 12 packages the build, the tests and the default dataset need.

@@ -263,6 +263,7 @@ void isif_model_free(struct isif_model *m)
 {
 	if (!m)
 		return;
+	model_freeze_kinks(m, 0);
 	free_plan(m);
 	free(m->params);
 	free(m->grads);
@@ -460,6 +461,47 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 	}
 }
 
+static void frozen_relu(float *y, const float *x, const uint8_t *on, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = on[i] ? x[i] : 0.0f;
+}
+
+/* Max-pool that takes each window's frozen winner instead of its maximum. */
+static void frozen_maxpool(float *y, const float *x, const struct node *n, int N)
+{
+	size_t planes = (size_t)N * n->C;
+	for (size_t p = 0; p < planes; p++) {
+		const float *xp = x + p * n->H * n->W;
+		for (int i = 0; i < n->P; i++)
+			for (int j = 0; j < n->Q; j++) {
+				size_t o = (p * n->P + i) * n->Q + j;
+				int k = n->frozen[o];
+				y[o] = xp[(2 * i + k / 2) * n->W + 2 * j + k % 2];
+				n->argmax[o] = (uint8_t)k;
+			}
+	}
+}
+
+int model_freeze_kinks(struct isif_model *m, int on)
+{
+	for (int i = 0; i < m->n_nodes; i++) {
+		struct node *n = &m->nodes[i];
+		free(n->frozen);
+		n->frozen = NULL;
+		if (!on || !m->last_n || (n->kind != NODE_RELU && n->kind != NODE_MAXPOOL))
+			continue;
+		size_t len = (size_t)m->last_n * n->K * n->P * n->Q;
+		n->frozen = malloc(len);
+		if (!n->frozen)
+			return -1;
+		const float *y = m->acts[n->out].data;
+		for (size_t j = 0; j < len; j++)
+			n->frozen[j] = n->kind == NODE_RELU ? y[j] > 0 : n->argmax[j];
+	}
+	return 0;
+}
+
 static void run_node(struct isif_model *m, struct node *n, int N, int train, int groups)
 {
 	const float *x = m->acts[n->in].data;
@@ -474,10 +516,16 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 		bn_forward(m, n, x, y, N, train, groups);
 		break;
 	case NODE_RELU:
-		isif_relu_forward(y, x, out_len);
+		if (n->frozen)
+			frozen_relu(y, x, n->frozen, out_len);
+		else
+			isif_relu_forward(y, x, out_len);
 		break;
 	case NODE_MAXPOOL:
-		isif_maxpool2_forward(y, n->argmax, x, N, n->C, n->H, n->W);
+		if (n->frozen)
+			frozen_maxpool(y, x, n, N);
+		else
+			isif_maxpool2_forward(y, n->argmax, x, N, n->C, n->H, n->W);
 		break;
 	case NODE_AVGPOOL:
 		isif_avgpool_forward(y, x, N, n->C, n->H * n->W);

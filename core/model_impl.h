@@ -32,6 +32,7 @@ struct node {
 	float *mean, *rstd;        /* bn: C·groups each */
 	uint8_t *argmax;           /* maxpool */
 	float *norm;               /* l2norm: per row */
+	uint8_t *frozen;           /* relu mask / maxpool winners held fixed (gradient checks) */
 };
 
 struct activation {
@@ -91,6 +92,15 @@ int model_add_basic_block(struct isif_model *m, const char *prefix, int x,
 /* Allocates the blocks of a model whose nodes are registered and initialises
  * its weights from seed (tests build custom graphs with this). */
 int model_finish(struct isif_model *m, uint64_t seed);
+
+/*
+ * Gradient checks only: with on, every ReLU keeps the on/off pattern and
+ * every max-pool the winners of the last forward pass, so the network is a
+ * smooth function of its parameters around that point (its gradient there
+ * is the true one) and finite differences do not straddle thousands of
+ * kinks. With off, the frozen patterns are dropped.
+ */
+int model_freeze_kinks(struct isif_model *m, int on);
 
 /* Architecture builders: register nodes and tensors (no memory yet). */
 int model_build_convnet(struct isif_model *m);

@@ -84,6 +84,16 @@ static int same_class_sets(const struct isif_job_spec *s)
 	return 1;
 }
 
+int64_t isif_train_subset(int32_t *idx, int64_t count, int64_t n)
+{
+	if (n <= 0 || n >= count)
+		return count;
+	struct isif_rng rng;
+	isif_rng_seed(&rng, SUBSET_SEED, 7);
+	isif_rng_shuffle(&rng, idx, count);
+	return n;
+}
+
 static int select_images(struct isif_trainer *t, char *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
@@ -97,12 +107,7 @@ static int select_images(struct isif_trainer *t, char *err)
 				  sp->has_classes ? sp->n_train_classes : -1, t->train_idx);
 	t->n_test = filter_split(&ds->test, sp->test_classes,
 				 sp->has_classes ? sp->n_test_classes : -1, t->test_idx);
-	if (sp->train_subset > 0 && sp->train_subset < t->n_train) {
-		struct isif_rng rng;
-		isif_rng_seed(&rng, SUBSET_SEED, 7);
-		isif_rng_shuffle(&rng, t->train_idx, t->n_train);
-		t->n_train = sp->train_subset;
-	}
+	t->n_train = isif_train_subset(t->train_idx, t->n_train, sp->train_subset);
 	t->unseen = sp->has_classes && !same_class_sets(sp);
 	t->n_batches = (int)(t->n_train / sp->batch_size);
 	if (t->n_batches < 1)

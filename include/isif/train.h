@@ -86,6 +86,11 @@ struct isif_model *isif_trainer_model(struct isif_trainer *t);
 
 void isif_trainer_free(struct isif_trainer *t);
 
+/* train_subset: reorders idx[0..count) by a fixed seeded shuffle (the same
+ * for every job, so jobs with different seeds share the subset) and returns
+ * how many of its first entries to keep: n, or count when n ≤ 0 or n ≥ count. */
+int64_t isif_train_subset(int32_t *idx, int64_t count, int64_t n);
+
 /* Embeds n images of a split (eval preprocessing, BN eval mode) into
  * out[n, embed_dim], in batches of batch. */
 int isif_embed_split(struct isif_model *m, const struct isif_split *s,

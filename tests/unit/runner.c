@@ -1,6 +1,7 @@
 /*
  * tests/unit/runner.c — runs every registered TEST (or those whose names
- * contain argv[1]) and prints one PASS/FAIL line per case, then a summary.
+ * contain any of the arguments) and prints one PASS/FAIL line per case,
+ * then a summary.
  */
 #include "check.h"
 
@@ -52,7 +53,6 @@ static int by_name(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
-	const char *filter = argc > 1 ? argv[1] : NULL;
 	char cmd[300];
 
 	qsort(tests, n_tests, sizeof tests[0], by_name);
@@ -63,7 +63,10 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n_tests; i++) {
 		struct timespec t0, t1;
-		if (filter && !strstr(tests[i].name, filter))
+		int wanted = argc < 2;
+		for (int f = 1; f < argc; f++)
+			wanted |= strstr(tests[i].name, argv[f]) != NULL;
+		if (!wanted)
 			continue;
 		current_failures = 0;
 		clock_gettime(CLOCK_MONOTONIC, &t0);

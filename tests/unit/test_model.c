@@ -200,8 +200,11 @@ static void check_model_grads(struct isif_model *m, int N, int C, int H, int W,
 	float *ana = malloc(sizeof(float) * n);
 	memcpy(ana, isif_model_grads(m), sizeof(float) * n);
 
+	/* Hold ReLU patterns and max-pool winners at this point: with thousands of
+	 * units a finite step would cross kinks in nearly every coordinate. */
+	CHECK(model_freeze_kinks(m, 1) == 0);
 	struct gc_opts opts = gc_defaults();
-	opts.eps = 1e-3;
+	opts.eps = 1e-2;
 	opts.max_elems = per_tensor;
 	for (size_t i = 0; i < isif_model_num_tensors(m); i++) {
 		const struct isif_model_tensor *t = isif_model_tensor(m, i);
@@ -214,6 +217,7 @@ static void check_model_grads(struct isif_model *m, int N, int C, int H, int W,
 		int bad = gradcheck(t->name, t->data, ana + off, numel, model_objective, &o, &opts);
 		CHECK_MSG(bad == 0, "%s: %d mismatches", t->name, bad);
 	}
+	model_freeze_kinks(m, 0);
 	free(ana);
 	free(x);
 	free(r);
@@ -243,15 +247,17 @@ TEST(model_gradcheck_bn_groups)
 	isif_model_free(m);
 }
 
-/* One BasicBlock between a stem and the head, so its own tensors are checked. */
+/* One BasicBlock between a stem and the head. The stem matters: the block's
+ * input then needs a gradient, which sums the main path and the shortcut. */
 static struct isif_model *block_model(int in_planes, int planes, int stride)
 {
 	struct isif_model *m = calloc(1, sizeof *m);
 	snprintf(m->name, sizeof m->name, "block");
-	m->in_channels = in_planes;
+	m->in_channels = 2;
 	m->embed_dim = 8;
 	m->n_acts = 1;
-	int a = model_add_basic_block(m, "block", 0, in_planes, planes, stride);
+	int a = model_add_conv(m, "stem", 0, 2, in_planes, 3, 1, 1);
+	a = model_add_basic_block(m, "block", a, in_planes, planes, stride);
 	a = model_add_simple(m, NODE_AVGPOOL, a, -1);
 	a = model_add_linear(m, "linear", a, planes, 8);
 	a = model_add_simple(m, NODE_L2NORM, a, -1);
@@ -264,7 +270,7 @@ TEST(model_gradcheck_basic_block_identity)
 {
 	struct isif_model *m = block_model(4, 4, 1);
 	CHECK(isif_model_find(m, "block.shortcut.0.weight") == NULL);
-	check_model_grads(m, 4, 4, 16, 16, 1, 40);
+	check_model_grads(m, 4, 2, 16, 16, 1, 40);
 	isif_model_free(m);
 }
 
@@ -272,7 +278,7 @@ TEST(model_gradcheck_basic_block_projection)
 {
 	struct isif_model *m = block_model(4, 6, 2);
 	CHECK(isif_model_find(m, "block.shortcut.0.weight") != NULL);
-	check_model_grads(m, 4, 4, 16, 16, 1, 40);
+	check_model_grads(m, 4, 2, 16, 16, 1, 40);
 	isif_model_free(m);
 }
 

@@ -1,0 +1,50 @@
+/*
+ * core/cli/cli.h — shared helpers of the `isif` command line: option
+ * scanning, loading a model from a checkpoint, and the sub-commands.
+ * The command line talks to the engine only through include/isif/.
+ */
+#ifndef ISIF_CLI_H
+#define ISIF_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "isif/model.h"
+
+/* A sub-command's options: "--name value" pairs and "--flag" switches. */
+struct cli_args {
+	int argc;
+	char **argv;
+	bool *used;     /* which argv entries were consumed */
+	bool bad;       /* an option lacked its value (reported already) */
+};
+
+int cli_args_init(struct cli_args *a, int argc, char **argv);
+void cli_args_free(struct cli_args *a);
+
+/* Value of --name (NULL if absent); n_values > 1 takes that many words. */
+const char *cli_opt(struct cli_args *a, const char *name);
+const char *cli_opt_nth(struct cli_args *a, const char *name, int n_values, int k);
+bool cli_flag(struct cli_args *a, const char *name);
+bool cli_help(struct cli_args *a);
+
+/* Reports the first unconsumed argument as an error; 0 when all were used. */
+int cli_check_unused(struct cli_args *a, const char *cmd);
+
+/* Number parsing with range checks; print an error and return -1 on failure. */
+int cli_int(const char *name, const char *text, long min, long max, long *out);
+int cli_double(const char *name, const char *text, double min, double max, double *out);
+
+/* Creates the model a checkpoint holds (name from its metadata unless
+ * `model` is given; channels and embedding width from its tensors) and
+ * loads the weights. Prints the error and returns non-zero on failure. */
+int cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
+
+int cmd_init(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_step(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_knn(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

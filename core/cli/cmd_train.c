@@ -1,0 +1,347 @@
+/*
+ * core/cli/cmd_train.c — `isif train` (a whole training run on a dataset,
+ * as the daemon runs a job) and `isif knn` (kNN accuracy of a checkpoint or
+ * of raw pixels).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "isif/dataset.h"
+#include "isif/eval.h"
+#include "isif/fileio.h"
+#include "isif/npy.h"
+#include "isif/spec.h"
+#include "isif/train.h"
+
+enum flag_type { F_INT, F_NUM, F_STR, F_BOOL_ON, F_BOOL_OFF, F_NUM_LIST, F_INT_LIST };
+
+/* Every job-spec field as a flag: the flag's value is written at the JSON
+ * path, and the whole spec then goes through the one strict parser. */
+static const struct spec_flag {
+	const char *flag, *path, *help;
+	enum flag_type type;
+} spec_flags[] = {
+	{ "--model", "model", "resnet18 | resnet20 | convnet (default resnet20)", F_STR },
+	{ "--epochs", "epochs", "epochs to train (default 20)", F_INT },
+	{ "--batch-size", "batch_size", "m source images per step, 2m views (default 128)", F_INT },
+	{ "--lr", "lr", "base learning rate (default 0.03)", F_NUM },
+	{ "--momentum", "momentum", "SGD momentum (default 0.9)", F_NUM },
+	{ "--weight-decay", "weight_decay", "L2 weight decay (default 5e-4)", F_NUM },
+	{ "--nesterov", "nesterov", "Nesterov momentum", F_BOOL_ON },
+	{ "--lr-schedule", "lr_schedule.type", "constant | step | cosine (default step)", F_STR },
+	{ "--milestones", "lr_schedule.milestones", "step epochs, comma-separated", F_INT_LIST },
+	{ "--factors", "lr_schedule.factors", "lr factors from each milestone on", F_NUM_LIST },
+	{ "--warmup-epochs", "lr_schedule.warmup_epochs", "linear warm-up epochs (default 0)", F_NUM },
+	{ "--min-lr", "lr_schedule.min_lr", "cosine floor (default 0)", F_NUM },
+	{ "--temperature", "temperature", "loss temperature tau (default 0.1)", F_NUM },
+	{ "--embedding-dim", "embedding_dim", "embedding width (default 128)", F_INT },
+	{ "--seed", "seed", "seed of everything random (default 1)", F_INT },
+	{ "--threads", "threads", "BLAS and loader threads (0: all cores)", F_INT },
+	{ "--crop-scale", "augment.crop_scale", "RandomResizedCrop scale range a,b (default 0.2,1)", F_NUM_LIST },
+	{ "--no-crop", "augment.crop", "switch RandomResizedCrop off", F_BOOL_OFF },
+	{ "--hflip", "augment.hflip", "horizontal flip probability (default 0.5)", F_NUM },
+	{ "--grayscale", "augment.grayscale", "RandomGrayscale probability (default 0.2)", F_NUM },
+	{ "--brightness", "augment.color_jitter.brightness", "jitter strength (default 0.4)", F_NUM },
+	{ "--contrast", "augment.color_jitter.contrast", "jitter strength (default 0.4)", F_NUM },
+	{ "--saturation", "augment.color_jitter.saturation", "jitter strength (default 0.4)", F_NUM },
+	{ "--hue", "augment.color_jitter.hue", "jitter strength (default 0.4)", F_NUM },
+	{ "--jitter-p", "augment.color_jitter.p", "ColorJitter probability (default 1)", F_NUM },
+	{ "--gradient", "gradient", "reference | full (default reference)", F_STR },
+	{ "--bn-groups", "bn_groups", "BN statistics over this many row groups (default 1)", F_INT },
+	{ "--knn-k", "eval.knn_k", "kNN neighbours (default 200)", F_INT },
+	{ "--knn-temperature", "eval.knn_temperature", "kNN vote temperature (default 0.1)", F_NUM },
+	{ "--eval-every", "eval.every", "evaluate every N epochs, 0 never (default 1)", F_INT },
+	{ "--train-subset", "train_subset", "train on the first N of a fixed shuffle (0: all)", F_INT },
+	{ "--train-classes", "classes.train", "keep only these train labels", F_INT_LIST },
+	{ "--test-classes", "classes.test", "keep only these test labels", F_INT_LIST },
+};
+#define N_SPEC_FLAGS (sizeof spec_flags / sizeof spec_flags[0])
+
+/* Sets obj[path] (dotted) to value, creating intermediate objects. */
+static int json_set_path(json_t *obj, const char *path, json_t *value)
+{
+	char key[128];
+	const char *dot = strchr(path, '.');
+	if (!dot)
+		return json_object_set_new(obj, path, value);
+	snprintf(key, sizeof key, "%.*s", (int)(dot - path), path);
+	json_t *child = json_object_get(obj, key);
+	if (!json_is_object(child)) {
+		child = json_object();
+		json_object_set_new(obj, key, child);
+	}
+	return json_set_path(child, dot + 1, value);
+}
+
+static json_t *parse_list(const char *text, bool ints)
+{
+	json_t *arr = json_array();
+	char *copy = strdup(text), *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+		double v = strtod(tok, &end);
+		if (end == tok || *end) {
+			json_decref(arr);
+			free(copy);
+			return NULL;
+		}
+		json_array_append_new(arr, ints ? json_integer((json_int_t)v) : json_real(v));
+	}
+	free(copy);
+	return arr;
+}
+
+static json_t *flag_value(const struct spec_flag *f, const char *v)
+{
+	char *end;
+	switch (f->type) {
+	case F_INT: {
+		long long x = strtoll(v, &end, 10);
+		return end == v || *end ? NULL : json_integer(x);
+	}
+	case F_NUM: {
+		double x = strtod(v, &end);
+		return end == v || *end ? NULL : json_real(x);
+	}
+	case F_STR:
+		return json_string(v);
+	case F_BOOL_ON:
+		return json_true();
+	case F_BOOL_OFF:
+		return json_false();
+	case F_NUM_LIST:
+		return parse_list(v, false);
+	case F_INT_LIST:
+		return parse_list(v, true);
+	}
+	return NULL;
+}
+
+/* Builds the spec from --spec FILE and the flags; prints errors. */
+static int build_spec(struct cli_args *a, const char *dataset, struct isif_job_spec *spec)
+{
+	const char *spec_file = cli_opt(a, "--spec");
+	json_error_t jerr;
+	json_t *obj = spec_file ? json_load_file(spec_file, 0, &jerr) : json_object();
+	if (!json_is_object(obj)) {
+		fprintf(stderr, "isif train: %s: %s\n", spec_file,
+			obj ? "not a JSON object" : jerr.text);
+		json_decref(obj);
+		return -1;
+	}
+	if (dataset)
+		json_object_set_new(obj, "dataset", json_string(dataset));
+	for (size_t i = 0; i < N_SPEC_FLAGS; i++) {
+		const struct spec_flag *f = &spec_flags[i];
+		const char *v = NULL;
+		if (f->type == F_BOOL_ON || f->type == F_BOOL_OFF) {
+			if (!cli_flag(a, f->flag))
+				continue;
+		} else if (!(v = cli_opt(a, f->flag))) {
+			continue;
+		}
+		json_t *value = flag_value(f, v);
+		if (!value) {
+			fprintf(stderr, "isif train: bad value '%s' for %s\n", v, f->flag);
+			json_decref(obj);
+			return -1;
+		}
+		if (strncmp(f->path, "classes.", 8) == 0 && !json_is_object(json_object_get(obj, "classes")))
+			json_object_set_new(obj, "classes", json_object());
+		json_set_path(obj, f->path, value);
+	}
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	char err[ISIF_ERR_LEN];
+	isif_spec_default(spec);
+	int rc = text ? isif_spec_parse(spec, text, true, err) : ISIF_ENOMEM;
+	free(text);
+	if (rc) {
+		fprintf(stderr, "isif train: invalid job spec: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void train_help(void)
+{
+	printf("usage: isif train --dataset NAME|PATH [--format F] [--out DIR] [--resume]\n"
+	       "                  [--spec job.json] [spec flags...]\n"
+	       "Trains a model with the ISIF loss, evaluating with weighted kNN each epoch.\n"
+	       "Writes DIR/checkpoint-latest.safetensors (+ optimizer state), DIR/metrics.csv\n"
+	       "and DIR/embeddings-{train,test}.npy of the last evaluation.\n"
+	       "  --dataset D     fashion-mnist (Debian's package) or a dataset directory\n"
+	       "  --format F      idx | cifar10 | cifar100 | stl10 | folder | auto (default auto)\n"
+	       "  --image-size N  folder datasets: resize images to N×N (default 32)\n"
+	       "  --out DIR       output directory (default ./isif-run)\n"
+	       "  --resume        continue from DIR/checkpoint-latest.safetensors\n"
+	       "  --spec FILE     a job spec (JSON, as POST /jobs takes); flags override it\n"
+	       "  --quiet         no progress bar\n"
+	       "Spec flags:\n");
+	for (size_t i = 0; i < N_SPEC_FLAGS; i++)
+		printf("  %-18s %s\n", spec_flags[i].flag, spec_flags[i].help);
+}
+
+struct train_state {
+	FILE *tty;            /* progress bar target, or NULL */
+	char out_dir[1024];
+	char *csv;            /* metrics.csv so far */
+	size_t csv_len;
+	int failed_write;
+};
+
+static void on_progress(void *user, const struct isif_progress *p)
+{
+	struct train_state *st = user;
+	if (!st->tty)
+		return;
+	int width = 30, filled = (int)(width * p->images_done / (p->images_total ? p->images_total : 1));
+	fprintf(st->tty, "\repoch %d/%d [%.*s%*s] %lld/%lld  loss %.4f  %.0f img/s  ETA %.0fs ",
+		p->epoch, p->epochs, filled, "==============================", width - filled, "",
+		(long long)p->images_done, (long long)p->images_total, p->loss, p->images_per_sec,
+		p->eta_seconds);
+	fflush(st->tty);
+}
+
+static void write_embeddings(struct train_state *st, const char *name, const float *e,
+			     int64_t n, int D)
+{
+	char path[1200], err[ISIF_ERR_LEN];
+	snprintf(path, sizeof path, "%s/embeddings-%s.npy", st->out_dir, name);
+	if (n > 0 && isif_npy_write(path, e, 2, (int64_t[]){ n, D }, err)) {
+		fprintf(stderr, "isif train: %s\n", err);
+		st->failed_write = 1;
+	}
+}
+
+static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char *ckpt,
+		     const float *train_emb, int64_t n_train, const float *test_emb,
+		     int64_t n_test, int D)
+{
+	struct train_state *st = user;
+	char row[512], path[1200], err[ISIF_ERR_LEN];
+	if (st->tty)
+		fputs("\r\033[K", st->tty);
+	if (m->has_knn)
+		printf("epoch %3d  loss %.4f  knn_top1 %6.2f%%  top5 %6.2f%%  lr %.5f  %6.1fs  %7.1f img/s  data-wait %4.1f%%\n",
+		       m->epoch, m->loss, 100 * m->knn_top1, 100 * m->knn_top5, m->lr, m->seconds,
+		       m->images_per_sec, 100 * m->data_wait_frac);
+	else if (m->unseen)
+		printf("epoch %3d  loss %.4f  R@1 %6.2f%%  R@8 %6.2f%%  NMI %.4f  lr %.5f  %6.1fs  %7.1f img/s  data-wait %4.1f%%\n",
+		       m->epoch, m->loss, 100 * m->recall_at[0], 100 * m->recall_at[3], m->nmi,
+		       m->lr, m->seconds, m->images_per_sec, 100 * m->data_wait_frac);
+	else
+		printf("epoch %3d  loss %.4f  lr %.5f  %6.1fs  %7.1f img/s  data-wait %4.1f%%\n",
+		       m->epoch, m->loss, m->lr, m->seconds, m->images_per_sec,
+		       100 * m->data_wait_frac);
+	fflush(stdout);
+	int len = snprintf(row, sizeof row, "%d,%.6f,%s%.6f,%s%.6f,%.8f,%.3f,%.2f,%.4f\n", m->epoch,
+			   m->loss, "", m->has_knn ? m->knn_top1 : NAN, "",
+			   m->has_knn ? m->knn_top5 : NAN, m->lr, m->seconds, m->images_per_sec,
+			   m->data_wait_frac);
+	char *grown = realloc(st->csv, st->csv_len + (size_t)len + 1);
+	if (grown) {
+		st->csv = grown;
+		memcpy(st->csv + st->csv_len, row, (size_t)len + 1);
+		st->csv_len += (size_t)len;
+	}
+	snprintf(path, sizeof path, "%s/metrics.csv", st->out_dir);
+	struct isif_chunk c = { st->csv, st->csv_len };
+	if (isif_write_atomic(path, &c, 1, err)) {
+		fprintf(stderr, "isif train: %s\n", err);
+		st->failed_write = 1;
+	}
+	write_embeddings(st, "train", train_emb, n_train, D);
+	write_embeddings(st, "test", test_emb, n_test, D);
+	(void)ckpt;
+}
+
+static int load_dataset(const char *name, const char *format, const char *image_size,
+			struct isif_dataset *ds)
+{
+	char err[ISIF_ERR_LEN];
+	struct isif_dataset_options opt;
+	isif_dataset_options_default(&opt);
+	long size = 0;
+	if (image_size && cli_int("--image-size", image_size, 16, 1024, &size))
+		return -1;
+	if (size)
+		opt.image_size = (int)size;
+	int fmt = isif_dataset_format_parse(format ? format : "auto");
+	if (fmt < 0) {
+		fprintf(stderr, "isif: unknown --format '%s'\n", format);
+		return -1;
+	}
+	if (isif_dataset_load(ds, name, fmt, &opt, err)) {
+		fprintf(stderr, "isif: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	struct cli_args a;
+	cli_args_init(&a, argc, argv);
+	if (cli_help(&a)) {
+		train_help();
+		cli_args_free(&a);
+		return 0;
+	}
+	const char *dataset = cli_opt(&a, "--dataset"), *format = cli_opt(&a, "--format");
+	const char *out = cli_opt(&a, "--out"), *image_size = cli_opt(&a, "--image-size");
+	bool resume = cli_flag(&a, "--resume"), quiet = cli_flag(&a, "--quiet");
+	struct isif_job_spec spec;
+	struct isif_dataset ds = { 0 };
+	struct isif_trainer *t = NULL;
+	struct train_state st = { 0 };
+	char err[ISIF_ERR_LEN] = "", ckpt[1200];
+	int rc = 2;
+	if (build_spec(&a, dataset, &spec) || cli_check_unused(&a, "train"))
+		goto out;
+	snprintf(st.out_dir, sizeof st.out_dir, "%s", out ? out : "isif-run");
+	if (mkdir(st.out_dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "isif train: %s: %s\n", st.out_dir, strerror(errno));
+		goto out;
+	}
+	rc = 1;
+	if (load_dataset(spec.dataset, format, image_size, &ds))
+		goto out;
+	printf("dataset %s: %lld train, %lld test images of %d×%d×%d, %d classes\n", spec.dataset,
+	       (long long)ds.train.n, (long long)ds.test.n, ds.train.c, ds.train.h, ds.train.w,
+	       ds.num_classes);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, cores > 0 ? (int)cores : 1, err))
+		goto fail;
+	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", st.out_dir);
+	if (resume && access(ckpt, F_OK) == 0) {
+		if (isif_trainer_resume(t, ckpt, err))
+			goto fail;
+		printf("resumed from %s at epoch %d\n", ckpt, isif_trainer_epoch(t));
+	}
+	st.tty = !quiet && isatty(STDERR_FILENO) ? stderr : NULL;
+	st.csv = strdup("epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,data_wait\n");
+	st.csv_len = st.csv ? strlen(st.csv) : 0;
+	struct isif_train_callbacks cb = { .user = &st, .on_progress = on_progress,
+					   .on_epoch = on_epoch };
+	if (isif_trainer_run(t, &cb, NULL, err))
+		goto fail;
+	rc = st.failed_write;
+	goto out;
+fail:
+	fprintf(stderr, "isif train: %s\n", err);
+out:
+	free(st.csv);
+	isif_trainer_free(t);
+	isif_dataset_free(&ds);
+	cli_args_free(&a);
+	return rc;
+}

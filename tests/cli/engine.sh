@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The `isif` engine commands on explicit tensors: init / embed / step, their
+# files, and their refusals of bad input.
+. "$(dirname "$0")/../lib.sh"
+
+py=/usr/bin/python3
+mknpy() { # mknpy FILE SHAPE... : float32 values in [-1, 1) from a fixed LCG, written as .npy
+	python3 - "$@" <<'PY'
+import struct, sys
+path, shape = sys.argv[1], [int(s) for s in sys.argv[2:]]
+n = 1
+for s in shape: n *= s
+x, vals = 12345, []
+for _ in range(n):
+    x = (1103515245 * x + 12345) % 2**31
+    vals.append(x / 2**30 - 1.0)
+hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % ("".join("%d, " % s for s in shape) if len(shape) > 1 else "%d," % shape[0])
+pad = 64 - (10 + len(hdr) + 1) % 64
+hdr = hdr + " " * (pad % 64) + "\n"
+with open(path, "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + struct.pack("<%df" % n, *vals))
+PY
+}
+
+check "cli_help_lists_commands" bash -c "'$ISIF' --help | grep -q 'step'"
+for cmd in init embed step train knn bench; do
+	check "cli_${cmd}_help" "$ISIF" $cmd --help
+done
+check "cli_init_convnet" "$ISIF" init --model convnet --in-channels 1 --seed 3 --out "$TMP/c.safetensors"
+check "cli_init_is_deterministic" bash -c "'$ISIF' init --model convnet --in-channels 1 --seed 3 --out '$TMP/c2.safetensors' && cmp '$TMP/c.safetensors' '$TMP/c2.safetensors'"
+check_fails "cli_init_unknown_model" "$ISIF" init --model vgg --in-channels 1 --out "$TMP/x.safetensors"
+check_fails "cli_init_bad_channels" "$ISIF" init --model convnet --in-channels 0 --out "$TMP/x.safetensors"
+check_fails "cli_option_without_value" "$ISIF" init --model convnet --in-channels
+check_fails "cli_unknown_flag" "$ISIF" init --model convnet --in-channels 1 --out "$TMP/x.safetensors" --bogus
+
+mknpy "$TMP/a.npy" 4 1 28 28
+mknpy "$TMP/b.npy" 4 1 28 28
+check "cli_embed_npy" "$ISIF" embed --checkpoint "$TMP/c.safetensors" --in "$TMP/a.npy" --out "$TMP/f.npy"
+# F is 4×128 float32: 128-byte header + 2048 bytes
+check "cli_embed_output_size" test "$(stat -c %s "$TMP/f.npy")" -eq $((128 + 4 * 128 * 4))
+mknpy "$TMP/rgb.npy" 2 3 28 28
+check_fails "cli_embed_wrong_channels" "$ISIF" embed --checkpoint "$TMP/c.safetensors" --in "$TMP/rgb.npy" --out "$TMP/f2.npy"
+: > "$TMP/empty.npy"
+check_fails "cli_embed_empty_npy" "$ISIF" embed --checkpoint "$TMP/c.safetensors" --in "$TMP/empty.npy" --out "$TMP/f2.npy"
+check "cli_step_writes_checkpoint" bash -c "'$ISIF' step --checkpoint '$TMP/c.safetensors' --views '$TMP/a.npy' '$TMP/b.npy' --out '$TMP/c3.safetensors' > '$TMP/step.out' && grep -Eq '^loss [0-9.]+' '$TMP/step.out'"
+check "cli_step_changes_weights" bash -c "! cmp -s '$TMP/c.safetensors' '$TMP/c3.safetensors'"
+check "cli_step_is_deterministic" bash -c "'$ISIF' step --checkpoint '$TMP/c.safetensors' --views '$TMP/a.npy' '$TMP/b.npy' --out '$TMP/c4.safetensors' >/dev/null && cmp '$TMP/c3.safetensors' '$TMP/c4.safetensors'"
+check "cli_step_full_gradient" "$ISIF" step --checkpoint "$TMP/c.safetensors" --views "$TMP/a.npy" "$TMP/b.npy" --gradient full --out "$TMP/c5.safetensors"
+check_fails "cli_step_bad_gradient" "$ISIF" step --checkpoint "$TMP/c.safetensors" --views "$TMP/a.npy" "$TMP/b.npy" --gradient half --out "$TMP/c6.safetensors"
+head -c 1000 "$TMP/c.safetensors" > "$TMP/torn.safetensors"
+check_fails "cli_truncated_checkpoint_refused" "$ISIF" embed --checkpoint "$TMP/torn.safetensors" --in "$TMP/a.npy" --out "$TMP/f3.npy"
+"$ISIF" init --model resnet20 --in-channels 1 --out "$TMP/r.safetensors" >/dev/null
+check "cli_model_mismatch_named" bash -c "! '$ISIF' embed --checkpoint '$TMP/r.safetensors' --model convnet --in '$TMP/a.npy' --out '$TMP/f4.npy' 2> '$TMP/err' && grep -q 'tensor' '$TMP/err'"
+finish
