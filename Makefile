@@ -76,10 +76,8 @@ MIGRATIONS     := $(sort $(wildcard migrations/*.sql))
 ISIFD          := $(B)/isifd
 SERVER_TESTS   := $(B)/server_tests
 PREFIX         ?= /usr/local
-# isifd links once the engine parts it calls are in the tree.
-ENGINE_READY   := $(and $(wildcard core/train.c),$(wildcard core/dataset.c),$(wildcard core/augment.c),$(wildcard core/knn.c),$(wildcard core/checkpoint.c))
 
-all: $(if $(ENGINE_READY),$(ISIFD)) $(SERVER_TESTS)
+all: $(ISIFD) $(SERVER_TESTS)
 
 $(sort $(SERVER_OBJ) $(SERVER_TEST_OBJ)): ALLCFLAGS += $(SERVER_CFLAGS)
 
@@ -97,8 +95,10 @@ $(ISIFD): $(SERVER_OBJ) $(LIB)
 $(SERVER_TESTS): $(SERVER_TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_TEST_OBJ) $(LIB) $(LDLIBS) $(SERVER_LIBS)
 
-## tsan: the scheduler and store tests under ThreadSanitizer
-tsan:
+# make tsan also runs the daemon's scheduler and store tests.
+tsan: tsan-server
+.PHONY: tsan-server
+tsan-server:
 	$(MAKE) FLAVOUR=tsan build/tsan/server_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/server_tests srv_
 
