@@ -29,11 +29,7 @@
 #include <string.h>
 
 #include "isif/common.h"
-
-/* Model names accepted. Kept as a literal list so the spec does not pull in
- * the model code; tests/unit/test_spec.c checks it against
- * isif_model_names once both are linked. */
-static const char *const spec_models[] = {"resnet18", "resnet20", "convnet", NULL};
+#include "isif/model.h"
 
 #define SPEC_MAX_SEED (UINT64_C(1) << 53)
 #define SPEC_MAX_LABEL (1 << 20)
@@ -197,13 +193,16 @@ static int f_dataset(struct isif_job_spec *s, json_t *v, const char *path, char 
 
 static int f_model(struct isif_job_spec *s, json_t *v, const char *path, char *err)
 {
+	char names[ISIF_ERR_LEN / 2] = "";
 	if (!json_is_string(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be a string", path);
-	for (int i = 0; spec_models[i]; i++)
-		if (strcmp(json_string_value(v), spec_models[i]) == 0)
+	for (int i = 0; isif_model_names[i]; i++) {
+		if (strcmp(json_string_value(v), isif_model_names[i]) == 0)
 			return parse_name(s->model, v, path, err);
-	return isif_fail(err, ISIF_EINVAL,
-			 "%s: unknown model (one of resnet18, resnet20, convnet)", path);
+		size_t n = strlen(names);
+		snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", isif_model_names[i]);
+	}
+	return isif_fail(err, ISIF_EINVAL, "%s: unknown model (one of %s)", path, names);
 }
 
 static int f_gradient(struct isif_job_spec *s, json_t *v, const char *path, char *err)

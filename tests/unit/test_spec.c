@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "isif/common.h"
+#include "isif/model.h"
 #include "isif/spec.h"
 
 TEST(spec_defaults)
@@ -306,4 +307,25 @@ TEST(spec_augment_settings)
 	CHECK_EQ(a.out_h, 28);
 	CHECK_EQ(a.out_w, 30);
 	CHECK(a.mean[2] == 0.125f && a.std[1] == 0.2f);
+}
+
+TEST(spec_accepts_every_model_name)
+{
+	/* The model list is the engine's (isif_model_names), not a copy. */
+	int n = 0;
+	for (int i = 0; isif_model_names[i]; i++, n++) {
+		struct isif_job_spec s;
+		char json[128], err[ISIF_ERR_LEN] = "";
+		isif_spec_default(&s);
+		snprintf(json, sizeof json, "{\"model\": \"%s\"}", isif_model_names[i]);
+		CHECK_MSG(isif_spec_parse(&s, json, false, err) == ISIF_OK, "%s: %s", json, err);
+		CHECK(strcmp(s.model, isif_model_names[i]) == 0);
+	}
+	CHECK_EQ(n, 3); /* DESIGN "Models": resnet18, resnet20, convnet */
+	struct isif_job_spec s;
+	char err[ISIF_ERR_LEN] = "";
+	isif_spec_default(&s);
+	CHECK_EQ(isif_spec_parse(&s, "{\"model\": \"resnet50\"}", false, err), ISIF_EINVAL);
+	CHECK_MSG(strcmp(err, "model: unknown model (one of resnet18, resnet20, convnet)") == 0,
+		  "%s", err);
 }
