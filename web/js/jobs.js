@@ -95,7 +95,15 @@ function makeRow(id) {
 		elapsed: el('td', { class: 'num' }), eta: el('td', { class: 'num' }),
 		actions: el('td', { class: 'actions' }, cancelBtn, deleteBtn),
 	};
-	const tr = el('tr', { 'data-job': String(id) }, ...Object.values(cells));
+	/* On a phone the rows become cards (style.css); each cell names its
+	 * column, and explicit roles keep the table's semantics there. */
+	const heads = ['Compare', 'Job', 'State', 'Dataset', 'Model', 'Epoch', 'Last top-1', 'Best top-1',
+		'Images/s', 'Elapsed', 'ETA', 'Actions'];
+	Object.values(cells).forEach((c, i) => {
+		c.dataset.label = heads[i];
+		c.setAttribute('role', c.tagName === 'TH' ? 'rowheader' : 'cell');
+	});
+	const tr = el('tr', { 'data-job': String(id), role: 'row' }, ...Object.values(cells));
 	return { tr, cells, cb, cancelBtn, deleteBtn };
 }
 
