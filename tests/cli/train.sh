@@ -35,6 +35,23 @@ small=(--dataset fashion-mnist --model convnet --train-subset 512 --batch-size 3
 check "train_resume_says_so" grep -q "resumed from .* at epoch 1" "$TMP/r2.log"
 check "train_resume_is_exact" cmp "$TMP/straight/checkpoint-latest.safetensors" "$TMP/split/checkpoint-latest.safetensors"
 
+# Stop with SIGTERM part-way (a mid-epoch checkpoint), resume, and end with the
+# same weights as the straight run above: the position inside the epoch, the
+# momentum buffers and the loss sums all survive.
+stop=(--dataset fashion-mnist --model convnet --train-subset 1024 --batch-size 32 --threads 1 --eval-every 0 --quiet)
+"$ISIF" train "${stop[@]}" --epochs 2 --out "$TMP/stop-straight" > /dev/null 2>&1
+"$ISIF" train "${stop[@]}" --epochs 2 --out "$TMP/stopped" > "$TMP/stop1.log" 2>&1 &
+pid=$!
+sleep 1.5
+kill -TERM $pid 2>/dev/null
+wait $pid
+stop_rc=$?
+echo "    $(grep -h stopped "$TMP/stop1.log" || echo 'finished before the signal')"
+check "train_sigterm_exits_130_with_checkpoint" test $stop_rc -eq 130 -o $stop_rc -eq 0
+"$ISIF" train "${stop[@]}" --epochs 2 --resume --out "$TMP/stopped" > "$TMP/stop2.log" 2>&1
+check "train_resume_mid_epoch_is_exact" cmp "$TMP/stop-straight/checkpoint-latest.safetensors" "$TMP/stopped/checkpoint-latest.safetensors"
+check "train_keeps_one_optimizer_file" test "$(ls "$TMP/stopped" | grep -c '^optim-')" -eq 1
+
 # Refusals
 check_fails "train_missing_dataset" "$ISIF" train --dataset /nonexistent --epochs 1 --out "$TMP/x" --quiet
 check_fails "train_unknown_model" "$ISIF" train --dataset fashion-mnist --model vgg --out "$TMP/x" --quiet
