@@ -335,7 +335,17 @@ async function waitResults(p) {
 	});
 }
 
+/* Says plainly when the daemon lacks the retrieval endpoints (issue 5). */
+async function requireRetrieval() {
+	for (const path of ['/datasets/fashion-mnist/images/test/0', `/neighbors?image=test:0&k=1&job=1`]) {
+		const r = await page.request.get(BASE + path);
+		if (r.status() !== 200)
+			throw new Error(`GET ${path} answered ${r.status()}: ${(await r.text()).slice(0, 120)}`);
+	}
+}
+
 await step('dashboard_neighbors_test_image', async () => {
+	await requireRetrieval();
 	await page.click('nav a[data-view="neighbors"]');
 	await page.selectOption('#nb-job', '1');
 	await page.fill('#nb-k', String(K));

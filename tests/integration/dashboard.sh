@@ -25,6 +25,16 @@ if [ ! -x "$CHROMIUM" ]; then
 		exit 1
 	fi
 fi
+# Node.js 20+ (playwright-core's floor) and npm: the machine's, else Debian's.
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+	SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+	{ $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends nodejs npm; } >"$T/apt-node.log" 2>&1
+fi
+if [ "$(node -p 'process.versions.node.split(".")[0] >= 20' 2>/dev/null)" != true ] || ! command -v npm >/dev/null; then
+	echo "FAIL dashboard_nodejs (need Node.js 20+ and npm; have $(node --version 2>&1))"
+	exit 1
+fi
 if ! make --no-print-directory -s web-deps browser-deps >"$T/npm.log" 2>&1; then
 	tail -5 "$T/npm.log" >&2
 	echo "FAIL dashboard_npm_packages (make web-deps browser-deps)"
@@ -36,7 +46,7 @@ TOKEN=dashboard-test-token-0123456789
 printf '%s\n' "$TOKEN" >"$T/token"
 start_isifd "$T/token-state" --token-file "$T/token" --workers 1 || { fail dashboard_start_token_daemon; exit 1; }
 TOKEN_PID=$PID TOKEN_BASE=$BASE
-trap 'kill -KILL "$TOKEN_PID" 2>/dev/null; cleanup' EXIT
+trap 'kill -KILL "$TOKEN_PID" 2>/dev/null; wait "$TOKEN_PID" 2>/dev/null; cleanup' EXIT
 start_isifd "$T/state" --workers 1 || { fail dashboard_start_daemon; exit 1; }
 
 rm -rf "$OUT"

@@ -107,10 +107,9 @@ function showResult(ans, shown) {
 		? `${ans.neighbors.length} neighbours (query label unknown)`
 		: `${ans.neighbors.length} neighbours, ${same} with the query's label`;
 	result.replaceChildren(query, el('div', { class: 'nb-list' },
-		el('p', { class: 'summary', text: `${summary} · job ${ans.job}` +
-			(typeof ans.seconds === 'number' ? ` · ${(1000 * ans.seconds).toFixed(1)} ms` : '') }),
 		el('ol', { class: 'nb-items', 'aria-label': 'nearest neighbours' }, ...items)));
-	status.textContent = summary + '.';
+	status.textContent = `${summary} · job ${ans.job}` +
+		(typeof ans.seconds === 'number' ? ` · ${(1000 * ans.seconds).toFixed(1)} ms` : '');
 }
 
 async function run(what, shown, call) {

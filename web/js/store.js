@@ -20,6 +20,7 @@ const MAX_STREAMS = 4;
 const POLL_SSE_MS = 4000;
 const POLL_FALLBACK_MS = 1500;
 const MAX_STREAM_FAILURES = 3;
+const METRICS_JOBS = 100;
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const COMPARE_KEY = 'isifd.compare';
 
@@ -78,10 +79,12 @@ function loadSelection() {
 }
 
 export function select(id, on_) {
-	if (on_)
+	if (on_) {
 		selected.add(id);
-	else
+		syncMetrics(id);
+	} else {
 		selected.delete(id);
+	}
 	try {
 		sessionStorage.setItem(COMPARE_KEY, JSON.stringify([...selected]));
 	} catch {
@@ -253,9 +256,11 @@ export async function refresh() {
 				closeStream(job.id);
 		}
 		emit('jobs');
-		/* Rows: newest jobs first, a few at a time. */
-		const need = [...jobs.values()].filter((j) => !metrics.has(j.id) || j.epoch > lastEpoch(j.id))
-			.sort((a, b) => b.id - a.id);
+		/* Rows (for "best top-1" and the curves): the newest METRICS_JOBS
+		 * jobs and the picked ones, newest first, a few at a time. */
+		const newest = [...jobs.values()].sort((a, b) => b.id - a.id);
+		const need = newest.filter((j, i) => (i < METRICS_JOBS || selected.has(j.id)) &&
+			(!metrics.has(j.id) || j.epoch > lastEpoch(j.id)));
 		for (let i = 0; i < need.length; i += 4)
 			await Promise.all(need.slice(i, i + 4).map((j) => syncMetrics(j.id)));
 	} catch (e) {
