@@ -88,6 +88,34 @@ async function waitState(page, id, states, timeoutS) {
 	}, [id, states], { timeout: seconds(timeoutS) });
 }
 
+/* ---- the pure helpers, in node (web/js/util.js and chart.js's align) --------- */
+await step('dashboard_smoothing_math', async () => {
+	const { smooth } = await import('../../web/js/util.js');
+	/* By hand, w = 0.5: m1 = 0.5·1 = 0.5, debiased 0.5 / (1 − 0.5) = 1;
+	 * the null stays null and does not count; m2 = 0.5·0.5 + 0.5·3 = 1.75,
+	 * debiased 1.75 / (1 − 0.25) = 2.3333. */
+	const got = smooth([1, null, 3], 0.5);
+	if (got[0] !== 1 || got[1] !== null || Math.abs(got[2] - 7 / 3) > 1e-12)
+		throw new Error(JSON.stringify(got));
+	if (JSON.stringify(smooth([2, 5, null], 0)) !== '[2,5,null]')
+		throw new Error('w = 0 changed the values');
+});
+
+await step('dashboard_align_and_csv', async () => {
+	const { metricsCsv } = await import('../../web/js/util.js');
+	globalThis.ResizeObserver ??= class {};
+	const { align } = await import('../../web/js/chart.js');
+	const series = [{ job: 1, rows: [{ epoch: 1, loss: 5 }, { epoch: 3, loss: 4, knn_top1: null }] },
+		{ job: 2, rows: [{ epoch: 2, loss: 6, knn_top1: 0.5 }] }];
+	const a = align(series, 'loss');
+	if (JSON.stringify(a) !== '{"xs":[1,2,3],"raw":[[5,null,4],[null,6,null]]}')
+		throw new Error(JSON.stringify(a));
+	const csv = metricsCsv(series);
+	const want = 'job,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec\r\n1,1,5,,,,,\r\n1,3,4,,,,,\r\n2,2,6,0.5,,,,\r\n';
+	if (csv !== want)
+		throw new Error(JSON.stringify(csv));
+});
+
 const browser = await chromium.launch({
 	executablePath: CHROMIUM,
 	headless: true,
