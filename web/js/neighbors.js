@@ -86,8 +86,10 @@ function showResult(ans, shown) {
 	const ds = job ? job.spec.dataset : '';
 	const q = ans.query || {};
 	const qLabel = q.label ?? shown.label ?? null;
-	const qSrc = shown.src || (q.split !== undefined && q.index !== undefined ? imageUrl(ds, q.split, q.index) : null);
-	const qDesc = q.split !== undefined && q.index !== undefined ? `${q.split} #${q.index}` : shown.name || 'query';
+	const split = q.split ?? shown.split, index = q.index ?? shown.index;
+	const known = split !== undefined && index !== undefined;
+	const qSrc = shown.src || (known ? imageUrl(ds, split, index) : null);
+	const qDesc = known ? `${split} #${index}` : shown.name || 'query';
 	const same = ans.neighbors.filter((n) => qLabel !== null && n.label === qLabel).length;
 	const query = el('figure', { class: 'query' },
 		qSrc ? el('img', { src: qSrc, alt: `query image ${qDesc}` }) : el('div', { class: 'noimg', text: '?' }),
