@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dscache.h"
 #include "index.h"
@@ -188,6 +189,9 @@ static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, 
 	if (!rc)
 		rc = index_embed(ix, x, 1, vec, err);
 	free(x);
+	if (rc && access(ix->dir, F_OK) != 0)   /* a newer index removed this one's model file */
+		return qfail(e, 503, "unavailable", "job %lld's index was replaced while this request "
+			     "ran; retry", (long long)ix->job);
 	if (rc)
 		return qfail(e, rc == ISIF_ENOMEM ? 503 : 500, rc == ISIF_ENOMEM ? "unavailable" : "internal",
 			     "embedding the image failed: %s", err[0] ? err : isif_strerror(rc));
