@@ -142,12 +142,13 @@ nomem:
 	return ISIF_ENOMEM;
 }
 
-int loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int n_batches)
+int loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int first,
+		       int n_batches)
 {
 	l->epoch = epoch;
 	l->idx = idx;
 	l->n_batches = n_batches;
-	l->next_claim = 0;
+	l->next_claim = first;
 	l->stop = 0;
 	for (int i = 0; i < l->n_slots; i++)
 		l->slots[i].state = SLOT_FREE;

@@ -8,6 +8,7 @@
  * the checkpoint holds weights, BN statistics, momentum buffers and the
  * epoch: a resumed run replays the same batches with the same state.
  */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,9 @@ struct isif_trainer {
 	int32_t *train_idx, *test_idx, *order;
 	int64_t n_train, n_test;
 	int n_batches, epochs_done, unseen;
+	/* Where a stopped epoch resumes: batches done and their running sums. */
+	int start_step;
+	double partial_loss, partial_wait, partial_seconds;
 };
 
 static double now_seconds(void)
@@ -196,45 +200,88 @@ void isif_trainer_free(struct isif_trainer *t)
 int isif_trainer_epoch(const struct isif_trainer *t) { return t->epochs_done; }
 struct isif_model *isif_trainer_model(struct isif_trainer *t) { return t->model; }
 
-static void checkpoint_paths(const struct isif_trainer *t, int epoch, char *model_path,
-			     char *optim_name, char *optim_path, size_t len)
+/* Removes every optimizer file of out_dir but `keep` (the one the latest
+ * checkpoint names). */
+static void remove_stale_optim(const char *dir, const char *keep)
 {
-	snprintf(model_path, len, "%s/checkpoint-latest.safetensors", t->out_dir);
-	snprintf(optim_name, 64, "optim-%06d.safetensors", epoch);
-	snprintf(optim_path, len, "%s/%s", t->out_dir, optim_name);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, "optim-", 6) || len < 18 ||
+		    strcmp(e->d_name + len - 12, ".safetensors") || strcmp(e->d_name, keep) == 0)
+			continue;
+		char path[1400];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		remove(path);
+	}
+	closedir(d);
 }
 
-/* Optimizer state first under an epoch-numbered name, then the model
- * checkpoint naming it: a crash between the two leaves the previous pair
- * intact. The optimizer file of the previous epoch is removed last. */
-static int save_checkpoint(struct isif_trainer *t, char *model_path, size_t len, char *err)
+static int meta_set_double(struct isif_st_meta *meta, const char *key, double v)
 {
-	char optim_name[64], optim_path[1200], epoch_text[32];
-	checkpoint_paths(t, t->epochs_done, model_path, optim_name, optim_path, len);
+	char text[40];
+	snprintf(text, sizeof text, "%.17g", v);
+	return isif_st_meta_set(meta, key, text);
+}
+
+/* Writes the optimizer state under a name of its own (epoch, step), then the
+ * model checkpoint naming it: a crash between the two leaves the previous
+ * pair intact. step > 0 marks a checkpoint inside epoch epochs_done + 1, with
+ * the running sums of its first step batches. */
+static int save_checkpoint(struct isif_trainer *t, int step, double loss_sum, double wait,
+			   double seconds, char *model_path, size_t len, char *err)
+{
+	char optim_name[64], optim_path[1200], text[32];
+	snprintf(model_path, len, "%s/checkpoint-latest.safetensors", t->out_dir);
+	if (step > 0)
+		snprintf(optim_name, sizeof optim_name, "optim-%06d-%06d.safetensors",
+			 t->epochs_done, step);
+	else
+		snprintf(optim_name, sizeof optim_name, "optim-%06d.safetensors", t->epochs_done);
+	snprintf(optim_path, sizeof optim_path, "%s/%s", t->out_dir, optim_name);
 	int rc = isif_optim_save(&t->opt, t->model, optim_path, err);
 	if (rc)
 		return rc;
 	struct isif_st_meta meta = { 0 };
 	char *spec_json = isif_spec_to_json(&t->spec);
-	snprintf(epoch_text, sizeof epoch_text, "%d", t->epochs_done);
-	if (!spec_json || isif_st_meta_set(&meta, "epoch", epoch_text) ||
-	    isif_st_meta_set(&meta, "optim", optim_name) ||
-	    isif_st_meta_set(&meta, "spec", spec_json)) {
-		free(spec_json);
+	int bad = !spec_json;
+	snprintf(text, sizeof text, "%d", t->epochs_done);
+	bad = bad || isif_st_meta_set(&meta, "epoch", text) ||
+	      isif_st_meta_set(&meta, "optim", optim_name) ||
+	      isif_st_meta_set(&meta, "spec", spec_json);
+	if (step > 0) {
+		snprintf(text, sizeof text, "%d", step);
+		bad = bad || isif_st_meta_set(&meta, "step", text) ||
+		      meta_set_double(&meta, "step_loss_sum", loss_sum) ||
+		      meta_set_double(&meta, "step_wait_seconds", wait) ||
+		      meta_set_double(&meta, "step_train_seconds", seconds);
+	}
+	free(spec_json);
+	if (bad) {
 		isif_st_meta_free(&meta);
 		return isif_fail(err, ISIF_ENOMEM, "cannot build checkpoint metadata");
 	}
-	free(spec_json);
 	rc = isif_checkpoint_save(t->model, model_path, &meta, err);
 	isif_st_meta_free(&meta);
 	if (rc)
 		return rc;
-	if (t->epochs_done > 1) {
-		char old_name[64], old_path[1200], unused[1200];
-		checkpoint_paths(t, t->epochs_done - 1, unused, old_name, old_path, sizeof old_path);
-		remove(old_path);
-	}
+	remove_stale_optim(t->out_dir, optim_name);
 	return ISIF_OK;
+}
+
+/* A non-negative number from checkpoint metadata (absent: 0). */
+static int meta_number(const struct isif_st_meta *meta, const char *key, double max, double *out)
+{
+	const char *text = isif_st_meta_get(meta, key);
+	char *end = NULL;
+	*out = 0;
+	if (!text)
+		return 0;
+	*out = strtod(text, &end);
+	return (*end || !(*out >= 0 && *out <= max)) ? -1 : 0;
 }
 
 int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path, char *err)
@@ -260,11 +307,23 @@ int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path, cha
 	else
 		snprintf(dir, sizeof dir, ".");
 	snprintf(optim_path, sizeof optim_path, "%s/%s", dir, optim);
+	double step, loss_sum, wait, seconds;
+	int bad = meta_number(&meta, "step", t->n_batches - 1, &step) ||
+		  meta_number(&meta, "step_loss_sum", 1e300, &loss_sum) ||
+		  meta_number(&meta, "step_wait_seconds", 1e300, &wait) ||
+		  meta_number(&meta, "step_train_seconds", 1e300, &seconds) ||
+		  step != (int)step || (step > 0 && e >= t->spec.epochs);
 	isif_st_meta_free(&meta);
+	if (bad)
+		return isif_fail(err, ISIF_EFORMAT, "%s: bad step metadata", checkpoint_path);
 	rc = isif_optim_load(&t->opt, t->model, optim_path, err);
 	if (rc)
 		return rc;
 	t->epochs_done = (int)e;
+	t->start_step = (int)step;
+	t->partial_loss = loss_sum;
+	t->partial_wait = wait;
+	t->partial_seconds = seconds;
 	return ISIF_OK;
 }
 
@@ -335,12 +394,29 @@ static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks
 	memcpy(t->order, t->train_idx, (size_t)t->n_train * sizeof(int32_t));
 	isif_rng_seed(&rng, sp->seed, 1000 + (uint64_t)epoch);
 	isif_rng_shuffle(&rng, t->order, t->n_train);
-	if (loader_begin_epoch(t->loader, epoch, t->order, t->n_batches))
+	int first = t->start_step;
+	if (loader_begin_epoch(t->loader, epoch, t->order, first, t->n_batches))
 		return isif_fail(err, ISIF_ENOMEM, "cannot start loader threads");
 
-	double t0 = now_seconds(), waited_total = 0, loss_sum = 0, lr = 0;
-	for (int b = 0; b < t->n_batches; b++) {
-		if (cancel && atomic_load(cancel)) {
+	/* A resumed epoch carries on the sums of its first batches. */
+	double t0 = now_seconds() - t->partial_seconds, waited_total = t->partial_wait;
+	double loss_sum = t->partial_loss, lr = 0;
+	t->start_step = 0;
+	t->partial_loss = t->partial_wait = t->partial_seconds = 0;
+	for (int b = first; b < t->n_batches; b++) {
+		int flag = cancel ? atomic_load(cancel) : ISIF_RUN;
+		if (flag == ISIF_STOP_CHECKPOINT) {
+			char ckpt[1200];
+			rc = save_checkpoint(t, b, loss_sum, waited_total, now_seconds() - t0, ckpt,
+					     sizeof ckpt, err);
+			if (!rc && cb && cb->on_stop)
+				cb->on_stop(cb->user, t->epochs_done, b, ckpt);
+			if (!rc)
+				rc = isif_fail(err, ISIF_ECANCELLED, "stopped in epoch %d after %d of %d batches",
+					       epoch + 1, b, t->n_batches);
+			break;
+		}
+		if (flag != ISIF_RUN) {
 			rc = isif_fail(err, ISIF_ECANCELLED, "cancelled in epoch %d", epoch + 1);
 			break;
 		}
@@ -379,7 +455,7 @@ static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks
 			};
 			/* ETA from this run's pace (evaluation time included). */
 			double per_image = (now - run_start) /
-				((double)(epoch - first_epoch) * total + done);
+				((double)(epoch - first_epoch) * total + done - (int64_t)first * m);
 			p.eta_seconds = per_image * ((double)(sp->epochs - epoch) * total - done);
 			cb->on_progress(cb->user, &p);
 		}
@@ -419,7 +495,7 @@ int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *
 			rc = evaluate(t, &mt, &train_emb, &test_emb, err);
 		char ckpt[1200];
 		if (!rc)
-			rc = save_checkpoint(t, ckpt, sizeof ckpt, err);
+			rc = save_checkpoint(t, 0, 0, 0, 0, ckpt, sizeof ckpt, err);
 		mt.seconds = now_seconds() - t0;
 		if (!rc && cb && cb->on_epoch)
 			cb->on_epoch(cb->user, &mt, ckpt, train_emb, eval_now ? t->n_train : 0,

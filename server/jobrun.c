@@ -182,6 +182,15 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m,
 		atomic_store(ctx->job->cancel, 1);
 }
 
+static void on_stop(void *user, int epoch, int step, const char *checkpoint_path)
+{
+	struct run_ctx *ctx = user;
+	char err[ISIF_ERR_LEN];
+	/* On failure the job resumes from its last epoch checkpoint instead. */
+	if (sched_stop_checkpoint(ctx->job, epoch, step, checkpoint_path, err))
+		log_error("job %lld: %s", (long long)ctx->job->id, err);
+}
+
 static void on_log(void *user, const char *line)
 {
 	struct run_ctx *ctx = user;
@@ -218,6 +227,7 @@ int jobrun_run(void *user, struct sched_job *job, char *err)
 	}
 	struct isif_train_callbacks cb = {
 		.user = &ctx, .on_progress = on_progress, .on_epoch = on_epoch, .on_log = on_log,
+		.on_stop = on_stop,
 	};
 	rc = isif_trainer_run(t, &cb, job->cancel, err);
 	if (ctx.commit_rc) {

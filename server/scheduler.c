@@ -10,6 +10,8 @@
  */
 #include "scheduler.h"
 
+#include "isif/train.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -462,7 +464,9 @@ int sched_stop(struct scheduler *s, int timeout_s)
 		if (w->job_id) {
 			if (w->reason == REASON_NONE)
 				w->reason = REASON_SHUTDOWN;
-			atomic_store(&w->cancel, 1);
+			/* A shutdown keeps the work done: checkpoint at this batch. */
+			atomic_store(&w->cancel, w->reason == REASON_SHUTDOWN ?
+				     ISIF_STOP_CHECKPOINT : ISIF_CANCEL);
 		}
 	}
 	pthread_cond_broadcast(&s->cond);
@@ -529,6 +533,14 @@ int sched_busy(struct scheduler *s)
 	return n;
 }
 
+/* Replaces the worker's committed snapshot directory by snap. */
+static void adopt_snapshot(struct worker *w, const char *snap)
+{
+	if (w->snapshot[0] && strcmp(w->snapshot, snap) != 0)
+		remove_tree(w->snapshot);
+	snprintf(w->snapshot, sizeof w->snapshot, "%s", snap);
+}
+
 int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
 		     const char *checkpoint_path, char *err)
 {
@@ -551,11 +563,8 @@ int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
 	if (store_epoch_commit(s->st, job->id, r, rel_ckpt) != STORE_OK)
 		return isif_fail(err, ISIF_EIO, "committing epoch %d: %s", r->epoch,
 				 store_last_error(s->st));
-	if (rel_ckpt) {
-		if (w->snapshot[0] && strcmp(w->snapshot, snap) != 0)
-			remove_tree(w->snapshot);
-		memcpy(w->snapshot, snap, sizeof snap);
-	}
+	if (rel_ckpt)
+		adopt_snapshot(w, snap);
 	if (s->o.prom)
 		prom_add_epoch(s->o.prom, r->images);
 	if (s->o.bus) {
@@ -568,6 +577,31 @@ int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
 	}
 	log_info("job %lld: epoch %d loss %.4f%s", (long long)job->id, r->epoch, r->loss,
 		 r->has_knn ? " (evaluated)" : "");
+	return ISIF_OK;
+}
+
+
+int sched_stop_checkpoint(struct sched_job *job, int epoch, int step,
+			  const char *checkpoint_path, char *err)
+{
+	struct scheduler *s = job->sched;
+	struct worker *w = &s->workers[job->worker];
+	char snap[PATH_MAX], rel[PATH_MAX];
+	const char *base = strrchr(checkpoint_path, '/');
+	base = base ? base + 1 : checkpoint_path;
+	if (path_fmt(snap, sizeof snap, "%s/ckpt-%06d-s%06d", job->job_dir, epoch, step) ||
+	    snapshot_dir(job->run_dir, snap) != 0 || fsync_dir(job->job_dir) != 0)
+		return isif_fail(err, ISIF_EIO, "snapshot of the stop checkpoint in %s: %s", snap,
+				 strerror(errno));
+	if (path_fmt(rel, sizeof rel, "jobs/%lld/ckpt-%06d-s%06d/%s", (long long)job->id, epoch,
+		     step, base))
+		return isif_fail(err, ISIF_EIO, "checkpoint path too long");
+	if (store_job_set_checkpoint(s->st, job->id, rel) != STORE_OK)
+		return isif_fail(err, ISIF_EIO, "recording the stop checkpoint: %s",
+				 store_last_error(s->st));
+	adopt_snapshot(w, snap);
+	log_info("job %lld: checkpoint at epoch %d + %d batches for the next start",
+		 (long long)job->id, epoch, step);
 	return ISIF_OK;
 }
 

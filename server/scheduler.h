@@ -106,6 +106,13 @@ int sched_busy(struct scheduler *s);
 int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
 		     const char *checkpoint_path, char *err);
 
+/* The trainer stopped for a shutdown after writing a checkpoint inside epoch
+ * epoch + 1 (step batches done): snapshot it and make it the job's
+ * checkpoint, so the next start resumes at that batch. The epoch counter and
+ * the metrics stay as they are. */
+int sched_stop_checkpoint(struct sched_job *job, int epoch, int step,
+			  const char *checkpoint_path, char *err);
+
 /* Progress of the running epoch (rate-limited events). */
 void sched_job_progress(struct sched_job *job, const struct job_progress *p);
 

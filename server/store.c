@@ -621,6 +621,14 @@ out:
 	return rc;
 }
 
+int store_job_set_checkpoint(struct store *st, int64_t id, const char *checkpoint)
+{
+	pthread_mutex_lock(&st->mu);
+	int rc = run_id(st, "UPDATE jobs SET checkpoint = ?2 WHERE id = ?1", id, checkpoint, NULL);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 int store_job_resumed(struct store *st, int64_t id, int from)
 {
 	char ep[16];

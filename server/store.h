@@ -107,6 +107,9 @@ int store_job_cancel(struct store *st, int64_t id, enum job_status *before);
 /* Deletes a finished job and its metrics; STORE_CONFLICT otherwise. */
 int store_job_delete(struct store *st, int64_t id, enum job_status *status);
 
+/* Points the job at another checkpoint (relative path) of the same epoch. */
+int store_job_set_checkpoint(struct store *st, int64_t id, const char *checkpoint);
+
 /* One transaction: the epoch's metrics row, the job's epoch counter and its
  * checkpoint (relative path, NULL keeps the old one). */
 int store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r,

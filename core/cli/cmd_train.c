@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +185,8 @@ static void train_help(void)
 	       "  --image-size N  folder datasets: resize images to N×N (default 32)\n"
 	       "  --out DIR       output directory (default ./isif-run)\n"
 	       "  --resume        continue from DIR/checkpoint-latest.safetensors\n"
+	       "SIGINT or SIGTERM (Ctrl-C) stops after the current batch with a checkpoint;\n"
+	       "--resume then continues exactly where it stopped (exit status 130).\n"
 	       "  --spec FILE     a job spec (JSON, as POST /jobs takes); flags override it\n"
 	       "  --quiet         no progress bar\n"
 	       "Spec flags:\n");
@@ -264,6 +268,25 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 	(void)ckpt;
 }
 
+/* SIGINT/SIGTERM: finish the current batch, write a checkpoint, stop. */
+static atomic_int stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&stop_flag, ISIF_STOP_CHECKPOINT);
+}
+
+static void on_stop(void *user, int epoch, int step, const char *ckpt)
+{
+	struct train_state *st = user;
+	if (st->tty)
+		fputs("\r\033[K", st->tty);
+	printf("stopped after %d epochs and %d batches; checkpoint %s (continue with --resume)\n",
+	       epoch, step, ckpt);
+	fflush(stdout);
+}
+
 static int load_dataset(const char *name, const char *format, const char *image_size,
 			struct isif_dataset *ds)
 {
@@ -331,8 +354,17 @@ int cmd_train(int argc, char **argv)
 	st.csv = strdup("epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,data_wait\n");
 	st.csv_len = st.csv ? strlen(st.csv) : 0;
 	struct isif_train_callbacks cb = { .user = &st, .on_progress = on_progress,
-					   .on_epoch = on_epoch };
-	if (isif_trainer_run(t, &cb, NULL, err))
+					   .on_epoch = on_epoch, .on_stop = on_stop };
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int run_rc = isif_trainer_run(t, &cb, &stop_flag, err);
+	if (run_rc == ISIF_ECANCELLED) {
+		rc = 130;
+		goto out;
+	}
+	if (run_rc)
 		goto fail;
 	rc = st.failed_write;
 	goto out;

@@ -55,6 +55,16 @@ struct isif_train_callbacks {
 			 const float *test_emb, int64_t n_test, int D);
 	/* A line of log text (no newline). */
 	void (*on_log)(void *user, const char *line);
+	/* After a stop request (ISIF_STOP_CHECKPOINT): the mid-epoch checkpoint
+	 * is on disk; epoch epochs are complete and step batches of the next. */
+	void (*on_stop)(void *user, int epoch, int step, const char *checkpoint_path);
+};
+
+/* Values of the cancel flag isif_trainer_run polls between batches. */
+enum isif_cancel {
+	ISIF_RUN = 0,
+	ISIF_CANCEL = 1,          /* stop; the last epoch checkpoint stays */
+	ISIF_STOP_CHECKPOINT = 2, /* stop after a checkpoint at this batch (shutdown) */
 };
 
 /*
@@ -67,8 +77,9 @@ int isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *s
 			const struct isif_dataset *ds, const char *out_dir,
 			int threads, char *err);
 
-/* Loads model, optimizer and epoch counter from a checkpoint written by an
- * earlier run of the same spec; training continues at the next epoch. */
+/* Loads model, optimizer, epoch counter and (for a checkpoint written on a
+ * stop request) the position inside the epoch from a checkpoint written by an
+ * earlier run of the same spec; training continues exactly where it was. */
 int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path,
 			char *err);
 
@@ -76,8 +87,9 @@ int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path,
 int isif_trainer_epoch(const struct isif_trainer *t);
 
 /* Trains until spec.epochs are done. Returns ISIF_ECANCELLED when *cancel
- * became non-zero (polled between batches; the last complete epoch's
- * checkpoint stays). cancel may be NULL. */
+ * became non-zero (polled between batches): with ISIF_CANCEL the last
+ * complete epoch's checkpoint stays; with ISIF_STOP_CHECKPOINT a checkpoint
+ * of the current batch is written first (on_stop). cancel may be NULL. */
 int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
 		     atomic_int *cancel, char *err);
 

@@ -25,6 +25,10 @@ else
 fi
 check "train_writes_metrics_csv" test "$(wc -l < "$TMP/learn/metrics.csv")" -eq 4
 check "train_writes_embeddings" test -s "$TMP/learn/embeddings-test.npy"
+check "embed_dataset_split" "$ISIF" embed --checkpoint "$TMP/learn/checkpoint-latest.safetensors" --dataset fashion-mnist --split test --out "$TMP/test-emb.npy"
+# 10000 × 128 float32 after a 128-byte header; equal to what training exported
+check "embed_dataset_split_shape" test "$(stat -c %s "$TMP/test-emb.npy")" -eq $((128 + 10000 * 128 * 4))
+check "embed_dataset_matches_training_export" cmp "$TMP/test-emb.npy" "$TMP/learn/embeddings-test.npy"
 check "train_checkpoint_loads" "$ISIF" knn --dataset fashion-mnist --checkpoint "$TMP/learn/checkpoint-latest.safetensors" --train-subset 2000 --k 20
 
 # Resume: 2 epochs straight == 1 epoch, then resume for the second (threads 1).
@@ -34,6 +38,23 @@ small=(--dataset fashion-mnist --model convnet --train-subset 512 --batch-size 3
 "$ISIF" train "${small[@]}" --epochs 2 --resume --out "$TMP/split" > "$TMP/r2.log" 2>&1
 check "train_resume_says_so" grep -q "resumed from .* at epoch 1" "$TMP/r2.log"
 check "train_resume_is_exact" cmp "$TMP/straight/checkpoint-latest.safetensors" "$TMP/split/checkpoint-latest.safetensors"
+
+# Stop with SIGTERM part-way (a mid-epoch checkpoint), resume, and end with the
+# same weights as the straight run above: the position inside the epoch, the
+# momentum buffers and the loss sums all survive.
+stop=(--dataset fashion-mnist --model convnet --train-subset 1024 --batch-size 32 --threads 1 --eval-every 0 --quiet)
+"$ISIF" train "${stop[@]}" --epochs 2 --out "$TMP/stop-straight" > /dev/null 2>&1
+"$ISIF" train "${stop[@]}" --epochs 2 --out "$TMP/stopped" > "$TMP/stop1.log" 2>&1 &
+pid=$!
+sleep 1.5
+kill -TERM $pid 2>/dev/null
+wait $pid
+stop_rc=$?
+echo "    $(grep -h stopped "$TMP/stop1.log" || echo 'finished before the signal')"
+check "train_sigterm_exits_130_with_checkpoint" test $stop_rc -eq 130 -o $stop_rc -eq 0
+"$ISIF" train "${stop[@]}" --epochs 2 --resume --out "$TMP/stopped" > "$TMP/stop2.log" 2>&1
+check "train_resume_mid_epoch_is_exact" cmp "$TMP/stop-straight/checkpoint-latest.safetensors" "$TMP/stopped/checkpoint-latest.safetensors"
+check "train_keeps_one_optimizer_file" test "$(ls "$TMP/stopped" | grep -c '^optim-')" -eq 1
 
 # Refusals
 check_fails "train_missing_dataset" "$ISIF" train --dataset /nonexistent --epochs 1 --out "$TMP/x" --quiet

@@ -62,7 +62,9 @@ rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$rc" = 0 ] && [ "$ms" -lt 10000 ]; is crash_sigterm_exit_0_within_10s
 check crash_sigterm_logged grep -q 'stopped for shutdown at a batch boundary' "$LOG"
+check crash_sigterm_checkpoints_the_batch grep -q 'job 2: checkpoint at epoch 1 + [1-9][0-9]* batches' "$LOG"
 [ "$(sql "SELECT status, resume_pending, epoch FROM jobs WHERE id = 2")" = "queued|1|1" ]; is crash_sigterm_requeued
+check crash_sigterm_checkpoint_recorded bash -c "sqlite3 '$DB' 'SELECT checkpoint FROM jobs WHERE id = 2' | grep -q 'ckpt-000001-s'"
 start_isifd "$T/state" || { fail crash_term_restart; exit 1; }
 check crash_term_job_succeeds wait_status 2 succeeded 90
 code=$(req GET /jobs/2/metrics)

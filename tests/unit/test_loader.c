@@ -37,7 +37,7 @@ static float *run_epoch(const struct isif_split *s, const int32_t *order, int m,
 	CHECK(loader_create(&l, s, m, &aug, 42, threads) == ISIF_OK);
 	size_t batch_len = 2 * (size_t)m * 256;
 	float *all = malloc(batches * batch_len * sizeof(float));
-	CHECK(loader_begin_epoch(l, 3, order, batches) == ISIF_OK);
+	CHECK(loader_begin_epoch(l, 3, order, 0, batches) == ISIF_OK);
 	for (int b = 0; b < batches; b++) {
 		double waited;
 		const float *x = loader_next(l, b, &waited);
@@ -92,11 +92,11 @@ TEST(loader_stops_mid_epoch)
 	isif_augment_default(&aug, 16, 16, mean, std);
 	struct loader *l;
 	CHECK(loader_create(&l, &s, 2, &aug, 1, 2) == ISIF_OK);
-	CHECK(loader_begin_epoch(l, 0, order, 20) == ISIF_OK);
+	CHECK(loader_begin_epoch(l, 0, order, 0, 20) == ISIF_OK);
 	loader_next(l, 0, NULL);
 	loader_release(l, 0);
 	loader_end_epoch(l); /* threads blocked on full slots must wake and exit */
-	CHECK(loader_begin_epoch(l, 1, order, 20) == ISIF_OK);
+	CHECK(loader_begin_epoch(l, 1, order, 0, 20) == ISIF_OK);
 	loader_next(l, 0, NULL);
 	loader_free(l);
 	free(s.pixels);
