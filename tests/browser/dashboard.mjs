@@ -442,7 +442,9 @@ await step('dashboard_token', async () => {
 	await tp.fill('#token-input', TOKEN);
 	await tp.click('#token-dialog button[value="ok"]');
 	await tp.waitForSelector('#token-dialog[open]', { state: 'detached' });
-	await tp.waitForFunction(() => document.getElementById('live').textContent.includes('live'));
+	/* The dialog's close event (which stores the token) comes a task later. */
+	await tp.waitForFunction((t) => sessionStorage.getItem('isifd.token') === t, TOKEN,
+		{ timeout: seconds(5) }).catch(() => {});
 	const stored = await tp.evaluate(() => sessionStorage.getItem('isifd.token'));
 	/* The job submitted from the form shows up, with its event stream
 	 * authenticated through ?access_token=. */
@@ -454,7 +456,7 @@ await step('dashboard_token', async () => {
 		await tp.waitForTimeout(250);
 	await tp.context().close();
 	if (stored !== TOKEN)
-		throw new Error('token not kept in sessionStorage');
+		throw new Error('token not kept in sessionStorage: ' + stored);
 	if (!requests.includes(stream))
 		throw new Error('no event stream with ?access_token=');
 });
