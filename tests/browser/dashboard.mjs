@@ -398,6 +398,9 @@ await step('dashboard_neighbors_upload', async () => {
 	if (png.status() !== 200)
 		throw new Error('thumbnail: ' + png.status());
 	await page.setInputFiles('#nb-file', { name: 'query.png', mimeType: 'image/png', buffer: await png.body() });
+	/* The previous answer stays up until this one arrives. */
+	await page.waitForFunction(() => (document.querySelector('#nb-result .query')?.textContent || '').includes('query.png'),
+		null, { timeout: seconds(40) }).catch(() => {});
 	await waitResults(page);
 	const query = await page.textContent('#nb-result .query');
 	if (!query.includes('query.png'))
