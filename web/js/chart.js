@@ -116,7 +116,8 @@ export class OverlayChart {
 				x: { time: false },
 				/* Log: a little margin around the data rather than whole
 				 * decades, so a loss going from 5.7 to 4.6 fills the plot. */
-				y: log ? { distr: 3, log: 10, range: (u, min, max) => [min / 1.04, max * 1.04] } : { auto: true },
+				y: log ? { distr: 3, log: 10, range: (u, min, max) => [min / 1.04, max * 1.04] }
+					: { range: (u, min, max) => this.linearRange(min, max) },
 			},
 			axes: [
 				{ label: 'epoch', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
@@ -126,6 +127,16 @@ export class OverlayChart {
 			],
 			series: defs,
 		}, data, this.box);
+	}
+
+	/* 10% margin (at least 0.01), kept inside opts.bounds ([0, 1] for an
+	 * accuracy) so a single point does not stretch the axis to 125%. */
+	linearRange(min, max) {
+		if (min === null || max === null || !isFinite(min) || !isFinite(max))
+			return this.opts.bounds || [0, 1];
+		const pad = Math.max((max - min) * 0.1, 0.01);
+		const [lo, hi] = this.opts.bounds || [-Infinity, Infinity];
+		return [Math.max(lo, min - pad), Math.min(hi, max + pad)];
 	}
 
 	destroy() {

@@ -106,7 +106,7 @@ export function init() {
 	emptyNote = document.getElementById('curves-empty');
 	valuesBody = document.querySelector('#curve-table tbody');
 	top1 = new OverlayChart(document.querySelector('#chart-top1 .plot'),
-		{ field: 'knn_top1', format: (v) => (v === null || v === undefined ? '—' : (100 * v).toFixed(1) + '%'), syncKey: 'isifd' });
+		{ field: 'knn_top1', format: (v) => (v === null || v === undefined ? '—' : (100 * v).toFixed(1) + '%'), bounds: [0, 1], syncKey: 'isifd' });
 	loss = new OverlayChart(document.querySelector('#chart-loss .plot'),
 		{ field: 'loss', format: (v) => (v === null || v === undefined ? '—' : v.toPrecision(4)), log: true, syncKey: 'isifd' });
 	smoothIn.addEventListener('input', () => {
