@@ -3,8 +3,12 @@
  * 2×2 max-pool with stride 2 (floor mode: a trailing odd row or column is
  * dropped, as PyTorch's MaxPool2d(2)) and global average pooling.
  * Not a general pooling layer (no other kernel, stride or padding).
+ * The max-pool's planes (n, c) can be split over a thread team (ops_impl.h).
  */
 #include "isif/ops.h"
+#include "ops_impl.h"
+#include "par_impl.h"
+#include "team_impl.h"
 
 #include <math.h>
 #include <string.h>
@@ -14,14 +18,22 @@
  * first maximum in that order wins ties (strict >); a NaN wins over numbers,
  * as in PyTorch's CPU kernel, so NaNs propagate.
  */
-void isif_maxpool2_forward(float *y, uint8_t *argmax, const float *x,
-			   int N, int C, int H, int W)
+struct pool_job {
+	float *y, *dx;
+	uint8_t *argmax;
+	const float *x, *dy;
+	const uint8_t *amax;
+	int H, W, accumulate;
+};
+
+static void maxpool_planes(void *job, size_t lo, size_t hi)
 {
-	int P = H / 2, Q = W / 2;
-	for (size_t nc = 0; nc < (size_t)N * C; nc++) {
-		const float *xp = x + nc * H * W;
-		float *yp = y + nc * P * Q;
-		uint8_t *ap = argmax + nc * P * Q;
+	const struct pool_job *j = job;
+	int H = j->H, W = j->W, P = H / 2, Q = W / 2;
+	for (size_t nc = lo; nc < hi; nc++) {
+		const float *xp = j->x + nc * H * W;
+		float *yp = j->y + nc * P * Q;
+		uint8_t *ap = j->argmax + nc * P * Q;
 		for (int p = 0; p < P; p++) {
 			const float *r0 = xp + (size_t)(2 * p) * W, *r1 = r0 + W;
 			for (int q = 0; q < Q; q++) {
@@ -37,22 +49,52 @@ void isif_maxpool2_forward(float *y, uint8_t *argmax, const float *x,
 	}
 }
 
-void isif_maxpool2_backward(float *dx, const float *dy, const uint8_t *argmax,
-			    int N, int C, int H, int W)
+void maxpool2_forward_ex(float *y, uint8_t *argmax, const float *x,
+			 int N, int C, int H, int W, struct team *tm)
 {
-	int P = H / 2, Q = W / 2;
-	memset(dx, 0, sizeof(float) * (size_t)N * C * H * W);
-	for (size_t nc = 0; nc < (size_t)N * C; nc++) {
-		float *dxp = dx + nc * H * W;
-		const float *dyp = dy + nc * P * Q;
-		const uint8_t *ap = argmax + nc * P * Q;
+	struct pool_job j = { .y = y, .argmax = argmax, .x = x, .H = H, .W = W };
+	size_t planes = (size_t)N * C;
+	team_for(tm, planes, 1, planes * H * W >= PAR_MIN ? 2 : planes + 1, maxpool_planes, &j);
+}
+
+void isif_maxpool2_forward(float *y, uint8_t *argmax, const float *x,
+			   int N, int C, int H, int W)
+{
+	maxpool2_forward_ex(y, argmax, x, N, C, H, W, NULL);
+}
+
+static void maxpool_back_planes(void *job, size_t lo, size_t hi)
+{
+	const struct pool_job *j = job;
+	int H = j->H, W = j->W, P = H / 2, Q = W / 2;
+	for (size_t nc = lo; nc < hi; nc++) {
+		float *dxp = j->dx + nc * H * W;
+		if (!j->accumulate)
+			memset(dxp, 0, sizeof(float) * (size_t)H * W);
+		const float *dyp = j->dy + nc * P * Q;
+		const uint8_t *ap = j->amax + nc * P * Q;
 		for (int p = 0; p < P; p++) {
 			for (int q = 0; q < Q; q++) {
 				int a = ap[p * Q + q] & 3;
-				dxp[(size_t)(2 * p + (a >> 1)) * W + 2 * q + (a & 1)] = dyp[p * Q + q];
+				dxp[(size_t)(2 * p + (a >> 1)) * W + 2 * q + (a & 1)] += dyp[p * Q + q];
 			}
 		}
 	}
+}
+
+void maxpool2_backward_ex(float *dx, int accumulate, const float *dy, const uint8_t *argmax,
+			  int N, int C, int H, int W, struct team *tm)
+{
+	struct pool_job j = { .dx = dx, .dy = dy, .amax = argmax, .H = H, .W = W,
+			      .accumulate = accumulate };
+	size_t planes = (size_t)N * C;
+	team_for(tm, planes, 1, planes * H * W >= PAR_MIN ? 2 : planes + 1, maxpool_back_planes, &j);
+}
+
+void isif_maxpool2_backward(float *dx, const float *dy, const uint8_t *argmax,
+			    int N, int C, int H, int W)
+{
+	maxpool2_backward_ex(dx, 0, dy, argmax, N, C, H, W, NULL);
 }
 
 /* y[n, c] = Σ_j x[n, c, j] / HW, summed in double. */
@@ -69,10 +111,15 @@ void isif_avgpool_forward(float *y, const float *x, int N, int C, int HW)
 
 void isif_avgpool_backward(float *dx, const float *dy, int N, int C, int HW)
 {
+	avgpool_backward_ex(dx, 0, dy, N, C, HW);
+}
+
+void avgpool_backward_ex(float *dx, int accumulate, const float *dy, int N, int C, int HW)
+{
 	for (size_t nc = 0; nc < (size_t)N * C; nc++) {
 		float g = dy[nc] / (float)HW;
 		float *dxp = dx + nc * HW;
 		for (int j = 0; j < HW; j++)
-			dxp[j] = g;
+			dxp[j] = (accumulate ? dxp[j] : 0.0f) + g;
 	}
 }
