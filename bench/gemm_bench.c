@@ -3,6 +3,9 @@
  * products: OpenBLAS cblas_sgemm and the engine's own gemm (core/gemm.c),
  * alternating, median of several runs each, plus the AVX-512 FMA peak of
  * one core measured by a register-only FMA loop. A measurement, not a test.
+ * With several threads, OpenBLAS uses its own; the engine's serial gemm runs
+ * on a thread team (core/team.c), each member taking an equal share of the
+ * columns, as the convolution layers split their batch.
  *
  *   make build/gemm_bench && build/gemm_bench [threads] [reps] [engine]
  *
@@ -20,6 +23,27 @@
 #endif
 
 #include "../core/gemm_impl.h"
+#include "../core/team_impl.h"
+
+/* The engine's product split by columns over a team. */
+struct split_job {
+	int M, N, K;
+	const float *a, *b;
+	float *c, *ws;
+	size_t ws_per;
+};
+
+static void split_member(void *p, int rank, int size)
+{
+	struct split_job *j = p;
+	size_t lo, hi;
+	team_share((size_t)j->N, 48, rank, size, &lo, &hi);
+	if (lo >= hi)
+		return;
+	struct gemm_view A = gemm_dense(j->a, j->K), B = gemm_dense(j->b + lo, j->N);
+	struct gemm_view C = gemm_dense(j->c + lo, j->N);
+	gemm(j->M, (int)(hi - lo), j->K, &A, &B, &C, 0, j->ws + (size_t)rank * j->ws_per);
+}
 
 static double now(void)
 {
@@ -77,6 +101,7 @@ int main(int argc, char **argv)
 #ifdef _OPENMP
 	omp_set_num_threads(threads);
 #endif
+	struct team *tm = team_create(threads);
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (__builtin_cpu_supports("avx512f")) {
 		double best = 0;
@@ -93,7 +118,8 @@ int main(int argc, char **argv)
 		int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
 		float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N);
 		float *c = malloc(sizeof(float) * M * N);
-		float *ws = malloc(sizeof(float) * gemm_workspace(M, N, K));
+		size_t ws_per = gemm_workspace(M, N, K);
+		float *ws = malloc(sizeof(float) * ws_per * threads);
 		double *to = malloc(sizeof(double) * reps), *te = malloc(sizeof(double) * reps);
 		if (!a || !b || !c || !ws || !to || !te)
 			return 1;
@@ -101,14 +127,14 @@ int main(int argc, char **argv)
 			a[i] = (float)(i % 13) / 13.0f - 0.5f;
 		for (long i = 0; i < (long)K * N; i++)
 			b[i] = (float)(i % 11) / 11.0f - 0.5f;
-		struct gemm_view A = gemm_dense(a, K), B = gemm_dense(b, N), C = gemm_dense(c, N);
+		struct split_job job = { M, N, K, a, b, c, ws, ws_per };
 		for (int r = -1; r < reps; r++) { /* r = -1 warms up */
 			double t = now();
 			if (!engine_only)
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K,
 				    b, N, 0.0f, c, N);
 			double t1 = now();
-			gemm(M, N, K, &A, &B, &C, 0, ws);
+			team_run(tm, split_member, &job);
 			double t2 = now();
 			if (r >= 0) {
 				to[r] = t1 - t;
@@ -126,5 +152,6 @@ int main(int argc, char **argv)
 	}
 	printf("sgemm mean over shapes: openblas %.1f GFLOP/s, engine %.1f GFLOP/s\n",
 	       sum_o / 4, sum_e / 4);
+	team_free(tm);
 	return 0;
 }
