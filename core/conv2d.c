@@ -26,6 +26,8 @@
 #include "isif/ops.h"
 #include "ops_impl.h"
 #include "gemm_impl.h"
+#include "par_impl.h"
+#include "simd_impl.h"
 #include "team_impl.h"
 
 #include <string.h>
@@ -63,6 +65,14 @@ static size_t max_size(size_t a, size_t b)
 	return a > b ? a : b;
 }
 
+/* Floats of one sample's zero-padded copy (stride-1 im2col reads it). */
+static size_t pad_len(const struct geom *g)
+{
+	if (g->stride != 1 || g->pad == 0 || g->pointwise)
+		return 0;
+	return (size_t)g->C * (g->H + 2 * g->pad) * (g->W + 2 * g->pad);
+}
+
 static struct layout make_layout(const struct geom *g, int threads)
 {
 	struct layout l;
@@ -77,7 +87,7 @@ static struct layout make_layout(const struct geom *g, int threads)
 	if (l.nb < 1)
 		l.nb = 1;
 	int L = l.nb * g->PQ;
-	l.col = g->pointwise ? 0 : (size_t)g->CRS * L;
+	l.col = g->pointwise ? 0 : (size_t)g->CRS * L + pad_len(g);
 	l.gemm = max_size(gemm_workspace(g->K, L, g->CRS),
 			  max_size(gemm_workspace(g->K, g->CRS, L), gemm_workspace(g->CRS, L, g->K)));
 	l.part = (size_t)g->K * g->CRS;
@@ -122,9 +132,55 @@ static void valid_range(int *lo, int *hi, int s, int stride, int pad, int W, int
 	*hi = h;
 }
 
-/* One sample's block of col: rows of PQ values, ld apart, from x[C, H, W]. */
-static void im2col(float *col, size_t ld, const float *x, const struct geom *g)
+/* xp[C, H + 2·pad, W + 2·pad] = x with a border of zeros. */
+static void pad_sample(float *xp, const float *x, const struct geom *g)
 {
+	int Hp = g->H + 2 * g->pad, Wp = g->W + 2 * g->pad;
+	for (int c = 0; c < g->C; c++) {
+		float *pc = xp + (size_t)c * Hp * Wp;
+		const float *xc = x + (size_t)c * g->H * g->W;
+		zero_run(pc, g->pad * Wp);
+		for (int h = 0; h < g->H; h++) {
+			float *row = pc + (size_t)(h + g->pad) * Wp;
+			const float *src = xc + (size_t)h * g->W;
+			zero_run(row, g->pad);
+			copy_run(row + g->pad, src, g->W);
+			zero_run(row + g->pad + g->W, g->pad);
+		}
+		zero_run(pc + (size_t)(g->H + g->pad) * Wp, g->pad * Wp);
+	}
+}
+
+/*
+ * Stride 1 from a padded copy: row (c, r, s) of col is the window of
+ * plane c shifted by (r, s), one contiguous run of Q per output row, with
+ * no bounds to test.
+ */
+static void im2col_padded(float *col, size_t ld, const float *xp, const struct geom *g)
+{
+	int Hp = g->H + 2 * g->pad, Wp = g->W + 2 * g->pad, P = g->P, Q = g->Q;
+	for (int c = 0; c < g->C; c++) {
+		const float *pc = xp + (size_t)c * Hp * Wp;
+		for (int r = 0; r < g->R; r++) {
+			for (int s = 0; s < g->S; s++) {
+				float *row = col + ((size_t)(c * g->R + r) * g->S + s) * ld;
+				for (int p = 0; p < P; p++) {
+					copy_run(row + (size_t)p * Q, pc + (size_t)(p + r) * Wp + s, Q);
+				}
+			}
+		}
+	}
+}
+
+/* One sample's block of col: rows of PQ values, ld apart, from x[C, H, W]
+ * (scratch: pad_len(g) floats for the stride-1 path). */
+static void im2col(float *col, size_t ld, const float *x, const struct geom *g, float *scratch)
+{
+	if (pad_len(g)) {
+		pad_sample(scratch, x, g);
+		im2col_padded(col, ld, scratch, g);
+		return;
+	}
 	int H = g->H, W = g->W, P = g->P, Q = g->Q, stride = g->stride, pad = g->pad;
 	for (int c = 0; c < g->C; c++) {
 		const float *xc = x + (size_t)c * H * W;
@@ -137,20 +193,20 @@ static void im2col(float *col, size_t ld, const float *x, const struct geom *g)
 					float *out = row + (size_t)p * Q;
 					int ih = p * stride - pad + r;
 					if (ih < 0 || ih >= H) {
-						memset(out, 0, sizeof(float) * Q);
+						zero_run(out, Q);
 						continue;
 					}
 					/* input column of q is q·stride + off, ≥ 0 for q ≥ lo */
 					const float *in = xc + (size_t)ih * W;
 					int off = s - pad;
-					memset(out, 0, sizeof(float) * lo);
+					zero_run(out, lo);
 					if (stride == 1) {
-						memcpy(out + lo, in + (lo + off), sizeof(float) * (hi - lo));
+						copy_run(out + lo, in + off + lo, hi - lo);
 					} else {
 						for (int q = lo; q < hi; q++)
 							out[q] = in[q * stride + off];
 					}
-					memset(out + hi, 0, sizeof(float) * (Q - hi));
+					zero_run(out + hi, Q - hi);
 				}
 			}
 		}
@@ -178,8 +234,12 @@ static void col2im(float *dx, int accumulate, const float *col, size_t ld, const
 					const float *in = row + (size_t)p * Q;
 					float *out = dxc + (size_t)ih * W;
 					int off = s - pad;
-					for (int q = lo; q < hi; q++)
-						out[q * stride + off] += in[q];
+					if (stride == 1) {
+						add_run(out + off + lo, in + lo, hi - lo);
+					} else {
+						for (int q = lo; q < hi; q++)
+							out[q * stride + off] += in[q];
+					}
 				}
 			}
 		}
@@ -222,7 +282,8 @@ static void forward_range(float *y, const float *x, const float *w, const struct
 			B = gemm_nchw(x + n * xs, g->PQ, (ptrdiff_t)xs);
 		} else {
 			for (int i = 0; i < nb; i++)
-				im2col(col + (size_t)i * g->PQ, (size_t)L, x + (n + i) * xs, g);
+				im2col(col + (size_t)i * g->PQ, (size_t)L, x + (n + i) * xs, g,
+				       col + (size_t)g->CRS * L);
 			B = gemm_dense(col, L);
 		}
 		/* Y[K, L] = w[K, CRS] · col[CRS, L], written as nb NCHW samples */
@@ -289,7 +350,8 @@ static void backward_range(float *dx, int dx_acc, float *dw_t, int fresh, const 
 				colT = gemm_nchw_t(x + n * xs, g->PQ, (ptrdiff_t)xs);
 			} else {
 				for (int i = 0; i < nb; i++)
-					im2col(col + (size_t)i * g->PQ, (size_t)L, x + (n + i) * xs, g);
+					im2col(col + (size_t)i * g->PQ, (size_t)L, x + (n + i) * xs, g,
+				       col + (size_t)g->CRS * L);
 				colT = gemm_dense_t(col, L);
 			}
 			/* dw[K, CRS] += dY[K, L] · colᵀ[L, CRS] */

@@ -17,6 +17,7 @@
  * gradient) is packed by 16×16 register transposes.
  */
 #include "gemm_impl.h"
+#include "simd_impl.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -161,22 +162,29 @@ static void pack_panel(float *dst, int w, const float *p, const struct gemm_axis
 {
 	if (rows < w)
 		for (int k = 0; k < kc; k++)
-			memset(dst + (size_t)k * w + rows, 0, sizeof(float) * (size_t)(w - rows));
+			zero_run(dst + (size_t)k * w + rows, w - rows);
 	if (lane->inner != 1) {
 		pack_transposed(dst, w, p, lane, l0, rows, depth, k0, kc);
 		return;
 	}
+	/* runs of the lane axis: one for plain strides, several where a batched
+	 * axis crosses a sample inside the panel */
+	int nrun = 0, run_at[NR + 1];
+	ptrdiff_t run_off[NR];
+	for (int r = 0; r < rows; nrun++) {
+		run_at[nrun] = r;
+		run_off[nrun] = axis_off(lane, l0 + r);
+		r += axis_run(lane, l0 + r, rows - r);
+	}
+	run_at[nrun] = rows;
 	for (int k = 0; k < kc;) {
 		int len = axis_run(depth, k0 + k, kc - k);
 		ptrdiff_t off = axis_off(depth, k0 + k);
 		for (int t = 0; t < len; t++, k++) {
 			const float *s = p + off + t * depth->inner;
 			float *d = dst + (size_t)k * w;
-			for (int r = 0; r < rows;) {
-				int run = axis_run(lane, l0 + r, rows - r);
-				memcpy(d + r, s + axis_off(lane, l0 + r), sizeof(float) * (size_t)run);
-				r += run;
-			}
+			for (int u = 0; u < nrun; u++)
+				copy_run(d + run_at[u], s + run_off[u], run_at[u + 1] - run_at[u]);
 		}
 	}
 }
