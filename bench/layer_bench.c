@@ -105,6 +105,15 @@ int main(int argc, char **argv)
 	printf("conv layers: %.1f GFLOP/s (%.1f ms of %.1f ms per step); planned memory %.0f MiB\n",
 	       6 * conv_macs / conv_s * 1e-9, 1e3 * conv_s, 1e3 * step / iters,
 	       net->planned_bytes / 1048576.0);
+	double own = 0, gsl = 0, mib = 1048576.0;
+	for (int a = 1; a < net->n_acts; a++)
+		if (net->acts[a].data && net->acts[a].dslot < 0)
+			own += (double)B * net->acts[a].C * net->acts[a].H * net->acts[a].W * 4;
+	for (int g = 0; g < net->n_slots; g++)
+		gsl += net->slot_len[g] * 4.0;
+	printf("memory: saved activations %.0f MiB, %d shared data slots, %d gradient slots %.0f MiB, "
+	       "conv workspace %.0f MiB\n", own / mib, net->n_dslots, net->n_slots, gsl / mib,
+	       net->workspace_len * 4.0 / mib);
 	free(x), free(dout), free(ws);
 	isif_model_free(net);
 	return 0;

@@ -66,9 +66,15 @@ static size_t act_size(const struct activation *a)
 void model_free_plan(struct isif_model *m, int all)
 {
 	for (int i = 1; i < m->n_acts; i++) {
-		free(m->acts[i].data);
+		if (m->acts[i].dslot < 0)
+			free(m->acts[i].data);
 		m->acts[i].data = NULL;
 	}
+	for (int s = 0; s < m->n_dslots; s++) {
+		free(m->dslot[s]);
+		m->dslot[s] = NULL;
+	}
+	m->n_dslots = 0;
 	for (int s = 0; s < m->n_slots; s++) {
 		free(m->slot[s]);
 		m->slot[s] = NULL;
@@ -256,6 +262,52 @@ static void plan_grads(struct isif_model *m, int max_n, struct slot_plan *sp)
 	}
 }
 
+/* Activations that backward reads: inputs of conv, BN and linear layers,
+ * outputs of ReLUs (fused or not) and of the L2 norm, and the model output. */
+static void mark_saved(const struct isif_model *m, int *saved)
+{
+	memset(saved, 0, sizeof(int) * MODEL_MAX_ACTS);
+	for (int i = 0; i < m->n_nodes; i++) {
+		const struct node *n = &m->nodes[i];
+		if (n->absorbed)
+			continue;
+		if (n->kind == NODE_CONV || n->kind == NODE_BN || n->kind == NODE_LINEAR)
+			saved[n->in] = 1;
+		if (n->kind == NODE_RELU || n->kind == NODE_L2NORM || n->relu >= 0)
+			saved[n->dst] = 1;
+	}
+	saved[m->nodes[m->n_nodes - 1].dst] = 1;
+}
+
+/*
+ * The forward replay that gives every activation backward does not read
+ * (a BN output feeding a residual add, the linear output) a shared data
+ * slot, live from its producer to its last reader; the others get their
+ * own buffer (dslot −1).
+ */
+static void plan_data(struct isif_model *m, int max_n, struct slot_plan *sp)
+{
+	int saved[MODEL_MAX_ACTS], left[MODEL_MAX_ACTS];
+	mark_saved(m, saved);
+	memset(sp, 0, sizeof *sp);
+	for (int a = 0; a < m->n_acts; a++) {
+		m->acts[a].dslot = -1;
+		left[a] = m->acts[a].consumers;
+	}
+	for (int i = 0; i < m->n_nodes; i++) {
+		struct node *n = &m->nodes[i];
+		if (n->absorbed)
+			continue;
+		if (!saved[n->dst])
+			m->acts[n->dst].dslot = slot_alloc(sp, (size_t)max_n * act_size(&m->acts[n->dst]));
+		for (int k = 0; k < 2; k++) {
+			int a = k ? n->in2 : n->in;
+			if (a > 0 && --left[a] == 0 && m->acts[a].dslot >= 0)
+				slot_release(sp, m->acts[a].dslot);
+		}
+	}
+}
+
 /* Creates (or keeps) a team of `threads` members. */
 static int plan_team(struct isif_model *m, int threads)
 {
@@ -283,8 +335,9 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
 	if (plan_team(m, threads))
 		return isif_fail(err, ISIF_ENOMEM, "cannot start %d threads", threads);
 	plan_fusion(m);
-	struct slot_plan sp;
+	struct slot_plan sp, dp;
 	plan_grads(m, max_n, &sp);
+	plan_data(m, max_n, &dp);
 
 	size_t ws = 0, saved = 0, argmax = 0, bytes = 0;
 	for (int i = 0; i < m->n_nodes; i++) {
@@ -301,11 +354,22 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
 			argmax += (size_t)max_n * n->C * n->P * n->Q;
 		}
 	}
+	m->n_dslots = dp.n;
+	for (int d = 0; d < dp.n; d++) {
+		if (!(m->dslot[d] = malloc(dp.len[d] * sizeof(float))))
+			goto nomem;
+		bytes += dp.len[d] * sizeof(float);
+	}
 	for (int i = 1; i < m->n_acts; i++) {
+		struct activation *a = &m->acts[i];
 		if (fused_away(m, i))
 			continue;
-		size_t len = (size_t)max_n * act_size(&m->acts[i]) * sizeof(float);
-		if (!(m->acts[i].data = malloc(len)))
+		if (a->dslot >= 0) {
+			a->data = m->dslot[a->dslot];
+			continue;
+		}
+		size_t len = (size_t)max_n * act_size(a) * sizeof(float);
+		if (!(a->data = malloc(len)))
 			goto nomem;
 		bytes += len;
 	}

@@ -12,7 +12,8 @@
  * when that node's output feeds only the ReLU: the fused node writes the
  * ReLU's output (`dst`) and the pre-ReLU activation gets no memory. Gradients
  * live in a few shared slots assigned by a liveness pass over the backward
- * order instead of one buffer per activation.
+ * order instead of one buffer per activation, and activations backward never
+ * reads share data slots by a liveness pass over the forward order.
  */
 #ifndef ISIF_MODEL_IMPL_H
 #define ISIF_MODEL_IMPL_H
@@ -50,6 +51,7 @@ struct activation {
 	int C, H, W;               /* per image, after planning */
 	float *data;               /* max_n·C·H·W floats (act 0: borrowed; fused away: NULL) */
 	int consumers;             /* node inputs that read it */
+	int dslot;                 /* data in shared slot dslot (−1: its own buffer) */
 	int producer;              /* node writing it, −1 for the input */
 	int gslot;                 /* gradient slot (−1: none or an alias) */
 	int galias;                /* its gradient is activation galias's, masked by
@@ -92,7 +94,8 @@ struct isif_model {
 	size_t workspace_len;
 	float *saved;              /* mean/rstd/norm storage */
 	uint8_t *argmax_store;
-	int n_slots;
+	int n_slots, n_dslots;
+	float *dslot[MODEL_MAX_ACTS]; /* data slots of activations backward never reads */
 	float *slot[MODEL_MAX_ACTS]; /* gradient slots */
 	size_t slot_len[MODEL_MAX_ACTS];
 	size_t planned_bytes;      /* activations + gradient slots + workspace */
