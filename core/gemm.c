@@ -23,10 +23,10 @@
 #include <string.h>
 
 #define MR 8
-#define NR 48
-#define KC 256
+#define NR GEMM_NR
+#define KC GEMM_KC
 #define MC 128
-#define NC 3072
+#define NC GEMM_NC
 
 static int force_portable;
 
@@ -189,6 +189,13 @@ static void pack_panel(float *dst, int w, const float *p, const struct gemm_axis
 	}
 }
 
+void gemm_pack_b(const struct gemm_view *B, float *dst, int j0, int nj, int k0, int kc)
+{
+	for (int j = 0; j < nj; j += NR)
+		pack_panel(dst + (size_t)j * kc, NR, B->p, &B->col, j0 + j, min_int(NR, nj - j),
+			   &B->row, k0, kc);
+}
+
 /* ---- micro-kernels ----------------------------------------------------- */
 
 /*
@@ -342,9 +349,10 @@ void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view
 		int nc = min_int(NC, N - jc);
 		for (int pc = 0; pc < K; pc += KC) {
 			int kc = min_int(KC, K - pc), acc = accumulate || pc > 0;
-			for (int j = 0; j < nc; j += NR)
-				pack_panel(bp + (size_t)j * kc, NR, B->p, &B->col, jc + j,
-					   min_int(NR, nc - j), &B->row, pc, kc);
+			if (B->pack)
+				B->pack(B->ctx, bp, jc, nc, pc, kc);
+			else
+				gemm_pack_b(B, bp, jc, nc, pc, kc);
 			for (int ic = 0; ic < M; ic += MC) {
 				int mc = min_int(MC, M - ic);
 				for (int i = 0; i < mc; i += MR)

@@ -27,22 +27,32 @@ struct gemm_axis {
 	int blk;
 };
 
+/*
+ * A B operand can instead be produced by a packer: fill `nj` columns from j0
+ * (NR-wide panels, the last zero-padded, panel t at dst + t·NR·kc, each
+ * [k][NR]) with rows k0..k0+kc of B. The convolution packs its column
+ * matrix this way without ever writing it out.
+ */
+typedef void gemm_pack_fn(void *ctx, float *dst, int j0, int nj, int k0, int kc);
+
 struct gemm_view {
 	float *p;
 	struct gemm_axis row, col;
+	gemm_pack_fn *pack;        /* B only: when set, p and the axes are unused */
+	void *ctx;
 };
 
 /* Row-major matrix with leading dimension ld: (i, j) at p[i·ld + j]. */
 static inline struct gemm_view gemm_dense(const float *p, ptrdiff_t ld)
 {
-	struct gemm_view v = { (float *)p, { ld, 0, INT_MAX }, { 1, 0, INT_MAX } };
+	struct gemm_view v = { (float *)p, { ld, 0, INT_MAX }, { 1, 0, INT_MAX }, NULL, NULL };
 	return v;
 }
 
 /* The transpose of a row-major matrix: (i, j) at p[j·ld + i]. */
 static inline struct gemm_view gemm_dense_t(const float *p, ptrdiff_t ld)
 {
-	struct gemm_view v = { (float *)p, { 1, 0, INT_MAX }, { ld, 0, INT_MAX } };
+	struct gemm_view v = { (float *)p, { 1, 0, INT_MAX }, { ld, 0, INT_MAX }, NULL, NULL };
 	return v;
 }
 
@@ -50,16 +60,24 @@ static inline struct gemm_view gemm_dense_t(const float *p, ptrdiff_t ld)
  * p[(j / hw)·sample + i·hw + j mod hw], i a channel, j = n·hw + pixel. */
 static inline struct gemm_view gemm_nchw(const float *p, int hw, ptrdiff_t sample)
 {
-	struct gemm_view v = { (float *)p, { hw, 0, INT_MAX }, { 1, sample, hw } };
+	struct gemm_view v = { (float *)p, { hw, 0, INT_MAX }, { 1, sample, hw }, NULL, NULL };
 	return v;
 }
 
 /* Its transpose: pixels × channels. */
 static inline struct gemm_view gemm_nchw_t(const float *p, int hw, ptrdiff_t sample)
 {
-	struct gemm_view v = { (float *)p, { 1, sample, hw }, { hw, 0, INT_MAX } };
+	struct gemm_view v = { (float *)p, { 1, sample, hw }, { hw, 0, INT_MAX }, NULL, NULL };
 	return v;
 }
+
+/* The packer gemm() uses for a B view (for packers that stage data first). */
+void gemm_pack_b(const struct gemm_view *B, float *dst, int j0, int nj, int k0, int kc);
+
+/* Panel width of packed B, and the largest nj / kc a packer is asked for. */
+#define GEMM_NR 48
+#define GEMM_NC 3072
+#define GEMM_KC 256
 
 /* Scratch floats gemm() needs for an M×N×K product. */
 size_t gemm_workspace(int M, int N, int K);
