@@ -138,8 +138,11 @@ static void pack_transposed(float *dst, int w, const float *p, const struct gemm
 #ifdef HAVE_AVX512
 			for (; fast && t + 16 <= len; t += 16) {
 				const float *src[16];
-				for (int r = 0; r < nr; r++)
+				for (int r = 0; r < nr; r++) {
 					src[r] = base[r] + off + t;
+					/* each lane streams on: fetch 4 lines ahead */
+					__builtin_prefetch(src[r] + 64);
+				}
 				transpose16(dk + (size_t)t * w, w, src, nr);
 			}
 #endif
@@ -286,20 +289,29 @@ static void kernel_avx512(int kc, const float *a, const float *b, float *c,
 
 /* ---- the blocked product ----------------------------------------------- */
 
-/* C(i0.., j0..) (+)= tile on an m×n corner, through the view. */
+/* C(i0.., j0..) (+)= tile on an m×n corner, through the view (tile NULL:
+ * zeros); runs of unit stride are copied or added whole. */
 static void scatter_tile(const struct gemm_view *C, int i0, int j0, int m, int n,
 			 const float *tile, int accumulate)
 {
+	static const float zeros[NR];
 	for (int i = 0; i < m; i++) {
 		float *row = C->p + axis_off(&C->row, i0 + i);
 		for (int j = 0; j < n;) {
 			int len = axis_run(&C->col, j0 + j, n - j);
 			float *c = row + axis_off(&C->col, j0 + j);
-			for (int t = 0; t < len; t++, j++) {
-				float v = tile ? tile[i * NR + j] : 0.0f;
-				ptrdiff_t o = t * C->col.inner;
-				c[o] = accumulate ? c[o] + v : v;
+			const float *v = tile ? tile + i * NR + j : zeros;
+			if (C->col.inner == 1 && accumulate) {
+				add_run(c, v, len);
+			} else if (C->col.inner == 1) {
+				copy_run(c, v, len);
+			} else {
+				for (int t = 0; t < len; t++) {
+					ptrdiff_t o = t * C->col.inner;
+					c[o] = accumulate ? c[o] + v[t] : v[t];
+				}
 			}
+			j += len;
 		}
 	}
 }
@@ -335,7 +347,8 @@ void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view
 	if (K <= 0) {
 		if (!accumulate)
 			for (int i = 0; i < M; i++)
-				scatter_tile(C, i, 0, 1, N, NULL, 0);
+				for (int j = 0; j < N; j += NR)
+					scatter_tile(C, i, j, 1, min_int(NR, N - j), NULL, 0);
 		return;
 	}
 	kernel_fn *kernel = kernel_portable;
