@@ -472,6 +472,8 @@ static void frozen_maxpool(float *y, const float *x, const struct node *n, int N
 
 int model_freeze_kinks(struct isif_model *m, int on)
 {
+	if (on && m->last_rows != m->last_n)
+		return -1; /* the last forward ran in row groups: no whole pattern */
 	for (int i = 0; i < m->n_nodes; i++) {
 		struct node *n = &m->nodes[i];
 		free(n->frozen);
@@ -494,6 +496,19 @@ static double now_seconds(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Rows an eval-mode forward runs at a time: its largest activation within
+ * about 4 MiB (cache-resident), at least two per team member. */
+static int eval_rows(const struct isif_model *m)
+{
+	size_t biggest = 1;
+	for (int a = 1; a < m->n_acts; a++)
+		if (act_size(&m->acts[a]) > biggest)
+			biggest = act_size(&m->acts[a]);
+	size_t rows = ((size_t)4 << 20) / (biggest * sizeof(float));
+	size_t least = 2 * (size_t)team_size(m->team);
+	return (int)(rows < least ? least : rows);
 }
 
 static void run_node(struct isif_model *m, struct node *n, int N, int train, int groups)
@@ -554,16 +569,29 @@ int isif_model_forward(struct isif_model *m, const float *x, int N, int H, int W
 		if (rc)
 			return rc;
 	}
-	m->acts[0].data = (float *)x;
-	for (int i = 0; i < m->n_nodes; i++) {
-		struct node *n = &m->nodes[i];
-		if (n->absorbed)
-			continue;
-		double t0 = m->profile ? now_seconds() : 0;
-		run_node(m, n, N, train, bn_groups);
-		if (m->profile)
-			m->prof[i][0] += now_seconds() - t0;
+	int sb = train ? N : eval_rows(m);
+	float *y = m->acts[m->nodes[m->n_nodes - 1].dst].data;
+	size_t in_len = act_size(&m->acts[0]), out_len = act_size(&m->acts[m->nodes[m->n_nodes - 1].dst]);
+	/* Eval mode treats rows independently: run sb rows at a time through the
+	 * whole network, last group first, so the intermediate tensors stay in
+	 * cache; each group's output moves to its place (group 0 is in place). */
+	for (int s0 = (N - 1) / sb * sb; s0 >= 0; s0 -= sb) {
+		int rows = N - s0 < sb ? N - s0 : sb;
+		m->acts[0].data = (float *)x + (size_t)s0 * in_len;
+		for (int i = 0; i < m->n_nodes; i++) {
+			struct node *n = &m->nodes[i];
+			if (n->absorbed)
+				continue;
+			double t0 = m->profile ? now_seconds() : 0;
+			run_node(m, n, rows, train, bn_groups);
+			if (m->profile)
+				m->prof[i][0] += now_seconds() - t0;
+		}
+		if (s0)
+			memcpy(y + (size_t)s0 * out_len, y, (size_t)rows * out_len * sizeof(float));
 	}
+	m->acts[0].data = (float *)x;
+	m->last_rows = sb < N ? sb : N;
 	m->last_n = N;
 	m->last_train = train;
 	m->last_groups = bn_groups;

@@ -100,6 +100,7 @@ struct isif_model {
 	size_t slot_len[MODEL_MAX_ACTS];
 	size_t planned_bytes;      /* activations + gradient slots + workspace */
 	int last_n, last_train, last_groups;
+	int last_rows;             /* rows per group of the last forward (eval: ≤ last_n) */
 	const float *last_x;
 	/* per-node seconds of forward [0] and backward [1], when profiling */
 	int profile;
