@@ -81,10 +81,15 @@ t=n/a
 printf "%-22s %10s %10s %8s   (theirs/ours)\n" "knn 60k x 10k" "$o" "$t" "$(ratio "$t" "$o")"
 
 echo
-echo "-- convolution layers vs sgemm, $THREADS threads (GFLOP/s)"
-conv=$("$BUILD/layer_bench" resnet18 1 28 "$M" "$THREADS" 2 | after 'conv layers:')
-gemm=$("$BUILD/gemm_bench" "$THREADS" 5 | tail -1)
-og=$(echo "$gemm" | after 'openblas'); eg=$(echo "$gemm" | after 'engine')
+echo "-- convolution layers vs sgemm, $THREADS threads (GFLOP/s, median of $ROUNDS alternating runs)"
+: > "$TMP/conv"; : > "$TMP/og"; : > "$TMP/eg"
+for ((r = 0; r < ROUNDS; r++)); do
+	"$BUILD/layer_bench" resnet18 1 28 "$M" "$THREADS" 2 | after 'conv layers:' >> "$TMP/conv"
+	gemm=$("$BUILD/gemm_bench" "$THREADS" 5 | tail -1)
+	echo "$gemm" | after 'openblas' >> "$TMP/og"
+	echo "$gemm" | after 'engine' >> "$TMP/eg"
+done
+conv=$(median < "$TMP/conv"); og=$(median < "$TMP/og"); eg=$(median < "$TMP/eg")
 echo "resnet18 1x28x28 conv layers (fwd + both grads): $conv GFLOP/s"
 echo "sgemm on conv shapes: OpenBLAS $og, engine GEMM $eg GFLOP/s"
 echo "conv / OpenBLAS sgemm $(ratio "$conv" "$og"), conv / engine sgemm $(ratio "$conv" "$eg")"
