@@ -59,19 +59,30 @@ static void channel_stats(double *mean, double *var, const float *x, int N,
 }
 
 /*
- * y = (x − mean)·scale + beta over channel c (then max(·, 0) with relu),
- * the map both modes reduce to (scale = γ·rstd). Subtracting the mean
- * first keeps a constant channel with tiny variance exact, unlike
- * x·scale + (β − mean·scale). NaN stays NaN through the ReLU (v < 0 is false).
+ * y = (x − mean)·scale + beta over channel c, plus the residual addend when
+ * given, then max(·, 0) with relu: the map both modes reduce to
+ * (scale = γ·rstd). Subtracting the mean first keeps a constant channel with
+ * tiny variance exact, unlike x·scale + (β − mean·scale). NaN stays NaN
+ * through the ReLU (v < 0 is false).
  */
-static void channel_affine(float *y, const float *x, float mean, float scale,
-			   float beta, int N, int C, int HW, int c, int relu)
+static void channel_affine(float *y, const float *x, const float *add, float mean,
+			   float scale, float beta, int N, int C, int HW, int c, int relu)
 {
 	for (int i = 0; i < N; i++) {
 		size_t o = ((size_t)i * C + c) * HW;
-		const float *xr = x + o;
+		const float *xr = x + o, *ar = add ? add + o : NULL;
 		float *yr = y + o;
-		if (relu) {
+		if (ar && relu) {
+			OMP(simd)
+			for (int j = 0; j < HW; j++) {
+				float v = (xr[j] - mean) * scale + beta + ar[j];
+				yr[j] = v < 0.0f ? 0.0f : v;
+			}
+		} else if (ar) {
+			OMP(simd)
+			for (int j = 0; j < HW; j++)
+				yr[j] = (xr[j] - mean) * scale + beta + ar[j];
+		} else if (relu) {
 			OMP(simd)
 			for (int j = 0; j < HW; j++) {
 				float v = (xr[j] - mean) * scale + beta;
@@ -88,7 +99,7 @@ static void channel_affine(float *y, const float *x, float mean, float scale,
 /* Everything one BN call needs, for the per-channel-range workers. */
 struct bn_job {
 	float *y, *mean, *rstd, *running_mean, *running_var, *dx, *dgamma, *dbeta;
-	const float *x, *gamma, *beta, *dy, *mask;
+	const float *x, *gamma, *beta, *dy, *mask, *add;
 	const float *rmean, *rvar;
 	float momentum, eps;
 	int N, C, HW, relu, accumulate;
@@ -104,7 +115,7 @@ static void train_channels(void *p, size_t lo, size_t hi)
 		double rs = 1.0 / sqrt(var + j->eps);
 		j->mean[c] = (float)mu;
 		j->rstd[c] = (float)rs;
-		channel_affine(j->y, j->x, (float)mu, (float)(j->gamma[c] * rs), j->beta[c],
+		channel_affine(j->y, j->x, j->add, (float)mu, (float)(j->gamma[c] * rs), j->beta[c],
 			       j->N, j->C, j->HW, c, j->relu);
 		if (j->running_mean)
 			j->running_mean[c] = (float)((1.0 - j->momentum) * j->running_mean[c] +
@@ -127,11 +138,11 @@ void bn_forward_train_ex(float *y, float *mean, float *rstd, const float *x,
 			 const float *gamma, const float *beta,
 			 float *running_mean, float *running_var,
 			 float momentum, float eps, int N, int C, int HW, int relu,
-			 struct team *tm)
+			 const float *add, struct team *tm)
 {
 	struct bn_job j = { .y = y, .mean = mean, .rstd = rstd, .running_mean = running_mean,
 			    .running_var = running_var, .x = x, .gamma = gamma, .beta = beta,
-			    .momentum = momentum, .eps = eps, .N = N, .C = C, .HW = HW,
+			    .add = add, .momentum = momentum, .eps = eps, .N = N, .C = C, .HW = HW,
 			    .relu = relu };
 	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), train_channels, &j);
 }
@@ -142,7 +153,7 @@ void isif_bn_forward_train(float *y, float *mean, float *rstd, const float *x,
 			   float momentum, float eps, int N, int C, int HW)
 {
 	bn_forward_train_ex(y, mean, rstd, x, gamma, beta, running_mean, running_var,
-			    momentum, eps, N, C, HW, 0, NULL);
+			    momentum, eps, N, C, HW, 0, NULL, NULL);
 }
 
 static void eval_channels(void *p, size_t lo, size_t hi)
@@ -150,18 +161,19 @@ static void eval_channels(void *p, size_t lo, size_t hi)
 	struct bn_job *j = p;
 	for (int c = (int)lo; c < (int)hi; c++) {
 		double scale = j->gamma[c] / sqrt((double)j->rvar[c] + j->eps);
-		channel_affine(j->y, j->x, j->rmean[c], (float)scale, j->beta[c], j->N, j->C,
-			       j->HW, c, j->relu);
+		channel_affine(j->y, j->x, j->add, j->rmean[c], (float)scale, j->beta[c], j->N,
+			       j->C, j->HW, c, j->relu);
 	}
 }
 
 void bn_forward_eval_ex(float *y, const float *x, const float *gamma,
 			const float *beta, const float *running_mean,
 			const float *running_var, float eps, int N, int C, int HW, int relu,
-			struct team *tm)
+			const float *add, struct team *tm)
 {
-	struct bn_job j = { .y = y, .x = x, .gamma = gamma, .beta = beta, .rmean = running_mean,
-			    .rvar = running_var, .eps = eps, .N = N, .C = C, .HW = HW, .relu = relu };
+	struct bn_job j = { .y = y, .x = x, .gamma = gamma, .beta = beta, .add = add,
+			    .rmean = running_mean, .rvar = running_var, .eps = eps, .N = N, .C = C,
+			    .HW = HW, .relu = relu };
 	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), eval_channels, &j);
 }
 
@@ -169,7 +181,8 @@ void isif_bn_forward_eval(float *y, const float *x, const float *gamma,
 			  const float *beta, const float *running_mean,
 			  const float *running_var, float eps, int N, int C, int HW)
 {
-	bn_forward_eval_ex(y, x, gamma, beta, running_mean, running_var, eps, N, C, HW, 0, NULL);
+	bn_forward_eval_ex(y, x, gamma, beta, running_mean, running_var, eps, N, C, HW, 0, NULL,
+			   NULL);
 }
 
 /* Σg and Σg·x̂ over one run. */

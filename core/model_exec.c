@@ -5,7 +5,9 @@
  *
  * Fusion: a BN or residual add whose output feeds only the ReLU right after
  * it writes max(·, 0) straight into the ReLU's output; backward reads the
- * ReLU's output as the mask. The pre-ReLU tensor never exists.
+ * ReLU's output as the mask. The pre-ReLU tensor never exists. A BN whose
+ * output feeds only a residual add is run by the add (when the other addend
+ * is ready): relu(bn(x) + other) in one pass, and its output never exists.
  *
  * Gradients: backward walks the nodes in reverse; the gradient of an
  * activation is born when its last reader (in forward order) writes it and
@@ -160,6 +162,9 @@ static void plan_fusion(struct isif_model *m)
 		n->absorbed = 0;
 		n->dst = n->out;
 		n->alias_in[0] = n->alias_in[1] = 0;
+		n->defer = 0;
+		n->bn_in = -1;
+		n->bn_side = 0;
 	}
 	for (int i = 0; i + 1 < m->n_nodes; i++) {
 		struct node *n = &m->nodes[i], *next = &m->nodes[i + 1];
@@ -170,13 +175,26 @@ static void plan_fusion(struct isif_model *m)
 			next->absorbed = 1;
 		}
 	}
+	/* a BN feeding only a residual add runs inside the add */
+	for (int i = 0; i < m->n_nodes; i++) {
+		struct node *n = &m->nodes[i];
+		for (int k = 0; n->kind == NODE_ADD && k < 2 && n->bn_in < 0; k++) {
+			int a = k ? n->in2 : n->in, p = m->acts[a].producer;
+			if (p >= 0 && m->nodes[p].kind == NODE_BN && m->nodes[p].relu < 0 &&
+			    m->acts[a].consumers == 1) {
+				m->nodes[p].defer = 1;
+				n->bn_in = p;
+				n->bn_side = k;
+			}
+		}
+	}
 }
 
 /* An activation that a fused node never materialises. */
 static int fused_away(const struct isif_model *m, int a)
 {
 	int p = m->acts[a].producer;
-	return p >= 0 && m->nodes[p].relu >= 0;
+	return p >= 0 && (m->nodes[p].relu >= 0 || m->nodes[p].defer);
 }
 
 /* Slot bookkeeping of the planning replay. */
@@ -296,7 +314,7 @@ static void plan_data(struct isif_model *m, int max_n, struct slot_plan *sp)
 	}
 	for (int i = 0; i < m->n_nodes; i++) {
 		struct node *n = &m->nodes[i];
-		if (n->absorbed)
+		if (n->absorbed || n->defer)
 			continue;
 		if (!saved[n->dst])
 			m->acts[n->dst].dslot = slot_alloc(sp, (size_t)max_n * act_size(&m->acts[n->dst]));
@@ -420,19 +438,19 @@ nomem:
  * by its own statistics and the running statistics move once, toward the
  * mean over groups of the batch mean and unbiased variance. */
 static void bn_forward(struct isif_model *m, struct node *n, const float *x,
-		       float *y, int N, int train, int groups, int relu)
+		       float *y, int N, int train, int groups, int relu, const float *add)
 {
 	float *gamma = param(m, n->w), *beta = param(m, n->b);
 	float *rm = param(m, n->running_mean), *rv = param(m, n->running_var);
 	int HW = n->H * n->W;
 	if (!train) {
-		bn_forward_eval_ex(y, x, gamma, beta, rm, rv, BN_EPS, N, n->C, HW, relu, m->team);
+		bn_forward_eval_ex(y, x, gamma, beta, rm, rv, BN_EPS, N, n->C, HW, relu, add, m->team);
 		return;
 	}
 	*(int64_t *)m->tensors[n->num_batches].data += 1;
 	if (groups == 1) {
 		bn_forward_train_ex(y, n->mean, n->rstd, x, gamma, beta, rm, rv,
-				    BN_MOMENTUM, BN_EPS, N, n->C, HW, relu, m->team);
+				    BN_MOMENTUM, BN_EPS, N, n->C, HW, relu, add, m->team);
 		return;
 	}
 	int rows = N / groups;
@@ -441,7 +459,8 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 	for (int g = 0; g < groups; g++)
 		bn_forward_train_ex(y + g * stride, n->mean + g * n->C, n->rstd + g * n->C,
 				    x + g * stride, gamma, beta, NULL, NULL,
-				    BN_MOMENTUM, BN_EPS, rows, n->C, HW, relu, m->team);
+				    BN_MOMENTUM, BN_EPS, rows, n->C, HW, relu,
+				    add ? add + g * stride : NULL, m->team);
 	for (int c = 0; c < n->C; c++) {
 		double mean = 0, var = 0;
 		for (int g = 0; g < groups; g++) {
@@ -525,7 +544,7 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 				    n->R, n->S, n->stride, n->pad, m->workspace, m->team);
 		break;
 	case NODE_BN:
-		bn_forward(m, n, x, y, N, train, groups, relu);
+		bn_forward(m, n, x, y, N, train, groups, relu, NULL);
 		break;
 	case NODE_RELU:
 		relu_forward_ex(y, x, n->frozen, out_len, m->team);
@@ -546,7 +565,13 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 		isif_l2norm_forward(y, n->norm, x, N, n->K * n->P * n->Q);
 		break;
 	case NODE_ADD:
-		add_relu_forward(y, x, m->acts[n->in2].data, out_len, relu, m->team);
+		if (n->bn_in >= 0) { /* BN of one addend, + the other, (+ ReLU) */
+			struct node *b = &m->nodes[n->bn_in];
+			const float *other = m->acts[n->bn_side ? n->in : n->in2].data;
+			bn_forward(m, b, m->acts[b->in].data, y, N, train, groups, relu, other);
+		} else {
+			add_relu_forward(y, x, m->acts[n->in2].data, out_len, relu, m->team);
+		}
 		break;
 	}
 	if (frozen)
@@ -580,7 +605,7 @@ int isif_model_forward(struct isif_model *m, const float *x, int N, int H, int W
 		m->acts[0].data = (float *)x + (size_t)s0 * in_len;
 		for (int i = 0; i < m->n_nodes; i++) {
 			struct node *n = &m->nodes[i];
-			if (n->absorbed)
+			if (n->absorbed || n->defer)
 				continue;
 			double t0 = m->profile ? now_seconds() : 0;
 			run_node(m, n, rows, train, bn_groups);

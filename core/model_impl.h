@@ -10,7 +10,9 @@
  *
  * Planning (model_exec.c) fuses a ReLU into the BN or residual add before it
  * when that node's output feeds only the ReLU: the fused node writes the
- * ReLU's output (`dst`) and the pre-ReLU activation gets no memory. Gradients
+ * ReLU's output (`dst`) and the pre-ReLU activation gets no memory. A BN
+ * whose output feeds only a residual add is computed by that add (BN, add
+ * and ReLU in one pass), so its output gets no memory either. Gradients
  * live in a few shared slots assigned by a liveness pass over the backward
  * order instead of one buffer per activation, and activations backward never
  * reads share data slots by a liveness pass over the forward order.
@@ -45,6 +47,8 @@ struct node {
 	int absorbed;              /* ReLU: fused into the node before it (runs nothing) */
 	int dst;                   /* activation written: out, or the fused ReLU's out */
 	int alias_in[2];           /* add: gradient of in/in2 is this node's (masked) dy */
+	int defer;                 /* BN: its forward runs inside the add it feeds */
+	int bn_in, bn_side;        /* add: that BN node (−1: none), and which input it is */
 };
 
 struct activation {

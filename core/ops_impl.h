@@ -37,16 +37,17 @@ void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *
 			  int N, int C, int H, int W, int K, int R, int S,
 			  int stride, int pad, float *ws, struct team *tm);
 
-/* isif_bn_forward_train / _eval, then y = max(y, 0) when relu is set. */
+/* isif_bn_forward_train / _eval, then y += add (a residual addend, when not
+ * NULL; it may alias y), then y = max(y, 0) when relu is set. */
 void bn_forward_train_ex(float *y, float *mean, float *rstd, const float *x,
 			 const float *gamma, const float *beta,
 			 float *running_mean, float *running_var,
 			 float momentum, float eps, int N, int C, int HW, int relu,
-			 struct team *tm);
+			 const float *add, struct team *tm);
 void bn_forward_eval_ex(float *y, const float *x, const float *gamma,
 			const float *beta, const float *running_mean,
 			const float *running_var, float eps, int N, int C, int HW, int relu,
-			struct team *tm);
+			const float *add, struct team *tm);
 
 /*
  * isif_bn_backward of g = dy, or of g = dy·[mask > 0] when mask is given

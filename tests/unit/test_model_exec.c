@@ -3,8 +3,8 @@
  * beyond what the gradient checks cover: an eval-mode forward of many rows,
  * which runs in cache-sized row groups, gives every row what a forward of
  * that row alone gives; the kinks of a grouped forward cannot be
- * frozen; and the memory plan materialises no pre-ReLU tensor and shares
- * gradient slots.
+ * frozen; and the memory plan materialises no pre-ReLU tensor and no BN
+ * output that only feeds a residual add, and shares gradient slots.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -53,13 +53,17 @@ TEST(model_exec_plan_fuses_and_shares)
 	char err[ISIF_ERR_LEN];
 	CHECK(isif_model_create(&m, "resnet20", 1, 128, 3, err) == ISIF_OK);
 	CHECK(isif_model_plan(m, 8, 16, 16, err) == ISIF_OK);
-	int fused = 0, materialised_pre_relu = 0, grads = 0;
+	int fused = 0, materialised_pre_relu = 0, grads = 0, deferred = 0;
 	for (int i = 0; i < m->n_nodes; i++) {
 		const struct node *n = &m->nodes[i];
 		if (n->relu >= 0) {
 			fused++;
 			if (m->acts[n->out].data)
 				materialised_pre_relu++;
+		}
+		if (n->defer) {
+			deferred++;
+			CHECK(m->acts[n->out].data == NULL);
 		}
 	}
 	for (int a = 1; a < m->n_acts; a++)
@@ -68,6 +72,7 @@ TEST(model_exec_plan_fuses_and_shares)
 	/* resnet20: stem BN, two BNs and one add per block (9 blocks) feed ReLUs */
 	CHECK_EQ(fused, 1 + 9 * 2);
 	CHECK_EQ(materialised_pre_relu, 0);
+	CHECK_EQ(deferred, 9); /* each block's bn2 runs inside its add */
 	CHECK(m->n_slots >= 2 && m->n_slots < 6);
 	CHECK(grads > 3 * m->n_slots); /* many gradients, few buffers */
 	isif_model_free(m);
