@@ -126,13 +126,19 @@ sanitize: deps
 $(B)/knn_bench: bench/knn_bench.c $(LIB)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+$(B)/gemm_bench: bench/gemm_bench.c $(LIB)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(B)/layer_bench: bench/layer_bench.c $(LIB)
+	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 ## tsan: ThreadSanitizer over the threaded tests (loader, trainer)
 tsan: deps
 	$(MAKE) FLAVOUR=tsan build/tsan/unit_tests
 	TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests loader_ trainer_
 
 ## bench: training-step timings per model, kNN timing, PyTorch crosscheck (never fails on speed)
-bench: all $(B)/knn_bench
+bench: all $(B)/knn_bench $(B)/gemm_bench $(B)/layer_bench
 	@BUILD=$(B) bash bench/run.sh
 
 # Debian 12 packages the build, the tests and the default dataset need.

@@ -1,41 +1,244 @@
 /*
  * core/conv2d.c — 2-D convolution (no bias, zero padding, any kernel R×S,
- * stride and padding) forward and backward on NCHW float32, by im2col and
- * one row-major GEMM per sample (the darknet scheme). Not for pooling.
+ * stride and padding) forward and backward on NCHW float32, as GEMMs over
+ * chunks of several samples (core/gemm.c). Not for pooling.
  *
  * Letters: x[N,C,H,W], w[K,C,R,S], y[N,K,P,Q], P = (H+2·pad−R)/stride+1.
- * The column matrix of one sample is col[C·R·S, P·Q] with
- *   col[(c·R + r)·S + s, p·Q + q] = x[c, p·stride − pad + r, q·stride − pad + s]
- * (0 outside the image), so that
- *   forward:  y_n[K, PQ]   = w[K, CRS] · col[CRS, PQ]
- *   dw:       dw[K, CRS]  += dy_n[K, PQ] · colᵀ[PQ, CRS]
- *   dx:       dcol[CRS,PQ] = wᵀ[CRS, K] · dy_n[K, PQ], then col2im sums every
+ * A chunk of nb samples has the column matrix col[C·R·S, L], L = nb·P·Q,
+ *   col[(c·R + r)·S + s, n·PQ + p·Q + q] = x[n, c, p·stride − pad + r, q·stride − pad + s]
+ * (0 outside the image), so that with dY[K, L] the chunk's output gradient
+ * (sample n's K×PQ block at columns n·PQ..):
+ *   forward:  Y[K, L]    = w[K, CRS] · col[CRS, L]
+ *   dw:       dw[K, CRS] += dY[K, L] · colᵀ[L, CRS]
+ *   dx:       dcol[CRS, L] = wᵀ[CRS, K] · dY[K, L], then col2im sums every
  *             column entry back into the input pixel it was copied from.
- * A 1×1, stride-1, pad-0 convolution has col = x_n[C, HW] already, so it
- * skips im2col/col2im and needs no workspace.
+ * Y and dY are read and written in place in NCHW through the GEMM's views
+ * (gemm_impl.h). A 1×1, stride-1, pad-0 convolution has col = the chunk's x
+ * already, so it skips im2col/col2im.
  *
- * The workspace is one sample's column buffer (C·R·S·P·Q floats): backward
- * builds col, uses it for dw, then overwrites it with dcol for dx.
+ * Stride 1 (the common case) never writes col out: the chunk's samples are
+ * copied once with a zero border ("planes"), and the GEMM's B panels are
+ * packed straight from them (col[(c, r, s), (n, p, q)] = plane_n[c][p + r][q + s],
+ * a contiguous run per output row). Its input gradient is then the forward
+ * convolution of dY (padded by R − 1 − pad) with the flipped, transposed
+ * weights w'[c, (k, r', s')] = w[k, c, R−1−r', S−1−s'], written into dx by
+ * the GEMM, so neither dcol nor col2im exist either. Its weight gradient
+ * packs colᵀ a panel of 48 (c, r, s) lanes at a time through a small staging
+ * block and 16×16 register transposes. Other strides use col explicitly.
+ *
+ * Threads (ops_impl.h, team_impl.h): the batch is split into one contiguous
+ * range of samples per team member; each member works through its range in
+ * chunks with its own slice of the workspace (col or planes, GEMM packing),
+ * so members never wait on each other inside a product. The weight gradient
+ * is summed per member (member 0 straight into dw, the others into their
+ * slices), and after one barrier the slices are added to dw in rank order.
  */
 #include "isif/ops.h"
+#include "ops_impl.h"
+#include "gemm_impl.h"
+#include "simd_impl.h"
+#include "team_impl.h"
 
-#include <cblas.h>
 #include <string.h>
 
-static int is_pointwise(int R, int S, int stride, int pad)
+/* A chunk aims at this many output pixels (the GEMMs' N); an explicit
+ * column matrix holds at most COL_CAP floats. */
+#define CHUNK_PIXELS 2048
+#define COL_CAP (2u << 20)
+
+struct geom {
+	int N, C, H, W, K, R, S, stride, pad;
+	int P, Q, CRS, PQ, pointwise, implicit;
+};
+
+/* Per-member workspace layout for a team of `team` members, then the
+ * members' weight-gradient shares, then data every member reads. */
+struct layout {
+	int team, nb;           /* members used, samples per chunk */
+	size_t col, gemm, part; /* floats per member: col or planes + staging, packing, dw share */
+	size_t shared;          /* flipped weights (implicit path) */
+};
+
+static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
+			     int stride, int pad)
 {
-	return R == 1 && S == 1 && stride == 1 && pad == 0;
+	struct geom g = { N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0 };
+	g.P = isif_conv_out(H, R, stride, pad);
+	g.Q = isif_conv_out(W, S, stride, pad);
+	g.CRS = C * R * S;
+	g.PQ = g.P * g.Q;
+	g.pointwise = R == 1 && S == 1 && stride == 1 && pad == 0;
+	/* the flipped convolution of dx needs a padding R − 1 − pad ≥ 0 */
+	g.implicit = stride == 1 && !g.pointwise && pad <= R - 1 && pad <= S - 1;
+	return g;
+}
+
+static size_t max_size(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+/* Floats of nb samples of x padded by pad, and of dY padded by R−1−pad. */
+static size_t planes_len(const struct geom *g, int nb)
+{
+	size_t xp = (size_t)g->C * (g->H + 2 * g->pad) * (g->W + 2 * g->pad);
+	size_t dp = (size_t)g->K * (g->P + 2 * (g->R - 1 - g->pad)) * (g->Q + 2 * (g->S - 1 - g->pad));
+	return (size_t)nb * max_size(xp, dp);
+}
+
+static struct layout make_layout(const struct geom *g, int threads)
+{
+	struct layout l;
+	l.team = threads < 1 ? 1 : threads > g->N ? g->N : threads;
+	if (l.team < 1)
+		l.team = 1;
+	int per_thread = (g->N + l.team - 1) / l.team;
+	int nb = (CHUNK_PIXELS + g->PQ - 1) / g->PQ;
+	while (!g->implicit && nb > 1 && (size_t)g->CRS * nb * g->PQ > COL_CAP)
+		nb--;
+	l.nb = nb > per_thread ? per_thread : nb;
+	if (l.nb < 1)
+		l.nb = 1;
+	int L = l.nb * g->PQ;
+	if (g->implicit)
+		l.col = planes_len(g, l.nb) + (size_t)GEMM_NR * GEMM_KC;
+	else
+		l.col = g->pointwise ? 0 : (size_t)g->CRS * L;
+	l.gemm = max_size(gemm_workspace(g->K, L, g->CRS),
+			  max_size(gemm_workspace(g->K, g->CRS, L), gemm_workspace(g->CRS, L, g->K)));
+	if (g->implicit)
+		l.gemm = max_size(l.gemm, gemm_workspace(g->C, L, g->K * g->R * g->S));
+	l.part = (size_t)g->K * g->CRS;
+	l.shared = g->implicit ? (size_t)g->K * g->CRS : 0;
+	return l;
+}
+
+static size_t layout_total(const struct layout *l)
+{
+	return (size_t)l->team * (l->col + l->gemm) + (size_t)(l->team - 1) * l->part + l->shared;
+}
+
+size_t conv2d_workspace_team(int N, int C, int H, int W, int K, int R, int S,
+			     int stride, int pad, int threads)
+{
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	struct layout l = make_layout(&g, threads);
+	return layout_total(&l);
 }
 
 size_t isif_conv2d_workspace(int N, int C, int H, int W, int K, int R, int S,
 			     int stride, int pad)
 {
-	if (is_pointwise(R, S, stride, pad))
-		return 0;
-	size_t P = (size_t)isif_conv_out(H, R, stride, pad);
-	size_t Q = (size_t)isif_conv_out(W, S, stride, pad);
-	return (size_t)C * R * S * P * Q;
+	return conv2d_workspace_team(N, C, H, W, K, R, S, stride, pad, 1);
 }
+
+/* ---- the implicit column matrix (stride 1) ----------------------------- */
+
+/* Zero-padded copies of nb samples: planes[n][c][h + pad_h][w + pad_w] = x. */
+static void make_planes(float *planes, const float *x, int nb, int C, int H, int W,
+			int pad_h, int pad_w)
+{
+	int Hp = H + 2 * pad_h, Wp = W + 2 * pad_w;
+	for (int n = 0; n < nb; n++)
+		for (int c = 0; c < C; c++) {
+			float *pc = planes + ((size_t)n * C + c) * Hp * Wp;
+			const float *xc = x + ((size_t)n * C + c) * H * W;
+			zero_run(pc, pad_h * Wp);
+			for (int h = 0; h < H; h++) {
+				float *row = pc + (size_t)(h + pad_h) * Wp;
+				zero_run(row, pad_w);
+				copy_run(row + pad_w, xc + (size_t)h * W, W);
+				zero_run(row + pad_w + W, pad_w);
+			}
+			zero_run(pc + (size_t)(H + pad_h) * Wp, pad_h * Wp);
+		}
+}
+
+/*
+ * The column matrix of a stride-1 convolution over padded planes, for a
+ * packer: row k = (c, r, s) of Cin·R·S, column j = (n, p, q) of an output of
+ * Po×Qo per sample, value plane_n[c][p + r][q + s].
+ */
+struct implicit_col {
+	const float *planes;
+	int Cin, Hp, Wp, R, S, Po, Qo;
+	float *stage;           /* GEMM_NR × GEMM_KC floats (weight gradient) */
+};
+
+/* A run of columns inside one output row: where it goes and comes from. */
+struct segment {
+	int at, len;
+	const float *src;       /* plane_n row p, column q (add the k offset) */
+};
+
+/* Splits columns [j0, j0 + nj) into runs within one output row. */
+static int segments(const struct implicit_col *ic, int j0, int nj, struct segment *seg)
+{
+	int PQ = ic->Po * ic->Qo, n = 0;
+	size_t plane = (size_t)ic->Cin * ic->Hp * ic->Wp;
+	for (int j = j0; j < j0 + nj;) {
+		int s = j / PQ, rem = j % PQ, p = rem / ic->Qo, q = rem % ic->Qo;
+		int len = ic->Qo - q < j0 + nj - j ? ic->Qo - q : j0 + nj - j;
+		seg[n].at = j - j0;
+		seg[n].len = len;
+		seg[n].src = ic->planes + s * plane + (size_t)p * ic->Wp + q;
+		n++;
+		j += len;
+	}
+	return n;
+}
+
+/* Offset of row k = (c, r, s) inside a sample's planes. */
+static ptrdiff_t row_offset(const struct implicit_col *ic, int k)
+{
+	int rs = ic->R * ic->S, c = k / rs, r = k % rs / ic->S, s = k % ic->S;
+	return ((ptrdiff_t)c * ic->Hp + r) * ic->Wp + s;
+}
+
+/* gemm_pack_fn: B = col, lanes are output pixels (forward, dx). */
+static void pack_pixels(void *ctx, float *dst, int j0, int nj, int k0, int kc)
+{
+	const struct implicit_col *ic = ctx;
+	ptrdiff_t off[GEMM_KC];
+	struct segment seg[GEMM_NR + 1];
+	for (int t = 0; t < kc; t++)
+		off[t] = row_offset(ic, k0 + t);
+	for (int j = 0; j < nj; j += GEMM_NR) {
+		int w = nj - j < GEMM_NR ? nj - j : GEMM_NR;
+		int ns = segments(ic, j0 + j, w, seg);
+		float *panel = dst + (size_t)j * kc;
+		for (int t = 0; t < kc; t++) {
+			float *d = panel + (size_t)t * GEMM_NR;
+			for (int u = 0; u < ns; u++)
+				copy_run(d + seg[u].at, seg[u].src + off[t], seg[u].len);
+			if (w < GEMM_NR)
+				zero_run(d + w, GEMM_NR - w);
+		}
+	}
+}
+
+/* gemm_pack_fn: B = colᵀ, lanes are rows (c, r, s), depth the pixels (dw):
+ * each panel's lanes are staged as rows of kc pixels, then transposed. */
+static void pack_rows(void *ctx, float *dst, int j0, int nj, int k0, int kc)
+{
+	const struct implicit_col *ic = ctx;
+	struct segment seg[GEMM_KC + 1];
+	int ns = segments(ic, k0, kc, seg);
+	for (int j = 0; j < nj; j += GEMM_NR) {
+		int w = nj - j < GEMM_NR ? nj - j : GEMM_NR;
+		for (int l = 0; l < w; l++) {
+			ptrdiff_t off = row_offset(ic, j0 + j + l);
+			float *row = ic->stage + (size_t)l * kc;
+			for (int u = 0; u < ns; u++)
+				copy_run(row + seg[u].at, seg[u].src + off, seg[u].len);
+		}
+		/* B(k, lane) = stage[lane][k] */
+		struct gemm_view st = gemm_dense_t(ic->stage, kc);
+		gemm_pack_b(&st, dst + (size_t)j * kc, 0, w, 0, kc);
+	}
+}
+
+/* ---- the explicit column matrix (other strides) ------------------------- */
 
 /*
  * Output columns q whose input column q·stride − pad + s lies inside
@@ -56,51 +259,53 @@ static void valid_range(int *lo, int *hi, int s, int stride, int pad, int W, int
 	*hi = h;
 }
 
-/* col[CRS, PQ] from one sample x[C, H, W]. */
-static void im2col(float *col, const float *x, int C, int H, int W, int R,
-		   int S, int stride, int pad, int P, int Q)
+/* One sample's block of col: rows of PQ values, ld apart, from x[C, H, W]. */
+static void im2col(float *col, size_t ld, const float *x, const struct geom *g)
 {
-	for (int c = 0; c < C; c++) {
+	int H = g->H, W = g->W, P = g->P, Q = g->Q, stride = g->stride, pad = g->pad;
+	for (int c = 0; c < g->C; c++) {
 		const float *xc = x + (size_t)c * H * W;
-		for (int r = 0; r < R; r++) {
-			for (int s = 0; s < S; s++) {
-				float *row = col + ((size_t)(c * R + r) * S + s) * P * Q;
+		for (int r = 0; r < g->R; r++) {
+			for (int s = 0; s < g->S; s++) {
+				float *row = col + ((size_t)(c * g->R + r) * g->S + s) * ld;
 				int lo, hi;
 				valid_range(&lo, &hi, s, stride, pad, W, Q);
 				for (int p = 0; p < P; p++) {
 					float *out = row + (size_t)p * Q;
 					int ih = p * stride - pad + r;
 					if (ih < 0 || ih >= H) {
-						memset(out, 0, sizeof(float) * Q);
+						zero_run(out, Q);
 						continue;
 					}
 					/* input column of q is q·stride + off, ≥ 0 for q ≥ lo */
 					const float *in = xc + (size_t)ih * W;
 					int off = s - pad;
-					memset(out, 0, sizeof(float) * lo);
+					zero_run(out, lo);
 					if (stride == 1) {
-						memcpy(out + lo, in + (lo + off), sizeof(float) * (hi - lo));
+						copy_run(out + lo, in + off + lo, hi - lo);
 					} else {
 						for (int q = lo; q < hi; q++)
 							out[q] = in[q * stride + off];
 					}
-					memset(out + hi, 0, sizeof(float) * (Q - hi));
+					zero_run(out + hi, Q - hi);
 				}
 			}
 		}
 	}
 }
 
-/* dx[C, H, W] = Σ over every column entry copied from that pixel (overwrites). */
-static void col2im(float *dx, const float *col, int C, int H, int W, int R,
-		   int S, int stride, int pad, int P, int Q)
+/* dx[C, H, W] (+)= Σ over every column entry copied from that pixel
+ * (overwrites unless accumulate). */
+static void col2im(float *dx, int accumulate, const float *col, size_t ld, const struct geom *g)
 {
-	memset(dx, 0, sizeof(float) * (size_t)C * H * W);
-	for (int c = 0; c < C; c++) {
+	int H = g->H, W = g->W, P = g->P, Q = g->Q, stride = g->stride, pad = g->pad;
+	if (!accumulate)
+		memset(dx, 0, sizeof(float) * (size_t)g->C * H * W);
+	for (int c = 0; c < g->C; c++) {
 		float *dxc = dx + (size_t)c * H * W;
-		for (int r = 0; r < R; r++) {
-			for (int s = 0; s < S; s++) {
-				const float *row = col + ((size_t)(c * R + r) * S + s) * P * Q;
+		for (int r = 0; r < g->R; r++) {
+			for (int s = 0; s < g->S; s++) {
+				const float *row = col + ((size_t)(c * g->R + r) * g->S + s) * ld;
 				int lo, hi;
 				valid_range(&lo, &hi, s, stride, pad, W, Q);
 				for (int p = 0; p < P; p++) {
@@ -110,33 +315,240 @@ static void col2im(float *dx, const float *col, int C, int H, int W, int R,
 					const float *in = row + (size_t)p * Q;
 					float *out = dxc + (size_t)ih * W;
 					int off = s - pad;
-					for (int q = lo; q < hi; q++)
-						out[q * stride + off] += in[q];
+					if (stride == 1) {
+						add_run(out + off + lo, in + lo, hi - lo);
+					} else {
+						for (int q = lo; q < hi; q++)
+							out[q * stride + off] += in[q];
+					}
 				}
 			}
 		}
 	}
 }
 
+/* ---- one member's share ------------------------------------------------ */
+
+/* Member t's slices of the workspace. */
+static float *slot_col(float *ws, const struct layout *l, int t)
+{
+	return ws + (size_t)t * (l->col + l->gemm);
+}
+
+static float *slot_gemm(float *ws, const struct layout *l, int t)
+{
+	return slot_col(ws, l, t) + l->col;
+}
+
+static float *slot_part(float *ws, const struct layout *l, int t)
+{
+	return ws + (size_t)l->team * (l->col + l->gemm) + (size_t)(t - 1) * l->part;
+}
+
+static float *slot_shared(float *ws, const struct layout *l)
+{
+	return ws + (size_t)l->team * (l->col + l->gemm) + (size_t)(l->team - 1) * l->part;
+}
+
+/* Samples [*n0, *n1) of member t in a team of nt. */
+static void share(int N, int nt, int t, int *n0, int *n1)
+{
+	*n0 = (int)((long)N * t / nt);
+	*n1 = (int)((long)N * (t + 1) / nt);
+}
+
+/* The padded planes of x for samples [n, n + nb), as an implicit col. */
+static struct implicit_col x_col(const struct geom *g, const float *x, int nb, float *col)
+{
+	make_planes(col, x, nb, g->C, g->H, g->W, g->pad, g->pad);
+	struct implicit_col ic = { col, g->C, g->H + 2 * g->pad, g->W + 2 * g->pad, g->R, g->S,
+				   g->P, g->Q, col + planes_len(g, nb) };
+	return ic;
+}
+
+/* Forward of samples [n0, n1) with one member's workspace slices. */
+static void forward_range(float *y, const float *x, const float *w, const struct geom *g,
+			  const struct layout *l, int n0, int n1, float *col, float *gws)
+{
+	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
+	struct gemm_view A = gemm_dense(w, g->CRS);
+	for (int n = n0; n < n1; n += l->nb) {
+		int nb = n1 - n < l->nb ? n1 - n : l->nb, L = nb * g->PQ;
+		struct gemm_view B;
+		struct implicit_col ic;
+		if (g->pointwise) {
+			B = gemm_nchw(x + n * xs, g->PQ, (ptrdiff_t)xs);
+		} else if (g->implicit) {
+			ic = x_col(g, x + n * xs, nb, col);
+			B = gemm_dense(NULL, 0);
+			B.pack = pack_pixels;
+			B.ctx = &ic;
+		} else {
+			for (int i = 0; i < nb; i++)
+				im2col(col + (size_t)i * g->PQ, (size_t)L, x + (n + i) * xs, g);
+			B = gemm_dense(col, L);
+		}
+		/* Y[K, L] = w[K, CRS] · col[CRS, L], written as nb NCHW samples */
+		struct gemm_view C = gemm_nchw(y + n * ys, g->PQ, (ptrdiff_t)ys);
+		gemm(g->K, L, g->CRS, &A, &B, &C, 0, gws);
+	}
+}
+
+struct conv_job {
+	float *y, *dx, *dw;
+	const float *x, *w, *dy;
+	int dx_accumulate;
+	struct geom g;
+	struct layout l;
+	float *ws;
+	struct team *tm;
+};
+
+/* Members beyond the layout's team (a batch smaller than the team) idle. */
+static void forward_member(void *p, int rank, int size)
+{
+	struct conv_job *j = p;
+	int nt = size < j->l.team ? size : j->l.team, n0, n1;
+	if (rank >= nt)
+		return;
+	share(j->g.N, nt, rank, &n0, &n1);
+	forward_range(j->y, j->x, j->w, &j->g, &j->l, n0, n1, slot_col(j->ws, &j->l, rank),
+		      slot_gemm(j->ws, &j->l, rank));
+}
+
+void conv2d_forward_team(float *y, const float *x, const float *w,
+			 int N, int C, int H, int W, int K, int R, int S,
+			 int stride, int pad, float *ws, struct team *tm)
+{
+	struct conv_job j = { y, NULL, NULL, x, w, NULL, 0,
+			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
+	j.l = make_layout(&j.g, team_size(tm));
+	team_run(j.l.team > 1 ? tm : NULL, forward_member, &j);
+}
+
 void isif_conv2d_forward(float *y, const float *x, const float *w,
 			 int N, int C, int H, int W, int K, int R, int S,
 			 int stride, int pad, float *ws)
 {
-	int P = isif_conv_out(H, R, stride, pad), Q = isif_conv_out(W, S, stride, pad);
-	int CRS = C * R * S, PQ = P * Q;
-	int pointwise = is_pointwise(R, S, stride, pad);
+	conv2d_forward_team(y, x, w, N, C, H, W, K, R, S, stride, pad, ws, NULL);
+}
 
-	for (int n = 0; n < N; n++) {
-		const float *xn = x + (size_t)n * C * H * W;
-		const float *col = xn;
-		if (!pointwise) {
-			im2col(ws, xn, C, H, W, R, S, stride, pad, P, Q);
-			col = ws;
+/* dx of samples [n, n + nb) on the implicit path: the convolution of dY
+ * (padded by R − 1 − pad) with the flipped weights wf[C, K·R·S]. */
+static void implicit_dx(float *dx, int dx_acc, const float *dy, const float *wf,
+			const struct geom *g, int nb, float *col, float *gws)
+{
+	int ph = g->R - 1 - g->pad, pw = g->S - 1 - g->pad;
+	make_planes(col, dy, nb, g->K, g->P, g->Q, ph, pw);
+	struct implicit_col ic = { col, g->K, g->P + 2 * ph, g->Q + 2 * pw, g->R, g->S,
+				   g->H, g->W, NULL };
+	struct gemm_view A = gemm_dense(wf, (ptrdiff_t)g->K * g->R * g->S), B = gemm_dense(NULL, 0);
+	B.pack = pack_pixels;
+	B.ctx = &ic;
+	struct gemm_view D = gemm_nchw(dx, g->H * g->W, (ptrdiff_t)g->C * g->H * g->W);
+	gemm(g->C, nb * g->H * g->W, g->K * g->R * g->S, &A, &B, &D, dx_acc, gws);
+}
+
+/*
+ * Backward of samples [n0, n1): dw_t (+)= this range's weight gradient
+ * (overwritten first when `fresh`), dx of the range (+)= its gradient.
+ */
+static void backward_range(float *dx, int dx_acc, float *dw_t, int fresh, const float *dy,
+			   const float *x, const float *w, const float *wf, const struct geom *g,
+			   const struct layout *l, int n0, int n1, float *col, float *gws)
+{
+	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
+	struct gemm_view Wt = gemm_dense_t(w, g->CRS);
+	for (int n = n0; n < n1; n += l->nb) {
+		int nb = n1 - n < l->nb ? n1 - n : l->nb, L = nb * g->PQ;
+		struct gemm_view dY = gemm_nchw(dy + n * ys, g->PQ, (ptrdiff_t)ys);
+		if (dw_t) {
+			struct gemm_view colT;
+			struct implicit_col ic;
+			if (g->pointwise) {
+				colT = gemm_nchw_t(x + n * xs, g->PQ, (ptrdiff_t)xs);
+			} else if (g->implicit) {
+				ic = x_col(g, x + n * xs, nb, col);
+				colT = gemm_dense(NULL, 0);
+				colT.pack = pack_rows;
+				colT.ctx = &ic;
+			} else {
+				for (int i = 0; i < nb; i++)
+					im2col(col + (size_t)i * g->PQ, (size_t)L, x + (n + i) * xs, g);
+				colT = gemm_dense_t(col, L);
+			}
+			/* dw[K, CRS] += dY[K, L] · colᵀ[L, CRS] */
+			struct gemm_view D = gemm_dense(dw_t, g->CRS);
+			gemm(g->K, g->CRS, L, &dY, &colT, &D, !(fresh && n == n0), gws);
 		}
-		/* y_n[K, PQ] = w[K, CRS] · col[CRS, PQ] */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, PQ, CRS,
-			    1.0f, w, CRS, col, PQ, 0.0f, y + (size_t)n * K * PQ, PQ);
+		if (!dx)
+			continue;
+		if (g->implicit) {
+			implicit_dx(dx + n * xs, dx_acc, dy + n * ys, wf, g, nb, col, gws);
+			continue;
+		}
+		/* dcol[CRS, L] = wᵀ[CRS, K] · dY[K, L]; pointwise: dcol is dx itself */
+		if (g->pointwise) {
+			struct gemm_view D = gemm_nchw(dx + n * xs, g->PQ, (ptrdiff_t)xs);
+			gemm(g->CRS, L, g->K, &Wt, &dY, &D, dx_acc, gws);
+			continue;
+		}
+		struct gemm_view D = gemm_dense(col, L);
+		gemm(g->CRS, L, g->K, &Wt, &dY, &D, 0, gws);
+		for (int i = 0; i < nb; i++)
+			col2im(dx + (n + i) * xs, dx_acc, col + (size_t)i * g->PQ, (size_t)L, g);
 	}
+}
+
+static void backward_member(void *p, int rank, int size)
+{
+	struct conv_job *j = p;
+	const struct layout *l = &j->l;
+	int nt = size < l->team ? size : l->team, n0, n1;
+	if (rank < nt) {
+		share(j->g.N, nt, rank, &n0, &n1);
+		float *dw_t = !j->dw ? NULL : rank == 0 ? j->dw : slot_part(j->ws, l, rank);
+		backward_range(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->x, j->w,
+			       slot_shared(j->ws, l), &j->g, l, n0, n1, slot_col(j->ws, l, rank),
+			       slot_gemm(j->ws, l, rank));
+	}
+	if (!j->dw || nt < 2)
+		return;
+	/* dw += the other members' shares, in rank order, split by elements */
+	team_barrier(j->tm);
+	size_t lo, hi;
+	team_share(l->part, 16, rank, size, &lo, &hi);
+	for (size_t i = lo; i < hi; i++) {
+		float s = j->dw[i];
+		for (int u = 1; u < nt; u++)
+			s += slot_part(j->ws, l, u)[i];
+		j->dw[i] = s;
+	}
+}
+
+/* wf[c, (k, r', s')] = w[k, c, R−1−r', S−1−s']: the dx convolution's weights. */
+static void flip_weights(float *wf, const float *w, const struct geom *g)
+{
+	int R = g->R, S = g->S;
+	for (int k = 0; k < g->K; k++)
+		for (int c = 0; c < g->C; c++)
+			for (int r = 0; r < R; r++)
+				for (int s = 0; s < S; s++)
+					wf[(((size_t)c * g->K + k) * R + r) * S + s] =
+						w[(((size_t)k * g->C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
+}
+
+void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *dy,
+			  const float *x, const float *w,
+			  int N, int C, int H, int W, int K, int R, int S,
+			  int stride, int pad, float *ws, struct team *tm)
+{
+	struct conv_job j = { NULL, dx, dw, x, w, dy, dx_accumulate,
+			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
+	j.l = make_layout(&j.g, team_size(tm));
+	if (dx && j.g.implicit)
+		flip_weights(slot_shared(ws, &j.l), w, &j.g);
+	team_run(j.l.team > 1 ? tm : NULL, backward_member, &j);
 }
 
 void isif_conv2d_backward(float *dx, float *dw, const float *dy,
@@ -144,32 +556,5 @@ void isif_conv2d_backward(float *dx, float *dw, const float *dy,
 			  int N, int C, int H, int W, int K, int R, int S,
 			  int stride, int pad, float *ws)
 {
-	int P = isif_conv_out(H, R, stride, pad), Q = isif_conv_out(W, S, stride, pad);
-	int CRS = C * R * S, PQ = P * Q;
-	int pointwise = is_pointwise(R, S, stride, pad);
-
-	for (int n = 0; n < N; n++) {
-		const float *xn = x + (size_t)n * C * H * W;
-		const float *dyn = dy + (size_t)n * K * PQ;
-		float *dxn = dx ? dx + (size_t)n * C * H * W : NULL;
-
-		if (dw) {
-			const float *col = xn;
-			if (!pointwise) {
-				im2col(ws, xn, C, H, W, R, S, stride, pad, P, Q);
-				col = ws;
-			}
-			/* dw[K, CRS] += dy_n[K, PQ] · colᵀ[PQ, CRS] */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, CRS, PQ,
-				    1.0f, dyn, PQ, col, PQ, 1.0f, dw, CRS);
-		}
-		if (!dxn)
-			continue;
-		/* dcol[CRS, PQ] = wᵀ[CRS, K] · dy_n[K, PQ]; pointwise: dcol is dx_n */
-		float *dcol = pointwise ? dxn : ws;
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CRS, PQ, K,
-			    1.0f, w, CRS, dyn, PQ, 0.0f, dcol, PQ);
-		if (!pointwise)
-			col2im(dxn, dcol, C, H, W, R, S, stride, pad, P, Q);
-	}
+	conv2d_backward_team(dx, 0, dw, dy, x, w, N, C, H, W, K, R, S, stride, pad, ws, NULL);
 }

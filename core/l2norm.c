@@ -3,6 +3,7 @@
  * PyTorch's F.normalize(x, dim=1) with eps 1e-12): y = x / max(‖x‖, 1e-12).
  */
 #include "isif/ops.h"
+#include "ops_impl.h"
 
 #include <math.h>
 
@@ -28,6 +29,13 @@ void isif_l2norm_forward(float *y, float *norm, const float *x, int N, int D)
 void isif_l2norm_backward(float *dx, const float *dy, const float *y,
 			  const float *norm, int N, int D)
 {
+	l2norm_backward_ex(dx, 0, dy, y, norm, N, D);
+}
+
+/* As above; dx += when accumulate. */
+void l2norm_backward_ex(float *dx, int accumulate, const float *dy, const float *y,
+			const float *norm, int N, int D)
+{
 	for (int i = 0; i < N; i++) {
 		const float *yr = y + (size_t)i * D, *gr = dy + (size_t)i * D;
 		float *dxr = dx + (size_t)i * D;
@@ -36,6 +44,6 @@ void isif_l2norm_backward(float *dx, const float *dy, const float *y,
 			dot += (double)yr[j] * gr[j];
 		float inv = (float)(1.0 / norm[i]), d = (float)dot;
 		for (int j = 0; j < D; j++)
-			dxr[j] = (gr[j] - yr[j] * d) * inv;
+			dxr[j] = (accumulate ? dxr[j] : 0.0f) + (gr[j] - yr[j] * d) * inv;
 	}
 }

@@ -3,6 +3,7 @@
  * y[N, K] = x[N, C]·wᵀ + b with w[K, C], by row-major OpenBLAS GEMMs.
  */
 #include "isif/ops.h"
+#include "ops_impl.h"
 
 #include <cblas.h>
 
@@ -21,9 +22,16 @@ void isif_linear_forward(float *y, const float *x, const float *w,
 void isif_linear_backward(float *dx, float *dw, float *db, const float *dy,
 			  const float *x, const float *w, int N, int C, int K)
 {
+	linear_backward_ex(dx, 0, dw, db, dy, x, w, N, C, K);
+}
+
+/* As above; dx += dy·w when accumulate. */
+void linear_backward_ex(float *dx, int accumulate, float *dw, float *db, const float *dy,
+			const float *x, const float *w, int N, int C, int K)
+{
 	if (dx)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, K,
-			    1.0f, dy, K, w, C, 0.0f, dx, C);
+			    1.0f, dy, K, w, C, accumulate ? 1.0f : 0.0f, dx, C);
 	if (dw)
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, C, N,
 			    1.0f, dy, K, x, C, 1.0f, dw, C);

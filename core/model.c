@@ -1,13 +1,8 @@
 /*
  * core/model.c — the model object: tensor registry (PyTorch state_dict
- * order), parameter/gradient/buffer blocks, PyTorch default initialisation,
- * planning of activation memory, and the forward/backward executor over the
- * node list that model_arch.c builds.
- *
- * Backward walks the nodes in reverse. An activation read by two nodes (a
- * residual block's input) receives two gradient contributions: the first is
- * written straight into its gradient buffer, later ones go through scratch
- * and are added (ops overwrite dx, see isif/ops.h).
+ * order), parameter/gradient/buffer blocks, PyTorch default initialisation
+ * and the node builders model_arch.c uses. Planning and the forward/backward
+ * executor are in model_exec.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,9 +12,6 @@
 #include "isif/ops.h"
 #include "isif/rng.h"
 #include "model_impl.h"
-
-#define BN_EPS 1e-5f
-#define BN_MOMENTUM 0.1f
 
 const char *const isif_model_names[] = { "resnet18", "resnet20", "convnet", NULL };
 
@@ -143,11 +135,6 @@ static float *param(struct isif_model *m, int id)
 	return (float *)m->tensors[id].data;
 }
 
-static float *grad(struct isif_model *m, int id)
-{
-	return m->tensors[id].grad;
-}
-
 /* PyTorch defaults: kaiming_uniform(a=√5) gives U(±1/√fan_in) for conv and
  * linear weights, linear bias U(±1/√fan_in); BN weight 1, bias 0, running
  * mean 0, var 1, num_batches_tracked 0. */
@@ -242,29 +229,12 @@ int isif_model_create(struct isif_model **out, const char *name, int in_channels
 	return ISIF_OK;
 }
 
-static void free_plan(struct isif_model *m)
-{
-	for (int i = 1; i < m->n_acts; i++) {
-		free(m->acts[i].data);
-		free(m->acts[i].grad);
-		m->acts[i].data = m->acts[i].grad = NULL;
-	}
-	free(m->acts[0].grad);
-	m->acts[0].grad = NULL;
-	free(m->workspace);
-	free(m->saved);
-	free(m->argmax_store);
-	m->workspace = m->saved = NULL;
-	m->argmax_store = NULL;
-	m->plan_n = 0;
-}
-
 void isif_model_free(struct isif_model *m)
 {
 	if (!m)
 		return;
 	model_freeze_kinks(m, 0);
-	free_plan(m);
+	model_free_plan(m, 1);
 	free(m->params);
 	free(m->grads);
 	free(m->buffers);
@@ -298,376 +268,6 @@ void isif_model_zero_grad(struct isif_model *m)
 	memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
-static size_t act_size(const struct activation *a)
-{
-	return (size_t)a->C * a->H * a->W;
-}
-
-/* Propagates per-image shapes from the input through every node; fails when
- * a spatial size collapses below 1. */
-static int infer_shapes(struct isif_model *m, int H, int W, char *err)
-{
-	m->acts[0].C = m->in_channels;
-	m->acts[0].H = H;
-	m->acts[0].W = W;
-	for (int i = 0; i < m->n_nodes; i++) {
-		struct node *n = &m->nodes[i];
-		const struct activation *in = &m->acts[n->in];
-		struct activation *out = &m->acts[n->out];
-		n->C = in->C;
-		n->H = in->H;
-		n->W = in->W;
-		int K = in->C, P = in->H, Q = in->W;
-		switch (n->kind) {
-		case NODE_CONV:
-			K = n->K;
-			P = isif_conv_out(in->H, n->R, n->stride, n->pad);
-			Q = isif_conv_out(in->W, n->S, n->stride, n->pad);
-			break;
-		case NODE_MAXPOOL:
-			P = in->H / 2;
-			Q = in->W / 2;
-			break;
-		case NODE_AVGPOOL:
-			P = Q = 1;
-			break;
-		case NODE_LINEAR:
-			if (in->C * in->H * in->W != n->C)
-				return isif_fail(err, ISIF_ESHAPE, "linear input size mismatch");
-			K = n->K;
-			P = Q = 1;
-			break;
-		default:
-			break;
-		}
-		if (P < 1 || Q < 1)
-			return isif_fail(err, ISIF_EINVAL, "input %dx%d too small for %s", H, W, m->name);
-		n->P = P;
-		n->Q = Q;
-		if (n->kind != NODE_CONV && n->kind != NODE_LINEAR)
-			n->K = K;
-		out->C = K;
-		out->H = P;
-		out->W = Q;
-	}
-	return ISIF_OK;
-}
-
-int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
-{
-	if (max_n < 1 || H < 1 || W < 1)
-		return isif_fail(err, ISIF_EINVAL, "bad plan %d×%d×%d", max_n, H, W);
-	if (H < 16 || W < 16)
-		return isif_fail(err, ISIF_EINVAL, "input %dx%d is below the minimum 16x16", H, W);
-	free_plan(m);
-	int rc = infer_shapes(m, H, W, err);
-	if (rc)
-		return rc;
-	size_t ws = 0, saved = 0, argmax = 0, biggest = act_size(&m->acts[0]);
-	for (int i = 0; i < m->n_nodes; i++) {
-		const struct node *n = &m->nodes[i];
-		if (n->kind == NODE_CONV) {
-			size_t need = isif_conv2d_workspace(max_n, n->C, n->H, n->W, n->K,
-							    n->R, n->S, n->stride, n->pad);
-			ws = need > ws ? need : ws;
-		} else if (n->kind == NODE_BN) {
-			saved += 2 * (size_t)n->C * (size_t)max_n; /* up to max_n groups */
-		} else if (n->kind == NODE_L2NORM) {
-			saved += (size_t)max_n;
-		} else if (n->kind == NODE_MAXPOOL) {
-			argmax += (size_t)max_n * n->C * n->P * n->Q;
-		}
-	}
-	for (int i = 1; i < m->n_acts; i++) {
-		struct activation *a = &m->acts[i];
-		size_t len = (size_t)max_n * act_size(a);
-		biggest = act_size(a) > biggest ? act_size(a) : biggest;
-		a->data = malloc(len * sizeof(float));
-		a->grad = malloc(len * sizeof(float));
-		if (!a->data || !a->grad)
-			goto nomem;
-	}
-	/* Scratch for summing a second gradient contribution, beside conv's. */
-	size_t sum_scratch = (size_t)max_n * biggest;
-	m->workspace_len = ws + sum_scratch;
-	m->workspace = malloc(m->workspace_len * sizeof(float));
-	m->saved = malloc((saved ? saved : 1) * sizeof(float));
-	m->argmax_store = malloc(argmax ? argmax : 1);
-	if (!m->workspace || !m->saved || !m->argmax_store)
-		goto nomem;
-	m->sum_scratch = m->workspace + ws;
-	float *s = m->saved;
-	uint8_t *am = m->argmax_store;
-	for (int i = 0; i < m->n_nodes; i++) {
-		struct node *n = &m->nodes[i];
-		if (n->kind == NODE_BN) {
-			n->mean = s;
-			n->rstd = s + (size_t)n->C * max_n;
-			s += 2 * (size_t)n->C * max_n;
-		} else if (n->kind == NODE_L2NORM) {
-			n->norm = s;
-			s += max_n;
-		} else if (n->kind == NODE_MAXPOOL) {
-			n->argmax = am;
-			am += (size_t)max_n * n->C * n->P * n->Q;
-		}
-	}
-	m->plan_n = max_n;
-	m->plan_h = H;
-	m->plan_w = W;
-	return ISIF_OK;
-nomem:
-	free_plan(m);
-	return isif_fail(err, ISIF_ENOMEM, "cannot allocate activations for %d images of %dx%d",
-			 max_n, H, W);
-}
-
-/* BN over `groups` equal groups of rows. With one group the running
- * statistics update inside the op; with several, each group is normalised
- * by its own statistics and the running statistics move once, toward the
- * mean over groups of the batch mean and unbiased variance. */
-static void bn_forward(struct isif_model *m, struct node *n, const float *x,
-		       float *y, int N, int train, int groups)
-{
-	float *gamma = param(m, n->w), *beta = param(m, n->b);
-	float *rm = param(m, n->running_mean), *rv = param(m, n->running_var);
-	int HW = n->H * n->W;
-	if (!train) {
-		isif_bn_forward_eval(y, x, gamma, beta, rm, rv, BN_EPS, N, n->C, HW);
-		return;
-	}
-	*(int64_t *)m->tensors[n->num_batches].data += 1;
-	if (groups == 1) {
-		isif_bn_forward_train(y, n->mean, n->rstd, x, gamma, beta, rm, rv,
-				      BN_MOMENTUM, BN_EPS, N, n->C, HW);
-		return;
-	}
-	int rows = N / groups;
-	size_t stride = (size_t)rows * n->C * HW;
-	double count = (double)rows * HW;
-	for (int g = 0; g < groups; g++)
-		isif_bn_forward_train(y + g * stride, n->mean + g * n->C, n->rstd + g * n->C,
-				      x + g * stride, gamma, beta, NULL, NULL,
-				      BN_MOMENTUM, BN_EPS, rows, n->C, HW);
-	for (int c = 0; c < n->C; c++) {
-		double mean = 0, var = 0;
-		for (int g = 0; g < groups; g++) {
-			double r = n->rstd[g * n->C + c];
-			mean += n->mean[g * n->C + c];
-			var += (1.0 / (r * r) - BN_EPS) * count / (count > 1 ? count - 1 : 1);
-		}
-		rm[c] = (float)((1 - BN_MOMENTUM) * rm[c] + BN_MOMENTUM * mean / groups);
-		rv[c] = (float)((1 - BN_MOMENTUM) * rv[c] + BN_MOMENTUM * var / groups);
-	}
-}
-
-static void frozen_relu(float *y, const float *x, const uint8_t *on, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		y[i] = on[i] ? x[i] : 0.0f;
-}
-
-/* Max-pool that takes each window's frozen winner instead of its maximum. */
-static void frozen_maxpool(float *y, const float *x, const struct node *n, int N)
-{
-	size_t planes = (size_t)N * n->C;
-	for (size_t p = 0; p < planes; p++) {
-		const float *xp = x + p * n->H * n->W;
-		for (int i = 0; i < n->P; i++)
-			for (int j = 0; j < n->Q; j++) {
-				size_t o = (p * n->P + i) * n->Q + j;
-				int k = n->frozen[o];
-				y[o] = xp[(2 * i + k / 2) * n->W + 2 * j + k % 2];
-				n->argmax[o] = (uint8_t)k;
-			}
-	}
-}
-
-int model_freeze_kinks(struct isif_model *m, int on)
-{
-	for (int i = 0; i < m->n_nodes; i++) {
-		struct node *n = &m->nodes[i];
-		free(n->frozen);
-		n->frozen = NULL;
-		if (!on || !m->last_n || (n->kind != NODE_RELU && n->kind != NODE_MAXPOOL))
-			continue;
-		size_t len = (size_t)m->last_n * n->K * n->P * n->Q;
-		n->frozen = malloc(len);
-		if (!n->frozen)
-			return -1;
-		const float *y = m->acts[n->out].data;
-		for (size_t j = 0; j < len; j++)
-			n->frozen[j] = n->kind == NODE_RELU ? y[j] > 0 : n->argmax[j];
-	}
-	return 0;
-}
-
-static void run_node(struct isif_model *m, struct node *n, int N, int train, int groups)
-{
-	const float *x = m->acts[n->in].data;
-	float *y = m->acts[n->out].data;
-	size_t out_len = (size_t)N * n->K * n->P * n->Q;
-	switch (n->kind) {
-	case NODE_CONV:
-		isif_conv2d_forward(y, x, param(m, n->w), N, n->C, n->H, n->W, n->K,
-				    n->R, n->S, n->stride, n->pad, m->workspace);
-		break;
-	case NODE_BN:
-		bn_forward(m, n, x, y, N, train, groups);
-		break;
-	case NODE_RELU:
-		if (n->frozen)
-			frozen_relu(y, x, n->frozen, out_len);
-		else
-			isif_relu_forward(y, x, out_len);
-		break;
-	case NODE_MAXPOOL:
-		if (n->frozen)
-			frozen_maxpool(y, x, n, N);
-		else
-			isif_maxpool2_forward(y, n->argmax, x, N, n->C, n->H, n->W);
-		break;
-	case NODE_AVGPOOL:
-		isif_avgpool_forward(y, x, N, n->C, n->H * n->W);
-		break;
-	case NODE_LINEAR:
-		isif_linear_forward(y, x, param(m, n->w), param(m, n->b), N, n->C, n->K);
-		break;
-	case NODE_L2NORM:
-		isif_l2norm_forward(y, n->norm, x, N, n->K * n->P * n->Q);
-		break;
-	case NODE_ADD:
-		isif_add_forward(y, x, m->acts[n->in2].data, out_len);
-		break;
-	}
-}
-
-int isif_model_forward(struct isif_model *m, const float *x, int N, int H, int W,
-		       bool train, int bn_groups, const float **out, char *err)
-{
-	if (N < 1)
-		return isif_fail(err, ISIF_EINVAL, "empty batch");
-	if (bn_groups < 1 || N % bn_groups != 0)
-		return isif_fail(err, ISIF_EINVAL, "batch of %d rows does not split into %d BN groups",
-				 N, bn_groups);
-	if (train && N / bn_groups < 2)
-		return isif_fail(err, ISIF_EINVAL, "train-mode BN needs at least 2 rows per group");
-	if (N > m->plan_n || H != m->plan_h || W != m->plan_w) {
-		int rc = isif_model_plan(m, N > m->plan_n ? N : m->plan_n, H, W, err);
-		if (rc)
-			return rc;
-	}
-	m->acts[0].data = (float *)x;
-	for (int i = 0; i < m->n_nodes; i++)
-		run_node(m, &m->nodes[i], N, train, bn_groups);
-	m->last_n = N;
-	m->last_train = train;
-	m->last_groups = bn_groups;
-	m->last_x = x;
-	*out = m->acts[m->nodes[m->n_nodes - 1].out].data;
-	return ISIF_OK;
-}
-
-/* Where a node writes the gradient for activation id: straight into its
- * buffer the first time, else into scratch that finish_grad() adds in.
- * Activation 0 (the input) gets no gradient. */
-static float *grad_target(struct isif_model *m, int id)
-{
-	if (id == 0)
-		return NULL;
-	return m->acts[id].grad_written ? m->sum_scratch : m->acts[id].grad;
-}
-
-static void finish_grad(struct isif_model *m, int id, size_t len)
-{
-	if (id == 0)
-		return;
-	struct activation *a = &m->acts[id];
-	if (a->grad_written) {
-		for (size_t i = 0; i < len; i++)
-			a->grad[i] += m->sum_scratch[i];
-	}
-	a->grad_written = 1;
-}
-
-static void bn_backward(struct isif_model *m, struct node *n, float *dx,
-			const float *dy, const float *x, int N, int groups)
-{
-	int rows = N / groups, HW = n->H * n->W;
-	size_t stride = (size_t)rows * n->C * HW;
-	for (int g = 0; g < groups; g++)
-		isif_bn_backward(dx ? dx + g * stride : NULL, grad(m, n->w), grad(m, n->b),
-				 dy + g * stride, x + g * stride, n->mean + g * n->C,
-				 n->rstd + g * n->C, param(m, n->w), rows, n->C, HW);
-}
-
-static void back_node(struct isif_model *m, struct node *n, int N)
-{
-	const float *x = m->acts[n->in].data;
-	const float *y = m->acts[n->out].data;
-	const float *dy = m->acts[n->out].grad;
-	size_t in_len = (size_t)N * n->C * n->H * n->W;
-	size_t out_len = (size_t)N * n->K * n->P * n->Q;
-	float *dx = grad_target(m, n->in);
-	switch (n->kind) {
-	case NODE_CONV:
-		isif_conv2d_backward(dx, grad(m, n->w), dy, x, param(m, n->w), N, n->C,
-				     n->H, n->W, n->K, n->R, n->S, n->stride, n->pad,
-				     m->workspace);
-		break;
-	case NODE_BN:
-		bn_backward(m, n, dx, dy, x, N, m->last_groups);
-		break;
-	case NODE_RELU:
-		if (dx)
-			isif_relu_backward(dx, dy, y, out_len);
-		break;
-	case NODE_MAXPOOL:
-		if (dx)
-			isif_maxpool2_backward(dx, dy, n->argmax, N, n->C, n->H, n->W);
-		break;
-	case NODE_AVGPOOL:
-		if (dx)
-			isif_avgpool_backward(dx, dy, N, n->C, n->H * n->W);
-		break;
-	case NODE_LINEAR:
-		isif_linear_backward(dx, grad(m, n->w), grad(m, n->b), dy, x,
-				     param(m, n->w), N, n->C, n->K);
-		break;
-	case NODE_L2NORM:
-		if (dx)
-			isif_l2norm_backward(dx, dy, y, n->norm, N, n->K);
-		break;
-	case NODE_ADD:
-		/* d(a + b) = dy for both addends. */
-		if (dx)
-			memcpy(dx, dy, out_len * sizeof(float));
-		finish_grad(m, n->in, in_len);
-		dx = grad_target(m, n->in2);
-		if (dx)
-			memcpy(dx, dy, out_len * sizeof(float));
-		finish_grad(m, n->in2, out_len);
-		return;
-	}
-	finish_grad(m, n->in, in_len);
-}
-
-int isif_model_backward(struct isif_model *m, const float *dout, char *err)
-{
-	if (!m->last_train || !m->last_n)
-		return isif_fail(err, ISIF_EINVAL, "backward needs a train-mode forward first");
-	int N = m->last_n;
-	m->acts[0].data = (float *)m->last_x;
-	for (int i = 0; i < m->n_acts; i++)
-		m->acts[i].grad_written = 0;
-	struct activation *last = &m->acts[m->nodes[m->n_nodes - 1].out];
-	memcpy(last->grad, dout, (size_t)N * act_size(last) * sizeof(float));
-	for (int i = m->n_nodes - 1; i >= 0; i--)
-		back_node(m, &m->nodes[i], N);
-	m->last_train = 0; /* saved state is consumed */
-	return ISIF_OK;
-}
-
 double isif_model_flops_per_image(const struct isif_model *m, int H, int W)
 {
 	/* Shapes depend on H×W: infer them on a scratch copy of the model. */
@@ -676,7 +276,7 @@ double isif_model_flops_per_image(const struct isif_model *m, int H, int W)
 	if (!copy)
 		return 0;
 	memcpy(copy, m, sizeof *copy);
-	if (infer_shapes(copy, H, W, NULL)) {
+	if (model_infer_shapes(copy, H, W, NULL)) {
 		free(copy);
 		return 0;
 	}

@@ -7,6 +7,15 @@
  * Parameters are named tensors laid out contiguously in one block (their
  * gradients in a second block of the same layout); BN running statistics
  * live in a buffer block.
+ *
+ * Planning (model_exec.c) fuses a ReLU into the BN or residual add before it
+ * when that node's output feeds only the ReLU: the fused node writes the
+ * ReLU's output (`dst`) and the pre-ReLU activation gets no memory. A BN
+ * whose output feeds only a residual add is computed by that add (BN, add
+ * and ReLU in one pass), so its output gets no memory either. Gradients
+ * live in a few shared slots assigned by a liveness pass over the backward
+ * order instead of one buffer per activation, and activations backward never
+ * reads share data slots by a liveness pass over the forward order.
  */
 #ifndef ISIF_MODEL_IMPL_H
 #define ISIF_MODEL_IMPL_H
@@ -33,12 +42,28 @@ struct node {
 	uint8_t *argmax;           /* maxpool */
 	float *norm;               /* l2norm: per row */
 	uint8_t *frozen;           /* relu mask / maxpool winners held fixed (gradient checks) */
+	/* planned fusion */
+	int relu;                  /* BN/add: index of the ReLU node fused after it, or −1 */
+	int absorbed;              /* ReLU: fused into the node before it (runs nothing) */
+	int dst;                   /* activation written: out, or the fused ReLU's out */
+	int alias_in[2];           /* add: gradient of in/in2 is this node's (masked) dy */
+	int defer;                 /* BN: its forward runs inside the add it feeds */
+	int bn_in, bn_side;        /* add: that BN node (−1: none), and which input it is */
 };
 
 struct activation {
 	int C, H, W;               /* per image, after planning */
-	float *data, *grad;        /* max_n·C·H·W floats each (data of act 0 is borrowed) */
-	int grad_written;          /* during backward: gradient already holds a sum */
+	float *data;               /* max_n·C·H·W floats (act 0: borrowed; fused away: NULL) */
+	int consumers;             /* node inputs that read it */
+	int dslot;                 /* data in shared slot dslot (−1: its own buffer) */
+	int producer;              /* node writing it, −1 for the input */
+	int gslot;                 /* gradient slot (−1: none or an alias) */
+	int galias;                /* its gradient is activation galias's, masked by
+				    * gmask's data when gmask ≥ 0 (−1: own slot) */
+	int gmask;
+	/* during backward */
+	float *grad;               /* its gradient (a slot, or the aliased one's) */
+	int grad_written;          /* gradient already holds a contribution */
 };
 
 #define MODEL_MAX_NODES 160
@@ -67,13 +92,23 @@ struct isif_model {
 
 	/* plan */
 	int plan_n, plan_h, plan_w, plan_groups;
-	float *workspace;          /* conv scratch, then the sum scratch of backward */
+	struct team *team;         /* threads of the ops (NULL: the caller alone) */
+	int plan_threads;          /* team size the conv workspace serves */
+	float *workspace;          /* conv scratch */
 	size_t workspace_len;
-	float *sum_scratch;        /* inside workspace: a second gradient contribution */
 	float *saved;              /* mean/rstd/norm storage */
 	uint8_t *argmax_store;
+	int n_slots, n_dslots;
+	float *dslot[MODEL_MAX_ACTS]; /* data slots of activations backward never reads */
+	float *slot[MODEL_MAX_ACTS]; /* gradient slots */
+	size_t slot_len[MODEL_MAX_ACTS];
+	size_t planned_bytes;      /* activations + gradient slots + workspace */
 	int last_n, last_train, last_groups;
+	int last_rows;             /* rows per group of the last forward (eval: ≤ last_n) */
 	const float *last_x;
+	/* per-node seconds of forward [0] and backward [1], when profiling */
+	int profile;
+	double prof[MODEL_MAX_NODES][2];
 };
 
 /* Builder API used by model_arch.c: each returns the new id or −1 when a
@@ -101,6 +136,12 @@ int model_finish(struct isif_model *m, uint64_t seed);
  * kinks. With off, the frozen patterns are dropped.
  */
 int model_freeze_kinks(struct isif_model *m, int on);
+
+/* Shapes of every node and activation for H×W inputs (model_exec.c). */
+int model_infer_shapes(struct isif_model *m, int H, int W, char *err);
+
+/* Frees what isif_model_plan allocated (the thread team too when all is set). */
+void model_free_plan(struct isif_model *m, int all);
 
 /* Architecture builders: register nodes and tensors (no memory yet). */
 int model_build_convnet(struct isif_model *m);

@@ -1,27 +1,122 @@
 /*
  * core/pointwise.c — elementwise operations on flat float32 arrays: ReLU
- * forward/backward and the residual addition. In-place use is allowed where
- * isif/ops.h says so (every element is read before it is written).
+ * forward/backward and the residual addition, plus the fused add + ReLU,
+ * an accumulating ReLU backward and gradient sums (ops_impl.h). In-place
+ * use is allowed where isif/ops.h says so (every element is read before it
+ * is written). Large arrays are split over a thread team in ranges of whole
+ * cache lines; loops are vectorised.
  */
 #include "isif/ops.h"
+#include "ops_impl.h"
+#include "par_impl.h"
+#include "team_impl.h"
 
-/* y = max(x, 0); NaN stays NaN as in PyTorch (x > 0 is false, x < 0 too). */
-void isif_relu_forward(float *y, const float *x, size_t n)
+enum pw_kind { PW_RELU, PW_RELU_MASKED, PW_RELU_BACK, PW_RELU_BACK_ACC, PW_ADD,
+	       PW_ADD_RELU, PW_COPY, PW_ACC };
+
+struct pw_job {
+	enum pw_kind kind;
+	float *y;
+	const float *a, *b;
+	const uint8_t *mask;
+};
+
+/*
+ * relu: y = max(a, 0), NaN stays NaN as in PyTorch (a < 0 is false);
+ * relu_back: y (+)= b·[a > 0], the subgradient at 0 is 0 as PyTorch's
+ * threshold_backward (a is the ReLU's output); add: y = a + b.
+ */
+static void pw_range(void *p, size_t lo, size_t hi)
 {
-	for (size_t i = 0; i < n; i++)
-		y[i] = x[i] < 0.0f ? 0.0f : x[i];
+	const struct pw_job *j = p;
+	float *y = j->y;
+	const float *a = j->a, *b = j->b;
+	switch (j->kind) {
+	case PW_RELU:
+		OMP(simd)
+		for (size_t i = lo; i < hi; i++)
+			y[i] = a[i] < 0.0f ? 0.0f : a[i];
+		break;
+	case PW_RELU_MASKED:
+		for (size_t i = lo; i < hi; i++)
+			y[i] = j->mask[i] ? a[i] : 0.0f;
+		break;
+	case PW_RELU_BACK:
+		OMP(simd)
+		for (size_t i = lo; i < hi; i++)
+			y[i] = a[i] > 0.0f ? b[i] : 0.0f;
+		break;
+	case PW_RELU_BACK_ACC:
+		OMP(simd)
+		for (size_t i = lo; i < hi; i++)
+			y[i] += a[i] > 0.0f ? b[i] : 0.0f;
+		break;
+	case PW_ADD:
+		OMP(simd)
+		for (size_t i = lo; i < hi; i++)
+			y[i] = a[i] + b[i];
+		break;
+	case PW_ADD_RELU:
+		OMP(simd)
+		for (size_t i = lo; i < hi; i++) {
+			float v = a[i] + b[i];
+			y[i] = v < 0.0f ? 0.0f : v;
+		}
+		break;
+	case PW_COPY:
+		OMP(simd)
+		for (size_t i = lo; i < hi; i++)
+			y[i] = a[i];
+		break;
+	case PW_ACC:
+		OMP(simd)
+		for (size_t i = lo; i < hi; i++)
+			y[i] += a[i];
+		break;
+	}
 }
 
-/* dx = dy·[y > 0]: the subgradient at 0 is 0, as PyTorch's threshold_backward. */
+static void pw_run(struct team *tm, enum pw_kind kind, float *y, const float *a,
+		   const float *b, const uint8_t *mask, size_t n)
+{
+	struct pw_job j = { kind, y, a, b, mask };
+	team_for(tm, n, 16, PAR_MIN, pw_range, &j);
+}
+
+void isif_relu_forward(float *y, const float *x, size_t n)
+{
+	pw_run(NULL, PW_RELU, y, x, NULL, NULL, n);
+}
+
+void relu_forward_ex(float *y, const float *x, const uint8_t *mask, size_t n, struct team *tm)
+{
+	pw_run(tm, mask ? PW_RELU_MASKED : PW_RELU, y, x, NULL, mask, n);
+}
+
 void isif_relu_backward(float *dx, const float *dy, const float *y, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+	pw_run(NULL, PW_RELU_BACK, dx, y, dy, NULL, n);
+}
+
+void relu_backward_ex(float *dx, int accumulate, const float *dy, const float *y, size_t n,
+		      struct team *tm)
+{
+	pw_run(tm, accumulate ? PW_RELU_BACK_ACC : PW_RELU_BACK, dx, y, dy, NULL, n);
 }
 
 /* y = a + b; its gradient passes dy unchanged to both a and b. */
 void isif_add_forward(float *y, const float *a, const float *b, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		y[i] = a[i] + b[i];
+	pw_run(NULL, PW_ADD, y, a, b, NULL, n);
+}
+
+void add_relu_forward(float *y, const float *a, const float *b, size_t n, int relu,
+		      struct team *tm)
+{
+	pw_run(tm, relu ? PW_ADD_RELU : PW_ADD, y, a, b, NULL, n);
+}
+
+void grad_add(float *dst, int accumulate, const float *src, size_t n, struct team *tm)
+{
+	pw_run(tm, accumulate ? PW_ACC : PW_COPY, dst, src, NULL, NULL, n);
 }

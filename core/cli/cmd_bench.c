@@ -1,12 +1,14 @@
 /*
  * core/cli/cmd_bench.c — `isif bench`: time training steps (forward of 2m
  * rows, ISIF loss, backward, SGD) of a model on random data, and report the
- * median step time, images/s and achieved GFLOP/s. Prints figures; never
- * judges them.
+ * median step time, images/s, achieved GFLOP/s and the peak RSS; or, with
+ * --embed N, time the evaluation forward (BN in eval mode) over N random
+ * images. Prints figures; never judges them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cblas.h>
@@ -21,16 +23,58 @@
 
 static const char bench_help[] =
 	"usage: isif bench --model M [--batch 128] [--channels 1] [--size 28]\n"
-	"                  [--iters 5] [--warmup 1] [--threads 0]\n"
+	"                  [--iters 5] [--warmup 1] [--threads 0] [--embed N]\n"
 	"Times ISIF training steps (2×batch rows per step: forward, loss, backward,\n"
-	"SGD) on random inputs and prints the median step time, source images/s and\n"
-	"GFLOP/s (2 × multiply-adds of forward + 2× that for backward).\n";
+	"SGD) on random inputs and prints the median step time, source images/s,\n"
+	"GFLOP/s (2 × multiply-adds of forward + 2× that for backward) and the\n"
+	"process's peak RSS. With --embed N: times the evaluation forward (BN in\n"
+	"eval mode) of N random images in batches of --batch (default 256) instead.\n";
 
 static double now_seconds(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static long peak_rss_mib(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss / 1024;
+}
+
+/* Eval-mode forward of n random images in batches; prints seconds and img/s. */
+static int bench_embed(struct isif_model *net, const char *model, long n, int batch,
+		       int C, int S)
+{
+	size_t img = (size_t)C * S * S;
+	float *x = malloc((size_t)batch * img * sizeof(float));
+	char err[ISIF_ERR_LEN];
+	if (!x) {
+		fprintf(stderr, "isif bench: out of memory\n");
+		return 1;
+	}
+	struct isif_rng rng;
+	isif_rng_seed(&rng, 1, 3);
+	for (size_t i = 0; i < (size_t)batch * img; i++)
+		x[i] = isif_rng_uniform(&rng) * 2 - 1;
+	const float *emb;
+	if (isif_model_forward(net, x, batch, S, S, false, 1, &emb, err)) { /* warm-up */
+		fprintf(stderr, "isif bench: %s\n", err);
+		free(x);
+		return 1;
+	}
+	double t0 = now_seconds();
+	for (long done = 0; done < n; done += batch) {
+		int count = (int)(n - done < batch ? n - done : batch);
+		isif_model_forward(net, x, count, S, S, false, 1, &emb, err);
+	}
+	double t = now_seconds() - t0;
+	printf("%-9s %dx%dx%d embed n=%ld batch=%d  %.3f s  %9.1f img/s  peak RSS %ld MiB  threads %d\n",
+	       model, C, S, S, n, batch, t, n / t, peak_rss_mib(), openblas_get_num_threads());
+	free(x);
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -49,7 +93,7 @@ int cmd_bench(int argc, char **argv)
 		return 0;
 	}
 	const char *model = cli_opt(&a, "--model"), *v;
-	long m = 128, C = 1, S = 28, iters = 5, warmup = 1, threads = 0;
+	long m = 128, C = 1, S = 28, iters = 5, warmup = 1, threads = 0, embed = 0;
 	int rc = 2;
 	if ((v = cli_opt(&a, "--batch")) && cli_int("--batch", v, 2, 1024, &m))
 		goto out;
@@ -63,6 +107,10 @@ int cmd_bench(int argc, char **argv)
 		goto out;
 	if ((v = cli_opt(&a, "--threads")) && cli_int("--threads", v, 0, 256, &threads))
 		goto out;
+	if ((v = cli_opt(&a, "--embed")) && cli_int("--embed", v, 1, 10000000, &embed))
+		goto out;
+	if (embed && !cli_opt(&a, "--batch"))
+		m = 256;
 	if (cli_check_unused(&a, "bench"))
 		goto out;
 	if (!model) {
@@ -80,6 +128,11 @@ int cmd_bench(int argc, char **argv)
 	char err[ISIF_ERR_LEN];
 	if (isif_model_create(&net, model, (int)C, 128, 1, err)) {
 		fprintf(stderr, "isif bench: %s\n", err);
+		goto out;
+	}
+	if (embed) {
+		rc = bench_embed(net, model, embed, (int)m, (int)C, (int)S);
+		isif_model_free(net);
 		goto out;
 	}
 	int B = 2 * (int)m, D = 128;
@@ -112,9 +165,9 @@ int cmd_bench(int argc, char **argv)
 	qsort(times, (size_t)iters, sizeof(double), cmp_double);
 	double median = times[iters / 2];
 	double flops = 3 * 2 * isif_model_flops_per_image(net, (int)S, (int)S) * B;
-	printf("%-9s %dx%ldx%ld m=%-4ld step %8.1f ms (min %.1f, max %.1f)  %7.1f img/s  %6.1f GFLOP/s  threads %d\n",
+	printf("%-9s %dx%ldx%ld m=%-4ld step %8.1f ms (min %.1f, max %.1f)  %7.1f img/s  %6.1f GFLOP/s  peak RSS %ld MiB  threads %d\n",
 	       model, (int)C, S, S, m, 1e3 * median, 1e3 * times[0], 1e3 * times[iters - 1],
-	       m / median, flops / median / 1e9, openblas_get_num_threads());
+	       m / median, flops / median / 1e9, peak_rss_mib(), openblas_get_num_threads());
 	rc = 0;
 	isif_sgd_free(&opt);
 done:

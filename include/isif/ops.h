@@ -12,8 +12,10 @@
  *     themselves; dx may be NULL when nobody needs it;
  *   - `ws` is caller-provided scratch of the size the matching *_workspace()
  *     function returns (in floats); ops never allocate.
- * All functions are thread-safe on disjoint buffers; the GEMMs use OpenBLAS
- * with whatever thread count the process set.
+ * All functions are thread-safe on disjoint buffers and run on the calling
+ * thread (the model runs multi-threaded variants, core/ops_impl.h); the
+ * convolution uses the engine's GEMM (core/gemm.c), the linear layer
+ * OpenBLAS with whatever thread count the process set.
  */
 #ifndef ISIF_OPS_H
 #define ISIF_OPS_H

@@ -213,9 +213,12 @@ TEST(conv2d_backward_accumulates_dw_overwrites_dx)
 
 TEST(conv2d_workspace_size)
 {
-	/* one sample's column matrix C·R·S·P·Q; 1×1/stride 1/pad 0 needs none */
-	CHECK_EQ(isif_conv2d_workspace(8, 3, 32, 32, 16, 3, 3, 1, 1), 3 * 9 * 32 * 32);
-	CHECK_EQ(isif_conv2d_workspace(8, 16, 32, 32, 32, 3, 3, 2, 1), 16 * 9 * 16 * 16);
-	CHECK_EQ(isif_conv2d_workspace(8, 16, 32, 32, 32, 1, 1, 2, 0), 16 * 16 * 16);
-	CHECK_EQ(isif_conv2d_workspace(8, 16, 32, 32, 32, 1, 1, 1, 0), 0);
+	/* The workspace holds at least one sample's column matrix C·R·S·P·Q (the
+	 * im2col paths; the exact-size allocations above let ASan catch an op
+	 * that uses more); a 1×1/stride 1/pad 0 convolution copies no columns and
+	 * needs only GEMM packing space, less than its input. */
+	CHECK(isif_conv2d_workspace(8, 3, 32, 32, 16, 3, 3, 1, 1) >= 3 * 9 * 32 * 32);
+	CHECK(isif_conv2d_workspace(8, 16, 32, 32, 32, 3, 3, 2, 1) >= 16 * 9 * 16 * 16);
+	CHECK(isif_conv2d_workspace(8, 16, 32, 32, 32, 1, 1, 2, 0) >= 16 * 16 * 16);
+	CHECK(isif_conv2d_workspace(8, 16, 32, 32, 32, 1, 1, 1, 0) < 8 * 16 * 32 * 32);
 }

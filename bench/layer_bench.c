@@ -1,0 +1,120 @@
+/*
+ * bench/layer_bench.c — where a training step's time goes: runs ISIF
+ * training steps (forward of 2m random rows, loss, backward) with the
+ * model's per-node timers on (core/model_impl.h) and prints milliseconds
+ * per step by node kind, forward and backward, and the achieved GFLOP/s of
+ * the convolution layers alone (2 × multiply-adds forward, 2× that again
+ * for the input and weight gradients). A measurement, not a test.
+ *
+ *   make build/layer_bench
+ *   build/layer_bench MODEL [channels 1] [size 28] [m 128] [threads 2] [iters 3] [-v]
+ * -v adds one line per convolution.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../core/model_impl.h"
+#include "isif/loss.h"
+#include "isif/rng.h"
+
+static double clock_s(clockid_t id)
+{
+	struct timespec t;
+	clock_gettime(id, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+int main(int argc, char **argv)
+{
+	static const char *kinds[] = { "conv", "bn", "relu", "maxpool", "avgpool",
+				       "linear", "l2norm", "add" };
+	int verbose = argc > 1 && strcmp(argv[argc - 1], "-v") == 0;
+	if (verbose)
+		argc--;
+	if (argc < 2) {
+		fprintf(stderr, "usage: layer_bench MODEL [C] [size] [m] [threads] [iters] [-v]\n");
+		return 2;
+	}
+	const char *name = argv[1];
+	int C = argc > 2 ? atoi(argv[2]) : 1, S = argc > 3 ? atoi(argv[3]) : 28;
+	int m = argc > 4 ? atoi(argv[4]) : 128, threads = argc > 5 ? atoi(argv[5]) : 2;
+	int iters = argc > 6 ? atoi(argv[6]) : 3, B = 2 * m, D = 128;
+	openblas_set_num_threads(threads);
+#ifdef _OPENMP
+	omp_set_num_threads(threads);
+#endif
+	struct isif_model *net;
+	char err[ISIF_ERR_LEN];
+	if (isif_model_create(&net, name, C, D, 1, err) || isif_model_plan(net, B, S, S, err)) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	float *x = malloc(sizeof(float) * B * C * S * S), *dout = malloc(sizeof(float) * B * D);
+	float *ws = malloc(sizeof(float) * isif_loss_workspace(B));
+	struct isif_rng rng;
+	isif_rng_seed(&rng, 1, 2);
+	for (int i = 0; i < B * C * S * S; i++)
+		x[i] = isif_rng_uniform(&rng) * 2 - 1;
+	double step = 0, cpu = 0;
+	for (int it = -1; it < iters; it++) { /* it = -1 warms up */
+		const float *emb;
+		net->profile = it >= 0;
+		double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+		isif_model_forward(net, x, B, S, S, true, 1, &emb, err);
+		isif_loss_forward_backward(dout, emb, B, D, 0.1f, ISIF_GRAD_REFERENCE, ws);
+		isif_model_backward(net, dout, err);
+		if (it >= 0) {
+			step += now() - t0;
+			cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+		}
+	}
+	double tot[8][2] = { { 0 } }, conv_macs = 0, conv_s = 0;
+	printf("%s %dx%dx%d m=%d threads=%d: %.1f ms per step (forward, loss, backward; no SGD), "
+	       "%.1f ms CPU time\n", name, C, S, S, m, threads, 1e3 * step / iters, 1e3 * cpu / iters);
+	for (int i = 0; i < net->n_nodes; i++) {
+		const struct node *n = &net->nodes[i];
+		double f = net->prof[i][0] / iters, b = net->prof[i][1] / iters;
+		tot[n->kind][0] += f;
+		tot[n->kind][1] += b;
+		if (n->kind != NODE_CONV)
+			continue;
+		double macs = (double)B * n->K * n->C * n->R * n->S * n->P * n->Q;
+		conv_macs += macs;
+		conv_s += f + b;
+		if (verbose)
+			printf("  conv %3d C%4d K%4d %dx%d/%d %3dx%-3d fwd %7.1f ms %6.1f GF/s  bwd %7.1f ms %6.1f GF/s\n",
+			       i, n->C, n->K, n->R, n->S, n->stride, n->H, n->W, 1e3 * f,
+			       2 * macs / f * 1e-9, 1e3 * b, 4 * macs / b * 1e-9);
+	}
+	for (int k = 0; k < 8; k++)
+		if (tot[k][0] + tot[k][1] > 0)
+			printf("  %-8s fwd %8.1f ms  bwd %8.1f ms\n", kinds[k], 1e3 * tot[k][0],
+			       1e3 * tot[k][1]);
+	printf("conv layers: %.1f GFLOP/s (%.1f ms of %.1f ms per step); planned memory %.0f MiB\n",
+	       6 * conv_macs / conv_s * 1e-9, 1e3 * conv_s, 1e3 * step / iters,
+	       net->planned_bytes / 1048576.0);
+	double own = 0, gsl = 0, mib = 1048576.0;
+	for (int a = 1; a < net->n_acts; a++)
+		if (net->acts[a].data && net->acts[a].dslot < 0)
+			own += (double)B * net->acts[a].C * net->acts[a].H * net->acts[a].W * 4;
+	for (int g = 0; g < net->n_slots; g++)
+		gsl += net->slot_len[g] * 4.0;
+	printf("memory: saved activations %.0f MiB, %d shared data slots, %d gradient slots %.0f MiB, "
+	       "conv workspace %.0f MiB\n", own / mib, net->n_dslots, net->n_slots, gsl / mib,
+	       net->workspace_len * 4.0 / mib);
+	free(x), free(dout), free(ws);
+	isif_model_free(net);
+	return 0;
+}
