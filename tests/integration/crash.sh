@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.." || exit 1
 require_isifd crash
 
 SPEC='{"dataset": "fashion-mnist", "model": "convnet", "epochs": 2, "batch_size": 64,
-       "train_subset": 512, "eval": {"every": 0}}'
+       "train_subset": 2048, "eval": {"every": 0}}'
 DB="$T/state/isifd.db"
 sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$1"; }
 
