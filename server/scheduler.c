@@ -387,6 +387,10 @@ int sched_create(struct scheduler **out, struct store *st, const struct sched_op
 int sched_start(struct scheduler *s)
 {
 	int n = 0;
+	if (store_fail_interrupted(s->st, s->o.max_attempts, &n) != STORE_OK)
+		return -1;
+	for (int i = 0; i < n && s->o.prom; i++)
+		prom_add_job_finished(s->o.prom, JOB_FAILED);
 	if (store_recover_running(s->st, &n) != STORE_OK)
 		return -1;
 	if (n)
