@@ -64,8 +64,9 @@ struct job_claim {
 
 struct store;
 
-/* Opens (creating) the database at path and applies migrations[n] not yet
- * recorded in PRAGMA user_version, each in its own transaction. */
+/* Opens (creating) the database at path, refuses a damaged one (PRAGMA
+ * quick_check) or one newer than migrations[n], and applies the migrations
+ * not yet recorded in PRAGMA user_version, each in its own transaction. */
 int store_open(struct store **out, const char *path,
 	       const struct migration *migrations, int n, char *err, size_t errlen);
 void store_close(struct store *st);
