@@ -144,7 +144,7 @@ bench: all $(B)/knn_bench
 # Debian 12 packages the build, the tests and the default dataset need.
 DEB_PKGS := build-essential pkg-config libopenblas-dev libjansson-dev \
   libmicrohttpd-dev libsqlite3-dev sqlite3 libjpeg62-turbo-dev libpng-dev \
-  libcurl4-openssl-dev zlib1g-dev curl python3 dataset-fashion-mnist
+  libcurl4-openssl-dev zlib1g-dev curl python3 dataset-fashion-mnist wrk
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 ## deps: install the missing Debian packages with apt-get (root or sudo)
