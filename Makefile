@@ -144,7 +144,8 @@ bench: all $(B)/knn_bench
 # Debian 12 packages the build, the tests and the default dataset need.
 DEB_PKGS := build-essential pkg-config libopenblas-dev libjansson-dev \
   libmicrohttpd-dev libsqlite3-dev sqlite3 libjpeg62-turbo-dev libpng-dev \
-  libcurl4-openssl-dev zlib1g-dev curl python3 dataset-fashion-mnist wrk
+  libcurl4-openssl-dev zlib1g-dev curl python3 dataset-fashion-mnist \
+  python3-numpy libjpeg-turbo-progs wrk
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 ## deps: install the missing Debian packages with apt-get (root or sudo)
@@ -174,7 +175,8 @@ run: deps all
 # Every build also links each target with tests/fuzz/replay_main.c as
 # $(B)/fuzz_replay/<t>, which make test uses to replay the seeds and every
 # crasher kept in tests/fuzz/regress/<t>/ (no clang needed for that).
-FUZZ_TARGETS   := spec idx cifar stl image safetensors npy http
+FUZZ_TARGETS   := spec idx cifar stl image safetensors npy http urlguard
+FUZZ_SERVER_TARGETS := http urlguard   # these link the daemon's objects
 FUZZ_REPLAY    := $(FUZZ_TARGETS:%=$(B)/fuzz_replay/%)
 FUZZ_UTIL_OBJ  := $(B)/obj/tests/fuzz/fuzz_util.o
 FUZZ_SERVER_OBJ := $(filter-out $(B)/obj/server/main.o $(B)/obj/server/jobrun.o,$(SERVER_OBJ))
@@ -183,13 +185,13 @@ FUZZ_SECONDS   ?= 30
 all: $(FUZZ_REPLAY)
 .SECONDARY: $(FUZZ_TARGETS:%=$(B)/obj/tests/fuzz/fuzz_%.o)
 
-$(B)/obj/tests/fuzz/fuzz_http.o: ALLCFLAGS += $(SERVER_CFLAGS)
+$(FUZZ_SERVER_TARGETS:%=$(B)/obj/tests/fuzz/fuzz_%.o): ALLCFLAGS += $(SERVER_CFLAGS)
 
 $(B)/fuzz_replay/%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay_main.o $(FUZZ_UTIL_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/fuzz_replay/http: $(B)/obj/tests/fuzz/fuzz_http.o $(B)/obj/tests/fuzz/replay_main.o $(FUZZ_UTIL_OBJ) $(FUZZ_SERVER_OBJ) $(LIB)
+$(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_replay/%): $(B)/fuzz_replay/%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay_main.o $(FUZZ_UTIL_OBJ) $(FUZZ_SERVER_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
@@ -197,7 +199,7 @@ $(B)/fuzz_replay/http: $(B)/obj/tests/fuzz/fuzz_http.o $(B)/obj/tests/fuzz/repla
 $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/fuzz_http: $(B)/obj/tests/fuzz/fuzz_http.o $(FUZZ_UTIL_OBJ) $(FUZZ_SERVER_OBJ) $(LIB)
+$(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_%): $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(FUZZ_SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
 .PHONY: fuzz fuzz-build fuzz-deps

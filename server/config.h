@@ -30,6 +30,18 @@ struct config {
 	long progress_interval_ms;
 	long shutdown_timeout;
 	long verbose;
+	/* retrieval (issue 5) */
+	long allow_private_urls;
+	long max_image_bytes;
+	long max_image_side;
+	long max_image_pixels;
+	long url_timeout;
+	long url_max_redirects;
+	long max_k;
+	long max_batch;
+	long max_batch_urls;
+	long index_cache;
+	long dataset_cache;
 };
 
 /* Fills cfg with every flag's default. */

@@ -29,6 +29,7 @@
 
 #define BODY_JSON 1u   /* the route reads a JSON body */
 #define NO_AUTH 2u     /* answered without a token */
+#define BODY_IMAGE 4u  /* the route reads an image body (up to --max-image-bytes) */
 
 struct route {
 	const char *method;
@@ -49,6 +50,13 @@ static const struct route routes[] = {
 	{"GET", "/healthz", route_healthz, NO_AUTH},
 	{"GET", "/metrics", route_metrics, 0},
 	{"GET", "/datasets", route_datasets, 0},
+	{"POST", "/datasets", route_datasets_create, BODY_JSON},
+	{"GET", "/datasets/{name}", route_dataset_get, 0},
+	{"GET", "/datasets/{name}/images/{split}/{index}", route_dataset_image, 0},
+	{"GET", "/neighbors", route_neighbors_get, 0},
+	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE},
+	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON},
+	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
@@ -56,7 +64,8 @@ static const struct route routes[] = {
 static const char *const labels[] = {
 	"/jobs", "/jobs/{id}", "/jobs/{id}/metrics", "/jobs/{id}/events",
 	"/jobs/{id}/cancel", "/jobs/{id}/checkpoint", "/healthz", "/metrics",
-	"/datasets", "static",
+	"/datasets", "/datasets/{name}", "/datasets/{name}/images/{split}/{index}",
+	"/neighbors", "/neighbors/batch", "/jobs/{id}/embeddings", "static",
 };
 #define N_LABELS (int)(sizeof labels / sizeof labels[0])
 #define LABEL_STATIC (N_LABELS - 1)
@@ -182,6 +191,15 @@ enum MHD_Result http_error(struct request *rq, int status, const char *code,
 					       "message", msg));
 }
 
+bool http_seg(struct request *rq, int i, char *buf, size_t len)
+{
+	if (i < 0 || i >= rq->nseg || rq->seg_len[i] >= len)
+		return false;
+	memcpy(buf, rq->seg[i], rq->seg_len[i]);
+	buf[rq->seg_len[i]] = '\0';
+	return true;
+}
+
 const char *http_query(struct request *rq, const char *key)
 {
 	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -208,18 +226,29 @@ bool http_query_long(struct request *rq, const char *key, long min, long max,
 
 /* ---- routing ---------------------------------------------------------------- */
 
-/* Does path match pattern? The {id} segment goes to *id_seg / *id_len. */
-static bool match(const char *pattern, const char *path, const char **id_seg, size_t *id_len)
+/* Does path match pattern? The {id} segment goes to *id_seg / *id_len,
+ * other {name} segments to rq's seg[] (when rq is not NULL). */
+static bool match(const char *pattern, const char *path, const char **id_seg, size_t *id_len,
+		  struct request *rq)
 {
 	const char *p = pattern, *u = path;
+	int nseg = 0;
 	while (*p && *u) {
-		if (strncmp(p, "{id}", 4) == 0) {
-			size_t n = strcspn(u, "/");
-			if (n == 0)
+		if (*p == '{') {
+			size_t n = strcspn(u, "/"), plen = strcspn(p, "}");
+			if (n == 0 || !p[plen])
 				return false;
-			*id_seg = u;
-			*id_len = n;
-			p += 4;
+			if (strncmp(p, "{id}", 4) == 0) {
+				*id_seg = u;
+				*id_len = n;
+			} else if (nseg < HTTP_MAX_SEGS) {
+				if (rq) {
+					rq->seg[nseg] = u;
+					rq->seg_len[nseg] = n;
+				}
+				nseg++;
+			}
+			p += plen + 1;
 			u += n;
 			continue;
 		}
@@ -228,7 +257,11 @@ static bool match(const char *pattern, const char *path, const char **id_seg, si
 		p++;
 		u++;
 	}
-	return !*p && !*u;
+	if (*p || *u)
+		return false;
+	if (rq)
+		rq->nseg = nseg;
+	return true;
 }
 
 /* A job id: 1..2^53, decimal digits only. */
@@ -254,12 +287,13 @@ static bool route_request(struct request *rq, enum MHD_Result *ret)
 	for (int i = 0; i < N_ROUTES; i++) {
 		const char *seg = NULL;
 		size_t len = 0;
-		if (!match(routes[i].pattern, rq->url, &seg, &len))
+		if (!match(routes[i].pattern, rq->url, &seg, &len, NULL))
 			continue;
 		path_known = true;
 		bool same = strcmp(routes[i].method, rq->method) == 0 ||
 			    (is_get && strcmp(routes[i].method, "GET") == 0);
 		if (same) {
+			match(routes[i].pattern, rq->url, &seg, &len, rq);
 			rq->route = i;
 			rq->label = label_of(routes[i].pattern);
 			if (seg) {
@@ -337,6 +371,21 @@ static bool is_json_type(const char *ct)
 	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
+/* image/jpeg, image/png or application/octet-stream, parameters ignored. */
+static bool is_image_type(const char *ct)
+{
+	static const char *const ok[] = {"image/jpeg", "image/png", "application/octet-stream"};
+	if (!ct)
+		return false;
+	size_t n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (strlen(ok[i]) == n && strncasecmp(ct, ok[i], n) == 0)
+			return true;
+	return false;
+}
+
 /* Checks made before the body: auth, content type, declared length. */
 static bool admit(struct request *rq, enum MHD_Result *ret)
 {
@@ -357,20 +406,26 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 		*ret = http_respond(rq, 401, r);
 		return false;
 	}
-	if (!(flags & BODY_JSON))
+	if (!(flags & (BODY_JSON | BODY_IMAGE)))
 		return true;
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (!is_json_type(ct)) {
+	if ((flags & BODY_JSON) && !is_json_type(ct)) {
 		*ret = http_error(rq, 415, "unsupported_media_type",
 				  "Content-Type must be application/json (got %s)", ct ? ct : "none");
 		return false;
 	}
+	if ((flags & BODY_IMAGE) && !is_image_type(ct)) {
+		*ret = http_error(rq, 415, "unsupported_media_type",
+				  "Content-Type must be image/jpeg, image/png or "
+				  "application/octet-stream (got %s)", ct ? ct : "none");
+		return false;
+	}
 	const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)rq->app->cfg->max_body) {
-		*ret = http_error(rq, 413, "payload_too_large", "body larger than %ld bytes",
-				  rq->app->cfg->max_body);
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)rq->max_body) {
+		*ret = http_error(rq, 413, "payload_too_large", "body larger than %zu bytes",
+				  rq->max_body);
 		return false;
 	}
 	return true;
@@ -378,7 +433,7 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 
 static void append_body(struct request *rq, const char *data, size_t n)
 {
-	size_t max = (size_t)rq->app->cfg->max_body;
+	size_t max = rq->max_body;
 	if (rq->too_large || rq->body_len + n > max) {
 		rq->too_large = true;
 		return;
@@ -426,13 +481,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->route = -1;
 		rq->label = N_LABELS;
 		rq->t0 = mono_now();
+		rq->max_body = (size_t)rq->app->cfg->max_body;
 		*con_cls = rq;
 		enum MHD_Result ret = MHD_YES;
-		if (!route_request(rq, &ret) || !admit(rq, &ret))
+		if (!route_request(rq, &ret))
 			return ret;
-		if (rq->route < 0 || !(routes[rq->route].flags & BODY_JSON))
-			return dispatch(rq);
-		return MHD_YES; /* wait for the body */
+		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE))
+			rq->max_body = (size_t)rq->app->cfg->max_image_bytes;
+		if (!admit(rq, &ret))
+			return ret;
+		/* Answer on the next call, once the request is fully read: a
+		 * response queued from this first call makes libmicrohttpd close
+		 * the connection afterwards (no keep-alive). */
+		return MHD_YES;
 	}
 	if (rq->answered) {
 		*upload_size = 0; /* a body nobody asked for is dropped */
@@ -444,8 +505,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (rq->too_large)
-		return http_error(rq, 413, "payload_too_large", "body larger than %ld bytes",
-				  rq->app->cfg->max_body);
+		return http_error(rq, 413, "payload_too_large", "body larger than %zu bytes",
+				  rq->max_body);
 	return dispatch(rq);
 }
 

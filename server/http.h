@@ -20,6 +20,9 @@
 #include "sse.h"
 #include "store.h"
 
+struct index_cache;
+struct dscache;
+
 /* Everything a handler may use; owned by main. */
 struct app {
 	const struct config *cfg;
@@ -28,7 +31,11 @@ struct app {
 	struct sse_bus *bus;
 	struct prom *prom;
 	char token[512];            /* "" = no authentication */
+	struct index_cache *indexes; /* jobs' embedding indexes (retrieval) */
+	struct dscache *datasets;    /* datasets loaded for the HTTP side */
 };
+
+#define HTTP_MAX_SEGS 4
 
 struct request {
 	struct app *app;
@@ -43,6 +50,10 @@ struct request {
 	bool too_large, answered;
 	int status;
 	double t0;
+	size_t max_body;            /* --max-body, or --max-image-bytes for image uploads */
+	int nseg;                   /* the path's {name}-style segments, in order */
+	const char *seg[HTTP_MAX_SEGS];
+	size_t seg_len[HTTP_MAX_SEGS];
 };
 
 typedef enum MHD_Result (*route_fn)(struct request *rq);
@@ -76,6 +87,10 @@ enum MHD_Result http_error(struct request *rq, int status, const char *code,
 /* A malloc'd body (taken) with a content type. */
 enum MHD_Result http_body(struct request *rq, int status, const char *content_type,
 			  char *body, size_t len);
+
+/* Copies path segment i (a {name} of the route) into buf; false if absent
+ * or longer than len - 1. */
+bool http_seg(struct request *rq, int i, char *buf, size_t len);
 
 /* A query argument or NULL. */
 const char *http_query(struct request *rq, const char *key);

@@ -18,6 +18,7 @@
 #include "isif/dataset.h"
 #include "isif/spec.h"
 #include "isif/train.h"
+#include "index.h"
 #include "log.h"
 
 struct cached_dataset {
@@ -120,6 +121,9 @@ static void dataset_release(struct jobrun *jr, struct cached_dataset *d)
 /* Per-run state the trainer's callbacks see. */
 struct run_ctx {
 	struct sched_job *job;
+	struct store *st;
+	const struct isif_job_spec *spec;
+	const struct isif_dataset *ds;
 	int64_t images_per_epoch;     /* from the last progress report */
 	int commit_rc;
 	char commit_err[ISIF_ERR_LEN];
@@ -137,14 +141,33 @@ static void on_progress(void *user, const struct isif_progress *p)
 	sched_job_progress(ctx->job, &jp);
 }
 
+/* The evaluation's embeddings become the job's index (before the epoch's
+ * row and event, so a client that sees the event finds the index). A
+ * failure costs the index, not the job. */
+static void publish_index(struct run_ctx *ctx, int epoch, const char *checkpoint_path,
+			  const float *train_emb, int64_t n_train, const float *test_emb,
+			  int64_t n_test, int D)
+{
+	char err[ISIF_ERR_LEN];
+	struct index_source src = {
+		.job = ctx->job->id, .job_dir = ctx->job->job_dir, .epoch = epoch,
+		.checkpoint_path = checkpoint_path, .spec = ctx->spec, .ds = ctx->ds,
+		.emb = {train_emb, test_emb}, .n = {n_train, n_test}, .dim = D,
+	};
+	if (index_publish(ctx->st, &src, err) != ISIF_OK)
+		log_error("job %lld: the embedding index of epoch %d was not stored: %s",
+			  (long long)ctx->job->id, epoch, err);
+}
+
 static void on_epoch(void *user, const struct isif_epoch_metrics *m,
 		     const char *checkpoint_path, const float *train_emb, int64_t n_train,
 		     const float *test_emb, int64_t n_test, int D)
 {
 	struct run_ctx *ctx = user;
-	(void)train_emb, (void)n_train, (void)test_emb, (void)n_test, (void)D;
 	if (ctx->commit_rc)
 		return;
+	if (train_emb && test_emb)
+		publish_index(ctx, m->epoch, checkpoint_path, train_emb, n_train, test_emb, n_test, D);
 	struct metrics_row r = {
 		.epoch = m->epoch, .loss = m->loss, .has_knn = m->has_knn,
 		.knn_top1 = m->knn_top1, .knn_top5 = m->knn_top5, .unseen = m->unseen,
@@ -180,7 +203,7 @@ int jobrun_run(void *user, struct sched_job *job, char *err)
 	struct isif_job_spec spec;
 	struct cached_dataset *ds = NULL;
 	struct isif_trainer *t = NULL;
-	struct run_ctx ctx = {.job = job};
+	struct run_ctx ctx = {.job = job, .st = jr->st, .spec = &spec};
 	isif_spec_default(&spec);
 	int rc = isif_spec_parse(&spec, job->spec_json, true, err);
 	if (rc)
@@ -188,6 +211,7 @@ int jobrun_run(void *user, struct sched_job *job, char *err)
 	rc = dataset_acquire(jr, spec.dataset, &ds, err);
 	if (rc)
 		return rc;
+	ctx.ds = &ds->ds;
 	rc = isif_trainer_create(&t, &spec, &ds->ds, job->run_dir, job->threads, err);
 	if (rc)
 		goto out;

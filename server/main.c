@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "dscache.h"
 #include "http.h"
+#include "index.h"
 #include "jobrun.h"
 #include "log.h"
 #include "migrations.h"
@@ -144,6 +146,8 @@ int main(int argc, char **argv)
 	app.st = st;
 	app.bus = sse_bus_create((int)cfg.sse_keepalive);
 	app.prom = prom_create(labels, n_labels);
+	app.indexes = index_cache_create(st, cfg.state_dir, (int)cfg.index_cache);
+	app.datasets = dscache_create(st, (int)cfg.dataset_cache);
 	struct jobrun *jr = jobrun_create(st);
 	struct sched_options so = {
 		.workers = (int)cfg.workers, .cores = (int)cfg.cores, .max_queued = cfg.max_queued,
@@ -151,7 +155,7 @@ int main(int argc, char **argv)
 		.progress_interval_ms = (int)cfg.progress_interval_ms, .state_dir = cfg.state_dir,
 		.run = jobrun_run, .run_user = jr, .bus = app.bus, .prom = app.prom,
 	};
-	if (!app.bus || !app.prom || !jr || sched_create(&app.sched, st, &so) ||
+	if (!app.bus || !app.prom || !app.indexes || !app.datasets || !jr || sched_create(&app.sched, st, &so) ||
 	    sched_start(app.sched)) {
 		log_error("start-up failed (out of memory or threads)");
 		return 1;
@@ -182,6 +186,8 @@ int main(int argc, char **argv)
 	http_stop(d);
 	sched_free(app.sched);
 	jobrun_free(jr);
+	index_cache_free(app.indexes);
+	dscache_free(app.datasets);
 	sse_bus_free(app.bus);
 	prom_free(app.prom);
 	store_close(st);

@@ -1,6 +1,8 @@
 /*
  * server/routes.h — the request handlers behind the route table in http.c:
- * jobs (routes_jobs.c) and everything else (routes_misc.c).
+ * jobs (routes_jobs.c), datasets (routes_datasets.c), retrieval
+ * (routes_neighbors.c), embedding exports (routes_export.c) and everything
+ * else (routes_misc.c).
  */
 #ifndef ISIFD_ROUTES_H
 #define ISIFD_ROUTES_H
@@ -19,6 +21,19 @@ enum MHD_Result route_job_checkpoint(struct request *rq);
 enum MHD_Result route_healthz(struct request *rq);
 enum MHD_Result route_metrics(struct request *rq);
 enum MHD_Result route_datasets(struct request *rq);
+
+/* routes_datasets.c */
+enum MHD_Result route_datasets_create(struct request *rq);
+enum MHD_Result route_dataset_get(struct request *rq);
+enum MHD_Result route_dataset_image(struct request *rq);
+
+/* routes_neighbors.c */
+enum MHD_Result route_neighbors_get(struct request *rq);
+enum MHD_Result route_neighbors_post(struct request *rq);
+enum MHD_Result route_neighbors_batch(struct request *rq);
+
+/* routes_export.c */
+enum MHD_Result route_job_embeddings(struct request *rq);
 /* GET of any other path: a file of --web-dir ("/" is index.html). */
 enum MHD_Result route_static(struct request *rq);
 

@@ -1,6 +1,6 @@
 /*
- * server/routes_misc.c — /healthz, /metrics (Prometheus text), /datasets
- * and the dashboard's static files from --web-dir (a built-in placeholder
+ * server/routes_misc.c — /healthz, /metrics (Prometheus text) and the
+ * dashboard's static files from --web-dir (a built-in placeholder
  * page answers "/" when the directory has no index.html).
  */
 #include "routes.h"
@@ -33,21 +33,6 @@ enum MHD_Result route_metrics(struct request *rq)
 	size_t len = 0;
 	char *text = prom_render(rq->app->prom, &g, &len);
 	return http_body(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-}
-
-enum MHD_Result route_datasets(struct request *rq)
-{
-	json_t *out;
-	if (store_datasets_json(rq->app->st, &out))
-		return http_error(rq, 500, "internal", "database error: %s",
-				  store_last_error(rq->app->st));
-	size_t i;
-	json_t *d;
-	json_array_foreach(json_object_get(out, "datasets"), i, d) {
-		const char *path = json_string_value(json_object_get(d, "path"));
-		json_object_set_new(d, "available", json_boolean(path && access(path, R_OK) == 0));
-	}
-	return http_json(rq, 200, out);
 }
 
 static const char placeholder[] =

@@ -861,3 +861,21 @@ int store_count_by_status(struct store *st, long counts[JOB_STATUS_COUNT])
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
+
+/* ---- access for store_*.c extension files ------------------------------- */
+
+sqlite3 *store_lock(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	return st->db;
+}
+
+void store_unlock(struct store *st)
+{
+	pthread_mutex_unlock(&st->mu);
+}
+
+int store_fail(struct store *st, const char *what)
+{
+	return db_fail(st, what);
+}

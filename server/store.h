@@ -152,4 +152,16 @@ int store_count_by_status(struct store *st, long counts[JOB_STATUS_COUNT]);
 /* Last SQLite error text (for logs); valid until the next call. */
 const char *store_last_error(struct store *st);
 
+/* ---- for store_*.c files that add queries of their own ------------------ */
+
+struct sqlite3;
+
+/* Locks the connection for one unit of statements (store_unlock ends it). */
+struct sqlite3 *store_lock(struct store *st);
+void store_unlock(struct store *st);
+
+/* Records SQLite's last message (store_last_error) under `what`; returns
+ * STORE_ERR. Call with the connection locked. */
+int store_fail(struct store *st, const char *what);
+
 #endif

@@ -25,6 +25,10 @@ else
 fi
 check "train_writes_metrics_csv" test "$(wc -l < "$TMP/learn/metrics.csv")" -eq 4
 check "train_writes_embeddings" test -s "$TMP/learn/embeddings-test.npy"
+check "embed_dataset_split" "$ISIF" embed --checkpoint "$TMP/learn/checkpoint-latest.safetensors" --dataset fashion-mnist --split test --out "$TMP/test-emb.npy"
+# 10000 × 128 float32 after a 128-byte header; equal to what training exported
+check "embed_dataset_split_shape" test "$(stat -c %s "$TMP/test-emb.npy")" -eq $((128 + 10000 * 128 * 4))
+check "embed_dataset_matches_training_export" cmp "$TMP/test-emb.npy" "$TMP/learn/embeddings-test.npy"
 check "train_checkpoint_loads" "$ISIF" knn --dataset fashion-mnist --checkpoint "$TMP/learn/checkpoint-latest.safetensors" --train-subset 2000 --k 20
 
 # Resume: 2 epochs straight == 1 epoch, then resume for the second (threads 1).

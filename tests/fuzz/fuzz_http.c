@@ -5,6 +5,8 @@
  * daemon: the real http_start with a real store in a scratch state
  * directory and a scheduler whose stub job commits one epoch with a small
  * checkpoint at once (so /metrics, /checkpoint and /events have data).
+ * The stub publishes no embedding index, so /neighbors answers before any
+ * URL would be fetched: the fuzzer never touches the network.
  * Two daemons run, one without and one with a token; bit 0 of the first
  * input byte picks one, the rest is what the client sends. The client
  * half-closes after sending and reads one answer for at most 300 ms
@@ -26,8 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dscache.h"
 #include "fuzz_util.h"
 #include "http.h"
+#include "index.h"
 #include "isif/common.h"
 #include "log.h"
 #include "migrations.h"
@@ -90,6 +94,8 @@ static void start(struct daemon *d, const char *name, bool token)
 	d->app.st = st;
 	d->app.bus = sse_bus_create(1);
 	d->app.prom = prom_create(labels, n_labels);
+	d->app.indexes = index_cache_create(st, d->cfg.state_dir, 2);
+	d->app.datasets = dscache_create(st, 1);
 	if (token)
 		snprintf(d->app.token, sizeof d->app.token, "%s", TOKEN);
 	struct sched_options so = {
@@ -97,7 +103,7 @@ static void start(struct daemon *d, const char *name, bool token)
 		.progress_interval_ms = 0, .state_dir = d->cfg.state_dir, .run = stub_run,
 		.bus = d->app.bus, .prom = d->app.prom,
 	};
-	if (!d->app.bus || !d->app.prom || sched_create(&d->app.sched, st, &so) ||
+	if (!d->app.bus || !d->app.prom || !d->app.indexes || !d->app.datasets || sched_create(&d->app.sched, st, &so) ||
 	    sched_start(d->app.sched))
 		abort();
 	d->mhd = http_start(&d->app, &d->port);

@@ -219,6 +219,17 @@ def npy_seeds():
 TOKEN = b"fuzz-token-0123456789abcdef"
 
 
+def urlguard_seeds():
+    for name, addr in (("loopback", "127.0.0.1"), ("metadata", "169.254.169.254"),
+                       ("private", "192.168.1.1"), ("public", "93.184.216.34")):
+        put("urlguard", "v4_" + name, b"\x00" + bytes(int(x) for x in addr.split(".")))
+    put("urlguard", "v6_mapped", b"\x00" + bytes(10) + b"\xff\xff\x7f\x00\x00\x01")
+    put("urlguard", "v6_ula", b"\x00\xfd" + bytes(14))
+    for i, url in enumerate((b"http://example.com/a.png", b"https://[::1]:8443/x?y=1",
+                             b"HTTP://0x7f.1/", b"ftp://x/", b"http:///x", b"http://a b/")):
+        put("urlguard", "url%d" % i, b"\x01" + url)
+
+
 def http_seeds():
     def req(which, method, path, headers=(), body=b""):
         h = b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % (method, path)
@@ -258,6 +269,17 @@ def http_seeds():
         "token_wrong": req(1, b"POST", b"/jobs", [js, (b"Authorization", b"Bearer nope")], spec),
         "pipelined": req(0, b"GET", b"/healthz") + req(0, b"GET", b"/jobs")[1:],
         "expect": req(0, b"POST", b"/jobs", [js, (b"Expect", b"100-continue")], spec),
+        "dataset": req(0, b"GET", b"/datasets/fashion-mnist"),
+        "dataset_image": req(0, b"GET", b"/datasets/fashion-mnist/images/test/3"),
+        "dataset_register": req(0, b"POST", b"/datasets", [js],
+                                b'{"name": "d2", "format": "idx", "path": "/nonexistent"}'),
+        "neighbors_ref": req(0, b"GET", b"/neighbors?image=train:12&k=5&job=1"),
+        "neighbors_url": req(0, b"GET", b"/neighbors?image=http://127.0.0.1:9/x.png&k=3"),
+        "neighbors_post": req(0, b"POST", b"/neighbors?k=2", [(b"Content-Type", b"image/png")],
+                              b"\x89PNG\r\n\x1a\n" + bytes(40)),
+        "neighbors_batch": req(0, b"POST", b"/neighbors/batch", [js],
+                               b'{"images": ["train:1", "test:2"], "k": 3, "job": 1}'),
+        "embeddings": req(0, b"GET", b"/jobs/1/embeddings?format=csv&split=test"),
     }
     for name, data in seeds.items():
         put("http", name, data)
@@ -273,4 +295,5 @@ if __name__ == "__main__":
     image_seeds()
     st_seeds()
     npy_seeds()
+    urlguard_seeds()
     http_seeds()

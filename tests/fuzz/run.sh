@@ -13,6 +13,8 @@ cd "$(dirname "$0")/../.." || exit 1
 B=${BUILD:-build/fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 mkdir -p "$B/crashes" "$B/logs"
+# fuzz_http leaves half-closed connections open until their 1 s timeout.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # Largest input per target: room for the files of a small dataset.
 max_len() {

@@ -135,7 +135,7 @@ bad method_jobs 405 '' PUT /jobs
 check api_bad_allow_jobs grep -qi '^Allow: POST, GET, HEAD' "$T/bad_headers"
 bad method_job 405 '' PATCH /jobs/2
 bad method_cancel 405 '' GET /jobs/2/cancel
-bad method_datasets 405 '' POST /datasets -H 'Content-Type: application/json' -d '{}'
+bad method_datasets 405 '' DELETE /datasets
 bad content_type_text 415 'unsupported_media_type' POST /jobs -H 'Content-Type: text/plain' --data-binary "$SMALL"
 bad content_type_missing 415 '' POST /jobs -H 'Content-Type:' --data-binary "$SMALL"
 bad body_too_large 413 'payload_too_large' POST /jobs "${J[@]}" --data-binary "$big"

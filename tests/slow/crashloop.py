@@ -95,6 +95,12 @@ def n_migrations():
     return len([f for f in os.listdir(os.path.join(ROOT, "migrations")) if f.endswith(".sql")])
 
 
+def attempts_version():
+    """The schema version that adds jobs.attempts (migrations/NNN_attempts.sql)."""
+    return next(int(f[:3]) for f in os.listdir(os.path.join(ROOT, "migrations"))
+                if f.endswith("_attempts.sql"))
+
+
 # ---- the daemon -------------------------------------------------------------------
 class Daemon:
     def __init__(self, isifd, state, flags=()):
@@ -381,7 +387,7 @@ def migration_kill(isifd, base, k, rng):
         ic, v, has_attempts, jobs, rows = s
         if ic != "ok":
             problems.append("integrity_check %s" % ic)
-        if v >= 2 and not has_attempts or v < 2 and has_attempts:
+        if (v >= attempts_version()) != has_attempts:
             problems.append("user_version %d but attempts column %s" % (v, has_attempts))
         if seeded and (jobs, rows) != (2, 2):
             problems.append("seeded rows: %d jobs, %d metrics" % (jobs, rows))

@@ -1,0 +1,27 @@
+/*
+ * server/dscache.h — registered datasets loaded for the HTTP side: the
+ * image endpoint (thumbnails) and queries by a dataset image that is not
+ * in a job's index. A loaded dataset is immutable and shared read-only;
+ * at most `capacity` stay loaded once unused (least recently used out).
+ * The training workers keep their own copies (jobrun.c). Thread-safe.
+ */
+#ifndef ISIFD_DSCACHE_H
+#define ISIFD_DSCACHE_H
+
+#include "isif/dataset.h"
+#include "store.h"
+
+struct dscache;
+struct dscache_entry;
+
+struct dscache *dscache_create(struct store *st, int capacity);
+void dscache_free(struct dscache *dc);
+
+/* The dataset registered as name, loaded on first use (and its shape
+ * recorded in the registry). STORE_NOTFOUND when not registered;
+ * STORE_ERR with err when it cannot be loaded. Release when done. */
+int dscache_acquire(struct dscache *dc, const char *name, struct dscache_entry **out,
+		    const struct isif_dataset **ds, char *err);
+void dscache_release(struct dscache *dc, struct dscache_entry *e);
+
+#endif

@@ -1,0 +1,681 @@
+/*
+ * server/index.c — per-job embedding indexes: the index.bin format, the
+ * publishing of a new index by a job's worker, and the shared in-memory
+ * copies the HTTP threads search (see index.h for the protocol).
+ *
+ * Lifetime of a loaded index: one reference for the cache slot that holds
+ * it and one for each request using it; the last index_release frees the
+ * blob and the model. A swap replaces the slot's pointer under the cache
+ * mutex, so a request sees either the old copy or the new one, whole.
+ */
+#include "index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "isif/augment.h"
+#include "isif/fileio.h"
+#include "isif/model.h"
+#include "isif/rng.h"
+#include "isif/safetensors.h"
+#include "isif/train.h"
+#include "log.h"
+#include "store_retrieval.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "index.bin is written in host order: little-endian hosts only"
+#endif
+
+#define INDEX_MAGIC "ISIFIDX1"
+#define INDEX_HEADER_BYTES 256
+#define INDEX_MAX_ROWS (INT64_C(1) << 27)   /* per split: 134M rows */
+#define INDEX_MAX_DIM 4096
+#define INDEX_MAX_SIDE 4096
+#define EMBED_BATCH 16                      /* images per model forward */
+
+/* The header as it lies on disk (every field naturally aligned). */
+struct index_header {
+	char magic[8];
+	uint32_t header_bytes, dim;
+	int64_t n[2];                 /* train, test rows */
+	int32_t epoch, c, h, w;
+	float mean[3], std[3];
+	char model[ISIF_SPEC_NAME_LEN], dataset[ISIF_SPEC_NAME_LEN];
+	uint8_t reserved[56];
+};
+_Static_assert(sizeof(struct index_header) == INDEX_HEADER_BYTES, "index header is 256 bytes");
+
+struct index_idpos {
+	int32_t id;
+	int32_t row;
+};
+
+struct index_priv {
+	atomic_int refs;
+	void *blob;                   /* the whole file */
+	pthread_mutex_t model_mu;     /* guards model and every forward */
+	struct isif_model *model;
+};
+
+static const char *const split_names[2] = {"train", "test"};
+
+int index_split_parse(const char *name)
+{
+	for (int s = 0; s < 2; s++)
+		if (name && strcmp(name, split_names[s]) == 0)
+			return s;
+	return -1;
+}
+
+const char *index_split_name(int split)
+{
+	return split == SPLIT_TEST ? "test" : "train";
+}
+
+/* ---- which rows ------------------------------------------------------------- */
+
+static int label_in(int label, const int *set, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (set[i] == label)
+			return 1;
+	return 0;
+}
+
+/* As core/train.c select_images: the classes filter keeps dataset order,
+ * then train_subset takes the head of a fixed seeded shuffle. */
+int64_t index_select_rows(const struct isif_job_spec *spec, const struct isif_dataset *ds,
+			  int split, int32_t *out)
+{
+	const struct isif_split *s = split == SPLIT_TRAIN ? &ds->train : &ds->test;
+	const int *set = split == SPLIT_TRAIN ? spec->train_classes : spec->test_classes;
+	int n_set = split == SPLIT_TRAIN ? spec->n_train_classes : spec->n_test_classes;
+	int64_t n = 0;
+	for (int64_t i = 0; i < s->n; i++)
+		if (!spec->has_classes || label_in(s->labels[i], set, n_set))
+			out[n++] = (int32_t)i;
+	if (split == SPLIT_TRAIN)
+		n = isif_train_subset(out, n, spec->train_subset);
+	return n;
+}
+
+/* ---- index.bin -------------------------------------------------------------- */
+
+static size_t file_bytes(int64_t n0, int64_t n1, int dim)
+{
+	return INDEX_HEADER_BYTES + (size_t)(n0 + n1) * (2 * sizeof(int32_t) + (size_t)dim * sizeof(float));
+}
+
+int index_file_write(const char *path, const struct index_data *m, char *err)
+{
+	struct index_header h;
+	memset(&h, 0, sizeof h);
+	memcpy(h.magic, INDEX_MAGIC, 8);
+	h.header_bytes = INDEX_HEADER_BYTES;
+	h.dim = (uint32_t)m->dim;
+	h.epoch = m->epoch;
+	h.c = m->c;
+	h.h = m->h;
+	h.w = m->w;
+	for (int k = 0; k < 3; k++) {
+		h.mean[k] = m->mean[k];
+		h.std[k] = m->std[k];
+	}
+	snprintf(h.model, sizeof h.model, "%s", m->model);
+	snprintf(h.dataset, sizeof h.dataset, "%s", m->dataset);
+	struct isif_chunk chunks[7] = {{&h, sizeof h}};
+	for (int s = 0; s < 2; s++) {
+		size_t n = (size_t)m->split[s].n;
+		h.n[s] = m->split[s].n;
+		chunks[1 + 2 * s] = (struct isif_chunk){m->split[s].ids, n * sizeof(int32_t)};
+		chunks[2 + 2 * s] = (struct isif_chunk){m->split[s].labels, n * sizeof(int32_t)};
+		chunks[5 + s] = (struct isif_chunk){m->split[s].emb, n * (size_t)m->dim * sizeof(float)};
+	}
+	return isif_write_atomic(path, chunks, 7, err);
+}
+
+static int by_id_cmp(const void *a, const void *b)
+{
+	const struct index_idpos *x = a, *y = b;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static void data_free(struct index_data *ix)
+{
+	if (!ix)
+		return;
+	if (ix->priv) {
+		isif_model_free(ix->priv->model);
+		pthread_mutex_destroy(&ix->priv->model_mu);
+		free(ix->priv->blob);
+		free(ix->priv);
+	}
+	for (int s = 0; s < 2; s++)
+		free(ix->split[s].by_id);
+	free(ix);
+}
+
+/* Checks the header against the file's length; fills ix's scalars. */
+static int parse_header(struct index_data *ix, const void *blob, size_t len, const char *path,
+			char *err)
+{
+	struct index_header h;
+	if (len < sizeof h)
+		return isif_fail(err, ISIF_EFORMAT, "%s: truncated header", path);
+	memcpy(&h, blob, sizeof h);
+	if (memcmp(h.magic, INDEX_MAGIC, 8) != 0 || h.header_bytes != INDEX_HEADER_BYTES)
+		return isif_fail(err, ISIF_EFORMAT, "%s: not an isifd index file", path);
+	if (h.dim < 1 || h.dim > INDEX_MAX_DIM || h.n[0] < 1 || h.n[0] > INDEX_MAX_ROWS ||
+	    h.n[1] < 0 || h.n[1] > INDEX_MAX_ROWS)
+		return isif_fail(err, ISIF_EFORMAT, "%s: bad sizes (dim %u, %lld + %lld rows)", path,
+				 h.dim, (long long)h.n[0], (long long)h.n[1]);
+	if ((h.c != 1 && h.c != 3) || h.h < 1 || h.h > INDEX_MAX_SIDE || h.w < 1 ||
+	    h.w > INDEX_MAX_SIDE)
+		return isif_fail(err, ISIF_EFORMAT, "%s: bad image shape %dx%dx%d", path, h.c, h.h, h.w);
+	for (int k = 0; k < 3; k++)
+		if (!isfinite(h.mean[k]) || !(h.std[k] > 0) || !isfinite(h.std[k]))
+			return isif_fail(err, ISIF_EFORMAT, "%s: bad normalisation", path);
+	if (!memchr(h.model, 0, sizeof h.model) || !h.model[0] ||
+	    !memchr(h.dataset, 0, sizeof h.dataset))
+		return isif_fail(err, ISIF_EFORMAT, "%s: bad model or dataset name", path);
+	size_t want = file_bytes(h.n[0], h.n[1], (int)h.dim);
+	if (len != want)
+		return isif_fail(err, ISIF_EFORMAT, "%s: %zu bytes, the header says %zu", path, len, want);
+	ix->epoch = h.epoch;
+	ix->dim = (int)h.dim;
+	ix->c = h.c;
+	ix->h = h.h;
+	ix->w = h.w;
+	memcpy(ix->mean, h.mean, sizeof ix->mean);
+	memcpy(ix->std, h.std, sizeof ix->std);
+	memcpy(ix->model, h.model, sizeof ix->model);
+	memcpy(ix->dataset, h.dataset, sizeof ix->dataset);
+	ix->split[0].n = h.n[0];
+	ix->split[1].n = h.n[1];
+	return ISIF_OK;
+}
+
+/* Points the splits into the blob and builds the id → row maps. */
+static int map_rows(struct index_data *ix, const char *path, char *err)
+{
+	const char *p = (const char *)ix->priv->blob + INDEX_HEADER_BYTES;
+	for (int s = 0; s < 2; s++) {
+		struct index_split *sp = &ix->split[s];
+		sp->ids = (const int32_t *)p;
+		p += sp->n * sizeof(int32_t);
+		sp->labels = (const int32_t *)p;
+		p += sp->n * sizeof(int32_t);
+	}
+	for (int s = 0; s < 2; s++) {
+		struct index_split *sp = &ix->split[s];
+		sp->emb = (const float *)p;
+		p += sp->n * ix->dim * sizeof(float);
+		sp->by_id = malloc((size_t)(sp->n ? sp->n : 1) * sizeof *sp->by_id);
+		if (!sp->by_id)
+			return isif_fail(err, ISIF_ENOMEM, "%s: out of memory", path);
+		for (int64_t r = 0; r < sp->n; r++) {
+			if (sp->ids[r] < 0 || sp->labels[r] < -1)
+				return isif_fail(err, ISIF_EFORMAT, "%s: bad id or label in row %lld",
+						 path, (long long)r);
+			sp->by_id[r] = (struct index_idpos){sp->ids[r], (int32_t)r};
+		}
+		qsort(sp->by_id, (size_t)sp->n, sizeof *sp->by_id, by_id_cmp);
+		for (int64_t r = 1; r < sp->n; r++)
+			if (sp->by_id[r].id == sp->by_id[r - 1].id)
+				return isif_fail(err, ISIF_EFORMAT, "%s: image %d twice in %s", path,
+						 sp->by_id[r].id, split_names[s]);
+	}
+	return ISIF_OK;
+}
+
+int index_load_dir(const char *dir, struct index_data **out, char *err)
+{
+	char path[1100];
+	size_t len = 0;
+	*out = NULL;
+	struct index_data *ix = calloc(1, sizeof *ix);
+	if (!ix || !(ix->priv = calloc(1, sizeof *ix->priv))) {
+		free(ix);
+		return isif_fail(err, ISIF_ENOMEM, "out of memory");
+	}
+	atomic_init(&ix->priv->refs, 1);
+	pthread_mutex_init(&ix->priv->model_mu, NULL);
+	snprintf(ix->dir, sizeof ix->dir, "%s", dir);
+	snprintf(path, sizeof path, "%s/index.bin", dir);
+	int rc = isif_read_file(path, file_bytes(INDEX_MAX_ROWS, INDEX_MAX_ROWS, INDEX_MAX_DIM),
+				&ix->priv->blob, &len, err);
+	if (!rc)
+		rc = parse_header(ix, ix->priv->blob, len, path, err);
+	if (!rc)
+		rc = map_rows(ix, path, err);
+	if (rc) {
+		data_free(ix);
+		return rc;
+	}
+	*out = ix;
+	return ISIF_OK;
+}
+
+void index_release(struct index_data *ix)
+{
+	if (ix && atomic_fetch_sub(&ix->priv->refs, 1) == 1)
+		data_free(ix);
+}
+
+static struct index_data *index_ref(struct index_data *ix)
+{
+	atomic_fetch_add(&ix->priv->refs, 1);
+	return ix;
+}
+
+int64_t index_find_row(const struct index_data *ix, int split, int64_t id)
+{
+	const struct index_split *sp = &ix->split[split];
+	if (id < 0 || id > INT32_MAX)
+		return -1;
+	struct index_idpos key = {(int32_t)id, 0};
+	const struct index_idpos *hit = bsearch(&key, sp->by_id, (size_t)sp->n, sizeof key, by_id_cmp);
+	return hit ? hit->row : -1;
+}
+
+/* ---- publishing ------------------------------------------------------------- */
+
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+	(void)sb, (void)f;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void remove_tree(const char *path)
+{
+	struct stat sb;
+	if (lstat(path, &sb) == 0)
+		nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* model.safetensors: a hard link to the checkpoint (which the trainer only
+ * ever replaces by rename), or a copy where links are not possible. */
+static int link_model(const char *checkpoint, const char *dst, char *err)
+{
+	if (link(checkpoint, dst) == 0)
+		return ISIF_OK;
+	void *buf = NULL;
+	size_t len = 0;
+	int rc = isif_read_file(checkpoint, (size_t)4 << 30, &buf, &len, err);
+	if (!rc) {
+		struct isif_chunk ch = {buf, len};
+		rc = isif_write_atomic(dst, &ch, 1, err);
+	}
+	free(buf);
+	return rc;
+}
+
+/* Removes the job's index-* entries other than `keep` (a name). */
+static void remove_other_indexes(const char *job_dir, const char *keep)
+{
+	char path[1400];
+	DIR *d = opendir(job_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "index-", 6) != 0 || strcmp(e->d_name, keep) == 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", job_dir, e->d_name);
+		remove_tree(path);
+	}
+	closedir(d);
+}
+
+/* Fills the index's rows from the source: ids and labels of the selected
+ * dataset images, checked against the number of embeddings. */
+static int source_rows(const struct index_source *src, int32_t *ids[2], int32_t *labels[2],
+		       char *err)
+{
+	for (int s = 0; s < 2; s++) {
+		const struct isif_split *sp = s == SPLIT_TRAIN ? &src->ds->train : &src->ds->test;
+		ids[s] = malloc((size_t)(sp->n ? sp->n : 1) * sizeof(int32_t));
+		labels[s] = malloc((size_t)(sp->n ? sp->n : 1) * sizeof(int32_t));
+		if (!ids[s] || !labels[s])
+			return isif_fail(err, ISIF_ENOMEM, "out of memory");
+		int64_t n = index_select_rows(src->spec, src->ds, s, ids[s]);
+		if (n != src->n[s])
+			return isif_fail(err, ISIF_EINVAL, "%lld %s embeddings for %lld selected images",
+					 (long long)src->n[s], split_names[s], (long long)n);
+		for (int64_t r = 0; r < n; r++)
+			labels[s][r] = sp->labels[ids[s][r]];
+	}
+	return ISIF_OK;
+}
+
+int index_publish(struct store *st, const struct index_source *src, char *err)
+{
+	char name[64], dir[1100], tmp[1200], file[1300];
+	int32_t *ids[2] = {NULL, NULL}, *labels[2] = {NULL, NULL};
+	struct index_data *m = calloc(1, sizeof *m);
+	struct timespec now;
+	int rc = ISIF_OK;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(name, sizeof name, "index-%06d-%llx", src->epoch,
+		 (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec);
+	snprintf(dir, sizeof dir, "%s/%s", src->job_dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp", dir);
+	if (!m) {
+		rc = isif_fail(err, ISIF_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = source_rows(src, ids, labels, err);
+	if (rc)
+		goto out;
+	m->epoch = src->epoch;
+	m->dim = src->dim;
+	m->c = src->ds->train.c;
+	m->h = src->ds->train.h;
+	m->w = src->ds->train.w;
+	memcpy(m->mean, src->ds->mean, sizeof m->mean);
+	memcpy(m->std, src->ds->std, sizeof m->std);
+	snprintf(m->model, sizeof m->model, "%s", src->spec->model);
+	snprintf(m->dataset, sizeof m->dataset, "%s", src->spec->dataset);
+	for (int s = 0; s < 2; s++)
+		m->split[s] = (struct index_split){src->n[s], ids[s], labels[s], src->emb[s], NULL};
+	if (mkdir(tmp, 0750) != 0) {
+		rc = isif_fail(err, ISIF_EIO, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	snprintf(file, sizeof file, "%s/index.bin", tmp);
+	rc = index_file_write(file, m, err);
+	snprintf(file, sizeof file, "%s/model.safetensors", tmp);
+	if (!rc)
+		rc = link_model(src->checkpoint_path, file, err);
+	if (!rc && (fsync_path(tmp) != 0 || rename(tmp, dir) != 0 || fsync_path(src->job_dir) != 0))
+		rc = isif_fail(err, ISIF_EIO, "%s: %s", dir, strerror(errno));
+	if (rc)
+		goto out;
+	struct index_row row = {.job = src->job, .epoch = src->epoch, .n_train = src->n[0],
+				.n_test = src->n[1], .dim = src->dim,
+				.bytes = (int64_t)file_bytes(src->n[0], src->n[1], src->dim)};
+	snprintf(row.path, sizeof row.path, "jobs/%lld/%s", (long long)src->job, name);
+	if (store_index_put(st, &row) != STORE_OK) {
+		rc = isif_fail(err, ISIF_EIO, "recording the index: %s", store_last_error(st));
+		goto out;
+	}
+	remove_other_indexes(src->job_dir, name);
+	log_info("job %lld: embedding index of epoch %d stored (%lld train, %lld test rows)",
+		 (long long)src->job, src->epoch, (long long)src->n[0], (long long)src->n[1]);
+out:
+	if (rc) {
+		remove_tree(tmp);
+		remove_tree(dir);
+	}
+	for (int s = 0; s < 2; s++) {
+		free(ids[s]);
+		free(labels[s]);
+	}
+	free(m);
+	return rc;
+}
+
+/* ---- the cache -------------------------------------------------------------- */
+
+struct slot {
+	int64_t job;                  /* 0: free */
+	char path[INDEX_PATH_LEN];    /* the row's path when it was loaded */
+	struct index_data *ix;
+	uint64_t used;                /* LRU tick */
+};
+
+struct index_cache {
+	struct store *st;
+	char state_dir[1024];
+	pthread_mutex_t mu;           /* slots, tick, loads */
+	pthread_mutex_t load_mu;      /* one file load at a time (held without mu) */
+	int n;
+	struct slot *slots;
+	uint64_t tick;
+	long loads;
+};
+
+struct index_cache *index_cache_create(struct store *st, const char *state_dir, int capacity)
+{
+	struct index_cache *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->n = capacity > 0 ? capacity : 1;
+	c->slots = calloc((size_t)c->n, sizeof *c->slots);
+	if (!c->slots) {
+		free(c);
+		return NULL;
+	}
+	c->st = st;
+	snprintf(c->state_dir, sizeof c->state_dir, "%s", state_dir);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->load_mu, NULL);
+	return c;
+}
+
+void index_cache_free(struct index_cache *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->n; i++)
+		index_release(c->slots[i].ix);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->load_mu);
+	free(c->slots);
+	free(c);
+}
+
+long index_cache_loads(struct index_cache *c)
+{
+	pthread_mutex_lock(&c->mu);
+	long n = c->loads;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+/* With c->mu held: the slot of job, or NULL. */
+static struct slot *find_slot(struct index_cache *c, int64_t job)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->slots[i].job == job)
+			return &c->slots[i];
+	return NULL;
+}
+
+/* With c->mu held: a reference to the cached copy of row, or NULL. */
+static struct index_data *cached(struct index_cache *c, const struct index_row *row)
+{
+	struct slot *s = find_slot(c, row->job);
+	if (!s || strcmp(s->path, row->path) != 0)
+		return NULL;
+	s->used = ++c->tick;
+	return index_ref(s->ix);
+}
+
+/* With c->mu held: puts ix (taking one reference for the slot) in the
+ * job's slot, a free one or the least recently used one. Returns the
+ * displaced index for the caller to release outside the lock. */
+static struct index_data *install(struct index_cache *c, const struct index_row *row,
+				  struct index_data *ix)
+{
+	struct slot *s = find_slot(c, row->job);
+	if (!s) {
+		/* A free slot, else the least recently used one. */
+		s = &c->slots[0];
+		for (int i = 1; i < c->n && s->job; i++)
+			if (!c->slots[i].job || c->slots[i].used < s->used)
+				s = &c->slots[i];
+	}
+	struct index_data *old = s->ix;
+	s->job = row->job;
+	snprintf(s->path, sizeof s->path, "%s", row->path);
+	s->ix = index_ref(ix);
+	s->used = ++c->tick;
+	return old;
+}
+
+/* Drops the job's slot (deleted job or index gone). */
+static void forget(struct index_cache *c, int64_t job)
+{
+	pthread_mutex_lock(&c->mu);
+	struct slot *s = find_slot(c, job);
+	struct index_data *old = NULL;
+	if (s) {
+		old = s->ix;
+		memset(s, 0, sizeof *s);
+	}
+	pthread_mutex_unlock(&c->mu);
+	index_release(old);
+}
+
+int index_acquire(struct index_cache *c, int64_t job, struct index_data **out, char *err)
+{
+	struct index_row row;
+	*out = NULL;
+	/* A newer index may replace the directory between the lookup and the
+	 * load; the lookup is then repeated. */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int rc = store_index_get(c->st, job, &row);
+		if (rc == STORE_NOTFOUND || rc == STORE_EMPTY) {
+			forget(c, job);
+			return rc == STORE_NOTFOUND ? INDEX_NOJOB : INDEX_NONE;
+		}
+		if (rc) {
+			isif_fail(err, ISIF_EIO, "database: %s", store_last_error(c->st));
+			return INDEX_ERR;
+		}
+		pthread_mutex_lock(&c->mu);
+		*out = cached(c, &row);
+		pthread_mutex_unlock(&c->mu);
+		if (*out)
+			return INDEX_OK;
+		pthread_mutex_lock(&c->load_mu);
+		pthread_mutex_lock(&c->mu);
+		*out = cached(c, &row);    /* another request may have loaded it meanwhile */
+		pthread_mutex_unlock(&c->mu);
+		if (*out) {
+			pthread_mutex_unlock(&c->load_mu);
+			return INDEX_OK;
+		}
+		char dir[1600];
+		struct index_data *ix = NULL;
+		snprintf(dir, sizeof dir, "%s/%s", c->state_dir, row.path);
+		rc = index_load_dir(dir, &ix, err);
+		if (rc == ISIF_OK) {
+			ix->job = job;
+			pthread_mutex_lock(&c->mu);
+			c->loads++;
+			struct index_data *old = install(c, &row, ix);
+			pthread_mutex_unlock(&c->mu);
+			index_release(old);
+			*out = ix;    /* the reference index_load_dir gave */
+		}
+		pthread_mutex_unlock(&c->load_mu);
+		if (rc == ISIF_OK)
+			return INDEX_OK;
+		if (access(dir, F_OK) == 0)
+			break;        /* there but unreadable: no retry helps */
+	}
+	return INDEX_ERR;
+}
+
+/* ---- queries ---------------------------------------------------------------- */
+
+int index_preprocess(const struct index_data *ix, const uint8_t *px, int c, int h, int w,
+		     float *out, char *err)
+{
+	size_t plane = (size_t)ix->h * (size_t)ix->w;
+	uint8_t *sized = NULL, *conv = NULL;
+	float *ws = NULL;
+	int rc = ISIF_OK;
+	if (c != 1 && c != 3)
+		return isif_fail(err, ISIF_EINVAL, "%d channels", c);
+	const uint8_t *img = px;
+	if (h != ix->h || w != ix->w) {
+		if (!(sized = malloc(plane * (size_t)c)))
+			goto nomem;
+		isif_image_resize_u8(sized, ix->h, ix->w, px, c, h, w);
+		img = sized;
+	}
+	if (c != ix->c) {
+		if (!(conv = malloc(plane * (size_t)ix->c)))
+			goto nomem;
+		isif_image_convert_u8(conv, ix->c, img, c, ix->h, ix->w);
+		img = conv;
+	}
+	struct isif_augment aug;
+	struct isif_rng unused;
+	isif_augment_none(&aug, ix->h, ix->w, ix->mean, ix->std);
+	size_t ws_len = isif_augment_workspace(&aug, ix->c, ix->h, ix->w);
+	if (!(ws = malloc((ws_len ? ws_len : 1) * sizeof(float))))
+		goto nomem;
+	isif_rng_seed(&unused, 0, 0);
+	isif_augment_apply(out, img, ix->c, ix->h, ix->w, &aug, &unused, ws);
+	goto out;
+nomem:
+	rc = isif_fail(err, ISIF_ENOMEM, "out of memory");
+out:
+	free(sized);
+	free(conv);
+	free(ws);
+	return rc;
+}
+
+/* With model_mu held: the model of the index's checkpoint. */
+static int load_model(struct index_data *ix, char *err)
+{
+	char path[1100];
+	struct isif_model *m = NULL;
+	snprintf(path, sizeof path, "%s/model.safetensors", ix->dir);
+	int rc = isif_model_create(&m, ix->model, ix->c, ix->dim, 0, err);
+	if (!rc)
+		rc = isif_checkpoint_load(m, path, NULL, err);
+	if (!rc)
+		rc = isif_model_plan(m, EMBED_BATCH, ix->h, ix->w, err);
+	if (rc) {
+		isif_model_free(m);
+		return rc;
+	}
+	ix->priv->model = m;
+	return ISIF_OK;
+}
+
+int index_embed(struct index_data *ix, const float *x, int n, float *out, char *err)
+{
+	size_t img = (size_t)ix->c * (size_t)ix->h * (size_t)ix->w;
+	int rc = ISIF_OK;
+	pthread_mutex_lock(&ix->priv->model_mu);
+	if (!ix->priv->model)
+		rc = load_model(ix, err);
+	for (int i = 0; !rc && i < n; i += EMBED_BATCH) {
+		int count = n - i < EMBED_BATCH ? n - i : EMBED_BATCH;
+		const float *emb;
+		rc = isif_model_forward(ix->priv->model, x + (size_t)i * img, count, ix->h, ix->w,
+					false, 1, &emb, err);
+		if (!rc)
+			memcpy(out + (size_t)i * ix->dim, emb, (size_t)count * ix->dim * sizeof(float));
+	}
+	pthread_mutex_unlock(&ix->priv->model_mu);
+	return rc;
+}

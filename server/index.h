@@ -1,0 +1,123 @@
+/*
+ * server/index.h — per-job embedding indexes for retrieval.
+ *
+ * Writing (the job's worker, at each evaluation): index_publish stores the
+ * epoch's train and test embeddings, with the dataset index and label of
+ * every row, as a directory jobs/<id>/index-<epoch>-<nonce>/ holding
+ * index.bin and model.safetensors (a hard link to the checkpoint that made
+ * them, so a query image is embedded by the very model that embedded the
+ * index). The directory is built under a temporary name, fsynced and
+ * renamed; then the job's job_indexes row is replaced, and the older
+ * directories removed.
+ *
+ * Reading (HTTP threads): index_acquire returns the job's current index,
+ * loaded into memory on first use and shared read-only by every request
+ * that holds a reference. When a newer row lands, the next acquire loads
+ * it and swaps it into the cache; requests still holding the old copy
+ * keep it until they release it. At most `capacity` jobs stay loaded
+ * (least recently used out). The model is loaded on the first query that
+ * needs it and runs one forward at a time (a mutex per index).
+ *
+ * index.bin (little-endian): a 256-byte header (struct index_header in
+ * index.c), then ids and labels (int32) of the train rows, of the test
+ * rows, then the train and test embeddings (float32, rows of `dim`).
+ */
+#ifndef ISIFD_INDEX_H
+#define ISIFD_INDEX_H
+
+#include <stdint.h>
+
+#include "isif/dataset.h"
+#include "isif/spec.h"
+#include "store.h"
+
+enum { SPLIT_TRAIN = 0, SPLIT_TEST = 1 };
+
+/* "train" / "test" → SPLIT_*, or -1. */
+int index_split_parse(const char *name);
+const char *index_split_name(int split);
+
+struct index_idpos;
+
+struct index_split {
+	int64_t n;
+	const int32_t *ids;      /* dataset index of each row */
+	const int32_t *labels;   /* label of each row (-1: unlabelled) */
+	const float *emb;        /* [n, dim] */
+	struct index_idpos *by_id; /* (id, row) sorted by id */
+};
+
+/* One loaded index: read-only after loading, but for the lazy model. */
+struct index_data {
+	int64_t job;
+	int epoch, dim;
+	int c, h, w;              /* the dataset's images */
+	float mean[3], std[3];    /* its normalisation */
+	char model[ISIF_SPEC_NAME_LEN], dataset[ISIF_SPEC_NAME_LEN];
+	struct index_split split[2];
+	char dir[1024];           /* absolute path of the index directory */
+	struct index_priv *priv;  /* refcount, blob, model */
+};
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* The dataset rows a job with this spec trains and evaluates on, as the
+ * trainer picks them (classes filter, then train_subset for train):
+ * writes their indices to out (ds split size entries) and returns how many. */
+int64_t index_select_rows(const struct isif_job_spec *spec, const struct isif_dataset *ds,
+			  int split, int32_t *out);
+
+/* What one evaluation produced. */
+struct index_source {
+	int64_t job;
+	const char *job_dir;          /* <state>/jobs/<id> */
+	int epoch;
+	const char *checkpoint_path;  /* the epoch's model checkpoint */
+	const struct isif_job_spec *spec;
+	const struct isif_dataset *ds;
+	const float *emb[2];          /* train, test: [n, dim] */
+	int64_t n[2];
+	int dim;
+};
+
+/* Writes the index directory and commits the job's row (see above). */
+int index_publish(struct store *st, const struct index_source *src, char *err);
+
+/* Writes index.bin alone at path (atomically). For index_publish and tests. */
+int index_file_write(const char *path, const struct index_data *meta, char *err);
+
+/* ---- reading ------------------------------------------------------------ */
+
+enum index_rc { INDEX_OK = 0, INDEX_NOJOB, INDEX_NONE, INDEX_ERR };
+
+struct index_cache;
+
+struct index_cache *index_cache_create(struct store *st, const char *state_dir, int capacity);
+void index_cache_free(struct index_cache *c);
+
+/* The job's current index (a new reference): INDEX_NOJOB, INDEX_NONE (no
+ * index yet) or INDEX_ERR with err. Thread-safe. */
+int index_acquire(struct index_cache *c, int64_t job, struct index_data **out, char *err);
+void index_release(struct index_data *ix);
+
+/* Loads index.bin from dir (the index directory) without any cache, with
+ * one reference; validates every size. */
+int index_load_dir(const char *dir, struct index_data **out, char *err);
+
+/* Files loaded so far by the cache (tests). */
+long index_cache_loads(struct index_cache *c);
+
+/* Row of dataset image `id` in a split of the index, or -1. */
+int64_t index_find_row(const struct index_data *ix, int split, int64_t id);
+
+/* The evaluation preprocessing of the index's dataset for one uint8 CHW
+ * image of any size and 1 or 3 channels: resize to h×w (bilinear),
+ * channels converted, scaled to 0..1 and normalised: out[c, h, w]. */
+int index_preprocess(const struct index_data *ix, const uint8_t *px, int c, int h, int w,
+		     float *out, char *err);
+
+/* Embeds n preprocessed images x[n, c, h, w] into out[n, dim] with the
+ * index's model (loaded on first use; one forward at a time per index). */
+int index_embed(struct index_data *ix, const float *x, int n, float *out, char *err);
+
+#endif

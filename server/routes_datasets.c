@@ -1,0 +1,252 @@
+/*
+ * server/routes_datasets.c — the dataset registry over HTTP: list, one
+ * dataset, register (POST /datasets, checked by loading it), and single
+ * images as PNG for thumbnails. Status codes: 201 registered, 400 bad
+ * field, 404 unknown dataset or image, 409 name taken, 422 the path does
+ * not hold a readable dataset, 503 a registered dataset's files are gone.
+ */
+#include "routes.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dscache.h"
+#include "index.h"
+#include "isif/common.h"
+#include "isif/spec.h"
+#include "store_retrieval.h"
+
+static enum MHD_Result store_failed(struct request *rq)
+{
+	return http_error(rq, 500, "internal", "database error: %s",
+			  store_last_error(rq->app->st));
+}
+
+/* "available": the registered path is readable now. */
+static void mark_available(json_t *d)
+{
+	const char *path = json_string_value(json_object_get(d, "path"));
+	json_object_set_new(d, "available", json_boolean(path && access(path, R_OK) == 0));
+}
+
+enum MHD_Result route_datasets(struct request *rq)
+{
+	json_t *out, *d;
+	size_t i;
+	if (store_dataset_json(rq->app->st, NULL, &out))
+		return store_failed(rq);
+	json_array_foreach(json_object_get(out, "datasets"), i, d)
+		mark_available(d);
+	return http_json(rq, 200, out);
+}
+
+enum MHD_Result route_dataset_get(struct request *rq)
+{
+	char name[ISIF_SPEC_NAME_LEN];
+	json_t *d;
+	if (!http_seg(rq, 0, name, sizeof name))
+		return http_error(rq, 404, "not_found", "no such dataset");
+	int rc = store_dataset_json(rq->app->st, name, &d);
+	if (rc == STORE_NOTFOUND)
+		return http_error(rq, 404, "not_found", "no dataset \"%s\"", name);
+	if (rc)
+		return store_failed(rq);
+	mark_available(d);
+	return http_json(rq, 200, d);
+}
+
+/* ---- POST /datasets ---------------------------------------------------------- */
+
+/* 1..63 of [a-z0-9._-], starting with a letter or digit. */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n >= ISIF_SPEC_NAME_LEN || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '.' ||
+		      s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* A required string field of at most max-1 bytes without NUL, or NULL after
+ * answering 400 (*ret). */
+static const char *string_field(struct request *rq, json_t *body, const char *key, size_t max,
+				enum MHD_Result *ret)
+{
+	json_t *v = json_object_get(body, key);
+	if (!v) {
+		*ret = http_error(rq, 400, "invalid_dataset", "%s: required", key);
+		return NULL;
+	}
+	if (!json_is_string(v) || json_string_length(v) >= max ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		*ret = http_error(rq, 400, "invalid_dataset", "%s: must be a string of at most %zu bytes",
+				  key, max - 1);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* Checks the fields; on success *name, *format, *path point into body. */
+static bool check_fields(struct request *rq, json_t *body, const char **name, const char **format,
+			 const char **path, enum MHD_Result *ret)
+{
+	const char *key;
+	json_t *v;
+	if (!json_is_object(body)) {
+		*ret = http_error(rq, 400, "invalid_dataset", "body: must be a JSON object");
+		return false;
+	}
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "url") == 0) {
+			*ret = http_error(rq, 400, "invalid_dataset", "url: registering by URL is not "
+					  "supported; download the files and give their path");
+			return false;
+		}
+		if (strcmp(key, "name") && strcmp(key, "format") && strcmp(key, "path")) {
+			*ret = http_error(rq, 400, "invalid_dataset", "%s: unknown field", key);
+			return false;
+		}
+	}
+	if (!(*name = string_field(rq, body, "name", ISIF_SPEC_NAME_LEN, ret)) ||
+	    !(*format = string_field(rq, body, "format", 32, ret)) ||
+	    !(*path = string_field(rq, body, "path", 1024, ret)))
+		return false;
+	if (!name_ok(*name)) {
+		*ret = http_error(rq, 400, "invalid_dataset", "name: 1 to %d characters of a-z, 0-9, "
+				  "'.', '_', '-', starting with a letter or digit",
+				  ISIF_SPEC_NAME_LEN - 1);
+		return false;
+	}
+	if (isif_dataset_format_parse(*format) < 0) {
+		*ret = http_error(rq, 400, "invalid_dataset", "format: must be idx, cifar10, cifar100, "
+				  "stl10, folder or auto");
+		return false;
+	}
+	if ((*path)[0] != '/') {
+		*ret = http_error(rq, 400, "invalid_dataset", "path: must be absolute");
+		return false;
+	}
+	return true;
+}
+
+enum MHD_Result route_datasets_create(struct request *rq)
+{
+	char err[ISIF_ERR_LEN], fmt_found[32], path_found[1024];
+	enum MHD_Result ret = MHD_NO;
+	const char *name, *format, *path;
+	json_error_t jerr;
+	struct stat sb;
+	json_t *body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	if (!body)
+		return http_error(rq, 400, "invalid_dataset", "body: invalid JSON");
+	if (!check_fields(rq, body, &name, &format, &path, &ret))
+		goto out;
+	int rc = store_dataset_lookup(rq->app->st, name, fmt_found, sizeof fmt_found, path_found,
+				      sizeof path_found);
+	if (rc != STORE_NOTFOUND) {
+		ret = rc ? store_failed(rq) : http_error(rq, 409, "conflict",
+			"dataset \"%s\" is already registered", name);
+		goto out;
+	}
+	if (stat(path, &sb) != 0) {
+		ret = http_error(rq, 422, "invalid_dataset", "path: %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		ret = http_error(rq, 422, "invalid_dataset", "path: %s: not a directory", path);
+		goto out;
+	}
+	struct isif_dataset ds;
+	if (isif_dataset_load(&ds, path, (enum isif_dataset_format)isif_dataset_format_parse(format),
+			      NULL, err)) {
+		ret = http_error(rq, 422, "invalid_dataset", "path: %s", err);
+		goto out;
+	}
+	struct dataset_info info = {ds.train.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w,
+				    ds.num_classes};
+	const char *found = isif_dataset_format_name(ds.format);
+	isif_dataset_free(&ds);
+	rc = store_dataset_insert(rq->app->st, name, found, path, &info);
+	if (rc == STORE_CONFLICT) {
+		ret = http_error(rq, 409, "conflict", "dataset \"%s\" is already registered", name);
+		goto out;
+	}
+	json_t *d;
+	if (rc || store_dataset_json(rq->app->st, name, &d)) {
+		ret = store_failed(rq);
+		goto out;
+	}
+	mark_available(d);
+	char *text = json_dumps(d, 0), loc[128];
+	json_decref(d);
+	struct MHD_Response *r = text ? MHD_create_response_from_buffer(strlen(text), text,
+									MHD_RESPMEM_MUST_FREE) : NULL;
+	if (!r) {
+		free(text);
+		ret = http_error(rq, 500, "internal", "out of memory");
+		goto out;
+	}
+	snprintf(loc, sizeof loc, "/datasets/%s", name);
+	MHD_add_response_header(r, "Location", loc);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = http_respond(rq, 201, r);
+out:
+	json_decref(body);
+	return ret;
+}
+
+/* ---- GET /datasets/{name}/images/{split}/{index} ------------------------------- */
+
+enum MHD_Result route_dataset_image(struct request *rq)
+{
+	char name[ISIF_SPEC_NAME_LEN], split_name[16], index_text[16], err[ISIF_ERR_LEN], *end;
+	if (!http_seg(rq, 0, name, sizeof name))
+		return http_error(rq, 404, "not_found", "no such dataset");
+	int split = http_seg(rq, 1, split_name, sizeof split_name) ? index_split_parse(split_name) : -1;
+	if (split < 0)
+		return http_error(rq, 400, "invalid_parameter", "split: must be train or test");
+	bool idx_ok = http_seg(rq, 2, index_text, sizeof index_text) && isdigit((unsigned char)index_text[0]);
+	long long index = idx_ok ? strtoll(index_text, &end, 10) : -1;
+	if (!idx_ok || *end || index > INT32_MAX)
+		return http_error(rq, 400, "invalid_parameter", "index: must be an integer >= 0");
+	struct dscache_entry *e;
+	const struct isif_dataset *ds;
+	int rc = dscache_acquire(rq->app->datasets, name, &e, &ds, err);
+	if (rc == STORE_NOTFOUND)
+		return http_error(rq, 404, "not_found", "no dataset \"%s\"", name);
+	if (rc)
+		return http_error(rq, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", name, err);
+	const struct isif_split *s = split == SPLIT_TRAIN ? &ds->train : &ds->test;
+	if (index >= s->n) {
+		dscache_release(rq->app->datasets, e);
+		return http_error(rq, 404, "not_found", "no image %s:%lld in \"%s\" (%lld images)",
+				  split_name, index, name, (long long)s->n);
+	}
+	void *png = NULL;
+	size_t len = 0;
+	size_t img = (size_t)s->c * s->h * s->w;
+	int label = s->labels[index];
+	rc = isif_image_encode_png(s->pixels + (size_t)index * img, s->c, s->h, s->w, &png, &len, err);
+	dscache_release(rq->app->datasets, e);
+	if (rc)
+		return http_error(rq, 500, "internal", "PNG encoding failed: %s", err);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, png, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(png);
+		return MHD_NO;
+	}
+	char label_text[16];
+	snprintf(label_text, sizeof label_text, "%d", label);
+	MHD_add_response_header(r, "Content-Type", "image/png");
+	MHD_add_response_header(r, "Cache-Control", "public, max-age=86400");
+	MHD_add_response_header(r, "X-Isif-Label", label_text);
+	return http_respond(rq, 200, r);
+}

@@ -1,0 +1,548 @@
+/*
+ * server/routes_neighbors.c — nearest-neighbour retrieval over a job's
+ * embedding index: GET /neighbors?image=REF, POST /neighbors with an
+ * image body, POST /neighbors/batch with a list of REFs.
+ *
+ * A query becomes one embedding: a `train:N` / `test:N` ref in the index
+ * uses its stored row (and is left out of its own results); a dataset
+ * image outside the index, an uploaded image and a fetched URL go through
+ * the dataset's evaluation preprocessing and the index's model. All
+ * queries of a request are then searched at once by exact cosine top-k
+ * (isif_topk: blocked GEMM over the split's rows).
+ *
+ * Checks run cheapest first: parameters (400), the job and its index
+ * (404), then the image (403 refused address, 413 body too large, 422
+ * undecodable, over the size limits or a failed fetch).
+ */
+#include "routes.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dscache.h"
+#include "index.h"
+#include "isif/dataset.h"
+#include "isif/eval.h"
+#include "store_retrieval.h"
+#include "urlfetch.h"
+
+/* A failure to answer with. */
+struct qerr {
+	int status;
+	const char *code;
+	char msg[512];
+};
+
+static int qfail(struct qerr *e, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int qfail(struct qerr *e, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	e->status = status;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static enum MHD_Result answer_error(struct request *rq, const struct qerr *e)
+{
+	return http_error(rq, e->status, e->code, "%s", e->msg);
+}
+
+/* What a request asks. */
+struct qparams {
+	long k;
+	int split;            /* searched split */
+	int64_t job;          /* 0: the default job */
+};
+
+/* An image reference: a dataset image or a URL. */
+struct ref {
+	const char *text;
+	bool is_url;
+	int split;
+	int64_t index;
+};
+
+/* One query of a request. */
+struct query {
+	json_t *desc;         /* "query" of the answer */
+	int self_split;       /* the index row it is, left out of its results */
+	int64_t self_row;     /* -1: none */
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* ---- parameters ---------------------------------------------------------------- */
+
+/* "train:N", "test:N" or an http(s) URL. */
+static int parse_ref(const char *s, struct ref *r, struct qerr *e)
+{
+	memset(r, 0, sizeof *r);
+	r->text = s;
+	const char *colon = strchr(s, ':');
+	if (colon && strncmp(colon, "://", 3) == 0) {
+		char why[128];
+		if (!urlfetch_url_ok(s, why, sizeof why))
+			return qfail(e, 400, "invalid_parameter", "image: %s", why);
+		r->is_url = true;
+		return 0;
+	}
+	if (colon) {
+		char split[8];
+		size_t n = (size_t)(colon - s);
+		snprintf(split, sizeof split, "%.*s", (int)(n < sizeof split ? n : 0), s);
+		r->split = index_split_parse(split);
+		const char *d = colon + 1;
+		size_t digits = strspn(d, "0123456789");
+		if (r->split >= 0 && digits > 0 && digits <= 10 && !d[digits]) {
+			r->index = strtoll(d, NULL, 10);
+			if (r->index <= INT32_MAX)
+				return 0;
+		}
+	}
+	return qfail(e, 400, "invalid_parameter",
+		     "image: must be train:N, test:N or an http(s) URL (got \"%.100s\")", s);
+}
+
+static int parse_split(const char *s, int *split, struct qerr *e)
+{
+	*split = s ? index_split_parse(s) : SPLIT_TRAIN;
+	return *split < 0 ? qfail(e, 400, "invalid_parameter", "split: must be train or test") : 0;
+}
+
+/* k, split and job from the query string. */
+static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
+{
+	const struct config *cfg = rq->app->cfg;
+	const char *k = http_query(rq, "k"), *job = http_query(rq, "job");
+	char *end;
+	p->k = 10;
+	p->job = 0;
+	if (k) {
+		long long v = strtoll(k, &end, 10);
+		if (!*k || *end || v < 1 || v > cfg->max_k)
+			return qfail(e, 400, "invalid_parameter", "k: must be an integer between 1 and %ld",
+				     cfg->max_k);
+		p->k = (long)v;
+	}
+	if (job) {
+		long long v = strtoll(job, &end, 10);
+		if (!*job || *end || v < 1 || v > (INT64_C(1) << 53))
+			return qfail(e, 400, "invalid_parameter", "job: must be a job id");
+		p->job = v;
+	}
+	return parse_split(http_query(rq, "split"), &p->split, e);
+}
+
+/* ---- the job's index ------------------------------------------------------------- */
+
+static int resolve_index(struct request *rq, const struct qparams *p, struct index_data **ix,
+			 struct qerr *e)
+{
+	char err[ISIF_ERR_LEN] = "";
+	int64_t job = p->job;
+	if (!job) {
+		int rc = store_index_default_job(rq->app->st, &job);
+		if (rc == STORE_EMPTY)
+			return qfail(e, 404, "no_index", "no succeeded or running job has an embedding "
+				     "index yet; train one with evaluation, or pass job=ID");
+		if (rc)
+			return qfail(e, 500, "internal", "database error: %s", store_last_error(rq->app->st));
+	}
+	switch (index_acquire(rq->app->indexes, job, ix, err)) {
+	case INDEX_OK:
+		return 0;
+	case INDEX_NOJOB:
+		return qfail(e, 404, "not_found", "no job %lld", (long long)job);
+	case INDEX_NONE:
+		return qfail(e, 404, "no_index", "job %lld has no embedding index yet (one is stored "
+			     "at each evaluation)", (long long)job);
+	default:
+		return qfail(e, 500, "internal", "job %lld: index unreadable: %s", (long long)job, err);
+	}
+}
+
+/* ---- queries ---------------------------------------------------------------------- */
+
+/* Embeds one uint8 CHW image through the index's preprocessing and model. */
+static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, int w,
+			float *vec, struct qerr *e)
+{
+	char err[ISIF_ERR_LEN] = "";
+	float *x = malloc((size_t)ix->c * ix->h * ix->w * sizeof(float));
+	int rc = x ? index_preprocess(ix, px, c, h, w, x, err) : ISIF_ENOMEM;
+	if (!rc)
+		rc = index_embed(ix, x, 1, vec, err);
+	free(x);
+	if (rc && access(ix->dir, F_OK) != 0)   /* a newer index removed this one's model file */
+		return qfail(e, 503, "unavailable", "job %lld's index was replaced while this request "
+			     "ran; retry", (long long)ix->job);
+	if (rc)
+		return qfail(e, rc == ISIF_ENOMEM ? 503 : 500, rc == ISIF_ENOMEM ? "unavailable" : "internal",
+			     "embedding the image failed: %s", err[0] ? err : isif_strerror(rc));
+	return 0;
+}
+
+/* A dataset image that is not in the index: embedded from the dataset. */
+static int query_dataset_image(struct request *rq, struct index_data *ix, const struct ref *r,
+			       json_t *desc, float *vec, struct qerr *e)
+{
+	char err[ISIF_ERR_LEN] = "";
+	struct dscache_entry *ent;
+	const struct isif_dataset *ds;
+	int rc = dscache_acquire(rq->app->datasets, ix->dataset, &ent, &ds, err);
+	if (rc == STORE_NOTFOUND)
+		return qfail(e, 404, "not_found", "%s is not in job %lld's index and its dataset \"%s\" "
+			     "is no longer registered", r->text, (long long)ix->job, ix->dataset);
+	if (rc)
+		return qfail(e, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", ix->dataset, err);
+	const struct isif_split *s = r->split == SPLIT_TRAIN ? &ds->train : &ds->test;
+	if (r->index >= s->n) {
+		dscache_release(rq->app->datasets, ent);
+		return qfail(e, 404, "not_found", "no image %s: the %s split of \"%s\" has %lld images",
+			     r->text, index_split_name(r->split), ix->dataset, (long long)s->n);
+	}
+	size_t img = (size_t)s->c * s->h * s->w;
+	json_object_set_new(desc, "label", json_integer(s->labels[r->index]));
+	json_object_set_new(desc, "in_index", json_false());
+	rc = embed_pixels(ix, s->pixels + (size_t)r->index * img, s->c, s->h, s->w, vec, e);
+	dscache_release(rq->app->datasets, ent);
+	return rc;
+}
+
+static int query_by_ref(struct request *rq, struct index_data *ix, const struct ref *r,
+			struct query *q, float *vec, struct qerr *e)
+{
+	json_object_set_new(q->desc, "image", json_string(r->text));
+	json_object_set_new(q->desc, "split", json_string(index_split_name(r->split)));
+	json_object_set_new(q->desc, "index", json_integer(r->index));
+	int64_t row = index_find_row(ix, r->split, r->index);
+	if (row < 0)
+		return query_dataset_image(rq, ix, r, q->desc, vec, e);
+	const struct index_split *s = &ix->split[r->split];
+	memcpy(vec, s->emb + row * ix->dim, (size_t)ix->dim * sizeof(float));
+	json_object_set_new(q->desc, "label", json_integer(s->labels[row]));
+	json_object_set_new(q->desc, "in_index", json_true());
+	q->self_split = r->split;
+	q->self_row = row;
+	return 0;
+}
+
+/* Decodes image bytes within the limits and embeds them. */
+static int query_by_bytes(struct request *rq, struct index_data *ix, const void *buf, size_t len,
+			  struct query *q, float *vec, struct qerr *e)
+{
+	const struct config *cfg = rq->app->cfg;
+	struct isif_dataset_options opt;
+	char err[ISIF_ERR_LEN] = "";
+	uint8_t *px = NULL;
+	int c, h, w;
+	isif_dataset_options_default(&opt);
+	opt.max_image_bytes = cfg->max_image_bytes;
+	opt.max_side = (int)cfg->max_image_side;
+	opt.max_pixels = cfg->max_image_pixels;
+	json_object_set_new(q->desc, "bytes", json_integer((json_int_t)len));
+	if (len == 0)
+		return qfail(e, 400, "invalid_image", "empty image: send a JPEG or PNG");
+	int rc = isif_image_decode(buf, len, &opt, &px, &c, &h, &w, err);
+	if (rc == ISIF_ERANGE)
+		return qfail(e, 422, "image_too_large", "%s (limits: --max-image-side %ld, "
+			     "--max-image-pixels %ld)", err, cfg->max_image_side, cfg->max_image_pixels);
+	if (rc == ISIF_ENOMEM)
+		return qfail(e, 503, "unavailable", "decoding the image: %s", err);
+	if (rc)
+		return qfail(e, 422, "invalid_image", "cannot decode the image: %s", err);
+	json_object_set_new(q->desc, "width", json_integer(w));
+	json_object_set_new(q->desc, "height", json_integer(h));
+	json_object_set_new(q->desc, "channels", json_integer(c));
+	rc = embed_pixels(ix, px, c, h, w, vec, e);
+	free(px);
+	return rc;
+}
+
+static int query_by_url(struct request *rq, struct index_data *ix, const struct ref *r,
+			struct query *q, float *vec, struct qerr *e)
+{
+	const struct config *cfg = rq->app->cfg;
+	struct fetch_limits lim = {
+		.max_bytes = (size_t)cfg->max_image_bytes, .timeout_s = cfg->url_timeout,
+		.max_redirects = cfg->url_max_redirects, .allow_private = cfg->allow_private_urls,
+	};
+	char err[512], ctype[128];
+	void *body = NULL;
+	size_t len = 0;
+	json_object_set_new(q->desc, "url", json_string(r->text));
+	switch (urlfetch(r->text, &lim, &body, &len, ctype, sizeof ctype, err, sizeof err)) {
+	case FETCH_OK:
+		break;
+	case FETCH_BAD_URL:
+		return qfail(e, 400, "invalid_parameter", "image: %s", err);
+	case FETCH_FORBIDDEN:
+		return qfail(e, 403, "url_forbidden", "%s", err);
+	case FETCH_TOO_LARGE:
+		return qfail(e, 422, "url_too_large", "%s (--max-image-bytes)", err);
+	case FETCH_BAD_TYPE:
+		return qfail(e, 422, "unsupported_content_type", "%s", err);
+	case FETCH_NOMEM:
+		return qfail(e, 503, "unavailable", "%s", err);
+	default:
+		return qfail(e, 422, "fetch_failed", "%s", err);
+	}
+	json_object_set_new(q->desc, "content_type", json_string(ctype));
+	int rc = query_by_bytes(rq, ix, body, len, q, vec, e);
+	free(body);
+	return rc;
+}
+
+/* ---- search and answer --------------------------------------------------------------- */
+
+/* The neighbours of each of nq queries Q[nq, dim] in the split, as JSON
+ * arrays (new references in out[nq]). */
+static int search(const struct index_data *ix, int split, long k, const float *Q,
+		  const struct query *qs, int nq, json_t **out, struct qerr *e)
+{
+	const struct index_split *g = &ix->split[split];
+	int kk = (int)(k + 1 < g->n ? k + 1 : g->n);    /* one spare for the query itself */
+	int64_t *idx = malloc((size_t)nq * (kk ? kk : 1) * sizeof *idx);
+	float *sim = malloc((size_t)nq * (kk ? kk : 1) * sizeof *sim);
+	int rc = idx && sim ? ISIF_OK : ISIF_ENOMEM;
+	if (!rc && kk > 0)
+		rc = isif_topk(g->emb, g->n, Q, nq, ix->dim, kk, 0, idx, sim);
+	for (int i = 0; !rc && i < nq; i++) {
+		out[i] = json_array();
+		for (int j = 0; j < kk && (long)json_array_size(out[i]) < k; j++) {
+			int64_t row = idx[(size_t)i * kk + j];
+			if (row < 0 || (qs[i].self_split == split && qs[i].self_row == row))
+				continue;
+			json_array_append_new(out[i], json_pack("{s:s, s:i, s:i, s:f}",
+				"split", index_split_name(split), "index", g->ids[row],
+				"label", g->labels[row], "similarity", (double)sim[(size_t)i * kk + j]));
+		}
+	}
+	free(idx);
+	free(sim);
+	if (rc)
+		return qfail(e, 503, "unavailable", "search failed: %s", isif_strerror(rc));
+	return 0;
+}
+
+static json_t *answer_head(const struct index_data *ix, const struct qparams *p)
+{
+	return json_pack("{s:I, s:i, s:s, s:i}", "job", (json_int_t)ix->job, "epoch", ix->epoch,
+			 "split", index_split_name(p->split), "k", (int)p->k);
+}
+
+/* Runs queries already embedded and answers one object (batch: results). */
+static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
+			      const struct qparams *p, const float *Q, struct query *qs, int nq,
+			      bool batch)
+{
+	struct qerr e;
+	json_t **nb = calloc((size_t)nq, sizeof *nb);
+	if (!nb)
+		return http_error(rq, 503, "unavailable", "out of memory");
+	if (search(ix, p->split, p->k, Q, qs, nq, nb, &e)) {
+		free(nb);
+		return answer_error(rq, &e);
+	}
+	json_t *o = answer_head(ix, p);
+	if (batch) {
+		json_t *results = json_array();
+		for (int i = 0; i < nq; i++)
+			json_array_append_new(results, json_pack("{s:O, s:o}", "query", qs[i].desc,
+								 "neighbors", nb[i]));
+		json_object_set_new(o, "results", results);
+	} else {
+		json_object_set(o, "query", qs[0].desc);
+		json_object_set_new(o, "neighbors", nb[0]);
+	}
+	free(nb);
+	json_object_set_new(o, "seconds", json_real(mono_now() - rq->t0));
+	return http_json(rq, 200, o);
+}
+
+/* A single query (GET or POST): embed, search, answer. */
+static enum MHD_Result single(struct request *rq, const struct qparams *pp, const struct ref *r)
+{
+	struct qparams p = *pp;
+	struct qerr e;
+	struct index_data *ix = NULL;
+	struct query q = {.desc = json_object(), .self_row = -1};
+	float *vec = NULL;
+	enum MHD_Result ret;
+	if (resolve_index(rq, &p, &ix, &e))
+		goto fail;
+	if (!(vec = malloc((size_t)ix->dim * sizeof *vec))) {
+		qfail(&e, 503, "unavailable", "out of memory");
+		goto fail;
+	}
+	int rc;
+	if (!r)
+		rc = query_by_bytes(rq, ix, rq->body, rq->body_len, &q, vec, &e);
+	else if (r->is_url)
+		rc = query_by_url(rq, ix, r, &q, vec, &e);
+	else
+		rc = query_by_ref(rq, ix, r, &q, vec, &e);
+	if (rc)
+		goto fail;
+	ret = answer(rq, ix, &p, vec, &q, 1, false);
+	goto out;
+fail:
+	ret = answer_error(rq, &e);
+out:
+	json_decref(q.desc);
+	free(vec);
+	index_release(ix);
+	return ret;
+}
+
+enum MHD_Result route_neighbors_get(struct request *rq)
+{
+	struct ref r;
+	struct qparams p;
+	struct qerr e;
+	const char *image = http_query(rq, "image");
+	if (!image)
+		return http_error(rq, 400, "invalid_parameter",
+				  "image: required (train:N, test:N or an http(s) URL)");
+	if (parse_ref(image, &r, &e) || query_params(rq, &p, &e))
+		return answer_error(rq, &e);
+	return single(rq, &p, &r);
+}
+
+enum MHD_Result route_neighbors_post(struct request *rq)
+{
+	struct qparams p;
+	struct qerr e;
+	if (query_params(rq, &p, &e))
+		return answer_error(rq, &e);
+	if (!rq->body_len)
+		return http_error(rq, 400, "invalid_image", "empty body: send a JPEG or PNG image");
+	return single(rq, &p, NULL);
+}
+
+/* ---- batch ----------------------------------------------------------------------------- */
+
+/* {"images": [REF, ...], "k": 10, "job": ID, "split": "train"} → p and refs. */
+static int batch_params(struct request *rq, json_t *body, struct qparams *p, struct ref **refs,
+			int *n, struct qerr *e)
+{
+	const struct config *cfg = rq->app->cfg;
+	const char *key;
+	json_t *v, *images = NULL;
+	p->k = 10;
+	p->job = 0;
+	p->split = SPLIT_TRAIN;
+	if (!json_is_object(body))
+		return qfail(e, 400, "invalid_parameter", "body: must be a JSON object");
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "images") == 0) {
+			images = v;
+		} else if (strcmp(key, "k") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+			    json_integer_value(v) > cfg->max_k)
+				return qfail(e, 400, "invalid_parameter",
+					     "k: must be an integer between 1 and %ld", cfg->max_k);
+			p->k = (long)json_integer_value(v);
+		} else if (strcmp(key, "job") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 1)
+				return qfail(e, 400, "invalid_parameter", "job: must be a job id");
+			p->job = json_integer_value(v);
+		} else if (strcmp(key, "split") == 0) {
+			if (parse_split(json_is_string(v) ? json_string_value(v) : "", &p->split, e))
+				return -1;
+		} else {
+			return qfail(e, 400, "invalid_parameter", "%s: unknown field", key);
+		}
+	}
+	if (!json_is_array(images) || json_array_size(images) < 1 ||
+	    json_array_size(images) > (size_t)cfg->max_batch)
+		return qfail(e, 400, "invalid_parameter", "images: must be a list of 1 to %ld image "
+			     "references", cfg->max_batch);
+	*n = (int)json_array_size(images);
+	*refs = calloc((size_t)*n, sizeof **refs);
+	if (!*refs)
+		return qfail(e, 503, "unavailable", "out of memory");
+	int urls = 0;
+	for (int i = 0; i < *n; i++) {
+		json_t *s = json_array_get(images, (size_t)i);
+		if (!json_is_string(s))
+			return qfail(e, 400, "invalid_parameter", "images[%d]: must be a string", i);
+		if (parse_ref(json_string_value(s), &(*refs)[i], e)) {
+			char m[sizeof e->msg];
+			snprintf(m, sizeof m, "images[%d]: %.480s", i, e->msg);
+			return qfail(e, e->status, e->code, "%s", m);
+		}
+		urls += (*refs)[i].is_url;
+	}
+	if (urls > cfg->max_batch_urls)
+		return qfail(e, 400, "invalid_parameter", "images: at most %ld URLs per batch "
+			     "(--max-batch-urls)", cfg->max_batch_urls);
+	return 0;
+}
+
+enum MHD_Result route_neighbors_batch(struct request *rq)
+{
+	struct qparams p;
+	struct qerr e;
+	struct ref *refs = NULL;
+	struct query *qs = NULL;
+	struct index_data *ix = NULL;
+	float *Q = NULL;
+	int n = 0;
+	enum MHD_Result ret;
+	json_error_t jerr;
+	json_t *body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	if (!body) {
+		qfail(&e, 400, "invalid_parameter", "body: invalid JSON");
+		goto fail;
+	}
+	if (batch_params(rq, body, &p, &refs, &n, &e) || resolve_index(rq, &p, &ix, &e))
+		goto fail;
+	qs = calloc((size_t)n, sizeof *qs);
+	Q = malloc((size_t)n * ix->dim * sizeof *Q);
+	if (!qs || !Q) {
+		qfail(&e, 503, "unavailable", "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < n; i++) {
+		qs[i] = (struct query){.desc = json_object(), .self_row = -1};
+		float *vec = Q + (size_t)i * ix->dim;
+		int rc = refs[i].is_url ? query_by_url(rq, ix, &refs[i], &qs[i], vec, &e)
+					: query_by_ref(rq, ix, &refs[i], &qs[i], vec, &e);
+		if (rc) {
+			char m[sizeof e.msg];
+			snprintf(m, sizeof m, "images[%d]: %.480s", i, e.msg);
+			qfail(&e, e.status, e.code, "%s", m);
+			goto fail;
+		}
+	}
+	ret = answer(rq, ix, &p, Q, qs, n, true);
+	goto out;
+fail:
+	ret = answer_error(rq, &e);
+out:
+	for (int i = 0; qs && i < n; i++)
+		json_decref(qs[i].desc);
+	free(qs);
+	free(Q);
+	free(refs);
+	index_release(ix);
+	json_decref(body);
+	return ret;
+}

@@ -1,0 +1,251 @@
+/*
+ * server/urlfetch.c — one bounded image download with libcurl (see
+ * urlfetch.h). The address check lives in the open-socket callback, which
+ * libcurl calls with the resolved address of every connection it makes
+ * (each address of a name, each redirect), so what is checked is what is
+ * connected to: DNS answers that change between lookups (rebinding) and
+ * redirects to internal hosts meet the same check. Proxies are switched
+ * off, since through a proxy the callback would only see the proxy.
+ */
+#include "urlfetch.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "urlguard.h"
+
+struct fetch_ctx {
+	const struct fetch_limits *lim;
+	CURL *h;
+	char *buf;
+	size_t len, cap;
+	bool checked;                 /* status and type looked at (first body bytes) */
+	bool too_large, bad_type, bad_status, refused;
+	char refused_addr[64];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+bool urlfetch_url_ok(const char *url, char *err, size_t errlen)
+{
+	size_t n = strlen(url), skip;
+	if (strncasecmp(url, "http://", 7) == 0)
+		skip = 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		skip = 8;
+	else {
+		snprintf(err, errlen, "only http:// and https:// URLs can be fetched");
+		return false;
+	}
+	if (n > FETCH_MAX_URL) {
+		snprintf(err, errlen, "URL longer than %d bytes", FETCH_MAX_URL);
+		return false;
+	}
+	if (!url[skip] || url[skip] == '/' || url[skip] == '?' || url[skip] == '#') {
+		snprintf(err, errlen, "URL without a host");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
+			snprintf(err, errlen, "URL with a space or control character");
+			return false;
+		}
+	return true;
+}
+
+static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct fetch_ctx *x = user;
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	if (!x->lim->allow_private && !urlguard_addr_allowed(&a->addr)) {
+		x->refused = true;
+		urlguard_addr_text(&a->addr, x->refused_addr, sizeof x->refused_addr);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static bool image_type(const char *ct)
+{
+	static const char *const ok[] = {"image/png", "image/jpeg", "image/jpg", "image/pjpeg"};
+	if (!ct)
+		return false;
+	size_t n = strcspn(ct, "; \t");
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (strlen(ok[i]) == n && strncasecmp(ct, ok[i], n) == 0)
+			return true;
+	return false;
+}
+
+/* Looks at the final response's status and type before keeping any byte. */
+static bool response_ok(struct fetch_ctx *x)
+{
+	long status = 0;
+	char *ct = NULL;
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
+	if (status < 200 || status > 299)
+		x->bad_status = true;
+	else if (!image_type(ct))
+		x->bad_type = true;
+	x->checked = true;
+	return !x->bad_status && !x->bad_type;
+}
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
+{
+	struct fetch_ctx *x = user;
+	size_t n = size * nmemb;
+	long status = 0;
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 300 && status < 400)
+		return n;                 /* the body of a redirect being followed */
+	if (!x->checked && !response_ok(x))
+		return 0;
+	if (n > x->lim->max_bytes - x->len) {
+		x->too_large = true;
+		return 0;                 /* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (x->len + n > x->cap) {
+		size_t cap = x->cap ? x->cap : 64 << 10;
+		while (cap < x->len + n)
+			cap *= 2;
+		if (cap > x->lim->max_bytes)
+			cap = x->lim->max_bytes;
+		char *p = realloc(x->buf, cap);
+		if (!p)
+			return 0;
+		x->buf = p;
+		x->cap = cap;
+	}
+	memcpy(x->buf + x->len, data, n);
+	x->len += n;
+	return n;
+}
+
+static void setup(struct fetch_ctx *x, const char *url, char *errbuf)
+{
+	const struct fetch_limits *lim = x->lim;
+	CURL *h = x->h;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, lim->max_redirects);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, lim->timeout_s * 1000L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");          /* no proxy, whatever the environment */
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)lim->max_bytes);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "isifd/0.1");
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL); /* no decompression: bytes are bytes */
+}
+
+/* Maps the transfer's outcome to a fetch_rc and a message. */
+static enum fetch_rc outcome(struct fetch_ctx *x, CURLcode cc, const char *errbuf, char *err,
+			     size_t errlen)
+{
+	const struct fetch_limits *lim = x->lim;
+	long status = 0;
+	char *ct = NULL;
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
+	if (cc == CURLE_OK && !x->checked)
+		response_ok(x);           /* an empty body never reached on_data */
+	if (x->refused && cc != CURLE_OK) {
+		snprintf(err, errlen, "refused to connect to %s: not a public address "
+			 "(isifd runs without --allow-private-urls)", x->refused_addr);
+		return FETCH_FORBIDDEN;
+	}
+	if (x->too_large || cc == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(err, errlen, "the image at the URL is larger than %zu bytes", lim->max_bytes);
+		return FETCH_TOO_LARGE;
+	}
+	if (x->bad_status) {
+		snprintf(err, errlen, "the URL answered HTTP %ld", status);
+		return FETCH_FAILED;
+	}
+	if (x->bad_type) {
+		snprintf(err, errlen, "the URL's content type is %s, not image/png or image/jpeg",
+			 ct ? ct : "missing");
+		return FETCH_BAD_TYPE;
+	}
+	switch (cc) {
+	case CURLE_OK:
+		return FETCH_OK;
+	case CURLE_URL_MALFORMAT:
+		snprintf(err, errlen, "malformed URL");
+		return FETCH_BAD_URL;
+	case CURLE_TOO_MANY_REDIRECTS:
+		snprintf(err, errlen, "more than %ld redirects", lim->max_redirects);
+		return FETCH_FAILED;
+	case CURLE_OPERATION_TIMEDOUT:
+		snprintf(err, errlen, "timed out after %ld s", lim->timeout_s);
+		return FETCH_FAILED;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		snprintf(err, errlen, "redirected to a URL that is not http(s)");
+		return FETCH_FAILED;
+	case CURLE_WRITE_ERROR:
+	case CURLE_OUT_OF_MEMORY:
+		snprintf(err, errlen, "out of memory");
+		return FETCH_NOMEM;
+	default:
+		snprintf(err, errlen, "fetching the URL failed: %s", errbuf[0] ? errbuf :
+			 curl_easy_strerror(cc));
+		return FETCH_FAILED;
+	}
+}
+
+enum fetch_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
+		       size_t *len, char *ctype, size_t ctype_len, char *err, size_t errlen)
+{
+	char errbuf[CURL_ERROR_SIZE] = "";
+	struct fetch_ctx x = {.lim = lim};
+	*body = NULL;
+	*len = 0;
+	if (ctype_len)
+		ctype[0] = '\0';
+	if (!urlfetch_url_ok(url, err, errlen))
+		return FETCH_BAD_URL;
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK || !(x.h = curl_easy_init())) {
+		snprintf(err, errlen, "libcurl could not start");
+		return FETCH_NOMEM;
+	}
+	setup(&x, url, errbuf);
+	CURLcode cc = curl_easy_perform(x.h);
+	enum fetch_rc rc = outcome(&x, cc, errbuf, err, errlen);
+	if (rc == FETCH_OK) {
+		char *ct = NULL;
+		curl_easy_getinfo(x.h, CURLINFO_CONTENT_TYPE, &ct);
+		if (ctype_len)
+			snprintf(ctype, ctype_len, "%s", ct ? ct : "");
+		*body = x.buf;
+		*len = x.len;
+		x.buf = NULL;
+	}
+	curl_easy_cleanup(x.h);
+	free(x.buf);
+	return rc;
+}

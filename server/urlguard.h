@@ -1,0 +1,32 @@
+/*
+ * server/urlguard.h — which network addresses isifd may fetch image URLs
+ * from. Only public unicast addresses pass; the fetcher (urlfetch.c) asks
+ * at connect time for every address it is about to connect to, after DNS
+ * and after each redirect, so neither a hostname nor a redirect can lead
+ * it to a refused address. --allow-private-urls skips the check.
+ */
+#ifndef ISIFD_URLGUARD_H
+#define ISIFD_URLGUARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/*
+ * True for a public unicast IPv4 or IPv6 address. Refused: unspecified
+ * (0.0.0.0/8, ::), loopback (127/8, ::1), private (10/8, 172.16/12,
+ * 192.168/16), CGNAT (100.64/10), link-local (169.254/16, fe80::/10),
+ * IETF protocol assignments (192.0.0/24), benchmarking (198.18/15),
+ * multicast (224/4, ff00::/8), reserved and broadcast (240/4),
+ * unique-local (fc00::/7), site-local (fec0::/10), discard-only (100::/64),
+ * Teredo (2001::/32), and the IPv6 forms that carry an IPv4 address
+ * (IPv4-mapped ::ffff:0:0/96, IPv4-compatible ::/96, NAT64 64:ff9b::/96,
+ * 6to4 2002::/16) whenever the carried address is refused. Any other
+ * address family is refused. Thread-safe, no I/O.
+ */
+bool urlguard_addr_allowed(const struct sockaddr *sa);
+
+/* The address as text ("192.168.1.2", "::1") into buf, for messages. */
+void urlguard_addr_text(const struct sockaddr *sa, char *buf, size_t len);
+
+#endif
