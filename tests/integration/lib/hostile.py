@@ -429,7 +429,11 @@ def cmd_idle(port, n, pid, hold):
 PROTECTED = [("POST", "/jobs"), ("GET", "/jobs"), ("GET", "/jobs/1"), ("DELETE", "/jobs/1"),
              ("GET", "/jobs/1/metrics"), ("GET", "/jobs/1/events"), ("POST", "/jobs/1/cancel"),
              ("GET", "/jobs/1/checkpoint"), ("GET", "/metrics"), ("GET", "/datasets"),
-             ("GET", "/"), ("GET", "/index.html"), ("HEAD", "/jobs"), ("GET", "/nope")]
+             ("GET", "/"), ("GET", "/index.html"), ("HEAD", "/jobs"), ("GET", "/nope"),
+             ("POST", "/datasets"), ("GET", "/datasets/fashion-mnist"),
+             ("GET", "/datasets/fashion-mnist/images/test/0"),
+             ("GET", "/neighbors?image=test:0"), ("POST", "/neighbors"),
+             ("POST", "/neighbors/batch"), ("GET", "/jobs/1/embeddings?format=npy")]
 
 
 def cmd_auth(port, token):
@@ -450,6 +454,8 @@ def cmd_auth(port, token):
         for v in variants:
             name, headers = v[0], v[1]
             query = v[2] if len(v) > 2 else ""
+            if query and "?" in path:
+                query = "&" + query[1:]
             raw = ("%s %s%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s"
                    "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
                    % (method, path, query, "".join(h + "\r\n" for h in headers))).encode()
