@@ -215,6 +215,12 @@ fuzz: deps fuzz-deps
 	$(MAKE) FLAVOUR=fuzz CC=clang fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
+## test-slow: the 200-kill crash loop and hostile HTTP with a 60 s wrk run (~5 min); ends with "N passed, N failed"
+.PHONY: test-slow
+test-slow: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(B) bash tests/slow/run.sh
+
 clean:
 	rm -rf build
 

@@ -76,11 +76,13 @@ S="$T/ckpt"
 start_isifd "$S" --workers 1 || { fail faults_ckpt_start; exit 1; }
 register "$S" tiny "$DATA"
 for what in checkpoint optimizer; do
-	id=$(submit "$(spec tiny 3)")
+	# 30 short epochs: still running when killed after its first.
+	id=$(submit "$(spec tiny 30)")
 	check "faults_${what}_job_epoch_1" wait_epoch "$id" 1 60
 	kill -KILL "$PID"
 	wait "$PID" 2>/dev/null
 	PID=
+	check "faults_${what}_job_was_running" [ "$(sql "$S" "SELECT status FROM jobs WHERE id = $id")" = running ]
 	rel=$(sql "$S" "SELECT checkpoint FROM jobs WHERE id = $id")
 	file="$S/$rel"
 	if [ "$what" = optimizer ]; then
