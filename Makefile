@@ -226,3 +226,27 @@ clean:
 
 help:
 	@grep -E '^## ' Makefile | sed 's/^## /  make /'
+
+# ---- dashboard (issue 6): npm packages -----------------------------------------
+# web-deps: uPlot from npm (web/package-lock.json pins version and hash),
+# its ES module, CSS and licence copied into web/vendor/ (git-ignored) where
+# isifd serves them; web/node_modules is removed again so `make install`
+# copies only the dashboard. browser-deps: playwright-core for
+# tests/browser/ (the browser itself is Debian's chromium, which
+# tests/integration/dashboard.sh installs when missing).
+WEB_VENDOR := web/vendor/uPlot.esm.js
+.PHONY: web-deps browser-deps
+## web-deps: install the dashboard's chart library (npm ci) into web/vendor/
+web-deps: $(WEB_VENDOR)
+$(WEB_VENDOR): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p web/vendor
+	cp web/node_modules/uplot/dist/uPlot.esm.js web/node_modules/uplot/dist/uPlot.min.css web/vendor/
+	cp web/node_modules/uplot/LICENSE web/vendor/uPlot.LICENSE.txt
+	rm -rf web/node_modules
+	touch $@
+browser-deps: tests/browser/node_modules/.package-lock.json
+tests/browser/node_modules/.package-lock.json: tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+test sanitize run install: web-deps
+test sanitize: browser-deps

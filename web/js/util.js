@@ -1,0 +1,101 @@
+/*
+ * web/js/util.js — small pure helpers shared by the views: building DOM
+ * nodes, number and duration formatting, the smoothing of a curve and the
+ * CSV text of metrics rows. Nothing here touches the network or the page's
+ * state.
+ */
+
+/* el('td', {class: 'num', text: '3'}, child, ...): a new element. Keys
+ * starting with "on" add listeners; "text" sets textContent; others are
+ * attributes (false/null/undefined skip them). */
+export function el(tag, attrs = {}, ...children) {
+	const node = document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs)) {
+		if (v === false || v === null || v === undefined)
+			continue;
+		if (k === 'text')
+			node.textContent = v;
+		else if (k.startsWith('on'))
+			node.addEventListener(k.slice(2), v);
+		else
+			node.setAttribute(k, v === true ? '' : v);
+	}
+	for (const c of children)
+		if (c !== null && c !== undefined && c !== false)
+			node.append(c);
+	return node;
+}
+
+export function pct(x) {
+	return x === null || x === undefined ? '—' : (100 * x).toFixed(1) + '%';
+}
+
+export function num(x, digits = 1) {
+	return x === null || x === undefined || !isFinite(x) ? '—' : x.toFixed(digits);
+}
+
+/* 75 -> "1m 15s", 3725 -> "1h 2m". */
+export function duration(s) {
+	if (s === null || s === undefined || !isFinite(s) || s < 0)
+		return '—';
+	s = Math.round(s);
+	if (s < 60)
+		return s + 's';
+	if (s < 3600)
+		return Math.floor(s / 60) + 'm ' + (s % 60) + 's';
+	return Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm';
+}
+
+/* Seconds from ISO time a to b (b null: now). */
+export function secondsBetween(a, b) {
+	if (!a)
+		return null;
+	const end = b ? Date.parse(b) : Date.now();
+	return (end - Date.parse(a)) / 1000;
+}
+
+/*
+ * Exponential moving average with TensorBoard's debiasing, so the first
+ * points are not pulled towards 0:
+ *     m_t = w·m_{t-1} + (1−w)·y_t,   m_0 = 0,   s_t = m_t / (1 − w^n_t)
+ * with n_t the number of non-null values seen so far. Nulls stay null and
+ * do not advance the average. w = 0 returns the values unchanged.
+ */
+export function smooth(values, w) {
+	if (!(w > 0))
+		return values.slice();
+	let m = 0, n = 0;
+	return values.map((y) => {
+		if (y === null || y === undefined || !isFinite(y))
+			return null;
+		m = w * m + (1 - w) * y;
+		n++;
+		return m / (1 - Math.pow(w, n));
+	});
+}
+
+const CSV_COLUMNS = ['epoch', 'loss', 'knn_top1', 'knn_top5', 'lr', 'seconds', 'images_per_sec'];
+
+/* One CSV (RFC 4180) of several jobs' metrics, long format: a job column
+ * first, then the API's row fields; empty cells for nulls. */
+export function metricsCsv(series) {
+	const lines = ['job,' + CSV_COLUMNS.join(',')];
+	for (const { job, rows } of series)
+		for (const r of rows)
+			lines.push([job, ...CSV_COLUMNS.map((c) => (r[c] === null || r[c] === undefined ? '' : String(r[c])))].join(','));
+	return lines.join('\r\n') + '\r\n';
+}
+
+/* Fashion-MNIST's and CIFAR-10's class names, for readable labels. */
+const CLASS_NAMES = {
+	'fashion-mnist': ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+	'cifar10': ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+	'cifar-10': ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+};
+
+export function labelName(dataset, label) {
+	if (label === null || label === undefined)
+		return 'unknown';
+	const names = CLASS_NAMES[dataset];
+	return names && names[label] !== undefined ? `${label} · ${names[label]}` : String(label);
+}
