@@ -4,6 +4,7 @@
 #   build/        release (-O2 -march=native)
 #   build/asan/   AddressSanitizer + UndefinedBehaviorSanitizer
 #   build/tsan/   ThreadSanitizer (scheduler tests)
+#   build/fuzz/   clang libFuzzer + ASan + UBSan (make fuzz only)
 
 CC      ?= cc
 PKGS    := openblas jansson zlib libpng libjpeg
@@ -23,6 +24,11 @@ else ifeq ($(FLAVOUR),tsan)
   B := build/tsan
   OPT := -O1 -fsanitize=thread
   LDFLAGS += -fsanitize=thread
+else ifeq ($(FLAVOUR),fuzz)
+  B := build/fuzz
+  OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+    -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=fuzzer,address,undefined
 else
   B := build
   LDFLAGS += -fopenmp
@@ -145,7 +151,7 @@ bench: all $(B)/knn_bench $(B)/gemm_bench $(B)/layer_bench
 DEB_PKGS := build-essential pkg-config libopenblas-dev libjansson-dev \
   libmicrohttpd-dev libsqlite3-dev sqlite3 libjpeg62-turbo-dev libpng-dev \
   libcurl4-openssl-dev zlib1g-dev curl python3 dataset-fashion-mnist \
-  python3-numpy libjpeg-turbo-progs
+  python3-numpy libjpeg-turbo-progs wrk
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 ## deps: install the missing Debian packages with apt-get (root or sudo)
@@ -167,6 +173,59 @@ run: deps all
 	@echo "       -d '{\"dataset\": \"fashion-mnist\", \"model\": \"convnet\", \"epochs\": 5, \"train_subset\": 10000}'"
 	@echo "  curl -s http://127.0.0.1:8080/jobs/1/metrics"
 	exec $(ISIFD) --listen 127.0.0.1:8080 --state-dir ./var --web-dir web
+
+# ---- reliability: fuzzing, slow suites, CI (issue 8) ---------------------------
+# tests/fuzz/fuzz_<t>.c are libFuzzer targets. `make fuzz` builds them with
+# clang (FLAVOUR=fuzz, build/fuzz/) and runs each for FUZZ_SECONDS from the
+# seed corpora in tests/fuzz/corpus/<t>/; findings land in build/fuzz/crashes/.
+# Every build also links each target with tests/fuzz/replay_main.c as
+# $(B)/fuzz_replay/<t>, which make test uses to replay the seeds and every
+# crasher kept in tests/fuzz/regress/<t>/ (no clang needed for that).
+FUZZ_TARGETS   := spec idx cifar stl image safetensors npy http urlguard
+FUZZ_SERVER_TARGETS := http urlguard   # these link the daemon's objects
+FUZZ_REPLAY    := $(FUZZ_TARGETS:%=$(B)/fuzz_replay/%)
+FUZZ_UTIL_OBJ  := $(B)/obj/tests/fuzz/fuzz_util.o
+FUZZ_SERVER_OBJ := $(filter-out $(B)/obj/server/main.o $(B)/obj/server/jobrun.o,$(SERVER_OBJ))
+FUZZ_SECONDS   ?= 30
+
+all: $(FUZZ_REPLAY)
+.SECONDARY: $(FUZZ_TARGETS:%=$(B)/obj/tests/fuzz/fuzz_%.o)
+
+$(FUZZ_SERVER_TARGETS:%=$(B)/obj/tests/fuzz/fuzz_%.o): ALLCFLAGS += $(SERVER_CFLAGS)
+
+$(B)/fuzz_replay/%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay_main.o $(FUZZ_UTIL_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_replay/%): $(B)/fuzz_replay/%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay_main.o $(FUZZ_UTIL_OBJ) $(FUZZ_SERVER_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
+
+# The libFuzzer binaries (FLAVOUR=fuzz only: -fsanitize=fuzzer brings main).
+$(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_%): $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(FUZZ_SERVER_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
+
+.PHONY: fuzz fuzz-build fuzz-deps
+fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz_%)
+
+# Only make fuzz needs clang; libFuzzer's runtime is a mere Recommends of it.
+FUZZ_DEB_PKGS := clang libclang-rt-14-dev
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_DEB_PKGS)"
+
+## fuzz: clang libFuzzer over every parser, FUZZ_SECONDS (30) each; prints runs and crashes per target
+fuzz: deps fuzz-deps
+	$(MAKE) FLAVOUR=fuzz CC=clang fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+## test-slow: the 200-kill crash loop and hostile HTTP with a 60 s wrk run (~5 min); ends with "N passed, N failed"
+.PHONY: test-slow
+test-slow: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(B) bash tests/slow/run.sh
 
 clean:
 	rm -rf build

@@ -39,6 +39,9 @@ static const struct opt opts[] = {
 	 "cores shared by the workers (0: all online cores); a job gets cores/workers threads"},
 	{"max-queued", OPT_INT, O(max_queued), NULL, 100, 0, 100000,
 	 "waiting jobs allowed; POST /jobs answers 429 beyond"},
+	{"max-attempts", OPT_INT, O(max_attempts), NULL, 5, 0, 1000,
+	 "runs in a row a job may be interrupted by isifd dying before it completes an epoch; "
+	 "then it ends failed (0: no bound)"},
 	{"max-body", OPT_INT, O(max_body), NULL, 1 << 20, 1024, 64 << 20,
 	 "largest request body in bytes (413 beyond)"},
 	{"http-threads", OPT_INT, O(http_threads), NULL, 4, 1, 64,

@@ -19,6 +19,7 @@ struct config {
 	long workers;
 	long cores;                       /* 0: detected */
 	long max_queued;
+	long max_attempts;
 	long max_body;
 	long http_threads;
 	long max_connections;

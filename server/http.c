@@ -145,6 +145,37 @@ enum MHD_Result http_json(struct request *rq, int status, json_t *obj)
 	return http_body(rq, status, "application/json", text, len);
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+		 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* Overlong 3/4-byte forms, UTF-16 surrogates and code points past U+10FFFF. */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/* Replaces what is not valid UTF-8 (client bytes echoed in a message, or a
+ * character cut by truncation) with '?': Jansson refuses invalid strings,
+ * which would turn a 4xx answer into a 500. */
+static void utf8_scrub(char *msg)
+{
+	unsigned char *s = (unsigned char *)msg;
+	while (*s) {
+		size_t n = utf8_seq(s);
+		if (n == 0) {
+			*s++ = '?';
+			continue;
+		}
+		s += n;
+	}
+}
+
 enum MHD_Result http_error(struct request *rq, int status, const char *code,
 			   const char *fmt, ...)
 {
@@ -153,6 +184,7 @@ enum MHD_Result http_error(struct request *rq, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	utf8_scrub(msg);
 	if (status >= 500)
 		log_error("http %s %s: %d %s", rq->method, rq->url, status, msg);
 	return http_json(rq, status, json_pack("{s:{s:s, s:s}}", "error", "code", code,

@@ -151,6 +151,7 @@ int main(int argc, char **argv)
 	struct jobrun *jr = jobrun_create(st);
 	struct sched_options so = {
 		.workers = (int)cfg.workers, .cores = (int)cfg.cores, .max_queued = cfg.max_queued,
+		.max_attempts = (int)cfg.max_attempts,
 		.progress_interval_ms = (int)cfg.progress_interval_ms, .state_dir = cfg.state_dir,
 		.run = jobrun_run, .run_user = jr, .bus = app.bus, .prom = app.prom,
 	};

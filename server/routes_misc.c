@@ -78,7 +78,7 @@ enum MHD_Result route_static(struct request *rq)
 {
 	const char *url = strcmp(rq->url, "/") == 0 ? "/index.html" : rq->url;
 	char path[2048];
-	if (url[strlen(url) - 1] == '/' || !safe_path(url))
+	if (!safe_path(url) || url[strlen(url) - 1] == '/') /* safe_path first: url may be "" */
 		return http_error(rq, 404, "not_found", "no such resource: %s", rq->url);
 	snprintf(path, sizeof path, "%s%s", rq->app->cfg->web_dir, url);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -251,7 +251,9 @@ static void finish_job(struct scheduler *s, struct worker *w, const struct job_c
 		status = JOB_CANCELLED;
 	else
 		status = JOB_FAILED;
-	store_job_finish(s->st, c->id, status, status == JOB_FAILED ? err : NULL);
+	if (store_job_finish(s->st, c->id, status, status == JOB_FAILED ? err : NULL) != STORE_OK)
+		log_error("job %lld: cannot record that it ended (%s); it shows running until the "
+			  "next start, which resumes it", (long long)c->id, store_last_error(s->st));
 	if (s->o.prom)
 		prom_add_job_finished(s->o.prom, status);
 	if (status == JOB_FAILED)
@@ -387,6 +389,10 @@ int sched_create(struct scheduler **out, struct store *st, const struct sched_op
 int sched_start(struct scheduler *s)
 {
 	int n = 0;
+	if (store_fail_interrupted(s->st, s->o.max_attempts, &n) != STORE_OK)
+		return -1;
+	for (int i = 0; i < n && s->o.prom; i++)
+		prom_add_job_finished(s->o.prom, JOB_FAILED);
 	if (store_recover_running(s->st, &n) != STORE_OK)
 		return -1;
 	if (n)

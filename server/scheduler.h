@@ -53,6 +53,7 @@ struct sched_options {
 	int workers;
 	int cores;                  /* 0: online cores */
 	long max_queued;
+	int max_attempts;           /* see store_fail_interrupted; 0: no bound */
 	int progress_interval_ms;
 	const char *state_dir;
 	sched_run_fn run;
@@ -70,7 +71,8 @@ struct job_progress {
 
 int sched_create(struct scheduler **out, struct store *st, const struct sched_options *o);
 
-/* Requeues jobs left running by a previous process, then starts the workers. */
+/* Fails jobs left running by a previous process that reached max_attempts,
+ * requeues the others, then starts the workers. */
 int sched_start(struct scheduler *s);
 
 /* Queues a job (STORE_FULL beyond max_queued) and wakes a worker. */

@@ -127,6 +127,39 @@ static int migrate(struct store *st, const struct migration *m, int n, char *err
 	return STORE_OK;
 }
 
+/*
+ * PRAGMA quick_check (the b-tree structure of every page, not the index
+ * contents; linear in the file size, milliseconds for isifd's database). A
+ * damaged file would otherwise open fine and fail request by request later.
+ */
+static int check_integrity(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = prepare(st, "PRAGMA quick_check(3)");
+	if (!s) {
+		snprintf(err, errlen, "%s", st->last_error);
+		return STORE_ERR;
+	}
+	char found[256] = "";
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(s, 0);
+		if (line && strcmp(line, "ok") != 0 && !found[0]) {
+			snprintf(found, sizeof found, "%s", line);
+			for (char *c = found; *c; c++)
+				if (*c == '\n')
+					*c = ' ';
+		}
+	}
+	if (step != SQLITE_DONE && !found[0])
+		snprintf(found, sizeof found, "%s", sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	if (!found[0])
+		return STORE_OK;
+	snprintf(err, errlen, "the database is damaged (quick_check: %s); isifd will not use it: "
+		 "restore a backup or move the file away", found);
+	return STORE_ERR;
+}
+
 int store_open(struct store **out, const char *path,
 	       const struct migration *migrations, int n, char *err, size_t errlen)
 {
@@ -149,7 +182,7 @@ int store_open(struct store **out, const char *path,
 		store_close(st);
 		return STORE_ERR;
 	}
-	if (migrate(st, migrations, n, err, errlen)) {
+	if (check_integrity(st, err, errlen) || migrate(st, migrations, n, err, errlen)) {
 		store_close(st);
 		return STORE_ERR;
 	}
@@ -455,7 +488,7 @@ int store_job_claim(struct store *st, struct job_claim *c)
 	c->resume = sqlite3_column_int(s, 4) != 0;
 	if (!c->spec_json)
 		goto rollback;
-	if (run_id(st, "UPDATE jobs SET status = 'running', "
+	if (run_id(st, "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
 		       "started_at = COALESCE(started_at, ?2) WHERE id = ?1", c->id, now, NULL) ||
 	    exec(st, "COMMIT"))
 		goto rollback;
@@ -505,8 +538,43 @@ int store_job_finish(struct store *st, int64_t id, enum job_status status,
 int store_job_requeue(struct store *st, int64_t id)
 {
 	pthread_mutex_lock(&st->mu);
-	int rc = run_id(st, "UPDATE jobs SET status = 'queued', resume_pending = 1 "
+	/* A run ended on purpose does not count against --max-attempts. */
+	int rc = run_id(st, "UPDATE jobs SET status = 'queued', resume_pending = 1, "
+			    "attempts = MAX(attempts - 1, 0) "
 			    "WHERE id = ?1 AND status = 'running'", id, NULL, NULL);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_fail_interrupted(struct store *st, int max_attempts, int *n)
+{
+	char now[32], max[16];
+	*n = 0;
+	if (max_attempts <= 0)
+		return STORE_OK;
+	iso8601_now(now, sizeof now);
+	snprintf(max, sizeof max, "%d", max_attempts);
+	pthread_mutex_lock(&st->mu);
+	sqlite3_stmt *s = prepare(st, "UPDATE jobs SET status = 'failed', finished_at = ?1, "
+				      "resume_pending = 0, error = 'isifd stopped during ' || attempts || "
+				      "' runs of this job in a row with no epoch completed in between; "
+				      "giving up (--max-attempts ' || ?2 || ')' "
+				      "WHERE status = 'running' AND attempts >= CAST(?2 AS INTEGER) "
+				      "RETURNING id, attempts");
+	int rc = s ? STORE_OK : STORE_ERR, step;
+	if (s) {
+		sqlite3_bind_text(s, 1, now, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, max, -1, SQLITE_STATIC);
+		while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+			log_error("job %lld: failed: the daemon stopped during %d runs of it in a row "
+				  "(--max-attempts %d)", (long long)sqlite3_column_int64(s, 0),
+				  sqlite3_column_int(s, 1), max_attempts);
+			(*n)++;
+		}
+		if (step != SQLITE_DONE)
+			rc = db_fail(st, "fail interrupted jobs");
+	}
+	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -595,8 +663,8 @@ int store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r
 		goto rollback;
 	}
 	sqlite3_finalize(s);
-	s = prepare(st, "UPDATE jobs SET epoch = ?2, checkpoint = COALESCE(?3, checkpoint) "
-			"WHERE id = ?1");
+	s = prepare(st, "UPDATE jobs SET epoch = ?2, checkpoint = COALESCE(?3, checkpoint), "
+			"attempts = 0 WHERE id = ?1");
 	if (!s)
 		goto rollback;
 	sqlite3_bind_int64(s, 1, id);
@@ -624,7 +692,8 @@ out:
 int store_job_set_checkpoint(struct store *st, int64_t id, const char *checkpoint)
 {
 	pthread_mutex_lock(&st->mu);
-	int rc = run_id(st, "UPDATE jobs SET checkpoint = ?2 WHERE id = ?1", id, checkpoint, NULL);
+	int rc = run_id(st, "UPDATE jobs SET checkpoint = ?2, attempts = 0 WHERE id = ?1", id,
+			checkpoint, NULL);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }

@@ -64,8 +64,9 @@ struct job_claim {
 
 struct store;
 
-/* Opens (creating) the database at path and applies migrations[n] not yet
- * recorded in PRAGMA user_version, each in its own transaction. */
+/* Opens (creating) the database at path, refuses a damaged one (PRAGMA
+ * quick_check) or one newer than migrations[n], and applies the migrations
+ * not yet recorded in PRAGMA user_version, each in its own transaction. */
 int store_open(struct store **out, const char *path,
 	       const struct migration *migrations, int n, char *err, size_t errlen);
 void store_close(struct store *st);
@@ -94,11 +95,18 @@ void job_claim_free(struct job_claim *c);
 int store_job_finish(struct store *st, int64_t id, enum job_status status,
 		     const char *error);
 
-/* Puts a running job back in the queue to resume later (shutdown). */
+/* Puts a running job back in the queue to resume later (shutdown); that
+ * run does not count as an attempt. */
 int store_job_requeue(struct store *st, int64_t id);
 
 /* At start: every job left running becomes queued with resume pending. */
 int store_recover_running(struct store *st, int *n);
+
+/* At start, before store_recover_running: a job left running whose last
+ * max_attempts runs all ended with the daemon dying (`attempts`: runs
+ * claimed since its last committed epoch or checkpoint) ends failed with a
+ * message saying so; *n of them. max_attempts 0: no bound. */
+int store_fail_interrupted(struct store *st, int max_attempts, int *n);
 
 /* Cancels: a queued job ends at once; a running one gets cancel_requested.
  * *before is the status found. STORE_CONFLICT for a finished job. */

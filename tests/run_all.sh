@@ -23,7 +23,7 @@ run_suite() {
 }
 
 run_suite unit "$BUILD/unit_tests"
-for t in tests/cli/*.sh tests/integration/*.sh; do
+for t in tests/cli/*.sh tests/integration/*.sh tests/fuzz/replay.sh; do
 	[ -e "$t" ] || continue
 	run_suite "$(basename "$t" .sh)" bash "$t"
 done
