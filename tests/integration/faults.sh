@@ -52,7 +52,8 @@ mkdata "$DATA"
 S="$T/db-garbage"
 mkdir -p "$S"
 head -c 8192 /dev/urandom > "$S/isifd.db"
-"$ISIFD" --listen 127.0.0.1:0 --state-dir "$S" >"$S.log" 2>&1
+# Bounded: a daemon that wrongly starts must not hang the suite.
+timeout $((20 * SLOW)) "$ISIFD" --listen 127.0.0.1:0 --state-dir "$S" >"$S.log" 2>&1
 rc=$?
 [ "$rc" = 1 ] && grep -q "isifd.db: .*not a database" "$S.log"; is faults_garbage_database_refused
 S="$T/db-damaged"
@@ -62,10 +63,14 @@ sql "$S" "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x
 	  INSERT INTO jobs (spec, dataset, epochs, created_at, status)
 	  SELECT '{\"pad\": \"' || hex(randomblob(150)) || '\"}', 'd', 1, 'now', 'succeeded' FROM c;
 	  PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
-# Page 20's b-tree header (4 KiB pages).
-printf '\377%.0s' $(seq 24) | dd of="$S/isifd.db" bs=1 seek=$((19 * 4096)) conv=notrunc 2>/dev/null
+# A b-tree page header in the middle of the file (4 KiB pages). The page is
+# picked from the file's real size: a page past the end would only extend
+# the file, which SQLite ignores.
+pages=$(($(stat -c %s "$S/isifd.db") / 4096))
+printf '\377%.0s' $(seq 24) | dd of="$S/isifd.db" bs=1 seek=$((pages / 2 * 4096)) conv=notrunc 2>/dev/null
 t0=$(date +%s)
-"$ISIFD" --listen 127.0.0.1:0 --state-dir "$S" >"$S.log" 2>&1
+# Bounded: a daemon that wrongly starts must not hang the suite.
+timeout $((20 * SLOW)) "$ISIFD" --listen 127.0.0.1:0 --state-dir "$S" >"$S.log" 2>&1
 rc=$?
 [ "$rc" = 1 ] && [ $(($(date +%s) - t0)) -lt $((10 * SLOW)) ] &&
 	grep -q "database is damaged (quick_check: .*); isifd will not use it" "$S.log"; is faults_damaged_database_refused
@@ -161,9 +166,10 @@ S="$T/attempts"
 check faults_max_attempts_in_help bash -c "'$ISIFD' --help | grep -q -- '--max-attempts N'"
 start_isifd "$S" --workers 1 --max-attempts 2 || { fail faults_attempts_start; exit 1; }
 register "$S" tiny "$DATA"
-id=$(submit "$(spec tiny 2 512)")
+# Fashion-MNIST, 4096 images: an epoch lasts seconds, so the kill lands in it.
+id=$(submit "$(spec fashion-mnist 2 4096)")
 for run in 1 2; do
-	# Killed in its first epoch each time (16 batches; killed after 1).
+	# Killed in its first epoch each time (128 batches; killed after 1).
 	for ((i = 0; i < 600 * SLOW; i++)); do
 		[ "$(job_field "$id" "(d['progress'] or {}).get('images_done', 0) >= 32")" = True ] && break
 		sleep 0.02
