@@ -18,6 +18,7 @@
  * Not here: mmap, dtypes other than F32/I64, big-endian hosts.
  */
 #include "isif/safetensors.h"
+#include "isif/strbuf.h"
 #include "isif/fileio.h"
 
 #include <jansson.h>
@@ -92,77 +93,34 @@ void isif_st_meta_free(struct isif_st_meta *meta)
 
 /* ---- writer ------------------------------------------------------------ */
 
-/* A growing text buffer capped at ISIF_ST_MAX_HEADER; `failed` is sticky. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (n > ISIF_ST_MAX_HEADER - b->len) {
-		b->failed = true;
-		return;
-	}
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
-static void sb_u64(struct sbuf *b, uint64_t v)
-{
-	char num[24];
-	int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
-	sb_put(b, num, (size_t)n);
-}
-
 /* A JSON string as serde_json writes it: `"` `\` and control characters
  * escaped (\b \f \n \r \t, others \u00xx in lower-case hex), the rest raw. */
-static void sb_json_string(struct sbuf *b, const char *s)
+static void put_json_string(struct isif_strbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	sb_put(b, "\"", 1);
+	isif_strbuf_put(b, "\"", 1);
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
 		char esc[8];
 		switch (*c) {
-		case '"':  sb_put(b, "\\\"", 2); break;
-		case '\\': sb_put(b, "\\\\", 2); break;
-		case '\b': sb_put(b, "\\b", 2); break;
-		case '\f': sb_put(b, "\\f", 2); break;
-		case '\n': sb_put(b, "\\n", 2); break;
-		case '\r': sb_put(b, "\\r", 2); break;
-		case '\t': sb_put(b, "\\t", 2); break;
+		case '"':  isif_strbuf_put(b, "\\\"", 2); break;
+		case '\\': isif_strbuf_put(b, "\\\\", 2); break;
+		case '\b': isif_strbuf_put(b, "\\b", 2); break;
+		case '\f': isif_strbuf_put(b, "\\f", 2); break;
+		case '\n': isif_strbuf_put(b, "\\n", 2); break;
+		case '\r': isif_strbuf_put(b, "\\r", 2); break;
+		case '\t': isif_strbuf_put(b, "\\t", 2); break;
 		default:
 			if (*c < 0x20) {
 				memcpy(esc, "\\u00", 4);
 				esc[4] = hex[*c >> 4];
 				esc[5] = hex[*c & 15];
-				sb_put(b, esc, 6);
+				isif_strbuf_put(b, esc, 6);
 			} else {
-				sb_put(b, (const char *)c, 1);
+				isif_strbuf_put(b, (const char *)c, 1);
 			}
 		}
 	}
-	sb_put(b, "\"", 1);
+	isif_strbuf_put(b, "\"", 1);
 }
 
 /* True if s is well-formed UTF-8 (no overlongs, surrogates or code points
@@ -272,49 +230,49 @@ static int st_check_meta(const struct isif_st_meta *meta, char *err)
 }
 
 /* The padded JSON header for tensors whose byte sizes are bytes[]. */
-static void st_build_header(struct sbuf *b, const struct isif_tensor *tensors, size_t n,
+static void st_build_header(struct isif_strbuf *b, const struct isif_tensor *tensors, size_t n,
 			    const size_t *bytes, const struct isif_st_meta *meta)
 {
 	bool first = true;
-	sb_put(b, "{", 1);
+	isif_strbuf_put(b, "{", 1);
 	if (meta && meta->n) {
-		sb_puts(b, "\"" ST_META_KEY "\":{");
+		isif_strbuf_puts(b, "\"" ST_META_KEY "\":{");
 		for (size_t i = 0; i < meta->n; i++) {
 			if (i)
-				sb_put(b, ",", 1);
-			sb_json_string(b, meta->keys[i]);
-			sb_put(b, ":", 1);
-			sb_json_string(b, meta->values[i]);
+				isif_strbuf_put(b, ",", 1);
+			put_json_string(b, meta->keys[i]);
+			isif_strbuf_put(b, ":", 1);
+			put_json_string(b, meta->values[i]);
 		}
-		sb_put(b, "}", 1);
+		isif_strbuf_put(b, "}", 1);
 		first = false;
 	}
 	uint64_t offset = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct isif_tensor *t = &tensors[i];
 		if (!first)
-			sb_put(b, ",", 1);
+			isif_strbuf_put(b, ",", 1);
 		first = false;
-		sb_json_string(b, t->name);
-		sb_puts(b, ":{\"dtype\":\"");
-		sb_puts(b, isif_dtype_name(t->dtype));
-		sb_puts(b, "\",\"shape\":[");
+		put_json_string(b, t->name);
+		isif_strbuf_puts(b, ":{\"dtype\":\"");
+		isif_strbuf_puts(b, isif_dtype_name(t->dtype));
+		isif_strbuf_puts(b, "\",\"shape\":[");
 		for (int d = 0; d < t->ndim; d++) {
 			if (d)
-				sb_put(b, ",", 1);
-			sb_u64(b, (uint64_t)t->shape[d]);
+				isif_strbuf_put(b, ",", 1);
+			isif_strbuf_printf(b, "%llu", (unsigned long long)(uint64_t)t->shape[d]);
 		}
-		sb_puts(b, "],\"data_offsets\":[");
-		sb_u64(b, offset);
-		sb_put(b, ",", 1);
+		isif_strbuf_puts(b, "],\"data_offsets\":[");
+		isif_strbuf_printf(b, "%llu", (unsigned long long)offset);
+		isif_strbuf_put(b, ",", 1);
 		offset += bytes[i];
-		sb_u64(b, offset);
-		sb_puts(b, "]}");
+		isif_strbuf_printf(b, "%llu", (unsigned long long)offset);
+		isif_strbuf_puts(b, "]}");
 	}
-	sb_put(b, "}", 1);
+	isif_strbuf_put(b, "}", 1);
 	/* The reference implementation pads with spaces to a multiple of 8. */
 	while (!b->failed && b->len % 8)
-		sb_put(b, " ", 1);
+		isif_strbuf_put(b, " ", 1);
 }
 
 int isif_st_write(const char *path, const struct isif_tensor *tensors, size_t n,
@@ -322,8 +280,9 @@ int isif_st_write(const char *path, const struct isif_tensor *tensors, size_t n,
 {
 	size_t *bytes = calloc(n ? n : 1, sizeof *bytes);
 	struct isif_chunk *chunks = calloc(n + 2, sizeof *chunks);
-	struct sbuf hdr = { 0 };
+	struct isif_strbuf hdr;
 	int rc = ISIF_OK;
+	isif_strbuf_init(&hdr, ISIF_ST_MAX_HEADER);
 	if (!bytes || !chunks) {
 		rc = isif_fail(err, ISIF_ENOMEM, "safetensors: out of memory");
 		goto out;
@@ -351,7 +310,7 @@ int isif_st_write(const char *path, const struct isif_tensor *tensors, size_t n,
 		chunks[2 + i] = (struct isif_chunk){ tensors[i].data, bytes[i] };
 	rc = isif_write_atomic(path, chunks, n + 2, err);
 out:
-	free(hdr.p);
+	isif_strbuf_free(&hdr);
 	free(chunks);
 	free(bytes);
 	return rc;

@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 
 #include "isif/common.h"
 #include "isif/model.h"
+#include "isif/strbuf.h"
 
 #define SPEC_MAX_SEED (UINT64_C(1) << 53)
 #define SPEC_MAX_LABEL (1 << 20)
@@ -504,49 +504,8 @@ int isif_spec_parse(struct isif_job_spec *spec, const char *json,
 
 /* ---- canonical JSON ---------------------------------------------------- */
 
-/* A growing output buffer; `failed` sticks after an allocation failure. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	if (b->failed)
-		return;
-	for (;;) {
-		size_t room = b->cap - b->len;
-		va_start(ap, fmt);
-		int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = true;
-			return;
-		}
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 1024;
-		while (cap <= b->len + (size_t)n)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-}
-
 /* Shortest %.Ng of x that reads back (strtod) as exactly x. */
-static void sb_double(struct sbuf *b, double x)
+static void sb_double(struct isif_strbuf *b, double x)
 {
 	char buf[40];
 	for (int prec = 1; prec <= 17; prec++) {
@@ -557,11 +516,11 @@ static void sb_double(struct sbuf *b, double x)
 	/* Keep it a JSON real so readers see the intended type. */
 	if (!strpbrk(buf, ".eEn"))
 		strcat(buf, ".0");
-	sb_printf(b, "%s", buf);
+	isif_strbuf_printf(b, "%s", buf);
 }
 
 /* Shortest decimal that reads back as the same float. */
-static void sb_float(struct sbuf *b, float x)
+static void sb_float(struct isif_strbuf *b, float x)
 {
 	char buf[40];
 	for (int prec = 1; prec <= 9; prec++) {
@@ -571,27 +530,27 @@ static void sb_float(struct sbuf *b, float x)
 	}
 	if (!strpbrk(buf, ".eEn"))
 		strcat(buf, ".0");
-	sb_printf(b, "%s", buf);
+	isif_strbuf_printf(b, "%s", buf);
 }
 
-static void sb_string(struct sbuf *b, const char *str)
+static void sb_string(struct isif_strbuf *b, const char *str)
 {
 	json_t *js = json_string(str);
 	char *enc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
 	if (enc)
-		sb_printf(b, "%s", enc);
+		isif_strbuf_printf(b, "%s", enc);
 	else
 		b->failed = true;
 	free(enc);
 	json_decref(js);
 }
 
-static void sb_ints(struct sbuf *b, const int *x, int n)
+static void sb_ints(struct isif_strbuf *b, const int *x, int n)
 {
-	sb_printf(b, "[");
+	isif_strbuf_printf(b, "[");
 	for (int i = 0; i < n; i++)
-		sb_printf(b, "%s%d", i ? ", " : "", x[i]);
-	sb_printf(b, "]");
+		isif_strbuf_printf(b, "%s%d", i ? ", " : "", x[i]);
+	isif_strbuf_printf(b, "]");
 }
 
 static const char *lr_type_name(enum isif_lr_type t)
@@ -599,90 +558,87 @@ static const char *lr_type_name(enum isif_lr_type t)
 	return t == ISIF_LR_CONSTANT ? "constant" : t == ISIF_LR_COSINE ? "cosine" : "step";
 }
 
-static void sb_lr_schedule(struct sbuf *b, const struct isif_lr_schedule *l)
+static void sb_lr_schedule(struct isif_strbuf *b, const struct isif_lr_schedule *l)
 {
-	sb_printf(b, "{\"type\": \"%s\", \"milestones\": ", lr_type_name(l->type));
+	isif_strbuf_printf(b, "{\"type\": \"%s\", \"milestones\": ", lr_type_name(l->type));
 	sb_ints(b, l->milestones, l->n_milestones);
-	sb_printf(b, ", \"factors\": [");
+	isif_strbuf_printf(b, ", \"factors\": [");
 	for (int i = 0; i < l->n_milestones; i++) {
-		sb_printf(b, "%s", i ? ", " : "");
+		isif_strbuf_printf(b, "%s", i ? ", " : "");
 		sb_double(b, l->factors[i]);
 	}
-	sb_printf(b, "], \"warmup_epochs\": ");
+	isif_strbuf_printf(b, "], \"warmup_epochs\": ");
 	sb_double(b, l->warmup_epochs);
-	sb_printf(b, ", \"min_lr\": ");
+	isif_strbuf_printf(b, ", \"min_lr\": ");
 	sb_double(b, l->min_lr);
-	sb_printf(b, "}");
+	isif_strbuf_printf(b, "}");
 }
 
-static void sb_augment(struct sbuf *b, const struct isif_job_spec *s)
+static void sb_augment(struct isif_strbuf *b, const struct isif_job_spec *s)
 {
-	sb_printf(b, "{\"crop\": %s, \"crop_scale\": [", s->crop ? "true" : "false");
+	isif_strbuf_printf(b, "{\"crop\": %s, \"crop_scale\": [", s->crop ? "true" : "false");
 	sb_float(b, s->crop_scale[0]);
-	sb_printf(b, ", ");
+	isif_strbuf_printf(b, ", ");
 	sb_float(b, s->crop_scale[1]);
-	sb_printf(b, "], \"hflip\": ");
+	isif_strbuf_printf(b, "], \"hflip\": ");
 	sb_float(b, s->hflip);
-	sb_printf(b, ", \"grayscale\": ");
+	isif_strbuf_printf(b, ", \"grayscale\": ");
 	sb_float(b, s->grayscale);
-	sb_printf(b, ", \"color_jitter\": {\"brightness\": ");
+	isif_strbuf_printf(b, ", \"color_jitter\": {\"brightness\": ");
 	sb_float(b, s->brightness);
-	sb_printf(b, ", \"contrast\": ");
+	isif_strbuf_printf(b, ", \"contrast\": ");
 	sb_float(b, s->contrast);
-	sb_printf(b, ", \"saturation\": ");
+	isif_strbuf_printf(b, ", \"saturation\": ");
 	sb_float(b, s->saturation);
-	sb_printf(b, ", \"hue\": ");
+	isif_strbuf_printf(b, ", \"hue\": ");
 	sb_float(b, s->hue);
-	sb_printf(b, ", \"p\": ");
+	isif_strbuf_printf(b, ", \"p\": ");
 	sb_float(b, s->jitter_p);
-	sb_printf(b, "}}");
+	isif_strbuf_printf(b, "}}");
 }
 
-static void sb_classes(struct sbuf *b, const struct isif_job_spec *s)
+static void sb_classes(struct isif_strbuf *b, const struct isif_job_spec *s)
 {
 	if (!s->has_classes) {
-		sb_printf(b, "null");
+		isif_strbuf_printf(b, "null");
 		return;
 	}
-	sb_printf(b, "{\"train\": ");
+	isif_strbuf_printf(b, "{\"train\": ");
 	sb_ints(b, s->train_classes, s->n_train_classes);
-	sb_printf(b, ", \"test\": ");
+	isif_strbuf_printf(b, ", \"test\": ");
 	sb_ints(b, s->test_classes, s->n_test_classes);
-	sb_printf(b, "}");
+	isif_strbuf_printf(b, "}");
 }
 
 char *isif_spec_to_json(const struct isif_job_spec *s)
 {
-	struct sbuf b = {0};
-	sb_printf(&b, "{\"dataset\": ");
+	struct isif_strbuf b;
+	isif_strbuf_init(&b, SIZE_MAX);
+	isif_strbuf_printf(&b, "{\"dataset\": ");
 	sb_string(&b, s->dataset);
-	sb_printf(&b, ", \"model\": ");
+	isif_strbuf_printf(&b, ", \"model\": ");
 	sb_string(&b, s->model);
-	sb_printf(&b, ", \"epochs\": %d, \"batch_size\": %d, \"lr\": ", s->epochs, s->batch_size);
+	isif_strbuf_printf(&b, ", \"epochs\": %d, \"batch_size\": %d, \"lr\": ", s->epochs, s->batch_size);
 	sb_double(&b, s->lr);
-	sb_printf(&b, ", \"momentum\": ");
+	isif_strbuf_printf(&b, ", \"momentum\": ");
 	sb_double(&b, s->momentum);
-	sb_printf(&b, ", \"weight_decay\": ");
+	isif_strbuf_printf(&b, ", \"weight_decay\": ");
 	sb_double(&b, s->weight_decay);
-	sb_printf(&b, ", \"nesterov\": %s, \"lr_schedule\": ", s->nesterov ? "true" : "false");
+	isif_strbuf_printf(&b, ", \"nesterov\": %s, \"lr_schedule\": ", s->nesterov ? "true" : "false");
 	sb_lr_schedule(&b, &s->lr_schedule);
-	sb_printf(&b, ", \"temperature\": ");
+	isif_strbuf_printf(&b, ", \"temperature\": ");
 	sb_double(&b, s->temperature);
-	sb_printf(&b, ", \"embedding_dim\": %d, \"seed\": %" PRIu64 ", \"threads\": %d, \"augment\": ",
+	isif_strbuf_printf(&b, ", \"embedding_dim\": %d, \"seed\": %" PRIu64 ", \"threads\": %d, \"augment\": ",
 		  s->embedding_dim, s->seed, s->threads);
 	sb_augment(&b, s);
-	sb_printf(&b, ", \"gradient\": \"%s\", \"bn_groups\": %d, \"eval\": {\"knn_k\": %d, \"knn_temperature\": ",
+	isif_strbuf_printf(&b, ", \"gradient\": \"%s\", \"bn_groups\": %d, \"eval\": {\"knn_k\": %d, \"knn_temperature\": ",
 		  s->gradient == ISIF_GRAD_FULL ? "full" : "reference", s->bn_groups, s->knn_k);
 	sb_double(&b, s->knn_temperature);
-	sb_printf(&b, ", \"every\": %d}, \"train_subset\": %" PRId64 ", \"classes\": ",
+	isif_strbuf_printf(&b, ", \"every\": %d}, \"train_subset\": %" PRId64 ", \"classes\": ",
 		  s->eval_every, s->train_subset);
 	sb_classes(&b, s);
-	sb_printf(&b, "}");
-	if (b.failed) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
+	isif_strbuf_printf(&b, "}");
+	return isif_strbuf_take(&b, NULL);
 }
 
 /* ---- augmentation ------------------------------------------------------ */

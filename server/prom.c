@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strbuf.h"
+#include "isif/strbuf.h"
 
 static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define N_BUCKETS (int)(sizeof buckets / sizeof buckets[0])
@@ -123,17 +123,17 @@ static const char *route_name(const struct prom *p, int r)
 	return r < p->n_routes ? p->routes[r] : "unmatched";
 }
 
-static void render_http(struct prom *p, struct strbuf *b)
+static void render_http(struct prom *p, struct isif_strbuf *b)
 {
-	strbuf_printf(b, "# HELP isifd_http_requests_total HTTP requests answered, by route, method and status.\n"
+	isif_strbuf_printf(b, "# HELP isifd_http_requests_total HTTP requests answered, by route, method and status.\n"
 		      "# TYPE isifd_http_requests_total counter\n");
 	for (int i = 0; i < p->n_counters; i++) {
 		const struct req_counter *c = &p->counters[i];
-		strbuf_printf(b, "isifd_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n",
+		isif_strbuf_printf(b, "isifd_http_requests_total{route=\"%s\",method=\"%s\",code=\"%d\"} %llu\n",
 			      route_name(p, c->route), methods[c->method], c->status,
 			      (unsigned long long)c->count);
 	}
-	strbuf_printf(b, "# HELP isifd_http_request_duration_seconds Time from request to response completion, by route.\n"
+	isif_strbuf_printf(b, "# HELP isifd_http_request_duration_seconds Time from request to response completion, by route.\n"
 		      "# TYPE isifd_http_request_duration_seconds histogram\n");
 	for (int r = 0; r <= p->n_routes; r++) {
 		const struct histogram *h = &p->latency[r];
@@ -142,10 +142,10 @@ static void render_http(struct prom *p, struct strbuf *b)
 		uint64_t cum = 0;
 		for (int k = 0; k < N_BUCKETS; k++) {
 			cum += h->bucket[k];
-			strbuf_printf(b, "isifd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+			isif_strbuf_printf(b, "isifd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
 				      route_name(p, r), buckets[k], (unsigned long long)cum);
 		}
-		strbuf_printf(b, "isifd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+		isif_strbuf_printf(b, "isifd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
 			      "isifd_http_request_duration_seconds_sum{route=\"%s\"} %.9g\n"
 			      "isifd_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
 			      route_name(p, r), (unsigned long long)h->count, route_name(p, r),
@@ -155,12 +155,12 @@ static void render_http(struct prom *p, struct strbuf *b)
 
 char *prom_render(struct prom *p, const struct prom_gauges *g, size_t *len)
 {
-	struct strbuf b;
-	strbuf_init(&b, 16 << 20);
-	strbuf_printf(&b, "# HELP isifd_jobs Jobs by state.\n# TYPE isifd_jobs gauge\n");
+	struct isif_strbuf b;
+	isif_strbuf_init(&b, 16 << 20);
+	isif_strbuf_printf(&b, "# HELP isifd_jobs Jobs by state.\n# TYPE isifd_jobs gauge\n");
 	for (int s = 0; s < JOB_STATUS_COUNT; s++)
-		strbuf_printf(&b, "isifd_jobs{state=\"%s\"} %ld\n", job_status_name(s), g->jobs[s]);
-	strbuf_printf(&b, "# HELP isifd_workers Worker threads.\n# TYPE isifd_workers gauge\n"
+		isif_strbuf_printf(&b, "isifd_jobs{state=\"%s\"} %ld\n", job_status_name(s), g->jobs[s]);
+	isif_strbuf_printf(&b, "# HELP isifd_workers Worker threads.\n# TYPE isifd_workers gauge\n"
 		      "isifd_workers %ld\n"
 		      "# HELP isifd_workers_busy Workers running a job.\n# TYPE isifd_workers_busy gauge\n"
 		      "isifd_workers_busy %ld\n"
@@ -168,17 +168,17 @@ char *prom_render(struct prom *p, const struct prom_gauges *g, size_t *len)
 		      "isifd_sse_streams %ld\n",
 		      g->workers, g->workers_busy, g->sse_streams);
 	pthread_mutex_lock(&p->mu);
-	strbuf_printf(&b, "# HELP isifd_epochs_trained_total Training epochs completed.\n"
+	isif_strbuf_printf(&b, "# HELP isifd_epochs_trained_total Training epochs completed.\n"
 		      "# TYPE isifd_epochs_trained_total counter\nisifd_epochs_trained_total %llu\n"
 		      "# HELP isifd_images_trained_total Source images trained on (each gives two views).\n"
 		      "# TYPE isifd_images_trained_total counter\nisifd_images_trained_total %llu\n",
 		      (unsigned long long)p->epochs, (unsigned long long)p->images);
-	strbuf_printf(&b, "# HELP isifd_jobs_finished_total Jobs that ended, by final state.\n"
+	isif_strbuf_printf(&b, "# HELP isifd_jobs_finished_total Jobs that ended, by final state.\n"
 		      "# TYPE isifd_jobs_finished_total counter\n");
 	for (int s = JOB_SUCCEEDED; s < JOB_STATUS_COUNT; s++)
-		strbuf_printf(&b, "isifd_jobs_finished_total{state=\"%s\"} %llu\n",
+		isif_strbuf_printf(&b, "isifd_jobs_finished_total{state=\"%s\"} %llu\n",
 			      job_status_name(s), (unsigned long long)p->finished[s]);
 	render_http(p, &b);
 	pthread_mutex_unlock(&p->mu);
-	return strbuf_take(&b, len);
+	return isif_strbuf_take(&b, len);
 }

@@ -17,7 +17,7 @@
 
 #include "isif/common.h"
 #include "isif/spec.h"
-#include "strbuf.h"
+#include "isif/strbuf.h"
 
 /* The job's JSON with the scheduler's live "progress" (or null). */
 static int job_json(struct app *app, int64_t id, json_t **out)
@@ -143,22 +143,22 @@ enum MHD_Result route_job_get(struct request *rq)
 	return http_json(rq, 200, job);
 }
 
-static void csv_value(struct strbuf *b, bool present, double x, bool last)
+static void csv_value(struct isif_strbuf *b, bool present, double x, bool last)
 {
 	if (present)
-		strbuf_printf(b, "%.15g", x);
-	strbuf_printf(b, last ? "\n" : ",");
+		isif_strbuf_printf(b, "%.15g", x);
+	isif_strbuf_printf(b, last ? "\n" : ",");
 }
 
 static enum MHD_Result metrics_csv(struct request *rq, const struct metrics_row *rows, int n)
 {
-	struct strbuf b;
-	strbuf_init(&b, 64 << 20);
-	strbuf_printf(&b, "epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,"
+	struct isif_strbuf b;
+	isif_strbuf_init(&b, 64 << 20);
+	isif_strbuf_printf(&b, "epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,"
 		      "recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi\n");
 	for (int i = 0; i < n; i++) {
 		const struct metrics_row *r = &rows[i];
-		strbuf_printf(&b, "%d,", r->epoch);
+		isif_strbuf_printf(&b, "%d,", r->epoch);
 		csv_value(&b, true, r->loss, false);
 		csv_value(&b, r->has_knn, r->knn_top1, false);
 		csv_value(&b, r->has_knn, r->knn_top5, false);
@@ -170,7 +170,7 @@ static enum MHD_Result metrics_csv(struct request *rq, const struct metrics_row 
 		csv_value(&b, r->unseen, r->nmi, true);
 	}
 	size_t len;
-	char *text = strbuf_take(&b, &len);
+	char *text = isif_strbuf_take(&b, &len);
 	return http_body(rq, 200, "text/csv; charset=utf-8", text, len);
 }
 

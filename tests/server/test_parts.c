@@ -17,7 +17,6 @@
 #include "config.h"
 #include "http.h"
 #include "prom.h"
-#include "strbuf.h"
 
 /* Keep the output of every server test to PASS/FAIL lines (all files). */
 __attribute__((constructor(200))) static void quiet_logs(void)
@@ -137,20 +136,3 @@ TEST(srv_prom_text_format)
 	prom_free(p);
 }
 
-TEST(srv_strbuf_bounded)
-{
-	struct strbuf b;
-	strbuf_init(&b, 8192);
-	for (int i = 0; i < 100; i++)
-		strbuf_printf(&b, "%04d,", i);
-	size_t len;
-	char *t = strbuf_take(&b, &len);
-	CHECK_EQ(len, 500);
-	CHECK(t && strncmp(t, "0000,0001,", 10) == 0 && t[len] == '\0');
-	free(t);
-	strbuf_init(&b, 100);
-	for (int i = 0; i < 100; i++)
-		strbuf_printf(&b, "%04d,", i);
-	CHECK(b.failed);
-	CHECK(strbuf_take(&b, &len) == NULL);
-}
