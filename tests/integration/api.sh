@@ -106,23 +106,8 @@ code=$(req GET /metrics)
 	grep -q '^isifd_http_request_duration_seconds_count{route="/healthz"} [1-9]' "$T/body"; is api_prometheus
 
 # ---- bad requests: exact status, and the daemon still healthy -------------------
-# bad NAME CODE TEXT METHOD PATH [CURL ARGS...]: TEXT ('' for none) must
-# appear in the body.
-bad() {
-	local name=$1 want=$2 text=$3 method=$4 path=$5; shift 5
-	local code
-	code=$(req "$method" "$path" "$@")
-	cp "$T/headers" "$T/bad_headers"
-	if [ "$code" != "$want" ]; then
-		fail "api_bad_$name" "got $code, want $want: $(head -c 200 "$T/body")"
-	elif [ -n "$text" ] && ! grep -qF -- "$text" "$T/body"; then
-		fail "api_bad_$name" "body lacks '$text': $(head -c 200 "$T/body")"
-	elif ! healthy; then
-		fail "api_bad_$name" "daemon unhealthy afterwards"
-	else
-		pass "api_bad_$name"
-	fi
-}
+# bad NAME CODE TEXT METHOD PATH [CURL ARGS...]: see expect_error in lib/common.bash.
+bad() { expect_error api "$@"; }
 J=(-H 'Content-Type: application/json')
 big=$(python3 -c "print('{\"dataset\": \"fashion-mnist\", \"pad\": \"' + 'x' * 5000 + '\"}')")
 bad unknown_path 404 '"not_found"' GET /nope

@@ -141,20 +141,7 @@ code=$(req GET /datasets/tiny/images/test/3)
 [ "$code" = 200 ] && grep -qi '^X-Isif-Label: 1' "$T/headers"; is retrieval_tiny_thumbnail
 
 # ---- bad requests: exact status and code, daemon healthy afterwards --------------------
-bad() {
-	local name=$1 want=$2 text=$3 method=$4 path=$5; shift 5
-	local code
-	code=$(req "$method" "$path" "$@")
-	if [ "$code" != "$want" ]; then
-		fail "retrieval_bad_$name" "got $code, want $want: $(head -c 200 "$T/body")"
-	elif [ -n "$text" ] && ! grep -qF -- "$text" "$T/body"; then
-		fail "retrieval_bad_$name" "body lacks '$text': $(head -c 200 "$T/body")"
-	elif ! healthy; then
-		fail "retrieval_bad_$name" "daemon unhealthy afterwards"
-	else
-		pass "retrieval_bad_$name"
-	fi
-}
+bad() { expect_error retrieval "$@"; }
 J=(-H 'Content-Type: application/json')
 PNG=(-H 'Content-Type: image/png')
 head -c 4000 /dev/urandom >"$T/random.bin"

@@ -147,6 +147,26 @@ wait_epoch() {
 	return 1
 }
 
+# expect_error PREFIX NAME CODE TEXT METHOD PATH [CURL ARGS...]: the answer
+# has status CODE, TEXT ('' for none) appears in its body, and the daemon is
+# healthy afterwards; one case named PREFIX_bad_NAME. The headers stay in
+# $T/bad_headers for further checks.
+expect_error() {
+	local prefix=$1 name=$2 want=$3 text=$4 method=$5 path=$6; shift 6
+	local code
+	code=$(req "$method" "$path" "$@")
+	cp "$T/headers" "$T/bad_headers"
+	if [ "$code" != "$want" ]; then
+		fail "${prefix}_bad_$name" "got $code, want $want: $(head -c 200 "$T/body")"
+	elif [ -n "$text" ] && ! grep -qF -- "$text" "$T/body"; then
+		fail "${prefix}_bad_$name" "body lacks '$text': $(head -c 200 "$T/body")"
+	elif ! healthy; then
+		fail "${prefix}_bad_$name" "daemon unhealthy afterwards"
+	else
+		pass "${prefix}_bad_$name"
+	fi
+}
+
 healthy() {
 	[ "$(req GET /healthz)" = 200 ]
 }
