@@ -28,8 +28,7 @@ DataLoader processes (PyTorch sets each to one thread); isif train
 WORKERS = 1 is the like-for-like setting. peak_rss_mib is the main process,
 worker_rss_mib the largest worker (RUSAGE_CHILDREN; fork shares pages with
 the main process, so the two must not simply be added), train_rss_mib the
-main process's peak before the evaluation (whose 1000 × 60000 similarity
-blocks dominate the final peak). N > 0 trains on the
+main process's peak before the evaluation. N > 0 trains on the
 first N train images only (a smoke run; all by default).
 
 Usage:
