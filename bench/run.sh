@@ -10,13 +10,18 @@
 #   - the kNN evaluation, 60000 gallery × 10000 queries × 128, k = 200;
 #   - the convolution layers' GFLOP/s (resnet18, 1×28×28) beside the sgemm
 #     rate on convolution-shaped products (OpenBLAS and the engine's GEMM);
-#   - one full Fashion-MNIST epoch of `isif train` (convnet) with data
-#     loading and augmentation, and its kNN evaluation (ours only: the
-#     PyTorch side would need torchvision's transforms, not installed);
+#   - one full Fashion-MNIST epoch (convnet, m = M, isif train's defaults)
+#     with data loading and augmentation, then the kNN evaluation: ours
+#     (`isif train --epochs 1`) and PyTorch's (bench/torch_bench.py epoch:
+#     torchvision transforms, a DataLoader, the same loss and SGD; needs
+#     python3-torchvision too), one after the other, with the ratio of
+#     training images/s (ours/theirs), wall times and peak RSS;
 # then the tensor-by-tensor crosscheck against PyTorch.
 # Environment: THREADS (default 2), ROUNDS (3), ITERS (3), M (128),
-# SKIP_EPOCH=1 to leave out the epoch, QUICK=1 for a smoke run (1 round,
-# 1 step, small embed, no resnet18, no epoch).
+# TORCH_WORKERS (1: DataLoader processes, beside THREADS compute threads, as
+# isif train --threads 2 runs 2 compute threads and 1 loader thread),
+# SKIP_EPOCH=1 to leave out the epoch (it takes a few minutes), QUICK=1 for a
+# smoke run (1 round, 1 step, small embed, no resnet18, no epoch).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -24,6 +29,7 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 ITERS=${ITERS:-3}
 M=${M:-128}
+TORCH_WORKERS=${TORCH_WORKERS:-1}
 EMBED_N=${EMBED_N:-70000}
 CONFIGS=("convnet 1 28" "resnet20 1 28" "resnet18 1 28" "resnet18 3 32")
 if [ "${QUICK:-0}" = 1 ]; then
@@ -33,6 +39,8 @@ fi
 PY=/usr/bin/python3
 HAVE_TORCH=0
 $PY -c "import torch" 2>/dev/null && HAVE_TORCH=1
+HAVE_TV=0
+[ $HAVE_TORCH = 1 ] && $PY -c "import torchvision" 2>/dev/null && HAVE_TV=1
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -41,6 +49,17 @@ median() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; 
 after() { grep -o "$1 *[0-9.]*" | grep -o '[0-9.]*$' | head -1; }
 kv() { grep -o "$1=[0-9.]*" | cut -d= -f2 | head -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a > 0) printf "%.2f", a / b; else print "n/a" }'; }
+now() { date +%s.%N; }
+since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
+# peak_rss FILE CMD...: runs CMD and writes its peak RSS in MiB (the largest
+# of its processes, as getrusage's RUSAGE_CHILDREN reports it) to FILE.
+peak_rss() {
+	python3 -c 'import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write("%.0f\n" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
+sys.exit(rc)' "$@"
+}
 
 echo "== make bench: $(nproc) cores, $THREADS threads, m = $M, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   ours: $BUILD/isif; PyTorch: $([ $HAVE_TORCH = 1 ] && $PY -c 'import torch; print(torch.__version__)' || echo 'not installed')"
@@ -96,16 +115,42 @@ echo "conv / OpenBLAS sgemm $(ratio "$conv" "$og"), conv / engine sgemm $(ratio 
 
 if [ "${SKIP_EPOCH:-0}" != 1 ]; then
 	echo
-	echo "-- one Fashion-MNIST epoch, convnet, m = $M, augmentation and loading on, then kNN eval (ours)"
-	start=$(date +%s.%N)
-	line=$("$BUILD/isif" train --dataset fashion-mnist --model convnet --epochs 1 \
-		--batch-size "$M" --threads "$THREADS" --quiet --out "$TMP/run" | grep '^epoch')
-	total=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
-	ips=$(echo "$line" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "img/s") print $i}')
-	train_s=$(awk -v r="$ips" 'BEGIN { if (r > 0) printf "%.1f", 60000 / r; else print "n/a" }')
-	echo "$line"
-	echo "train part: $train_s s at $ips img/s; whole command (dataset load, epoch, embed 70k + kNN, checkpoint): $total s"
-	[ $HAVE_TORCH = 1 ] && echo "(PyTorch compute only, no loading: 60000 / the convnet img/s above)"
+	echo "-- one Fashion-MNIST epoch, convnet, m = $M, $THREADS threads, augmentation and loading on, then kNN eval"
+	echo "   (60000 // m steps; ours, then PyTorch's with $TORCH_WORKERS DataLoader worker(s); one run each, so noisy)"
+	start=$(now)
+	line=$(peak_rss "$TMP/orss" "$BUILD/isif" train --dataset fashion-mnist --model convnet \
+		--epochs 1 --batch-size "$M" --threads "$THREADS" --quiet --out "$TMP/run" | grep '^epoch')
+	o_total=$(since "$start")
+	o_ips=$(echo "$line" | awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "img/s") print $i}')
+	o_train=$(awk -v r="$o_ips" -v n=$((60000 / M * M)) 'BEGIN { if (r > 0) printf "%.1f", n / r; else print "n/a" }')
+	o_top1=$(echo "$line" | grep -o 'knn_top1 *[0-9.]*%' | grep -o '[0-9.]*%')
+	o_rss=$(cat "$TMP/orss" 2>/dev/null)
+	t_ips=n/a t_train=n/a t_total=n/a t_top1=n/a t_rss=n/a tline=
+	if [ $HAVE_TV = 1 ]; then
+		# THREADS compute threads and TORCH_WORKERS loader processes (one
+		# thread each): with the defaults 2 + 1, as isif train runs.
+		start=$(now)
+		tline=$($PY bench/torch_bench.py epoch convnet "$M" "$THREADS" "$TORCH_WORKERS" 1)
+		t_total=$(since "$start")
+		t_ips=$(echo "$tline" | kv img_s)
+		t_train=$(echo "$tline" | kv train_s)
+		t_top1=$(echo "$tline" | grep -o 'knn_top1=[0-9.]*%' | cut -d= -f2)
+		t_rss=$(echo "$tline" | kv peak_rss_mib)
+		[ -n "$t_rss" ] && t_rss="$t_rss + $(echo "$tline" | kv worker_rss_mib)"
+	fi
+	printf "%-36s %10s %14s %8s\n" "" "ours" "pytorch" "ratio"
+	printf "%-36s %10s %14s %8s   (ours/theirs)\n" "train images/s (loading on)" "$o_ips" "${t_ips:-n/a}" "$(ratio "$o_ips" "${t_ips:-0}")"
+	printf "%-36s %10s %14s %8s   (theirs/ours)\n" "train part, s" "$o_train" "${t_train:-n/a}" "$(ratio "${t_train:-0}" "$o_train")"
+	printf "%-36s %10s %14s %8s   (theirs/ours)\n" "whole command, s" "$o_total" "${t_total:-n/a}" "$(ratio "${t_total:-0}" "$o_total")"
+	printf "%-36s %10s %14s\n" "kNN top-1 after the epoch" "${o_top1:-n/a}" "${t_top1:-n/a}"
+	printf "%-36s %10s %14s\n" "peak RSS, MiB (torch: main + worker)" "${o_rss:-n/a}" "${t_rss:-n/a}"
+	echo "ours:    $line"
+	if [ $HAVE_TV = 1 ]; then
+		echo "pytorch: $tline"
+	elif [ $HAVE_TORCH = 1 ]; then
+		echo "pytorch: skipped, it needs torchvision's transforms: apt-get install python3-torchvision"
+	fi
+	echo "(whole command: process start, dataset load, the epoch, embedding 70k + kNN; ours also writes a checkpoint)"
 fi
 
 echo
