@@ -208,11 +208,16 @@ $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(LIB)
 $(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_%): $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(FUZZ_SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
-.PHONY: fuzz fuzz-build fuzz-deps
+.PHONY: fuzz fuzz-build fuzz-deps bench-deps
 fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz_%)
 
 # Only make fuzz needs clang; libFuzzer's runtime is a mere Recommends of it.
 FUZZ_DEB_PKGS := clang libclang-rt-14-dev
+## bench-deps: the optional PyTorch reference make bench compares against
+BENCH_DEB_PKGS := python3-torch python3-torchvision linux-perf
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_DEB_PKGS)"
+
 fuzz-deps:
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_DEB_PKGS)"
 
