@@ -65,6 +65,9 @@ static const struct opt opts[] = {
 	/* retrieval: /neighbors, image uploads and URL fetches */
 	{"allow-private-urls", OPT_FLAG, O(allow_private_urls), NULL, 0, 0, 1,
 	 "let image URLs reach loopback, private, link-local and unique-local addresses"},
+	{"allow-url-addr", OPT_STR, O(allow_url_addr), "", 0, 0, 0,
+	 "for tests: let image URLs reach exactly these numeric addresses (comma-separated, "
+	 "at most 4; 127.0.0.1 allows neither 127.0.0.2 nor ::ffff:127.0.0.1), nothing else private"},
 	{"max-image-bytes", OPT_INT, O(max_image_bytes), NULL, 10 << 20, 1024, 64 << 20,
 	 "largest uploaded or fetched query image in bytes (413 / 422 beyond)"},
 	{"max-image-side", OPT_INT, O(max_image_side), NULL, 4096, 16, 65535,

@@ -32,6 +32,7 @@ struct config {
 	long verbose;
 	/* retrieval (issue 5) */
 	long allow_private_urls;
+	char allow_url_addr[CONFIG_STR_LEN]; /* "" or up to 4 numeric addresses, comma-separated */
 	long max_image_bytes;
 	long max_image_side;
 	long max_image_pixels;
