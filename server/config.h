@@ -26,6 +26,7 @@ struct config {
 	long max_connections_per_ip;
 	long connection_memory;
 	long connection_timeout;
+	long request_timeout;
 	long sse_keepalive;
 	long progress_interval_ms;
 	long shutdown_timeout;
