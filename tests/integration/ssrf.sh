@@ -37,12 +37,13 @@ P=$(state "['origin']") Q=$(state "['trap']") HOSTS=$(state "['trap_hosts']")
 tag() { sed 's/[^a-z0-9]\{1,\}/_/g; s/^_//; s/_$//' <<<"$1"; }
 
 # ---- start-up refuses what is not one plain numeric address ---------------------------
-for bad in 127.1 0x7f000001 localhost '[::1]' 127.0.0.1:80 127.0.0.1,::1,::2,::3,::4; do
+for bad in short=127.1 hex=0x7f000001 name=localhost brackets='[::1]' port=127.0.0.1:80 \
+	five=127.0.0.1,::1,::2,::3,::4; do
 	out=$(timeout $((10 * SLOW)) "$ISIFD" --listen 127.0.0.1:0 --state-dir "$T/never" \
-		--allow-url-addr "$bad" 2>&1)
+		--allow-url-addr "${bad#*=}" 2>&1)
 	rc=$?
-	[ "$rc" = 2 ] && grep -q -- '--allow-url-addr' <<<"$out" || { echo "$bad: rc $rc: $out"; false; }
-	is "ssrf_startup_refuses_allow_url_addr_$(tag "$bad")"
+	[ "$rc" = 2 ] && grep -q -- '--allow-url-addr' <<<"$out" || { echo "${bad#*=}: rc $rc: $out"; false; }
+	is "ssrf_startup_refuses_allow_url_addr_${bad%%=*}"
 done
 check ssrf_refused_startups_left_no_state [ ! -e "$T/never" ]
 
@@ -145,9 +146,10 @@ leaked=$(grep -E "^GET .* /hit/(d|r1|r2)-" "$T/www.log")
 check "ssrf_no_refused_target_was_connected_to" [ -z "$leaked" ]
 [ -n "$leaked" ] && echo "$leaked" | head -5
 for h in 127.0.0.2 ::1; do
+	name=$([ "$h" = ::1 ] && echo ipv6_loopback || tag "$h")
 	if grep -qx "$h" < <(state "['trap_hosts']" | tr -d "[]' " | tr , '\n'); then
 		n=$(grep -c "^ACCEPT $h:$Q\$" "$T/www.log")
-		check "ssrf_trap_$(tag "$h")_accepted_nothing ($n connections)" [ "$n" = 0 ]
+		check "ssrf_trap_${name}_accepted_nothing ($n connections)" [ "$n" = 0 ]
 	else
 		echo "ssrf: no trap listener on $h (bind failed: $(cat "$T/www.err"))"
 	fi
