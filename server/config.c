@@ -47,13 +47,16 @@ static const struct opt opts[] = {
 	{"http-threads", OPT_INT, O(http_threads), NULL, 4, 1, 64,
 	 "HTTP thread pool size"},
 	{"max-connections", OPT_INT, O(max_connections), NULL, 256, 1, 65536,
-	 "concurrent HTTP connections"},
+	 "concurrent HTTP connections; new ones beyond are closed at once"},
 	{"max-connections-per-ip", OPT_INT, O(max_connections_per_ip), NULL, 64, 1, 65536,
 	 "concurrent HTTP connections from one address"},
 	{"connection-memory", OPT_INT, O(connection_memory), NULL, 128 << 10, 16 << 10, 16 << 20,
 	 "bytes of memory per connection for headers and buffers"},
 	{"connection-timeout", OPT_INT, O(connection_timeout), NULL, 60, 1, 3600,
 	 "seconds an idle connection is kept"},
+	{"request-timeout", OPT_INT, O(request_timeout), NULL, 60, 1, 3600,
+	 "seconds a client has to send a whole request (headers and body), from the "
+	 "connection's start or the previous answer's end; then the connection is closed"},
 	{"sse-keepalive", OPT_INT, O(sse_keepalive), NULL, 15, 1, 3600,
 	 "seconds between keep-alive comments on idle event streams"},
 	{"progress-interval-ms", OPT_INT, O(progress_interval_ms), NULL, 500, 0, 60000,
@@ -65,6 +68,9 @@ static const struct opt opts[] = {
 	/* retrieval: /neighbors, image uploads and URL fetches */
 	{"allow-private-urls", OPT_FLAG, O(allow_private_urls), NULL, 0, 0, 1,
 	 "let image URLs reach loopback, private, link-local and unique-local addresses"},
+	{"allow-url-addr", OPT_STR, O(allow_url_addr), "", 0, 0, 0,
+	 "for tests: let image URLs reach exactly these numeric addresses (comma-separated, "
+	 "at most 4; 127.0.0.1 allows neither 127.0.0.2 nor ::ffff:127.0.0.1), nothing else private"},
 	{"max-image-bytes", OPT_INT, O(max_image_bytes), NULL, 10 << 20, 1024, 64 << 20,
 	 "largest uploaded or fetched query image in bytes (413 / 422 beyond)"},
 	{"max-image-side", OPT_INT, O(max_image_side), NULL, 4096, 16, 65535,

@@ -26,12 +26,14 @@ struct config {
 	long max_connections_per_ip;
 	long connection_memory;
 	long connection_timeout;
+	long request_timeout;
 	long sse_keepalive;
 	long progress_interval_ms;
 	long shutdown_timeout;
 	long verbose;
 	/* retrieval (issue 5) */
 	long allow_private_urls;
+	char allow_url_addr[CONFIG_STR_LEN]; /* "" or up to 4 numeric addresses, comma-separated */
 	long max_image_bytes;
 	long max_image_side;
 	long max_image_pixels;

@@ -9,12 +9,15 @@
  * --max-body and then refused with 413. Handlers run once the whole body
  * is in. The per-request state is freed in the completion callback, which
  * also feeds /metrics. libmicrohttpd runs a thread pool (one epoll loop per
- * thread) with explicit connection, per-address, memory and timeout limits.
+ * thread) with explicit connection, per-address, memory and timeout limits;
+ * the total connection limit and a per-request deadline are isifd's own
+ * (see "connection admission and request deadline" below).
  */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +92,211 @@ static double mono_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* ---- connection admission and request deadline ------------------------------ */
+/*
+ * Total connection limit. At its own limit libmicrohttpd stops accepting,
+ * so new clients wait in the kernel's listen backlog with no answer until
+ * a slot frees (a held-open flood left /healthz from a fresh address
+ * unanswered). isifd counts connections itself and, in the accept-policy
+ * callback, closes those over --max-connections at once: the client learns
+ * in a millisecond, and libmicrohttpd's own limit (set higher) is never hit.
+ * The count is exact: a connection is reserved under the mutex when
+ * admitted and becomes open when libmicrohttpd starts it, in the same
+ * thread; a reservation whose start never came (out of memory in between)
+ * is dropped at that thread's next admission.
+ *
+ * Request deadline. libmicrohttpd's timeout is one of inactivity, so a
+ * client sending a byte every half second never times out. Here each
+ * request must be fully in (headers and body) within --request-timeout
+ * seconds of its connection opening or of the previous answer ending; a
+ * sweeper thread shuts down the socket of one that is not (twice a second),
+ * and libmicrohttpd closes it as if the client had left. A request being
+ * answered is exempt: event streams and long downloads take what they need.
+ *
+ * The mutex is a leaf lock: nothing in libmicrohttpd is called while it is
+ * held. libmicrohttpd reports a connection closed before it closes its
+ * socket, so the sweeper never shuts down a reused descriptor.
+ */
+struct conn_table;
+
+struct conn_slot {
+	struct conn_slot *prev, *next;
+	struct conn_table *table;
+	MHD_socket fd;
+	double since;       /* connection start, or end of the previous answer */
+	bool busy;          /* a request is being answered */
+	bool cut;           /* shut down by the sweeper */
+};
+
+struct conn_table {
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	struct conn_slot *head;
+	long open, reserved, max;
+	double deadline;
+	long refused, cut;  /* since the sweeper last logged */
+	bool stop, sweeping;
+	pthread_t sweeper;
+	struct MHD_Daemon *d;
+	struct conn_table *next_table;
+};
+
+/* Tables by daemon, for http_stop (tests run two daemons in one process). */
+static pthread_mutex_t tables_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct conn_table *tables;
+
+/* The table this thread admitted a connection to that has not started yet. */
+static _Thread_local struct conn_table *reserved_in;
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct conn_table *t = cls;
+	(void)addr;
+	(void)len;
+	pthread_mutex_lock(&t->mu);
+	if (reserved_in == t)
+		t->reserved--;      /* the previous admission here never started */
+	bool ok = t->open + t->reserved < t->max;
+	if (ok)
+		t->reserved++;
+	else
+		t->refused++;
+	reserved_in = ok ? t : NULL;
+	pthread_mutex_unlock(&t->mu);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct conn_table *t = cls;
+	struct conn_slot *c = *socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c = calloc(1, sizeof *c);
+		pthread_mutex_lock(&t->mu);
+		if (reserved_in == t) {
+			t->reserved--;
+			reserved_in = NULL;
+		}
+		t->open++;
+		if (c) {
+			c->table = t;
+			c->fd = fd ? fd->connect_fd : MHD_INVALID_SOCKET;
+			c->since = mono_now();
+			c->next = t->head;
+			if (t->head)
+				t->head->prev = c;
+			t->head = c;
+		}
+		pthread_mutex_unlock(&t->mu);
+		*socket_context = c;
+		return;
+	}
+	pthread_mutex_lock(&t->mu);
+	t->open--;
+	if (c) {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			t->head = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+	}
+	pthread_mutex_unlock(&t->mu);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* Marks the connection's request as being answered (busy) or done. */
+static void conn_mark(struct MHD_Connection *conn, bool busy)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_slot *c = ci ? ci->socket_context : NULL;
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->table->mu);
+	c->busy = busy;
+	if (!busy)
+		c->since = mono_now();
+	pthread_mutex_unlock(&c->table->mu);
+}
+
+static void *sweeper_main(void *arg)
+{
+	struct conn_table *t = arg;
+	pthread_mutex_lock(&t->mu);
+	while (!t->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);   /* the condition's clock */
+		ts.tv_nsec += 500000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&t->wake, &t->mu, &ts);
+		double now = mono_now();
+		for (struct conn_slot *c = t->head; c; c = c->next)
+			if (!c->busy && !c->cut && c->fd != MHD_INVALID_SOCKET &&
+			    now - c->since > t->deadline) {
+				shutdown(c->fd, SHUT_RDWR);
+				c->cut = true;
+				t->cut++;
+			}
+		long refused = t->refused, cut = t->cut;
+		t->refused = t->cut = 0;
+		pthread_mutex_unlock(&t->mu);
+		if (refused)
+			log_warn("http: closed %ld new connections at once: --max-connections %ld "
+				 "reached", refused, t->max);
+		if (cut)
+			log_warn("http: closed %ld connections whose request was not in after "
+				 "--request-timeout %.0f s", cut, t->deadline);
+		pthread_mutex_lock(&t->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+static struct conn_table *conn_table_create(const struct config *cfg)
+{
+	struct conn_table *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);  /* a wall-clock step cannot stall it */
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	t->max = cfg->max_connections;
+	t->deadline = (double)cfg->request_timeout;
+	return t;
+}
+
+static void conn_table_stop(struct conn_table *t)
+{
+	if (t->sweeping) {
+		pthread_mutex_lock(&t->mu);
+		t->stop = true;
+		pthread_cond_signal(&t->wake);
+		pthread_mutex_unlock(&t->mu);
+		pthread_join(t->sweeper, NULL);
+		t->sweeping = false;
+	}
+}
+
+/* After the daemon is stopped: every connection has been reported closed. */
+static void conn_table_free(struct conn_table *t)
+{
+	conn_table_stop(t);
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->wake);
+	free(t);
 }
 
 /* ---- answering ------------------------------------------------------------- */
@@ -507,6 +715,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (rq->too_large)
 		return http_error(rq, 413, "payload_too_large", "body larger than %zu bytes",
 				  rq->max_body);
+	conn_mark(conn, true);   /* fully in: no request deadline while it is answered */
 	return dispatch(rq);
 }
 
@@ -515,7 +724,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct app *app = cls;
 	struct request *rq = *con_cls;
-	(void)conn;
+	conn_mark(conn, false);  /* the next request's deadline starts now */
 	if (!rq)
 		return;
 	double dt = mono_now() - rq->t0;
@@ -597,21 +806,41 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	struct conn_table *t = conn_table_create(cfg);
+	if (!t) {
+		log_error("out of memory starting HTTP");
+		return NULL;
+	}
+	/* libmicrohttpd's limit is split evenly over the pool's threads, and a
+	 * thread at its share stops accepting; with one spare per thread the
+	 * shares add up to more than on_accept ever lets in, so some thread is
+	 * always accepting (and closing what is over the limit). */
 	struct MHD_Daemon *d = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, app,
+		flags, 0, on_accept, t, on_request, app,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections + cfg->http_threads),
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, t,
 		MHD_OPTION_END);
 	if (!d) {
 		log_error("cannot listen on %s (address in use, or not permitted?)", cfg->listen);
+		conn_table_free(t);
 		return NULL;
 	}
+	t->d = d;
+	if (pthread_create(&t->sweeper, NULL, sweeper_main, t) == 0)
+		t->sweeping = true;
+	else
+		log_warn("http: no sweeper thread: --request-timeout is not enforced");
+	pthread_mutex_lock(&tables_mu);
+	t->next_table = tables;
+	tables = t;
+	pthread_mutex_unlock(&tables_mu);
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	*port = info ? info->port : 0;
 	return d;
@@ -626,6 +855,20 @@ void http_quiesce(struct MHD_Daemon *d)
 
 void http_stop(struct MHD_Daemon *d)
 {
-	if (d)
-		MHD_stop_daemon(d);
+	if (!d)
+		return;
+	struct conn_table *t = NULL;
+	pthread_mutex_lock(&tables_mu);
+	for (struct conn_table **p = &tables; *p; p = &(*p)->next_table)
+		if ((*p)->d == d) {
+			t = *p;
+			*p = t->next_table;
+			break;
+		}
+	pthread_mutex_unlock(&tables_mu);
+	if (t)
+		conn_table_stop(t);   /* no shutdown() behind the daemon's back from here */
+	MHD_stop_daemon(d);
+	if (t)
+		conn_table_free(t);
 }

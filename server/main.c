@@ -29,6 +29,7 @@
 #include "scheduler.h"
 #include "sse.h"
 #include "store.h"
+#include "urlfetch.h"
 
 #include "isif/common.h"
 #include "isif/fileio.h"
@@ -131,6 +132,10 @@ int main(int argc, char **argv)
 			cfg.listen);
 		return 2;
 	}
+	if (urlfetch_allow_addrs(cfg.allow_url_addr, err, sizeof err)) {
+		fprintf(stderr, "isifd: --allow-url-addr: %s\n", err);
+		return 2;
+	}
 	if (make_state_dir(cfg.state_dir))
 		return 1;
 
@@ -171,6 +176,10 @@ int main(int argc, char **argv)
 	*strrchr(shown, ':') = '\0';
 	log_info("isifd listening on http://%s:%d/ (state %s, %ld workers%s)", shown, port,
 		 cfg.state_dir, cfg.workers, app.token[0] ? ", token required" : "");
+
+	if (cfg.allow_url_addr[0])
+		log_warn("image URLs may reach %s (--allow-url-addr: meant for tests)",
+			 cfg.allow_url_addr);
 
 	int sig = wait_for_signal(app.bus);
 	log_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -6,6 +6,7 @@
  * connected to: DNS answers that change between lookups (rebinding) and
  * redirects to internal hosts meet the same check. Proxies are switched
  * off, since through a proxy the callback would only see the proxy.
+ * --allow-url-addr's exact addresses pass the same callback.
  */
 #include "urlfetch.h"
 
@@ -29,12 +30,20 @@ struct fetch_ctx {
 	char refused_addr[64];
 };
 
+/* --allow-url-addr: set once at start-up, read-only while fetches run. */
+static struct urlguard_exceptions allowed_exactly;
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
 static void curl_init(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int urlfetch_allow_addrs(const char *list, char *err, size_t errlen)
+{
+	return urlguard_exceptions_parse(&allowed_exactly, list, err, errlen);
 }
 
 bool urlfetch_url_ok(const char *url, char *err, size_t errlen)
@@ -69,7 +78,7 @@ static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_s
 	struct fetch_ctx *x = user;
 	if (purpose != CURLSOCKTYPE_IPCXN)
 		return CURL_SOCKET_BAD;
-	if (!x->lim->allow_private && !urlguard_addr_allowed(&a->addr)) {
+	if (!x->lim->allow_private && !urlguard_addr_permitted(&a->addr, &allowed_exactly)) {
 		x->refused = true;
 		urlguard_addr_text(&a->addr, x->refused_addr, sizeof x->refused_addr);
 		return CURL_SOCKET_BAD;

@@ -4,7 +4,8 @@
  * redirects, max_bytes of body (refused from Content-Length, else aborted
  * in the write callback), timeout_s for the whole transfer, an image
  * content type, no proxy from the environment, and every connection's
- * resolved address checked by urlguard_addr_allowed unless allow_private.
+ * resolved address checked by urlguard_addr_allowed unless allow_private
+ * (or it is one of the exact addresses of urlfetch_allow_addrs).
  * Thread-safe: each call has its own handle.
  */
 #ifndef ISIFD_URLFETCH_H
@@ -35,6 +36,15 @@ struct fetch_limits {
 /* Checks the URL's form without fetching: http:// or https:// (any case),
  * a host, at most FETCH_MAX_URL bytes, no control characters or spaces. */
 bool urlfetch_url_ok(const char *url, char *err, size_t errlen);
+
+/*
+ * Sets the process-wide exact-address exceptions to the guard
+ * (--allow-url-addr: a comma-separated list, see urlguard_exceptions_parse;
+ * "" clears it). Call it before any fetch runs (at start-up, single
+ * threaded): fetches read the list without a lock. Returns 0, or -1 with
+ * err, leaving the list empty.
+ */
+int urlfetch_allow_addrs(const char *list, char *err, size_t errlen);
 
 /*
  * Fetches url into a malloc'd *body (*len bytes; the caller frees) and its

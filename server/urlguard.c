@@ -2,7 +2,8 @@
  * server/urlguard.c — the address rules of urlguard.h, after the IANA
  * special-purpose address registries (RFC 6890 and its updates): a table
  * of IPv4 prefixes, the IPv6 ranges by their leading bits, and the IPv6
- * forms that embed an IPv4 address judged by that address.
+ * forms that embed an IPv4 address judged by that address. Then the
+ * exact-address exceptions of --allow-url-addr.
  */
 #include "urlguard.h"
 
@@ -94,6 +95,84 @@ bool urlguard_addr_allowed(const struct sockaddr *sa)
 		return v6_allowed(in6->sin6_addr.s6_addr);
 	}
 	return false;
+}
+
+/* One numeric address of an exception list into *out; false if it is not one. */
+static bool parse_one(const char *text, size_t n, struct sockaddr_storage *out)
+{
+	char buf[INET6_ADDRSTRLEN];
+	if (n == 0 || n >= sizeof buf)
+		return false;
+	memcpy(buf, text, n);
+	buf[n] = '\0';
+	memset(out, 0, sizeof *out);
+	struct sockaddr_in *in = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+	/* inet_pton takes only the plain forms: four decimal parts for IPv4
+	 * (no 127.1, hex or octal), IPv6 text without brackets or a zone. */
+	if (inet_pton(AF_INET, buf, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, buf, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+int urlguard_exceptions_parse(struct urlguard_exceptions *ex, const char *list, char *err,
+			      size_t errlen)
+{
+	ex->n = 0;
+	if (!list[0])
+		return 0;
+	for (const char *p = list;; p++) {
+		size_t n = strcspn(p, ",");
+		if (ex->n == URLGUARD_MAX_EXCEPTIONS) {
+			snprintf(err, errlen, "more than %d addresses", URLGUARD_MAX_EXCEPTIONS);
+			ex->n = 0;
+			return -1;
+		}
+		if (!parse_one(p, n, &ex->addr[ex->n])) {
+			snprintf(err, errlen, "\"%.*s\" is not a numeric IPv4 (a.b.c.d) or IPv6 "
+				 "address", (int)(n < 64 ? n : 64), p);
+			ex->n = 0;
+			return -1;
+		}
+		ex->n++;
+		p += n;
+		if (!*p)
+			return 0;
+	}
+}
+
+bool urlguard_exception_match(const struct urlguard_exceptions *ex, const struct sockaddr *sa)
+{
+	if (!ex || !sa)
+		return false;
+	for (int i = 0; i < ex->n; i++) {
+		const struct sockaddr *e = (const struct sockaddr *)&ex->addr[i];
+		if (e->sa_family != sa->sa_family)
+			continue;
+		if (sa->sa_family == AF_INET &&
+		    ((const struct sockaddr_in *)e)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)sa)->sin_addr.s_addr)
+			return true;
+		if (sa->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)e;
+			const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)sa;
+			if (b->sin6_scope_id == 0 &&
+			    memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+bool urlguard_addr_permitted(const struct sockaddr *sa, const struct urlguard_exceptions *ex)
+{
+	return urlguard_addr_allowed(sa) || urlguard_exception_match(ex, sa);
 }
 
 void urlguard_addr_text(const struct sockaddr *sa, char *buf, size_t len)

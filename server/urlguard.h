@@ -3,7 +3,9 @@
  * from. Only public unicast addresses pass; the fetcher (urlfetch.c) asks
  * at connect time for every address it is about to connect to, after DNS
  * and after each redirect, so neither a hostname nor a redirect can lead
- * it to a refused address. --allow-private-urls skips the check.
+ * it to a refused address. --allow-private-urls skips the check;
+ * --allow-url-addr lets through a short list of exact addresses (for tests
+ * that fetch from a loopback server) and nothing else.
  */
 #ifndef ISIFD_URLGUARD_H
 #define ISIFD_URLGUARD_H
@@ -25,6 +27,37 @@
  * address family is refused. Thread-safe, no I/O.
  */
 bool urlguard_addr_allowed(const struct sockaddr *sa);
+
+/*
+ * Exceptions to urlguard_addr_allowed: at most URLGUARD_MAX_EXCEPTIONS
+ * exact addresses. A connection address matches one when it has the same
+ * family and the same 4 or 16 bytes (the port is ignored; an IPv6 address
+ * with a zone index never matches). No other normalisation: 127.0.0.1
+ * does not match ::ffff:127.0.0.1 nor 127.0.0.2, ::1 does not match
+ * 127.0.0.1. Spellings in a URL (127.1, 2130706433, 0x7f.1) are
+ * normalised earlier, by the resolver, into the address that is compared.
+ */
+#define URLGUARD_MAX_EXCEPTIONS 4
+
+struct urlguard_exceptions {
+	int n;
+	struct sockaddr_storage addr[URLGUARD_MAX_EXCEPTIONS];
+};
+
+/*
+ * Parses a comma-separated list of numeric addresses into ex (emptied
+ * first): each IPv4 in dotted-quad decimal or IPv6 in inet_pton's text
+ * form, no brackets, port, zone or spaces. "" gives an empty list.
+ * Returns 0, or -1 with err saying which item is wrong (ex left empty).
+ */
+int urlguard_exceptions_parse(struct urlguard_exceptions *ex, const char *list, char *err,
+			      size_t errlen);
+
+/* True when sa equals one of ex's addresses (see above); ex may be NULL. */
+bool urlguard_exception_match(const struct urlguard_exceptions *ex, const struct sockaddr *sa);
+
+/* urlguard_addr_allowed(sa) || urlguard_exception_match(ex, sa). */
+bool urlguard_addr_permitted(const struct sockaddr *sa, const struct urlguard_exceptions *ex);
 
 /* The address as text ("192.168.1.2", "::1") into buf, for messages. */
 void urlguard_addr_text(const struct sockaddr *sa, char *buf, size_t len);

@@ -5,9 +5,13 @@
 # trickling slow-loris connections; 10,000 idle connections held while
 # /healthz answers (memory bounded), and the default connection limit
 # refusing the excess cleanly; a wrk run (WRK_SECONDS, 5 here, 60 in make
-# test-slow); the token on every protected route. The daemon must stay up
-# throughout; its RSS is reported after each phase.
-# The clients are tests/integration/lib/hostile.py and wrk.
+# test-slow); the token on every protected route; isifd's own total limit
+# (a newcomer over --max-connections is closed at once, not left in the
+# listen backlog, and a freed slot serves at once) and --request-timeout
+# (trickled headers and bodies cut at the deadline, requests within it and
+# event streams spared). The daemon must stay up throughout; its RSS is
+# reported after each phase.
+# The clients are tests/integration/lib/hostile.py, conn_limits.py and wrk.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib/common.bash
 require_isifd hostile
@@ -63,6 +67,23 @@ python3 "$H" idle "$PORT" "$IDLE" "$PID" 2
 check hostile_daemon_up_after_idle alive
 stop_isifd TERM
 check hostile_b_exit_0 [ $? = 0 ]
+
+# ---- the total limit and the request deadline, small numbers -----------------------------
+L=tests/integration/lib/conn_limits.py
+start_isifd "$T/d" --max-connections 40 --max-connections-per-ip 16 --request-timeout 2 \
+	--connection-timeout 30 --workers 1 --cores 1 --sse-keepalive 1 || { fail hostile_start_d; exit 1; }
+python3 "$L" full "$PORT" "$PID" 40 16
+python3 "$L" deadline "$PORT" 2
+# A long job keeps its event stream open past the deadline; cancelled after.
+code=$(post_json /jobs '{"dataset": "fashion-mnist", "model": "convnet", "epochs": 1000,
+	"batch_size": 32, "train_subset": 64, "eval": {"every": 0}}')
+check hostile_d_job_submitted [ "$code" = 201 ]
+python3 "$L" stream "$PORT" 1 2
+post_json /jobs/1/cancel '' >/dev/null
+check hostile_d_job_cancelled wait_status 1 cancelled 30
+check hostile_daemon_up_after_deadlines alive
+stop_isifd TERM
+check hostile_d_exit_0 [ $? = 0 ]
 
 # ---- the token ------------------------------------------------------------------------------
 TOKEN=hostile-token-$RANDOM-0123456789abcdef

@@ -151,3 +151,122 @@ TEST(srv_urlfetch_refuses_before_connecting)
 			  sizeof err), FETCH_BAD_URL);
 	CHECK(strstr(err, "only http:// and https://") != NULL);
 }
+
+/* ---- --allow-url-addr: exact-address exceptions ---------------------------------- */
+
+/* The address text parsed numerically into *ss (family AF_INET or AF_INET6). */
+static const struct sockaddr *addr_of(const char *text, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	memset(ss, 0, sizeof *ss);
+	if (inet_pton(AF_INET, text, &in4->sin_addr) == 1)
+		in4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1)
+		in6->sin6_family = AF_INET6;
+	else
+		test_fail_at(__FILE__, __LINE__, "bad test address %s", text);
+	return (const struct sockaddr *)ss;
+}
+
+static bool permitted(const struct urlguard_exceptions *ex, const char *text)
+{
+	struct sockaddr_storage ss;
+	return urlguard_addr_permitted(addr_of(text, &ss), ex);
+}
+
+TEST(srv_urlguard_exceptions_parse)
+{
+	struct urlguard_exceptions ex;
+	char err[160];
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "", err, sizeof err), 0);
+	CHECK_EQ(ex.n, 0);
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1", err, sizeof err), 0);
+	CHECK_EQ(ex.n, 1);
+	CHECK_EQ(ex.addr[0].ss_family, AF_INET);
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1,::1,10.1.2.3,fd00::7", err, sizeof err), 0);
+	CHECK_EQ(ex.n, 4);
+	CHECK(ex.addr[1].ss_family == AF_INET6 && ex.addr[3].ss_family == AF_INET6);
+	/* Only the plain numeric forms: the URL spellings of 127.0.0.1 (127.1,
+	 * hex, octal, decimal), brackets, ports, zones, names, spaces, empty
+	 * items and a fifth address are refused, and leave the list empty. */
+	static const char *const bad[] = {
+		"127.1", "0x7f000001", "2130706433", "0177.0.0.1", "127.0.0.01", "[::1]",
+		"127.0.0.1:80", "fe80::1%eth0", "localhost", " 127.0.0.1", "127.0.0.1 ",
+		"127.0.0.1,", ",127.0.0.1", "127.0.0.1,,::1", "256.0.0.1", "1.1.1.1,2.2.2.2,::1,::2,::3",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		CHECK_MSG(urlguard_exceptions_parse(&ex, bad[i], err, sizeof err) == -1 && ex.n == 0 &&
+			  err[0], "\"%s\" accepted", bad[i]);
+	}
+	CHECK(urlguard_exceptions_parse(&ex, "127.0.0.1,127.1", err, sizeof err) == -1 &&
+	      strstr(err, "\"127.1\"") != NULL);
+}
+
+TEST(srv_urlguard_exception_is_exact)
+{
+	struct urlguard_exceptions ex;
+	char err[160];
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1", err, sizeof err), 0);
+	/* Verdicts by the rule of urlguard.h: the exception admits the very
+	 * address 127.0.0.1 and nothing else the guard refuses. */
+	CHECK(permitted(&ex, "127.0.0.1"));
+	static const char *const still_refused[] = {
+		"127.0.0.2", "127.0.0.0", "127.255.255.255",
+		"0.0.0.0", "::1", "::", "::ffff:127.0.0.1", "::127.0.0.1", "64:ff9b::7f00:1",
+		"2002:7f00:1::", "10.0.0.1", "169.254.169.254", "fe80::1",
+	};
+	for (size_t i = 0; i < sizeof still_refused / sizeof still_refused[0]; i++)
+		CHECK_MSG(!permitted(&ex, still_refused[i]), "%s let through by 127.0.0.1",
+			  still_refused[i]);
+	CHECK(permitted(&ex, "8.8.8.8"));                 /* public addresses unchanged */
+	CHECK(permitted(&ex, "126.255.255.255"));
+	CHECK(permitted(&ex, "2001:4860:4860::8888"));
+	/* The port does not matter; a zone index does (no exception has one). */
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)addr_of("127.0.0.1", &ss);
+	in4->sin_port = htons(8080);
+	CHECK(urlguard_exception_match(&ex, (struct sockaddr *)in4));
+	CHECK(!urlguard_exception_match(NULL, (struct sockaddr *)in4));
+	CHECK(!urlguard_exception_match(&ex, NULL));
+
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "::1,fe80::1", err, sizeof err), 0);
+	CHECK(permitted(&ex, "::1"));
+	CHECK(permitted(&ex, "fe80::1"));
+	CHECK(!permitted(&ex, "127.0.0.1"));
+	CHECK(!permitted(&ex, "::2"));
+	CHECK(!permitted(&ex, "fe80::2"));
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr_of("fe80::1", &ss);
+	in6->sin6_scope_id = 2;
+	CHECK(!urlguard_addr_permitted((struct sockaddr *)in6, &ex));
+	/* An empty list changes nothing. */
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "", err, sizeof err), 0);
+	CHECK(!permitted(&ex, "127.0.0.1"));
+	CHECK(permitted(&ex, "1.1.1.1"));
+}
+
+/* With --allow-url-addr 127.0.0.1 in force, every other loopback spelling
+ * is still turned away in the open-socket callback, before any socket. */
+TEST(srv_urlfetch_exception_refuses_the_rest)
+{
+	static const char *const urls[] = {
+		"http://127.0.0.2:9/x.png", "http://2130706434:9/x.png", "http://0x7f000002:9/x.png",
+		"http://[::1]:9/x.png", "http://[::ffff:127.0.0.1]:9/x.png", "http://0.0.0.0:9/x.png",
+		"http://169.254.169.254/x.png",
+	};
+	struct fetch_limits lim = {.max_bytes = 1 << 20, .timeout_s = 2, .max_redirects = 3};
+	char err[256], ctype[64];
+	CHECK_EQ(urlfetch_allow_addrs("127.0.0.1", err, sizeof err), 0);
+	for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+		void *body = NULL;
+		size_t len = 0;
+		enum fetch_rc rc = urlfetch(urls[i], &lim, &body, &len, ctype, sizeof ctype, err,
+					    sizeof err);
+		CHECK_MSG(rc == FETCH_FORBIDDEN && strstr(err, "not a public address"),
+			  "%s: rc %d (%s)", urls[i], rc, err);
+		CHECK(body == NULL);
+	}
+	CHECK_EQ(urlfetch_allow_addrs("127.1", err, sizeof err), -1);
+	CHECK_EQ(urlfetch_allow_addrs("", err, sizeof err), 0);   /* back to none */
+}
