@@ -140,6 +140,7 @@ struct conn_table {
 	bool stop, sweeping;
 	pthread_t sweeper;
 	struct MHD_Daemon *d;
+	MHD_socket quiesced;  /* the listen socket after http_quiesce, closed by http_stop */
 	struct conn_table *next_table;
 };
 
@@ -275,6 +276,7 @@ static struct conn_table *conn_table_create(const struct config *cfg)
 	pthread_condattr_destroy(&ca);
 	t->max = cfg->max_connections;
 	t->deadline = (double)cfg->request_timeout;
+	t->quiesced = MHD_INVALID_SOCKET;
 	return t;
 }
 
@@ -846,11 +848,29 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 	return d;
 }
 
+/* The daemon's connection table, or NULL. */
+static struct conn_table *table_of(struct MHD_Daemon *d)
+{
+	struct conn_table *t;
+	pthread_mutex_lock(&tables_mu);
+	for (t = tables; t && t->d != d; t = t->next_table)
+		;
+	pthread_mutex_unlock(&tables_mu);
+	return t;
+}
+
+/* The listen socket stays open until http_stop: libmicrohttpd's threads may
+ * still use it until MHD_stop_daemon returns (microhttpd.h). */
 void http_quiesce(struct MHD_Daemon *d)
 {
+	struct conn_table *t = table_of(d);
 	MHD_socket fd = MHD_quiesce_daemon(d);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	if (fd == MHD_INVALID_SOCKET)
+		return;
+	if (t && t->quiesced == MHD_INVALID_SOCKET)
+		t->quiesced = fd;
+	else
+		close(fd);   /* no table: cannot happen after http_start */
 }
 
 void http_stop(struct MHD_Daemon *d)
@@ -869,6 +889,8 @@ void http_stop(struct MHD_Daemon *d)
 	if (t)
 		conn_table_stop(t);   /* no shutdown() behind the daemon's back from here */
 	MHD_stop_daemon(d);
+	if (t && t->quiesced != MHD_INVALID_SOCKET)
+		close(t->quiesced);
 	if (t)
 		conn_table_free(t);
 }
