@@ -72,6 +72,7 @@ struct isif_knn_index {
 	uint64_t *keys;      /* [qblock, cap] candidates (knn_key) */
 	float *work;         /* per member: one gallery panel */
 	size_t work_per;
+	uint64_t *ktmp;      /* per member: cap keys of selection scratch */
 	struct team *team;   /* NULL: the caller alone */
 };
 

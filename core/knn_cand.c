@@ -10,7 +10,9 @@
  * Why not a heap: a heap pays a sift-down of log2(k) unpredictable steps per
  * accepted candidate. Here a candidate costs one store; a selection over
  * 2k keys costs O(k) and happens once per k accepted candidates, while the
- * threshold still rises fast enough that few similarities get through.
+ * threshold still rises fast enough that few similarities get through. The
+ * selection splits keys branch-free (eight at a time with AVX-512), as the
+ * side a key goes to is unpredictable.
  */
 #include "knn_impl.h"
 
@@ -57,22 +59,6 @@ static void partition(uint64_t *a, int lo, int hi, int *pi, int *pj)
 	*pj = j;
 }
 
-uint64_t knn_keep_best(uint64_t *a, int n, int k)
-{
-	int lo = 0, hi = n - 1, want = k - 1;
-	while (lo < hi) {
-		int i, j;
-		partition(a, lo, hi, &i, &j);
-		if (want <= j)
-			hi = j;
-		else if (want >= i)
-			lo = i;
-		else
-			break;  /* want lies between: it holds the pivot */
-	}
-	return a[want];
-}
-
 static void insertion_desc(uint64_t *a, int n)
 {
 	for (int i = 1; i < n; i++) {
@@ -82,6 +68,100 @@ static void insertion_desc(uint64_t *a, int n)
 			a[j] = a[j - 1];
 		a[j] = x;
 	}
+}
+
+/*
+ * Moves the keys of a[0..n) greater than p to a[0..g), in order, and the
+ * others to tmp[0..n − g); returns g. Writing a[g] while reading a[i] is
+ * safe because g ≤ i. Branch-free: whether a key goes left is a coin toss
+ * to the branch predictor.
+ */
+static int split_portable(uint64_t *a, int n, uint64_t p, uint64_t *tmp)
+{
+	int g = 0, l = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t x = a[i];
+		int gt = x > p;
+		a[g] = x;
+		tmp[l] = x;
+		g += gt;
+		l += !gt;
+	}
+	return g;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512 1
+
+/* The same eight keys at a time: one compare to a mask, and each side
+ * compressed into contiguous lanes and stored under a prefix mask. */
+__attribute__((target("avx512f")))
+static int split_avx512(uint64_t *a, int n, uint64_t p, uint64_t *tmp)
+{
+	const __m512i pv = _mm512_set1_epi64((long long)p);
+	int g = 0, l = 0;
+	for (int i = 0; i < n; i += 8) {
+		__mmask8 valid = n - i >= 8 ? 0xff : (__mmask8)((1u << (n - i)) - 1);
+		__m512i v = _mm512_maskz_loadu_epi64(valid, a + i);
+		__mmask8 gt = _mm512_mask_cmpgt_epu64_mask(valid, v, pv);
+		__mmask8 le = valid & (__mmask8)~gt;
+		int ng = __builtin_popcount(gt), nl = __builtin_popcount(le);
+		_mm512_mask_storeu_epi64(a + g, (__mmask8)((1u << ng) - 1),
+					 _mm512_maskz_compress_epi64(gt, v));
+		_mm512_mask_storeu_epi64(tmp + l, (__mmask8)((1u << nl) - 1),
+					 _mm512_maskz_compress_epi64(le, v));
+		g += ng;
+		l += nl;
+	}
+	return g;
+}
+#endif
+
+static int split(uint64_t *a, int n, uint64_t p, uint64_t *tmp)
+{
+#ifdef HAVE_AVX512
+	if (!knn_portable_forced() && __builtin_cpu_supports("avx512f"))
+		return split_avx512(a, n, p, tmp);
+#endif
+	return split_portable(a, n, p, tmp);
+}
+
+/* The median of three keys. */
+static uint64_t mid3(uint64_t x, uint64_t y, uint64_t z)
+{
+	uint64_t lo = x < y ? x : y, hi = x < y ? y : x;
+	return z < lo ? lo : z > hi ? hi : z;
+}
+
+/*
+ * Quickselect by splitting: a[0..base) is known to be in the top k and the
+ * rest of it lies in a[base..end). Each round splits that range around the
+ * median of three keys (distinct keys: at least one goes each way, so every
+ * round shrinks the range) and keeps the side that holds the k-th best.
+ */
+uint64_t knn_keep_best(uint64_t *a, int n, int k, uint64_t *tmp)
+{
+	int base = 0, end = n;
+	while (end > k) {
+		int m = end - base;
+		if (m <= 16) {
+			insertion_desc(a + base, m);
+			break;
+		}
+		uint64_t p = mid3(a[base], a[base + m / 2], a[end - 1]);
+		int g = split(a + base, m, p, tmp);
+		if (g >= k - base) {
+			end = base + g;
+		} else {
+			memcpy(a + base + g, tmp, (size_t)(m - g) * sizeof *a);
+			base += g;
+		}
+	}
+	uint64_t least = a[0];
+	for (int i = 1; i < k; i++)
+		least = a[i] < least ? a[i] : least;
+	return least;
 }
 
 /* Heap sort, descending (a min-heap whose minimum goes to the end): the

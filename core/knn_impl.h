@@ -48,9 +48,10 @@ typedef uint64_t knn_tile_fn(int D, const float *a, const float *b, const float 
 /* The kernel to use: AVX-512 where the CPU has it, else portable C. */
 knn_tile_fn *knn_tile_kernel(void);
 
-/* Tests only: 1 makes knn_tile_kernel() return the portable kernel, 0
- * restores the automatic choice. */
+/* Tests only: 1 makes knn_tile_kernel() and the selection use portable C,
+ * 0 restores the automatic choice. */
 void knn_force_portable(int on);
+int knn_portable_forced(void);
 
 /* ---- candidate lists (knn_cand.c) --------------------------------------- */
 
@@ -87,8 +88,9 @@ static inline int64_t knn_key_row(uint64_t key)
 }
 
 /* Moves the k largest of the n distinct keys a[0..n) to a[0..k) (in no
- * particular order) and returns the smallest of those. 0 < k ≤ n. */
-uint64_t knn_keep_best(uint64_t *a, int n, int k);
+ * particular order; a[k..n) is left unspecified) and returns the smallest
+ * of those. 0 < k ≤ n; tmp: scratch for n keys. */
+uint64_t knn_keep_best(uint64_t *a, int n, int k, uint64_t *tmp);
 
 /* Sorts a[0..n) descending (best first). */
 void knn_sort_desc(uint64_t *a, int n);

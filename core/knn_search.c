@@ -132,10 +132,11 @@ static int alloc_scratch(struct isif_knn_index *ix, int nt)
 	ix->keys = malloc((size_t)(ix->qblock * ix->cap) * sizeof *ix->keys);
 	ix->work_per = (size_t)round_up(NR * D, 16);
 	ix->work = alloc_floats((int64_t)ix->work_per * nt);
+	ix->ktmp = malloc((size_t)ix->cap * (size_t)nt * sizeof *ix->ktmp);
 	if (ix->prepack)
 		ix->gpack = alloc_floats(round_up(ix->gblock, NR) * D);
 	if (!ix->ginv || !ix->qpack || !ix->thr || !ix->fill || !ix->keys || !ix->work ||
-	    (ix->prepack && !ix->gpack))
+	    !ix->ktmp || (ix->prepack && !ix->gpack))
 		return ISIF_ENOMEM;
 	if (nt > 1 && !(ix->team = team_create(nt)))
 		return ISIF_ENOMEM;
@@ -183,6 +184,7 @@ void isif_knn_index_free(struct isif_knn_index *ix)
 	free(ix->fill);
 	free(ix->keys);
 	free(ix->work);
+	free(ix->ktmp);
 	memset(ix, 0, sizeof *ix);
 }
 
@@ -216,12 +218,12 @@ static int64_t claim(struct search_job *job, int64_t end)
 
 /* Offers similarity s of gallery row j to query i's candidate list; a full
  * list first keeps its k best and takes the k-th best as the threshold. */
-static void offer(struct isif_knn_index *ix, int64_t i, float s, int64_t j)
+static void offer(struct isif_knn_index *ix, int64_t i, float s, int64_t j, uint64_t *tmp)
 {
 	uint64_t *keys = ix->keys + i * ix->cap;
 	int n = ix->fill[i];
 	if (n == ix->cap) {
-		ix->thr[i] = knn_key_sim(knn_keep_best(keys, n, ix->k));
+		ix->thr[i] = knn_key_sim(knn_keep_best(keys, n, ix->k, tmp));
 		n = ix->k;
 		if (!(s > ix->thr[i])) {
 			ix->fill[i] = n;
@@ -237,7 +239,7 @@ static void offer(struct isif_knn_index *ix, int64_t i, float s, int64_t j)
  * against the threshold, which an earlier hit of the same row may have
  * raised. */
 static void take_hits(struct search_job *job, int64_t i0, int64_t j0, int nv,
-		      const float *s, const uint64_t *hits)
+		      const float *s, const uint64_t *hits, uint64_t *tmp)
 {
 	struct isif_knn_index *ix = job->ix;
 	const uint64_t valid = ((uint64_t)1 << nv) - 1;    /* nv ≤ NR < 64 */
@@ -247,7 +249,7 @@ static void take_hits(struct search_job *job, int64_t i0, int64_t j0, int nv,
 			int c = __builtin_ctzll(h);
 			float v = s[r * NR + c];
 			if (j0 + c != self && v > ix->thr[i])
-				offer(ix, i, v, j0 + c);
+				offer(ix, i, v, j0 + c, tmp);
 		}
 	}
 }
@@ -259,6 +261,7 @@ static void run_item(struct search_job *job, int rank, int64_t t, int64_t g0, in
 	const int D = ix->D;
 	const int64_t q0 = t * job->sub, na = (min64(job->sub, job->nq - q0) + MR - 1) / MR;
 	float *own = ix->work + (size_t)rank * ix->work_per;
+	uint64_t *tmp = ix->ktmp + (size_t)rank * ix->cap;
 	float s[MR * NR];
 	uint64_t hits[MR];
 
@@ -273,14 +276,14 @@ static void run_item(struct search_job *job, int rank, int64_t t, int64_t g0, in
 		for (int64_t a = 0; a < na; a++) {
 			const int64_t i0 = q0 + a * MR;
 			if (job->tile(D, ix->qpack + i0 * D, b, ix->ginv + j0, ix->thr + i0, s, hits))
-				take_hits(job, i0, j0, nv, s, hits);
+				take_hits(job, i0, j0, nv, s, hits, tmp);
 		}
 	}
 }
 
 /* The k best of each query of item t, best first, into idx/sim; slots no
  * row filled get (−1, −∞). */
-static void finish_item(struct search_job *job, int64_t t)
+static void finish_item(struct search_job *job, int rank, int64_t t)
 {
 	struct isif_knn_index *ix = job->ix;
 	const int k = ix->k;
@@ -289,7 +292,7 @@ static void finish_item(struct search_job *job, int64_t t)
 		uint64_t *keys = ix->keys + i * ix->cap;
 		int n = ix->fill[i];
 		if (n > k) {
-			knn_keep_best(keys, n, k);
+			knn_keep_best(keys, n, k, ix->ktmp + (size_t)rank * ix->cap);
 			n = k;
 		}
 		knn_sort_desc(keys, n);
@@ -338,7 +341,7 @@ static void search_member(void *arg, int rank, int size)
 	if (!ix->prepack) {
 		for (int64_t t; (t = claim(job, job->items)) < job->items;) {
 			run_item(job, rank, t, 0, ix->ng);
-			finish_item(job, t);
+			finish_item(job, rank, t);
 		}
 		return;
 	}
@@ -352,7 +355,7 @@ static void search_member(void *arg, int rank, int size)
 		for (int64_t t; (t = claim(job, end)) < end;) {
 			run_item(job, rank, t - c * job->items, g0, gn);
 			if (c == job->nchunks - 1)
-				finish_item(job, t - c * job->items);
+				finish_item(job, rank, t - c * job->items);
 		}
 		if (c + 1 < job->nchunks)
 			team_barrier(ix->team);   /* the next pack overwrites gpack */

@@ -30,6 +30,11 @@ void knn_force_portable(int on)
 	force_portable = on;
 }
 
+int knn_portable_forced(void)
+{
+	return force_portable;
+}
+
 /* ---- packing ----------------------------------------------------------- */
 
 float knn_inv_norm(const float *x, int D)
