@@ -68,7 +68,7 @@ struct isif_knn_index {
 	int64_t packed_g0;   /* first row of the chunk in gpack; −1: none */
 	float *qpack;        /* [qblock rounded up to KNN_MR, D] queries, packed */
 	float *thr;          /* [qblock rounded up] threshold per query */
-	int32_t *fill;       /* [qblock] candidates held per query */
+	int32_t *fill;       /* [qblock rounded up] candidates held per query */
 	uint64_t *keys;      /* [qblock, cap] candidates (knn_key) */
 	float *work;         /* per member: one gallery panel */
 	size_t work_per;

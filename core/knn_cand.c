@@ -23,42 +23,6 @@ static inline void swap_keys(uint64_t *a, int i, int j)
 	a[j] = t;
 }
 
-/* Orders a[lo], a[mid], a[hi] descending and returns the middle one. */
-static uint64_t median3(uint64_t *a, int lo, int mid, int hi)
-{
-	if (a[mid] > a[lo])
-		swap_keys(a, mid, lo);
-	if (a[hi] > a[lo])
-		swap_keys(a, hi, lo);
-	if (a[hi] > a[mid])
-		swap_keys(a, hi, mid);
-	return a[mid];
-}
-
-/*
- * Hoare partition of a[lo..hi] (descending) around the median of three:
- * afterwards every key in [lo, *j] is ≥ the pivot, every key in [*i, hi] is
- * ≤ it, and *j < *i.
- */
-static void partition(uint64_t *a, int lo, int hi, int *pi, int *pj)
-{
-	uint64_t pivot = median3(a, lo, lo + (hi - lo) / 2, hi);
-	int i = lo, j = hi;
-	while (i <= j) {
-		while (a[i] > pivot)
-			i++;
-		while (a[j] < pivot)
-			j--;
-		if (i <= j) {
-			swap_keys(a, i, j);
-			i++;
-			j--;
-		}
-	}
-	*pi = i;
-	*pj = j;
-}
-
 static void insertion_desc(uint64_t *a, int n)
 {
 	for (int i = 1; i < n; i++) {
@@ -191,33 +155,34 @@ static void heap_desc(uint64_t *a, int n)
 	}
 }
 
-/* Quicksort on the smaller side, loop on the larger; after `depth` levels
- * the rest goes to heap sort. */
-static void sort_range(uint64_t *a, int n, int depth)
+/* Quicksort by splitting around the median of three (both sides shrink:
+ * the keys are distinct), recursing into the smaller side; after `depth`
+ * levels the rest goes to heap sort. */
+static void sort_range(uint64_t *a, int n, int depth, uint64_t *tmp)
 {
 	while (n > 16) {
 		if (depth-- == 0) {
 			heap_desc(a, n);
 			return;
 		}
-		int i, j;
-		partition(a, 0, n - 1, &i, &j);
-		if (j + 1 < n - i) {
-			sort_range(a, j + 1, depth);
-			a += i;
-			n -= i;
+		int g = split(a, n, mid3(a[0], a[n / 2], a[n - 1]), tmp);
+		memcpy(a + g, tmp, (size_t)(n - g) * sizeof *a);
+		if (g < n - g) {
+			sort_range(a, g, depth, tmp);
+			a += g;
+			n -= g;
 		} else {
-			sort_range(a + i, n - i, depth);
-			n = j + 1;
+			sort_range(a + g, n - g, depth, tmp);
+			n = g;
 		}
 	}
 	insertion_desc(a, n);
 }
 
-void knn_sort_desc(uint64_t *a, int n)
+void knn_sort_desc(uint64_t *a, int n, uint64_t *tmp)
 {
 	int depth = 2;
 	for (int m = n; m > 1; m >>= 1)
 		depth += 2;
-	sort_range(a, n, depth);
+	sort_range(a, n, depth, tmp);
 }

@@ -34,19 +34,37 @@ void knn_pack_gallery(float *b, const float *g, int n, int D);
 
 /* ---- the fused tile (knn_tile.c) ---------------------------------------- */
 
+/* Where a tile's hits go: the candidate lists of its MR queries. */
+struct knn_sink {
+	uint64_t *keys;     /* query r's list at keys + r·cap; NULL: take no hits */
+	int32_t *fill;      /* [MR] keys held in each list */
+	int cap;
+	int64_t j0;         /* gallery row of tile column 0 */
+	uint64_t valid;     /* the columns that are gallery rows */
+};
+
 /*
- * For one MR×NR tile of query panel a and gallery panel b:
- *     s[i·NR + j] = (Σ_d a[d·MR + i] · b[d·NR + j]) · ginv[j]
- * (the sum in order of d, one rounding per step or an FMA), and
- *     hits[i] = Σ_j 2^j · [s[i·NR + j] > thr[i]]   (NaN never hits).
- * Returns the OR of all hits[i]: 0 when no element beats its row's
- * threshold (s is then still written). Thread-safe.
+ * One MR×NR tile of query panel a and gallery panel b:
+ *     s_ij = (Σ_d a[d·MR + i] · b[d·NR + j]) · ginv[j]
+ * (the sum in order of d, one rounding per step or an FMA); column j of
+ * row i is a hit when s_ij > thr[i] (NaN never) and bit j of `valid` is
+ * set. A row's hits go to its list as keys knn_key(s_ij, j0 + j), in
+ * ascending j, when they all fit (fill[i] + hits ≤ cap); otherwise the row
+ * is left to the caller: bit i of the result set, hits[i] its hit mask and
+ * s[i·NR + j] its similarities. Rows not left have hits[i] and s unspecified.
+ * Thread-safe on distinct lists.
  */
-typedef uint64_t knn_tile_fn(int D, const float *a, const float *b, const float *ginv,
-			     const float *thr, float *s, uint64_t *hits);
+typedef uint32_t knn_tile_fn(int D, const float *a, const float *b, const float *ginv,
+			     const float *thr, const struct knn_sink *sink, float *s,
+			     uint64_t *hits);
 
 /* The kernel to use: AVX-512 where the CPU has it, else portable C. */
 knn_tile_fn *knn_tile_kernel(void);
+
+/* Appends knn_key(s[c], j0 + c) to keys for every set bit c of h (c <
+ * KNN_NR, ascending) and returns how many; s[c] must not be NaN for a set
+ * bit, j0 + c must fit a key. */
+int knn_append_hits(uint64_t *keys, const float *s, uint64_t h, int64_t j0);
 
 /* Tests only: 1 makes knn_tile_kernel() and the selection use portable C,
  * 0 restores the automatic choice. */
@@ -92,7 +110,10 @@ static inline int64_t knn_key_row(uint64_t key)
  * of those. 0 < k ≤ n; tmp: scratch for n keys. */
 uint64_t knn_keep_best(uint64_t *a, int n, int k, uint64_t *tmp);
 
-/* Sorts a[0..n) descending (best first). */
-void knn_sort_desc(uint64_t *a, int n);
+/* Sorts the distinct keys a[0..n) descending (best first); tmp: scratch
+ * for n keys. */
+void knn_sort_desc(uint64_t *a, int n, uint64_t *tmp);
+
+
 
 #endif

@@ -52,14 +52,12 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-/* Candidate list length: 2k (one selection per k accepted candidates), or
- * the whole gallery when that is shorter (then no selection is needed;
- * with ng > k, cap > k always). */
+/* Candidate list length: 2k (one selection per k accepted candidates) and
+ * at least k + NR (a tile row's hits always fit after a selection), or the
+ * whole gallery when that is shorter (then the list never overflows). */
 static int pick_cap(int64_t ng, int k)
 {
-	if (ng <= k)
-		return (int)max64(ng, 1);
-	return (int)min64(2 * (int64_t)k, ng);
+	return (int)max64(1, min64(max64(2 * (int64_t)k, (int64_t)k + NR), ng));
 }
 
 /* Block sizes: the caller's where given, else as large as the byte budgets
@@ -128,7 +126,7 @@ static int alloc_scratch(struct isif_knn_index *ix, int nt)
 	ix->ginv = alloc_floats(ix->ng + NR);
 	ix->qpack = alloc_floats(qr * D);
 	ix->thr = alloc_floats(qr);
-	ix->fill = malloc((size_t)ix->qblock * sizeof *ix->fill);
+	ix->fill = malloc((size_t)qr * sizeof *ix->fill);
 	ix->keys = malloc((size_t)(ix->qblock * ix->cap) * sizeof *ix->keys);
 	ix->work_per = (size_t)round_up(NR * D, 16);
 	ix->work = alloc_floats((int64_t)ix->work_per * nt);
@@ -216,42 +214,52 @@ static int64_t claim(struct search_job *job, int64_t end)
 	return end;
 }
 
-/* Offers similarity s of gallery row j to query i's candidate list; a full
- * list first keeps its k best and takes the k-th best as the threshold. */
-static void offer(struct isif_knn_index *ix, int64_t i, float s, int64_t j, uint64_t *tmp)
+/* Bits c of h whose s[c] beats thr. */
+static uint64_t still_beat(uint64_t h, const float *s, float thr)
 {
-	uint64_t *keys = ix->keys + i * ix->cap;
-	int n = ix->fill[i];
-	if (n == ix->cap) {
-		ix->thr[i] = knn_key_sim(knn_keep_best(keys, n, ix->k, tmp));
-		n = ix->k;
-		if (!(s > ix->thr[i])) {
-			ix->fill[i] = n;
-			return;
-		}
+	uint64_t keep = 0;
+	for (; h; h &= h - 1) {
+		int c = __builtin_ctzll(h);
+		if (s[c] > thr)
+			keep |= (uint64_t)1 << c;
 	}
-	keys[n++] = knn_key(s, j);
-	ix->fill[i] = n;
+	return keep;
 }
 
-/* The hits of one tile (queries i0.., gallery rows j0.., nv of them valid)
- * into the candidate lists; skips a query's own row. A hit is checked again
- * against the threshold, which an earlier hit of the same row may have
- * raised. */
-static void take_hits(struct search_job *job, int64_t i0, int64_t j0, int nv,
+/*
+ * The rows of one tile that the kernel left (bit r of `left`: queries
+ * i0 + r; gallery rows j0..) into the candidate lists, skipping a query's
+ * own row. When a row's hits would overflow its list, the list first keeps
+ * its k best, whose worst becomes the threshold, and the hits are filtered
+ * again (k + NR ≤ cap, so they then fit; cap < k + NR only when cap is the
+ * whole gallery, which never overflows).
+ */
+static void take_hits(struct search_job *job, uint32_t left, int64_t i0, int64_t j0,
 		      const float *s, const uint64_t *hits, uint64_t *tmp)
 {
 	struct isif_knn_index *ix = job->ix;
-	const uint64_t valid = ((uint64_t)1 << nv) - 1;    /* nv ≤ NR < 64 */
-	for (int r = 0; r < MR && i0 + r < job->nq; r++) {
-		int64_t i = i0 + r, self = job->self0 >= 0 ? job->self0 + i : -1;
-		for (uint64_t h = hits[r] & valid; h; h &= h - 1) {
-			int c = __builtin_ctzll(h);
-			float v = s[r * NR + c];
-			if (j0 + c != self && v > ix->thr[i])
-				offer(ix, i, v, j0 + c, tmp);
+	for (; left; left &= left - 1) {
+		const int r = __builtin_ctz(left);
+		const int64_t i = i0 + r, self = job->self0 >= 0 ? job->self0 + i : -1;
+		uint64_t h = hits[r];
+		if (self >= j0 && self < j0 + NR)
+			h &= ~((uint64_t)1 << (self - j0));
+		uint64_t *keys = ix->keys + i * ix->cap;
+		int n = ix->fill[i];
+		if (n + __builtin_popcountll(h) > ix->cap) {
+			ix->thr[i] = knn_key_sim(knn_keep_best(keys, n, ix->k, tmp));
+			n = ix->k;
+			h = still_beat(h, s + r * NR, ix->thr[i]);
 		}
+		ix->fill[i] = n + knn_append_hits(keys + n, s + r * NR, h, j0);
 	}
+}
+
+/* Whether one of queries i0 .. i0 + MR − 1 is one of gallery rows j0 ..
+ * j0 + NR − 1 (its hits then go through take_hits, which skips it). */
+static int holds_self(const struct search_job *job, int64_t i0, int64_t j0)
+{
+	return job->self0 >= 0 && job->self0 + i0 < j0 + NR && j0 < job->self0 + i0 + MR;
 }
 
 /* Item t (queries t·sub ..) against gallery rows [g0, g0 + gn). */
@@ -275,8 +283,15 @@ static void run_item(struct search_job *job, int rank, int64_t t, int64_t g0, in
 			knn_pack_gallery(own, ix->g + j0 * D, nv, D);
 		for (int64_t a = 0; a < na; a++) {
 			const int64_t i0 = q0 + a * MR;
-			if (job->tile(D, ix->qpack + i0 * D, b, ix->ginv + j0, ix->thr + i0, s, hits))
-				take_hits(job, i0, j0, nv, s, hits, tmp);
+			const struct knn_sink sink = {
+				.keys = holds_self(job, i0, j0) ? NULL : ix->keys + i0 * ix->cap,
+				.fill = ix->fill + i0, .cap = ix->cap, .j0 = j0,
+				.valid = ((uint64_t)1 << nv) - 1,     /* nv ≤ NR < 64 */
+			};
+			uint32_t left = job->tile(D, ix->qpack + i0 * D, b, ix->ginv + j0,
+						  ix->thr + i0, &sink, s, hits);
+			if (left)
+				take_hits(job, left, i0, j0, s, hits, tmp);
 		}
 	}
 }
@@ -295,7 +310,7 @@ static void finish_item(struct search_job *job, int rank, int64_t t)
 			knn_keep_best(keys, n, k, ix->ktmp + (size_t)rank * ix->cap);
 			n = k;
 		}
-		knn_sort_desc(keys, n);
+		knn_sort_desc(keys, n, ix->ktmp + (size_t)rank * ix->cap);
 		for (int r = 0; r < k; r++) {
 			job->idx[i * k + r] = r < n ? knn_key_row(keys[r]) : -1;
 			job->sim[i * k + r] = r < n ? knn_key_sim(keys[r]) : -INFINITY;
@@ -367,9 +382,11 @@ void isif_knn_index_search(struct isif_knn_index *ix, const float *q,
 {
 	if (nq <= 0)
 		return;
-	const int size = team_size(ix->team);
-	/* items small enough that every member gets one */
-	int64_t sub = min64(ix->sub, round_up((nq + size - 1) / size, MR));
+	/* items of at most ix->sub queries, as many as a multiple of the
+	 * members and of even size, so that no member waits for another */
+	const int64_t size = team_size(ix->team);
+	int64_t items = round_up((nq + ix->sub - 1) / ix->sub, size);
+	int64_t sub = round_up((nq + items - 1) / items, MR);
 	struct search_job job = {
 		.ix = ix, .tile = knn_tile_kernel(), .q = q, .nq = nq, .self0 = self0,
 		.idx = idx, .sim = sim, .sub = sub, .items = (nq + sub - 1) / sub,

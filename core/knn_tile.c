@@ -78,13 +78,83 @@ void knn_pack_gallery(float *b, const float *g, int n, int D)
 	}
 }
 
+/* ---- keys from similarities --------------------------------------------- */
+
+static int append_portable(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
+{
+	int n = 0;
+	for (; h; h &= h - 1) {
+		int c = __builtin_ctzll(h);
+		keys[n++] = knn_key(s[c], j0 + c);
+	}
+	return n;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512 1
+#define NV (NR / 16)
+
+/* knn_key on sixteen lanes (similarities sv of rows j0 .. j0 + 15; s + 0
+ * turns −0 into +0), widened to 64 bits eight lanes at a time, the lanes
+ * in m compressed to keys[0..); returns how many. */
+__attribute__((target("avx512f")))
+static inline int append16(uint64_t *keys, __m512 sv, __mmask16 m, int64_t j0)
+{
+	const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+	const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+	if (!m)
+		return 0;
+	__m512i u = _mm512_castps_si512(_mm512_add_ps(sv, _mm512_setzero_ps()));
+	/* negative: flip all bits; else set the sign bit */
+	__m512i ord = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
+	__m512i row = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)j0), lane);
+	__m512i low = _mm512_xor_si512(row, _mm512_set1_epi32(-1));
+	int n = 0;
+	for (int half = 0; half < 2; half++) {
+		__mmask8 mh = (__mmask8)(m >> (8 * half));
+		if (!mh)
+			continue;
+		__m256i o = half ? _mm512_extracti64x4_epi64(ord, 1) : _mm512_castsi512_si256(ord);
+		__m256i l = half ? _mm512_extracti64x4_epi64(low, 1) : _mm512_castsi512_si256(low);
+		__m512i key = _mm512_or_si512(_mm512_slli_epi64(_mm512_cvtepu32_epi64(o), 32),
+					      _mm512_cvtepu32_epi64(l));
+		int c = __builtin_popcount(mh);
+		_mm512_mask_storeu_epi64(keys + n, (__mmask8)((1u << c) - 1),
+					 _mm512_maskz_compress_epi64(mh, key));
+		n += c;
+	}
+	return n;
+}
+
+__attribute__((target("avx512f")))
+static int append_avx512(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
+{
+	int n = 0;
+	for (int v = 0; v < NV; v++)
+		n += append16(keys + n, _mm512_loadu_ps(s + 16 * v), (__mmask16)(h >> (16 * v)),
+			      j0 + 16 * v);
+	return n;
+}
+#endif
+
+int knn_append_hits(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
+{
+#ifdef HAVE_AVX512
+	if (!force_portable && __builtin_cpu_supports("avx512f"))
+		return append_avx512(keys, s, h, j0);
+#endif
+	return append_portable(keys, s, h, j0);
+}
+
 /* ---- kernels ------------------------------------------------------------ */
 
-static uint64_t tile_portable(int D, const float *a, const float *b, const float *ginv,
-			      const float *thr, float *s, uint64_t *hits)
+static uint32_t tile_portable(int D, const float *a, const float *b, const float *ginv,
+			      const float *thr, const struct knn_sink *sink, float *s,
+			      uint64_t *hits)
 {
 	float acc[MR][NR];
-	uint64_t any = 0;
+	uint32_t left = 0;
 
 	memset(acc, 0, sizeof acc);
 	for (int d = 0; d < D; d++, a += MR, b += NR)
@@ -99,26 +169,32 @@ static uint64_t tile_portable(int D, const float *a, const float *b, const float
 			if (v > thr[i])
 				h |= (uint64_t)1 << j;
 		}
-		hits[i] = h;
-		any |= h;
+		h &= sink->valid;
+		if (!h)
+			continue;
+		if (sink->keys && sink->fill[i] + __builtin_popcountll(h) <= sink->cap) {
+			uint64_t *keys = sink->keys + (size_t)i * sink->cap + sink->fill[i];
+			sink->fill[i] += append_portable(keys, s + i * NR, h, sink->j0);
+		} else {
+			hits[i] = h;
+			left |= 1u << i;
+		}
 	}
-	return any;
+	return left;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX512 1
-#define NV (NR / 16)
-
+#ifdef HAVE_AVX512
 /* 8×48: 24 zmm accumulators; per d three loads of b and eight broadcasts of
- * a feed 24 FMAs. The epilogue scales by ginv and compares with
- * _CMP_GT_OQ (ordered: false for NaN). */
+ * a feed 24 FMAs. The epilogue scales by ginv, compares with _CMP_GT_OQ
+ * (ordered: false for NaN) and turns a row's hits into keys straight from
+ * the registers. */
 __attribute__((target("avx512f")))
-static uint64_t tile_avx512(int D, const float *a, const float *b, const float *ginv,
-			    const float *thr, float *s, uint64_t *hits)
+static uint32_t tile_avx512(int D, const float *a, const float *b, const float *ginv,
+			    const float *thr, const struct knn_sink *sink, float *s,
+			    uint64_t *hits)
 {
 	__m512 acc[MR][NV];
-	uint64_t any = 0;
+	uint32_t left = 0;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
@@ -142,20 +218,36 @@ static uint64_t tile_avx512(int D, const float *a, const float *b, const float *
 #pragma GCC unroll 3
 	for (int v = 0; v < NV; v++)
 		gv[v] = _mm512_loadu_ps(ginv + 16 * v);
+	/* unrolled: a run-time row index would send acc to memory */
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++) {
-		__m512 t = _mm512_set1_ps(thr[i]);
+		__m512 t = _mm512_set1_ps(thr[i]), sv[NV];
 		uint64_t h = 0;
 #pragma GCC unroll 3
 		for (int v = 0; v < NV; v++) {
-			__m512 sv = _mm512_mul_ps(acc[i][v], gv[v]);
-			_mm512_storeu_ps(s + i * NR + 16 * v, sv);
-			h |= (uint64_t)_mm512_cmp_ps_mask(sv, t, _CMP_GT_OQ) << (16 * v);
+			sv[v] = _mm512_mul_ps(acc[i][v], gv[v]);
+			h |= (uint64_t)_mm512_cmp_ps_mask(sv[v], t, _CMP_GT_OQ) << (16 * v);
 		}
-		hits[i] = h;
-		any |= h;
+		h &= sink->valid;
+		if (!h)
+			continue;
+		if (sink->keys && sink->fill[i] + __builtin_popcountll(h) <= sink->cap) {
+			uint64_t *keys = sink->keys + (size_t)i * sink->cap + sink->fill[i];
+			int n = 0;
+#pragma GCC unroll 3
+			for (int v = 0; v < NV; v++)
+				n += append16(keys + n, sv[v], (__mmask16)(h >> (16 * v)),
+					      sink->j0 + 16 * v);
+			sink->fill[i] += n;
+		} else {
+#pragma GCC unroll 3
+			for (int v = 0; v < NV; v++)
+				_mm512_storeu_ps(s + i * NR + 16 * v, sv[v]);
+			hits[i] = h;
+			left |= 1u << i;
+		}
 	}
-	return any;
+	return left;
 }
 #endif
 

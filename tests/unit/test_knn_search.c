@@ -204,7 +204,7 @@ TEST(knn_keep_best_and_sort_match_qsort)
 				for (int k = 1; k <= n; k += (n > 20 ? n / 7 : 1)) {
 					memcpy(a, ref, (size_t)n * sizeof *a);
 					uint64_t kth = knn_keep_best(a, n, k, tmp);
-					knn_sort_desc(a, k);
+					knn_sort_desc(a, k, tmp);
 					uint64_t *sorted = malloc((size_t)n * sizeof *sorted);
 					memcpy(sorted, ref, (size_t)n * sizeof *sorted);
 					qsort(sorted, (size_t)n, sizeof *sorted, desc_u64);
@@ -213,7 +213,7 @@ TEST(knn_keep_best_and_sort_match_qsort)
 					free(sorted);
 				}
 				memcpy(a, ref, (size_t)n * sizeof *a);
-				knn_sort_desc(a, n);
+				knn_sort_desc(a, n, tmp);
 				for (int t = 1; t < n; t++)
 					bad += a[t - 1] <= a[t];
 			}
@@ -228,31 +228,43 @@ TEST(knn_keep_best_and_sort_match_qsort)
 
 /* ---- the fused tile ---- */
 
-/* Both kernels: s against a double sum (relative 1e-5), every hit bit
- * exactly where s > thr, NaN ginv columns never hit, a zero-padded column
- * gives 0. */
+/*
+ * Both kernels. (A) every threshold −∞ and no lists: every row is left to
+ * the caller with all its similarities, which must match a double sum
+ * (relative 1e-5), NaN for NaN ginv, and never hit in an invalid column.
+ * (B) thresholds from −∞ to +∞: a row is left exactly when one of its valid
+ * columns beats its threshold, with exactly those hits. (C) with lists:
+ * rows with room get the keys of their hits appended in column order, the
+ * full one is left to the caller.
+ */
 TEST(knn_tile_matches_double_sums)
 {
-	const int D = 37;
+	const int D = 37, cap = 64;
+	const int64_t j0 = 1000;
+	const uint64_t valid = ((uint64_t)1 << (KNN_NR - 1)) - 1;  /* last column: padding */
 	struct isif_rng rng;
 	isif_rng_seed(&rng, 23, 1);
 	float *q = gauss_rows(&rng, KNN_MR, D), *g = gauss_rows(&rng, KNN_NR, D);
-	float *a = malloc(sizeof(float) * KNN_MR * D);
-	float *b = malloc(sizeof(float) * KNN_NR * D);
-	float ginv[KNN_NR], thr[KNN_MR], s[KNN_MR * KNN_NR];
-	uint64_t hits[KNN_MR];
+	float *a = malloc(sizeof(float) * KNN_MR * D), *b = malloc(sizeof(float) * KNN_NR * D);
+	float ginv[KNN_NR], thr[KNN_MR], ninf[KNN_MR], s[KNN_MR * KNN_NR], sa[KNN_MR * KNN_NR];
+	uint64_t hits[KNN_MR], *keys = malloc(sizeof(uint64_t) * KNN_MR * cap);
+	int32_t fill[KNN_MR];
 
 	knn_pack_queries(a, q, KNN_MR, D);
-	knn_pack_gallery(b, g, KNN_NR - 1, D);     /* last column: padding */
+	knn_pack_gallery(b, g, KNN_NR - 1, D);
 	for (int j = 0; j < KNN_NR; j++)
 		ginv[j] = j % 11 == 5 ? NAN : (float)(0.5 + j / 64.0);
-	for (int i = 0; i < KNN_MR; i++)
+	for (int i = 0; i < KNN_MR; i++) {
+		ninf[i] = -INFINITY;
 		thr[i] = i == 0 ? -INFINITY : i == 1 ? INFINITY : (float)(0.3 * (i - 4));
+	}
 	for (int portable = 0; portable < 2; portable++) {
 		knn_force_portable(portable);
-		uint64_t any = knn_tile_kernel()(D, a, b, ginv, thr, s, hits);
-		uint64_t all = 0;
+		knn_tile_fn *tile = knn_tile_kernel();
 		int bad = 0;
+
+		struct knn_sink none = {NULL, fill, cap, j0, valid};
+		CHECK_EQ(tile(D, a, b, ginv, ninf, &none, sa, hits), 0xff);
 		for (int i = 0; i < KNN_MR; i++) {
 			double qq = 0;
 			for (int d = 0; d < D; d++)
@@ -262,26 +274,51 @@ TEST(knn_tile_matches_double_sums)
 				for (int d = 0; d < D && j < KNN_NR - 1; d++)
 					dot += (double)q[i * D + d] * g[j * D + d];
 				double want = dot / sqrt(qq) * ginv[j];
-				float got = s[i * KNN_NR + j];
+				float got = sa[i * KNN_NR + j];
 				int hit = (int)(hits[i] >> j & 1);
 				if (isnan(ginv[j]))
 					bad += !isnan(got) || hit;
 				else
 					bad += !(fabs(got - want) <= 1e-5 * (1 + fabs(want))) ||
-					       hit != (got > thr[i]);
+					       hit != (j < KNN_NR - 1);
 			}
-			all |= hits[i];
-			bad += hits[i] >> KNN_NR != 0;
 		}
-		CHECK_MSG(bad == 0, "%s kernel: %d elements wrong", portable ? "portable" : "auto", bad);
-		CHECK(any == all);
-		CHECK(hits[0] != 0 && hits[1] == 0);
+		CHECK_MSG(bad == 0, "%s kernel (A): %d elements wrong", portable ? "portable" : "auto", bad);
+
+		uint32_t left = tile(D, a, b, ginv, thr, &none, s, hits);
+		for (int i = 0; i < KNN_MR; i++) {
+			uint64_t want = 0;
+			for (int j = 0; j < KNN_NR; j++)
+				if (sa[i * KNN_NR + j] > thr[i])
+					want |= (uint64_t)1 << j;
+			want &= valid;
+			bad += (int)(left >> i & 1) != (want != 0);
+			bad += want && hits[i] != want;
+		}
+		CHECK_MSG(bad == 0, "%s kernel (B): %d rows wrong", portable ? "portable" : "auto", bad);
+		CHECK(left & 1);
+		CHECK(!(left & 2));
+
+		struct knn_sink lists = {keys, fill, cap, j0, valid};
+		for (int i = 0; i < KNN_MR; i++)
+			fill[i] = i == 0 ? cap - 1 : i;   /* row 0: no room for its hits */
+		left = tile(D, a, b, ginv, thr, &lists, s, hits);
+		CHECK_EQ(left, 1);
+		for (int i = 1; i < KNN_MR; i++) {
+			int n = i;
+			for (int j = 0; j < KNN_NR - 1; j++)
+				if (sa[i * KNN_NR + j] > thr[i])
+					bad += keys[i * cap + n++] != knn_key(sa[i * KNN_NR + j], j0 + j);
+			bad += fill[i] != n;
+		}
+		CHECK_MSG(bad == 0, "%s kernel (C): %d keys wrong", portable ? "portable" : "auto", bad);
 	}
 	knn_force_portable(0);
 	free(q);
 	free(g);
 	free(a);
 	free(b);
+	free(keys);
 }
 
 /* ---- whole searches ---- */
