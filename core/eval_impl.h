@@ -23,9 +23,8 @@ static inline int isif_eval_threads(void)
 
 /* Block sizes of the search; 0 picks the defaults, which keep the scratch
  * under about 64 MiB (a 32 MiB packed gallery chunk, 16 MiB of results,
- * 8 MiB of candidate lists, 4 MiB of packed queries) plus 4 bytes per
- * gallery row. Tests force tiny blocks to exercise the tiling; the results
- * never depend on them. */
+ * 8 MiB of candidate lists, 4 MiB of packed queries). Tests force tiny
+ * blocks to exercise the tiling; the results never depend on them. */
 struct isif_knn_blocks {
 	int64_t qblock;  /* queries per search call */
 	int64_t gblock;  /* gallery rows per packed chunk */
@@ -58,19 +57,20 @@ struct team;
  */
 struct isif_knn_index {
 	const float *g;      /* [ng, D], the caller's */
+	const int32_t *labels; /* [ng] or NULL, the caller's: rows < 0 never selected */
 	int64_t ng;
 	int D, k;            /* k: results per query */
 	int64_t qblock, gblock;
 	int sub, cap;        /* cap: candidate list length per query */
 	int prepack;         /* gallery packed in chunks (else per panel) */
-	float *ginv;         /* [ng + KNN_NR] 1/‖g_j‖; NaN: never selected, and the padding */
 	float *gpack;        /* [gblock rows in KNN_NR-wide panels, D] or NULL */
+	float *ginv;         /* [gpack's rows] 1/‖g_j‖; NaN: never selected, and the padding */
 	int64_t packed_g0;   /* first row of the chunk in gpack; −1: none */
 	float *qpack;        /* [qblock rounded up to KNN_MR, D] queries, packed */
 	float *thr;          /* [qblock rounded up] threshold per query */
 	int32_t *fill;       /* [qblock rounded up] candidates held per query */
 	uint64_t *keys;      /* [qblock, cap] candidates (knn_key) */
-	float *work;         /* per member: one gallery panel */
+	float *work;         /* per member: one gallery panel and its ginv */
 	size_t work_per;
 	uint64_t *ktmp;      /* per member: cap keys of selection scratch */
 	struct team *team;   /* NULL: the caller alone */
@@ -78,8 +78,9 @@ struct isif_knn_index {
 
 /* Prepares ix over g[ng, D] for k results per query and at most nq_hint
  * queries per search call (bounds the scratch). g_labels may be NULL;
- * otherwise rows with a negative label are never returned. blk and ex may
- * be NULL (defaults). Returns ISIF_OK, ISIF_EINVAL (also for ng > INT32_MAX: a row
+ * otherwise rows with a negative label are never returned. g and g_labels
+ * stay the caller's and must outlive ix. blk and ex may be NULL
+ * (defaults). Returns ISIF_OK, ISIF_EINVAL (also for ng > INT32_MAX: a row
  * index must fit a candidate key) or ISIF_ENOMEM; on failure ix holds
  * nothing to free. */
 int isif_knn_index_init(struct isif_knn_index *ix, const float *g,

@@ -17,8 +17,8 @@
 
 /* ---- packing (knn_tile.c) ---------------------------------------------- */
 
-/* 1/‖x‖ of a row x[D]: the norm in double, its inverse rounded to float; 0
- * for a zero row. */
+/* 1/‖x‖ of a row x[D]: the norm in double (a fixed order of additions),
+ * its inverse rounded to float; 0 for a zero row. */
 float knn_inv_norm(const float *x, int D);
 
 /*
@@ -28,9 +28,11 @@ float knn_inv_norm(const float *x, int D);
  */
 void knn_pack_queries(float *a, const float *q, int64_t nq, int D);
 
-/* One gallery panel: b[d·NR + j] = g[j·D + d] for j < n (n ≤ NR), zero for
- * n ≤ j < NR. */
-void knn_pack_gallery(float *b, const float *g, int n, int D);
+/* One gallery panel from rows g[0..n) (n ≤ NR): b[d·NR + j] = g[j·D + d],
+ * zero for j ≥ n; and ginv[j] = knn_inv_norm(row j), NaN (never selected)
+ * for j ≥ n and for a row whose label is negative (labels may be NULL). */
+void knn_pack_gallery(float *b, float *ginv, const float *g, const int32_t *labels, int n,
+		      int D);
 
 /* ---- the fused tile (knn_tile.c) ---------------------------------------- */
 

@@ -97,22 +97,6 @@ static int pick_threads(const struct isif_knn_index *ix, int64_t nq_hint,
 	return (int)nt;
 }
 
-struct ginv_job {
-	struct isif_knn_index *ix;
-	const int32_t *labels;
-};
-
-/* ginv[j] = 1/‖g_j‖ (0 for a zero row: similarity 0 to everything); NaN
- * marks a row never to be selected (NaN never beats a threshold). */
-static void ginv_range(void *arg, size_t lo, size_t hi)
-{
-	struct ginv_job *j = arg;
-	struct isif_knn_index *ix = j->ix;
-	for (size_t r = lo; r < hi; r++)
-		ix->ginv[r] = (j->labels && j->labels[r] < 0)
-			? NAN : knn_inv_norm(ix->g + (int64_t)r * ix->D, ix->D);
-}
-
 static float *alloc_floats(int64_t n)
 {
 	/* 64-byte aligned so panels start on a cache line */
@@ -123,18 +107,20 @@ static float *alloc_floats(int64_t n)
 static int alloc_scratch(struct isif_knn_index *ix, int nt)
 {
 	const int64_t D = ix->D, qr = round_up(ix->qblock, MR);
-	ix->ginv = alloc_floats(ix->ng + NR);
 	ix->qpack = alloc_floats(qr * D);
 	ix->thr = alloc_floats(qr);
 	ix->fill = malloc((size_t)qr * sizeof *ix->fill);
 	ix->keys = malloc((size_t)(ix->qblock * ix->cap) * sizeof *ix->keys);
-	ix->work_per = (size_t)round_up(NR * D, 16);
+	/* per member: a gallery panel and its ginv */
+	ix->work_per = (size_t)round_up(NR * D + NR, 16);
 	ix->work = alloc_floats((int64_t)ix->work_per * nt);
 	ix->ktmp = malloc((size_t)ix->cap * (size_t)nt * sizeof *ix->ktmp);
-	if (ix->prepack)
+	if (ix->prepack) {
 		ix->gpack = alloc_floats(round_up(ix->gblock, NR) * D);
-	if (!ix->ginv || !ix->qpack || !ix->thr || !ix->fill || !ix->keys || !ix->work ||
-	    !ix->ktmp || (ix->prepack && !ix->gpack))
+		ix->ginv = alloc_floats(round_up(ix->gblock, NR));
+	}
+	if (!ix->qpack || !ix->thr || !ix->fill || !ix->keys || !ix->work ||
+	    !ix->ktmp || (ix->prepack && (!ix->gpack || !ix->ginv)))
 		return ISIF_ENOMEM;
 	if (nt > 1 && !(ix->team = team_create(nt)))
 		return ISIF_ENOMEM;
@@ -150,6 +136,7 @@ int isif_knn_index_init(struct isif_knn_index *ix, const float *g,
 	if (ng < 0 || ng > INT32_MAX || D < 1 || k < 1 || (ng > 0 && !g))
 		return ISIF_EINVAL;
 	ix->g = g;
+	ix->labels = g_labels;
 	ix->ng = ng;
 	ix->D = D;
 	ix->k = k;
@@ -165,10 +152,6 @@ int isif_knn_index_init(struct isif_knn_index *ix, const float *g,
 		isif_knn_index_free(ix);
 		return rc;
 	}
-	struct ginv_job gj = { ix, g_labels };
-	team_for(ix->team, (size_t)ng, 1, 4096, ginv_range, &gj);
-	for (int j = 0; j < NR; j++)
-		ix->ginv[ng + j] = NAN;
 	return ISIF_OK;
 }
 
@@ -276,11 +259,14 @@ static void run_item(struct search_job *job, int rank, int64_t t, int64_t g0, in
 	for (int64_t p = 0; p * NR < gn; p++) {
 		const int64_t j0 = g0 + p * NR;
 		const int nv = (int)min64(NR, gn - p * NR);
-		const float *b = own;
-		if (ix->prepack)
+		const float *b = own, *ginv = own + NR * D;
+		if (ix->prepack) {
 			b = ix->gpack + p * NR * D;
-		else
-			knn_pack_gallery(own, ix->g + j0 * D, nv, D);
+			ginv = ix->ginv + p * NR;
+		} else {
+			knn_pack_gallery(own, own + NR * D, ix->g + j0 * D,
+					 ix->labels ? ix->labels + j0 : NULL, nv, D);
+		}
 		for (int64_t a = 0; a < na; a++) {
 			const int64_t i0 = q0 + a * MR;
 			const struct knn_sink sink = {
@@ -288,8 +274,8 @@ static void run_item(struct search_job *job, int rank, int64_t t, int64_t g0, in
 				.fill = ix->fill + i0, .cap = ix->cap, .j0 = j0,
 				.valid = ((uint64_t)1 << nv) - 1,     /* nv ≤ NR < 64 */
 			};
-			uint32_t left = job->tile(D, ix->qpack + i0 * D, b, ix->ginv + j0,
-						  ix->thr + i0, &sink, s, hits);
+			uint32_t left = job->tile(D, ix->qpack + i0 * D, b, ginv, ix->thr + i0,
+						  &sink, s, hits);
 			if (left)
 				take_hits(job, left, i0, j0, s, hits, tmp);
 		}
@@ -336,14 +322,17 @@ static void load_queries(struct search_job *job, int rank, int size)
 	}
 }
 
-/* This member's share of the panels of the chunk at g0 (gn rows). */
+/* This member's share of the panels of the chunk at g0 (gn rows), with
+ * their inverse norms. */
 static void pack_chunk(struct isif_knn_index *ix, int64_t g0, int64_t gn, int rank, int size)
 {
 	size_t lo, hi;
 	team_share((size_t)((gn + NR - 1) / NR), 1, rank, size, &lo, &hi);
-	for (int64_t p = (int64_t)lo; p < (int64_t)hi; p++)
-		knn_pack_gallery(ix->gpack + p * NR * ix->D, ix->g + (g0 + p * NR) * ix->D,
-				 (int)min64(NR, gn - p * NR), ix->D);
+	for (int64_t p = (int64_t)lo; p < (int64_t)hi; p++) {
+		const int64_t j0 = g0 + p * NR;
+		knn_pack_gallery(ix->gpack + p * NR * ix->D, ix->ginv + p * NR, ix->g + j0 * ix->D,
+				 ix->labels ? ix->labels + j0 : NULL, (int)min64(NR, gn - p * NR), ix->D);
+	}
 }
 
 static void search_member(void *arg, int rank, int size)

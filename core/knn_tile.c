@@ -23,6 +23,12 @@
 #define MR KNN_MR
 #define NR KNN_NR
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512 1
+#define NV (NR / 16)
+#endif
+
 static int force_portable;
 
 void knn_force_portable(int on)
@@ -35,13 +41,31 @@ int knn_portable_forced(void)
 	return force_portable;
 }
 
+static int use_avx512(void)
+{
+#ifdef HAVE_AVX512
+	return !force_portable && __builtin_cpu_supports("avx512f");
+#else
+	return 0;
+#endif
+}
+
 /* ---- packing ----------------------------------------------------------- */
 
+/* ‖x‖² in double over eight interleaved partial sums, added in a fixed
+ * tree: the products are exact in double, the order of the additions is
+ * the same on every machine, and eight chains (or one vector) hide the add
+ * latency that a single running sum would wait on. */
 float knn_inv_norm(const float *x, int D)
 {
-	double ss = 0;
-	for (int d = 0; d < D; d++)
-		ss += (double)x[d] * x[d];
+	double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	int d = 0;
+	for (; d + 8 <= D; d += 8)
+		for (int l = 0; l < 8; l++)
+			acc[l] += (double)x[d + l] * x[d + l];
+	for (int l = 0; d + l < D; l++)
+		acc[l] += (double)x[d + l] * x[d + l];
+	double ss = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 	return ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
 }
 
@@ -64,7 +88,7 @@ void knn_pack_queries(float *a, const float *q, int64_t nq, int D)
 	}
 }
 
-void knn_pack_gallery(float *b, const float *g, int n, int D)
+static void transpose_portable(float *b, const float *g, int n, int D)
 {
 	for (int j = 0; j < NR; j++) {
 		if (j >= n) {
@@ -76,6 +100,79 @@ void knn_pack_gallery(float *b, const float *g, int n, int D)
 		for (int d = 0; d < D; d++)
 			b[d * NR + j] = row[d];
 	}
+}
+
+#ifdef HAVE_AVX512
+/*
+ * Sixteen rows r[i] of sixteen floats to sixteen columns, in registers:
+ * interleave pairs of rows (32-bit), then pairs of pairs (64-bit), which
+ * leaves in each 128-bit lane L of u[4m + e] element 4L + e of rows
+ * 4m..4m+3; two rounds of 128-bit lane shuffles then gather lane L of
+ * u[e], u[4 + e], u[8 + e], u[12 + e] into column 4L + e.
+ */
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512 c[16], const __m512 r[16])
+{
+	__m512 t[16], u[16];
+#pragma GCC unroll 8
+	for (int m = 0; m < 16; m += 2) {
+		t[m] = _mm512_unpacklo_ps(r[m], r[m + 1]);
+		t[m + 1] = _mm512_unpackhi_ps(r[m], r[m + 1]);
+	}
+#pragma GCC unroll 4
+	for (int m = 0; m < 16; m += 4) {
+		u[m] = _mm512_shuffle_ps(t[m], t[m + 2], 0x44);
+		u[m + 1] = _mm512_shuffle_ps(t[m], t[m + 2], 0xee);
+		u[m + 2] = _mm512_shuffle_ps(t[m + 1], t[m + 3], 0x44);
+		u[m + 3] = _mm512_shuffle_ps(t[m + 1], t[m + 3], 0xee);
+	}
+#pragma GCC unroll 4
+	for (int e = 0; e < 4; e++) {
+		__m512 y0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
+		__m512 y1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xdd);
+		__m512 y2 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88);
+		__m512 y3 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xdd);
+		c[e] = _mm512_shuffle_f32x4(y0, y2, 0x88);
+		c[8 + e] = _mm512_shuffle_f32x4(y0, y2, 0xdd);
+		c[4 + e] = _mm512_shuffle_f32x4(y1, y3, 0x88);
+		c[12 + e] = _mm512_shuffle_f32x4(y1, y3, 0xdd);
+	}
+}
+
+/* The panel in blocks of sixteen rows × sixteen d; rows past n are zero,
+ * the last block of d is loaded under a mask and stored for its d only. */
+__attribute__((target("avx512f")))
+static void transpose_avx512(float *b, const float *g, int n, int D)
+{
+	for (int j0 = 0; j0 < NR; j0 += 16) {
+		for (int d0 = 0; d0 < D; d0 += 16) {
+			int w = D - d0 < 16 ? D - d0 : 16;
+			__mmask16 m = (__mmask16)((1u << w) - 1);
+			__m512 r[16], c[16];
+#pragma GCC unroll 16
+			for (int i = 0; i < 16; i++)
+				r[i] = j0 + i < n ? _mm512_maskz_loadu_ps(m, g + (int64_t)(j0 + i) * D + d0)
+						  : _mm512_setzero_ps();
+			transpose16(c, r);
+#pragma GCC unroll 16
+			for (int k = 0; k < 16; k++)
+				if (k < w)
+					_mm512_storeu_ps(b + (d0 + k) * NR + j0, c[k]);
+		}
+	}
+}
+#endif
+
+void knn_pack_gallery(float *b, float *ginv, const float *g, const int32_t *labels, int n, int D)
+{
+#ifdef HAVE_AVX512
+	if (use_avx512())
+		transpose_avx512(b, g, n, D);
+	else
+#endif
+		transpose_portable(b, g, n, D);
+	for (int j = 0; j < NR; j++)
+		ginv[j] = j >= n || (labels && labels[j] < 0) ? NAN : knn_inv_norm(g + (int64_t)j * D, D);
 }
 
 /* ---- keys from similarities --------------------------------------------- */
@@ -90,11 +187,7 @@ static int append_portable(uint64_t *keys, const float *s, uint64_t h, int64_t j
 	return n;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX512 1
-#define NV (NR / 16)
-
+#ifdef HAVE_AVX512
 /* knn_key on sixteen lanes (similarities sv of rows j0 .. j0 + 15; s + 0
  * turns −0 into +0), widened to 64 bits eight lanes at a time, the lanes
  * in m compressed to keys[0..); returns how many. */
@@ -141,7 +234,7 @@ static int append_avx512(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
 int knn_append_hits(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
 {
 #ifdef HAVE_AVX512
-	if (!force_portable && __builtin_cpu_supports("avx512f"))
+	if (use_avx512())
 		return append_avx512(keys, s, h, j0);
 #endif
 	return append_portable(keys, s, h, j0);
@@ -254,7 +347,7 @@ static uint32_t tile_avx512(int D, const float *a, const float *b, const float *
 knn_tile_fn *knn_tile_kernel(void)
 {
 #ifdef HAVE_AVX512
-	if (!force_portable && __builtin_cpu_supports("avx512f"))
+	if (use_avx512())
 		return tile_avx512;
 #endif
 	return tile_portable;

@@ -226,6 +226,52 @@ TEST(knn_keep_best_and_sort_match_qsort)
 	free(tmp);
 }
 
+/* ---- packing ---- */
+
+/* Gallery panels on both code paths, for widths around the 16-float
+ * blocks and partial panels: every element where the layout says, zeros
+ * past n, ginv from a double norm, NaN past n and for negative labels. */
+TEST(knn_pack_gallery_layout)
+{
+	static const int widths[] = {1, 15, 16, 17, 37, 128};
+	static const int rows[] = {1, 16, 33, KNN_NR};
+	struct isif_rng rng;
+	isif_rng_seed(&rng, 12, 9);
+	float *g = gauss_rows(&rng, KNN_NR, 128), *b = malloc(sizeof(float) * KNN_NR * 128);
+	int32_t lab[KNN_NR];
+	float ginv[KNN_NR];
+	for (int j = 0; j < KNN_NR; j++)
+		lab[j] = j % 5 == 2 ? -1 : j;
+	for (int portable = 0; portable < 2; portable++) {
+		knn_force_portable(portable);
+		for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
+			for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+				int D = widths[w], n = rows[r], bad = 0;
+				knn_pack_gallery(b, ginv, g, r % 2 ? lab : NULL, n, D);
+				for (int j = 0; j < KNN_NR; j++) {
+					double ss = 0;
+					for (int d = 0; d < D; d++) {
+						float want = j < n ? g[j * D + d] : 0;
+						bad += b[d * KNN_NR + j] != want;
+						ss += (double)g[j * D + d] * g[j * D + d];
+					}
+					if (j >= n || (r % 2 && lab[j] < 0))
+						bad += !isnan(ginv[j]);
+					else
+						bad += !(fabs(ginv[j] - 1 / sqrt(ss)) <= 1e-7 / sqrt(ss));
+				}
+				CHECK_MSG(bad == 0, "%s D %d n %d: %d wrong", portable ? "portable" : "auto",
+					  D, n, bad);
+			}
+	}
+	knn_force_portable(0);
+	float zero[3] = {0, 0, 0}, one[3] = {0, 3, 4};
+	CHECK(knn_inv_norm(zero, 3) == 0);
+	CHECK(knn_inv_norm(one, 3) == 0.2f);
+	free(g);
+	free(b);
+}
+
 /* ---- the fused tile ---- */
 
 /*
@@ -251,7 +297,7 @@ TEST(knn_tile_matches_double_sums)
 	int32_t fill[KNN_MR];
 
 	knn_pack_queries(a, q, KNN_MR, D);
-	knn_pack_gallery(b, g, KNN_NR - 1, D);
+	knn_pack_gallery(b, ginv, g, NULL, KNN_NR - 1, D);
 	for (int j = 0; j < KNN_NR; j++)
 		ginv[j] = j % 11 == 5 ? NAN : (float)(0.5 + j / 64.0);
 	for (int i = 0; i < KNN_MR; i++) {
