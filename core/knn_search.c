@@ -372,7 +372,7 @@ void isif_knn_index_search(struct isif_knn_index *ix, const float *q,
 	if (nq <= 0)
 		return;
 	/* items of at most ix->sub queries, as many as a multiple of the
-	 * members and of even size, so that no member waits for another */
+	 * members and of equal size, so that no member waits for another */
 	const int64_t size = team_size(ix->team);
 	int64_t items = round_up((nq + ix->sub - 1) / ix->sub, size);
 	int64_t sub = round_up((nq + items - 1) / items, MR);
