@@ -25,17 +25,17 @@
 #include "eval_impl.h"
 #include "isif/common.h"
 
-int isif_topk_blocked(const float *g, int64_t ng, const float *q, int64_t nq,
-		      int D, int k, int exclude_self,
-		      const struct isif_knn_blocks *blk, int64_t *idx,
-		      float *sim)
+int isif_topk_exec(const float *g, int64_t ng, const float *q, int64_t nq,
+		   int D, int k, int exclude_self,
+		   const struct isif_knn_blocks *blk,
+		   const struct isif_knn_exec *ex, int64_t *idx, float *sim)
 {
 	struct isif_knn_index ix;
 	int rc;
 
 	if (nq < 0 || (nq > 0 && (!q || !idx || !sim)))
 		return ISIF_EINVAL;
-	rc = isif_knn_index_init(&ix, g, NULL, ng, D, k, nq, blk);
+	rc = isif_knn_index_init(&ix, g, NULL, ng, D, k, nq, blk, ex);
 	if (rc)
 		return rc;
 	for (int64_t q0 = 0; q0 < nq; q0 += ix.qblock) {
@@ -45,6 +45,15 @@ int isif_topk_blocked(const float *g, int64_t ng, const float *q, int64_t nq,
 	}
 	isif_knn_index_free(&ix);
 	return ISIF_OK;
+}
+
+int isif_topk_blocked(const float *g, int64_t ng, const float *q, int64_t nq,
+		      int D, int k, int exclude_self,
+		      const struct isif_knn_blocks *blk, int64_t *idx,
+		      float *sim)
+{
+	return isif_topk_exec(g, ng, q, nq, D, k, exclude_self, blk, NULL, idx,
+			      sim);
 }
 
 int isif_topk(const float *g, int64_t ng, const float *q, int64_t nq, int D,
@@ -133,7 +142,7 @@ int isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
 	out->top1 = out->top5 = 0;
 	if (k > ng)
 		k = ng > 0 ? (int)ng : 1;
-	rc = isif_knn_index_init(&ix, g, g_labels, ng, D, k, nq, blk);
+	rc = isif_knn_index_init(&ix, g, g_labels, ng, D, k, nq, blk, NULL);
 	if (rc)
 		return rc;
 	idx = malloc((size_t)(ix.qblock * k) * sizeof *idx);

@@ -46,7 +46,7 @@ int isif_recall_at_k(const float *x, const int32_t *labels, int64_t n, int D,
 		return ISIF_OK;
 	int kk = (int64_t)kmax < n - 1 ? kmax : (int)(n - 1);
 
-	rc = isif_knn_index_init(&ix, x, NULL, n, D, kk, n, NULL);
+	rc = isif_knn_index_init(&ix, x, NULL, n, D, kk, n, NULL, NULL);
 	if (rc)
 		return rc;
 	idx = malloc((size_t)(ix.qblock * kk) * sizeof *idx);
