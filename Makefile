@@ -105,8 +105,9 @@ $(SERVER_TESTS): $(SERVER_TEST_OBJ) $(LIB)
 tsan: tsan-server
 .PHONY: tsan-server
 tsan-server:
-	$(MAKE) FLAVOUR=tsan build/tsan/server_tests
+	$(MAKE) FLAVOUR=tsan build/tsan/server_tests build/tsan/isifd
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/server_tests srv_
+	bash tests/tsan_daemon.sh
 
 ## install: isif, isifd, the dashboard, docs/API.md and the systemd unit under $(PREFIX)
 install: all
@@ -138,10 +139,10 @@ $(B)/gemm_bench: bench/gemm_bench.c $(LIB)
 $(B)/layer_bench: bench/layer_bench.c $(LIB)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-## tsan: ThreadSanitizer over the threaded tests (loader, trainer)
+## tsan: ThreadSanitizer over the threaded tests (loader, trainer, kNN search, scheduler, store) and isifd under api/ssrf/hostile
 tsan: deps
 	$(MAKE) FLAVOUR=tsan build/tsan/unit_tests
-	TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests loader_ trainer_
+	TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests loader_ trainer_ knn_search_
 
 ## bench: training-step timings per model, kNN timing, PyTorch crosscheck (never fails on speed)
 bench: all $(B)/knn_bench $(B)/gemm_bench $(B)/layer_bench

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# tests/tsan_daemon.sh — part of make tsan: the integration suites that
+# drive isifd's threads hardest (jobs + SSE + scheduler, URL fetches,
+# hostile HTTP with the connection sweeper) against an isifd built with
+# ThreadSanitizer. Every report TSan writes becomes a FAIL line.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+export ISIFD=${ISIFD:-build/tsan/isifd}
+reports=$(mktemp -d)
+export TSAN_OPTIONS="log_path=$reports/tsan second_deadlock_stack=1"
+. tests/suites.bash
+trap 'rm -f "$suites_log"; rm -rf "$reports"' EXIT
+
+for t in api ssrf hostile; do
+	run_suite "tsan_$t" bash "tests/integration/$t.sh"
+done
+run_suite tsan_reports bash -c '
+	n=0
+	for f in "$1"/tsan*; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		echo "FAIL tsan_report_$n: $(grep -m1 SUMMARY "$f")"
+		sed -n 1,40p "$f"
+	done
+	[ $n -eq 0 ] && echo "PASS tsan_no_reports_in_isifd"
+	exit $((n > 0))' _ "$reports"
+suites_total
