@@ -35,6 +35,7 @@
  */
 #include "isif/ops.h"
 #include "ops_impl.h"
+#include "conv_direct_impl.h"
 #include "gemm_impl.h"
 #include "simd_impl.h"
 #include "team_impl.h"
@@ -46,9 +47,14 @@
 #define CHUNK_PIXELS 2048
 #define COL_CAP (2u << 20)
 
+/* The direct path: layers with at most this many input and output channels,
+ * chunks of about this many floats of gapped input plus gradient. */
+#define DIRECT_MAX_CHANNELS 64
+#define DIRECT_CHUNK_FLOATS (96u << 10)
+
 struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
-	int P, Q, CRS, PQ, pointwise, implicit;
+	int P, Q, CRS, PQ, pointwise, implicit, direct;
 };
 
 /* Per-member workspace layout for a team of `team` members, then the
@@ -56,13 +62,15 @@ struct geom {
 struct layout {
 	int team, nb;           /* members used, samples per chunk */
 	size_t col, gemm, part; /* floats per member: col or planes + staging, packing, dw share */
-	size_t shared;          /* flipped weights (implicit path) */
+	size_t shared;          /* flipped weights (implicit path); packed weights and
+				 * tap offsets (direct path) */
+	struct gap_geom gg;     /* direct path: the chunks' gapped layout */
 };
 
 static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 			     int stride, int pad)
 {
-	struct geom g = { N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0 };
+	struct geom g = { N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0 };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
 	g.CRS = C * R * S;
@@ -70,6 +78,9 @@ static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 	g.pointwise = R == 1 && S == 1 && stride == 1 && pad == 0;
 	/* the flipped convolution of dx needs a padding R − 1 − pad ≥ 0 */
 	g.implicit = stride == 1 && !g.pointwise && pad <= R - 1 && pad <= S - 1;
+	/* "same" stride-1 convolutions on few channels skip the GEMM */
+	g.direct = stride == 1 && R == S && R == 2 * pad + 1 && pad >= 1 &&
+		   C <= DIRECT_MAX_CHANNELS && K <= DIRECT_MAX_CHANNELS;
 	return g;
 }
 
@@ -86,6 +97,21 @@ static size_t planes_len(const struct geom *g, int nb)
 	return (size_t)nb * max_size(xp, dp);
 }
 
+/* The direct path's layout: chunks of gapped x and dY (conv_direct_impl.h). */
+static void direct_layout(struct layout *l, const struct geom *g, int per_thread)
+{
+	int R = g->R, p = g->pad;
+	size_t sample = (size_t)(g->C + g->K) * (g->H + p) * (g->W + p);
+	int nb = (int)(DIRECT_CHUNK_FLOATS / sample);
+	l->nb = nb < 1 ? 1 : nb > per_thread ? per_thread : nb;
+	l->gg = gap_geom_make(g->H, g->W, p, l->nb);
+	l->col = (size_t)(g->C + g->K) * l->gg.plane;
+	l->gemm = 0;
+	l->part = (size_t)g->K * g->CRS;
+	l->shared = max_size(direct_pack_len(g->K, g->CRS), direct_pack_len(g->C, g->K * R * R)) +
+		    (size_t)(g->C > g->K ? g->C : g->K) * R * R;
+}
+
 static struct layout make_layout(const struct geom *g, int threads)
 {
 	struct layout l;
@@ -93,6 +119,10 @@ static struct layout make_layout(const struct geom *g, int threads)
 	if (l.team < 1)
 		l.team = 1;
 	int per_thread = (g->N + l.team - 1) / l.team;
+	if (g->direct) {
+		direct_layout(&l, g, per_thread);
+		return l;
+	}
 	int nb = (CHUNK_PIXELS + g->PQ - 1) / g->PQ;
 	while (!g->implicit && nb > 1 && (size_t)g->CRS * nb * g->PQ > COL_CAP)
 		nb--;
@@ -366,6 +396,65 @@ static struct implicit_col x_col(const struct geom *g, const float *x, int nb, f
 	return ic;
 }
 
+/* ---- the direct path (conv_direct_impl.h) ------------------------------ */
+
+/* The shared slot holds the packed weights (w for forward, the flipped wᵀ
+ * for dx), then the tap offsets over max(C, K) gapped channels. */
+static int32_t *direct_offsets(float *shared, const struct geom *g)
+{
+	int RR = g->R * g->S;
+	return (int32_t *)(shared + max_size(direct_pack_len(g->K, g->CRS),
+					     direct_pack_len(g->C, g->K * RR)));
+}
+
+/* Before the members run: packs w (forward) or wf (dx) and the offsets. */
+static void direct_prepare(float *shared, const float *w, int flip, const struct geom *g,
+			   const struct layout *l)
+{
+	int RR = g->R * g->S;
+	if (flip)
+		direct_pack(shared, w, g->C, g->K, RR, 1);
+	else
+		direct_pack(shared, w, g->K, g->C, RR, 0);
+	gap_offsets(direct_offsets(shared, g), g->C > g->K ? g->C : g->K, g->R, &l->gg);
+}
+
+/* y of samples [n0, n1): Y = w·col straight from gapped chunks of x. */
+static void direct_forward(float *y, const float *x, const float *shared, const struct geom *g,
+			   const struct layout *l, int n0, int n1, float *xg)
+{
+	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
+	const int32_t *off = direct_offsets((float *)shared, g);
+	for (int n = n0; n < n1; n += l->nb) {
+		int nb = n1 - n < l->nb ? n1 - n : l->nb;
+		gap_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->gg);
+		direct_conv(y + n * ys, (ptrdiff_t)ys, 0, shared, g->K, g->CRS, xg, off, &l->gg, nb);
+	}
+}
+
+/* dw_t (+)= the weight gradient of samples [n0, n1) (overwritten first when
+ * fresh), dx (+)= their input gradient: dY gapped once per chunk serves
+ * both, x gapped for dw. */
+static void direct_backward(float *dx, int dx_acc, float *dw_t, int fresh, const float *dy,
+			    const float *x, const float *shared, const struct geom *g,
+			    const struct layout *l, int n0, int n1, float *col)
+{
+	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
+	const int32_t *off = direct_offsets((float *)shared, g);
+	float *xg = col, *dyg = col + (size_t)g->C * l->gg.plane;
+	for (int n = n0; n < n1; n += l->nb) {
+		int nb = n1 - n < l->nb ? n1 - n : l->nb;
+		gap_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, &l->gg);
+		if (dw_t) {
+			gap_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->gg);
+			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, off, g->CRS, &l->gg, nb);
+		}
+		if (dx)
+			direct_conv(dx + n * xs, (ptrdiff_t)xs, dx_acc, shared, g->C,
+				    g->K * g->R * g->S, dyg, off, &l->gg, nb);
+	}
+}
+
 /* Forward of samples [n0, n1) with one member's workspace slices. */
 static void forward_range(float *y, const float *x, const float *w, const struct geom *g,
 			  const struct layout *l, int n0, int n1, float *col, float *gws)
@@ -412,8 +501,12 @@ static void forward_member(void *p, int rank, int size)
 	if (rank >= nt)
 		return;
 	share(j->g.N, nt, rank, &n0, &n1);
-	forward_range(j->y, j->x, j->w, &j->g, &j->l, n0, n1, slot_col(j->ws, &j->l, rank),
-		      slot_gemm(j->ws, &j->l, rank));
+	if (j->g.direct)
+		direct_forward(j->y, j->x, slot_shared(j->ws, &j->l), &j->g, &j->l, n0, n1,
+			       slot_col(j->ws, &j->l, rank));
+	else
+		forward_range(j->y, j->x, j->w, &j->g, &j->l, n0, n1,
+			      slot_col(j->ws, &j->l, rank), slot_gemm(j->ws, &j->l, rank));
 }
 
 void conv2d_forward_team(float *y, const float *x, const float *w,
@@ -423,6 +516,8 @@ void conv2d_forward_team(float *y, const float *x, const float *w,
 	struct conv_job j = { y, NULL, NULL, x, w, NULL, 0,
 			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
 	j.l = make_layout(&j.g, team_size(tm));
+	if (j.g.direct)
+		direct_prepare(slot_shared(ws, &j.l), w, 0, &j.g, &j.l);
 	team_run(j.l.team > 1 ? tm : NULL, forward_member, &j);
 }
 
@@ -508,7 +603,12 @@ static void backward_member(void *p, int rank, int size)
 	if (rank < nt) {
 		share(j->g.N, nt, rank, &n0, &n1);
 		float *dw_t = !j->dw ? NULL : rank == 0 ? j->dw : slot_part(j->ws, l, rank);
-		backward_range(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->x, j->w,
+		if (j->g.direct)
+			direct_backward(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->x,
+					slot_shared(j->ws, l), &j->g, l, n0, n1,
+					slot_col(j->ws, l, rank));
+		else
+			backward_range(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->x, j->w,
 			       slot_shared(j->ws, l), &j->g, l, n0, n1, slot_col(j->ws, l, rank),
 			       slot_gemm(j->ws, l, rank));
 	}
@@ -546,7 +646,9 @@ void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *
 	struct conv_job j = { NULL, dx, dw, x, w, dy, dx_accumulate,
 			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
 	j.l = make_layout(&j.g, team_size(tm));
-	if (dx && j.g.implicit)
+	if (j.g.direct)
+		direct_prepare(slot_shared(ws, &j.l), w, 1, &j.g, &j.l);
+	else if (dx && j.g.implicit)
 		flip_weights(slot_shared(ws, &j.l), w, &j.g);
 	team_run(j.l.team > 1 ? tm : NULL, backward_member, &j);
 }

@@ -117,6 +117,11 @@ static int use_avx512(void)
 #endif
 }
 
+int gemm_simd(void)
+{
+	return use_avx512();
+}
+
 /*
  * Transposing pack: lanes r < rows each walk k from their own base; depth
  * runs of 16 contiguous k go through transpose16, the rest element-wise.
