@@ -419,6 +419,14 @@ static void direct_prepare(float *shared, const float *w, int flip, const struct
 	gap_offsets(direct_offsets(shared, g), g->C > g->K ? g->C : g->K, g->R, &l->gg);
 }
 
+/* Samples [n, min(n + nb, n1)) of a tensor of `per` floats per sample. */
+static struct prefetch next_chunk(const float *t, size_t per, int n, int n1, int nb)
+{
+	int cnt = n1 - n < nb ? n1 - n : nb;
+	struct prefetch pf = { t + (size_t)n * per, cnt > 0 ? (size_t)cnt * per * sizeof(float) : 0 };
+	return pf;
+}
+
 /* y of samples [n0, n1): Y = w·col straight from gapped chunks of x. */
 static void direct_forward(float *y, const float *x, const float *shared, const struct geom *g,
 			   const struct layout *l, int n0, int n1, float *xg)
@@ -428,7 +436,8 @@ static void direct_forward(float *y, const float *x, const float *shared, const 
 	for (int n = n0; n < n1; n += l->nb) {
 		int nb = n1 - n < l->nb ? n1 - n : l->nb;
 		gap_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->gg);
-		direct_conv(y + n * ys, (ptrdiff_t)ys, 0, shared, g->K, g->CRS, xg, off, &l->gg, nb);
+		direct_conv(y + n * ys, (ptrdiff_t)ys, 0, shared, g->K, g->CRS, xg, off, &l->gg, nb,
+			    next_chunk(x, xs, n + nb, n1, l->nb));
 	}
 }
 
@@ -445,13 +454,16 @@ static void direct_backward(float *dx, int dx_acc, float *dw_t, int fresh, const
 	for (int n = n0; n < n1; n += l->nb) {
 		int nb = n1 - n < l->nb ? n1 - n : l->nb;
 		gap_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, &l->gg);
+		/* the next chunk's dY streams in during dw, its x during dx */
+		struct prefetch pdy = next_chunk(dy, ys, n + nb, n1, l->nb);
+		struct prefetch px = next_chunk(x, xs, n + nb, n1, l->nb);
 		if (dw_t) {
 			gap_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->gg);
-			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, off, g->CRS, &l->gg, nb);
+			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, off, g->CRS, &l->gg, nb, pdy);
 		}
 		if (dx)
 			direct_conv(dx + n * xs, (ptrdiff_t)xs, dx_acc, shared, g->C,
-				    g->K * g->R * g->S, dyg, off, &l->gg, nb);
+				    g->K * g->R * g->S, dyg, off, &l->gg, nb, dw_t ? px : pdy);
 	}
 }
 

@@ -34,6 +34,26 @@ static size_t round16(size_t x)
 	return (x + 15) / 16 * 16;
 }
 
+/* One cache line toward L2. GCC deletes a loop of nothing but
+ * __builtin_prefetch as side-effect free, hence the asm on x86-64. */
+static inline void prefetch_line(const char *p)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__asm__ volatile("prefetcht1 %0" : : "m"(*p));
+#else
+	__builtin_prefetch(p, 0, 2);
+#endif
+}
+
+/* The share of pf for one of `steps` steps: cache lines from step·len/steps. */
+static void prefetch_step(const struct prefetch *pf, size_t step, size_t steps)
+{
+	const char *p = pf->p;
+	size_t lo = step * pf->len / steps & ~(size_t)63, hi = (step + 1) * pf->len / steps;
+	for (size_t b = lo; b < hi; b += 64)
+		prefetch_line(p + b);
+}
+
 struct gap_geom gap_geom_make(int H, int W, int g, int nb)
 {
 	struct gap_geom gg = { H, W, g, W + g, H + g, 0, 0 };
@@ -52,21 +72,23 @@ void gap_fill(float *dst, const float *src, int C, ptrdiff_t sample, int nb,
 	      const struct gap_geom *gg)
 {
 	int H = gg->H, W = gg->W, g = gg->g;
-	size_t hw = (size_t)H * W;
+	size_t hw = (size_t)H * W, pitch = (size_t)gg->Hg * gg->Wg, end = gg->lead + nb * pitch;
 	for (int c = 0; c < C; c++) {
-		float *pl = dst + (size_t)c * gg->plane, *row = pl + gg->lead;
+		float *pl = dst + (size_t)c * gg->plane;
 		memset(pl, 0, gg->lead * sizeof(float));
-		for (int n = 0; n < nb; n++) {
+		memset(pl + end, 0, (gg->plane - end) * sizeof(float));
+	}
+	/* sample by sample: the source is read in one sequential sweep */
+	for (int n = 0; n < nb; n++)
+		for (int c = 0; c < C; c++) {
 			const float *xc = src + n * sample + c * hw;
+			float *row = dst + (size_t)c * gg->plane + gg->lead + n * pitch;
 			for (int h = 0; h < H; h++, row += gg->Wg) {
 				copy_run(row, xc + (size_t)h * W, W);
 				zero_run(row + W, g);
 			}
 			memset(row, 0, (size_t)g * gg->Wg * sizeof(float));
-			row += (size_t)g * gg->Wg;
 		}
-		memset(row, 0, (size_t)(pl + gg->plane - row) * sizeof(float));
-	}
 }
 
 void gap_offsets(int32_t *off, int C, int R, const struct gap_geom *gg)
@@ -121,29 +143,44 @@ struct walker {
 	int u, n, p, q;
 };
 
-/* Fills ts for the TN lanes from w->u (leaving w at the next tile). */
+/* Adds lanes [l, l + cnt) of the tile, valid and going to dst.., to ts. */
+static void add_lanes(struct tile_segs *ts, int *end, int l, int cnt, int dst)
+{
+	while (cnt > 0) {
+		int v = l / 16, at = l % 16, take = 16 - at < cnt ? 16 - at : cnt;
+		if (!ts->n[v] || end[v] != dst) {
+			ts->seg[v][ts->n[v]].mask = 0;
+			ts->seg[v][ts->n[v]].dst = dst;
+			ts->n[v]++;
+		}
+		ts->seg[v][ts->n[v] - 1].mask |= (uint16_t)(((1u << take) - 1) << at);
+		end[v] = dst + take;
+		l += take;
+		dst += take;
+		cnt -= take;
+	}
+}
+
+/* Fills ts for the TN lanes from w->u (leaving w at the next tile), one
+ * gapped row at a time. */
 static void tile_runs(struct tile_segs *ts, struct walker *w, const struct gap_geom *gg,
 		      int U, ptrdiff_t out_sample)
 {
-	int last = -2; /* dst of the previous valid lane in this vector */
-	for (int l = 0; l < TN; l++) {
-		int v = l / 16;
-		if (l % 16 == 0) {
-			ts->n[v] = 0;
-			last = -2;
+	int end[TN / 16];
+	for (int v = 0; v < TN / 16; v++)
+		ts->n[v] = 0;
+	for (int l = 0; l < TN;) {
+		int span = gg->Wg - w->q < TN - l ? gg->Wg - w->q : TN - l;
+		if (w->p < gg->H && w->q < gg->W && w->u < U) {
+			int valid = gg->W - w->q < span ? gg->W - w->q : span;
+			if (valid > U - w->u)
+				valid = U - w->u;
+			add_lanes(ts, end, l, valid, (int)(w->n * out_sample) + w->p * gg->W + w->q);
 		}
-		if (w->u < U && w->p < gg->H && w->q < gg->W) {
-			int dst = (int)(w->n * out_sample) + w->p * gg->W + w->q;
-			if (dst != last + 1) {
-				ts->seg[v][ts->n[v]].mask = 0;
-				ts->seg[v][ts->n[v]].dst = dst;
-				ts->n[v]++;
-			}
-			ts->seg[v][ts->n[v] - 1].mask |= (uint16_t)(1u << (l % 16));
-			last = dst;
-		}
-		w->u++;
-		if (++w->q == gg->Wg) {
+		l += span;
+		w->u += span;
+		w->q += span;
+		if (w->q == gg->Wg) {
 			w->q = 0;
 			if (++w->p == gg->Hg) {
 				w->p = 0;
@@ -232,7 +269,8 @@ static void tile_avx512(int kc, const float *a, const float *b, const int32_t *o
 #endif
 
 void direct_conv(float *out, ptrdiff_t out_sample, int accumulate, const float *apk, int M,
-		 int kc, const float *in, const int32_t *off, const struct gap_geom *gg, int nb)
+		 int kc, const float *in, const int32_t *off, const struct gap_geom *gg, int nb,
+		 struct prefetch pf)
 {
 	tile_fn *tile = tile_portable;
 #ifdef HAVE_AVX512
@@ -244,7 +282,9 @@ void direct_conv(float *out, ptrdiff_t out_sample, int accumulate, const float *
 	const float *b = in + gg->lead;
 	struct walker w = { 0, 0, 0, 0 };
 	struct tile_segs ts;
+	size_t tiles = (size_t)(U + TN - 1) / TN;
 	for (int u0 = 0; u0 < U; u0 += TN) {
+		prefetch_step(&pf, (size_t)u0 / TN, tiles);
 		tile_runs(&ts, &w, gg, U, out_sample);
 		for (int m0 = 0; m0 < M; m0 += MR)
 			tile(kc, apk + (size_t)m0 * kc, b + u0, off, out + m0 * hw, hw,
@@ -313,7 +353,7 @@ static void dot_avx512(int len, const float *const *a, const float *const *b, fl
 #endif
 
 void direct_dw(float *dw, int fresh, const float *dyg, int M, const float *xg,
-	       const int32_t *off, int kc, const struct gap_geom *gg, int nb)
+	       const int32_t *off, int kc, const struct gap_geom *gg, int nb, struct prefetch pf)
 {
 	dot_fn *dot = dot_portable;
 #ifdef HAVE_AVX512
@@ -332,6 +372,8 @@ void direct_dw(float *dw, int fresh, const float *dyg, int M, const float *xg,
 		for (int k0 = 0; k0 < kc; k0 += DK) {
 			int kj = kc - k0 < DK ? kc - k0 : DK;
 			float sums[DM * DK];
+			size_t steps = (size_t)((M + DM - 1) / DM) * ((kc + DK - 1) / DK);
+			prefetch_step(&pf, (size_t)(m0 / DM) * ((kc + DK - 1) / DK) + k0 / DK, steps);
 			for (int j = 0; j < DK; j++)
 				b[j] = x0 + off[k0 + (j < kj ? j : 0)];
 			dot(len, a, b, sums);

@@ -51,6 +51,14 @@ void gap_fill(float *dst, const float *src, int C, ptrdiff_t sample, int nb,
 /* off[(c·R + r)·R + s] for c < C: the tap offsets above. */
 void gap_offsets(int32_t *off, int C, int R, const struct gap_geom *gg);
 
+/* A byte range to pull into the cache while a product runs (the next
+ * chunk's source, so that gap_fill finds it there), spread evenly over the
+ * product's tiles; len 0 for none. */
+struct prefetch {
+	const void *p;
+	size_t len;
+};
+
 /* Floats of packed weights for M rows of kc taps. */
 size_t direct_pack_len(int M, int kc);
 
@@ -67,13 +75,14 @@ void direct_pack(float *apk, const float *w, int M, int Cin, int RR, int flip);
  * accumulate. apk from direct_pack(M, kc). Serial; out disjoint from in.
  */
 void direct_conv(float *out, ptrdiff_t out_sample, int accumulate, const float *apk, int M,
-		 int kc, const float *in, const int32_t *off, const struct gap_geom *gg, int nb);
+		 int kc, const float *in, const int32_t *off, const struct gap_geom *gg, int nb,
+		 struct prefetch pf);
 
 /*
  * dw[m·kc + k] (= when fresh, else +=) Σ_u dyg[m·plane + lead + u] · xg[lead + u + off[k]]
  * over the nb samples' domain, m < M, k < kc; dyg and xg gapped. Serial.
  */
 void direct_dw(float *dw, int fresh, const float *dyg, int M, const float *xg,
-	       const int32_t *off, int kc, const struct gap_geom *gg, int nb);
+	       const int32_t *off, int kc, const struct gap_geom *gg, int nb, struct prefetch pf);
 
 #endif

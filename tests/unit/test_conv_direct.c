@@ -32,6 +32,8 @@ static const struct dshape dshapes[] = {
 };
 #define N_DSHAPES (sizeof dshapes / sizeof dshapes[0])
 
+static const struct prefetch nopf = { NULL, 0 };
+
 static double xv(const float *x, const struct dshape *s, int C, int n, int c, int h, int w)
 {
 	if (h < 0 || h >= s->H || w < 0 || w >= s->W)
@@ -117,12 +119,12 @@ static void check_conv(const struct dshape *s, int flip, int portable, unsigned 
 	gap_offsets(off, Cin, R, &gg);
 	direct_pack(apk, w, Cout, Cin, RR, flip);
 	gemm_force_portable(portable);
-	direct_conv(out, (ptrdiff_t)(Cout * hw), 0, apk, Cout, Cin * RR, ing, off, &gg, s->nb);
+	direct_conv(out, (ptrdiff_t)(Cout * hw), 0, apk, Cout, Cin * RR, ing, off, &gg, s->nb, nopf);
 	char what[96];
 	snprintf(what, sizeof what, "nb%d C%d %dx%d M%d g%d %s %s", s->nb, s->C, s->H, s->W, s->M,
 		 s->g, flip ? "dx" : "forward", portable ? "portable" : "auto");
 	TU_CHECK_ALL(what, out, want, nout, 1e-5);
-	direct_conv(out, (ptrdiff_t)(Cout * hw), 1, apk, Cout, Cin * RR, ing, off, &gg, s->nb);
+	direct_conv(out, (ptrdiff_t)(Cout * hw), 1, apk, Cout, Cin * RR, ing, off, &gg, s->nb, nopf);
 	gemm_force_portable(0);
 	for (size_t j = 0; j < nout; j++)
 		want[j] *= 2;
@@ -170,12 +172,12 @@ TEST(conv_direct_dw_matches_naive)
 		for (int portable = 0; portable < 2; portable++) {
 			float *dw = tu_const(nw, NAN);
 			gemm_force_portable(portable);
-			direct_dw(dw, 1, dyg, s->M, xg, off, kc, &gg, s->nb);
+			direct_dw(dw, 1, dyg, s->M, xg, off, kc, &gg, s->nb, nopf);
 			char what[96];
 			snprintf(what, sizeof what, "shape %zu dw %s", i, portable ? "portable" : "auto");
 			TU_CHECK_ALL(what, dw, want, nw, 1e-5 * s->nb * hw);
 			/* fresh = 0 adds */
-			direct_dw(dw, 0, dyg, s->M, xg, off, kc, &gg, s->nb);
+			direct_dw(dw, 0, dyg, s->M, xg, off, kc, &gg, s->nb, nopf);
 			gemm_force_portable(0);
 			double *twice = malloc(sizeof(double) * nw);
 			for (size_t j = 0; j < nw; j++)
