@@ -48,7 +48,7 @@
 #define COL_CAP (2u << 20)
 
 /* The direct path: layers with at most this many input and output channels,
- * chunks of about this many floats of gapped input plus gradient. */
+ * chunks of about this many floats of input plus gradient copies. */
 #define DIRECT_MAX_CHANNELS 64
 #define DIRECT_CHUNK_FLOATS (96u << 10)
 
@@ -64,7 +64,7 @@ struct layout {
 	size_t col, gemm, part; /* floats per member: col or planes + staging, packing, dw share */
 	size_t shared;          /* flipped weights (implicit path); packed weights and
 				 * tap offsets (direct path) */
-	struct gap_geom gg;     /* direct path: the chunks' gapped layout */
+	struct direct_geom dg;  /* direct path: the chunk layout */
 };
 
 static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
@@ -79,7 +79,7 @@ static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 	/* the flipped convolution of dx needs a padding R − 1 − pad ≥ 0 */
 	g.implicit = stride == 1 && !g.pointwise && pad <= R - 1 && pad <= S - 1;
 	/* "same" stride-1 convolutions on few channels skip the GEMM */
-	g.direct = stride == 1 && R == S && R == 2 * pad + 1 && pad >= 1 &&
+	g.direct = stride == 1 && R == S && R == 2 * pad + 1 && pad >= 1 && H * W >= 16 &&
 		   C <= DIRECT_MAX_CHANNELS && K <= DIRECT_MAX_CHANNELS;
 	return g;
 }
@@ -97,19 +97,26 @@ static size_t planes_len(const struct geom *g, int nb)
 	return (size_t)nb * max_size(xp, dp);
 }
 
-/* The direct path's layout: chunks of gapped x and dY (conv_direct_impl.h). */
+/* Floats of the direct path's packed weights (the larger of w and wf). */
+static size_t direct_packed(const struct geom *g)
+{
+	return max_size(direct_pack_len(g->K, g->CRS), direct_pack_len(g->C, g->K * g->R * g->S));
+}
+
+/* The direct path's layout: chunk copies of x and dY (conv_direct_impl.h);
+ * shared: packed weights, tap offsets (int32) and the mask table (uint16). */
 static void direct_layout(struct layout *l, const struct geom *g, int per_thread)
 {
-	int R = g->R, p = g->pad;
-	size_t sample = (size_t)(g->C + g->K) * (g->H + p) * (g->W + p);
+	int RR = g->R * g->S;
+	size_t sample = (size_t)(g->C + g->K) * g->PQ;
 	int nb = (int)(DIRECT_CHUNK_FLOATS / sample);
 	l->nb = nb < 1 ? 1 : nb > per_thread ? per_thread : nb;
-	l->gg = gap_geom_make(g->H, g->W, p, l->nb);
-	l->col = (size_t)(g->C + g->K) * l->gg.plane;
+	l->dg = direct_geom_make(g->H, g->W, g->pad, l->nb);
+	l->col = direct_buffer_len(&l->dg, g->C) + direct_buffer_len(&l->dg, g->K);
 	l->gemm = 0;
 	l->part = (size_t)g->K * g->CRS;
-	l->shared = max_size(direct_pack_len(g->K, g->CRS), direct_pack_len(g->C, g->K * R * R)) +
-		    (size_t)(g->C > g->K ? g->C : g->K) * R * R;
+	l->shared = direct_packed(g) + (size_t)(g->C > g->K ? g->C : g->K) * RR +
+		    (direct_table_len(&l->dg) + 1) / 2;
 }
 
 static struct layout make_layout(const struct geom *g, int threads)
@@ -399,15 +406,20 @@ static struct implicit_col x_col(const struct geom *g, const float *x, int nb, f
 /* ---- the direct path (conv_direct_impl.h) ------------------------------ */
 
 /* The shared slot holds the packed weights (w for forward, the flipped wᵀ
- * for dx), then the tap offsets over max(C, K) gapped channels. */
-static int32_t *direct_offsets(float *shared, const struct geom *g)
+ * for dx), then the tap offsets over max(C, K) channels, then the table. */
+static int32_t *direct_offsets_at(float *shared, const struct geom *g)
 {
-	int RR = g->R * g->S;
-	return (int32_t *)(shared + max_size(direct_pack_len(g->K, g->CRS),
-					     direct_pack_len(g->C, g->K * RR)));
+	return (int32_t *)(shared + direct_packed(g));
 }
 
-/* Before the members run: packs w (forward) or wf (dx) and the offsets. */
+static uint16_t *direct_table_at(float *shared, const struct geom *g)
+{
+	int RR = g->R * g->S;
+	return (uint16_t *)(shared + direct_packed(g) + (size_t)(g->C > g->K ? g->C : g->K) * RR);
+}
+
+/* Before the members run: packs w (forward) or wf (dx), the offsets and
+ * the mask table. */
 static void direct_prepare(float *shared, const float *w, int flip, const struct geom *g,
 			   const struct layout *l)
 {
@@ -416,7 +428,8 @@ static void direct_prepare(float *shared, const float *w, int flip, const struct
 		direct_pack(shared, w, g->C, g->K, RR, 1);
 	else
 		direct_pack(shared, w, g->K, g->C, RR, 0);
-	gap_offsets(direct_offsets(shared, g), g->C > g->K ? g->C : g->K, g->R, &l->gg);
+	direct_offsets(direct_offsets_at(shared, g), g->C > g->K ? g->C : g->K, &l->dg);
+	direct_table(direct_table_at(shared, g), &l->dg);
 }
 
 /* Samples [n, min(n + nb, n1)) of a tensor of `per` floats per sample. */
@@ -427,43 +440,46 @@ static struct prefetch next_chunk(const float *t, size_t per, int n, int n1, int
 	return pf;
 }
 
-/* y of samples [n0, n1): Y = w·col straight from gapped chunks of x. */
+/* y of samples [n0, n1): Y = w·col straight from chunk copies of x. */
 static void direct_forward(float *y, const float *x, const float *shared, const struct geom *g,
 			   const struct layout *l, int n0, int n1, float *xg)
 {
 	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
-	const int32_t *off = direct_offsets((float *)shared, g);
+	const int32_t *off = direct_offsets_at((float *)shared, g);
+	const uint16_t *tab = direct_table_at((float *)shared, g);
 	for (int n = n0; n < n1; n += l->nb) {
 		int nb = n1 - n < l->nb ? n1 - n : l->nb;
-		gap_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->gg);
-		direct_conv(y + n * ys, (ptrdiff_t)ys, 0, shared, g->K, g->CRS, xg, off, &l->gg, nb,
-			    next_chunk(x, xs, n + nb, n1, l->nb));
+		direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->dg);
+		direct_conv(y + n * ys, (ptrdiff_t)ys, 0, shared, g->K, g->CRS, xg, off, tab, &l->dg,
+			    nb, next_chunk(x, xs, n + nb, n1, l->nb));
 	}
 }
 
 /* dw_t (+)= the weight gradient of samples [n0, n1) (overwritten first when
- * fresh), dx (+)= their input gradient: dY gapped once per chunk serves
- * both, x gapped for dw. */
+ * fresh), dx (+)= their input gradient: dY copied once per chunk serves
+ * both, x copied for dw. */
 static void direct_backward(float *dx, int dx_acc, float *dw_t, int fresh, const float *dy,
 			    const float *x, const float *shared, const struct geom *g,
 			    const struct layout *l, int n0, int n1, float *col)
 {
 	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
-	const int32_t *off = direct_offsets((float *)shared, g);
-	float *xg = col, *dyg = col + (size_t)g->C * l->gg.plane;
+	const int32_t *off = direct_offsets_at((float *)shared, g);
+	const uint16_t *tab = direct_table_at((float *)shared, g);
+	float *xg = col, *dyg = col + direct_buffer_len(&l->dg, g->C);
 	for (int n = n0; n < n1; n += l->nb) {
 		int nb = n1 - n < l->nb ? n1 - n : l->nb;
-		gap_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, &l->gg);
+		direct_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, &l->dg);
 		/* the next chunk's dY streams in during dw, its x during dx */
 		struct prefetch pdy = next_chunk(dy, ys, n + nb, n1, l->nb);
 		struct prefetch px = next_chunk(x, xs, n + nb, n1, l->nb);
 		if (dw_t) {
-			gap_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->gg);
-			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, off, g->CRS, &l->gg, nb, pdy);
+			direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->dg);
+			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, off, g->CRS, tab, &l->dg, nb,
+				  pdy);
 		}
 		if (dx)
 			direct_conv(dx + n * xs, (ptrdiff_t)xs, dx_acc, shared, g->C,
-				    g->K * g->R * g->S, dyg, off, &l->gg, nb, dw_t ? px : pdy);
+				    g->K * g->R * g->S, dyg, off, tab, &l->dg, nb, dw_t ? px : pdy);
 	}
 }
 

@@ -1,22 +1,22 @@
 /*
  * core/conv_direct.c — the direct stride-1 "same" convolution kernels on
- * the gapped layout (see conv_direct_impl.h for the layout and the math):
- * the gapped copy, the forward / input-gradient product and the weight
- * gradient. Serial; core/conv2d.c splits samples over threads.
+ * the chunk layout (see conv_direct_impl.h for the layout and the math):
+ * the chunk copy, the tap-mask table, the forward / input-gradient product
+ * and the weight gradient. Serial; core/conv2d.c splits samples over
+ * threads.
  *
  * Forward and dx: an MR×TN = 8×48 register tile of outputs Y[m][u0 + j],
  * one rank-1 update per tap k from 8 packed weights (broadcast) and the 48
- * contiguous values in[lead + u0 + off[k] + j], read where they lie: the
- * "B panel" is the gapped plane itself, so nothing is packed per product.
- * The tile's valid outputs (those not on a gap) are compressed out of the
- * lanes and stored as runs: valid positions of one sample are consecutive
- * in NCHW (row p's last column is followed by row p + 1's first), so each
- * 16-lane vector stores as one run per sample it touches.
+ * values in[u0 + off[k] + j] read where they lie under the tap's lane masks
+ * (zero where the tap falls into the padding): the "B panel" is the chunk
+ * plane itself, so nothing is packed per product. Output u of sample n is
+ * y[n][m][u − n·H·W], so each 16-lane vector stores with at most two
+ * masked stores (one per sample it touches).
  *
- * dw: each weight-gradient entry is a dot product of two unit-stride rows
- * over u, dYg[m] and the tap row of xg; a 4×6 tile of such dot products
- * keeps 24 vector accumulators, loads 4 + 6 vectors per 16 u for 24 FMAs,
- * and reduces the lanes once per chunk.
+ * dw: each weight-gradient entry is a dot product over u of the row dY[m]
+ * and the masked tap row of x; a 4×6 tile of such dot products keeps 24
+ * vector accumulators, loads 4 + 6 vectors per 16 u for 24 FMAs, and
+ * reduces the lanes once per chunk.
  */
 #include "conv_direct_impl.h"
 #include "gemm_impl.h"
@@ -29,9 +29,93 @@
 #define DM 4            /* dw tile: rows of dY */
 #define DK 6            /* dw tile: taps */
 
-static size_t round16(size_t x)
+static size_t round_to(size_t x, size_t m)
 {
-	return (x + 15) / 16 * 16;
+	return (x + m - 1) / m * m;
+}
+
+struct direct_geom direct_geom_make(int H, int W, int g, int nb)
+{
+	struct direct_geom dg = { H, W, g, 2 * g + 1, H * W, nb, 0, 0, 0, 0 };
+	size_t reach = (size_t)g * W + g; /* farthest tap offset */
+	/* masked-off lanes of a tile may point up to TN − 1 past the domain plus
+	 * one reach; dw's unused tile columns two reaches from a valid lane */
+	dg.lead = round_to(2 * reach + TN, 16);
+	dg.plane = round_to((size_t)nb * dg.HW, 16);
+	dg.nvec = (int)(round_to((size_t)nb * dg.HW, TN) / 16);
+	dg.ms = (int)round_to((size_t)dg.R * dg.R + DK, 8);
+	return dg;
+}
+
+size_t direct_buffer_len(const struct direct_geom *dg, int C)
+{
+	return 2 * dg->lead + (size_t)C * dg->plane;
+}
+
+size_t direct_table_len(const struct direct_geom *dg)
+{
+	return (size_t)dg->nvec * dg->ms;
+}
+
+/*
+ * Row v, entry t: bit l set when u = 16·v + l is an output of the chunk
+ * (u < nb·H·W) whose tap t = (r, s) reads inside the image:
+ * 0 ≤ p + r − g < H and 0 ≤ q + s − g < W.
+ */
+void direct_table(uint16_t *tab, const struct direct_geom *dg)
+{
+	int R = dg->R, RR = R * R, g = dg->g, p = 0, q = 0;
+	size_t U = (size_t)dg->nb * dg->HW;
+	memset(tab, 0, direct_table_len(dg) * sizeof *tab);
+	for (size_t u = 0; u < U; u++) {
+		uint16_t *row = tab + (u / 16) * dg->ms, bit = (uint16_t)(1u << (u % 16));
+		for (int r = 0; r < R; r++) {
+			int h = p + r - g;
+			if (h < 0 || h >= dg->H)
+				continue;
+			for (int s = 0; s < R; s++) {
+				int w = q + s - g;
+				if (w >= 0 && w < dg->W)
+					row[r * R + s] |= bit;
+			}
+		}
+		if (++q == dg->W) {
+			q = 0;
+			if (++p == dg->H)
+				p = 0;
+		}
+	}
+	for (int v = 0; v < dg->nvec; v++)
+		for (int t = RR; t < dg->ms; t++)
+			tab[(size_t)v * dg->ms + t] = tab[(size_t)v * dg->ms + t % RR];
+}
+
+void direct_fill(float *buf, const float *src, int C, ptrdiff_t sample, int nb,
+		 const struct direct_geom *dg)
+{
+	int hw = dg->HW;
+	float *pl = buf + dg->lead;
+	memset(buf, 0, dg->lead * sizeof(float));
+	memset(pl + (size_t)C * dg->plane, 0, dg->lead * sizeof(float));
+	/* sample by sample: the source is read in one sequential sweep */
+	for (int n = 0; n < nb; n++)
+		for (int c = 0; c < C; c++)
+			copy_run(pl + (size_t)c * dg->plane + (size_t)n * hw,
+				 src + n * sample + (size_t)c * hw, hw);
+	size_t used = (size_t)nb * hw;
+	for (int c = 0; c < C; c++)
+		memset(pl + (size_t)c * dg->plane + used, 0, (dg->plane - used) * sizeof(float));
+}
+
+void direct_offsets(int32_t *off, int C, const struct direct_geom *dg)
+{
+	int R = dg->R, g = dg->g;
+	for (int c = 0; c < C; c++)
+		for (int r = 0; r < R; r++)
+			for (int s = 0; s < R; s++)
+				off[(c * R + r) * R + s] =
+					(int32_t)((ptrdiff_t)c * (ptrdiff_t)dg->plane +
+						  (ptrdiff_t)(r - g) * dg->W + (s - g));
 }
 
 /* One cache line toward L2. GCC deletes a loop of nothing but
@@ -52,54 +136,6 @@ static void prefetch_step(const struct prefetch *pf, size_t step, size_t steps)
 	size_t lo = step * pf->len / steps & ~(size_t)63, hi = (step + 1) * pf->len / steps;
 	for (size_t b = lo; b < hi; b += 64)
 		prefetch_line(p + b);
-}
-
-struct gap_geom gap_geom_make(int H, int W, int g, int nb)
-{
-	struct gap_geom gg = { H, W, g, W + g, H + g, 0, 0 };
-	gg.lead = round16((size_t)g * gg.Wg + g);
-	/* reads reach TN − 1 past the domain plus the bottom-right tap */
-	gg.plane = round16(gg.lead + (size_t)nb * gg.Hg * gg.Wg + TN + g);
-	return gg;
-}
-
-int gap_span(const struct gap_geom *gg, int nb)
-{
-	return (nb * gg->Hg - gg->g) * gg->Wg;
-}
-
-void gap_fill(float *dst, const float *src, int C, ptrdiff_t sample, int nb,
-	      const struct gap_geom *gg)
-{
-	int H = gg->H, W = gg->W, g = gg->g;
-	size_t hw = (size_t)H * W, pitch = (size_t)gg->Hg * gg->Wg, end = gg->lead + nb * pitch;
-	for (int c = 0; c < C; c++) {
-		float *pl = dst + (size_t)c * gg->plane;
-		memset(pl, 0, gg->lead * sizeof(float));
-		memset(pl + end, 0, (gg->plane - end) * sizeof(float));
-	}
-	/* sample by sample: the source is read in one sequential sweep */
-	for (int n = 0; n < nb; n++)
-		for (int c = 0; c < C; c++) {
-			const float *xc = src + n * sample + c * hw;
-			float *row = dst + (size_t)c * gg->plane + gg->lead + n * pitch;
-			for (int h = 0; h < H; h++, row += gg->Wg) {
-				copy_run(row, xc + (size_t)h * W, W);
-				zero_run(row + W, g);
-			}
-			memset(row, 0, (size_t)g * gg->Wg * sizeof(float));
-		}
-}
-
-void gap_offsets(int32_t *off, int C, int R, const struct gap_geom *gg)
-{
-	int g = gg->g;
-	for (int c = 0; c < C; c++)
-		for (int r = 0; r < R; r++)
-			for (int s = 0; s < R; s++)
-				off[(c * R + r) * R + s] =
-					(int32_t)((ptrdiff_t)c * (ptrdiff_t)gg->plane +
-						  (ptrdiff_t)(r - g) * gg->Wg + (s - g));
 }
 
 size_t direct_pack_len(int M, int kc)
@@ -123,100 +159,73 @@ void direct_pack(float *apk, const float *w, int M, int Cin, int RR, int flip)
 			}
 }
 
-/* ---- storing a tile ---------------------------------------------------- */
-
-/* Lanes `mask` of one 16-lane vector, compressed, go to out + dst (+ the
- * row's offset): one run of consecutive valid positions. */
-struct seg {
-	uint16_t mask;
-	int dst;
-};
-
-/* The runs of the TN lanes of a tile, per vector. */
-struct tile_segs {
-	int n[TN / 16];
-	struct seg seg[TN / 16][16];
-};
-
-/* The position (n, p, q) of u, walked lane by lane. */
-struct walker {
-	int u, n, p, q;
-};
-
-/* Adds lanes [l, l + cnt) of the tile, valid and going to dst.., to ts. */
-static void add_lanes(struct tile_segs *ts, int *end, int l, int cnt, int dst)
-{
-	while (cnt > 0) {
-		int v = l / 16, at = l % 16, take = 16 - at < cnt ? 16 - at : cnt;
-		if (!ts->n[v] || end[v] != dst) {
-			ts->seg[v][ts->n[v]].mask = 0;
-			ts->seg[v][ts->n[v]].dst = dst;
-			ts->n[v]++;
-		}
-		ts->seg[v][ts->n[v] - 1].mask |= (uint16_t)(((1u << take) - 1) << at);
-		end[v] = dst + take;
-		l += take;
-		dst += take;
-		cnt -= take;
-	}
-}
-
-/* Fills ts for the TN lanes from w->u (leaving w at the next tile), one
- * gapped row at a time. */
-static void tile_runs(struct tile_segs *ts, struct walker *w, const struct gap_geom *gg,
-		      int U, ptrdiff_t out_sample)
-{
-	int end[TN / 16];
-	for (int v = 0; v < TN / 16; v++)
-		ts->n[v] = 0;
-	for (int l = 0; l < TN;) {
-		int span = gg->Wg - w->q < TN - l ? gg->Wg - w->q : TN - l;
-		if (w->p < gg->H && w->q < gg->W && w->u < U) {
-			int valid = gg->W - w->q < span ? gg->W - w->q : span;
-			if (valid > U - w->u)
-				valid = U - w->u;
-			add_lanes(ts, end, l, valid, (int)(w->n * out_sample) + w->p * gg->W + w->q);
-		}
-		l += span;
-		w->u += span;
-		w->q += span;
-		if (w->q == gg->Wg) {
-			w->q = 0;
-			if (++w->p == gg->Hg) {
-				w->p = 0;
-				w->n++;
-			}
-		}
-	}
-}
-
 /* ---- forward / dx tile ------------------------------------------------- */
 
-typedef void tile_fn(int kc, const float *a, const float *b, const int32_t *off, float *out,
-		     ptrdiff_t hw, int m, const struct tile_segs *ts, int accumulate);
+/* Where the 16 lanes of one vector of a tile go: lanes `lo` (sample n0) to
+ * out + d0 + lane, lanes `hi` (sample n0 + 1) to out + d1 + lane, for
+ * output row 0 (row i adds i·H·W); outputs past the chunk in neither. */
+struct vec_out {
+	ptrdiff_t d0, d1;
+	uint16_t lo, hi;
+};
 
-static void tile_portable(int kc, const float *a, const float *b, const int32_t *off,
-			  float *out, ptrdiff_t hw, int m, const struct tile_segs *ts,
-			  int accumulate)
+static void tile_out(struct vec_out *vo, int u0, int U, int hw, ptrdiff_t out_sample)
+{
+	for (int v = 0; v < TN / 16; v++) {
+		int u = u0 + 16 * v;
+		if (u >= U) {
+			vo[v].lo = vo[v].hi = 0;
+			vo[v].d0 = vo[v].d1 = 0;
+			continue;
+		}
+		int n0 = u / hw, first = (n0 + 1) * hw - u, clip = U - u;
+		uint32_t all = clip >= 16 ? 0xffffu : (1u << clip) - 1;
+		uint32_t lo = first >= 16 ? 0xffffu : (1u << first) - 1;
+		vo[v].lo = (uint16_t)(lo & all);
+		vo[v].hi = (uint16_t)(~lo & all);
+		vo[v].d0 = n0 * out_sample + (u - (ptrdiff_t)n0 * hw);
+		vo[v].d1 = vo[v].d0 + out_sample - hw;
+	}
+}
+
+/*
+ * Y[0..m)[u0 .. u0 + TN) (+)= Σ_k a[k][·] ⊗ masked b[off[k] .. + TN): a the
+ * packed panel, b the chunk plane at u0, mt the mask table at u0's row
+ * (tap k's masks at mt[t], mt[ms + t], mt[2·ms + t], t = k mod RR).
+ */
+typedef void tile_fn(int kc, int RR, const float *a, const float *b, const int32_t *off,
+		     const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
+		     const struct vec_out *vo, int accumulate);
+
+static void tile_portable(int kc, int RR, const float *a, const float *b, const int32_t *off,
+			  const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
+			  const struct vec_out *vo, int accumulate)
 {
 	float acc[MR][TN];
 	memset(acc, 0, sizeof acc);
 	for (int k = 0; k < kc; k++, a += MR) {
 		const float *bk = b + off[k];
-		for (int i = 0; i < MR; i++)
-			for (int j = 0; j < TN; j++)
+		int t = k % RR;
+		for (int j = 0; j < TN; j++) {
+			if (!(mt[(j / 16) * ms + t] >> (j % 16) & 1))
+				continue;
+			for (int i = 0; i < MR; i++)
 				acc[i][j] += a[i] * bk[j];
+		}
 	}
 	for (int i = 0; i < m; i++)
-		for (int v = 0; v < TN / 16; v++)
-			for (int s = 0; s < ts->n[v]; s++) {
-				float *d = out + i * hw + ts->seg[v][s].dst;
-				for (int l = 0; l < 16; l++)
-					if (ts->seg[v][s].mask >> l & 1) {
-						*d = accumulate ? *d + acc[i][16 * v + l] : acc[i][16 * v + l];
-						d++;
-					}
-			}
+		for (int j = 0; j < TN; j++) {
+			const struct vec_out *o = &vo[j / 16];
+			int l = j % 16;
+			float *d;
+			if (o->lo >> l & 1)
+				d = out + i * hw + o->d0 + l;
+			else if (o->hi >> l & 1)
+				d = out + i * hw + o->d1 + l;
+			else
+				continue;
+			*d = accumulate ? *d + acc[i][j] : acc[i][j];
+		}
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -225,8 +234,9 @@ static void tile_portable(int kc, const float *a, const float *b, const int32_t 
 #define NV (TN / 16)
 
 __attribute__((target("avx512f")))
-static void tile_avx512(int kc, const float *a, const float *b, const int32_t *off,
-			float *out, ptrdiff_t hw, int m, const struct tile_segs *ts, int accumulate)
+static void tile_avx512(int kc, int RR, const float *a, const float *b, const int32_t *off,
+			const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
+			const struct vec_out *vo, int accumulate)
 {
 	__m512 acc[MR][NV];
 #pragma GCC unroll 8
@@ -234,12 +244,13 @@ static void tile_avx512(int kc, const float *a, const float *b, const int32_t *o
 #pragma GCC unroll 3
 		for (int v = 0; v < NV; v++)
 			acc[i][v] = _mm512_setzero_ps();
-	for (int k = 0; k < kc; k++, a += MR) {
+	const uint16_t *m0 = mt, *m1 = mt + ms, *m2 = mt + 2 * ms;
+	for (int k = 0, t = 0; k < kc; k++, a += MR) {
 		const float *bk = b + off[k];
-		__m512 bv[NV];
-#pragma GCC unroll 3
-		for (int v = 0; v < NV; v++)
-			bv[v] = _mm512_loadu_ps(bk + 16 * v);
+		__m512 bv[NV] = { _mm512_maskz_loadu_ps(m0[t], bk), _mm512_maskz_loadu_ps(m1[t], bk + 16),
+				  _mm512_maskz_loadu_ps(m2[t], bk + 32) };
+		if (++t == RR)
+			t = 0;
 #pragma GCC unroll 8
 		for (int i = 0; i < MR; i++) {
 			__m512 ai = _mm512_set1_ps(a[i]);
@@ -254,56 +265,62 @@ static void tile_avx512(int kc, const float *a, const float *b, const int32_t *o
 			break;
 		float *row = out + i * hw;
 #pragma GCC unroll 3
-		for (int v = 0; v < NV; v++)
-			for (int s = 0; s < ts->n[v]; s++) {
-				__mmask16 lanes = ts->seg[v][s].mask;
-				__mmask16 run = (__mmask16)((1u << __builtin_popcount(lanes)) - 1);
-				float *d = row + ts->seg[v][s].dst;
-				__m512 r = _mm512_maskz_compress_ps(lanes, acc[i][v]);
+		for (int v = 0; v < NV; v++) {
+			__mmask16 lo = vo[v].lo, hi = vo[v].hi;
+			__m512 r = acc[i][v];
+			if (accumulate)
+				r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(lo, row + vo[v].d0));
+			_mm512_mask_storeu_ps(row + vo[v].d0, lo, r);
+			if (hi) {
+				r = acc[i][v];
 				if (accumulate)
-					r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(run, d));
-				_mm512_mask_storeu_ps(d, run, r);
+					r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(hi, row + vo[v].d1));
+				_mm512_mask_storeu_ps(row + vo[v].d1, hi, r);
 			}
+		}
 	}
 }
 #endif
 
 void direct_conv(float *out, ptrdiff_t out_sample, int accumulate, const float *apk, int M,
-		 int kc, const float *in, const int32_t *off, const struct gap_geom *gg, int nb,
-		 struct prefetch pf)
+		 int kc, const float *in, const int32_t *off, const uint16_t *tab,
+		 const struct direct_geom *dg, int nb, struct prefetch pf)
 {
 	tile_fn *tile = tile_portable;
 #ifdef HAVE_AVX512
 	if (gemm_simd())
 		tile = tile_avx512;
 #endif
-	int U = gap_span(gg, nb);
-	ptrdiff_t hw = (ptrdiff_t)gg->H * gg->W;
-	const float *b = in + gg->lead;
-	struct walker w = { 0, 0, 0, 0 };
-	struct tile_segs ts;
+	int U = nb * dg->HW, RR = dg->R * dg->R;
+	const float *b = in + dg->lead;
 	size_t tiles = (size_t)(U + TN - 1) / TN;
+	struct vec_out vo[TN / 16];
 	for (int u0 = 0; u0 < U; u0 += TN) {
 		prefetch_step(&pf, (size_t)u0 / TN, tiles);
-		tile_runs(&ts, &w, gg, U, out_sample);
+		tile_out(vo, u0, U, dg->HW, out_sample);
+		const uint16_t *mt = tab + (size_t)(u0 / 16) * dg->ms;
 		for (int m0 = 0; m0 < M; m0 += MR)
-			tile(kc, apk + (size_t)m0 * kc, b + u0, off, out + m0 * hw, hw,
-			     M - m0 < MR ? M - m0 : MR, &ts, accumulate);
+			tile(kc, RR, apk + (size_t)m0 * kc, b + u0, off, mt, dg->ms, out + m0 * dg->HW,
+			     dg->HW, M - m0 < MR ? M - m0 : MR, vo, accumulate);
 	}
 }
 
 /* ---- weight gradient --------------------------------------------------- */
 
-/* sums[i·DK + j] = Σ_{t < len} a[i][t]·b[j][t]; len a multiple of 16. */
-typedef void dot_fn(int len, const float *const *a, const float *const *b, float *sums);
+/* sums[i·DK + j] = Σ_{v < nvec} Σ_l a[i][16v + l]·[mp[v·ms + j] bit l]·b[j][16v + l]. */
+typedef void dot_fn(int nvec, const float *const *a, const float *const *b,
+		    const uint16_t *mp, int ms, float *sums);
 
-static void dot_portable(int len, const float *const *a, const float *const *b, float *sums)
+static void dot_portable(int nvec, const float *const *a, const float *const *b,
+			 const uint16_t *mp, int ms, float *sums)
 {
 	for (int i = 0; i < DM; i++)
 		for (int j = 0; j < DK; j++) {
 			float lane[16] = { 0 };
-			for (int t = 0; t < len; t++)
-				lane[t % 16] += a[i][t] * b[j][t];
+			for (int v = 0; v < nvec; v++)
+				for (int l = 0; l < 16; l++)
+					if (mp[(size_t)v * ms + j] >> l & 1)
+						lane[l] += a[i][16 * v + l] * b[j][16 * v + l];
 			float s = 0.0f;
 			for (int l = 0; l < 16; l++)
 				s += lane[l];
@@ -313,7 +330,8 @@ static void dot_portable(int len, const float *const *a, const float *const *b, 
 
 #ifdef HAVE_AVX512
 __attribute__((target("avx512f")))
-static void dot_avx512(int len, const float *const *a, const float *const *b, float *sums)
+static void dot_avx512(int nvec, const float *const *a, const float *const *b,
+		       const uint16_t *mp, int ms, float *sums)
 {
 	const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
 	const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3], *b4 = b[4], *b5 = b[5];
@@ -323,14 +341,14 @@ static void dot_avx512(int len, const float *const *a, const float *const *b, fl
 #pragma GCC unroll 6
 		for (int j = 0; j < DK; j++)
 			acc[i][j] = _mm512_setzero_ps();
-	for (int t = 0; t < len; t += 16) {
+	for (int t = 0; t < 16 * nvec; t += 16, mp += ms) {
 		__m512 x[DM] = { _mm512_loadu_ps(a0 + t), _mm512_loadu_ps(a1 + t),
 				 _mm512_loadu_ps(a2 + t), _mm512_loadu_ps(a3 + t) };
 		__m512 y;
 /* the empty asm keeps y in a register: otherwise GCC folds the load into
  * each of the four FMAs, four unaligned loads instead of one */
 #define DOT_COL(j, bj)                                                   \
-		y = _mm512_loadu_ps(bj + t);                             \
+		y = _mm512_maskz_loadu_ps(mp[j], bj + t);                \
 		__asm__("" : "+v"(y));                                   \
 		acc[0][j] = _mm512_fmadd_ps(x[0], y, acc[0][j]);         \
 		acc[1][j] = _mm512_fmadd_ps(x[1], y, acc[1][j]);         \
@@ -352,31 +370,33 @@ static void dot_avx512(int len, const float *const *a, const float *const *b, fl
 }
 #endif
 
-void direct_dw(float *dw, int fresh, const float *dyg, int M, const float *xg,
-	       const int32_t *off, int kc, const struct gap_geom *gg, int nb, struct prefetch pf)
+void direct_dw(float *dw, int fresh, const float *dy, int M, const float *x,
+	       const int32_t *off, int kc, const uint16_t *tab, const struct direct_geom *dg,
+	       int nb, struct prefetch pf)
 {
 	dot_fn *dot = dot_portable;
 #ifdef HAVE_AVX512
 	if (gemm_simd())
 		dot = dot_avx512;
 #endif
-	/* dyg is 0 from U to the end of its plane: run whole vectors */
-	int len = (int)round16((size_t)gap_span(gg, nb));
-	const float *x0 = xg + gg->lead;
+	/* dy is 0 from nb·H·W to the end of its plane: run whole vectors */
+	int nvec = (int)(round_to((size_t)nb * dg->HW, 16) / 16), RR = dg->R * dg->R;
+	const float *x0 = x + dg->lead;
+	size_t kt = (size_t)(kc + DK - 1) / DK, steps = (size_t)(M + DM - 1) / DM * kt;
 	for (int m0 = 0; m0 < M; m0 += DM) {
 		const float *a[DM], *b[DK];
 		int mi = M - m0 < DM ? M - m0 : DM;
-		/* missing rows and taps repeat the first; their sums are dropped */
+		/* missing rows and taps repeat the first; their sums are dropped
+		 * (the buffer's leads keep their masked lanes inside it) */
 		for (int i = 0; i < DM; i++)
-			a[i] = dyg + (size_t)(m0 + (i < mi ? i : 0)) * gg->plane + gg->lead;
+			a[i] = dy + dg->lead + (size_t)(m0 + (i < mi ? i : 0)) * dg->plane;
 		for (int k0 = 0; k0 < kc; k0 += DK) {
 			int kj = kc - k0 < DK ? kc - k0 : DK;
 			float sums[DM * DK];
-			size_t steps = (size_t)((M + DM - 1) / DM) * ((kc + DK - 1) / DK);
-			prefetch_step(&pf, (size_t)(m0 / DM) * ((kc + DK - 1) / DK) + k0 / DK, steps);
+			prefetch_step(&pf, (size_t)(m0 / DM) * kt + (size_t)(k0 / DK), steps);
 			for (int j = 0; j < DK; j++)
 				b[j] = x0 + off[k0 + (j < kj ? j : 0)];
-			dot(len, a, b, sums);
+			dot(nvec, a, b, tab + k0 % RR, dg->ms, sums);
 			for (int i = 0; i < mi; i++)
 				for (int j = 0; j < kj; j++) {
 					float *d = dw + (size_t)(m0 + i) * kc + k0 + j;

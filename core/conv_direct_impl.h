@@ -1,29 +1,28 @@
 /*
  * core/conv_direct_impl.h — stride-1 "same" convolutions (R = S = 2·g + 1,
- * padding g) computed straight from a gapped copy of their operand, with
- * neither a column matrix nor packed B panels. Used by core/conv2d.c for
- * narrow layers (few channels), where packing the column matrix for the
- * GEMM costs more than the product itself. Not a public header.
+ * padding g) computed straight from a channel-major copy of their operand,
+ * with neither a column matrix nor packed B panels. Used by core/conv2d.c
+ * for narrow layers (few channels), where packing the column matrix for
+ * the GEMM costs more than the product itself. Not a public header.
  *
- * The gapped layout of nb samples of C×H×W, gap g: each channel is one
- * plane of `plane` floats; after `lead` zeros, sample n's row h starts at
- * u = (n·Hg + h)·Wg with Hg = H + g, Wg = W + g; each row is W values then
- * g zeros, and each sample is followed by g zero rows. Everything not
- * holding a value is 0. Then the input of output (n, p, q) at tap (r, s),
- * x[n][c][p + r − g][q + s − g], zero outside the image, is
- *     plane_c[lead + u + (r − g)·Wg + (s − g)],   u = (n·Hg + p)·Wg + q,
- * because the row above the first row, the column left of column 0 and
- * so on all land on zeros. So for tap k = (c, r, s) the "column matrix"
- * row is the plain unit-stride vector plane + lead + off[k] over u, with
- * off[k] = c·plane + (r − g)·Wg + (s − g). Computing over every u in
- * [0, U), U = (nb·Hg − g)·Wg, includes the gap positions: wasted work of
- * Hg·Wg/(H·W) − 1 (7% at 28×28, 15% at 14×14, 31% at 7×7), and their
- * outputs are dropped when stored.
+ * The chunk layout of nb samples of C×H×W: channel c is one plane of
+ * `plane` floats holding the nb samples' c-th channel one after another,
+ * u = n·H·W + p·W + q. For output u and tap (r, s), the input
+ * x[n][c][p + r − g][q + s − g] is plane_c[u + off(r, s)] with
+ * off = (r − g)·W + (s − g) whenever that pixel lies inside the image; the
+ * positions where it does not (the zero padding) are lanes that a per-tap
+ * bit mask switches off. So for tap k = (c, r, s) the row of the "column
+ * matrix" is the unit-stride vector plane + off[k] over u, read under the
+ * mask of its tap, with off[k] = c·plane + (r − g)·W + (s − g).
  *
- *   forward: Y[m][u] = Σ_k A[m][k] · plane[lead + u + off[k]]   (A = w)
- *   dx:      the same on the gapped dY with A = the flipped weights
- *   dw:      dw[m][k] += Σ_u dYg[m][u] · plane[lead + u + off[k]]
- *            (dY gapped, so its gap positions are 0 and add nothing)
+ *   forward: Y[m][u] = Σ_k A[m][k] · [tap k valid at u] · x_c[u + off[k]]   (A = w)
+ *   dx:      the same on the chunk copy of dY with A = the flipped weights
+ *   dw:      dw[m][k] += Σ_u dY_c[m][u] · [tap k valid at u] · x_c[u + off[k]]
+ *
+ * The masks depend only on the geometry: a table of one row per 16-lane
+ * vector of u, `ms` entries per row; entry t (t < R·R + 6) is the mask of
+ * tap t mod R·R, so any 6 consecutive taps read consecutive entries.
+ * Needs H·W ≥ 16 (a vector then touches at most two samples).
  */
 #ifndef ISIF_CONV_DIRECT_IMPL_H
 #define ISIF_CONV_DIRECT_IMPL_H
@@ -31,29 +30,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gap_geom {
-	int H, W, g;            /* image, gap (= padding) */
-	int Wg, Hg;             /* row pitch W + g, rows per sample H + g */
-	size_t lead, plane;     /* zeros before u = 0; floats per channel (a multiple of 16) */
+struct direct_geom {
+	int H, W, g, R, HW;
+	int nb;                 /* samples per chunk (at most) */
+	size_t lead;            /* zeros before plane 0 and after the last plane */
+	size_t plane;           /* floats per channel plane: nb·H·W rounded up to 16 */
+	int nvec, ms;           /* mask table: rows (vectors of u) and row stride */
 };
 
-/* The layout for up to nb samples per chunk. */
-struct gap_geom gap_geom_make(int H, int W, int g, int nb);
+/* The layout for chunks of up to nb samples of H×W, padding g. */
+struct direct_geom direct_geom_make(int H, int W, int g, int nb);
 
-/* The output domain U of nb samples. */
-int gap_span(const struct gap_geom *gg, int nb);
+/* Floats of a chunk buffer of C channels (lead, planes, lead). */
+size_t direct_buffer_len(const struct direct_geom *dg, int C);
 
-/* dst[C planes] = the gapped copy of nb samples of src, sample n channel c
- * at src + n·sample + c·H·W. Writes all C·plane floats. */
-void gap_fill(float *dst, const float *src, int C, ptrdiff_t sample, int nb,
-	      const struct gap_geom *gg);
+/* Entries of the tap-mask table, and the table itself. */
+size_t direct_table_len(const struct direct_geom *dg);
+void direct_table(uint16_t *tab, const struct direct_geom *dg);
+
+/* buf = the chunk copy of nb ≤ dg->nb samples of src (sample n channel c at
+ * src + n·sample + c·H·W); the rest of each plane and the leads are zeroed. */
+void direct_fill(float *buf, const float *src, int C, ptrdiff_t sample, int nb,
+		 const struct direct_geom *dg);
 
 /* off[(c·R + r)·R + s] for c < C: the tap offsets above. */
-void gap_offsets(int32_t *off, int C, int R, const struct gap_geom *gg);
+void direct_offsets(int32_t *off, int C, const struct direct_geom *dg);
 
 /* A byte range to pull into the cache while a product runs (the next
- * chunk's source, so that gap_fill finds it there), spread evenly over the
- * product's tiles; len 0 for none. */
+ * chunk's source, so that direct_fill finds it there), spread evenly over
+ * the product's tiles; len 0 for none. */
 struct prefetch {
 	const void *p;
 	size_t len;
@@ -70,19 +75,20 @@ size_t direct_pack_len(int M, int kc);
 void direct_pack(float *apk, const float *w, int M, int Cin, int RR, int flip);
 
 /*
- * out[n·out_sample + m·H·W + p·W + q] (+)= Σ_k A[m][k] · in[lead + u + off[k]]
- * for the nb samples of the gapped `in`, m < M, valid (p, q) only; = unless
- * accumulate. apk from direct_pack(M, kc). Serial; out disjoint from in.
+ * out[n·out_sample + m·H·W + p·W + q] (+)= Σ_k A[m][k] · [valid] · in(u + off[k])
+ * for the nb samples of the chunk buffer `in`, m < M; = unless accumulate.
+ * apk from direct_pack(M, kc). Serial; out disjoint from in.
  */
 void direct_conv(float *out, ptrdiff_t out_sample, int accumulate, const float *apk, int M,
-		 int kc, const float *in, const int32_t *off, const struct gap_geom *gg, int nb,
-		 struct prefetch pf);
+		 int kc, const float *in, const int32_t *off, const uint16_t *tab,
+		 const struct direct_geom *dg, int nb, struct prefetch pf);
 
 /*
- * dw[m·kc + k] (= when fresh, else +=) Σ_u dyg[m·plane + lead + u] · xg[lead + u + off[k]]
- * over the nb samples' domain, m < M, k < kc; dyg and xg gapped. Serial.
+ * dw[m·kc + k] (= when fresh, else +=) Σ_u dy(m, u) · [tap k valid at u] · x(u + off[k])
+ * over the nb samples, m < M, k < kc; dy and x chunk buffers. Serial.
  */
-void direct_dw(float *dw, int fresh, const float *dyg, int M, const float *xg,
-	       const int32_t *off, int kc, const struct gap_geom *gg, int nb, struct prefetch pf);
+void direct_dw(float *dw, int fresh, const float *dy, int M, const float *x,
+	       const int32_t *off, int kc, const uint16_t *tab, const struct direct_geom *dg,
+	       int nb, struct prefetch pf);
 
 #endif

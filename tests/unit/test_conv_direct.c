@@ -1,14 +1,16 @@
 /*
  * tests/unit/test_conv_direct.c — the direct stride-1 convolution kernels
- * (core/conv_direct.c) on their own: the gapped copy against the layout
- * written out by hand, and the forward, input-gradient and weight-gradient
- * products against 7-loop convolutions in double, with the AVX-512 kernels
- * (when the CPU has them) and the portable ones. Shapes: gaps 1 and 2 (3×3
- * and 5×5), images so small that one 16-lane vector spans three samples,
- * row counts that are not multiples of the 8-row and 4-row tiles, tap
- * counts that are not multiples of 6, chunks of several samples, output
- * overwrite and accumulate. Buffers are allocated to exactly the sizes the
- * layout gives, so ASan sees any read or write past them.
+ * (core/conv_direct.c) on their own: the chunk copy and the tap-mask table
+ * against the layout and the padding rule written out by hand, and the
+ * forward, input-gradient and weight-gradient products against 7-loop
+ * convolutions in double, with the AVX-512 kernels (when the CPU has them)
+ * and the portable ones. Shapes: padding 1 and 2 (3×3 and 5×5), images of
+ * 16 and 20 pixels (16-lane vectors that straddle samples), row counts that
+ * are not multiples of the 8-row and 4-row tiles, tap counts that are not
+ * multiples of 6, chunks of several samples and a chunk shorter than the
+ * layout's (the last chunk of a range), output overwrite and accumulate.
+ * Buffers are allocated to exactly the sizes the layout gives, so ASan sees
+ * any read or write past them.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -25,8 +27,9 @@ struct dshape {
 
 static const struct dshape dshapes[] = {
 	{ 3, 3, 5, 7, 4, 1 },   /* M < 8, C·9 = 27 taps (not a multiple of 6) */
-	{ 2, 5, 6, 6, 11, 2 },  /* 5×5 taps, gap 2, M = 8 + 3 */
-	{ 5, 2, 2, 3, 9, 1 },   /* 3×4-float samples: a vector spans 3 samples */
+	{ 2, 5, 6, 6, 11, 2 },  /* 5×5 taps, padding 2, M = 8 + 3 */
+	{ 5, 2, 4, 5, 9, 1 },   /* 20-pixel samples: vectors straddle samples */
+	{ 7, 3, 4, 4, 5, 1 },   /* 16 pixels, the smallest image allowed */
 	{ 4, 16, 9, 11, 16, 1 },
 	{ 1, 1, 16, 16, 16, 1 },/* one input channel, like a stem */
 };
@@ -61,32 +64,47 @@ static void naive_same(double *y, const float *x, const float *a, const struct d
 				}
 }
 
-/* The gapped layout, element by element as the header describes it. */
-TEST(conv_direct_gap_fill_layout)
+/* The chunk copy and the mask table, element by element as the header
+ * describes them, for a chunk one sample shorter than the layout's. */
+TEST(conv_direct_fill_and_table)
 {
 	for (size_t i = 0; i < N_DSHAPES; i++) {
 		const struct dshape *s = &dshapes[i];
-		struct gap_geom gg = gap_geom_make(s->H, s->W, s->g, s->nb + 1);
-		size_t len = (size_t)s->C * gg.plane, hw = (size_t)s->H * s->W;
-		float *x = tu_rand((size_t)s->nb * s->C * hw, 40 + i), *dst = tu_const(len, NAN);
+		struct direct_geom dg = direct_geom_make(s->H, s->W, s->g, s->nb + 1);
+		size_t len = direct_buffer_len(&dg, s->C), hw = (size_t)s->H * s->W;
+		float *x = tu_rand((size_t)s->nb * s->C * hw, 40 + i), *buf = tu_const(len, NAN);
 		double *want = malloc(sizeof(double) * len);
 		for (size_t j = 0; j < len; j++)
 			want[j] = 0.0;
 		for (int c = 0; c < s->C; c++)
 			for (int n = 0; n < s->nb; n++)
-				for (int h = 0; h < s->H; h++)
-					for (int w = 0; w < s->W; w++)
-						want[c * gg.plane + gg.lead +
-						     ((size_t)n * (s->H + s->g) + h) * (s->W + s->g) + w] =
-							x[((size_t)n * s->C + c) * hw + (size_t)h * s->W + w];
-		CHECK(gg.lead >= (size_t)s->g * (s->W + s->g) + s->g && gg.plane % 16 == 0);
-		CHECK(gap_span(&gg, s->nb) == (s->nb * (s->H + s->g) - s->g) * (s->W + s->g));
-		/* a chunk smaller than the layout's maximum fills its whole planes */
-		gap_fill(dst, x, s->C, (ptrdiff_t)(s->C * hw), s->nb, &gg);
+				for (size_t j = 0; j < hw; j++)
+					want[dg.lead + c * dg.plane + n * hw + j] =
+						x[((size_t)n * s->C + c) * hw + j];
+		CHECK(dg.plane % 16 == 0 && dg.plane >= (size_t)(s->nb + 1) * hw);
+		CHECK(len == 2 * dg.lead + s->C * dg.plane);
+		direct_fill(buf, x, s->C, (ptrdiff_t)(s->C * hw), s->nb, &dg);
 		char what[64];
-		snprintf(what, sizeof what, "shape %zu gapped copy", i);
-		TU_CHECK_ALL(what, dst, want, len, 0.0);
-		free(x), free(dst), free(want);
+		snprintf(what, sizeof what, "shape %zu chunk copy", i);
+		TU_CHECK_ALL(what, buf, want, len, 0.0);
+
+		/* tap t = (r, s) of lane u: inside the chunk and the image */
+		int R = 2 * s->g + 1, RR = R * R, bad = 0;
+		uint16_t *tab = malloc(sizeof(uint16_t) * direct_table_len(&dg));
+		direct_table(tab, &dg);
+		CHECK(dg.ms >= RR + 6 && (size_t)dg.nvec * 16 >= (size_t)(s->nb + 1) * hw);
+		for (int v = 0; v < dg.nvec; v++)
+			for (int t = 0; t < RR + 6; t++)
+				for (int l = 0; l < 16; l++) {
+					int u = 16 * v + l, tap = t % RR;
+					int p = u % (int)hw / s->W + tap / R - s->g;
+					int q = u % s->W + tap % R - s->g;
+					int on = u < (s->nb + 1) * (int)hw && p >= 0 && p < s->H &&
+						 q >= 0 && q < s->W;
+					bad += on != (tab[v * dg.ms + t] >> l & 1);
+				}
+		CHECK_MSG(bad == 0, "shape %zu: %d mask bits wrong", i, bad);
+		free(x), free(buf), free(want), free(tab);
 	}
 }
 
@@ -111,25 +129,29 @@ static void check_conv(const struct dshape *s, int flip, int portable, unsigned 
 	double *want = malloc(sizeof(double) * nout);
 	naive_same(want, in, a, s, Cin, Cout);
 
-	struct gap_geom gg = gap_geom_make(s->H, s->W, s->g, s->nb);
-	float *ing = malloc(sizeof(float) * Cin * gg.plane);
+	/* a layout for one sample more: this chunk is a range's short last one */
+	struct direct_geom dg = direct_geom_make(s->H, s->W, s->g, s->nb + 1);
+	float *ing = malloc(sizeof(float) * direct_buffer_len(&dg, Cin));
 	int32_t *off = malloc(sizeof(int32_t) * Cin * RR);
+	uint16_t *tab = malloc(sizeof(uint16_t) * direct_table_len(&dg));
 	float *apk = malloc(sizeof(float) * direct_pack_len(Cout, Cin * RR));
-	gap_fill(ing, in, Cin, (ptrdiff_t)(Cin * hw), s->nb, &gg);
-	gap_offsets(off, Cin, R, &gg);
+	direct_fill(ing, in, Cin, (ptrdiff_t)(Cin * hw), s->nb, &dg);
+	direct_offsets(off, Cin, &dg);
+	direct_table(tab, &dg);
 	direct_pack(apk, w, Cout, Cin, RR, flip);
 	gemm_force_portable(portable);
-	direct_conv(out, (ptrdiff_t)(Cout * hw), 0, apk, Cout, Cin * RR, ing, off, &gg, s->nb, nopf);
+	direct_conv(out, (ptrdiff_t)(Cout * hw), 0, apk, Cout, Cin * RR, ing, off, tab, &dg, s->nb, nopf);
 	char what[96];
 	snprintf(what, sizeof what, "nb%d C%d %dx%d M%d g%d %s %s", s->nb, s->C, s->H, s->W, s->M,
 		 s->g, flip ? "dx" : "forward", portable ? "portable" : "auto");
 	TU_CHECK_ALL(what, out, want, nout, 1e-5);
-	direct_conv(out, (ptrdiff_t)(Cout * hw), 1, apk, Cout, Cin * RR, ing, off, &gg, s->nb, nopf);
+	direct_conv(out, (ptrdiff_t)(Cout * hw), 1, apk, Cout, Cin * RR, ing, off, tab, &dg, s->nb, nopf);
 	gemm_force_portable(0);
 	for (size_t j = 0; j < nout; j++)
 		want[j] *= 2;
 	TU_CHECK_ALL(what, out, want, nout, 1e-5);
 	free(in), free(w), free(out), free(a), free(want), free(ing), free(off), free(apk);
+	free(tab);
 }
 
 TEST(conv_direct_forward_and_dx_match_naive)
@@ -162,22 +184,24 @@ TEST(conv_direct_dw_matches_naive)
 									  w + t % R - s->g);
 					want[(size_t)m * kc + c * RR + t] = acc;
 				}
-		struct gap_geom gg = gap_geom_make(s->H, s->W, s->g, s->nb);
-		float *xg = malloc(sizeof(float) * s->C * gg.plane);
-		float *dyg = malloc(sizeof(float) * s->M * gg.plane);
+		struct direct_geom dg = direct_geom_make(s->H, s->W, s->g, s->nb + 1);
+		float *xg = malloc(sizeof(float) * direct_buffer_len(&dg, s->C));
+		float *dyg = malloc(sizeof(float) * direct_buffer_len(&dg, s->M));
 		int32_t *off = malloc(sizeof(int32_t) * kc);
-		gap_fill(xg, x, s->C, (ptrdiff_t)(s->C * hw), s->nb, &gg);
-		gap_fill(dyg, dy, s->M, (ptrdiff_t)(s->M * hw), s->nb, &gg);
-		gap_offsets(off, s->C, R, &gg);
+		uint16_t *tab = malloc(sizeof(uint16_t) * direct_table_len(&dg));
+		direct_fill(xg, x, s->C, (ptrdiff_t)(s->C * hw), s->nb, &dg);
+		direct_fill(dyg, dy, s->M, (ptrdiff_t)(s->M * hw), s->nb, &dg);
+		direct_offsets(off, s->C, &dg);
+		direct_table(tab, &dg);
 		for (int portable = 0; portable < 2; portable++) {
 			float *dw = tu_const(nw, NAN);
 			gemm_force_portable(portable);
-			direct_dw(dw, 1, dyg, s->M, xg, off, kc, &gg, s->nb, nopf);
+			direct_dw(dw, 1, dyg, s->M, xg, off, kc, tab, &dg, s->nb, nopf);
 			char what[96];
 			snprintf(what, sizeof what, "shape %zu dw %s", i, portable ? "portable" : "auto");
 			TU_CHECK_ALL(what, dw, want, nw, 1e-5 * s->nb * hw);
 			/* fresh = 0 adds */
-			direct_dw(dw, 0, dyg, s->M, xg, off, kc, &gg, s->nb, nopf);
+			direct_dw(dw, 0, dyg, s->M, xg, off, kc, tab, &dg, s->nb, nopf);
 			gemm_force_portable(0);
 			double *twice = malloc(sizeof(double) * nw);
 			for (size_t j = 0; j < nw; j++)
@@ -185,6 +209,6 @@ TEST(conv_direct_dw_matches_naive)
 			TU_CHECK_ALL(what, dw, twice, nw, 1e-5 * s->nb * hw);
 			free(twice), free(dw);
 		}
-		free(x), free(dy), free(want), free(xg), free(dyg), free(off);
+		free(x), free(dy), free(want), free(xg), free(dyg), free(off), free(tab);
 	}
 }
