@@ -7,6 +7,15 @@
  * team; per-channel sums are float within a run of HW values (vectorised)
  * and double across runs.
  *
+ * Memory order: a member walks its channels sample by sample (for each
+ * sample its channels' runs lie next to each other), so each tensor streams
+ * through once per pass instead of being read in runs of HW floats that
+ * jump by C·HW. The statistics take one pass: each run's mean and squared
+ * deviations (the run is in L1) are merged into the channel's in double
+ * (Chan et al.: with δ = mean_run − mean, n' = n + HW,
+ * mean += δ·HW/n', M2 += M2_run + δ²·n·HW/n'). The order of every sum is
+ * the same on any team.
+ *
  * With n = N·HW values per channel c:
  *   mean = Σx/n,  var = Σ(x − mean)²/n (biased),  rstd = 1/√(var + eps)
  *   x̂ = (x − mean)·rstd,  y = γ·x̂ + β   (fused: y = max(γ·x̂ + β, 0))
@@ -44,56 +53,53 @@ static float run_sq(const float *x, float mu, int n)
 	return s;
 }
 
-/* Mean and biased variance of channel c, two passes. */
-static void channel_stats(double *mean, double *var, const float *x, int N,
-			  int C, int HW, int c)
-{
-	double n = (double)N * HW, s = 0, ss = 0;
-	for (int i = 0; i < N; i++)
-		s += run_sum(x + ((size_t)i * C + c) * HW, HW);
-	double mu = s / n;
-	for (int i = 0; i < N; i++)
-		ss += run_sq(x + ((size_t)i * C + c) * HW, (float)mu, HW);
-	*mean = mu;
-	*var = ss / n;
-}
-
 /*
- * y = (x − mean)·scale + beta over channel c, plus the residual addend when
+ * y = (x − mean)·scale + beta over one run, plus the residual addend when
  * given, then max(·, 0) with relu: the map both modes reduce to
  * (scale = γ·rstd). Subtracting the mean first keeps a constant channel with
  * tiny variance exact, unlike x·scale + (β − mean·scale). NaN stays NaN
  * through the ReLU (v < 0 is false).
  */
-static void channel_affine(float *y, const float *x, const float *add, float mean,
-			   float scale, float beta, int N, int C, int HW, int c, int relu)
+static void affine_run(float *yr, const float *xr, const float *ar, float mean, float scale,
+		       float beta, int HW, int relu)
 {
-	for (int i = 0; i < N; i++) {
-		size_t o = ((size_t)i * C + c) * HW;
-		const float *xr = x + o, *ar = add ? add + o : NULL;
-		float *yr = y + o;
-		if (ar && relu) {
-			OMP(simd)
-			for (int j = 0; j < HW; j++) {
-				float v = (xr[j] - mean) * scale + beta + ar[j];
-				yr[j] = v < 0.0f ? 0.0f : v;
-			}
-		} else if (ar) {
-			OMP(simd)
-			for (int j = 0; j < HW; j++)
-				yr[j] = (xr[j] - mean) * scale + beta + ar[j];
-		} else if (relu) {
-			OMP(simd)
-			for (int j = 0; j < HW; j++) {
-				float v = (xr[j] - mean) * scale + beta;
-				yr[j] = v < 0.0f ? 0.0f : v;
-			}
-		} else {
-			OMP(simd)
-			for (int j = 0; j < HW; j++)
-				yr[j] = (xr[j] - mean) * scale + beta;
+	if (ar && relu) {
+		OMP(simd)
+		for (int j = 0; j < HW; j++) {
+			float v = (xr[j] - mean) * scale + beta + ar[j];
+			yr[j] = v < 0.0f ? 0.0f : v;
 		}
+	} else if (ar) {
+		OMP(simd)
+		for (int j = 0; j < HW; j++)
+			yr[j] = (xr[j] - mean) * scale + beta + ar[j];
+	} else if (relu) {
+		OMP(simd)
+		for (int j = 0; j < HW; j++) {
+			float v = (xr[j] - mean) * scale + beta;
+			yr[j] = v < 0.0f ? 0.0f : v;
+		}
+	} else {
+		OMP(simd)
+		for (int j = 0; j < HW; j++)
+			yr[j] = (xr[j] - mean) * scale + beta;
 	}
+}
+
+/* Channels are handled in groups of at most CB (per-channel state on the stack). */
+#define CB 64
+
+/* The affine map over channels [c0, c0 + cb), sample by sample. */
+static void affine_channels(float *y, const float *x, const float *add, const float *mean,
+			    const float *scale, const float *beta, int N, int C, int HW,
+			    int c0, int cb, int relu)
+{
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < cb; j++) {
+			size_t o = ((size_t)i * C + c0 + j) * HW;
+			affine_run(y + o, x + o, add ? add + o : NULL, mean[j], scale[j],
+				   beta[c0 + j], HW, relu);
+		}
 }
 
 /* Everything one BN call needs, for the per-channel-range workers. */
@@ -105,26 +111,51 @@ struct bn_job {
 	int N, C, HW, relu, accumulate;
 };
 
+/* Mean and biased variance of channels [c0, c0 + cb) in one pass (above). */
+static void group_stats(double *mean, double *var, const float *x, int N, int C, int HW,
+			int c0, int cb)
+{
+	double m2[CB], n = 0;
+	for (int j = 0; j < cb; j++)
+		mean[j] = m2[j] = 0;
+	for (int i = 0; i < N; i++, n += HW)
+		for (int j = 0; j < cb; j++) {
+			const float *r = x + ((size_t)i * C + c0 + j) * HW;
+			float mr = run_sum(r, HW) / (float)HW;
+			double d = (double)mr - mean[j], n2 = n + HW;
+			mean[j] += d * HW / n2;
+			m2[j] += (double)run_sq(r, mr, HW) + d * d * n * HW / n2;
+		}
+	for (int j = 0; j < cb; j++)
+		var[j] = m2[j] / n;
+}
+
 static void train_channels(void *p, size_t lo, size_t hi)
 {
 	struct bn_job *j = p;
 	double n = (double)j->N * j->HW;
-	for (int c = (int)lo; c < (int)hi; c++) {
-		double mu, var;
-		channel_stats(&mu, &var, j->x, j->N, j->C, j->HW, c);
-		double rs = 1.0 / sqrt(var + j->eps);
-		j->mean[c] = (float)mu;
-		j->rstd[c] = (float)rs;
-		channel_affine(j->y, j->x, j->add, (float)mu, (float)(j->gamma[c] * rs), j->beta[c],
-			       j->N, j->C, j->HW, c, j->relu);
-		if (j->running_mean)
-			j->running_mean[c] = (float)((1.0 - j->momentum) * j->running_mean[c] +
-						     j->momentum * mu);
-		if (j->running_var) {
-			double unbiased = n > 1 ? var * n / (n - 1) : var;
-			j->running_var[c] = (float)((1.0 - j->momentum) * j->running_var[c] +
-						    j->momentum * unbiased);
+	for (int c0 = (int)lo; c0 < (int)hi; c0 += CB) {
+		int cb = (int)hi - c0 < CB ? (int)hi - c0 : CB;
+		double mu[CB], var[CB];
+		float mf[CB], scale[CB];
+		group_stats(mu, var, j->x, j->N, j->C, j->HW, c0, cb);
+		for (int t = 0; t < cb; t++) {
+			int c = c0 + t;
+			double rs = 1.0 / sqrt(var[t] + j->eps);
+			j->mean[c] = mf[t] = (float)mu[t];
+			j->rstd[c] = (float)rs;
+			scale[t] = (float)(j->gamma[c] * rs);
+			if (j->running_mean)
+				j->running_mean[c] = (float)((1.0 - j->momentum) * j->running_mean[c] +
+							     j->momentum * mu[t]);
+			if (j->running_var) {
+				double unbiased = n > 1 ? var[t] * n / (n - 1) : var[t];
+				j->running_var[c] = (float)((1.0 - j->momentum) * j->running_var[c] +
+							    j->momentum * unbiased);
+			}
 		}
+		affine_channels(j->y, j->x, j->add, mf, scale, j->beta, j->N, j->C, j->HW, c0, cb,
+				j->relu);
 	}
 }
 
@@ -159,10 +190,13 @@ void isif_bn_forward_train(float *y, float *mean, float *rstd, const float *x,
 static void eval_channels(void *p, size_t lo, size_t hi)
 {
 	struct bn_job *j = p;
-	for (int c = (int)lo; c < (int)hi; c++) {
-		double scale = j->gamma[c] / sqrt((double)j->rvar[c] + j->eps);
-		channel_affine(j->y, j->x, j->add, j->rmean[c], (float)scale, j->beta[c], j->N,
-			       j->C, j->HW, c, j->relu);
+	for (int c0 = (int)lo; c0 < (int)hi; c0 += CB) {
+		int cb = (int)hi - c0 < CB ? (int)hi - c0 : CB;
+		float scale[CB];
+		for (int t = 0; t < cb; t++)
+			scale[t] = (float)(j->gamma[c0 + t] / sqrt((double)j->rvar[c0 + t] + j->eps));
+		affine_channels(j->y, j->x, j->add, j->rmean + c0, scale, j->beta, j->N, j->C, j->HW,
+				c0, cb, j->relu);
 	}
 }
 
@@ -241,31 +275,41 @@ static void backward_channels(void *p, size_t lo, size_t hi)
 	struct bn_job *j = p;
 	int N = j->N, C = j->C, HW = j->HW;
 	double n = (double)N * HW;
-	for (int c = (int)lo; c < (int)hi; c++) {
-		double sg = 0, sgx = 0;
-		float mu = j->mean[c], rs = j->rstd[c];
-		for (int i = 0; i < N; i++) {
-			size_t o = ((size_t)i * C + c) * HW;
-			float a, b;
-			run_grad_sums(&a, &b, j->dy + o, j->mask ? j->mask + o : NULL, j->x + o,
-				      mu, rs, HW);
-			sg += a;
-			sgx += b;
+	for (int c0 = (int)lo; c0 < (int)hi; c0 += CB) {
+		int cb = (int)hi - c0 < CB ? (int)hi - c0 : CB;
+		double sg[CB], sgx[CB];
+		float k[CB], a[CB], b[CB];
+		for (int t = 0; t < cb; t++)
+			sg[t] = sgx[t] = 0;
+		for (int i = 0; i < N; i++)
+			for (int t = 0; t < cb; t++) {
+				size_t o = ((size_t)i * C + c0 + t) * HW;
+				float ra, rb;
+				run_grad_sums(&ra, &rb, j->dy + o, j->mask ? j->mask + o : NULL, j->x + o,
+					      j->mean[c0 + t], j->rstd[c0 + t], HW);
+				sg[t] += ra;
+				sgx[t] += rb;
+			}
+		for (int t = 0; t < cb; t++) {
+			int c = c0 + t;
+			if (j->dbeta)
+				j->dbeta[c] += (float)sg[t];
+			if (j->dgamma)
+				j->dgamma[c] += (float)sgx[t];
+			/* γ·rstd/n·(n·g − Σg − x̂·Σgx̂) = (γ·rstd)·(g − Σg/n − x̂·Σgx̂/n) */
+			k[t] = j->gamma[c] * j->rstd[c];
+			a[t] = (float)(sg[t] / n);
+			b[t] = (float)(sgx[t] / n);
 		}
-		if (j->dbeta)
-			j->dbeta[c] += (float)sg;
-		if (j->dgamma)
-			j->dgamma[c] += (float)sgx;
 		if (!j->dx)
 			continue;
-		/* γ·rstd/n·(n·g − Σg − x̂·Σgx̂) = (γ·rstd)·(g − Σg/n − x̂·Σgx̂/n) */
-		float k = j->gamma[c] * rs;
-		float a = (float)(sg / n), b = (float)(sgx / n);
-		for (int i = 0; i < N; i++) {
-			size_t o = ((size_t)i * C + c) * HW;
-			dx_run(j->dx + o, j->accumulate, j->dy + o, j->mask ? j->mask + o : NULL,
-			       j->x + o, mu, rs, k, a, b, HW);
-		}
+		/* last samples first: the end of the sums pass may still be cached */
+		for (int i = N - 1; i >= 0; i--)
+			for (int t = 0; t < cb; t++) {
+				size_t o = ((size_t)i * C + c0 + t) * HW;
+				dx_run(j->dx + o, j->accumulate, j->dy + o, j->mask ? j->mask + o : NULL,
+				       j->x + o, j->mean[c0 + t], j->rstd[c0 + t], k[t], a[t], b[t], HW);
+			}
 	}
 }
 
