@@ -48,13 +48,23 @@
 #define COL_CAP (2u << 20)
 
 /* The direct path: layers with at most this many input and output channels,
- * chunks of about this many floats of input plus gradient copies. */
+ * chunks of about this many floats of input plus gradient copies (the
+ * copies, the next chunk's sources being prefetched and the tiles' working
+ * set share the 1 MiB L2). */
 #define DIRECT_MAX_CHANNELS 64
-#define DIRECT_CHUNK_FLOATS (96u << 10)
+#define DIRECT_CHUNK_FLOATS (64u << 10)
 
 struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
 	int P, Q, CRS, PQ, pointwise, implicit, direct;
+};
+
+/* The direct path's data for one tap list (the forward's, or one input
+ * phase's for dx) in the shared slot: packed weights, tap offsets (int32)
+ * and the mask table (uint16), as float offsets into the slot. */
+struct direct_set {
+	int nt;
+	size_t pack, off, tab;
 };
 
 /* Per-member workspace layout for a team of `team` members, then the
@@ -62,9 +72,9 @@ struct geom {
 struct layout {
 	int team, nb;           /* members used, samples per chunk */
 	size_t col, gemm, part; /* floats per member: col or planes + staging, packing, dw share */
-	size_t shared;          /* flipped weights (implicit path); packed weights and
-				 * tap offsets (direct path) */
-	struct direct_geom dg;  /* direct path: the chunk layout */
+	size_t shared;          /* flipped weights (implicit path); the sets (direct path) */
+	struct direct_geom dg;  /* direct path: the chunk layout, */
+	struct direct_set f, d[4]; /* the forward (and dw) set, the dx phases' sets */
 };
 
 static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
@@ -78,9 +88,11 @@ static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 	g.pointwise = R == 1 && S == 1 && stride == 1 && pad == 0;
 	/* the flipped convolution of dx needs a padding R − 1 − pad ≥ 0 */
 	g.implicit = stride == 1 && !g.pointwise && pad <= R - 1 && pad <= S - 1;
-	/* "same" stride-1 convolutions on few channels skip the GEMM */
-	g.direct = stride == 1 && R == S && R == 2 * pad + 1 && pad >= 1 && H * W >= 16 &&
-		   C <= DIRECT_MAX_CHANNELS && K <= DIRECT_MAX_CHANNELS;
+	/* "same"-padded convolutions of stride 1 or 2 on few channels skip the
+	 * GEMM (a 1×1 stride-1 one needs no copy there either) */
+	struct direct_geom dg;
+	g.direct = R == S && !g.pointwise && C <= DIRECT_MAX_CHANNELS &&
+		   K <= DIRECT_MAX_CHANNELS && direct_geom_make(&dg, H, W, R, stride, pad, 1);
 	return g;
 }
 
@@ -97,26 +109,38 @@ static size_t planes_len(const struct geom *g, int nb)
 	return (size_t)nb * max_size(xp, dp);
 }
 
-/* Floats of the direct path's packed weights (the larger of w and wf). */
-static size_t direct_packed(const struct geom *g)
+/* Places a set of nt taps over Cin channels for M output rows at *at. */
+static struct direct_set direct_place(size_t *at, int nt, int M, int Cin,
+				      const struct direct_geom *dg)
 {
-	return max_size(direct_pack_len(g->K, g->CRS), direct_pack_len(g->C, g->K * g->R * g->S));
+	struct direct_set d = { nt, *at, 0, 0 };
+	if (!nt)
+		return d;
+	d.off = d.pack + direct_pack_len(M, Cin * nt);
+	d.tab = d.off + (size_t)Cin * nt;
+	*at = d.tab + (direct_table_len(dg) + 1) / 2;
+	return d;
 }
 
 /* The direct path's layout: chunk copies of x and dY (conv_direct_impl.h);
- * shared: packed weights, tap offsets (int32) and the mask table (uint16). */
+ * shared: the forward set, then one set per dx phase. */
 static void direct_layout(struct layout *l, const struct geom *g, int per_thread)
 {
-	int RR = g->R * g->S;
-	size_t sample = (size_t)(g->C + g->K) * g->PQ;
+	struct direct_tap taps[DIRECT_MAX_TAPS];
+	size_t sample = (size_t)(g->C * g->stride * g->stride + g->K) * g->PQ;
 	int nb = (int)(DIRECT_CHUNK_FLOATS / sample);
 	l->nb = nb < 1 ? 1 : nb > per_thread ? per_thread : nb;
-	l->dg = direct_geom_make(g->H, g->W, g->pad, l->nb);
-	l->col = direct_buffer_len(&l->dg, g->C) + direct_buffer_len(&l->dg, g->K);
+	direct_geom_make(&l->dg, g->H, g->W, g->R, g->stride, g->pad, l->nb);
+	l->col = direct_buffer_len(&l->dg, g->C, 1) + direct_buffer_len(&l->dg, g->K, 0);
 	l->gemm = 0;
 	l->part = (size_t)g->K * g->CRS;
-	l->shared = direct_packed(g) + (size_t)(g->C > g->K ? g->C : g->K) * RR +
-		    (direct_table_len(&l->dg) + 1) / 2;
+	size_t at = 0;
+	l->f = direct_place(&at, direct_forward_taps(taps, &l->dg), g->K, g->C, &l->dg);
+	for (int ph = 0; ph < 4; ph++) {
+		int st = l->dg.st, nt = ph < st * st ? direct_dx_taps(taps, &l->dg, ph / st, ph % st) : 0;
+		l->d[ph] = direct_place(&at, nt, g->C, g->K, &l->dg);
+	}
+	l->shared = at;
 }
 
 static struct layout make_layout(const struct geom *g, int threads)
@@ -405,31 +429,43 @@ static struct implicit_col x_col(const struct geom *g, const float *x, int nb, f
 
 /* ---- the direct path (conv_direct_impl.h) ------------------------------ */
 
-/* The shared slot holds the packed weights (w for forward, the flipped wᵀ
- * for dx), then the tap offsets over max(C, K) channels, then the table. */
-static int32_t *direct_offsets_at(float *shared, const struct geom *g)
+static const int32_t *set_off(const float *shared, const struct direct_set *d)
 {
-	return (int32_t *)(shared + direct_packed(g));
+	return (const int32_t *)(shared + d->off);
 }
 
-static uint16_t *direct_table_at(float *shared, const struct geom *g)
+static const uint16_t *set_tab(const float *shared, const struct direct_set *d)
 {
-	int RR = g->R * g->S;
-	return (uint16_t *)(shared + direct_packed(g) + (size_t)(g->C > g->K ? g->C : g->K) * RR);
+	return (const uint16_t *)(shared + d->tab);
 }
 
-/* Before the members run: packs w (forward) or wf (dx), the offsets and
- * the mask table. */
-static void direct_prepare(float *shared, const float *w, int flip, const struct geom *g,
-			   const struct layout *l)
+/* Fills a set's offsets and table (and packed weights unless w is NULL). */
+static void fill_set(float *shared, const struct direct_set *d, const struct direct_tap *taps,
+		     const float *w, int M, int Cin, int chan_planes, int transpose,
+		     const struct geom *g, const struct layout *l)
 {
-	int RR = g->R * g->S;
-	if (flip)
-		direct_pack(shared, w, g->C, g->K, RR, 1);
-	else
-		direct_pack(shared, w, g->K, g->C, RR, 0);
-	direct_offsets(direct_offsets_at(shared, g), g->C > g->K ? g->C : g->K, &l->dg);
-	direct_table(direct_table_at(shared, g), &l->dg);
+	if (!d->nt)
+		return;
+	if (w)
+		direct_pack(shared + d->pack, w, M, Cin, g->R * g->S, taps, d->nt, transpose);
+	direct_offsets((int32_t *)(shared + d->off), Cin, chan_planes, taps, d->nt, &l->dg);
+	direct_table((uint16_t *)(shared + d->tab), &l->dg, taps, d->nt);
+}
+
+/* Before the members run: the forward set (with w packed for forward,
+ * without for backward, where dw reads only its offsets and table), and
+ * for backward with dx the phases' sets. */
+static void direct_prepare(float *shared, const float *w, int backward, int dx,
+			   const struct geom *g, const struct layout *l)
+{
+	struct direct_tap taps[DIRECT_MAX_TAPS];
+	int st = l->dg.st;
+	direct_forward_taps(taps, &l->dg);
+	fill_set(shared, &l->f, taps, backward ? NULL : w, g->K, g->C, st * st, 0, g, l);
+	for (int ph = 0; backward && dx && ph < st * st; ph++) {
+		direct_dx_taps(taps, &l->dg, ph / st, ph % st);
+		fill_set(shared, &l->d[ph], taps, w, g->C, g->K, 1, 1, g, l);
+	}
 }
 
 /* Samples [n, min(n + nb, n1)) of a tensor of `per` floats per sample. */
@@ -445,14 +481,45 @@ static void direct_forward(float *y, const float *x, const float *shared, const 
 			   const struct layout *l, int n0, int n1, float *xg)
 {
 	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
-	const int32_t *off = direct_offsets_at((float *)shared, g);
-	const uint16_t *tab = direct_table_at((float *)shared, g);
+	const struct direct_set *f = &l->f;
 	for (int n = n0; n < n1; n += l->nb) {
 		int nb = n1 - n < l->nb ? n1 - n : l->nb;
-		direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->dg);
-		direct_conv(y + n * ys, (ptrdiff_t)ys, 0, shared, g->K, g->CRS, xg, off, tab, &l->dg,
-			    nb, next_chunk(x, xs, n + nb, n1, l->nb));
+		direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
+		direct_conv(y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K, g->C * f->nt,
+			    f->nt, xg, set_off(shared, f), set_tab(shared, f), &l->dg, nb,
+			    next_chunk(x, xs, n + nb, n1, l->nb));
 	}
+}
+
+/* dx of a chunk from its dY copy: stride 1 straight into dx; stride 2 one
+ * product per input phase into the phase planes of `ph` (the x copy, no
+ * longer needed), then interleaved into dx. */
+static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shared,
+		      const struct geom *g, const struct layout *l, int nb, float *ph,
+		      struct prefetch pf)
+{
+	size_t xs = (size_t)g->C * g->H * g->W;
+	int st = l->dg.st;
+	if (st == 1) {
+		const struct direct_set *d = &l->d[0];
+		direct_conv(dx, (ptrdiff_t)xs, g->PQ, dx_acc, shared + d->pack, g->C, g->K * d->nt,
+			    d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg, nb, pf);
+		return;
+	}
+	unsigned present = 0;
+	for (int p = 0; p < st * st; p++) {
+		const struct direct_set *d = &l->d[p];
+		if (!d->nt)
+			continue;
+		present |= 1u << p;
+		/* plane (c, p) of the phase buffer: rows c are st² planes apart */
+		direct_conv(ph + l->dg.lead + (size_t)p * l->dg.plane, g->PQ,
+			    (ptrdiff_t)(st * st * l->dg.plane), 0, shared + d->pack, g->C,
+			    g->K * d->nt, d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg,
+			    nb, pf);
+		pf.len = 0;
+	}
+	direct_interleave(dx, dx_acc, ph, g->C, nb, present, &l->dg);
 }
 
 /* dw_t (+)= the weight gradient of samples [n0, n1) (overwritten first when
@@ -463,23 +530,21 @@ static void direct_backward(float *dx, int dx_acc, float *dw_t, int fresh, const
 			    const struct layout *l, int n0, int n1, float *col)
 {
 	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
-	const int32_t *off = direct_offsets_at((float *)shared, g);
-	const uint16_t *tab = direct_table_at((float *)shared, g);
-	float *xg = col, *dyg = col + direct_buffer_len(&l->dg, g->C);
+	const struct direct_set *f = &l->f;
+	float *xg = col, *dyg = col + direct_buffer_len(&l->dg, g->C, 1);
 	for (int n = n0; n < n1; n += l->nb) {
 		int nb = n1 - n < l->nb ? n1 - n : l->nb;
-		direct_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, &l->dg);
+		direct_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, 0, &l->dg);
 		/* the next chunk's dY streams in during dw, its x during dx */
 		struct prefetch pdy = next_chunk(dy, ys, n + nb, n1, l->nb);
 		struct prefetch px = next_chunk(x, xs, n + nb, n1, l->nb);
 		if (dw_t) {
-			direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, &l->dg);
-			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, off, g->CRS, tab, &l->dg, nb,
-				  pdy);
+			direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
+			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, set_off(shared, f),
+				  g->C * f->nt, f->nt, set_tab(shared, f), &l->dg, nb, pdy);
 		}
 		if (dx)
-			direct_conv(dx + n * xs, (ptrdiff_t)xs, dx_acc, shared, g->C,
-				    g->K * g->R * g->S, dyg, off, tab, &l->dg, nb, dw_t ? px : pdy);
+			direct_dx(dx + n * xs, dx_acc, dyg, shared, g, l, nb, xg, dw_t ? px : pdy);
 	}
 }
 
@@ -545,7 +610,7 @@ void conv2d_forward_team(float *y, const float *x, const float *w,
 			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
-		direct_prepare(slot_shared(ws, &j.l), w, 0, &j.g, &j.l);
+		direct_prepare(slot_shared(ws, &j.l), w, 0, 0, &j.g, &j.l);
 	team_run(j.l.team > 1 ? tm : NULL, forward_member, &j);
 }
 
@@ -675,7 +740,7 @@ void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *
 			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
-		direct_prepare(slot_shared(ws, &j.l), w, 1, &j.g, &j.l);
+		direct_prepare(slot_shared(ws, &j.l), w, 1, dx != NULL, &j.g, &j.l);
 	else if (dx && j.g.implicit)
 		flip_weights(slot_shared(ws, &j.l), w, &j.g);
 	team_run(j.l.team > 1 ? tm : NULL, backward_member, &j);

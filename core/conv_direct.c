@@ -1,16 +1,17 @@
 /*
- * core/conv_direct.c — the direct stride-1 "same" convolution kernels on
- * the chunk layout (see conv_direct_impl.h for the layout and the math):
- * the chunk copy, the tap-mask table, the forward / input-gradient product
- * and the weight gradient. Serial; core/conv2d.c splits samples over
- * threads.
+ * core/conv_direct.c — the direct convolution kernels on the chunk layout
+ * (see conv_direct_impl.h for the layout and the math): the chunk copy
+ * (with the polyphase split of a stride-2 input), the tap lists and their
+ * mask tables, the forward / input-gradient product, the interleave of a
+ * stride-2 input gradient's phases, and the weight gradient. Serial;
+ * core/conv2d.c splits samples over threads.
  *
  * Forward and dx: an MR×TN = 8×48 register tile of outputs Y[m][u0 + j],
  * one rank-1 update per tap k from 8 packed weights (broadcast) and the 48
  * values in[u0 + off[k] + j] read where they lie under the tap's lane masks
  * (zero where the tap falls into the padding): the "B panel" is the chunk
  * plane itself, so nothing is packed per product. Output u of sample n is
- * y[n][m][u − n·H·W], so each 16-lane vector stores with at most two
+ * y[n][m][u − n·P·Q], so each 16-lane vector stores with at most two
  * masked stores (one per sample it touches).
  *
  * dw: each weight-gradient entry is a dot product over u of the row dY[m]
@@ -23,6 +24,9 @@
 #include "simd_impl.h"
 
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #define MR 8            /* output rows per tile */
 #define TN 48           /* output positions per tile */
@@ -34,22 +38,66 @@ static size_t round_to(size_t x, size_t m)
 	return (x + m - 1) / m * m;
 }
 
-struct direct_geom direct_geom_make(int H, int W, int g, int nb)
+/* x mod m in [0, m), and the matching floor(x / m). */
+static int mod_floor(int x, int m, int *quot)
 {
-	struct direct_geom dg = { H, W, g, 2 * g + 1, H * W, nb, 0, 0, 0, 0 };
-	size_t reach = (size_t)g * W + g; /* farthest tap offset */
-	/* masked-off lanes of a tile may point up to TN − 1 past the domain plus
-	 * one reach; dw's unused tile columns two reaches from a valid lane */
-	dg.lead = round_to(2 * reach + TN, 16);
-	dg.plane = round_to((size_t)nb * dg.HW, 16);
-	dg.nvec = (int)(round_to((size_t)nb * dg.HW, TN) / 16);
-	dg.ms = (int)round_to((size_t)dg.R * dg.R + DK, 8);
-	return dg;
+	int r = ((x % m) + m) % m;
+	*quot = (x - r) / m;
+	return r;
 }
 
-size_t direct_buffer_len(const struct direct_geom *dg, int C)
+int direct_geom_make(struct direct_geom *dg, int H, int W, int R, int stride, int pad, int nb)
 {
-	return 2 * dg->lead + (size_t)C * dg->plane;
+	if (R != 2 * pad + 1 || R > DIRECT_MAX_R || (stride != 1 && stride != 2) || nb < 1 ||
+	    H < 1 || W < 1)
+		return 0;
+	struct direct_geom d = { H, W, (H - 1) / stride + 1, (W - 1) / stride + 1, 0, stride, pad,
+				 R, nb, 0, 0, 0, 0 };
+	d.PQ = d.P * d.Q;
+	if (d.PQ < 16)
+		return 0;
+	size_t reach = (size_t)pad * d.Q + pad; /* farthest tap offset */
+	/* masked-off lanes of a tile may point up to TN − 1 past the domain plus
+	 * one reach; dw's unused tile columns two reaches from a valid lane */
+	d.lead = round_to(2 * reach + TN, 16);
+	d.plane = round_to((size_t)nb * d.PQ, 16);
+	d.nvec = (int)(round_to((size_t)nb * d.PQ, TN) / 16);
+	d.ms = (int)round_to((size_t)R * R + DK, 8);
+	*dg = d;
+	return 1;
+}
+
+int direct_forward_taps(struct direct_tap *taps, const struct direct_geom *dg)
+{
+	int n = 0, st = dg->st;
+	for (int r = 0; r < dg->R; r++)
+		for (int s = 0; s < dg->R; s++) {
+			int dp, dq, a = mod_floor(r - dg->g, st, &dp), b = mod_floor(s - dg->g, st, &dq);
+			struct direct_tap t = { r * dg->R + s, a * st + b, dp, dq,
+						st, r - dg->g, dg->H, s - dg->g, dg->W };
+			taps[n++] = t;
+		}
+	return n;
+}
+
+int direct_dx_taps(struct direct_tap *taps, const struct direct_geom *dg, int a, int b)
+{
+	int n = 0, st = dg->st;
+	for (int r = 0; r < dg->R; r++)
+		for (int s = 0; s < dg->R; s++) {
+			int dp, dq;
+			if (mod_floor(r - dg->g, st, &dp) != a || mod_floor(s - dg->g, st, &dq) != b)
+				continue;
+			/* input (st·i + a, st·j + b) takes output (i − dp, j − dq) */
+			struct direct_tap t = { r * dg->R + s, 0, -dp, -dq, 1, -dp, dg->P, -dq, dg->Q };
+			taps[n++] = t;
+		}
+	return n;
+}
+
+size_t direct_buffer_len(const struct direct_geom *dg, int C, int input)
+{
+	return 2 * dg->lead + (size_t)C * (input ? dg->st * dg->st : 1) * dg->plane;
 }
 
 size_t direct_table_len(const struct direct_geom *dg)
@@ -57,65 +105,163 @@ size_t direct_table_len(const struct direct_geom *dg)
 	return (size_t)dg->nvec * dg->ms;
 }
 
-/*
- * Row v, entry t: bit l set when u = 16·v + l is an output of the chunk
- * (u < nb·H·W) whose tap t = (r, s) reads inside the image:
- * 0 ≤ p + r − g < H and 0 ≤ q + s − g < W.
- */
-void direct_table(uint16_t *tab, const struct direct_geom *dg)
+/* Row v, entry t: bit l set when u = 16·v + l is an output of the chunk
+ * (u < nb·P·Q) at which tap t mod nt reads inside its image. */
+void direct_table(uint16_t *tab, const struct direct_geom *dg, const struct direct_tap *taps,
+		  int nt)
 {
-	int R = dg->R, RR = R * R, g = dg->g, p = 0, q = 0;
-	size_t U = (size_t)dg->nb * dg->HW;
+	size_t U = (size_t)dg->nb * dg->PQ;
+	int p = 0, q = 0;
 	memset(tab, 0, direct_table_len(dg) * sizeof *tab);
 	for (size_t u = 0; u < U; u++) {
 		uint16_t *row = tab + (u / 16) * dg->ms, bit = (uint16_t)(1u << (u % 16));
-		for (int r = 0; r < R; r++) {
-			int h = p + r - g;
-			if (h < 0 || h >= dg->H)
-				continue;
-			for (int s = 0; s < R; s++) {
-				int w = q + s - g;
-				if (w >= 0 && w < dg->W)
-					row[r * R + s] |= bit;
-			}
+		for (int t = 0; t < nt; t++) {
+			const struct direct_tap *k = &taps[t];
+			int h = k->step * p + k->h0, w = k->step * q + k->w0;
+			if (h >= 0 && h < k->hl && w >= 0 && w < k->wl)
+				row[t] |= bit;
 		}
-		if (++q == dg->W) {
+		if (++q == dg->Q) {
 			q = 0;
-			if (++p == dg->H)
+			if (++p == dg->P)
 				p = 0;
 		}
 	}
-	for (int v = 0; v < dg->nvec; v++)
-		for (int t = RR; t < dg->ms; t++)
-			tab[(size_t)v * dg->ms + t] = tab[(size_t)v * dg->ms + t % RR];
+	for (int v = 0; nt > 0 && v < dg->nvec; v++)
+		for (int t = nt; t < dg->ms; t++)
+			tab[(size_t)v * dg->ms + t] = tab[(size_t)v * dg->ms + t % nt];
 }
 
-void direct_fill(float *buf, const float *src, int C, ptrdiff_t sample, int nb,
+void direct_offsets(int32_t *off, int C, int chan_planes, const struct direct_tap *taps, int nt,
+		    const struct direct_geom *dg)
+{
+	for (int c = 0; c < C; c++)
+		for (int t = 0; t < nt; t++)
+			off[c * nt + t] = (int32_t)((ptrdiff_t)(c * chan_planes + taps[t].plane) *
+							    (ptrdiff_t)dg->plane +
+						    (ptrdiff_t)taps[t].dp * dg->Q + taps[t].dq);
+}
+
+/* even[j] = src[2j], odd[j] = src[2j + 1] for 2j (+1) < W, 0 past W; j < (W + 1)/2. */
+static void split_row(float *even, float *odd, const float *src, int W)
+{
+	int Q = (W + 1) / 2, j = 0;
+#ifdef __AVX512F__
+	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+	for (; j < Q; j += 16) {
+		int left = W - 2 * j, take = Q - j < 16 ? Q - j : 16;
+		__mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+		__mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+		__m512 lo = _mm512_maskz_loadu_ps(m0, src + 2 * j);
+		__m512 hi = _mm512_maskz_loadu_ps(m1, src + 2 * j + 16);
+		__mmask16 out = (__mmask16)((1u << take) - 1);
+		_mm512_mask_storeu_ps(even + j, out, _mm512_permutex2var_ps(lo, ie, hi));
+		_mm512_mask_storeu_ps(odd + j, out, _mm512_permutex2var_ps(lo, io, hi));
+	}
+#endif
+	for (; j < Q; j++) {
+		even[j] = src[2 * j];
+		odd[j] = 2 * j + 1 < W ? src[2 * j + 1] : 0.0f;
+	}
+}
+
+/* Whether a tap reads input rows (or columns) of parity a under stride 2:
+ * a 1×1 kernel reads only the even ones, so the odd phases are never read
+ * (and never written). */
+static int parity_used(const struct direct_geom *dg, int a)
+{
+	return dg->R > 1 || a == 0;
+}
+
+void direct_fill(float *buf, const float *src, int C, ptrdiff_t sample, int nb, int input,
 		 const struct direct_geom *dg)
 {
-	int hw = dg->HW;
+	int st = input ? dg->st : 1, planes = C * st * st, pq = dg->PQ;
 	float *pl = buf + dg->lead;
 	memset(buf, 0, dg->lead * sizeof(float));
-	memset(pl + (size_t)C * dg->plane, 0, dg->lead * sizeof(float));
+	memset(pl + (size_t)planes * dg->plane, 0, dg->lead * sizeof(float));
 	/* sample by sample: the source is read in one sequential sweep */
 	for (int n = 0; n < nb; n++)
-		for (int c = 0; c < C; c++)
-			copy_run(pl + (size_t)c * dg->plane + (size_t)n * hw,
-				 src + n * sample + (size_t)c * hw, hw);
-	size_t used = (size_t)nb * hw;
-	for (int c = 0; c < C; c++)
-		memset(pl + (size_t)c * dg->plane + used, 0, (dg->plane - used) * sizeof(float));
+		for (int c = 0; c < C; c++) {
+			if (st == 1) {
+				copy_run(pl + (size_t)c * dg->plane + (size_t)n * pq,
+					 src + n * sample + (size_t)c * pq, pq);
+				continue;
+			}
+			const float *xc = src + n * sample + (size_t)c * dg->H * dg->W;
+			float *ph = pl + (size_t)c * 4 * dg->plane + (size_t)n * pq;
+			for (int i = 0; i < dg->P; i++)
+				for (int a = 0; a < 2; a++) {
+					float *even = ph + (size_t)(2 * a) * dg->plane + (size_t)i * dg->Q;
+					float *odd = even + dg->plane;
+					if (!parity_used(dg, a))
+						continue;
+					if (2 * i + a < dg->H) {
+						split_row(even, odd, xc + (size_t)(2 * i + a) * dg->W, dg->W);
+					} else {
+						zero_run(even, dg->Q);
+						zero_run(odd, dg->Q);
+					}
+				}
+		}
+	size_t used = (size_t)nb * pq;
+	for (int c = 0; c < planes; c++)
+		if (st == 1 || parity_used(dg, c % 4 / 2))
+			memset(pl + (size_t)c * dg->plane + used, 0, (dg->plane - used) * sizeof(float));
 }
 
-void direct_offsets(int32_t *off, int C, const struct direct_geom *dg)
+/* dst[w] (+)= (w even ? even : odd)[w / 2] for w < W; a NULL source is 0. */
+static void merge_row(float *dst, const float *even, const float *odd, int W, int accumulate)
 {
-	int R = dg->R, g = dg->g;
-	for (int c = 0; c < C; c++)
-		for (int r = 0; r < R; r++)
-			for (int s = 0; s < R; s++)
-				off[(c * R + r) * R + s] =
-					(int32_t)((ptrdiff_t)c * (ptrdiff_t)dg->plane +
-						  (ptrdiff_t)(r - g) * dg->W + (s - g));
+	int w = 0;
+#ifdef __AVX512F__
+	const __m512i il = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+	const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+					    24, 8);
+	for (; w < W; w += 32) {
+		int left = W - w, half = (left + 1) / 2 < 16 ? (left + 1) / 2 : 16;
+		__mmask16 hm = (__mmask16)((1u << half) - 1);
+		__m512 e = even ? _mm512_maskz_loadu_ps(hm, even + w / 2) : _mm512_setzero_ps();
+		__m512 o = odd ? _mm512_maskz_loadu_ps(hm, odd + w / 2) : _mm512_setzero_ps();
+		__mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+		__mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+		__m512 lo = _mm512_permutex2var_ps(e, il, o), hi = _mm512_permutex2var_ps(e, ih, o);
+		if (accumulate) {
+			lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m0, dst + w));
+			hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, dst + w + 16));
+		}
+		_mm512_mask_storeu_ps(dst + w, m0, lo);
+		_mm512_mask_storeu_ps(dst + w + 16, m1, hi);
+	}
+#endif
+	for (; w < W; w++) {
+		const float *s = w % 2 ? odd : even;
+		float v = s ? s[w / 2] : 0.0f;
+		dst[w] = accumulate ? dst[w] + v : v;
+	}
+}
+
+void direct_interleave(float *dx, int accumulate, const float *buf, int C, int nb,
+		       unsigned present, const struct direct_geom *dg)
+{
+	const float *pl = buf + dg->lead;
+	size_t hw = (size_t)dg->H * dg->W;
+	for (int n = 0; n < nb; n++)
+		for (int c = 0; c < C; c++)
+			for (int h = 0; h < dg->H; h++) {
+				int a = h % 2, i = h / 2;
+				const float *src[2];
+				if (accumulate && !(present >> (2 * a) & 3))
+					continue; /* nothing to add to this row */
+				for (int b = 0; b < 2; b++)
+					src[b] = present >> (2 * a + b) & 1
+						? pl + (size_t)(c * 4 + 2 * a + b) * dg->plane +
+							  (size_t)n * dg->PQ + (size_t)i * dg->Q
+						: NULL;
+				merge_row(dx + ((size_t)n * C + c) * hw + (size_t)h * dg->W, src[0],
+					  src[1], dg->W, accumulate);
+			}
 }
 
 /* One cache line toward L2. GCC deletes a loop of nothing but
@@ -144,17 +290,18 @@ size_t direct_pack_len(int M, int kc)
 }
 
 /* Panels of MR rows as [k][MR], rows ≥ M zero. */
-void direct_pack(float *apk, const float *w, int M, int Cin, int RR, int flip)
+void direct_pack(float *apk, const float *w, int M, int Cin, int RR,
+		 const struct direct_tap *taps, int nt, int transpose)
 {
-	int kc = Cin * RR;
+	int kc = Cin * nt;
 	for (int m0 = 0; m0 < M; m0 += MR)
 		for (int k = 0; k < kc; k++)
 			for (int i = 0; i < MR; i++) {
-				int m = m0 + i, ci = k / RR, t = k % RR;
+				int m = m0 + i, ci = k / nt, rs = taps[k % nt].rs;
 				float v = 0.0f;
 				if (m < M)
-					v = flip ? w[((size_t)ci * M + m) * RR + RR - 1 - t]
-						 : w[(size_t)m * kc + k];
+					v = transpose ? w[((size_t)ci * M + m) * RR + rs]
+						      : w[((size_t)m * Cin + ci) * RR + rs];
 				apk[(size_t)m0 * kc + (size_t)k * MR + i] = v;
 			}
 }
@@ -191,13 +338,13 @@ static void tile_out(struct vec_out *vo, int u0, int U, int hw, ptrdiff_t out_sa
 /*
  * Y[0..m)[u0 .. u0 + TN) (+)= Σ_k a[k][·] ⊗ masked b[off[k] .. + TN): a the
  * packed panel, b the chunk plane at u0, mt the mask table at u0's row
- * (tap k's masks at mt[t], mt[ms + t], mt[2·ms + t], t = k mod RR).
+ * (tap k's masks at mt[t], mt[ms + t], mt[2·ms + t], t = k mod nt).
  */
-typedef void tile_fn(int kc, int RR, const float *a, const float *b, const int32_t *off,
+typedef void tile_fn(int kc, int nt, const float *a, const float *b, const int32_t *off,
 		     const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
 		     const struct vec_out *vo, int accumulate);
 
-static void tile_portable(int kc, int RR, const float *a, const float *b, const int32_t *off,
+static void tile_portable(int kc, int nt, const float *a, const float *b, const int32_t *off,
 			  const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
 			  const struct vec_out *vo, int accumulate)
 {
@@ -205,7 +352,7 @@ static void tile_portable(int kc, int RR, const float *a, const float *b, const 
 	memset(acc, 0, sizeof acc);
 	for (int k = 0; k < kc; k++, a += MR) {
 		const float *bk = b + off[k];
-		int t = k % RR;
+		int t = k % nt;
 		for (int j = 0; j < TN; j++) {
 			if (!(mt[(j / 16) * ms + t] >> (j % 16) & 1))
 				continue;
@@ -234,7 +381,7 @@ static void tile_portable(int kc, int RR, const float *a, const float *b, const 
 #define NV (TN / 16)
 
 __attribute__((target("avx512f")))
-static void tile_avx512(int kc, int RR, const float *a, const float *b, const int32_t *off,
+static void tile_avx512(int kc, int nt, const float *a, const float *b, const int32_t *off,
 			const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
 			const struct vec_out *vo, int accumulate)
 {
@@ -249,7 +396,7 @@ static void tile_avx512(int kc, int RR, const float *a, const float *b, const in
 		const float *bk = b + off[k];
 		__m512 bv[NV] = { _mm512_maskz_loadu_ps(m0[t], bk), _mm512_maskz_loadu_ps(m1[t], bk + 16),
 				  _mm512_maskz_loadu_ps(m2[t], bk + 32) };
-		if (++t == RR)
+		if (++t == nt)
 			t = 0;
 #pragma GCC unroll 8
 		for (int i = 0; i < MR; i++) {
@@ -282,26 +429,26 @@ static void tile_avx512(int kc, int RR, const float *a, const float *b, const in
 }
 #endif
 
-void direct_conv(float *out, ptrdiff_t out_sample, int accumulate, const float *apk, int M,
-		 int kc, const float *in, const int32_t *off, const uint16_t *tab,
-		 const struct direct_geom *dg, int nb, struct prefetch pf)
+void direct_conv(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumulate,
+		 const float *apk, int M, int kc, int nt, const float *in, const int32_t *off,
+		 const uint16_t *tab, const struct direct_geom *dg, int nb, struct prefetch pf)
 {
 	tile_fn *tile = tile_portable;
 #ifdef HAVE_AVX512
 	if (gemm_simd())
 		tile = tile_avx512;
 #endif
-	int U = nb * dg->HW, RR = dg->R * dg->R;
+	int U = nb * dg->PQ;
 	const float *b = in + dg->lead;
 	size_t tiles = (size_t)(U + TN - 1) / TN;
 	struct vec_out vo[TN / 16];
 	for (int u0 = 0; u0 < U; u0 += TN) {
 		prefetch_step(&pf, (size_t)u0 / TN, tiles);
-		tile_out(vo, u0, U, dg->HW, out_sample);
+		tile_out(vo, u0, U, dg->PQ, out_sample);
 		const uint16_t *mt = tab + (size_t)(u0 / 16) * dg->ms;
 		for (int m0 = 0; m0 < M; m0 += MR)
-			tile(kc, RR, apk + (size_t)m0 * kc, b + u0, off, mt, dg->ms, out + m0 * dg->HW,
-			     dg->HW, M - m0 < MR ? M - m0 : MR, vo, accumulate);
+			tile(kc, nt, apk + (size_t)m0 * kc, b + u0, off, mt, dg->ms, out + m0 * out_row,
+			     out_row, M - m0 < MR ? M - m0 : MR, vo, accumulate);
 	}
 }
 
@@ -371,16 +518,16 @@ static void dot_avx512(int nvec, const float *const *a, const float *const *b,
 #endif
 
 void direct_dw(float *dw, int fresh, const float *dy, int M, const float *x,
-	       const int32_t *off, int kc, const uint16_t *tab, const struct direct_geom *dg,
-	       int nb, struct prefetch pf)
+	       const int32_t *off, int kc, int nt, const uint16_t *tab,
+	       const struct direct_geom *dg, int nb, struct prefetch pf)
 {
 	dot_fn *dot = dot_portable;
 #ifdef HAVE_AVX512
 	if (gemm_simd())
 		dot = dot_avx512;
 #endif
-	/* dy is 0 from nb·H·W to the end of its plane: run whole vectors */
-	int nvec = (int)(round_to((size_t)nb * dg->HW, 16) / 16), RR = dg->R * dg->R;
+	/* dy is 0 from nb·P·Q to the end of its plane: run whole vectors */
+	int nvec = (int)(round_to((size_t)nb * dg->PQ, 16) / 16);
 	const float *x0 = x + dg->lead;
 	size_t kt = (size_t)(kc + DK - 1) / DK, steps = (size_t)(M + DM - 1) / DM * kt;
 	for (int m0 = 0; m0 < M; m0 += DM) {
@@ -396,7 +543,7 @@ void direct_dw(float *dw, int fresh, const float *dy, int M, const float *x,
 			prefetch_step(&pf, (size_t)(m0 / DM) * kt + (size_t)(k0 / DK), steps);
 			for (int j = 0; j < DK; j++)
 				b[j] = x0 + off[k0 + (j < kj ? j : 0)];
-			dot(nvec, a, b, tab + k0 % RR, dg->ms, sums);
+			dot(nvec, a, b, tab + k0 % nt, dg->ms, sums);
 			for (int i = 0; i < mi; i++)
 				for (int j = 0; j < kj; j++) {
 					float *d = dw + (size_t)(m0 + i) * kc + k0 + j;
