@@ -25,6 +25,7 @@
  * taken as 1 so nothing divides by zero.
  */
 #include "isif/ops.h"
+#include "conv_bn_impl.h"
 #include "ops_impl.h"
 #include "par_impl.h"
 #include "team_impl.h"
@@ -105,6 +106,7 @@ static void affine_channels(float *y, const float *x, const float *add, const fl
 /* Everything one BN call needs, for the per-channel-range workers. */
 struct bn_job {
 	float *y, *mean, *rstd, *running_mean, *running_var, *dx, *dgamma, *dbeta;
+	float *coef;            /* backward without dx: k[C], a[C], b[C] of the dx map */
 	const float *x, *gamma, *beta, *dy, *mask, *add;
 	const float *rmean, *rvar;
 	float momentum, eps;
@@ -300,6 +302,11 @@ static void backward_channels(void *p, size_t lo, size_t hi)
 			k[t] = j->gamma[c] * j->rstd[c];
 			a[t] = (float)(sg[t] / n);
 			b[t] = (float)(sgx[t] / n);
+			if (j->coef) {
+				j->coef[c] = k[t];
+				j->coef[C + c] = a[t];
+				j->coef[2 * C + c] = b[t];
+			}
 		}
 		if (!j->dx)
 			continue;
@@ -329,4 +336,24 @@ void isif_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
 		      const float *gamma, int N, int C, int HW)
 {
 	bn_backward_ex(dx, 0, dgamma, dbeta, dy, NULL, x, mean, rstd, gamma, N, C, HW, NULL);
+}
+
+void bn_backward_map(struct bn_dx_map *map, float *coef, float *dgamma, float *dbeta,
+		     const float *dy, const float *mask, const float *x, const float *mean,
+		     const float *rstd, const float *gamma, int N, int C, int HW, struct team *tm)
+{
+	struct bn_job j = { .coef = coef, .dgamma = dgamma, .dbeta = dbeta, .dy = dy,
+			    .mask = mask, .x = x, .mean = (float *)mean, .rstd = (float *)rstd,
+			    .gamma = gamma, .N = N, .C = C, .HW = HW };
+	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), backward_channels, &j);
+	struct bn_dx_map m = { dy, mask, x, mean, rstd, coef, C, HW };
+	*map = m;
+}
+
+/* The second pass of backward_channels for one run, the same operations. */
+void bn_dx_map_run(float *dst, const struct bn_dx_map *map, int n, int c, int j0, int len)
+{
+	size_t o = ((size_t)n * map->C + c) * map->HW + j0;
+	dx_run(dst, 0, map->dy + o, map->mask ? map->mask + o : NULL, map->x + o, map->mean[c],
+	       map->rstd[c], map->coef[c], map->coef[map->C + c], map->coef[2 * map->C + c], len);
 }

@@ -35,6 +35,7 @@
  */
 #include "isif/ops.h"
 #include "ops_impl.h"
+#include "conv_bn_impl.h"
 #include "conv_direct_impl.h"
 #include "gemm_impl.h"
 #include "simd_impl.h"
@@ -468,12 +469,15 @@ static void direct_prepare(float *shared, const float *w, int backward, int dx,
 	}
 }
 
-/* Samples [n, min(n + nb, n1)) of a tensor of `per` floats per sample. */
-static struct prefetch next_chunk(const float *t, size_t per, int n, int n1, int nb)
+/* Adds samples [n, min(n + nb, n1)) of a tensor of `per` floats per sample. */
+static void next_chunk(struct prefetch *pf, const float *t, size_t per, int n, int n1, int nb)
 {
 	int cnt = n1 - n < nb ? n1 - n : nb;
-	struct prefetch pf = { t + (size_t)n * per, cnt > 0 ? (size_t)cnt * per * sizeof(float) : 0 };
-	return pf;
+	if (!t || cnt <= 0 || pf->n == PREFETCH_RANGES)
+		return;
+	pf->r[pf->n].p = t + (size_t)n * per;
+	pf->r[pf->n].len = (size_t)cnt * per * sizeof(float);
+	pf->n++;
 }
 
 /* y of samples [n0, n1): Y = w·col straight from chunk copies of x. */
@@ -484,10 +488,11 @@ static void direct_forward(float *y, const float *x, const float *shared, const 
 	const struct direct_set *f = &l->f;
 	for (int n = n0; n < n1; n += l->nb) {
 		int nb = n1 - n < l->nb ? n1 - n : l->nb;
+		struct prefetch pf = { 0 };
+		next_chunk(&pf, x, xs, n + nb, n1, l->nb);
 		direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
 		direct_conv(y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K, g->C * f->nt,
-			    f->nt, xg, set_off(shared, f), set_tab(shared, f), &l->dg, nb,
-			    next_chunk(x, xs, n + nb, n1, l->nb));
+			    f->nt, xg, set_off(shared, f), set_tab(shared, f), &l->dg, nb, pf);
 	}
 }
 
@@ -517,27 +522,49 @@ static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shar
 			    (ptrdiff_t)(st * st * l->dg.plane), 0, shared + d->pack, g->C,
 			    g->K * d->nt, d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg,
 			    nb, pf);
-		pf.len = 0;
+		pf.n = 0;
 	}
 	direct_interleave(dx, dx_acc, ph, g->C, nb, present, &l->dg);
 }
 
+/* direct_run_fn: a BN's dx map evaluated for the chunk from sample n0. */
+struct map_chunk {
+	const struct bn_dx_map *map;
+	int n0;
+};
+
+static void map_run(void *ctx, float *dst, int n, int c, int len)
+{
+	const struct map_chunk *mc = ctx;
+	bn_dx_map_run(dst, mc->map, mc->n0 + n, c, 0, len);
+}
+
 /* dw_t (+)= the weight gradient of samples [n0, n1) (overwritten first when
  * fresh), dx (+)= their input gradient: dY copied once per chunk serves
- * both, x copied for dw. */
+ * both, x copied for dw. dY is dy, or evaluated from a BN's map. */
 static void direct_backward(float *dx, int dx_acc, float *dw_t, int fresh, const float *dy,
-			    const float *x, const float *shared, const struct geom *g,
-			    const struct layout *l, int n0, int n1, float *col)
+			    const struct bn_dx_map *map, const float *x, const float *shared,
+			    const struct geom *g, const struct layout *l, int n0, int n1, float *col)
 {
 	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
 	const struct direct_set *f = &l->f;
 	float *xg = col, *dyg = col + direct_buffer_len(&l->dg, g->C, 1);
 	for (int n = n0; n < n1; n += l->nb) {
 		int nb = n1 - n < l->nb ? n1 - n : l->nb;
-		direct_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, 0, &l->dg);
-		/* the next chunk's dY streams in during dw, its x during dx */
-		struct prefetch pdy = next_chunk(dy, ys, n + nb, n1, l->nb);
-		struct prefetch px = next_chunk(x, xs, n + nb, n1, l->nb);
+		if (map) {
+			struct map_chunk mc = { map, n };
+			direct_fill_runs(dyg, g->K, nb, &l->dg, map_run, &mc);
+		} else {
+			direct_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, 0, &l->dg);
+		}
+		/* the next chunk's dY sources stream in during dw, its x during dx */
+		struct prefetch pdy = { 0 }, px = { 0 };
+		next_chunk(&pdy, map ? map->dy : dy, ys, n + nb, n1, l->nb);
+		if (map) {
+			next_chunk(&pdy, map->mask, ys, n + nb, n1, l->nb);
+			next_chunk(&pdy, map->x, ys, n + nb, n1, l->nb);
+		}
+		next_chunk(&px, x, xs, n + nb, n1, l->nb);
 		if (dw_t) {
 			direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
 			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, set_off(shared, f),
@@ -579,6 +606,7 @@ static void forward_range(float *y, const float *x, const float *w, const struct
 struct conv_job {
 	float *y, *dx, *dw;
 	const float *x, *w, *dy;
+	const struct bn_dx_map *dymap; /* dY as a BN's map (direct path), or NULL */
 	int dx_accumulate;
 	struct geom g;
 	struct layout l;
@@ -606,7 +634,7 @@ void conv2d_forward_team(float *y, const float *x, const float *w,
 			 int N, int C, int H, int W, int K, int R, int S,
 			 int stride, int pad, float *ws, struct team *tm)
 {
-	struct conv_job j = { y, NULL, NULL, x, w, NULL, 0,
+	struct conv_job j = { y, NULL, NULL, x, w, NULL, NULL, 0,
 			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
@@ -697,8 +725,8 @@ static void backward_member(void *p, int rank, int size)
 		share(j->g.N, nt, rank, &n0, &n1);
 		float *dw_t = !j->dw ? NULL : rank == 0 ? j->dw : slot_part(j->ws, l, rank);
 		if (j->g.direct)
-			direct_backward(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->x,
-					slot_shared(j->ws, l), &j->g, l, n0, n1,
+			direct_backward(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->dymap,
+					j->x, slot_shared(j->ws, l), &j->g, l, n0, n1,
 					slot_col(j->ws, l, rank));
 		else
 			backward_range(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->x, j->w,
@@ -731,19 +759,43 @@ static void flip_weights(float *wf, const float *w, const struct geom *g)
 						w[(((size_t)k * g->C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
 }
 
-void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *dy,
-			  const float *x, const float *w,
-			  int N, int C, int H, int W, int K, int R, int S,
-			  int stride, int pad, float *ws, struct team *tm)
+/* Backward with dY given as dy or as a BN's map (the direct path only). */
+static void backward_job(float *dx, int dx_accumulate, float *dw, const float *dy,
+			 const struct bn_dx_map *map, const float *x, const float *w,
+			 const struct geom *g, float *ws, struct team *tm)
 {
-	struct conv_job j = { NULL, dx, dw, x, w, dy, dx_accumulate,
-			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
+	struct conv_job j = { NULL, dx, dw, x, w, dy, map, dx_accumulate, *g, { 0 }, ws, tm };
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
 		direct_prepare(slot_shared(ws, &j.l), w, 1, dx != NULL, &j.g, &j.l);
 	else if (dx && j.g.implicit)
 		flip_weights(slot_shared(ws, &j.l), w, &j.g);
 	team_run(j.l.team > 1 ? tm : NULL, backward_member, &j);
+}
+
+void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *dy,
+			  const float *x, const float *w,
+			  int N, int C, int H, int W, int K, int R, int S,
+			  int stride, int pad, float *ws, struct team *tm)
+{
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	backward_job(dx, dx_accumulate, dw, dy, NULL, x, w, &g, ws, tm);
+}
+
+int conv2d_takes_dy_map(int C, int H, int W, int K, int R, int S, int stride, int pad)
+{
+	return make_geom(1, C, H, W, K, R, S, stride, pad).direct;
+}
+
+int conv2d_backward_bn_team(float *dx, int dx_accumulate, float *dw, const struct bn_dx_map *dy,
+			    const float *x, const float *w, int N, int C, int H, int W, int K,
+			    int R, int S, int stride, int pad, float *ws, struct team *tm)
+{
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	if (!g.direct)
+		return -1;
+	backward_job(dx, dx_accumulate, dw, NULL, dy, x, w, &g, ws, tm);
+	return 0;
 }
 
 void isif_conv2d_backward(float *dx, float *dw, const float *dy,

@@ -211,6 +211,20 @@ void direct_fill(float *buf, const float *src, int C, ptrdiff_t sample, int nb, 
 			memset(pl + (size_t)c * dg->plane + used, 0, (dg->plane - used) * sizeof(float));
 }
 
+void direct_fill_runs(float *buf, int C, int nb, const struct direct_geom *dg,
+		      direct_run_fn *run, void *ctx)
+{
+	float *pl = buf + dg->lead;
+	size_t used = (size_t)nb * dg->PQ;
+	memset(buf, 0, dg->lead * sizeof(float));
+	memset(pl + (size_t)C * dg->plane, 0, dg->lead * sizeof(float));
+	for (int n = 0; n < nb; n++)
+		for (int c = 0; c < C; c++)
+			run(ctx, pl + (size_t)c * dg->plane + (size_t)n * dg->PQ, n, c, dg->PQ);
+	for (int c = 0; c < C; c++)
+		memset(pl + (size_t)c * dg->plane + used, 0, (dg->plane - used) * sizeof(float));
+}
+
 /* dst[w] (+)= (w even ? even : odd)[w / 2] for w < W; a NULL source is 0. */
 static void merge_row(float *dst, const float *even, const float *odd, int W, int accumulate)
 {
@@ -275,13 +289,17 @@ static inline void prefetch_line(const char *p)
 #endif
 }
 
-/* The share of pf for one of `steps` steps: cache lines from step·len/steps. */
+/* The share of each range of pf for one of `steps` steps: its cache lines
+ * from step·len/steps. */
 static void prefetch_step(const struct prefetch *pf, size_t step, size_t steps)
 {
-	const char *p = pf->p;
-	size_t lo = step * pf->len / steps & ~(size_t)63, hi = (step + 1) * pf->len / steps;
-	for (size_t b = lo; b < hi; b += 64)
-		prefetch_line(p + b);
+	for (int i = 0; i < pf->n; i++) {
+		const char *p = pf->r[i].p;
+		size_t len = pf->r[i].len;
+		size_t lo = step * len / steps & ~(size_t)63, hi = (step + 1) * len / steps;
+		for (size_t b = lo; b < hi; b += 64)
+			prefetch_line(p + b);
+	}
 }
 
 size_t direct_pack_len(int M, int kc)

@@ -90,6 +90,13 @@ void direct_offsets(int32_t *off, int C, int chan_planes, const struct direct_ta
 void direct_fill(float *buf, const float *src, int C, ptrdiff_t sample, int nb, int input,
 		 const struct direct_geom *dg);
 
+/* Fills the P·Q values of sample n, channel c of an output-shaped tensor. */
+typedef void direct_run_fn(void *ctx, float *dst, int n, int c, int len);
+
+/* direct_fill of an output-shaped tensor whose values come from run(). */
+void direct_fill_runs(float *buf, int C, int nb, const struct direct_geom *dg,
+		      direct_run_fn *run, void *ctx);
+
 /*
  * dx[n][c][st·i + a][st·j + b] (+)= phase buffer (c·st² + a·st + b)[u] for
  * the nb samples of dx (sample stride C·H·W), skipping phases whose bit in
@@ -98,12 +105,16 @@ void direct_fill(float *buf, const float *src, int C, ptrdiff_t sample, int nb, 
 void direct_interleave(float *dx, int accumulate, const float *buf, int C, int nb,
 		       unsigned present, const struct direct_geom *dg);
 
-/* A byte range to pull into the cache while a product runs (the next
- * chunk's source, so that direct_fill finds it there), spread evenly over
- * the product's tiles; len 0 for none. */
+/* Byte ranges to pull into the cache while a product runs (the next
+ * chunk's sources, so that direct_fill finds them there), each spread
+ * evenly over the product's tiles; n = 0 for none. */
+#define PREFETCH_RANGES 4
 struct prefetch {
-	const void *p;
-	size_t len;
+	int n;
+	struct {
+		const void *p;
+		size_t len;
+	} r[PREFETCH_RANGES];
 };
 
 /* Floats of packed weights for M rows of Cin·nt taps. */

@@ -40,7 +40,7 @@ static const struct dshape dshapes[] = {
 };
 #define N_DSHAPES (sizeof dshapes / sizeof dshapes[0])
 
-static const struct prefetch nopf = { NULL, 0 };
+static const struct prefetch nopf = { 0, { { NULL, 0 } } };
 
 static int pad_of(const struct dshape *s) { return (s->R - 1) / 2; }
 static int outP(const struct dshape *s) { return (s->H - 1) / s->st + 1; }
