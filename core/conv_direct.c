@@ -62,7 +62,7 @@ int direct_geom_make(struct direct_geom *dg, int H, int W, int R, int stride, in
 	d.lead = round_to(2 * reach + TN, 16);
 	d.plane = round_to((size_t)nb * d.PQ, 16);
 	d.nvec = (int)(round_to((size_t)nb * d.PQ, TN) / 16);
-	d.ms = (int)round_to((size_t)R * R + DK, 8);
+	d.ms = (int)round_to((size_t)R * R, 8);
 	*dg = d;
 	return 1;
 }
@@ -106,7 +106,7 @@ size_t direct_table_len(const struct direct_geom *dg)
 }
 
 /* Row v, entry t: bit l set when u = 16·v + l is an output of the chunk
- * (u < nb·P·Q) at which tap t mod nt reads inside its image. */
+ * (u < nb·P·Q) at which tap t reads inside its image. */
 void direct_table(uint16_t *tab, const struct direct_geom *dg, const struct direct_tap *taps,
 		  int nt)
 {
@@ -127,9 +127,6 @@ void direct_table(uint16_t *tab, const struct direct_geom *dg, const struct dire
 				p = 0;
 		}
 	}
-	for (int v = 0; nt > 0 && v < dg->nvec; v++)
-		for (int t = nt; t < dg->ms; t++)
-			tab[(size_t)v * dg->ms + t] = tab[(size_t)v * dg->ms + t % nt];
 }
 
 void direct_offsets(int32_t *off, int C, int chan_planes, const struct direct_tap *taps, int nt,
@@ -289,16 +286,30 @@ static inline void prefetch_line(const char *p)
 #endif
 }
 
-/* The share of each range of pf for one of `steps` steps: its cache lines
- * from step·len/steps. */
-static void prefetch_step(const struct prefetch *pf, size_t step, size_t steps)
+/* A prefetch spread over `steps` steps: each step takes the next `per`
+ * bytes (whole lines) of every range, so a step costs no division. */
+struct prefetch_walk {
+	const struct prefetch *pf;
+	size_t per[PREFETCH_RANGES], at[PREFETCH_RANGES];
+};
+
+static struct prefetch_walk prefetch_plan(const struct prefetch *pf, size_t steps)
 {
-	for (int i = 0; i < pf->n; i++) {
-		const char *p = pf->r[i].p;
-		size_t len = pf->r[i].len;
-		size_t lo = step * len / steps & ~(size_t)63, hi = (step + 1) * len / steps;
+	struct prefetch_walk w = { pf, { 0 }, { 0 } };
+	for (int i = 0; i < pf->n; i++)
+		w.per[i] = (pf->r[i].len / (steps ? steps : 1) + 64) & ~(size_t)63;
+	return w;
+}
+
+static void prefetch_step(struct prefetch_walk *w)
+{
+	for (int i = 0; i < w->pf->n; i++) {
+		const char *p = w->pf->r[i].p;
+		size_t lo = w->at[i], len = w->pf->r[i].len;
+		size_t hi = lo + w->per[i] < len ? lo + w->per[i] : len;
 		for (size_t b = lo; b < hi; b += 64)
 			prefetch_line(p + b);
+		w->at[i] = hi;
 	}
 }
 
@@ -458,10 +469,10 @@ void direct_conv(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumu
 #endif
 	int U = nb * dg->PQ;
 	const float *b = in + dg->lead;
-	size_t tiles = (size_t)(U + TN - 1) / TN;
+	struct prefetch_walk pw = prefetch_plan(&pf, (size_t)(U + TN - 1) / TN);
 	struct vec_out vo[TN / 16];
 	for (int u0 = 0; u0 < U; u0 += TN) {
-		prefetch_step(&pf, (size_t)u0 / TN, tiles);
+		prefetch_step(&pw);
 		tile_out(vo, u0, U, dg->PQ, out_sample);
 		const uint16_t *mt = tab + (size_t)(u0 / 16) * dg->ms;
 		for (int m0 = 0; m0 < M; m0 += MR)
@@ -472,34 +483,85 @@ void direct_conv(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumu
 
 /* ---- weight gradient --------------------------------------------------- */
 
-/* sums[i·DK + j] = Σ_{v < nvec} Σ_l a[i][16v + l]·[mp[v·ms + j] bit l]·b[j][16v + l]. */
-typedef void dot_fn(int nvec, const float *const *a, const float *const *b,
-		    const uint16_t *mp, int ms, float *sums);
+/*
+ * A dw tile: DM rows of dY (a) against DK columns, column j reading x at
+ * b[j] under the mask of table entry mask[j] and summing into o[j] of each
+ * dw row. Columns from kj on repeat a valid column (same pointer and mask);
+ * their sums are dropped. Which columns share a mask decides the kernel:
+ * 1×1 kernels take one tap of DK channels (one mask), 3×3 ones the three
+ * taps of one kernel row in DK/3 channels (three masks: x rows of nearby
+ * columns, all in L1 with a's rows), others DK consecutive taps.
+ */
+struct dw_cols {
+	const float *b[DK];
+	int mask[DK], kj;
+	ptrdiff_t o[DK];
+};
 
-static void dot_portable(int nvec, const float *const *a, const float *const *b,
-			 const uint16_t *mp, int ms, float *sums)
+/* d[i·ld + o[j]] (= when fresh, else +=) Σ_{v < nvec} Σ_l a[i][16v + l]·
+ * [tab[v·ms + mask[j]] bit l]·b[j][16v + l], for i < mi, j < kj. */
+typedef void dot_fn(int nvec, const float *const *a, const struct dw_cols *c,
+		    const uint16_t *tab, int ms, float *d, ptrdiff_t ld, int mi, int fresh);
+
+static void dot_portable(int nvec, const float *const *a, const struct dw_cols *c,
+			 const uint16_t *tab, int ms, float *d, ptrdiff_t ld, int mi, int fresh)
 {
-	for (int i = 0; i < DM; i++)
-		for (int j = 0; j < DK; j++) {
+	for (int i = 0; i < mi; i++)
+		for (int j = 0; j < c->kj; j++) {
 			float lane[16] = { 0 };
 			for (int v = 0; v < nvec; v++)
 				for (int l = 0; l < 16; l++)
-					if (mp[(size_t)v * ms + j] >> l & 1)
-						lane[l] += a[i][16 * v + l] * b[j][16 * v + l];
+					if (tab[(size_t)v * ms + c->mask[j]] >> l & 1)
+						lane[l] += a[i][16 * v + l] * c->b[j][16 * v + l];
 			float s = 0.0f;
 			for (int l = 0; l < 16; l++)
 				s += lane[l];
-			sums[i * DK + j] = s;
+			float *o = d + i * ld + c->o[j];
+			*o = fresh ? s : *o + s;
 		}
 }
 
 #ifdef HAVE_AVX512
+/*
+ * The lane sums of 16 vectors in one: halves of 256 bits, then of 128 bits
+ * (block shuffles), then of 64 and 32 bits (in-block shuffles), each level
+ * pairing vectors so that every add serves two of them: 45 operations
+ * instead of 16 separate reductions. Lane 4·b + l holds the sum of a[4·l + b].
+ */
 __attribute__((target("avx512f")))
-static void dot_avx512(int nvec, const float *const *a, const float *const *b,
-		       const uint16_t *mp, int ms, float *sums)
+static inline __m512 reduce16(const __m512 *a)
+{
+	__m512 t[8], u[4], w[2];
+	for (int i = 0; i < 8; i++)
+		t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
+				     _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xee));
+	for (int j = 0; j < 4; j++)
+		u[j] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * j], t[2 * j + 1], 0x88),
+				     _mm512_shuffle_f32x4(t[2 * j], t[2 * j + 1], 0xdd));
+	for (int k = 0; k < 2; k++)
+		w[k] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * k], u[2 * k + 1], 0x44),
+				     _mm512_shuffle_ps(u[2 * k], u[2 * k + 1], 0xee));
+	return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x88), _mm512_shuffle_ps(w[0], w[1], 0xdd));
+}
+
+/*
+ * The AVX-512 tile for columns whose masks repeat with period nm (column j
+ * uses the mask of column j mod nm): nm mask loads per 16 u. Inlined into
+ * one function per period, so that nm and every index are constants and the
+ * 24 accumulators live in registers. The empty asm keeps each loaded x
+ * vector in a register; otherwise GCC folds the load into each of the four
+ * FMAs, four unaligned loads instead of one.
+ */
+__attribute__((target("avx512f"), always_inline))
+static inline void dot_body(int nvec, const float *const *a, const struct dw_cols *c,
+			    const uint16_t *mp, int ms, float *d, ptrdiff_t ld, int mi, int fresh,
+			    const int nm)
 {
 	const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
-	const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3], *b4 = b[4], *b5 = b[5];
+	const float *b0 = c->b[0], *b1 = c->b[1], *b2 = c->b[2], *b3 = c->b[3];
+	const float *b4 = c->b[4], *b5 = c->b[5];
+	int m0 = c->mask[0], m1 = c->mask[nm > 1], m2 = c->mask[nm > 2 ? 2 : 0];
+	int m3 = c->mask[nm > 3 ? 3 : 0], m4 = c->mask[nm > 4 ? 4 : 0], m5 = c->mask[nm > 5 ? 5 : 0];
 	__m512 acc[DM][DK];
 #pragma GCC unroll 4
 	for (int i = 0; i < DM; i++)
@@ -507,66 +569,141 @@ static void dot_avx512(int nvec, const float *const *a, const float *const *b,
 		for (int j = 0; j < DK; j++)
 			acc[i][j] = _mm512_setzero_ps();
 	for (int t = 0; t < 16 * nvec; t += 16, mp += ms) {
-		__m512 x[DM] = { _mm512_loadu_ps(a0 + t), _mm512_loadu_ps(a1 + t),
-				 _mm512_loadu_ps(a2 + t), _mm512_loadu_ps(a3 + t) };
+		__mmask16 k0 = mp[m0], k1 = nm > 1 ? mp[m1] : k0, k2 = nm > 2 ? mp[m2] : k0;
+		__mmask16 k3 = nm == 6 ? mp[m3] : nm == 3 ? k0 : k0;
+		__mmask16 k4 = nm == 6 ? mp[m4] : nm == 3 ? k1 : k0;
+		__mmask16 k5 = nm == 6 ? mp[m5] : nm == 3 ? k2 : k0;
+		__m512 x0 = _mm512_loadu_ps(a0 + t), x1 = _mm512_loadu_ps(a1 + t);
+		__m512 x2 = _mm512_loadu_ps(a2 + t), x3 = _mm512_loadu_ps(a3 + t);
 		__m512 y;
-/* the empty asm keeps y in a register: otherwise GCC folds the load into
- * each of the four FMAs, four unaligned loads instead of one */
-#define DOT_COL(j, bj)                                                   \
-		y = _mm512_maskz_loadu_ps(mp[j], bj + t);                \
-		__asm__("" : "+v"(y));                                   \
-		acc[0][j] = _mm512_fmadd_ps(x[0], y, acc[0][j]);         \
-		acc[1][j] = _mm512_fmadd_ps(x[1], y, acc[1][j]);         \
-		acc[2][j] = _mm512_fmadd_ps(x[2], y, acc[2][j]);         \
-		acc[3][j] = _mm512_fmadd_ps(x[3], y, acc[3][j]);
-		DOT_COL(0, b0)
-		DOT_COL(1, b1)
-		DOT_COL(2, b2)
-		DOT_COL(3, b3)
-		DOT_COL(4, b4)
-		DOT_COL(5, b5)
+#define DOT_COL(j, bj, kj)                                                   \
+		y = _mm512_maskz_loadu_ps(kj, bj + t);                       \
+		__asm__("" : "+v"(y));                                       \
+		acc[0][j] = _mm512_fmadd_ps(x0, y, acc[0][j]);               \
+		acc[1][j] = _mm512_fmadd_ps(x1, y, acc[1][j]);               \
+		acc[2][j] = _mm512_fmadd_ps(x2, y, acc[2][j]);               \
+		acc[3][j] = _mm512_fmadd_ps(x3, y, acc[3][j]);
+		DOT_COL(0, b0, k0)
+		DOT_COL(1, b1, k1)
+		DOT_COL(2, b2, k2)
+		DOT_COL(3, b3, k3)
+		DOT_COL(4, b4, k4)
+		DOT_COL(5, b5, k5)
 #undef DOT_COL
 	}
+	__m512 v[32];
 #pragma GCC unroll 4
 	for (int i = 0; i < DM; i++)
 #pragma GCC unroll 6
 		for (int j = 0; j < DK; j++)
-			sums[i * DK + j] = _mm512_reduce_add_ps(acc[i][j]);
+			v[i * DK + j] = acc[i][j];
+#pragma GCC unroll 8
+	for (int i = DM * DK; i < 32; i++)
+		v[i] = _mm512_setzero_ps();
+	/* lane 4·b + l of a reduce16 holds vector 4·l + b: permute back, so
+	 * that out[i·DK + j] is the sum of acc[i][j] */
+	const __m512i back = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+	float out[32];
+	_mm512_storeu_ps(out, _mm512_permutexvar_ps(back, reduce16(v)));
+	_mm512_storeu_ps(out + 16, _mm512_permutexvar_ps(back, reduce16(v + 16)));
+	for (int i = 0; i < mi; i++)
+		for (int j = 0; j < c->kj; j++) {
+			float *o = d + i * ld + c->o[j];
+			*o = fresh ? out[i * DK + j] : *o + out[i * DK + j];
+		}
+}
+
+__attribute__((target("avx512f")))
+static void dot_avx512_1(int nvec, const float *const *a, const struct dw_cols *c,
+			 const uint16_t *tab, int ms, float *d, ptrdiff_t ld, int mi, int fresh)
+{
+	dot_body(nvec, a, c, tab, ms, d, ld, mi, fresh, 1);
+}
+
+__attribute__((target("avx512f")))
+static void dot_avx512_3(int nvec, const float *const *a, const struct dw_cols *c,
+			 const uint16_t *tab, int ms, float *d, ptrdiff_t ld, int mi, int fresh)
+{
+	dot_body(nvec, a, c, tab, ms, d, ld, mi, fresh, 3);
+}
+
+__attribute__((target("avx512f")))
+static void dot_avx512_6(int nvec, const float *const *a, const struct dw_cols *c,
+			 const uint16_t *tab, int ms, float *d, ptrdiff_t ld, int mi, int fresh)
+{
+	dot_body(nvec, a, c, tab, ms, d, ld, mi, fresh, 6);
 }
 #endif
+
+/* The columns of the tile at channel c, kernel row r (R = 3), channel c
+ * (R = 1) or flat tap k (others), and the period of their masks. */
+static int dw_columns(struct dw_cols *c, const float *x0, const int32_t *off, int Cin, int nt,
+		      int R, int c0, int r, int k0)
+{
+	int per;
+	if (nt == 1) { /* DK channels, one tap */
+		per = 1;
+		c->kj = Cin - c0 < DK ? Cin - c0 : DK;
+		for (int j = 0; j < DK; j++) {
+			int cj = j < c->kj ? j : 0;
+			c->b[j] = x0 + off[c0 + cj];
+			c->mask[j] = 0;
+			c->o[j] = cj;
+		}
+	} else if (R == 3) { /* DK/3 channels, taps (r, 0..2) */
+		per = 3;
+		int nc = Cin - c0 < DK / 3 ? Cin - c0 : DK / 3;
+		c->kj = 3 * nc;
+		for (int j = 0; j < DK; j++) {
+			int cj = j < c->kj ? j / 3 : 0, t = 3 * r + j % 3;
+			c->b[j] = x0 + off[(c0 + cj) * nt + t];
+			c->mask[j] = t;
+			c->o[j] = (ptrdiff_t)cj * nt + t;
+		}
+	} else { /* DK consecutive taps k0.. of the flat (channel, tap) index */
+		per = DK;
+		int kc = Cin * nt;
+		c->kj = kc - k0 < DK ? kc - k0 : DK;
+		for (int j = 0; j < DK; j++) {
+			int k = k0 + (j < c->kj ? j : 0);
+			c->b[j] = x0 + off[k];
+			c->mask[j] = k % nt;
+			c->o[j] = k;
+		}
+	}
+	return per;
+}
 
 void direct_dw(float *dw, int fresh, const float *dy, int M, const float *x,
 	       const int32_t *off, int kc, int nt, const uint16_t *tab,
 	       const struct direct_geom *dg, int nb, struct prefetch pf)
 {
-	dot_fn *dot = dot_portable;
-#ifdef HAVE_AVX512
-	if (gemm_simd())
-		dot = dot_avx512;
-#endif
 	/* dy is 0 from nb·P·Q to the end of its plane: run whole vectors */
-	int nvec = (int)(round_to((size_t)nb * dg->PQ, 16) / 16);
+	int nvec = (int)(round_to((size_t)nb * dg->PQ, 16) / 16), Cin = kc / nt, R = dg->R;
 	const float *x0 = x + dg->lead;
-	size_t kt = (size_t)(kc + DK - 1) / DK, steps = (size_t)(M + DM - 1) / DM * kt;
-	for (int m0 = 0; m0 < M; m0 += DM) {
-		const float *a[DM], *b[DK];
-		int mi = M - m0 < DM ? M - m0 : DM;
-		/* missing rows and taps repeat the first; their sums are dropped
-		 * (the buffer's leads keep their masked lanes inside it) */
-		for (int i = 0; i < DM; i++)
-			a[i] = dy + dg->lead + (size_t)(m0 + (i < mi ? i : 0)) * dg->plane;
-		for (int k0 = 0; k0 < kc; k0 += DK) {
-			int kj = kc - k0 < DK ? kc - k0 : DK;
-			float sums[DM * DK];
-			prefetch_step(&pf, (size_t)(m0 / DM) * kt + (size_t)(k0 / DK), steps);
-			for (int j = 0; j < DK; j++)
-				b[j] = x0 + off[k0 + (j < kj ? j : 0)];
-			dot(nvec, a, b, tab + k0 % nt, dg->ms, sums);
-			for (int i = 0; i < mi; i++)
-				for (int j = 0; j < kj; j++) {
-					float *d = dw + (size_t)(m0 + i) * kc + k0 + j;
-					*d = fresh ? sums[i * DK + j] : *d + sums[i * DK + j];
-				}
+	/* the column tiles: (channel group, kernel row) or flat tap groups */
+	int step = nt == 1 ? DK : R == 3 ? DK / 3 : 0;
+	int tiles = step ? (Cin + step - 1) / step * (R == 3 ? 3 : 1) : (kc + DK - 1) / DK;
+	struct prefetch_walk pw = prefetch_plan(&pf, (size_t)tiles);
+	for (int q = 0; q < tiles; q++) {
+		struct dw_cols c;
+		int c0 = R == 3 && nt > 1 ? q / 3 * step : q * step, r = R == 3 && nt > 1 ? q % 3 : 0;
+		int per = dw_columns(&c, x0, off, Cin, nt, R, c0, r, q * DK);
+		dot_fn *dot = dot_portable;
+#ifdef HAVE_AVX512
+		if (gemm_simd())
+			dot = per == 1 ? dot_avx512_1 : per == 3 ? dot_avx512_3 : dot_avx512_6;
+#endif
+		float *d = dw + (per == DK ? 0 : (ptrdiff_t)c0 * nt);
+		prefetch_step(&pw);
+		/* the columns' x rows stay in L1 over all rows of dY */
+		for (int m0 = 0; m0 < M; m0 += DM) {
+			const float *a[DM];
+			int mi = M - m0 < DM ? M - m0 : DM;
+			/* missing rows repeat the first; their sums are dropped */
+			for (int i = 0; i < DM; i++)
+				a[i] = dy + dg->lead + (size_t)(m0 + (i < mi ? i : 0)) * dg->plane;
+			dot(nvec, a, &c, tab, dg->ms, d + (size_t)m0 * kc, kc, mi, fresh);
 		}
 	}
 }

@@ -26,8 +26,7 @@
  *            the dY buffer with that phase's taps (all R·R taps for st = 1).
  *
  * A tap's mask depends only on the geometry: a table of one row per 16-lane
- * vector of u, `ms` entries per row; entry t (t < ntaps + 6) is the mask of
- * tap t mod ntaps, so any 6 consecutive taps read consecutive entries.
+ * vector of u, `ms` entries per row, entry t the mask of tap t.
  * Needs P·Q ≥ 16 (a vector then touches at most two samples).
  */
 #ifndef ISIF_CONV_DIRECT_IMPL_H

@@ -134,13 +134,13 @@ TEST(conv_direct_fill_and_table)
 		/* forward tap t = (r, s') of lane u: inside the chunk and the image */
 		struct direct_tap taps[DIRECT_MAX_TAPS];
 		int nt = direct_forward_taps(taps, &dg), bad = 0;
-		CHECK(nt == R * R && dg.ms >= nt + 6);
+		CHECK(nt == R * R && dg.ms >= nt);
 		uint16_t *tab = malloc(sizeof(uint16_t) * direct_table_len(&dg));
 		direct_table(tab, &dg, taps, nt);
 		for (int v = 0; v < dg.nvec; v++)
-			for (int t = 0; t < nt + 6; t++)
+			for (int t = 0; t < nt; t++)
 				for (int l = 0; l < 16; l++) {
-					int u = 16 * v + l, tap = t % nt;
+					int u = 16 * v + l, tap = t;
 					int h = st * (u % (P * Q) / Q) + tap / R - g;
 					int w = st * (u % Q) + tap % R - g;
 					int on = u < (s->nb + 1) * P * Q && h >= 0 && h < s->H && w >= 0 &&
