@@ -53,7 +53,7 @@
  * copies, the next chunk's sources being prefetched and the tiles' working
  * set share the 1 MiB L2). */
 #define DIRECT_MAX_CHANNELS 64
-#define DIRECT_CHUNK_FLOATS (64u << 10)
+#define DIRECT_CHUNK_FLOATS (128u << 10)
 
 struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
