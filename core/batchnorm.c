@@ -107,26 +107,41 @@ static void affine_channels(float *y, const float *x, const float *add, const fl
 struct bn_job {
 	float *y, *mean, *rstd, *running_mean, *running_var, *dx, *dgamma, *dbeta;
 	float *coef;            /* backward without dx: k[C], a[C], b[C] of the dx map */
+	const float *run_mean, *run_m2; /* forward: the runs' statistics, [N][C], or NULL */
 	const float *x, *gamma, *beta, *dy, *mask, *add;
 	const float *rmean, *rvar;
 	float momentum, eps;
 	int N, C, HW, relu, accumulate;
 };
 
-/* Mean and biased variance of channels [c0, c0 + cb) in one pass (above). */
-static void group_stats(double *mean, double *var, const float *x, int N, int C, int HW,
-			int c0, int cb)
+void bn_run_stats(float *mean, float *m2, const float *r, int n)
 {
+	*mean = run_sum(r, n) / (float)n;
+	*m2 = run_sq(r, *mean, n);
+}
+
+/* Mean and biased variance of channels [c0, c0 + cb) in one pass (above),
+ * from the runs' statistics when given (the convolution before computed
+ * them while its output was in cache: conv_bn_impl.h). */
+static void group_stats(double *mean, double *var, const struct bn_job *jb, int c0, int cb)
+{
+	int C = jb->C, HW = jb->HW;
 	double m2[CB], n = 0;
 	for (int j = 0; j < cb; j++)
 		mean[j] = m2[j] = 0;
-	for (int i = 0; i < N; i++, n += HW)
+	for (int i = 0; i < jb->N; i++, n += HW)
 		for (int j = 0; j < cb; j++) {
-			const float *r = x + ((size_t)i * C + c0 + j) * HW;
-			float mr = run_sum(r, HW) / (float)HW;
+			size_t run = (size_t)i * C + c0 + j;
+			float mr, q;
+			if (jb->run_mean) {
+				mr = jb->run_mean[run];
+				q = jb->run_m2[run];
+			} else {
+				bn_run_stats(&mr, &q, jb->x + run * HW, HW);
+			}
 			double d = (double)mr - mean[j], n2 = n + HW;
 			mean[j] += d * HW / n2;
-			m2[j] += (double)run_sq(r, mr, HW) + d * d * n * HW / n2;
+			m2[j] += (double)q + d * d * n * HW / n2;
 		}
 	for (int j = 0; j < cb; j++)
 		var[j] = m2[j] / n;
@@ -140,7 +155,7 @@ static void train_channels(void *p, size_t lo, size_t hi)
 		int cb = (int)hi - c0 < CB ? (int)hi - c0 : CB;
 		double mu[CB], var[CB];
 		float mf[CB], scale[CB];
-		group_stats(mu, var, j->x, j->N, j->C, j->HW, c0, cb);
+		group_stats(mu, var, j, c0, cb);
 		for (int t = 0; t < cb; t++) {
 			int c = c0 + t;
 			double rs = 1.0 / sqrt(var[t] + j->eps);
@@ -177,6 +192,19 @@ void bn_forward_train_ex(float *y, float *mean, float *rstd, const float *x,
 			    .running_var = running_var, .x = x, .gamma = gamma, .beta = beta,
 			    .add = add, .momentum = momentum, .eps = eps, .N = N, .C = C, .HW = HW,
 			    .relu = relu };
+	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), train_channels, &j);
+}
+
+void bn_forward_train_runs(float *y, float *mean, float *rstd, const float *x,
+			   const float *gamma, const float *beta, float *running_mean,
+			   float *running_var, float momentum, float eps, int N, int C, int HW,
+			   int relu, const float *add, const float *run_mean, const float *run_m2,
+			   struct team *tm)
+{
+	struct bn_job j = { .y = y, .mean = mean, .rstd = rstd, .running_mean = running_mean,
+			    .running_var = running_var, .x = x, .gamma = gamma, .beta = beta,
+			    .add = add, .momentum = momentum, .eps = eps, .N = N, .C = C, .HW = HW,
+			    .relu = relu, .run_mean = run_mean, .run_m2 = run_m2 };
 	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), train_channels, &j);
 }
 

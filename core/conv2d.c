@@ -480,9 +480,12 @@ static void next_chunk(struct prefetch *pf, const float *t, size_t per, int n, i
 	pf->n++;
 }
 
-/* y of samples [n0, n1): Y = w·col straight from chunk copies of x. */
-static void direct_forward(float *y, const float *x, const float *shared, const struct geom *g,
-			   const struct layout *l, int n0, int n1, float *xg)
+/* y of samples [n0, n1): Y = w·col straight from chunk copies of x; with
+ * run_mean, each chunk's per-run statistics (conv_bn_impl.h) while it is
+ * in cache. */
+static void direct_forward(float *y, float *run_mean, float *run_m2, const float *x,
+			   const float *shared, const struct geom *g, const struct layout *l,
+			   int n0, int n1, float *xg)
 {
 	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
 	const struct direct_set *f = &l->f;
@@ -493,6 +496,10 @@ static void direct_forward(float *y, const float *x, const float *shared, const 
 		direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
 		direct_conv(y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K, g->C * f->nt,
 			    f->nt, xg, set_off(shared, f), set_tab(shared, f), &l->dg, nb, pf);
+		for (int i = n; run_mean && i < n + nb; i++)
+			for (int k = 0; k < g->K; k++)
+				bn_run_stats(&run_mean[(size_t)i * g->K + k], &run_m2[(size_t)i * g->K + k],
+					     y + i * ys + (size_t)k * g->PQ, g->PQ);
 	}
 }
 
@@ -605,6 +612,7 @@ static void forward_range(float *y, const float *x, const float *w, const struct
 
 struct conv_job {
 	float *y, *dx, *dw;
+	float *run_mean, *run_m2; /* forward: per-run statistics of y (direct path), or NULL */
 	const float *x, *w, *dy;
 	const struct bn_dx_map *dymap; /* dY as a BN's map (direct path), or NULL */
 	int dx_accumulate;
@@ -623,23 +631,42 @@ static void forward_member(void *p, int rank, int size)
 		return;
 	share(j->g.N, nt, rank, &n0, &n1);
 	if (j->g.direct)
-		direct_forward(j->y, j->x, slot_shared(j->ws, &j->l), &j->g, &j->l, n0, n1,
+		direct_forward(j->y, j->run_mean, j->run_m2, j->x, slot_shared(j->ws, &j->l), &j->g,
+			       &j->l, n0, n1,
 			       slot_col(j->ws, &j->l, rank));
 	else
 		forward_range(j->y, j->x, j->w, &j->g, &j->l, n0, n1,
 			      slot_col(j->ws, &j->l, rank), slot_gemm(j->ws, &j->l, rank));
 }
 
-void conv2d_forward_team(float *y, const float *x, const float *w,
-			 int N, int C, int H, int W, int K, int R, int S,
-			 int stride, int pad, float *ws, struct team *tm)
+static void forward_job(float *y, float *run_mean, float *run_m2, const float *x,
+			const float *w, const struct geom *g, float *ws, struct team *tm)
 {
-	struct conv_job j = { y, NULL, NULL, x, w, NULL, NULL, 0,
-			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
+	struct conv_job j = { y, NULL, NULL, run_mean, run_m2, x, w, NULL, NULL, 0, *g, { 0 },
+			      ws, tm };
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
 		direct_prepare(slot_shared(ws, &j.l), w, 0, 0, &j.g, &j.l);
 	team_run(j.l.team > 1 ? tm : NULL, forward_member, &j);
+}
+
+void conv2d_forward_team(float *y, const float *x, const float *w,
+			 int N, int C, int H, int W, int K, int R, int S,
+			 int stride, int pad, float *ws, struct team *tm)
+{
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	forward_job(y, NULL, NULL, x, w, &g, ws, tm);
+}
+
+int conv2d_forward_runs_team(float *y, float *run_mean, float *run_m2, const float *x,
+			     const float *w, int N, int C, int H, int W, int K, int R, int S,
+			     int stride, int pad, float *ws, struct team *tm)
+{
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	if (!g.direct)
+		return -1;
+	forward_job(y, run_mean, run_m2, x, w, &g, ws, tm);
+	return 0;
 }
 
 void isif_conv2d_forward(float *y, const float *x, const float *w,
@@ -764,7 +791,8 @@ static void backward_job(float *dx, int dx_accumulate, float *dw, const float *d
 			 const struct bn_dx_map *map, const float *x, const float *w,
 			 const struct geom *g, float *ws, struct team *tm)
 {
-	struct conv_job j = { NULL, dx, dw, x, w, dy, map, dx_accumulate, *g, { 0 }, ws, tm };
+	struct conv_job j = { NULL, dx, dw, NULL, NULL, x, w, dy, map, dx_accumulate, *g, { 0 },
+			      ws, tm };
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
 		direct_prepare(slot_shared(ws, &j.l), w, 1, dx != NULL, &j.g, &j.l);

@@ -1,7 +1,12 @@
 /*
- * core/conv_bn_impl.h — a batch norm's backward fused into the backward of
- * the convolution that feeds it (the model executor's conv → BN pairs).
- * Not a public header.
+ * core/conv_bn_impl.h — a batch norm fused with the convolution that feeds
+ * it (the model executor's conv → BN pairs). Not a public header.
+ *
+ * Forward: BN's statistics merge, per channel and in sample order, each
+ * run's (one sample's H·W values) mean and squared deviations; the
+ * convolution computes those per-run statistics right after it writes a
+ * chunk of its output, while the chunk is in cache, so BN reads its input
+ * once (for the affine map) instead of twice. Same operations, same order.
  *
  * BN backward makes two passes over its output gradient g (dy·[mask > 0]),
  * its input x and the mask: one for Σg and Σg·x̂, one that writes
@@ -48,5 +53,23 @@ int conv2d_takes_dy_map(int C, int H, int W, int K, int R, int S, int stride, in
 int conv2d_backward_bn_team(float *dx, int dx_accumulate, float *dw, const struct bn_dx_map *dy,
 			     const float *x, const float *w, int N, int C, int H, int W, int K,
 			     int R, int S, int stride, int pad, float *ws, struct team *tm);
+
+/* A run's mean (Σr/n, float) and squared deviations from it (Σ(r − mean)²). */
+void bn_run_stats(float *mean, float *m2, const float *r, int n);
+
+/* bn_forward_train_ex with the runs' statistics given: run_mean and run_m2
+ * [N][C] (element n·C + c for sample n, channel c). */
+void bn_forward_train_runs(float *y, float *mean, float *rstd, const float *x,
+			   const float *gamma, const float *beta, float *running_mean,
+			   float *running_var, float momentum, float eps, int N, int C, int HW,
+			   int relu, const float *add, const float *run_mean, const float *run_m2,
+			   struct team *tm);
+
+/* conv2d_forward_team that also fills run_mean and run_m2 [N][K] with the
+ * per-run statistics of y (bn_run_stats). Returns 0, or −1 without doing
+ * anything when the layer is not on the direct path (conv2d_takes_dy_map). */
+int conv2d_forward_runs_team(float *y, float *run_mean, float *run_m2, const float *x,
+			     const float *w, int N, int C, int H, int W, int K, int R, int S,
+			     int stride, int pad, float *ws, struct team *tm);
 
 #endif

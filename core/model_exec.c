@@ -21,12 +21,14 @@
  * fused ReLU's output as its mask, which BN backward applies on the fly.
  *
  * A BN whose input comes from the convolution right before it (and feeds
- * nothing else) hands that convolution its input gradient as a map
- * (core/conv_bn_impl.h) instead of writing it, when the layer takes one and
- * BN runs as one group: BN makes only its sums pass and the convolution
- * evaluates dx of BN while copying its dY. The BN's output gradient is then
- * read during the convolution's backward, so planning keeps its slot alive
- * until that node.
+ * nothing else), when the layer is on the direct path and BN runs as one
+ * group (core/conv_bn_impl.h): in a train forward the convolution leaves
+ * its output's per-run statistics in the BN's mean and rstd storage, so BN
+ * reads its input once; in backward BN makes only its sums pass and hands
+ * the convolution its input gradient as a map, which the convolution
+ * evaluates while copying its dY. The BN's output gradient is then read
+ * during the convolution's backward, so planning keeps its slot alive until
+ * that node.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -477,6 +479,14 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 		return;
 	}
 	*(int64_t *)m->tensors[n->num_batches].data += 1;
+	if (groups == 1 && bn_maps_into_conv(m, (int)(n - m->nodes))) {
+		/* the conv before left its output's per-run statistics in mean
+		 * and rstd ([N][C] each, see run_node); BN overwrites their
+		 * first C entries with its own only after reading them */
+		bn_forward_train_runs(y, n->mean, n->rstd, x, gamma, beta, rm, rv, BN_MOMENTUM,
+				      BN_EPS, N, n->C, HW, relu, add, n->mean, n->rstd, m->team);
+		return;
+	}
 	if (groups == 1) {
 		bn_forward_train_ex(y, n->mean, n->rstd, x, gamma, beta, rm, rv,
 				    BN_MOMENTUM, BN_EPS, N, n->C, HW, relu, add, m->team);
@@ -567,8 +577,18 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 	/* a fused ReLU whose on/off pattern is frozen applies that pattern after */
 	const uint8_t *frozen = n->relu >= 0 ? m->nodes[n->relu].frozen : NULL;
 	int relu = n->relu >= 0 && !frozen;
+	int at = (int)(n - m->nodes);
 	switch (n->kind) {
 	case NODE_CONV:
+		/* the BN after it, in train mode as one group, takes the per-run
+		 * statistics of y (conv_bn_impl.h) in its mean and rstd storage */
+		if (train && groups == 1 && at + 1 < m->n_nodes && bn_maps_into_conv(m, at + 1)) {
+			struct node *b = &m->nodes[at + 1];
+			conv2d_forward_runs_team(y, b->mean, b->rstd, x, param(m, n->w), N, n->C, n->H,
+						 n->W, n->K, n->R, n->S, n->stride, n->pad,
+						 m->workspace, m->team);
+			break;
+		}
 		conv2d_forward_team(y, x, param(m, n->w), N, n->C, n->H, n->W, n->K,
 				    n->R, n->S, n->stride, n->pad, m->workspace, m->team);
 		break;

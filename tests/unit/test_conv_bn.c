@@ -1,11 +1,12 @@
 /*
- * tests/unit/test_conv_bn.c — a BN backward fused into the convolution
- * before it (core/conv_bn_impl.h) against the two ops run one after the
- * other (BN backward writing dx, then the convolution's backward reading
- * it as dY; each tested against naive loops in test_ops_bn.c and
- * test_ops_conv.c): the fused path evaluates the same float operations in
- * the same order, so dx, dw, dγ and dβ must match exactly. Stride 1 and 2,
- * with and without a ReLU mask, teams of 1 and 2, dx overwritten and added.
+ * tests/unit/test_conv_bn.c — a BN fused with the convolution before it
+ * (core/conv_bn_impl.h) against the two ops run one after the other (each
+ * tested against naive loops in test_ops_bn.c and test_ops_conv.c):
+ * forward, the conv's per-run statistics handed to BN; backward, BN's dx
+ * handed to the conv as a map. The fused paths evaluate the same float
+ * operations in the same order, so every output must match exactly.
+ * Stride 1 and 2, with and without a ReLU mask, teams of 1 and 2, dx
+ * overwritten and added.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -94,6 +95,50 @@ TEST(conv_bn_fused_backward_matches_separate_ops)
 			for (int masked = 0; masked < 2; masked++)
 				for (int acc = 0; acc < 2; acc++)
 					check_shape(&cb_shapes[i], threads, masked, acc);
+}
+
+/* Forward: the conv's per-run statistics handed to BN give the same y,
+ * mean, rstd and running statistics as BN computing them itself. */
+TEST(conv_bn_fused_forward_matches_separate_ops)
+{
+	for (size_t i = 0; i < sizeof cb_shapes / sizeof cb_shapes[0]; i++)
+		for (int threads = 1; threads <= 2; threads++) {
+			const struct cb_shape *s = &cb_shapes[i];
+			int P = isif_conv_out(s->H, s->R, s->stride, s->pad);
+			int Q = isif_conv_out(s->W, s->R, s->stride, s->pad), HW = P * Q;
+			size_t nx = (size_t)s->N * s->C * s->H * s->W, ny = (size_t)s->N * s->K * HW;
+			struct team *tm = team_create(threads);
+			float *ws = malloc(sizeof(float) * conv2d_workspace_team(
+							s->N, s->C, s->H, s->W, s->K, s->R, s->R,
+							s->stride, s->pad, threads));
+			float *x = tu_rand(nx, 31), *w = tu_rand((size_t)s->K * s->C * s->R * s->R, 32);
+			float *gamma = tu_rand(s->K, 33), *beta = tu_rand(s->K, 34);
+			float *add = tu_rand(ny, 35);
+			float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+			float *z1 = malloc(sizeof(float) * ny), *z2 = malloc(sizeof(float) * ny);
+			float m1[8], r1[8], rm1[8], rv1[8], rm2[8], rv2[8];
+			/* run statistics [N][K], then mean and rstd in their first K */
+			float *m2 = malloc(sizeof(float) * s->N * s->K), *r2 = malloc(sizeof(float) * s->N * s->K);
+			for (int k = 0; k < s->K; k++)
+				rm1[k] = rm2[k] = 0.1f * k, rv1[k] = rv2[k] = 1.0f + 0.1f * k;
+			conv2d_forward_team(y1, x, w, s->N, s->C, s->H, s->W, s->K, s->R, s->R,
+					    s->stride, s->pad, ws, tm);
+			bn_forward_train_ex(z1, m1, r1, y1, gamma, beta, rm1, rv1, 0.1f, 1e-5f, s->N,
+					    s->K, HW, 1, add, tm);
+			int rc = conv2d_forward_runs_team(y2, m2, r2, x, w, s->N, s->C, s->H, s->W, s->K,
+							  s->R, s->R, s->stride, s->pad, ws, tm);
+			CHECK(rc == 0);
+			bn_forward_train_runs(z2, m2, r2, y2, gamma, beta, rm2, rv2, 0.1f, 1e-5f, s->N,
+					      s->K, HW, 1, add, m2, r2, tm);
+			CHECK_MSG(differ(y1, y2, ny) == 0 && differ(z1, z2, ny) == 0,
+				  "shape %zu threads %d: y %zu, z %zu differ", i, threads,
+				  differ(y1, y2, ny), differ(z1, z2, ny));
+			CHECK(differ(m1, m2, s->K) == 0 && differ(r1, r2, s->K) == 0);
+			CHECK(differ(rm1, rm2, s->K) == 0 && differ(rv1, rv2, s->K) == 0);
+			team_free(tm);
+			free(ws), free(x), free(w), free(gamma), free(beta), free(add), free(y1);
+			free(y2), free(z1), free(z2), free(m2), free(r2);
+		}
 }
 
 /* A layer off the direct path refuses a map and leaves everything alone. */
