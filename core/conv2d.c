@@ -48,11 +48,13 @@
 #define CHUNK_PIXELS 2048
 #define COL_CAP (2u << 20)
 
-/* The direct path: layers with at most this many input and output channels,
- * chunks of about this many floats of input plus gradient copies (the
- * copies, the next chunk's sources being prefetched and the tiles' working
- * set share the 1 MiB L2). */
-#define DIRECT_MAX_CHANNELS 64
+/* The direct path: layers whose chunk copies hold at most this many planes
+ * per sample (C·stride² of x, K of dY), in chunks of about this many floats
+ * (the copies, the next chunk's sources being prefetched and the tiles'
+ * working set share the 1 MiB L2). More planes would leave too few outputs
+ * per chunk for the weight gradient's dot products (each reduced once per
+ * chunk), and wide layers amortise the GEMM's packing well anyway. */
+#define DIRECT_MAX_PLANES 192
 #define DIRECT_CHUNK_FLOATS (128u << 10)
 
 struct geom {
@@ -92,8 +94,8 @@ static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 	/* "same"-padded convolutions of stride 1 or 2 on few channels skip the
 	 * GEMM (a 1×1 stride-1 one needs no copy there either) */
 	struct direct_geom dg;
-	g.direct = R == S && !g.pointwise && C <= DIRECT_MAX_CHANNELS &&
-		   K <= DIRECT_MAX_CHANNELS && direct_geom_make(&dg, H, W, R, stride, pad, 1);
+	g.direct = R == S && !g.pointwise && C * stride * stride + K <= DIRECT_MAX_PLANES &&
+		   direct_geom_make(&dg, H, W, R, stride, pad, 1);
 	return g;
 }
 

@@ -144,11 +144,11 @@ TEST(conv_bn_fused_forward_matches_separate_ops)
 /* A layer off the direct path refuses a map and leaves everything alone. */
 TEST(conv_bn_map_refused_off_the_direct_path)
 {
-	/* 70 output channels: above the direct path's limit */
-	CHECK(!conv2d_takes_dy_map(3, 12, 12, 70, 3, 3, 1, 1));
+	/* 3 + 200 planes per sample: above the direct path's limit */
+	CHECK(!conv2d_takes_dy_map(3, 12, 12, 200, 3, 3, 1, 1));
 	struct bn_dx_map map = { 0 };
 	float dx = 1.0f;
-	CHECK(conv2d_backward_bn_team(&dx, 0, NULL, &map, NULL, NULL, 1, 3, 12, 12, 70, 3, 3, 1, 1,
+	CHECK(conv2d_backward_bn_team(&dx, 0, NULL, &map, NULL, NULL, 1, 3, 12, 12, 200, 3, 3, 1, 1,
 				      NULL, NULL) == -1);
 	CHECK(dx == 1.0f);
 }

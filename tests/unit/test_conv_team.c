@@ -2,10 +2,12 @@
  * tests/unit/test_conv_team.c — the multi-threaded convolution
  * (conv2d_*_team, core/ops_impl.h) against a direct 7-loop convolution in
  * double, on teams of 1, 2 and 3 threads (core/team.c), on images large
- * enough that each thread works through several chunks (2048 output pixels
- * per chunk: 40×40 images give chunks of 2 samples), for the direct paths
- * (3×3 stride 1 and 2, 1×1 stride 2; core/conv_direct.c), the implicit GEMM
- * path (more than 64 output channels) and the 1×1 stride-1 path. Checks dx overwritten and then added
+ * enough that each thread works through several chunks (GEMM paths: 2048
+ * output pixels a chunk, so 40×40 images give chunks of 2 samples; direct
+ * path: 128 Ki floats of copies, so 16 + 16 planes of 28×28 give 5), for
+ * the direct paths (3×3 stride 1 and 2, 1×1 stride 2; core/conv_direct.c),
+ * the implicit GEMM path (over 192 planes a sample) and the 1×1 stride-1
+ * path. Checks dx overwritten and then added
  * to (dx_accumulate), dw accumulated (from a non-zero start, so the
  * per-thread shares must be added, not stored) and the workspace allocated
  * to exactly the size the op asks for.
@@ -29,7 +31,9 @@ static const struct team_shape team_shapes[] = {
 	{ 7, 2, 41, 38, 5, 3, 3, 2, 1 },  /* stride 2 */
 	{ 5, 4, 40, 40, 3, 1, 1, 1, 0 },  /* 1×1: no im2col */
 	{ 5, 4, 20, 18, 6, 1, 1, 2, 0 },  /* 1×1 stride 2 (direct, polyphase) */
-	{ 9, 3, 15, 17, 70, 3, 3, 1, 1 }, /* 70 output channels: the GEMM path */
+	{ 13, 16, 28, 28, 16, 3, 3, 1, 1 },/* direct, 2 chunks a member at 2 threads */
+	{ 13, 16, 28, 28, 32, 3, 3, 2, 1 },/* the same at stride 2 */
+	{ 3, 3, 15, 17, 200, 3, 3, 1, 1 }, /* 3 + 200 planes a sample: the GEMM path */
 };
 
 static double x_at(const float *x, const struct team_shape *s, int n, int c, int h, int w)
