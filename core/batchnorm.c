@@ -32,6 +32,129 @@
 
 #include <math.h>
 
+/*
+ * The per-run loops below have AVX-512 versions (release builds): GCC's
+ * code for the `omp simd` reductions kept the vector sums on the stack,
+ * one store-to-load round trip per 16 values, and turned the ReLU mask into
+ * masked loads, both slow here. These keep two sums per quantity in
+ * registers and load everything unmasked but a run's tail; they evaluate
+ * the same expressions (no fused multiply-adds: -std=c11 contracts none),
+ * summed in a different order.
+ */
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+static inline __mmask16 tail_lanes(int n)
+{
+	return (__mmask16)((1u << n) - 1);
+}
+
+/* Σ x over one run. */
+static float run_sum(const float *x, int n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+	int j = 0;
+	for (; j + 32 <= n; j += 32) {
+		s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + j));
+		s1 = _mm512_add_ps(s1, _mm512_loadu_ps(x + j + 16));
+	}
+	for (; j + 16 <= n; j += 16)
+		s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + j));
+	if (j < n)
+		s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(tail_lanes(n - j), x + j));
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* Σ (x − mu)² over one run. */
+static float run_sq(const float *x, float mu, int n)
+{
+	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), m = _mm512_set1_ps(mu);
+	int j = 0;
+	for (; j + 32 <= n; j += 32) {
+		__m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + j), m);
+		__m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(x + j + 16), m);
+		s0 = _mm512_add_ps(s0, _mm512_mul_ps(d0, d0));
+		s1 = _mm512_add_ps(s1, _mm512_mul_ps(d1, d1));
+	}
+	for (; j < n; j += 16) {
+		__mmask16 t = n - j >= 16 ? 0xffff : tail_lanes(n - j);
+		__m512 d = _mm512_maskz_sub_ps(t, _mm512_maskz_loadu_ps(t, x + j), m);
+		s0 = _mm512_add_ps(s0, _mm512_mul_ps(d, d));
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* g = dy·[mask > 0] of 16 values (a NaN mask gives 0, as the scalar ?: does). */
+static inline __m512 masked_grad(__m512 dy, __m512 mask)
+{
+	return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mask, _mm512_setzero_ps(), _CMP_GT_OQ), dy);
+}
+
+/* Σg and Σg·x̂ over one run. */
+static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *mask,
+			  const float *x, float mu, float rs, int n)
+{
+	__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = a0, b1 = a0;
+	__m512 m = _mm512_set1_ps(mu), r = _mm512_set1_ps(rs);
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 t = n - j >= 16 ? 0xffff : tail_lanes(n - j);
+		__m512 g, xv;
+		if (t == 0xffff) {
+			g = _mm512_loadu_ps(dy + j);
+			if (mask)
+				g = masked_grad(g, _mm512_loadu_ps(mask + j));
+			xv = _mm512_loadu_ps(x + j);
+		} else {
+			g = _mm512_maskz_loadu_ps(t, dy + j);
+			if (mask)
+				g = masked_grad(g, _mm512_maskz_loadu_ps(t, mask + j));
+			xv = _mm512_maskz_loadu_ps(t, x + j);
+		}
+		__m512 gx = _mm512_mul_ps(g, _mm512_mul_ps(_mm512_sub_ps(xv, m), r));
+		if (j / 16 % 2) {
+			a1 = _mm512_add_ps(a1, g);
+			b1 = _mm512_add_ps(b1, gx);
+		} else {
+			a0 = _mm512_add_ps(a0, g);
+			b0 = _mm512_add_ps(b0, gx);
+		}
+	}
+	*sg = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+	*sgx = _mm512_reduce_add_ps(_mm512_add_ps(b0, b1));
+}
+
+/* dx (+)= k·(g − a − x̂·b) over one run, g = dy or dy·[mask > 0]. */
+static void dx_run(float *dx, int accumulate, const float *dy, const float *mask,
+		   const float *x, float mu, float rs, float k, float a, float b, int n)
+{
+	__m512 m = _mm512_set1_ps(mu), r = _mm512_set1_ps(rs), kv = _mm512_set1_ps(k);
+	__m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 t = n - j >= 16 ? 0xffff : tail_lanes(n - j);
+		__m512 g, xv, d;
+		if (t == 0xffff) {
+			g = _mm512_loadu_ps(dy + j);
+			if (mask)
+				g = masked_grad(g, _mm512_loadu_ps(mask + j));
+			xv = _mm512_loadu_ps(x + j);
+		} else {
+			g = _mm512_maskz_loadu_ps(t, dy + j);
+			if (mask)
+				g = masked_grad(g, _mm512_maskz_loadu_ps(t, mask + j));
+			xv = _mm512_maskz_loadu_ps(t, x + j);
+		}
+		__m512 xh = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(xv, m), r), bv);
+		d = _mm512_mul_ps(kv, _mm512_sub_ps(_mm512_sub_ps(g, av), xh));
+		if (accumulate)
+			d = _mm512_add_ps(t == 0xffff ? _mm512_loadu_ps(dx + j)
+						      : _mm512_maskz_loadu_ps(t, dx + j), d);
+		if (t == 0xffff)
+			_mm512_storeu_ps(dx + j, d);
+		else
+			_mm512_mask_storeu_ps(dx + j, t, d);
+	}
+}
+#else
 /* Σ x over one run. */
 static float run_sum(const float *x, int n)
 {
@@ -53,6 +176,7 @@ static float run_sq(const float *x, float mu, int n)
 	}
 	return s;
 }
+#endif
 
 /*
  * y = (x − mean)·scale + beta over one run, plus the residual addend when
@@ -249,6 +373,7 @@ void isif_bn_forward_eval(float *y, const float *x, const float *gamma,
 			   NULL);
 }
 
+#ifndef __AVX512F__
 /* Σg and Σg·x̂ over one run. */
 static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *mask,
 			  const float *x, float mu, float rs, int n)
@@ -294,6 +419,7 @@ static void dx_run(float *dx, int accumulate, const float *dy, const float *mask
 			dx[j] = k * (dy[j] - a - (x[j] - mu) * rs * b);
 	}
 }
+#endif
 
 /*
  * With g = dy (or dy·[mask > 0]) and x̂ = (x − mean)·rstd:
