@@ -26,6 +26,17 @@
  * packs colᵀ a panel of 48 (c, r, s) lanes at a time through a small staging
  * block and 16×16 register transposes. Other strides use col explicitly.
  *
+ * Narrow layers ("same" padding, stride 1 or 2, at most DIRECT_MAX_PLANES
+ * chunk planes a sample: all of resnet20 and convnet) skip the GEMM: with
+ * 16–64 output channels its packed B panels were amortised over too few
+ * rows and packing took longer than the product. They run the direct
+ * kernels of core/conv_direct.c on a channel-major copy of each chunk, where
+ * every tap is a unit-stride shift of a plane read under a padding mask;
+ * the input gradient is the same product over dY (per input phase under
+ * stride 2), the weight gradient dot products of such rows. That path can
+ * also take a following BN's per-run statistics and input-gradient map
+ * (core/conv_bn_impl.h).
+ *
  * Threads (ops_impl.h, team_impl.h): the batch is split into one contiguous
  * range of samples per team member; each member works through its range in
  * chunks with its own slice of the workspace (col or planes, GEMM packing),
