@@ -9,6 +9,10 @@
  *   make build/layer_bench
  *   build/layer_bench MODEL [channels 1] [size 28] [m 128] [threads 2] [iters 3] [-v]
  * -v adds one line per convolution.
+ *
+ *   build/layer_bench --conv N C H W K R stride pad [threads 1] [iters 9]
+ * times one convolution alone (forward, and backward with dx and dw) on a
+ * thread team: median milliseconds and GFLOP/s of each.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +25,10 @@
 #endif
 
 #include "../core/model_impl.h"
+#include "../core/ops_impl.h"
+#include "../core/team_impl.h"
 #include "isif/loss.h"
+#include "isif/ops.h"
 #include "isif/rng.h"
 
 static double clock_s(clockid_t id)
@@ -36,8 +43,69 @@ static double now(void)
 	return clock_s(CLOCK_MONOTONIC);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* --conv: one layer's forward and backward, median of iters runs each. */
+static int conv_only(int argc, char **argv)
+{
+	if (argc < 10) {
+		fprintf(stderr, "usage: layer_bench --conv N C H W K R stride pad [threads] [iters]\n");
+		return 2;
+	}
+	int N = atoi(argv[2]), C = atoi(argv[3]), H = atoi(argv[4]), W = atoi(argv[5]);
+	int K = atoi(argv[6]), R = atoi(argv[7]), st = atoi(argv[8]), pad = atoi(argv[9]);
+	int threads = argc > 10 ? atoi(argv[10]) : 1, iters = argc > 11 ? atoi(argv[11]) : 9;
+	if (iters < 1 || iters > 1000)
+		iters = 9;
+	int P = isif_conv_out(H, R, st, pad), Q = isif_conv_out(W, R, st, pad);
+	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * P * Q, nw = (size_t)K * C * R * R;
+	struct team *tm = team_create(threads);
+	size_t nws = conv2d_workspace_team(N, C, H, W, K, R, R, st, pad, threads);
+	float *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
+	float *y = malloc(sizeof(float) * ny), *w = malloc(sizeof(float) * nw);
+	float *dw = calloc(nw, sizeof(float)), *ws = malloc(sizeof(float) * nws);
+	double *tf = malloc(sizeof(double) * iters), *tb = malloc(sizeof(double) * iters);
+	if (!tm || !x || !dx || !y || !w || !dw || !ws || !tf || !tb)
+		return 1;
+	struct isif_rng rng;
+	isif_rng_seed(&rng, 1, 2);
+	for (size_t i = 0; i < nx; i++)
+		x[i] = isif_rng_uniform(&rng) * 2 - 1;
+	for (size_t i = 0; i < nw; i++)
+		w[i] = isif_rng_uniform(&rng) * 2 - 1;
+	double cpu = 0;
+	for (int it = -1; it < iters; it++) { /* it = -1 warms up */
+		double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = now();
+		conv2d_forward_team(y, x, w, N, C, H, W, K, R, R, st, pad, ws, tm);
+		double t1 = now();
+		conv2d_backward_team(dx, 0, dw, y, x, w, N, C, H, W, K, R, R, st, pad, ws, tm);
+		double t2 = now();
+		if (it >= 0) {
+			tf[it] = t1 - t0;
+			tb[it] = t2 - t1;
+			cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+		}
+	}
+	qsort(tf, iters, sizeof *tf, cmp_double);
+	qsort(tb, iters, sizeof *tb, cmp_double);
+	double macs = (double)N * K * C * R * R * P * Q;
+	printf("conv N%d C%d %dx%d K%d %dx%d/%d pad %d threads %d: fwd %.2f ms %.1f GF/s  "
+	       "bwd %.2f ms %.1f GF/s  (CPU %.2f ms per iteration)\n", N, C, H, W, K, R, R, st, pad,
+	       threads, 1e3 * tf[iters / 2], 2 * macs / tf[iters / 2] * 1e-9, 1e3 * tb[iters / 2],
+	       4 * macs / tb[iters / 2] * 1e-9, 1e3 * cpu / iters);
+	team_free(tm);
+	free(x), free(dx), free(y), free(w), free(dw), free(ws), free(tf), free(tb);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--conv") == 0)
+		return conv_only(argc, argv);
 	static const char *kinds[] = { "conv", "bn", "relu", "maxpool", "avgpool",
 				       "linear", "l2norm", "add" };
 	int verbose = argc > 1 && strcmp(argv[argc - 1], "-v") == 0;

@@ -26,6 +26,17 @@
  * packs colᵀ a panel of 48 (c, r, s) lanes at a time through a small staging
  * block and 16×16 register transposes. Other strides use col explicitly.
  *
+ * Narrow layers ("same" padding, stride 1 or 2, at most DIRECT_MAX_PLANES
+ * chunk planes a sample: all of resnet20 and convnet) skip the GEMM: with
+ * 16–64 output channels its packed B panels were amortised over too few
+ * rows and packing took longer than the product. They run the direct
+ * kernels of core/conv_direct.c on a channel-major copy of each chunk, where
+ * every tap is a unit-stride shift of a plane read under a padding mask;
+ * the input gradient is the same product over dY (per input phase under
+ * stride 2), the weight gradient dot products of such rows. That path can
+ * also take a following BN's per-run statistics and input-gradient map
+ * (core/conv_bn_impl.h).
+ *
  * Threads (ops_impl.h, team_impl.h): the batch is split into one contiguous
  * range of samples per team member; each member works through its range in
  * chunks with its own slice of the workspace (col or planes, GEMM packing),
@@ -35,6 +46,8 @@
  */
 #include "isif/ops.h"
 #include "ops_impl.h"
+#include "conv_bn_impl.h"
+#include "conv_direct_impl.h"
 #include "gemm_impl.h"
 #include "simd_impl.h"
 #include "team_impl.h"
@@ -46,9 +59,26 @@
 #define CHUNK_PIXELS 2048
 #define COL_CAP (2u << 20)
 
+/* The direct path: layers whose chunk copies hold at most this many planes
+ * per sample (C·stride² of x, K of dY), in chunks of about this many floats
+ * (the copies, the next chunk's sources being prefetched and the tiles'
+ * working set share the 1 MiB L2). More planes would leave too few outputs
+ * per chunk for the weight gradient's dot products (each reduced once per
+ * chunk), and wide layers amortise the GEMM's packing well anyway. */
+#define DIRECT_MAX_PLANES 192
+#define DIRECT_CHUNK_FLOATS (128u << 10)
+
 struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
-	int P, Q, CRS, PQ, pointwise, implicit;
+	int P, Q, CRS, PQ, pointwise, implicit, direct;
+};
+
+/* The direct path's data for one tap list (the forward's, or one input
+ * phase's for dx) in the shared slot: packed weights, tap offsets (int32)
+ * and the mask table (uint16), as float offsets into the slot. */
+struct direct_set {
+	int nt;
+	size_t pack, off, tab;
 };
 
 /* Per-member workspace layout for a team of `team` members, then the
@@ -56,13 +86,15 @@ struct geom {
 struct layout {
 	int team, nb;           /* members used, samples per chunk */
 	size_t col, gemm, part; /* floats per member: col or planes + staging, packing, dw share */
-	size_t shared;          /* flipped weights (implicit path) */
+	size_t shared;          /* flipped weights (implicit path); the sets (direct path) */
+	struct direct_geom dg;  /* direct path: the chunk layout, */
+	struct direct_set f, d[4]; /* the forward (and dw) set, the dx phases' sets */
 };
 
 static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 			     int stride, int pad)
 {
-	struct geom g = { N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0 };
+	struct geom g = { N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0 };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
 	g.CRS = C * R * S;
@@ -70,6 +102,11 @@ static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 	g.pointwise = R == 1 && S == 1 && stride == 1 && pad == 0;
 	/* the flipped convolution of dx needs a padding R − 1 − pad ≥ 0 */
 	g.implicit = stride == 1 && !g.pointwise && pad <= R - 1 && pad <= S - 1;
+	/* "same"-padded convolutions of stride 1 or 2 on few channels skip the
+	 * GEMM (a 1×1 stride-1 one needs no copy there either) */
+	struct direct_geom dg;
+	g.direct = R == S && !g.pointwise && C * stride * stride + K <= DIRECT_MAX_PLANES &&
+		   direct_geom_make(&dg, H, W, R, stride, pad, 1);
 	return g;
 }
 
@@ -86,6 +123,40 @@ static size_t planes_len(const struct geom *g, int nb)
 	return (size_t)nb * max_size(xp, dp);
 }
 
+/* Places a set of nt taps over Cin channels for M output rows at *at. */
+static struct direct_set direct_place(size_t *at, int nt, int M, int Cin,
+				      const struct direct_geom *dg)
+{
+	struct direct_set d = { nt, *at, 0, 0 };
+	if (!nt)
+		return d;
+	d.off = d.pack + direct_pack_len(M, Cin * nt);
+	d.tab = d.off + (size_t)Cin * nt;
+	*at = d.tab + (direct_table_len(dg) + 1) / 2;
+	return d;
+}
+
+/* The direct path's layout: chunk copies of x and dY (conv_direct_impl.h);
+ * shared: the forward set, then one set per dx phase. */
+static void direct_layout(struct layout *l, const struct geom *g, int per_thread)
+{
+	struct direct_tap taps[DIRECT_MAX_TAPS];
+	size_t sample = (size_t)(g->C * g->stride * g->stride + g->K) * g->PQ;
+	int nb = (int)(DIRECT_CHUNK_FLOATS / sample);
+	l->nb = nb < 1 ? 1 : nb > per_thread ? per_thread : nb;
+	direct_geom_make(&l->dg, g->H, g->W, g->R, g->stride, g->pad, l->nb);
+	l->col = direct_buffer_len(&l->dg, g->C, 1) + direct_buffer_len(&l->dg, g->K, 0);
+	l->gemm = 0;
+	l->part = (size_t)g->K * g->CRS;
+	size_t at = 0;
+	l->f = direct_place(&at, direct_forward_taps(taps, &l->dg), g->K, g->C, &l->dg);
+	for (int ph = 0; ph < 4; ph++) {
+		int st = l->dg.st, nt = ph < st * st ? direct_dx_taps(taps, &l->dg, ph / st, ph % st) : 0;
+		l->d[ph] = direct_place(&at, nt, g->C, g->K, &l->dg);
+	}
+	l->shared = at;
+}
+
 static struct layout make_layout(const struct geom *g, int threads)
 {
 	struct layout l;
@@ -93,6 +164,10 @@ static struct layout make_layout(const struct geom *g, int threads)
 	if (l.team < 1)
 		l.team = 1;
 	int per_thread = (g->N + l.team - 1) / l.team;
+	if (g->direct) {
+		direct_layout(&l, g, per_thread);
+		return l;
+	}
 	int nb = (CHUNK_PIXELS + g->PQ - 1) / g->PQ;
 	while (!g->implicit && nb > 1 && (size_t)g->CRS * nb * g->PQ > COL_CAP)
 		nb--;
@@ -366,6 +441,160 @@ static struct implicit_col x_col(const struct geom *g, const float *x, int nb, f
 	return ic;
 }
 
+/* ---- the direct path (conv_direct_impl.h) ------------------------------ */
+
+static const int32_t *set_off(const float *shared, const struct direct_set *d)
+{
+	return (const int32_t *)(shared + d->off);
+}
+
+static const uint16_t *set_tab(const float *shared, const struct direct_set *d)
+{
+	return (const uint16_t *)(shared + d->tab);
+}
+
+/* Fills a set's offsets and table (and packed weights unless w is NULL). */
+static void fill_set(float *shared, const struct direct_set *d, const struct direct_tap *taps,
+		     const float *w, int M, int Cin, int chan_planes, int transpose,
+		     const struct geom *g, const struct layout *l)
+{
+	if (!d->nt)
+		return;
+	if (w)
+		direct_pack(shared + d->pack, w, M, Cin, g->R * g->S, taps, d->nt, transpose);
+	direct_offsets((int32_t *)(shared + d->off), Cin, chan_planes, taps, d->nt, &l->dg);
+	direct_table((uint16_t *)(shared + d->tab), &l->dg, taps, d->nt);
+}
+
+/* Before the members run: the forward set (with w packed for forward,
+ * without for backward, where dw reads only its offsets and table), and
+ * for backward with dx the phases' sets. */
+static void direct_prepare(float *shared, const float *w, int backward, int dx,
+			   const struct geom *g, const struct layout *l)
+{
+	struct direct_tap taps[DIRECT_MAX_TAPS];
+	int st = l->dg.st;
+	direct_forward_taps(taps, &l->dg);
+	fill_set(shared, &l->f, taps, backward ? NULL : w, g->K, g->C, st * st, 0, g, l);
+	for (int ph = 0; backward && dx && ph < st * st; ph++) {
+		direct_dx_taps(taps, &l->dg, ph / st, ph % st);
+		fill_set(shared, &l->d[ph], taps, w, g->C, g->K, 1, 1, g, l);
+	}
+}
+
+/* Adds samples [n, min(n + nb, n1)) of a tensor of `per` floats per sample. */
+static void next_chunk(struct prefetch *pf, const float *t, size_t per, int n, int n1, int nb)
+{
+	int cnt = n1 - n < nb ? n1 - n : nb;
+	if (!t || cnt <= 0 || pf->n == PREFETCH_RANGES)
+		return;
+	pf->r[pf->n].p = t + (size_t)n * per;
+	pf->r[pf->n].len = (size_t)cnt * per * sizeof(float);
+	pf->n++;
+}
+
+/* y of samples [n0, n1): Y = w·col straight from chunk copies of x; with
+ * run_mean, each chunk's per-run statistics (conv_bn_impl.h) while it is
+ * in cache. */
+static void direct_forward(float *y, float *run_mean, float *run_m2, const float *x,
+			   const float *shared, const struct geom *g, const struct layout *l,
+			   int n0, int n1, float *xg)
+{
+	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
+	const struct direct_set *f = &l->f;
+	for (int n = n0; n < n1; n += l->nb) {
+		int nb = n1 - n < l->nb ? n1 - n : l->nb;
+		struct prefetch pf = { 0 };
+		next_chunk(&pf, x, xs, n + nb, n1, l->nb);
+		direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
+		direct_conv(y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K, g->C * f->nt,
+			    f->nt, xg, set_off(shared, f), set_tab(shared, f), &l->dg, nb, pf);
+		for (int i = n; run_mean && i < n + nb; i++)
+			for (int k = 0; k < g->K; k++)
+				bn_run_stats(&run_mean[(size_t)i * g->K + k], &run_m2[(size_t)i * g->K + k],
+					     y + i * ys + (size_t)k * g->PQ, g->PQ);
+	}
+}
+
+/* dx of a chunk from its dY copy: stride 1 straight into dx; stride 2 one
+ * product per input phase into the phase planes of `ph` (the x copy, no
+ * longer needed), then interleaved into dx. */
+static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shared,
+		      const struct geom *g, const struct layout *l, int nb, float *ph,
+		      struct prefetch pf)
+{
+	size_t xs = (size_t)g->C * g->H * g->W;
+	int st = l->dg.st;
+	if (st == 1) {
+		const struct direct_set *d = &l->d[0];
+		direct_conv(dx, (ptrdiff_t)xs, g->PQ, dx_acc, shared + d->pack, g->C, g->K * d->nt,
+			    d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg, nb, pf);
+		return;
+	}
+	unsigned present = 0;
+	for (int p = 0; p < st * st; p++) {
+		const struct direct_set *d = &l->d[p];
+		if (!d->nt)
+			continue;
+		present |= 1u << p;
+		/* plane (c, p) of the phase buffer: rows c are st² planes apart */
+		direct_conv(ph + l->dg.lead + (size_t)p * l->dg.plane, g->PQ,
+			    (ptrdiff_t)(st * st * l->dg.plane), 0, shared + d->pack, g->C,
+			    g->K * d->nt, d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg,
+			    nb, pf);
+		pf.n = 0;
+	}
+	direct_interleave(dx, dx_acc, ph, g->C, nb, present, &l->dg);
+}
+
+/* direct_run_fn: a BN's dx map evaluated for the chunk from sample n0. */
+struct map_chunk {
+	const struct bn_dx_map *map;
+	int n0;
+};
+
+static void map_run(void *ctx, float *dst, int n, int c, int len)
+{
+	const struct map_chunk *mc = ctx;
+	bn_dx_map_run(dst, mc->map, mc->n0 + n, c, 0, len);
+}
+
+/* dw_t (+)= the weight gradient of samples [n0, n1) (overwritten first when
+ * fresh), dx (+)= their input gradient: dY copied once per chunk serves
+ * both, x copied for dw. dY is dy, or evaluated from a BN's map. */
+static void direct_backward(float *dx, int dx_acc, float *dw_t, int fresh, const float *dy,
+			    const struct bn_dx_map *map, const float *x, const float *shared,
+			    const struct geom *g, const struct layout *l, int n0, int n1, float *col)
+{
+	size_t xs = (size_t)g->C * g->H * g->W, ys = (size_t)g->K * g->PQ;
+	const struct direct_set *f = &l->f;
+	float *xg = col, *dyg = col + direct_buffer_len(&l->dg, g->C, 1);
+	for (int n = n0; n < n1; n += l->nb) {
+		int nb = n1 - n < l->nb ? n1 - n : l->nb;
+		if (map) {
+			struct map_chunk mc = { map, n };
+			direct_fill_runs(dyg, g->K, nb, &l->dg, map_run, &mc);
+		} else {
+			direct_fill(dyg, dy + n * ys, g->K, (ptrdiff_t)ys, nb, 0, &l->dg);
+		}
+		/* the next chunk's dY sources stream in during dw, its x during dx */
+		struct prefetch pdy = { 0 }, px = { 0 };
+		next_chunk(&pdy, map ? map->dy : dy, ys, n + nb, n1, l->nb);
+		if (map) {
+			next_chunk(&pdy, map->mask, ys, n + nb, n1, l->nb);
+			next_chunk(&pdy, map->x, ys, n + nb, n1, l->nb);
+		}
+		next_chunk(&px, x, xs, n + nb, n1, l->nb);
+		if (dw_t) {
+			direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
+			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, set_off(shared, f),
+				  g->C * f->nt, f->nt, set_tab(shared, f), &l->dg, nb, pdy);
+		}
+		if (dx)
+			direct_dx(dx + n * xs, dx_acc, dyg, shared, g, l, nb, xg, dw_t ? px : pdy);
+	}
+}
+
 /* Forward of samples [n0, n1) with one member's workspace slices. */
 static void forward_range(float *y, const float *x, const float *w, const struct geom *g,
 			  const struct layout *l, int n0, int n1, float *col, float *gws)
@@ -396,7 +625,9 @@ static void forward_range(float *y, const float *x, const float *w, const struct
 
 struct conv_job {
 	float *y, *dx, *dw;
+	float *run_mean, *run_m2; /* forward: per-run statistics of y (direct path), or NULL */
 	const float *x, *w, *dy;
+	const struct bn_dx_map *dymap; /* dY as a BN's map (direct path), or NULL */
 	int dx_accumulate;
 	struct geom g;
 	struct layout l;
@@ -412,18 +643,43 @@ static void forward_member(void *p, int rank, int size)
 	if (rank >= nt)
 		return;
 	share(j->g.N, nt, rank, &n0, &n1);
-	forward_range(j->y, j->x, j->w, &j->g, &j->l, n0, n1, slot_col(j->ws, &j->l, rank),
-		      slot_gemm(j->ws, &j->l, rank));
+	if (j->g.direct)
+		direct_forward(j->y, j->run_mean, j->run_m2, j->x, slot_shared(j->ws, &j->l), &j->g,
+			       &j->l, n0, n1,
+			       slot_col(j->ws, &j->l, rank));
+	else
+		forward_range(j->y, j->x, j->w, &j->g, &j->l, n0, n1,
+			      slot_col(j->ws, &j->l, rank), slot_gemm(j->ws, &j->l, rank));
+}
+
+static void forward_job(float *y, float *run_mean, float *run_m2, const float *x,
+			const float *w, const struct geom *g, float *ws, struct team *tm)
+{
+	struct conv_job j = { y, NULL, NULL, run_mean, run_m2, x, w, NULL, NULL, 0, *g, { 0 },
+			      ws, tm };
+	j.l = make_layout(&j.g, team_size(tm));
+	if (j.g.direct)
+		direct_prepare(slot_shared(ws, &j.l), w, 0, 0, &j.g, &j.l);
+	team_run(j.l.team > 1 ? tm : NULL, forward_member, &j);
 }
 
 void conv2d_forward_team(float *y, const float *x, const float *w,
 			 int N, int C, int H, int W, int K, int R, int S,
 			 int stride, int pad, float *ws, struct team *tm)
 {
-	struct conv_job j = { y, NULL, NULL, x, w, NULL, 0,
-			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
-	j.l = make_layout(&j.g, team_size(tm));
-	team_run(j.l.team > 1 ? tm : NULL, forward_member, &j);
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	forward_job(y, NULL, NULL, x, w, &g, ws, tm);
+}
+
+int conv2d_forward_runs_team(float *y, float *run_mean, float *run_m2, const float *x,
+			     const float *w, int N, int C, int H, int W, int K, int R, int S,
+			     int stride, int pad, float *ws, struct team *tm)
+{
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	if (!g.direct)
+		return -1;
+	forward_job(y, run_mean, run_m2, x, w, &g, ws, tm);
+	return 0;
 }
 
 void isif_conv2d_forward(float *y, const float *x, const float *w,
@@ -508,7 +764,12 @@ static void backward_member(void *p, int rank, int size)
 	if (rank < nt) {
 		share(j->g.N, nt, rank, &n0, &n1);
 		float *dw_t = !j->dw ? NULL : rank == 0 ? j->dw : slot_part(j->ws, l, rank);
-		backward_range(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->x, j->w,
+		if (j->g.direct)
+			direct_backward(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->dymap,
+					j->x, slot_shared(j->ws, l), &j->g, l, n0, n1,
+					slot_col(j->ws, l, rank));
+		else
+			backward_range(j->dx, j->dx_accumulate, dw_t, rank > 0, j->dy, j->x, j->w,
 			       slot_shared(j->ws, l), &j->g, l, n0, n1, slot_col(j->ws, l, rank),
 			       slot_gemm(j->ws, l, rank));
 	}
@@ -538,17 +799,44 @@ static void flip_weights(float *wf, const float *w, const struct geom *g)
 						w[(((size_t)k * g->C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
 }
 
+/* Backward with dY given as dy or as a BN's map (the direct path only). */
+static void backward_job(float *dx, int dx_accumulate, float *dw, const float *dy,
+			 const struct bn_dx_map *map, const float *x, const float *w,
+			 const struct geom *g, float *ws, struct team *tm)
+{
+	struct conv_job j = { NULL, dx, dw, NULL, NULL, x, w, dy, map, dx_accumulate, *g, { 0 },
+			      ws, tm };
+	j.l = make_layout(&j.g, team_size(tm));
+	if (j.g.direct)
+		direct_prepare(slot_shared(ws, &j.l), w, 1, dx != NULL, &j.g, &j.l);
+	else if (dx && j.g.implicit)
+		flip_weights(slot_shared(ws, &j.l), w, &j.g);
+	team_run(j.l.team > 1 ? tm : NULL, backward_member, &j);
+}
+
 void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *dy,
 			  const float *x, const float *w,
 			  int N, int C, int H, int W, int K, int R, int S,
 			  int stride, int pad, float *ws, struct team *tm)
 {
-	struct conv_job j = { NULL, dx, dw, x, w, dy, dx_accumulate,
-			      make_geom(N, C, H, W, K, R, S, stride, pad), { 0 }, ws, tm };
-	j.l = make_layout(&j.g, team_size(tm));
-	if (dx && j.g.implicit)
-		flip_weights(slot_shared(ws, &j.l), w, &j.g);
-	team_run(j.l.team > 1 ? tm : NULL, backward_member, &j);
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	backward_job(dx, dx_accumulate, dw, dy, NULL, x, w, &g, ws, tm);
+}
+
+int conv2d_takes_dy_map(int C, int H, int W, int K, int R, int S, int stride, int pad)
+{
+	return make_geom(1, C, H, W, K, R, S, stride, pad).direct;
+}
+
+int conv2d_backward_bn_team(float *dx, int dx_accumulate, float *dw, const struct bn_dx_map *dy,
+			    const float *x, const float *w, int N, int C, int H, int W, int K,
+			    int R, int S, int stride, int pad, float *ws, struct team *tm)
+{
+	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	if (!g.direct)
+		return -1;
+	backward_job(dx, dx_accumulate, dw, NULL, dy, x, w, &g, ws, tm);
+	return 0;
 }
 
 void isif_conv2d_backward(float *dx, float *dw, const float *dy,

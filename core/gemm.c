@@ -117,6 +117,11 @@ static int use_avx512(void)
 #endif
 }
 
+int gemm_simd(void)
+{
+	return use_avx512();
+}
+
 /*
  * Transposing pack: lanes r < rows each walk k from their own base; depth
  * runs of 16 contiguous k go through transpose16, the rest element-wise.
@@ -201,17 +206,31 @@ void gemm_pack_b(const struct gemm_view *B, float *dst, int j0, int nj, int k0, 
 
 /* ---- micro-kernels ----------------------------------------------------- */
 
+#define NV (NR / 16)
+
+/*
+ * Where a tile's columns go in a C row: the 16 lanes of vector v in up to
+ * two runs, lanes lane[v][0] to c + off[v][0] + lane and lanes lane[v][1]
+ * to c + off[v][1] + lane (a batched pixel axis crossing from one sample's
+ * plane into the next inside the vector).
+ */
+struct col_split {
+	ptrdiff_t off[NV][2];
+	unsigned lane[NV][2];
+};
+
 /*
  * tile = Σ_k a[k][0..MR) ⊗ b[k][0..NR) over kc packed steps, then C (+)=
- * tile on its m×n valid corner. c != NULL: C rows are ldc apart and each
- * row's n columns contiguous, stored in place; otherwise the tile goes to
- * `out` (MR×NR, row-major) for the caller to scatter.
+ * tile on its first m rows. c != NULL: C rows are ldc apart, columns as cs
+ * says, stored in place; otherwise the tile goes to `out` (MR×NR,
+ * row-major) for the caller to scatter.
  */
 typedef void kernel_fn(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
-		       int m, int n, int accumulate, float *out);
+		       int m, const struct col_split *cs, int accumulate, float *out);
 
 static void kernel_portable(int kc, const float *a, const float *b, float *c,
-			    ptrdiff_t ldc, int m, int n, int accumulate, float *out)
+			    ptrdiff_t ldc, int m, const struct col_split *cs, int accumulate,
+			    float *out)
 {
 	float acc[MR][NR];
 	memset(acc, 0, sizeof acc);
@@ -224,18 +243,24 @@ static void kernel_portable(int kc, const float *a, const float *b, float *c,
 		return;
 	}
 	for (int i = 0; i < m; i++)
-		for (int j = 0; j < n; j++)
-			c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+		for (int j = 0; j < NR; j++) {
+			int v = j / 16, l = j % 16;
+			for (int r = 0; r < 2; r++) {
+				if (!(cs->lane[v][r] >> l & 1))
+					continue;
+				float *d = c + i * ldc + cs->off[v][r] + l;
+				*d = accumulate ? *d + acc[i][j] : acc[i][j];
+			}
+		}
 }
 
 #ifdef HAVE_AVX512
-#define NV (NR / 16)
-
 /* MR×NR = 8×48: 24 zmm accumulators, 3 loads of b and 8 broadcasts of a
  * per k for 24 FMAs. */
 __attribute__((target("avx512f")))
 static void kernel_avx512(int kc, const float *a, const float *b, float *c,
-			  ptrdiff_t ldc, int m, int n, int accumulate, float *out)
+			  ptrdiff_t ldc, int m, const struct col_split *cs, int accumulate,
+			  float *out)
 {
 	__m512 acc[MR][NV];
 #pragma GCC unroll 8
@@ -264,23 +289,22 @@ static void kernel_avx512(int kc, const float *a, const float *b, float *c,
 				_mm512_storeu_ps(out + i * NR + 16 * v, acc[i][v]);
 		return;
 	}
-	__mmask16 mask[NV];
-#pragma GCC unroll 4
-	for (int v = 0; v < NV; v++) {
-		int left = n - 16 * v;
-		mask[v] = left >= 16 ? (__mmask16)0xffff
-				     : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
-	}
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++) {
 		if (i < m) {
 			float *ci = c + i * ldc;
 #pragma GCC unroll 4
 			for (int v = 0; v < NV; v++) {
-				__m512 r = acc[i][v];
-				if (accumulate)
-					r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask[v], ci + 16 * v));
-				_mm512_mask_storeu_ps(ci + 16 * v, mask[v], r);
+				for (int r = 0; r < 2; r++) {
+					__mmask16 lanes = (__mmask16)cs->lane[v][r];
+					float *d = ci + cs->off[v][r];
+					__m512 t = acc[i][v];
+					if (!lanes)
+						continue;
+					if (accumulate)
+						t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(lanes, d));
+					_mm512_mask_storeu_ps(d, lanes, t);
+				}
 			}
 		}
 	}
@@ -316,20 +340,54 @@ static void scatter_tile(const struct gemm_view *C, int i0, int j0, int m, int n
 	}
 }
 
-/* One MR×NR tile at (i0, j0) of an M×N product from packed panels. */
+static unsigned lanes_below(int n)
+{
+	return n >= 16 ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1;
+}
+
+/*
+ * The split of columns j0 .. j0 + n of a unit-stride column axis into each
+ * vector's runs, offsets from column j0; 0 when some vector needs more than
+ * two (samples of fewer than 16 pixels).
+ */
+static int col_split(struct col_split *cs, const struct gemm_axis *col, int j0, int n)
+{
+	ptrdiff_t base = axis_off(col, j0);
+	for (int v = 0; v < NV; v++) {
+		int t = j0 + 16 * v, cnt = n - 16 * v < 16 ? n - 16 * v : 16;
+		cs->lane[v][0] = cs->lane[v][1] = 0;
+		cs->off[v][0] = cs->off[v][1] = 0;
+		if (cnt <= 0)
+			continue;
+		int first = axis_run(col, t, cnt);
+		cs->off[v][0] = axis_off(col, t) - base;
+		cs->lane[v][0] = lanes_below(first);
+		if (first == cnt)
+			continue;
+		if (axis_run(col, t + first, cnt - first) != cnt - first)
+			return 0;
+		/* lane l ≥ first goes to the next run's start + (l − first) */
+		cs->off[v][1] = axis_off(col, t + first) - base - first;
+		cs->lane[v][1] = lanes_below(cnt) & ~lanes_below(first);
+	}
+	return 1;
+}
+
+/* One MR×NR tile at (i0, j0) of an M×N product from packed panels: stored
+ * by the kernel where the rows are plain and each vector's columns form at
+ * most two unit-stride runs, else scattered from a temporary tile. */
 static void run_tile(kernel_fn *kernel, const struct gemm_view *C, int M, int N, int kc,
 		     const float *a, const float *b, int i0, int j0, int accumulate)
 {
 	int m = min_int(MR, M - i0), n = min_int(NR, N - j0);
-	int rows_plain = axis_run(&C->row, i0, m) == m;
-	int cols_plain = C->col.inner == 1 && axis_run(&C->col, j0, n) == n;
-	if (rows_plain && cols_plain) {
+	struct col_split cs;
+	if (axis_run(&C->row, i0, m) == m && C->col.inner == 1 && col_split(&cs, &C->col, j0, n)) {
 		float *c = C->p + axis_off(&C->row, i0) + axis_off(&C->col, j0);
-		kernel(kc, a, b, c, C->row.inner, m, n, accumulate, NULL);
+		kernel(kc, a, b, c, C->row.inner, m, &cs, accumulate, NULL);
 		return;
 	}
 	float tile[MR * NR];
-	kernel(kc, a, b, NULL, 0, m, n, 0, tile);
+	kernel(kc, a, b, NULL, 0, m, NULL, 0, tile);
 	scatter_tile(C, i0, j0, m, n, tile, accumulate);
 }
 

@@ -19,6 +19,16 @@
  * passes its gradient on without a copy where it can: an addend produced by
  * a BN and read by nothing else takes the add's own gradient slot, with the
  * fused ReLU's output as its mask, which BN backward applies on the fly.
+ *
+ * A BN whose input comes from the convolution right before it (and feeds
+ * nothing else), when the layer is on the direct path and BN runs as one
+ * group (core/conv_bn_impl.h): in a train forward the convolution leaves
+ * its output's per-run statistics in the BN's mean and rstd storage, so BN
+ * reads its input once; in backward BN makes only its sums pass and hands
+ * the convolution its input gradient as a map, which the convolution
+ * evaluates while copying its dY. The BN's output gradient is then read
+ * during the convolution's backward, so planning keeps its slot alive until
+ * that node.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +36,7 @@
 #include <unistd.h>
 
 #include "isif/ops.h"
+#include "conv_bn_impl.h"
 #include "model_impl.h"
 #include "ops_impl.h"
 #include "team_impl.h"
@@ -243,6 +254,19 @@ static int can_alias(const struct isif_model *m, const struct node *add, int a, 
 	       m->acts[add->dst].galias < 0;
 }
 
+/* Node i is a BN that can hand its input gradient to the convolution
+ * before it as a map (see the file comment). */
+static int bn_maps_into_conv(const struct isif_model *m, int i)
+{
+	const struct node *n = &m->nodes[i];
+	if (i < 1 || n->kind != NODE_BN || m->acts[n->in].producer != i - 1 ||
+	    m->acts[n->in].consumers != 1)
+		return 0;
+	const struct node *c = &m->nodes[i - 1];
+	return c->kind == NODE_CONV &&
+	       conv2d_takes_dy_map(c->C, c->H, c->W, c->K, c->R, c->S, c->stride, c->pad);
+}
+
 /* The backward replay that assigns gradient slots (sizes for max_n rows). */
 static void plan_grads(struct isif_model *m, int max_n, struct slot_plan *sp)
 {
@@ -253,6 +277,7 @@ static void plan_grads(struct isif_model *m, int max_n, struct slot_plan *sp)
 		m->acts[a].galias = -1;
 		m->acts[a].gmask = -1;
 	}
+	int held = -1; /* a slot a mapping BN keeps alive through the conv before it */
 	for (int i = m->n_nodes - 1; i >= 0; i--) {
 		struct node *n = &m->nodes[i];
 		if (n->absorbed)
@@ -276,7 +301,12 @@ static void plan_grads(struct isif_model *m, int max_n, struct slot_plan *sp)
 			}
 			born[a] = 1;
 		}
-		slot_release(sp, slot_of(m, d));
+		slot_release(sp, held);
+		held = -1;
+		if (bn_maps_into_conv(m, i))
+			held = slot_of(m, d);
+		else
+			slot_release(sp, slot_of(m, d));
 	}
 }
 
@@ -365,7 +395,8 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
 							    n->R, n->S, n->stride, n->pad, threads);
 			ws = need > ws ? need : ws;
 		} else if (n->kind == NODE_BN) {
-			saved += 2 * (size_t)n->C * (size_t)max_n; /* up to max_n groups */
+			/* mean and rstd for up to max_n groups, the dx map's k, a, b */
+			saved += 2 * (size_t)n->C * (size_t)max_n + 3 * (size_t)n->C;
 		} else if (n->kind == NODE_L2NORM) {
 			saved += (size_t)max_n;
 		} else if (n->kind == NODE_MAXPOOL) {
@@ -412,7 +443,7 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
 		if (n->kind == NODE_BN) {
 			n->mean = s;
 			n->rstd = s + (size_t)n->C * max_n;
-			s += 2 * (size_t)n->C * max_n;
+			s += 2 * (size_t)n->C * max_n + 3 * (size_t)n->C; /* coef: bn_coef() */
 		} else if (n->kind == NODE_L2NORM) {
 			n->norm = s;
 			s += max_n;
@@ -448,6 +479,14 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 		return;
 	}
 	*(int64_t *)m->tensors[n->num_batches].data += 1;
+	if (groups == 1 && bn_maps_into_conv(m, (int)(n - m->nodes))) {
+		/* the conv before left its output's per-run statistics in mean
+		 * and rstd ([N][C] each, see run_node); BN overwrites their
+		 * first C entries with its own only after reading them */
+		bn_forward_train_runs(y, n->mean, n->rstd, x, gamma, beta, rm, rv, BN_MOMENTUM,
+				      BN_EPS, N, n->C, HW, relu, add, n->mean, n->rstd, m->team);
+		return;
+	}
 	if (groups == 1) {
 		bn_forward_train_ex(y, n->mean, n->rstd, x, gamma, beta, rm, rv,
 				    BN_MOMENTUM, BN_EPS, N, n->C, HW, relu, add, m->team);
@@ -538,8 +577,18 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 	/* a fused ReLU whose on/off pattern is frozen applies that pattern after */
 	const uint8_t *frozen = n->relu >= 0 ? m->nodes[n->relu].frozen : NULL;
 	int relu = n->relu >= 0 && !frozen;
+	int at = (int)(n - m->nodes);
 	switch (n->kind) {
 	case NODE_CONV:
+		/* the BN after it, in train mode as one group, takes the per-run
+		 * statistics of y (conv_bn_impl.h) in its mean and rstd storage */
+		if (train && groups == 1 && at + 1 < m->n_nodes && bn_maps_into_conv(m, at + 1)) {
+			struct node *b = &m->nodes[at + 1];
+			conv2d_forward_runs_team(y, b->mean, b->rstd, x, param(m, n->w), N, n->C, n->H,
+						 n->W, n->K, n->R, n->S, n->stride, n->pad,
+						 m->workspace, m->team);
+			break;
+		}
 		conv2d_forward_team(y, x, param(m, n->w), N, n->C, n->H, n->W, n->K,
 				    n->R, n->S, n->stride, n->pad, m->workspace, m->team);
 		break;
@@ -639,7 +688,13 @@ static void bn_backward(struct isif_model *m, struct node *n, float *dx, int acc
 			       n->C, HW, m->team);
 }
 
-static void back_node(struct isif_model *m, struct node *n, int N)
+/* A BN's input gradient handed to the convolution before it as a map. */
+struct pending_map {
+	int set;
+	struct bn_dx_map map;
+};
+
+static void back_node(struct isif_model *m, struct node *n, int N, struct pending_map *pm)
 {
 	const float *x = m->acts[n->in].data;
 	struct activation *out = &m->acts[n->dst], *in = &m->acts[n->in];
@@ -654,11 +709,27 @@ static void back_node(struct isif_model *m, struct node *n, int N)
 	int acc = in->grad_written;
 	switch (n->kind) {
 	case NODE_CONV:
+		if (pm->set && conv2d_backward_bn_team(dx, acc, grad(m, n->w), &pm->map, x,
+						       param(m, n->w), N, n->C, n->H, n->W, n->K,
+						       n->R, n->S, n->stride, n->pad, m->workspace,
+						       m->team) == 0) {
+			pm->set = 0;
+			break;
+		}
 		conv2d_backward_team(dx, acc, grad(m, n->w), dy, x, param(m, n->w), N, n->C,
 				     n->H, n->W, n->K, n->R, n->S, n->stride, n->pad,
 				     m->workspace, m->team);
 		break;
 	case NODE_BN:
+		if (dx && !acc && m->last_groups == 1 && bn_maps_into_conv(m, (int)(n - m->nodes))) {
+			/* k, a, b live after the node's rstd (isif_model_plan) */
+			float *coef = n->rstd + (size_t)n->C * m->plan_n;
+			bn_backward_map(&pm->map, coef, grad(m, n->w), grad(m, n->b), dy, mask, x,
+					n->mean, n->rstd, param(m, n->w), N, n->C, n->H * n->W,
+					m->team);
+			pm->set = 1;
+			break;
+		}
 		bn_backward(m, n, dx, acc, dy, mask, x, N, m->last_groups);
 		break;
 	case NODE_RELU:
@@ -716,12 +787,13 @@ int isif_model_backward(struct isif_model *m, const float *dout, char *err)
 	struct activation *last = &m->acts[m->nodes[m->n_nodes - 1].dst];
 	memcpy(last->grad, dout, (size_t)N * act_size(last) * sizeof(float));
 	last->grad_written = 1;
+	struct pending_map pm = { 0 };
 	for (int i = m->n_nodes - 1; i >= 0; i--) {
 		struct node *n = &m->nodes[i];
 		if (n->absorbed)
 			continue;
 		double t0 = m->profile ? now_seconds() : 0;
-		back_node(m, n, N);
+		back_node(m, n, N, &pm);
 		if (m->profile)
 			m->prof[i][1] += now_seconds() - t0;
 	}

@@ -30,48 +30,88 @@ struct pool_job {
 #ifdef __AVX512F__
 #include <immintrin.h>
 
+/* One candidate k of the window against the best so far (the rule above). */
+static inline void window_step(__m512 *best, __m512i *idx, __m512 v, int k)
+{
+	__mmask16 win = _mm512_cmp_ps_mask(v, *best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+	*best = _mm512_mask_mov_ps(*best, win, v);
+	*idx = _mm512_mask_mov_epi32(*idx, win, _mm512_set1_epi32(k));
+}
+
 /*
- * One output row of 2×2 windows, 16 at a time: the even and odd columns of
- * both input rows are split with two-source permutes, then the same
- * first-maximum-or-NaN rule as the scalar loop picks each window's winner.
+ * 16 outputs of a row of 2×2 windows from r0, r1 (the block's two input
+ * rows): the even and odd columns of both rows are split with two-source
+ * permutes, then the same first-maximum-or-NaN rule as the scalar loop
+ * picks each window's winner. lo, hi: the block's first and next 16 input
+ * columns; out: its outputs.
  */
-static void maxpool_row(float *y, uint8_t *am, const float *r0, const float *r1, int Q)
+static inline void window_block(float *y, uint8_t *am, const float *a, const float *b,
+				__mmask16 lo, __mmask16 hi, __mmask16 out)
 {
 	const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-	for (int q = 0; q < Q; q += 16) {
-		int n = Q - q < 16 ? Q - q : 16, n2 = 2 * n;
-		__mmask16 m = (__mmask16)((1u << n) - 1);
-		__mmask16 lo = (__mmask16)(n2 >= 16 ? 0xffff : (1u << n2) - 1);
-		__mmask16 hi = (__mmask16)(n2 <= 16 ? 0 : (1u << (n2 - 16)) - 1);
-		const float *a = r0 + 2 * q, *b = r1 + 2 * q;
-		__m512 a0 = _mm512_maskz_loadu_ps(lo, a), a1 = _mm512_maskz_loadu_ps(hi, a + 16);
-		__m512 b0 = _mm512_maskz_loadu_ps(lo, b), b1 = _mm512_maskz_loadu_ps(hi, b + 16);
-		__m512 v[4] = { _mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
-				_mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1) };
-		__m512 best = v[0];
-		__m512i idx = _mm512_setzero_si512();
-		for (int k = 1; k < 4; k++) {
-			__mmask16 win = _mm512_cmp_ps_mask(v[k], best, _CMP_GT_OQ) |
-					_mm512_cmp_ps_mask(v[k], v[k], _CMP_UNORD_Q);
-			best = _mm512_mask_mov_ps(best, win, v[k]);
-			idx = _mm512_mask_mov_epi32(idx, win, _mm512_set1_epi32(k));
+	/* full vectors load unmasked: masked loads cost more on this hardware */
+	__m512 a0 = lo == 0xffff ? _mm512_loadu_ps(a) : _mm512_maskz_loadu_ps(lo, a);
+	__m512 b0 = lo == 0xffff ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(lo, b);
+	__m512 a1 = _mm512_maskz_loadu_ps(hi, a + 16), b1 = _mm512_maskz_loadu_ps(hi, b + 16);
+	__m512 best = _mm512_permutex2var_ps(a0, even, a1);
+	__m512i idx = _mm512_setzero_si512();
+	window_step(&best, &idx, _mm512_permutex2var_ps(a0, odd, a1), 1);
+	window_step(&best, &idx, _mm512_permutex2var_ps(b0, even, b1), 2);
+	window_step(&best, &idx, _mm512_permutex2var_ps(b0, odd, b1), 3);
+	_mm512_mask_storeu_ps(y, out, best);
+	_mm512_mask_cvtepi32_storeu_epi8(am, out, idx);
+}
+
+/* The masks of the block of outputs q0.. of a row of Q. */
+static void block_masks(int q0, int Q, __mmask16 *lo, __mmask16 *hi, __mmask16 *out)
+{
+	int n = Q - q0 < 16 ? Q - q0 : 16, n2 = 2 * n;
+	*out = (__mmask16)((1u << n) - 1);
+	*lo = (__mmask16)(n2 >= 16 ? 0xffff : (1u << n2) - 1);
+	*hi = (__mmask16)(n2 <= 16 ? 0 : (1u << (n2 - 16)) - 1);
+}
+
+/*
+ * Planes' rows of outputs. The masks are computed in registers, once per
+ * call for rows of at most 16 outputs (the models' case): masks kept in
+ * memory cost a slow load into a mask register per block, and the pool ran
+ * several times slower.
+ */
+static void maxpool_rows(float *y, uint8_t *am, const float *x, int rows, int W, int Q)
+{
+	__mmask16 lo, hi, out;
+	if (Q <= 16) {
+		block_masks(0, Q, &lo, &hi, &out);
+		for (int p = 0; p < rows; p++) {
+			const float *r0 = x + (size_t)(2 * p) * W;
+			window_block(y + (size_t)p * Q, am + (size_t)p * Q, r0, r0 + W, lo, hi, out);
 		}
-		_mm512_mask_storeu_ps(y + q, m, best);
-		_mm512_mask_cvtepi32_storeu_epi8(am + q, m, idx);
+		return;
+	}
+	for (int p = 0; p < rows; p++) {
+		const float *r0 = x + (size_t)(2 * p) * W;
+		for (int q = 0; q < Q; q += 16) {
+			block_masks(q, Q, &lo, &hi, &out);
+			window_block(y + (size_t)p * Q + q, am + (size_t)p * Q + q, r0 + 2 * q,
+				     r0 + W + 2 * q, lo, hi, out);
+		}
 	}
 }
 #else
-static void maxpool_row(float *y, uint8_t *am, const float *r0, const float *r1, int Q)
+static void maxpool_rows(float *y, uint8_t *am, const float *x, int rows, int W, int Q)
 {
-	for (int q = 0; q < Q; q++) {
-		float v[4] = { r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1] };
-		int best = 0;
-		for (int k = 1; k < 4; k++)
-			if (v[k] > v[best] || isnan(v[k]))
-				best = k;
-		y[q] = v[best];
-		am[q] = (uint8_t)best;
+	for (int p = 0; p < rows; p++) {
+		const float *r0 = x + (size_t)(2 * p) * W, *r1 = r0 + W;
+		for (int q = 0; q < Q; q++) {
+			float v[4] = { r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1] };
+			int best = 0;
+			for (int k = 1; k < 4; k++)
+				if (v[k] > v[best] || isnan(v[k]))
+					best = k;
+			y[(size_t)p * Q + q] = v[best];
+			am[(size_t)p * Q + q] = (uint8_t)best;
+		}
 	}
 }
 #endif
@@ -80,13 +120,8 @@ static void maxpool_planes(void *job, size_t lo, size_t hi)
 {
 	const struct pool_job *j = job;
 	int H = j->H, W = j->W, P = H / 2, Q = W / 2;
-	for (size_t nc = lo; nc < hi; nc++) {
-		const float *xp = j->x + nc * H * W;
-		for (int p = 0; p < P; p++) {
-			const float *r0 = xp + (size_t)(2 * p) * W;
-			maxpool_row(j->y + (nc * P + p) * Q, j->argmax + (nc * P + p) * Q, r0, r0 + W, Q);
-		}
-	}
+	for (size_t nc = lo; nc < hi; nc++)
+		maxpool_rows(j->y + nc * P * Q, j->argmax + nc * P * Q, j->x + nc * H * W, P, W, Q);
 }
 
 void maxpool2_forward_ex(float *y, uint8_t *argmax, const float *x,
