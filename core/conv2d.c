@@ -48,6 +48,7 @@
 #include "ops_impl.h"
 #include "conv_bn_impl.h"
 #include "conv_direct_impl.h"
+#include "conv_winograd_impl.h"
 #include "gemm_impl.h"
 #include "simd_impl.h"
 #include "team_impl.h"
@@ -68,9 +69,14 @@
 #define DIRECT_MAX_PLANES 192
 #define DIRECT_CHUNK_FLOATS (128u << 10)
 
+/* The Winograd path (core/conv_winograd.c) takes 3×3 pad-1 stride-1 layers
+ * off the GEMM path when both channel counts reach this (its 16 products
+ * have depth Cin and Cout rows: too few leave the GEMM inefficient). */
+#define WINO_MIN_CHANNELS 16
+
 struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
-	int P, Q, CRS, PQ, pointwise, implicit, direct;
+	int P, Q, CRS, PQ, pointwise, implicit, direct, wino;
 };
 
 /* The direct path's data for one tap list (the forward's, or one input
@@ -94,7 +100,7 @@ struct layout {
 static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 			     int stride, int pad)
 {
-	struct geom g = { N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0 };
+	struct geom g = { N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0 };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
 	g.CRS = C * R * S;
@@ -107,6 +113,9 @@ static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
 	struct direct_geom dg;
 	g.direct = R == S && !g.pointwise && C * stride * stride + K <= DIRECT_MAX_PLANES &&
 		   direct_geom_make(&dg, H, W, R, stride, pad, 1);
+	/* wide 3×3 "same" stride-1 layers: forward and dx by Winograd */
+	g.wino = !g.direct && wino_applies(R, S, stride, pad) && C >= WINO_MIN_CHANNELS &&
+		 K >= WINO_MIN_CHANNELS;
 	return g;
 }
 
@@ -198,7 +207,13 @@ size_t conv2d_workspace_team(int N, int C, int H, int W, int K, int R, int S,
 {
 	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
 	struct layout l = make_layout(&g, threads);
-	return layout_total(&l);
+	size_t len = layout_total(&l);
+	if (g.wino) {
+		/* the forward, and dx (after dw, in the same space) */
+		len = max_size(len, wino_workspace(N, C, H, W, K, threads));
+		len = max_size(len, wino_workspace(N, K, H, W, C, threads));
+	}
+	return len;
 }
 
 size_t isif_conv2d_workspace(int N, int C, int H, int W, int K, int R, int S,
@@ -657,6 +672,10 @@ static void forward_job(float *y, float *run_mean, float *run_m2, const float *x
 {
 	struct conv_job j = { y, NULL, NULL, run_mean, run_m2, x, w, NULL, NULL, 0, *g, { 0 },
 			      ws, tm };
+	if (g->wino) {
+		wino_conv(y, 0, x, w, 0, g->N, g->C, g->H, g->W, g->K, ws, tm);
+		return;
+	}
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
 		direct_prepare(slot_shared(ws, &j.l), w, 0, 0, &j.g, &j.l);
@@ -806,6 +825,14 @@ static void backward_job(float *dx, int dx_accumulate, float *dw, const float *d
 {
 	struct conv_job j = { NULL, dx, dw, NULL, NULL, x, w, dy, map, dx_accumulate, *g, { 0 },
 			      ws, tm };
+	if (g->wino && dx) {
+		/* dw on the GEMM path, then dx = the Winograd convolution of dY
+		 * with the flipped, transposed weights */
+		if (dw)
+			backward_job(NULL, 0, dw, dy, NULL, x, w, g, ws, tm);
+		wino_conv(dx, dx_accumulate, dy, w, 1, g->N, g->K, g->H, g->W, g->C, ws, tm);
+		return;
+	}
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
 		direct_prepare(slot_shared(ws, &j.l), w, 1, dx != NULL, &j.g, &j.l);

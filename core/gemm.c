@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define MR 8
+#define MR GEMM_MR
 #define NR GEMM_NR
 #define KC GEMM_KC
 #define MC 128
@@ -427,8 +427,12 @@ void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view
 			for (int ic = 0; ic < M; ic += MC) {
 				int mc = min_int(MC, M - ic);
 				for (int i = 0; i < mc; i += MR)
-					pack_panel(ap + (size_t)i * kc, MR, A->p, &A->row, ic + i,
-						   min_int(MR, mc - i), &A->col, pc, kc);
+					if (A->pack)
+						A->pack(A->ctx, ap + (size_t)i * kc, ic + i,
+							min_int(MR, mc - i), pc, kc);
+					else
+						pack_panel(ap + (size_t)i * kc, MR, A->p, &A->row,
+							   ic + i, min_int(MR, mc - i), &A->col, pc, kc);
 				for (int j = 0; j < nc; j += NR)
 					for (int i = 0; i < mc; i += MR)
 						run_tile(kernel, C, M, N, kc, ap + (size_t)i * kc,

@@ -35,10 +35,17 @@ struct gemm_axis {
  */
 typedef void gemm_pack_fn(void *ctx, float *dst, int j0, int nj, int k0, int kc);
 
+/*
+ * An A operand can be produced by a packer too: called once per GEMM_MR-row
+ * panel, fill dst[k·GEMM_MR + r] with A(i0 + r, k0 + k) for r < mi (≤ GEMM_MR;
+ * zeros for mi ≤ r < GEMM_MR), k < kc: (ctx, dst, i0, mi, k0, kc). A
+ * convolution whose weights are transformed once per call packs them once
+ * and copies the panels from there.
+ */
 struct gemm_view {
 	float *p;
 	struct gemm_axis row, col;
-	gemm_pack_fn *pack;        /* B only: when set, p and the axes are unused */
+	gemm_pack_fn *pack;        /* when set, p and the axes are unused */
 	void *ctx;
 };
 
@@ -74,7 +81,8 @@ static inline struct gemm_view gemm_nchw_t(const float *p, int hw, ptrdiff_t sam
 /* The packer gemm() uses for a B view (for packers that stage data first). */
 void gemm_pack_b(const struct gemm_view *B, float *dst, int j0, int nj, int k0, int kc);
 
-/* Panel width of packed B, and the largest nj / kc a packer is asked for. */
+/* Panel widths of packed A and B, and the largest nj / kc a packer is asked for. */
+#define GEMM_MR 8
 #define GEMM_NR 48
 #define GEMM_NC 3072
 #define GEMM_KC 256

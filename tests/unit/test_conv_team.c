@@ -6,8 +6,9 @@
  * output pixels a chunk, so 40×40 images give chunks of 2 samples; direct
  * path: 128 Ki floats of copies, so 16 + 16 planes of 28×28 give 5), for
  * the direct paths (3×3 stride 1 and 2, 1×1 stride 2; core/conv_direct.c),
- * the implicit GEMM path (over 192 planes a sample) and the 1×1 stride-1
- * path. Checks dx overwritten and then added
+ * the implicit GEMM path (over 192 planes a sample), the Winograd path
+ * (core/conv_winograd.c: 3×3 same stride 1, both channel counts ≥ 16) and
+ * the 1×1 stride-1 path. Checks dx overwritten and then added
  * to (dx_accumulate), dw accumulated (from a non-zero start, so the
  * per-thread shares must be added, not stored) and the workspace allocated
  * to exactly the size the op asks for.
@@ -34,6 +35,7 @@ static const struct team_shape team_shapes[] = {
 	{ 13, 16, 28, 28, 16, 3, 3, 1, 1 },/* direct, 2 chunks a member at 2 threads */
 	{ 13, 16, 28, 28, 32, 3, 3, 2, 1 },/* the same at stride 2 */
 	{ 3, 3, 15, 17, 200, 3, 3, 1, 1 }, /* 3 + 200 planes a sample: the GEMM path */
+	{ 5, 24, 7, 9, 176, 3, 3, 1, 1 }, /* 24 + 176 planes, both ≥ 16: Winograd (forward, dx) */
 };
 
 static double x_at(const float *x, const struct team_shape *s, int n, int c, int h, int w)

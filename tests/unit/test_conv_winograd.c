@@ -1,0 +1,107 @@
+/*
+ * tests/unit/test_conv_winograd.c — the F(2×2, 3×3) Winograd convolution
+ * (core/conv_winograd.c) against a naive 3×3 pad-1 convolution in double:
+ * odd and even image sizes (7×7, 5×5 and 3×3 clip the last tile row and
+ * column; 4×4, 6×8 do not), several channel counts, the flipped weights of
+ * an input gradient (flip 1, referenced by the explicit formula
+ * w'[co][ci][r][s] = w[ci][co][2 − r][2 − s]), accumulate (y starts at
+ * known values), teams of 1, 2 and 3 members, chunks that cross sample
+ * boundaries, and both the AVX-512 and the portable transforms.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/conv_winograd_impl.h"
+#include "../../core/gemm_impl.h"
+#include "../../core/team_impl.h"
+#include "check.h"
+#include "ops_testutil.h"
+
+struct wino_shape {
+	int N, Cin, H, W, Cout;
+};
+
+static const struct wino_shape wino_shapes[] = {
+	{ 3, 5, 7, 7, 6 },
+	{ 4, 8, 5, 5, 3 },
+	{ 5, 3, 4, 4, 17 },
+	{ 2, 20, 6, 8, 9 },
+	{ 3, 2, 3, 3, 2 },
+	{ 9, 33, 7, 7, 40 },  /* 144 tiles: several groups of 16, chunk crosses samples */
+	{ 1, 1, 1, 1, 1 },
+};
+
+/* y[n][co][p][q] = Σ w'[co][ci][r][s] · x[n][ci][p + r − 1][q + s − 1] */
+static void wino_naive(double *y, const float *x, const float *w, int flip,
+		       const struct wino_shape *s)
+{
+	int H = s->H, W = s->W;
+	for (int n = 0; n < s->N; n++)
+		for (int co = 0; co < s->Cout; co++)
+			for (int p = 0; p < H; p++)
+				for (int q = 0; q < W; q++) {
+					double acc = 0;
+					for (int ci = 0; ci < s->Cin; ci++)
+						for (int r = 0; r < 3; r++)
+							for (int t = 0; t < 3; t++) {
+								int h = p + r - 1, v = q + t - 1;
+								if (h < 0 || h >= H || v < 0 || v >= W)
+									continue;
+								double wv = flip ?
+									w[((size_t)ci * s->Cout + co) * 9 + (2 - r) * 3 + (2 - t)] :
+									w[((size_t)co * s->Cin + ci) * 9 + r * 3 + t];
+								acc += wv * x[(((size_t)n * s->Cin + ci) * H + h) * W + v];
+							}
+					y[(((size_t)n * s->Cout + co) * H + p) * W + q] = acc;
+				}
+}
+
+static void wino_case(const struct wino_shape *s, int flip, int threads, unsigned seed)
+{
+	size_t nx = (size_t)s->N * s->Cin * s->H * s->W, ny = (size_t)s->N * s->Cout * s->H * s->W;
+	size_t nw = (size_t)s->Cout * s->Cin * 9;
+	float *x = tu_rand(nx, seed), *w = tu_rand(nw, seed + 1), *base = tu_rand(ny, seed + 2);
+	double *ref = malloc(sizeof(double) * ny), *want = malloc(sizeof(double) * ny);
+	wino_naive(ref, x, w, flip, s);
+	for (size_t i = 0; i < ny; i++)
+		want[i] = base[i] + ref[i];
+	struct team *tm = team_create(threads);
+	CHECK(tm != NULL);
+	float *ws = malloc(sizeof(float) * wino_workspace(s->N, s->Cin, s->H, s->W, s->Cout, threads));
+	float *y = tu_const(ny, NAN);
+	/* each output sums 9·Cin products of terms up to 1 */
+	double tol = 2e-6 * fmax(1.0, 9.0 * s->Cin / 16.0);
+	char what[96];
+	wino_conv(y, 0, x, w, flip, s->N, s->Cin, s->H, s->W, s->Cout, ws, tm);
+	snprintf(what, sizeof what, "%dx%d Cin %d Cout %d flip %d threads %d simd %d", s->H, s->W,
+		 s->Cin, s->Cout, flip, threads, gemm_simd());
+	TU_CHECK_ALL(what, y, ref, ny, tol);
+	memcpy(y, base, sizeof(float) * ny);
+	wino_conv(y, 1, x, w, flip, s->N, s->Cin, s->H, s->W, s->Cout, ws, tm);
+	TU_CHECK_ALL(what, y, want, ny, tol);
+	team_free(tm);
+	free(x), free(w), free(base), free(ref), free(want), free(ws), free(y);
+}
+
+TEST(conv_winograd_matches_naive)
+{
+	for (int portable = 0; portable < 2; portable++) {
+		gemm_force_portable(portable);
+		for (size_t i = 0; i < sizeof wino_shapes / sizeof wino_shapes[0]; i++)
+			for (int flip = 0; flip < 2; flip++)
+				for (int threads = 1; threads <= 3; threads++)
+					wino_case(&wino_shapes[i], flip, threads,
+						  (unsigned)(700 + 10 * i + 3 * flip + threads));
+	}
+	gemm_force_portable(0);
+}
+
+TEST(conv_winograd_applies_to_3x3_same_stride_1_only)
+{
+	CHECK(wino_applies(3, 3, 1, 1));
+	CHECK(!wino_applies(3, 3, 2, 1));
+	CHECK(!wino_applies(3, 3, 1, 0));
+	CHECK(!wino_applies(5, 5, 1, 2));
+	CHECK(!wino_applies(1, 1, 1, 0));
+}
