@@ -209,8 +209,9 @@ size_t conv2d_workspace_team(int N, int C, int H, int W, int K, int R, int S,
 	struct layout l = make_layout(&g, threads);
 	size_t len = layout_total(&l);
 	if (g.wino) {
-		/* the forward, and dx (after dw, in the same space) */
+		/* the forward, dw and dx (one after the other, in the same space) */
 		len = max_size(len, wino_workspace(N, C, H, W, K, threads));
+		len = max_size(len, wino_dw_workspace(N, C, H, W, K, threads));
 		len = max_size(len, wino_workspace(N, K, H, W, C, threads));
 	}
 	return len;
@@ -825,12 +826,14 @@ static void backward_job(float *dx, int dx_accumulate, float *dw, const float *d
 {
 	struct conv_job j = { NULL, dx, dw, NULL, NULL, x, w, dy, map, dx_accumulate, *g, { 0 },
 			      ws, tm };
-	if (g->wino && dx) {
-		/* dw on the GEMM path, then dx = the Winograd convolution of dY
-		 * with the flipped, transposed weights */
+	if (g->wino) {
+		/* dw, then dx = the Winograd convolution of dY with the flipped,
+		 * transposed weights, one after the other in the same space */
 		if (dw)
-			backward_job(NULL, 0, dw, dy, NULL, x, w, g, ws, tm);
-		wino_conv(dx, dx_accumulate, dy, w, 1, g->N, g->K, g->H, g->W, g->C, ws, tm);
+			wino_dw(dw, dy, x, g->N, g->C, g->H, g->W, g->K, ws, tm);
+		if (dx)
+			wino_conv(dx, dx_accumulate, dy, w, 1, g->N, g->K, g->H, g->W, g->C, ws,
+				  tm);
 		return;
 	}
 	j.l = make_layout(&j.g, team_size(tm));

@@ -91,6 +91,8 @@ struct wino_job {
 	float *ws;
 	size_t slot;
 	struct team *tm;
+	float *dw;              /* wino_dw: the weight gradient, from dy */
+	const float *dy;
 };
 
 /* ---- U = G g Gᵀ ---------------------------------------------------------- */
@@ -415,8 +417,286 @@ void wino_conv(float *y, int accumulate, const float *x, const float *w, int fli
 {
 	int team = team_size(tm);
 	struct wino_job j = { y, x, w, accumulate, flip, N, Cin, H, W, Cout, 0,
-			      (W + 1) / 2, ((H + 1) / 2) * ((W + 1) / 2), ws, 0, tm };
+			      (W + 1) / 2, ((H + 1) / 2) * ((W + 1) / 2), ws, 0, tm, NULL, NULL };
 	j.T = chunk_tiles(N, H, W, members(N, team));
 	j.slot = slot_len(Cin, Cout, j.T);
 	team_run(team > 1 ? tm : NULL, member, &j);
+}
+
+/* ---- the weight gradient -------------------------------------------------
+ *
+ * The forward is linear in U: y = Aᵀ [Σ_c U_c ⊙ V_c] A per tile, so with
+ * Ŷ = A dY Aᵀ (the 2×2 output gradient of a tile spread over 4×4, zero
+ * where the tile is clipped)
+ *   dU[ξ][k][c] = Σ_t Ŷ[ξ][k][t] · V[ξ][c][t],   dw[k][c] = Gᵀ dU[k][c] G,
+ * 16 GEMMs dU[ξ] (Cout × Cin) += Ŷ[ξ] (Cout × T) · V[ξ]ᵀ (T × Cin) per chunk.
+ * Here the transforms run over 16 channels of one tile (gathers across the
+ * channel planes), so that V is written tile-major (T × Cin, the GEMM's B
+ * rows) and Ŷ straight into the GEMM's A panels ([t][GEMM_MR] per 8 rows).
+ * Each member sums its own dU; after a barrier the members add the dU of
+ * every member for their share of (k, c) and transform it into dw.
+ */
+
+/* Per-member slot of the weight gradient: dU, V (T × Cin), Ŷ panels, tile
+ * tables, GEMM workspace. */
+static size_t dw_slot_len(int Cin, int Cout, int T)
+{
+	return 16 * (xi_stride(Cout, Cin) + xi_stride(T, Cin) + xi_stride(u_rows(Cout), T)) +
+	       (size_t)3 * T + gemm_workspace(Cout, Cin, T);
+}
+
+size_t wino_dw_workspace(int N, int Cin, int H, int W, int Cout, int team)
+{
+	team = members(N, team);
+	return (size_t)team * dw_slot_len(Cin, Cout, chunk_tiles(N, H, W, team));
+}
+
+/* Vt[ξ][t·Cin + c] = (Bᵀ d B)[ξ] of tile t, channel c. */
+static void dw_input_portable(float *Vt, const float *x, const struct tiles *tb, int nt,
+			      const struct wino_job *j)
+{
+	size_t HW = (size_t)j->H * j->W, vs = xi_stride(j->T, j->Cin);
+	for (int t = 0; t < nt; t++)
+		for (int c = 0; c < j->Cin; c++) {
+			float d[4][4], b[4][4];
+			uint16_t bit = (uint16_t)(1u << (t % 16));
+			for (int r = 0; r < 4; r++)
+				for (int s = 0; s < 4; s++)
+					d[r][s] = tb->imask[(t / 16) * 16 + r * 4 + s] & bit ?
+						x[c * HW + tb->ioff[t] + r * j->W + s] : 0.0f;
+			for (int s = 0; s < 4; s++) {
+				b[0][s] = d[0][s] - d[2][s];
+				b[1][s] = d[1][s] + d[2][s];
+				b[2][s] = d[2][s] - d[1][s];
+				b[3][s] = d[1][s] - d[3][s];
+			}
+			float *v = Vt + (size_t)t * j->Cin + c;
+			for (int r = 0; r < 4; r++) {
+				v[(4 * r + 0) * vs] = b[r][0] - b[r][2];
+				v[(4 * r + 1) * vs] = b[r][1] + b[r][2];
+				v[(4 * r + 2) * vs] = b[r][2] - b[r][1];
+				v[(4 * r + 3) * vs] = b[r][1] - b[r][3];
+			}
+		}
+}
+
+/* Ŷ[ξ] of tile t, row k at panel k / MR, [t][MR] (rows past Cout zero). */
+static void dw_grad_portable(float *Yh, const float *dy, const struct tiles *tb, int nt,
+			     const struct wino_job *j)
+{
+	size_t HW = (size_t)j->H * j->W, ys = xi_stride(u_rows(j->Cout), j->T);
+	for (int t = 0; t < nt; t++)
+		for (int k = 0; k < u_rows(j->Cout); k++) {
+			float e[2][2], f[4][2];
+			uint16_t bit = (uint16_t)(1u << (t % 16));
+			for (int a = 0; a < 2; a++)
+				for (int b = 0; b < 2; b++)
+					e[a][b] = k < j->Cout && tb->omask[(t / 16) * 4 + a * 2 + b] & bit ?
+						dy[k * HW + tb->ooff[t] + a * j->W + b] : 0.0f;
+			/* f = A e (4×2), Ŷ = f Aᵀ, A = [[1,0],[1,1],[1,-1],[0,-1]] */
+			for (int b = 0; b < 2; b++) {
+				f[0][b] = e[0][b];
+				f[1][b] = e[0][b] + e[1][b];
+				f[2][b] = e[0][b] - e[1][b];
+				f[3][b] = -e[1][b];
+			}
+			float *o = Yh + ((size_t)(k / GEMM_MR) * j->T + t) * GEMM_MR + k % GEMM_MR;
+			for (int i = 0; i < 4; i++) {
+				o[(4 * i + 0) * ys] = f[i][0];
+				o[(4 * i + 1) * ys] = f[i][0] + f[i][1];
+				o[(4 * i + 2) * ys] = f[i][0] - f[i][1];
+				o[(4 * i + 3) * ys] = -f[i][1];
+			}
+		}
+}
+
+#ifdef HAVE_AVX512
+__attribute__((target("avx512f")))
+static void dw_input_avx512(float *Vt, const float *x, const struct tiles *tb, int nt,
+			    const struct wino_job *j)
+{
+	size_t HW = (size_t)j->H * j->W, vs = xi_stride(j->T, j->Cin);
+	__m512i lane = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+							      4, 3, 2, 1, 0),
+					  _mm512_set1_epi32((int)HW));
+	for (int t = 0; t < nt; t++) {
+		uint16_t bit = (uint16_t)(1u << (t % 16));
+		for (int c0 = 0; c0 < j->Cin; c0 += 16) {
+			__mmask16 cm = j->Cin - c0 >= 16 ? 0xffff : (__mmask16)((1u << (j->Cin - c0)) - 1);
+			const float *xc = x + c0 * HW;
+			__m512 d[4][4], b[4][4];
+			for (int r = 0; r < 4; r++)
+				for (int s = 0; s < 4; s++) {
+					__mmask16 m = tb->imask[(t / 16) * 16 + r * 4 + s] & bit ? cm : 0;
+					__m512i ix = _mm512_add_epi32(lane, _mm512_set1_epi32(
+						tb->ioff[t] + r * j->W + s));
+					d[r][s] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ix, xc, 4);
+				}
+			for (int s = 0; s < 4; s++) {
+				b[0][s] = _mm512_sub_ps(d[0][s], d[2][s]);
+				b[1][s] = _mm512_add_ps(d[1][s], d[2][s]);
+				b[2][s] = _mm512_sub_ps(d[2][s], d[1][s]);
+				b[3][s] = _mm512_sub_ps(d[1][s], d[3][s]);
+			}
+			float *v = Vt + (size_t)t * j->Cin + c0;
+			__m512 o[4];
+			for (int r = 0; r < 4; r++) {
+				o[0] = _mm512_sub_ps(b[r][0], b[r][2]);
+				o[1] = _mm512_add_ps(b[r][1], b[r][2]);
+				o[2] = _mm512_sub_ps(b[r][2], b[r][1]);
+				o[3] = _mm512_sub_ps(b[r][1], b[r][3]);
+				for (int q = 0; q < 4; q++) {
+					if (cm == 0xffff)
+						_mm512_storeu_ps(v + (4 * r + q) * vs, o[q]);
+					else
+						_mm512_mask_storeu_ps(v + (4 * r + q) * vs, cm, o[q]);
+				}
+			}
+		}
+	}
+}
+
+__attribute__((target("avx512f")))
+static void dw_grad_avx512(float *Yh, const float *dy, const struct tiles *tb, int nt,
+			   const struct wino_job *j)
+{
+	size_t HW = (size_t)j->H * j->W, ys = xi_stride(u_rows(j->Cout), j->T);
+	int rows = u_rows(j->Cout);
+	__m512i lane = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+							      4, 3, 2, 1, 0),
+					  _mm512_set1_epi32((int)HW));
+	for (int t = 0; t < nt; t++) {
+		uint16_t bit = (uint16_t)(1u << (t % 16));
+		for (int k0 = 0; k0 < rows; k0 += 16) {
+			int left = j->Cout - k0;
+			__mmask16 km = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+			const float *dk = dy + k0 * HW;
+			__m512 e[2][2], f[4][2];
+			for (int a = 0; a < 2; a++)
+				for (int b = 0; b < 2; b++) {
+					__mmask16 m = tb->omask[(t / 16) * 4 + a * 2 + b] & bit ? km : 0;
+					__m512i ix = _mm512_add_epi32(lane, _mm512_set1_epi32(
+						tb->ooff[t] + a * j->W + b));
+					e[a][b] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ix, dk, 4);
+				}
+			for (int b = 0; b < 2; b++) {
+				f[0][b] = e[0][b];
+				f[1][b] = _mm512_add_ps(e[0][b], e[1][b]);
+				f[2][b] = _mm512_sub_ps(e[0][b], e[1][b]);
+				f[3][b] = _mm512_sub_ps(_mm512_setzero_ps(), e[1][b]);
+			}
+			/* lanes 0–7 to panel k0 / MR, lanes 8–15 to the next (if any) */
+			float *o = Yh + ((size_t)(k0 / GEMM_MR) * j->T + t) * GEMM_MR;
+			size_t next = (size_t)j->T * GEMM_MR;
+			int two = k0 + 8 < rows;
+			for (int i = 0; i < 4; i++) {
+				__m512 q[4];
+				q[0] = f[i][0];
+				q[1] = _mm512_add_ps(f[i][0], f[i][1]);
+				q[2] = _mm512_sub_ps(f[i][0], f[i][1]);
+				q[3] = _mm512_sub_ps(_mm512_setzero_ps(), f[i][1]);
+				for (int u = 0; u < 4; u++) {
+					float *dst = o + (4 * i + u) * ys;
+					_mm256_storeu_ps(dst, _mm512_castps512_ps256(q[u]));
+					if (two)
+						_mm256_storeu_ps(dst + next, _mm256_castpd_ps(
+							_mm512_extractf64x4_pd(_mm512_castps_pd(q[u]), 1)));
+				}
+			}
+		}
+	}
+}
+#endif
+
+static void dw_chunk(const struct wino_job *j, const float *x, const float *dy, float *dU,
+		     int first, long u0, int nt, float *slot)
+{
+	int T = j->T, simd = gemm_simd();
+	size_t us = xi_stride(j->Cout, j->Cin), vs = xi_stride(T, j->Cin);
+	size_t ys = xi_stride(u_rows(j->Cout), T);
+	float *Vt = dU + 16 * us, *Yh = Vt + 16 * vs;
+	struct tiles tb = tile_tables(Yh + 16 * ys, T);
+	float *gws = Yh + 16 * ys + (size_t)3 * T;
+	fill_tiles(&tb, j, u0, nt);
+#ifdef HAVE_AVX512
+	if (simd) {
+		dw_input_avx512(Vt, x, &tb, nt, j);
+		dw_grad_avx512(Yh, dy, &tb, nt, j);
+	} else
+#endif
+	{
+		dw_input_portable(Vt, x, &tb, nt, j);
+		dw_grad_portable(Yh, dy, &tb, nt, j);
+	}
+	(void)simd;
+	(void)slot;
+	for (int xi = 0; xi < 16; xi++) {
+		/* dU[ξ] (Cout × Cin) (+)= Ŷ[ξ] (Cout × nt) · Vt[ξ] (nt × Cin) */
+		struct packed_u pu = { Yh + xi * ys, T };
+		struct gemm_view A = gemm_dense(NULL, 0);
+		A.pack = pack_u;
+		A.ctx = &pu;
+		struct gemm_view B = gemm_dense(Vt + xi * vs, j->Cin);
+		struct gemm_view C = gemm_dense(dU + xi * us, j->Cin);
+		gemm(j->Cout, j->Cin, nt, &A, &B, &C, !first, gws);
+	}
+}
+
+/* dw[k][c] += Gᵀ (Σ over members of dU[k][c]) G for pairs [lo, hi). */
+static void dw_finish(const struct wino_job *j, int nm, size_t lo, size_t hi)
+{
+	size_t us = xi_stride(j->Cout, j->Cin);
+	for (size_t p = lo; p < hi; p++) {
+		float u[4][4], t[3][4];
+		for (int xi = 0; xi < 16; xi++) {
+			float sum = 0;
+			for (int m = 0; m < nm; m++)
+				sum += j->ws[(size_t)m * j->slot + xi * us + p];
+			u[xi / 4][xi % 4] = sum;
+		}
+		/* t = Gᵀ u (3×4), Gᵀ = [[1,½,½,0],[0,½,-½,0],[0,½,½,1]] */
+		for (int q = 0; q < 4; q++) {
+			t[0][q] = u[0][q] + 0.5f * (u[1][q] + u[2][q]);
+			t[1][q] = 0.5f * (u[1][q] - u[2][q]);
+			t[2][q] = 0.5f * (u[1][q] + u[2][q]) + u[3][q];
+		}
+		float *d = j->dw + p * 9;
+		for (int r = 0; r < 3; r++) {
+			d[r * 3 + 0] += t[r][0] + 0.5f * (t[r][1] + t[r][2]);
+			d[r * 3 + 1] += 0.5f * (t[r][1] - t[r][2]);
+			d[r * 3 + 2] += 0.5f * (t[r][1] + t[r][2]) + t[r][3];
+		}
+	}
+}
+
+static void dw_member(void *p, int rank, int size)
+{
+	struct wino_job *j = p;
+	int nm = members(j->N, size);
+	if (rank < nm) {
+		int n0 = (int)((long)j->N * rank / nm), n1 = (int)((long)j->N * (rank + 1) / nm);
+		float *slot = j->ws + (size_t)rank * j->slot;
+		const float *x = j->x + (size_t)n0 * j->Cin * j->H * j->W;
+		const float *dy = j->dy + (size_t)n0 * j->Cout * j->H * j->W;
+		long tiles = (long)(n1 - n0) * j->TT;
+		for (long u = 0; u < tiles; u += j->T) {
+			int nt = tiles - u < j->T ? (int)(tiles - u) : j->T;
+			dw_chunk(j, x, dy, slot, u == 0, u, nt, slot);
+		}
+	}
+	team_barrier(size > 1 ? j->tm : NULL);
+	size_t lo, hi;
+	team_share((size_t)j->Cout * j->Cin, 16, rank, size, &lo, &hi);
+	dw_finish(j, nm, lo, hi);
+}
+
+void wino_dw(float *dw, const float *dy, const float *x, int N, int Cin, int H, int W, int Cout,
+	     float *ws, struct team *tm)
+{
+	int team = team_size(tm);
+	struct wino_job j = { NULL, x, NULL, 0, 0, N, Cin, H, W, Cout, 0,
+			      (W + 1) / 2, ((H + 1) / 2) * ((W + 1) / 2), ws, 0, tm, dw, dy };
+	j.T = chunk_tiles(N, H, W, members(N, team));
+	j.slot = dw_slot_len(Cin, Cout, j.T);
+	team_run(team > 1 ? tm : NULL, dw_member, &j);
 }

@@ -29,4 +29,15 @@ size_t wino_workspace(int N, int Cin, int H, int W, int Cout, int team);
 void wino_conv(float *y, int accumulate, const float *x, const float *w, int flip, int N,
 	       int Cin, int H, int W, int Cout, float *ws, struct team *tm);
 
+/* Floats of workspace wino_dw needs for a team of `team` members. */
+size_t wino_dw_workspace(int N, int Cin, int H, int W, int Cout, int team);
+
+/*
+ * dw[Cout, Cin, 3, 3] += the weight gradient of the 3×3 pad-1 stride-1
+ * convolution of x[N, Cin, H, W] given its output gradient dy[N, Cout, H, W].
+ * ws: wino_dw_workspace(N, Cin, H, W, Cout, team_size(tm)) floats.
+ */
+void wino_dw(float *dw, const float *dy, const float *x, int N, int Cin, int H, int W, int Cout,
+	     float *ws, struct team *tm);
+
 #endif

@@ -5,7 +5,8 @@
  * column; 4×4, 6×8 do not), several channel counts, the flipped weights of
  * an input gradient (flip 1, referenced by the explicit formula
  * w'[co][ci][r][s] = w[ci][co][2 − r][2 − s]), accumulate (y starts at
- * known values), teams of 1, 2 and 3 members, chunks that cross sample
+ * known values), the weight gradient (wino_dw, added to known values),
+ * teams of 1, 2 and 3 members, chunks that cross sample
  * boundaries, and both the AVX-512 and the portable transforms.
  */
 #include <math.h>
@@ -57,6 +58,52 @@ static void wino_naive(double *y, const float *x, const float *w, int flip,
 				}
 }
 
+/* dw[co][ci][r][s] = Σ_n,p,q dy[n][co][p][q] · x[n][ci][p + r − 1][q + s − 1] */
+static void wino_naive_dw(double *dw, const float *x, const float *dy, const struct wino_shape *s)
+{
+	int H = s->H, W = s->W;
+	for (int co = 0; co < s->Cout; co++)
+		for (int ci = 0; ci < s->Cin; ci++)
+			for (int r = 0; r < 3; r++)
+				for (int t = 0; t < 3; t++) {
+					double acc = 0;
+					for (int n = 0; n < s->N; n++)
+						for (int p = 0; p < H; p++)
+							for (int q = 0; q < W; q++) {
+								int h = p + r - 1, v = q + t - 1;
+								if (h < 0 || h >= H || v < 0 || v >= W)
+									continue;
+								acc += (double)dy[(((size_t)n * s->Cout + co) * H + p) * W + q] *
+								       x[(((size_t)n * s->Cin + ci) * H + h) * W + v];
+							}
+					dw[(((size_t)co * s->Cin + ci) * 3 + r) * 3 + t] = acc;
+				}
+}
+
+/* dw starts at known values and must gain exactly the gradient. */
+static void wino_dw_case(const struct wino_shape *s, int threads, unsigned seed)
+{
+	size_t nx = (size_t)s->N * s->Cin * s->H * s->W, ny = (size_t)s->N * s->Cout * s->H * s->W;
+	size_t nw = (size_t)s->Cout * s->Cin * 9;
+	float *x = tu_rand(nx, seed), *dy = tu_rand(ny, seed + 1), *dw = tu_rand(nw, seed + 2);
+	double *want = malloc(sizeof(double) * nw);
+	wino_naive_dw(want, x, dy, s);
+	for (size_t i = 0; i < nw; i++)
+		want[i] += dw[i];
+	struct team *tm = team_create(threads);
+	CHECK(tm != NULL);
+	float *ws = malloc(sizeof(float) * wino_dw_workspace(s->N, s->Cin, s->H, s->W, s->Cout, threads));
+	wino_dw(dw, dy, x, s->N, s->Cin, s->H, s->W, s->Cout, ws, tm);
+	/* each entry sums N·H·W products of terms up to 1 */
+	double tol = 2e-6 * fmax(1.0, s->N * s->H * s->W / 16.0);
+	char what[96];
+	snprintf(what, sizeof what, "dw %dx%d N %d Cin %d Cout %d threads %d simd %d", s->H, s->W,
+		 s->N, s->Cin, s->Cout, threads, gemm_simd());
+	TU_CHECK_ALL(what, dw, want, nw, tol);
+	team_free(tm);
+	free(x), free(dy), free(dw), free(want), free(ws);
+}
+
 static void wino_case(const struct wino_shape *s, int flip, int threads, unsigned seed)
 {
 	size_t nx = (size_t)s->N * s->Cin * s->H * s->W, ny = (size_t)s->N * s->Cout * s->H * s->W;
@@ -93,6 +140,17 @@ TEST(conv_winograd_matches_naive)
 				for (int threads = 1; threads <= 3; threads++)
 					wino_case(&wino_shapes[i], flip, threads,
 						  (unsigned)(700 + 10 * i + 3 * flip + threads));
+	}
+	gemm_force_portable(0);
+}
+
+TEST(conv_winograd_dw_matches_naive)
+{
+	for (int portable = 0; portable < 2; portable++) {
+		gemm_force_portable(portable);
+		for (size_t i = 0; i < sizeof wino_shapes / sizeof wino_shapes[0]; i++)
+			for (int threads = 1; threads <= 3; threads++)
+				wino_dw_case(&wino_shapes[i], threads, (unsigned)(900 + 10 * i + threads));
 	}
 	gemm_force_portable(0);
 }
