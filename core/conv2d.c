@@ -37,6 +37,13 @@
  * also take a following BN's per-run statistics and input-gradient map
  * (core/conv_bn_impl.h).
  *
+ * Wide 3×3 "same" stride-1 layers (both channel counts ≥ WINO_MIN_CHANNELS
+ * and too many planes for the direct path: resnet18's layers 2–4) run
+ * forward, weight gradient and input gradient by Winograd's F(2×2, 3×3)
+ * (core/conv_winograd.c), 16 GEMMs over transformed tiles with 2.25× fewer
+ * multiplications; the input gradient is there the forward convolution of
+ * dY with the flipped, transposed weights.
+ *
  * Threads (ops_impl.h, team_impl.h): the batch is split into one contiguous
  * range of samples per team member; each member works through its range in
  * chunks with its own slice of the workspace (col or planes, GEMM packing),

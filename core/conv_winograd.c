@@ -21,6 +21,9 @@
  * tiles at a time: AVX-512 gathers of the patches (masked at the border) and
  * scatters of the outputs (masked where a tile is clipped), chosen at run
  * time (gemm_simd()); a portable scalar path otherwise.
+ *
+ * The weight gradient (wino_dw, at the end of the file) is the adjoint of
+ * the same computation: 16 GEMMs dU[ξ] += Ŷ[ξ]·V[ξ]ᵀ, then dw = Gᵀ dU G.
  */
 #include "conv_winograd_impl.h"
 #include "gemm_impl.h"

@@ -2,7 +2,8 @@
  * core/conv_winograd_impl.h — 3×3, stride-1, pad-1 convolutions by Winograd's
  * F(2×2, 3×3) minimal filtering (core/conv_winograd.c): 16 multiplications
  * per 2×2 outputs and channel pair instead of 36. Used by core/conv2d.c for
- * the wide layers' forward and input gradient. Not a public header.
+ * the wide layers' forward, input gradient and weight gradient. Not a
+ * public header.
  */
 #ifndef ISIF_CONV_WINOGRAD_IMPL_H
 #define ISIF_CONV_WINOGRAD_IMPL_H
