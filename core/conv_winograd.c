@@ -210,34 +210,40 @@ static void fill_tiles(const struct tiles *tb, const struct wino_job *j, long u0
 
 /* ---- portable transforms ------------------------------------------------- */
 
+/* v[ξ·vs] = (Bᵀ d B)[ξ] for tile t's 4×4 patch d of one channel plane xc
+ * (zero where the tile's mask says the patch leaves the image). */
+static void input_tile(float *v, size_t vs, const float *xc, const struct tiles *tb, int t,
+		       const struct wino_job *j)
+{
+	float d[4][4], b[4][4];
+	uint16_t bit = (uint16_t)(1u << (t % 16));
+	for (int r = 0; r < 4; r++)
+		for (int s = 0; s < 4; s++)
+			d[r][s] = tb->imask[(t / 16) * 16 + r * 4 + s] & bit ?
+				xc[tb->ioff[t] + r * j->W + s] : 0.0f;
+	/* b = Bᵀ d (rows), then V = b B (columns) */
+	for (int s = 0; s < 4; s++) {
+		b[0][s] = d[0][s] - d[2][s];
+		b[1][s] = d[1][s] + d[2][s];
+		b[2][s] = d[2][s] - d[1][s];
+		b[3][s] = d[1][s] - d[3][s];
+	}
+	for (int r = 0; r < 4; r++) {
+		v[(4 * r + 0) * vs] = b[r][0] - b[r][2];
+		v[(4 * r + 1) * vs] = b[r][1] + b[r][2];
+		v[(4 * r + 2) * vs] = b[r][2] - b[r][1];
+		v[(4 * r + 3) * vs] = b[r][1] - b[r][3];
+	}
+}
+
 /* V[ξ][c·T + t] = (Bᵀ d B)[ξ] for the chunk's tiles t < nt. */
 static void input_portable(float *V, const float *x, const struct tiles *tb, int nt,
 			   const struct wino_job *j)
 {
 	size_t HW = (size_t)j->H * j->W, vs = xi_stride(j->Cin, j->T);
 	for (int c = 0; c < j->Cin; c++)
-		for (int t = 0; t < nt; t++) {
-			float d[4][4], b[4][4];
-			uint16_t bit = (uint16_t)(1u << (t % 16));
-			for (int r = 0; r < 4; r++)
-				for (int s = 0; s < 4; s++)
-					d[r][s] = tb->imask[(t / 16) * 16 + r * 4 + s] & bit ?
-						x[c * HW + tb->ioff[t] + r * j->W + s] : 0.0f;
-			/* b = Bᵀ d (rows), then V = b B (columns) */
-			for (int s = 0; s < 4; s++) {
-				b[0][s] = d[0][s] - d[2][s];
-				b[1][s] = d[1][s] + d[2][s];
-				b[2][s] = d[2][s] - d[1][s];
-				b[3][s] = d[1][s] - d[3][s];
-			}
-			float *v = V + (size_t)c * j->T + t;
-			for (int r = 0; r < 4; r++) {
-				v[(4 * r + 0) * vs] = b[r][0] - b[r][2];
-				v[(4 * r + 1) * vs] = b[r][1] + b[r][2];
-				v[(4 * r + 2) * vs] = b[r][2] - b[r][1];
-				v[(4 * r + 3) * vs] = b[r][1] - b[r][3];
-			}
-		}
+		for (int t = 0; t < nt; t++)
+			input_tile(V + (size_t)c * j->T + t, vs, x + c * HW, tb, t, j);
 }
 
 /* y tile (+)= Aᵀ M A for the chunk's tiles, clipped to the image. */
@@ -460,27 +466,8 @@ static void dw_input_portable(float *Vt, const float *x, const struct tiles *tb,
 {
 	size_t HW = (size_t)j->H * j->W, vs = xi_stride(j->T, j->Cin);
 	for (int t = 0; t < nt; t++)
-		for (int c = 0; c < j->Cin; c++) {
-			float d[4][4], b[4][4];
-			uint16_t bit = (uint16_t)(1u << (t % 16));
-			for (int r = 0; r < 4; r++)
-				for (int s = 0; s < 4; s++)
-					d[r][s] = tb->imask[(t / 16) * 16 + r * 4 + s] & bit ?
-						x[c * HW + tb->ioff[t] + r * j->W + s] : 0.0f;
-			for (int s = 0; s < 4; s++) {
-				b[0][s] = d[0][s] - d[2][s];
-				b[1][s] = d[1][s] + d[2][s];
-				b[2][s] = d[2][s] - d[1][s];
-				b[3][s] = d[1][s] - d[3][s];
-			}
-			float *v = Vt + (size_t)t * j->Cin + c;
-			for (int r = 0; r < 4; r++) {
-				v[(4 * r + 0) * vs] = b[r][0] - b[r][2];
-				v[(4 * r + 1) * vs] = b[r][1] + b[r][2];
-				v[(4 * r + 2) * vs] = b[r][2] - b[r][1];
-				v[(4 * r + 3) * vs] = b[r][1] - b[r][3];
-			}
-		}
+		for (int c = 0; c < j->Cin; c++)
+			input_tile(Vt + (size_t)t * j->Cin + c, vs, x + c * HW, tb, t, j);
 }
 
 /* Ŷ[ξ] of tile t, row k at panel k / MR, [t][MR] (rows past Cout zero). */
