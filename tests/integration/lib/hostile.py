@@ -395,9 +395,9 @@ def cmd_limits(port, n, pid):
     h, _ = healthz(port)
     result("hostile_total_limit_bounds_connections", taken <= 256 and failed == 0 and h == 200,
            "%d connections from 8 addresses: the daemon took %d (--max-connections 256), closed %d "
-           "at once (per address), %d waited in the kernel's listen backlog; /healthz from a 9th "
+           "at once (per-address and total limits), %d still waiting; /healthz from a 9th "
            "address %s while full, %d after" % (n, taken, closed, waiting,
-                                               st or "no answer in 2 s", h))
+                                               st or "closed at once (limit reached)", h))
 
 
 def cmd_idle(port, n, pid, hold):
