@@ -90,6 +90,24 @@ static inline __m512 masked_grad(__m512 dy, __m512 mask)
 	return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mask, _mm512_setzero_ps(), _CMP_GT_OQ), dy);
 }
 
+/* *g = dy (or dy·[mask > 0]) and *xv = x at j, lanes t; whole vectors are
+ * read unmasked (masked loads are slow on this CPU). */
+static inline void load_grad_x(__m512 *g, __m512 *xv, const float *dy, const float *mask,
+			       const float *x, int j, __mmask16 t)
+{
+	if (t == 0xffff) {
+		*g = _mm512_loadu_ps(dy + j);
+		if (mask)
+			*g = masked_grad(*g, _mm512_loadu_ps(mask + j));
+		*xv = _mm512_loadu_ps(x + j);
+	} else {
+		*g = _mm512_maskz_loadu_ps(t, dy + j);
+		if (mask)
+			*g = masked_grad(*g, _mm512_maskz_loadu_ps(t, mask + j));
+		*xv = _mm512_maskz_loadu_ps(t, x + j);
+	}
+}
+
 /* Σg and Σg·x̂ over one run. */
 static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *mask,
 			  const float *x, float mu, float rs, int n)
@@ -99,17 +117,7 @@ static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *m
 	for (int j = 0; j < n; j += 16) {
 		__mmask16 t = n - j >= 16 ? 0xffff : tail_lanes(n - j);
 		__m512 g, xv;
-		if (t == 0xffff) {
-			g = _mm512_loadu_ps(dy + j);
-			if (mask)
-				g = masked_grad(g, _mm512_loadu_ps(mask + j));
-			xv = _mm512_loadu_ps(x + j);
-		} else {
-			g = _mm512_maskz_loadu_ps(t, dy + j);
-			if (mask)
-				g = masked_grad(g, _mm512_maskz_loadu_ps(t, mask + j));
-			xv = _mm512_maskz_loadu_ps(t, x + j);
-		}
+		load_grad_x(&g, &xv, dy, mask, x, j, t);
 		__m512 gx = _mm512_mul_ps(g, _mm512_mul_ps(_mm512_sub_ps(xv, m), r));
 		if (j / 16 % 2) {
 			a1 = _mm512_add_ps(a1, g);
@@ -132,17 +140,7 @@ static void dx_run(float *dx, int accumulate, const float *dy, const float *mask
 	for (int j = 0; j < n; j += 16) {
 		__mmask16 t = n - j >= 16 ? 0xffff : tail_lanes(n - j);
 		__m512 g, xv, d;
-		if (t == 0xffff) {
-			g = _mm512_loadu_ps(dy + j);
-			if (mask)
-				g = masked_grad(g, _mm512_loadu_ps(mask + j));
-			xv = _mm512_loadu_ps(x + j);
-		} else {
-			g = _mm512_maskz_loadu_ps(t, dy + j);
-			if (mask)
-				g = masked_grad(g, _mm512_maskz_loadu_ps(t, mask + j));
-			xv = _mm512_maskz_loadu_ps(t, x + j);
-		}
+		load_grad_x(&g, &xv, dy, mask, x, j, t);
 		__m512 xh = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(xv, m), r), bv);
 		d = _mm512_mul_ps(kv, _mm512_sub_ps(_mm512_sub_ps(g, av), xh));
 		if (accumulate)
