@@ -397,6 +397,25 @@ static float *align64(float *p)
 	return (float *)((u + 63) & ~(uintptr_t)63);
 }
 
+/* The packed panel of A rows ic + i.., columns pc..: from the operand
+ * itself when it comes packed, else from the block just packed at ap. */
+static const float *panel_a(const struct gemm_view *A, const float *ap, int ic, int i, int pc,
+			    int kc)
+{
+	if (A->packed)
+		return A->packed + (size_t)((ic + i) / MR) * A->panel + (size_t)pc * MR;
+	return ap + (size_t)i * kc;
+}
+
+/* The same for the B panel of columns jc + j.. (bp: the block packed). */
+static const float *panel_b(const struct gemm_view *B, const float *bp, int jc, int j, int pc,
+			    int kc)
+{
+	if (B->packed)
+		return B->packed + (size_t)((jc + j) / NR) * B->panel + (size_t)pc * NR;
+	return bp + (size_t)j * kc;
+}
+
 void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view *B,
 	  const struct gemm_view *C, int accumulate, float *ws)
 {
@@ -420,13 +439,15 @@ void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view
 		int nc = min_int(NC, N - jc);
 		for (int pc = 0; pc < K; pc += KC) {
 			int kc = min_int(KC, K - pc), acc = accumulate || pc > 0;
-			if (B->pack)
+			if (B->packed)
+				;
+			else if (B->pack)
 				B->pack(B->ctx, bp, jc, nc, pc, kc);
 			else
 				gemm_pack_b(B, bp, jc, nc, pc, kc);
 			for (int ic = 0; ic < M; ic += MC) {
 				int mc = min_int(MC, M - ic);
-				for (int i = 0; i < mc; i += MR)
+				for (int i = 0; i < mc && !A->packed; i += MR)
 					if (A->pack)
 						A->pack(A->ctx, ap + (size_t)i * kc, ic + i,
 							min_int(MR, mc - i), pc, kc);
@@ -435,8 +456,8 @@ void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view
 							   ic + i, min_int(MR, mc - i), &A->col, pc, kc);
 				for (int j = 0; j < nc; j += NR)
 					for (int i = 0; i < mc; i += MR)
-						run_tile(kernel, C, M, N, kc, ap + (size_t)i * kc,
-							 bp + (size_t)j * kc, ic + i, jc + j, acc);
+						run_tile(kernel, C, M, N, kc, panel_a(A, ap, ic, i, pc, kc),
+							 panel_b(B, bp, jc, j, pc, kc), ic + i, jc + j, acc);
 			}
 		}
 	}

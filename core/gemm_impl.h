@@ -47,19 +47,33 @@ struct gemm_view {
 	struct gemm_axis row, col;
 	gemm_pack_fn *pack;        /* when set, p and the axes are unused */
 	void *ctx;
+	const float *packed;       /* when set, the operand is already packed: */
+	ptrdiff_t panel;           /* panel t at packed + t·panel, [k][MR or NR] over all of K */
 };
+
+/*
+ * An operand stored in the panel layout the kernel reads (A: GEMM_MR-row
+ * panels [k][GEMM_MR]; B: GEMM_NR-column panels [k][GEMM_NR]; 64-byte
+ * aligned, panel a multiple of 16 floats, every panel complete — padding
+ * rows or columns hold finite values): gemm() reads it in place, no copy.
+ */
+static inline struct gemm_view gemm_packed(const float *p, ptrdiff_t panel)
+{
+	struct gemm_view v = { NULL, { 0, 0, INT_MAX }, { 0, 0, INT_MAX }, NULL, NULL, p, panel };
+	return v;
+}
 
 /* Row-major matrix with leading dimension ld: (i, j) at p[i·ld + j]. */
 static inline struct gemm_view gemm_dense(const float *p, ptrdiff_t ld)
 {
-	struct gemm_view v = { (float *)p, { ld, 0, INT_MAX }, { 1, 0, INT_MAX }, NULL, NULL };
+	struct gemm_view v = { (float *)p, { ld, 0, INT_MAX }, { 1, 0, INT_MAX }, NULL, NULL, NULL, 0 };
 	return v;
 }
 
 /* The transpose of a row-major matrix: (i, j) at p[j·ld + i]. */
 static inline struct gemm_view gemm_dense_t(const float *p, ptrdiff_t ld)
 {
-	struct gemm_view v = { (float *)p, { 1, 0, INT_MAX }, { ld, 0, INT_MAX }, NULL, NULL };
+	struct gemm_view v = { (float *)p, { 1, 0, INT_MAX }, { ld, 0, INT_MAX }, NULL, NULL, NULL, 0 };
 	return v;
 }
 
@@ -67,14 +81,14 @@ static inline struct gemm_view gemm_dense_t(const float *p, ptrdiff_t ld)
  * p[(j / hw)·sample + i·hw + j mod hw], i a channel, j = n·hw + pixel. */
 static inline struct gemm_view gemm_nchw(const float *p, int hw, ptrdiff_t sample)
 {
-	struct gemm_view v = { (float *)p, { hw, 0, INT_MAX }, { 1, sample, hw }, NULL, NULL };
+	struct gemm_view v = { (float *)p, { hw, 0, INT_MAX }, { 1, sample, hw }, NULL, NULL, NULL, 0 };
 	return v;
 }
 
 /* Its transpose: pixels × channels. */
 static inline struct gemm_view gemm_nchw_t(const float *p, int hw, ptrdiff_t sample)
 {
-	struct gemm_view v = { (float *)p, { 1, sample, hw }, { hw, 0, INT_MAX }, NULL, NULL };
+	struct gemm_view v = { (float *)p, { 1, sample, hw }, { hw, 0, INT_MAX }, NULL, NULL, NULL, 0 };
 	return v;
 }
 
