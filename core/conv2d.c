@@ -217,9 +217,10 @@ size_t conv2d_workspace_team(int N, int C, int H, int W, int K, int R, int S,
 	size_t len = layout_total(&l);
 	if (g.wino) {
 		/* the forward, dw and dx (one after the other, in the same space) */
-		len = max_size(len, wino_workspace(N, C, H, W, K, threads));
-		len = max_size(len, wino_dw_workspace(N, C, H, W, K, threads));
-		len = max_size(len, wino_workspace(N, K, H, W, C, threads));
+		int m = wino_tile(H, W);
+		len = max_size(len, wino_workspace(N, C, H, W, K, m, threads));
+		len = max_size(len, wino_dw_workspace(N, C, H, W, K, m, threads));
+		len = max_size(len, wino_workspace(N, K, H, W, C, m, threads));
 	}
 	return len;
 }
@@ -681,7 +682,8 @@ static void forward_job(float *y, float *run_mean, float *run_m2, const float *x
 	struct conv_job j = { y, NULL, NULL, run_mean, run_m2, x, w, NULL, NULL, 0, *g, { 0 },
 			      ws, tm };
 	if (g->wino) {
-		wino_conv(y, 0, x, w, 0, g->N, g->C, g->H, g->W, g->K, ws, tm);
+		wino_conv(y, 0, x, w, 0, g->N, g->C, g->H, g->W, g->K, wino_tile(g->H, g->W),
+			  ws, tm);
 		return;
 	}
 	j.l = make_layout(&j.g, team_size(tm));
@@ -837,10 +839,11 @@ static void backward_job(float *dx, int dx_accumulate, float *dw, const float *d
 		/* dw, then dx = the Winograd convolution of dY with the flipped,
 		 * transposed weights, one after the other in the same space */
 		if (dw)
-			wino_dw(dw, dy, x, g->N, g->C, g->H, g->W, g->K, ws, tm);
+			wino_dw(dw, dy, x, g->N, g->C, g->H, g->W, g->K, wino_tile(g->H, g->W), ws,
+				tm);
 		if (dx)
-			wino_conv(dx, dx_accumulate, dy, w, 1, g->N, g->K, g->H, g->W, g->C, ws,
-				  tm);
+			wino_conv(dx, dx_accumulate, dy, w, 1, g->N, g->K, g->H, g->W, g->C,
+				  wino_tile(g->H, g->W), ws, tm);
 		return;
 	}
 	j.l = make_layout(&j.g, team_size(tm));
