@@ -227,9 +227,12 @@ await step('dashboard_live_progress_sse', async () => {
 	await waitState(page, 1, ['running'], 30);
 	/* Progress events draw the epoch bar and fill images/s and ETA. */
 	await page.waitForSelector('#jobs-table tr[data-job="1"] progress', { timeout: seconds(30) });
-	const live = await page.textContent('#live');
-	if (!live.includes('live (SSE)'))
-		throw new Error('indicator: ' + live);
+	/* The stream may still be connecting when the first row is drawn (from
+	 * the job list): the indicator must turn live within a few seconds. */
+	await page.waitForFunction(() => document.getElementById('live').textContent === 'live (SSE)',
+		null, { timeout: seconds(10) }).catch(async () => {
+		throw new Error('indicator: ' + await page.textContent('#live'));
+	});
 	if (!requests.some((u) => u.includes('/jobs/1/events')))
 		throw new Error('no EventSource on /jobs/1/events');
 	await shot(page, '03-jobs-running.png');
