@@ -39,10 +39,11 @@
  *
  * Wide 3×3 "same" stride-1 layers (both channel counts ≥ WINO_MIN_CHANNELS
  * and too many planes for the direct path: resnet18's layers 2–4) run
- * forward, weight gradient and input gradient by Winograd's F(2×2, 3×3)
- * (core/conv_winograd.c), 16 GEMMs over transformed tiles with 2.25× fewer
- * multiplications; the input gradient is there the forward convolution of
- * dY with the flipped, transposed weights.
+ * forward, weight gradient and input gradient by Winograd's F(m×m, 3×3)
+ * (core/conv_winograd.c; m = 4 on images up to 8×8, else 2: wino_tile()),
+ * GEMMs over transformed tiles with 4× or 2.25× fewer multiplications; the
+ * input gradient is there the forward convolution of dY with the flipped,
+ * transposed weights.
  *
  * Threads (ops_impl.h, team_impl.h): the batch is split into one contiguous
  * range of samples per team member; each member works through its range in
