@@ -2,10 +2,11 @@
  * tests/unit/test_gemm.c — the engine's GEMM (core/gemm.c) against a naive
  * triple loop in double, for every kind of view the layers use (dense,
  * transposed, batched NCHW pixel axes whose sample boundaries fall inside
- * tiles), overwrite and accumulate, K = 0, and sizes that cross every block
- * boundary (MR, NR, MC, KC, NC edges). Each case runs with the AVX-512
- * kernel (when the CPU has it) and with the portable one. The workspace is
- * allocated to exactly gemm_workspace() floats so ASan sees any overrun.
+ * tiles; operands that come already packed), overwrite and accumulate,
+ * K = 0, and sizes that cross every block boundary (MR, NR, MC, KC, NC
+ * edges). Each case runs with the AVX-512 kernel (when the CPU has it) and
+ * with the portable one. The workspace is allocated to exactly
+ * gemm_workspace() floats so ASan sees any overrun.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -133,4 +134,77 @@ TEST(gemm_k_zero_clears_or_keeps)
 	for (int i = 0; i < 6; i++)
 		CHECK(c[i] == 0);
 	free(ws);
+}
+
+/* a[M, K] row-major packed as gemm_packed's A: MR-row panels [k][MR]
+ * (rows past M zero), 64-byte aligned; *panel gets the panel length. */
+static float *pack_a_panels(const float *a, int M, int K, ptrdiff_t *panel)
+{
+	int panels = (M + GEMM_MR - 1) / GEMM_MR;
+	*panel = (ptrdiff_t)K * GEMM_MR;
+	size_t len = ((size_t)panels * *panel + 15) / 16 * 16;
+	float *p = aligned_alloc(64, sizeof(float) * (len ? len : 16));
+	for (int i = 0; i < panels * GEMM_MR; i++)
+		for (int k = 0; k < K; k++)
+			p[(i / GEMM_MR) * *panel + (ptrdiff_t)k * GEMM_MR + i % GEMM_MR] =
+				i < M ? a[(size_t)i * K + k] : 0.0f;
+	return p;
+}
+
+/* b[K, N] row-major packed as gemm_packed's B: NR-column panels [k][NR]. */
+static float *pack_b_panels(const float *b, int K, int N, ptrdiff_t *panel)
+{
+	int panels = (N + GEMM_NR - 1) / GEMM_NR;
+	*panel = (ptrdiff_t)K * GEMM_NR;
+	size_t len = ((size_t)panels * *panel + 15) / 16 * 16;
+	float *p = aligned_alloc(64, sizeof(float) * (len ? len : 16));
+	for (int j = 0; j < panels * GEMM_NR; j++)
+		for (int k = 0; k < K; k++)
+			p[(j / GEMM_NR) * *panel + (ptrdiff_t)k * GEMM_NR + j % GEMM_NR] =
+				j < N ? b[(size_t)k * N + j] : 0.0f;
+	return p;
+}
+
+/* Operands that come packed (gemm_packed) are read in place: A packed, B
+ * packed, or both, against the naive product of the same numbers, across
+ * the MR, NR, MC, KC and NC block edges, overwrite and accumulate. */
+TEST(gemm_packed_operands_match_naive)
+{
+	static const int shapes[][3] = {
+		{ 1, 1, 1 }, { 9, 49, 17 }, { 130, 97, 300 }, { 17, 3100, 5 },
+	};
+	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+		float *a = tu_rand((size_t)M * K, 61 + s), *b = tu_rand((size_t)K * N, 62 + s);
+		float *base = tu_rand((size_t)M * N, 63 + s), *c = malloc(sizeof(float) * M * N);
+		ptrdiff_t pa_len, pb_len;
+		float *pa = pack_a_panels(a, M, K, &pa_len), *pb = pack_b_panels(b, K, N, &pb_len);
+		double *want = malloc(sizeof(double) * M * N);
+		for (int which = 1; which <= 3; which++)
+			for (int acc = 0; acc < 2; acc++)
+				for (int portable = 0; portable < 2; portable++) {
+					struct gemm_view A = which & 1 ? gemm_packed(pa, pa_len) : gemm_dense(a, K);
+					struct gemm_view B = which & 2 ? gemm_packed(pb, pb_len) : gemm_dense(b, N);
+					struct gemm_view C = gemm_dense(c, N);
+					for (int i = 0; i < M; i++)
+						for (int j = 0; j < N; j++) {
+							double sum = acc ? base[(size_t)i * N + j] : 0.0;
+							for (int k = 0; k < K; k++)
+								sum += (double)a[(size_t)i * K + k] * b[(size_t)k * N + j];
+							want[(size_t)i * N + j] = sum;
+						}
+					memcpy(c, base, sizeof(float) * M * N);
+					float *ws = malloc(sizeof(float) * gemm_workspace(M, N, K));
+					gemm_force_portable(portable);
+					gemm(M, N, K, &A, &B, &C, acc, ws);
+					gemm_force_portable(0);
+					char what[96];
+					snprintf(what, sizeof what, "packed %s%s %dx%dx%d acc %d %s",
+						 which & 1 ? "A" : "", which & 2 ? "B" : "", M, N, K, acc,
+						 portable ? "portable" : "auto");
+					TU_CHECK_ALL(what, c, want, (size_t)M * N, 1e-5 * K);
+					free(ws);
+				}
+		free(a), free(b), free(base), free(c), free(pa), free(pb), free(want);
+	}
 }
