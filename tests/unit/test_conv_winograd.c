@@ -183,3 +183,15 @@ TEST(conv_winograd_applies_to_3x3_same_stride_1_only)
 	CHECK(!wino_applies(5, 5, 1, 2));
 	CHECK(!wino_applies(1, 1, 1, 0));
 }
+
+/* F(4×4) only where both sides are at most 8 (core/conv_winograd.c says why). */
+TEST(conv_winograd_tile_by_image_size)
+{
+	CHECK(wino_tile(4, 4) == 4);
+	CHECK(wino_tile(7, 7) == 4);
+	CHECK(wino_tile(8, 8) == 4);
+	CHECK(wino_tile(8, 9) == 2);
+	CHECK(wino_tile(9, 8) == 2);
+	CHECK(wino_tile(14, 14) == 2);
+	CHECK(wino_tile(28, 28) == 2);
+}
