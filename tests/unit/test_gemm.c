@@ -136,32 +136,23 @@ TEST(gemm_k_zero_clears_or_keeps)
 	free(ws);
 }
 
-/* a[M, K] row-major packed as gemm_packed's A: MR-row panels [k][MR]
- * (rows past M zero), 64-byte aligned; *panel gets the panel length. */
-static float *pack_a_panels(const float *a, int M, int K, ptrdiff_t *panel)
+/*
+ * An operand packed as gemm_packed expects: panels of `width` (GEMM_MR rows
+ * of A or GEMM_NR columns of B) along the n-long axis, each [k][width] over
+ * all K, padding past n zero, 64-byte aligned; element (t, k) of the
+ * operand at src[t·st + k·sk]. *panel gets the panel length.
+ */
+static float *pack_panels(const float *src, int n, int K, int width, ptrdiff_t st, ptrdiff_t sk,
+			  ptrdiff_t *panel)
 {
-	int panels = (M + GEMM_MR - 1) / GEMM_MR;
-	*panel = (ptrdiff_t)K * GEMM_MR;
+	int panels = (n + width - 1) / width;
+	*panel = (ptrdiff_t)K * width;
 	size_t len = ((size_t)panels * *panel + 15) / 16 * 16;
 	float *p = aligned_alloc(64, sizeof(float) * (len ? len : 16));
-	for (int i = 0; i < panels * GEMM_MR; i++)
+	for (int t = 0; t < panels * width; t++)
 		for (int k = 0; k < K; k++)
-			p[(i / GEMM_MR) * *panel + (ptrdiff_t)k * GEMM_MR + i % GEMM_MR] =
-				i < M ? a[(size_t)i * K + k] : 0.0f;
-	return p;
-}
-
-/* b[K, N] row-major packed as gemm_packed's B: NR-column panels [k][NR]. */
-static float *pack_b_panels(const float *b, int K, int N, ptrdiff_t *panel)
-{
-	int panels = (N + GEMM_NR - 1) / GEMM_NR;
-	*panel = (ptrdiff_t)K * GEMM_NR;
-	size_t len = ((size_t)panels * *panel + 15) / 16 * 16;
-	float *p = aligned_alloc(64, sizeof(float) * (len ? len : 16));
-	for (int j = 0; j < panels * GEMM_NR; j++)
-		for (int k = 0; k < K; k++)
-			p[(j / GEMM_NR) * *panel + (ptrdiff_t)k * GEMM_NR + j % GEMM_NR] =
-				j < N ? b[(size_t)k * N + j] : 0.0f;
+			p[(t / width) * *panel + (ptrdiff_t)k * width + t % width] =
+				t < n ? src[t * st + k * sk] : 0.0f;
 	return p;
 }
 
@@ -178,7 +169,8 @@ TEST(gemm_packed_operands_match_naive)
 		float *a = tu_rand((size_t)M * K, 61 + s), *b = tu_rand((size_t)K * N, 62 + s);
 		float *base = tu_rand((size_t)M * N, 63 + s), *c = malloc(sizeof(float) * M * N);
 		ptrdiff_t pa_len, pb_len;
-		float *pa = pack_a_panels(a, M, K, &pa_len), *pb = pack_b_panels(b, K, N, &pb_len);
+		float *pa = pack_panels(a, M, K, GEMM_MR, K, 1, &pa_len);
+		float *pb = pack_panels(b, N, K, GEMM_NR, 1, N, &pb_len);
 		double *want = malloc(sizeof(double) * M * N);
 		for (int which = 1; which <= 3; which++)
 			for (int acc = 0; acc < 2; acc++)
