@@ -23,14 +23,16 @@
  * clipped). F(4×4) rounds more (its transforms hold 8 and 1/24), so
  * wino_tile() takes it only where it pays.
  *
- * Threads: U is computed by all members (split by (k, c) pairs), then, after
- * one barrier, each member runs its contiguous range of samples in chunks of
- * T tiles with its own V, M and GEMM workspace. The transforms run over 16
- * tiles at a time as 16-lane vectors: AVX-512 gathers of the patches
- * (masked at the border) and scatters of the outputs (masked where a tile is
- * clipped), chosen at run time (gemm_simd()); scalar loads and stores
- * otherwise. The arithmetic of the transforms is written once, on GCC
- * vectors, for both.
+ * Threads: U is computed by all members (split by 16 rows of one column at
+ * a time), then, after one barrier, each member runs its contiguous range of
+ * samples in chunks of T tiles with its own V, M and GEMM workspace. U and V
+ * are written in the GEMM's packed panel layouts and read in place. The
+ * transforms run over 16 tiles at a time as 16-lane vectors: AVX-512
+ * gathers of the patches (masked at the border) and scatters of the outputs
+ * (masked where a tile is clipped), chosen at run time (gemm_simd()); scalar
+ * loads and stores otherwise. The arithmetic of the transforms is written
+ * once, on GCC vectors, for both. They walk plane by plane and prefetch the
+ * planes ahead: a gather that misses the cache stalls the core.
  *
  * The weight gradient (wino_dw, at the end of the file) is the adjoint of
  * the same computation: α² GEMMs dU[ξ] += Ŷ[ξ]·V[ξ]ᵀ, then dw = Gᵀ dU G.
