@@ -707,6 +707,12 @@ BY_ALPHA(input)
 BY_ALPHA(output)
 BY_ALPHA(dw_input)
 BY_ALPHA(dw_grad)
+
+/* name_avx512 or name_portable, whichever gemm_simd() says runs. */
+#define TRANSFORM(name, ...) \
+	(gemm_simd() ? name##_avx512(__VA_ARGS__) : name##_portable(__VA_ARGS__))
+#else
+#define TRANSFORM(name, ...) name##_portable(__VA_ARGS__)
 #endif
 
 /* ---- one member ---------------------------------------------------------- */
@@ -714,18 +720,13 @@ BY_ALPHA(dw_grad)
 static void chunk(const struct wino_job *j, const float *U, const float *x, float *y, long u0,
 		  int nt, float *slot)
 {
-	int T = j->T, simd = gemm_simd();
+	int T = j->T;
 	size_t vs = xi_stride(j->Cin, T), ms = xi_stride(j->Cout, T);
 	float *V = slot, *M = V + j->pos * vs;
 	struct tiles tb = tile_tables(M + j->pos * ms, j);
 	float *gws = M + j->pos * ms + tables_len(T, j->m);
 	fill_tiles(&tb, j, u0, nt);
-#ifdef HAVE_AVX512
-	if (simd)
-		input_avx512(V, x, &tb, nt, j);
-	else
-#endif
-		input_portable(V, x, &tb, nt, j);
+	TRANSFORM(input, V, x, &tb, nt, j);
 	size_t us = xi_stride(u_rows(j->Cout), j->Cin);
 	for (int xi = 0; xi < j->pos; xi++) {
 		/* M[ξ] (Cout × nt) = U[ξ] (Cout × Cin) · V[ξ] (Cin × nt), both packed */
@@ -734,13 +735,7 @@ static void chunk(const struct wino_job *j, const float *U, const float *x, floa
 		struct gemm_view C = gemm_dense(M + xi * ms, T);
 		gemm(j->Cout, nt, j->Cin, &A, &B, &C, 0, gws);
 	}
-#ifdef HAVE_AVX512
-	if (simd)
-		output_avx512(y, M, &tb, nt, j);
-	else
-#endif
-		output_portable(y, M, &tb, nt, j);
-	(void)simd;
+	TRANSFORM(output, y, M, &tb, nt, j);
 }
 
 static void member(void *p, int rank, int size)
@@ -808,24 +803,15 @@ size_t wino_dw_workspace(int N, int Cin, int H, int W, int Cout, int m, int team
 static void dw_chunk(const struct wino_job *j, const float *x, const float *dy, float *dU,
 		     int first, long u0, int nt)
 {
-	int T = j->T, simd = gemm_simd();
+	int T = j->T;
 	size_t us = xi_stride(j->Cout, j->Cin), vs = xi_stride(T, vt_channels(j->Cin));
 	size_t ys = xi_stride(u_rows(j->Cout), T);
 	float *Vt = dU + j->pos * us, *Yh = Vt + j->pos * vs;
 	struct tiles tb = tile_tables(Yh + j->pos * ys, j);
 	float *gws = Yh + j->pos * ys + tables_len(T, j->m);
 	fill_tiles(&tb, j, u0, nt);
-#ifdef HAVE_AVX512
-	if (simd) {
-		dw_input_avx512(Vt, x, &tb, nt, j);
-		dw_grad_avx512(Yh, dy, &tb, nt, j);
-	} else
-#endif
-	{
-		dw_input_portable(Vt, x, &tb, nt, j);
-		dw_grad_portable(Yh, dy, &tb, nt, j);
-	}
-	(void)simd;
+	TRANSFORM(dw_input, Vt, x, &tb, nt, j);
+	TRANSFORM(dw_grad, Yh, dy, &tb, nt, j);
 	for (int xi = 0; xi < j->pos; xi++) {
 		/* dU[ξ] (Cout × Cin) (+)= Ŷ[ξ] (Cout × nt) · Vt[ξ] (nt × Cin), both packed */
 		struct gemm_view A = gemm_packed(Yh + xi * ys, (ptrdiff_t)T * GEMM_MR);
