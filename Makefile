@@ -11,7 +11,7 @@ PKGS    := openblas jansson zlib libpng libjpeg
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-BASEFLAGS := -std=c11 -D_GNU_SOURCE -g -pthread -Iinclude $(WARN) $(PKG_CFLAGS)
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -g -pthread -Iinclude -Icore $(WARN) $(PKG_CFLAGS)
 OPT     ?= -O2 -march=native -fopenmp
 LDLIBS  := $(PKG_LIBS) -lm -pthread
 
@@ -36,7 +36,8 @@ endif
 CFLAGS ?=
 ALLCFLAGS = $(BASEFLAGS) $(OPT) $(CFLAGS)
 
-CORE_SRC  := $(wildcard core/*.c)
+CORE_LAYERS := base nn data eval train
+CORE_SRC  := $(foreach l,$(CORE_LAYERS),$(wildcard core/$(l)/*.c))
 CORE_OBJ  := $(CORE_SRC:%.c=$(B)/obj/%.o)
 CLI_SRC   := $(wildcard core/cli/*.c)
 CLI_OBJ   := $(CLI_SRC:%.c=$(B)/obj/%.o)

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """bench/augment_crosscheck.py — compares the deterministic parts of the
-augmentation pipeline (core/augment.c, core/color_jitter.c) with torchvision
+augmentation pipeline (core/data/augment.c, core/data/color_jitter.c) with torchvision
 0.14's tensor functions: resized crop (bilinear, align_corners=False, no
 antialias), brightness/contrast/saturation/hue with fixed factors, grayscale,
 the HSV conversions, and the RandomResizedCrop centre fallback. It also

@@ -1,10 +1,10 @@
 /*
  * bench/gemm_bench.c — single-precision GEMM rates on convolution-shaped
- * products: OpenBLAS cblas_sgemm and the engine's own gemm (core/gemm.c),
+ * products: OpenBLAS cblas_sgemm and the engine's own gemm (core/base/gemm.c),
  * alternating, median of several runs each, plus the AVX-512 FMA peak of
  * one core measured by a register-only FMA loop. A measurement, not a test.
  * With several threads, OpenBLAS uses its own; the engine's serial gemm runs
- * on a thread team (core/team.c), each member taking an equal share of the
+ * on a thread team (core/base/team.c), each member taking an equal share of the
  * columns, as the convolution layers split their batch.
  *
  *   make build/gemm_bench && build/gemm_bench [threads] [reps] [engine|openblas]
@@ -22,8 +22,8 @@
 #include <omp.h>
 #endif
 
-#include "../core/gemm_impl.h"
-#include "../core/team_impl.h"
+#include "base/gemm_impl.h"
+#include "base/team_impl.h"
 
 /* The engine's product split by columns over a team. */
 struct split_job {

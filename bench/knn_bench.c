@@ -19,9 +19,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "isif/common.h"
-#include "isif/eval.h"
-#include "isif/rng.h"
+#include "isif/base/common.h"
+#include "isif/eval/eval.h"
+#include "isif/base/rng.h"
 
 static double now(void)
 {

@@ -1,7 +1,7 @@
 /*
  * bench/layer_bench.c — where a training step's time goes: runs ISIF
  * training steps (forward of 2m random rows, loss, backward) with the
- * model's per-node timers on (core/model_impl.h) and prints milliseconds
+ * model's per-node timers on (core/nn/model_impl.h) and prints milliseconds
  * per step by node kind, forward and backward, and the achieved GFLOP/s of
  * the convolution layers alone (2 × multiply-adds forward, 2× that again
  * for the input and weight gradients). A measurement, not a test.
@@ -24,12 +24,12 @@
 #include <omp.h>
 #endif
 
-#include "../core/model_impl.h"
-#include "../core/ops_impl.h"
-#include "../core/team_impl.h"
-#include "isif/loss.h"
-#include "isif/ops.h"
-#include "isif/rng.h"
+#include "nn/model_impl.h"
+#include "nn/ops_impl.h"
+#include "base/team_impl.h"
+#include "isif/nn/loss.h"
+#include "isif/nn/ops.h"
+#include "isif/base/rng.h"
 
 static double clock_s(clockid_t id)
 {

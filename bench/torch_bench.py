@@ -14,8 +14,8 @@ measurement in the key=value form bench/run.sh parses; never judges.
 SGD lr 0.03, momentum 0.9, weight decay 5e-4, tau = 0.1, seed 1): the IDX
 files of Debian's dataset-fashion-mnist read with numpy, a Dataset that
 returns two views of an image made by torchvision.transforms (DESIGN.md's
-pipeline with core/augment.c's semantics, see epoch_transform()), a shuffled
-DataLoader with drop_last (60000 // m batches, as core/train.c), the 2m rows
+pipeline with core/data/augment.c's semantics, see epoch_transform()), a shuffled
+DataLoader with drop_last (60000 // m batches, as core/train/train.c), the 2m rows
 stacked [view 1; view 2] through one forward, the ISIF loss, backward, SGD.
 The timed part runs from creating the batch iterator (workers start inside
 it) to the last SGD step, so data loading is in it; data_wait is the share
@@ -149,12 +149,12 @@ def load_fashion(split):
 
 def epoch_transform(mean, std):
     """DESIGN.md's view pipeline with torchvision's tensor transforms on the
-    0..1 float image, which is what core/augment.c reproduces: bilinear
+    0..1 float image, which is what core/data/augment.c reproduces: bilinear
     resize without antialias (the tensor path; PIL would antialias), colour
     arithmetic in float. On 1-channel images ColorJitter still draws all four
     factors and saturation and hue leave the image alone; RandomGrayscale
     draws and copies. Normalize uses the train split's mean and population
-    std, as core/dataset.c computes them."""
+    std, as core/data/dataset.c computes them."""
     import torchvision.transforms as T
     from torchvision.transforms import InterpolationMode
     return T.Compose([
@@ -197,7 +197,7 @@ def knn_eval(gallery, g_labels, queries, q_labels, k=200, tau=0.1, classes=10):
     top1 = top5 = 0
     for i in range(0, queries.shape[0], 1000):
         s, idx = (queries[i:i + 1000] @ gallery.t()).topk(k, dim=1)
-        w = torch.exp((s - s[:, :1]) / tau)  # a common factor, as core/knn.c
+        w = torch.exp((s - s[:, :1]) / tau)  # a common factor, as core/eval/knn.c
         votes = torch.zeros(s.shape[0], classes, dtype=torch.float64)
         votes.scatter_add_(1, g_labels[idx], w.double())
         best = votes.topk(5, dim=1).indices

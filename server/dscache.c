@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "isif/spec.h"
+#include "isif/train/spec.h"
 #include "log.h"
 #include "store_retrieval.h"
 

@@ -8,7 +8,7 @@
 #ifndef ISIFD_DSCACHE_H
 #define ISIFD_DSCACHE_H
 
-#include "isif/dataset.h"
+#include "isif/data/dataset.h"
 #include "store.h"
 
 struct dscache;

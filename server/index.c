@@ -24,12 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "isif/augment.h"
-#include "isif/fileio.h"
-#include "isif/model.h"
-#include "isif/rng.h"
-#include "isif/safetensors.h"
-#include "isif/train.h"
+#include "isif/data/augment.h"
+#include "isif/base/fileio.h"
+#include "isif/nn/model.h"
+#include "isif/base/rng.h"
+#include "isif/train/checkpoint.h"
+#include "isif/train/train.h"
 #include "log.h"
 #include "store_retrieval.h"
 
@@ -93,7 +93,7 @@ static int label_in(int label, const int *set, int n)
 	return 0;
 }
 
-/* As core/train.c select_images: the classes filter keeps dataset order,
+/* As core/train/train.c select_images: the classes filter keeps dataset order,
  * then train_subset takes the head of a fixed seeded shuffle. */
 int64_t index_select_rows(const struct isif_job_spec *spec, const struct isif_dataset *ds,
 			  int split, int32_t *out)

@@ -27,8 +27,8 @@
 
 #include <stdint.h>
 
-#include "isif/dataset.h"
-#include "isif/spec.h"
+#include "isif/data/dataset.h"
+#include "isif/train/spec.h"
 #include "store.h"
 
 enum { SPLIT_TRAIN = 0, SPLIT_TEST = 1 };

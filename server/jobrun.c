@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "isif/dataset.h"
-#include "isif/spec.h"
-#include "isif/train.h"
+#include "isif/data/dataset.h"
+#include "isif/train/spec.h"
+#include "isif/train/train.h"
 #include "index.h"
 #include "log.h"
 

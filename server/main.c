@@ -31,8 +31,8 @@
 #include "store.h"
 #include "urlfetch.h"
 
-#include "isif/common.h"
-#include "isif/fileio.h"
+#include "isif/base/common.h"
+#include "isif/base/fileio.h"
 
 /* Reads the token file (at most 4 KiB), trimming surrounding whitespace. */
 static int read_token(const char *path, char *token, size_t len)

@@ -17,8 +17,8 @@
 
 #include "dscache.h"
 #include "index.h"
-#include "isif/common.h"
-#include "isif/spec.h"
+#include "isif/base/common.h"
+#include "isif/train/spec.h"
 #include "store_retrieval.h"
 
 static enum MHD_Result store_failed(struct request *rq)

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "isif/common.h"
-#include "isif/spec.h"
-#include "isif/strbuf.h"
+#include "isif/base/common.h"
+#include "isif/train/spec.h"
+#include "isif/base/strbuf.h"
 
 /* The job's JSON with the scheduler's live "progress" (or null). */
 static int job_json(struct app *app, int64_t id, json_t **out)

@@ -27,8 +27,8 @@
 
 #include "dscache.h"
 #include "index.h"
-#include "isif/dataset.h"
-#include "isif/eval.h"
+#include "isif/data/dataset.h"
+#include "isif/eval/eval.h"
 #include "store_retrieval.h"
 #include "urlfetch.h"
 

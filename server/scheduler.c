@@ -10,7 +10,7 @@
  */
 #include "scheduler.h"
 
-#include "isif/train.h"
+#include "isif/train/train.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "isif/common.h"
+#include "isif/base/common.h"
 #include "log.h"
 
 enum cancel_reason { REASON_NONE = 0, REASON_USER, REASON_SHUTDOWN };

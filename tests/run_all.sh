@@ -10,6 +10,9 @@ export BUILD
 . tests/suites.bash
 
 run_suite unit "$BUILD/unit_tests"
+for t in tests/tree/*.py; do
+	run_suite "$(basename "$t" .py)" python3 "$t"
+done
 for t in tests/cli/*.sh tests/integration/*.sh tests/fuzz/replay.sh; do
 	[ -e "$t" ] || continue
 	run_suite "$(basename "$t" .sh)" bash "$t"

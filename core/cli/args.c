@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "isif/safetensors.h"
+#include "isif/base/safetensors.h"
+#include "isif/train/checkpoint.h"
 
 int cli_args_init(struct cli_args *a, int argc, char **argv)
 {

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "isif/model.h"
+#include "isif/nn/model.h"
 
 /* A sub-command's options: "--name value" pairs and "--flag" switches. */
 struct cli_args {

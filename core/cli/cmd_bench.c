@@ -17,9 +17,9 @@
 #endif
 
 #include "cli.h"
-#include "isif/loss.h"
-#include "isif/optim.h"
-#include "isif/rng.h"
+#include "isif/nn/loss.h"
+#include "isif/nn/optim.h"
+#include "isif/base/rng.h"
 
 static const char bench_help[] =
 	"usage: isif bench --model M [--batch 128] [--channels 1] [--size 28]\n"

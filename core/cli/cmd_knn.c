@@ -9,9 +9,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "isif/dataset.h"
-#include "isif/eval.h"
-#include "isif/train.h"
+#include "isif/eval/embed.h"
+#include "isif/data/dataset.h"
+#include "isif/eval/eval.h"
+#include "isif/train/train.h"
 
 static const char knn_help[] =
 	"usage: isif knn --dataset NAME|PATH [--format F] (--checkpoint CK | --raw)\n"

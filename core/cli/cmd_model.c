@@ -8,12 +8,13 @@
 #include <string.h>
 
 #include "cli.h"
-#include "isif/dataset.h"
-#include "isif/loss.h"
-#include "isif/npy.h"
-#include "isif/optim.h"
-#include "isif/safetensors.h"
-#include "isif/train.h"
+#include "isif/eval/embed.h"
+#include "isif/data/dataset.h"
+#include "isif/nn/loss.h"
+#include "isif/base/npy.h"
+#include "isif/nn/optim.h"
+#include "isif/train/checkpoint.h"
+#include "isif/train/train.h"
 
 static const char init_help[] =
 	"usage: isif init --model M --in-channels C --seed S --out CK.safetensors\n"

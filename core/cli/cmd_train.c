@@ -16,12 +16,12 @@
 #include <jansson.h>
 
 #include "cli.h"
-#include "isif/dataset.h"
-#include "isif/eval.h"
-#include "isif/fileio.h"
-#include "isif/npy.h"
-#include "isif/spec.h"
-#include "isif/train.h"
+#include "isif/data/dataset.h"
+#include "isif/eval/eval.h"
+#include "isif/base/fileio.h"
+#include "isif/base/npy.h"
+#include "isif/train/spec.h"
+#include "isif/train/train.h"
 
 enum flag_type { F_INT, F_NUM, F_STR, F_BOOL_ON, F_BOOL_OFF, F_NUM_LIST, F_INT_LIST };
 

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "fuzz_util.h"
-#include "isif/dataset.h"
+#include "isif/data/dataset.h"
 
 static const char *const files10[7] = {
 	"c10/data_batch_1.bin", "c10/data_batch_2.bin", "c10/data_batch_3.bin",

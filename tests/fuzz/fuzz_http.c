@@ -32,7 +32,7 @@
 #include "fuzz_util.h"
 #include "http.h"
 #include "index.h"
-#include "isif/common.h"
+#include "isif/base/common.h"
 #include "log.h"
 #include "migrations.h"
 

@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "fuzz_util.h"
-#include "isif/dataset.h"
+#include "isif/data/dataset.h"
 
 static const char *const files[4] = {
 	"idx/train-images-idx3-ubyte", "idx/train-labels-idx1-ubyte",

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "isif/dataset.h"
+#include "isif/data/dataset.h"
 
 static void round_trip(const uint8_t *px, int c, int h, int w)
 {

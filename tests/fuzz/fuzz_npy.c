@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "fuzz_util.h"
-#include "isif/npy.h"
+#include "isif/base/npy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -12,9 +12,10 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "isif/model.h"
-#include "isif/optim.h"
-#include "isif/safetensors.h"
+#include "isif/nn/model.h"
+#include "isif/nn/optim.h"
+#include "isif/base/safetensors.h"
+#include "isif/train/checkpoint.h"
 
 static struct isif_model *model;
 static struct isif_sgd sgd;

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "isif/common.h"
-#include "isif/spec.h"
+#include "isif/base/common.h"
+#include "isif/train/spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "fuzz_util.h"
-#include "isif/dataset.h"
+#include "isif/data/dataset.h"
 
 static const char *const files[6] = {
 	"stl/train_X.bin", "stl/train_y.bin", "stl/test_X.bin", "stl/test_y.bin",

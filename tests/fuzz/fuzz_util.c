@@ -3,7 +3,7 @@
  * fuzz_util.h). /dev/shm keeps the per-input writes in memory.
  */
 #include "fuzz_util.h"
-#include "isif/dataset.h"
+#include "isif/data/dataset.h"
 
 #include <errno.h>
 #include <stdio.h>

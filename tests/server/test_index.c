@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "index.h"
-#include "isif/model.h"
-#include "isif/safetensors.h"
+#include "isif/nn/model.h"
+#include "isif/train/checkpoint.h"
 #include "migrations.h"
 #include "store_retrieval.h"
 

@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "isif/common.h"
-#include "isif/spec.h"
+#include "isif/base/common.h"
+#include "isif/train/spec.h"
 #include "migrations.h"
 #include "prom.h"
 #include "scheduler.h"

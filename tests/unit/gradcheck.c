@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "isif/rng.h"
+#include "isif/base/rng.h"
 
 struct gc_opts gc_defaults(void)
 {

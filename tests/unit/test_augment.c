@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_augment.c — the augmentation pipeline (core/augment.c,
- * core/color_jitter.c): determinism, value ranges, crop geometry and its
+ * tests/unit/test_augment.c — the augmentation pipeline (core/data/augment.c,
+ * core/data/color_jitter.c): determinism, value ranges, crop geometry and its
  * fallback, bilinear resize and every colour op against values worked out
  * by hand (the derivations are in the comments), the HSV round trip, and
  * the 1-channel no-ops. bench/augment_crosscheck.py compares the same ops
@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "isif/augment.h"
-#include "isif/rng.h"
-#include "../../core/augment_impl.h"
+#include "isif/data/augment.h"
+#include "isif/base/rng.h"
+#include "data/augment_impl.h"
 
 static const float zero3[3] = { 0, 0, 0 };
 static const float one3[3] = { 1, 1, 1 };

@@ -10,10 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "isif/fileio.h"
-#include "isif/model.h"
-#include "isif/optim.h"
-#include "isif/safetensors.h"
+#include "isif/base/fileio.h"
+#include "isif/nn/model.h"
+#include "isif/nn/optim.h"
+#include "isif/base/safetensors.h"
+#include "isif/train/checkpoint.h"
 
 static void ck_path(char *out, size_t cap, const char *name)
 {

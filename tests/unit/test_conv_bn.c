@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_conv_bn.c — a BN fused with the convolution before it
- * (core/conv_bn_impl.h) against the two ops run one after the other (each
+ * (core/nn/conv_bn_impl.h) against the two ops run one after the other (each
  * tested against naive loops in test_ops_bn.c and test_ops_conv.c):
  * forward, the conv's per-run statistics handed to BN; backward, BN's dx
  * handed to the conv as a map. The fused paths evaluate the same float
@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/conv_bn_impl.h"
-#include "../../core/ops_impl.h"
-#include "../../core/team_impl.h"
+#include "nn/conv_bn_impl.h"
+#include "nn/ops_impl.h"
+#include "base/team_impl.h"
 #include "check.h"
-#include "isif/ops.h"
+#include "isif/nn/ops.h"
 #include "ops_testutil.h"
 
 struct cb_shape {

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_conv_direct.c — the direct convolution kernels
- * (core/conv_direct.c) on their own: the chunk copy (and the polyphase split
+ * (core/nn/conv_direct.c) on their own: the chunk copy (and the polyphase split
  * of a stride-2 input) and the tap-mask tables against the layout and the
  * padding rule written out by hand, and the forward, input-gradient and
  * weight-gradient products against 7-loop convolutions in double, with the
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/conv_direct_impl.h"
-#include "../../core/gemm_impl.h"
+#include "nn/conv_direct_impl.h"
+#include "base/gemm_impl.h"
 #include "check.h"
 #include "ops_testutil.h"
 

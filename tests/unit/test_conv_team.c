@@ -1,13 +1,13 @@
 /*
  * tests/unit/test_conv_team.c — the multi-threaded convolution
- * (conv2d_*_team, core/ops_impl.h) against a direct 7-loop convolution in
- * double, on teams of 1, 2 and 3 threads (core/team.c), on images large
+ * (conv2d_*_team, core/nn/ops_impl.h) against a direct 7-loop convolution in
+ * double, on teams of 1, 2 and 3 threads (core/base/team.c), on images large
  * enough that each thread works through several chunks (GEMM paths: 2048
  * output pixels a chunk, so 40×40 images give chunks of 2 samples; direct
  * path: 128 Ki floats of copies, so 16 + 16 planes of 28×28 give 5), for
- * the direct paths (3×3 stride 1 and 2, 1×1 stride 2; core/conv_direct.c),
+ * the direct paths (3×3 stride 1 and 2, 1×1 stride 2; core/nn/conv_direct.c),
  * the implicit GEMM path (over 192 planes a sample), the Winograd path
- * (core/conv_winograd.c: 3×3 same stride 1, both channel counts ≥ 16) and
+ * (core/nn/conv_winograd.c: 3×3 same stride 1, both channel counts ≥ 16) and
  * the 1×1 stride-1 path. Checks dx overwritten and then added
  * to (dx_accumulate), dw accumulated (from a non-zero start, so the
  * per-thread shares must be added, not stored) and the workspace allocated
@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/ops_impl.h"
-#include "../../core/team_impl.h"
+#include "nn/ops_impl.h"
+#include "base/team_impl.h"
 #include "check.h"
-#include "isif/ops.h"
+#include "isif/nn/ops.h"
 #include "ops_testutil.h"
 
 struct team_shape {

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_conv_winograd.c — the F(2×2, 3×3) and F(4×4, 3×3)
- * Winograd convolutions (core/conv_winograd.c) against a naive 3×3 pad-1
+ * Winograd convolutions (core/nn/conv_winograd.c) against a naive 3×3 pad-1
  * convolution in double: image sizes whose last tile row and column are
  * clipped (7×7, 5×5, 3×3, 6×8 and 1×1 for 4×4 tiles) or not (4×4, 8×8),
  * several channel counts, the flipped weights of
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/conv_winograd_impl.h"
-#include "../../core/gemm_impl.h"
-#include "../../core/team_impl.h"
+#include "nn/conv_winograd_impl.h"
+#include "base/gemm_impl.h"
+#include "base/team_impl.h"
 #include "check.h"
 #include "ops_testutil.h"
 
@@ -184,7 +184,7 @@ TEST(conv_winograd_applies_to_3x3_same_stride_1_only)
 	CHECK(!wino_applies(1, 1, 1, 0));
 }
 
-/* F(4×4) only where both sides are at most 8 (core/conv_winograd.c says why). */
+/* F(4×4) only where both sides are at most 8 (core/nn/conv_winograd.c says why). */
 TEST(conv_winograd_tile_by_image_size)
 {
 	CHECK(wino_tile(4, 4) == 4);

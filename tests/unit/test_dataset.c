@@ -11,8 +11,8 @@
 
 #include "check.h"
 #include "dataset_testutil.h"
-#include "isif/common.h"
-#include "isif/dataset.h"
+#include "isif/base/common.h"
+#include "isif/data/dataset.h"
 
 /* test_tmpdir()/name, created. */
 static char *mkdir_tmp(char *out, const char *name)

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_dataset_folder.c — the image-folder reader
- * (core/dataset_folder.c) on folders of PNG (written with
+ * (core/data/dataset_folder.c) on folders of PNG (written with
  * isif_image_encode_png) and JPEG (written with libjpeg) files the tests
  * create: layouts, sorting, skipped files, labels, channel handling,
  * resizing, the seeded hold-out, and corrupt or over-limit images.
@@ -11,8 +11,8 @@
 
 #include "check.h"
 #include "dataset_testutil.h"
-#include "isif/common.h"
-#include "isif/dataset.h"
+#include "isif/base/common.h"
+#include "isif/data/dataset.h"
 
 /* Writes test_tmpdir()/rel as a PNG via the engine's encoder. */
 static void put_png(const char *rel, const uint8_t *chw, int c, int h, int w)

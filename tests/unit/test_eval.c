@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_eval.c — weighted kNN, exact top-k, Recall@K, NMI and
- * k-means (include/isif/eval.h, core/eval_impl.h). Expected values are
+ * k-means (include/isif/eval/eval.h, core/eval/eval_impl.h). Expected values are
  * worked out by hand (the arithmetic is in the comments, checked with plain
  * python3 math) or come from naive double-precision references written
  * here, never from the code under test.
@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "isif/common.h"
-#include "isif/eval.h"
-#include "isif/rng.h"
-#include "../../core/eval_impl.h"
+#include "isif/base/common.h"
+#include "isif/eval/eval.h"
+#include "isif/base/rng.h"
+#include "eval/eval_impl.h"
 
 #define PI 3.14159265358979323846
 

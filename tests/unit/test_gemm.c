@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_gemm.c — the engine's GEMM (core/gemm.c) against a naive
+ * tests/unit/test_gemm.c — the engine's GEMM (core/base/gemm.c) against a naive
  * triple loop in double, for every kind of view the layers use (dense,
  * transposed, batched NCHW pixel axes whose sample boundaries fall inside
  * tiles; operands that come already packed), overwrite and accumulate,
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/gemm_impl.h"
+#include "base/gemm_impl.h"
 #include "check.h"
 #include "ops_testutil.h"
 

@@ -14,7 +14,7 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/ops.h"
+#include "isif/nn/ops.h"
 #include "ops_testutil.h"
 
 enum { GN = 3, GD = 8, GSZ = GN * GD };

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_image_codec.c — JPEG/PNG decoding, PNG encoding, bilinear
- * resize and channel conversion (core/image_codec.c). Inputs are written
+ * resize and channel conversion (core/data/image_codec.c). Inputs are written
  * with libpng/libjpeg directly (dataset_testutil.c); expected pixels are
  * the values written, hand-computed, or from torchvision where stated.
  */
@@ -13,9 +13,9 @@
 
 #include "check.h"
 #include "dataset_testutil.h"
-#include "isif/common.h"
-#include "isif/dataset.h"
-#include "isif/rng.h"
+#include "isif/base/common.h"
+#include "isif/data/dataset.h"
+#include "isif/base/rng.h"
 
 /* Decodes buf with default limits and checks the shape. */
 static uint8_t *decode_ok(const void *buf, size_t len, int c, int h, int w)

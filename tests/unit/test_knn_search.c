@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_knn_search.c — the exact top-k search engine below
- * isif_topk / isif_knn_eval / isif_recall_at_k (core/knn_search.c,
+ * isif_topk / isif_knn_eval / isif_recall_at_k (core/eval/knn_search.c,
  * knn_tile.c, knn_cand.c): candidate keys, selection and sorting against
  * qsort, the fused tile against double sums, and whole searches against a
  * naive double-precision brute force under every block size, work item
@@ -18,10 +18,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "isif/common.h"
-#include "isif/rng.h"
-#include "../../core/eval_impl.h"
-#include "../../core/knn_impl.h"
+#include "isif/base/common.h"
+#include "isif/base/rng.h"
+#include "eval/eval_impl.h"
+#include "eval/knn_impl.h"
 
 /* ---- data and the brute-force reference ---- */
 

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "isif/augment.h"
-#include "isif/dataset.h"
-#include "isif/train.h"
-#include "../../core/loader_impl.h"
+#include "isif/data/augment.h"
+#include "isif/data/dataset.h"
+#include "isif/train/train.h"
+#include "data/loader_impl.h"
 
 /* A split of n 1×16×16 images, image i filled with a gradient offset by i. */
 static struct isif_split make_split(int n)

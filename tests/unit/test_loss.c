@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_loss.c — the ISIF loss (core/loss.c) against references
+ * tests/unit/test_loss.c — the ISIF loss (core/nn/loss.c) against references
  * that do not share its code: values from tests/unit/ref/loss_ref.py (plain
  * python3, log-sum-exp in double), DESIGN's closed form for equal
  * similarities, a naive double-precision evaluation written here from the
@@ -11,7 +11,7 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/loss.h"
+#include "isif/nn/loss.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 

@@ -10,8 +10,8 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/model.h"
-#include "../../core/model_impl.h"
+#include "isif/nn/model.h"
+#include "nn/model_impl.h"
 
 static struct isif_model *make(const char *name, int C)
 {

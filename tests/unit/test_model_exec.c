@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_model_exec.c — the executor's planning (core/model_exec.c)
+ * tests/unit/test_model_exec.c — the executor's planning (core/nn/model_exec.c)
  * beyond what the gradient checks cover: an eval-mode forward of many rows,
  * which runs in cache-sized row groups, gives every row what a forward of
  * that row alone gives; the kinks of a grouped forward cannot be
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/model_impl.h"
+#include "nn/model_impl.h"
 #include "check.h"
 #include "gradcheck.h"
 

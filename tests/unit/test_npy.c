@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "isif/fileio.h"
-#include "isif/npy.h"
+#include "isif/base/fileio.h"
+#include "isif/base/npy.h"
 
 static void npy_path(char *out, size_t cap, const char *name)
 {

@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/ops.h"
+#include "isif/nn/ops.h"
 #include "ops_testutil.h"
 
 /*

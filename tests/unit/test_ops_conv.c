@@ -12,7 +12,7 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/ops.h"
+#include "isif/nn/ops.h"
 #include "ops_testutil.h"
 
 struct conv_shape {

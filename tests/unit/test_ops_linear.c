@@ -9,7 +9,7 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/ops.h"
+#include "isif/nn/ops.h"
 #include "ops_testutil.h"
 
 enum { LN = 5, LC = 7, LK = 4 };

@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/ops.h"
+#include "isif/nn/ops.h"
 #include "ops_testutil.h"
 
 TEST(relu_forward_backward_by_definition)

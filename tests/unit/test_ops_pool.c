@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/ops.h"
+#include "isif/nn/ops.h"
 #include "ops_testutil.h"
 
 static const int pool_shapes[][4] = { { 2, 3, 5, 7 }, { 1, 2, 4, 6 }, { 2, 1, 7, 2 }, { 1, 1, 3, 3 } };

@@ -1,7 +1,7 @@
 /*
- * tests/unit/test_optim.c — SGD (core/sgd.c) against updates worked out by
+ * tests/unit/test_optim.c — SGD (core/nn/sgd.c) against updates worked out by
  * hand from PyTorch's documented rule, and the learning-rate schedules
- * (core/lr_schedule.c) against hand values. The SGD hand values were also
+ * (core/nn/lr_schedule.c) against hand values. The SGD hand values were also
  * checked once against torch 1.13's torch.optim.SGD (same numbers to float
  * precision); make test never calls torch.
  */
@@ -10,8 +10,8 @@
 
 #include "check.h"
 #include "gradcheck.h"
-#include "isif/common.h"
-#include "isif/optim.h"
+#include "isif/base/common.h"
+#include "isif/nn/optim.h"
 
 /* ---- SGD -------------------------------------------------------------- */
 

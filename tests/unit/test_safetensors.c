@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "isif/fileio.h"
-#include "isif/safetensors.h"
+#include "isif/base/fileio.h"
+#include "isif/base/safetensors.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "isif/common.h"
-#include "isif/model.h"
-#include "isif/spec.h"
+#include "isif/base/common.h"
+#include "isif/nn/model.h"
+#include "isif/train/spec.h"
 
 TEST(spec_defaults)
 {

@@ -1,9 +1,9 @@
-/* tests/unit/test_strbuf.c — the bounded text buffer (isif/strbuf.h). */
+/* tests/unit/test_strbuf.c — the bounded text buffer (isif/base/strbuf.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "isif/strbuf.h"
+#include "isif/base/strbuf.h"
 
 TEST(strbuf_grows_and_takes)
 {

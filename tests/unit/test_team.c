@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_team.c — the ops' thread team (core/team.c): every member
+ * tests/unit/test_team.c — the ops' thread team (core/base/team.c): every member
  * runs each job once with its own rank, team_for covers every index exactly
  * once in aligned ranges, the barrier orders writes before reads across
  * members, many jobs in a row reuse the same threads, and a NULL or
@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "../../core/team_impl.h"
+#include "base/team_impl.h"
 #include "check.h"
 
 struct rank_job {

@@ -1,0 +1,20 @@
+/*
+ * core/base/par_impl.h — small shared settings of the layer ops' loops:
+ * OMP(simd ...) emits `#pragma omp simd ...` (vectorised float reductions)
+ * in builds with -fopenmp and nothing otherwise (the sanitizer builds).
+ * PAR_MIN: element counts below this stay on the calling thread (waking the
+ * team costs a few microseconds; the unit tests' tiny tensors never pay it).
+ */
+#ifndef ISIF_PAR_IMPL_H
+#define ISIF_PAR_IMPL_H
+
+#ifdef _OPENMP
+#define OMP_PRAGMA_(x) _Pragma(#x)
+#define OMP(x) OMP_PRAGMA_(omp x)
+#else
+#define OMP(x)
+#endif
+
+#define PAR_MIN 32768
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * core/base/simd_impl.h — short float runs (a few to a few hundred floats) copied,
+ * zeroed or added inline: im2col/col2im rows and GEMM panel rows. With
+ * AVX-512 (release builds use -march=native) the tail is one masked
+ * load/store instead of a scalar epilogue; otherwise plain loops.
+ */
+#ifndef ISIF_SIMD_IMPL_H
+#define ISIF_SIMD_IMPL_H
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+static inline __mmask16 tail_mask(int n)
+{
+	return (__mmask16)((1u << n) - 1);
+}
+
+/* d[0..n) = s[0..n) */
+static inline void copy_run(float *d, const float *s, int n)
+{
+	int i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(d + i, _mm512_loadu_ps(s + i));
+	if (i < n) {
+		__mmask16 m = tail_mask(n - i);
+		_mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+	}
+}
+
+/* d[0..n) = 0 */
+static inline void zero_run(float *d, int n)
+{
+	int i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(d + i, _mm512_setzero_ps());
+	if (i < n)
+		_mm512_mask_storeu_ps(d + i, tail_mask(n - i), _mm512_setzero_ps());
+}
+
+/* d[0..n) += s[0..n) */
+static inline void add_run(float *d, const float *s, int n)
+{
+	int i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(d + i), _mm512_loadu_ps(s + i)));
+	if (i < n) {
+		__mmask16 m = tail_mask(n - i);
+		__m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, s + i));
+		_mm512_mask_storeu_ps(d + i, m, v);
+	}
+}
+#else
+static inline void copy_run(float *d, const float *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		d[i] = s[i];
+}
+
+static inline void zero_run(float *d, int n)
+{
+	for (int i = 0; i < n; i++)
+		d[i] = 0.0f;
+}
+
+static inline void add_run(float *d, const float *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		d[i] += s[i];
+}
+#endif
+
+#endif

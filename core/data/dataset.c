@@ -1,0 +1,200 @@
+/*
+ * core/data/dataset.c — the dataset front door: options and their defaults,
+ * format names, AUTO detection from the files present, dispatch to the
+ * per-format readers, the per-channel mean/std of the train split, and
+ * freeing. The readers themselves live in dataset_<format>.c.
+ */
+#include "isif/data/dataset.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "data/dataset_impl.h"
+
+void isif_dataset_options_default(struct isif_dataset_options *opt)
+{
+	memset(opt, 0, sizeof *opt);
+	opt->image_size = 32;
+	opt->max_image_bytes = 32LL << 20;
+	opt->max_pixels = 40LL * 1000 * 1000;
+	opt->max_side = 16384;
+	opt->holdout_seed = 0;
+	opt->stl_unlabeled = false;
+}
+
+static const char *const format_names[] = {
+	[ISIF_FMT_AUTO] = "auto",
+	[ISIF_FMT_IDX] = "idx",
+	[ISIF_FMT_CIFAR10] = "cifar10",
+	[ISIF_FMT_CIFAR100] = "cifar100",
+	[ISIF_FMT_STL10] = "stl10",
+	[ISIF_FMT_FOLDER] = "folder",
+};
+#define N_FORMATS ((int)(sizeof format_names / sizeof format_names[0]))
+
+int isif_dataset_format_parse(const char *name)
+{
+	if (!name)
+		return -1;
+	for (int i = 0; i < N_FORMATS; i++)
+		if (strcasecmp(name, format_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *isif_dataset_format_name(enum isif_dataset_format fmt)
+{
+	if ((int)fmt < 0 || (int)fmt >= N_FORMATS)
+		return "unknown";
+	return format_names[fmt];
+}
+
+void isif_dataset_free(struct isif_dataset *ds)
+{
+	if (!ds)
+		return;
+	free(ds->train.pixels);
+	free(ds->train.labels);
+	free(ds->test.pixels);
+	free(ds->test.labels);
+	if (ds->class_names)
+		for (int i = 0; i < ds->num_classes; i++)
+			free(ds->class_names[i]);
+	free(ds->class_names);
+	memset(ds, 0, sizeof *ds);
+}
+
+/* True when dir or one of its usual sub-folders holds the file name. */
+static bool has_file(const char *dir, const char *sub, const char *name)
+{
+	char path[ISIF_DS_PATH_MAX];
+	int k = sub ? snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name)
+		    : snprintf(path, sizeof path, "%s/%s", dir, name);
+	return k > 0 && k < (int)sizeof path && isif_ds_is_file(path);
+}
+
+/* Guesses the format from the files present; a folder is the fallback,
+ * whose reader explains what is missing when there are no class folders. */
+static enum isif_dataset_format detect(const char *dir)
+{
+	if (has_file(dir, NULL, "train-images-idx3-ubyte") ||
+	    has_file(dir, NULL, "train-images-idx3-ubyte.gz"))
+		return ISIF_FMT_IDX;
+	if (has_file(dir, NULL, "data_batch_1.bin") ||
+	    has_file(dir, "cifar-10-batches-bin", "data_batch_1.bin"))
+		return ISIF_FMT_CIFAR10;
+	if (has_file(dir, NULL, "train.bin") ||
+	    has_file(dir, "cifar-100-binary", "train.bin"))
+		return ISIF_FMT_CIFAR100;
+	if (has_file(dir, NULL, "train_X.bin") ||
+	    has_file(dir, "stl10_binary", "train_X.bin"))
+		return ISIF_FMT_STL10;
+	return ISIF_FMT_FOLDER;
+}
+
+static int check_options(const struct isif_dataset_options *o, char *err)
+{
+	if (o->image_size < 1 || o->image_size > ISIF_DS_MAX_SIDE)
+		return isif_fail(err, ISIF_EINVAL, "image_size %d out of range 1..%d",
+				 o->image_size, ISIF_DS_MAX_SIDE);
+	if (o->max_image_bytes < 1 || o->max_pixels < 1 || o->max_side < 1)
+		return isif_fail(err, ISIF_EINVAL, "image limits must be positive");
+	return ISIF_OK;
+}
+
+/*
+ * Mean and (population) standard deviation per channel of the train split
+ * on the 0..1 scale, as torchvision users compute them (x.mean(), x.std()
+ * with ddof 0 over all pixels of a channel). A 256-bin histogram per channel
+ * makes the sums exact:
+ *   mean = Σ_v v·n_v / (N·255),  var = Σ_v n_v (v/255 − mean)² / N.
+ * A constant channel (std 0) gets std 1 so Normalize never divides by 0.
+ * A 1-channel dataset repeats its values in mean[1..2], std[1..2].
+ */
+static void channel_stats(struct isif_dataset *ds)
+{
+	const struct isif_split *s = &ds->train;
+	int64_t hw = (int64_t)s->h * s->w;
+	for (int ch = 0; ch < 3; ch++) {
+		ds->mean[ch] = 0.0f;
+		ds->std[ch] = 1.0f;
+	}
+	for (int ch = 0; ch < s->c && s->n > 0; ch++) {
+		uint64_t hist[256] = {0};
+		for (int64_t i = 0; i < s->n; i++) {
+			const uint8_t *p = s->pixels + (i * s->c + ch) * hw;
+			for (int64_t k = 0; k < hw; k++)
+				hist[p[k]]++;
+		}
+		double count = (double)s->n * (double)hw, sum = 0.0, var = 0.0;
+		for (int v = 0; v < 256; v++)
+			sum += (double)v * (double)hist[v];
+		double mean = sum / count / 255.0;
+		for (int v = 0; v < 256; v++) {
+			double d = v / 255.0 - mean;
+			var += (double)hist[v] * d * d;
+		}
+		double sd = sqrt(var / count);
+		ds->mean[ch] = (float)mean;
+		ds->std[ch] = sd > 0.0 ? (float)sd : 1.0f;
+	}
+	for (int ch = s->c; ch < 3 && s->c == 1; ch++) {
+		ds->mean[ch] = ds->mean[0];
+		ds->std[ch] = ds->std[0];
+	}
+}
+
+static int dispatch(struct isif_dataset *ds, const char *dir,
+		    enum isif_dataset_format fmt,
+		    const struct isif_dataset_options *opt, char *err)
+{
+	switch (fmt) {
+	case ISIF_FMT_IDX: return isif_idx_load(ds, dir, err);
+	case ISIF_FMT_CIFAR10: return isif_cifar_load(ds, dir, false, err);
+	case ISIF_FMT_CIFAR100: return isif_cifar_load(ds, dir, true, err);
+	case ISIF_FMT_STL10: return isif_stl_load(ds, dir, opt, err);
+	case ISIF_FMT_FOLDER: return isif_folder_load(ds, dir, opt, err);
+	default:
+		return isif_fail(err, ISIF_EINVAL, "unknown dataset format %d", (int)fmt);
+	}
+}
+
+int isif_dataset_load(struct isif_dataset *ds, const char *path,
+		      enum isif_dataset_format fmt,
+		      const struct isif_dataset_options *opt, char *err)
+{
+	struct isif_dataset_options defaults;
+	if (!ds)
+		return isif_fail(err, ISIF_EINVAL, "dataset: NULL output");
+	memset(ds, 0, sizeof *ds);
+	if (!path || !*path)
+		return isif_fail(err, ISIF_EINVAL, "dataset: empty path");
+	if (!opt) {
+		isif_dataset_options_default(&defaults);
+		opt = &defaults;
+	}
+	int rc = check_options(opt, err);
+	if (rc)
+		return rc;
+	if (strcmp(path, "fashion-mnist") == 0) {
+		path = ISIF_FASHION_MNIST_DIR;
+		if (fmt == ISIF_FMT_AUTO)
+			fmt = ISIF_FMT_IDX;
+	}
+	if (!isif_ds_is_dir(path))
+		return isif_fail(err, ISIF_EIO, "%s: not a directory", path);
+	if (fmt == ISIF_FMT_AUTO)
+		fmt = detect(path);
+	rc = dispatch(ds, path, fmt, opt, err);
+	if (rc == ISIF_OK && ds->train.n < 1)
+		rc = isif_fail(err, ISIF_EFORMAT, "%s: the train split is empty", path);
+	if (rc) {
+		isif_dataset_free(ds);
+		return rc;
+	}
+	ds->format = fmt;
+	channel_stats(ds);
+	return ISIF_OK;
+}

@@ -1,0 +1,481 @@
+/*
+ * core/data/image_codec.c — single images in memory: JPEG decoding with
+ * libjpeg-turbo, PNG decoding and encoding with libpng, bilinear resizing
+ * and channel conversion of uint8 CHW images. What the folder reader and
+ * the daemon's /neighbors upload use. Not a general image library: 8-bit
+ * gray or RGB out, alpha dropped, nothing else.
+ *
+ * Both decoders report errors by longjmp from their error callbacks back to
+ * a setjmp in this file (libjpeg's default handler would call exit(), and
+ * both would print). All state touched after setjmp lives in a context
+ * struct reached through an unmodified pointer, so it is valid after the jump.
+ */
+#include "isif/data/dataset.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+#include <png.h>
+
+#define JPEG_MAX_SCANS 500 /* progressive JPEGs with more scans are a DoS, not an image */
+
+static int check_limits(int64_t w, int64_t h, const struct isif_dataset_options *opt,
+			const char *what, char *err)
+{
+	if (w < 1 || h < 1)
+		return isif_fail(err, ISIF_EFORMAT, "%s: empty image %lldx%lld", what,
+				 (long long)w, (long long)h);
+	if (w > opt->max_side || h > opt->max_side)
+		return isif_fail(err, ISIF_ERANGE, "%s: %lldx%lld image over the side limit %d",
+				 what, (long long)w, (long long)h, opt->max_side);
+	if (w * h > opt->max_pixels)
+		return isif_fail(err, ISIF_ERANGE, "%s: %lldx%lld image over the limit of %lld pixels",
+				 what, (long long)w, (long long)h, (long long)opt->max_pixels);
+	return ISIF_OK;
+}
+
+/* ---- JPEG ------------------------------------------------------------ */
+
+struct jpeg_ctx {
+	struct jpeg_decompress_struct cinfo;
+	struct jpeg_error_mgr jerr;
+	struct jpeg_progress_mgr progress;
+	jmp_buf jump;
+	char msg[JMSG_LENGTH_MAX];
+	uint8_t *out, *row;
+};
+
+static void jpeg_on_error(j_common_ptr cinfo)
+{
+	struct jpeg_ctx *x = (struct jpeg_ctx *)cinfo->client_data;
+	cinfo->err->format_message(cinfo, x->msg);
+	longjmp(x->jump, 1);
+}
+
+/* Warnings (level −1) that mean the data is damaged are errors here: the
+ * library would otherwise pad a truncated image with gray and go on. Other
+ * warnings (odd markers, unknown JFIF revisions) and trace messages are
+ * ignored silently. */
+static void jpeg_on_message(j_common_ptr cinfo, int level)
+{
+	if (level >= 0)
+		return;
+	switch (cinfo->err->msg_code) {
+	case JWRN_JPEG_EOF:
+	case JWRN_HIT_MARKER:
+	case JWRN_HUFF_BAD_CODE:
+	case JWRN_ARITH_BAD_CODE:
+	case JWRN_MUST_RESYNC:
+		jpeg_on_error(cinfo);
+		break;
+	default:
+		break;
+	}
+}
+
+static void jpeg_on_output(j_common_ptr cinfo)
+{
+	(void)cinfo; /* never print */
+}
+
+static void jpeg_on_progress(j_common_ptr cinfo)
+{
+	j_decompress_ptr d = (j_decompress_ptr)cinfo;
+	if (d->input_scan_number > JPEG_MAX_SCANS) {
+		struct jpeg_ctx *x = (struct jpeg_ctx *)cinfo->client_data;
+		snprintf(x->msg, sizeof x->msg, "more than %d scans", JPEG_MAX_SCANS);
+		longjmp(x->jump, 1);
+	}
+}
+
+/* Scatters one decoded scanline (interleaved) into the CHW planes of out.
+ * CMYK from Adobe files is stored inverted, so R = C·K/255 there and
+ * (255−C)(255−K)/255 otherwise (the usual naive CMYK→RGB). */
+static void jpeg_put_row(uint8_t *out, const uint8_t *row, size_t plane, int y,
+			 int c, int w, int comps, bool adobe)
+{
+	uint8_t *dst = out + (size_t)y * (size_t)w;
+	for (int x = 0; x < w; x++) {
+		const uint8_t *p = row + (size_t)x * (size_t)comps;
+		for (int ch = 0; ch < c; ch++) {
+			unsigned v = p[ch];
+			if (comps == 4) {
+				unsigned cc = adobe ? p[ch] : 255u - p[ch];
+				unsigned k = adobe ? p[3] : 255u - p[3];
+				v = (cc * k + 127) / 255;
+			}
+			dst[(size_t)ch * plane + (size_t)x] = (uint8_t)v;
+		}
+	}
+}
+
+/* Picks the output colour space: gray stays gray, CMYK/YCCK come out as
+ * CMYK (converted by jpeg_put_row), everything else as RGB. */
+static int jpeg_setup_color(j_decompress_ptr d)
+{
+	switch (d->jpeg_color_space) {
+	case JCS_GRAYSCALE:
+		d->out_color_space = JCS_GRAYSCALE;
+		return 1;
+	case JCS_CMYK:
+	case JCS_YCCK:
+		d->out_color_space = JCS_CMYK;
+		return 3;
+	default:
+		d->out_color_space = JCS_RGB;
+		return 3;
+	}
+}
+
+/* Runs the decode; every library call may longjmp back to decode_jpeg. */
+static int jpeg_run(struct jpeg_ctx *x, const uint8_t *buf, size_t len,
+		    const struct isif_dataset_options *opt, int *c, int *h, int *w,
+		    char *err)
+{
+	j_decompress_ptr d = &x->cinfo;
+	jpeg_mem_src(d, buf, (unsigned long)len);
+	jpeg_read_header(d, TRUE);
+	int rc = check_limits(d->image_width, d->image_height, opt, "JPEG", err);
+	if (rc)
+		return rc;
+	int nc = jpeg_setup_color(d);
+	jpeg_start_decompress(d);
+	int comps = d->output_components, ow = (int)d->output_width, oh = (int)d->output_height;
+	if (comps != (nc == 1 ? 1 : d->out_color_space == JCS_CMYK ? 4 : 3))
+		return isif_fail(err, ISIF_EFORMAT, "JPEG: unexpected %d components", comps);
+	size_t plane = (size_t)ow * (size_t)oh;
+	x->out = malloc(plane * (size_t)nc);
+	x->row = malloc((size_t)ow * (size_t)comps);
+	if (!x->out || !x->row)
+		return isif_fail(err, ISIF_ENOMEM, "JPEG: cannot allocate %dx%d image", ow, oh);
+	while (d->output_scanline < d->output_height) {
+		int y = (int)d->output_scanline;
+		JSAMPROW rows[1] = { x->row };
+		if (jpeg_read_scanlines(d, rows, 1) != 1)
+			return isif_fail(err, ISIF_EFORMAT, "JPEG: no data at row %d", y);
+		jpeg_put_row(x->out, x->row, plane, y, nc, ow, comps, d->saw_Adobe_marker);
+	}
+	jpeg_finish_decompress(d);
+	*c = nc;
+	*h = oh;
+	*w = ow;
+	return ISIF_OK;
+}
+
+static int decode_jpeg(const uint8_t *buf, size_t len,
+		       const struct isif_dataset_options *opt, uint8_t **pixels,
+		       int *c, int *h, int *w, char *err)
+{
+	struct jpeg_ctx *x = calloc(1, sizeof *x);
+	if (!x)
+		return isif_fail(err, ISIF_ENOMEM, "JPEG: out of memory");
+	x->cinfo.err = jpeg_std_error(&x->jerr);
+	x->jerr.error_exit = jpeg_on_error;
+	x->jerr.emit_message = jpeg_on_message;
+	x->jerr.output_message = jpeg_on_output;
+	x->cinfo.client_data = x;
+	int rc;
+	if (setjmp(x->jump)) {
+		rc = isif_fail(err, ISIF_EFORMAT, "corrupt JPEG: %s", x->msg);
+	} else {
+		jpeg_create_decompress(&x->cinfo);
+		x->cinfo.client_data = x; /* create zeroes the struct */
+		x->progress.progress_monitor = jpeg_on_progress;
+		x->cinfo.progress = &x->progress;
+		rc = jpeg_run(x, buf, len, opt, c, h, w, err);
+	}
+	jpeg_destroy_decompress(&x->cinfo);
+	if (rc == ISIF_OK) {
+		*pixels = x->out;
+		x->out = NULL;
+	}
+	free(x->out);
+	free(x->row);
+	free(x);
+	return rc;
+}
+
+/* ---- PNG ------------------------------------------------------------- */
+
+struct png_ctx {
+	png_structp png;
+	png_infop info;
+	jmp_buf jump;
+	char msg[160];
+	const uint8_t *buf;
+	size_t len, pos;
+	uint8_t *out, *rows;
+	png_bytep *rowp;
+};
+
+static void png_on_error(png_structp png, png_const_charp msg)
+{
+	struct png_ctx *x = png_get_error_ptr(png);
+	snprintf(x->msg, sizeof x->msg, "%s", msg);
+	longjmp(x->jump, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg)
+{
+	(void)png; /* never print */
+	(void)msg;
+}
+
+static void png_read_mem(png_structp png, png_bytep data, size_t n)
+{
+	struct png_ctx *x = png_get_io_ptr(png);
+	if (n > x->len - x->pos)
+		png_error(png, "truncated data");
+	memcpy(data, x->buf + x->pos, n);
+	x->pos += n;
+}
+
+/* Asks libpng for 8-bit gray or RGB: palette expanded (tRNS ignored, as
+ * PIL's convert("RGB") does), low bit depths widened, 16-bit cut to its
+ * high byte, alpha stripped. Returns the channel count. */
+static int png_setup(png_structp png, png_infop info)
+{
+	int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+	if (type == PNG_COLOR_TYPE_PALETTE)
+		png_set_palette_to_rgb(png);
+	if (type == PNG_COLOR_TYPE_GRAY && depth < 8)
+		png_set_expand_gray_1_2_4_to_8(png);
+	if (depth == 16)
+		png_set_strip_16(png);
+	if ((type & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
+		png_set_strip_alpha(png); /* palette expansion turns tRNS into alpha */
+	png_set_interlace_handling(png);
+	png_read_update_info(png, info);
+	return png_get_channels(png, info);
+}
+
+/* Runs the decode; every library call may longjmp back to decode_png. */
+static int png_run(struct png_ctx *x, const struct isif_dataset_options *opt,
+		   int *c, int *h, int *w, char *err)
+{
+	png_set_read_fn(x->png, x, png_read_mem);
+	png_set_user_limits(x->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX); /* ours apply */
+	png_read_info(x->png, x->info);
+	int64_t pw = png_get_image_width(x->png, x->info);
+	int64_t ph = png_get_image_height(x->png, x->info);
+	int rc = check_limits(pw, ph, opt, "PNG", err);
+	if (rc)
+		return rc;
+	int nc = png_setup(x->png, x->info);
+	size_t rowbytes = png_get_rowbytes(x->png, x->info);
+	if ((nc != 1 && nc != 3) || rowbytes != (size_t)pw * (size_t)nc)
+		return isif_fail(err, ISIF_EFORMAT, "PNG: unsupported layout (%d channels)", nc);
+	size_t plane = (size_t)pw * (size_t)ph;
+	x->rows = malloc(plane * (size_t)nc);
+	x->rowp = malloc((size_t)ph * sizeof *x->rowp);
+	x->out = malloc(plane * (size_t)nc);
+	if (!x->rows || !x->rowp || !x->out)
+		return isif_fail(err, ISIF_ENOMEM, "PNG: cannot allocate %lldx%lld image",
+				 (long long)pw, (long long)ph);
+	for (int64_t y = 0; y < ph; y++)
+		x->rowp[y] = x->rows + (size_t)y * rowbytes;
+	png_read_image(x->png, x->rowp);
+	png_read_end(x->png, NULL); /* checks the rest up to IEND: no silent truncation */
+	for (size_t i = 0; i < plane; i++)   /* HWC → CHW */
+		for (int ch = 0; ch < nc; ch++)
+			x->out[(size_t)ch * plane + i] = x->rows[i * (size_t)nc + (size_t)ch];
+	*c = nc;
+	*h = (int)ph;
+	*w = (int)pw;
+	return ISIF_OK;
+}
+
+static int decode_png(const uint8_t *buf, size_t len,
+		      const struct isif_dataset_options *opt, uint8_t **pixels,
+		      int *c, int *h, int *w, char *err)
+{
+	struct png_ctx *x = calloc(1, sizeof *x);
+	if (!x)
+		return isif_fail(err, ISIF_ENOMEM, "PNG: out of memory");
+	x->buf = buf;
+	x->len = len;
+	x->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, x, png_on_error, png_on_warning);
+	if (x->png)
+		x->info = png_create_info_struct(x->png);
+	int rc;
+	if (!x->png || !x->info) {
+		rc = isif_fail(err, ISIF_ENOMEM, "PNG: out of memory");
+	} else if (setjmp(x->jump)) {
+		rc = isif_fail(err, ISIF_EFORMAT, "corrupt PNG: %s", x->msg);
+	} else {
+		rc = png_run(x, opt, c, h, w, err);
+	}
+	png_destroy_read_struct(&x->png, &x->info, NULL);
+	if (rc == ISIF_OK) {
+		*pixels = x->out;
+		x->out = NULL;
+	}
+	free(x->out);
+	free(x->rows);
+	free(x->rowp);
+	free(x);
+	return rc;
+}
+
+/* ---- public entry points --------------------------------------------- */
+
+int isif_image_decode(const void *buf, size_t len,
+		      const struct isif_dataset_options *opt, uint8_t **pixels,
+		      int *c, int *h, int *w, char *err)
+{
+	static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+	struct isif_dataset_options defaults;
+	const uint8_t *p = buf;
+	*pixels = NULL;
+	*c = *h = *w = 0;
+	if (!opt) {
+		isif_dataset_options_default(&defaults);
+		opt = &defaults;
+	}
+	if (!buf)
+		return isif_fail(err, ISIF_EINVAL, "image: NULL buffer");
+	if ((uint64_t)len > (uint64_t)opt->max_image_bytes)
+		return isif_fail(err, ISIF_ERANGE, "image of %zu bytes over the limit of %lld",
+				 len, (long long)opt->max_image_bytes);
+	if (len >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
+		return decode_jpeg(p, len, opt, pixels, c, h, w, err);
+	if (len >= 8 && memcmp(p, png_sig, 8) == 0)
+		return decode_png(p, len, opt, pixels, c, h, w, err);
+	return isif_fail(err, ISIF_EFORMAT, "not a JPEG or PNG image");
+}
+
+/*
+ * Bilinear weights along one axis, as PyTorch's upsample_bilinear2d with
+ * align_corners=False and no scale factor (what torchvision's resize calls):
+ *   scale = in/out,  s = max(scale·(d + ½) − ½, 0),  i0 = ⌊s⌋,
+ *   i1 = i0 + 1 (or i0 at the last pixel),  λ = s − i0,
+ * all in float32, like PyTorch's CPU kernel for float input.
+ */
+static void axis_weights(int in, int out, int *i0, int *i1, float *lam)
+{
+	float scale = (float)in / (float)out;
+	for (int d = 0; d < out; d++) {
+		float s = scale * ((float)d + 0.5f) - 0.5f;
+		if (s < 0.0f)
+			s = 0.0f;
+		int i = (int)s;
+		if (i > in - 1)
+			i = in - 1;
+		float l = s - (float)i;
+		i0[d] = i;
+		i1[d] = i < in - 1 ? i + 1 : i;
+		lam[d] = l < 0.0f ? 0.0f : l > 1.0f ? 1.0f : l;
+	}
+}
+
+/* One resized plane: out = (a·(1−λx) + b·λx)(1−λy) + (c·(1−λx) + d·λx)·λy
+ * (PyTorch's order of operations), then round half to even like
+ * torch.round and clamp to 0..255 like the cast back to uint8. */
+static void resize_plane(uint8_t *dst, int oh, int ow, const uint8_t *src, int w,
+			 const int *y0, const int *y1, const float *ly,
+			 const int *x0, const int *x1, const float *lx)
+{
+	for (int oy = 0; oy < oh; oy++) {
+		const uint8_t *r0 = src + (size_t)y0[oy] * (size_t)w;
+		const uint8_t *r1 = src + (size_t)y1[oy] * (size_t)w;
+		float wy1 = ly[oy], wy0 = 1.0f - wy1;
+		for (int ox = 0; ox < ow; ox++) {
+			float wx1 = lx[ox], wx0 = 1.0f - wx1;
+			float top = (float)r0[x0[ox]] * wx0 + (float)r0[x1[ox]] * wx1;
+			float bot = (float)r1[x0[ox]] * wx0 + (float)r1[x1[ox]] * wx1;
+			float v = nearbyintf(top * wy0 + bot * wy1);
+			dst[(size_t)oy * (size_t)ow + (size_t)ox] =
+				(uint8_t)(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+		}
+	}
+}
+
+void isif_image_resize_u8(uint8_t *dst, int oh, int ow, const uint8_t *src,
+			  int c, int h, int w)
+{
+	if (!dst || !src || c < 1 || h < 1 || w < 1 || oh < 1 || ow < 1)
+		return;
+	if (oh == h && ow == w) { /* scale 1, λ = 0: the identity */
+		memcpy(dst, src, (size_t)c * (size_t)h * (size_t)w);
+		return;
+	}
+	int *y0 = malloc(sizeof(int) * (size_t)oh * 2), *x0 = malloc(sizeof(int) * (size_t)ow * 2);
+	float *ly = malloc(sizeof(float) * (size_t)oh), *lx = malloc(sizeof(float) * (size_t)ow);
+	if (y0 && x0 && ly && lx) {
+		axis_weights(h, oh, y0, y0 + oh, ly);
+		axis_weights(w, ow, x0, x0 + ow, lx);
+		for (int ch = 0; ch < c; ch++)
+			resize_plane(dst + (size_t)ch * oh * ow, oh, ow,
+				     src + (size_t)ch * h * w, w, y0, y0 + oh, ly, x0, x0 + ow, lx);
+	}
+	free(y0);
+	free(x0);
+	free(ly);
+	free(lx);
+}
+
+/*
+ * 3→1 is ITU-R 601 luma in PIL's fixed point (what torchvision's
+ * Grayscale on a PIL image computes): L = (19595 R + 38470 G + 7471 B
+ * + 2^15) >> 16, the weights 0.299, 0.587, 0.114 scaled by 2^16.
+ * 1→3 replicates; equal counts copy.
+ */
+void isif_image_convert_u8(uint8_t *dst, int dc, const uint8_t *src, int sc,
+			   int h, int w)
+{
+	size_t plane = (size_t)(h > 0 ? h : 0) * (size_t)(w > 0 ? w : 0);
+	if (dc == sc) {
+		memmove(dst, src, plane * (size_t)(dc > 0 ? dc : 0));
+	} else if (sc == 1 && dc == 3) {
+		for (int ch = 0; ch < 3; ch++)
+			memcpy(dst + (size_t)ch * plane, src, plane);
+	} else if (sc == 3 && dc == 1) {
+		const uint8_t *r = src, *g = src + plane, *b = src + 2 * plane;
+		for (size_t i = 0; i < plane; i++)
+			dst[i] = (uint8_t)((19595u * r[i] + 38470u * g[i] + 7471u * b[i] + 32768u) >> 16);
+	}
+}
+
+int isif_image_encode_png(const uint8_t *pixels, int c, int h, int w,
+			  void **png, size_t *len, char *err)
+{
+	*png = NULL;
+	*len = 0;
+	if (!pixels || (c != 1 && c != 3) || h < 1 || w < 1 || h > (1 << 20) || w > (1 << 20) ||
+	    (int64_t)h * w > (int64_t)1 << 30)
+		return isif_fail(err, ISIF_EINVAL, "encode PNG: bad image %dx%dx%d", c, h, w);
+	size_t plane = (size_t)h * (size_t)w;
+	uint8_t *hwc = malloc(plane * (size_t)c);
+	if (!hwc)
+		return isif_fail(err, ISIF_ENOMEM, "encode PNG: out of memory");
+	for (size_t i = 0; i < plane; i++)
+		for (int ch = 0; ch < c; ch++)
+			hwc[i * (size_t)c + (size_t)ch] = pixels[(size_t)ch * plane + i];
+	png_image img;
+	memset(&img, 0, sizeof img);
+	img.version = PNG_IMAGE_VERSION;
+	img.width = (png_uint_32)w;
+	img.height = (png_uint_32)h;
+	img.format = c == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+	png_alloc_size_t size = 0;
+	void *out = NULL;
+	int rc = ISIF_OK;
+	if (!png_image_write_to_memory(&img, NULL, &size, 0, hwc, 0, NULL) ||
+	    !(out = malloc(size)) ||
+	    !png_image_write_to_memory(&img, out, &size, 0, hwc, 0, NULL)) {
+		rc = isif_fail(err, out || img.message[0] ? ISIF_EINVAL : ISIF_ENOMEM,
+			       "encode PNG: %s", img.message[0] ? img.message : "out of memory");
+		free(out);
+		out = NULL;
+	}
+	png_image_free(&img);
+	free(hwc);
+	*png = out;
+	*len = rc ? 0 : (size_t)size;
+	return rc;
+}

@@ -1,0 +1,51 @@
+/*
+ * core/data/loader_impl.h — the batch loader behind the training loop: loader
+ * threads decode and augment the next batches into a ring of slots while
+ * the trainer computes on the current one.
+ *
+ * Batch b of an epoch holds 2m views, rows [view 1 of images 1..m; view 2
+ * of images 1..m]. Every view draws from its own generator, seeded from
+ * (job seed, epoch, batch, row), so the bytes of a batch do not depend on
+ * which thread made it or when: runs repeat bit for bit at any thread count.
+ */
+#ifndef ISIF_LOADER_IMPL_H
+#define ISIF_LOADER_IMPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "isif/data/augment.h"
+#include "isif/data/dataset.h"
+
+#define LOADER_MAX_THREADS 16
+
+struct loader;
+
+/* Creates a loader over split s (borrowed) producing batches of m images ×
+ * 2 views, with nthreads threads (≥ 1) and nthreads + 1 slots. */
+int loader_create(struct loader **out, const struct isif_split *s, int m,
+		  const struct isif_augment *aug, uint64_t seed, int nthreads);
+
+/* Starts epoch `epoch` over the order idx[n_batches·m] (borrowed until
+ * loader_end_epoch) at batch first (0, or where a stopped epoch resumes).
+ * Threads start filling at once. */
+int loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int first,
+		       int n_batches);
+
+/* Blocks until batch b (taken in order 0, 1, …) is ready and returns its
+ * 2m·C·H·W floats; *waited gets the seconds spent blocked. The pointer stays
+ * valid until loader_release. */
+const float *loader_next(struct loader *l, int b, double *waited);
+
+/* Frees batch b's slot for a later batch. */
+void loader_release(struct loader *l, int b);
+
+/* Stops and joins the epoch's threads (also mid-epoch, after a cancel). */
+void loader_end_epoch(struct loader *l);
+
+void loader_free(struct loader *l);
+
+/* The seed of one view's generator (exposed so tests can rebuild a view). */
+uint64_t loader_view_seed(uint64_t seed, int epoch, int batch, int row);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * core/eval/embed.c — embedding images for evaluation and retrieval: no
+ * augmentation (scale to 0..1, normalise), BN in eval mode, in batches.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/embed_impl.h"
+#include "isif/data/augment.h"
+#include "isif/nn/model.h"
+#include "isif/eval/embed.h"
+
+int embed_indices(struct isif_model *m, const struct isif_split *s,
+		  const int32_t *idx, int64_t n, const float mean[3],
+		  const float std[3], int batch, float *out, char *err)
+{
+	struct isif_augment aug;
+	isif_augment_none(&aug, s->h, s->w, mean, std);
+	size_t img_len = (size_t)s->c * s->h * s->w;
+	size_t ws_len = isif_augment_workspace(&aug, s->c, s->h, s->w);
+	int D = isif_model_embed_dim(m);
+	if (batch < 1)
+		batch = 256;
+	float *x = malloc((size_t)batch * img_len * sizeof(float));
+	float *ws = malloc((ws_len ? ws_len : 1) * sizeof(float));
+	int rc = ISIF_OK;
+	if (!x || !ws) {
+		rc = isif_fail(err, ISIF_ENOMEM, "cannot allocate an embedding batch");
+		goto out;
+	}
+	struct isif_rng unused;
+	isif_rng_seed(&unused, 0, 0);
+	for (int64_t start = 0; start < n; start += batch) {
+		int count = (int)(n - start < batch ? n - start : batch);
+		for (int i = 0; i < count; i++) {
+			int64_t image = idx ? idx[start + i] : start + i;
+			isif_augment_apply(x + i * img_len, s->pixels + image * img_len,
+					   s->c, s->h, s->w, &aug, &unused, ws);
+		}
+		const float *emb;
+		/* BN in eval mode normalises each row alone, so a batch of one is fine. */
+		rc = isif_model_forward(m, x, count, s->h, s->w, false, 1, &emb, err);
+		if (rc)
+			goto out;
+		memcpy(out + start * D, emb, (size_t)count * D * sizeof(float));
+	}
+out:
+	free(x);
+	free(ws);
+	return rc;
+}
+
+int isif_embed_split(struct isif_model *m, const struct isif_split *s,
+		     const float mean[3], const float std[3], int batch,
+		     float *out, char *err)
+{
+	return embed_indices(m, s, NULL, s->n, mean, std, batch, out, err);
+}

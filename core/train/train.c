@@ -1,0 +1,509 @@
+/*
+ * core/train/train.c — the training loop of a job (isif/train/train.h): per epoch a
+ * seeded shuffle, batches of m images × 2 views from the loader, one
+ * forward of the 2m rows, the ISIF loss, backward, SGD at the scheduled lr;
+ * then evaluation, an atomic checkpoint and the callbacks.
+ *
+ * Resume is exact because everything random derives from (seed, epoch) and
+ * the checkpoint holds weights, BN statistics, momentum buffers and the
+ * epoch: a resumed run replays the same batches with the same state.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "eval/embed_impl.h"
+#include "isif/eval/eval.h"
+#include "isif/nn/loss.h"
+#include "isif/nn/model.h"
+#include "isif/nn/optim.h"
+#include "isif/base/rng.h"
+#include "isif/base/safetensors.h"
+#include "isif/train/checkpoint.h"
+#include "isif/train/train.h"
+#include "data/loader_impl.h"
+
+/* A fixed seed for the train_subset shuffle, so jobs with different seeds
+ * train on (and are evaluated against) the same subset. */
+#define SUBSET_SEED 20190601u
+
+struct isif_trainer {
+	struct isif_job_spec spec;
+	const struct isif_dataset *ds;
+	char out_dir[1024];
+	int threads;
+	struct isif_model *model;
+	struct isif_sgd opt;
+	struct isif_lr_schedule sched;
+	struct loader *loader;
+	float *loss_ws, *dout;
+	int32_t *train_idx, *test_idx, *order;
+	int64_t n_train, n_test;
+	int n_batches, epochs_done, unseen;
+	/* Where a stopped epoch resumes: batches done and their running sums. */
+	int start_step;
+	double partial_loss, partial_wait, partial_seconds;
+};
+
+static double now_seconds(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int label_in(int label, const int *set, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (set[i] == label)
+			return 1;
+	return 0;
+}
+
+/* Indices of a split's images whose label is in set (all when n_set < 0). */
+static int64_t filter_split(const struct isif_split *s, const int *set, int n_set,
+			    int32_t *out)
+{
+	int64_t n = 0;
+	for (int64_t i = 0; i < s->n; i++)
+		if (n_set < 0 || label_in(s->labels[i], set, n_set))
+			out[n++] = (int32_t)i;
+	return n;
+}
+
+static int same_class_sets(const struct isif_job_spec *s)
+{
+	if (s->n_train_classes != s->n_test_classes)
+		return 0;
+	for (int i = 0; i < s->n_train_classes; i++)
+		if (!label_in(s->train_classes[i], s->test_classes, s->n_test_classes))
+			return 0;
+	return 1;
+}
+
+int64_t isif_train_subset(int32_t *idx, int64_t count, int64_t n)
+{
+	if (n <= 0 || n >= count)
+		return count;
+	struct isif_rng rng;
+	isif_rng_seed(&rng, SUBSET_SEED, 7);
+	isif_rng_shuffle(&rng, idx, count);
+	return n;
+}
+
+static int select_images(struct isif_trainer *t, char *err)
+{
+	const struct isif_job_spec *sp = &t->spec;
+	const struct isif_dataset *ds = t->ds;
+	t->train_idx = malloc((size_t)(ds->train.n ? ds->train.n : 1) * sizeof(int32_t));
+	t->test_idx = malloc((size_t)(ds->test.n ? ds->test.n : 1) * sizeof(int32_t));
+	t->order = malloc((size_t)(ds->train.n ? ds->train.n : 1) * sizeof(int32_t));
+	if (!t->train_idx || !t->test_idx || !t->order)
+		return isif_fail(err, ISIF_ENOMEM, "cannot allocate image indices");
+	t->n_train = filter_split(&ds->train, sp->train_classes,
+				  sp->has_classes ? sp->n_train_classes : -1, t->train_idx);
+	t->n_test = filter_split(&ds->test, sp->test_classes,
+				 sp->has_classes ? sp->n_test_classes : -1, t->test_idx);
+	t->n_train = isif_train_subset(t->train_idx, t->n_train, sp->train_subset);
+	t->unseen = sp->has_classes && !same_class_sets(sp);
+	t->n_batches = (int)(t->n_train / sp->batch_size);
+	if (t->n_batches < 1)
+		return isif_fail(err, ISIF_EINVAL,
+				 "train split has %lld images, fewer than batch_size %d",
+				 (long long)t->n_train, sp->batch_size);
+	if (sp->eval_every > 0 && t->n_test < 1)
+		return isif_fail(err, ISIF_EINVAL, "test split is empty: nothing to evaluate");
+	return ISIF_OK;
+}
+
+int isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
+			const struct isif_dataset *ds, const char *out_dir,
+			int threads, char *err)
+{
+	*out = NULL;
+	struct isif_trainer *t = calloc(1, sizeof *t);
+	if (!t)
+		return isif_fail(err, ISIF_ENOMEM, "cannot allocate a trainer");
+	t->spec = *spec;
+	t->ds = ds;
+	snprintf(t->out_dir, sizeof t->out_dir, "%s", out_dir ? out_dir : ".");
+	t->threads = spec->threads > 0 ? spec->threads : (threads > 0 ? threads : 1);
+	int m = spec->batch_size, B = 2 * m;
+	int rc = select_images(t, err);
+	if (rc)
+		goto fail;
+	if (spec->bn_groups < 1 || B % spec->bn_groups || B / spec->bn_groups < 2) {
+		rc = isif_fail(err, ISIF_EINVAL, "bn_groups %d does not split %d rows into groups of 2 or more",
+			       spec->bn_groups, B);
+		goto fail;
+	}
+	rc = isif_model_create(&t->model, spec->model, ds->train.c, spec->embedding_dim,
+			       spec->seed, err);
+	if (rc)
+		goto fail;
+	rc = isif_model_plan(t->model, B, ds->train.h, ds->train.w, err);
+	if (rc)
+		goto fail;
+	rc = isif_sgd_init(&t->opt, isif_model_num_params(t->model), (float)spec->momentum,
+			   0.0f, (float)spec->weight_decay, spec->nesterov);
+	if (rc) {
+		rc = isif_fail(err, rc, "cannot allocate optimizer state");
+		goto fail;
+	}
+	t->sched = spec->lr_schedule;
+	t->sched.base_lr = spec->lr;
+	if (t->sched.total_epochs <= 0)
+		t->sched.total_epochs = spec->epochs;
+	t->loss_ws = malloc(isif_loss_workspace(B) * sizeof(float));
+	t->dout = malloc((size_t)B * spec->embedding_dim * sizeof(float));
+	if (!t->loss_ws || !t->dout) {
+		rc = isif_fail(err, ISIF_ENOMEM, "cannot allocate loss buffers");
+		goto fail;
+	}
+	struct isif_augment aug;
+	isif_spec_augment(spec, ds->train.h, ds->train.w, ds->mean, ds->std, &aug);
+	int loader_threads = t->threads <= 2 ? 1 : t->threads / 2;
+	rc = loader_create(&t->loader, &ds->train, m, &aug, spec->seed, loader_threads);
+	if (rc) {
+		rc = isif_fail(err, rc, "cannot start the batch loader");
+		goto fail;
+	}
+	*out = t;
+	return ISIF_OK;
+fail:
+	isif_trainer_free(t);
+	return rc;
+}
+
+void isif_trainer_free(struct isif_trainer *t)
+{
+	if (!t)
+		return;
+	loader_free(t->loader);
+	isif_model_free(t->model);
+	isif_sgd_free(&t->opt);
+	free(t->loss_ws);
+	free(t->dout);
+	free(t->train_idx);
+	free(t->test_idx);
+	free(t->order);
+	free(t);
+}
+
+int isif_trainer_epoch(const struct isif_trainer *t) { return t->epochs_done; }
+
+/* Removes every optimizer file of out_dir but `keep` (the one the latest
+ * checkpoint names). */
+static void remove_stale_optim(const char *dir, const char *keep)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (strncmp(e->d_name, "optim-", 6) || len < 18 ||
+		    strcmp(e->d_name + len - 12, ".safetensors") || strcmp(e->d_name, keep) == 0)
+			continue;
+		char path[1400];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		remove(path);
+	}
+	closedir(d);
+}
+
+static int meta_set_double(struct isif_st_meta *meta, const char *key, double v)
+{
+	char text[40];
+	snprintf(text, sizeof text, "%.17g", v);
+	return isif_st_meta_set(meta, key, text);
+}
+
+/* Writes the optimizer state under a name of its own (epoch, step), then the
+ * model checkpoint naming it: a crash between the two leaves the previous
+ * pair intact. step > 0 marks a checkpoint inside epoch epochs_done + 1, with
+ * the running sums of its first step batches. */
+static int save_checkpoint(struct isif_trainer *t, int step, double loss_sum, double wait,
+			   double seconds, char *model_path, size_t len, char *err)
+{
+	char optim_name[64], optim_path[1200], text[32];
+	snprintf(model_path, len, "%s/checkpoint-latest.safetensors", t->out_dir);
+	if (step > 0)
+		snprintf(optim_name, sizeof optim_name, "optim-%06d-%06d.safetensors",
+			 t->epochs_done, step);
+	else
+		snprintf(optim_name, sizeof optim_name, "optim-%06d.safetensors", t->epochs_done);
+	snprintf(optim_path, sizeof optim_path, "%s/%s", t->out_dir, optim_name);
+	int rc = isif_optim_save(&t->opt, t->model, optim_path, err);
+	if (rc)
+		return rc;
+	struct isif_st_meta meta = { 0 };
+	char *spec_json = isif_spec_to_json(&t->spec);
+	int bad = !spec_json;
+	snprintf(text, sizeof text, "%d", t->epochs_done);
+	bad = bad || isif_st_meta_set(&meta, "epoch", text) ||
+	      isif_st_meta_set(&meta, "optim", optim_name) ||
+	      isif_st_meta_set(&meta, "spec", spec_json);
+	if (step > 0) {
+		snprintf(text, sizeof text, "%d", step);
+		bad = bad || isif_st_meta_set(&meta, "step", text) ||
+		      meta_set_double(&meta, "step_loss_sum", loss_sum) ||
+		      meta_set_double(&meta, "step_wait_seconds", wait) ||
+		      meta_set_double(&meta, "step_train_seconds", seconds);
+	}
+	free(spec_json);
+	if (bad) {
+		isif_st_meta_free(&meta);
+		return isif_fail(err, ISIF_ENOMEM, "cannot build checkpoint metadata");
+	}
+	rc = isif_checkpoint_save(t->model, model_path, &meta, err);
+	isif_st_meta_free(&meta);
+	if (rc)
+		return rc;
+	remove_stale_optim(t->out_dir, optim_name);
+	return ISIF_OK;
+}
+
+/* A non-negative number from checkpoint metadata (absent: 0). */
+static int meta_number(const struct isif_st_meta *meta, const char *key, double max, double *out)
+{
+	const char *text = isif_st_meta_get(meta, key);
+	char *end = NULL;
+	*out = 0;
+	if (!text)
+		return 0;
+	*out = strtod(text, &end);
+	return (*end || !(*out >= 0 && *out <= max)) ? -1 : 0;
+}
+
+int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path, char *err)
+{
+	struct isif_st_meta meta = { 0 };
+	int rc = isif_checkpoint_load(t->model, checkpoint_path, &meta, err);
+	if (rc)
+		return rc;
+	const char *epoch = isif_st_meta_get(&meta, "epoch");
+	const char *optim = isif_st_meta_get(&meta, "optim");
+	char *end = NULL;
+	long e = epoch ? strtol(epoch, &end, 10) : -1;
+	if (!epoch || *end || e < 0 || e > t->spec.epochs || !optim || strchr(optim, '/')) {
+		isif_st_meta_free(&meta);
+		return isif_fail(err, ISIF_EFORMAT, "%s: missing or bad epoch/optim metadata",
+				 checkpoint_path);
+	}
+	char dir[1024], optim_path[1200];
+	snprintf(dir, sizeof dir, "%s", checkpoint_path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof dir, ".");
+	snprintf(optim_path, sizeof optim_path, "%s/%s", dir, optim);
+	double step, loss_sum, wait, seconds;
+	int bad = meta_number(&meta, "step", t->n_batches - 1, &step) ||
+		  meta_number(&meta, "step_loss_sum", 1e300, &loss_sum) ||
+		  meta_number(&meta, "step_wait_seconds", 1e300, &wait) ||
+		  meta_number(&meta, "step_train_seconds", 1e300, &seconds) ||
+		  step != (int)step || (step > 0 && e >= t->spec.epochs);
+	isif_st_meta_free(&meta);
+	if (bad)
+		return isif_fail(err, ISIF_EFORMAT, "%s: bad step metadata", checkpoint_path);
+	rc = isif_optim_load(&t->opt, t->model, optim_path, err);
+	if (rc)
+		return rc;
+	t->epochs_done = (int)e;
+	t->start_step = (int)step;
+	t->partial_loss = loss_sum;
+	t->partial_wait = wait;
+	t->partial_seconds = seconds;
+	return ISIF_OK;
+}
+
+/* Embeds gallery and test images and fills the metrics' evaluation part.
+ * The embeddings are returned for the on_epoch callback (caller frees). */
+static int evaluate(struct isif_trainer *t, struct isif_epoch_metrics *mt,
+		    float **train_emb, float **test_emb, char *err)
+{
+	const struct isif_dataset *ds = t->ds;
+	int D = t->spec.embedding_dim, rc;
+	*train_emb = malloc((size_t)t->n_train * D * sizeof(float));
+	*test_emb = malloc((size_t)(t->n_test ? t->n_test : 1) * D * sizeof(float));
+	int32_t *g_labels = malloc((size_t)t->n_train * sizeof(int32_t));
+	int32_t *q_labels = malloc((size_t)(t->n_test ? t->n_test : 1) * sizeof(int32_t));
+	if (!*train_emb || !*test_emb || !g_labels || !q_labels) {
+		rc = isif_fail(err, ISIF_ENOMEM, "cannot allocate embeddings");
+		goto out;
+	}
+	rc = embed_indices(t->model, &ds->train, t->train_idx, t->n_train, ds->mean, ds->std,
+			   256, *train_emb, err);
+	if (!rc)
+		rc = embed_indices(t->model, &ds->test, t->test_idx, t->n_test, ds->mean, ds->std,
+				   256, *test_emb, err);
+	if (rc)
+		goto out;
+	for (int64_t i = 0; i < t->n_train; i++)
+		g_labels[i] = ds->train.labels[t->train_idx[i]];
+	for (int64_t i = 0; i < t->n_test; i++)
+		q_labels[i] = ds->test.labels[t->test_idx[i]];
+	if (t->unseen) {
+		static const int ks[4] = { 1, 2, 4, 8 };
+		struct isif_rng rng;
+		isif_rng_seed(&rng, t->spec.seed, 31);
+		mt->unseen = true;
+		rc = isif_recall_at_k(*test_emb, q_labels, t->n_test, D, ks, 4, mt->recall_at);
+		if (!rc)
+			rc = isif_nmi_kmeans(*test_emb, q_labels, t->n_test, D,
+					     t->spec.n_test_classes, 3, 50, &rng, &mt->nmi);
+	} else {
+		struct isif_knn_result knn;
+		rc = isif_knn_eval(*train_emb, g_labels, t->n_train, *test_emb, q_labels,
+				   t->n_test, D, t->spec.knn_k, t->spec.knn_temperature,
+				   ds->num_classes, &knn);
+		mt->has_knn = rc == ISIF_OK;
+		mt->knn_top1 = knn.top1;
+		mt->knn_top5 = knn.top5;
+	}
+	if (rc)
+		rc = isif_fail(err, rc, "evaluation failed: %s", isif_strerror(rc));
+out:
+	free(g_labels);
+	free(q_labels);
+	return rc;
+}
+
+/* One epoch of steps; fills loss, lr, timing. */
+static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks *cb,
+		       atomic_int *cancel, double run_start, int first_epoch,
+		       struct isif_epoch_metrics *mt, char *err)
+{
+	const struct isif_job_spec *sp = &t->spec;
+	int epoch = t->epochs_done; /* 0-based index of this epoch */
+	int m = sp->batch_size, B = 2 * m, D = sp->embedding_dim;
+	const struct isif_split *s = &t->ds->train;
+	struct isif_rng rng;
+	int rc = ISIF_OK;
+
+	memcpy(t->order, t->train_idx, (size_t)t->n_train * sizeof(int32_t));
+	isif_rng_seed(&rng, sp->seed, 1000 + (uint64_t)epoch);
+	isif_rng_shuffle(&rng, t->order, t->n_train);
+	int first = t->start_step;
+	if (loader_begin_epoch(t->loader, epoch, t->order, first, t->n_batches))
+		return isif_fail(err, ISIF_ENOMEM, "cannot start loader threads");
+
+	/* A resumed epoch carries on the sums of its first batches. */
+	double t0 = now_seconds() - t->partial_seconds, waited_total = t->partial_wait;
+	double loss_sum = t->partial_loss, lr = 0;
+	t->start_step = 0;
+	t->partial_loss = t->partial_wait = t->partial_seconds = 0;
+	for (int b = first; b < t->n_batches; b++) {
+		int flag = cancel ? atomic_load(cancel) : ISIF_RUN;
+		if (flag == ISIF_STOP_CHECKPOINT) {
+			char ckpt[1200];
+			rc = save_checkpoint(t, b, loss_sum, waited_total, now_seconds() - t0, ckpt,
+					     sizeof ckpt, err);
+			if (!rc && cb && cb->on_stop)
+				cb->on_stop(cb->user, t->epochs_done, b, ckpt);
+			if (!rc)
+				rc = isif_fail(err, ISIF_ECANCELLED, "stopped in epoch %d after %d of %d batches",
+					       epoch + 1, b, t->n_batches);
+			break;
+		}
+		if (flag != ISIF_RUN) {
+			rc = isif_fail(err, ISIF_ECANCELLED, "cancelled in epoch %d", epoch + 1);
+			break;
+		}
+		double waited;
+		const float *x = loader_next(t->loader, b, &waited);
+		waited_total += waited;
+		const float *emb;
+		rc = isif_model_forward(t->model, x, B, s->h, s->w, true, sp->bn_groups, &emb, err);
+		if (rc) {
+			loader_release(t->loader, b);
+			break;
+		}
+		double loss = isif_loss_forward_backward(t->dout, emb, B, D, (float)sp->temperature,
+							 sp->gradient, t->loss_ws);
+		isif_model_zero_grad(t->model);
+		rc = isif_model_backward(t->model, t->dout, err);
+		loader_release(t->loader, b);
+		if (rc)
+			break;
+		if (!isfinite(loss)) {
+			rc = isif_fail(err, ISIF_ERANGE, "loss is not finite at epoch %d step %d "
+				       "(learning rate too high?)", epoch + 1, b + 1);
+			break;
+		}
+		lr = isif_lr_at(&t->sched, epoch + (double)b / t->n_batches);
+		isif_sgd_step(&t->opt, isif_model_params(t->model), isif_model_grads(t->model),
+			      (float)lr);
+		loss_sum += loss;
+		if (cb && cb->on_progress) {
+			double now = now_seconds();
+			int64_t done = (int64_t)(b + 1) * m, total = (int64_t)t->n_batches * m;
+			struct isif_progress p = {
+				.epoch = epoch + 1, .epochs = sp->epochs, .images_done = done,
+				.images_total = total, .images_per_sec = done / (now - t0),
+				.loss = loss_sum / (b + 1),
+			};
+			/* ETA from this run's pace (evaluation time included). */
+			double per_image = (now - run_start) /
+				((double)(epoch - first_epoch) * total + done - (int64_t)first * m);
+			p.eta_seconds = per_image * ((double)(sp->epochs - epoch) * total - done);
+			cb->on_progress(cb->user, &p);
+		}
+	}
+	loader_end_epoch(t->loader);
+	double seconds = now_seconds() - t0;
+	mt->loss = loss_sum / t->n_batches;
+	mt->lr = lr;
+	mt->train_seconds = seconds;
+	mt->images_per_sec = (double)t->n_batches * m / seconds;
+	mt->data_wait_frac = seconds > 0 ? waited_total / seconds : 0;
+	return rc;
+}
+
+int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
+		     atomic_int *cancel, char *err)
+{
+	const struct isif_job_spec *sp = &t->spec;
+	openblas_set_num_threads(t->threads);
+#ifdef _OPENMP
+	omp_set_num_threads(t->threads);
+#endif
+	double run_start = now_seconds();
+	int first_epoch = t->epochs_done;
+	while (t->epochs_done < sp->epochs) {
+		struct isif_epoch_metrics mt = { 0 };
+		double t0 = now_seconds();
+		int rc = train_epoch(t, cb, cancel, run_start, first_epoch, &mt, err);
+		if (rc)
+			return rc;
+		t->epochs_done++;
+		mt.epoch = t->epochs_done;
+		float *train_emb = NULL, *test_emb = NULL;
+		int eval_now = sp->eval_every > 0 &&
+			(t->epochs_done % sp->eval_every == 0 || t->epochs_done == sp->epochs);
+		if (eval_now)
+			rc = evaluate(t, &mt, &train_emb, &test_emb, err);
+		char ckpt[1200];
+		if (!rc)
+			rc = save_checkpoint(t, 0, 0, 0, 0, ckpt, sizeof ckpt, err);
+		mt.seconds = now_seconds() - t0;
+		if (!rc && cb && cb->on_epoch)
+			cb->on_epoch(cb->user, &mt, ckpt, train_emb, eval_now ? t->n_train : 0,
+				     test_emb, eval_now ? t->n_test : 0, sp->embedding_dim);
+		free(train_emb);
+		free(test_emb);
+		if (rc)
+			return rc;
+	}
+	return ISIF_OK;
+}

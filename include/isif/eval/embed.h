@@ -1,0 +1,17 @@
+/*
+ * isif/eval/embed.h — a trained model applied to a dataset split: evaluation
+ * preprocessing (centre, normalise), BatchNorm in eval mode, no augmentation.
+ */
+#ifndef ISIF_EMBED_H
+#define ISIF_EMBED_H
+
+#include "isif/data/dataset.h"
+#include "isif/nn/model.h"
+
+/* Embeds n images of a split (eval preprocessing, BN eval mode) into
+ * out[n, embed_dim], in batches of batch. */
+int isif_embed_split(struct isif_model *m, const struct isif_split *s,
+		     const float mean[3], const float std[3], int batch,
+		     float *out, char *err);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * isif/nn/model.h — the embedding networks: `resnet18`, `resnet20` and
+ * `convnet` as DESIGN.md "Models" specifies them, with PyTorch state_dict
+ * tensor names. Parameters live in one contiguous block, their gradients in
+ * another; BN running statistics are further named tensors (buffers).
+ * A model is used by one thread at a time; two models share nothing.
+ */
+#ifndef ISIF_MODEL_H
+#define ISIF_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isif/base/common.h"
+
+struct isif_model;
+
+/* One entry of the model's state_dict, in PyTorch's order. */
+struct isif_model_tensor {
+	const char *name;            /* e.g. "layer1.0.bn1.running_mean" */
+	enum isif_dtype dtype;       /* F32, or I64 for num_batches_tracked */
+	int ndim;
+	int64_t shape[ISIF_MAX_DIMS];
+	void *data;                  /* inside the model's blocks */
+	float *grad;                 /* gradient (NULL for buffers) */
+	bool is_param;               /* trainable (in the parameter block) */
+};
+
+/* Names accepted by isif_model_create, NULL-terminated. */
+extern const char *const isif_model_names[];
+
+/*
+ * Builds model `name` for in_channels input channels and an embedding of
+ * embed_dim, initialised as PyTorch's defaults from seed. *out is owned by
+ * the caller (isif_model_free). ISIF_ENOTFOUND for an unknown name.
+ */
+int isif_model_create(struct isif_model **out, const char *name,
+		      int in_channels, int embed_dim, uint64_t seed, char *err);
+
+/* Frees the model and everything it allocated; NULL is fine. */
+void isif_model_free(struct isif_model *m);
+
+/* The model's name, input channels and embedding width. */
+const char *isif_model_name(const struct isif_model *m);
+int isif_model_in_channels(const struct isif_model *m);
+int isif_model_embed_dim(const struct isif_model *m);
+
+/* Number of state_dict entries and entry i (0-based, PyTorch order). */
+size_t isif_model_num_tensors(const struct isif_model *m);
+const struct isif_model_tensor *isif_model_tensor(const struct isif_model *m, size_t i);
+
+/* Entry by name, or NULL. */
+const struct isif_model_tensor *isif_model_find(const struct isif_model *m, const char *name);
+
+/* The contiguous parameter and gradient blocks, and their length in floats. */
+float *isif_model_params(struct isif_model *m);
+float *isif_model_grads(struct isif_model *m);
+size_t isif_model_num_params(const struct isif_model *m);
+
+/* Sets every gradient to zero. */
+void isif_model_zero_grad(struct isif_model *m);
+
+/*
+ * Sizes activations and workspace for batches of up to max_n images of
+ * C×H×W (H, W ≥ 16). Called once; forward with a larger batch or another
+ * size re-plans (allocating). A training step after planning allocates nothing.
+ */
+int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err);
+
+/*
+ * Forward pass of x[N,C,H,W]. train: BN uses batch statistics (computed in
+ * bn_groups equal groups of rows, 1 = the whole batch) and updates running
+ * statistics; otherwise running statistics. *out points to the N×embed_dim
+ * L2-normalised embeddings, owned by the model, valid until the next forward.
+ * x must stay valid until isif_model_backward (the first layer's weight
+ * gradient reads it).
+ */
+int isif_model_forward(struct isif_model *m, const float *x, int N, int H,
+		       int W, bool train, int bn_groups, const float **out,
+		       char *err);
+
+/* Backward of the last train-mode forward given dL/d(out) [N,embed_dim];
+ * adds into the gradient block. */
+int isif_model_backward(struct isif_model *m, const float *dout, char *err);
+
+/* Multiply-adds of one forward pass per image at H×W (for GFLOP/s figures). */
+double isif_model_flops_per_image(const struct isif_model *m, int H, int W);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * isif/train/checkpoint.h — a model's state_dict and its optimizer's state as
+ * safetensors files (isif/base/safetensors.h): PyTorch tensor names, strict
+ * name/dtype/shape checks on load, atomic writes.
+ */
+#ifndef ISIF_CHECKPOINT_H
+#define ISIF_CHECKPOINT_H
+
+#include "isif/base/safetensors.h"
+#include "isif/nn/model.h"
+#include "isif/nn/optim.h"
+
+/* Saves every state_dict tensor of m (PyTorch order) with metadata
+ * ("model" is always set to the model's name). */
+int isif_checkpoint_save(const struct isif_model *m, const char *path,
+			 const struct isif_st_meta *meta, char *err);
+
+/* Loads a checkpoint into m: every model tensor must be present with the same
+ * dtype and shape and no extra tensor may exist; the first mismatch is named
+ * in err. If meta is not NULL it receives the file's metadata (caller frees). */
+int isif_checkpoint_load(struct isif_model *m, const char *path,
+			 struct isif_st_meta *meta, char *err);
+
+/* Optimizer state beside a checkpoint: "<param name>.momentum_buffer" F32 tensors
+ * (only when the buffer exists) plus metadata "steps". */
+int isif_optim_save(const struct isif_sgd *opt, const struct isif_model *m,
+		    const char *path, char *err);
+int isif_optim_load(struct isif_sgd *opt, const struct isif_model *m,
+		    const char *path, char *err);
+
+#endif

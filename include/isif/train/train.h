@@ -1,0 +1,103 @@
+/*
+ * isif/train/train.h — the training loop a job runs: shuffled epochs of m images ×
+ * 2 augmented views, ISIF loss, SGD, lr schedule, evaluation every
+ * eval.every epochs, an atomic checkpoint at each epoch end, exact resume,
+ * cancellation between batches and progress callbacks. Batches are decoded
+ * and augmented on loader threads while the current one trains.
+ * One trainer per job; two trainers in one process share nothing.
+ */
+#ifndef ISIF_TRAIN_H
+#define ISIF_TRAIN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "isif/data/dataset.h"
+#include "isif/train/spec.h"
+
+struct isif_trainer;
+
+struct isif_epoch_metrics {
+	int epoch;                 /* 1-based: epochs completed */
+	double loss;               /* mean loss over the epoch's steps */
+	bool has_knn;              /* evaluation ran this epoch */
+	double knn_top1, knn_top5; /* fractions */
+	bool unseen;               /* unseen-category protocol */
+	double recall_at[4];       /* R@1, 2, 4, 8 */
+	double nmi;
+	double lr;                 /* lr at the epoch's last step */
+	double seconds;            /* wall time of the epoch including evaluation */
+	double train_seconds;      /* training part only */
+	double images_per_sec;     /* source images per second of training */
+	double data_wait_frac;     /* fraction of training time spent waiting for data */
+};
+
+struct isif_progress {
+	int epoch;                 /* current epoch, 1-based */
+	int epochs;
+	int64_t images_done;       /* source images done in this epoch */
+	int64_t images_total;      /* per epoch */
+	double images_per_sec;
+	double eta_seconds;        /* whole run */
+	double loss;               /* running mean of this epoch */
+};
+
+struct isif_train_callbacks {
+	void *user;
+	/* After each step (cheap; may be rate-limited by the callee). */
+	void (*on_progress)(void *user, const struct isif_progress *p);
+	/* After each epoch's checkpoint is on disk; embeddings of the evaluated
+	 * splits are passed when evaluation ran (else NULL): [n,D] floats. */
+	void (*on_epoch)(void *user, const struct isif_epoch_metrics *m,
+			 const char *checkpoint_path,
+			 const float *train_emb, int64_t n_train,
+			 const float *test_emb, int64_t n_test, int D);
+	/* A line of log text (no newline). */
+	void (*on_log)(void *user, const char *line);
+	/* After a stop request (ISIF_STOP_CHECKPOINT): the mid-epoch checkpoint
+	 * is on disk; epoch epochs are complete and step batches of the next. */
+	void (*on_stop)(void *user, int epoch, int step, const char *checkpoint_path);
+};
+
+/* Values of the cancel flag isif_trainer_run polls between batches. */
+enum isif_cancel {
+	ISIF_RUN = 0,
+	ISIF_CANCEL = 1,          /* stop; the last epoch checkpoint stays */
+	ISIF_STOP_CHECKPOINT = 2, /* stop after a checkpoint at this batch (shutdown) */
+};
+
+/*
+ * Creates a trainer for spec over a loaded dataset (borrowed, must outlive
+ * the trainer). Checkpoints go to out_dir/checkpoint-latest.safetensors
+ * (+ .optim.safetensors); out_dir must exist. threads: BLAS and loader
+ * threads (spec.threads wins when non-zero).
+ */
+int isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
+			const struct isif_dataset *ds, const char *out_dir,
+			int threads, char *err);
+
+/* Loads model, optimizer, epoch counter and (for a checkpoint written on a
+ * stop request) the position inside the epoch from a checkpoint written by an
+ * earlier run of the same spec; training continues exactly where it was. */
+int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path,
+			char *err);
+
+/* Epochs completed so far (after resume: the checkpoint's epoch). */
+int isif_trainer_epoch(const struct isif_trainer *t);
+
+/* Trains until spec.epochs are done. Returns ISIF_ECANCELLED when *cancel
+ * became non-zero (polled between batches): with ISIF_CANCEL the last
+ * complete epoch's checkpoint stays; with ISIF_STOP_CHECKPOINT a checkpoint
+ * of the current batch is written first (on_stop). cancel may be NULL. */
+int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
+		     atomic_int *cancel, char *err);
+
+void isif_trainer_free(struct isif_trainer *t);
+
+/* train_subset: reorders idx[0..count) by a fixed seeded shuffle (the same
+ * for every job, so jobs with different seeds share the subset) and returns
+ * how many of its first entries to keep: n, or count when n ≤ 0 or n ≥ count. */
+int64_t isif_train_subset(int32_t *idx, int64_t count, int64_t n);
+
+#endif
