@@ -178,6 +178,38 @@ await step('dashboard_keyboard', async () => {
 	await page.waitForFunction(() => document.activeElement.id === 'jobs-h');
 });
 
+/* ---- the "unreachable" banner lasts as long as the outage -------------------- */
+await step('dashboard_banner_clears_after_outage', async () => {
+	const isList = (u) => u.pathname === '/jobs';
+	let down = 'http503';
+	const handler = (r) => (down === 'http503'
+		? r.fulfill({ status: 503, contentType: 'application/json',
+			body: '{"error": {"code": "unavailable", "message": "database unreachable"}}' })
+		: r.abort('connectionrefused'));
+	await page.route(isList, handler);
+	await page.waitForSelector('#banner:not([hidden])', { timeout: seconds(10) });
+	const first = await page.textContent('#banner');
+	const live = await page.textContent('#live');
+	await shot(page, '01b-banner-outage.png');
+	/* The daemon gone altogether: the banner says so. */
+	down = 'abort';
+	await page.waitForFunction(() => /unreachable: /.test(document.getElementById('banner').textContent),
+		null, { timeout: seconds(10) });
+	const back = page.waitForResponse((r) => new URL(r.url()).pathname === '/jobs' && r.status() === 200,
+		{ timeout: seconds(15) });
+	await page.unroute(isList, handler);
+	await back;
+	/* The daemon answered: the banner goes now (it used to stay 15 s). */
+	const gone = await page.waitForSelector('#banner', { state: 'hidden', timeout: seconds(2) })
+		.then(() => true, () => false);
+	const after = await page.textContent('#banner');
+	if (!first.includes('database unreachable') || live !== 'daemon unreachable')
+		throw new Error(`during the outage: banner "${first}", indicator "${live}"`);
+	if (!gone)
+		throw new Error(`banner still shown after the daemon answered: "${after}"`);
+	await page.waitForFunction(() => document.getElementById('live').textContent.includes('live'));
+});
+
 /* ---- the form: the API's validation error next to the field ------------------ */
 await step('dashboard_form_validation_error', async () => {
 	await fillForm(page, { model: 'convnet', epochs: 0, batch: 64, lr: 0.03, seed: 1, subset: 512, knn: 20 });

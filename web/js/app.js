@@ -2,7 +2,7 @@
  * web/js/app.js — the dashboard's entry point: wires the views to the
  * store, switches views on the URL's hash (#jobs, #curves, #neighbors),
  * shows whether updates arrive live (Server-Sent Events) or by polling, and
- * the API's last error in a banner.
+ * the API's last error in a banner for as long as the daemon does not answer.
  */
 import * as api from './api.js';
 import * as store from './store.js';
@@ -40,14 +40,30 @@ function fromHash(moveFocus) {
 		showView('jobs', false);
 }
 
+/* A message in the banner: notes go after 5 s, errors after 15 s. */
 function announce(text, isError) {
 	const banner = document.getElementById('banner');
 	banner.textContent = text;
 	banner.hidden = !text;
 	banner.classList.toggle('ok', !isError);
+	delete banner.dataset.outage;
 	clearTimeout(announce.timer);
 	if (text)
 		announce.timer = setTimeout(() => { banner.hidden = true; }, isError ? 15000 : 5000);
+}
+
+/* The daemon's answer to the last poll of the job list: while it fails the
+ * banner says why and stays; the first answer after an outage takes it down
+ * (a note or another error shown since is left alone). */
+function showOutage(err) {
+	const banner = document.getElementById('banner');
+	if (err) {
+		announce(`isifd: ${err.message}`, true);
+		clearTimeout(announce.timer);
+		banner.dataset.outage = 'true';
+	} else if (banner.dataset.outage) {
+		announce('');
+	}
 }
 
 function showLive() {
@@ -75,12 +91,10 @@ function init() {
 	curves.init();
 	neighbors.init();
 	store.on((kind) => {
-		if (kind === 'jobs' || kind === 'job') {
+		if (kind === 'jobs' || kind === 'job')
 			showLive();
-			const err = store.error();
-			if (kind === 'jobs' && err)
-				announce(`isifd: ${err.message}`, true);
-		}
+		if (kind === 'jobs')
+			showOutage(store.error());
 	});
 	document.getElementById('token-button').addEventListener('click', async () => {
 		if (await api.askToken('Enter the token isifd was started with (--token-file).'))
