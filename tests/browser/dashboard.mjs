@@ -116,6 +116,19 @@ await step('dashboard_align_and_csv', async () => {
 		throw new Error(JSON.stringify(csv));
 });
 
+await step('dashboard_estimate_math', async () => {
+	const { estimateRunSeconds, EMBED_SPEEDUP } = await import('../../web/js/util.js');
+	/* 10 000 images × 5 epochs at 2 500 images/s: 20 s of training; each
+	 * epoch's evaluation embeds 10 000 train + 10 000 test images at
+	 * EMBED_SPEEDUP × 2 500 images/s. */
+	const s = estimateRunSeconds({ trainImages: 10000, testImages: 10000, epochs: 5, imagesPerSec: 2500 });
+	const want = 20 + 5 * 20000 / (EMBED_SPEEDUP * 2500);
+	if (Math.abs(s - want) > 1e-9)
+		throw new Error(`${s} != ${want}`);
+	if (estimateRunSeconds({ trainImages: 10000, testImages: 10000, epochs: 5, imagesPerSec: 0 }) !== null)
+		throw new Error('no speed must give no estimate');
+});
+
 const browser = await chromium.launch({
 	executablePath: CHROMIUM,
 	headless: true,
@@ -178,6 +191,36 @@ await step('dashboard_keyboard', async () => {
 	await page.waitForFunction(() => document.activeElement.id === 'jobs-h');
 });
 
+/* ---- the form's defaults are a quick run, with an estimate ----------------- */
+/* The estimate's seconds, from the element's data-seconds. */
+const estimate = async (p) => Number(await p.getAttribute('#form-estimate', 'data-seconds'));
+
+await step('dashboard_form_defaults_quick_run', async () => {
+	const v = await page.evaluate(() => ['f-model', 'f-epochs', 'f-subset'].map((id) => document.getElementById(id).value));
+	if (JSON.stringify(v) !== '["convnet","5","10000"]')
+		throw new Error('defaults model, epochs, subset = ' + JSON.stringify(v));
+	await page.waitForFunction(() => Number(document.getElementById('form-estimate').dataset.seconds) > 0);
+	const text = await page.textContent('#form-estimate');
+	/* No job has run on this daemon yet: the reference figure, said so. */
+	if (!/≈\s*\d+\s*(s|min)\b/.test(text) || !/reference/.test(text))
+		throw new Error('estimate: ' + text);
+	const base = await estimate(page);
+	if (!(base < 300))
+		throw new Error(`the default run is not quick: ${base} s`);
+	await page.fill('#f-epochs', '50');
+	const ten = await estimate(page);
+	await page.selectOption('#f-model', 'resnet18');
+	const big = await estimate(page);
+	const bigText = await page.textContent('#form-estimate');
+	await shot(page, '01a-form-estimate-resnet18.png');
+	await page.selectOption('#f-model', 'convnet');
+	await page.fill('#f-epochs', '5');
+	if (Math.abs(ten / base - 10) > 1e-6)
+		throw new Error(`10× the epochs gave ${ten} s against ${base} s`);
+	if (!(big > 10 * ten) || !/h\b/.test(bigText))
+		throw new Error(`resnet18, 50 epochs: ${big} s, "${bigText}"`);
+});
+
 /* ---- the "unreachable" banner lasts as long as the outage -------------------- */
 await step('dashboard_banner_clears_after_outage', async () => {
 	const isList = (u) => u.pathname === '/jobs';
@@ -208,6 +251,69 @@ await step('dashboard_banner_clears_after_outage', async () => {
 	if (!gone)
 		throw new Error(`banner still shown after the daemon answered: "${after}"`);
 	await page.waitForFunction(() => document.getElementById('live').textContent.includes('live'));
+});
+
+/* ---- an error next to a field moves nothing else ----------------------------- */
+/* Where every label, input, select, legend and button of the form is. */
+async function formBoxes(p) {
+	return p.$$eval('#submit-form :is(label, input, select, legend, button, fieldset)', (ns) => ns.map((n) => {
+		const b = n.getBoundingClientRect();
+		return `${n.id || n.tagName + ':' + n.textContent.trim().slice(0, 14)} ` +
+			`${b.x.toFixed(1)},${b.y.toFixed(1)} ${b.width.toFixed(1)}×${b.height.toFixed(1)}`;
+	}));
+}
+
+/* Submits the form with one field bad and checks its message: present,
+ * inside the form, over no control, and every control where it was. */
+async function errorKeepsLayout(p, sel, bad, errId, file) {
+	const good = await p.inputValue(sel);
+	const before = await formBoxes(p);
+	if (bad.option)
+		await p.$eval(sel, (s, v) => { s.append(new Option(v, v)); s.value = v; }, bad.option);
+	else
+		await p.fill(sel, bad.value);
+	await p.click('#submit-form button[type=submit]');
+	await p.waitForSelector(errId);
+	const after = await formBoxes(p);
+	const moved = before.filter((b, i) => b !== after[i]);
+	const geo = await p.$eval(errId, (e) => {
+		const r = e.getBoundingClientRect(), f = document.getElementById('submit-form').getBoundingClientRect();
+		const over = [...document.querySelectorAll('#submit-form :is(input, select, button)')].filter((c) => {
+			const b = c.getBoundingClientRect();
+			return b.width > 0 && r.left < b.right && b.left < r.right && r.top < b.bottom && b.top < r.bottom;
+		}).map((c) => c.id || c.textContent.trim());
+		return { inside: r.left >= f.left && r.right <= f.right && r.top >= f.top && r.bottom <= f.bottom,
+			visible: r.width > 0 && r.height > 0, over, text: e.textContent,
+			pageWide: document.documentElement.scrollWidth > window.innerWidth };
+	});
+	if (file)
+		await shot(p, file);
+	if (bad.option)
+		await p.$eval(sel, (s, v) => { s.querySelector(`option[value="${v}"]`).remove(); }, bad.option);
+	await p.fill(sel, good).catch(() => p.selectOption(sel, good));
+	if (moved.length)
+		throw new Error(`${errId} moved ${moved.length} controls: ${moved[0]} → ${after[before.indexOf(moved[0])]}`);
+	if (!geo.visible || !geo.inside || geo.over.length || geo.pageWide)
+		throw new Error(`${errId} "${geo.text}": inside the form ${geo.inside}, over ${geo.over.join(' ')}, page wider ${geo.pageWide}`);
+}
+
+await step('dashboard_form_error_keeps_layout', async () => {
+	await fillForm(page, { model: 'convnet', epochs: 2, batch: 64, lr: 0.03, seed: 1, subset: 512, knn: 20 });
+	/* The first row's middle, its right end (τ), the second row, and a
+	 * dataset the daemon does not know (an option the page did not offer). */
+	await errorKeepsLayout(page, '#f-epochs', { value: '0' }, '#f-epochs-err', '02a-form-error-layout.png');
+	await errorKeepsLayout(page, '#f-tau', { value: '0' }, '#f-tau-err', '02b-form-error-right-edge.png');
+	await errorKeepsLayout(page, '#f-knn', { value: '0' }, '#f-knn-err');
+	await errorKeepsLayout(page, '#f-dataset', { option: 'no-such-dataset' }, '#f-dataset-err', '02c-form-error-dataset.png');
+	/* And on a phone. */
+	const ph = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+	await ph.goto(BASE + '/');
+	await ph.waitForSelector('#f-dataset option[value="fashion-mnist"]', { state: 'attached' });
+	await errorKeepsLayout(ph, '#f-epochs', { value: '0' }, '#f-epochs-err', '02d-form-error-phone.png');
+	await errorKeepsLayout(ph, '#f-batch', { value: '1' }, '#f-batch-err');
+	await ph.context().close();
+	if (await page.$('#jobs-table tr[data-job]'))
+		throw new Error('a job was created');
 });
 
 /* ---- the form: the API's validation error next to the field ------------------ */
@@ -361,6 +467,22 @@ await step('dashboard_csv_download', async () => {
 	const row = lines[1].split(',');
 	if (!(Number(row[2]) > 0 && Number(row[3]) > 0 && Number(row[3]) <= 1))
 		throw new Error('values ' + lines[1]);
+});
+
+await step('dashboard_estimate_measured', async () => {
+	/* Jobs 1 and 2 (convnet on fashion-mnist) ran here: their speed is used. */
+	await page.click('nav a[data-view="jobs"]');
+	await page.selectOption('#f-model', 'convnet');
+	await page.selectOption('#f-dataset', 'fashion-mnist');
+	const text = await page.textContent('#form-estimate');
+	if (!/measured/.test(text) || !/job [12]\b/.test(text) || !(await estimate(page) > 0))
+		throw new Error('estimate: ' + text);
+	/* No resnet18 job ran: back to the reference figure. */
+	await page.selectOption('#f-model', 'resnet18');
+	const other = await page.textContent('#form-estimate');
+	await page.selectOption('#f-model', 'convnet');
+	if (!/reference/.test(other))
+		throw new Error('resnet18 estimate: ' + other);
 });
 
 /* ---- cancel and delete, each behind a confirmation --------------------------- */

@@ -3,13 +3,30 @@
  * (the form has novalidate): a rejected spec comes back as
  * {"error": {"code": "invalid_spec", "message": "epochs: must be ..."}},
  * and the message's leading field path picks the input it is shown next to
- * (aria-invalid + aria-describedby, focus moved there). Messages whose path
- * matches no input are shown above the submit button.
+ * (aria-invalid + aria-describedby, focus moved there), in a callout that
+ * floats under the input so that no other control moves. Messages whose
+ * path matches no input are shown under the submit button.
+ *
+ * The defaults are a quick run (convnet, 5 epochs, 10 000 images: the
+ * README's first job), and the line beside the submit button estimates how
+ * long the run in the form will take before it is submitted.
  */
 import * as store from './store.js';
-import { el } from './util.js';
+import { el, estimateRunSeconds, roughDuration } from './util.js';
 
-let form, formError, formStatus;
+let form, formError, formStatus, formEstimate;
+
+/* Training images/s (source images, each trained as two views) of each
+ * model at 28×28 on the 2-core reference machine of docs/PERFORMANCE.md
+ * (make bench, batch 128): the estimate's speed until a job of that model
+ * and dataset has run on this daemon. Other image sizes scale by pixels. */
+const REFERENCE_SPEED = { convnet: 2596, resnet20: 720, resnet18: 78.5 };
+const REFERENCE_PIXELS = 28 * 28;
+/* Split sizes of the default dataset, for before the daemon has loaded it
+ * (GET /datasets has null sizes until then). */
+const KNOWN_SIZES = { 'fashion-mnist': { train: 60000, test: 10000, pixels: 28 * 28 } };
+/* An estimate above this is shown as a long run. */
+const LONG_RUN_SECONDS = 3600;
 
 /* Number inputs: '' means "use the daemon's default", unparsable text is
  * caught here because the browser hides it from .value. */
@@ -42,14 +59,30 @@ export function buildSpec() {
 	return spec;
 }
 
+/* The callout for input's message, inside its .field (or its label in
+ * the switches); style.css takes it out of the flow. */
 function errorNode(input) {
 	const id = input.id + '-err';
 	let node = document.getElementById(id);
 	if (!node) {
 		node = el('p', { id, class: 'err field-err' });
-		(input.closest('.field') || input.closest('label') || input).after(node);
+		(input.closest('.field') || input.closest('label') || input.parentElement).append(node);
 	}
 	return node;
+}
+
+/* A callout hangs from its field's left edge, or from its right edge when
+ * that would cross the form's; and never wider than the form. */
+function placeCallout(node) {
+	const pad = 8, f = form.getBoundingClientRect();
+	node.classList.remove('flip');
+	node.style.maxWidth = `${Math.max(120, f.width - 2 * pad)}px`;
+	if (node.getBoundingClientRect().right > f.right - pad)
+		node.classList.add('flip');
+	if (node.getBoundingClientRect().left < f.left + pad) {
+		node.classList.remove('flip');
+		node.style.maxWidth = `${Math.max(120, f.right - pad - node.getBoundingClientRect().left)}px`;
+	}
 }
 
 function clearErrors() {
@@ -88,6 +121,7 @@ export function showError(message, code) {
 	}
 	const node = errorNode(input);
 	node.textContent = message;
+	placeCallout(node);
 	input.setAttribute('aria-invalid', 'true');
 	input.setAttribute('aria-describedby', node.id);
 	input.focus();
@@ -117,6 +151,75 @@ async function onSubmit(ev) {
 	}
 }
 
+/* ---- the run-time estimate ---------------------------------------------------- */
+
+/* {train, test, pixels} of a dataset, from the daemon or KNOWN_SIZES. */
+function datasetSize(name) {
+	const d = store.datasets.find((x) => x.name === name);
+	if (d && d.train_images > 0)
+		return { train: d.train_images, test: d.test_images || 0, pixels: d.height * d.width || REFERENCE_PIXELS };
+	return KNOWN_SIZES[name] || null;
+}
+
+/* The training speed of the newest job of this model and dataset on this
+ * daemon that finished an epoch: {imagesPerSec, job}. (A running epoch's
+ * pace is left out: its first batches are slow and would mislead.) */
+function measuredSpeed(model, dataset) {
+	const jobs = [...store.jobs.values()].filter((j) => j.spec && j.spec.model === model && j.spec.dataset === dataset)
+		.sort((a, b) => b.id - a.id);
+	for (const j of jobs) {
+		const v = j.last_metrics?.images_per_sec;
+		if (v > 0)
+			return { imagesPerSec: v, job: j.id };
+	}
+	return null;
+}
+
+const count = (n) => Math.round(n).toLocaleString('en-US');
+
+/* What the estimate line says: {seconds, text, how} or {text} without one. */
+function estimate() {
+	const f = form.elements;
+	const model = f.model.value, dataset = f.dataset.value;
+	/* Empty fields take the daemon's defaults (20 epochs, whole split). */
+	const epochs = f.epochs.value.trim() === '' ? 20 : Number(f.epochs.value);
+	const subset = f.train_subset.value.trim() === '' ? 0 : Number(f.train_subset.value);
+	const size = datasetSize(dataset);
+	if (!Number.isInteger(epochs) || epochs < 1 || !(subset >= 0))
+		return { text: 'no run-time estimate for these values' };
+	if (!size && !(subset > 0))
+		return { text: `no run-time estimate: ${dataset || 'the dataset'}'s size is known once isifd has loaded it` };
+	const images = subset > 0 && size ? Math.min(subset, size.train) : subset > 0 ? subset : size.train;
+	const measured = measuredSpeed(model, dataset);
+	let imagesPerSec, how;
+	if (measured) {
+		imagesPerSec = measured.imagesPerSec;
+		how = `${count(imagesPerSec)} images/s, measured by job ${measured.job} on this machine`;
+	} else if (REFERENCE_SPEED[model]) {
+		imagesPerSec = REFERENCE_SPEED[model] * REFERENCE_PIXELS / ((size && size.pixels) || REFERENCE_PIXELS);
+		how = `≈ ${count(imagesPerSec)} images/s, the reference figure for ${model} on 2 cores ` +
+			`(no ${model} job on ${dataset} has run here yet)`;
+	} else {
+		return { text: `no run-time estimate for ${model}` };
+	}
+	const seconds = estimateRunSeconds({ trainImages: images, testImages: size ? size.test : 0, epochs, imagesPerSec });
+	return { seconds, text: `${roughDuration(seconds)} estimated run time`,
+		how: `${count(images)} images × ${epochs} epochs at ${how}; kNN evaluation each epoch included` };
+}
+
+/* The estimate line (its seconds in data-seconds), redrawn only when it
+ * changes: the job list refreshes it every few seconds. */
+function showEstimate() {
+	const e = estimate();
+	const long = e.seconds > LONG_RUN_SECONDS;
+	const text = e.text + (long ? ' — a long run' : ''), how = e.how ? ` (${e.how})` : '';
+	formEstimate.dataset.seconds = e.seconds > 0 ? String(e.seconds) : '';
+	if (formEstimate.textContent === text + how)
+		return;
+	formEstimate.classList.toggle('long', long);
+	formEstimate.replaceChildren(el('strong', { text }), how ? el('span', { class: 'hint', text: how }) : '');
+}
+
 function fillDatasets() {
 	const select = form.elements.dataset;
 	const keep = select.value;
@@ -130,9 +233,17 @@ export function init() {
 	form = document.getElementById('submit-form');
 	formError = document.getElementById('form-error');
 	formStatus = document.getElementById('form-status');
+	formEstimate = document.getElementById('form-estimate');
 	form.addEventListener('submit', onSubmit);
+	form.addEventListener('input', showEstimate);
+	form.addEventListener('change', showEstimate);
+	window.addEventListener('resize', () => form.querySelectorAll('.field-err').forEach(placeCallout));
 	store.on((kind) => {
 		if (kind === 'datasets')
 			fillDatasets();
+		/* New jobs may bring a measured speed. */
+		if (kind === 'datasets' || kind === 'jobs')
+			showEstimate();
 	});
+	showEstimate();
 }

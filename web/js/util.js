@@ -1,7 +1,7 @@
 /*
  * web/js/util.js — small pure helpers shared by the views: building DOM
- * nodes, number and duration formatting, the smoothing of a curve and the
- * CSV text of metrics rows. Nothing here touches the network or the page's
+ * nodes, number and duration formatting, the smoothing of a curve, the
+ * CSV text of metrics rows and how long a run should take. Nothing here touches the network or the page's
  * state.
  */
 
@@ -72,6 +72,38 @@ export function smooth(values, w) {
 		n++;
 		return m / (1 - Math.pow(w, n));
 	});
+}
+
+/* Embedding an image (forward pass, one view) costs about a sixth of
+ * training on it (forward and backward of two views): docs/PERFORMANCE.md,
+ * convnet embeds 15 995 images/s where it trains 2 596. */
+export const EMBED_SPEEDUP = 6;
+
+/*
+ * Seconds a job should take: each epoch trains on trainImages at
+ * imagesPerSec (the daemon's images_per_sec: source images, each one two
+ * augmented views), and every evalEvery-th epoch and the last embed the
+ * train and test images for the kNN evaluation at EMBED_SPEEDUP times that.
+ * null without a usable speed, image count or epoch count.
+ */
+export function estimateRunSeconds({ trainImages, testImages = 0, epochs, imagesPerSec, evalEvery = 1 }) {
+	if (!(imagesPerSec > 0) || !(trainImages > 0) || !(epochs >= 1))
+		return null;
+	const evals = evalEvery > 0 ? Math.ceil(epochs / evalEvery) : 0;
+	return epochs * trainImages / imagesPerSec +
+		evals * (trainImages + (testImages || 0)) / (EMBED_SPEEDUP * imagesPerSec);
+}
+
+/* A duration for an estimate: "≈ 40 s", "≈ 3 min", "≈ 2 h 20 min". */
+export function roughDuration(s) {
+	if (s === null || s === undefined || !isFinite(s) || s < 0)
+		return '—';
+	if (s < 59.5)
+		return `≈ ${Math.max(1, Math.round(s))} s`;
+	const min = Math.round(s / 60);
+	if (min < 60)
+		return `≈ ${min} min`;
+	return `≈ ${Math.floor(min / 60)} h${min % 60 ? ` ${min % 60} min` : ''}`;
 }
 
 const CSV_COLUMNS = ['epoch', 'loss', 'knn_top1', 'knn_top5', 'lr', 'seconds', 'images_per_sec'];
