@@ -116,6 +116,34 @@ await step('dashboard_align_and_csv', async () => {
 		throw new Error(JSON.stringify(csv));
 });
 
+await step('dashboard_log_ticks_math', async () => {
+	const { logTicks } = await import('../../web/js/chart.js');
+	/* A loss from 6.2 to 4.9 with the plot's 4% margin: less than a decade,
+	 * so evenly spaced steps (uPlot's own log ticks gave 5 and 6 only). */
+	const lo = 4.9 / 1.04, hi = 6.2 * 1.04;
+	const t = logTicks(lo, hi);
+	if (t.length < 4 || t.length > 10 || t.some((v) => v < lo || v > hi))
+		throw new Error('sub-decade ticks ' + JSON.stringify(t));
+	/* Several decades: 1-2-5 steps, the decades among them. */
+	const w = logTicks(0.05, 80);
+	if (w.length < 4 || w.length > 12 || !w.includes(1) || !w.includes(10) || w.some((v) => v < 0.05 || v > 80))
+		throw new Error('multi-decade ticks ' + JSON.stringify(w));
+});
+
+await step('dashboard_spec_diff_math', async () => {
+	const { specDiff } = await import('../../web/js/util.js');
+	const a = { dataset: 'f', model: 'convnet', epochs: 3, lr: 0.03, classes: null,
+		augment: { crop: true, hflip: 0.5 }, lr_schedule: { type: 'step', milestones: [2] } };
+	const b = { ...a, epochs: 2, augment: { crop: true, hflip: 0 }, lr_schedule: { type: 'step', milestones: [3] } };
+	const got = JSON.stringify(specDiff([a, b]));
+	const want = JSON.stringify([{ field: 'epochs', values: ['3', '2'] }, { field: 'augment.hflip', values: ['0.5', '0'] },
+		{ field: 'lr_schedule.milestones', values: ['[2]', '[3]'] }]);
+	if (got !== want)
+		throw new Error(got);
+	if (specDiff([a, { ...a }]).length !== 0)
+		throw new Error('equal specs differ');
+});
+
 await step('dashboard_estimate_math', async () => {
 	const { estimateRunSeconds, EMBED_SPEEDUP } = await import('../../web/js/util.js');
 	/* 10 000 images × 5 epochs at 2 500 images/s: 20 s of training; each
@@ -420,6 +448,20 @@ const overlaid = await step('dashboard_overlay_two_jobs', async () => {
 		throw new Error(`points ${JSON.stringify(pts)}, legend "${legend}"`);
 });
 
+await step('dashboard_compare_shows_differences', async () => {
+	if (!overlaid)
+		throw new Error('no overlay');
+	await page.waitForSelector('#compare-diff:not([hidden])');
+	const head = await page.$$eval('#compare-diff thead th', (t) => t.map((c) => c.textContent.trim()));
+	const rows = await page.$$eval('#compare-diff tbody tr', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+	const by = Object.fromEntries(rows.map((r) => [r[0], r.slice(1).join(' | ')]));
+	await shot(page, '06b-compare-differences.png');
+	/* Job 1: 3 epochs, lr 0.03, seed 1; job 2: 2 epochs, lr 0.06, seed 2. */
+	if (JSON.stringify(head.slice(1)) !== '["job 1","job 2"]' || by.epochs !== '3 | 2' || by.lr !== '0.03 | 0.06' ||
+	    by.seed !== '1 | 2' || 'batch_size' in by || 'model' in by || 'dataset' in by)
+		throw new Error(`head ${JSON.stringify(head)}, rows ${JSON.stringify(rows)}`);
+});
+
 await step('dashboard_hover_readout', async () => {
 	const over = await page.$('#chart-top1 .u-over');
 	const box = await over.boundingBox();
@@ -439,21 +481,30 @@ await step('dashboard_log_axis_and_smoothing', async () => {
 	if (await page.getAttribute('#chart-loss .plot', 'data-log') !== 'false')
 		throw new Error('log toggle ignored');
 	await page.check('#c-log');
+	const slide = (v) => page.$eval('#c-smooth', (e, x) => {
+		e.value = x;
+		e.dispatchEvent(new Event('input', { bubbles: true }));
+	}, v);
+	/* Three epochs are a short run: no smoothing by default (auto). */
+	if (!(await page.isChecked('#c-smooth-auto')) || await page.textContent('#c-smooth-out') !== '0.00')
+		throw new Error('short runs: smoothing ' + await page.textContent('#c-smooth-out'));
 	/* Raw on + smoothing > 0: a faint raw series beside each smoothed one. */
+	await slide('0.6');
+	if (await page.isChecked('#c-smooth-auto'))
+		throw new Error('moving the slider left auto on');
 	if (!(await page.textContent('#chart-loss .u-legend')).includes('job 1 raw'))
 		throw new Error('no raw series');
 	await page.uncheck('#c-raw');
 	if ((await page.textContent('#chart-loss .u-legend')).includes('raw'))
 		throw new Error('raw series still shown');
-	const slide = (v) => page.$eval('#c-smooth', (e, x) => {
-		e.value = x;
-		e.dispatchEvent(new Event('input', { bubbles: true }));
-	}, v);
 	await slide('0');
 	if (await page.textContent('#c-smooth-out') !== '0.00')
 		throw new Error('smoothing read-out');
 	await slide('0.6');
 	await page.check('#c-raw');
+	await page.check('#c-smooth-auto');
+	if (await page.textContent('#c-smooth-out') !== '0.00')
+		throw new Error('auto again: ' + await page.textContent('#c-smooth-out'));
 });
 
 await step('dashboard_csv_download', async () => {
@@ -586,6 +637,105 @@ await step('dashboard_phone_width', async () => {
 	if (wide.length)
 		throw new Error('page wider than the phone: ' + wide.join(', '));
 });
+
+/* ---- curves of a scripted job list (the API answered by the test) ------------ */
+const AUGMENT = { crop: true, crop_scale: [0.2, 1], hflip: 0.5, grayscale: 0.2,
+	color_jitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.4, p: 1 } };
+function fakeJob(id, rows, spec = {}) {
+	return {
+		id, status: 'succeeded', priority: 0, epoch: rows.length, epochs: rows.length,
+		spec: { dataset: 'fashion-mnist', model: 'convnet', epochs: rows.length, batch_size: 128, lr: 0.03,
+			momentum: 0.9, weight_decay: 5e-4, nesterov: false, temperature: 0.1, embedding_dim: 128, seed: 1,
+			threads: 0, augment: AUGMENT, eval: { knn_k: 200, knn_temperature: 0.1, every: 1 },
+			train_subset: 10000, classes: null, ...spec },
+		created_at: '2026-01-01T12:00:00Z', started_at: '2026-01-01T12:00:01Z', finished_at: '2026-01-01T12:05:00Z',
+		last_metrics: rows[rows.length - 1], error: null, resumed_from_epoch: null, cancel_requested: false, progress: null,
+	};
+}
+const fakeRows = (losses) => losses.map((loss, i) => ({ epoch: i + 1, loss, knn_top1: 0.5 + i / (4 * losses.length),
+	knn_top5: 0.9, lr: 0.03, seconds: 5, images_per_sec: 2500 }));
+
+/* A page whose job list and metrics come from jobs (the page, the styles
+ * and the datasets still come from the daemon). */
+async function fakePage(fakeJobs, viewport = { width: 1280, height: 900 }) {
+	const p = await newPage({ viewport });
+	await p.route((u) => u.pathname === '/jobs', (r) => r.fulfill({ json: { jobs: [...fakeJobs].reverse() } }));
+	await p.route((u) => /^\/jobs\/\d+\/metrics$/.test(u.pathname), (r) => {
+		const u = new URL(r.request().url());
+		const id = Number(u.pathname.split('/')[2]), since = Number(u.searchParams.get('since') || 0);
+		const job = fakeJobs.find((j) => j.id === id);
+		r.fulfill({ json: { job: id, metrics: job ? job.rows.filter((x) => x.epoch > since) : [] } });
+	});
+	await p.route((u) => u.pathname.endsWith('/events'), (r) => r.abort());
+	return p;
+}
+
+/* The hover read-out of one series ("job 8", "job 7 raw") at the plot's right edge. */
+async function valueAtRightEdge(p, chart, label) {
+	const box = await (await p.$(`#${chart} .u-over`)).boundingBox();
+	await p.mouse.move(box.x + box.width - 2, box.y + box.height / 2);
+	return p.$$eval(`#${chart} .u-legend .u-series`, (ss, l) => {
+		const s = ss.find((x) => x.querySelector('.u-label')?.textContent.trim() === l);
+		return s ? s.querySelector('.u-value').textContent.trim() : 'no series ' + l;
+	}, label);
+}
+
+const SHORT = [6.2, 5.5, 4.9];
+const LONG = Array.from({ length: 30 }, (_, i) => 6.5 - 2 * Math.log10(1 + i) + (i % 3 === 0 ? 0.15 : -0.05));
+const scripted = [{ ...fakeJob(7, fakeRows(LONG), { lr: 0.06, epochs: 30 }), rows: fakeRows(LONG) },
+	{ ...fakeJob(8, fakeRows(SHORT), { model: 'convnet', seed: 2 }), rows: fakeRows(SHORT) }];
+const fp = await fakePage(scripted);
+
+await step('dashboard_curves_newest_job_by_default', async () => {
+	/* A fresh tab: nothing ticked. */
+	await fp.goto(BASE + '/#curves');
+	await waitPoints(fp, 'chart-loss', 8, 3, 10);
+	const pts = await points(fp, 'chart-loss');
+	const note = await fp.textContent('#curves-empty');
+	await shot(fp, '12-curves-newest-by-default.png');
+	if (JSON.stringify(pts) !== '{"8":3}' || !/job 8/.test(note) || !(await fp.isVisible('#curves-empty')))
+		throw new Error(`points ${JSON.stringify(pts)}, note "${note}"`);
+	if (await fp.isChecked('#compare-list input[type=checkbox] >> nth=0'))
+		throw new Error('the default job shows as ticked');
+});
+
+await step('dashboard_short_run_ends_at_last_value', async () => {
+	/* Three epochs: the line ends at the last real loss, 4.9. */
+	const v = await valueAtRightEdge(fp, 'chart-loss', 'job 8');
+	await shot(fp, '13-short-run-last-value.png');
+	if (v !== '4.900')
+		throw new Error(`job 8 at epoch 3 reads ${v}, its loss was 4.900`);
+	/* The rule is in the slider's tooltip. */
+	const title = await fp.getAttribute('#c-smooth', 'title');
+	if (!/auto/i.test(title || '') || !/last/.test(title))
+		throw new Error('tooltip: ' + title);
+	/* Beside a 30-epoch run, auto smooths (0.60) and the raw values show,
+	 * ending at the last real value too. */
+	await fp.check('#compare-list label:has-text("job 7") input');
+	await fp.check('#compare-list label:has-text("job 8") input');
+	await waitPoints(fp, 'chart-loss', 7, 30, 10);
+	const out = await fp.textContent('#c-smooth-out');
+	const raw = await valueAtRightEdge(fp, 'chart-loss', 'job 7 raw');
+	await shot(fp, '14-long-run-smoothed.png');
+	if (out !== '0.60' || raw !== LONG[29].toPrecision(4))
+		throw new Error(`smoothing ${out}, job 7 raw at epoch 30 ${raw}, its loss ${LONG[29].toPrecision(4)}`);
+});
+
+await step('dashboard_log_axis_ticks', async () => {
+	/* Job 8 alone: a loss from 6.2 to 4.9 on the log axis. */
+	await fp.uncheck('#compare-list label:has-text("job 7") input');
+	await waitPoints(fp, 'chart-loss', 8, 3, 10);
+	await fp.mouse.move(5, 5);
+	const log = await fp.getAttribute('#chart-loss .plot', 'data-log');
+	const ticks = ((await fp.getAttribute('#chart-loss .plot', 'data-yticks')) || '').split(' ').filter(Boolean);
+	await shot(fp, '15-log-axis-ticks.png');
+	if (log !== 'true' || ticks.length < 4 || ticks.some((t) => !(Number(t) > 4.5 && Number(t) < 6.5)))
+		throw new Error(`log ${log}, labelled ticks ${JSON.stringify(ticks)}`);
+	/* One job: nothing to compare. */
+	if (await fp.isVisible('#compare-diff'))
+		throw new Error('differences shown for one job');
+});
+await fp.context().close();
 
 /* ---- a daemon with a token -------------------------------------------------------------- */
 await step('dashboard_token', async () => {

@@ -3,8 +3,9 @@
  * uPlot (web/vendor/uPlot.esm.js, copied from the npm package by
  * `make web-deps`). x is the epoch; each job is a smoothed line with points
  * and, optionally, its raw values as a faint line; the legend under the plot
- * is the hover read-out (values at the cursor's epoch). Charts made with the
- * same sync key share the cursor.
+ * is the hover read-out (values at the cursor's epoch). A log y axis gets
+ * its own ticks (logTicks), enough of them when the range is under a decade.
+ * Charts made with the same sync key share the cursor.
  *
  * Not here: which jobs or which metric (curves.js).
  */
@@ -53,8 +54,64 @@ export function align(series, field) {
 	return { xs, raw };
 }
 
+/* v to a number of decimals, dropping the binary fraction's tail (3 × 0.1 -> 0.3). */
+const roundTo = (v, decimals) => Number(v.toFixed(Math.min(20, Math.max(0, decimals))));
+
+/*
+ * Ticks for a log axis from min to max (both > 0): at least 4 where the
+ * range allows, about 10 at most. Over a factor of 3 or more: the powers of
+ * ten, else 1-2-5, 1-2-3-5 or 1…9 of each decade, the first set that gives
+ * 4. Over less (a loss going from 6.2 to 4.9) uPlot's own ticks, 1…9 ×
+ * 10^k, leave one or two, so there the ticks are evenly spaced by 1, 2, 2.5
+ * or 5 × 10^k: the widest step that gives 4.
+ */
+export function logTicks(min, max) {
+	if (!(min > 0) || !(max >= min) || !isFinite(max))
+		return [];
+	if (max === min)
+		return [min];
+	const inside = (v) => v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9);
+	if (max / min >= 3)
+		for (const mantissas of [[1], [1, 2, 5], [1, 2, 3, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]]) {
+			const ticks = [];
+			for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++)
+				for (const m of mantissas) {
+					const v = roundTo(m * Math.pow(10, e), -e);
+					if (inside(v))
+						ticks.push(v);
+				}
+			if (ticks.length >= 4)
+				return ticks;
+		}
+	const top = Math.floor(Math.log10(max - min || max));
+	for (let e = top; e >= top - 3; e--)
+		for (const m of [5, 2.5, 2, 1]) {
+			const step = m * Math.pow(10, e), decimals = -e + (m === 2.5 ? 1 : 0);
+			const ticks = [];
+			for (let k = Math.ceil(min / step - 1e-9); inside(k * step); k++)
+				ticks.push(roundTo(k * step, decimals));
+			if (ticks.length >= 4)
+				return ticks;
+		}
+	return [min, max];
+}
+
+/* Tick labels: evenly spaced ticks with the same number of decimals
+ * (4.75, 5.00, 5.25), others as short as they go (0.5, 1, 2, 5). */
+export function tickText(ticks) {
+	const short = ticks.map((t) => (t === null ? '' : String(Number(t.toPrecision(6)))));
+	const real = ticks.filter((t) => t !== null);
+	const step = real[1] - real[0];
+	const even = real.length > 2 && real.every((t, i) => i === 0 || Math.abs(t - real[i - 1] - step) <= 1e-9 * Math.abs(step));
+	if (!even || short.some((s) => s.includes('e')))
+		return short;
+	const decimals = Math.max(...short.map((s) => (s.split('.')[1] || '').length));
+	return ticks.map((t) => (t === null ? '' : t.toFixed(decimals)));
+}
+
 export class OverlayChart {
-	/* box: the element to draw in; opts: {field, format(v) -> text, log, syncKey} */
+	/* box: the element to draw in; opts: {field, format(v) -> text for the
+	 * read-out, ticks(values) -> texts for the y axis, log, bounds, syncKey} */
 	constructor(box, opts) {
 		this.box = box;
 		this.opts = opts;
@@ -107,7 +164,7 @@ export class OverlayChart {
 		this.shape = shape;
 		if (series.length === 0)
 			return;
-		const fmt = this.opts.format;
+		const tickLabels = this.opts.ticks || ((ts) => ts.map((t) => (t === null ? '' : this.opts.format(t))));
 		this.plot = new uPlot({
 			...this.size(),
 			cursor: { sync: { key: this.opts.syncKey }, points: { size: 8 } },
@@ -122,8 +179,17 @@ export class OverlayChart {
 			axes: [
 				{ label: 'epoch', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
 				  values: (u, ticks) => ticks.map((t) => String(t)) },
-				/* uPlot passes null for the log ticks it leaves unlabelled. */
-				{ values: (u, ticks) => ticks.map((t) => (t === null ? '' : fmt(t))), size: 60 },
+				/* Log: our ticks (logTicks), every one labelled. The
+				 * labels drawn are kept in data-yticks, for the tests. */
+				{
+					size: 60,
+					values: (u, ticks) => {
+						const labels = tickLabels(ticks);
+						this.box.dataset.yticks = labels.filter(Boolean).join(' ');
+						return labels;
+					},
+					...(log ? { splits: (u, i, min, max) => logTicks(min, max), filter: (u, splits) => splits } : {}),
+				},
 			],
 			series: defs,
 		}, data, this.box);

@@ -1,27 +1,63 @@
 /*
  * web/js/curves.js — the learning-curves view: kNN top-1 and loss per epoch
  * for the jobs picked for comparison (the table's Compare column or the list
- * here), redrawn as rows arrive live; smoothing with a raw toggle, a log
- * axis for the loss, a CSV download of exactly what is plotted (raw values)
- * and the same values as a table for screen readers.
+ * here), or the newest job while none is picked, redrawn as rows arrive
+ * live; smoothing (automatic by default) with a raw toggle, a log axis for
+ * the loss, the spec fields in which the picked jobs differ, a CSV download
+ * of exactly what is plotted (raw values) and the same values as a table
+ * for screen readers.
  */
 import * as store from './store.js';
-import { OverlayChart, loadLibrary, colorOf } from './chart.js';
-import { el, pct, num, metricsCsv } from './util.js';
+import { OverlayChart, loadLibrary, colorOf, tickText } from './chart.js';
+import { el, pct, num, metricsCsv, specDiff } from './util.js';
+
+/* Automatic smoothing: none while the longest plotted run is shorter than
+ * this many epochs, where a moving average would end far from the last
+ * real value; AUTO_SMOOTHING from there on (the raw values stay visible). */
+const AUTO_SMOOTH_EPOCHS = 20;
+const AUTO_SMOOTHING = 0.6;
 
 let top1, loss, uPlot = null, libError = null;
-let smoothIn, smoothOut, rawIn, logIn, list, emptyNote, valuesBody, visible = false;
+let smoothIn, smoothOut, smoothAuto, rawIn, logIn, list, note, diffBox, valuesBody, visible = false;
 const checks = new Map();   /* id -> checkbox in the compare list */
+let shown = new Set();      /* ids of the jobs plotted now */
+let diffKey = '';           /* what the differences table shows */
 
-function view() {
-	return { smoothing: Number(smoothIn.value), raw: rawIn.checked, log: logIn.checked };
+/* The smoothing weight for these series: the slider's, or under "auto" the
+ * rule above, which the slider and its read-out then show. */
+function smoothing(series) {
+	if (!smoothAuto.checked)
+		return Number(smoothIn.value);
+	const longest = Math.max(0, ...series.map((s) => s.rows.length));
+	const w = longest >= AUTO_SMOOTH_EPOCHS ? AUTO_SMOOTHING : 0;
+	smoothIn.value = String(w);
+	smoothOut.value = w.toFixed(2);
+	return w;
 }
 
-/* Picked jobs that still exist, oldest first (stable colours and order). */
-function picked() {
-	return [...store.selected].filter((id) => store.jobs.has(id)).sort((a, b) => a - b)
-		.map((id) => ({ job: id, rows: store.metrics.get(id) || [] }));
+function view(series) {
+	return { smoothing: smoothing(series), raw: rawIn.checked, log: logIn.checked };
 }
+
+/* The newest job that has started, else the newest: what a person who has
+ * picked nothing most likely wants to watch. */
+function newestJob() {
+	const jobs = [...store.jobs.values()].sort((a, b) => b.id - a.id);
+	const started = jobs.find((j) => j.epoch > 0 || j.status === 'running');
+	return (started || jobs[0])?.id;
+}
+
+/* What to plot: the picked jobs that still exist, oldest first (stable
+ * colours and order), or the newest job when none is picked (fallback). */
+function plotted() {
+	const ids = [...store.selected].filter((id) => store.jobs.has(id)).sort((a, b) => a - b);
+	const fallback = ids.length === 0 && store.jobs.size > 0;
+	if (fallback)
+		ids.push(newestJob());
+	return { fallback, series: ids.map((id) => ({ job: id, rows: store.metrics.get(id) || [] })) };
+}
+
+const picked = () => plotted().series;
 
 function renderList() {
 	const ids = [...store.jobs.keys()].sort((a, b) => b - a);
@@ -63,17 +99,54 @@ function renderTable(series) {
 	valuesBody.replaceChildren(...rows);
 }
 
+/* The spec fields in which the plotted jobs differ: a row per field, a
+ * column per job (hidden below two jobs). */
+function renderDiff(series) {
+	const specs = series.map((s) => store.jobs.get(s.job).spec);
+	const key = JSON.stringify([series.map((s) => s.job), specs]);
+	if (key === diffKey)
+		return;
+	diffKey = key;
+	diffBox.hidden = series.length < 2;
+	if (diffBox.hidden)
+		return;
+	const diff = specDiff(specs);
+	diffBox.querySelector('thead tr').replaceChildren(el('th', { scope: 'col', text: 'Spec field' }),
+		...series.map((s) => {
+			const swatch = el('span', { class: 'swatch', 'aria-hidden': 'true' });
+			swatch.style.background = colorOf(s.job);
+			return el('th', { scope: 'col' }, swatch, ` job ${s.job}`);
+		}));
+	diffBox.querySelector('tbody').replaceChildren(...diff.map((d) => el('tr', {},
+		el('th', { scope: 'row', text: d.field }), ...d.values.map((v) => el('td', { text: v })))));
+	diffBox.querySelector('table').hidden = diff.length === 0;
+	diffBox.querySelector('.empty').hidden = diff.length > 0;
+}
+
+function showNote(fallback, series) {
+	let text = '';
+	if (libError)
+		text = libError.message;
+	else if (series.length === 0)
+		text = 'No jobs yet: submit one in Jobs to see its curves here.';
+	else if (fallback)
+		text = `Showing the newest job, job ${series[0].job}: tick jobs in the list to compare them.`;
+	note.textContent = text;
+	note.hidden = !text;
+}
+
 function render() {
 	renderList();
-	const series = picked();
-	emptyNote.hidden = series.length > 0 && !libError;
-	if (libError)
-		emptyNote.textContent = libError.message;
+	const { fallback, series } = plotted();
+	shown = new Set(series.map((s) => s.job));
+	showNote(fallback, series);
+	renderDiff(series);
 	renderTable(series);
 	if (!uPlot || !visible)
 		return;
-	top1.update(uPlot, series, view());
-	loss.update(uPlot, series, view());
+	const v = view(series);
+	top1.update(uPlot, series, v);
+	loss.update(uPlot, series, v);
 }
 
 function downloadCsv() {
@@ -100,24 +173,28 @@ export function setVisible(on) {
 export function init() {
 	smoothIn = document.getElementById('c-smooth');
 	smoothOut = document.getElementById('c-smooth-out');
+	smoothAuto = document.getElementById('c-smooth-auto');
 	rawIn = document.getElementById('c-raw');
 	logIn = document.getElementById('c-log');
 	list = document.getElementById('compare-list');
-	emptyNote = document.getElementById('curves-empty');
+	note = document.getElementById('curves-empty');
+	diffBox = document.getElementById('compare-diff');
 	valuesBody = document.querySelector('#curve-table tbody');
 	top1 = new OverlayChart(document.querySelector('#chart-top1 .plot'),
 		{ field: 'knn_top1', format: (v) => (v === null || v === undefined ? '—' : (100 * v).toFixed(1) + '%'), bounds: [0, 1], syncKey: 'isifd' });
 	loss = new OverlayChart(document.querySelector('#chart-loss .plot'),
-		{ field: 'loss', format: (v) => (v === null || v === undefined ? '—' : v.toPrecision(4)), log: true, syncKey: 'isifd' });
+		{ field: 'loss', format: (v) => (v === null || v === undefined ? '—' : v.toPrecision(4)), ticks: tickText, log: true, syncKey: 'isifd' });
 	smoothIn.addEventListener('input', () => {
+		smoothAuto.checked = false;
 		smoothOut.value = Number(smoothIn.value).toFixed(2);
 		render();
 	});
+	smoothAuto.addEventListener('change', render);
 	rawIn.addEventListener('change', render);
 	logIn.addEventListener('change', render);
 	document.getElementById('c-csv').addEventListener('click', downloadCsv);
 	store.on((kind, id) => {
-		if (kind === 'jobs' || kind === 'selection' || (kind === 'metrics' && store.selected.has(id)))
+		if (kind === 'jobs' || kind === 'selection' || (kind === 'metrics' && (store.selected.has(id) || shown.has(id))))
 			render();
 		else if (kind === 'job')
 			renderList();

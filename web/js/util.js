@@ -1,7 +1,8 @@
 /*
  * web/js/util.js — small pure helpers shared by the views: building DOM
  * nodes, number and duration formatting, the smoothing of a curve, the
- * CSV text of metrics rows and how long a run should take. Nothing here touches the network or the page's
+ * CSV text of metrics rows, what differs between job specs and how long a
+ * run should take. Nothing here touches the network or the page's
  * state.
  */
 
@@ -72,6 +73,29 @@ export function smooth(values, w) {
 		n++;
 		return m / (1 - Math.pow(w, n));
 	});
+}
+
+/* A spec flattened to {"augment.hflip": "0.5", ...}: objects by dotted
+ * path, strings as they are, other values (numbers, arrays, null) as JSON. */
+function flattenSpec(obj, prefix, out) {
+	for (const [k, v] of Object.entries(obj)) {
+		const path = prefix ? `${prefix}.${k}` : k;
+		if (v !== null && typeof v === 'object' && !Array.isArray(v))
+			flattenSpec(v, path, out);
+		else
+			out[path] = typeof v === 'string' ? v : JSON.stringify(v);
+	}
+	return out;
+}
+
+/* The fields in which several jobs' specs differ, in the first spec's
+ * order: [{field: "lr", values: ["0.03", "0.06"]}, ...] ("—" where a spec
+ * lacks the field). */
+export function specDiff(specs) {
+	const flat = specs.map((s) => flattenSpec(s || {}, '', {}));
+	const fields = [...new Set(flat.flatMap((f) => Object.keys(f)))];
+	return fields.map((field) => ({ field, values: flat.map((f) => (field in f ? f[field] : '—')) }))
+		.filter((d) => d.values.some((v) => v !== d.values[0]));
 }
 
 /* Embedding an image (forward pass, one view) costs about a sixth of
