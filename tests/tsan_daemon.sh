@@ -19,7 +19,7 @@ run_suite tsan_reports bash -c '
 	for f in "$1"/tsan*; do
 		[ -e "$f" ] || continue
 		n=$((n + 1))
-		echo "FAIL tsan_report_$n: $(grep -m1 SUMMARY "$f")"
+		echo "FAIL tsan_report_$n ($(grep -m1 SUMMARY "$f"))"
 		sed -n 1,40p "$f"
 	done
 	[ $n -eq 0 ] && echo "PASS tsan_no_reports_in_isifd"
