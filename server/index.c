@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "isif/data/augment.h"
+#include "isif/data/image.h"
 #include "isif/base/fileio.h"
 #include "isif/nn/model.h"
 #include "isif/base/rng.h"

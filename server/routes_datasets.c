@@ -18,6 +18,7 @@
 #include "dscache.h"
 #include "index.h"
 #include "isif/base/common.h"
+#include "isif/data/image.h"
 #include "isif/train/spec.h"
 #include "store_retrieval.h"
 

@@ -28,6 +28,7 @@
 #include "dscache.h"
 #include "index.h"
 #include "isif/data/dataset.h"
+#include "isif/data/image.h"
 #include "isif/eval/eval.h"
 #include "store_retrieval.h"
 #include "urlfetch.h"
@@ -248,18 +249,18 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 			  struct query *q, float *vec, struct qerr *e)
 {
 	const struct config *cfg = rq->app->cfg;
-	struct isif_dataset_options opt;
+	const struct isif_image_limits limits = {
+		.max_bytes = cfg->max_image_bytes,
+		.max_pixels = cfg->max_image_pixels,
+		.max_side = (int)cfg->max_image_side,
+	};
 	char err[ISIF_ERR_LEN] = "";
 	uint8_t *px = NULL;
 	int c, h, w;
-	isif_dataset_options_default(&opt);
-	opt.max_image_bytes = cfg->max_image_bytes;
-	opt.max_side = (int)cfg->max_image_side;
-	opt.max_pixels = cfg->max_image_pixels;
 	json_object_set_new(q->desc, "bytes", json_integer((json_int_t)len));
 	if (len == 0)
 		return qfail(e, 400, "invalid_image", "empty image: send a JPEG or PNG");
-	int rc = isif_image_decode(buf, len, &opt, &px, &c, &h, &w, err);
+	int rc = isif_image_decode(buf, len, &limits, &px, &c, &h, &w, err);
 	if (rc == ISIF_ERANGE)
 		return qfail(e, 422, "image_too_large", "%s (limits: --max-image-side %ld, "
 			     "--max-image-pixels %ld)", err, cfg->max_image_side, cfg->max_image_pixels);

@@ -15,11 +15,10 @@
 
 void isif_dataset_options_default(struct isif_dataset_options *opt)
 {
+	static const struct isif_image_limits image_defaults = ISIF_IMAGE_LIMITS_DEFAULT;
 	memset(opt, 0, sizeof *opt);
 	opt->image_size = 32;
-	opt->max_image_bytes = 32LL << 20;
-	opt->max_pixels = 40LL * 1000 * 1000;
-	opt->max_side = 16384;
+	opt->limits = image_defaults;
 	opt->holdout_seed = 0;
 	opt->stl_unlabeled = false;
 }
@@ -99,7 +98,7 @@ static int check_options(const struct isif_dataset_options *o, char *err)
 	if (o->image_size < 1 || o->image_size > ISIF_DS_MAX_SIDE)
 		return isif_fail(err, ISIF_EINVAL, "image_size %d out of range 1..%d",
 				 o->image_size, ISIF_DS_MAX_SIDE);
-	if (o->max_image_bytes < 1 || o->max_pixels < 1 || o->max_side < 1)
+	if (o->limits.max_bytes < 1 || o->limits.max_pixels < 1 || o->limits.max_side < 1)
 		return isif_fail(err, ISIF_EINVAL, "image limits must be positive");
 	return ISIF_OK;
 }

@@ -25,6 +25,7 @@
 
 #include "isif/base/fileio.h"
 #include "isif/base/rng.h"
+#include "isif/data/image.h"
 
 #define HOLDOUT_STREAM 0x686f6c646f7574ULL /* "holdout" */
 
@@ -255,13 +256,13 @@ static int load_image(uint8_t *dst, int s, const char *path,
 	int c, h, w;
 	if (stat(path, &st) != 0)
 		return isif_fail(err, ISIF_EIO, "%s: %s", path, strerror(errno));
-	if ((int64_t)st.st_size > opt->max_image_bytes)
+	if ((int64_t)st.st_size > opt->limits.max_bytes)
 		return isif_fail(err, ISIF_ERANGE, "%s: %lld bytes, over the limit of %lld",
-				 path, (long long)st.st_size, (long long)opt->max_image_bytes);
-	int rc = isif_read_file(path, (size_t)opt->max_image_bytes, &buf, &len, err);
+				 path, (long long)st.st_size, (long long)opt->limits.max_bytes);
+	int rc = isif_read_file(path, (size_t)opt->limits.max_bytes, &buf, &len, err);
 	if (rc)
 		return rc;
-	rc = isif_image_decode(buf, len, opt, &pix, &c, &h, &w, msg);
+	rc = isif_image_decode(buf, len, &opt->limits, &pix, &c, &h, &w, msg);
 	free(buf);
 	if (rc)
 		return isif_fail(err, rc, "%s: %s", path, msg);

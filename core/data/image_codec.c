@@ -10,10 +10,11 @@
  * both would print). All state touched after setjmp lives in a context
  * struct reached through an unmodified pointer, so it is valid after the jump.
  */
-#include "isif/data/dataset.h"
+#include "isif/data/image.h"
 
 #include <math.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +25,18 @@
 
 #define JPEG_MAX_SCANS 500 /* progressive JPEGs with more scans are a DoS, not an image */
 
-static int check_limits(int64_t w, int64_t h, const struct isif_dataset_options *opt,
+static int check_limits(int64_t w, int64_t h, const struct isif_image_limits *lim,
 			const char *what, char *err)
 {
 	if (w < 1 || h < 1)
 		return isif_fail(err, ISIF_EFORMAT, "%s: empty image %lldx%lld", what,
 				 (long long)w, (long long)h);
-	if (w > opt->max_side || h > opt->max_side)
+	if (w > lim->max_side || h > lim->max_side)
 		return isif_fail(err, ISIF_ERANGE, "%s: %lldx%lld image over the side limit %d",
-				 what, (long long)w, (long long)h, opt->max_side);
-	if (w * h > opt->max_pixels)
+				 what, (long long)w, (long long)h, lim->max_side);
+	if (w * h > lim->max_pixels)
 		return isif_fail(err, ISIF_ERANGE, "%s: %lldx%lld image over the limit of %lld pixels",
-				 what, (long long)w, (long long)h, (long long)opt->max_pixels);
+				 what, (long long)w, (long long)h, (long long)lim->max_pixels);
 	return ISIF_OK;
 }
 
@@ -134,13 +135,13 @@ static int jpeg_setup_color(j_decompress_ptr d)
 
 /* Runs the decode; every library call may longjmp back to decode_jpeg. */
 static int jpeg_run(struct jpeg_ctx *x, const uint8_t *buf, size_t len,
-		    const struct isif_dataset_options *opt, int *c, int *h, int *w,
+		    const struct isif_image_limits *lim, int *c, int *h, int *w,
 		    char *err)
 {
 	j_decompress_ptr d = &x->cinfo;
 	jpeg_mem_src(d, buf, (unsigned long)len);
 	jpeg_read_header(d, TRUE);
-	int rc = check_limits(d->image_width, d->image_height, opt, "JPEG", err);
+	int rc = check_limits(d->image_width, d->image_height, lim, "JPEG", err);
 	if (rc)
 		return rc;
 	int nc = jpeg_setup_color(d);
@@ -168,7 +169,7 @@ static int jpeg_run(struct jpeg_ctx *x, const uint8_t *buf, size_t len,
 }
 
 static int decode_jpeg(const uint8_t *buf, size_t len,
-		       const struct isif_dataset_options *opt, uint8_t **pixels,
+		       const struct isif_image_limits *lim, uint8_t **pixels,
 		       int *c, int *h, int *w, char *err)
 {
 	struct jpeg_ctx *x = calloc(1, sizeof *x);
@@ -187,7 +188,7 @@ static int decode_jpeg(const uint8_t *buf, size_t len,
 		x->cinfo.client_data = x; /* create zeroes the struct */
 		x->progress.progress_monitor = jpeg_on_progress;
 		x->cinfo.progress = &x->progress;
-		rc = jpeg_run(x, buf, len, opt, c, h, w, err);
+		rc = jpeg_run(x, buf, len, lim, c, h, w, err);
 	}
 	jpeg_destroy_decompress(&x->cinfo);
 	if (rc == ISIF_OK) {
@@ -255,7 +256,7 @@ static int png_setup(png_structp png, png_infop info)
 }
 
 /* Runs the decode; every library call may longjmp back to decode_png. */
-static int png_run(struct png_ctx *x, const struct isif_dataset_options *opt,
+static int png_run(struct png_ctx *x, const struct isif_image_limits *lim,
 		   int *c, int *h, int *w, char *err)
 {
 	png_set_read_fn(x->png, x, png_read_mem);
@@ -263,7 +264,7 @@ static int png_run(struct png_ctx *x, const struct isif_dataset_options *opt,
 	png_read_info(x->png, x->info);
 	int64_t pw = png_get_image_width(x->png, x->info);
 	int64_t ph = png_get_image_height(x->png, x->info);
-	int rc = check_limits(pw, ph, opt, "PNG", err);
+	int rc = check_limits(pw, ph, lim, "PNG", err);
 	if (rc)
 		return rc;
 	int nc = png_setup(x->png, x->info);
@@ -291,7 +292,7 @@ static int png_run(struct png_ctx *x, const struct isif_dataset_options *opt,
 }
 
 static int decode_png(const uint8_t *buf, size_t len,
-		      const struct isif_dataset_options *opt, uint8_t **pixels,
+		      const struct isif_image_limits *lim, uint8_t **pixels,
 		      int *c, int *h, int *w, char *err)
 {
 	struct png_ctx *x = calloc(1, sizeof *x);
@@ -308,7 +309,7 @@ static int decode_png(const uint8_t *buf, size_t len,
 	} else if (setjmp(x->jump)) {
 		rc = isif_fail(err, ISIF_EFORMAT, "corrupt PNG: %s", x->msg);
 	} else {
-		rc = png_run(x, opt, c, h, w, err);
+		rc = png_run(x, lim, c, h, w, err);
 	}
 	png_destroy_read_struct(&x->png, &x->info, NULL);
 	if (rc == ISIF_OK) {
@@ -325,27 +326,24 @@ static int decode_png(const uint8_t *buf, size_t len,
 /* ---- public entry points --------------------------------------------- */
 
 int isif_image_decode(const void *buf, size_t len,
-		      const struct isif_dataset_options *opt, uint8_t **pixels,
+		      const struct isif_image_limits *limits, uint8_t **pixels,
 		      int *c, int *h, int *w, char *err)
 {
 	static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
-	struct isif_dataset_options defaults;
+	static const struct isif_image_limits defaults = ISIF_IMAGE_LIMITS_DEFAULT;
+	const struct isif_image_limits *lim = limits ? limits : &defaults;
 	const uint8_t *p = buf;
 	*pixels = NULL;
 	*c = *h = *w = 0;
-	if (!opt) {
-		isif_dataset_options_default(&defaults);
-		opt = &defaults;
-	}
 	if (!buf)
 		return isif_fail(err, ISIF_EINVAL, "image: NULL buffer");
-	if ((uint64_t)len > (uint64_t)opt->max_image_bytes)
+	if ((uint64_t)len > (uint64_t)lim->max_bytes)
 		return isif_fail(err, ISIF_ERANGE, "image of %zu bytes over the limit of %lld",
-				 len, (long long)opt->max_image_bytes);
+				 len, (long long)lim->max_bytes);
 	if (len >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF)
-		return decode_jpeg(p, len, opt, pixels, c, h, w, err);
+		return decode_jpeg(p, len, lim, pixels, c, h, w, err);
 	if (len >= 8 && memcmp(p, png_sig, 8) == 0)
-		return decode_png(p, len, opt, pixels, c, h, w, err);
+		return decode_png(p, len, lim, pixels, c, h, w, err);
 	return isif_fail(err, ISIF_EFORMAT, "not a JPEG or PNG image");
 }
 

@@ -26,29 +26,29 @@ check "cli_help_lists_commands" bash -c "'$ISIF' --help | grep -q 'step'"
 for cmd in init embed step train knn bench; do
 	check "cli_${cmd}_help" "$ISIF" $cmd --help
 done
-check "cli_init_convnet" "$ISIF" init --model convnet --in-channels 1 --seed 3 --out "$TMP/c.safetensors"
-check "cli_init_is_deterministic" bash -c "'$ISIF' init --model convnet --in-channels 1 --seed 3 --out '$TMP/c2.safetensors' && cmp '$TMP/c.safetensors' '$TMP/c2.safetensors'"
-check_fails "cli_init_unknown_model" "$ISIF" init --model vgg --in-channels 1 --out "$TMP/x.safetensors"
-check_fails "cli_init_bad_channels" "$ISIF" init --model convnet --in-channels 0 --out "$TMP/x.safetensors"
+check "cli_init_convnet" "$ISIF" init --model convnet --in-channels 1 --seed 3 --out "$T/c.safetensors"
+check "cli_init_is_deterministic" bash -c "'$ISIF' init --model convnet --in-channels 1 --seed 3 --out '$T/c2.safetensors' && cmp '$T/c.safetensors' '$T/c2.safetensors'"
+check_fails "cli_init_unknown_model" "$ISIF" init --model vgg --in-channels 1 --out "$T/x.safetensors"
+check_fails "cli_init_bad_channels" "$ISIF" init --model convnet --in-channels 0 --out "$T/x.safetensors"
 check_fails "cli_option_without_value" "$ISIF" init --model convnet --in-channels
-check_fails "cli_unknown_flag" "$ISIF" init --model convnet --in-channels 1 --out "$TMP/x.safetensors" --bogus
+check_fails "cli_unknown_flag" "$ISIF" init --model convnet --in-channels 1 --out "$T/x.safetensors" --bogus
 
-mknpy "$TMP/a.npy" 4 1 28 28
-mknpy "$TMP/b.npy" 4 1 28 28
-check "cli_embed_npy" "$ISIF" embed --checkpoint "$TMP/c.safetensors" --in "$TMP/a.npy" --out "$TMP/f.npy"
+mknpy "$T/a.npy" 4 1 28 28
+mknpy "$T/b.npy" 4 1 28 28
+check "cli_embed_npy" "$ISIF" embed --checkpoint "$T/c.safetensors" --in "$T/a.npy" --out "$T/f.npy"
 # F is 4×128 float32: 128-byte header + 2048 bytes
-check "cli_embed_output_size" test "$(stat -c %s "$TMP/f.npy")" -eq $((128 + 4 * 128 * 4))
-mknpy "$TMP/rgb.npy" 2 3 28 28
-check_fails "cli_embed_wrong_channels" "$ISIF" embed --checkpoint "$TMP/c.safetensors" --in "$TMP/rgb.npy" --out "$TMP/f2.npy"
-: > "$TMP/empty.npy"
-check_fails "cli_embed_empty_npy" "$ISIF" embed --checkpoint "$TMP/c.safetensors" --in "$TMP/empty.npy" --out "$TMP/f2.npy"
-check "cli_step_writes_checkpoint" bash -c "'$ISIF' step --checkpoint '$TMP/c.safetensors' --views '$TMP/a.npy' '$TMP/b.npy' --out '$TMP/c3.safetensors' > '$TMP/step.out' && grep -Eq '^loss [0-9.]+' '$TMP/step.out'"
-check "cli_step_changes_weights" bash -c "! cmp -s '$TMP/c.safetensors' '$TMP/c3.safetensors'"
-check "cli_step_is_deterministic" bash -c "'$ISIF' step --checkpoint '$TMP/c.safetensors' --views '$TMP/a.npy' '$TMP/b.npy' --out '$TMP/c4.safetensors' >/dev/null && cmp '$TMP/c3.safetensors' '$TMP/c4.safetensors'"
-check "cli_step_full_gradient" "$ISIF" step --checkpoint "$TMP/c.safetensors" --views "$TMP/a.npy" "$TMP/b.npy" --gradient full --out "$TMP/c5.safetensors"
-check_fails "cli_step_bad_gradient" "$ISIF" step --checkpoint "$TMP/c.safetensors" --views "$TMP/a.npy" "$TMP/b.npy" --gradient half --out "$TMP/c6.safetensors"
-head -c 1000 "$TMP/c.safetensors" > "$TMP/torn.safetensors"
-check_fails "cli_truncated_checkpoint_refused" "$ISIF" embed --checkpoint "$TMP/torn.safetensors" --in "$TMP/a.npy" --out "$TMP/f3.npy"
-"$ISIF" init --model resnet20 --in-channels 1 --out "$TMP/r.safetensors" >/dev/null
-check "cli_model_mismatch_named" bash -c "! '$ISIF' embed --checkpoint '$TMP/r.safetensors' --model convnet --in '$TMP/a.npy' --out '$TMP/f4.npy' 2> '$TMP/err' && grep -q 'tensor' '$TMP/err'"
+check "cli_embed_output_size" test "$(stat -c %s "$T/f.npy")" -eq $((128 + 4 * 128 * 4))
+mknpy "$T/rgb.npy" 2 3 28 28
+check_fails "cli_embed_wrong_channels" "$ISIF" embed --checkpoint "$T/c.safetensors" --in "$T/rgb.npy" --out "$T/f2.npy"
+: > "$T/empty.npy"
+check_fails "cli_embed_empty_npy" "$ISIF" embed --checkpoint "$T/c.safetensors" --in "$T/empty.npy" --out "$T/f2.npy"
+check "cli_step_writes_checkpoint" bash -c "'$ISIF' step --checkpoint '$T/c.safetensors' --views '$T/a.npy' '$T/b.npy' --out '$T/c3.safetensors' > '$T/step.out' && grep -Eq '^loss [0-9.]+' '$T/step.out'"
+check "cli_step_changes_weights" bash -c "! cmp -s '$T/c.safetensors' '$T/c3.safetensors'"
+check "cli_step_is_deterministic" bash -c "'$ISIF' step --checkpoint '$T/c.safetensors' --views '$T/a.npy' '$T/b.npy' --out '$T/c4.safetensors' >/dev/null && cmp '$T/c3.safetensors' '$T/c4.safetensors'"
+check "cli_step_full_gradient" "$ISIF" step --checkpoint "$T/c.safetensors" --views "$T/a.npy" "$T/b.npy" --gradient full --out "$T/c5.safetensors"
+check_fails "cli_step_bad_gradient" "$ISIF" step --checkpoint "$T/c.safetensors" --views "$T/a.npy" "$T/b.npy" --gradient half --out "$T/c6.safetensors"
+head -c 1000 "$T/c.safetensors" > "$T/torn.safetensors"
+check_fails "cli_truncated_checkpoint_refused" "$ISIF" embed --checkpoint "$T/torn.safetensors" --in "$T/a.npy" --out "$T/f3.npy"
+"$ISIF" init --model resnet20 --in-channels 1 --out "$T/r.safetensors" >/dev/null
+check "cli_model_mismatch_named" bash -c "! '$ISIF' embed --checkpoint '$T/r.safetensors' --model convnet --in '$T/a.npy' --out '$T/f4.npy' 2> '$T/err' && grep -q 'tensor' '$T/err'"
 finish

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "isif/data/dataset.h"
+#include "isif/data/image.h"
 
 static void round_trip(const uint8_t *px, int c, int h, int w)
 {
@@ -34,15 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *px = NULL;
 	int c = 0, h = 0, w = 0;
 	char err[ISIF_ERR_LEN] = "";
-	struct isif_dataset_options opt;
-	isif_dataset_options_default(&opt);
-	if (fuzz_note("decode", isif_image_decode(data, size, &opt, &px, &c, &h, &w, err), err)) {
+	const struct isif_image_limits lim = ISIF_IMAGE_LIMITS_DEFAULT;
+	if (fuzz_note("decode", isif_image_decode(data, size, &lim, &px, &c, &h, &w, err), err)) {
 		if (!err[0])
 			abort();
 		return 0;
 	}
-	if ((c != 1 && c != 3) || h < 1 || w < 1 || h > opt.max_side || w > opt.max_side ||
-	    (int64_t)h * w > opt.max_pixels)
+	if ((c != 1 && c != 3) || h < 1 || w < 1 || h > lim.max_side || w > lim.max_side ||
+	    (int64_t)h * w > lim.max_pixels)
 		abort();
 	uint8_t small[3 * 32 * 32], other[3 * 32 * 32];
 	isif_image_resize_u8(small, 32, 32, px, c, h, w);

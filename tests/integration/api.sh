@@ -6,7 +6,7 @@
 # and 30+ kinds of bad request, each answered with its exact status code
 # while the daemon stays healthy.
 cd "$(dirname "$0")/../.." || exit 1
-. tests/integration/lib/common.bash
+. tests/lib.sh
 require_isifd api
 
 # A 4 KiB body limit so the 413 cases stay small.
@@ -106,7 +106,7 @@ code=$(req GET /metrics)
 	grep -q '^isifd_http_request_duration_seconds_count{route="/healthz"} [1-9]' "$T/body"; is api_prometheus
 
 # ---- bad requests: exact status, and the daemon still healthy -------------------
-# bad NAME CODE TEXT METHOD PATH [CURL ARGS...]: see expect_error in lib/common.bash.
+# bad NAME CODE TEXT METHOD PATH [CURL ARGS...]: see expect_error in tests/lib.sh.
 bad() { expect_error api "$@"; }
 J=(-H 'Content-Type: application/json')
 big=$(python3 -c "print('{\"dataset\": \"fashion-mnist\", \"pad\": \"' + 'x' * 5000 + '\"}')")

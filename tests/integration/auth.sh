@@ -4,7 +4,7 @@
 # token, bearer-token authentication on every route but /healthz (header
 # or ?access_token=), and the queue limit (429 with --max-queued 0).
 cd "$(dirname "$0")/../.." || exit 1
-. tests/integration/lib/common.bash
+. tests/lib.sh
 require_isifd auth
 
 "$ISIFD" --help >"$T/help" 2>&1

@@ -7,7 +7,7 @@
 # with SIGTERM: exit 0 within 10 s, the job waits in the queue and resumes
 # at the next start.
 cd "$(dirname "$0")/../.." || exit 1
-. tests/integration/lib/common.bash
+. tests/lib.sh
 require_isifd crash
 
 SPEC='{"dataset": "fashion-mnist", "model": "convnet", "epochs": 2, "batch_size": 64,

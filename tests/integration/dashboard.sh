@@ -7,7 +7,7 @@
 # it cannot: never skipped. Screenshots and the downloaded CSV go to
 # $BUILD/test-output/dashboard/.
 cd "$(dirname "$0")/../.." || exit 1
-. tests/integration/lib/common.bash
+. tests/lib.sh
 require_isifd dashboard
 
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}

@@ -13,7 +13,7 @@
 # Needs root for the tmpfs and for dropping to `nobody` (SKIP lines
 # otherwise); everything is undone in the EXIT trap.
 cd "$(dirname "$0")/../.." || exit 1
-. tests/integration/lib/common.bash
+. tests/lib.sh
 require_isifd faults
 
 MNT=

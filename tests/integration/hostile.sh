@@ -13,7 +13,7 @@
 # reported after each phase.
 # The clients are tests/integration/lib/hostile.py, conn_limits.py and wrk.
 cd "$(dirname "$0")/../.." || exit 1
-. tests/integration/lib/common.bash
+. tests/lib.sh
 require_isifd hostile
 
 WRK_SECONDS=${WRK_SECONDS:-5}

@@ -8,7 +8,7 @@
 # restart without --allow-private-urls the same URL refused (403) while the
 # index is served again from disk.
 cd "$(dirname "$0")/../.." || exit 1
-. tests/integration/lib/common.bash
+. tests/lib.sh
 require_isifd retrieval
 
 IMG="python3 tests/integration/lib/images.py"

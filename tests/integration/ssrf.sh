@@ -20,7 +20,7 @@
 # Refusal of private, link-local and public addresses is tested on the
 # guard function itself (tests/server/test_urlguard.c, test_ssrf_forms.c).
 cd "$(dirname "$0")/../.." || exit 1
-. tests/integration/lib/common.bash
+. tests/lib.sh
 require_isifd ssrf
 
 mkdir -p "$T/www"

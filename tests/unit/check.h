@@ -9,8 +9,23 @@
 #include <math.h>
 #include <stdio.h>
 
+#include <stddef.h>
+
 typedef void (*test_fn)(void);
 void test_register(const char *name, test_fn fn);
+
+/* The runner's growable list of tests, exposed so that its own test can
+ * check it has no maximum. test_list_add returns 0, or −1 out of memory. */
+struct test_case {
+	const char *name;
+	test_fn fn;
+};
+struct test_list {
+	struct test_case *v;
+	size_t n, cap;
+};
+int test_list_add(struct test_list *l, const char *name, test_fn fn);
+void test_list_free(struct test_list *l);
 void test_fail_at(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Directory for files a test writes (created by the runner, removed after). */

@@ -1,7 +1,8 @@
 /*
  * tests/unit/runner.c — runs every registered TEST (or those whose names
  * contain any of the arguments) and prints one PASS/FAIL line per case,
- * then a summary.
+ * then a summary. The list of tests grows as they register: there is no
+ * maximum (a registration that runs out of memory fails the whole run).
  */
 #include "check.h"
 
@@ -11,20 +12,39 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TESTS 1024
-
-static struct { const char *name; test_fn fn; } tests[MAX_TESTS];
-static int n_tests;
+static struct test_list tests;
+static int registry_out_of_memory;
 static int current_failures;
 static char tmpdir[256];
 
+int test_list_add(struct test_list *l, const char *name, test_fn fn)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		struct test_case *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].name = name;
+	l->v[l->n].fn = fn;
+	l->n++;
+	return 0;
+}
+
+void test_list_free(struct test_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+/* Called by TEST's constructors, before main: a failure is reported there. */
 void test_register(const char *name, test_fn fn)
 {
-	if (n_tests < MAX_TESTS) {
-		tests[n_tests].name = name;
-		tests[n_tests].fn = fn;
-		n_tests++;
-	}
+	if (test_list_add(&tests, name, fn) != 0)
+		registry_out_of_memory = 1;
 }
 
 void test_fail_at(const char *file, int line, const char *fmt, ...)
@@ -46,8 +66,8 @@ const char *test_tmpdir(void)
 
 static int by_name(const void *a, const void *b)
 {
-	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-	return strcmp(x, y);
+	const struct test_case *x = a, *y = b;
+	return strcmp(x->name, y->name);
 }
 
 int main(int argc, char **argv)
@@ -55,26 +75,31 @@ int main(int argc, char **argv)
 	int passed = 0, failed = 0;
 	char cmd[300];
 
-	qsort(tests, n_tests, sizeof tests[0], by_name);
+	if (registry_out_of_memory) {
+		printf("FAIL test_registry (out of memory registering the tests)\n");
+		return 2;
+	}
+	if (tests.n)
+		qsort(tests.v, tests.n, sizeof tests.v[0], by_name);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/isif-unit-XXXXXX");
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 2;
 	}
-	for (int i = 0; i < n_tests; i++) {
+	for (size_t i = 0; i < tests.n; i++) {
 		struct timespec t0, t1;
 		int wanted = argc < 2;
 		for (int f = 1; f < argc; f++)
-			wanted |= strstr(tests[i].name, argv[f]) != NULL;
+			wanted |= strstr(tests.v[i].name, argv[f]) != NULL;
 		if (!wanted)
 			continue;
 		current_failures = 0;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		tests[i].fn();
+		tests.v[i].fn();
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		double s = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
 		printf("%s %s (%.2fs)\n", current_failures ? "FAIL" : "PASS",
-		       tests[i].name, s);
+		       tests.v[i].name, s);
 		fflush(stdout);
 		if (current_failures)
 			failed++;
@@ -84,6 +109,7 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpdir);
+	test_list_free(&tests);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -465,9 +465,9 @@ TEST(dataset_format_names_options)
 	struct isif_dataset_options o;
 	isif_dataset_options_default(&o);
 	CHECK_EQ(o.image_size, 32);
-	CHECK_EQ(o.max_image_bytes, 32 << 20);
-	CHECK_EQ(o.max_pixels, 40000000);
-	CHECK_EQ(o.max_side, 16384);
+	CHECK_EQ(o.limits.max_bytes, 32 << 20);
+	CHECK_EQ(o.limits.max_pixels, 40000000);
+	CHECK_EQ(o.limits.max_side, 16384);
 	CHECK(!o.stl_unlabeled);
 }
 

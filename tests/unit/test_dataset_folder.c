@@ -263,10 +263,10 @@ TEST(dataset_folder_corrupt)
 	CHECK(tu_write(tu_path(path, "flx_big/a/big.png"), png, len) == 0);
 	struct isif_dataset_options o;
 	isif_dataset_options_default(&o);
-	o.max_side = 15;
+	o.limits.max_side = 15;
 	expect_fail("flx_big", &o, ISIF_ERANGE, "flx_big/a/big.png");
 	isif_dataset_options_default(&o);
-	o.max_image_bytes = (int64_t)len - 1;
+	o.limits.max_bytes = (int64_t)len - 1;
 	expect_fail("flx_big", &o, ISIF_ERANGE, "flx_big/a/big.png");
 	free(png);
 

@@ -15,6 +15,7 @@
 #include "dataset_testutil.h"
 #include "isif/base/common.h"
 #include "isif/data/dataset.h"
+#include "isif/data/image.h"
 #include "isif/base/rng.h"
 
 /* Decodes buf with default limits and checks the shape. */
@@ -285,28 +286,61 @@ TEST(dataset_image_decode_limits)
 	size_t jlen, plen;
 	void *jpg = tu_jpeg(g, 1, 30, 40, 90, &jlen);
 	void *png = tu_png(g, 40, 30, 8, PNG_COLOR_TYPE_GRAY, 0, NULL, 0, NULL, 0, &plen);
-	struct isif_dataset_options o;
+	struct isif_image_limits o;
 	char err[ISIF_ERR_LEN];
 	uint8_t *pix;
 	int c, h, w;
 	const void *bufs[2] = { jpg, png };
 	size_t lens[2] = { jlen, plen };
 	for (int k = 0; k < 2; k++) {
-		isif_dataset_options_default(&o);
+		o = (struct isif_image_limits)ISIF_IMAGE_LIMITS_DEFAULT;
 		o.max_side = 39; /* width 40 */
 		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, err), ISIF_ERANGE);
 		o.max_side = 40;
 		o.max_pixels = 40 * 30 - 1;
 		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, err), ISIF_ERANGE);
 		o.max_pixels = 40 * 30;
-		o.max_image_bytes = (int64_t)lens[k] - 1;
+		o.max_bytes = (int64_t)lens[k] - 1;
 		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, err), ISIF_ERANGE);
-		o.max_image_bytes = (int64_t)lens[k];
+		o.max_bytes = (int64_t)lens[k];
 		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, err), ISIF_OK);
 		free(pix);
 	}
 	free(jpg);
 	free(png);
+}
+
+/* NULL limits are ISIF_IMAGE_LIMITS_DEFAULT, which are the dataset
+ * options' defaults: a 16384-pixel-wide row decodes, 16385 does not. */
+TEST(dataset_image_decode_default_limits)
+{
+	static uint8_t row[16385];
+	const struct isif_image_limits def = ISIF_IMAGE_LIMITS_DEFAULT;
+	struct isif_dataset_options o;
+	isif_dataset_options_default(&o);
+	CHECK(memcmp(&o.limits, &def, sizeof def) == 0);
+	char err[ISIF_ERR_LEN];
+	uint8_t *pix;
+	int c, h, w;
+	for (int side = 16384; side <= 16385; side++) {
+		size_t len;
+		void *png = tu_png(row, side, 1, 8, PNG_COLOR_TYPE_GRAY, 0, NULL, 0, NULL, 0, &len);
+		int want = side <= def.max_side ? ISIF_OK : ISIF_ERANGE;
+		CHECK_EQ(isif_image_decode(png, len, NULL, &pix, &c, &h, &w, err), want);
+		free(pix);
+		CHECK_EQ(isif_image_decode(png, len, &def, &pix, &c, &h, &w, err), want);
+		free(pix);
+		free(png);
+	}
+	/* Bytes: the size check comes before the format is sniffed. */
+	size_t big = (size_t)def.max_bytes + 1;
+	uint8_t *junk = calloc(big, 1);
+	CHECK(junk != NULL);
+	if (junk) {
+		CHECK_EQ(isif_image_decode(junk, big, NULL, &pix, &c, &h, &w, err), ISIF_ERANGE);
+		CHECK_EQ(isif_image_decode(junk, big - 1, NULL, &pix, &c, &h, &w, err), ISIF_EFORMAT);
+	}
+	free(junk);
 }
 
 TEST(dataset_image_decode_fuzz)

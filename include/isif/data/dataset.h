@@ -1,7 +1,8 @@
 /*
  * isif/data/dataset.h — image datasets held in memory as uint8 CHW images:
  * IDX (MNIST / Fashion-MNIST, gzip or plain), CIFAR-10/100 binary batches,
- * STL-10 binary, and image folders (JPEG via libjpeg-turbo, PNG via libpng).
+ * STL-10 binary, and image folders (JPEG and PNG files, decoded by
+ * isif/data/image.h within the options' image limits).
  * Readers validate everything (magic numbers, sizes, counts, truncation,
  * limits) and name the offending file in err; they never crash or exit.
  * A loaded dataset is immutable and may be shared read-only across threads.
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "isif/base/common.h"
+#include "isif/data/image.h"
 
 enum isif_dataset_format {
 	ISIF_FMT_AUTO = 0,  /* guess from the files present */
@@ -42,9 +44,7 @@ struct isif_dataset {
 
 struct isif_dataset_options {
 	int image_size;          /* folder: resize every image to this square size (default 32) */
-	int64_t max_image_bytes; /* folder: refuse larger files (default 32 MiB) */
-	int64_t max_pixels;      /* folder: refuse larger images (default 40 Mpixel) */
-	int max_side;            /* folder: refuse wider/taller images (default 16384) */
+	struct isif_image_limits limits; /* folder: per image file (default ISIF_IMAGE_LIMITS_DEFAULT) */
 	uint64_t holdout_seed;   /* folder without test/: seeded 10% of train held out */
 	bool stl_unlabeled;      /* stl10: append unlabeled_X.bin to train (labels −1) */
 };
@@ -72,28 +72,5 @@ void isif_dataset_free(struct isif_dataset *ds);
 
 /* Default location of the Fashion-MNIST files from Debian's package. */
 #define ISIF_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
-
-/*
- * Decodes a JPEG or PNG image from memory (format sniffed from its magic)
- * to 8-bit CHW with its own channel count (1 or 3; alpha dropped, palette
- * expanded). Limits as in opt (NULL: defaults). *pixels is malloc'd.
- * Truncated/corrupt data → ISIF_EFORMAT, over a limit → ISIF_ERANGE.
- */
-int isif_image_decode(const void *buf, size_t len,
-		      const struct isif_dataset_options *opt, uint8_t **pixels,
-		      int *c, int *h, int *w, char *err);
-
-/* Bilinear resize of one uint8 CHW image (half-pixel centres, no antialias,
- * as torchvision's tensor resize with antialias=False) to oh×ow. */
-void isif_image_resize_u8(uint8_t *dst, int oh, int ow, const uint8_t *src,
-			  int c, int h, int w);
-
-/* Converts channels: 1→3 replicates, 3→1 uses ITU-R 601 luma (0.299, 0.587, 0.114). */
-void isif_image_convert_u8(uint8_t *dst, int dc, const uint8_t *src, int sc,
-			   int h, int w);
-
-/* Encodes uint8 CHW (c = 1 or 3) as PNG into a malloc'd buffer. */
-int isif_image_encode_png(const uint8_t *pixels, int c, int h, int w,
-			  void **png, size_t *len, char *err);
 
 #endif
