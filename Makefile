@@ -110,12 +110,14 @@ tsan-server:
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build/tsan/server_tests srv_
 	bash tests/tsan_daemon.sh
 
-## install: isif, isifd, the dashboard, docs/API.md and the systemd unit under $(PREFIX)
+## install: isif, isifd, the dashboard, docs/API.md, the systemd unit and isif_torch.py under $(PREFIX)
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/isifd/web \
-	  $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/isifd
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/isifd \
+	  $(DESTDIR)$(PREFIX)/share/isifd/python
 	install -m 0755 $(ISIF) $(ISIFD) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 docs/API.md $(DESTDIR)$(PREFIX)/share/doc/isifd/
+	install -m 0644 core/cli/isif_torch.py $(DESTDIR)$(PREFIX)/share/isifd/python/
 	if [ -d web ]; then cp -R web/. $(DESTDIR)$(PREFIX)/share/isifd/web/; fi
 	sed 's|/usr/local|$(PREFIX)|g' systemd/isifd.service \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/isifd.service
@@ -219,6 +221,16 @@ FUZZ_DEB_PKGS := clang libclang-rt-14-dev
 BENCH_DEB_PKGS := python3-torch python3-torchvision linux-perf
 bench-deps:
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(BENCH_DEB_PKGS)"
+
+# make test checks core/cli/isif_torch.py against the engine (tests/cli/torch.sh),
+# so the tests need PyTorch: 168 packages, 141 MB of archives, 607 MB on disk,
+# about a minute to install. `make deps` (and so `make run`) does not take it.
+.PHONY: test-deps
+## test-deps: what only the tests need (python3-torch for tests/cli/torch.sh)
+TEST_DEB_PKGS := python3-torch
+test-deps: deps
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(TEST_DEB_PKGS)"
+test sanitize: test-deps
 
 fuzz-deps:
 	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_DEB_PKGS)"
