@@ -36,6 +36,10 @@ DEB_PKGS := build-essential pkg-config libopenblas-dev libjansson-dev \
 FUZZ_DEB_PKGS  := clang libclang-rt-14-dev
 # The optional PyTorch reference make bench compares against (make bench-deps).
 BENCH_DEB_PKGS := python3-torch python3-torchvision linux-perf
+# What only the tests need: PyTorch for tests/cli/torch.sh, which loads our
+# checkpoints with core/cli/isif_torch.py (about 65 s and 600 MB to install;
+# make run does not need it).
+TEST_DEB_PKGS  := python3-torch
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # ---- flags -----------------------------------------------------------------------
@@ -175,7 +179,7 @@ clean:
 .PHONY: test test-slow sanitize tsan tsan-server bench fuzz fuzz-build
 
 ## test: every test case (unit, CLI, integration); ends with "N passed, N failed"
-test: deps
+test: deps test-deps
 	@$(MAKE) --no-print-directory web-deps browser-deps all
 	@BUILD=$(B) bash tests/run_all.sh
 
@@ -185,7 +189,7 @@ test-slow: deps
 	@BUILD=$(B) bash tests/slow/run.sh
 
 ## sanitize: the same tests built with ASan + UBSan
-sanitize: deps
+sanitize: deps test-deps
 	$(MAKE) FLAVOUR=asan web-deps browser-deps all
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BUILD=build/asan SANITIZED=1 bash tests/run_all.sh
@@ -215,7 +219,7 @@ fuzz: deps fuzz-deps
 fuzz-build: $(FUZZ_TARGETS:%=$(B)/fuzz_%)
 
 # ---- packages --------------------------------------------------------------------
-.PHONY: deps fuzz-deps bench-deps npm-deps
+.PHONY: deps test-deps fuzz-deps bench-deps npm-deps
 
 ## deps: install the missing Debian packages with apt-get (root or sudo)
 deps:
@@ -226,6 +230,10 @@ deps:
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+## test-deps: install what only the tests need (python3-torch); after deps, so two apt-gets never run at once
+test-deps: deps
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(TEST_DEB_PKGS)"
 
 ## fuzz-deps: install clang and libFuzzer's runtime (make fuzz does)
 fuzz-deps:
@@ -253,12 +261,14 @@ run: deps
 	@echo "  curl -s http://127.0.0.1:8080/jobs/1/metrics"
 	exec $(ISIFD) --listen 127.0.0.1:8080 --state-dir ./var --web-dir web
 
-## install: isif, isifd, the dashboard, docs/API.md and the systemd unit under $(PREFIX)
+## install: isif, isifd, the dashboard, docs/API.md, the systemd unit and isif_torch.py under $(PREFIX)
 install: all web-deps
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/isifd/web \
-	  $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/isifd
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/isifd \
+	  $(DESTDIR)$(PREFIX)/share/isifd/python
 	install -m 0755 $(ISIF) $(ISIFD) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 docs/API.md $(DESTDIR)$(PREFIX)/share/doc/isifd/
+	install -m 0644 core/cli/isif_torch.py $(DESTDIR)$(PREFIX)/share/isifd/python/
 	if [ -d web ]; then cp -R web/. $(DESTDIR)$(PREFIX)/share/isifd/web/; fi
 	sed 's|/usr/local|$(PREFIX)|g' systemd/isifd.service \
 	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/isifd.service

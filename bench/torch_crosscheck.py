@@ -2,7 +2,8 @@
 """Crosscheck of the isif engine against PyTorch, tensor by tensor.
 
 Builds the same modules in PyTorch (resnet18, resnet20, convnet as
-DESIGN.md describes them), writes their weights as safetensors, and compares
+DESIGN.md describes them: core/cli/isif_torch.py, the module users load
+checkpoints with), writes their weights as safetensors, and compares
   * `isif embed` (BN eval mode, and --train-bn) with the PyTorch forward:
     max abs error <= 1e-4;
   * `isif step` (one ISIF step, both gradient modes) with the same step in
@@ -23,9 +24,7 @@ differ by up to a few 1e-3 in either float32 implementation.
 Needs Debian's python3-torch (run with /usr/bin/python3); never part of
 `make test`. Usage: bench/torch_crosscheck.py [path/to/isif] [--quick]
 """
-import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -33,73 +32,15 @@ import tempfile
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+# The PyTorch modules and the safetensors reader/writer are the ones users
+# get: core/cli/isif_torch.py (one copy, checked here against the engine).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "core", "cli"))
+from isif_torch import build  # noqa: E402
+import isif_torch  # noqa: E402
 
 ISIF = next((a for a in sys.argv[1:] if not a.startswith("--")), "build/isif")
 QUICK = "--quick" in sys.argv
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet(nn.Module):
-    def __init__(self, widths, blocks, stem, in_ch, dim=128):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, stem, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(stem)
-        in_planes = stem
-        for s, (w, n) in enumerate(zip(widths, blocks)):
-            layers = []
-            for b in range(n):
-                layers.append(BasicBlock(in_planes, w, 2 if s > 0 and b == 0 else 1))
-                in_planes = w
-            setattr(self, "layer%d" % (s + 1), nn.Sequential(*layers))
-        self.n_stages = len(widths)
-        self.linear = nn.Linear(in_planes, dim)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        for s in range(self.n_stages):
-            out = getattr(self, "layer%d" % (s + 1))(out)
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return F.normalize(self.linear(out), dim=1)
-
-
-class ConvNet(nn.Module):
-    def __init__(self, in_ch, dim=128):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(in_ch, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, 1, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1))
-        self.linear = nn.Linear(128, dim)
-
-    def forward(self, x):
-        return F.normalize(self.linear(self.features(x).flatten(1)), dim=1)
-
-
-def build(name, in_ch):
-    if name == "resnet18":
-        return ResNet([64, 128, 256, 512], [2, 2, 2, 2], 64, in_ch)
-    if name == "resnet20":
-        return ResNet([16, 32, 64], [3, 3, 3], 16, in_ch)
-    return ConvNet(in_ch)
 
 
 def isif_loss(f, tau, full):
@@ -120,40 +61,6 @@ def isif_loss(f, tau, full):
     neg[idx, partner] = False
     log_neg = torch.log1p(-q).masked_fill(~neg, 0.0)
     return -(torch.log(pos).sum() + log_neg.sum()) / n
-
-
-# --- safetensors and npy, with plain struct/json/numpy -------------------
-
-DTYPES = {"F32": np.float32, "I64": np.int64}
-
-
-def write_safetensors(path, state, model_name):
-    header, blobs, offset = {"__metadata__": {"model": model_name}}, [], 0
-    for k, v in state.items():
-        a = v.detach().cpu().numpy()
-        dt = "I64" if a.dtype == np.int64 else "F32"
-        b = np.ascontiguousarray(a.astype(DTYPES[dt])).tobytes()
-        header[k] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    base, out = 8 + n, {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        a, b = v["data_offsets"]
-        out[k] = np.frombuffer(data[base + a:base + b], dtype=DTYPES[v["dtype"]]).reshape(v["shape"])
-    return out
 
 
 def isif(*args):
@@ -221,7 +128,7 @@ def crosscheck(model_name, in_ch, size, m, tmp, results):
     with torch.no_grad():
         randomise_bn(net, gen)
     ck = os.path.join(tmp, "w0.safetensors")
-    write_safetensors(ck, net.state_dict(), model_name)
+    isif_torch.save(ck, net, name=model_name)
 
     a = torch.randn(m, in_ch, size, size, generator=gen)
     b = torch.randn(m, in_ch, size, size, generator=gen)
@@ -252,7 +159,7 @@ def crosscheck(model_name, in_ch, size, m, tmp, results):
         ref32, _ = torch_step(net, model_name, in_ch, a, b, mode, torch.float32)
         check("step %s loss (ours %.6f, torch %.6f)" % (mode, our_loss, loss),
               abs(our_loss - loss) / abs(loss), 1e-3, results)
-        ours = read_safetensors(ck2)
+        ours = isif_torch.read_safetensors(ck2)[0]
         worst, worst_name = worst_tensor(ours, ref64)
         check("step %s worst tensor (%s)" % (mode, worst_name), worst, 1e-3, results)
         elem, elem_name = worst_tensor(ours, ref64, True)
@@ -266,8 +173,7 @@ def crosscheck(model_name, in_ch, size, m, tmp, results):
     ck3 = os.path.join(tmp, "init.safetensors")
     isif("init", "--model", model_name, "--in-channels", in_ch, "--seed", 3, "--out", ck3)
     probe = build(model_name, in_ch)
-    state = {k: torch.from_numpy(v.copy()) for k, v in read_safetensors(ck3).items()}
-    probe.load_state_dict(state, strict=True)
+    probe.load_state_dict(isif_torch.read_safetensors(ck3)[0], strict=True)
     results.append(True)
     print("  %-44s ok" % "load_state_dict(strict=True) of isif init")
 

@@ -8,16 +8,27 @@
  * zlib's gzread reads plain files transparently, so one path serves both.
  * Sizes from headers are capped and the buffer grows only as data actually
  * arrives, so a tiny file claiming huge dimensions never allocates much.
+ * IDX files carry no class names: they come from an optional class_names.txt
+ * (one per line) beside them, else, for Debian's copy of Fashion-MNIST, from
+ * the fixed list below.
  */
 #include "data/dataset_impl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #define IDX_IMAGES_MAGIC 0x00000803u
 #define IDX_LABELS_MAGIC 0x00000801u
+
+/* Fashion-MNIST's labels 0..9, as its README and torchvision's
+ * FashionMNIST.classes name them. */
+static const char *const fashion_mnist_names[10] = {
+	"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+};
 
 /* Finds dir/name, else dir/name.gz; ISIF_EIO naming both when neither exists. */
 static int find_idx(char *path, const char *dir, const char *name, char *err)
@@ -225,6 +236,24 @@ static int load_split(struct isif_split *s, const char *dir, const char *prefix,
 	return read_labels(s, lab, max_label, err);
 }
 
+/* True when dir is (a link to) ISIF_FASHION_MNIST_DIR. */
+static bool is_fashion_mnist_dir(const char *dir)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	return realpath(dir, a) && realpath(ISIF_FASHION_MNIST_DIR, b) && strcmp(a, b) == 0;
+}
+
+static int idx_class_names(struct isif_dataset *ds, const char *dir, char *err)
+{
+	char path[ISIF_DS_PATH_MAX];
+	int rc = isif_ds_join(path, dir, "class_names.txt", err);
+	if (rc == ISIF_OK)
+		rc = isif_ds_read_class_names(ds, path, err);
+	if (rc == ISIF_OK && !ds->class_names && ds->num_classes == 10 && is_fashion_mnist_dir(dir))
+		rc = isif_ds_set_class_names(ds, fashion_mnist_names, err);
+	return rc;
+}
+
 int isif_idx_load(struct isif_dataset *ds, const char *dir, char *err)
 {
 	int max_label = -1;
@@ -239,5 +268,5 @@ int isif_idx_load(struct isif_dataset *ds, const char *dir, char *err)
 				 "%s: test images are %dx%d but train images %dx%d", dir,
 				 ds->test.h, ds->test.w, ds->train.h, ds->train.w);
 	ds->num_classes = max_label + 1;
-	return ISIF_OK;
+	return idx_class_names(ds, dir, err);
 }

@@ -60,4 +60,7 @@ int isif_ds_read(FILE *f, void *buf, size_t n, const char *path, char *err);
 int isif_ds_read_class_names(struct isif_dataset *ds, const char *path,
 			     char *err);
 
+/* Sets ds->class_names to copies of names[0 .. ds->num_classes). */
+int isif_ds_set_class_names(struct isif_dataset *ds, const char *const *names, char *err);
+
 #endif

@@ -164,3 +164,20 @@ out:
 	free(buf);
 	return rc;
 }
+
+int isif_ds_set_class_names(struct isif_dataset *ds, const char *const *names, char *err)
+{
+	int k = ds->num_classes;
+	char **v = calloc((size_t)(k > 0 ? k : 1), sizeof *v);
+	for (int i = 0; v && i < k; i++)
+		if (!(v[i] = strdup(names[i]))) {
+			while (i--)
+				free(v[i]);
+			free(v);
+			v = NULL;
+		}
+	if (!v)
+		return isif_fail(err, ISIF_ENOMEM, "class names: out of memory");
+	ds->class_names = v;
+	return ISIF_OK;
+}

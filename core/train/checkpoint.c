@@ -10,11 +10,15 @@
  * Loading is strict like PyTorch's load_state_dict(strict=True): every
  * expected tensor present with identical dtype and shape, nothing extra; the
  * first mismatch is named and nothing is copied unless everything matches.
+ *
+ * A checkpoint of a trained model also says how to feed it (metadata
+ * "preprocessing" and "classes", JSON): core/cli/isif_torch.py reads them.
  */
 #include "isif/base/safetensors.h"
 #include "isif/train/checkpoint.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +148,75 @@ int isif_checkpoint_load(struct isif_model *m, const char *path,
 	}
 	free(want);
 	isif_st_file_free(&f);
+	return rc;
+}
+
+/* ---- how to preprocess an input ---------------------------------------- */
+
+/* A JSON array of n floats; NULL on ENOMEM or a non-finite value. */
+static json_t *ck_floats(const float *v, int n)
+{
+	json_t *a = json_array();
+	for (int i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_real(v[i]))) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
+/*
+ * What `isif embed --dataset` and the daemon's image queries do to an image
+ * (index_preprocess): resize the uint8 image to the model's size like
+ * torchvision's tensor resize, convert channels, scale to 0..1, normalise
+ * with the train split's mean/std. No crop at evaluation.
+ */
+static json_t *ck_preprocessing(const struct isif_dataset *ds)
+{
+	const struct isif_split *s = &ds->train;
+	int c = s->c < 1 ? 1 : s->c > 3 ? 3 : s->c;
+	return json_pack("{s:i, s:i, s:i, s:s, s:s, s:o, s:o, "
+			 "s:{s:[i,i], s:s, s:b, s:b, s:s}, s:n, s:s, s:s}",
+			 "channels", s->c, "height", s->h, "width", s->w,
+			 "layout", "CHW", "input_range", "0-1 after /255",
+			 "mean", ck_floats(ds->mean, c), "std", ck_floats(ds->std, c),
+			 "resize", "size", s->h, s->w, "interpolation", "bilinear",
+			 "antialias", 0, "align_corners", 0, "rounding", "half to even, to uint8",
+			 "crop",
+			 "convert", "1 to 3 channels: replicate; 3 to 1: ITU-R 601 luma, "
+			 "(19595 R + 38470 G + 7471 B + 32768) >> 16",
+			 "order", "resize, convert, /255, (x - mean) / std");
+}
+
+/* ds's class names as a JSON array; NULL when it has none or one is not UTF-8
+ * (json_string refuses it: a folder named in another encoding). */
+static json_t *ck_classes(const struct isif_dataset *ds)
+{
+	json_t *a = ds->class_names && ds->num_classes > 0 ? json_array() : NULL;
+	for (int i = 0; a && i < ds->num_classes; i++)
+		if (json_array_append_new(a, json_string(ds->class_names[i]))) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
+/* meta[key] = compact JSON of v (floats to float precision); consumes v. */
+static int ck_meta_json(struct isif_st_meta *meta, const char *key, json_t *v)
+{
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+	int rc = text ? isif_st_meta_set(meta, key, text) : ISIF_ENOMEM;
+	free(text);
+	json_decref(v);
+	return rc;
+}
+
+int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_dataset *ds)
+{
+	int rc = ck_meta_json(meta, "preprocessing", ck_preprocessing(ds));
+	json_t *classes = rc == ISIF_OK ? ck_classes(ds) : NULL;
+	if (classes)
+		rc = ck_meta_json(meta, "classes", classes);
 	return rc;
 }
 

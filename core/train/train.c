@@ -251,7 +251,8 @@ static int save_checkpoint(struct isif_trainer *t, int step, double loss_sum, do
 	snprintf(text, sizeof text, "%d", t->epochs_done);
 	bad = bad || isif_st_meta_set(&meta, "epoch", text) ||
 	      isif_st_meta_set(&meta, "optim", optim_name) ||
-	      isif_st_meta_set(&meta, "spec", spec_json);
+	      isif_st_meta_set(&meta, "spec", spec_json) ||
+	      isif_checkpoint_dataset_meta(&meta, t->ds);
 	if (step > 0) {
 		snprintf(text, sizeof text, "%d", step);
 		bad = bad || isif_st_meta_set(&meta, "step", text) ||

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/integration/api.sh — a real isifd driven with curl: submit a small
 # Fashion-MNIST job and follow it to succeeded (JSON and CSV metrics,
-# Server-Sent Events, checkpoint download), cancel a running and a queued
+# Server-Sent Events, checkpoint download with its preprocessing), cancel a running and a queued
 # job, delete a job, /metrics, /healthz, /datasets, the dashboard page,
 # and 30+ kinds of bad request, each answered with its exact status code
 # while the daemon stays healthy.
@@ -68,6 +68,10 @@ b = open('$T/body', 'rb').read()
 n = struct.unpack('<Q', b[:8])[0]
 h = json.loads(b[8:8 + n])
 assert h['__metadata__']['epoch'] == '2' and 'features.0.weight' in h, h.keys()
+m = h['__metadata__']
+p = json.loads(m['preprocessing'])
+assert (p['channels'], p['height'], p['width'], len(p['mean'])) == (1, 28, 28, 1), p
+assert json.loads(m['classes'])[9] == 'Ankle boot', m['classes']
 "; is api_checkpoint
 
 code=$(req GET '/jobs?status=succeeded')

@@ -2,10 +2,13 @@
  * tests/unit/test_checkpoint.c — model checkpoints and optimizer state on
  * top of safetensors, with the "convnet" model: save → load → save is
  * byte-identical, every kind of mismatch is refused and named, nothing is
- * loaded from a refused file, and SGD momentum state round-trips.
+ * loaded from a refused file, and SGD momentum state round-trips. The
+ * "preprocessing" and "classes" metadata of a trained model's checkpoint
+ * say exactly what the dataset says.
  */
 #include "check.h"
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,4 +333,115 @@ TEST(ckpt_optim_mismatch_refused)
 out:
 	isif_model_free(m);
 	isif_model_free(rgb);
+}
+
+/* The metadata of ds parsed back: "preprocessing" (NULL if absent or not JSON)
+ * and whether "classes" was written, its JSON in *classes. */
+static json_t *ck_dataset_meta(const struct isif_dataset *ds, json_t **classes)
+{
+	struct isif_st_meta meta = { 0 };
+	CHECK(isif_checkpoint_dataset_meta(&meta, ds) == ISIF_OK);
+	const char *p = isif_st_meta_get(&meta, "preprocessing");
+	const char *c = isif_st_meta_get(&meta, "classes");
+	json_t *pre = p ? json_loads(p, 0, NULL) : NULL;
+	*classes = c ? json_loads(c, 0, NULL) : NULL;
+	CHECK(!c || *classes);
+	isif_st_meta_free(&meta);
+	return pre;
+}
+
+/* The text of a JSON string, "" for anything else. */
+static const char *ck_str(const json_t *v)
+{
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* 1 if the JSON array a holds exactly the n floats v (as written: float precision). */
+static int ck_same_floats(const json_t *a, const float *v, size_t n)
+{
+	if (!json_is_array(a) || json_array_size(a) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((float)json_number_value(json_array_get(a, i)) != v[i])
+			return 0;
+	return 1;
+}
+
+TEST(ckpt_dataset_meta_says_how_to_preprocess)
+{
+	char *names[3] = { "cat", "dog \"big\"", "gnu/linux" };
+	struct isif_dataset ds = { .format = ISIF_FMT_FOLDER, .num_classes = 3,
+				   .class_names = names };
+	ds.train = (struct isif_split){ .n = 4, .c = 3, .h = 24, .w = 20 };
+	const float mean[3] = { 0.4914f, 0.4822f, 1.0f / 3.0f }, sd[3] = { 0.247f, 0.2435f, 0.2616f };
+	memcpy(ds.mean, mean, sizeof mean);
+	memcpy(ds.std, sd, sizeof sd);
+	json_t *classes, *pre = ck_dataset_meta(&ds, &classes);
+	CHECK(json_is_object(pre));
+	CHECK_EQ(json_integer_value(json_object_get(pre, "channels")), 3);
+	CHECK_EQ(json_integer_value(json_object_get(pre, "height")), 24);
+	CHECK_EQ(json_integer_value(json_object_get(pre, "width")), 20);
+	CHECK(ck_same_floats(json_object_get(pre, "mean"), mean, 3));
+	CHECK(ck_same_floats(json_object_get(pre, "std"), sd, 3));
+	CHECK(strcmp(ck_str(json_object_get(pre, "input_range")),
+		     "0-1 after /255") == 0);
+	CHECK(json_is_null(json_object_get(pre, "crop")));
+	json_t *resize = json_object_get(pre, "resize");
+	json_t *size = json_object_get(resize, "size");
+	CHECK(json_array_size(size) == 2 && json_integer_value(json_array_get(size, 0)) == 24 &&
+	      json_integer_value(json_array_get(size, 1)) == 20);
+	CHECK(strcmp(ck_str(json_object_get(resize, "interpolation")),
+		     "bilinear") == 0);
+	CHECK(json_is_false(json_object_get(resize, "antialias")));
+	CHECK_EQ(json_array_size(classes), 3);
+	for (size_t i = 0; i < 3 && i < json_array_size(classes); i++)
+		CHECK(strcmp(ck_str(json_array_get(classes, i)), names[i]) == 0);
+	json_decref(pre);
+	json_decref(classes);
+
+	/* One channel: one mean and std. Without names (or with a name that is
+	 * not UTF-8, which JSON cannot hold) "classes" is left out. */
+	ds.train.c = 1;
+	ds.class_names = NULL;
+	pre = ck_dataset_meta(&ds, &classes);
+	CHECK_EQ(json_integer_value(json_object_get(pre, "channels")), 1);
+	CHECK(ck_same_floats(json_object_get(pre, "mean"), mean, 1));
+	CHECK(ck_same_floats(json_object_get(pre, "std"), sd, 1));
+	CHECK(classes == NULL);
+	json_decref(pre);
+	names[1] = "caf\xe9";
+	ds.class_names = names;
+	pre = ck_dataset_meta(&ds, &classes);
+	CHECK(pre && classes == NULL);
+	json_decref(pre);
+}
+
+/* A checkpoint carrying them loads like any other, and hands them back. */
+TEST(ckpt_dataset_meta_roundtrip)
+{
+	char path[512], err[ISIF_ERR_LEN] = "";
+	char *names[2] = { "even", "odd" };
+	struct isif_dataset ds = { .num_classes = 2, .class_names = names,
+				   .mean = { 0.25f, 0.25f, 0.25f }, .std = { 0.5f, 0.5f, 0.5f } };
+	ds.train = (struct isif_split){ .n = 1, .c = 1, .h = 28, .w = 28 };
+	struct isif_model *m = ck_convnet(1, 5), *back = ck_convnet(1, 6);
+	struct isif_st_meta meta = { 0 }, got = { 0 };
+	if (!m || !back)
+		goto out;
+	CHECK(isif_st_meta_set(&meta, "epoch", "1") == ISIF_OK);
+	CHECK(isif_checkpoint_dataset_meta(&meta, &ds) == ISIF_OK);
+	ck_path(path, sizeof path, "ckpt_preprocessing.safetensors");
+	CHECK_MSG(isif_checkpoint_save(m, path, &meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_load(back, path, &got, err) == ISIF_OK, "%s", err);
+	CHECK(ck_models_equal(m, back));
+	const char *p = isif_st_meta_get(&got, "preprocessing");
+	CHECK(p && strcmp(p, isif_st_meta_get(&meta, "preprocessing")) == 0);
+	CHECK(p && strstr(p, "\"mean\":[0.25],\"std\":[0.5]"));
+	const char *c = isif_st_meta_get(&got, "classes");
+	CHECK(c && strcmp(c, "[\"even\",\"odd\"]") == 0);
+out:
+	isif_st_meta_free(&meta);
+	isif_st_meta_free(&got);
+	isif_model_free(m);
+	isif_model_free(back);
 }

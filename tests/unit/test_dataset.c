@@ -120,6 +120,28 @@ TEST(dataset_idx_plain_gz_mixed)
 	}
 }
 
+/* IDX files hold no names: class_names.txt beside them gives them when it
+ * lists exactly num_classes (5 here) names; any other count is ignored. */
+TEST(dataset_idx_class_names_file)
+{
+	char dir[4096], path[8192], err[ISIF_ERR_LEN] = "";
+	mkdir_tmp(dir, "idx_names");
+	write_idx_set(dir, 0);
+	snprintf(path, sizeof path, "%s/class_names.txt", dir);
+	const char four[] = "zero\none\ntwo\nthree\n";
+	CHECK(tu_write(path, four, strlen(four)) == 0);
+	struct isif_dataset ds;
+	CHECK_MSG(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err) == ISIF_OK, "%s", err);
+	CHECK(ds.class_names == NULL);
+	isif_dataset_free(&ds);
+	const char five[] = "zero\none\ntwo\nthree\nfour\n";
+	CHECK(tu_write(path, five, strlen(five)) == 0);
+	CHECK_MSG(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err) == ISIF_OK, "%s", err);
+	CHECK(ds.class_names && strcmp(ds.class_names[0], "zero") == 0 &&
+	      strcmp(ds.class_names[4], "four") == 0);
+	isif_dataset_free(&ds);
+}
+
 /* Loads dir as IDX and checks rc and that err names `file`. */
 static void expect_fail(const char *dir, enum isif_dataset_format fmt,
 			const struct isif_dataset_options *opt, int want_rc,
@@ -556,6 +578,10 @@ TEST(dataset_fashion_mnist_real)
 	CHECK_EQ(ds.test.n, 10000);
 	CHECK(ds.train.c == 1 && ds.train.h == 28 && ds.train.w == 28);
 	CHECK_EQ(ds.num_classes, 10);
+	/* the IDX files hold no names: Debian's copy gets Fashion-MNIST's own */
+	CHECK(ds.class_names && strcmp(ds.class_names[0], "T-shirt/top") == 0 &&
+	      strcmp(ds.class_names[6], "Shirt") == 0 &&
+	      strcmp(ds.class_names[9], "Ankle boot") == 0);
 	/* reference figures from numpy on the same files (/usr/bin/python3,
 	 * gzip + np.frombuffer): mean 0.2860405969887955, std (ddof 0)
 	 * 0.35302424451492237, 6000 / 1000 images per class, first labels

@@ -2,13 +2,16 @@
  * tests/unit/test_loader.c — the batch loader: rows are [view 1 of images;
  * view 2 of images] in the epoch's order, each view equals the augmentation
  * rebuilt from its documented seed, and batches are identical whatever the
- * number of loader threads. Also the trainer's cancel flag.
+ * number of loader threads. Also the trainer's cancel flag, and what its
+ * checkpoints say about preprocessing.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "isif/data/augment.h"
+#include "isif/base/safetensors.h"
 #include "isif/data/dataset.h"
 #include "isif/train/train.h"
 #include "data/loader_impl.h"
@@ -195,5 +198,78 @@ TEST(trainer_unseen_category_protocol)
 	CHECK_NEAR(c.last.nmi, 1.0, 1e-12);
 	CHECK(c.last.loss > 0);
 	isif_trainer_free(t);
+	isif_dataset_free(&ds);
+}
+
+/* Rewrites the checkpoint at path without metadata key1 and key2, as a
+ * checkpoint written before those keys existed. */
+static void drop_meta(const char *path, const char *key1, const char *key2)
+{
+	struct isif_st_file f;
+	struct isif_st_meta old = { 0 };
+	char err[ISIF_ERR_LEN] = "";
+	CHECK_MSG(isif_st_read(path, &f, err) == ISIF_OK, "%s", err);
+	for (size_t i = 0; i < f.meta.n; i++)
+		if (strcmp(f.meta.keys[i], key1) && strcmp(f.meta.keys[i], key2))
+			CHECK(isif_st_meta_set(&old, f.meta.keys[i], f.meta.values[i]) == ISIF_OK);
+	CHECK_EQ(old.n + 2, f.meta.n);
+	CHECK_MSG(isif_st_write(path, f.tensors, f.n, &old, err) == ISIF_OK, "%s", err);
+	isif_st_meta_free(&old);
+	isif_st_file_free(&f);
+}
+
+/* Metadata key of the checkpoint at path (malloc'd), or NULL. */
+static char *checkpoint_meta(const char *path, const char *key)
+{
+	struct isif_st_file f;
+	char err[ISIF_ERR_LEN] = "";
+	CHECK_MSG(isif_st_read(path, &f, err) == ISIF_OK, "%s", err);
+	const char *v = isif_st_meta_get(&f.meta, key);
+	char *copy = v ? strdup(v) : NULL;
+	isif_st_file_free(&f);
+	return copy;
+}
+
+/* Every checkpoint says how the dataset's images were preprocessed and
+ * names its classes; one from before that (the keys removed) still resumes,
+ * and the next checkpoint has them again. */
+TEST(trainer_checkpoint_says_how_to_preprocess)
+{
+	struct isif_dataset ds = make_dataset(32, 16);
+	ds.mean[0] = ds.mean[1] = ds.mean[2] = 0.5f;
+	ds.std[0] = ds.std[1] = ds.std[2] = 0.25f;
+	ds.class_names = calloc(3, sizeof *ds.class_names);
+	ds.class_names[0] = strdup("zero");
+	ds.class_names[1] = strdup("one");
+	ds.class_names[2] = strdup("two");
+	struct isif_job_spec spec = small_spec(1);
+	spec.eval_every = 0;
+	char dir[1024], path[1100], err[ISIF_ERR_LEN] = "";
+	snprintf(dir, sizeof dir, "%s/trainer_meta", test_tmpdir());
+	mkdir(dir, 0700);
+	snprintf(path, sizeof path, "%s/checkpoint-latest.safetensors", dir);
+	struct isif_trainer *t;
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, dir, 1, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_trainer_run(t, NULL, NULL, err) == ISIF_OK, "%s", err);
+	isif_trainer_free(t);
+	char *pre = checkpoint_meta(path, "preprocessing"), *cls = checkpoint_meta(path, "classes");
+	CHECK_MSG(pre && strstr(pre, "{\"channels\":1,\"height\":16,\"width\":16,"),
+		  "%s", pre ? pre : "(none)");
+	CHECK_MSG(pre && strstr(pre, "\"mean\":[0.5],\"std\":[0.25],"), "%s", pre ? pre : "(none)");
+	CHECK_MSG(cls && strcmp(cls, "[\"zero\",\"one\",\"two\"]") == 0,
+		  "%s", cls ? cls : "(none)");
+	free(pre);
+	free(cls);
+
+	drop_meta(path, "preprocessing", "classes");
+	spec.epochs = 2;
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, dir, 1, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_trainer_resume(t, path, err) == ISIF_OK, "%s", err);
+	CHECK_EQ(isif_trainer_epoch(t), 1);
+	CHECK_MSG(isif_trainer_run(t, NULL, NULL, err) == ISIF_OK, "%s", err);
+	isif_trainer_free(t);
+	pre = checkpoint_meta(path, "preprocessing");
+	CHECK(pre && strstr(pre, "\"mean\":[0.5],\"std\":[0.25],"));
+	free(pre);
 	isif_dataset_free(&ds);
 }

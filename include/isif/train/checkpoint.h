@@ -7,6 +7,7 @@
 #define ISIF_CHECKPOINT_H
 
 #include "isif/base/safetensors.h"
+#include "isif/data/dataset.h"
 #include "isif/nn/model.h"
 #include "isif/nn/optim.h"
 
@@ -20,6 +21,13 @@ int isif_checkpoint_save(const struct isif_model *m, const char *path,
  * in err. If meta is not NULL it receives the file's metadata (caller frees). */
 int isif_checkpoint_load(struct isif_model *m, const char *path,
 			 struct isif_st_meta *meta, char *err);
+
+/* Adds what a checkpoint of a model trained on ds needs to be used elsewhere:
+ * "preprocessing", JSON of how an image becomes the model's input (channels,
+ * height, width, mean, std, resize, crop, ...; what `isif embed` and the
+ * daemon's queries do), and "classes", a JSON array of ds's class names (left
+ * out when ds has none). Returns ISIF_OK or ISIF_ENOMEM. */
+int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_dataset *ds);
 
 /* Optimizer state beside a checkpoint: "<param name>.momentum_buffer" F32 tensors
  * (only when the buffer exists) plus metadata "steps". */
