@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "isif/base/clock.h"
 #include "routes.h"
 
 #define BODY_JSON 1u   /* the route reads a JSON body */
@@ -85,13 +86,6 @@ static int label_of(const char *pattern)
 		if (strcmp(labels[i], pattern) == 0)
 			return i;
 	return N_LABELS; /* unmatched */
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 /* ---- connection admission and request deadline ------------------------------ */
@@ -187,7 +181,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		if (c) {
 			c->table = t;
 			c->fd = fd ? fd->connect_fd : MHD_INVALID_SOCKET;
-			c->since = mono_now();
+			c->since = isif_now_s();
 			c->next = t->head;
 			if (t->head)
 				t->head->prev = c;
@@ -223,7 +217,7 @@ static void conn_mark(struct MHD_Connection *conn, bool busy)
 	pthread_mutex_lock(&c->table->mu);
 	c->busy = busy;
 	if (!busy)
-		c->since = mono_now();
+		c->since = isif_now_s();
 	pthread_mutex_unlock(&c->table->mu);
 }
 
@@ -240,7 +234,7 @@ static void *sweeper_main(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&t->wake, &t->mu, &ts);
-		double now = mono_now();
+		double now = isif_now_s();
 		for (struct conn_slot *c = t->head; c; c = c->next)
 			if (!c->busy && !c->cut && c->fd != MHD_INVALID_SOCKET &&
 			    now - c->since > t->deadline) {
@@ -690,7 +684,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->url = url;
 		rq->route = -1;
 		rq->label = N_LABELS;
-		rq->t0 = mono_now();
+		rq->t0 = isif_now_s();
 		rq->max_body = (size_t)rq->app->cfg->max_body;
 		*con_cls = rq;
 		enum MHD_Result ret = MHD_YES;
@@ -729,7 +723,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	conn_mark(conn, false);  /* the next request's deadline starts now */
 	if (!rq)
 		return;
-	double dt = mono_now() - rq->t0;
+	double dt = isif_now_s() - rq->t0;
 	if (app->prom)
 		prom_observe_request(app->prom, rq->label, rq->method, rq->status, dt);
 	if (app->cfg->verbose || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
