@@ -35,6 +35,9 @@
 #define NO_AUTH 2u     /* answered without a token */
 #define BODY_IMAGE 4u  /* the route reads an image body (up to --max-image-bytes) */
 
+/* One row per method and path. The pattern is also the route's label on
+ * /metrics: a path served for several methods is counted under its first
+ * row, so it is one label. */
 struct route {
 	const char *method;
 	const char *pattern;   /* segments; "{id}" matches one segment */
@@ -64,28 +67,35 @@ static const struct route routes[] = {
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
-/* Distinct patterns, then "static": the route label of /metrics. */
-static const char *const labels[] = {
-	"/jobs", "/jobs/{id}", "/jobs/{id}/metrics", "/jobs/{id}/events",
-	"/jobs/{id}/cancel", "/jobs/{id}/checkpoint", "/healthz", "/metrics",
-	"/datasets", "/datasets/{name}", "/datasets/{name}/images/{split}/{index}",
-	"/neighbors", "/neighbors/batch", "/jobs/{id}/embeddings", "static",
-};
-#define N_LABELS (int)(sizeof labels / sizeof labels[0])
-#define LABEL_STATIC (N_LABELS - 1)
+/* Route labels for /metrics: label i is routes[i].pattern, then "static"
+ * for files; N_LABELS itself is "unmatched". Only the first row of each
+ * pattern is ever counted (label_of), so the repeats never show. */
+#define LABEL_STATIC N_ROUTES
+#define N_LABELS (N_ROUTES + 1)
+static const char *labels[N_LABELS];
+static pthread_once_t labels_once = PTHREAD_ONCE_INIT;
+
+static void labels_init(void)
+{
+	for (int i = 0; i < N_ROUTES; i++)
+		labels[i] = routes[i].pattern;
+	labels[LABEL_STATIC] = "static";
+}
 
 const char *const *http_route_labels(int *n)
 {
+	pthread_once(&labels_once, labels_init);
 	*n = N_LABELS;
 	return labels;
 }
 
-static int label_of(const char *pattern)
+/* The label of routes[route]: the first row with the same pattern. */
+static int label_of(int route)
 {
-	for (int i = 0; i < N_LABELS; i++)
-		if (strcmp(labels[i], pattern) == 0)
-			return i;
-	return N_LABELS; /* unmatched */
+	int i = 0;
+	while (strcmp(routes[i].pattern, routes[route].pattern) != 0)
+		i++;
+	return i;
 }
 
 /* ---- connection admission and request deadline ------------------------------ */
@@ -499,7 +509,7 @@ static bool route_request(struct request *rq, enum MHD_Result *ret)
 		if (same) {
 			match(routes[i].pattern, rq->url, &seg, &len, rq);
 			rq->route = i;
-			rq->label = label_of(routes[i].pattern);
+			rq->label = label_of(i);
 			if (seg) {
 				rq->id = parse_id(seg, len);
 				rq->bad_id = rq->id == 0;
