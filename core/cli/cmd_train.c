@@ -1,7 +1,6 @@
 /*
  * core/cli/cmd_train.c — `isif train` (a whole training run on a dataset,
- * as the daemon runs a job) and `isif knn` (kNN accuracy of a checkpoint or
- * of raw pixels).
+ * as the daemon runs a job). `isif knn` is in cmd_knn.c.
  */
 #include <errno.h>
 #include <math.h>
