@@ -7,7 +7,6 @@
 #define ISIF_CLI_H
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -41,11 +40,6 @@ int cli_double(const char *name, const char *text, double min, double max, doubl
  * `model` is given; channels and embedding width from its tensors) and
  * loads the weights. Prints the error and returns non-zero on failure. */
 int cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
-
-/* The allowed values of a job-spec field in words, from its bounds
- * ("1..10000", "(0, 10]", "\"step\" or \"cosine\""). */
-struct isif_spec_field;
-void cli_spec_allowed(const struct isif_spec_field *f, char *out, size_t cap);
 
 /* Prints `isif train`'s spec flags from the spec's field table: per flag its
  * help, then the field, its allowed values and default. */

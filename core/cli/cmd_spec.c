@@ -46,7 +46,9 @@ static void names_text(const char *const *names, char *out, size_t cap)
 	}
 }
 
-void cli_spec_allowed(const struct isif_spec_field *f, char *out, size_t cap)
+/* The allowed values of a field in words, from its kind and bounds
+ * ("1..10000", "(0, 10]", "\"step\" or \"cosine\""). */
+static void allowed_text(const struct isif_spec_field *f, char *out, size_t cap)
 {
 	char range[96], lo[32], hi[32];
 	const char *order = (f->rules & ISIF_SPEC_ASCENDING) ? "ascending "
@@ -121,7 +123,7 @@ void cli_spec_flags_help(FILE *out)
 				strcmp(f->def, "true") == 0 ? "false" : "true", f->def);
 			continue;
 		}
-		cli_spec_allowed(f, allowed, sizeof allowed);
+		allowed_text(f, allowed, sizeof allowed);
 		fprintf(out, "  %-24s %s: %s; default %s\n", "", f->path, allowed,
 			f->def ? f->def : "none (required)");
 	}
@@ -147,7 +149,7 @@ int cmd_spec_doc(int argc, char **argv)
 		return 2;
 	printf("| field | default | allowed | what it does |\n|---|---|---|---|\n");
 	for (int i = 0; (f = isif_spec_field(i)); i++) {
-		cli_spec_allowed(f, allowed, sizeof allowed);
+		allowed_text(f, allowed, sizeof allowed);
 		printf("| `%s` | %s%s%s | %s | %s |\n", f->path, f->def ? "`" : "",
 		       f->def ? f->def : (f->kind == ISIF_SPEC_OBJECT ? "" : "required"),
 		       f->def ? "`" : "", allowed, f->help);
