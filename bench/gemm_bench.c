@@ -15,7 +15,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <cblas.h>
 #ifdef _OPENMP
@@ -24,6 +23,7 @@
 
 #include "base/gemm_impl.h"
 #include "base/team_impl.h"
+#include "isif/base/clock.h"
 
 /* The engine's product split by columns over a team. */
 struct split_job {
@@ -45,13 +45,6 @@ static void split_member(void *p, int rank, int size)
 	gemm(j->M, (int)(hi - lo), j->K, &A, &B, &C, 0, j->ws + (size_t)rank * j->ws_per);
 }
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -68,7 +61,7 @@ __attribute__((target("avx512f"))) static double fma_peak(long iters)
 	__m512 a3 = _mm512_set1_ps(3), a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5);
 	__m512 a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7), a8 = _mm512_set1_ps(8);
 	__m512 a9 = _mm512_set1_ps(9), a10 = _mm512_set1_ps(10), a11 = _mm512_set1_ps(11);
-	double t = now();
+	double t = isif_now_s();
 	for (long i = 0; i < iters; i++) {
 		a0 = _mm512_fmadd_ps(a0, b, c); a1 = _mm512_fmadd_ps(a1, b, c);
 		a2 = _mm512_fmadd_ps(a2, b, c); a3 = _mm512_fmadd_ps(a3, b, c);
@@ -77,7 +70,7 @@ __attribute__((target("avx512f"))) static double fma_peak(long iters)
 		a8 = _mm512_fmadd_ps(a8, b, c); a9 = _mm512_fmadd_ps(a9, b, c);
 		a10 = _mm512_fmadd_ps(a10, b, c); a11 = _mm512_fmadd_ps(a11, b, c);
 	}
-	t = now() - t;
+	t = isif_now_s() - t;
 	__m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
 				 _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
 	s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
@@ -134,14 +127,14 @@ int main(int argc, char **argv)
 			b[i] = (float)(i % 11) / 11.0f - 0.5f;
 		struct split_job job = { M, N, K, a, b, c, ws, ws_per };
 		for (int r = -1; r < reps; r++) { /* r = -1 warms up */
-			double t = now();
+			double t = isif_now_s();
 			if (!engine_only)
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K,
 				    b, N, 0.0f, c, N);
-			double t1 = now();
+			double t1 = isif_now_s();
 			if (!openblas_only)
 				team_run(tm, split_member, &job);
-			double t2 = now();
+			double t2 = isif_now_s();
 			if (r >= 0) {
 				to[r] = t1 - t;
 				te[r] = t2 - t1;

@@ -17,18 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "isif/base/clock.h"
 #include "isif/base/common.h"
 #include "isif/eval/eval.h"
 #include "isif/base/rng.h"
-
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 /* User + system CPU seconds of the process in *ru (all threads): on a
  * shared machine this moves less with the load than the wall time. */
@@ -84,9 +77,9 @@ int main(int argc, char **argv)
 	long rss0 = ru.ru_maxrss;
 
 	double c0 = cpu_seconds(&ru);
-	double t0 = now();
+	double t0 = isif_now_s();
 	int rc = isif_knn_eval(g, gl, ng, q, ql, nq, D, k, 0.1, 10, &res);
-	double t1 = now();
+	double t1 = isif_now_s();
 	double c1 = cpu_seconds(&ru);
 	printf("knn_eval ng=%lld nq=%lld D=%d k=%d: %.3f s (%s), top1 %.4f top5 %.4f, "
 	       "%.1f GFLOP/s of GEMM, %.3f CPU s, peak RSS %ld MiB (inputs %ld MiB)\n",

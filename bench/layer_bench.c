@@ -27,6 +27,7 @@
 #include "nn/model_impl.h"
 #include "nn/ops_impl.h"
 #include "base/team_impl.h"
+#include "isif/base/clock.h"
 #include "isif/nn/loss.h"
 #include "isif/nn/ops.h"
 #include "isif/base/rng.h"
@@ -36,11 +37,6 @@ static double clock_s(clockid_t id)
 	struct timespec t;
 	clock_gettime(id, &t);
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double now(void)
-{
-	return clock_s(CLOCK_MONOTONIC);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -79,11 +75,11 @@ static int conv_only(int argc, char **argv)
 		w[i] = isif_rng_uniform(&rng) * 2 - 1;
 	double cpu = 0;
 	for (int it = -1; it < iters; it++) { /* it = -1 warms up */
-		double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = now();
+		double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = isif_now_s();
 		conv2d_forward_team(y, x, w, N, C, H, W, K, R, R, st, pad, ws, tm);
-		double t1 = now();
+		double t1 = isif_now_s();
 		conv2d_backward_team(dx, 0, dw, y, x, w, N, C, H, W, K, R, R, st, pad, ws, tm);
-		double t2 = now();
+		double t2 = isif_now_s();
 		if (it >= 0) {
 			tf[it] = t1 - t0;
 			tb[it] = t2 - t1;
@@ -139,12 +135,12 @@ int main(int argc, char **argv)
 	for (int it = -1; it < iters; it++) { /* it = -1 warms up */
 		const float *emb;
 		net->profile = it >= 0;
-		double t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+		double t0 = isif_now_s(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 		isif_model_forward(net, x, B, S, S, true, 1, &emb, err);
 		isif_loss_forward_backward(dout, emb, B, D, 0.1f, ISIF_GRAD_REFERENCE, ws);
 		isif_model_backward(net, dout, err);
 		if (it >= 0) {
-			step += now() - t0;
+			step += isif_now_s() - t0;
 			cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		}
 	}

@@ -28,12 +28,16 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "isif/base/clock.h"
 #include "routes.h"
 
 #define BODY_JSON 1u   /* the route reads a JSON body */
 #define NO_AUTH 2u     /* answered without a token */
 #define BODY_IMAGE 4u  /* the route reads an image body (up to --max-image-bytes) */
 
+/* One row per method and path. The pattern is also the route's label on
+ * /metrics: a path served for several methods is counted under its first
+ * row, so it is one label. */
 struct route {
 	const char *method;
 	const char *pattern;   /* segments; "{id}" matches one segment */
@@ -63,35 +67,35 @@ static const struct route routes[] = {
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
-/* Distinct patterns, then "static": the route label of /metrics. */
-static const char *const labels[] = {
-	"/jobs", "/jobs/{id}", "/jobs/{id}/metrics", "/jobs/{id}/events",
-	"/jobs/{id}/cancel", "/jobs/{id}/checkpoint", "/healthz", "/metrics",
-	"/datasets", "/datasets/{name}", "/datasets/{name}/images/{split}/{index}",
-	"/neighbors", "/neighbors/batch", "/jobs/{id}/embeddings", "static",
-};
-#define N_LABELS (int)(sizeof labels / sizeof labels[0])
-#define LABEL_STATIC (N_LABELS - 1)
+/* Route labels for /metrics: label i is routes[i].pattern, then "static"
+ * for files; N_LABELS itself is "unmatched". Only the first row of each
+ * pattern is ever counted (label_of), so the repeats never show. */
+#define LABEL_STATIC N_ROUTES
+#define N_LABELS (N_ROUTES + 1)
+static const char *labels[N_LABELS];
+static pthread_once_t labels_once = PTHREAD_ONCE_INIT;
+
+static void labels_init(void)
+{
+	for (int i = 0; i < N_ROUTES; i++)
+		labels[i] = routes[i].pattern;
+	labels[LABEL_STATIC] = "static";
+}
 
 const char *const *http_route_labels(int *n)
 {
+	pthread_once(&labels_once, labels_init);
 	*n = N_LABELS;
 	return labels;
 }
 
-static int label_of(const char *pattern)
+/* The label of routes[route]: the first row with the same pattern. */
+static int label_of(int route)
 {
-	for (int i = 0; i < N_LABELS; i++)
-		if (strcmp(labels[i], pattern) == 0)
-			return i;
-	return N_LABELS; /* unmatched */
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1e-9 * ts.tv_nsec;
+	int i = 0;
+	while (strcmp(routes[i].pattern, routes[route].pattern) != 0)
+		i++;
+	return i;
 }
 
 /* ---- connection admission and request deadline ------------------------------ */
@@ -187,7 +191,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		if (c) {
 			c->table = t;
 			c->fd = fd ? fd->connect_fd : MHD_INVALID_SOCKET;
-			c->since = mono_now();
+			c->since = isif_now_s();
 			c->next = t->head;
 			if (t->head)
 				t->head->prev = c;
@@ -223,7 +227,7 @@ static void conn_mark(struct MHD_Connection *conn, bool busy)
 	pthread_mutex_lock(&c->table->mu);
 	c->busy = busy;
 	if (!busy)
-		c->since = mono_now();
+		c->since = isif_now_s();
 	pthread_mutex_unlock(&c->table->mu);
 }
 
@@ -240,7 +244,7 @@ static void *sweeper_main(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&t->wake, &t->mu, &ts);
-		double now = mono_now();
+		double now = isif_now_s();
 		for (struct conn_slot *c = t->head; c; c = c->next)
 			if (!c->busy && !c->cut && c->fd != MHD_INVALID_SOCKET &&
 			    now - c->since > t->deadline) {
@@ -505,7 +509,7 @@ static bool route_request(struct request *rq, enum MHD_Result *ret)
 		if (same) {
 			match(routes[i].pattern, rq->url, &seg, &len, rq);
 			rq->route = i;
-			rq->label = label_of(routes[i].pattern);
+			rq->label = label_of(i);
 			if (seg) {
 				rq->id = parse_id(seg, len);
 				rq->bad_id = rq->id == 0;
@@ -690,7 +694,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->url = url;
 		rq->route = -1;
 		rq->label = N_LABELS;
-		rq->t0 = mono_now();
+		rq->t0 = isif_now_s();
 		rq->max_body = (size_t)rq->app->cfg->max_body;
 		*con_cls = rq;
 		enum MHD_Result ret = MHD_YES;
@@ -729,7 +733,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	conn_mark(conn, false);  /* the next request's deadline starts now */
 	if (!rq)
 		return;
-	double dt = mono_now() - rq->t0;
+	double dt = isif_now_s() - rq->t0;
 	if (app->prom)
 		prom_observe_request(app->prom, rq->label, rq->method, rq->status, dt);
 	if (app->cfg->verbose || toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)

@@ -69,7 +69,8 @@ struct MHD_Daemon *http_start(struct app *app, int *port);
 void http_quiesce(struct MHD_Daemon *d);
 void http_stop(struct MHD_Daemon *d);
 
-/* Route labels for prom_create: static strings, *n of them. */
+/* Route labels for prom_create (the routes' patterns, then "static"):
+ * static strings, *n of them. Thread-safe. */
 const char *const *http_route_labels(int *n);
 
 /* ---- answering (each returns what the access handler must return) ------ */

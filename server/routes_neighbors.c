@@ -22,11 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dscache.h"
 #include "index.h"
+#include "isif/base/clock.h"
 #include "isif/data/dataset.h"
 #include "isif/data/image.h"
 #include "isif/eval/eval.h"
@@ -80,13 +80,6 @@ struct query {
 	int self_split;       /* the index row it is, left out of its results */
 	int64_t self_row;     /* -1: none */
 };
-
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 /* ---- parameters ---------------------------------------------------------------- */
 
@@ -373,7 +366,7 @@ static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
 		json_object_set_new(o, "neighbors", nb[0]);
 	}
 	free(nb);
-	json_object_set_new(o, "seconds", json_real(mono_now() - rq->t0));
+	json_object_set_new(o, "seconds", json_real(isif_now_s() - rq->t0));
 	return http_json(rq, 200, o);
 }
 

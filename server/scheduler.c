@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "isif/base/common.h"
+#include "isif/base/clock.h"
 #include "log.h"
 
 enum cancel_reason { REASON_NONE = 0, REASON_USER, REASON_SHUTDOWN };
@@ -56,13 +57,6 @@ struct scheduler {
 	bool stopping;
 	struct worker *workers;
 };
-
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 /* ---- files ---------------------------------------------------------------- */
 
@@ -615,7 +609,7 @@ void sched_job_progress(struct sched_job *job, const struct job_progress *p)
 {
 	struct scheduler *s = job->sched;
 	struct worker *w = &s->workers[job->worker];
-	double now = mono_now();
+	double now = isif_now_s();
 	pthread_mutex_lock(&s->mu);
 	w->progress = *p;
 	w->has_progress = true;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "isif/base/clock.h"
 #include "log.h"
 
 #define SSE_MAX_QUEUED 256          /* events waiting on one stream */
@@ -53,11 +54,10 @@ struct sse_bus {
 	bool shut;
 };
 
+/* Whole seconds: keepalives are counted in whole seconds of the clock. */
 static time_t now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)isif_now_s();
 }
 
 struct sse_bus *sse_bus_create(int keepalive_s)

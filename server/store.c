@@ -257,7 +257,7 @@ out:
 	return rc;
 }
 
-static json_t *column_or_null(sqlite3_stmt *s, int col)
+json_t *store_column_json(sqlite3_stmt *s, int col)
 {
 	switch (sqlite3_column_type(s, col)) {
 	case SQLITE_NULL:
@@ -341,17 +341,17 @@ static json_t *job_from_stmt(struct store *st, sqlite3_stmt *s)
 	int64_t id = sqlite3_column_int64(s, 0);
 	json_t *spec = json_loads((const char *)sqlite3_column_text(s, 3), 0, NULL);
 	json_object_set_new(o, "id", json_integer(id));
-	json_object_set_new(o, "status", column_or_null(s, 1));
+	json_object_set_new(o, "status", store_column_json(s, 1));
 	json_object_set_new(o, "priority", json_integer(sqlite3_column_int(s, 2)));
 	json_object_set_new(o, "spec", spec ? spec : json_null());
 	json_object_set_new(o, "epoch", json_integer(sqlite3_column_int(s, 4)));
 	json_object_set_new(o, "epochs", json_integer(sqlite3_column_int(s, 5)));
-	json_object_set_new(o, "created_at", column_or_null(s, 6));
-	json_object_set_new(o, "started_at", column_or_null(s, 7));
-	json_object_set_new(o, "finished_at", column_or_null(s, 8));
+	json_object_set_new(o, "created_at", store_column_json(s, 6));
+	json_object_set_new(o, "started_at", store_column_json(s, 7));
+	json_object_set_new(o, "finished_at", store_column_json(s, 8));
 	json_object_set_new(o, "last_metrics", last_metrics(st, id));
-	json_object_set_new(o, "error", column_or_null(s, 9));
-	json_object_set_new(o, "resumed_from_epoch", column_or_null(s, 10));
+	json_object_set_new(o, "error", store_column_json(s, 9));
+	json_object_set_new(o, "resumed_from_epoch", store_column_json(s, 10));
 	json_object_set_new(o, "cancel_requested", json_boolean(sqlite3_column_int(s, 11)));
 	return o;
 }
@@ -807,38 +807,6 @@ int store_dataset_lookup(struct store *st, const char *name, char *format,
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
-}
-
-int store_datasets_json(struct store *st, json_t **out)
-{
-	json_t *arr = json_array();
-	int rc = STORE_OK;
-	pthread_mutex_lock(&st->mu);
-	sqlite3_stmt *s = prepare(st, "SELECT name, format, path, url, created_at FROM datasets "
-				      "ORDER BY name");
-	if (!s) {
-		rc = STORE_ERR;
-	} else {
-		int step;
-		while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-			json_t *o = json_object();
-			static const char *const keys[] = {"name", "format", "path", "url",
-							   "created_at"};
-			for (int k = 0; k < 5; k++)
-				json_object_set_new(o, keys[k], column_or_null(s, k));
-			json_array_append_new(arr, o);
-		}
-		if (step != SQLITE_DONE)
-			rc = db_fail(st, "datasets");
-	}
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->mu);
-	if (rc) {
-		json_decref(arr);
-		return rc;
-	}
-	*out = json_pack("{s:o}", "datasets", arr);
-	return *out ? STORE_OK : STORE_ERR;
 }
 
 int store_count_by_status(struct store *st, long counts[JOB_STATUS_COUNT])

@@ -143,9 +143,6 @@ json_t *metrics_row_json(const struct metrics_row *r);
 int store_dataset_lookup(struct store *st, const char *name, char *format,
 			 size_t format_len, char *path, size_t path_len);
 
-/* {"datasets": [...]} */
-int store_datasets_json(struct store *st, json_t **out);
-
 /* Number of jobs in each status. */
 int store_count_by_status(struct store *st, long counts[JOB_STATUS_COUNT]);
 
@@ -155,6 +152,7 @@ const char *store_last_error(struct store *st);
 /* ---- for store_*.c files that add queries of their own ------------------ */
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 /* Locks the connection for one unit of statements (store_unlock ends it). */
 struct sqlite3 *store_lock(struct store *st);
@@ -163,5 +161,8 @@ void store_unlock(struct store *st);
 /* Records SQLite's last message (store_last_error) under `what`; returns
  * STORE_ERR. Call with the connection locked. */
 int store_fail(struct store *st, const char *what);
+
+/* Column col of the current row as JSON: null, integer, real or string. */
+json_t *store_column_json(struct sqlite3_stmt *s, int col);
 
 #endif

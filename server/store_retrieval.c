@@ -163,18 +163,6 @@ out:
 	return rc;
 }
 
-static json_t *column_json(sqlite3_stmt *s, int col)
-{
-	switch (sqlite3_column_type(s, col)) {
-	case SQLITE_NULL:
-		return json_null();
-	case SQLITE_INTEGER:
-		return json_integer(sqlite3_column_int64(s, col));
-	default:
-		return json_string((const char *)sqlite3_column_text(s, col));
-	}
-}
-
 static json_t *dataset_from_stmt(sqlite3_stmt *s)
 {
 	static const char *const keys[] = {"name", "format", "path", "url", "created_at",
@@ -182,7 +170,7 @@ static json_t *dataset_from_stmt(sqlite3_stmt *s)
 					   "width", "classes"};
 	json_t *o = json_object();
 	for (int k = 0; o && k < (int)(sizeof keys / sizeof keys[0]); k++)
-		json_object_set_new(o, keys[k], column_json(s, k));
+		json_object_set_new(o, keys[k], store_column_json(s, k));
 	return o;
 }
 

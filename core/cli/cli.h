@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "isif/nn/model.h"
 
@@ -40,11 +41,16 @@ int cli_double(const char *name, const char *text, double min, double max, doubl
  * loads the weights. Prints the error and returns non-zero on failure. */
 int cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
 
+/* Prints `isif train`'s spec flags from the spec's field table: per flag its
+ * help, then the field, its allowed values and default. */
+void cli_spec_flags_help(FILE *out);
+
 int cmd_init(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_step(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_spec_doc(int argc, char **argv);
 
 #endif

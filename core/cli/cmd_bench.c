@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include <cblas.h>
 #ifdef _OPENMP
@@ -17,6 +16,7 @@
 #endif
 
 #include "cli.h"
+#include "isif/base/clock.h"
 #include "isif/nn/loss.h"
 #include "isif/nn/optim.h"
 #include "isif/base/rng.h"
@@ -29,13 +29,6 @@ static const char bench_help[] =
 	"GFLOP/s (2 × multiply-adds of forward + 2× that for backward) and the\n"
 	"process's peak RSS. With --embed N: times the evaluation forward (BN in\n"
 	"eval mode) of N random images in batches of --batch (default 256) instead.\n";
-
-static double now_seconds(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static long peak_rss_mib(void)
 {
@@ -65,12 +58,12 @@ static int bench_embed(struct isif_model *net, const char *model, long n, int ba
 		free(x);
 		return 1;
 	}
-	double t0 = now_seconds();
+	double t0 = isif_now_s();
 	for (long done = 0; done < n; done += batch) {
 		int count = (int)(n - done < batch ? n - done : batch);
 		isif_model_forward(net, x, count, S, S, false, 1, &emb, err);
 	}
-	double t = now_seconds() - t0;
+	double t = isif_now_s() - t0;
 	printf("%-9s %dx%dx%d embed n=%ld batch=%d  %.3f s  %9.1f img/s  peak RSS %ld MiB  threads %d\n",
 	       model, C, S, S, n, batch, t, n / t, peak_rss_mib(), openblas_get_num_threads());
 	free(x);
@@ -153,14 +146,14 @@ int cmd_bench(int argc, char **argv)
 	}
 	for (long it = 0; it < warmup + iters; it++) {
 		const float *emb;
-		double t0 = now_seconds();
+		double t0 = isif_now_s();
 		isif_model_forward(net, x, B, (int)S, (int)S, true, 1, &emb, err);
 		isif_loss_forward_backward(dout, emb, B, D, 0.1f, ISIF_GRAD_REFERENCE, ws);
 		isif_model_zero_grad(net);
 		isif_model_backward(net, dout, err);
 		isif_sgd_step(&opt, isif_model_params(net), isif_model_grads(net), 0.03f);
 		if (it >= warmup)
-			times[it - warmup] = now_seconds() - t0;
+			times[it - warmup] = isif_now_s() - t0;
 	}
 	qsort(times, (size_t)iters, sizeof(double), cmp_double);
 	double median = times[iters / 2];

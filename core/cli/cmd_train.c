@@ -1,7 +1,6 @@
 /*
  * core/cli/cmd_train.c — `isif train` (a whole training run on a dataset,
- * as the daemon runs a job) and `isif knn` (kNN accuracy of a checkpoint or
- * of raw pixels).
+ * as the daemon runs a job). `isif knn` is in cmd_knn.c.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,51 +22,8 @@
 #include "isif/train/spec.h"
 #include "isif/train/train.h"
 
-enum flag_type { F_INT, F_NUM, F_STR, F_BOOL_ON, F_BOOL_OFF, F_NUM_LIST, F_INT_LIST };
-
-/* Every job-spec field as a flag: the flag's value is written at the JSON
- * path, and the whole spec then goes through the one strict parser. */
-static const struct spec_flag {
-	const char *flag, *path, *help;
-	enum flag_type type;
-} spec_flags[] = {
-	{ "--model", "model", "resnet18 | resnet20 | convnet (default resnet20)", F_STR },
-	{ "--epochs", "epochs", "epochs to train (default 20)", F_INT },
-	{ "--batch-size", "batch_size", "m source images per step, 2m views (default 128)", F_INT },
-	{ "--lr", "lr", "base learning rate (default 0.03)", F_NUM },
-	{ "--momentum", "momentum", "SGD momentum (default 0.9)", F_NUM },
-	{ "--weight-decay", "weight_decay", "L2 weight decay (default 5e-4)", F_NUM },
-	{ "--nesterov", "nesterov", "Nesterov momentum", F_BOOL_ON },
-	{ "--lr-schedule", "lr_schedule.type", "constant | step | cosine (default step)", F_STR },
-	{ "--milestones", "lr_schedule.milestones", "step epochs, comma-separated", F_INT_LIST },
-	{ "--factors", "lr_schedule.factors", "lr factors from each milestone on", F_NUM_LIST },
-	{ "--warmup-epochs", "lr_schedule.warmup_epochs", "linear warm-up epochs (default 0)", F_NUM },
-	{ "--min-lr", "lr_schedule.min_lr", "cosine floor (default 0)", F_NUM },
-	{ "--temperature", "temperature", "loss temperature tau (default 0.1)", F_NUM },
-	{ "--embedding-dim", "embedding_dim", "embedding width (default 128)", F_INT },
-	{ "--seed", "seed", "seed of everything random (default 1)", F_INT },
-	{ "--threads", "threads", "BLAS and loader threads (0: all cores)", F_INT },
-	{ "--crop-scale", "augment.crop_scale", "RandomResizedCrop scale range a,b (default 0.2,1)", F_NUM_LIST },
-	{ "--no-crop", "augment.crop", "switch RandomResizedCrop off", F_BOOL_OFF },
-	{ "--hflip", "augment.hflip", "horizontal flip probability (default 0.5)", F_NUM },
-	{ "--grayscale", "augment.grayscale", "RandomGrayscale probability (default 0.2)", F_NUM },
-	{ "--brightness", "augment.color_jitter.brightness", "jitter strength (default 0.4)", F_NUM },
-	{ "--contrast", "augment.color_jitter.contrast", "jitter strength (default 0.4)", F_NUM },
-	{ "--saturation", "augment.color_jitter.saturation", "jitter strength (default 0.4)", F_NUM },
-	{ "--hue", "augment.color_jitter.hue", "jitter strength (default 0.4)", F_NUM },
-	{ "--jitter-p", "augment.color_jitter.p", "ColorJitter probability (default 1)", F_NUM },
-	{ "--gradient", "gradient", "reference | full (default reference)", F_STR },
-	{ "--bn-groups", "bn_groups", "BN statistics over this many row groups (default 1)", F_INT },
-	{ "--knn-k", "eval.knn_k", "kNN neighbours (default 200)", F_INT },
-	{ "--knn-temperature", "eval.knn_temperature", "kNN vote temperature (default 0.1)", F_NUM },
-	{ "--eval-every", "eval.every", "evaluate every N epochs, 0 never (default 1)", F_INT },
-	{ "--train-subset", "train_subset", "train on the first N of a fixed shuffle (0: all)", F_INT },
-	{ "--train-classes", "classes.train", "keep only these train labels", F_INT_LIST },
-	{ "--test-classes", "classes.test", "keep only these test labels", F_INT_LIST },
-};
-#define N_SPEC_FLAGS (sizeof spec_flags / sizeof spec_flags[0])
-
-/* Sets obj[path] (dotted) to value, creating intermediate objects. */
+/* Sets obj[path] (dotted) to value, creating intermediate objects (and
+ * replacing what is not an object on the way, such as "classes": null). */
 static int json_set_path(json_t *obj, const char *path, json_t *value)
 {
 	char key[128];
@@ -101,28 +57,31 @@ static json_t *parse_list(const char *text, bool ints)
 	return arr;
 }
 
-static json_t *flag_value(const struct spec_flag *f, const char *v)
+/* The JSON value of a spec flag (v: its text, NULL for a switch). A switch
+ * sets its field to the opposite of the default. */
+static json_t *flag_value(const struct isif_spec_field *f, const char *v)
 {
 	char *end;
-	switch (f->type) {
-	case F_INT: {
+	switch (f->kind) {
+	case ISIF_SPEC_INT: {
 		long long x = strtoll(v, &end, 10);
 		return end == v || *end ? NULL : json_integer(x);
 	}
-	case F_NUM: {
+	case ISIF_SPEC_NUMBER: {
 		double x = strtod(v, &end);
 		return end == v || *end ? NULL : json_real(x);
 	}
-	case F_STR:
+	case ISIF_SPEC_STRING:
 		return json_string(v);
-	case F_BOOL_ON:
-		return json_true();
-	case F_BOOL_OFF:
-		return json_false();
-	case F_NUM_LIST:
+	case ISIF_SPEC_BOOL:
+		return json_boolean(strcmp(f->def, "true") != 0);
+	case ISIF_SPEC_PAIR:
+	case ISIF_SPEC_NUMBER_LIST:
 		return parse_list(v, false);
-	case F_INT_LIST:
+	case ISIF_SPEC_INT_LIST:
 		return parse_list(v, true);
+	case ISIF_SPEC_OBJECT:
+		break;
 	}
 	return NULL;
 }
@@ -141,23 +100,25 @@ static int build_spec(struct cli_args *a, const char *dataset, struct isif_job_s
 	}
 	if (dataset)
 		json_object_set_new(obj, "dataset", json_string(dataset));
-	for (size_t i = 0; i < N_SPEC_FLAGS; i++) {
-		const struct spec_flag *f = &spec_flags[i];
+	const struct isif_spec_field *f;
+	for (int i = 0; (f = isif_spec_field(i)); i++) {
+		char flag[64];
 		const char *v = NULL;
-		if (f->type == F_BOOL_ON || f->type == F_BOOL_OFF) {
-			if (!cli_flag(a, f->flag))
+		if (!f->flag)
+			continue;
+		snprintf(flag, sizeof flag, "--%s", f->flag);
+		if (f->kind == ISIF_SPEC_BOOL) {
+			if (!cli_flag(a, flag))
 				continue;
-		} else if (!(v = cli_opt(a, f->flag))) {
+		} else if (!(v = cli_opt(a, flag))) {
 			continue;
 		}
 		json_t *value = flag_value(f, v);
 		if (!value) {
-			fprintf(stderr, "isif train: bad value '%s' for %s\n", v, f->flag);
+			fprintf(stderr, "isif train: bad value '%s' for %s\n", v, flag);
 			json_decref(obj);
 			return -1;
 		}
-		if (strncmp(f->path, "classes.", 8) == 0 && !json_is_object(json_object_get(obj, "classes")))
-			json_object_set_new(obj, "classes", json_object());
 		json_set_path(obj, f->path, value);
 	}
 	char *text = json_dumps(obj, JSON_COMPACT);
@@ -189,9 +150,8 @@ static void train_help(void)
 	       "--resume then continues exactly where it stopped (exit status 130).\n"
 	       "  --spec FILE     a job spec (JSON, as POST /jobs takes); flags override it\n"
 	       "  --quiet         no progress bar\n"
-	       "Spec flags:\n");
-	for (size_t i = 0; i < N_SPEC_FLAGS; i++)
-		printf("  %-18s %s\n", spec_flags[i].flag, spec_flags[i].help);
+	       "Spec flags (each sets the job-spec field it names; see docs/API.md):\n");
+	cli_spec_flags_help(stdout);
 }
 
 struct train_state {

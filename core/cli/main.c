@@ -17,6 +17,7 @@ static const struct {
 	{ "train", "train on a dataset, evaluating with kNN each epoch", cmd_train },
 	{ "knn", "kNN accuracy of a checkpoint (or of raw pixels)", cmd_knn },
 	{ "bench", "time training steps of a model", cmd_bench },
+	{ "spec-doc", "print docs/API.md's job-spec table (from the spec's field table)", cmd_spec_doc },
 };
 
 static void usage(FILE *f)
@@ -25,7 +26,7 @@ static void usage(FILE *f)
 		   "Unsupervised embedding learning with the Invariant and Spreading\n"
 		   "Instance Feature loss (Ye et al., CVPR 2019) on the CPU.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].what);
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
 }
 
 int main(int argc, char **argv)

@@ -8,9 +8,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "isif/base/common.h"
+#include "isif/base/clock.h"
 #include "isif/base/rng.h"
 
 enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY };
@@ -164,23 +164,16 @@ int loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int firs
 	return ISIF_OK;
 }
 
-static double now_seconds(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 const float *loader_next(struct loader *l, int b, double *waited)
 {
 	struct slot *s = &l->slots[b % l->n_slots];
-	double t0 = now_seconds();
+	double t0 = isif_now_s();
 	pthread_mutex_lock(&l->lock);
 	while (!(s->state == SLOT_READY && s->batch == b))
 		pthread_cond_wait(&l->changed, &l->lock);
 	pthread_mutex_unlock(&l->lock);
 	if (waited)
-		*waited = now_seconds() - t0;
+		*waited = isif_now_s() - t0;
 	return s->data;
 }
 

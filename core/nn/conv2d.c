@@ -1,5 +1,5 @@
 /*
- * core/conv2d.c — 2-D convolution (no bias, zero padding, any kernel R×S,
+ * core/nn/conv2d.c — 2-D convolution (no bias, zero padding, any kernel R×S,
  * stride and padding) forward and backward on NCHW float32, as GEMMs over
  * chunks of several samples (core/base/gemm.c). Not for pooling.
  *

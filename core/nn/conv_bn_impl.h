@@ -13,7 +13,7 @@
  *   dx = k·(g − a − x̂·b),   k = γ·rstd, a = Σg/n, b = Σg·x̂/n   (per channel),
  * which the convolution then reads back as its dY. Fused, the BN makes only
  * the first pass (its parameter gradients and k, a, b) and the convolution
- * evaluates the map while it copies dY chunk by chunk (core/conv2d.c's
+ * evaluates the map while it copies dY chunk by chunk (core/nn/conv2d.c's
  * direct path), so dx is never written nor read: the same float operations
  * in the same order, one pass over three tensors fewer.
  */

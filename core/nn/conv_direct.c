@@ -4,7 +4,7 @@
  * (with the polyphase split of a stride-2 input), the tap lists and their
  * mask tables, the forward / input-gradient product, the interleave of a
  * stride-2 input gradient's phases, and the weight gradient. Serial;
- * core/conv2d.c splits samples over threads.
+ * core/nn/conv2d.c splits samples over threads.
  *
  * Forward and dx: an MR×TN = 8×48 register tile of outputs Y[m][u0 + j],
  * one rank-1 update per tap k from 8 packed weights (broadcast) and the 48

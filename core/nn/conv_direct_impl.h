@@ -2,7 +2,7 @@
  * core/nn/conv_direct_impl.h — convolutions with R = S = 2·g + 1 and padding
  * g, stride 1 or 2, computed straight from a channel-major copy of their
  * operand, with neither a column matrix nor packed B panels. Used by
- * core/conv2d.c for narrow layers (few channels), where packing the column
+ * core/nn/conv2d.c for narrow layers (few channels), where packing the column
  * matrix for the GEMM costs more than the product itself. Not a public
  * header.
  *

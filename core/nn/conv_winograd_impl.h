@@ -2,7 +2,7 @@
  * core/nn/conv_winograd_impl.h — 3×3, stride-1, pad-1 convolutions by Winograd's
  * F(m×m, 3×3) minimal filtering, m = 2 or 4 (core/nn/conv_winograd.c): (m + 2)²
  * multiplications per m×m outputs and channel pair instead of 9·m². Used by
- * core/conv2d.c for the wide layers' forward, input gradient and weight
+ * core/nn/conv2d.c for the wide layers' forward, input gradient and weight
  * gradient. Not a public header.
  */
 #ifndef ISIF_CONV_WINOGRAD_IMPL_H

@@ -1,5 +1,5 @@
 /*
- * core/l2norm.c — row-wise L2 normalisation of x[N, D] (the embedding head,
+ * core/nn/l2norm.c — row-wise L2 normalisation of x[N, D] (the embedding head,
  * PyTorch's F.normalize(x, dim=1) with eps 1e-12): y = x / max(‖x‖, 1e-12).
  */
 #include "isif/nn/ops.h"

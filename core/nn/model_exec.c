@@ -32,10 +32,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "isif/nn/ops.h"
+#include "isif/base/clock.h"
 #include "nn/conv_bn_impl.h"
 #include "nn/model_impl.h"
 #include "nn/ops_impl.h"
@@ -549,13 +549,6 @@ int model_freeze_kinks(struct isif_model *m, int on)
 	return 0;
 }
 
-static double now_seconds(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Rows an eval-mode forward runs at a time: its largest activation within
  * about 4 MiB (cache-resident), at least two per team member. */
 static int eval_rows(const struct isif_model *m)
@@ -656,10 +649,10 @@ int isif_model_forward(struct isif_model *m, const float *x, int N, int H, int W
 			struct node *n = &m->nodes[i];
 			if (n->absorbed || n->defer)
 				continue;
-			double t0 = m->profile ? now_seconds() : 0;
+			double t0 = m->profile ? isif_now_s() : 0;
 			run_node(m, n, rows, train, bn_groups);
 			if (m->profile)
-				m->prof[i][0] += now_seconds() - t0;
+				m->prof[i][0] += isif_now_s() - t0;
 		}
 		if (s0)
 			memcpy(y + (size_t)s0 * out_len, y, (size_t)rows * out_len * sizeof(float));
@@ -792,10 +785,10 @@ int isif_model_backward(struct isif_model *m, const float *dout, char *err)
 		struct node *n = &m->nodes[i];
 		if (n->absorbed)
 			continue;
-		double t0 = m->profile ? now_seconds() : 0;
+		double t0 = m->profile ? isif_now_s() : 0;
 		back_node(m, n, N, &pm);
 		if (m->profile)
-			m->prof[i][1] += now_seconds() - t0;
+			m->prof[i][1] += isif_now_s() - t0;
 	}
 	m->last_train = 0; /* saved state is consumed */
 	return ISIF_OK;

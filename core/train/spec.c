@@ -1,18 +1,25 @@
 /*
- * core/train/spec.c — the training job spec of DESIGN.md "Job spec": defaults,
- * strict parsing with Jansson and canonical JSON output.
+ * core/train/spec.c — the training job spec of DESIGN.md "Job spec": the field
+ * table, defaults, strict parsing with Jansson and canonical JSON output.
  *
- * Parsing is table driven: each JSON object of the spec has a table of
- * fields (name, kind, bounds, where it lands in the struct). A key that is
- * not in the table is an error ("augment.color_jitter.bogus: unknown
- * field"), as is a wrong type or a value out of its bounds; every message
- * starts with the field's dotted path. Cross-field rules (crop_scale order,
- * milestones vs factors) are checked after the fields.
+ * One table describes every field: its dotted JSON path, `isif train` flag,
+ * kind, default (as JSON text, and as the C value the same macro argument
+ * gives), bounds, help line, and where it lands in the struct. The parser,
+ * isif_spec_default, `isif train --help` and docs/API.md (`isif spec-doc`)
+ * all read it, so none of them can disagree with another.
  *
- * The canonical JSON is written by hand rather than with json_dumps so every
- * number prints in its shortest form that reads back to the same value
- * (Jansson prints doubles with %.17g, which shows 0.03 as
- * 0.029999999999999999): parse(to_json(s)) == s exactly.
+ * Parsing walks the JSON objects: each key must be a field of the table one
+ * level below the object's path, else it is an error ("augment.color_jitter.
+ * bogus: unknown field"), as is a wrong type or a value out of its bounds;
+ * every message starts with the field's dotted path. A few fields have a
+ * parser of their own (names, the seed, crop_scale, lists, classes), and
+ * lr_schedule a check across its members after them.
+ *
+ * The canonical JSON (every field, in table order) is written from the
+ * table by hand rather than with json_dumps so every number prints in its
+ * shortest form that reads back to the same value (Jansson prints doubles
+ * with %.17g, which shows 0.03 as 0.029999999999999999):
+ * parse(to_json(s)) == s exactly.
  *
  * Not here: whether the dataset exists (the daemon's registry or the CLI's
  * file system decides that).
@@ -31,74 +38,265 @@
 #include "isif/nn/model.h"
 #include "isif/base/strbuf.h"
 
-#define SPEC_MAX_SEED (UINT64_C(1) << 53)
+#define SPEC_MAX_SEED (UINT64_C(1) << 53)   /* "2^53" in its message */
 #define SPEC_MAX_LABEL (1 << 20)
+#define LO_OPEN ISIF_SPEC_LO_OPEN
+#define HI_OPEN ISIF_SPEC_HI_OPEN
 
-void isif_spec_default(struct isif_job_spec *s)
-{
-	memset(s, 0, sizeof *s);
-	snprintf(s->model, sizeof s->model, "resnet20");
-	s->epochs = 20;
-	s->batch_size = 128;
-	s->lr = 0.03;
-	s->momentum = 0.9;
-	s->weight_decay = 5e-4;
-	s->nesterov = false;
-	s->lr_schedule.type = ISIF_LR_STEP;
-	s->lr_schedule.base_lr = s->lr;
-	s->lr_schedule.total_epochs = s->epochs;
-	s->temperature = 0.1;
-	s->embedding_dim = 128;
-	s->seed = 1;
-	s->threads = 0;
-	s->crop = true;
-	s->crop_scale[0] = 0.2f;
-	s->crop_scale[1] = 1.0f;
-	s->hflip = 0.5f;
-	s->grayscale = 0.2f;
-	s->brightness = s->contrast = s->saturation = s->hue = 0.4f;
-	s->jitter_p = 1.0f;
-	s->gradient = ISIF_GRAD_REFERENCE;
-	s->bn_groups = 1;
-	s->knn_k = 200;
-	s->knn_temperature = 0.1;
-	s->eval_every = 1;
-	s->train_subset = 0;
-	s->has_classes = false;
-}
-
-/* ---- parsing ---------------------------------------------------------- */
-
-enum field_kind {
-	F_INT,      /* int, integer JSON only */
-	F_INT64,    /* int64_t */
-	F_DOUBLE,   /* double, any JSON number */
-	F_FLOAT,    /* float, any JSON number */
-	F_BOOL,
-	F_CUSTOM,   /* handled by fn */
+/* Spellings of the enums, indexed by value; the parser stores them as int. */
+static const char *const gradient_names[] = {
+	[ISIF_GRAD_REFERENCE] = "reference", [ISIF_GRAD_FULL] = "full", NULL,
 };
+static const char *const lr_type_names[] = {
+	[ISIF_LR_CONSTANT] = "constant", [ISIF_LR_STEP] = "step", [ISIF_LR_COSINE] = "cosine", NULL,
+};
+_Static_assert(sizeof(enum isif_gradient_mode) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum isif_lr_type) == sizeof(int), "enum stored as int");
 
-/* Bound flags: the minimum or maximum itself is excluded. */
-#define LO_OPEN 1u
-#define HI_OPEN 2u
+/* The C type a field's value has in struct isif_job_spec. */
+enum store {
+	S_NONE,     /* objects; lists (their parser stores them) */
+	S_INT,
+	S_INT64,
+	S_UINT64,
+	S_DOUBLE,
+	S_FLOAT,
+	S_BOOL,
+	S_NAME,     /* char[ISIF_SPEC_NAME_LEN] */
+	S_ENUM,     /* an enum whose values index pub.names */
+	S_FLOAT2,   /* float[2] */
+};
 
 struct field;
 typedef int (*field_fn)(struct isif_job_spec *s, json_t *v, const char *path,
-			char *err);
+			const struct field *f, char *err);
+typedef void (*write_fn)(struct isif_strbuf *b, const struct isif_job_spec *s);
 
 struct field {
-	const char *name;
-	enum field_kind kind;
+	struct isif_spec_field pub;
+	enum store store;
 	size_t offset;
-	double lo, hi;
-	unsigned open;
-	field_fn fn;
+	double dnum[2];     /* the default of a number, bool or pair */
+	const char *dstr;   /* the default of a string */
+	field_fn parse;     /* parses the value instead of the kind's parser */
+	field_fn check;     /* objects: rules across members, after them */
+	write_fn write;     /* writes the canonical JSON where `store` cannot */
 };
 
 #define OFF(m) offsetof(struct isif_job_spec, m)
 
+/* Rows by kind. A default is written once, as a macro argument: stringised
+ * for the docs and the help, and taken as the C value. */
+#define SCALAR(kind, store, path, flag, m, def, lo, hi, rules, parse, help) \
+	{ {path, flag, kind, #def, lo, hi, rules, 0, NULL, help}, \
+	  store, OFF(m), {def, 0}, NULL, parse, NULL, NULL }
+#define INT(path, flag, m, def, lo, hi, help) \
+	SCALAR(ISIF_SPEC_INT, S_INT, path, flag, m, def, lo, hi, 0, NULL, help)
+#define INT64(path, flag, m, def, lo, hi, help) \
+	SCALAR(ISIF_SPEC_INT, S_INT64, path, flag, m, def, lo, hi, 0, NULL, help)
+#define NUM(path, flag, m, def, lo, hi, rules, help) \
+	SCALAR(ISIF_SPEC_NUMBER, S_DOUBLE, path, flag, m, def, lo, hi, rules, NULL, help)
+#define FLT(path, flag, m, def, lo, hi, help) \
+	SCALAR(ISIF_SPEC_NUMBER, S_FLOAT, path, flag, m, def, lo, hi, 0, NULL, help)
+/* Not through SCALAR: its #def would see false already expanded to 0. */
+#define BOOL(path, flag, m, def, help) \
+	{ {path, flag, ISIF_SPEC_BOOL, #def, 0, 1, 0, 0, NULL, help}, \
+	  S_BOOL, OFF(m), {def, 0}, NULL, NULL, NULL, NULL }
+#define NAME(path, flag, m, def, names, parse, help) \
+	{ {path, flag, ISIF_SPEC_STRING, #def, 1, ISIF_SPEC_NAME_LEN - 1, 0, 0, names, help}, \
+	  S_NAME, OFF(m), {0, 0}, def, parse, NULL, NULL }
+#define ENUM(path, flag, m, def, names, help) \
+	{ {path, flag, ISIF_SPEC_STRING, #def, 0, 0, 0, 0, names, help}, \
+	  S_ENUM, OFF(m), {0, 0}, def, NULL, NULL, NULL }
+#define PAIR(path, flag, m, a, b, lo, hi, rules, parse, help) \
+	{ {path, flag, ISIF_SPEC_PAIR, "[" #a ", " #b "]", lo, hi, rules, 0, NULL, help}, \
+	  S_FLOAT2, OFF(m), {a, b}, NULL, parse, NULL, NULL }
+/* Lists start empty (the zeroed struct), so def is "[]", or NULL where
+ * the enclosing object requires the list. */
+#define LIST(kind, path, flag, def, lo, hi, rules, max_len, parse, write, help) \
+	{ {path, flag, kind, def, lo, hi, rules, max_len, NULL, help}, \
+	  S_NONE, 0, {0, 0}, NULL, parse, NULL, write }
+#define OBJECT(path, def, rules, parse, check, write, help) \
+	{ {path, NULL, ISIF_SPEC_OBJECT, def, 0, 0, rules, 0, NULL, help}, \
+	  S_NONE, 0, {0, 0}, NULL, parse, check, write }
+
 static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
-			const struct field *table, size_t n, char *err);
+			char *err);
+static int f_dataset(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, char *err);
+static int f_model(struct isif_job_spec *s, json_t *v, const char *path,
+		   const struct field *f, char *err);
+static int f_seed(struct isif_job_spec *s, json_t *v, const char *path,
+		  const struct field *f, char *err);
+static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, char *err);
+static int f_milestones(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, char *err);
+static int f_factors(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, char *err);
+static int check_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path,
+			     const struct field *f, char *err);
+static int f_classes(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, char *err);
+static void w_milestones(struct isif_strbuf *b, const struct isif_job_spec *s);
+static void w_factors(struct isif_strbuf *b, const struct isif_job_spec *s);
+static void w_classes(struct isif_strbuf *b, const struct isif_job_spec *s);
+
+static const struct field fields[] = {
+	{ {"dataset", NULL, ISIF_SPEC_STRING, NULL, 1, ISIF_SPEC_NAME_LEN - 1, 0, 0, NULL,
+	   "the data: a registered name (GET /datasets); isif train also takes a directory"},
+	  S_NAME, OFF(dataset), {0, 0}, NULL, f_dataset, NULL, NULL },
+	NAME("model", "model", model, "resnet20", isif_model_names, f_model, "the network"),
+	INT("epochs", "epochs", epochs, 20, 1, 10000, "epochs to train"),
+	INT("batch_size", "batch-size", batch_size, 128, 2, 1024,
+	    "m source images per step (2m augmented views)"),
+	NUM("lr", "lr", lr, 0.03, 0, 10, LO_OPEN, "base learning rate"),
+	NUM("momentum", "momentum", momentum, 0.9, 0, 1, HI_OPEN, "SGD momentum"),
+	NUM("weight_decay", "weight-decay", weight_decay, 5e-4, 0, 1, 0, "L2 weight decay"),
+	BOOL("nesterov", "nesterov", nesterov, false, "Nesterov momentum"),
+	OBJECT("lr_schedule", NULL, 0, NULL, check_lr_schedule, NULL, "how lr changes over the epochs"),
+	ENUM("lr_schedule.type", "lr-schedule", lr_schedule.type, "step", lr_type_names,
+	     "constant; step: lr·factor from each milestone on; cosine: down to min_lr"),
+	LIST(ISIF_SPEC_INT_LIST, "lr_schedule.milestones", "milestones", "[]", 1, 10000,
+	     ISIF_SPEC_ASCENDING, ISIF_LR_MAX_MILESTONES, f_milestones, w_milestones,
+	     "epochs from which a step schedule's factors apply (with factors)"),
+	LIST(ISIF_SPEC_NUMBER_LIST, "lr_schedule.factors", "factors", "[]", 0, 1000, 0,
+	     ISIF_LR_MAX_MILESTONES, f_factors, w_factors,
+	     "lr = lr·factors[i] from milestones[i] on (not cumulative), one per milestone"),
+	NUM("lr_schedule.warmup_epochs", "warmup-epochs", lr_schedule.warmup_epochs, 0, 0, 10000, 0,
+	    "linear warm-up epochs"),
+	NUM("lr_schedule.min_lr", "min-lr", lr_schedule.min_lr, 0, 0, 10, 0, "cosine floor"),
+	NUM("temperature", "temperature", temperature, 0.1, 0, 10, LO_OPEN, "loss temperature τ"),
+	INT("embedding_dim", "embedding-dim", embedding_dim, 128, 2, 4096, "embedding width"),
+	SCALAR(ISIF_SPEC_INT, S_UINT64, "seed", "seed", seed, 1, 0, (double)SPEC_MAX_SEED, 0, f_seed,
+	       "seed of everything random"),
+	INT("threads", "threads", threads, 0, 0, 256,
+	    "BLAS and loader threads (0: the daemon's cores / workers; isif train: all cores)"),
+	OBJECT("augment", NULL, 0, NULL, NULL, NULL, "how the two views of each image are made"),
+	BOOL("augment.crop", "no-crop", crop, true, "RandomResizedCrop (false: none)"),
+	PAIR("augment.crop_scale", "crop-scale", crop_scale, 0.2, 1.0, 0, 1, LO_OPEN, f_crop_scale,
+	     "RandomResizedCrop's range of the area kept"),
+	FLT("augment.hflip", "hflip", hflip, 0.5, 0, 1, "horizontal flip probability"),
+	FLT("augment.grayscale", "grayscale", grayscale, 0.2, 0, 1, "RandomGrayscale probability"),
+	OBJECT("augment.color_jitter", NULL, 0, NULL, NULL, NULL, "ColorJitter"),
+	FLT("augment.color_jitter.brightness", "brightness", brightness, 0.4, 0, 1, "jitter strength"),
+	FLT("augment.color_jitter.contrast", "contrast", contrast, 0.4, 0, 1, "jitter strength"),
+	FLT("augment.color_jitter.saturation", "saturation", saturation, 0.4, 0, 1, "jitter strength"),
+	FLT("augment.color_jitter.hue", "hue", hue, 0.4, 0, 0.5, "jitter strength"),
+	FLT("augment.color_jitter.p", "jitter-p", jitter_p, 1.0, 0, 1, "ColorJitter probability"),
+	ENUM("gradient", "gradient", gradient, "reference", gradient_names,
+	     "loss gradient through the query copy only (reference) or both copies (full)"),
+	INT("bn_groups", "bn-groups", bn_groups, 1, 1, 64, "BN statistics over this many row groups"),
+	OBJECT("eval", NULL, 0, NULL, NULL, NULL, "weighted kNN evaluation during training"),
+	INT("eval.knn_k", "knn-k", knn_k, 200, 1, 10000, "kNN neighbours"),
+	NUM("eval.knn_temperature", "knn-temperature", knn_temperature, 0.1, 0, 10, LO_OPEN,
+	    "kNN vote temperature"),
+	INT("eval.every", "eval-every", eval_every, 1, 0, 10000, "evaluate every N epochs (0: never)"),
+	INT64("train_subset", "train-subset", train_subset, 0, 0, 9007199254740992.0,
+	      "train on the first N images of a fixed shuffle (0: all)"),
+	OBJECT("classes", "null", ISIF_SPEC_NULLABLE, f_classes, NULL, w_classes,
+	       "unseen-category protocol: train and evaluate on these labels only (null: all)"),
+	LIST(ISIF_SPEC_INT_LIST, "classes.train", "train-classes", NULL, 0, SPEC_MAX_LABEL,
+	     ISIF_SPEC_DISTINCT, ISIF_SPEC_MAX_CLASSES, NULL, NULL, "the labels to train on"),
+	LIST(ISIF_SPEC_INT_LIST, "classes.test", "test-classes", NULL, 0, SPEC_MAX_LABEL,
+	     ISIF_SPEC_DISTINCT, ISIF_SPEC_MAX_CLASSES, NULL, NULL, "the labels to evaluate on"),
+};
+#define N_FIELDS (int)(sizeof fields / sizeof fields[0])
+
+const struct isif_spec_field *isif_spec_field(int i)
+{
+	return i >= 0 && i < N_FIELDS ? &fields[i].pub : NULL;
+}
+
+/* The row of a dotted path, or NULL. */
+static const struct field *field_at(const char *path)
+{
+	for (int i = 0; i < N_FIELDS; i++)
+		if (strcmp(fields[i].pub.path, path) == 0)
+			return &fields[i];
+	return NULL;
+}
+
+/* The key of row f inside the object at prefix ("" for the top), or NULL
+ * when f is not a member of that object itself. */
+static const char *key_in(const struct field *f, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	const char *p = f->pub.path;
+	if (plen && (strncmp(p, prefix, plen) != 0 || p[plen] != '.'))
+		return NULL;
+	p += plen ? plen + 1 : 0;
+	return strchr(p, '.') ? NULL : p;
+}
+
+/* The row of member `key` of the object at `prefix`. */
+static const struct field *member(const char *prefix, const char *key)
+{
+	for (int i = 0; i < N_FIELDS; i++) {
+		const char *k = key_in(&fields[i], prefix);
+		if (k && strcmp(k, key) == 0)
+			return &fields[i];
+	}
+	return NULL;
+}
+
+static int name_index(const char *const *names, const char *name)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- defaults ----------------------------------------------------------- */
+
+static void set_default(struct isif_job_spec *s, const struct field *f)
+{
+	char *dst = (char *)s + f->offset;
+	switch (f->store) {
+	case S_NONE:
+		break; /* empty lists, null classes: the zeroed struct */
+	case S_INT:
+		*(int *)dst = (int)f->dnum[0];
+		break;
+	case S_INT64:
+		*(int64_t *)dst = (int64_t)f->dnum[0];
+		break;
+	case S_UINT64:
+		*(uint64_t *)dst = (uint64_t)f->dnum[0];
+		break;
+	case S_DOUBLE:
+		*(double *)dst = f->dnum[0];
+		break;
+	case S_FLOAT:
+		*(float *)dst = (float)f->dnum[0];
+		break;
+	case S_BOOL:
+		*(bool *)dst = f->dnum[0] != 0;
+		break;
+	case S_NAME:
+		snprintf(dst, ISIF_SPEC_NAME_LEN, "%s", f->dstr ? f->dstr : "");
+		break;
+	case S_ENUM:
+		*(int *)dst = name_index(f->pub.names, f->dstr);
+		break;
+	case S_FLOAT2:
+		((float *)dst)[0] = (float)f->dnum[0];
+		((float *)dst)[1] = (float)f->dnum[1];
+		break;
+	}
+}
+
+void isif_spec_default(struct isif_job_spec *s)
+{
+	memset(s, 0, sizeof *s);
+	for (int i = 0; i < N_FIELDS; i++)
+		set_default(s, &fields[i]);
+	s->lr_schedule.base_lr = s->lr;
+	s->lr_schedule.total_epochs = s->epochs;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
 
 /* "prefix.name" or just "name" at the top level. */
 static void join_path(char *out, size_t cap, const char *prefix, const char *name)
@@ -115,57 +313,88 @@ static int range_error(const char *path, const struct field *f, bool integer,
 	if (integer)
 		return isif_fail(err, ISIF_EINVAL,
 				 "%s: must be an integer between %.17g and %.17g",
-				 path, f->lo, f->hi);
+				 path, f->pub.lo, f->pub.hi);
 	return isif_fail(err, ISIF_EINVAL, "%s: must be a number %s %g and %s %g",
-			 path, (f->open & LO_OPEN) ? ">" : ">=", f->lo,
-			 (f->open & HI_OPEN) ? "<" : "<=", f->hi);
+			 path, (f->pub.rules & LO_OPEN) ? ">" : ">=", f->pub.lo,
+			 (f->pub.rules & HI_OPEN) ? "<" : "<=", f->pub.hi);
 }
 
 static bool in_range(double x, const struct field *f)
 {
-	bool lo_ok = (f->open & LO_OPEN) ? x > f->lo : x >= f->lo;
-	bool hi_ok = (f->open & HI_OPEN) ? x < f->hi : x <= f->hi;
+	bool lo_ok = (f->pub.rules & LO_OPEN) ? x > f->pub.lo : x >= f->pub.lo;
+	bool hi_ok = (f->pub.rules & HI_OPEN) ? x < f->pub.hi : x <= f->pub.hi;
 	return lo_ok && hi_ok;
 }
 
-static int parse_scalar(struct isif_job_spec *s, json_t *v, const char *path,
-			const struct field *f, char *err)
+/* A string that must be one of names: `must be "a", "b" or "c"`. */
+static int parse_enum(struct isif_job_spec *s, json_t *v, const char *path,
+		      const struct field *f, char *err)
+{
+	char list[ISIF_ERR_LEN / 2] = "";
+	const char *str = json_string_value(v);
+	if (!str)
+		return isif_fail(err, ISIF_EINVAL, "%s: must be a string", path);
+	int k = name_index(f->pub.names, str);
+	if (k >= 0) {
+		*(int *)((char *)s + f->offset) = k;
+		return ISIF_OK;
+	}
+	for (int i = 0; f->pub.names[i]; i++) {
+		size_t n = strlen(list);
+		const char *sep = i == 0 ? "" : f->pub.names[i + 1] ? ", " : " or ";
+		snprintf(list + n, sizeof list - n, "%s\"%s\"", sep, f->pub.names[i]);
+	}
+	return isif_fail(err, ISIF_EINVAL, "%s: must be %s", path, list);
+}
+
+static int parse_value(struct isif_job_spec *s, json_t *v, const char *path,
+		       const struct field *f, char *err)
 {
 	char *dst = (char *)s + f->offset;
-	switch (f->kind) {
-	case F_INT:
-	case F_INT64: {
+	if (f->parse)
+		return f->parse(s, v, path, f, err);
+	switch (f->store) {
+	case S_INT:
+	case S_INT64: {
 		if (!json_is_integer(v))
 			return isif_fail(err, ISIF_EINVAL, "%s: must be an integer", path);
 		json_int_t x = json_integer_value(v);
-		if ((double)x < f->lo || (double)x > f->hi)
+		if ((double)x < f->pub.lo || (double)x > f->pub.hi)
 			return range_error(path, f, true, err);
-		if (f->kind == F_INT)
+		if (f->store == S_INT)
 			*(int *)dst = (int)x;
 		else
 			*(int64_t *)dst = (int64_t)x;
 		return ISIF_OK;
 	}
-	case F_DOUBLE:
-	case F_FLOAT: {
+	case S_DOUBLE:
+	case S_FLOAT: {
 		if (!json_is_number(v))
 			return isif_fail(err, ISIF_EINVAL, "%s: must be a number", path);
 		double x = json_number_value(v);
 		if (!in_range(x, f))
 			return range_error(path, f, false, err);
-		if (f->kind == F_DOUBLE)
+		if (f->store == S_DOUBLE)
 			*(double *)dst = x;
 		else
 			*(float *)dst = (float)x;
 		return ISIF_OK;
 	}
-	case F_BOOL:
+	case S_BOOL:
 		if (!json_is_boolean(v))
 			return isif_fail(err, ISIF_EINVAL, "%s: must be true or false", path);
 		*(bool *)dst = json_is_true(v);
 		return ISIF_OK;
-	case F_CUSTOM:
-		return f->fn(s, v, path, err);
+	case S_ENUM:
+		return parse_enum(s, v, path, f, err);
+	case S_NONE:
+		if (f->pub.kind == ISIF_SPEC_OBJECT) {
+			int rc = parse_object(s, v, path, err);
+			return rc || !f->check ? rc : f->check(s, v, path, f, err);
+		}
+		break;
+	default:
+		break;
 	}
 	return isif_fail(err, ISIF_EINVAL, "%s: internal error", path);
 }
@@ -186,41 +415,30 @@ static int parse_name(char *dst, json_t *v, const char *path, char *err)
 	return ISIF_OK;
 }
 
-static int f_dataset(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static int f_dataset(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, char *err)
 {
 	return parse_name(s->dataset, v, path, err);
 }
 
-static int f_model(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static int f_model(struct isif_job_spec *s, json_t *v, const char *path,
+		   const struct field *f, char *err)
 {
 	char names[ISIF_ERR_LEN / 2] = "";
 	if (!json_is_string(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be a string", path);
-	for (int i = 0; isif_model_names[i]; i++) {
-		if (strcmp(json_string_value(v), isif_model_names[i]) == 0)
+	for (int i = 0; f->pub.names[i]; i++) {
+		if (strcmp(json_string_value(v), f->pub.names[i]) == 0)
 			return parse_name(s->model, v, path, err);
 		size_t n = strlen(names);
-		snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", isif_model_names[i]);
+		snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", f->pub.names[i]);
 	}
 	return isif_fail(err, ISIF_EINVAL, "%s: unknown model (one of %s)", path, names);
 }
 
-static int f_gradient(struct isif_job_spec *s, json_t *v, const char *path, char *err)
-{
-	const char *g = json_string_value(v);
-	if (!g)
-		return isif_fail(err, ISIF_EINVAL, "%s: must be a string", path);
-	if (strcmp(g, "reference") == 0)
-		s->gradient = ISIF_GRAD_REFERENCE;
-	else if (strcmp(g, "full") == 0)
-		s->gradient = ISIF_GRAD_FULL;
-	else
-		return isif_fail(err, ISIF_EINVAL,
-				 "%s: must be \"reference\" or \"full\"", path);
-	return ISIF_OK;
-}
-
-static int f_seed(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+/* Exact integer bounds: 2^53 + 1 must not round into range as a double. */
+static int f_seed(struct isif_job_spec *s, json_t *v, const char *path,
+		  const struct field *f, char *err)
 {
 	if (!json_is_integer(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an integer", path);
@@ -232,7 +450,8 @@ static int f_seed(struct isif_job_spec *s, json_t *v, const char *path, char *er
 	return ISIF_OK;
 }
 
-static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, char *err)
 {
 	if (!json_is_array(v) || json_array_size(v) != 2)
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an array of 2 numbers", path);
@@ -243,19 +462,23 @@ static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path, ch
 			return isif_fail(err, ISIF_EINVAL, "%s[%zu]: must be a number", path, i);
 		x[i] = json_number_value(e);
 	}
-	if (!(x[0] > 0 && x[0] <= x[1] && x[1] <= 1))
-		return isif_fail(err, ISIF_EINVAL,
-				 "%s: must be [a, b] with 0 < a <= b <= 1", path);
+	if (!(in_range(x[0], f) && x[0] <= x[1] && in_range(x[1], f)))
+		return isif_fail(err, ISIF_EINVAL, "%s: must be [a, b] with %g %s a <= b %s %g",
+				 path, f->pub.lo, (f->pub.rules & LO_OPEN) ? "<" : "<=",
+				 (f->pub.rules & HI_OPEN) ? "<" : "<=", f->pub.hi);
 	s->crop_scale[0] = (float)x[0];
 	s->crop_scale[1] = (float)x[1];
 	return ISIF_OK;
 }
 
-/* A JSON array of n ≤ cap integers in [lo, hi] into out; strictly ascending
- * when `ascending`, else without duplicates. */
-static int parse_int_list(json_t *v, const char *path, int *out, int *n, int cap,
-			  long lo, long hi, bool ascending, char *err)
+/* A JSON array of at most f's max_len integers within f's bounds into out;
+ * strictly ascending under ISIF_SPEC_ASCENDING, else without duplicates. */
+static int parse_int_list(json_t *v, const char *path, const struct field *f,
+			  int *out, int *n, char *err)
 {
+	const int cap = f->pub.max_len;
+	const long lo = (long)f->pub.lo, hi = (long)f->pub.hi;
+	const bool ascending = f->pub.rules & ISIF_SPEC_ASCENDING;
 	if (!json_is_array(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an array of integers", path);
 	size_t len = json_array_size(v);
@@ -284,68 +507,42 @@ static int parse_int_list(json_t *v, const char *path, int *out, int *n, int cap
 	return ISIF_OK;
 }
 
-static int f_lr_type(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static int f_milestones(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, char *err)
 {
-	const char *t = json_string_value(v);
-	if (!t)
-		return isif_fail(err, ISIF_EINVAL, "%s: must be a string", path);
-	if (strcmp(t, "constant") == 0)
-		s->lr_schedule.type = ISIF_LR_CONSTANT;
-	else if (strcmp(t, "step") == 0)
-		s->lr_schedule.type = ISIF_LR_STEP;
-	else if (strcmp(t, "cosine") == 0)
-		s->lr_schedule.type = ISIF_LR_COSINE;
-	else
-		return isif_fail(err, ISIF_EINVAL,
-				 "%s: must be \"constant\", \"step\" or \"cosine\"", path);
-	return ISIF_OK;
+	return parse_int_list(v, path, f, s->lr_schedule.milestones,
+			      &s->lr_schedule.n_milestones, err);
 }
 
-/* Milestone count as parsed, so factors can be checked against it; factors
- * are parsed into a side array and compared after the whole object. */
-static int f_milestones(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+/* Factors are checked against the milestones' count after the whole
+ * object (check_lr_schedule). */
+static int f_factors(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, char *err)
 {
-	return parse_int_list(v, path, s->lr_schedule.milestones,
-			      &s->lr_schedule.n_milestones, ISIF_LR_MAX_MILESTONES,
-			      1, 10000, true, err);
-}
-
-static int f_factors(struct isif_job_spec *s, json_t *v, const char *path, char *err)
-{
-	(void)s;
 	if (!json_is_array(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an array of numbers", path);
-	if (json_array_size(v) > ISIF_LR_MAX_MILESTONES)
+	if (json_array_size(v) > (size_t)f->pub.max_len)
 		return isif_fail(err, ISIF_EINVAL, "%s: at most %d entries", path,
-				 ISIF_LR_MAX_MILESTONES);
+				 f->pub.max_len);
 	for (size_t i = 0; i < json_array_size(v); i++) {
 		json_t *e = json_array_get(v, i);
 		if (!json_is_number(e))
 			return isif_fail(err, ISIF_EINVAL, "%s[%zu]: must be a number", path, i);
 		double x = json_number_value(e);
-		if (!(x >= 0 && x <= 1000))
+		if (!in_range(x, f))
 			return isif_fail(err, ISIF_EINVAL,
-					 "%s[%zu]: must be between 0 and 1000", path, i);
+					 "%s[%zu]: must be between %g and %g", path, i,
+					 f->pub.lo, f->pub.hi);
 		s->lr_schedule.factors[i] = x;
 	}
 	return ISIF_OK;
 }
 
-static const struct field lr_fields[] = {
-	{"type", F_CUSTOM, 0, 0, 0, 0, f_lr_type},
-	{"milestones", F_CUSTOM, 0, 0, 0, 0, f_milestones},
-	{"factors", F_CUSTOM, 0, 0, 0, 0, f_factors},
-	{"warmup_epochs", F_DOUBLE, OFF(lr_schedule.warmup_epochs), 0, 10000, 0, NULL},
-	{"min_lr", F_DOUBLE, OFF(lr_schedule.min_lr), 0, 10, 0, NULL},
-};
-
-static int f_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static int check_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path,
+			     const struct field *f, char *err)
 {
-	json_t *factors = json_is_object(v) ? json_object_get(v, "factors") : NULL;
-	json_t *milestones = json_is_object(v) ? json_object_get(v, "milestones") : NULL;
-	int rc = parse_object(s, v, path, lr_fields, sizeof lr_fields / sizeof lr_fields[0], err);
-	if (rc)
-		return rc;
+	json_t *factors = json_object_get(v, "factors");
+	json_t *milestones = json_object_get(v, "milestones");
 	/* Giving one list resets the other to empty unless it is given too. */
 	if (milestones && !factors)
 		return isif_fail(err, ISIF_EINVAL, "%s.factors: required with milestones", path);
@@ -358,7 +555,9 @@ static int f_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path, c
 	return ISIF_OK;
 }
 
-static int f_classes(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+/* null, or {"train": [...], "test": [...]} with both lists required. */
+static int f_classes(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, char *err)
 {
 	char sub[128];
 	if (json_is_null(v)) {
@@ -383,8 +582,7 @@ static int f_classes(struct isif_job_spec *s, json_t *v, const char *path, char 
 		e = json_object_get(v, names[i]);
 		if (!e)
 			return isif_fail(err, ISIF_EINVAL, "%s: required", sub);
-		int rc = parse_int_list(e, sub, lists[i], counts[i], ISIF_SPEC_MAX_CLASSES,
-					0, SPEC_MAX_LABEL, false, err);
+		int rc = parse_int_list(e, sub, field_at(sub), lists[i], counts[i], err);
 		if (rc)
 			return rc;
 		if (*counts[i] == 0)
@@ -394,70 +592,9 @@ static int f_classes(struct isif_job_spec *s, json_t *v, const char *path, char 
 	return ISIF_OK;
 }
 
-static const struct field jitter_fields[] = {
-	{"brightness", F_FLOAT, OFF(brightness), 0, 1, 0, NULL},
-	{"contrast", F_FLOAT, OFF(contrast), 0, 1, 0, NULL},
-	{"saturation", F_FLOAT, OFF(saturation), 0, 1, 0, NULL},
-	{"hue", F_FLOAT, OFF(hue), 0, 0.5, 0, NULL},
-	{"p", F_FLOAT, OFF(jitter_p), 0, 1, 0, NULL},
-};
-
-static int f_jitter(struct isif_job_spec *s, json_t *v, const char *path, char *err)
-{
-	return parse_object(s, v, path, jitter_fields,
-			    sizeof jitter_fields / sizeof jitter_fields[0], err);
-}
-
-static const struct field augment_fields[] = {
-	{"crop", F_BOOL, OFF(crop), 0, 0, 0, NULL},
-	{"crop_scale", F_CUSTOM, 0, 0, 0, 0, f_crop_scale},
-	{"hflip", F_FLOAT, OFF(hflip), 0, 1, 0, NULL},
-	{"grayscale", F_FLOAT, OFF(grayscale), 0, 1, 0, NULL},
-	{"color_jitter", F_CUSTOM, 0, 0, 0, 0, f_jitter},
-};
-
-static int f_augment(struct isif_job_spec *s, json_t *v, const char *path, char *err)
-{
-	return parse_object(s, v, path, augment_fields,
-			    sizeof augment_fields / sizeof augment_fields[0], err);
-}
-
-static const struct field eval_fields[] = {
-	{"knn_k", F_INT, OFF(knn_k), 1, 10000, 0, NULL},
-	{"knn_temperature", F_DOUBLE, OFF(knn_temperature), 0, 10, LO_OPEN, NULL},
-	{"every", F_INT, OFF(eval_every), 0, 10000, 0, NULL},
-};
-
-static int f_eval(struct isif_job_spec *s, json_t *v, const char *path, char *err)
-{
-	return parse_object(s, v, path, eval_fields,
-			    sizeof eval_fields / sizeof eval_fields[0], err);
-}
-
-static const struct field top_fields[] = {
-	{"dataset", F_CUSTOM, 0, 0, 0, 0, f_dataset},
-	{"model", F_CUSTOM, 0, 0, 0, 0, f_model},
-	{"epochs", F_INT, OFF(epochs), 1, 10000, 0, NULL},
-	{"batch_size", F_INT, OFF(batch_size), 2, 1024, 0, NULL},
-	{"lr", F_DOUBLE, OFF(lr), 0, 10, LO_OPEN, NULL},
-	{"momentum", F_DOUBLE, OFF(momentum), 0, 1, HI_OPEN, NULL},
-	{"weight_decay", F_DOUBLE, OFF(weight_decay), 0, 1, 0, NULL},
-	{"nesterov", F_BOOL, OFF(nesterov), 0, 0, 0, NULL},
-	{"lr_schedule", F_CUSTOM, 0, 0, 0, 0, f_lr_schedule},
-	{"temperature", F_DOUBLE, OFF(temperature), 0, 10, LO_OPEN, NULL},
-	{"embedding_dim", F_INT, OFF(embedding_dim), 2, 4096, 0, NULL},
-	{"seed", F_CUSTOM, 0, 0, 0, 0, f_seed},
-	{"threads", F_INT, OFF(threads), 0, 256, 0, NULL},
-	{"augment", F_CUSTOM, 0, 0, 0, 0, f_augment},
-	{"gradient", F_CUSTOM, 0, 0, 0, 0, f_gradient},
-	{"bn_groups", F_INT, OFF(bn_groups), 1, 64, 0, NULL},
-	{"eval", F_CUSTOM, 0, 0, 0, 0, f_eval},
-	{"train_subset", F_INT64, OFF(train_subset), 0, 9007199254740992.0, 0, NULL},
-	{"classes", F_CUSTOM, 0, 0, 0, 0, f_classes},
-};
-
+/* Each key of obj must be a member of the object at path in the table. */
 static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
-			const struct field *table, size_t n, char *err)
+			char *err)
 {
 	char sub[128];
 	const char *key;
@@ -466,14 +603,11 @@ static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an object",
 				 path[0] ? path : "spec");
 	json_object_foreach(obj, key, v) {
-		const struct field *f = NULL;
-		for (size_t i = 0; i < n && !f; i++)
-			if (strcmp(table[i].name, key) == 0)
-				f = &table[i];
+		const struct field *f = member(path, key);
 		join_path(sub, sizeof sub, path, key);
 		if (!f)
 			return isif_fail(err, ISIF_EINVAL, "%s: unknown field", sub);
-		int rc = parse_scalar(s, v, sub, f, err);
+		int rc = parse_value(s, v, sub, f, err);
 		if (rc)
 			return rc;
 	}
@@ -489,8 +623,7 @@ int isif_spec_parse(struct isif_job_spec *spec, const char *json,
 		return isif_fail(err, ISIF_EINVAL, "spec: invalid JSON: %s (line %d, column %d)",
 				 jerr.text, jerr.line, jerr.column);
 	struct isif_job_spec s = *spec;
-	int rc = parse_object(&s, root, "", top_fields,
-			      sizeof top_fields / sizeof top_fields[0], err);
+	int rc = parse_object(&s, root, "", err);
 	if (rc == ISIF_OK && require_dataset && !json_object_get(root, "dataset"))
 		rc = isif_fail(err, ISIF_EINVAL, "dataset: required");
 	json_decref(root);
@@ -553,51 +686,31 @@ static void sb_ints(struct isif_strbuf *b, const int *x, int n)
 	isif_strbuf_printf(b, "]");
 }
 
-static const char *lr_type_name(enum isif_lr_type t)
+/* names[v], or names[fallback] for a value without a spelling. */
+static const char *enum_name(const char *const *names, unsigned v, unsigned fallback)
 {
-	return t == ISIF_LR_CONSTANT ? "constant" : t == ISIF_LR_COSINE ? "cosine" : "step";
+	for (unsigned i = 0; names[i]; i++)
+		if (i == v)
+			return names[i];
+	return names[fallback];
 }
 
-static void sb_lr_schedule(struct isif_strbuf *b, const struct isif_lr_schedule *l)
+static void w_milestones(struct isif_strbuf *b, const struct isif_job_spec *s)
 {
-	isif_strbuf_printf(b, "{\"type\": \"%s\", \"milestones\": ", lr_type_name(l->type));
-	sb_ints(b, l->milestones, l->n_milestones);
-	isif_strbuf_printf(b, ", \"factors\": [");
-	for (int i = 0; i < l->n_milestones; i++) {
+	sb_ints(b, s->lr_schedule.milestones, s->lr_schedule.n_milestones);
+}
+
+static void w_factors(struct isif_strbuf *b, const struct isif_job_spec *s)
+{
+	isif_strbuf_printf(b, "[");
+	for (int i = 0; i < s->lr_schedule.n_milestones; i++) {
 		isif_strbuf_printf(b, "%s", i ? ", " : "");
-		sb_double(b, l->factors[i]);
+		sb_double(b, s->lr_schedule.factors[i]);
 	}
-	isif_strbuf_printf(b, "], \"warmup_epochs\": ");
-	sb_double(b, l->warmup_epochs);
-	isif_strbuf_printf(b, ", \"min_lr\": ");
-	sb_double(b, l->min_lr);
-	isif_strbuf_printf(b, "}");
+	isif_strbuf_printf(b, "]");
 }
 
-static void sb_augment(struct isif_strbuf *b, const struct isif_job_spec *s)
-{
-	isif_strbuf_printf(b, "{\"crop\": %s, \"crop_scale\": [", s->crop ? "true" : "false");
-	sb_float(b, s->crop_scale[0]);
-	isif_strbuf_printf(b, ", ");
-	sb_float(b, s->crop_scale[1]);
-	isif_strbuf_printf(b, "], \"hflip\": ");
-	sb_float(b, s->hflip);
-	isif_strbuf_printf(b, ", \"grayscale\": ");
-	sb_float(b, s->grayscale);
-	isif_strbuf_printf(b, ", \"color_jitter\": {\"brightness\": ");
-	sb_float(b, s->brightness);
-	isif_strbuf_printf(b, ", \"contrast\": ");
-	sb_float(b, s->contrast);
-	isif_strbuf_printf(b, ", \"saturation\": ");
-	sb_float(b, s->saturation);
-	isif_strbuf_printf(b, ", \"hue\": ");
-	sb_float(b, s->hue);
-	isif_strbuf_printf(b, ", \"p\": ");
-	sb_float(b, s->jitter_p);
-	isif_strbuf_printf(b, "}}");
-}
-
-static void sb_classes(struct isif_strbuf *b, const struct isif_job_spec *s)
+static void w_classes(struct isif_strbuf *b, const struct isif_job_spec *s)
 {
 	if (!s->has_classes) {
 		isif_strbuf_printf(b, "null");
@@ -610,34 +723,78 @@ static void sb_classes(struct isif_strbuf *b, const struct isif_job_spec *s)
 	isif_strbuf_printf(b, "}");
 }
 
+static void write_object(struct isif_strbuf *b, const struct isif_job_spec *s,
+			 const char *prefix);
+
+static void write_value(struct isif_strbuf *b, const struct isif_job_spec *s,
+			const struct field *f)
+{
+	const char *src = (const char *)s + f->offset;
+	if (f->write) {
+		f->write(b, s);
+		return;
+	}
+	switch (f->store) {
+	case S_NONE:
+		write_object(b, s, f->pub.path);
+		break;
+	case S_INT:
+		isif_strbuf_printf(b, "%d", *(const int *)src);
+		break;
+	case S_INT64:
+		isif_strbuf_printf(b, "%" PRId64, *(const int64_t *)src);
+		break;
+	case S_UINT64:
+		isif_strbuf_printf(b, "%" PRIu64, *(const uint64_t *)src);
+		break;
+	case S_DOUBLE:
+		sb_double(b, *(const double *)src);
+		break;
+	case S_FLOAT:
+		sb_float(b, *(const float *)src);
+		break;
+	case S_BOOL:
+		isif_strbuf_printf(b, "%s", *(const bool *)src ? "true" : "false");
+		break;
+	case S_NAME:
+		sb_string(b, src);
+		break;
+	case S_ENUM:
+		isif_strbuf_printf(b, "\"%s\"", enum_name(f->pub.names, *(const unsigned *)src,
+							  (unsigned)name_index(f->pub.names, f->dstr)));
+		break;
+	case S_FLOAT2:
+		isif_strbuf_printf(b, "[");
+		sb_float(b, ((const float *)src)[0]);
+		isif_strbuf_printf(b, ", ");
+		sb_float(b, ((const float *)src)[1]);
+		isif_strbuf_printf(b, "]");
+		break;
+	}
+}
+
+/* {"key": value, ...} over the members of the object at prefix, in table order. */
+static void write_object(struct isif_strbuf *b, const struct isif_job_spec *s,
+			 const char *prefix)
+{
+	const char *sep = "";
+	isif_strbuf_printf(b, "{");
+	for (int i = 0; i < N_FIELDS; i++) {
+		const char *key = key_in(&fields[i], prefix);
+		if (!key)
+			continue;
+		isif_strbuf_printf(b, "%s\"%s\": ", sep, key);
+		write_value(b, s, &fields[i]);
+		sep = ", ";
+	}
+	isif_strbuf_printf(b, "}");
+}
+
 char *isif_spec_to_json(const struct isif_job_spec *s)
 {
 	struct isif_strbuf b;
 	isif_strbuf_init(&b, SIZE_MAX);
-	isif_strbuf_printf(&b, "{\"dataset\": ");
-	sb_string(&b, s->dataset);
-	isif_strbuf_printf(&b, ", \"model\": ");
-	sb_string(&b, s->model);
-	isif_strbuf_printf(&b, ", \"epochs\": %d, \"batch_size\": %d, \"lr\": ", s->epochs, s->batch_size);
-	sb_double(&b, s->lr);
-	isif_strbuf_printf(&b, ", \"momentum\": ");
-	sb_double(&b, s->momentum);
-	isif_strbuf_printf(&b, ", \"weight_decay\": ");
-	sb_double(&b, s->weight_decay);
-	isif_strbuf_printf(&b, ", \"nesterov\": %s, \"lr_schedule\": ", s->nesterov ? "true" : "false");
-	sb_lr_schedule(&b, &s->lr_schedule);
-	isif_strbuf_printf(&b, ", \"temperature\": ");
-	sb_double(&b, s->temperature);
-	isif_strbuf_printf(&b, ", \"embedding_dim\": %d, \"seed\": %" PRIu64 ", \"threads\": %d, \"augment\": ",
-		  s->embedding_dim, s->seed, s->threads);
-	sb_augment(&b, s);
-	isif_strbuf_printf(&b, ", \"gradient\": \"%s\", \"bn_groups\": %d, \"eval\": {\"knn_k\": %d, \"knn_temperature\": ",
-		  s->gradient == ISIF_GRAD_FULL ? "full" : "reference", s->bn_groups, s->knn_k);
-	sb_double(&b, s->knn_temperature);
-	isif_strbuf_printf(&b, ", \"every\": %d}, \"train_subset\": %" PRId64 ", \"classes\": ",
-		  s->eval_every, s->train_subset);
-	sb_classes(&b, s);
-	isif_strbuf_printf(&b, "}");
+	write_object(&b, s, "");
 	return isif_strbuf_take(&b, NULL);
 }
 

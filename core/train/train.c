@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 #ifdef _OPENMP
@@ -26,6 +25,7 @@
 #include "isif/nn/model.h"
 #include "isif/nn/optim.h"
 #include "isif/base/rng.h"
+#include "isif/base/clock.h"
 #include "isif/base/safetensors.h"
 #include "isif/train/checkpoint.h"
 #include "isif/train/train.h"
@@ -52,13 +52,6 @@ struct isif_trainer {
 	int start_step;
 	double partial_loss, partial_wait, partial_seconds;
 };
-
-static double now_seconds(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int label_in(int label, const int *set, int n)
 {
@@ -400,7 +393,7 @@ static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks
 		return isif_fail(err, ISIF_ENOMEM, "cannot start loader threads");
 
 	/* A resumed epoch carries on the sums of its first batches. */
-	double t0 = now_seconds() - t->partial_seconds, waited_total = t->partial_wait;
+	double t0 = isif_now_s() - t->partial_seconds, waited_total = t->partial_wait;
 	double loss_sum = t->partial_loss, lr = 0;
 	t->start_step = 0;
 	t->partial_loss = t->partial_wait = t->partial_seconds = 0;
@@ -408,7 +401,7 @@ static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks
 		int flag = cancel ? atomic_load(cancel) : ISIF_RUN;
 		if (flag == ISIF_STOP_CHECKPOINT) {
 			char ckpt[1200];
-			rc = save_checkpoint(t, b, loss_sum, waited_total, now_seconds() - t0, ckpt,
+			rc = save_checkpoint(t, b, loss_sum, waited_total, isif_now_s() - t0, ckpt,
 					     sizeof ckpt, err);
 			if (!rc && cb && cb->on_stop)
 				cb->on_stop(cb->user, t->epochs_done, b, ckpt);
@@ -447,7 +440,7 @@ static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks
 			      (float)lr);
 		loss_sum += loss;
 		if (cb && cb->on_progress) {
-			double now = now_seconds();
+			double now = isif_now_s();
 			int64_t done = (int64_t)(b + 1) * m, total = (int64_t)t->n_batches * m;
 			struct isif_progress p = {
 				.epoch = epoch + 1, .epochs = sp->epochs, .images_done = done,
@@ -462,7 +455,7 @@ static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks
 		}
 	}
 	loader_end_epoch(t->loader);
-	double seconds = now_seconds() - t0;
+	double seconds = isif_now_s() - t0;
 	mt->loss = loss_sum / t->n_batches;
 	mt->lr = lr;
 	mt->train_seconds = seconds;
@@ -479,11 +472,11 @@ int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *
 #ifdef _OPENMP
 	omp_set_num_threads(t->threads);
 #endif
-	double run_start = now_seconds();
+	double run_start = isif_now_s();
 	int first_epoch = t->epochs_done;
 	while (t->epochs_done < sp->epochs) {
 		struct isif_epoch_metrics mt = { 0 };
-		double t0 = now_seconds();
+		double t0 = isif_now_s();
 		int rc = train_epoch(t, cb, cancel, run_start, first_epoch, &mt, err);
 		if (rc)
 			return rc;
@@ -497,7 +490,7 @@ int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *
 		char ckpt[1200];
 		if (!rc)
 			rc = save_checkpoint(t, 0, 0, 0, 0, ckpt, sizeof ckpt, err);
-		mt.seconds = now_seconds() - t0;
+		mt.seconds = isif_now_s() - t0;
 		if (!rc && cb && cb->on_epoch)
 			cb->on_epoch(cb->user, &mt, ckpt, train_emb, eval_now ? t->n_train : 0,
 				     test_emb, eval_now ? t->n_test : 0, sp->embedding_dim);

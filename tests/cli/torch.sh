@@ -14,5 +14,5 @@ if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 	fail "torch_module_fashion_mnist_present" "install dataset-fashion-mnist (make deps)"
 	finish
 fi
-$PY "$(dirname "$0")/torch_module.py" "$ISIF" "$TMP" || FAILED=1
+$PY "$(dirname "$0")/torch_module.py" "$ISIF" "$T" || FAILED=1
 finish

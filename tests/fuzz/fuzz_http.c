@@ -25,13 +25,13 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dscache.h"
 #include "fuzz_util.h"
 #include "http.h"
 #include "index.h"
+#include "isif/base/clock.h"
 #include "isif/base/common.h"
 #include "log.h"
 #include "migrations.h"
@@ -121,13 +121,6 @@ static void setup(void)
 	start(&daemons[1], "token", true);
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Whether buf holds a whole answer (headers, then Content-Length bytes or
  * the last chunk); keep-alive answers do not end with a close. */
 static bool complete(const char *buf, size_t got)
@@ -165,12 +158,12 @@ static size_t exchange(int port, const uint8_t *data, size_t size, char *buf, si
 	}
 	shutdown(fd, SHUT_WR);
 	size_t got = 0;
-	double t0 = now_ms(), end = t0 + 300;
+	double t0 = 1e3 * isif_now_s(), end = t0 + 300;
 	for (;;) {
 		/* An incomplete request gets no answer: libmicrohttpd keeps a
 		 * half-closed connection until its timeout. Answers start within
 		 * milliseconds, so 50 ms of silence ends the wait. */
-		double left = (got ? end : t0 + 50) - now_ms();
+		double left = (got ? end : t0 + 50) - 1e3 * isif_now_s();
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, (int)left + 1) <= 0)
 			break;

@@ -62,13 +62,6 @@ void fuzz_write(const char *name, const void *data, size_t len)
 	}
 }
 
-void fuzz_remove(const char *name)
-{
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s", fuzz_dir(), name);
-	unlink(path);
-}
-
 void fuzz_split(const uint8_t *data, size_t size, int n, const uint8_t **part,
 		size_t *len)
 {

@@ -25,9 +25,6 @@ const char *fuzz_dir(void);
  * it); aborts when the scratch file system fails, which is not a finding. */
 void fuzz_write(const char *name, const void *data, size_t len);
 
-/* Removes fuzz_dir()/name if present. */
-void fuzz_remove(const char *name);
-
 /*
  * Splits an input into n parts: parts 0..n-2 each start with a 32-bit
  * little-endian length (clamped to what is left), part n-1 is the rest.

@@ -108,6 +108,9 @@ code=$(req GET /metrics)
 	grep -q '^isifd_http_requests_total{route="/jobs",method="POST",code="201"} 3$' "$T/body" &&
 	grep -q '^isifd_http_request_duration_seconds_bucket{route="/jobs/{id}",le="+Inf"} [1-9]' "$T/body" &&
 	grep -q '^isifd_http_request_duration_seconds_count{route="/healthz"} [1-9]' "$T/body"; is api_prometheus
+# GET and POST /jobs (both sent above) are one route label, and no label repeats.
+check api_prometheus_one_label_per_pattern [ "$(grep -o '^isifd_http_request_duration_seconds_count{route="[^"]*"}' "$T/body" |
+	sort | uniq -d)$(grep -c '^isifd_http_request_duration_seconds_count{route="/jobs"} ' "$T/body")" = 1 ]
 
 # ---- bad requests: exact status, and the daemon still healthy -------------------
 # bad NAME CODE TEXT METHOD PATH [CURL ARGS...]: see expect_error in tests/lib.sh.

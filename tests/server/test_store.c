@@ -14,6 +14,7 @@
 
 #include "migrations.h"
 #include "store.h"
+#include "store_retrieval.h"
 
 static struct store *open_fresh(const char *name)
 {
@@ -282,7 +283,7 @@ TEST(srv_store_lists_and_datasets)
 	CHECK_EQ(store_dataset_lookup(st, "fashion-mnist", fmt, sizeof fmt, path, sizeof path), STORE_OK);
 	CHECK(strcmp(fmt, "idx") == 0 && strcmp(path, "/usr/share/datasets/fashion-mnist") == 0);
 	CHECK_EQ(store_dataset_lookup(st, "nope", fmt, sizeof fmt, path, sizeof path), STORE_NOTFOUND);
-	CHECK_EQ(store_datasets_json(st, &out), STORE_OK);
+	CHECK_EQ(store_dataset_json(st, NULL, &out), STORE_OK);
 	CHECK_EQ(json_array_size(json_object_get(out, "datasets")), 1);
 	json_decref(out);
 	store_close(st);

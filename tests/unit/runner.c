@@ -9,8 +9,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "isif/base/clock.h"
 
 static struct test_list tests;
 static int registry_out_of_memory;
@@ -87,17 +88,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (size_t i = 0; i < tests.n; i++) {
-		struct timespec t0, t1;
 		int wanted = argc < 2;
 		for (int f = 1; f < argc; f++)
 			wanted |= strstr(tests.v[i].name, argv[f]) != NULL;
 		if (!wanted)
 			continue;
 		current_failures = 0;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		double t0 = isif_now_s();
 		tests.v[i].fn();
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		double s = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+		double s = isif_now_s() - t0;
 		printf("%s %s (%.2fs)\n", current_failures ? "FAIL" : "PASS",
 		       tests.v[i].name, s);
 		fflush(stdout);

@@ -29,7 +29,7 @@ static const struct conv_shape conv_shapes[] = {
 	{ 1, 3, 8, 6, 2, 5, 3, 1, 2 },  /* non-square 5×3 kernel, pad 2 */
 	{ 2, 2, 9, 7, 3, 3, 2, 3, 1 },  /* stride 3, 3×2 kernel */
 	{ 1, 2, 2, 3, 2, 3, 3, 1, 1 },  /* kernel larger than the image */
-	/* wide layers (C + K > 192 planes, core/conv2d.c): */
+	/* wide layers (C + K > 192 planes, core/nn/conv2d.c): */
 	{ 2, 16, 5, 4, 180, 3, 3, 1, 1 },/* 3×3 same stride 1, ≤ 8×8: Winograd F(4×4, 3×3), odd H */
 	{ 1, 20, 6, 5, 176, 3, 3, 2, 1 },/* 3×3 stride 2: implicit GEMM */
 	{ 1, 16, 10, 9, 180, 3, 3, 1, 1 },/* 3×3 same stride 1, > 8×8: Winograd F(2×2, 3×3) */

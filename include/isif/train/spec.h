@@ -3,6 +3,10 @@
  * strict JSON parsing (unknown fields, wrong types and out-of-range values
  * are errors naming the field) and canonical JSON output. Shared by the
  * `isif` command line and the daemon.
+ *
+ * Every field's name, type, default, bounds and help live in one table in
+ * spec.c (isif_spec_field): the parser, isif_spec_default, `isif train
+ * --help` and docs/API.md's table (`isif spec-doc`) all read it.
  */
 #ifndef ISIF_SPEC_H
 #define ISIF_SPEC_H
@@ -17,31 +21,32 @@
 #define ISIF_SPEC_NAME_LEN 64
 #define ISIF_SPEC_MAX_CLASSES 1000
 
+/* The parsed spec. JSON paths in brackets where they differ from the
+ * member's name; defaults and bounds are the field table's. */
 struct isif_job_spec {
 	char dataset[ISIF_SPEC_NAME_LEN];   /* registered name or a path (CLI) */
-	char model[ISIF_SPEC_NAME_LEN];     /* "resnet20" */
-	int epochs;                         /* 20, 1..10000 */
-	int batch_size;                     /* m source images per step, 128, 2..1024 */
-	double lr;                          /* 0.03 */
-	double momentum;                    /* 0.9 */
-	double weight_decay;                /* 5e-4 */
-	bool nesterov;                      /* false */
-	struct isif_lr_schedule lr_schedule;/* {"type": "step", "milestones": [], "factors": []}, plus
-					       "warmup_epochs", "min_lr" for cosine */
-	double temperature;                 /* 0.1 */
-	int embedding_dim;                  /* 128 */
-	uint64_t seed;                      /* 1 */
-	int threads;                        /* 0: the scheduler decides */
+	char model[ISIF_SPEC_NAME_LEN];     /* one of isif_model_names */
+	int epochs;
+	int batch_size;                     /* m source images per step */
+	double lr;
+	double momentum;
+	double weight_decay;
+	bool nesterov;
+	struct isif_lr_schedule lr_schedule;/* base_lr and total_epochs: lr and epochs */
+	double temperature;
+	int embedding_dim;
+	uint64_t seed;
+	int threads;                        /* 0: the caller decides */
 	/* augment */
-	float crop_scale[2];                /* [0.2, 1.0]; "crop": false switches it off */
+	float crop_scale[2];
 	bool crop;
-	float hflip, grayscale;             /* 0.5, 0.2 */
-	float brightness, contrast, saturation, hue, jitter_p; /* 0.4 ×4, p 1.0 */
-	enum isif_gradient_mode gradient;   /* "reference" */
-	int bn_groups;                      /* 1 */
-	int knn_k;                          /* 200 */
-	double knn_temperature;             /* 0.1 */
-	int eval_every;                     /* 1 (0: never) */
+	float hflip, grayscale;
+	float brightness, contrast, saturation, hue, jitter_p; /* [augment.color_jitter.*] */
+	enum isif_gradient_mode gradient;
+	int bn_groups;
+	int knn_k;                          /* [eval.knn_k] */
+	double knn_temperature;             /* [eval.knn_temperature] */
+	int eval_every;                     /* [eval.every], 0: never */
 	int64_t train_subset;               /* 0: all */
 	bool has_classes;                   /* "classes" given (not null) */
 	int n_train_classes, n_test_classes;
@@ -49,7 +54,7 @@ struct isif_job_spec {
 	int test_classes[ISIF_SPEC_MAX_CLASSES];
 };
 
-/* Fills spec with DESIGN's defaults (dataset empty). */
+/* Fills spec with every field's default from the table (dataset empty). */
 void isif_spec_default(struct isif_job_spec *spec);
 
 /*
@@ -63,6 +68,43 @@ int isif_spec_parse(struct isif_job_spec *spec, const char *json,
 
 /* Canonical JSON of the whole spec (every field), malloc'd; NULL on ENOMEM. */
 char *isif_spec_to_json(const struct isif_job_spec *spec);
+
+/* What a spec field holds (its JSON type). */
+enum isif_spec_kind {
+	ISIF_SPEC_INT,         /* an integer in lo..hi */
+	ISIF_SPEC_NUMBER,      /* any number between lo and hi */
+	ISIF_SPEC_BOOL,
+	ISIF_SPEC_STRING,      /* one of names, or any of lo..hi bytes */
+	ISIF_SPEC_PAIR,        /* [a, b], lo < a <= b <= hi (bounds per `rules`) */
+	ISIF_SPEC_INT_LIST,    /* [integers in lo..hi], at most max_len */
+	ISIF_SPEC_NUMBER_LIST, /* [numbers between lo and hi], at most max_len */
+	ISIF_SPEC_OBJECT,      /* holds the fields whose path continues its own */
+};
+
+/* isif_spec_field.rules */
+#define ISIF_SPEC_LO_OPEN 1u   /* lo itself is excluded */
+#define ISIF_SPEC_HI_OPEN 2u   /* hi itself is excluded */
+#define ISIF_SPEC_ASCENDING 4u /* list entries strictly ascending */
+#define ISIF_SPEC_DISTINCT 8u  /* list entries without repeats */
+#define ISIF_SPEC_NULLABLE 16u /* null is allowed too */
+
+/* One field of the job spec, as the parser reads it and the command line and
+ * the docs describe it. Static data. */
+struct isif_spec_field {
+	const char *path;         /* dotted JSON path: "augment.color_jitter.hue" */
+	const char *flag;         /* `isif train --FLAG` without the dashes; NULL: none */
+	enum isif_spec_kind kind;
+	const char *def;          /* the default as JSON text; NULL: required */
+	double lo, hi;            /* bounds (of a string: its length in bytes) */
+	unsigned rules;           /* ISIF_SPEC_* above */
+	int max_len;              /* lists: most entries */
+	const char *const *names; /* strings: the allowed values, NULL-terminated */
+	const char *help;         /* what it does, one line */
+};
+
+/* Field i of the spec, in document order (an object before its members);
+ * NULL past the last. */
+const struct isif_spec_field *isif_spec_field(int i);
 
 /* The spec's augmentation settings for out_h×out_w and a dataset's mean/std. */
 void isif_spec_augment(const struct isif_job_spec *spec, int out_h, int out_w,

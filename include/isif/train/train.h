@@ -69,9 +69,12 @@ enum isif_cancel {
 
 /*
  * Creates a trainer for spec over a loaded dataset (borrowed, must outlive
- * the trainer). Checkpoints go to out_dir/checkpoint-latest.safetensors
- * (+ .optim.safetensors); out_dir must exist. threads: BLAS and loader
- * threads (spec.threads wins when non-zero).
+ * the trainer). Checkpoints go to out_dir/checkpoint-latest.safetensors,
+ * with the optimizer state beside it in optim-EEEEEE.safetensors
+ * (optim-EEEEEE-SSSSSS.safetensors for a stop inside an epoch), the name
+ * the checkpoint's "optim" metadata gives; older optim files are removed.
+ * out_dir must exist. threads: BLAS and loader threads (spec.threads wins
+ * when non-zero).
  */
 int isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
 			const struct isif_dataset *ds, const char *out_dir,
