@@ -38,7 +38,7 @@ int cli_double(const char *name, const char *text, double min, double max, doubl
 /* Creates the model a checkpoint holds (name from its metadata unless
  * `model` is given; channels and embedding width from its tensors) and
  * loads the weights. Prints the error and returns non-zero on failure. */
-int cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
+enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
 
 int cmd_init(int argc, char **argv);
 int cmd_embed(int argc, char **argv);

@@ -83,8 +83,8 @@ enum field_kind {
 #define HI_OPEN 2u
 
 struct field;
-typedef int (*field_fn)(struct isif_job_spec *s, json_t *v, const char *path,
-			char *err);
+typedef enum isif_rc (*field_fn)(struct isif_job_spec *s, json_t *v, const char *path,
+			struct isif_error *err);
 
 struct field {
 	const char *name;
@@ -97,8 +97,8 @@ struct field {
 
 #define OFF(m) offsetof(struct isif_job_spec, m)
 
-static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
-			const struct field *table, size_t n, char *err);
+static enum isif_rc parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
+			const struct field *table, size_t n, struct isif_error *err);
 
 /* "prefix.name" or just "name" at the top level. */
 static void join_path(char *out, size_t cap, const char *prefix, const char *name)
@@ -109,8 +109,8 @@ static void join_path(char *out, size_t cap, const char *prefix, const char *nam
 		snprintf(out, cap, "%s", name);
 }
 
-static int range_error(const char *path, const struct field *f, bool integer,
-		       char *err)
+static enum isif_rc range_error(const char *path, const struct field *f, bool integer,
+		       struct isif_error *err)
 {
 	if (integer)
 		return isif_fail(err, ISIF_EINVAL,
@@ -128,8 +128,8 @@ static bool in_range(double x, const struct field *f)
 	return lo_ok && hi_ok;
 }
 
-static int parse_scalar(struct isif_job_spec *s, json_t *v, const char *path,
-			const struct field *f, char *err)
+static enum isif_rc parse_scalar(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, struct isif_error *err)
 {
 	char *dst = (char *)s + f->offset;
 	switch (f->kind) {
@@ -170,7 +170,7 @@ static int parse_scalar(struct isif_job_spec *s, json_t *v, const char *path,
 	return isif_fail(err, ISIF_EINVAL, "%s: internal error", path);
 }
 
-static int parse_name(char *dst, json_t *v, const char *path, char *err)
+static enum isif_rc parse_name(char *dst, json_t *v, const char *path, struct isif_error *err)
 {
 	if (!json_is_string(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be a string", path);
@@ -186,12 +186,12 @@ static int parse_name(char *dst, json_t *v, const char *path, char *err)
 	return ISIF_OK;
 }
 
-static int f_dataset(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_dataset(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	return parse_name(s->dataset, v, path, err);
 }
 
-static int f_model(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_model(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	char names[ISIF_ERR_LEN / 2] = "";
 	if (!json_is_string(v))
@@ -205,7 +205,7 @@ static int f_model(struct isif_job_spec *s, json_t *v, const char *path, char *e
 	return isif_fail(err, ISIF_EINVAL, "%s: unknown model (one of %s)", path, names);
 }
 
-static int f_gradient(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_gradient(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	const char *g = json_string_value(v);
 	if (!g)
@@ -220,7 +220,7 @@ static int f_gradient(struct isif_job_spec *s, json_t *v, const char *path, char
 	return ISIF_OK;
 }
 
-static int f_seed(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_seed(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	if (!json_is_integer(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an integer", path);
@@ -232,7 +232,7 @@ static int f_seed(struct isif_job_spec *s, json_t *v, const char *path, char *er
 	return ISIF_OK;
 }
 
-static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	if (!json_is_array(v) || json_array_size(v) != 2)
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an array of 2 numbers", path);
@@ -253,8 +253,8 @@ static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path, ch
 
 /* A JSON array of n ≤ cap integers in [lo, hi] into out; strictly ascending
  * when `ascending`, else without duplicates. */
-static int parse_int_list(json_t *v, const char *path, int *out, int *n, int cap,
-			  long lo, long hi, bool ascending, char *err)
+static enum isif_rc parse_int_list(json_t *v, const char *path, int *out, int *n, int cap,
+			  long lo, long hi, bool ascending, struct isif_error *err)
 {
 	if (!json_is_array(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an array of integers", path);
@@ -284,7 +284,7 @@ static int parse_int_list(json_t *v, const char *path, int *out, int *n, int cap
 	return ISIF_OK;
 }
 
-static int f_lr_type(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_lr_type(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	const char *t = json_string_value(v);
 	if (!t)
@@ -303,14 +303,14 @@ static int f_lr_type(struct isif_job_spec *s, json_t *v, const char *path, char 
 
 /* Milestone count as parsed, so factors can be checked against it; factors
  * are parsed into a side array and compared after the whole object. */
-static int f_milestones(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_milestones(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	return parse_int_list(v, path, s->lr_schedule.milestones,
 			      &s->lr_schedule.n_milestones, ISIF_LR_MAX_MILESTONES,
 			      1, 10000, true, err);
 }
 
-static int f_factors(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_factors(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	(void)s;
 	if (!json_is_array(v))
@@ -339,7 +339,7 @@ static const struct field lr_fields[] = {
 	{"min_lr", F_DOUBLE, OFF(lr_schedule.min_lr), 0, 10, 0, NULL},
 };
 
-static int f_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	json_t *factors = json_is_object(v) ? json_object_get(v, "factors") : NULL;
 	json_t *milestones = json_is_object(v) ? json_object_get(v, "milestones") : NULL;
@@ -358,7 +358,7 @@ static int f_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path, c
 	return ISIF_OK;
 }
 
-static int f_classes(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_classes(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	char sub[128];
 	if (json_is_null(v)) {
@@ -402,7 +402,7 @@ static const struct field jitter_fields[] = {
 	{"p", F_FLOAT, OFF(jitter_p), 0, 1, 0, NULL},
 };
 
-static int f_jitter(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_jitter(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	return parse_object(s, v, path, jitter_fields,
 			    sizeof jitter_fields / sizeof jitter_fields[0], err);
@@ -416,7 +416,7 @@ static const struct field augment_fields[] = {
 	{"color_jitter", F_CUSTOM, 0, 0, 0, 0, f_jitter},
 };
 
-static int f_augment(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_augment(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	return parse_object(s, v, path, augment_fields,
 			    sizeof augment_fields / sizeof augment_fields[0], err);
@@ -428,7 +428,7 @@ static const struct field eval_fields[] = {
 	{"every", F_INT, OFF(eval_every), 0, 10000, 0, NULL},
 };
 
-static int f_eval(struct isif_job_spec *s, json_t *v, const char *path, char *err)
+static enum isif_rc f_eval(struct isif_job_spec *s, json_t *v, const char *path, struct isif_error *err)
 {
 	return parse_object(s, v, path, eval_fields,
 			    sizeof eval_fields / sizeof eval_fields[0], err);
@@ -456,8 +456,8 @@ static const struct field top_fields[] = {
 	{"classes", F_CUSTOM, 0, 0, 0, 0, f_classes},
 };
 
-static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
-			const struct field *table, size_t n, char *err)
+static enum isif_rc parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
+			const struct field *table, size_t n, struct isif_error *err)
 {
 	char sub[128];
 	const char *key;
@@ -480,8 +480,8 @@ static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
 	return ISIF_OK;
 }
 
-int isif_spec_parse(struct isif_job_spec *spec, const char *json,
-		    bool require_dataset, char *err)
+enum isif_rc isif_spec_parse(struct isif_job_spec *spec, const char *json,
+		    bool require_dataset, struct isif_error *err)
 {
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);

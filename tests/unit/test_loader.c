@@ -138,11 +138,11 @@ TEST(trainer_cancel_between_batches)
 	struct isif_dataset ds = make_dataset(64, 16);
 	struct isif_job_spec spec = small_spec(3);
 	struct isif_trainer *t;
-	char err[ISIF_ERR_LEN] = "";
-	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, err) == ISIF_OK, "%s", err);
+	struct isif_error err = {0};
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, &err) == ISIF_OK, "%s", err.msg);
 	atomic_int cancel = 0;
 	struct isif_train_callbacks cb = { .user = &cancel, .on_progress = cancel_after_first };
-	CHECK(isif_trainer_run(t, &cb, &cancel, err) == ISIF_ECANCELLED);
+	CHECK(isif_trainer_run(t, &cb, &cancel, &err) == ISIF_ECANCELLED);
 	CHECK_EQ(isif_trainer_epoch(t), 0);
 	isif_trainer_free(t);
 	isif_dataset_free(&ds);
@@ -180,11 +180,11 @@ TEST(trainer_unseen_category_protocol)
 	spec.n_test_classes = 1;
 	spec.test_classes[0] = 2;
 	struct isif_trainer *t;
-	char err[ISIF_ERR_LEN] = "";
-	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, err) == ISIF_OK, "%s", err);
+	struct isif_error err = {0};
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, &err) == ISIF_OK, "%s", err.msg);
 	struct captured c = { 0 };
 	struct isif_train_callbacks cb = { .user = &c, .on_epoch = capture_epoch };
-	CHECK_MSG(isif_trainer_run(t, &cb, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_trainer_run(t, &cb, NULL, &err) == ISIF_OK, "%s", err.msg);
 	CHECK_EQ(c.calls, 1);
 	CHECK(c.last.unseen && !c.last.has_knn);
 	CHECK_EQ(c.n_train, 40); /* labels 0 and 1 of 60 */

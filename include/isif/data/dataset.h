@@ -63,9 +63,9 @@ const char *isif_dataset_format_name(enum isif_dataset_format fmt);
  * /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
  * Computes mean/std of train. opt may be NULL (defaults). Caller frees ds.
  */
-int isif_dataset_load(struct isif_dataset *ds, const char *path,
+enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 		      enum isif_dataset_format fmt,
-		      const struct isif_dataset_options *opt, char *err);
+		      const struct isif_dataset_options *opt, struct isif_error *err);
 
 /* Frees what isif_dataset_load allocated and zeroes ds. */
 void isif_dataset_free(struct isif_dataset *ds);
@@ -79,9 +79,9 @@ void isif_dataset_free(struct isif_dataset *ds);
  * expanded). Limits as in opt (NULL: defaults). *pixels is malloc'd.
  * Truncated/corrupt data → ISIF_EFORMAT, over a limit → ISIF_ERANGE.
  */
-int isif_image_decode(const void *buf, size_t len,
+enum isif_rc isif_image_decode(const void *buf, size_t len,
 		      const struct isif_dataset_options *opt, uint8_t **pixels,
-		      int *c, int *h, int *w, char *err);
+		      int *c, int *h, int *w, struct isif_error *err);
 
 /* Bilinear resize of one uint8 CHW image (half-pixel centres, no antialias,
  * as torchvision's tensor resize with antialias=False) to oh×ow. */
@@ -93,7 +93,7 @@ void isif_image_convert_u8(uint8_t *dst, int dc, const uint8_t *src, int sc,
 			   int h, int w);
 
 /* Encodes uint8 CHW (c = 1 or 3) as PNG into a malloc'd buffer. */
-int isif_image_encode_png(const uint8_t *pixels, int c, int h, int w,
-			  void **png, size_t *len, char *err);
+enum isif_rc isif_image_encode_png(const uint8_t *pixels, int c, int h, int w,
+			  void **png, size_t *len, struct isif_error *err);
 
 #endif
