@@ -247,6 +247,11 @@ enum MHD_Result route_job_cancel(struct request *rq)
 		return http_store_failed(rq, rc, &err);
 	json_t *job;
 	rc = job_json(rq->app, rq->id, &job, &err);
+	/* The cancel ended a queued job, so a DELETE racing this request may
+	 * remove it before it is read back: the answer says so. */
+	if (rc == ISIF_ENOTFOUND)
+		return http_error(rq, 409, "conflict", "job %lld was cancelled, then deleted by "
+				  "another request", (long long)rq->id);
 	if (rc)
 		return http_store_failed(rq, rc, &err);
 	return http_json(rq, 202, job);
