@@ -47,7 +47,7 @@ struct racer {
 	int64_t id;
 	bool delete;         /* store_job_delete, else store_job_set_checkpoint */
 	int wrong;
-	char seen[ISIF_ERR_LEN];
+	char seen[ISIF_ERR_LEN + 32];
 };
 
 /* Fails its own kind of call again and again; each message must name it. */
