@@ -120,9 +120,9 @@ int main(int argc, char **argv)
 	omp_set_num_threads(threads);
 #endif
 	struct isif_model *net;
-	char err[ISIF_ERR_LEN];
-	if (isif_model_create(&net, name, C, D, 1, err) || isif_model_plan(net, B, S, S, err)) {
-		fprintf(stderr, "%s\n", err);
+	struct isif_error err = {0};
+	if (isif_model_create(&net, name, C, D, 1, &err) || isif_model_plan(net, B, S, S, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
 	float *x = malloc(sizeof(float) * B * C * S * S), *dout = malloc(sizeof(float) * B * D);
@@ -136,9 +136,9 @@ int main(int argc, char **argv)
 		const float *emb;
 		net->profile = it >= 0;
 		double t0 = isif_now_s(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-		isif_model_forward(net, x, B, S, S, true, 1, &emb, err);
+		isif_model_forward(net, x, B, S, S, true, 1, &emb, &err);
 		isif_loss_forward_backward(dout, emb, B, D, 0.1f, ISIF_GRAD_REFERENCE, ws);
-		isif_model_backward(net, dout, err);
+		isif_model_backward(net, dout, &err);
 		if (it >= 0) {
 			step += isif_now_s() - t0;
 			cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;

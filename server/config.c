@@ -134,75 +134,69 @@ void config_usage(FILE *out)
 		"print the version");
 }
 
-static int set_value(struct config *cfg, const struct opt *o, const char *val,
-		     char *err, size_t errlen)
+static enum isif_rc set_value(struct config *cfg, const struct opt *o, const char *val,
+		     struct isif_error *err)
 {
 	char *dst = (char *)cfg + o->offset;
 	if (o->kind == OPT_STR) {
-		if (strlen(val) >= CONFIG_STR_LEN) {
-			snprintf(err, errlen, "--%s: longer than %d bytes", o->name,
-				 CONFIG_STR_LEN - 1);
-			return -1;
-		}
+		if (strlen(val) >= CONFIG_STR_LEN)
+			return isif_fail(err, ISIF_EINVAL, "--%s: longer than %d bytes", o->name,
+					 CONFIG_STR_LEN - 1);
 		snprintf(dst, CONFIG_STR_LEN, "%s", val);
-		return 0;
+		return ISIF_OK;
 	}
 	char *end;
 	errno = 0;
 	long long x = strtoll(val, &end, 10);
-	if (errno || end == val || *end || x < o->min || x > o->max) {
-		snprintf(err, errlen, "--%s: must be an integer between %ld and %ld (got \"%s\")",
-			 o->name, o->min, o->max, val);
-		return -1;
-	}
+	if (errno || end == val || *end || x < o->min || x > o->max)
+		return isif_fail(err, ISIF_EINVAL, "--%s: must be an integer between %ld and %ld "
+				 "(got \"%s\")", o->name, o->min, o->max, val);
 	*(long *)dst = (long)x;
-	return 0;
+	return ISIF_OK;
 }
 
-int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
+enum isif_rc config_parse(struct config *cfg, int argc, char **argv, bool *printed,
+			  struct isif_error *err)
 {
+	*printed = false;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			config_usage(stdout);
-			return 1;
+			*printed = true;
+			return ISIF_OK;
 		}
 		if (strcmp(arg, "--version") == 0) {
 			printf("isifd 0.1\n");
-			return 1;
+			*printed = true;
+			return ISIF_OK;
 		}
-		if (strncmp(arg, "--", 2) != 0) {
-			snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", arg);
-			return -1;
-		}
+		if (strncmp(arg, "--", 2) != 0)
+			return isif_fail(err, ISIF_EINVAL, "unexpected argument \"%s\" (see --help)", arg);
 		const char *name = arg + 2, *eq = strchr(name, '=');
 		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
 		const struct opt *o = NULL;
 		for (size_t k = 0; k < N_OPTS && !o; k++)
 			if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, name, nlen) == 0)
 				o = &opts[k];
-		if (!o) {
-			snprintf(err, errlen, "unknown flag \"%.*s\" (see --help)", (int)nlen + 2, arg);
-			return -1;
-		}
+		if (!o)
+			return isif_fail(err, ISIF_EINVAL, "unknown flag \"%.*s\" (see --help)",
+					 (int)nlen + 2, arg);
 		if (o->kind == OPT_FLAG) {
-			if (eq) {
-				snprintf(err, errlen, "--%s takes no value", o->name);
-				return -1;
-			}
+			if (eq)
+				return isif_fail(err, ISIF_EINVAL, "--%s takes no value", o->name);
 			*(long *)((char *)cfg + o->offset) = 1;
 			continue;
 		}
 		const char *val = eq ? eq + 1 : NULL;
 		if (!val) {
-			if (i + 1 >= argc) {
-				snprintf(err, errlen, "--%s needs a value", o->name);
-				return -1;
-			}
+			if (i + 1 >= argc)
+				return isif_fail(err, ISIF_EINVAL, "--%s needs a value", o->name);
 			val = argv[++i];
 		}
-		if (set_value(cfg, o, val, err, errlen))
-			return -1;
+		enum isif_rc rc = set_value(cfg, o, val, err);
+		if (rc)
+			return rc;
 	}
-	return 0;
+	return ISIF_OK;
 }

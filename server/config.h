@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "isif/base/common.h"
+
 #define CONFIG_STR_LEN 1024
 
 struct config {
@@ -50,10 +52,12 @@ struct config {
 void config_default(struct config *cfg);
 
 /*
- * Parses argv over cfg. Returns 0 to run, 1 when --help or --version was
- * printed (exit 0), -1 after writing an error to err (exit 2).
+ * Parses argv over cfg. Returns ISIF_OK, with *printed true when --help or
+ * --version was printed (exit 0), or ISIF_EINVAL with the message in err
+ * (exit 2).
  */
-int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+enum isif_rc config_parse(struct config *cfg, int argc, char **argv, bool *printed,
+			  struct isif_error *err);
 
 /* The --help text: usage and one line per flag with default and bounds. */
 void config_usage(FILE *out);

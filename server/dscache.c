@@ -81,42 +81,42 @@ static void trim(struct dscache *dc)
 	}
 }
 
-static int load(struct dscache *dc, const char *name, struct dscache_entry **out, char *err)
+static enum isif_rc load(struct dscache *dc, const char *name, struct dscache_entry **out, struct isif_error *err)
 {
 	char format[32], path[1024];
-	int rc = store_dataset_lookup(dc->st, name, format, sizeof format, path, sizeof path);
-	if (rc == STORE_NOTFOUND)
-		return STORE_NOTFOUND;
-	if (rc) {
-		snprintf(err, ISIF_ERR_LEN, "database: %s", store_last_error(dc->st));
-		return STORE_ERR;
-	}
+	struct isif_error e_db;
+	enum isif_rc rc = store_dataset_lookup(dc->st, name, format, sizeof format, path,
+					       sizeof path, &e_db);
+	if (rc == ISIF_ENOTFOUND)
+		return isif_fail(err, rc, "%s", e_db.msg);
+	if (rc)
+		return isif_fail(err, rc, "database: %s", e_db.msg);
 	int fmt = isif_dataset_format_parse(format);
 	struct dscache_entry *e = calloc(1, sizeof *e);
 	if (fmt < 0 || !e) {
 		free(e);
-		snprintf(err, ISIF_ERR_LEN, "dataset %s: %s", name,
-			 fmt < 0 ? "unknown format" : "out of memory");
-		return STORE_ERR;
+		return isif_fail(err, fmt < 0 ? ISIF_EFORMAT : ISIF_ENOMEM, "dataset %s: %s", name,
+				 fmt < 0 ? "unknown format" : "out of memory");
 	}
-	if (isif_dataset_load(&e->ds, path, (enum isif_dataset_format)fmt, NULL, err)) {
+	rc = isif_dataset_load(&e->ds, path, (enum isif_dataset_format)fmt, NULL, err);
+	if (rc) {
 		free(e);
-		return STORE_ERR;
+		return rc;
 	}
 	snprintf(e->name, sizeof e->name, "%s", name);
 	struct dataset_info info = {e->ds.train.n, e->ds.test.n, e->ds.train.c, e->ds.train.h,
 				    e->ds.train.w, e->ds.num_classes};
-	store_dataset_set_info(dc->st, name, &info);
+	store_dataset_set_info(dc->st, name, &info, NULL);   /* logged by the store */
 	log_info("dataset %s: loaded for queries (%lld train, %lld test images)", name,
 		 (long long)e->ds.train.n, (long long)e->ds.test.n);
 	*out = e;
-	return STORE_OK;
+	return ISIF_OK;
 }
 
-int dscache_acquire(struct dscache *dc, const char *name, struct dscache_entry **out,
-		    const struct isif_dataset **ds, char *err)
+enum isif_rc dscache_acquire(struct dscache *dc, const char *name, struct dscache_entry **out,
+		    const struct isif_dataset **ds, struct isif_error *err)
 {
-	int rc = STORE_OK;
+	enum isif_rc rc = ISIF_OK;
 	struct dscache_entry *e;
 	pthread_mutex_lock(&dc->mu);
 	for (e = dc->list; e; e = e->next)
@@ -124,12 +124,12 @@ int dscache_acquire(struct dscache *dc, const char *name, struct dscache_entry *
 			break;
 	if (!e) {
 		rc = load(dc, name, &e, err);
-		if (rc == STORE_OK) {
+		if (rc == ISIF_OK) {
 			e->next = dc->list;
 			dc->list = e;
 		}
 	}
-	if (rc == STORE_OK) {
+	if (rc == ISIF_OK) {
 		e->users++;
 		e->used = ++dc->tick;
 		*out = e;

@@ -18,10 +18,10 @@ struct dscache *dscache_create(struct store *st, int capacity);
 void dscache_free(struct dscache *dc);
 
 /* The dataset registered as name, loaded on first use (and its shape
- * recorded in the registry). STORE_NOTFOUND when not registered;
- * STORE_ERR with err when it cannot be loaded. Release when done. */
-int dscache_acquire(struct dscache *dc, const char *name, struct dscache_entry **out,
-		    const struct isif_dataset **ds, char *err);
+ * recorded in the registry). ISIF_ENOTFOUND when not registered; another
+ * isif_rc with err when it cannot be loaded. Release when done. */
+enum isif_rc dscache_acquire(struct dscache *dc, const char *name, struct dscache_entry **out,
+		    const struct isif_dataset **ds, struct isif_error *err);
 void dscache_release(struct dscache *dc, struct dscache_entry *e);
 
 #endif

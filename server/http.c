@@ -405,6 +405,44 @@ enum MHD_Result http_error(struct request *rq, int status, const char *code,
 					       "message", msg));
 }
 
+int http_status_of(enum isif_rc rc, const char **code)
+{
+	static const struct { int status; const char *code; } map[ISIF_RC_COUNT] = {
+		[ISIF_OK] = {200, "ok"},
+		[ISIF_ENOMEM] = {503, "unavailable"},
+		[ISIF_EINVAL] = {400, "invalid_parameter"},
+		[ISIF_EIO] = {500, "internal"},
+		[ISIF_EFORMAT] = {422, "unprocessable"},
+		[ISIF_ESHAPE] = {422, "unprocessable"},
+		[ISIF_ECANCELLED] = {503, "unavailable"},
+		[ISIF_ERANGE] = {422, "out_of_range"},
+		[ISIF_ENOTFOUND] = {404, "not_found"},
+		[ISIF_ECONFLICT] = {409, "conflict"},
+		[ISIF_EBUSY] = {429, "busy"},
+		[ISIF_EEMPTY] = {404, "not_found"},
+		[ISIF_EFORBIDDEN] = {403, "forbidden"},
+	};
+	bool known = (unsigned)rc < ISIF_RC_COUNT && map[rc].code;
+	if (code)
+		*code = known ? map[rc].code : "internal";
+	return known ? map[rc].status : 500;
+}
+
+enum MHD_Result http_fail(struct request *rq, enum isif_rc rc, const struct isif_error *err)
+{
+	const char *code;
+	int status = http_status_of(rc, &code);
+	return http_error(rq, status, code, "%s", err->msg[0] ? err->msg : isif_strerror(rc));
+}
+
+enum MHD_Result http_store_failed(struct request *rq, enum isif_rc rc,
+				  const struct isif_error *err)
+{
+	if (rc == ISIF_EIO)
+		return http_error(rq, 500, "internal", "database error: %s", err->msg);
+	return http_fail(rq, rc, err);
+}
+
 bool http_seg(struct request *rq, int i, char *buf, size_t len)
 {
 	if (i < 0 || i >= rq->nseg || rq->seg_len[i] >= len)
@@ -756,7 +794,14 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ------------------------------------------------------------ */
 
-int http_parse_listen(const char *spec, void *out, size_t *len, bool *loopback)
+/* ISIF_EINVAL with the message every caller shows. */
+static enum isif_rc bad_listen(struct isif_error *err)
+{
+	return isif_fail(err, ISIF_EINVAL, "expected host:port or [v6]:port with a numeric address");
+}
+
+enum isif_rc http_parse_listen(const char *spec, void *out, size_t *len, bool *loopback,
+			       struct isif_error *err)
 {
 	char host[256];
 	const char *colon;
@@ -764,20 +809,20 @@ int http_parse_listen(const char *spec, void *out, size_t *len, bool *loopback)
 	if (spec[0] == '[') {
 		const char *end = strchr(spec, ']');
 		if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host)
-			return -1;
+			return bad_listen(err);
 		snprintf(host, sizeof host, "%.*s", (int)(end - spec - 1), spec + 1);
 		colon = end + 1;
 	} else {
 		colon = strrchr(spec, ':');
 		/* IPv6 only in brackets: "::1:80" would be ambiguous. */
 		if (!colon || (size_t)(colon - spec) >= sizeof host || memchr(spec, ':', (size_t)(colon - spec)))
-			return -1;
+			return bad_listen(err);
 		snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
 	}
 	char *end;
 	long port = strtol(colon + 1, &end, 10);
 	if (!colon[1] || *end || port < 0 || port > 65535)
-		return -1;
+		return bad_listen(err);
 	struct sockaddr_in *v4 = out;
 	struct sockaddr_in6 *v6 = out;
 	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
@@ -785,16 +830,16 @@ int http_parse_listen(const char *spec, void *out, size_t *len, bool *loopback)
 		v4->sin_port = htons((uint16_t)port);
 		*len = sizeof *v4;
 		*loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
-		return 0;
+		return ISIF_OK;
 	}
 	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
 		v6->sin6_family = AF_INET6;
 		v6->sin6_port = htons((uint16_t)port);
 		*len = sizeof *v6;
 		*loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
-		return 0;
+		return ISIF_OK;
 	}
-	return -1;
+	return bad_listen(err);
 }
 
 struct MHD_Daemon *http_start(struct app *app, int *port)
@@ -803,7 +848,7 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 	struct sockaddr_storage addr;
 	size_t alen;
 	bool loopback;
-	if (http_parse_listen(cfg->listen, &addr, &alen, &loopback)) {
+	if (http_parse_listen(cfg->listen, &addr, &alen, &loopback, NULL)) {
 		log_error("--listen %s: expected host:port or [v6]:port with a numeric address",
 			  cfg->listen);
 		return NULL;

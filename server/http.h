@@ -58,9 +58,10 @@ struct request {
 
 typedef enum MHD_Result (*route_fn)(struct request *rq);
 
-/* Parses "host:port" / "[v6]:port" into a socket address; 0 on success.
- * *loopback says whether it is 127.0.0.0/8 or ::1. */
-int http_parse_listen(const char *spec, void *sockaddr_out, size_t *len, bool *loopback);
+/* Parses "host:port" / "[v6]:port" into a socket address; ISIF_OK, or
+ * ISIF_EINVAL with err. *loopback says whether it is 127.0.0.0/8 or ::1. */
+enum isif_rc http_parse_listen(const char *spec, void *sockaddr_out, size_t *len, bool *loopback,
+			       struct isif_error *err);
 
 /* Starts the daemon; returns NULL after logging why. *port: the bound port. */
 struct MHD_Daemon *http_start(struct app *app, int *port);
@@ -84,6 +85,18 @@ enum MHD_Result http_json(struct request *rq, int status, json_t *obj);
 /* {"error": {"code", "message"}} */
 enum MHD_Result http_error(struct request *rq, int status, const char *code,
 			   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The one mapping from an isif_rc to an HTTP status and its error code
+ * ("not_found", ...), for failures a route has no more specific answer for. */
+int http_status_of(enum isif_rc rc, const char **code);
+
+/* http_error with rc's status and code (http_status_of) and err's message. */
+enum MHD_Result http_fail(struct request *rq, enum isif_rc rc, const struct isif_error *err);
+
+/* A failed store call: ISIF_EIO (SQLite failed) is 500 "database error: ...",
+ * any other code answers as http_fail. */
+enum MHD_Result http_store_failed(struct request *rq, enum isif_rc rc,
+				  const struct isif_error *err);
 
 /* A malloc'd body (taken) with a content type. */
 enum MHD_Result http_body(struct request *rq, int status, const char *content_type,

@@ -118,7 +118,7 @@ static size_t file_bytes(int64_t n0, int64_t n1, int dim)
 	return INDEX_HEADER_BYTES + (size_t)(n0 + n1) * (2 * sizeof(int32_t) + (size_t)dim * sizeof(float));
 }
 
-int index_file_write(const char *path, const struct index_data *m, char *err)
+enum isif_rc index_file_write(const char *path, const struct index_data *m, struct isif_error *err)
 {
 	struct index_header h;
 	memset(&h, 0, sizeof h);
@@ -168,8 +168,8 @@ static void data_free(struct index_data *ix)
 }
 
 /* Checks the header against the file's length; fills ix's scalars. */
-static int parse_header(struct index_data *ix, const void *blob, size_t len, const char *path,
-			char *err)
+static enum isif_rc parse_header(struct index_data *ix, const void *blob, size_t len, const char *path,
+			struct isif_error *err)
 {
 	struct index_header h;
 	if (len < sizeof h)
@@ -208,7 +208,7 @@ static int parse_header(struct index_data *ix, const void *blob, size_t len, con
 }
 
 /* Points the splits into the blob and builds the id → row maps. */
-static int map_rows(struct index_data *ix, const char *path, char *err)
+static enum isif_rc map_rows(struct index_data *ix, const char *path, struct isif_error *err)
 {
 	const char *p = (const char *)ix->priv->blob + INDEX_HEADER_BYTES;
 	for (int s = 0; s < 2; s++) {
@@ -240,7 +240,7 @@ static int map_rows(struct index_data *ix, const char *path, char *err)
 	return ISIF_OK;
 }
 
-int index_load_dir(const char *dir, struct index_data **out, char *err)
+enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isif_error *err)
 {
 	char path[1100];
 	size_t len = 0;
@@ -317,7 +317,7 @@ static int fsync_path(const char *path)
 
 /* model.safetensors: a hard link to the checkpoint (which the trainer only
  * ever replaces by rename), or a copy where links are not possible. */
-static int link_model(const char *checkpoint, const char *dst, char *err)
+static enum isif_rc link_model(const char *checkpoint, const char *dst, struct isif_error *err)
 {
 	if (link(checkpoint, dst) == 0)
 		return ISIF_OK;
@@ -351,8 +351,8 @@ static void remove_other_indexes(const char *job_dir, const char *keep)
 
 /* Fills the index's rows from the source: ids and labels of the selected
  * dataset images, checked against the number of embeddings. */
-static int source_rows(const struct index_source *src, int32_t *ids[2], int32_t *labels[2],
-		       char *err)
+static enum isif_rc source_rows(const struct index_source *src, int32_t *ids[2], int32_t *labels[2],
+		       struct isif_error *err)
 {
 	for (int s = 0; s < 2; s++) {
 		const struct isif_split *sp = s == SPLIT_TRAIN ? &src->ds->train : &src->ds->test;
@@ -370,7 +370,7 @@ static int source_rows(const struct index_source *src, int32_t *ids[2], int32_t 
 	return ISIF_OK;
 }
 
-int index_publish(struct store *st, const struct index_source *src, char *err)
+enum isif_rc index_publish(struct store *st, const struct index_source *src, struct isif_error *err)
 {
 	char name[64], dir[1100], tmp[1200], file[1300];
 	int32_t *ids[2] = {NULL, NULL}, *labels[2] = {NULL, NULL};
@@ -417,8 +417,9 @@ int index_publish(struct store *st, const struct index_source *src, char *err)
 				.n_test = src->n[1], .dim = src->dim,
 				.bytes = (int64_t)file_bytes(src->n[0], src->n[1], src->dim)};
 	snprintf(row.path, sizeof row.path, "jobs/%lld/%s", (long long)src->job, name);
-	if (store_index_put(st, &row) != STORE_OK) {
-		rc = isif_fail(err, ISIF_EIO, "recording the index: %s", store_last_error(st));
+	struct isif_error e_db;
+	if (store_index_put(st, &row, &e_db) != ISIF_OK) {
+		rc = isif_fail(err, ISIF_EIO, "recording the index: %s", e_db.msg);
 		goto out;
 	}
 	remove_other_indexes(src->job_dir, name);
@@ -550,34 +551,34 @@ static void forget(struct index_cache *c, int64_t job)
 	index_release(old);
 }
 
-int index_acquire(struct index_cache *c, int64_t job, struct index_data **out, char *err)
+enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data **out, struct isif_error *err)
 {
 	struct index_row row;
 	*out = NULL;
 	/* A newer index may replace the directory between the lookup and the
 	 * load; the lookup is then repeated. */
+	enum isif_rc rc = ISIF_EIO;
 	for (int attempt = 0; attempt < 3; attempt++) {
-		int rc = store_index_get(c->st, job, &row);
-		if (rc == STORE_NOTFOUND || rc == STORE_EMPTY) {
+		struct isif_error e_db;
+		rc = store_index_get(c->st, job, &row, &e_db);
+		if (rc == ISIF_ENOTFOUND || rc == ISIF_EEMPTY) {
 			forget(c, job);
-			return rc == STORE_NOTFOUND ? INDEX_NOJOB : INDEX_NONE;
+			return isif_fail(err, rc, "%s", e_db.msg);
 		}
-		if (rc) {
-			isif_fail(err, ISIF_EIO, "database: %s", store_last_error(c->st));
-			return INDEX_ERR;
-		}
+		if (rc)
+			return isif_fail(err, rc, "database: %s", e_db.msg);
 		pthread_mutex_lock(&c->mu);
 		*out = cached(c, &row);
 		pthread_mutex_unlock(&c->mu);
 		if (*out)
-			return INDEX_OK;
+			return ISIF_OK;
 		pthread_mutex_lock(&c->load_mu);
 		pthread_mutex_lock(&c->mu);
 		*out = cached(c, &row);    /* another request may have loaded it meanwhile */
 		pthread_mutex_unlock(&c->mu);
 		if (*out) {
 			pthread_mutex_unlock(&c->load_mu);
-			return INDEX_OK;
+			return ISIF_OK;
 		}
 		char dir[1600];
 		struct index_data *ix = NULL;
@@ -594,17 +595,17 @@ int index_acquire(struct index_cache *c, int64_t job, struct index_data **out, c
 		}
 		pthread_mutex_unlock(&c->load_mu);
 		if (rc == ISIF_OK)
-			return INDEX_OK;
+			return ISIF_OK;
 		if (access(dir, F_OK) == 0)
 			break;        /* there but unreadable: no retry helps */
 	}
-	return INDEX_ERR;
+	return rc;
 }
 
 /* ---- queries ---------------------------------------------------------------- */
 
-int index_preprocess(const struct index_data *ix, const uint8_t *px, int c, int h, int w,
-		     float *out, char *err)
+enum isif_rc index_preprocess(const struct index_data *ix, const uint8_t *px, int c, int h, int w,
+		     float *out, struct isif_error *err)
 {
 	size_t plane = (size_t)ix->h * (size_t)ix->w;
 	uint8_t *sized = NULL, *conv = NULL;
@@ -644,7 +645,7 @@ out:
 }
 
 /* With model_mu held: the model of the index's checkpoint. */
-static int load_model(struct index_data *ix, char *err)
+static enum isif_rc load_model(struct index_data *ix, struct isif_error *err)
 {
 	char path[1100];
 	struct isif_model *m = NULL;
@@ -662,7 +663,7 @@ static int load_model(struct index_data *ix, char *err)
 	return ISIF_OK;
 }
 
-int index_embed(struct index_data *ix, const float *x, int n, float *out, char *err)
+enum isif_rc index_embed(struct index_data *ix, const float *x, int n, float *out, struct isif_error *err)
 {
 	size_t img = (size_t)ix->c * (size_t)ix->h * (size_t)ix->w;
 	int rc = ISIF_OK;

@@ -81,28 +81,26 @@ struct index_source {
 };
 
 /* Writes the index directory and commits the job's row (see above). */
-int index_publish(struct store *st, const struct index_source *src, char *err);
+enum isif_rc index_publish(struct store *st, const struct index_source *src, struct isif_error *err);
 
 /* Writes index.bin alone at path (atomically). For index_publish and tests. */
-int index_file_write(const char *path, const struct index_data *meta, char *err);
+enum isif_rc index_file_write(const char *path, const struct index_data *meta, struct isif_error *err);
 
 /* ---- reading ------------------------------------------------------------ */
-
-enum index_rc { INDEX_OK = 0, INDEX_NOJOB, INDEX_NONE, INDEX_ERR };
 
 struct index_cache;
 
 struct index_cache *index_cache_create(struct store *st, const char *state_dir, int capacity);
 void index_cache_free(struct index_cache *c);
 
-/* The job's current index (a new reference): INDEX_NOJOB, INDEX_NONE (no
- * index yet) or INDEX_ERR with err. Thread-safe. */
-int index_acquire(struct index_cache *c, int64_t job, struct index_data **out, char *err);
+/* The job's current index (a new reference): ISIF_ENOTFOUND (no such job),
+ * ISIF_EEMPTY (no index yet) or another isif_rc, each with err. Thread-safe. */
+enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data **out, struct isif_error *err);
 void index_release(struct index_data *ix);
 
 /* Loads index.bin from dir (the index directory) without any cache, with
  * one reference; validates every size. */
-int index_load_dir(const char *dir, struct index_data **out, char *err);
+enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isif_error *err);
 
 /* Files loaded so far by the cache (tests). */
 long index_cache_loads(struct index_cache *c);
@@ -113,11 +111,11 @@ int64_t index_find_row(const struct index_data *ix, int split, int64_t id);
 /* The evaluation preprocessing of the index's dataset for one uint8 CHW
  * image of any size and 1 or 3 channels: resize to h×w (bilinear),
  * channels converted, scaled to 0..1 and normalised: out[c, h, w]. */
-int index_preprocess(const struct index_data *ix, const uint8_t *px, int c, int h, int w,
-		     float *out, char *err);
+enum isif_rc index_preprocess(const struct index_data *ix, const uint8_t *px, int c, int h, int w,
+		     float *out, struct isif_error *err);
 
 /* Embeds n preprocessed images x[n, c, h, w] into out[n, dim] with the
  * index's model (loaded on first use; one forward at a time per index). */
-int index_embed(struct index_data *ix, const float *x, int n, float *out, char *err);
+enum isif_rc index_embed(struct index_data *ix, const float *x, int n, float *out, struct isif_error *err);
 
 #endif

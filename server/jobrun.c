@@ -58,11 +58,11 @@ void jobrun_free(struct jobrun *jr)
 	free(jr);
 }
 
-static int dataset_acquire(struct jobrun *jr, const char *name,
-			   struct cached_dataset **out, char *err)
+static enum isif_rc dataset_acquire(struct jobrun *jr, const char *name,
+			   struct cached_dataset **out, struct isif_error *err)
 {
 	char format[32], path[1024];
-	int rc = ISIF_OK;
+	enum isif_rc rc = ISIF_OK;
 	pthread_mutex_lock(&jr->mu);
 	for (struct cached_dataset *c = jr->cache; c; c = c->next)
 		if (strcmp(c->name, name) == 0) {
@@ -70,8 +70,14 @@ static int dataset_acquire(struct jobrun *jr, const char *name,
 			*out = c;
 			goto out;
 		}
-	if (store_dataset_lookup(jr->st, name, format, sizeof format, path, sizeof path)) {
-		rc = isif_fail(err, ISIF_ENOTFOUND, "dataset \"%s\" is not registered", name);
+	struct isif_error e_db;
+	rc = store_dataset_lookup(jr->st, name, format, sizeof format, path, sizeof path, &e_db);
+	if (rc == ISIF_ENOTFOUND) {
+		rc = isif_fail(err, rc, "dataset \"%s\" is not registered", name);
+		goto out;
+	}
+	if (rc) {
+		rc = isif_fail(err, rc, "dataset \"%s\": database: %s", name, e_db.msg);
 		goto out;
 	}
 	int fmt = isif_dataset_format_parse(format);
@@ -125,8 +131,8 @@ struct run_ctx {
 	const struct isif_job_spec *spec;
 	const struct isif_dataset *ds;
 	int64_t images_per_epoch;     /* from the last progress report */
-	int commit_rc;
-	char commit_err[ISIF_ERR_LEN];
+	enum isif_rc commit_rc;
+	struct isif_error commit_err;
 };
 
 static void on_progress(void *user, const struct isif_progress *p)
@@ -148,15 +154,15 @@ static void publish_index(struct run_ctx *ctx, int epoch, const char *checkpoint
 			  const float *train_emb, int64_t n_train, const float *test_emb,
 			  int64_t n_test, int D)
 {
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	struct index_source src = {
 		.job = ctx->job->id, .job_dir = ctx->job->job_dir, .epoch = epoch,
 		.checkpoint_path = checkpoint_path, .spec = ctx->spec, .ds = ctx->ds,
 		.emb = {train_emb, test_emb}, .n = {n_train, n_test}, .dim = D,
 	};
-	if (index_publish(ctx->st, &src, err) != ISIF_OK)
+	if (index_publish(ctx->st, &src, &err) != ISIF_OK)
 		log_error("job %lld: the embedding index of epoch %d was not stored: %s",
-			  (long long)ctx->job->id, epoch, err);
+			  (long long)ctx->job->id, epoch, err.msg);
 }
 
 static void on_epoch(void *user, const struct isif_epoch_metrics *m,
@@ -177,7 +183,7 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m,
 			: (int64_t)llround(m->images_per_sec * m->train_seconds),
 	};
 	memcpy(r.recall_at, m->recall_at, sizeof r.recall_at);
-	ctx->commit_rc = sched_epoch_done(ctx->job, &r, checkpoint_path, ctx->commit_err);
+	ctx->commit_rc = sched_epoch_done(ctx->job, &r, checkpoint_path, &ctx->commit_err);
 	if (ctx->commit_rc)
 		atomic_store(ctx->job->cancel, 1);
 }
@@ -185,10 +191,10 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m,
 static void on_stop(void *user, int epoch, int step, const char *checkpoint_path)
 {
 	struct run_ctx *ctx = user;
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	/* On failure the job resumes from its last epoch checkpoint instead. */
-	if (sched_stop_checkpoint(ctx->job, epoch, step, checkpoint_path, err))
-		log_error("job %lld: %s", (long long)ctx->job->id, err);
+	if (sched_stop_checkpoint(ctx->job, epoch, step, checkpoint_path, &err))
+		log_error("job %lld: %s", (long long)ctx->job->id, err.msg);
 }
 
 static void on_log(void *user, const char *line)
@@ -197,7 +203,7 @@ static void on_log(void *user, const char *line)
 	log_info("job %lld: %s", (long long)ctx->job->id, line);
 }
 
-int jobrun_run(void *user, struct sched_job *job, char *err)
+enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *err)
 {
 	struct jobrun *jr = user;
 	struct isif_job_spec spec;
@@ -230,10 +236,8 @@ int jobrun_run(void *user, struct sched_job *job, char *err)
 		.on_stop = on_stop,
 	};
 	rc = isif_trainer_run(t, &cb, job->cancel, err);
-	if (ctx.commit_rc) {
-		rc = ctx.commit_rc;
-		snprintf(err, ISIF_ERR_LEN, "%s", ctx.commit_err);
-	}
+	if (ctx.commit_rc)
+		rc = isif_fail(err, ctx.commit_rc, "%s", ctx.commit_err.msg);
 out:
 	isif_trainer_free(t);
 	dataset_release(jr, ds);

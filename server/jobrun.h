@@ -16,6 +16,6 @@ struct jobrun *jobrun_create(struct store *st);
 void jobrun_free(struct jobrun *jr);
 
 /* A sched_run_fn; user is the struct jobrun. */
-int jobrun_run(void *user, struct sched_job *job, char *err);
+enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *err);
 
 #endif

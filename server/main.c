@@ -35,25 +35,23 @@
 #include "isif/base/fileio.h"
 
 /* Reads the token file (at most 4 KiB), trimming surrounding whitespace. */
-static int read_token(const char *path, char *token, size_t len)
+static enum isif_rc read_token(const char *path, char *token, size_t len, struct isif_error *err)
 {
 	void *buf = NULL;
 	size_t n = 0;
-	char err[ISIF_ERR_LEN];
-	if (isif_read_file(path, 4096, &buf, &n, err) != ISIF_OK) {
-		log_error("--token-file: %s", err);
-		return -1;
-	}
+	struct isif_error e_read;
+	enum isif_rc rc = isif_read_file(path, 4096, &buf, &n, &e_read);
+	if (rc)
+		return isif_fail(err, rc, "--token-file: %s", e_read.msg);
 	char *s = buf, *e = s + n;
 	while (s < e && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
 		s++;
 	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
 		e--;
 	size_t tl = (size_t)(e - s);
-	int rc = 0;
 	if (tl < 16 || tl >= len || memchr(s, '\0', tl)) {
-		log_error("--token-file %s: the token must be 16 to %zu printable bytes", path, len - 1);
-		rc = -1;
+		rc = isif_fail(err, ISIF_EINVAL, "--token-file %s: the token must be 16 to %zu "
+			       "printable bytes", path, len - 1);
 	} else {
 		memcpy(token, s, tl);
 		token[tl] = '\0';
@@ -62,19 +60,15 @@ static int read_token(const char *path, char *token, size_t len)
 	return rc;
 }
 
-static int make_state_dir(const char *dir)
+static enum isif_rc make_state_dir(const char *dir, struct isif_error *err)
 {
 	char path[CONFIG_STR_LEN + 16];
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-		log_error("--state-dir %s: %s", dir, strerror(errno));
-		return -1;
-	}
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+		return isif_fail(err, ISIF_EIO, "--state-dir %s: %s", dir, strerror(errno));
 	snprintf(path, sizeof path, "%s/jobs", dir);
-	if (mkdir(path, 0750) != 0 && errno != EEXIST) {
-		log_error("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	if (mkdir(path, 0750) != 0 && errno != EEXIST)
+		return isif_fail(err, ISIF_EIO, "%s: %s", path, strerror(errno));
+	return ISIF_OK;
 }
 
 /* Waits for SIGTERM or SIGINT, calling sse_tick every second. */
@@ -97,15 +91,16 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct app app = {0};
-	char err[512], db_path[CONFIG_STR_LEN + 16];
+	char db_path[CONFIG_STR_LEN + 16];
+	struct isif_error err = {0};
 	config_default(&cfg);
-	int prc = config_parse(&cfg, argc, argv, err, sizeof err);
-	if (prc > 0)
-		return 0;
-	if (prc < 0) {
-		fprintf(stderr, "isifd: %s\n", err);
+	bool printed;
+	if (config_parse(&cfg, argc, argv, &printed, &err)) {
+		fprintf(stderr, "isifd: %s\n", err.msg);
 		return 2;
 	}
+	if (printed)
+		return 0;
 	if (cfg.verbose)
 		log_set_level(LOG_DEBUG);
 
@@ -120,29 +115,32 @@ int main(int argc, char **argv)
 	struct sockaddr_storage addr;
 	size_t alen;
 	bool loopback;
-	if (http_parse_listen(cfg.listen, &addr, &alen, &loopback)) {
-		fprintf(stderr, "isifd: --listen %s: expected host:port or [v6]:port with a numeric address\n",
-			cfg.listen);
+	if (http_parse_listen(cfg.listen, &addr, &alen, &loopback, &err)) {
+		fprintf(stderr, "isifd: --listen %s: %s\n", cfg.listen, err.msg);
 		return 2;
 	}
-	if (cfg.token_file[0] && read_token(cfg.token_file, app.token, sizeof app.token))
+	if (cfg.token_file[0] && read_token(cfg.token_file, app.token, sizeof app.token, &err)) {
+		log_error("%s", err.msg);
 		return 2;
+	}
 	if (!loopback && !app.token[0]) {
 		fprintf(stderr, "isifd: refusing to listen on non-loopback %s without --token-file\n",
 			cfg.listen);
 		return 2;
 	}
-	if (urlfetch_allow_addrs(cfg.allow_url_addr, err, sizeof err)) {
-		fprintf(stderr, "isifd: --allow-url-addr: %s\n", err);
+	if (urlfetch_allow_addrs(cfg.allow_url_addr, &err)) {
+		fprintf(stderr, "isifd: --allow-url-addr: %s\n", err.msg);
 		return 2;
 	}
-	if (make_state_dir(cfg.state_dir))
+	if (make_state_dir(cfg.state_dir, &err)) {
+		log_error("%s", err.msg);
 		return 1;
+	}
 
 	snprintf(db_path, sizeof db_path, "%s/isifd.db", cfg.state_dir);
 	struct store *st = NULL;
-	if (store_open(&st, db_path, isifd_migrations, isifd_n_migrations, err, sizeof err)) {
-		log_error("database %s: %s", db_path, err);
+	if (store_open(&st, db_path, isifd_migrations, isifd_n_migrations, &err)) {
+		log_error("database %s: %s", db_path, err.msg);
 		return 1;
 	}
 	int n_labels;
@@ -160,15 +158,18 @@ int main(int argc, char **argv)
 		.progress_interval_ms = (int)cfg.progress_interval_ms, .state_dir = cfg.state_dir,
 		.run = jobrun_run, .run_user = jr, .bus = app.bus, .prom = app.prom,
 	};
-	if (!app.bus || !app.prom || !app.indexes || !app.datasets || !jr || sched_create(&app.sched, st, &so) ||
-	    sched_start(app.sched)) {
-		log_error("start-up failed (out of memory or threads)");
+	if (!app.bus || !app.prom || !app.indexes || !app.datasets || !jr) {
+		log_error("start-up failed (out of memory)");
+		return 1;
+	}
+	if (sched_create(&app.sched, st, &so, &err) || sched_start(app.sched, &err)) {
+		log_error("start-up failed: %s", err.msg);
 		return 1;
 	}
 	int port = 0;
 	struct MHD_Daemon *d = http_start(&app, &port);
 	if (!d) {
-		sched_stop(app.sched, (int)cfg.shutdown_timeout);
+		sched_stop(app.sched, (int)cfg.shutdown_timeout, NULL);
 		return 1;
 	}
 	char shown[CONFIG_STR_LEN];
@@ -184,7 +185,7 @@ int main(int argc, char **argv)
 	int sig = wait_for_signal(app.bus);
 	log_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_quiesce(d);
-	if (sched_stop(app.sched, (int)cfg.shutdown_timeout) != 0) {
+	if (sched_stop(app.sched, (int)cfg.shutdown_timeout, NULL) != ISIF_OK) {
 		/* A job did not reach a batch boundary in time. Its row still says
 		 * running, so the next start resumes it from its last checkpoint. */
 		log_warn("jobs still running after %lds; exiting anyway", cfg.shutdown_timeout);

@@ -22,12 +22,6 @@
 #include "isif/train/spec.h"
 #include "store_retrieval.h"
 
-static enum MHD_Result store_failed(struct request *rq)
-{
-	return http_error(rq, 500, "internal", "database error: %s",
-			  store_last_error(rq->app->st));
-}
-
 /* "available": the registered path is readable now. */
 static void mark_available(json_t *d)
 {
@@ -39,8 +33,10 @@ enum MHD_Result route_datasets(struct request *rq)
 {
 	json_t *out, *d;
 	size_t i;
-	if (store_dataset_json(rq->app->st, NULL, &out))
-		return store_failed(rq);
+	struct isif_error err = {0};
+	enum isif_rc rc = store_dataset_json(rq->app->st, NULL, &out, &err);
+	if (rc)
+		return http_store_failed(rq, rc, &err);
 	json_array_foreach(json_object_get(out, "datasets"), i, d)
 		mark_available(d);
 	return http_json(rq, 200, out);
@@ -50,13 +46,14 @@ enum MHD_Result route_dataset_get(struct request *rq)
 {
 	char name[ISIF_SPEC_NAME_LEN];
 	json_t *d;
+	struct isif_error err = {0};
 	if (!http_seg(rq, 0, name, sizeof name))
 		return http_error(rq, 404, "not_found", "no such dataset");
-	int rc = store_dataset_json(rq->app->st, name, &d);
-	if (rc == STORE_NOTFOUND)
+	enum isif_rc rc = store_dataset_json(rq->app->st, name, &d, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return http_error(rq, 404, "not_found", "no dataset \"%s\"", name);
 	if (rc)
-		return store_failed(rq);
+		return http_store_failed(rq, rc, &err);
 	mark_available(d);
 	return http_json(rq, 200, d);
 }
@@ -140,7 +137,8 @@ static bool check_fields(struct request *rq, json_t *body, const char **name, co
 
 enum MHD_Result route_datasets_create(struct request *rq)
 {
-	char err[ISIF_ERR_LEN], fmt_found[32], path_found[1024];
+	char fmt_found[32], path_found[1024];
+	struct isif_error err = {0};
 	enum MHD_Result ret = MHD_NO;
 	const char *name, *format, *path;
 	json_error_t jerr;
@@ -150,10 +148,10 @@ enum MHD_Result route_datasets_create(struct request *rq)
 		return http_error(rq, 400, "invalid_dataset", "body: invalid JSON");
 	if (!check_fields(rq, body, &name, &format, &path, &ret))
 		goto out;
-	int rc = store_dataset_lookup(rq->app->st, name, fmt_found, sizeof fmt_found, path_found,
-				      sizeof path_found);
-	if (rc != STORE_NOTFOUND) {
-		ret = rc ? store_failed(rq) : http_error(rq, 409, "conflict",
+	enum isif_rc rc = store_dataset_lookup(rq->app->st, name, fmt_found, sizeof fmt_found,
+					       path_found, sizeof path_found, &err);
+	if (rc != ISIF_ENOTFOUND) {
+		ret = rc ? http_store_failed(rq, rc, &err) : http_error(rq, 409, "conflict",
 			"dataset \"%s\" is already registered", name);
 		goto out;
 	}
@@ -167,22 +165,24 @@ enum MHD_Result route_datasets_create(struct request *rq)
 	}
 	struct isif_dataset ds;
 	if (isif_dataset_load(&ds, path, (enum isif_dataset_format)isif_dataset_format_parse(format),
-			      NULL, err)) {
-		ret = http_error(rq, 422, "invalid_dataset", "path: %s", err);
+			      NULL, &err)) {
+		ret = http_error(rq, 422, "invalid_dataset", "path: %s", err.msg);
 		goto out;
 	}
 	struct dataset_info info = {ds.train.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w,
 				    ds.num_classes};
 	const char *found = isif_dataset_format_name(ds.format);
 	isif_dataset_free(&ds);
-	rc = store_dataset_insert(rq->app->st, name, found, path, &info);
-	if (rc == STORE_CONFLICT) {
+	rc = store_dataset_insert(rq->app->st, name, found, path, &info, &err);
+	if (rc == ISIF_ECONFLICT) {
 		ret = http_error(rq, 409, "conflict", "dataset \"%s\" is already registered", name);
 		goto out;
 	}
 	json_t *d;
-	if (rc || store_dataset_json(rq->app->st, name, &d)) {
-		ret = store_failed(rq);
+	if (rc == ISIF_OK)
+		rc = store_dataset_json(rq->app->st, name, &d, &err);
+	if (rc) {
+		ret = http_store_failed(rq, rc, &err);
 		goto out;
 	}
 	mark_available(d);
@@ -208,7 +208,8 @@ out:
 
 enum MHD_Result route_dataset_image(struct request *rq)
 {
-	char name[ISIF_SPEC_NAME_LEN], split_name[16], index_text[16], err[ISIF_ERR_LEN], *end;
+	char name[ISIF_SPEC_NAME_LEN], split_name[16], index_text[16], *end;
+	struct isif_error err = {0};
 	if (!http_seg(rq, 0, name, sizeof name))
 		return http_error(rq, 404, "not_found", "no such dataset");
 	int split = http_seg(rq, 1, split_name, sizeof split_name) ? index_split_parse(split_name) : -1;
@@ -220,11 +221,11 @@ enum MHD_Result route_dataset_image(struct request *rq)
 		return http_error(rq, 400, "invalid_parameter", "index: must be an integer >= 0");
 	struct dscache_entry *e;
 	const struct isif_dataset *ds;
-	int rc = dscache_acquire(rq->app->datasets, name, &e, &ds, err);
-	if (rc == STORE_NOTFOUND)
+	enum isif_rc rc = dscache_acquire(rq->app->datasets, name, &e, &ds, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return http_error(rq, 404, "not_found", "no dataset \"%s\"", name);
 	if (rc)
-		return http_error(rq, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", name, err);
+		return http_error(rq, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", name, err.msg);
 	const struct isif_split *s = split == SPLIT_TRAIN ? &ds->train : &ds->test;
 	if (index >= s->n) {
 		dscache_release(rq->app->datasets, e);
@@ -235,10 +236,10 @@ enum MHD_Result route_dataset_image(struct request *rq)
 	size_t len = 0;
 	size_t img = (size_t)s->c * s->h * s->w;
 	int label = s->labels[index];
-	rc = isif_image_encode_png(s->pixels + (size_t)index * img, s->c, s->h, s->w, &png, &len, err);
+	rc = isif_image_encode_png(s->pixels + (size_t)index * img, s->c, s->h, s->w, &png, &len, &err);
 	dscache_release(rq->app->datasets, e);
 	if (rc)
-		return http_error(rq, 500, "internal", "PNG encoding failed: %s", err);
+		return http_error(rq, 500, "internal", "PNG encoding failed: %s", err.msg);
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, png, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(png);

@@ -182,18 +182,18 @@ enum MHD_Result route_job_embeddings(struct request *rq)
 	int split = split_name ? index_split_parse(split_name) : SPLIT_TRAIN;
 	if (split < 0)
 		return http_error(rq, 400, "invalid_parameter", "split: must be train or test");
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	struct index_data *ix = NULL;
-	switch (index_acquire(rq->app->indexes, rq->id, &ix, err)) {
-	case INDEX_OK:
+	switch (index_acquire(rq->app->indexes, rq->id, &ix, &err)) {
+	case ISIF_OK:
 		break;
-	case INDEX_NOJOB:
+	case ISIF_ENOTFOUND:
 		return http_error(rq, 404, "not_found", "no job %lld", (long long)rq->id);
-	case INDEX_NONE:
+	case ISIF_EEMPTY:
 		return http_error(rq, 404, "no_index", "job %lld has no embedding index yet",
 				  (long long)rq->id);
 	default:
-		return http_error(rq, 500, "internal", "index unreadable: %s", err);
+		return http_error(rq, 500, "internal", "index unreadable: %s", err.msg);
 	}
 	struct export *x = calloc(1, sizeof *x);
 	if (x) {

@@ -20,10 +20,10 @@
 #include "isif/base/strbuf.h"
 
 /* The job's JSON with the scheduler's live "progress" (or null). */
-static int job_json(struct app *app, int64_t id, json_t **out)
+static enum isif_rc job_json(struct app *app, int64_t id, json_t **out, struct isif_error *err)
 {
-	int rc = store_job_json(app->st, id, out);
-	if (rc == STORE_OK) {
+	enum isif_rc rc = store_job_json(app->st, id, out, err);
+	if (rc == ISIF_OK) {
 		json_t *p = sched_progress_json(app->sched, id);
 		json_object_set_new(*out, "progress", p ? p : json_null());
 	}
@@ -35,16 +35,11 @@ static enum MHD_Result not_found(struct request *rq)
 	return http_error(rq, 404, "not_found", "no job %lld", (long long)rq->id);
 }
 
-static enum MHD_Result store_failed(struct request *rq)
-{
-	return http_error(rq, 500, "internal", "database error: %s",
-			  store_last_error(rq->app->st));
-}
-
 enum MHD_Result route_jobs_create(struct request *rq)
 {
 	struct isif_job_spec spec;
-	char err[ISIF_ERR_LEN], format[32], path[1024];
+	char format[32], path[1024];
+	struct isif_error err = {0};
 	enum MHD_Result ret;
 	long priority;
 	if (!http_query_long(rq, "priority", -100, 100, 0, &priority, &ret))
@@ -54,23 +49,24 @@ enum MHD_Result route_jobs_create(struct request *rq)
 	if (strlen(rq->body) != rq->body_len)
 		return http_error(rq, 400, "invalid_spec", "spec: body contains a NUL byte");
 	isif_spec_default(&spec);
-	if (isif_spec_parse(&spec, rq->body, true, err) != ISIF_OK)
-		return http_error(rq, 400, "invalid_spec", "%s", err);
-	int rc = store_dataset_lookup(rq->app->st, spec.dataset, format, sizeof format, path,
-				      sizeof path);
-	if (rc == STORE_NOTFOUND)
+	if (isif_spec_parse(&spec, rq->body, true, &err) != ISIF_OK)
+		return http_error(rq, 400, "invalid_spec", "%s", err.msg);
+	enum isif_rc rc = store_dataset_lookup(rq->app->st, spec.dataset, format, sizeof format,
+					       path, sizeof path, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return http_error(rq, 400, "unknown_dataset",
 				  "dataset: unknown dataset \"%s\" (GET /datasets lists them)",
 				  spec.dataset);
 	if (rc)
-		return store_failed(rq);
+		return http_store_failed(rq, rc, &err);
 	char *spec_json = isif_spec_to_json(&spec);
 	if (!spec_json)
 		return http_error(rq, 500, "internal", "out of memory");
 	int64_t id = 0;
-	rc = sched_submit(rq->app->sched, spec_json, spec.dataset, spec.epochs, (int)priority, &id);
+	rc = sched_submit(rq->app->sched, spec_json, spec.dataset, spec.epochs, (int)priority, &id,
+			  &err);
 	free(spec_json);
-	if (rc == STORE_FULL) {
+	if (rc == ISIF_EBUSY) {
 		struct MHD_Response *r = NULL;
 		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "queue_full", "message",
 				      "the queue is full; retry later or raise --max-queued");
@@ -87,10 +83,11 @@ enum MHD_Result route_jobs_create(struct request *rq)
 		return http_respond(rq, 429, r);
 	}
 	if (rc)
-		return store_failed(rq);
+		return http_store_failed(rq, rc, &err);
 	json_t *job;
-	if (job_json(rq->app, id, &job))
-		return store_failed(rq);
+	rc = job_json(rq->app, id, &job, &err);
+	if (rc)
+		return http_store_failed(rq, rc, &err);
 	char *text = json_dumps(job, JSON_REAL_PRECISION(15));
 	json_decref(job);
 	if (!text)
@@ -120,8 +117,10 @@ enum MHD_Result route_jobs_list(struct request *rq)
 	if (!http_query_long(rq, "limit", 1, 10000, 1000, &limit, &ret))
 		return ret;
 	json_t *out;
-	if (store_jobs_json(rq->app->st, status, (int)limit, &out))
-		return store_failed(rq);
+	struct isif_error err = {0};
+	enum isif_rc rc = store_jobs_json(rq->app->st, status, (int)limit, &out, &err);
+	if (rc)
+		return http_store_failed(rq, rc, &err);
 	size_t i;
 	json_t *job;
 	json_array_foreach(json_object_get(out, "jobs"), i, job) {
@@ -135,11 +134,12 @@ enum MHD_Result route_jobs_list(struct request *rq)
 enum MHD_Result route_job_get(struct request *rq)
 {
 	json_t *job;
-	int rc = job_json(rq->app, rq->id, &job);
-	if (rc == STORE_NOTFOUND)
+	struct isif_error err = {0};
+	enum isif_rc rc = job_json(rq->app, rq->id, &job, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return not_found(rq);
 	if (rc)
-		return store_failed(rq);
+		return http_store_failed(rq, rc, &err);
 	return http_json(rq, 200, job);
 }
 
@@ -184,13 +184,16 @@ enum MHD_Result route_job_metrics(struct request *rq)
 		return http_error(rq, 400, "invalid_parameter", "format: must be json or csv");
 	if (!http_query_long(rq, "since", 0, 10000, 0, &since, &ret))
 		return ret;
-	int rc = store_job_status(rq->app->st, rq->id, &status);
-	if (rc == STORE_NOTFOUND)
+	struct isif_error err = {0};
+	enum isif_rc rc = store_job_status(rq->app->st, rq->id, &status, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return not_found(rq);
 	struct metrics_row *rows = NULL;
 	int n = 0;
-	if (rc || store_metrics(rq->app->st, rq->id, (int)since, &rows, &n))
-		return store_failed(rq);
+	if (rc == ISIF_OK)
+		rc = store_metrics(rq->app->st, rq->id, (int)since, &rows, &n, &err);
+	if (rc)
+		return http_store_failed(rq, rc, &err);
 	if (format && strcmp(format, "csv") == 0) {
 		ret = metrics_csv(rq, rows, n);
 		free(rows);
@@ -207,18 +210,19 @@ enum MHD_Result route_job_metrics(struct request *rq)
 enum MHD_Result route_job_events(struct request *rq)
 {
 	enum job_status status;
-	int rc = store_job_status(rq->app->st, rq->id, &status);
-	if (rc == STORE_NOTFOUND)
+	struct isif_error err = {0};
+	enum isif_rc rc = store_job_status(rq->app->st, rq->id, &status, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return not_found(rq);
 	if (rc)
-		return store_failed(rq);
+		return http_store_failed(rq, rc, &err);
 	/* Subscribe first, then read the state: no event can fall between. */
 	struct sse_stream *stream;
 	struct MHD_Response *r = sse_subscribe(rq->app->bus, rq->conn, rq->id, &stream);
 	if (!r)
 		return http_error(rq, 500, "internal", "out of memory");
 	json_t *job;
-	if (job_json(rq->app, rq->id, &job) == STORE_OK) {
+	if (job_json(rq->app, rq->id, &job, NULL) == ISIF_OK) {
 		const char *s = json_string_value(json_object_get(job, "status"));
 		int st = s ? job_status_parse(s) : -1;
 		sse_stream_first(rq->app->bus, stream, "state", job, st >= 0 && job_status_final(st));
@@ -232,29 +236,39 @@ enum MHD_Result route_job_events(struct request *rq)
 enum MHD_Result route_job_cancel(struct request *rq)
 {
 	enum job_status before;
-	int rc = sched_cancel(rq->app->sched, rq->id, &before);
-	if (rc == STORE_NOTFOUND)
+	struct isif_error err = {0};
+	enum isif_rc rc = sched_cancel(rq->app->sched, rq->id, &before, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return not_found(rq);
-	if (rc == STORE_CONFLICT)
+	if (rc == ISIF_ECONFLICT)
 		return http_error(rq, 409, "conflict", "job %lld already %s", (long long)rq->id,
 				  job_status_name(before));
+	if (rc)
+		return http_store_failed(rq, rc, &err);
 	json_t *job;
-	if (rc || job_json(rq->app, rq->id, &job))
-		return store_failed(rq);
+	rc = job_json(rq->app, rq->id, &job, &err);
+	/* The cancel ended a queued job, so a DELETE racing this request may
+	 * remove it before it is read back: the answer says so. */
+	if (rc == ISIF_ENOTFOUND)
+		return http_error(rq, 409, "conflict", "job %lld was cancelled, then deleted by "
+				  "another request", (long long)rq->id);
+	if (rc)
+		return http_store_failed(rq, rc, &err);
 	return http_json(rq, 202, job);
 }
 
 enum MHD_Result route_job_delete(struct request *rq)
 {
 	enum job_status status;
-	int rc = sched_delete(rq->app->sched, rq->id, &status);
-	if (rc == STORE_NOTFOUND)
+	struct isif_error err = {0};
+	enum isif_rc rc = sched_delete(rq->app->sched, rq->id, &status, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return not_found(rq);
-	if (rc == STORE_CONFLICT)
+	if (rc == ISIF_ECONFLICT)
 		return http_error(rq, 409, "conflict", "job %lld is %s; cancel it first",
 				  (long long)rq->id, job_status_name(status));
 	if (rc)
-		return store_failed(rq);
+		return http_store_failed(rq, rc, &err);
 	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	return http_respond(rq, 204, r);
 }
@@ -262,22 +276,24 @@ enum MHD_Result route_job_delete(struct request *rq)
 enum MHD_Result route_job_checkpoint(struct request *rq)
 {
 	char rel[1024], path[2048];
-	int epoch = 0, fd = -1, rc = STORE_OK;
+	int epoch = 0, fd = -1;
+	enum isif_rc rc = ISIF_OK;
+	struct isif_error err = {0};
 	/* A newer epoch may replace the snapshot between lookup and open: retry. */
 	for (int attempt = 0; attempt < 3 && fd < 0; attempt++) {
-		rc = store_job_checkpoint(rq->app->st, rq->id, rel, sizeof rel, &epoch);
+		rc = store_job_checkpoint(rq->app->st, rq->id, rel, sizeof rel, &epoch, &err);
 		if (rc)
 			break;
 		snprintf(path, sizeof path, "%s/%s", rq->app->cfg->state_dir, rel);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
-	if (rc == STORE_NOTFOUND)
+	if (rc == ISIF_ENOTFOUND)
 		return not_found(rq);
-	if (rc == STORE_EMPTY)
+	if (rc == ISIF_EEMPTY)
 		return http_error(rq, 404, "no_checkpoint", "job %lld has no checkpoint yet",
 				  (long long)rq->id);
 	if (rc)
-		return store_failed(rq);
+		return http_store_failed(rq, rc, &err);
 	struct stat sb;
 	if (fd < 0 || fstat(fd, &sb) != 0) {
 		if (fd >= 0)

@@ -14,7 +14,8 @@
 
 enum MHD_Result route_healthz(struct request *rq)
 {
-	if (store_schema_version(rq->app->st) < 0)
+	int version;
+	if (store_schema_version(rq->app->st, &version, NULL))
 		return http_error(rq, 503, "unavailable", "database unreachable");
 	return http_json(rq, 200, json_pack("{s:s, s:i, s:i}", "status", "ok",
 					    "workers", sched_workers(rq->app->sched),
@@ -24,9 +25,10 @@ enum MHD_Result route_healthz(struct request *rq)
 enum MHD_Result route_metrics(struct request *rq)
 {
 	struct prom_gauges g = {0};
-	if (store_count_by_status(rq->app->st, g.jobs))
-		return http_error(rq, 500, "internal", "database error: %s",
-				  store_last_error(rq->app->st));
+	struct isif_error err = {0};
+	enum isif_rc rc = store_count_by_status(rq->app->st, g.jobs, &err);
+	if (rc)
+		return http_store_failed(rq, rc, &err);
 	g.workers = sched_workers(rq->app->sched);
 	g.workers_busy = sched_busy(rq->app->sched);
 	g.sse_streams = sse_stream_count(rq->app->bus);

@@ -90,9 +90,9 @@ static int parse_ref(const char *s, struct ref *r, struct qerr *e)
 	r->text = s;
 	const char *colon = strchr(s, ':');
 	if (colon && strncmp(colon, "://", 3) == 0) {
-		char why[128];
-		if (!urlfetch_url_ok(s, why, sizeof why))
-			return qfail(e, 400, "invalid_parameter", "image: %s", why);
+		struct isif_error why;
+		if (urlfetch_url_check(s, &why))
+			return qfail(e, 400, "invalid_parameter", "image: %s", why.msg);
 		r->is_url = true;
 		return 0;
 	}
@@ -148,26 +148,26 @@ static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
 static int resolve_index(struct request *rq, const struct qparams *p, struct index_data **ix,
 			 struct qerr *e)
 {
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	int64_t job = p->job;
 	if (!job) {
-		int rc = store_index_default_job(rq->app->st, &job);
-		if (rc == STORE_EMPTY)
+		enum isif_rc rc = store_index_default_job(rq->app->st, &job, &err);
+		if (rc == ISIF_EEMPTY)
 			return qfail(e, 404, "no_index", "no succeeded or running job has an embedding "
 				     "index yet; train one with evaluation, or pass job=ID");
 		if (rc)
-			return qfail(e, 500, "internal", "database error: %s", store_last_error(rq->app->st));
+			return qfail(e, 500, "internal", "database error: %s", err.msg);
 	}
-	switch (index_acquire(rq->app->indexes, job, ix, err)) {
-	case INDEX_OK:
+	switch (index_acquire(rq->app->indexes, job, ix, &err)) {
+	case ISIF_OK:
 		return 0;
-	case INDEX_NOJOB:
+	case ISIF_ENOTFOUND:
 		return qfail(e, 404, "not_found", "no job %lld", (long long)job);
-	case INDEX_NONE:
+	case ISIF_EEMPTY:
 		return qfail(e, 404, "no_index", "job %lld has no embedding index yet (one is stored "
 			     "at each evaluation)", (long long)job);
 	default:
-		return qfail(e, 500, "internal", "job %lld: index unreadable: %s", (long long)job, err);
+		return qfail(e, 500, "internal", "job %lld: index unreadable: %s", (long long)job, err.msg);
 	}
 }
 
@@ -177,18 +177,18 @@ static int resolve_index(struct request *rq, const struct qparams *p, struct ind
 static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, int w,
 			float *vec, struct qerr *e)
 {
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	float *x = malloc((size_t)ix->c * ix->h * ix->w * sizeof(float));
-	int rc = x ? index_preprocess(ix, px, c, h, w, x, err) : ISIF_ENOMEM;
+	int rc = x ? index_preprocess(ix, px, c, h, w, x, &err) : ISIF_ENOMEM;
 	if (!rc)
-		rc = index_embed(ix, x, 1, vec, err);
+		rc = index_embed(ix, x, 1, vec, &err);
 	free(x);
 	if (rc && access(ix->dir, F_OK) != 0)   /* a newer index removed this one's model file */
 		return qfail(e, 503, "unavailable", "job %lld's index was replaced while this request "
 			     "ran; retry", (long long)ix->job);
 	if (rc)
 		return qfail(e, rc == ISIF_ENOMEM ? 503 : 500, rc == ISIF_ENOMEM ? "unavailable" : "internal",
-			     "embedding the image failed: %s", err[0] ? err : isif_strerror(rc));
+			     "embedding the image failed: %s", err.msg[0] ? err.msg : isif_strerror(rc));
 	return 0;
 }
 
@@ -196,15 +196,15 @@ static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, 
 static int query_dataset_image(struct request *rq, struct index_data *ix, const struct ref *r,
 			       json_t *desc, float *vec, struct qerr *e)
 {
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	struct dscache_entry *ent;
 	const struct isif_dataset *ds;
-	int rc = dscache_acquire(rq->app->datasets, ix->dataset, &ent, &ds, err);
-	if (rc == STORE_NOTFOUND)
+	enum isif_rc rc = dscache_acquire(rq->app->datasets, ix->dataset, &ent, &ds, &err);
+	if (rc == ISIF_ENOTFOUND)
 		return qfail(e, 404, "not_found", "%s is not in job %lld's index and its dataset \"%s\" "
 			     "is no longer registered", r->text, (long long)ix->job, ix->dataset);
 	if (rc)
-		return qfail(e, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", ix->dataset, err);
+		return qfail(e, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", ix->dataset, err.msg);
 	const struct isif_split *s = r->split == SPLIT_TRAIN ? &ds->train : &ds->test;
 	if (r->index >= s->n) {
 		dscache_release(rq->app->datasets, ent);
@@ -247,20 +247,20 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 		.max_pixels = cfg->max_image_pixels,
 		.max_side = (int)cfg->max_image_side,
 	};
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	uint8_t *px = NULL;
 	int c, h, w;
 	json_object_set_new(q->desc, "bytes", json_integer((json_int_t)len));
 	if (len == 0)
 		return qfail(e, 400, "invalid_image", "empty image: send a JPEG or PNG");
-	int rc = isif_image_decode(buf, len, &limits, &px, &c, &h, &w, err);
+	enum isif_rc rc = isif_image_decode(buf, len, &limits, &px, &c, &h, &w, &err);
 	if (rc == ISIF_ERANGE)
 		return qfail(e, 422, "image_too_large", "%s (limits: --max-image-side %ld, "
-			     "--max-image-pixels %ld)", err, cfg->max_image_side, cfg->max_image_pixels);
+			     "--max-image-pixels %ld)", err.msg, cfg->max_image_side, cfg->max_image_pixels);
 	if (rc == ISIF_ENOMEM)
-		return qfail(e, 503, "unavailable", "decoding the image: %s", err);
+		return qfail(e, 503, "unavailable", "decoding the image: %s", err.msg);
 	if (rc)
-		return qfail(e, 422, "invalid_image", "cannot decode the image: %s", err);
+		return qfail(e, 422, "invalid_image", "cannot decode the image: %s", err.msg);
 	json_object_set_new(q->desc, "width", json_integer(w));
 	json_object_set_new(q->desc, "height", json_integer(h));
 	json_object_set_new(q->desc, "channels", json_integer(c));
@@ -277,25 +277,26 @@ static int query_by_url(struct request *rq, struct index_data *ix, const struct 
 		.max_bytes = (size_t)cfg->max_image_bytes, .timeout_s = cfg->url_timeout,
 		.max_redirects = cfg->url_max_redirects, .allow_private = cfg->allow_private_urls,
 	};
-	char err[512], ctype[128];
+	char ctype[128];
+	struct isif_error err = {0};
 	void *body = NULL;
 	size_t len = 0;
 	json_object_set_new(q->desc, "url", json_string(r->text));
-	switch (urlfetch(r->text, &lim, &body, &len, ctype, sizeof ctype, err, sizeof err)) {
-	case FETCH_OK:
+	switch (urlfetch(r->text, &lim, &body, &len, ctype, sizeof ctype, &err)) {
+	case ISIF_OK:
 		break;
-	case FETCH_BAD_URL:
-		return qfail(e, 400, "invalid_parameter", "image: %s", err);
-	case FETCH_FORBIDDEN:
-		return qfail(e, 403, "url_forbidden", "%s", err);
-	case FETCH_TOO_LARGE:
-		return qfail(e, 422, "url_too_large", "%s (--max-image-bytes)", err);
-	case FETCH_BAD_TYPE:
-		return qfail(e, 422, "unsupported_content_type", "%s", err);
-	case FETCH_NOMEM:
-		return qfail(e, 503, "unavailable", "%s", err);
+	case ISIF_EINVAL:
+		return qfail(e, 400, "invalid_parameter", "image: %s", err.msg);
+	case ISIF_EFORBIDDEN:
+		return qfail(e, 403, "url_forbidden", "%s", err.msg);
+	case ISIF_ERANGE:
+		return qfail(e, 422, "url_too_large", "%s (--max-image-bytes)", err.msg);
+	case ISIF_EFORMAT:
+		return qfail(e, 422, "unsupported_content_type", "%s", err.msg);
+	case ISIF_ENOMEM:
+		return qfail(e, 503, "unavailable", "%s", err.msg);
 	default:
-		return qfail(e, 422, "fetch_failed", "%s", err);
+		return qfail(e, 422, "fetch_failed", "%s", err.msg);
 	}
 	json_object_set_new(q->desc, "content_type", json_string(ctype));
 	int rc = query_by_bytes(rq, ix, body, len, q, vec, e);

@@ -214,7 +214,7 @@ static void remove_stale_snapshots(const char *job_dir, const char *keep)
 static void publish_state(struct scheduler *s, int64_t id)
 {
 	json_t *job = NULL;
-	if (!s->o.bus || store_job_json(s->st, id, &job) != STORE_OK)
+	if (!s->o.bus || store_job_json(s->st, id, &job, NULL) != ISIF_OK)
 		return;
 	const char *status = json_string_value(json_object_get(job, "status"));
 	int st = status ? job_status_parse(status) : -1;
@@ -234,10 +234,11 @@ static void finish_job(struct scheduler *s, struct worker *w, const struct job_c
 	pthread_mutex_unlock(&s->mu);
 
 	enum job_status status;
+	struct isif_error e_db;
 	if (rc == ISIF_OK)
 		status = JOB_SUCCEEDED;
 	else if (rc == ISIF_ECANCELLED && reason == REASON_SHUTDOWN) {
-		store_job_requeue(s->st, c->id);
+		store_job_requeue(s->st, c->id, NULL);   /* logged by the store */
 		log_info("job %lld: stopped for shutdown at a batch boundary; resumes at the next start",
 			 (long long)c->id);
 		return;
@@ -245,9 +246,9 @@ static void finish_job(struct scheduler *s, struct worker *w, const struct job_c
 		status = JOB_CANCELLED;
 	else
 		status = JOB_FAILED;
-	if (store_job_finish(s->st, c->id, status, status == JOB_FAILED ? err : NULL) != STORE_OK)
+	if (store_job_finish(s->st, c->id, status, status == JOB_FAILED ? err : NULL, &e_db))
 		log_error("job %lld: cannot record that it ended (%s); it shows running until the "
-			  "next start, which resumes it", (long long)c->id, store_last_error(s->st));
+			  "next start, which resumes it", (long long)c->id, e_db.msg);
 	if (s->o.prom)
 		prom_add_job_finished(s->o.prom, status);
 	if (status == JOB_FAILED)
@@ -259,14 +260,15 @@ static void finish_job(struct scheduler *s, struct worker *w, const struct job_c
 
 static void run_claimed(struct scheduler *s, struct worker *w, struct job_claim *c)
 {
-	char job_dir[PATH_MAX], run_dir[PATH_MAX], ckpt[PATH_MAX], err[ISIF_ERR_LEN] = "";
+	char job_dir[PATH_MAX], run_dir[PATH_MAX], ckpt[PATH_MAX];
+	struct isif_error err = {0};
 	struct sched_job job = {0};
 	int rc = ISIF_OK;
 	w->snapshot[0] = '\0';
 	if (path_fmt(job_dir, sizeof job_dir, "%s/jobs/%lld", s->state_dir, (long long)c->id) ||
 	    path_fmt(run_dir, sizeof run_dir, "%s/run", job_dir) ||
 	    (c->checkpoint && path_fmt(ckpt, sizeof ckpt, "%s/%s", s->state_dir, c->checkpoint))) {
-		rc = isif_fail(err, ISIF_EINVAL, "state directory path too long");
+		rc = isif_fail(&err, ISIF_EINVAL, "state directory path too long");
 		goto done;
 	}
 	if (c->checkpoint) {
@@ -277,7 +279,7 @@ static void run_claimed(struct scheduler *s, struct worker *w, struct job_claim 
 			*slash = '\0';
 	}
 	if (remove_tree(run_dir) != 0 || mkdir_p(run_dir) != 0) {
-		rc = isif_fail(err, ISIF_EIO, "cannot create %s: %s", run_dir, strerror(errno));
+		rc = isif_fail(&err, ISIF_EIO, "cannot create %s: %s", run_dir, strerror(errno));
 		goto done;
 	}
 	remove_stale_snapshots(job_dir, w->snapshot);
@@ -285,9 +287,9 @@ static void run_claimed(struct scheduler *s, struct worker *w, struct job_claim 
 		/* Rows past the committed checkpoint cannot exist under the
 		 * protocol above, but a restart must never show an epoch twice. */
 		int from = c->checkpoint ? c->epoch : 0;
-		if (store_job_resumed(s->st, c->id, from) != STORE_OK) {
-			rc = isif_fail(err, ISIF_EIO, "cannot record the resume: %s",
-				       store_last_error(s->st));
+		struct isif_error e_db;
+		if (store_job_resumed(s->st, c->id, from, &e_db) != ISIF_OK) {
+			rc = isif_fail(&err, ISIF_EIO, "cannot record the resume: %s", e_db.msg);
 			goto done;
 		}
 		log_info("job %lld: resuming from epoch %d", (long long)c->id, from);
@@ -305,9 +307,9 @@ static void run_claimed(struct scheduler *s, struct worker *w, struct job_claim 
 	log_info("job %lld: running on worker %d with %d threads", (long long)c->id, w->index,
 		 job.threads);
 	publish_state(s, c->id);
-	rc = s->o.run(s->o.run_user, &job, err);
+	rc = s->o.run(s->o.run_user, &job, &err);
 done:
-	finish_job(s, w, c, rc, err[0] ? err : isif_strerror(rc));
+	finish_job(s, w, c, rc, err.msg[0] ? err.msg : isif_strerror(rc));
 }
 
 static void *worker_main(void *arg)
@@ -322,8 +324,8 @@ static void *worker_main(void *arg)
 			break;
 		}
 		uint64_t gen = s->gen;
-		int rc = store_job_claim(s->st, &c);
-		if (rc == STORE_OK) {
+		enum isif_rc rc = store_job_claim(s->st, &c, NULL);   /* failures are logged */
+		if (rc == ISIF_OK) {
 			w->job_id = c.id;
 			w->reason = REASON_NONE;
 			w->has_progress = false;
@@ -336,7 +338,7 @@ static void *worker_main(void *arg)
 		}
 		/* Nothing queued (or the store failed: retry in a second). */
 		while (!s->stopping && s->gen == gen) {
-			if (rc == STORE_EMPTY) {
+			if (rc == ISIF_EEMPTY) {
 				pthread_cond_wait(&s->cond, &s->mu);
 			} else {
 				struct timespec ts;
@@ -353,15 +355,16 @@ static void *worker_main(void *arg)
 
 /* ---- public ------------------------------------------------------------------ */
 
-int sched_create(struct scheduler **out, struct store *st, const struct sched_options *o)
+enum isif_rc sched_create(struct scheduler **out, struct store *st, const struct sched_options *o,
+			  struct isif_error *err)
 {
 	struct scheduler *s = calloc(1, sizeof *s);
 	if (!s)
-		return -1;
+		return isif_fail(err, ISIF_ENOMEM, "out of memory");
 	s->workers = calloc((size_t)o->workers, sizeof *s->workers);
 	if (!s->workers) {
 		free(s);
-		return -1;
+		return isif_fail(err, ISIF_ENOMEM, "out of memory");
 	}
 	s->st = st;
 	s->o = *o;
@@ -377,33 +380,37 @@ int sched_create(struct scheduler **out, struct store *st, const struct sched_op
 		atomic_init(&s->workers[i].cancel, 0);
 	}
 	*out = s;
-	return 0;
+	return ISIF_OK;
 }
 
-int sched_start(struct scheduler *s)
+enum isif_rc sched_start(struct scheduler *s, struct isif_error *err)
 {
 	int n = 0;
-	if (store_fail_interrupted(s->st, s->o.max_attempts, &n) != STORE_OK)
-		return -1;
+	enum isif_rc rc = store_fail_interrupted(s->st, s->o.max_attempts, &n, err);
+	if (rc)
+		return rc;
 	for (int i = 0; i < n && s->o.prom; i++)
 		prom_add_job_finished(s->o.prom, JOB_FAILED);
-	if (store_recover_running(s->st, &n) != STORE_OK)
-		return -1;
+	rc = store_recover_running(s->st, &n, err);
+	if (rc)
+		return rc;
 	if (n)
 		log_info("scheduler: %d job(s) were running when isifd stopped; they resume first", n);
 	for (int i = 0; i < s->o.workers; i++) {
-		if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
-			return -1;
+		int e = pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
+		if (e != 0)
+			return isif_fail(err, ISIF_ENOMEM, "starting worker %d: %s", i, strerror(e));
 		s->workers[i].started = true;
 	}
-	return 0;
+	return ISIF_OK;
 }
 
-int sched_submit(struct scheduler *s, const char *spec_json, const char *dataset,
-		 int epochs, int priority, int64_t *id)
+enum isif_rc sched_submit(struct scheduler *s, const char *spec_json, const char *dataset,
+			  int epochs, int priority, int64_t *id, struct isif_error *err)
 {
-	int rc = store_job_insert(s->st, spec_json, dataset, epochs, priority, s->o.max_queued, id);
-	if (rc == STORE_OK) {
+	enum isif_rc rc = store_job_insert(s->st, spec_json, dataset, epochs, priority,
+					   s->o.max_queued, id, err);
+	if (rc == ISIF_OK) {
 		pthread_mutex_lock(&s->mu);
 		s->gen++;
 		pthread_cond_broadcast(&s->cond);
@@ -414,11 +421,12 @@ int sched_submit(struct scheduler *s, const char *spec_json, const char *dataset
 	return rc;
 }
 
-int sched_cancel(struct scheduler *s, int64_t id, enum job_status *before)
+enum isif_rc sched_cancel(struct scheduler *s, int64_t id, enum job_status *before,
+			  struct isif_error *err)
 {
 	pthread_mutex_lock(&s->mu);
-	int rc = store_job_cancel(s->st, id, before);
-	if (rc == STORE_OK && *before == JOB_RUNNING) {
+	enum isif_rc rc = store_job_cancel(s->st, id, before, err);
+	if (rc == ISIF_OK && *before == JOB_RUNNING) {
 		for (int i = 0; i < s->o.workers; i++) {
 			struct worker *w = &s->workers[i];
 			if (w->job_id == id) {
@@ -429,7 +437,7 @@ int sched_cancel(struct scheduler *s, int64_t id, enum job_status *before)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (rc == STORE_OK) {
+	if (rc == ISIF_OK) {
 		log_info("job %lld: cancel requested (was %s)", (long long)id, job_status_name(*before));
 		if (*before == JOB_QUEUED) {
 			if (s->o.prom)
@@ -440,11 +448,12 @@ int sched_cancel(struct scheduler *s, int64_t id, enum job_status *before)
 	return rc;
 }
 
-int sched_delete(struct scheduler *s, int64_t id, enum job_status *status)
+enum isif_rc sched_delete(struct scheduler *s, int64_t id, enum job_status *status,
+			  struct isif_error *err)
 {
 	char dir[PATH_MAX];
-	int rc = store_job_delete(s->st, id, status);
-	if (rc != STORE_OK)
+	enum isif_rc rc = store_job_delete(s->st, id, status, err);
+	if (rc != ISIF_OK)
 		return rc;
 	if (path_fmt(dir, sizeof dir, "%s/jobs/%lld", s->state_dir, (long long)id) ||
 	    remove_tree(dir) != 0)
@@ -452,10 +461,10 @@ int sched_delete(struct scheduler *s, int64_t id, enum job_status *status)
 			 strerror(errno));
 	else
 		log_info("job %lld: deleted", (long long)id);
-	return STORE_OK;
+	return ISIF_OK;
 }
 
-int sched_stop(struct scheduler *s, int timeout_s)
+enum isif_rc sched_stop(struct scheduler *s, int timeout_s, struct isif_error *err)
 {
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
@@ -474,7 +483,7 @@ int sched_stop(struct scheduler *s, int timeout_s)
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += timeout_s;
-	int rc = 0;
+	int running = 0;
 	for (int i = 0; i < s->o.workers; i++) {
 		struct worker *w = &s->workers[i];
 		if (!w->started || w->joined)
@@ -482,9 +491,12 @@ int sched_stop(struct scheduler *s, int timeout_s)
 		if (pthread_timedjoin_np(w->thread, NULL, &deadline) == 0)
 			w->joined = true;
 		else
-			rc = -1;
+			running++;
 	}
-	return rc;
+	if (running)
+		return isif_fail(err, ISIF_EBUSY, "%d worker(s) still running after %d s", running,
+				 timeout_s);
+	return ISIF_OK;
 }
 
 void sched_free(struct scheduler *s)
@@ -541,8 +553,8 @@ static void adopt_snapshot(struct worker *w, const char *snap)
 	snprintf(w->snapshot, sizeof w->snapshot, "%s", snap);
 }
 
-int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
-		     const char *checkpoint_path, char *err)
+enum isif_rc sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
+		     const char *checkpoint_path, struct isif_error *err)
 {
 	struct scheduler *s = job->sched;
 	struct worker *w = &s->workers[job->worker];
@@ -560,9 +572,9 @@ int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
 			return isif_fail(err, ISIF_EIO, "checkpoint path too long");
 		rel_ckpt = rel;
 	}
-	if (store_epoch_commit(s->st, job->id, r, rel_ckpt) != STORE_OK)
-		return isif_fail(err, ISIF_EIO, "committing epoch %d: %s", r->epoch,
-				 store_last_error(s->st));
+	struct isif_error e_db;
+	if (store_epoch_commit(s->st, job->id, r, rel_ckpt, &e_db) != ISIF_OK)
+		return isif_fail(err, ISIF_EIO, "committing epoch %d: %s", r->epoch, e_db.msg);
 	if (rel_ckpt)
 		adopt_snapshot(w, snap);
 	if (s->o.prom)
@@ -581,8 +593,8 @@ int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
 }
 
 
-int sched_stop_checkpoint(struct sched_job *job, int epoch, int step,
-			  const char *checkpoint_path, char *err)
+enum isif_rc sched_stop_checkpoint(struct sched_job *job, int epoch, int step,
+			  const char *checkpoint_path, struct isif_error *err)
 {
 	struct scheduler *s = job->sched;
 	struct worker *w = &s->workers[job->worker];
@@ -596,9 +608,9 @@ int sched_stop_checkpoint(struct sched_job *job, int epoch, int step,
 	if (path_fmt(rel, sizeof rel, "jobs/%lld/ckpt-%06d-s%06d/%s", (long long)job->id, epoch,
 		     step, base))
 		return isif_fail(err, ISIF_EIO, "checkpoint path too long");
-	if (store_job_set_checkpoint(s->st, job->id, rel) != STORE_OK)
-		return isif_fail(err, ISIF_EIO, "recording the stop checkpoint: %s",
-				 store_last_error(s->st));
+	struct isif_error e_db;
+	if (store_job_set_checkpoint(s->st, job->id, rel, &e_db) != ISIF_OK)
+		return isif_fail(err, ISIF_EIO, "recording the stop checkpoint: %s", e_db.msg);
 	adopt_snapshot(w, snap);
 	log_info("job %lld: checkpoint at epoch %d + %d batches for the next start",
 		 (long long)job->id, epoch, step);

@@ -46,8 +46,8 @@ struct sched_job {
 };
 
 /* Trains job; returns ISIF_OK, ISIF_ECANCELLED after *job->cancel, or
- * another isif_rc with a message in err (ISIF_ERR_LEN bytes). */
-typedef int (*sched_run_fn)(void *user, struct sched_job *job, char *err);
+ * another isif_rc with a message in err. */
+typedef enum isif_rc (*sched_run_fn)(void *user, struct sched_job *job, struct isif_error *err);
 
 struct sched_options {
 	int workers;
@@ -69,30 +69,34 @@ struct job_progress {
 	double images_per_sec, eta_seconds, loss;
 };
 
-int sched_create(struct scheduler **out, struct store *st, const struct sched_options *o);
+enum isif_rc sched_create(struct scheduler **out, struct store *st, const struct sched_options *o,
+			  struct isif_error *err);
 
 /* Fails jobs left running by a previous process that reached max_attempts,
  * requeues the others, then starts the workers. */
-int sched_start(struct scheduler *s);
+enum isif_rc sched_start(struct scheduler *s, struct isif_error *err);
 
-/* Queues a job (STORE_FULL beyond max_queued) and wakes a worker. */
-int sched_submit(struct scheduler *s, const char *spec_json, const char *dataset,
-		 int epochs, int priority, int64_t *id);
+/* Queues a job (ISIF_EBUSY beyond max_queued) and wakes a worker. */
+enum isif_rc sched_submit(struct scheduler *s, const char *spec_json, const char *dataset,
+			  int epochs, int priority, int64_t *id, struct isif_error *err);
 
 /* Cancels a queued job at once or asks a running one to stop between
- * batches. *before: the status found. STORE_CONFLICT if already finished. */
-int sched_cancel(struct scheduler *s, int64_t id, enum job_status *before);
+ * batches. *before: the status found. ISIF_ECONFLICT if already finished. */
+enum isif_rc sched_cancel(struct scheduler *s, int64_t id, enum job_status *before,
+			  struct isif_error *err);
 
-/* Deletes a finished job, its rows and its files. */
-int sched_delete(struct scheduler *s, int64_t id, enum job_status *status);
+/* Deletes a finished job, its rows and its files; ISIF_ECONFLICT if it has
+ * not finished. */
+enum isif_rc sched_delete(struct scheduler *s, int64_t id, enum job_status *status,
+			  struct isif_error *err);
 
 /*
  * Stops: running jobs are cancelled between batches and go back to the
  * queue to resume at the next start; waits at most timeout_s for the
- * workers. Returns 0 when every worker ended, -1 on timeout (the caller
- * should then exit without freeing).
+ * workers. Returns ISIF_OK when every worker ended, ISIF_EBUSY on timeout
+ * (the caller should then exit without freeing).
  */
-int sched_stop(struct scheduler *s, int timeout_s);
+enum isif_rc sched_stop(struct scheduler *s, int timeout_s, struct isif_error *err);
 void sched_free(struct scheduler *s);
 
 /* The running job's progress as JSON (new reference), or NULL. */
@@ -105,15 +109,15 @@ int sched_busy(struct scheduler *s);
 
 /* An epoch ended and its checkpoint (a file in run_dir, or NULL) is on disk:
  * snapshot it, commit the row, publish the event. ISIF_EIO on failure. */
-int sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
-		     const char *checkpoint_path, char *err);
+enum isif_rc sched_epoch_done(struct sched_job *job, const struct metrics_row *r,
+		     const char *checkpoint_path, struct isif_error *err);
 
 /* The trainer stopped for a shutdown after writing a checkpoint inside epoch
  * epoch + 1 (step batches done): snapshot it and make it the job's
  * checkpoint, so the next start resumes at that batch. The epoch counter and
  * the metrics stay as they are. */
-int sched_stop_checkpoint(struct sched_job *job, int epoch, int step,
-			  const char *checkpoint_path, char *err);
+enum isif_rc sched_stop_checkpoint(struct sched_job *job, int epoch, int step,
+			  const char *checkpoint_path, struct isif_error *err);
 
 /* Progress of the running epoch (rate-limited events). */
 void sched_job_progress(struct sched_job *job, const struct job_progress *p);

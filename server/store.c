@@ -4,6 +4,13 @@
  * returns), foreign keys on, a busy timeout for outside readers such as the
  * sqlite3 shell. A mutex serialises users of the connection, so each
  * function's statements run as a unit.
+ *
+ * Errors: a failing call writes SQLite's message into the caller's err
+ * before it releases the mutex (sqlite3_errmsg describes the connection's
+ * latest statement, so it must be read at once, by the thread holding the
+ * lock). A ROLLBACK after a failure never replaces the first message:
+ * SQLite rolls some failures (SQLITE_FULL, SQLITE_IOERR) back by itself, and
+ * the ROLLBACK then only reports "no transaction is active".
  */
 #include "store.h"
 
@@ -18,7 +25,6 @@
 struct store {
 	sqlite3 *db;
 	pthread_mutex_t mu;
-	char last_error[256];
 };
 
 static const char *const status_names[JOB_STATUS_COUNT] = {
@@ -38,36 +44,48 @@ int job_status_parse(const char *name)
 	return -1;
 }
 
-/* Records SQLite's message and returns STORE_ERR. */
-static int db_fail(struct store *st, const char *what)
+/* Writes SQLite's message for the connection's last statement into err
+ * and the log; returns ISIF_EIO. Mutex held. `what` (often the SQL) is cut
+ * short so that the message, the cause, always fits. */
+static enum isif_rc db_fail(struct store *st, const char *what, struct isif_error *err)
 {
-	snprintf(st->last_error, sizeof st->last_error, "%s: %s", what,
-		 sqlite3_errmsg(st->db));
-	log_error("store: %s", st->last_error);
-	return STORE_ERR;
+	struct isif_error e;
+	isif_fail(&e, ISIF_EIO, "%.120s: %s", what, sqlite3_errmsg(st->db));
+	log_error("store: %s", e.msg);
+	if (err)
+		*err = e;
+	return ISIF_EIO;
 }
 
-const char *store_last_error(struct store *st)
-{
-	return st->last_error;
-}
-
-static int exec(struct store *st, const char *sql)
+static enum isif_rc exec(struct store *st, const char *sql, struct isif_error *err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(st->last_error, sizeof st->last_error, "%s", msg ? msg : "?");
+		isif_fail(err, ISIF_EIO, "%s", msg ? msg : "?");
 		sqlite3_free(msg);
-		return STORE_ERR;
+		return ISIF_EIO;
 	}
-	return STORE_OK;
+	return ISIF_OK;
 }
 
-static sqlite3_stmt *prepare(struct store *st, const char *sql)
+/* Ends a failed transaction, if SQLite has not already rolled it back, and
+ * leaves the caller's err (the first error) alone; a failing ROLLBACK is
+ * only logged. */
+static void rollback(struct store *st)
+{
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, &msg) != SQLITE_OK)
+		log_error("store: rollback: %s", msg ? msg : "?");
+	sqlite3_free(msg);
+}
+
+static sqlite3_stmt *prepare(struct store *st, const char *sql, struct isif_error *err)
 {
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		db_fail(st, "prepare");
+		db_fail(st, "prepare", err);
 		return NULL;
 	}
 	return s;
@@ -75,13 +93,14 @@ static sqlite3_stmt *prepare(struct store *st, const char *sql)
 
 /* ---- opening and migrations -------------------------------------------- */
 
-static int pragma_int(struct store *st, const char *sql, int *out)
+static enum isif_rc pragma_int(struct store *st, const char *sql, int *out,
+			       struct isif_error *err)
 {
-	sqlite3_stmt *s = prepare(st, sql);
+	sqlite3_stmt *s = prepare(st, sql, err);
 	if (!s)
-		return STORE_ERR;
-	int rc = sqlite3_step(s) == SQLITE_ROW ? STORE_OK : STORE_ERR;
-	if (rc == STORE_OK)
+		return ISIF_EIO;
+	enum isif_rc rc = sqlite3_step(s) == SQLITE_ROW ? ISIF_OK : db_fail(st, sql, err);
+	if (rc == ISIF_OK)
 		*out = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
 	return rc;
@@ -96,35 +115,29 @@ static int migration_version(const char *name)
 	return digits == 3 && name[3] == '_' ? v : -1;
 }
 
-static int migrate(struct store *st, const struct migration *m, int n, char *err,
-		   size_t errlen)
+static enum isif_rc migrate(struct store *st, const struct migration *m, int n, struct isif_error *err)
 {
 	int version = 0;
-	if (pragma_int(st, "PRAGMA user_version", &version)) {
-		snprintf(err, errlen, "reading the schema version: %s", st->last_error);
-		return STORE_ERR;
-	}
-	if (version > n) {
-		snprintf(err, errlen, "database schema version %d is newer than this isifd (%d)",
-			 version, n);
-		return STORE_ERR;
-	}
+	struct isif_error e;
+	if (pragma_int(st, "PRAGMA user_version", &version, &e))
+		return isif_fail(err, ISIF_EIO, "reading the schema version: %s", e.msg);
+	if (version > n)
+		return isif_fail(err, ISIF_EFORMAT, "database schema version %d is newer than this "
+				 "isifd (%d)", version, n);
 	for (int i = version; i < n; i++) {
 		char sql[64];
-		if (migration_version(m[i].name) != i + 1) {
-			snprintf(err, errlen, "migration %s: expected number %03d", m[i].name, i + 1);
-			return STORE_ERR;
-		}
+		if (migration_version(m[i].name) != i + 1)
+			return isif_fail(err, ISIF_EINVAL, "migration %s: expected number %03d",
+					 m[i].name, i + 1);
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", i + 1);
-		if (exec(st, "BEGIN IMMEDIATE") || exec(st, m[i].sql) || exec(st, sql) ||
-		    exec(st, "COMMIT")) {
-			snprintf(err, errlen, "migration %s: %s", m[i].name, st->last_error);
-			exec(st, "ROLLBACK");
-			return STORE_ERR;
+		if (exec(st, "BEGIN IMMEDIATE", &e) || exec(st, m[i].sql, &e) || exec(st, sql, &e) ||
+		    exec(st, "COMMIT", &e)) {
+			rollback(st);
+			return isif_fail(err, ISIF_EIO, "migration %s: %s", m[i].name, e.msg);
 		}
 		log_info("store: applied migration %s", m[i].name);
 	}
-	return STORE_OK;
+	return ISIF_OK;
 }
 
 /*
@@ -132,13 +145,11 @@ static int migrate(struct store *st, const struct migration *m, int n, char *err
  * contents; linear in the file size, milliseconds for isifd's database). A
  * damaged file would otherwise open fine and fail request by request later.
  */
-static int check_integrity(struct store *st, char *err, size_t errlen)
+static enum isif_rc check_integrity(struct store *st, struct isif_error *err)
 {
-	sqlite3_stmt *s = prepare(st, "PRAGMA quick_check(3)");
-	if (!s) {
-		snprintf(err, errlen, "%s", st->last_error);
-		return STORE_ERR;
-	}
+	sqlite3_stmt *s = prepare(st, "PRAGMA quick_check(3)", err);
+	if (!s)
+		return ISIF_EIO;
 	char found[256] = "";
 	int step;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
@@ -154,40 +165,41 @@ static int check_integrity(struct store *st, char *err, size_t errlen)
 		snprintf(found, sizeof found, "%s", sqlite3_errmsg(st->db));
 	sqlite3_finalize(s);
 	if (!found[0])
-		return STORE_OK;
-	snprintf(err, errlen, "the database is damaged (quick_check: %s); isifd will not use it: "
-		 "restore a backup or move the file away", found);
-	return STORE_ERR;
+		return ISIF_OK;
+	return isif_fail(err, ISIF_EFORMAT, "the database is damaged (quick_check: %s); isifd "
+			 "will not use it: restore a backup or move the file away", found);
 }
 
-int store_open(struct store **out, const char *path,
-	       const struct migration *migrations, int n, char *err, size_t errlen)
+enum isif_rc store_open(struct store **out, const char *path,
+	       const struct migration *migrations, int n, struct isif_error *err)
 {
 	struct store *st = calloc(1, sizeof *st);
-	if (!st) {
-		snprintf(err, errlen, "out of memory");
-		return STORE_ERR;
-	}
+	struct isif_error e;
+	if (!st)
+		return isif_fail(err, ISIF_ENOMEM, "out of memory");
 	pthread_mutex_init(&st->mu, NULL);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+		isif_fail(err, ISIF_EIO, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
 		store_close(st);
-		return STORE_ERR;
+		return ISIF_EIO;
 	}
 	sqlite3_busy_timeout(st->db, 5000);
-	if (exec(st, "PRAGMA journal_mode = WAL") || exec(st, "PRAGMA synchronous = FULL") ||
-	    exec(st, "PRAGMA foreign_keys = ON")) {
-		snprintf(err, errlen, "%s: %s", path, st->last_error);
+	if (exec(st, "PRAGMA journal_mode = WAL", &e) || exec(st, "PRAGMA synchronous = FULL", &e) ||
+	    exec(st, "PRAGMA foreign_keys = ON", &e)) {
+		isif_fail(err, ISIF_EIO, "%s: %s", path, e.msg);
 		store_close(st);
-		return STORE_ERR;
+		return ISIF_EIO;
 	}
-	if (check_integrity(st, err, errlen) || migrate(st, migrations, n, err, errlen)) {
+	enum isif_rc rc = check_integrity(st, err);
+	if (rc == ISIF_OK)
+		rc = migrate(st, migrations, n, err);
+	if (rc) {
 		store_close(st);
-		return STORE_ERR;
+		return rc;
 	}
 	*out = st;
-	return STORE_OK;
+	return ISIF_OK;
 }
 
 void store_close(struct store *st)
@@ -200,37 +212,38 @@ void store_close(struct store *st)
 	free(st);
 }
 
-int store_schema_version(struct store *st)
+enum isif_rc store_schema_version(struct store *st, int *version, struct isif_error *err)
 {
-	int v = -1;
 	pthread_mutex_lock(&st->mu);
-	pragma_int(st, "PRAGMA user_version", &v);
+	enum isif_rc rc = pragma_int(st, "PRAGMA user_version", version, err);
 	pthread_mutex_unlock(&st->mu);
-	return v;
+	return rc;
 }
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-int store_job_insert(struct store *st, const char *spec_json, const char *dataset,
-		     int epochs, int priority, long max_queued, int64_t *id)
+enum isif_rc store_job_insert(struct store *st, const char *spec_json, const char *dataset,
+		     int epochs, int priority, long max_queued, int64_t *id,
+		     struct isif_error *err)
 {
 	char now[32];
-	int rc = STORE_ERR, queued = 0;
+	enum isif_rc rc = ISIF_EIO;
+	int queued = 0;
 	sqlite3_stmt *s = NULL;
 	iso8601_now(now, sizeof now);
 	pthread_mutex_lock(&st->mu);
-	if (exec(st, "BEGIN IMMEDIATE")) {
-		db_fail(st, "begin");
+	if (exec(st, "BEGIN IMMEDIATE", NULL)) {
+		db_fail(st, "begin", err);
 		goto out;
 	}
-	if (pragma_int(st, "SELECT COUNT(*) FROM jobs WHERE status = 'queued'", &queued))
+	if (pragma_int(st, "SELECT COUNT(*) FROM jobs WHERE status = 'queued'", &queued, err))
 		goto rollback;
 	if (queued >= max_queued) {
-		rc = STORE_FULL;
+		rc = isif_fail(err, ISIF_EBUSY, "the queue is full (%d jobs queued)", queued);
 		goto rollback;
 	}
 	s = prepare(st, "INSERT INTO jobs (spec, dataset, epochs, priority, created_at) "
-			"VALUES (?, ?, ?, ?, ?)");
+			"VALUES (?, ?, ?, ?, ?)", err);
 	if (!s)
 		goto rollback;
 	sqlite3_bind_text(s, 1, spec_json, -1, SQLITE_STATIC);
@@ -239,18 +252,18 @@ int store_job_insert(struct store *st, const char *spec_json, const char *datase
 	sqlite3_bind_int(s, 4, priority);
 	sqlite3_bind_text(s, 5, now, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) != SQLITE_DONE) {
-		db_fail(st, "insert job");
+		db_fail(st, "insert job", err);
 		goto rollback;
 	}
 	*id = sqlite3_last_insert_rowid(st->db);
-	if (exec(st, "COMMIT")) {
-		db_fail(st, "commit");
+	if (exec(st, "COMMIT", NULL)) {
+		db_fail(st, "commit", err);
 		goto rollback;
 	}
-	rc = STORE_OK;
+	rc = ISIF_OK;
 	goto out;
 rollback:
-	exec(st, "ROLLBACK");
+	rollback(st);
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
@@ -318,7 +331,7 @@ json_t *metrics_row_json(const struct metrics_row *r)
 static json_t *last_metrics(struct store *st, int64_t id)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT " METRICS_COLUMNS " FROM metrics "
-				      "WHERE job_id = ? ORDER BY epoch DESC LIMIT 1");
+				      "WHERE job_id = ? ORDER BY epoch DESC LIMIT 1", NULL);
 	json_t *o = NULL;
 	if (!s)
 		return json_null();
@@ -356,19 +369,25 @@ static json_t *job_from_stmt(struct store *st, sqlite3_stmt *s)
 	return o;
 }
 
-int store_job_json(struct store *st, int64_t id, json_t **out)
+/* ISIF_ENOTFOUND with its message for job id. */
+static enum isif_rc no_job(int64_t id, struct isif_error *err)
 {
-	int rc = STORE_ERR;
+	return isif_fail(err, ISIF_ENOTFOUND, "no job %lld", (long long)id);
+}
+
+enum isif_rc store_job_json(struct store *st, int64_t id, json_t **out, struct isif_error *err)
+{
+	enum isif_rc rc = ISIF_EIO;
 	pthread_mutex_lock(&st->mu);
-	sqlite3_stmt *s = prepare(st, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?");
+	sqlite3_stmt *s = prepare(st, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", err);
 	if (s) {
 		sqlite3_bind_int64(s, 1, id);
 		int step = sqlite3_step(s);
 		if (step == SQLITE_ROW) {
 			*out = job_from_stmt(st, s);
-			rc = *out ? STORE_OK : STORE_ERR;
+			rc = *out ? ISIF_OK : isif_fail(err, ISIF_ENOMEM, "out of memory");
 		} else {
-			rc = step == SQLITE_DONE ? STORE_NOTFOUND : db_fail(st, "job");
+			rc = step == SQLITE_DONE ? no_job(id, err) : db_fail(st, "job", err);
 		}
 	}
 	sqlite3_finalize(s);
@@ -376,15 +395,16 @@ int store_job_json(struct store *st, int64_t id, json_t **out)
 	return rc;
 }
 
-int store_jobs_json(struct store *st, int status, int limit, json_t **out)
+enum isif_rc store_jobs_json(struct store *st, int status, int limit, json_t **out,
+			     struct isif_error *err)
 {
-	int rc = STORE_OK;
+	enum isif_rc rc = ISIF_OK;
 	json_t *arr = json_array();
 	pthread_mutex_lock(&st->mu);
 	sqlite3_stmt *s = prepare(st, "SELECT " JOB_COLUMNS " FROM jobs "
-				      "WHERE ?1 < 0 OR status = ?2 ORDER BY id DESC LIMIT ?3");
+				      "WHERE ?1 < 0 OR status = ?2 ORDER BY id DESC LIMIT ?3", err);
 	if (!s) {
-		rc = STORE_ERR;
+		rc = ISIF_EIO;
 		goto out;
 	}
 	sqlite3_bind_int(s, 1, status);
@@ -394,7 +414,7 @@ int store_jobs_json(struct store *st, int status, int limit, json_t **out)
 	while ((step = sqlite3_step(s)) == SQLITE_ROW)
 		json_array_append_new(arr, job_from_stmt(st, s));
 	if (step != SQLITE_DONE)
-		rc = db_fail(st, "jobs");
+		rc = db_fail(st, "jobs", err);
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
@@ -403,48 +423,51 @@ out:
 		return rc;
 	}
 	*out = json_pack("{s:o}", "jobs", arr);
-	return *out ? STORE_OK : STORE_ERR;
+	return *out ? ISIF_OK : isif_fail(err, ISIF_ENOMEM, "out of memory");
 }
 
 /* Status of job id with the mutex held. */
-static int status_locked(struct store *st, int64_t id, enum job_status *status)
+static enum isif_rc status_locked(struct store *st, int64_t id, enum job_status *status,
+				  struct isif_error *err)
 {
-	sqlite3_stmt *s = prepare(st, "SELECT status FROM jobs WHERE id = ?");
+	sqlite3_stmt *s = prepare(st, "SELECT status FROM jobs WHERE id = ?", err);
 	if (!s)
-		return STORE_ERR;
+		return ISIF_EIO;
 	sqlite3_bind_int64(s, 1, id);
-	int rc, step = sqlite3_step(s);
+	enum isif_rc rc;
+	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		*status = (enum job_status)job_status_parse((const char *)sqlite3_column_text(s, 0));
-		rc = STORE_OK;
+		rc = ISIF_OK;
 	} else {
-		rc = step == SQLITE_DONE ? STORE_NOTFOUND : db_fail(st, "status");
+		rc = step == SQLITE_DONE ? no_job(id, err) : db_fail(st, "status", err);
 	}
 	sqlite3_finalize(s);
 	return rc;
 }
 
-int store_job_status(struct store *st, int64_t id, enum job_status *status)
+enum isif_rc store_job_status(struct store *st, int64_t id, enum job_status *status,
+			      struct isif_error *err)
 {
 	pthread_mutex_lock(&st->mu);
-	int rc = status_locked(st, id, status);
+	enum isif_rc rc = status_locked(st, id, status, err);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
 /* Runs one statement binding ?1 = id (and ?2.. text args) with the mutex held. */
-static int run_id(struct store *st, const char *sql, int64_t id, const char *a2,
-		  const char *a3)
+static enum isif_rc run_id(struct store *st, const char *sql, int64_t id, const char *a2,
+			   const char *a3, struct isif_error *err)
 {
-	sqlite3_stmt *s = prepare(st, sql);
+	sqlite3_stmt *s = prepare(st, sql, err);
 	if (!s)
-		return STORE_ERR;
+		return ISIF_EIO;
 	sqlite3_bind_int64(s, 1, id);
 	if (a2)
 		sqlite3_bind_text(s, 2, a2, -1, SQLITE_STATIC);
 	if (a3)
 		sqlite3_bind_text(s, 3, a3, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s) == SQLITE_DONE ? STORE_OK : db_fail(st, sql);
+	enum isif_rc rc = sqlite3_step(s) == SQLITE_DONE ? ISIF_OK : db_fail(st, sql, err);
 	sqlite3_finalize(s);
 	return rc;
 }
@@ -455,30 +478,30 @@ static char *dup_text(sqlite3_stmt *s, int col)
 	return t ? strdup((const char *)t) : NULL;
 }
 
-int store_job_claim(struct store *st, struct job_claim *c)
+enum isif_rc store_job_claim(struct store *st, struct job_claim *c, struct isif_error *err)
 {
 	char now[32];
-	int rc = STORE_ERR;
+	enum isif_rc rc = ISIF_EIO;
 	memset(c, 0, sizeof *c);
 	iso8601_now(now, sizeof now);
 	pthread_mutex_lock(&st->mu);
-	if (exec(st, "BEGIN IMMEDIATE")) {
-		db_fail(st, "begin");
+	if (exec(st, "BEGIN IMMEDIATE", NULL)) {
+		db_fail(st, "begin", err);
 		pthread_mutex_unlock(&st->mu);
-		return STORE_ERR;
+		return ISIF_EIO;
 	}
 	sqlite3_stmt *s = prepare(st, "SELECT id, spec, epoch, checkpoint, resume_pending FROM jobs "
 				      "WHERE status = 'queued' "
-				      "ORDER BY resume_pending DESC, priority DESC, id LIMIT 1");
+				      "ORDER BY resume_pending DESC, priority DESC, id LIMIT 1", err);
 	if (!s)
 		goto rollback;
 	int step = sqlite3_step(s);
 	if (step == SQLITE_DONE) {
-		rc = STORE_EMPTY;
+		rc = isif_fail(err, ISIF_EEMPTY, "no queued job");
 		goto rollback;
 	}
 	if (step != SQLITE_ROW) {
-		db_fail(st, "claim");
+		db_fail(st, "claim", err);
 		goto rollback;
 	}
 	c->id = sqlite3_column_int64(s, 0);
@@ -486,18 +509,21 @@ int store_job_claim(struct store *st, struct job_claim *c)
 	c->epoch = sqlite3_column_int(s, 2);
 	c->checkpoint = dup_text(s, 3);
 	c->resume = sqlite3_column_int(s, 4) != 0;
-	if (!c->spec_json)
+	if (!c->spec_json) {
+		rc = isif_fail(err, ISIF_ENOMEM, "out of memory");
 		goto rollback;
+	}
 	if (run_id(st, "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-		       "started_at = COALESCE(started_at, ?2) WHERE id = ?1", c->id, now, NULL) ||
-	    exec(st, "COMMIT"))
+		       "started_at = COALESCE(started_at, ?2) WHERE id = ?1", c->id, now, NULL, err))
 		goto rollback;
-	rc = STORE_OK;
+	if (exec(st, "COMMIT", NULL)) {
+		db_fail(st, "commit", err);
+		goto rollback;
+	}
+	rc = ISIF_OK;
 	goto out;
 rollback:
-	exec(st, "ROLLBACK");
-	if (rc != STORE_EMPTY)
-		rc = STORE_ERR;
+	rollback(st);
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
@@ -513,45 +539,46 @@ void job_claim_free(struct job_claim *c)
 	memset(c, 0, sizeof *c);
 }
 
-int store_job_finish(struct store *st, int64_t id, enum job_status status,
-		     const char *error)
+enum isif_rc store_job_finish(struct store *st, int64_t id, enum job_status status,
+		     const char *error, struct isif_error *err)
 {
 	char now[32];
 	iso8601_now(now, sizeof now);
 	pthread_mutex_lock(&st->mu);
 	sqlite3_stmt *s = prepare(st, "UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, "
-				      "resume_pending = 0 WHERE id = ?1");
-	int rc = STORE_ERR;
+				      "resume_pending = 0 WHERE id = ?1", err);
+	enum isif_rc rc = ISIF_EIO;
 	if (s) {
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_text(s, 2, job_status_name(status), -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, now, -1, SQLITE_STATIC);
 		if (error)
 			sqlite3_bind_text(s, 4, error, -1, SQLITE_STATIC);
-		rc = sqlite3_step(s) == SQLITE_DONE ? STORE_OK : db_fail(st, "finish");
+		rc = sqlite3_step(s) == SQLITE_DONE ? ISIF_OK : db_fail(st, "finish", err);
 	}
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
-int store_job_requeue(struct store *st, int64_t id)
+enum isif_rc store_job_requeue(struct store *st, int64_t id, struct isif_error *err)
 {
 	pthread_mutex_lock(&st->mu);
 	/* A run ended on purpose does not count against --max-attempts. */
-	int rc = run_id(st, "UPDATE jobs SET status = 'queued', resume_pending = 1, "
-			    "attempts = MAX(attempts - 1, 0) "
-			    "WHERE id = ?1 AND status = 'running'", id, NULL, NULL);
+	enum isif_rc rc = run_id(st, "UPDATE jobs SET status = 'queued', resume_pending = 1, "
+				     "attempts = MAX(attempts - 1, 0) "
+				     "WHERE id = ?1 AND status = 'running'", id, NULL, NULL, err);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
-int store_fail_interrupted(struct store *st, int max_attempts, int *n)
+enum isif_rc store_fail_interrupted(struct store *st, int max_attempts, int *n,
+				    struct isif_error *err)
 {
 	char now[32], max[16];
 	*n = 0;
 	if (max_attempts <= 0)
-		return STORE_OK;
+		return ISIF_OK;
 	iso8601_now(now, sizeof now);
 	snprintf(max, sizeof max, "%d", max_attempts);
 	pthread_mutex_lock(&st->mu);
@@ -560,8 +587,9 @@ int store_fail_interrupted(struct store *st, int max_attempts, int *n)
 				      "' runs of this job in a row with no epoch completed in between; "
 				      "giving up (--max-attempts ' || ?2 || ')' "
 				      "WHERE status = 'running' AND attempts >= CAST(?2 AS INTEGER) "
-				      "RETURNING id, attempts");
-	int rc = s ? STORE_OK : STORE_ERR, step;
+				      "RETURNING id, attempts", err);
+	enum isif_rc rc = s ? ISIF_OK : ISIF_EIO;
+	int step;
 	if (s) {
 		sqlite3_bind_text(s, 1, now, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, max, -1, SQLITE_STATIC);
@@ -572,54 +600,58 @@ int store_fail_interrupted(struct store *st, int max_attempts, int *n)
 			(*n)++;
 		}
 		if (step != SQLITE_DONE)
-			rc = db_fail(st, "fail interrupted jobs");
+			rc = db_fail(st, "fail interrupted jobs", err);
 	}
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
-int store_recover_running(struct store *st, int *n)
+enum isif_rc store_recover_running(struct store *st, int *n, struct isif_error *err)
 {
 	pthread_mutex_lock(&st->mu);
-	int rc = exec(st, "UPDATE jobs SET status = 'queued', resume_pending = 1 "
-			  "WHERE status = 'running'");
+	enum isif_rc rc = exec(st, "UPDATE jobs SET status = 'queued', resume_pending = 1 "
+				   "WHERE status = 'running'", NULL);
 	*n = rc ? 0 : sqlite3_changes(st->db);
 	if (rc)
-		db_fail(st, "recover");
+		db_fail(st, "recover", err);
 	pthread_mutex_unlock(&st->mu);
-	return rc ? STORE_ERR : STORE_OK;
+	return rc;
 }
 
-int store_job_cancel(struct store *st, int64_t id, enum job_status *before)
+enum isif_rc store_job_cancel(struct store *st, int64_t id, enum job_status *before,
+			      struct isif_error *err)
 {
 	char now[32];
 	iso8601_now(now, sizeof now);
 	pthread_mutex_lock(&st->mu);
-	int rc = status_locked(st, id, before);
-	if (rc == STORE_OK) {
+	enum isif_rc rc = status_locked(st, id, before, err);
+	if (rc == ISIF_OK) {
 		if (*before == JOB_QUEUED)
 			rc = run_id(st, "UPDATE jobs SET status = 'cancelled', finished_at = ?2, "
 				    "cancel_requested = 1, resume_pending = 0 WHERE id = ?1",
-				    id, now, NULL);
+				    id, now, NULL, err);
 		else if (*before == JOB_RUNNING)
 			rc = run_id(st, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
-				    id, NULL, NULL);
+				    id, NULL, NULL, err);
 		else
-			rc = STORE_CONFLICT;
+			rc = isif_fail(err, ISIF_ECONFLICT, "job %lld already %s", (long long)id,
+				       job_status_name(*before));
 	}
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
-int store_job_delete(struct store *st, int64_t id, enum job_status *status)
+enum isif_rc store_job_delete(struct store *st, int64_t id, enum job_status *status,
+			      struct isif_error *err)
 {
 	pthread_mutex_lock(&st->mu);
-	int rc = status_locked(st, id, status);
-	if (rc == STORE_OK && !job_status_final(*status))
-		rc = STORE_CONFLICT;
-	if (rc == STORE_OK)
-		rc = run_id(st, "DELETE FROM jobs WHERE id = ?1", id, NULL, NULL);
+	enum isif_rc rc = status_locked(st, id, status, err);
+	if (rc == ISIF_OK && !job_status_final(*status))
+		rc = isif_fail(err, ISIF_ECONFLICT, "job %lld is %s; cancel it first", (long long)id,
+			       job_status_name(*status));
+	if (rc == ISIF_OK)
+		rc = run_id(st, "DELETE FROM jobs WHERE id = ?1", id, NULL, NULL, err);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -632,18 +664,18 @@ static void bind_opt(sqlite3_stmt *s, int i, bool present, double x)
 		sqlite3_bind_null(s, i);
 }
 
-int store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r,
-		       const char *checkpoint)
+enum isif_rc store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r,
+		       const char *checkpoint, struct isif_error *err)
 {
-	int rc = STORE_ERR;
+	enum isif_rc rc = ISIF_EIO;
 	sqlite3_stmt *s = NULL;
 	pthread_mutex_lock(&st->mu);
-	if (exec(st, "BEGIN IMMEDIATE")) {
-		db_fail(st, "begin");
+	if (exec(st, "BEGIN IMMEDIATE", NULL)) {
+		db_fail(st, "begin", err);
 		goto out;
 	}
 	s = prepare(st, "INSERT OR REPLACE INTO metrics (job_id, " METRICS_COLUMNS ") "
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
 	if (!s)
 		goto rollback;
 	sqlite3_bind_int64(s, 1, id);
@@ -659,12 +691,12 @@ int store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r
 	sqlite3_bind_double(s, 13, r->images_per_sec);
 	sqlite3_bind_int64(s, 14, r->images);
 	if (sqlite3_step(s) != SQLITE_DONE) {
-		db_fail(st, "insert metrics");
+		db_fail(st, "insert metrics", err);
 		goto rollback;
 	}
 	sqlite3_finalize(s);
 	s = prepare(st, "UPDATE jobs SET epoch = ?2, checkpoint = COALESCE(?3, checkpoint), "
-			"attempts = 0 WHERE id = ?1");
+			"attempts = 0 WHERE id = ?1", err);
 	if (!s)
 		goto rollback;
 	sqlite3_bind_int64(s, 1, id);
@@ -672,70 +704,73 @@ int store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r
 	if (checkpoint)
 		sqlite3_bind_text(s, 3, checkpoint, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) != SQLITE_DONE) {
-		db_fail(st, "update epoch");
+		db_fail(st, "update epoch", err);
 		goto rollback;
 	}
-	if (exec(st, "COMMIT")) {
-		db_fail(st, "commit");
+	if (exec(st, "COMMIT", NULL)) {
+		db_fail(st, "commit", err);
 		goto rollback;
 	}
-	rc = STORE_OK;
+	rc = ISIF_OK;
 	goto out;
 rollback:
-	exec(st, "ROLLBACK");
+	rollback(st);
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
-int store_job_set_checkpoint(struct store *st, int64_t id, const char *checkpoint)
+enum isif_rc store_job_set_checkpoint(struct store *st, int64_t id, const char *checkpoint,
+				      struct isif_error *err)
 {
 	pthread_mutex_lock(&st->mu);
-	int rc = run_id(st, "UPDATE jobs SET checkpoint = ?2, attempts = 0 WHERE id = ?1", id,
-			checkpoint, NULL);
+	enum isif_rc rc = run_id(st, "UPDATE jobs SET checkpoint = ?2, attempts = 0 WHERE id = ?1",
+				 id, checkpoint, NULL, err);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
-int store_job_resumed(struct store *st, int64_t id, int from)
+enum isif_rc store_job_resumed(struct store *st, int64_t id, int from, struct isif_error *err)
 {
 	char ep[16];
 	snprintf(ep, sizeof ep, "%d", from);
 	pthread_mutex_lock(&st->mu);
-	int rc = STORE_ERR;
-	if (exec(st, "BEGIN IMMEDIATE") == STORE_OK &&
-	    run_id(st, "DELETE FROM metrics WHERE job_id = ?1 AND epoch > CAST(?2 AS INTEGER)",
-		   id, ep, NULL) == STORE_OK &&
-	    run_id(st, "UPDATE jobs SET epoch = CAST(?2 AS INTEGER), "
-		   "resumed_from_epoch = CAST(?2 AS INTEGER), resume_pending = 0, "
-		   "checkpoint = CASE WHEN CAST(?2 AS INTEGER) = 0 THEN NULL ELSE checkpoint END "
-		   "WHERE id = ?1", id, ep, NULL) == STORE_OK &&
-	    exec(st, "COMMIT") == STORE_OK)
-		rc = STORE_OK;
-	else
-		exec(st, "ROLLBACK");
+	enum isif_rc rc = exec(st, "BEGIN IMMEDIATE", err);
+	if (rc == ISIF_OK)
+		rc = run_id(st, "DELETE FROM metrics WHERE job_id = ?1 AND epoch > CAST(?2 AS INTEGER)",
+			    id, ep, NULL, err);
+	if (rc == ISIF_OK)
+		rc = run_id(st, "UPDATE jobs SET epoch = CAST(?2 AS INTEGER), "
+			    "resumed_from_epoch = CAST(?2 AS INTEGER), resume_pending = 0, "
+			    "checkpoint = CASE WHEN CAST(?2 AS INTEGER) = 0 THEN NULL ELSE checkpoint END "
+			    "WHERE id = ?1", id, ep, NULL, err);
+	if (rc == ISIF_OK)
+		rc = exec(st, "COMMIT", err);
+	if (rc)
+		rollback(st);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
-int store_job_checkpoint(struct store *st, int64_t id, char *rel, size_t len,
-			 int *epoch)
+enum isif_rc store_job_checkpoint(struct store *st, int64_t id, char *rel, size_t len,
+			 int *epoch, struct isif_error *err)
 {
 	pthread_mutex_lock(&st->mu);
-	int rc = STORE_ERR;
-	sqlite3_stmt *s = prepare(st, "SELECT checkpoint, epoch FROM jobs WHERE id = ?");
+	enum isif_rc rc = ISIF_EIO;
+	sqlite3_stmt *s = prepare(st, "SELECT checkpoint, epoch FROM jobs WHERE id = ?", err);
 	if (s) {
 		sqlite3_bind_int64(s, 1, id);
 		int step = sqlite3_step(s);
 		if (step == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_NULL) {
-			rc = STORE_EMPTY;
+			rc = isif_fail(err, ISIF_EEMPTY, "job %lld has no checkpoint yet",
+				       (long long)id);
 		} else if (step == SQLITE_ROW) {
 			snprintf(rel, len, "%s", (const char *)sqlite3_column_text(s, 0));
 			*epoch = sqlite3_column_int(s, 1);
-			rc = STORE_OK;
+			rc = ISIF_OK;
 		} else {
-			rc = step == SQLITE_DONE ? STORE_NOTFOUND : db_fail(st, "checkpoint");
+			rc = step == SQLITE_DONE ? no_job(id, err) : db_fail(st, "checkpoint", err);
 		}
 	}
 	sqlite3_finalize(s);
@@ -743,17 +778,18 @@ int store_job_checkpoint(struct store *st, int64_t id, char *rel, size_t len,
 	return rc;
 }
 
-int store_metrics(struct store *st, int64_t id, int since, struct metrics_row **rows,
-		  int *n)
+enum isif_rc store_metrics(struct store *st, int64_t id, int since, struct metrics_row **rows,
+		  int *n, struct isif_error *err)
 {
-	int rc = STORE_OK, cap = 0;
+	enum isif_rc rc = ISIF_OK;
+	int cap = 0;
 	*rows = NULL;
 	*n = 0;
 	pthread_mutex_lock(&st->mu);
 	sqlite3_stmt *s = prepare(st, "SELECT " METRICS_COLUMNS " FROM metrics "
-				      "WHERE job_id = ? AND epoch > ? ORDER BY epoch");
+				      "WHERE job_id = ? AND epoch > ? ORDER BY epoch", err);
 	if (!s) {
-		rc = STORE_ERR;
+		rc = ISIF_EIO;
 		goto out;
 	}
 	sqlite3_bind_int64(s, 1, id);
@@ -765,15 +801,15 @@ int store_metrics(struct store *st, int64_t id, int since, struct metrics_row **
 			cap = cap ? 2 * cap : 16;
 			struct metrics_row *p = realloc(*rows, (size_t)cap * sizeof *p);
 			if (!p) {
-				rc = STORE_ERR;
+				rc = isif_fail(err, ISIF_ENOMEM, "out of memory");
 				break;
 			}
 			*rows = p;
 		}
 		row_from_stmt(s, &(*rows)[(*n)++]);
 	}
-	if (rc == STORE_OK && step != SQLITE_DONE)
-		rc = db_fail(st, "metrics");
+	if (rc == ISIF_OK && step != SQLITE_DONE)
+		rc = db_fail(st, "metrics", err);
 out:
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st->mu);
@@ -787,21 +823,23 @@ out:
 
 /* ---- datasets and counts ----------------------------------------------- */
 
-int store_dataset_lookup(struct store *st, const char *name, char *format,
-			 size_t format_len, char *path, size_t path_len)
+enum isif_rc store_dataset_lookup(struct store *st, const char *name, char *format,
+			 size_t format_len, char *path, size_t path_len, struct isif_error *err)
 {
 	pthread_mutex_lock(&st->mu);
-	int rc = STORE_ERR;
-	sqlite3_stmt *s = prepare(st, "SELECT format, path FROM datasets WHERE name = ?");
+	enum isif_rc rc = ISIF_EIO;
+	sqlite3_stmt *s = prepare(st, "SELECT format, path FROM datasets WHERE name = ?", err);
 	if (s) {
 		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 		int step = sqlite3_step(s);
 		if (step == SQLITE_ROW) {
 			snprintf(format, format_len, "%s", (const char *)sqlite3_column_text(s, 0));
 			snprintf(path, path_len, "%s", (const char *)sqlite3_column_text(s, 1));
-			rc = STORE_OK;
+			rc = ISIF_OK;
+		} else if (step == SQLITE_DONE) {
+			rc = isif_fail(err, ISIF_ENOTFOUND, "unknown dataset \"%s\"", name);
 		} else {
-			rc = step == SQLITE_DONE ? STORE_NOTFOUND : db_fail(st, "dataset");
+			rc = db_fail(st, "dataset", err);
 		}
 	}
 	sqlite3_finalize(s);
@@ -809,15 +847,16 @@ int store_dataset_lookup(struct store *st, const char *name, char *format,
 	return rc;
 }
 
-int store_count_by_status(struct store *st, long counts[JOB_STATUS_COUNT])
+enum isif_rc store_count_by_status(struct store *st, long counts[JOB_STATUS_COUNT],
+				   struct isif_error *err)
 {
 	for (int i = 0; i < JOB_STATUS_COUNT; i++)
 		counts[i] = 0;
 	pthread_mutex_lock(&st->mu);
-	int rc = STORE_OK;
-	sqlite3_stmt *s = prepare(st, "SELECT status, COUNT(*) FROM jobs GROUP BY status");
+	enum isif_rc rc = ISIF_OK;
+	sqlite3_stmt *s = prepare(st, "SELECT status, COUNT(*) FROM jobs GROUP BY status", err);
 	if (!s) {
-		rc = STORE_ERR;
+		rc = ISIF_EIO;
 	} else {
 		while (sqlite3_step(s) == SQLITE_ROW) {
 			int k = job_status_parse((const char *)sqlite3_column_text(s, 0));
@@ -843,7 +882,7 @@ void store_unlock(struct store *st)
 	pthread_mutex_unlock(&st->mu);
 }
 
-int store_fail(struct store *st, const char *what)
+enum isif_rc store_fail(struct store *st, const char *what, struct isif_error *err)
 {
-	return db_fail(st, what);
+	return db_fail(st, what, err);
 }

@@ -2,7 +2,12 @@
  * server/store.h — isifd's SQLite database: schema migrations, the durable
  * job queue, per-epoch metrics and the dataset registry. One connection in
  * WAL mode behind a mutex; every function is thread-safe and every
- * multi-statement change is one transaction.
+ * multi-statement change is one transaction. Every function that can fail
+ * returns an enum isif_rc and writes its message into the caller's err
+ * (NULL allowed) while it still holds the mutex: ISIF_EIO when SQLite
+ * failed (the message is SQLite's, naming the first error of the call),
+ * ISIF_ENOTFOUND, ISIF_ECONFLICT, ISIF_EBUSY, ISIF_EEMPTY and ISIF_ENOMEM
+ * as documented per function.
  *
  * Not here: files (checkpoints live in the state directory; the store only
  * records their relative paths) and scheduling policy beyond the queue order.
@@ -15,16 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "isif/base/common.h"
 #include "migrations.h"
-
-enum store_rc {
-	STORE_OK = 0,
-	STORE_ERR,       /* SQLite failed; err says how */
-	STORE_NOTFOUND,  /* no such job / dataset */
-	STORE_FULL,      /* the queue holds max_queued jobs already */
-	STORE_CONFLICT,  /* the job is not in a state that allows this */
-	STORE_EMPTY,     /* no queued job to claim */
-};
 
 enum job_status {
 	JOB_QUEUED = 0,
@@ -67,87 +64,94 @@ struct store;
 /* Opens (creating) the database at path, refuses a damaged one (PRAGMA
  * quick_check) or one newer than migrations[n], and applies the migrations
  * not yet recorded in PRAGMA user_version, each in its own transaction. */
-int store_open(struct store **out, const char *path,
-	       const struct migration *migrations, int n, char *err, size_t errlen);
+enum isif_rc store_open(struct store **out, const char *path,
+	       const struct migration *migrations, int n, struct isif_error *err);
 void store_close(struct store *st);
 
-/* PRAGMA user_version (schema version). */
-int store_schema_version(struct store *st);
+/* PRAGMA user_version (schema version) into *version. */
+enum isif_rc store_schema_version(struct store *st, int *version, struct isif_error *err);
 
-/* Inserts a queued job unless max_queued jobs are waiting (STORE_FULL). */
-int store_job_insert(struct store *st, const char *spec_json, const char *dataset,
-		     int epochs, int priority, long max_queued, int64_t *id);
+/* Inserts a queued job unless max_queued jobs are waiting (ISIF_EBUSY). */
+enum isif_rc store_job_insert(struct store *st, const char *spec_json, const char *dataset,
+		     int epochs, int priority, long max_queued, int64_t *id,
+		     struct isif_error *err);
 
-/* The job as DESIGN's JSON object (new reference), without "progress". */
-int store_job_json(struct store *st, int64_t id, json_t **out);
+/* The job as DESIGN's JSON object (new reference), without "progress";
+ * ISIF_ENOTFOUND for an unknown job. */
+enum isif_rc store_job_json(struct store *st, int64_t id, json_t **out, struct isif_error *err);
 
 /* {"jobs": [...]} newest first, optionally one status only (status < 0: all). */
-int store_jobs_json(struct store *st, int status, int limit, json_t **out);
+enum isif_rc store_jobs_json(struct store *st, int status, int limit, json_t **out,
+			     struct isif_error *err);
 
-int store_job_status(struct store *st, int64_t id, enum job_status *status);
+/* ISIF_ENOTFOUND for an unknown job. */
+enum isif_rc store_job_status(struct store *st, int64_t id, enum job_status *status,
+			      struct isif_error *err);
 
 /* Takes the next queued job (resumed first, then priority, then FIFO) and
- * marks it running. STORE_EMPTY when none is waiting. */
-int store_job_claim(struct store *st, struct job_claim *c);
+ * marks it running. ISIF_EEMPTY when none is waiting. */
+enum isif_rc store_job_claim(struct store *st, struct job_claim *c, struct isif_error *err);
 void job_claim_free(struct job_claim *c);
 
 /* Ends a job in a final state; error may be NULL. */
-int store_job_finish(struct store *st, int64_t id, enum job_status status,
-		     const char *error);
+enum isif_rc store_job_finish(struct store *st, int64_t id, enum job_status status,
+		     const char *error, struct isif_error *err);
 
 /* Puts a running job back in the queue to resume later (shutdown); that
  * run does not count as an attempt. */
-int store_job_requeue(struct store *st, int64_t id);
+enum isif_rc store_job_requeue(struct store *st, int64_t id, struct isif_error *err);
 
 /* At start: every job left running becomes queued with resume pending. */
-int store_recover_running(struct store *st, int *n);
+enum isif_rc store_recover_running(struct store *st, int *n, struct isif_error *err);
 
 /* At start, before store_recover_running: a job left running whose last
  * max_attempts runs all ended with the daemon dying (`attempts`: runs
  * claimed since its last committed epoch or checkpoint) ends failed with a
  * message saying so; *n of them. max_attempts 0: no bound. */
-int store_fail_interrupted(struct store *st, int max_attempts, int *n);
+enum isif_rc store_fail_interrupted(struct store *st, int max_attempts, int *n,
+				    struct isif_error *err);
 
 /* Cancels: a queued job ends at once; a running one gets cancel_requested.
- * *before is the status found. STORE_CONFLICT for a finished job. */
-int store_job_cancel(struct store *st, int64_t id, enum job_status *before);
+ * *before is the status found. ISIF_ECONFLICT for a finished job. */
+enum isif_rc store_job_cancel(struct store *st, int64_t id, enum job_status *before,
+			      struct isif_error *err);
 
-/* Deletes a finished job and its metrics; STORE_CONFLICT otherwise. */
-int store_job_delete(struct store *st, int64_t id, enum job_status *status);
+/* Deletes a finished job and its metrics; ISIF_ECONFLICT otherwise. */
+enum isif_rc store_job_delete(struct store *st, int64_t id, enum job_status *status,
+			      struct isif_error *err);
 
 /* Points the job at another checkpoint (relative path) of the same epoch. */
-int store_job_set_checkpoint(struct store *st, int64_t id, const char *checkpoint);
+enum isif_rc store_job_set_checkpoint(struct store *st, int64_t id, const char *checkpoint,
+				      struct isif_error *err);
 
 /* One transaction: the epoch's metrics row, the job's epoch counter and its
  * checkpoint (relative path, NULL keeps the old one). */
-int store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r,
-		       const char *checkpoint);
+enum isif_rc store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r,
+		       const char *checkpoint, struct isif_error *err);
 
 /* After resuming from epoch `from`: metrics rows past it are deleted, the
  * job's epoch set to it, resumed_from_epoch recorded, resume_pending cleared. */
-int store_job_resumed(struct store *st, int64_t id, int from);
+enum isif_rc store_job_resumed(struct store *st, int64_t id, int from, struct isif_error *err);
 
-/* The job's committed checkpoint (relative path) into rel; STORE_EMPTY when
+/* The job's committed checkpoint (relative path) into rel; ISIF_EEMPTY when
  * it has none yet. */
-int store_job_checkpoint(struct store *st, int64_t id, char *rel, size_t len,
-			 int *epoch);
+enum isif_rc store_job_checkpoint(struct store *st, int64_t id, char *rel, size_t len,
+			 int *epoch, struct isif_error *err);
 
 /* Rows with epoch > since, ascending. */
-int store_metrics(struct store *st, int64_t id, int since,
-		  struct metrics_row **rows, int *n);
+enum isif_rc store_metrics(struct store *st, int64_t id, int since,
+		  struct metrics_row **rows, int *n, struct isif_error *err);
 
 /* A row as JSON (new reference). */
 json_t *metrics_row_json(const struct metrics_row *r);
 
-/* Format name and path of a registered dataset. */
-int store_dataset_lookup(struct store *st, const char *name, char *format,
-			 size_t format_len, char *path, size_t path_len);
+/* Format name and path of a registered dataset; ISIF_ENOTFOUND. */
+enum isif_rc store_dataset_lookup(struct store *st, const char *name, char *format,
+			 size_t format_len, char *path, size_t path_len, struct isif_error *err);
 
 /* Number of jobs in each status. */
-int store_count_by_status(struct store *st, long counts[JOB_STATUS_COUNT]);
-
-/* Last SQLite error text (for logs); valid until the next call. */
-const char *store_last_error(struct store *st);
+enum isif_rc store_count_by_status(struct store *st, long counts[JOB_STATUS_COUNT],
+				   struct isif_error *err);
 
 /* ---- for store_*.c files that add queries of their own ------------------ */
 
@@ -158,9 +162,9 @@ struct sqlite3_stmt;
 struct sqlite3 *store_lock(struct store *st);
 void store_unlock(struct store *st);
 
-/* Records SQLite's last message (store_last_error) under `what`; returns
- * STORE_ERR. Call with the connection locked. */
-int store_fail(struct store *st, const char *what);
+/* Writes SQLite's last message under `what` into err (and the log); returns
+ * ISIF_EIO. Call with the connection locked, before any other statement. */
+enum isif_rc store_fail(struct store *st, const char *what, struct isif_error *err);
 
 /* Column col of the current row as JSON: null, integer, real or string. */
 json_t *store_column_json(struct sqlite3_stmt *s, int col);

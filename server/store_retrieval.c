@@ -10,26 +10,27 @@
 
 #include "log.h"
 
-int store_index_get(struct store *st, int64_t job, struct index_row *row)
+enum isif_rc store_index_get(struct store *st, int64_t job, struct index_row *row,
+			     struct isif_error *err)
 {
 	sqlite3 *db = store_lock(st);
 	sqlite3_stmt *s = NULL;
-	int rc = STORE_ERR;
+	enum isif_rc rc = ISIF_EIO;
 	memset(row, 0, sizeof *row);
 	if (sqlite3_prepare_v2(db, "SELECT j.id, x.epoch, x.path, x.n_train, x.n_test, x.dim, "
 				   "x.bytes FROM jobs j LEFT JOIN job_indexes x ON x.job_id = j.id "
 				   "WHERE j.id = ?", -1, &s, NULL) != SQLITE_OK) {
-		rc = store_fail(st, "index lookup");
+		rc = store_fail(st, "index lookup", err);
 		goto out;
 	}
 	sqlite3_bind_int64(s, 1, job);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_DONE) {
-		rc = STORE_NOTFOUND;
+		rc = isif_fail(err, ISIF_ENOTFOUND, "no job %lld", (long long)job);
 	} else if (step != SQLITE_ROW) {
-		rc = store_fail(st, "index lookup");
+		rc = store_fail(st, "index lookup", err);
 	} else if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
-		rc = STORE_EMPTY;
+		rc = isif_fail(err, ISIF_EEMPTY, "job %lld has no embedding index yet", (long long)job);
 	} else {
 		row->job = job;
 		row->epoch = sqlite3_column_int(s, 1);
@@ -38,7 +39,7 @@ int store_index_get(struct store *st, int64_t job, struct index_row *row)
 		row->n_test = sqlite3_column_int64(s, 4);
 		row->dim = sqlite3_column_int(s, 5);
 		row->bytes = sqlite3_column_int64(s, 6);
-		rc = STORE_OK;
+		rc = ISIF_OK;
 	}
 out:
 	sqlite3_finalize(s);
@@ -46,17 +47,18 @@ out:
 	return rc;
 }
 
-int store_index_put(struct store *st, const struct index_row *row)
+enum isif_rc store_index_put(struct store *st, const struct index_row *row,
+			     struct isif_error *err)
 {
 	char now[32];
 	iso8601_now(now, sizeof now);
 	sqlite3 *db = store_lock(st);
 	sqlite3_stmt *s = NULL;
-	int rc;
+	enum isif_rc rc;
 	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO job_indexes (job_id, epoch, path, "
 				   "n_train, n_test, dim, bytes, created_at) "
 				   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &s, NULL) != SQLITE_OK) {
-		rc = store_fail(st, "index insert");
+		rc = store_fail(st, "index insert", err);
 		goto out;
 	}
 	sqlite3_bind_int64(s, 1, row->job);
@@ -67,30 +69,32 @@ int store_index_put(struct store *st, const struct index_row *row)
 	sqlite3_bind_int(s, 6, row->dim);
 	sqlite3_bind_int64(s, 7, row->bytes);
 	sqlite3_bind_text(s, 8, now, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s) == SQLITE_DONE ? STORE_OK : store_fail(st, "index insert");
+	rc = sqlite3_step(s) == SQLITE_DONE ? ISIF_OK : store_fail(st, "index insert", err);
 out:
 	sqlite3_finalize(s);
 	store_unlock(st);
 	return rc;
 }
 
-int store_index_default_job(struct store *st, int64_t *job)
+enum isif_rc store_index_default_job(struct store *st, int64_t *job, struct isif_error *err)
 {
 	sqlite3 *db = store_lock(st);
 	sqlite3_stmt *s = NULL;
-	int rc;
+	enum isif_rc rc;
 	if (sqlite3_prepare_v2(db, "SELECT j.id FROM jobs j JOIN job_indexes x ON x.job_id = j.id "
 				   "WHERE j.status IN ('succeeded', 'running') "
 				   "ORDER BY j.id DESC LIMIT 1", -1, &s, NULL) != SQLITE_OK) {
-		rc = store_fail(st, "default job");
+		rc = store_fail(st, "default job", err);
 		goto out;
 	}
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		*job = sqlite3_column_int64(s, 0);
-		rc = STORE_OK;
+		rc = ISIF_OK;
+	} else if (step == SQLITE_DONE) {
+		rc = isif_fail(err, ISIF_EEMPTY, "no succeeded or running job has an embedding index");
 	} else {
-		rc = step == SQLITE_DONE ? STORE_EMPTY : store_fail(st, "default job");
+		rc = store_fail(st, "default job", err);
 	}
 out:
 	sqlite3_finalize(s);
@@ -111,18 +115,18 @@ static void bind_info(sqlite3_stmt *s, int first, const struct dataset_info *in)
 	}
 }
 
-int store_dataset_insert(struct store *st, const char *name, const char *format,
-			 const char *path, const struct dataset_info *info)
+enum isif_rc store_dataset_insert(struct store *st, const char *name, const char *format,
+			 const char *path, const struct dataset_info *info, struct isif_error *err)
 {
 	char now[32];
 	iso8601_now(now, sizeof now);
 	sqlite3 *db = store_lock(st);
 	sqlite3_stmt *s = NULL;
-	int rc;
+	enum isif_rc rc;
 	if (sqlite3_prepare_v2(db, "INSERT INTO datasets (name, format, path, created_at, "
 				   "train_images, test_images, channels, height, width, classes) "
 				   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s, NULL) != SQLITE_OK) {
-		rc = store_fail(st, "dataset insert");
+		rc = store_fail(st, "dataset insert", err);
 		goto out;
 	}
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -132,31 +136,32 @@ int store_dataset_insert(struct store *st, const char *name, const char *format,
 	bind_info(s, 5, info);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_DONE)
-		rc = STORE_OK;
-	else if (step == SQLITE_CONSTRAINT)
-		rc = STORE_CONFLICT;   /* the name is the primary key */
+		rc = ISIF_OK;
+	else if (step == SQLITE_CONSTRAINT)   /* the name is the primary key */
+		rc = isif_fail(err, ISIF_ECONFLICT, "dataset \"%s\" already exists", name);
 	else
-		rc = store_fail(st, "dataset insert");
+		rc = store_fail(st, "dataset insert", err);
 out:
 	sqlite3_finalize(s);
 	store_unlock(st);
 	return rc;
 }
 
-int store_dataset_set_info(struct store *st, const char *name, const struct dataset_info *info)
+enum isif_rc store_dataset_set_info(struct store *st, const char *name,
+				    const struct dataset_info *info, struct isif_error *err)
 {
 	sqlite3 *db = store_lock(st);
 	sqlite3_stmt *s = NULL;
-	int rc;
+	enum isif_rc rc;
 	if (sqlite3_prepare_v2(db, "UPDATE datasets SET train_images = ?1, test_images = ?2, "
 				   "channels = ?3, height = ?4, width = ?5, classes = ?6 "
 				   "WHERE name = ?7", -1, &s, NULL) != SQLITE_OK) {
-		rc = store_fail(st, "dataset update");
+		rc = store_fail(st, "dataset update", err);
 		goto out;
 	}
 	bind_info(s, 1, info);
 	sqlite3_bind_text(s, 7, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s) == SQLITE_DONE ? STORE_OK : store_fail(st, "dataset update");
+	rc = sqlite3_step(s) == SQLITE_DONE ? ISIF_OK : store_fail(st, "dataset update", err);
 out:
 	sqlite3_finalize(s);
 	store_unlock(st);
@@ -174,18 +179,20 @@ static json_t *dataset_from_stmt(sqlite3_stmt *s)
 	return o;
 }
 
-int store_dataset_json(struct store *st, const char *name, json_t **out)
+enum isif_rc store_dataset_json(struct store *st, const char *name, json_t **out,
+				struct isif_error *err)
 {
 	sqlite3 *db = store_lock(st);
 	sqlite3_stmt *s = NULL;
 	json_t *arr = json_array();
-	int rc = STORE_OK, step;
+	enum isif_rc rc = ISIF_OK;
+	int step;
 	*out = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT name, format, path, url, created_at, train_images, "
 				   "test_images, channels, height, width, classes FROM datasets "
 				   "WHERE ?1 IS NULL OR name = ?1 ORDER BY name", -1, &s,
 			       NULL) != SQLITE_OK) {
-		rc = store_fail(st, "datasets");
+		rc = store_fail(st, "datasets", err);
 		goto out;
 	}
 	if (name)
@@ -193,20 +200,20 @@ int store_dataset_json(struct store *st, const char *name, json_t **out)
 	while ((step = sqlite3_step(s)) == SQLITE_ROW)
 		json_array_append_new(arr, dataset_from_stmt(s));
 	if (step != SQLITE_DONE)
-		rc = store_fail(st, "datasets");
+		rc = store_fail(st, "datasets", err);
 out:
 	sqlite3_finalize(s);
 	store_unlock(st);
-	if (rc == STORE_OK && name) {
+	if (rc == ISIF_OK && name) {
 		if (json_array_size(arr) == 0)
-			rc = STORE_NOTFOUND;
+			rc = isif_fail(err, ISIF_ENOTFOUND, "unknown dataset \"%s\"", name);
 		else
 			*out = json_incref(json_array_get(arr, 0));
-	} else if (rc == STORE_OK) {
+	} else if (rc == ISIF_OK) {
 		*out = json_pack("{s:O}", "datasets", arr);
 	}
 	json_decref(arr);
-	if (rc == STORE_OK && !*out)
-		rc = STORE_ERR;
+	if (rc == ISIF_OK && !*out)
+		rc = isif_fail(err, ISIF_ENOMEM, "out of memory");
 	return rc;
 }

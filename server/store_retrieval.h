@@ -2,7 +2,8 @@
  * server/store_retrieval.h — the store's tables for retrieval (migration
  * 002): each job's current embedding index, and the dataset registry's
  * writes (POST /datasets) and listing with the datasets' shapes. Same
- * rules as store.h: thread-safe, one transaction per change.
+ * rules as store.h: thread-safe, one transaction per change, every failure
+ * an enum isif_rc with its message in the caller's err.
  */
 #ifndef ISIFD_STORE_RETRIEVAL_H
 #define ISIFD_STORE_RETRIEVAL_H
@@ -24,16 +25,18 @@ struct index_row {
 	int64_t bytes;
 };
 
-/* The job's current index. STORE_NOTFOUND: no such job; STORE_EMPTY: the
+/* The job's current index. ISIF_ENOTFOUND: no such job; ISIF_EEMPTY: the
  * job has no index yet. */
-int store_index_get(struct store *st, int64_t job, struct index_row *row);
+enum isif_rc store_index_get(struct store *st, int64_t job, struct index_row *row,
+			     struct isif_error *err);
 
 /* Inserts or replaces the job's index row (one statement). */
-int store_index_put(struct store *st, const struct index_row *row);
+enum isif_rc store_index_put(struct store *st, const struct index_row *row,
+			     struct isif_error *err);
 
 /* The newest job that has an index and succeeded or is running;
- * STORE_EMPTY when there is none. */
-int store_index_default_job(struct store *st, int64_t *job);
+ * ISIF_EEMPTY when there is none. */
+enum isif_rc store_index_default_job(struct store *st, int64_t *job, struct isif_error *err);
 
 /* What a dataset holds (NULL columns until known: -1 here). */
 struct dataset_info {
@@ -41,16 +44,17 @@ struct dataset_info {
 	int channels, height, width, classes;
 };
 
-/* Registers a dataset; STORE_CONFLICT when the name is taken. */
-int store_dataset_insert(struct store *st, const char *name, const char *format,
-			 const char *path, const struct dataset_info *info);
+/* Registers a dataset; ISIF_ECONFLICT when the name is taken. */
+enum isif_rc store_dataset_insert(struct store *st, const char *name, const char *format,
+			 const char *path, const struct dataset_info *info, struct isif_error *err);
 
 /* Records the shape of a registered dataset (after loading it). */
-int store_dataset_set_info(struct store *st, const char *name,
-			   const struct dataset_info *info);
+enum isif_rc store_dataset_set_info(struct store *st, const char *name,
+				    const struct dataset_info *info, struct isif_error *err);
 
-/* One dataset as JSON (name != NULL; STORE_NOTFOUND) or
+/* One dataset as JSON (name != NULL; ISIF_ENOTFOUND) or
  * {"datasets": [...]} (name NULL), each with its shape columns. */
-int store_dataset_json(struct store *st, const char *name, json_t **out);
+enum isif_rc store_dataset_json(struct store *st, const char *name, json_t **out,
+				struct isif_error *err);
 
 #endif

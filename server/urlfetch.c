@@ -41,36 +41,28 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-int urlfetch_allow_addrs(const char *list, char *err, size_t errlen)
+enum isif_rc urlfetch_allow_addrs(const char *list, struct isif_error *err)
 {
-	return urlguard_exceptions_parse(&allowed_exactly, list, err, errlen);
+	return urlguard_exceptions_parse(&allowed_exactly, list, err);
 }
 
-bool urlfetch_url_ok(const char *url, char *err, size_t errlen)
+enum isif_rc urlfetch_url_check(const char *url, struct isif_error *err)
 {
 	size_t n = strlen(url), skip;
 	if (strncasecmp(url, "http://", 7) == 0)
 		skip = 7;
 	else if (strncasecmp(url, "https://", 8) == 0)
 		skip = 8;
-	else {
-		snprintf(err, errlen, "only http:// and https:// URLs can be fetched");
-		return false;
-	}
-	if (n > FETCH_MAX_URL) {
-		snprintf(err, errlen, "URL longer than %d bytes", FETCH_MAX_URL);
-		return false;
-	}
-	if (!url[skip] || url[skip] == '/' || url[skip] == '?' || url[skip] == '#') {
-		snprintf(err, errlen, "URL without a host");
-		return false;
-	}
+	else
+		return isif_fail(err, ISIF_EINVAL, "only http:// and https:// URLs can be fetched");
+	if (n > FETCH_MAX_URL)
+		return isif_fail(err, ISIF_EINVAL, "URL longer than %d bytes", FETCH_MAX_URL);
+	if (!url[skip] || url[skip] == '/' || url[skip] == '?' || url[skip] == '#')
+		return isif_fail(err, ISIF_EINVAL, "URL without a host");
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
-			snprintf(err, errlen, "URL with a space or control character");
-			return false;
-		}
-	return true;
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+			return isif_fail(err, ISIF_EINVAL, "URL with a space or control character");
+	return ISIF_OK;
 }
 
 static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_sockaddr *a)
@@ -171,9 +163,9 @@ static void setup(struct fetch_ctx *x, const char *url, char *errbuf)
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL); /* no decompression: bytes are bytes */
 }
 
-/* Maps the transfer's outcome to a fetch_rc and a message. */
-static enum fetch_rc outcome(struct fetch_ctx *x, CURLcode cc, const char *errbuf, char *err,
-			     size_t errlen)
+/* Maps the transfer's outcome to an isif_rc (see urlfetch) and a message. */
+static enum isif_rc outcome(struct fetch_ctx *x, CURLcode cc, const char *errbuf,
+			    struct isif_error *err)
 {
 	const struct fetch_limits *lim = x->lim;
 	long status = 0;
@@ -182,52 +174,39 @@ static enum fetch_rc outcome(struct fetch_ctx *x, CURLcode cc, const char *errbu
 	curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
 	if (cc == CURLE_OK && !x->checked)
 		response_ok(x);           /* an empty body never reached on_data */
-	if (x->refused && cc != CURLE_OK) {
-		snprintf(err, errlen, "refused to connect to %s: not a public address "
-			 "(isifd runs without --allow-private-urls)", x->refused_addr);
-		return FETCH_FORBIDDEN;
-	}
-	if (x->too_large || cc == CURLE_FILESIZE_EXCEEDED) {
-		snprintf(err, errlen, "the image at the URL is larger than %zu bytes", lim->max_bytes);
-		return FETCH_TOO_LARGE;
-	}
-	if (x->bad_status) {
-		snprintf(err, errlen, "the URL answered HTTP %ld", status);
-		return FETCH_FAILED;
-	}
-	if (x->bad_type) {
-		snprintf(err, errlen, "the URL's content type is %s, not image/png or image/jpeg",
-			 ct ? ct : "missing");
-		return FETCH_BAD_TYPE;
-	}
+	if (x->refused && cc != CURLE_OK)
+		return isif_fail(err, ISIF_EFORBIDDEN, "refused to connect to %s: not a public "
+				 "address (isifd runs without --allow-private-urls)", x->refused_addr);
+	if (x->too_large || cc == CURLE_FILESIZE_EXCEEDED)
+		return isif_fail(err, ISIF_ERANGE, "the image at the URL is larger than %zu bytes",
+				 lim->max_bytes);
+	if (x->bad_status)
+		return isif_fail(err, ISIF_EIO, "the URL answered HTTP %ld", status);
+	if (x->bad_type)
+		return isif_fail(err, ISIF_EFORMAT, "the URL's content type is %s, not image/png or "
+				 "image/jpeg", ct ? ct : "missing");
 	switch (cc) {
 	case CURLE_OK:
-		return FETCH_OK;
+		return ISIF_OK;
 	case CURLE_URL_MALFORMAT:
-		snprintf(err, errlen, "malformed URL");
-		return FETCH_BAD_URL;
+		return isif_fail(err, ISIF_EINVAL, "malformed URL");
 	case CURLE_TOO_MANY_REDIRECTS:
-		snprintf(err, errlen, "more than %ld redirects", lim->max_redirects);
-		return FETCH_FAILED;
+		return isif_fail(err, ISIF_EIO, "more than %ld redirects", lim->max_redirects);
 	case CURLE_OPERATION_TIMEDOUT:
-		snprintf(err, errlen, "timed out after %ld s", lim->timeout_s);
-		return FETCH_FAILED;
+		return isif_fail(err, ISIF_EIO, "timed out after %ld s", lim->timeout_s);
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		snprintf(err, errlen, "redirected to a URL that is not http(s)");
-		return FETCH_FAILED;
+		return isif_fail(err, ISIF_EIO, "redirected to a URL that is not http(s)");
 	case CURLE_WRITE_ERROR:
 	case CURLE_OUT_OF_MEMORY:
-		snprintf(err, errlen, "out of memory");
-		return FETCH_NOMEM;
+		return isif_fail(err, ISIF_ENOMEM, "out of memory");
 	default:
-		snprintf(err, errlen, "fetching the URL failed: %s", errbuf[0] ? errbuf :
-			 curl_easy_strerror(cc));
-		return FETCH_FAILED;
+		return isif_fail(err, ISIF_EIO, "fetching the URL failed: %s", errbuf[0] ? errbuf :
+				 curl_easy_strerror(cc));
 	}
 }
 
-enum fetch_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
-		       size_t *len, char *ctype, size_t ctype_len, char *err, size_t errlen)
+enum isif_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
+		       size_t *len, char *ctype, size_t ctype_len, struct isif_error *err)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct fetch_ctx x = {.lim = lim};
@@ -235,17 +214,16 @@ enum fetch_rc urlfetch(const char *url, const struct fetch_limits *lim, void **b
 	*len = 0;
 	if (ctype_len)
 		ctype[0] = '\0';
-	if (!urlfetch_url_ok(url, err, errlen))
-		return FETCH_BAD_URL;
+	enum isif_rc rc = urlfetch_url_check(url, err);
+	if (rc)
+		return rc;
 	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK || !(x.h = curl_easy_init())) {
-		snprintf(err, errlen, "libcurl could not start");
-		return FETCH_NOMEM;
-	}
+	if (curl_init_rc != CURLE_OK || !(x.h = curl_easy_init()))
+		return isif_fail(err, ISIF_ENOMEM, "libcurl could not start");
 	setup(&x, url, errbuf);
 	CURLcode cc = curl_easy_perform(x.h);
-	enum fetch_rc rc = outcome(&x, cc, errbuf, err, errlen);
-	if (rc == FETCH_OK) {
+	rc = outcome(&x, cc, errbuf, err);
+	if (rc == ISIF_OK) {
 		char *ct = NULL;
 		curl_easy_getinfo(x.h, CURLINFO_CONTENT_TYPE, &ct);
 		if (ctype_len)

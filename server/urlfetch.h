@@ -14,15 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum fetch_rc {
-	FETCH_OK = 0,
-	FETCH_BAD_URL,     /* not an http(s) URL, too long, malformed: 400 */
-	FETCH_FORBIDDEN,   /* resolved to a refused address: 403 */
-	FETCH_TOO_LARGE,   /* body over max_bytes: 422 */
-	FETCH_BAD_TYPE,    /* not an image content type: 422 */
-	FETCH_FAILED,      /* DNS, connection, TLS, timeout, HTTP status, redirects: 422 */
-	FETCH_NOMEM,       /* 500 */
-};
+#include "isif/base/common.h"
 
 struct fetch_limits {
 	size_t max_bytes;
@@ -34,24 +26,31 @@ struct fetch_limits {
 #define FETCH_MAX_URL 2048
 
 /* Checks the URL's form without fetching: http:// or https:// (any case),
- * a host, at most FETCH_MAX_URL bytes, no control characters or spaces. */
-bool urlfetch_url_ok(const char *url, char *err, size_t errlen);
+ * a host, at most FETCH_MAX_URL bytes, no control characters or spaces.
+ * ISIF_OK, or ISIF_EINVAL with err saying what is wrong. */
+enum isif_rc urlfetch_url_check(const char *url, struct isif_error *err);
 
 /*
  * Sets the process-wide exact-address exceptions to the guard
  * (--allow-url-addr: a comma-separated list, see urlguard_exceptions_parse;
  * "" clears it). Call it before any fetch runs (at start-up, single
- * threaded): fetches read the list without a lock. Returns 0, or -1 with
- * err, leaving the list empty.
+ * threaded): fetches read the list without a lock. Returns ISIF_OK, or
+ * ISIF_EINVAL with err, leaving the list empty.
  */
-int urlfetch_allow_addrs(const char *list, char *err, size_t errlen);
+enum isif_rc urlfetch_allow_addrs(const char *list, struct isif_error *err);
 
 /*
  * Fetches url into a malloc'd *body (*len bytes; the caller frees) and its
  * content type into ctype. On failure err says why in a line a client can
- * read.
+ * read, and the code says what kind of failure it was:
+ *   ISIF_EINVAL      not an http(s) URL, too long, malformed
+ *   ISIF_EFORBIDDEN  resolved to a refused address
+ *   ISIF_ERANGE      body over max_bytes
+ *   ISIF_EFORMAT     not an image content type
+ *   ISIF_EIO         DNS, connection, TLS, timeout, HTTP status, redirects
+ *   ISIF_ENOMEM      out of memory, or libcurl could not start
  */
-enum fetch_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
-		       size_t *len, char *ctype, size_t ctype_len, char *err, size_t errlen);
+enum isif_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
+		       size_t *len, char *ctype, size_t ctype_len, struct isif_error *err);
 
 #endif

@@ -121,29 +121,28 @@ static bool parse_one(const char *text, size_t n, struct sockaddr_storage *out)
 	return false;
 }
 
-int urlguard_exceptions_parse(struct urlguard_exceptions *ex, const char *list, char *err,
-			      size_t errlen)
+enum isif_rc urlguard_exceptions_parse(struct urlguard_exceptions *ex, const char *list,
+				       struct isif_error *err)
 {
 	ex->n = 0;
 	if (!list[0])
-		return 0;
+		return ISIF_OK;
 	for (const char *p = list;; p++) {
 		size_t n = strcspn(p, ",");
 		if (ex->n == URLGUARD_MAX_EXCEPTIONS) {
-			snprintf(err, errlen, "more than %d addresses", URLGUARD_MAX_EXCEPTIONS);
 			ex->n = 0;
-			return -1;
+			return isif_fail(err, ISIF_EINVAL, "more than %d addresses",
+					 URLGUARD_MAX_EXCEPTIONS);
 		}
 		if (!parse_one(p, n, &ex->addr[ex->n])) {
-			snprintf(err, errlen, "\"%.*s\" is not a numeric IPv4 (a.b.c.d) or IPv6 "
-				 "address", (int)(n < 64 ? n : 64), p);
 			ex->n = 0;
-			return -1;
+			return isif_fail(err, ISIF_EINVAL, "\"%.*s\" is not a numeric IPv4 (a.b.c.d) "
+					 "or IPv6 address", (int)(n < 64 ? n : 64), p);
 		}
 		ex->n++;
 		p += n;
 		if (!*p)
-			return 0;
+			return ISIF_OK;
 	}
 }
 

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "isif/base/common.h"
+
 /*
  * True for a public unicast IPv4 or IPv6 address. Refused: unspecified
  * (0.0.0.0/8, ::), loopback (127/8, ::1), private (10/8, 172.16/12,
@@ -48,10 +50,11 @@ struct urlguard_exceptions {
  * Parses a comma-separated list of numeric addresses into ex (emptied
  * first): each IPv4 in dotted-quad decimal or IPv6 in inet_pton's text
  * form, no brackets, port, zone or spaces. "" gives an empty list.
- * Returns 0, or -1 with err saying which item is wrong (ex left empty).
+ * Returns ISIF_OK, or ISIF_EINVAL with err saying which item is wrong (ex
+ * left empty).
  */
-int urlguard_exceptions_parse(struct urlguard_exceptions *ex, const char *list, char *err,
-			      size_t errlen);
+enum isif_rc urlguard_exceptions_parse(struct urlguard_exceptions *ex, const char *list,
+				       struct isif_error *err);
 
 /* True when sa equals one of ex's addresses (see above); ex may be NULL. */
 bool urlguard_exception_match(const struct urlguard_exceptions *ex, const struct sockaddr *sa);

@@ -16,18 +16,22 @@ const char *isif_strerror(enum isif_rc rc)
 		[ISIF_ECANCELLED] = "cancelled",
 		[ISIF_ERANGE] = "value out of range",
 		[ISIF_ENOTFOUND] = "not found",
+		[ISIF_ECONFLICT] = "conflict with the current state",
+		[ISIF_EBUSY] = "busy; retry later",
+		[ISIF_EEMPTY] = "nothing there yet",
+		[ISIF_EFORBIDDEN] = "refused by policy",
 	};
 	if ((unsigned)rc >= ISIF_RC_COUNT)
 		return "unknown error";
 	return names[rc];
 }
 
-enum isif_rc isif_fail(char *err, enum isif_rc rc, const char *fmt, ...)
+enum isif_rc isif_fail(struct isif_error *err, enum isif_rc rc, const char *fmt, ...)
 {
 	if (err) {
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(err, ISIF_ERR_LEN, fmt, ap);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 		va_end(ap);
 	}
 	return rc;

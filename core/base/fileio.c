@@ -44,8 +44,8 @@ static int sync_parent_dir(const char *path)
 	return rc;
 }
 
-int isif_write_atomic(const char *path, const struct isif_chunk *chunks,
-		      size_t n, char *err)
+enum isif_rc isif_write_atomic(const char *path, const struct isif_chunk *chunks,
+		      size_t n, struct isif_error *err)
 {
 	char tmp[PATH_MAX];
 	int len = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(),
@@ -81,8 +81,8 @@ fail: {
 }
 }
 
-int isif_read_file(const char *path, size_t max_bytes, void **buf, size_t *len,
-		   char *err)
+enum isif_rc isif_read_file(const char *path, size_t max_bytes, void **buf, size_t *len,
+		   struct isif_error *err)
 {
 	*buf = NULL;
 	*len = 0;

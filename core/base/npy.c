@@ -133,7 +133,7 @@ static bool npy_shape(struct npy_cur *c, struct isif_npy *out)
 }
 
 /* One "key: value" pair of the dict; *seen collects the keys met so far. */
-static int npy_pair(struct npy_cur *c, struct isif_npy *out, unsigned *seen, char *err)
+static enum isif_rc npy_pair(struct npy_cur *c, struct isif_npy *out, unsigned *seen, struct isif_error *err)
 {
 	char key[32], val[32];
 	if (!npy_string(c, key, sizeof key) || !npy_accept(c, ':'))
@@ -163,7 +163,7 @@ static int npy_pair(struct npy_cur *c, struct isif_npy *out, unsigned *seen, cha
 }
 
 /* Parses the dict text h[0..len) into out->ndim/shape. */
-static int npy_parse_dict(const char *h, size_t len, struct isif_npy *out, char *err)
+static enum isif_rc npy_parse_dict(const char *h, size_t len, struct isif_npy *out, struct isif_error *err)
 {
 	struct npy_cur c = { h, h + len };
 	unsigned seen = 0;
@@ -190,8 +190,8 @@ static int npy_parse_dict(const char *h, size_t len, struct isif_npy *out, char 
 /* ---- reader ------------------------------------------------------------ */
 
 /* Length of the preamble (magic, version, length, dict) of buf[0..len). */
-static int npy_parse_preamble(const unsigned char *buf, size_t len, struct isif_npy *out,
-			      size_t *pre, char *err)
+static enum isif_rc npy_parse_preamble(const unsigned char *buf, size_t len, struct isif_npy *out,
+			      size_t *pre, struct isif_error *err)
 {
 	if (len < NPY_MAGIC_LEN + 2 || memcmp(buf, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
 		return isif_fail(err, ISIF_EFORMAT, "npy: not a .npy file (bad magic)");
@@ -215,7 +215,7 @@ static int npy_parse_preamble(const unsigned char *buf, size_t len, struct isif_
 }
 
 /* Fails unless the data section holds exactly Πshape float32 values. */
-static int npy_check_size(const struct isif_npy *a, size_t data_len, char *err)
+static enum isif_rc npy_check_size(const struct isif_npy *a, size_t data_len, struct isif_error *err)
 {
 	/* Πshape·4 is compared to data_len before each product, so nothing overflows. */
 	uint64_t bytes = sizeof(float);
@@ -236,22 +236,22 @@ static int npy_check_size(const struct isif_npy *a, size_t data_len, char *err)
 	return ISIF_OK;
 }
 
-int isif_npy_read(const char *path, struct isif_npy *out, char *err)
+enum isif_rc isif_npy_read(const char *path, struct isif_npy *out, struct isif_error *err)
 {
 	void *buf;
 	size_t len, pre = 0;
-	char why[ISIF_ERR_LEN] = "";
+	struct isif_error why = {0};
 	memset(out, 0, sizeof *out);
 	int rc = isif_read_file(path, NPY_MAX_FILE, &buf, &len, err);
 	if (rc)
 		return rc;
 	struct isif_npy a = { 0 };
-	rc = npy_parse_preamble(buf, len, &a, &pre, why);
+	rc = npy_parse_preamble(buf, len, &a, &pre, &why);
 	if (rc == ISIF_OK)
-		rc = npy_check_size(&a, len - pre, why);
+		rc = npy_check_size(&a, len - pre, &why);
 	if (rc) {
 		free(buf);
-		return isif_fail(err, rc, "%.120s: %s", path, why);
+		return isif_fail(err, rc, "%.120s: %s", path, why.msg);
 	}
 	/* Move the data to the front of the (malloc-aligned) buffer and keep it. */
 	memmove(buf, (char *)buf + pre, len - pre);
@@ -289,8 +289,8 @@ static size_t npy_build_preamble(char *h, size_t cap, int ndim, const int64_t *s
 	return n;
 }
 
-int isif_npy_write(const char *path, const float *data, int ndim,
-		   const int64_t *shape, char *err)
+enum isif_rc isif_npy_write(const char *path, const float *data, int ndim,
+		   const int64_t *shape, struct isif_error *err)
 {
 	if (ndim < 0 || ndim > ISIF_NPY_MAX_DIMS || (ndim > 0 && !shape))
 		return isif_fail(err, ISIF_EINVAL, "npy: rank %d out of 0..%d", ndim,

@@ -38,7 +38,7 @@
 
 /* ---- metadata ---------------------------------------------------------- */
 
-int isif_st_meta_set(struct isif_st_meta *meta, const char *key, const char *value)
+enum isif_rc isif_st_meta_set(struct isif_st_meta *meta, const char *key, const char *value)
 {
 	if (!meta || !key || !value)
 		return ISIF_EINVAL;
@@ -160,7 +160,7 @@ static bool utf8_valid(const char *s)
 }
 
 /* Byte size of t's data, after checking the fields a writer relies on. */
-static int st_check_tensor(const struct isif_tensor *t, size_t *bytes, char *err)
+static enum isif_rc st_check_tensor(const struct isif_tensor *t, size_t *bytes, struct isif_error *err)
 {
 	if (!t->name || !t->name[0])
 		return isif_fail(err, ISIF_EINVAL, "safetensors: tensor with an empty name");
@@ -195,7 +195,7 @@ static int cmp_str_ptr(const void *a, const void *b)
 }
 
 /* Fails if two tensors share a name (sorted copy of the names, neighbours compared). */
-static int st_check_unique(const struct isif_tensor *tensors, size_t n, char *err)
+static enum isif_rc st_check_unique(const struct isif_tensor *tensors, size_t n, struct isif_error *err)
 {
 	if (n < 2)
 		return ISIF_OK;
@@ -214,7 +214,7 @@ static int st_check_unique(const struct isif_tensor *tensors, size_t n, char *er
 	return rc;
 }
 
-static int st_check_meta(const struct isif_st_meta *meta, char *err)
+static enum isif_rc st_check_meta(const struct isif_st_meta *meta, struct isif_error *err)
 {
 	for (size_t i = 0; meta && i < meta->n; i++) {
 		if (!meta->keys[i] || !meta->values[i] || !utf8_valid(meta->keys[i]) ||
@@ -275,8 +275,8 @@ static void st_build_header(struct isif_strbuf *b, const struct isif_tensor *ten
 		isif_strbuf_put(b, " ", 1);
 }
 
-int isif_st_write(const char *path, const struct isif_tensor *tensors, size_t n,
-		  const struct isif_st_meta *meta, char *err)
+enum isif_rc isif_st_write(const char *path, const struct isif_tensor *tensors, size_t n,
+		  const struct isif_st_meta *meta, struct isif_error *err)
 {
 	size_t *bytes = calloc(n ? n : 1, sizeof *bytes);
 	struct isif_chunk *chunks = calloc(n + 2, sizeof *chunks);
@@ -334,8 +334,8 @@ static long long st_json_uint(const json_t *v)
 
 /* Fills t (name not set) and *sp from one header entry; numel·size must equal
  * end − begin and the span must lie inside the data_len-byte data section. */
-static int st_parse_entry(const char *name, json_t *v, size_t data_len,
-			  struct isif_tensor *t, struct st_span *sp, char *err)
+static enum isif_rc st_parse_entry(const char *name, json_t *v, size_t data_len,
+			  struct isif_tensor *t, struct st_span *sp, struct isif_error *err)
 {
 	json_t *dt = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape");
 	json_t *offs = json_object_get(v, "data_offsets");
@@ -394,7 +394,7 @@ static int st_parse_entry(const char *name, json_t *v, size_t data_len,
 	return ISIF_OK;
 }
 
-static int st_parse_meta(json_t *obj, struct isif_st_meta *meta, char *err)
+static enum isif_rc st_parse_meta(json_t *obj, struct isif_st_meta *meta, struct isif_error *err)
 {
 	const char *key;
 	json_t *v;
@@ -421,8 +421,8 @@ static int cmp_span(const void *a, const void *b)
 }
 
 /* The spans, sorted by offset, must tile [0, data_len) with no gap or overlap. */
-static int st_check_tiling(const struct isif_st_file *f, struct st_span *spans,
-			   size_t data_len, char *err)
+static enum isif_rc st_check_tiling(const struct isif_st_file *f, struct st_span *spans,
+			   size_t data_len, struct isif_error *err)
 {
 	qsort(spans, f->n, sizeof *spans, cmp_span);
 	uint64_t pos = 0;
@@ -449,8 +449,8 @@ static int st_check_tiling(const struct isif_st_file *f, struct st_span *spans,
  * data of odd length before I64 data) each tensor is copied to the next
  * multiple of ST_ALIGN of a fresh blob. Takes ownership of buf.
  */
-static int st_place_blob(struct isif_st_file *f, const struct st_span *spans, char *buf,
-			 size_t data_off, size_t data_len, char *err)
+static enum isif_rc st_place_blob(struct isif_st_file *f, const struct st_span *spans, char *buf,
+			 size_t data_off, size_t data_len, struct isif_error *err)
 {
 	bool aligned = true;
 	size_t need = 0;
@@ -488,8 +488,8 @@ static int st_place_blob(struct isif_st_file *f, const struct st_span *spans, ch
 }
 
 /* Parses the JSON header's entries into out (tensors in file order) and spans. */
-static int st_parse_header(json_t *root, size_t data_len, struct isif_st_file *out,
-			   struct st_span **spans_out, char *err)
+static enum isif_rc st_parse_header(json_t *root, size_t data_len, struct isif_st_file *out,
+			   struct st_span **spans_out, struct isif_error *err)
 {
 	size_t count = json_object_size(root);
 	if (json_object_get(root, ST_META_KEY))
@@ -521,7 +521,7 @@ static int st_parse_header(json_t *root, size_t data_len, struct isif_st_file *o
 }
 
 /* Parses a whole file held in buf (malloc'd, len bytes); takes ownership of buf. */
-static int st_parse_owned(char *buf, size_t len, struct isif_st_file *out, char *err)
+static enum isif_rc st_parse_owned(char *buf, size_t len, struct isif_st_file *out, struct isif_error *err)
 {
 	memset(out, 0, sizeof *out);
 	if (len < 8) {
@@ -569,7 +569,7 @@ static int st_parse_owned(char *buf, size_t len, struct isif_st_file *out, char 
 	return rc;
 }
 
-int isif_st_parse(const void *buf, size_t len, struct isif_st_file *out, char *err)
+enum isif_rc isif_st_parse(const void *buf, size_t len, struct isif_st_file *out, struct isif_error *err)
 {
 	memset(out, 0, sizeof *out);
 	char *copy = malloc(len ? len : 1);
@@ -580,18 +580,18 @@ int isif_st_parse(const void *buf, size_t len, struct isif_st_file *out, char *e
 	return st_parse_owned(copy, len, out, err);
 }
 
-int isif_st_read(const char *path, struct isif_st_file *out, char *err)
+enum isif_rc isif_st_read(const char *path, struct isif_st_file *out, struct isif_error *err)
 {
 	void *buf;
 	size_t len;
-	char why[ISIF_ERR_LEN] = "";
+	struct isif_error why = {0};
 	memset(out, 0, sizeof *out);
 	int rc = isif_read_file(path, ST_MAX_FILE, &buf, &len, err);
 	if (rc)
 		return rc;
-	rc = st_parse_owned(buf, len, out, why);
+	rc = st_parse_owned(buf, len, out, &why);
 	if (rc)
-		return isif_fail(err, rc, "%.120s: %s", path, why);
+		return isif_fail(err, rc, "%.120s: %s", path, why.msg);
 	return ISIF_OK;
 }
 

@@ -117,13 +117,13 @@ static int shapes_from_file(const struct isif_st_file *f, int *channels, int *di
 	return 0;
 }
 
-int cli_load_model(const char *checkpoint, const char *model, struct isif_model **out)
+enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out)
 {
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	struct isif_st_file f;
-	int rc = isif_st_read(checkpoint, &f, err);
+	int rc = isif_st_read(checkpoint, &f, &err);
 	if (rc) {
-		fprintf(stderr, "isif: %s\n", err);
+		fprintf(stderr, "isif: %s\n", err.msg);
 		return rc;
 	}
 	int channels = 0, dim = 0;
@@ -133,12 +133,12 @@ int cli_load_model(const char *checkpoint, const char *model, struct isif_model 
 		isif_st_file_free(&f);
 		return ISIF_EFORMAT;
 	}
-	rc = isif_model_create(out, name, channels, dim, 0, err);
+	rc = isif_model_create(out, name, channels, dim, 0, &err);
 	isif_st_file_free(&f);
 	if (!rc)
-		rc = isif_checkpoint_load(*out, checkpoint, NULL, err);
+		rc = isif_checkpoint_load(*out, checkpoint, NULL, &err);
 	if (rc) {
-		fprintf(stderr, "isif: %s\n", err);
+		fprintf(stderr, "isif: %s\n", err.msg);
 		isif_model_free(*out);
 		*out = NULL;
 	}

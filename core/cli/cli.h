@@ -39,7 +39,7 @@ int cli_double(const char *name, const char *text, double min, double max, doubl
 /* Creates the model a checkpoint holds (name from its metadata unless
  * `model` is given; channels and embedding width from its tensors) and
  * loads the weights. Prints the error and returns non-zero on failure. */
-int cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
+enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
 
 /* Prints `isif train`'s spec flags from the spec's field table: per flag its
  * help, then the field, its allowed values and default. */

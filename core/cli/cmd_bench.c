@@ -43,7 +43,7 @@ static int bench_embed(struct isif_model *net, const char *model, long n, int ba
 {
 	size_t img = (size_t)C * S * S;
 	float *x = malloc((size_t)batch * img * sizeof(float));
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	if (!x) {
 		fprintf(stderr, "isif bench: out of memory\n");
 		return 1;
@@ -53,15 +53,15 @@ static int bench_embed(struct isif_model *net, const char *model, long n, int ba
 	for (size_t i = 0; i < (size_t)batch * img; i++)
 		x[i] = isif_rng_uniform(&rng) * 2 - 1;
 	const float *emb;
-	if (isif_model_forward(net, x, batch, S, S, false, 1, &emb, err)) { /* warm-up */
-		fprintf(stderr, "isif bench: %s\n", err);
+	if (isif_model_forward(net, x, batch, S, S, false, 1, &emb, &err)) { /* warm-up */
+		fprintf(stderr, "isif bench: %s\n", err.msg);
 		free(x);
 		return 1;
 	}
 	double t0 = isif_now_s();
 	for (long done = 0; done < n; done += batch) {
 		int count = (int)(n - done < batch ? n - done : batch);
-		isif_model_forward(net, x, count, S, S, false, 1, &emb, err);
+		isif_model_forward(net, x, count, S, S, false, 1, &emb, &err);
 	}
 	double t = isif_now_s() - t0;
 	printf("%-9s %dx%dx%d embed n=%ld batch=%d  %.3f s  %9.1f img/s  peak RSS %ld MiB  threads %d\n",
@@ -118,9 +118,9 @@ int cmd_bench(int argc, char **argv)
 	}
 	rc = 1;
 	struct isif_model *net;
-	char err[ISIF_ERR_LEN];
-	if (isif_model_create(&net, model, (int)C, 128, 1, err)) {
-		fprintf(stderr, "isif bench: %s\n", err);
+	struct isif_error err = {0};
+	if (isif_model_create(&net, model, (int)C, 128, 1, &err)) {
+		fprintf(stderr, "isif bench: %s\n", err.msg);
 		goto out;
 	}
 	if (embed) {
@@ -140,17 +140,17 @@ int cmd_bench(int argc, char **argv)
 		x[i] = isif_rng_uniform(&rng) * 2 - 1;
 	if (!x || !dout || !ws || !times ||
 	    isif_sgd_init(&opt, isif_model_num_params(net), 0.9f, 0, 5e-4f, false) ||
-	    isif_model_plan(net, B, (int)S, (int)S, err)) {
+	    isif_model_plan(net, B, (int)S, (int)S, &err)) {
 		fprintf(stderr, "isif bench: out of memory\n");
 		goto done;
 	}
 	for (long it = 0; it < warmup + iters; it++) {
 		const float *emb;
 		double t0 = isif_now_s();
-		isif_model_forward(net, x, B, (int)S, (int)S, true, 1, &emb, err);
+		isif_model_forward(net, x, B, (int)S, (int)S, true, 1, &emb, &err);
 		isif_loss_forward_backward(dout, emb, B, D, 0.1f, ISIF_GRAD_REFERENCE, ws);
 		isif_model_zero_grad(net);
-		isif_model_backward(net, dout, err);
+		isif_model_backward(net, dout, &err);
 		isif_sgd_step(&opt, isif_model_params(net), isif_model_grads(net), 0.03f);
 		if (it >= warmup)
 			times[it - warmup] = isif_now_s() - t0;

@@ -75,10 +75,10 @@ static float *raw_features(const struct isif_split *s)
 static float *model_features(struct isif_model *m, const struct isif_dataset *ds,
 			     const struct isif_split *s)
 {
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	float *f = malloc((size_t)s->n * isif_model_embed_dim(m) * sizeof(float));
-	if (f && isif_embed_split(m, s, ds->mean, ds->std, 256, f, err)) {
-		fprintf(stderr, "isif knn: %s\n", err);
+	if (f && isif_embed_split(m, s, ds->mean, ds->std, 256, f, &err)) {
+		fprintf(stderr, "isif knn: %s\n", err.msg);
 		free(f);
 		return NULL;
 	}
@@ -104,7 +104,7 @@ int cmd_knn(int argc, char **argv)
 	struct isif_model *m = NULL;
 	float *g = NULL, *q = NULL;
 	int rc = 2;
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	if (cli_check_unused(&a, "knn") || (k_s && cli_int("--k", k_s, 1, 10000, &k)) ||
 	    (tau_s && cli_double("--knn-temperature", tau_s, 1e-4, 10, &tau)) ||
 	    (sub_s && cli_int("--train-subset", sub_s, 0, 100000000, &subset)))
@@ -116,8 +116,8 @@ int cmd_knn(int argc, char **argv)
 	}
 	rc = 1;
 	int fmt = isif_dataset_format_parse(format ? format : "auto");
-	if (fmt < 0 || isif_dataset_load(&ds, dataset, fmt, NULL, err)) {
-		fprintf(stderr, "isif knn: %s\n", fmt < 0 ? "unknown --format" : err);
+	if (fmt < 0 || isif_dataset_load(&ds, dataset, fmt, NULL, &err)) {
+		fprintf(stderr, "isif knn: %s\n", fmt < 0 ? "unknown --format" : err.msg);
 		goto out;
 	}
 	if (subset > 0)

@@ -53,10 +53,10 @@ int cmd_init(int argc, char **argv)
 	    (dim_s && cli_int("--embedding-dim", dim_s, 2, 4096, &dim)))
 		goto out;
 	struct isif_model *m;
-	char err[ISIF_ERR_LEN];
-	if (isif_model_create(&m, model, (int)channels, (int)dim, (uint64_t)seed, err) ||
-	    isif_checkpoint_save(m, out, NULL, err)) {
-		fprintf(stderr, "isif init: %s\n", err);
+	struct isif_error err = {0};
+	if (isif_model_create(&m, model, (int)channels, (int)dim, (uint64_t)seed, &err) ||
+	    isif_checkpoint_save(m, out, NULL, &err)) {
+		fprintf(stderr, "isif init: %s\n", err.msg);
 		rc = 1;
 	} else {
 		printf("wrote %s: %s, %zu parameters\n", out, model, isif_model_num_params(m));
@@ -82,11 +82,11 @@ static const char embed_help[] =
 
 static int embed_array(struct isif_model *m, const char *in, const char *out, bool train_bn)
 {
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	struct isif_npy x = { 0 };
-	int rc = isif_npy_read(in, &x, err);
+	int rc = isif_npy_read(in, &x, &err);
 	if (rc) {
-		fprintf(stderr, "isif embed: %s\n", err);
+		fprintf(stderr, "isif embed: %s\n", err.msg);
 		return 1;
 	}
 	if (x.ndim != 4 || x.shape[1] != isif_model_in_channels(m) || x.shape[0] < 1 ||
@@ -99,13 +99,13 @@ static int embed_array(struct isif_model *m, const char *in, const char *out, bo
 	const float *emb;
 	int N = (int)x.shape[0], D = isif_model_embed_dim(m);
 	rc = isif_model_forward(m, x.data, N, (int)x.shape[2], (int)x.shape[3], train_bn, 1,
-				&emb, err);
+				&emb, &err);
 	int64_t shape[2] = { N, D };
 	if (!rc)
-		rc = isif_npy_write(out, emb, 2, shape, err);
+		rc = isif_npy_write(out, emb, 2, shape, &err);
 	free(x.data);
 	if (rc) {
-		fprintf(stderr, "isif embed: %s\n", err);
+		fprintf(stderr, "isif embed: %s\n", err.msg);
 		return 1;
 	}
 	return 0;
@@ -114,7 +114,7 @@ static int embed_array(struct isif_model *m, const char *in, const char *out, bo
 static int embed_dataset(struct isif_model *m, const char *name, const char *format,
 			 const char *split, const char *out)
 {
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	int fmt = isif_dataset_format_parse(format ? format : "auto");
 	if (fmt < 0) {
 		fprintf(stderr, "isif embed: unknown --format '%s'\n", format);
@@ -125,8 +125,8 @@ static int embed_dataset(struct isif_model *m, const char *name, const char *for
 		return 2;
 	}
 	struct isif_dataset ds;
-	if (isif_dataset_load(&ds, name, fmt, NULL, err)) {
-		fprintf(stderr, "isif embed: %s\n", err);
+	if (isif_dataset_load(&ds, name, fmt, NULL, &err)) {
+		fprintf(stderr, "isif embed: %s\n", err.msg);
 		return 1;
 	}
 	const struct isif_split *s = strcmp(split, "train") == 0 ? &ds.train : &ds.test;
@@ -134,9 +134,9 @@ static int embed_dataset(struct isif_model *m, const char *name, const char *for
 	float *emb = malloc((size_t)(s->n ? s->n : 1) * D * sizeof(float));
 	if (!emb)
 		fprintf(stderr, "isif embed: out of memory\n");
-	else if (isif_embed_split(m, s, ds.mean, ds.std, 256, emb, err) ||
-		 isif_npy_write(out, emb, 2, (int64_t[]){ s->n, D }, err))
-		fprintf(stderr, "isif embed: %s\n", err);
+	else if (isif_embed_split(m, s, ds.mean, ds.std, 256, emb, &err) ||
+		 isif_npy_write(out, emb, 2, (int64_t[]){ s->n, D }, &err))
+		fprintf(stderr, "isif embed: %s\n", err.msg);
 	else
 		rc = 0;
 	free(emb);
@@ -192,9 +192,9 @@ static const char step_help[] =
 static int read_views(const char *pa, const char *pb, struct isif_npy *a, struct isif_npy *b,
 		      float **x)
 {
-	char err[ISIF_ERR_LEN];
-	if (isif_npy_read(pa, a, err) || isif_npy_read(pb, b, err)) {
-		fprintf(stderr, "isif step: %s\n", err);
+	struct isif_error err = {0};
+	if (isif_npy_read(pa, a, &err) || isif_npy_read(pb, b, &err)) {
+		fprintf(stderr, "isif step: %s\n", err.msg);
 		return 1;
 	}
 	if (a->ndim != 4 || b->ndim != 4 || memcmp(a->shape, b->shape, sizeof(int64_t) * 4) ||
@@ -246,7 +246,7 @@ static int parse_step_opts(struct cli_args *a, struct step_opts *o)
 
 /* Forward, loss, backward and one SGD update; returns the loss or NaN. */
 static double train_step(struct isif_model *m, struct isif_sgd *opt, const float *x, int B,
-			 int H, int W, const struct step_opts *o, char *err)
+			 int H, int W, const struct step_opts *o, struct isif_error *err)
 {
 	int D = isif_model_embed_dim(m);
 	float *ws = malloc(isif_loss_workspace(B) * sizeof(float));
@@ -288,7 +288,7 @@ int cmd_step(int argc, char **argv)
 	struct isif_model *m = NULL;
 	struct isif_sgd opt = { 0 };
 	float *x = NULL;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	int rc = 2;
 	if (parse_step_opts(&a, &o) || cli_check_unused(&a, "step"))
 		goto out;
@@ -302,18 +302,18 @@ int cmd_step(int argc, char **argv)
 	int B = 2 * (int)A.shape[0];
 	if (isif_sgd_init(&opt, isif_model_num_params(m), (float)o.momentum, 0, (float)o.wd,
 			  o.nesterov) ||
-	    (optim_in && isif_optim_load(&opt, m, optim_in, err))) {
-		fprintf(stderr, "isif step: %s\n", err[0] ? err : "out of memory");
+	    (optim_in && isif_optim_load(&opt, m, optim_in, &err))) {
+		fprintf(stderr, "isif step: %s\n", err.msg[0] ? err.msg : "out of memory");
 		goto out;
 	}
-	double loss = train_step(m, &opt, x, B, (int)A.shape[2], (int)A.shape[3], &o, err);
+	double loss = train_step(m, &opt, x, B, (int)A.shape[2], (int)A.shape[3], &o, &err);
 	if (loss != loss) {
-		fprintf(stderr, "isif step: %s\n", err[0] ? err : "step failed");
+		fprintf(stderr, "isif step: %s\n", err.msg[0] ? err.msg : "step failed");
 		goto out;
 	}
-	if (isif_checkpoint_save(m, out, NULL, err) ||
-	    (optim_out && isif_optim_save(&opt, m, optim_out, err))) {
-		fprintf(stderr, "isif step: %s\n", err);
+	if (isif_checkpoint_save(m, out, NULL, &err) ||
+	    (optim_out && isif_optim_save(&opt, m, optim_out, &err))) {
+		fprintf(stderr, "isif step: %s\n", err.msg);
 		goto out;
 	}
 	printf("loss %.9g\n", loss);

@@ -123,12 +123,12 @@ static int build_spec(struct cli_args *a, const char *dataset, struct isif_job_s
 	}
 	char *text = json_dumps(obj, JSON_COMPACT);
 	json_decref(obj);
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	isif_spec_default(spec);
-	int rc = text ? isif_spec_parse(spec, text, true, err) : ISIF_ENOMEM;
+	int rc = text ? isif_spec_parse(spec, text, true, &err) : ISIF_ENOMEM;
 	free(text);
 	if (rc) {
-		fprintf(stderr, "isif train: invalid job spec: %s\n", err);
+		fprintf(stderr, "isif train: invalid job spec: %s\n", err.msg);
 		return -1;
 	}
 	return 0;
@@ -178,10 +178,11 @@ static void on_progress(void *user, const struct isif_progress *p)
 static void write_embeddings(struct train_state *st, const char *name, const float *e,
 			     int64_t n, int D)
 {
-	char path[1200], err[ISIF_ERR_LEN];
+	char path[1200];
+	struct isif_error err = {0};
 	snprintf(path, sizeof path, "%s/embeddings-%s.npy", st->out_dir, name);
-	if (n > 0 && isif_npy_write(path, e, 2, (int64_t[]){ n, D }, err)) {
-		fprintf(stderr, "isif train: %s\n", err);
+	if (n > 0 && isif_npy_write(path, e, 2, (int64_t[]){ n, D }, &err)) {
+		fprintf(stderr, "isif train: %s\n", err.msg);
 		st->failed_write = 1;
 	}
 }
@@ -191,7 +192,8 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 		     int64_t n_test, int D)
 {
 	struct train_state *st = user;
-	char row[512], path[1200], err[ISIF_ERR_LEN];
+	char row[512], path[1200];
+	struct isif_error err = {0};
 	if (st->tty)
 		fputs("\r\033[K", st->tty);
 	if (m->has_knn)
@@ -219,8 +221,8 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 	}
 	snprintf(path, sizeof path, "%s/metrics.csv", st->out_dir);
 	struct isif_chunk c = { st->csv, st->csv_len };
-	if (isif_write_atomic(path, &c, 1, err)) {
-		fprintf(stderr, "isif train: %s\n", err);
+	if (isif_write_atomic(path, &c, 1, &err)) {
+		fprintf(stderr, "isif train: %s\n", err.msg);
 		st->failed_write = 1;
 	}
 	write_embeddings(st, "train", train_emb, n_train, D);
@@ -250,7 +252,7 @@ static void on_stop(void *user, int epoch, int step, const char *ckpt)
 static int load_dataset(const char *name, const char *format, const char *image_size,
 			struct isif_dataset *ds)
 {
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	struct isif_dataset_options opt;
 	isif_dataset_options_default(&opt);
 	long size = 0;
@@ -263,8 +265,8 @@ static int load_dataset(const char *name, const char *format, const char *image_
 		fprintf(stderr, "isif: unknown --format '%s'\n", format);
 		return -1;
 	}
-	if (isif_dataset_load(ds, name, fmt, &opt, err)) {
-		fprintf(stderr, "isif: %s\n", err);
+	if (isif_dataset_load(ds, name, fmt, &opt, &err)) {
+		fprintf(stderr, "isif: %s\n", err.msg);
 		return -1;
 	}
 	return 0;
@@ -286,7 +288,8 @@ int cmd_train(int argc, char **argv)
 	struct isif_dataset ds = { 0 };
 	struct isif_trainer *t = NULL;
 	struct train_state st = { 0 };
-	char err[ISIF_ERR_LEN] = "", ckpt[1200];
+	char ckpt[1200];
+	struct isif_error err = {0};
 	int rc = 2;
 	if (build_spec(&a, dataset, &spec) || cli_check_unused(&a, "train"))
 		goto out;
@@ -302,11 +305,11 @@ int cmd_train(int argc, char **argv)
 	       (long long)ds.train.n, (long long)ds.test.n, ds.train.c, ds.train.h, ds.train.w,
 	       ds.num_classes);
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, cores > 0 ? (int)cores : 1, err))
+	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, cores > 0 ? (int)cores : 1, &err))
 		goto fail;
 	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", st.out_dir);
 	if (resume && access(ckpt, F_OK) == 0) {
-		if (isif_trainer_resume(t, ckpt, err))
+		if (isif_trainer_resume(t, ckpt, &err))
 			goto fail;
 		printf("resumed from %s at epoch %d\n", ckpt, isif_trainer_epoch(t));
 	}
@@ -319,7 +322,7 @@ int cmd_train(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	int run_rc = isif_trainer_run(t, &cb, &stop_flag, err);
+	int run_rc = isif_trainer_run(t, &cb, &stop_flag, &err);
 	if (run_rc == ISIF_ECANCELLED) {
 		rc = 130;
 		goto out;
@@ -329,7 +332,7 @@ int cmd_train(int argc, char **argv)
 	rc = st.failed_write;
 	goto out;
 fail:
-	fprintf(stderr, "isif train: %s\n", err);
+	fprintf(stderr, "isif train: %s\n", err.msg);
 out:
 	free(st.csv);
 	isif_trainer_free(t);

@@ -93,7 +93,7 @@ static enum isif_dataset_format detect(const char *dir)
 	return ISIF_FMT_FOLDER;
 }
 
-static int check_options(const struct isif_dataset_options *o, char *err)
+static enum isif_rc check_options(const struct isif_dataset_options *o, struct isif_error *err)
 {
 	if (o->image_size < 1 || o->image_size > ISIF_DS_MAX_SIDE)
 		return isif_fail(err, ISIF_EINVAL, "image_size %d out of range 1..%d",
@@ -145,9 +145,9 @@ static void channel_stats(struct isif_dataset *ds)
 	}
 }
 
-static int dispatch(struct isif_dataset *ds, const char *dir,
+static enum isif_rc dispatch(struct isif_dataset *ds, const char *dir,
 		    enum isif_dataset_format fmt,
-		    const struct isif_dataset_options *opt, char *err)
+		    const struct isif_dataset_options *opt, struct isif_error *err)
 {
 	switch (fmt) {
 	case ISIF_FMT_IDX: return isif_idx_load(ds, dir, err);
@@ -160,9 +160,9 @@ static int dispatch(struct isif_dataset *ds, const char *dir,
 	}
 }
 
-int isif_dataset_load(struct isif_dataset *ds, const char *path,
+enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 		      enum isif_dataset_format fmt,
-		      const struct isif_dataset_options *opt, char *err)
+		      const struct isif_dataset_options *opt, struct isif_error *err)
 {
 	struct isif_dataset_options defaults;
 	if (!ds)

@@ -38,8 +38,8 @@ static void close_all(struct batch_files *b)
 }
 
 /* Opens every file and counts its records; sizes must be whole records. */
-static int open_all(struct batch_files *b, const char *dir, const char *const *names,
-		    int n, int64_t rec, int64_t *total, char *err)
+static enum isif_rc open_all(struct batch_files *b, const char *dir, const char *const *names,
+		    int n, int64_t rec, int64_t *total, struct isif_error *err)
 {
 	*total = 0;
 	memset(b, 0, sizeof *b);
@@ -65,9 +65,9 @@ static int open_all(struct batch_files *b, const char *dir, const char *const *n
 }
 
 /* Copies records from one open file into the split from image `at` on. */
-static int read_records(struct isif_split *s, int64_t at, FILE *f, int64_t count,
+static enum isif_rc read_records(struct isif_split *s, int64_t at, FILE *f, int64_t count,
 			const char *path, const struct cifar_kind *k, uint8_t *buf,
-			char *err)
+			struct isif_error *err)
 {
 	int64_t rec = k->label_bytes + CIFAR_PIXELS;
 	for (int64_t done = 0; done < count;) {
@@ -93,8 +93,8 @@ static int read_records(struct isif_split *s, int64_t at, FILE *f, int64_t count
 	return ISIF_OK;
 }
 
-static int load_split(struct isif_split *s, const char *dir, const char *const *names,
-		      int n, const struct cifar_kind *k, char *err)
+static enum isif_rc load_split(struct isif_split *s, const char *dir, const char *const *names,
+		      int n, const struct cifar_kind *k, struct isif_error *err)
 {
 	struct batch_files b;
 	int64_t rec = k->label_bytes + CIFAR_PIXELS, total;
@@ -121,7 +121,7 @@ out:
 	return rc;
 }
 
-int isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hundred, char *err)
+enum isif_rc isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hundred, struct isif_error *err)
 {
 	static const char *const train10[] = {
 		"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
@@ -134,7 +134,7 @@ int isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hundred, char
 	const struct cifar_kind *k = hundred ? &k100 : &k10;
 	char base[ISIF_DS_PATH_MAX], names[ISIF_DS_PATH_MAX];
 
-	int rc = isif_ds_pick_dir(base, dir, hundred ? "cifar-100-binary" : "cifar-10-batches-bin",
+	enum isif_rc rc = isif_ds_pick_dir(base, dir, hundred ? "cifar-100-binary" : "cifar-10-batches-bin",
 			  hundred ? train100[0] : train10[0], err);
 	if (rc)
 		return rc;

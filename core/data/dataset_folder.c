@@ -87,7 +87,7 @@ static int by_name(const void *a, const void *b)
 
 /* Sorted names in dir of sub-directories (dirs) or image files (!dirs),
  * hidden ones skipped. */
-static int list_dir(const char *dir, bool dirs, struct names *out, char *err)
+static enum isif_rc list_dir(const char *dir, bool dirs, struct names *out, struct isif_error *err)
 {
 	char path[ISIF_DS_PATH_MAX];
 	int rc = ISIF_OK;
@@ -126,8 +126,8 @@ static int list_dir(const char *dir, bool dirs, struct names *out, char *err)
 }
 
 /* Appends the images of dir/<class> with the given label. */
-static int add_class(struct entries *l, const char *dir, const char *cls, int32_t label,
-		     int64_t *added, char *err)
+static enum isif_rc add_class(struct entries *l, const char *dir, const char *cls, int32_t label,
+		     int64_t *added, struct isif_error *err)
 {
 	char cdir[ISIF_DS_PATH_MAX], path[ISIF_DS_PATH_MAX];
 	struct names files;
@@ -162,8 +162,8 @@ static int add_class(struct entries *l, const char *dir, const char *cls, int32_
 }
 
 /* Lists the train files, one class folder after the other. */
-static int collect_train(struct entries *l, const char *dir, const struct names *classes,
-			 char *err)
+static enum isif_rc collect_train(struct entries *l, const char *dir, const struct names *classes,
+			 struct isif_error *err)
 {
 	for (int64_t k = 0; k < classes->n; k++) {
 		int64_t added = 0;
@@ -178,8 +178,8 @@ static int collect_train(struct entries *l, const char *dir, const struct names 
 }
 
 /* Lists the test files; their classes must be among train's. */
-static int collect_test(struct entries *l, const char *dir, const struct names *classes,
-			char *err)
+static enum isif_rc collect_test(struct entries *l, const char *dir, const struct names *classes,
+			struct isif_error *err)
 {
 	struct names tc;
 	int rc = list_dir(dir, true, &tc, err);
@@ -206,7 +206,7 @@ static int collect_test(struct entries *l, const char *dir, const struct names *
  * test: a Fisher–Yates shuffle of 0..n−1 from (holdout_seed, "holdout")
  * picks the first n_test indices; both splits keep the sorted file order.
  */
-static int hold_out(struct entries *train, struct entries *test, uint64_t seed, char *err)
+static enum isif_rc hold_out(struct entries *train, struct entries *test, uint64_t seed, struct isif_error *err)
 {
 	int64_t n = train->n, n_test = (n + 5) / 10;
 	if (n_test > n - 1)
@@ -244,11 +244,11 @@ static int hold_out(struct entries *train, struct entries *test, uint64_t seed, 
 
 /* Reads and decodes one file, then resizes it to s×s and writes it with 3
  * channels into dst; *colour says whether the file had 3 channels. */
-static int load_image(uint8_t *dst, int s, const char *path,
+static enum isif_rc load_image(uint8_t *dst, int s, const char *path,
 		      const struct isif_dataset_options *opt, uint8_t *tmp,
-		      bool *colour, char *err)
+		      bool *colour, struct isif_error *err)
 {
-	char msg[ISIF_ERR_LEN];
+	struct isif_error msg;
 	struct stat st;
 	void *buf = NULL;
 	size_t len;
@@ -262,10 +262,10 @@ static int load_image(uint8_t *dst, int s, const char *path,
 	int rc = isif_read_file(path, (size_t)opt->limits.max_bytes, &buf, &len, err);
 	if (rc)
 		return rc;
-	rc = isif_image_decode(buf, len, &opt->limits, &pix, &c, &h, &w, msg);
+	rc = isif_image_decode(buf, len, &opt->limits, &pix, &c, &h, &w, &msg);
 	free(buf);
 	if (rc)
-		return isif_fail(err, rc, "%s: %s", path, msg);
+		return isif_fail(err, rc, "%s: %s", path, msg.msg);
 	*colour = c == 3;
 	if (c == 3) {
 		isif_image_resize_u8(dst, s, s, pix, 3, h, w);
@@ -277,8 +277,8 @@ static int load_image(uint8_t *dst, int s, const char *path,
 	return ISIF_OK;
 }
 
-static int decode_split(struct isif_split *sp, const struct entries *l, const char *what,
-			const struct isif_dataset_options *opt, bool *any_colour, char *err)
+static enum isif_rc decode_split(struct isif_split *sp, const struct entries *l, const char *what,
+			const struct isif_dataset_options *opt, bool *any_colour, struct isif_error *err)
 {
 	int s = opt->image_size;
 	int rc = isif_ds_split_alloc(sp, l->n, 3, s, s, what, err);
@@ -310,7 +310,7 @@ static void to_gray(struct isif_split *sp)
 		sp->pixels = shrunk;
 }
 
-static int take_class_names(struct isif_dataset *ds, struct names *classes, char *err)
+static enum isif_rc take_class_names(struct isif_dataset *ds, struct names *classes, struct isif_error *err)
 {
 	if (classes->n > 1000000)
 		return isif_fail(err, ISIF_EFORMAT, "more than 1000000 classes");
@@ -321,7 +321,7 @@ static int take_class_names(struct isif_dataset *ds, struct names *classes, char
 }
 
 /* Finds train/ and test/ (or root as train with no test); see the top comment. */
-static int find_layout(const char *dir, char *train, char *test, bool *has_test, char *err)
+static enum isif_rc find_layout(const char *dir, char *train, char *test, bool *has_test, struct isif_error *err)
 {
 	int rc = isif_ds_join(train, dir, "train", err);
 	if (!rc)
@@ -337,8 +337,8 @@ static int find_layout(const char *dir, char *train, char *test, bool *has_test,
 	return ISIF_OK;
 }
 
-int isif_folder_load(struct isif_dataset *ds, const char *dir,
-		     const struct isif_dataset_options *opt, char *err)
+enum isif_rc isif_folder_load(struct isif_dataset *ds, const char *dir,
+		     const struct isif_dataset_options *opt, struct isif_error *err)
 {
 	char train_dir[ISIF_DS_PATH_MAX], test_dir[ISIF_DS_PATH_MAX];
 	struct names classes = {0};

@@ -31,7 +31,7 @@ static const char *const fashion_mnist_names[10] = {
 };
 
 /* Finds dir/name, else dir/name.gz; ISIF_EIO naming both when neither exists. */
-static int find_idx(char *path, const char *dir, const char *name, char *err)
+static enum isif_rc find_idx(char *path, const char *dir, const char *name, struct isif_error *err)
 {
 	int rc = isif_ds_join(path, dir, name, err);
 	if (rc || isif_ds_is_file(path))
@@ -46,7 +46,7 @@ static int find_idx(char *path, const char *dir, const char *name, char *err)
 }
 
 /* Reads up to n bytes; returns the count or −1 with err filled on a zlib error. */
-static int64_t gz_read(gzFile f, uint8_t *buf, int64_t n, const char *path, char *err)
+static int64_t gz_read(gzFile f, uint8_t *buf, int64_t n, const char *path, struct isif_error *err)
 {
 	int64_t got = 0;
 	while (got < n) {
@@ -70,8 +70,8 @@ static int64_t gz_read(gzFile f, uint8_t *buf, int64_t n, const char *path, char
 }
 
 /* Reads the magic and nd dimensions, checking the magic. */
-static int read_header(gzFile f, uint32_t magic, uint32_t *dims, int nd,
-		       const char *path, char *err)
+static enum isif_rc read_header(gzFile f, uint32_t magic, uint32_t *dims, int nd,
+		       const char *path, struct isif_error *err)
 {
 	uint8_t hdr[16];
 	int64_t want = 4 + 4 * (int64_t)nd;
@@ -99,7 +99,7 @@ static int read_header(gzFile f, uint32_t magic, uint32_t *dims, int nd,
  * Reads exactly n payload bytes into a malloc'd buffer that grows
  * geometrically with the data (from 1 MiB), then checks nothing follows.
  */
-static int read_payload(gzFile f, int64_t n, uint8_t **out, const char *path, char *err)
+static enum isif_rc read_payload(gzFile f, int64_t n, uint8_t **out, const char *path, struct isif_error *err)
 {
 	int64_t cap = n < (1 << 20) ? n : (1 << 20), have = 0;
 	uint8_t *buf = malloc((size_t)cap + 1);
@@ -138,7 +138,7 @@ static int read_payload(gzFile f, int64_t n, uint8_t **out, const char *path, ch
 	return ISIF_OK;
 }
 
-static gzFile open_gz(const char *path, char *err)
+static gzFile open_gz(const char *path, struct isif_error *err)
 {
 	errno = 0;
 	gzFile f = gzopen(path, "rb");
@@ -150,7 +150,7 @@ static gzFile open_gz(const char *path, char *err)
 	return f;
 }
 
-static int read_images(struct isif_split *s, const char *path, char *err)
+static enum isif_rc read_images(struct isif_split *s, const char *path, struct isif_error *err)
 {
 	uint32_t d[3];
 	uint8_t *data = NULL;
@@ -188,8 +188,8 @@ out:
 	return rc;
 }
 
-static int read_labels(struct isif_split *s, const char *path, int *max_label,
-		       char *err)
+static enum isif_rc read_labels(struct isif_split *s, const char *path, int *max_label,
+		       struct isif_error *err)
 {
 	uint32_t n;
 	uint8_t *data = NULL;
@@ -218,8 +218,8 @@ out:
 	return rc;
 }
 
-static int load_split(struct isif_split *s, const char *dir, const char *prefix,
-		      int *max_label, char *err)
+static enum isif_rc load_split(struct isif_split *s, const char *dir, const char *prefix,
+		      int *max_label, struct isif_error *err)
 {
 	char img[ISIF_DS_PATH_MAX], lab[ISIF_DS_PATH_MAX], name[64];
 	snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
@@ -243,10 +243,11 @@ static bool is_fashion_mnist_dir(const char *dir)
 	return realpath(dir, a) && realpath(ISIF_FASHION_MNIST_DIR, b) && strcmp(a, b) == 0;
 }
 
-static int idx_class_names(struct isif_dataset *ds, const char *dir, char *err)
+static enum isif_rc idx_class_names(struct isif_dataset *ds, const char *dir,
+				    struct isif_error *err)
 {
 	char path[ISIF_DS_PATH_MAX];
-	int rc = isif_ds_join(path, dir, "class_names.txt", err);
+	enum isif_rc rc = isif_ds_join(path, dir, "class_names.txt", err);
 	if (rc == ISIF_OK)
 		rc = isif_ds_read_class_names(ds, path, err);
 	if (rc == ISIF_OK && !ds->class_names && ds->num_classes == 10 && is_fashion_mnist_dir(dir))
@@ -254,7 +255,7 @@ static int idx_class_names(struct isif_dataset *ds, const char *dir, char *err)
 	return rc;
 }
 
-int isif_idx_load(struct isif_dataset *ds, const char *dir, char *err)
+enum isif_rc isif_idx_load(struct isif_dataset *ds, const char *dir, struct isif_error *err)
 {
 	int max_label = -1;
 	int rc = load_split(&ds->train, dir, "train", &max_label, err);

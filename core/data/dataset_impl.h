@@ -22,16 +22,16 @@
 #define ISIF_DS_MAX_BYTES    (1LL << 36)         /* pixel bytes per split (64 GiB) */
 #define ISIF_DS_PATH_MAX     4096
 
-int isif_idx_load(struct isif_dataset *ds, const char *dir, char *err);
-int isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hundred,
-		    char *err);
-int isif_stl_load(struct isif_dataset *ds, const char *dir,
-		  const struct isif_dataset_options *opt, char *err);
-int isif_folder_load(struct isif_dataset *ds, const char *dir,
-		     const struct isif_dataset_options *opt, char *err);
+enum isif_rc isif_idx_load(struct isif_dataset *ds, const char *dir, struct isif_error *err);
+enum isif_rc isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hundred,
+		    struct isif_error *err);
+enum isif_rc isif_stl_load(struct isif_dataset *ds, const char *dir,
+		  const struct isif_dataset_options *opt, struct isif_error *err);
+enum isif_rc isif_folder_load(struct isif_dataset *ds, const char *dir,
+		     const struct isif_dataset_options *opt, struct isif_error *err);
 
 /* out = dir + "/" + name; ISIF_EINVAL naming both if it does not fit. */
-int isif_ds_join(char *out, const char *dir, const char *name, char *err);
+enum isif_rc isif_ds_join(char *out, const char *dir, const char *name, struct isif_error *err);
 
 /* True when path is a regular file / a directory (following links). */
 bool isif_ds_is_file(const char *path);
@@ -39,28 +39,29 @@ bool isif_ds_is_dir(const char *path);
 
 /* out = dir, or dir/sub when dir lacks the file `first` and dir/sub has it
  * (archives unpack into a sub-folder such as cifar-10-batches-bin/). */
-int isif_ds_pick_dir(char *out, const char *dir, const char *sub,
-		     const char *first, char *err);
+enum isif_rc isif_ds_pick_dir(char *out, const char *dir, const char *sub,
+		     const char *first, struct isif_error *err);
 
 /* Allocates a split of n images c×h×w after checking the caps; labels are
  * set to −1. `what` names the file or folder in the error message. */
-int isif_ds_split_alloc(struct isif_split *s, int64_t n, int c, int h, int w,
-			const char *what, char *err);
+enum isif_rc isif_ds_split_alloc(struct isif_split *s, int64_t n, int c, int h, int w,
+			const char *what, struct isif_error *err);
 
 /* Opens a plain binary file and returns its size; ISIF_EIO naming it. */
-int isif_ds_open(const char *path, FILE **f, int64_t *size, char *err);
+enum isif_rc isif_ds_open(const char *path, FILE **f, int64_t *size, struct isif_error *err);
 
 /* Reads exactly n bytes or fails: ISIF_EIO on a read error, ISIF_EFORMAT
  * ("truncated") when the file ends early. */
-int isif_ds_read(FILE *f, void *buf, size_t n, const char *path, char *err);
+enum isif_rc isif_ds_read(FILE *f, void *buf, size_t n, const char *path, struct isif_error *err);
 
 /* Reads optional class names, one per non-empty line, from path. Sets
  * ds->class_names only when the file exists and holds exactly
  * ds->num_classes names; otherwise leaves it NULL and succeeds. */
-int isif_ds_read_class_names(struct isif_dataset *ds, const char *path,
-			     char *err);
+enum isif_rc isif_ds_read_class_names(struct isif_dataset *ds, const char *path,
+			     struct isif_error *err);
 
 /* Sets ds->class_names to copies of names[0 .. ds->num_classes). */
-int isif_ds_set_class_names(struct isif_dataset *ds, const char *const *names, char *err);
+enum isif_rc isif_ds_set_class_names(struct isif_dataset *ds, const char *const *names,
+				     struct isif_error *err);
 
 #endif

@@ -30,7 +30,7 @@ static void stl_transpose(uint8_t *dst, const uint8_t *src)
 }
 
 /* Number of images in an X file; its size must be whole images. */
-static int count_images(const char *path, FILE **f, int64_t *n, char *err)
+static enum isif_rc count_images(const char *path, FILE **f, int64_t *n, struct isif_error *err)
 {
 	int64_t size;
 	int rc = isif_ds_open(path, f, &size, err);
@@ -48,8 +48,8 @@ static int count_images(const char *path, FILE **f, int64_t *n, char *err)
 }
 
 /* Reads n images from f into s from image `at` on. */
-static int read_images(struct isif_split *s, int64_t at, FILE *f, int64_t n,
-		       const char *path, char *err)
+static enum isif_rc read_images(struct isif_split *s, int64_t at, FILE *f, int64_t n,
+		       const char *path, struct isif_error *err)
 {
 	uint8_t *buf = malloc(STL_IMAGE);
 	if (!buf)
@@ -65,8 +65,8 @@ static int read_images(struct isif_split *s, int64_t at, FILE *f, int64_t n,
 }
 
 /* Reads the labels file: exactly n bytes, each 1..10, stored as 0..9. */
-static int read_labels(struct isif_split *s, const char *path, int64_t n,
-		       const char *xpath, char *err)
+static enum isif_rc read_labels(struct isif_split *s, const char *path, int64_t n,
+		       const char *xpath, struct isif_error *err)
 {
 	FILE *f;
 	int64_t size;
@@ -97,8 +97,8 @@ static int read_labels(struct isif_split *s, const char *path, int64_t n,
 }
 
 /* One split: prefix_X.bin and prefix_y.bin, plus unlabeled_X.bin if asked. */
-static int load_split(struct isif_split *s, const char *dir, const char *prefix,
-		      bool unlabeled, char *err)
+static enum isif_rc load_split(struct isif_split *s, const char *dir, const char *prefix,
+		      bool unlabeled, struct isif_error *err)
 {
 	char xpath[ISIF_DS_PATH_MAX], ypath[ISIF_DS_PATH_MAX], upath[ISIF_DS_PATH_MAX];
 	char name[64];
@@ -133,11 +133,11 @@ static int load_split(struct isif_split *s, const char *dir, const char *prefix,
 	return rc;
 }
 
-int isif_stl_load(struct isif_dataset *ds, const char *dir,
-		  const struct isif_dataset_options *opt, char *err)
+enum isif_rc isif_stl_load(struct isif_dataset *ds, const char *dir,
+		  const struct isif_dataset_options *opt, struct isif_error *err)
 {
 	char base[ISIF_DS_PATH_MAX], names[ISIF_DS_PATH_MAX];
-	int rc = isif_ds_pick_dir(base, dir, "stl10_binary", "train_X.bin", err);
+	enum isif_rc rc = isif_ds_pick_dir(base, dir, "stl10_binary", "train_X.bin", err);
 	if (!rc)
 		rc = load_split(&ds->train, base, "train", opt->stl_unlabeled, err);
 	if (!rc)

@@ -13,7 +13,7 @@
 
 #include "isif/base/fileio.h"
 
-int isif_ds_join(char *out, const char *dir, const char *name, char *err)
+enum isif_rc isif_ds_join(char *out, const char *dir, const char *name, struct isif_error *err)
 {
 	int k = snprintf(out, ISIF_DS_PATH_MAX, "%s/%s", dir, name);
 	if (k < 0 || k >= ISIF_DS_PATH_MAX)
@@ -33,8 +33,8 @@ bool isif_ds_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int isif_ds_split_alloc(struct isif_split *s, int64_t n, int c, int h, int w,
-			const char *what, char *err)
+enum isif_rc isif_ds_split_alloc(struct isif_split *s, int64_t n, int c, int h, int w,
+			const char *what, struct isif_error *err)
 {
 	int64_t per = (int64_t)c * h * w; /* c ≤ 3 and h, w ≤ caps: no overflow */
 	if (n < 0 || n > ISIF_DS_MAX_IMAGES)
@@ -65,8 +65,8 @@ int isif_ds_split_alloc(struct isif_split *s, int64_t n, int c, int h, int w,
 	return ISIF_OK;
 }
 
-int isif_ds_pick_dir(char *out, const char *dir, const char *sub, const char *first,
-		    char *err)
+enum isif_rc isif_ds_pick_dir(char *out, const char *dir, const char *sub, const char *first,
+		    struct isif_error *err)
 {
 	char probe[ISIF_DS_PATH_MAX], inner[ISIF_DS_PATH_MAX];
 	int rc = isif_ds_join(probe, dir, first, err); /* also proves dir fits */
@@ -81,7 +81,7 @@ int isif_ds_pick_dir(char *out, const char *dir, const char *sub, const char *fi
 	return ISIF_OK;
 }
 
-int isif_ds_open(const char *path, FILE **f, int64_t *size, char *err)
+enum isif_rc isif_ds_open(const char *path, FILE **f, int64_t *size, struct isif_error *err)
 {
 	struct stat st;
 	*f = fopen(path, "rb");
@@ -96,7 +96,7 @@ int isif_ds_open(const char *path, FILE **f, int64_t *size, char *err)
 	return ISIF_OK;
 }
 
-int isif_ds_read(FILE *f, void *buf, size_t n, const char *path, char *err)
+enum isif_rc isif_ds_read(FILE *f, void *buf, size_t n, const char *path, struct isif_error *err)
 {
 	size_t got = fread(buf, 1, n, f);
 	if (got == n)
@@ -128,7 +128,7 @@ static int split_lines(char *text, char **lines, int max)
 	return n;
 }
 
-int isif_ds_read_class_names(struct isif_dataset *ds, const char *path, char *err)
+enum isif_rc isif_ds_read_class_names(struct isif_dataset *ds, const char *path, struct isif_error *err)
 {
 	void *buf;
 	size_t len;
@@ -165,7 +165,8 @@ out:
 	return rc;
 }
 
-int isif_ds_set_class_names(struct isif_dataset *ds, const char *const *names, char *err)
+enum isif_rc isif_ds_set_class_names(struct isif_dataset *ds, const char *const *names,
+				     struct isif_error *err)
 {
 	int k = ds->num_classes;
 	char **v = calloc((size_t)(k > 0 ? k : 1), sizeof *v);

@@ -25,8 +25,8 @@
 
 #define JPEG_MAX_SCANS 500 /* progressive JPEGs with more scans are a DoS, not an image */
 
-static int check_limits(int64_t w, int64_t h, const struct isif_image_limits *lim,
-			const char *what, char *err)
+static enum isif_rc check_limits(int64_t w, int64_t h, const struct isif_image_limits *lim,
+			const char *what, struct isif_error *err)
 {
 	if (w < 1 || h < 1)
 		return isif_fail(err, ISIF_EFORMAT, "%s: empty image %lldx%lld", what,
@@ -134,9 +134,9 @@ static int jpeg_setup_color(j_decompress_ptr d)
 }
 
 /* Runs the decode; every library call may longjmp back to decode_jpeg. */
-static int jpeg_run(struct jpeg_ctx *x, const uint8_t *buf, size_t len,
+static enum isif_rc jpeg_run(struct jpeg_ctx *x, const uint8_t *buf, size_t len,
 		    const struct isif_image_limits *lim, int *c, int *h, int *w,
-		    char *err)
+		    struct isif_error *err)
 {
 	j_decompress_ptr d = &x->cinfo;
 	jpeg_mem_src(d, buf, (unsigned long)len);
@@ -168,9 +168,9 @@ static int jpeg_run(struct jpeg_ctx *x, const uint8_t *buf, size_t len,
 	return ISIF_OK;
 }
 
-static int decode_jpeg(const uint8_t *buf, size_t len,
+static enum isif_rc decode_jpeg(const uint8_t *buf, size_t len,
 		       const struct isif_image_limits *lim, uint8_t **pixels,
-		       int *c, int *h, int *w, char *err)
+		       int *c, int *h, int *w, struct isif_error *err)
 {
 	struct jpeg_ctx *x = calloc(1, sizeof *x);
 	if (!x)
@@ -256,8 +256,8 @@ static int png_setup(png_structp png, png_infop info)
 }
 
 /* Runs the decode; every library call may longjmp back to decode_png. */
-static int png_run(struct png_ctx *x, const struct isif_image_limits *lim,
-		   int *c, int *h, int *w, char *err)
+static enum isif_rc png_run(struct png_ctx *x, const struct isif_image_limits *lim,
+		   int *c, int *h, int *w, struct isif_error *err)
 {
 	png_set_read_fn(x->png, x, png_read_mem);
 	png_set_user_limits(x->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX); /* ours apply */
@@ -291,9 +291,9 @@ static int png_run(struct png_ctx *x, const struct isif_image_limits *lim,
 	return ISIF_OK;
 }
 
-static int decode_png(const uint8_t *buf, size_t len,
+static enum isif_rc decode_png(const uint8_t *buf, size_t len,
 		      const struct isif_image_limits *lim, uint8_t **pixels,
-		      int *c, int *h, int *w, char *err)
+		      int *c, int *h, int *w, struct isif_error *err)
 {
 	struct png_ctx *x = calloc(1, sizeof *x);
 	if (!x)
@@ -325,9 +325,9 @@ static int decode_png(const uint8_t *buf, size_t len,
 
 /* ---- public entry points --------------------------------------------- */
 
-int isif_image_decode(const void *buf, size_t len,
+enum isif_rc isif_image_decode(const void *buf, size_t len,
 		      const struct isif_image_limits *limits, uint8_t **pixels,
-		      int *c, int *h, int *w, char *err)
+		      int *c, int *h, int *w, struct isif_error *err)
 {
 	static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 	static const struct isif_image_limits defaults = ISIF_IMAGE_LIMITS_DEFAULT;
@@ -439,8 +439,8 @@ void isif_image_convert_u8(uint8_t *dst, int dc, const uint8_t *src, int sc,
 	}
 }
 
-int isif_image_encode_png(const uint8_t *pixels, int c, int h, int w,
-			  void **png, size_t *len, char *err)
+enum isif_rc isif_image_encode_png(const uint8_t *pixels, int c, int h, int w,
+			  void **png, size_t *len, struct isif_error *err)
 {
 	*png = NULL;
 	*len = 0;

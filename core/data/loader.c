@@ -99,7 +99,7 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int loader_create(struct loader **out, const struct isif_split *s, int m,
+enum isif_rc loader_create(struct loader **out, const struct isif_split *s, int m,
 		  const struct isif_augment *aug, uint64_t seed, int nthreads)
 {
 	*out = NULL;
@@ -142,7 +142,7 @@ nomem:
 	return ISIF_ENOMEM;
 }
 
-int loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int first,
+enum isif_rc loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int first,
 		       int n_batches)
 {
 	l->epoch = epoch;

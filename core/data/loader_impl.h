@@ -23,13 +23,13 @@ struct loader;
 
 /* Creates a loader over split s (borrowed) producing batches of m images ×
  * 2 views, with nthreads threads (≥ 1) and nthreads + 1 slots. */
-int loader_create(struct loader **out, const struct isif_split *s, int m,
+enum isif_rc loader_create(struct loader **out, const struct isif_split *s, int m,
 		  const struct isif_augment *aug, uint64_t seed, int nthreads);
 
 /* Starts epoch `epoch` over the order idx[n_batches·m] (borrowed until
  * loader_end_epoch) at batch first (0, or where a stopped epoch resumes).
  * Threads start filling at once. */
-int loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int first,
+enum isif_rc loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int first,
 		       int n_batches);
 
 /* Blocks until batch b (taken in order 0, 1, …) is ready and returns its

@@ -10,9 +10,9 @@
 #include "isif/nn/model.h"
 #include "isif/eval/embed.h"
 
-int embed_indices(struct isif_model *m, const struct isif_split *s,
+enum isif_rc embed_indices(struct isif_model *m, const struct isif_split *s,
 		  const int32_t *idx, int64_t n, const float mean[3],
-		  const float std[3], int batch, float *out, char *err)
+		  const float std[3], int batch, float *out, struct isif_error *err)
 {
 	struct isif_augment aug;
 	isif_augment_none(&aug, s->h, s->w, mean, std);
@@ -50,9 +50,9 @@ out:
 	return rc;
 }
 
-int isif_embed_split(struct isif_model *m, const struct isif_split *s,
+enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s,
 		     const float mean[3], const float std[3], int batch,
-		     float *out, char *err)
+		     float *out, struct isif_error *err)
 {
 	return embed_indices(m, s, NULL, s->n, mean, std, batch, out, err);
 }

@@ -6,8 +6,8 @@
 #include "isif/nn/model.h"
 
 /* Embeds images idx[0..n) of s (idx NULL: images 0..n) into out[n, D]. */
-int embed_indices(struct isif_model *m, const struct isif_split *s,
+enum isif_rc embed_indices(struct isif_model *m, const struct isif_split *s,
 		  const int32_t *idx, int64_t n, const float mean[3],
-		  const float std[3], int batch, float *out, char *err);
+		  const float std[3], int batch, float *out, struct isif_error *err);
 
 #endif

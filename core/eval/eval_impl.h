@@ -83,7 +83,7 @@ struct isif_knn_index {
  * (defaults). Returns ISIF_OK, ISIF_EINVAL (also for ng > INT32_MAX: a row
  * index must fit a candidate key) or ISIF_ENOMEM; on failure ix holds
  * nothing to free. */
-int isif_knn_index_init(struct isif_knn_index *ix, const float *g,
+enum isif_rc isif_knn_index_init(struct isif_knn_index *ix, const float *g,
 			const int32_t *g_labels, int64_t ng, int D, int k,
 			int64_t nq_hint, const struct isif_knn_blocks *blk,
 			const struct isif_knn_exec *ex);
@@ -99,13 +99,13 @@ void isif_knn_index_search(struct isif_knn_index *ix, const float *q,
 void isif_knn_index_free(struct isif_knn_index *ix);
 
 /* isif_topk with explicit block sizes (blk NULL: defaults). */
-int isif_topk_blocked(const float *g, int64_t ng, const float *q, int64_t nq,
+enum isif_rc isif_topk_blocked(const float *g, int64_t ng, const float *q, int64_t nq,
 		      int D, int k, int exclude_self,
 		      const struct isif_knn_blocks *blk, int64_t *idx,
 		      float *sim);
 
 /* isif_topk_blocked with explicit execution settings (ex NULL: defaults). */
-int isif_topk_exec(const float *g, int64_t ng, const float *q, int64_t nq,
+enum isif_rc isif_topk_exec(const float *g, int64_t ng, const float *q, int64_t nq,
 		   int D, int k, int exclude_self,
 		   const struct isif_knn_blocks *blk,
 		   const struct isif_knn_exec *ex, int64_t *idx, float *sim);
@@ -113,7 +113,7 @@ int isif_topk_exec(const float *g, int64_t ng, const float *q, int64_t nq,
 /* isif_knn_eval with explicit block sizes (blk NULL: defaults) and, when
  * pred is not NULL, the top-1 voted class of every query in pred[nq]
  * (−1 for a skipped query or one with no voter). */
-int isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
+enum isif_rc isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
 			  int64_t ng, const float *q, const int32_t *q_labels,
 			  int64_t nq, int D, int k, double knn_tau,
 			  int num_classes, const struct isif_knn_blocks *blk,
@@ -123,13 +123,13 @@ int isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
  * distance), best of `restarts` runs by inertia; assign[n] gets the cluster
  * of each row of the best run, *inertia its Σ‖x − c‖². Draws from rng only.
  * Returns ISIF_OK, ISIF_EINVAL or ISIF_ENOMEM. */
-int isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
+enum isif_rc isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
 		int iters, struct isif_rng *rng, int32_t *assign,
 		double *inertia);
 
 /* Lloyd steps only, from the caller's initial centres[k, D] (updated in
  * place to the final ones): for tests that need a known start. */
-int isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
+enum isif_rc isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
 		     int iters, int32_t *assign, double *inertia);
 
 #endif

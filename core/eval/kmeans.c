@@ -243,7 +243,7 @@ static int alloc_work(struct km_work *w, const float *x, int64_t n, int D, int k
 	return ISIF_OK;
 }
 
-int isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
+enum isif_rc isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
 		     int iters, int32_t *assign, double *inertia)
 {
 	struct km_work w;
@@ -265,7 +265,7 @@ int isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
 	return ISIF_OK;
 }
 
-int isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
+enum isif_rc isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
 		int iters, struct isif_rng *rng, int32_t *assign,
 		double *inertia)
 {

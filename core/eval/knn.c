@@ -25,7 +25,7 @@
 #include "eval/eval_impl.h"
 #include "isif/base/common.h"
 
-int isif_topk_exec(const float *g, int64_t ng, const float *q, int64_t nq,
+enum isif_rc isif_topk_exec(const float *g, int64_t ng, const float *q, int64_t nq,
 		   int D, int k, int exclude_self,
 		   const struct isif_knn_blocks *blk,
 		   const struct isif_knn_exec *ex, int64_t *idx, float *sim)
@@ -47,7 +47,7 @@ int isif_topk_exec(const float *g, int64_t ng, const float *q, int64_t nq,
 	return ISIF_OK;
 }
 
-int isif_topk_blocked(const float *g, int64_t ng, const float *q, int64_t nq,
+enum isif_rc isif_topk_blocked(const float *g, int64_t ng, const float *q, int64_t nq,
 		      int D, int k, int exclude_self,
 		      const struct isif_knn_blocks *blk, int64_t *idx,
 		      float *sim)
@@ -56,7 +56,7 @@ int isif_topk_blocked(const float *g, int64_t ng, const float *q, int64_t nq,
 			      sim);
 }
 
-int isif_topk(const float *g, int64_t ng, const float *q, int64_t nq, int D,
+enum isif_rc isif_topk(const float *g, int64_t ng, const float *q, int64_t nq, int D,
 	      int k, int exclude_self, int64_t *idx, float *sim)
 {
 	return isif_topk_blocked(g, ng, q, nq, D, k, exclude_self, NULL, idx,
@@ -122,7 +122,7 @@ static int check_knn_args(const float *g, const int32_t *g_labels,
 	return ISIF_OK;
 }
 
-int isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
+enum isif_rc isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
 			  int64_t ng, const float *q, const int32_t *q_labels,
 			  int64_t nq, int D, int k, double knn_tau,
 			  int num_classes, const struct isif_knn_blocks *blk,
@@ -185,7 +185,7 @@ out:
 	return rc;
 }
 
-int isif_knn_eval(const float *g, const int32_t *g_labels, int64_t ng,
+enum isif_rc isif_knn_eval(const float *g, const int32_t *g_labels, int64_t ng,
 		  const float *q, const int32_t *q_labels, int64_t nq, int D,
 		  int k, double knn_tau, int num_classes,
 		  struct isif_knn_result *out)

@@ -127,7 +127,7 @@ static int alloc_scratch(struct isif_knn_index *ix, int nt)
 	return ISIF_OK;
 }
 
-int isif_knn_index_init(struct isif_knn_index *ix, const float *g,
+enum isif_rc isif_knn_index_init(struct isif_knn_index *ix, const float *g,
 			const int32_t *g_labels, int64_t ng, int D, int k,
 			int64_t nq_hint, const struct isif_knn_blocks *blk,
 			const struct isif_knn_exec *ex)

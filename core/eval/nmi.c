@@ -70,7 +70,7 @@ double isif_nmi(const int32_t *a, const int32_t *b, int64_t n)
 	return nmi < 0 ? 0 : (nmi > 1 ? 1 : nmi);
 }
 
-int isif_nmi_kmeans(const float *x, const int32_t *labels, int64_t n, int D,
+enum isif_rc isif_nmi_kmeans(const float *x, const int32_t *labels, int64_t n, int D,
 		    int k, int restarts, int iters, struct isif_rng *rng,
 		    double *nmi)
 {

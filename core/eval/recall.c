@@ -25,7 +25,7 @@ static int first_hit(const int64_t *idx, int kk, const int32_t *labels,
 	return kk;
 }
 
-int isif_recall_at_k(const float *x, const int32_t *labels, int64_t n, int D,
+enum isif_rc isif_recall_at_k(const float *x, const int32_t *labels, int64_t n, int D,
 		     const int *ks, int nks, double *recall)
 {
 	struct isif_knn_index ix;

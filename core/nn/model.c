@@ -192,8 +192,8 @@ int model_finish(struct isif_model *m, uint64_t seed)
 	return 0;
 }
 
-int isif_model_create(struct isif_model **out, const char *name, int in_channels,
-		      int embed_dim, uint64_t seed, char *err)
+enum isif_rc isif_model_create(struct isif_model **out, const char *name, int in_channels,
+		      int embed_dim, uint64_t seed, struct isif_error *err)
 {
 	static const int r18_widths[] = { 64, 128, 256, 512 }, r18_blocks[] = { 2, 2, 2, 2 };
 	static const int r20_widths[] = { 16, 32, 64 }, r20_blocks[] = { 3, 3, 3 };

@@ -108,7 +108,7 @@ void model_free_plan(struct isif_model *m, int all)
 
 /* Propagates per-image shapes from the input through every node; fails when
  * a spatial size collapses below 1. */
-int model_infer_shapes(struct isif_model *m, int H, int W, char *err)
+enum isif_rc model_infer_shapes(struct isif_model *m, int H, int W, struct isif_error *err)
 {
 	m->acts[0].C = m->in_channels;
 	m->acts[0].H = H;
@@ -369,7 +369,7 @@ static int plan_team(struct isif_model *m, int threads)
 	return 0;
 }
 
-int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
+enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, struct isif_error *err)
 {
 	if (max_n < 1 || H < 1 || W < 1)
 		return isif_fail(err, ISIF_EINVAL, "bad plan %d×%d×%d", max_n, H, W);
@@ -620,8 +620,8 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 		relu_forward_ex(y, y, frozen, out_len, m->team);
 }
 
-int isif_model_forward(struct isif_model *m, const float *x, int N, int H, int W,
-		       bool train, int bn_groups, const float **out, char *err)
+enum isif_rc isif_model_forward(struct isif_model *m, const float *x, int N, int H, int W,
+		       bool train, int bn_groups, const float **out, struct isif_error *err)
 {
 	if (N < 1)
 		return isif_fail(err, ISIF_EINVAL, "empty batch");
@@ -765,7 +765,7 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 	in->grad_written = 1;
 }
 
-int isif_model_backward(struct isif_model *m, const float *dout, char *err)
+enum isif_rc isif_model_backward(struct isif_model *m, const float *dout, struct isif_error *err)
 {
 	if (!m->last_train || !m->last_n)
 		return isif_fail(err, ISIF_EINVAL, "backward needs a train-mode forward first");

@@ -138,7 +138,7 @@ int model_finish(struct isif_model *m, uint64_t seed);
 int model_freeze_kinks(struct isif_model *m, int on);
 
 /* Shapes of every node and activation for H×W inputs (model_exec.c). */
-int model_infer_shapes(struct isif_model *m, int H, int W, char *err);
+enum isif_rc model_infer_shapes(struct isif_model *m, int H, int W, struct isif_error *err);
 
 /* Frees what isif_model_plan allocated (the thread team too when all is set). */
 void model_free_plan(struct isif_model *m, int all);

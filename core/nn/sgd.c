@@ -11,7 +11,7 @@
 
 #include "isif/base/common.h"
 
-int isif_sgd_init(struct isif_sgd *opt, size_t n, float momentum,
+enum isif_rc isif_sgd_init(struct isif_sgd *opt, size_t n, float momentum,
 		  float dampening, float weight_decay, bool nesterov)
 {
 	*opt = (struct isif_sgd){ .momentum = momentum, .dampening = dampening,

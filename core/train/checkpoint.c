@@ -55,8 +55,8 @@ static bool ck_same_shape(const struct ck_want *w, const struct isif_tensor *t)
 
 /* Checks f against the wanted tensors (ISIF_ESHAPE naming the first mismatch),
  * then copies every wanted tensor's data to its dst. */
-static int ck_match_and_copy(const struct isif_st_file *f, const struct ck_want *want,
-			     size_t n, char *err)
+static enum isif_rc ck_match_and_copy(const struct isif_st_file *f, const struct ck_want *want,
+			     size_t n, struct isif_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct isif_tensor *t = isif_st_find(f, want[i].name);
@@ -93,8 +93,8 @@ static int ck_match_and_copy(const struct isif_st_file *f, const struct ck_want 
 
 /* ---- model checkpoints ------------------------------------------------- */
 
-int isif_checkpoint_save(const struct isif_model *m, const char *path,
-			 const struct isif_st_meta *meta, char *err)
+enum isif_rc isif_checkpoint_save(const struct isif_model *m, const char *path,
+			 const struct isif_st_meta *meta, struct isif_error *err)
 {
 	size_t n = isif_model_num_tensors(m);
 	struct isif_tensor *ts = calloc(n ? n : 1, sizeof *ts);
@@ -122,8 +122,8 @@ out:
 	return rc;
 }
 
-int isif_checkpoint_load(struct isif_model *m, const char *path,
-			 struct isif_st_meta *meta, char *err)
+enum isif_rc isif_checkpoint_load(struct isif_model *m, const char *path,
+			 struct isif_st_meta *meta, struct isif_error *err)
 {
 	struct isif_st_file f;
 	if (meta)
@@ -235,8 +235,8 @@ static size_t ck_numel(const struct isif_model_tensor *mt)
  * The momentum buffer of a parameter sits at the same offset in opt->buf as
  * the parameter in the model's parameter block: offset = data − params.
  */
-static int ck_param_offset(const struct isif_model *m, const struct isif_model_tensor *mt,
-			   size_t *off, char *err)
+static enum isif_rc ck_param_offset(const struct isif_model *m, const struct isif_model_tensor *mt,
+			   size_t *off, struct isif_error *err)
 {
 	/* isif_model_params takes a mutable model; only the address is read. */
 	uintptr_t base = (uintptr_t)isif_model_params((struct isif_model *)m);
@@ -255,8 +255,8 @@ static int ck_param_offset(const struct isif_model *m, const struct isif_model_t
  * "<param>.momentum_buffer", pointing into buf. names[] (n of them) are
  * malloc'd; free them with ck_free_names even on failure.
  */
-static int ck_momentum_wants(const struct isif_model *m, float *buf, struct ck_want *want,
-			     char **names, size_t *n, char *err)
+static enum isif_rc ck_momentum_wants(const struct isif_model *m, float *buf, struct ck_want *want,
+			     char **names, size_t *n, struct isif_error *err)
 {
 	static const char suffix[] = ".momentum_buffer";
 	*n = 0;
@@ -287,7 +287,7 @@ static void ck_free_names(char **names, size_t n)
 	free(names);
 }
 
-static int ck_check_sgd(const struct isif_sgd *opt, const struct isif_model *m, char *err)
+static enum isif_rc ck_check_sgd(const struct isif_sgd *opt, const struct isif_model *m, struct isif_error *err)
 {
 	if (opt->n != isif_model_num_params(m))
 		return isif_fail(err, ISIF_EINVAL, "optimizer has %zu parameters, model %s has %zu",
@@ -297,8 +297,8 @@ static int ck_check_sgd(const struct isif_sgd *opt, const struct isif_model *m, 
 	return ISIF_OK;
 }
 
-int isif_optim_save(const struct isif_sgd *opt, const struct isif_model *m,
-		    const char *path, char *err)
+enum isif_rc isif_optim_save(const struct isif_sgd *opt, const struct isif_model *m,
+		    const char *path, struct isif_error *err)
 {
 	size_t cap = isif_model_num_tensors(m), n = 0;
 	struct ck_want *want = calloc(cap ? cap : 1, sizeof *want);
@@ -338,8 +338,8 @@ out:
 }
 
 /* Parses metadata "steps" (decimal, 0 ≤ steps < 10^18) and "has_buf" ("0"/"1"). */
-static int ck_parse_sgd_meta(const struct isif_st_meta *meta, int64_t *steps, bool *has_buf,
-			     char *err)
+static enum isif_rc ck_parse_sgd_meta(const struct isif_st_meta *meta, int64_t *steps, bool *has_buf,
+			     struct isif_error *err)
 {
 	const char *s = isif_st_meta_get(meta, "steps");
 	const char *h = isif_st_meta_get(meta, "has_buf");
@@ -357,8 +357,8 @@ static int ck_parse_sgd_meta(const struct isif_st_meta *meta, int64_t *steps, bo
 	return ISIF_OK;
 }
 
-int isif_optim_load(struct isif_sgd *opt, const struct isif_model *m,
-		    const char *path, char *err)
+enum isif_rc isif_optim_load(struct isif_sgd *opt, const struct isif_model *m,
+		    const char *path, struct isif_error *err)
 {
 	size_t cap = isif_model_num_tensors(m), n = 0;
 	struct isif_st_file f = { 0 };

@@ -68,8 +68,8 @@ enum store {
 };
 
 struct field;
-typedef int (*field_fn)(struct isif_job_spec *s, json_t *v, const char *path,
-			const struct field *f, char *err);
+typedef enum isif_rc (*field_fn)(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, struct isif_error *err);
 typedef void (*write_fn)(struct isif_strbuf *b, const struct isif_job_spec *s);
 
 struct field {
@@ -120,24 +120,24 @@ struct field {
 	{ {path, NULL, ISIF_SPEC_OBJECT, def, 0, 0, rules, 0, NULL, help}, \
 	  S_NONE, 0, {0, 0}, NULL, parse, check, write }
 
-static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
-			char *err);
-static int f_dataset(struct isif_job_spec *s, json_t *v, const char *path,
-		     const struct field *f, char *err);
-static int f_model(struct isif_job_spec *s, json_t *v, const char *path,
-		   const struct field *f, char *err);
-static int f_seed(struct isif_job_spec *s, json_t *v, const char *path,
-		  const struct field *f, char *err);
-static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path,
-			const struct field *f, char *err);
-static int f_milestones(struct isif_job_spec *s, json_t *v, const char *path,
-			const struct field *f, char *err);
-static int f_factors(struct isif_job_spec *s, json_t *v, const char *path,
-		     const struct field *f, char *err);
-static int check_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path,
-			     const struct field *f, char *err);
-static int f_classes(struct isif_job_spec *s, json_t *v, const char *path,
-		     const struct field *f, char *err);
+static enum isif_rc parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
+			struct isif_error *err);
+static enum isif_rc f_dataset(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, struct isif_error *err);
+static enum isif_rc f_model(struct isif_job_spec *s, json_t *v, const char *path,
+		   const struct field *f, struct isif_error *err);
+static enum isif_rc f_seed(struct isif_job_spec *s, json_t *v, const char *path,
+		  const struct field *f, struct isif_error *err);
+static enum isif_rc f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, struct isif_error *err);
+static enum isif_rc f_milestones(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, struct isif_error *err);
+static enum isif_rc f_factors(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, struct isif_error *err);
+static enum isif_rc check_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path,
+			     const struct field *f, struct isif_error *err);
+static enum isif_rc f_classes(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, struct isif_error *err);
 static void w_milestones(struct isif_strbuf *b, const struct isif_job_spec *s);
 static void w_factors(struct isif_strbuf *b, const struct isif_job_spec *s);
 static void w_classes(struct isif_strbuf *b, const struct isif_job_spec *s);
@@ -307,8 +307,8 @@ static void join_path(char *out, size_t cap, const char *prefix, const char *nam
 		snprintf(out, cap, "%s", name);
 }
 
-static int range_error(const char *path, const struct field *f, bool integer,
-		       char *err)
+static enum isif_rc range_error(const char *path, const struct field *f, bool integer,
+		       struct isif_error *err)
 {
 	if (integer)
 		return isif_fail(err, ISIF_EINVAL,
@@ -327,8 +327,8 @@ static bool in_range(double x, const struct field *f)
 }
 
 /* A string that must be one of names: `must be "a", "b" or "c"`. */
-static int parse_enum(struct isif_job_spec *s, json_t *v, const char *path,
-		      const struct field *f, char *err)
+static enum isif_rc parse_enum(struct isif_job_spec *s, json_t *v, const char *path,
+		      const struct field *f, struct isif_error *err)
 {
 	char list[ISIF_ERR_LEN / 2] = "";
 	const char *str = json_string_value(v);
@@ -347,8 +347,8 @@ static int parse_enum(struct isif_job_spec *s, json_t *v, const char *path,
 	return isif_fail(err, ISIF_EINVAL, "%s: must be %s", path, list);
 }
 
-static int parse_value(struct isif_job_spec *s, json_t *v, const char *path,
-		       const struct field *f, char *err)
+static enum isif_rc parse_value(struct isif_job_spec *s, json_t *v, const char *path,
+		       const struct field *f, struct isif_error *err)
 {
 	char *dst = (char *)s + f->offset;
 	if (f->parse)
@@ -389,7 +389,7 @@ static int parse_value(struct isif_job_spec *s, json_t *v, const char *path,
 		return parse_enum(s, v, path, f, err);
 	case S_NONE:
 		if (f->pub.kind == ISIF_SPEC_OBJECT) {
-			int rc = parse_object(s, v, path, err);
+			enum isif_rc rc = parse_object(s, v, path, err);
 			return rc || !f->check ? rc : f->check(s, v, path, f, err);
 		}
 		break;
@@ -399,7 +399,7 @@ static int parse_value(struct isif_job_spec *s, json_t *v, const char *path,
 	return isif_fail(err, ISIF_EINVAL, "%s: internal error", path);
 }
 
-static int parse_name(char *dst, json_t *v, const char *path, char *err)
+static enum isif_rc parse_name(char *dst, json_t *v, const char *path, struct isif_error *err)
 {
 	if (!json_is_string(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be a string", path);
@@ -415,14 +415,14 @@ static int parse_name(char *dst, json_t *v, const char *path, char *err)
 	return ISIF_OK;
 }
 
-static int f_dataset(struct isif_job_spec *s, json_t *v, const char *path,
-		     const struct field *f, char *err)
+static enum isif_rc f_dataset(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, struct isif_error *err)
 {
 	return parse_name(s->dataset, v, path, err);
 }
 
-static int f_model(struct isif_job_spec *s, json_t *v, const char *path,
-		   const struct field *f, char *err)
+static enum isif_rc f_model(struct isif_job_spec *s, json_t *v, const char *path,
+		   const struct field *f, struct isif_error *err)
 {
 	char names[ISIF_ERR_LEN / 2] = "";
 	if (!json_is_string(v))
@@ -437,8 +437,8 @@ static int f_model(struct isif_job_spec *s, json_t *v, const char *path,
 }
 
 /* Exact integer bounds: 2^53 + 1 must not round into range as a double. */
-static int f_seed(struct isif_job_spec *s, json_t *v, const char *path,
-		  const struct field *f, char *err)
+static enum isif_rc f_seed(struct isif_job_spec *s, json_t *v, const char *path,
+		  const struct field *f, struct isif_error *err)
 {
 	if (!json_is_integer(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an integer", path);
@@ -450,8 +450,8 @@ static int f_seed(struct isif_job_spec *s, json_t *v, const char *path,
 	return ISIF_OK;
 }
 
-static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path,
-			const struct field *f, char *err)
+static enum isif_rc f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, struct isif_error *err)
 {
 	if (!json_is_array(v) || json_array_size(v) != 2)
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an array of 2 numbers", path);
@@ -473,8 +473,8 @@ static int f_crop_scale(struct isif_job_spec *s, json_t *v, const char *path,
 
 /* A JSON array of at most f's max_len integers within f's bounds into out;
  * strictly ascending under ISIF_SPEC_ASCENDING, else without duplicates. */
-static int parse_int_list(json_t *v, const char *path, const struct field *f,
-			  int *out, int *n, char *err)
+static enum isif_rc parse_int_list(json_t *v, const char *path, const struct field *f,
+			  int *out, int *n, struct isif_error *err)
 {
 	const int cap = f->pub.max_len;
 	const long lo = (long)f->pub.lo, hi = (long)f->pub.hi;
@@ -507,8 +507,8 @@ static int parse_int_list(json_t *v, const char *path, const struct field *f,
 	return ISIF_OK;
 }
 
-static int f_milestones(struct isif_job_spec *s, json_t *v, const char *path,
-			const struct field *f, char *err)
+static enum isif_rc f_milestones(struct isif_job_spec *s, json_t *v, const char *path,
+			const struct field *f, struct isif_error *err)
 {
 	return parse_int_list(v, path, f, s->lr_schedule.milestones,
 			      &s->lr_schedule.n_milestones, err);
@@ -516,8 +516,8 @@ static int f_milestones(struct isif_job_spec *s, json_t *v, const char *path,
 
 /* Factors are checked against the milestones' count after the whole
  * object (check_lr_schedule). */
-static int f_factors(struct isif_job_spec *s, json_t *v, const char *path,
-		     const struct field *f, char *err)
+static enum isif_rc f_factors(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, struct isif_error *err)
 {
 	if (!json_is_array(v))
 		return isif_fail(err, ISIF_EINVAL, "%s: must be an array of numbers", path);
@@ -538,8 +538,8 @@ static int f_factors(struct isif_job_spec *s, json_t *v, const char *path,
 	return ISIF_OK;
 }
 
-static int check_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path,
-			     const struct field *f, char *err)
+static enum isif_rc check_lr_schedule(struct isif_job_spec *s, json_t *v, const char *path,
+			     const struct field *f, struct isif_error *err)
 {
 	json_t *factors = json_object_get(v, "factors");
 	json_t *milestones = json_object_get(v, "milestones");
@@ -556,8 +556,8 @@ static int check_lr_schedule(struct isif_job_spec *s, json_t *v, const char *pat
 }
 
 /* null, or {"train": [...], "test": [...]} with both lists required. */
-static int f_classes(struct isif_job_spec *s, json_t *v, const char *path,
-		     const struct field *f, char *err)
+static enum isif_rc f_classes(struct isif_job_spec *s, json_t *v, const char *path,
+		     const struct field *f, struct isif_error *err)
 {
 	char sub[128];
 	if (json_is_null(v)) {
@@ -593,8 +593,8 @@ static int f_classes(struct isif_job_spec *s, json_t *v, const char *path,
 }
 
 /* Each key of obj must be a member of the object at path in the table. */
-static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
-			char *err)
+static enum isif_rc parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
+			struct isif_error *err)
 {
 	char sub[128];
 	const char *key;
@@ -614,8 +614,8 @@ static int parse_object(struct isif_job_spec *s, json_t *obj, const char *path,
 	return ISIF_OK;
 }
 
-int isif_spec_parse(struct isif_job_spec *spec, const char *json,
-		    bool require_dataset, char *err)
+enum isif_rc isif_spec_parse(struct isif_job_spec *spec, const char *json,
+		    bool require_dataset, struct isif_error *err)
 {
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);

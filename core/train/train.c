@@ -92,7 +92,7 @@ int64_t isif_train_subset(int32_t *idx, int64_t count, int64_t n)
 	return n;
 }
 
-static int select_images(struct isif_trainer *t, char *err)
+static enum isif_rc select_images(struct isif_trainer *t, struct isif_error *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
 	const struct isif_dataset *ds = t->ds;
@@ -117,9 +117,9 @@ static int select_images(struct isif_trainer *t, char *err)
 	return ISIF_OK;
 }
 
-int isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
+enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
 			const struct isif_dataset *ds, const char *out_dir,
-			int threads, char *err)
+			int threads, struct isif_error *err)
 {
 	*out = NULL;
 	struct isif_trainer *t = calloc(1, sizeof *t);
@@ -224,8 +224,8 @@ static int meta_set_double(struct isif_st_meta *meta, const char *key, double v)
  * model checkpoint naming it: a crash between the two leaves the previous
  * pair intact. step > 0 marks a checkpoint inside epoch epochs_done + 1, with
  * the running sums of its first step batches. */
-static int save_checkpoint(struct isif_trainer *t, int step, double loss_sum, double wait,
-			   double seconds, char *model_path, size_t len, char *err)
+static enum isif_rc save_checkpoint(struct isif_trainer *t, int step, double loss_sum, double wait,
+			   double seconds, char *model_path, size_t len, struct isif_error *err)
 {
 	char optim_name[64], optim_path[1200], text[32];
 	snprintf(model_path, len, "%s/checkpoint-latest.safetensors", t->out_dir);
@@ -278,7 +278,7 @@ static int meta_number(const struct isif_st_meta *meta, const char *key, double 
 	return (*end || !(*out >= 0 && *out <= max)) ? -1 : 0;
 }
 
-int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path, char *err)
+enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path, struct isif_error *err)
 {
 	struct isif_st_meta meta = { 0 };
 	int rc = isif_checkpoint_load(t->model, checkpoint_path, &meta, err);
@@ -323,8 +323,8 @@ int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path, cha
 
 /* Embeds gallery and test images and fills the metrics' evaluation part.
  * The embeddings are returned for the on_epoch callback (caller frees). */
-static int evaluate(struct isif_trainer *t, struct isif_epoch_metrics *mt,
-		    float **train_emb, float **test_emb, char *err)
+static enum isif_rc evaluate(struct isif_trainer *t, struct isif_epoch_metrics *mt,
+		    float **train_emb, float **test_emb, struct isif_error *err)
 {
 	const struct isif_dataset *ds = t->ds;
 	int D = t->spec.embedding_dim, rc;
@@ -374,9 +374,9 @@ out:
 }
 
 /* One epoch of steps; fills loss, lr, timing. */
-static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks *cb,
+static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_callbacks *cb,
 		       atomic_int *cancel, double run_start, int first_epoch,
-		       struct isif_epoch_metrics *mt, char *err)
+		       struct isif_epoch_metrics *mt, struct isif_error *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
 	int epoch = t->epochs_done; /* 0-based index of this epoch */
@@ -464,8 +464,8 @@ static int train_epoch(struct isif_trainer *t, const struct isif_train_callbacks
 	return rc;
 }
 
-int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
-		     atomic_int *cancel, char *err)
+enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
+		     atomic_int *cancel, struct isif_error *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
 	openblas_set_num_threads(t->threads);

@@ -29,15 +29,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int n = hundred ? 3 : 7;
 	const uint8_t *part[7];
 	size_t len[7];
-	char path[256], err[ISIF_ERR_LEN];
+	char path[256];
+	struct isif_error err = {0};
 	fuzz_split(data + 1, size - 1, n, part, len);
 	for (int i = 0; i < n; i++)
 		fuzz_write(files[i], part[i], len[i]);
 	snprintf(path, sizeof path, "%s/%s", fuzz_dir(), hundred ? "c100" : "c10");
 	struct isif_dataset ds;
 	int rc = isif_dataset_load(&ds, path, hundred ? ISIF_FMT_CIFAR100 : ISIF_FMT_CIFAR10,
-				   NULL, err);
-	if (fuzz_note(hundred ? "cifar100" : "cifar10", rc, err) == ISIF_OK) {
+				   NULL, &err);
+	if (fuzz_note(hundred ? "cifar100" : "cifar10", rc, &err) == ISIF_OK) {
 		fuzz_check_dataset(&ds);
 		isif_dataset_free(&ds);
 	}

@@ -49,7 +49,7 @@ static struct daemon daemons[2];
 static bool debug;
 
 /* One epoch with a tiny checkpoint file, committed through the scheduler. */
-static int stub_run(void *user, struct sched_job *job, char *err)
+static enum isif_rc stub_run(void *user, struct sched_job *job, struct isif_error *err)
 {
 	char path[1200];
 	(void)user;
@@ -65,7 +65,8 @@ static int stub_run(void *user, struct sched_job *job, char *err)
 
 static void start(struct daemon *d, const char *name, bool token)
 {
-	char dir[512], db[600], err[512];
+	char dir[512], db[600];
+	struct isif_error err = {0};
 	struct store *st = NULL;
 	snprintf(dir, sizeof dir, "%s/%s", fuzz_dir(), name);
 	fuzz_write("web/index.html", "<!doctype html><p>dashboard</p>\n", 33);
@@ -84,8 +85,8 @@ static void start(struct daemon *d, const char *name, bool token)
 	d->cfg.http_threads = 2;
 	d->cfg.max_queued = 50;
 	snprintf(db, sizeof db, "%s/isifd.db", dir);
-	if (store_open(&st, db, isifd_migrations, isifd_n_migrations, err, sizeof err)) {
-		fprintf(stderr, "fuzz_http: %s\n", err);
+	if (store_open(&st, db, isifd_migrations, isifd_n_migrations, &err)) {
+		fprintf(stderr, "fuzz_http: %s\n", err.msg);
 		abort();
 	}
 	int n_labels;
@@ -103,8 +104,8 @@ static void start(struct daemon *d, const char *name, bool token)
 		.progress_interval_ms = 0, .state_dir = d->cfg.state_dir, .run = stub_run,
 		.bus = d->app.bus, .prom = d->app.prom,
 	};
-	if (!d->app.bus || !d->app.prom || !d->app.indexes || !d->app.datasets || sched_create(&d->app.sched, st, &so) ||
-	    sched_start(d->app.sched))
+	if (!d->app.bus || !d->app.prom || !d->app.indexes || !d->app.datasets ||
+	    sched_create(&d->app.sched, st, &so, &err) || sched_start(d->app.sched, &err))
 		abort();
 	d->mhd = http_start(&d->app, &d->port);
 	if (!d->mhd)

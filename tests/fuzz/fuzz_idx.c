@@ -21,13 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *part[4];
 	size_t len[4];
-	char path[256], err[ISIF_ERR_LEN];
+	char path[256];
+	struct isif_error err = {0};
 	fuzz_split(data, size, 4, part, len);
 	for (int i = 0; i < 4; i++)
 		fuzz_write(files[i], part[i], len[i]);
 	snprintf(path, sizeof path, "%s/idx", fuzz_dir());
 	struct isif_dataset ds;
-	if (fuzz_note("idx", isif_dataset_load(&ds, path, ISIF_FMT_IDX, NULL, err), err) == ISIF_OK) {
+	if (fuzz_note("idx", isif_dataset_load(&ds, path, ISIF_FMT_IDX, NULL, &err), &err) == ISIF_OK) {
 		fuzz_check_dataset(&ds);
 		isif_dataset_free(&ds);
 	}

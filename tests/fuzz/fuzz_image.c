@@ -19,10 +19,10 @@ static void round_trip(const uint8_t *px, int c, int h, int w)
 	size_t len = 0;
 	uint8_t *back = NULL;
 	int c2, h2, w2;
-	char err[ISIF_ERR_LEN];
-	if (isif_image_encode_png(px, c, h, w, &png, &len, err) != ISIF_OK)
+	struct isif_error err = {0};
+	if (isif_image_encode_png(px, c, h, w, &png, &len, &err) != ISIF_OK)
 		abort();
-	if (isif_image_decode(png, len, NULL, &back, &c2, &h2, &w2, err) != ISIF_OK ||
+	if (isif_image_decode(png, len, NULL, &back, &c2, &h2, &w2, &err) != ISIF_OK ||
 	    c2 != c || h2 != h || w2 != w || memcmp(back, px, (size_t)c * h * w) != 0)
 		abort();
 	free(back);
@@ -33,10 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *px = NULL;
 	int c = 0, h = 0, w = 0;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	const struct isif_image_limits lim = ISIF_IMAGE_LIMITS_DEFAULT;
-	if (fuzz_note("decode", isif_image_decode(data, size, &lim, &px, &c, &h, &w, err), err)) {
-		if (!err[0])
+	if (fuzz_note("decode", isif_image_decode(data, size, &lim, &px, &c, &h, &w, &err), &err)) {
+		if (!err.msg[0])
 			abort();
 		return 0;
 	}

@@ -12,12 +12,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[256], err[ISIF_ERR_LEN] = "";
+	char path[256];
+	struct isif_error err = {0};
 	struct isif_npy a;
 	fuzz_write("in.npy", data, size);
 	snprintf(path, sizeof path, "%s/in.npy", fuzz_dir());
-	if (fuzz_note("npy", isif_npy_read(path, &a, err), err) != ISIF_OK) {
-		if (!err[0])
+	if (fuzz_note("npy", isif_npy_read(path, &a, &err), &err) != ISIF_OK) {
+		if (!err.msg[0])
 			abort();
 		return 0;
 	}

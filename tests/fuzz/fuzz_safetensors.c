@@ -22,11 +22,11 @@ static struct isif_sgd sgd;
 
 static void setup(void)
 {
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	if (model)
 		return;
-	if (isif_model_create(&model, "convnet", 1, 128, 1, err) != ISIF_OK) {
-		fprintf(stderr, "fuzz_safetensors: %s\n", err);
+	if (isif_model_create(&model, "convnet", 1, 128, 1, &err) != ISIF_OK) {
+		fprintf(stderr, "fuzz_safetensors: %s\n", err.msg);
 		abort();
 	}
 	if (isif_sgd_init(&sgd, isif_model_num_params(model), 0.9f, 0.0f, 5e-4f, false) !=
@@ -50,12 +50,13 @@ static void check_file(const struct isif_st_file *f)
 
 static void rewrite(const struct isif_st_file *f)
 {
-	char path[256], err[ISIF_ERR_LEN];
+	char path[256];
+	struct isif_error err = {0};
 	struct isif_st_file g;
 	snprintf(path, sizeof path, "%s/rewrite.safetensors", fuzz_dir());
-	if (isif_st_write(path, f->tensors, f->n, &f->meta, err) != ISIF_OK)
+	if (isif_st_write(path, f->tensors, f->n, &f->meta, &err) != ISIF_OK)
 		return; /* e.g. a name the writer refuses; the parse is what is fuzzed */
-	if (isif_st_read(path, &g, err) != ISIF_OK || g.n != f->n)
+	if (isif_st_read(path, &g, &err) != ISIF_OK || g.n != f->n)
 		abort();
 	for (size_t i = 0; i < g.n; i++) {
 		const struct isif_tensor *a = isif_st_find(&g, f->tensors[i].name);
@@ -70,10 +71,11 @@ static void rewrite(const struct isif_st_file *f)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[256], err[ISIF_ERR_LEN];
+	char path[256];
+	struct isif_error err = {0};
 	struct isif_st_file f;
 	setup();
-	if (fuzz_note("parse", isif_st_parse(data, size, &f, err), err) == ISIF_OK) {
+	if (fuzz_note("parse", isif_st_parse(data, size, &f, &err), &err) == ISIF_OK) {
 		check_file(&f);
 		rewrite(&f);
 		isif_st_file_free(&f);
@@ -81,8 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof path, "%s/in.safetensors", fuzz_dir());
 	fuzz_write("in.safetensors", data, size);
 	struct isif_st_meta meta = {0};
-	if (fuzz_note("checkpoint", isif_checkpoint_load(model, path, &meta, err), err) == ISIF_OK)
+	if (fuzz_note("checkpoint", isif_checkpoint_load(model, path, &meta, &err), &err) == ISIF_OK)
 		isif_st_meta_free(&meta);
-	fuzz_note("optim", isif_optim_load(&sgd, model, path, err), err);
+	fuzz_note("optim", isif_optim_load(&sgd, model, path, &err), &err);
 	return 0;
 }

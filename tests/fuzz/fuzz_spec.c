@@ -22,12 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data + 1, size - 1);
 	text[size - 1] = '\0';
 	struct isif_job_spec spec, again;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_spec_default(&spec);
 	/* The first byte picks whether "dataset" is required, as the daemon does. */
 	bool need_dataset = data[0] & 1;
-	if (fuzz_note("spec", isif_spec_parse(&spec, text, need_dataset, err), err) != ISIF_OK) {
-		if (!err[0] || strlen(err) >= ISIF_ERR_LEN)
+	if (fuzz_note("spec", isif_spec_parse(&spec, text, need_dataset, &err), &err) != ISIF_OK) {
+		if (!err.msg[0] || strlen(err.msg) >= ISIF_ERR_LEN)
 			abort();
 		free(text);
 		return 0;
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!json)
 		abort();
 	isif_spec_default(&again);
-	if (isif_spec_parse(&again, json, need_dataset, err) != ISIF_OK)
+	if (isif_spec_parse(&again, json, need_dataset, &err) != ISIF_OK)
 		abort(); /* the canonical form must be accepted */
 	char *json2 = isif_spec_to_json(&again);
 	if (!json2 || strcmp(json, json2) != 0)

@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	const uint8_t *part[6];
 	size_t len[6];
-	char path[256], err[ISIF_ERR_LEN];
+	char path[256];
+	struct isif_error err = {0};
 	fuzz_split(data + 1, size - 1, 6, part, len);
 	for (int i = 0; i < 6; i++)
 		fuzz_write(files[i], part[i], len[i]);
@@ -31,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	isif_dataset_options_default(&opt);
 	opt.stl_unlabeled = data[0] & 1;
 	struct isif_dataset ds;
-	if (fuzz_note("stl", isif_dataset_load(&ds, path, ISIF_FMT_STL10, &opt, err), err) ==
+	if (fuzz_note("stl", isif_dataset_load(&ds, path, ISIF_FMT_STL10, &opt, &err), &err) ==
 	    ISIF_OK) {
 		fuzz_check_dataset(&ds);
 		isif_dataset_free(&ds);

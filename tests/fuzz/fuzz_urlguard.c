@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/fuzz_urlguard.c — the SSRF guard of the URL fetcher without
  * any network: urlguard_addr_allowed on arbitrary IPv4/IPv6 addresses and
- * urlfetch_url_ok on arbitrary URL text. Bit 0 of the first byte picks
+ * urlfetch_url_check on arbitrary URL text. Bit 0 of the first byte picks
  * which. Invariants (consistency, not a second copy of the table): an IPv4
  * address and every IPv6 form that carries it (IPv4-mapped ::ffff:a,
  * NAT64 64:ff9b::a, 6to4 2002:a::) get the same verdict; loopback,
@@ -70,12 +70,13 @@ static void check_address(const uint8_t *d, size_t n)
 
 static void check_url(const uint8_t *d, size_t n)
 {
-	char *url = malloc(n + 1), err[256] = "";
+	char *url = malloc(n + 1);
+	struct isif_error err = {0};
 	if (!url)
 		return;
 	memcpy(url, d, n);
 	url[n] = '\0';
-	if (urlfetch_url_ok(url, err, sizeof err)) {
+	if (urlfetch_url_check(url, &err) == ISIF_OK) {
 		size_t len = strlen(url), skip = strncasecmp(url, "https://", 8) == 0 ? 8 : 7;
 		if ((strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8)) ||
 		    len > FETCH_MAX_URL || !url[skip] || url[skip] == '/')
@@ -83,7 +84,7 @@ static void check_url(const uint8_t *d, size_t n)
 		for (size_t i = 0; i < len; i++)
 			if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
 				abort();
-	} else if (!err[0]) {
+	} else if (!err.msg[0]) {
 		abort();
 	}
 	free(url);

@@ -104,12 +104,12 @@ void fuzz_check_dataset(const struct isif_dataset *ds)
 			abort();
 }
 
-int fuzz_note(const char *what, int rc, const char *err)
+enum isif_rc fuzz_note(const char *what, enum isif_rc rc, const struct isif_error *err)
 {
 	static int verbose = -1;
 	if (verbose < 0)
 		verbose = getenv("FUZZ_VERBOSE") != NULL;
 	if (verbose)
-		fprintf(stderr, "%s: %s\n", what, rc ? err : "ok");
+		fprintf(stderr, "%s: %s\n", what, rc ? err->msg : "ok");
 	return rc;
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "isif/base/common.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The scratch directory (created on first use, removed at exit). */
@@ -35,7 +37,7 @@ void fuzz_split(const uint8_t *data, size_t size, int n, const uint8_t **part,
 
 /* With FUZZ_VERBOSE set, prints "what: ok" or "what: <err>" (to check that
  * seeds reach the paths they are meant for). Returns rc. */
-int fuzz_note(const char *what, int rc, const char *err);
+enum isif_rc fuzz_note(const char *what, enum isif_rc rc, const struct isif_error *err);
 
 struct isif_dataset;
 

@@ -27,12 +27,13 @@
 
 static struct store *fresh_store(const char *dir)
 {
-	char path[600], err[256] = "";
+	char path[600];
+	struct isif_error err = {0};
 	struct store *st = NULL;
 	snprintf(path, sizeof path, "%s/isifd.db", dir);
 	unlink(path);
-	CHECK_MSG(store_open(&st, path, isifd_migrations, isifd_n_migrations, err, sizeof err) ==
-		  STORE_OK, "%s", err);
+	CHECK_MSG(store_open(&st, path, isifd_migrations, isifd_n_migrations, &err) ==
+		  ISIF_OK, "%s", err.msg);
 	return st;
 }
 
@@ -79,21 +80,23 @@ static void small_init(struct small *x, int epoch, float base)
 /* Writes dir/index.bin of a small index. */
 static void write_small(const char *dir, int epoch, float base)
 {
-	char path[800], err[ISIF_ERR_LEN] = "";
+	char path[800];
+	struct isif_error err = {0};
 	struct small x;
 	small_init(&x, epoch, base);
 	mkdir(dir, 0750);
 	snprintf(path, sizeof path, "%s/index.bin", dir);
-	CHECK_MSG(index_file_write(path, &x.m, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(index_file_write(path, &x.m, &err) == ISIF_OK, "%s", err.msg);
 }
 
 TEST(srv_index_file_round_trip)
 {
-	char dir[600], err[ISIF_ERR_LEN] = "";
+	char dir[600];
+	struct isif_error err = {0};
 	snprintf(dir, sizeof dir, "%s/rt", test_tmpdir());
 	write_small(dir, 3, 0.5f);
 	struct index_data *ix = NULL;
-	CHECK_MSG(index_load_dir(dir, &ix, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(index_load_dir(dir, &ix, &err) == ISIF_OK, "%s", err.msg);
 	if (!ix)
 		return;
 	CHECK_EQ(ix->epoch, 3);
@@ -153,18 +156,19 @@ TEST(srv_index_file_refuses_damage)
 		{256 + 4, 4, "\0\0\0\0", "twice"},          /* train id 7 → 0, already row 0's */
 		{256 + 8, 4, "\xff\xff\xff\xff", "bad id"},  /* train id -1 */
 	};
-	char dir[600], err[ISIF_ERR_LEN];
+	char dir[600];
+	struct isif_error err = {0};
 	snprintf(dir, sizeof dir, "%s/dmg", test_tmpdir());
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		write_small(dir, 1, 0);
 		damage(dir, cases[i].off, cases[i].bytes, cases[i].n);
 		struct index_data *ix = NULL;
-		err[0] = '\0';
-		CHECK_MSG(index_load_dir(dir, &ix, err) != ISIF_OK && !ix, "case %zu loaded", i);
-		CHECK_MSG(strstr(err, cases[i].want) != NULL, "case %zu: %s", i, err);
+		err.msg[0] = '\0';
+		CHECK_MSG(index_load_dir(dir, &ix, &err) != ISIF_OK && !ix, "case %zu loaded", i);
+		CHECK_MSG(strstr(err.msg, cases[i].want) != NULL, "case %zu: %s", i, err.msg);
 	}
 	struct index_data *ix = NULL;
-	CHECK(index_load_dir("/nonexistent-dir", &ix, err) == ISIF_EIO && !ix);
+	CHECK(index_load_dir("/nonexistent-dir", &ix, &err) == ISIF_EIO && !ix);
 }
 
 /* A toy dataset: train labels 0,1,2,0,1,2,..., test labels 2,1,0,... */
@@ -191,11 +195,11 @@ TEST(srv_index_select_rows_as_the_trainer)
 	struct isif_dataset ds;
 	struct isif_job_spec spec;
 	int32_t out[30];
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	toy_dataset(&ds, 30, 12);
 	isif_spec_default(&spec);
 	CHECK(isif_spec_parse(&spec, "{\"dataset\": \"toy\", \"classes\": {\"train\": [0, 2], "
-			      "\"test\": [1]}}", true, err) == ISIF_OK);
+			      "\"test\": [1]}}", true, &err) == ISIF_OK);
 	/* Train labels i % 3 in {0, 2}: i = 0, 2, 3, 5, ..., in dataset order. */
 	int64_t n = index_select_rows(&spec, &ds, SPLIT_TRAIN, out);
 	CHECK_EQ(n, 20);
@@ -207,7 +211,7 @@ TEST(srv_index_select_rows_as_the_trainer)
 	CHECK(out[0] == 1 && out[1] == 4 && out[2] == 7 && out[3] == 10);
 	/* train_subset: 7 distinct images, the same ones each time. */
 	isif_spec_default(&spec);
-	CHECK(isif_spec_parse(&spec, "{\"dataset\": \"toy\", \"train_subset\": 7}", true, err) == ISIF_OK);
+	CHECK(isif_spec_parse(&spec, "{\"dataset\": \"toy\", \"train_subset\": 7}", true, &err) == ISIF_OK);
 	int32_t again[30];
 	CHECK_EQ(index_select_rows(&spec, &ds, SPLIT_TRAIN, out), 7);
 	CHECK_EQ(index_select_rows(&spec, &ds, SPLIT_TRAIN, again), 7);
@@ -234,13 +238,14 @@ static int count_index_dirs(const char *job_dir)
 
 TEST(srv_index_publish_replaces_the_older_one)
 {
-	char state[600], job_dir[700], ckpt[800], err[ISIF_ERR_LEN] = "";
+	char state[600], job_dir[700], ckpt[800];
+	struct isif_error err = {0};
 	snprintf(state, sizeof state, "%s/pub", test_tmpdir());
 	make_dir("%s%s", state, "");
 	make_dir("%s%s", state, "/jobs");
 	struct store *st = fresh_store(state);
 	int64_t job;
-	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &job), STORE_OK);
+	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &job, NULL), ISIF_OK);
 	snprintf(job_dir, sizeof job_dir, "%s/jobs/%lld", state, (long long)job);
 	mkdir(job_dir, 0750);
 	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", job_dir);
@@ -252,7 +257,7 @@ TEST(srv_index_publish_replaces_the_older_one)
 	toy_dataset(&ds, 9, 4);
 	isif_spec_default(&spec);
 	CHECK(isif_spec_parse(&spec, "{\"dataset\": \"toy\", \"model\": \"convnet\", "
-			      "\"train_subset\": 6}", true, err) == ISIF_OK);
+			      "\"train_subset\": 6}", true, &err) == ISIF_OK);
 	float train[6 * 2], test[4 * 2];
 	for (int i = 0; i < 12; i++)
 		train[i] = (float)i;
@@ -264,9 +269,9 @@ TEST(srv_index_publish_replaces_the_older_one)
 	struct index_row row;
 	for (int epoch = 1; epoch <= 2; epoch++) {
 		src.epoch = epoch;
-		CHECK_MSG(index_publish(st, &src, err) == ISIF_OK, "%s", err);
+		CHECK_MSG(index_publish(st, &src, &err) == ISIF_OK, "%s", err.msg);
 		CHECK_EQ(count_index_dirs(job_dir), 1);
-		CHECK_EQ(store_index_get(st, job, &row), STORE_OK);
+		CHECK_EQ(store_index_get(st, job, &row, NULL), ISIF_OK);
 		CHECK_EQ(row.epoch, epoch);
 	}
 	CHECK(row.n_train == 6 && row.n_test == 4 && row.dim == 2);
@@ -276,7 +281,7 @@ TEST(srv_index_publish_replaces_the_older_one)
 	struct stat a, b;
 	CHECK(stat(ckpt, &a) == 0 && stat(model, &b) == 0 && a.st_ino == b.st_ino);
 	struct index_data *ix = NULL;
-	CHECK_MSG(index_load_dir(dir, &ix, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(index_load_dir(dir, &ix, &err) == ISIF_OK, "%s", err.msg);
 	if (ix) {
 		CHECK(ix->split[0].n == 6 && ix->split[1].n == 4 && ix->dim == 2 && ix->epoch == 2);
 		CHECK(ix->mean[0] == 0.5f && ix->std[0] == 0.25f && ix->h == 16);
@@ -292,9 +297,9 @@ TEST(srv_index_publish_replaces_the_older_one)
 	/* A count that does not match the spec's selection is refused. */
 	src.n[0] = 5;
 	src.epoch = 3;
-	CHECK(index_publish(st, &src, err) != ISIF_OK && strstr(err, "5 train embeddings for 6"));
+	CHECK(index_publish(st, &src, &err) != ISIF_OK && strstr(err.msg, "5 train embeddings for 6"));
 	CHECK_EQ(count_index_dirs(job_dir), 1);
-	CHECK_EQ(store_index_get(st, job, &row), STORE_OK);
+	CHECK_EQ(store_index_get(st, job, &row, NULL), ISIF_OK);
 	CHECK_EQ(row.epoch, 2);
 	isif_dataset_free(&ds);
 	store_close(st);
@@ -312,36 +317,37 @@ static void put_index(struct store *st, const char *state, int64_t job, const ch
 	struct index_row row = {.job = job, .epoch = epoch, .n_train = 5, .n_test = 3, .dim = 4,
 				.bytes = 1};
 	snprintf(row.path, sizeof row.path, "jobs/%lld/%s", (long long)job, name);
-	CHECK_EQ(store_index_put(st, &row), STORE_OK);
+	CHECK_EQ(store_index_put(st, &row, NULL), ISIF_OK);
 }
 
 TEST(srv_index_cache_loads_once_and_swaps)
 {
-	char state[600], err[ISIF_ERR_LEN] = "";
+	char state[600];
+	struct isif_error err = {0};
 	snprintf(state, sizeof state, "%s/cache", test_tmpdir());
 	make_dir("%s%s", state, "");
 	make_dir("%s%s", state, "/jobs");
 	struct store *st = fresh_store(state);
 	int64_t a, b, c;
-	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &a), STORE_OK);
-	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &b), STORE_OK);
-	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &c), STORE_OK);
+	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &a, NULL), ISIF_OK);
+	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &b, NULL), ISIF_OK);
+	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &c, NULL), ISIF_OK);
 	struct index_cache *cache = index_cache_create(st, state, 2);
 	struct index_data *ix = NULL, *old = NULL, *again = NULL;
-	CHECK_EQ(index_acquire(cache, 999, &ix, err), INDEX_NOJOB);
-	CHECK_EQ(index_acquire(cache, a, &ix, err), INDEX_NONE);
+	CHECK_EQ(index_acquire(cache, 999, &ix, &err), ISIF_ENOTFOUND);
+	CHECK_EQ(index_acquire(cache, a, &ix, &err), ISIF_EEMPTY);
 	CHECK(ix == NULL);
 
 	put_index(st, state, a, "index-1", 1);
-	CHECK_EQ(index_acquire(cache, a, &old, err), INDEX_OK);
-	CHECK_EQ(index_acquire(cache, a, &again, err), INDEX_OK);
+	CHECK_EQ(index_acquire(cache, a, &old, &err), ISIF_OK);
+	CHECK_EQ(index_acquire(cache, a, &again, &err), ISIF_OK);
 	CHECK(old == again && old && old->epoch == 1 && old->job == a);
 	CHECK_EQ(index_cache_loads(cache), 1);
 	index_release(again);
 
 	/* A newer index: the next acquire swaps; the old copy stays readable. */
 	put_index(st, state, a, "index-2", 2);
-	CHECK_EQ(index_acquire(cache, a, &ix, err), INDEX_OK);
+	CHECK_EQ(index_acquire(cache, a, &ix, &err), ISIF_OK);
 	CHECK(ix && ix != old && ix->epoch == 2 && ix->split[0].emb[0] == 2.0f);
 	CHECK(old && old->split[1].emb[4] == 1.0f + 100 + 10);
 	CHECK_EQ(index_cache_loads(cache), 2);
@@ -351,28 +357,28 @@ TEST(srv_index_cache_loads_once_and_swaps)
 	/* Capacity 2: a third job evicts the least recently used. */
 	put_index(st, state, b, "index-1", 5);
 	put_index(st, state, c, "index-1", 6);
-	CHECK_EQ(index_acquire(cache, b, &ix, err), INDEX_OK);
+	CHECK_EQ(index_acquire(cache, b, &ix, &err), ISIF_OK);
 	index_release(ix);
-	CHECK_EQ(index_acquire(cache, c, &ix, err), INDEX_OK);   /* evicts a */
+	CHECK_EQ(index_acquire(cache, c, &ix, &err), ISIF_OK);   /* evicts a */
 	index_release(ix);
-	CHECK_EQ(index_acquire(cache, b, &ix, err), INDEX_OK);   /* still cached */
+	CHECK_EQ(index_acquire(cache, b, &ix, &err), ISIF_OK);   /* still cached */
 	index_release(ix);
 	CHECK_EQ(index_cache_loads(cache), 4);
-	CHECK_EQ(index_acquire(cache, a, &ix, err), INDEX_OK);   /* loaded again */
+	CHECK_EQ(index_acquire(cache, a, &ix, &err), ISIF_OK);   /* loaded again */
 	CHECK(ix && ix->epoch == 2);
 	index_release(ix);
 	CHECK_EQ(index_cache_loads(cache), 5);
 
 	/* A deleted job is gone, from the cache too. */
 	enum job_status s;
-	CHECK_EQ(store_job_cancel(st, b, &s), STORE_OK);
-	CHECK_EQ(store_job_delete(st, b, &s), STORE_OK);
-	CHECK_EQ(index_acquire(cache, b, &ix, err), INDEX_NOJOB);
+	CHECK_EQ(store_job_cancel(st, b, &s, NULL), ISIF_OK);
+	CHECK_EQ(store_job_delete(st, b, &s, NULL), ISIF_OK);
+	CHECK_EQ(index_acquire(cache, b, &ix, &err), ISIF_ENOTFOUND);
 	/* An unreadable directory is an error, not a crash. */
 	struct index_row row = {.job = c, .epoch = 9, .n_train = 1, .n_test = 1, .dim = 4};
 	snprintf(row.path, sizeof row.path, "jobs/%lld/missing", (long long)c);
-	CHECK_EQ(store_index_put(st, &row), STORE_OK);
-	CHECK_EQ(index_acquire(cache, c, &ix, err), INDEX_ERR);
+	CHECK_EQ(store_index_put(st, &row, NULL), ISIF_OK);
+	CHECK_EQ(index_acquire(cache, c, &ix, &err), ISIF_EIO);
 	index_cache_free(cache);
 	store_close(st);
 }
@@ -386,10 +392,10 @@ struct race {
 static void *reader(void *arg)
 {
 	struct race *r = arg;
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	for (int i = 0; i < 300; i++) {
 		struct index_data *ix = NULL;
-		if (index_acquire(r->cache, r->job, &ix, err) != INDEX_OK) {
+		if (index_acquire(r->cache, r->job, &ix, &err) != ISIF_OK) {
 			__atomic_add_fetch(&r->bad, 1, __ATOMIC_RELAXED);
 			continue;
 		}
@@ -409,7 +415,7 @@ TEST(srv_index_cache_readers_race_a_writer)
 	make_dir("%s%s", state, "/jobs");
 	struct store *st = fresh_store(state);
 	int64_t job;
-	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &job), STORE_OK);
+	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &job, NULL), ISIF_OK);
 	put_index(st, state, job, "index-0", 0);
 	struct race r = {index_cache_create(st, state, 1), job, 0};
 	pthread_t t[3];
@@ -434,11 +440,11 @@ TEST(srv_index_preprocess_by_hand)
 	ix.h = ix.w = 2;
 	ix.mean[0] = 0.5f;
 	ix.std[0] = 0.25f;
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	float out[12];
 	/* Gray at the dataset's size: (p/255 - 0.5)/0.25. */
 	const uint8_t gray[4] = {0, 51, 204, 255};
-	CHECK(index_preprocess(&ix, gray, 1, 2, 2, out, err) == ISIF_OK);
+	CHECK(index_preprocess(&ix, gray, 1, 2, 2, out, &err) == ISIF_OK);
 	CHECK_NEAR(out[0], -2.0, 1e-6);
 	CHECK_NEAR(out[1], (0.2 - 0.5) / 0.25, 1e-6);
 	CHECK_NEAR(out[2], (0.8 - 0.5) / 0.25, 1e-6);
@@ -447,7 +453,7 @@ TEST(srv_index_preprocess_by_hand)
 	 * blue and white pixels: 76.2, 149.7, 29.1, 255 (one unit of slack for
 	 * the rounding to uint8, which the header leaves open). */
 	const uint8_t rgb[12] = {255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255};
-	CHECK(index_preprocess(&ix, rgb, 3, 2, 2, out, err) == ISIF_OK);
+	CHECK(index_preprocess(&ix, rgb, 3, 2, 2, out, &err) == ISIF_OK);
 	const int luma[4] = {76, 150, 29, 255};
 	for (int i = 0; i < 4; i++)
 		CHECK_NEAR(out[i], (luma[i] / 255.0 - 0.5) / 0.25, 1.01 / 255 / 0.25);
@@ -459,7 +465,7 @@ TEST(srv_index_preprocess_by_hand)
 		ix.std[k] = 1;
 	}
 	const uint8_t big[16] = {0, 2, 100, 102, 4, 6, 104, 106, 200, 202, 50, 52, 204, 206, 54, 56};
-	CHECK(index_preprocess(&ix, big, 1, 4, 4, out, err) == ISIF_OK);
+	CHECK(index_preprocess(&ix, big, 1, 4, 4, out, &err) == ISIF_OK);
 	const int want[4] = {3, 103, 203, 53};
 	for (int ch = 0; ch < 3; ch++)
 		for (int i = 0; i < 4; i++)
@@ -468,25 +474,26 @@ TEST(srv_index_preprocess_by_hand)
 
 TEST(srv_index_embed_matches_the_engine)
 {
-	char dir[600], path[800], err[ISIF_ERR_LEN] = "";
+	char dir[600], path[800];
+	struct isif_error err = {0};
 	/* One BLAS thread: ThreadSanitizer cannot see the synchronisation
 	 * inside the (uninstrumented) OpenBLAS thread pool. */
 	openblas_set_num_threads(1);
 	snprintf(dir, sizeof dir, "%s/emb", test_tmpdir());
 	write_small(dir, 1, 0);
 	struct isif_model *m = NULL;
-	CHECK_MSG(isif_model_create(&m, "convnet", 1, 4, 42, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_model_create(&m, "convnet", 1, 4, 42, &err) == ISIF_OK, "%s", err.msg);
 	snprintf(path, sizeof path, "%s/model.safetensors", dir);
-	CHECK_MSG(isif_checkpoint_save(m, path, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_save(m, path, NULL, &err) == ISIF_OK, "%s", err.msg);
 	struct index_data *ix = NULL;
-	CHECK_MSG(index_load_dir(dir, &ix, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(index_load_dir(dir, &ix, &err) == ISIF_OK, "%s", err.msg);
 	float x[2 * 256], got[2 * 4];
 	for (int i = 0; i < 512; i++)
 		x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
-	CHECK_MSG(ix && index_embed(ix, x, 2, got, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(ix && index_embed(ix, x, 2, got, &err) == ISIF_OK, "%s", err.msg);
 	const float *want;
-	CHECK(isif_model_plan(m, 2, 16, 16, err) == ISIF_OK);
-	CHECK(isif_model_forward(m, x, 2, 16, 16, false, 1, &want, err) == ISIF_OK);
+	CHECK(isif_model_plan(m, 2, 16, 16, &err) == ISIF_OK);
+	CHECK(isif_model_forward(m, x, 2, 16, 16, false, 1, &want, &err) == ISIF_OK);
 	for (int i = 0; i < 8; i++)
 		CHECK_NEAR(got[i], want[i], 1e-6);
 	index_release(ix);
@@ -500,51 +507,51 @@ TEST(srv_store_retrieval_rows)
 	make_dir("%s%s", state, "");
 	struct store *st = fresh_store(state);
 	int64_t a, b, c, job;
-	CHECK_EQ(store_index_default_job(st, &job), STORE_EMPTY);
-	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &a), STORE_OK);
-	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &b), STORE_OK);
-	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &c), STORE_OK);
+	CHECK_EQ(store_index_default_job(st, &job, NULL), ISIF_EEMPTY);
+	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &a, NULL), ISIF_OK);
+	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &b, NULL), ISIF_OK);
+	CHECK_EQ(store_job_insert(st, "{}", "toy", 2, 0, 10, &c, NULL), ISIF_OK);
 	struct index_row row = {.epoch = 1, .n_train = 1, .n_test = 1, .dim = 4, .path = "x"};
 	row.job = a;
-	CHECK_EQ(store_index_put(st, &row), STORE_OK);
+	CHECK_EQ(store_index_put(st, &row, NULL), ISIF_OK);
 	row.job = b;
-	CHECK_EQ(store_index_put(st, &row), STORE_OK);
+	CHECK_EQ(store_index_put(st, &row, NULL), ISIF_OK);
 	/* Queued jobs never count; then the newest succeeded or running one
 	 * that has an index (c has none). */
-	CHECK_EQ(store_index_default_job(st, &job), STORE_EMPTY);
-	CHECK_EQ(store_job_finish(st, a, JOB_SUCCEEDED, NULL), STORE_OK);
-	CHECK_EQ(store_job_finish(st, c, JOB_SUCCEEDED, NULL), STORE_OK);
-	CHECK_EQ(store_index_default_job(st, &job), STORE_OK);
+	CHECK_EQ(store_index_default_job(st, &job, NULL), ISIF_EEMPTY);
+	CHECK_EQ(store_job_finish(st, a, JOB_SUCCEEDED, NULL, NULL), ISIF_OK);
+	CHECK_EQ(store_job_finish(st, c, JOB_SUCCEEDED, NULL, NULL), ISIF_OK);
+	CHECK_EQ(store_index_default_job(st, &job, NULL), ISIF_OK);
 	CHECK_EQ(job, a);
 	struct job_claim cl;
-	CHECK_EQ(store_job_claim(st, &cl), STORE_OK);   /* b is the one left queued */
+	CHECK_EQ(store_job_claim(st, &cl, NULL), ISIF_OK);   /* b is the one left queued */
 	CHECK_EQ(cl.id, b);
 	job_claim_free(&cl);
-	CHECK_EQ(store_index_default_job(st, &job), STORE_OK);
+	CHECK_EQ(store_index_default_job(st, &job, NULL), ISIF_OK);
 	CHECK_EQ(job, b);
-	CHECK_EQ(store_job_finish(st, b, JOB_FAILED, "x"), STORE_OK);
-	CHECK_EQ(store_index_default_job(st, &job), STORE_OK);
+	CHECK_EQ(store_job_finish(st, b, JOB_FAILED, "x", NULL), ISIF_OK);
+	CHECK_EQ(store_index_default_job(st, &job, NULL), ISIF_OK);
 	CHECK_EQ(job, a);
 
 	struct dataset_info info = {12, 4, 3, 32, 32, 2}, none = {-1, -1, -1, -1, -1, -1};
-	CHECK_EQ(store_dataset_insert(st, "tiny", "folder", "/x", &info), STORE_OK);
-	CHECK_EQ(store_dataset_insert(st, "tiny", "idx", "/y", &none), STORE_CONFLICT);
-	CHECK_EQ(store_dataset_insert(st, "bare", "idx", "/y", &none), STORE_OK);
+	CHECK_EQ(store_dataset_insert(st, "tiny", "folder", "/x", &info, NULL), ISIF_OK);
+	CHECK_EQ(store_dataset_insert(st, "tiny", "idx", "/y", &none, NULL), ISIF_ECONFLICT);
+	CHECK_EQ(store_dataset_insert(st, "bare", "idx", "/y", &none, NULL), ISIF_OK);
 	json_t *d = NULL;
-	CHECK_EQ(store_dataset_json(st, "tiny", &d), STORE_OK);
+	CHECK_EQ(store_dataset_json(st, "tiny", &d, NULL), ISIF_OK);
 	CHECK(d && json_integer_value(json_object_get(d, "train_images")) == 12 &&
 	      json_integer_value(json_object_get(d, "width")) == 32 &&
 	      strcmp(json_string_value(json_object_get(d, "path")), "/x") == 0);
 	json_decref(d);
-	CHECK_EQ(store_dataset_json(st, "bare", &d), STORE_OK);
+	CHECK_EQ(store_dataset_json(st, "bare", &d, NULL), ISIF_OK);
 	CHECK(d && json_is_null(json_object_get(d, "classes")));
 	json_decref(d);
-	CHECK_EQ(store_dataset_json(st, "nope", &d), STORE_NOTFOUND);
-	CHECK_EQ(store_dataset_json(st, NULL, &d), STORE_OK);
+	CHECK_EQ(store_dataset_json(st, "nope", &d, NULL), ISIF_ENOTFOUND);
+	CHECK_EQ(store_dataset_json(st, NULL, &d, NULL), ISIF_OK);
 	CHECK_EQ(json_array_size(json_object_get(d, "datasets")), 3);   /* + fashion-mnist */
 	json_decref(d);
 	/* The migration filled in Debian's Fashion-MNIST. */
-	CHECK_EQ(store_dataset_json(st, "fashion-mnist", &d), STORE_OK);
+	CHECK_EQ(store_dataset_json(st, "fashion-mnist", &d, NULL), ISIF_OK);
 	CHECK(d && json_integer_value(json_object_get(d, "test_images")) == 10000 &&
 	      json_integer_value(json_object_get(d, "channels")) == 1);
 	json_decref(d);

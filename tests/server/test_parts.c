@@ -27,7 +27,7 @@ __attribute__((constructor(200))) static void quiet_logs(void)
 TEST(srv_config_defaults_and_parse)
 {
 	struct config c;
-	char err[256] = "";
+	struct isif_error err = {0};
 	config_default(&c);
 	CHECK(strcmp(c.listen, "127.0.0.1:8080") == 0);
 	CHECK(strcmp(c.state_dir, "./var") == 0);
@@ -36,7 +36,9 @@ TEST(srv_config_defaults_and_parse)
 	CHECK(c.token_file[0] == '\0');
 	char *argv[] = {"isifd", "--workers", "3", "--state-dir=/tmp/x", "--verbose",
 			"--max-queued=0", NULL};
-	CHECK_EQ(config_parse(&c, 6, argv, err, sizeof err), 0);
+	bool printed = true;
+	CHECK_EQ(config_parse(&c, 6, argv, &printed, &err), ISIF_OK);
+	CHECK(!printed);
 	CHECK_EQ(c.workers, 3);
 	CHECK(strcmp(c.state_dir, "/tmp/x") == 0);
 	CHECK_EQ(c.verbose, 1);
@@ -54,8 +56,8 @@ TEST(srv_config_defaults_and_parse)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char *av[] = {"isifd", (char *)bad[i].arg, NULL};
 		config_default(&c);
-		CHECK_EQ(config_parse(&c, 2, av, err, sizeof err), -1);
-		CHECK_MSG(strncmp(err, bad[i].want, strlen(bad[i].want)) == 0, "%s: %s", bad[i].arg, err);
+		CHECK_EQ(config_parse(&c, 2, av, &printed, &err), ISIF_EINVAL);
+		CHECK_MSG(strncmp(err.msg, bad[i].want, strlen(bad[i].want)) == 0, "%s: %s", bad[i].arg, err.msg);
 	}
 }
 
@@ -64,23 +66,24 @@ TEST(srv_listen_parse_and_loopback)
 	struct sockaddr_storage a;
 	size_t len;
 	bool lo;
-	CHECK_EQ(http_parse_listen("127.0.0.1:8080", &a, &len, &lo), 0);
+	CHECK_EQ(http_parse_listen("127.0.0.1:8080", &a, &len, &lo, NULL), ISIF_OK);
 	CHECK(lo && a.ss_family == AF_INET);
 	CHECK_EQ(ntohs(((struct sockaddr_in *)&a)->sin_port), 8080);
-	CHECK_EQ(http_parse_listen("127.9.9.9:0", &a, &len, &lo), 0);
+	CHECK_EQ(http_parse_listen("127.9.9.9:0", &a, &len, &lo, NULL), ISIF_OK);
 	CHECK(lo);
-	CHECK_EQ(http_parse_listen("0.0.0.0:80", &a, &len, &lo), 0);
+	CHECK_EQ(http_parse_listen("0.0.0.0:80", &a, &len, &lo, NULL), ISIF_OK);
 	CHECK(!lo);
-	CHECK_EQ(http_parse_listen("192.168.1.5:80", &a, &len, &lo), 0);
+	CHECK_EQ(http_parse_listen("192.168.1.5:80", &a, &len, &lo, NULL), ISIF_OK);
 	CHECK(!lo);
-	CHECK_EQ(http_parse_listen("[::1]:9000", &a, &len, &lo), 0);
+	CHECK_EQ(http_parse_listen("[::1]:9000", &a, &len, &lo, NULL), ISIF_OK);
 	CHECK(lo && a.ss_family == AF_INET6);
-	CHECK_EQ(http_parse_listen("[::]:9000", &a, &len, &lo), 0);
+	CHECK_EQ(http_parse_listen("[::]:9000", &a, &len, &lo, NULL), ISIF_OK);
 	CHECK(!lo);
 	static const char *const bad[] = {"localhost:80", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
 					  "127.0.0.1:-1", "[::1]9000", "::1:80", ":80", "1.2.3.4:8x"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		CHECK_MSG(http_parse_listen(bad[i], &a, &len, &lo) == -1, "accepted %s", bad[i]);
+		CHECK_MSG(http_parse_listen(bad[i], &a, &len, &lo, NULL) == ISIF_EINVAL, "accepted %s",
+			  bad[i]);
 }
 
 TEST(srv_prom_text_format)

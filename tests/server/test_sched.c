@@ -67,7 +67,7 @@ static bool file_says(const char *path, const char *text)
 	return strcmp(buf, text) == 0;
 }
 
-static int stub_run(void *user, struct sched_job *job, char *err)
+static enum isif_rc stub_run(void *user, struct sched_job *job, struct isif_error *err)
 {
 	struct stub *sb = user;
 	struct isif_job_spec spec;
@@ -153,14 +153,15 @@ struct fixture {
 
 static void fx_open(struct fixture *fx, const char *name)
 {
-	char db[600], err[256] = "";
+	char db[600];
+	struct isif_error err = {0};
 	memset(&fx->stub, 0, sizeof fx->stub);
 	pthread_mutex_init(&fx->stub.mu, NULL);
 	snprintf(fx->dir, sizeof fx->dir, "%s/%s", test_tmpdir(), name);
 	mkdir(fx->dir, 0750);
 	snprintf(db, sizeof db, "%s/isifd.db", fx->dir);
-	CHECK_MSG(store_open(&fx->st, db, isifd_migrations, isifd_n_migrations, err, sizeof err) == 0,
-		  "%s", err);
+	CHECK_MSG(store_open(&fx->st, db, isifd_migrations, isifd_n_migrations, &err) == 0,
+		  "%s", err.msg);
 	fx->bus = sse_bus_create(15);
 	static const char *const labels[] = {"/jobs"};
 	fx->prom = prom_create(labels, 1);
@@ -173,13 +174,13 @@ static void fx_sched(struct fixture *fx, int workers)
 		.state_dir = fx->dir, .run = stub_run, .run_user = &fx->stub, .bus = fx->bus,
 		.prom = fx->prom,
 	};
-	CHECK_EQ(sched_create(&fx->s, fx->st, &o), 0);
+	CHECK_EQ(sched_create(&fx->s, fx->st, &o, NULL), 0);
 }
 
 static void fx_close(struct fixture *fx)
 {
 	if (fx->s) {
-		CHECK_EQ(sched_stop(fx->s, 5), 0);
+		CHECK_EQ(sched_stop(fx->s, 5, NULL), 0);
 		sched_free(fx->s);
 	}
 	sse_bus_free(fx->bus);
@@ -199,7 +200,7 @@ static int64_t submit(struct fixture *fx, int epochs, int ms, int priority, int 
 	spec.seed = (uint64_t)seed;
 	char *json = isif_spec_to_json(&spec);
 	int64_t id = 0;
-	CHECK_EQ(sched_submit(fx->s, json, spec.dataset, epochs, priority, &id), STORE_OK);
+	CHECK_EQ(sched_submit(fx->s, json, spec.dataset, epochs, priority, &id, NULL), ISIF_OK);
 	free(json);
 	return id;
 }
@@ -208,7 +209,7 @@ static bool wait_status(struct store *st, int64_t id, enum job_status want, int 
 {
 	enum job_status s = JOB_QUEUED;
 	for (int t = 0; t < timeout_ms; t += 2) {
-		if (store_job_status(st, id, &s) == STORE_OK && s == want)
+		if (store_job_status(st, id, &s, NULL) == ISIF_OK && s == want)
 			return true;
 		sleep_ms(2);
 	}
@@ -219,7 +220,7 @@ static int metrics_count(struct store *st, int64_t id, int *distinct_ok)
 {
 	struct metrics_row *rows;
 	int n = 0;
-	store_metrics(st, id, 0, &rows, &n);
+	store_metrics(st, id, 0, &rows, &n, NULL);
 	*distinct_ok = 1;
 	for (int i = 0; i < n; i++)
 		if (rows[i].epoch != i + 1)
@@ -237,7 +238,7 @@ TEST(srv_sched_priority_then_fifo)
 	int64_t a = submit(&fx, 1, 0, 0, 1), b = submit(&fx, 1, 0, 5, 1);
 	int64_t c = submit(&fx, 1, 0, 0, 1), d = submit(&fx, 1, 0, 5, 1);
 	int64_t e = submit(&fx, 1, 0, -3, 1);
-	CHECK_EQ(sched_start(fx.s), 0);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
 	CHECK(wait_status(fx.st, e, JOB_SUCCEEDED, 5000));
 	int64_t want[5] = {b, d, a, c, e};
 	CHECK_EQ(fx.stub.n_order, 5);
@@ -252,7 +253,7 @@ TEST(srv_sched_workers_run_in_parallel)
 	fx_open(&fx, "parallel");
 	fx_sched(&fx, 2);
 	fx.stub.barrier = 2;
-	CHECK_EQ(sched_start(fx.s), 0);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
 	int64_t a = submit(&fx, 2, 20, 0, 1), b = submit(&fx, 2, 20, 0, 1);
 	CHECK(wait_status(fx.st, a, JOB_SUCCEEDED, 5000));
 	CHECK(wait_status(fx.st, b, JOB_SUCCEEDED, 5000));
@@ -269,11 +270,11 @@ TEST(srv_sched_cancel_queued_and_running)
 	struct fixture fx = {0};
 	fx_open(&fx, "cancel");
 	fx_sched(&fx, 1);
-	CHECK_EQ(sched_start(fx.s), 0);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
 	int64_t a = submit(&fx, 50, 40, 0, 1), b = submit(&fx, 1, 0, 0, 1);
 	enum job_status before;
 	CHECK(wait_status(fx.st, a, JOB_RUNNING, 2000));
-	CHECK_EQ(sched_cancel(fx.s, b, &before), STORE_OK);
+	CHECK_EQ(sched_cancel(fx.s, b, &before, NULL), ISIF_OK);
 	CHECK_EQ(before, JOB_QUEUED);
 	CHECK(wait_status(fx.st, b, JOB_CANCELLED, 10)); /* at once */
 	/* Let job a commit at least one epoch, then cancel it mid-epoch. */
@@ -286,13 +287,13 @@ TEST(srv_sched_cancel_queued_and_running)
 	json_t *p = sched_progress_json(fx.s, a);
 	CHECK(p != NULL);
 	json_decref(p);
-	CHECK_EQ(sched_cancel(fx.s, a, &before), STORE_OK);
+	CHECK_EQ(sched_cancel(fx.s, a, &before, NULL), ISIF_OK);
 	CHECK_EQ(before, JOB_RUNNING);
 	CHECK(wait_status(fx.st, a, JOB_CANCELLED, 2000));
 	int ok;
 	int n = metrics_count(fx.st, a, &ok);
 	CHECK_MSG(n >= 1 && n < 50 && ok, "%d rows kept", n);
-	CHECK_EQ(sched_cancel(fx.s, a, &before), STORE_CONFLICT);
+	CHECK_EQ(sched_cancel(fx.s, a, &before, NULL), ISIF_ECONFLICT);
 	CHECK_EQ(before, JOB_CANCELLED);
 	/* Job b never ran. */
 	CHECK_EQ(fx.stub.n_order, 1);
@@ -300,7 +301,7 @@ TEST(srv_sched_cancel_queued_and_running)
 	char dir[700];
 	snprintf(dir, sizeof dir, "%s/jobs/%lld", fx.dir, (long long)a);
 	CHECK(access(dir, F_OK) == 0);
-	CHECK_EQ(sched_delete(fx.s, a, &before), STORE_OK);
+	CHECK_EQ(sched_delete(fx.s, a, &before, NULL), ISIF_OK);
 	CHECK(access(dir, F_OK) != 0);
 	fx_close(&fx);
 }
@@ -310,12 +311,12 @@ TEST(srv_sched_failure_is_recorded)
 	struct fixture fx = {0};
 	fx_open(&fx, "fail");
 	fx_sched(&fx, 1);
-	CHECK_EQ(sched_start(fx.s), 0);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
 	int64_t a = submit(&fx, 1, 0, 0, 666), b = submit(&fx, 1, 0, 0, 1);
 	CHECK(wait_status(fx.st, a, JOB_FAILED, 2000));
 	CHECK(wait_status(fx.st, b, JOB_SUCCEEDED, 2000)); /* the worker goes on */
 	json_t *job;
-	CHECK_EQ(store_job_json(fx.st, a, &job), STORE_OK);
+	CHECK_EQ(store_job_json(fx.st, a, &job, NULL), ISIF_OK);
 	const char *e = json_string_value(json_object_get(job, "error"));
 	CHECK(e && strcmp(e, "stub failure on purpose") == 0);
 	json_decref(job);
@@ -327,12 +328,12 @@ TEST(srv_sched_snapshot_keeps_one_committed_checkpoint)
 	struct fixture fx = {0};
 	fx_open(&fx, "snap");
 	fx_sched(&fx, 1);
-	CHECK_EQ(sched_start(fx.s), 0);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
 	int64_t a = submit(&fx, 3, 0, 0, 1);
 	CHECK(wait_status(fx.st, a, JOB_SUCCEEDED, 2000));
 	char rel[256], path[1024];
 	int ep = 0;
-	CHECK_EQ(store_job_checkpoint(fx.st, a, rel, sizeof rel, &ep), STORE_OK);
+	CHECK_EQ(store_job_checkpoint(fx.st, a, rel, sizeof rel, &ep, NULL), ISIF_OK);
 	CHECK_EQ(ep, 3);
 	CHECK(strcmp(rel, "jobs/1/ckpt-000003/checkpoint-latest.safetensors") == 0);
 	snprintf(path, sizeof path, "%s/%s", fx.dir, rel);
@@ -349,31 +350,31 @@ TEST(srv_sched_shutdown_requeues_then_resumes)
 	struct fixture fx = {0};
 	fx_open(&fx, "shutdown");
 	fx_sched(&fx, 1);
-	CHECK_EQ(sched_start(fx.s), 0);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
 	int64_t a = submit(&fx, 6, 60, 0, 1);
 	int ok, n = 0;
 	for (int t = 0; t < 3000 && n < 2; t += 2) {
 		n = metrics_count(fx.st, a, &ok);
 		sleep_ms(2);
 	}
-	CHECK_EQ(sched_stop(fx.s, 5), 0);
+	CHECK_EQ(sched_stop(fx.s, 5, NULL), 0);
 	sched_free(fx.s);
 	fx.s = NULL;
 	enum job_status s;
-	CHECK_EQ(store_job_status(fx.st, a, &s), STORE_OK);
+	CHECK_EQ(store_job_status(fx.st, a, &s, NULL), ISIF_OK);
 	CHECK_EQ(s, JOB_QUEUED);
 	int committed = metrics_count(fx.st, a, &ok);
 	CHECK(committed >= 2 && committed < 6);
 	/* A new scheduler (the next start) resumes it from its last epoch. */
 	fx_sched(&fx, 1);
-	CHECK_EQ(sched_start(fx.s), 0);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
 	CHECK(wait_status(fx.st, a, JOB_SUCCEEDED, 5000));
 	CHECK_EQ(fx.stub.resumed_from[a], committed);
 	CHECK(fx.stub.resume_file_ok[a]);
 	CHECK_EQ(metrics_count(fx.st, a, &ok), 6);
 	CHECK(ok);
 	json_t *job;
-	CHECK_EQ(store_job_json(fx.st, a, &job), STORE_OK);
+	CHECK_EQ(store_job_json(fx.st, a, &job, NULL), ISIF_OK);
 	CHECK_EQ(json_integer_value(json_object_get(job, "resumed_from_epoch")), committed);
 	json_decref(job);
 	fx_close(&fx);
@@ -391,7 +392,7 @@ TEST(srv_sched_crash_recovery_from_committed_snapshot)
 	fx_sched(&fx, 1);
 	int64_t a = submit(&fx, 4, 0, 0, 1);
 	struct job_claim cl;
-	CHECK_EQ(store_job_claim(fx.st, &cl), STORE_OK);
+	CHECK_EQ(store_job_claim(fx.st, &cl, NULL), ISIF_OK);
 	job_claim_free(&cl);
 	snprintf(path, sizeof path, "%s/jobs/%lld/ckpt-000002", fx.dir, (long long)a);
 	char mk[3200];
@@ -406,13 +407,13 @@ TEST(srv_sched_crash_recovery_from_committed_snapshot)
 		struct metrics_row r = {.epoch = e, .loss = 1, .lr = 0.03, .images = 10};
 		CHECK_EQ(store_epoch_commit(fx.st, a, &r,
 					    e == 2 ? "jobs/1/ckpt-000002/checkpoint-latest.safetensors"
-						   : NULL), STORE_OK);
+						   : NULL, NULL), ISIF_OK);
 	}
 	/* Epoch 3's row came without a new checkpoint path: the committed
 	 * checkpoint is still epoch 2's, but jobs.epoch says 3. Put it back. */
 	struct metrics_row r2 = {.epoch = 2, .loss = 1, .lr = 0.03, .images = 10};
-	CHECK_EQ(store_epoch_commit(fx.st, a, &r2, NULL), STORE_OK);
-	CHECK_EQ(sched_start(fx.s), 0);
+	CHECK_EQ(store_epoch_commit(fx.st, a, &r2, NULL, NULL), ISIF_OK);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
 	CHECK(wait_status(fx.st, a, JOB_SUCCEEDED, 5000));
 	CHECK_EQ(fx.stub.resumed_from[a], 2);
 	CHECK(fx.stub.resume_file_ok[a]);
@@ -432,10 +433,10 @@ TEST(srv_sched_queue_full)
 		.workers = 1, .cores = 1, .max_queued = 2, .state_dir = fx.dir, .run = stub_run,
 		.run_user = &fx.stub,
 	};
-	CHECK_EQ(sched_create(&fx.s, fx.st, &o), 0);
+	CHECK_EQ(sched_create(&fx.s, fx.st, &o, NULL), 0);
 	int64_t id;
-	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id), STORE_OK);
-	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id), STORE_OK);
-	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id), STORE_FULL);
+	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id, NULL), ISIF_OK);
+	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id, NULL), ISIF_OK);
+	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id, NULL), ISIF_EBUSY);
 	fx_close(&fx);
 }

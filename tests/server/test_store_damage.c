@@ -25,10 +25,11 @@ static void dmg_path(char *out, size_t cap, const char *name)
  * the main file (no WAL left) so that damage to the file is what is read. */
 static void dmg_build(const char *path)
 {
-	char err[256] = "", spec[300];
+	char spec[300];
+	struct isif_error err = {0};
 	struct store *st = NULL;
-	CHECK_MSG(store_open(&st, path, isifd_migrations, isifd_n_migrations, err, sizeof err) ==
-		  STORE_OK, "store_open: %s", err);
+	CHECK_MSG(store_open(&st, path, isifd_migrations, isifd_n_migrations, &err) ==
+		  ISIF_OK, "store_open: %s", err.msg);
 	if (!st)
 		return;
 	memset(spec, 'x', sizeof spec);
@@ -36,7 +37,7 @@ static void dmg_build(const char *path)
 	memcpy(spec + 280, "\"}", 3);
 	for (int i = 0; i < 300; i++) {
 		int64_t id;
-		CHECK_EQ(store_job_insert(st, spec, "d", 1, 0, 100000, &id), STORE_OK);
+		CHECK_EQ(store_job_insert(st, spec, "d", 1, 0, 100000, &id, NULL), ISIF_OK);
 	}
 	store_close(st);
 	sqlite3 *db = NULL;
@@ -60,22 +61,24 @@ static void dmg_scribble(const char *path, long off, size_t len)
 
 TEST(srv_store_refuses_damaged_database)
 {
-	char path[512], err[512] = "";
+	char path[512];
+	struct isif_error err = {0};
 	struct store *st = NULL;
 	dmg_path(path, sizeof path, "damaged.db");
 	dmg_build(path);
 	/* Page 20's b-tree header (4 KiB pages; page 1 is the schema). */
 	dmg_scribble(path, 19L * 4096, 24);
-	int rc = store_open(&st, path, isifd_migrations, isifd_n_migrations, err, sizeof err);
-	CHECK_EQ(rc, STORE_ERR);
+	int rc = store_open(&st, path, isifd_migrations, isifd_n_migrations, &err);
+	CHECK_EQ(rc, ISIF_EFORMAT);
 	CHECK(st == NULL);
-	CHECK_MSG(strstr(err, "damaged") && strstr(err, "quick_check") && !strchr(err, '\n'),
-		  "message: %s", err);
+	CHECK_MSG(strstr(err.msg, "damaged") && strstr(err.msg, "quick_check") && !strchr(err.msg, '\n'),
+		  "message: %s", err.msg);
 }
 
 TEST(srv_store_refuses_a_file_that_is_not_a_database)
 {
-	char path[512], err[512] = "";
+	char path[512];
+	struct isif_error err = {0};
 	struct store *st = NULL;
 	dmg_path(path, sizeof path, "garbage.db");
 	FILE *f = fopen(path, "wb");
@@ -84,22 +87,23 @@ TEST(srv_store_refuses_a_file_that_is_not_a_database)
 		fputs("not a database at all ", f);
 	if (f)
 		fclose(f);
-	CHECK_EQ(store_open(&st, path, isifd_migrations, isifd_n_migrations, err, sizeof err),
-		 STORE_ERR);
-	CHECK_MSG(strstr(err, "not a database"), "message: %s", err);
+	CHECK_EQ(store_open(&st, path, isifd_migrations, isifd_n_migrations, &err),
+		 ISIF_EIO);
+	CHECK_MSG(strstr(err.msg, "not a database"), "message: %s", err.msg);
 }
 
 TEST(srv_store_opens_an_intact_database_again)
 {
-	char path[512], err[512] = "";
+	char path[512];
+	struct isif_error err = {0};
 	struct store *st = NULL;
 	dmg_path(path, sizeof path, "intact.db");
 	dmg_build(path);
-	CHECK_EQ(store_open(&st, path, isifd_migrations, isifd_n_migrations, err, sizeof err),
-		 STORE_OK);
+	CHECK_EQ(store_open(&st, path, isifd_migrations, isifd_n_migrations, &err),
+		 ISIF_OK);
 	long counts[JOB_STATUS_COUNT];
 	if (st) {
-		CHECK_EQ(store_count_by_status(st, counts), STORE_OK);
+		CHECK_EQ(store_count_by_status(st, counts, NULL), ISIF_OK);
 		CHECK_EQ(counts[JOB_QUEUED], 300);
 		store_close(st);
 	}

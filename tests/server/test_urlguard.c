@@ -106,7 +106,7 @@ TEST(srv_urlguard_other_families_refused)
 
 TEST(srv_urlfetch_url_forms)
 {
-	char err[128];
+	struct isif_error err = {0};
 	static const char *const good[] = {
 		"http://example.com/a.png", "https://example.com:8443/x?y=1", "HTTP://EXAMPLE.COM/",
 		"http://127.0.0.1:9/x", "http://[::1]/x",
@@ -118,12 +118,12 @@ TEST(srv_urlfetch_url_forms)
 		"javascript:alert(1)", "",
 	};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-		CHECK_MSG(urlfetch_url_ok(good[i], err, sizeof err), "%s: %s", good[i], err);
+		CHECK_MSG(urlfetch_url_check(good[i], &err) == ISIF_OK, "%s: %s", good[i], err.msg);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		CHECK_MSG(!urlfetch_url_ok(bad[i], err, sizeof err), "%s accepted", bad[i]);
+		CHECK_MSG(urlfetch_url_check(bad[i], &err) == ISIF_EINVAL, "%s accepted", bad[i]);
 	char longurl[FETCH_MAX_URL + 16];
 	snprintf(longurl, sizeof longurl, "http://x/%0*d", FETCH_MAX_URL, 0);
-	CHECK(!urlfetch_url_ok(longurl, err, sizeof err));
+	CHECK(urlfetch_url_check(longurl, &err) == ISIF_EINVAL);
 }
 
 /* Literal refused addresses: the open-socket callback says no before any
@@ -136,20 +136,20 @@ TEST(srv_urlfetch_refuses_before_connecting)
 		"http://[::ffff:192.168.0.1]/x.png", "http://0x7f.0.0.1:9/x.png",
 	};
 	struct fetch_limits lim = {.max_bytes = 1 << 20, .timeout_s = 2, .max_redirects = 3};
-	char err[256], ctype[64];
+	char ctype[64];
+	struct isif_error err = {0};
 	for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
 		void *body = NULL;
 		size_t len = 0;
-		enum fetch_rc rc = urlfetch(urls[i], &lim, &body, &len, ctype, sizeof ctype, err,
-					    sizeof err);
-		CHECK_MSG(rc == FETCH_FORBIDDEN, "%s: rc %d (%s)", urls[i], rc, err);
+		enum isif_rc rc = urlfetch(urls[i], &lim, &body, &len, ctype, sizeof ctype, &err);
+		CHECK_MSG(rc == ISIF_EFORBIDDEN, "%s: rc %d (%s)", urls[i], rc, err.msg);
 		CHECK(body == NULL && len == 0);
 	}
 	void *body = NULL;
 	size_t len = 0;
-	CHECK_EQ(urlfetch("ftp://127.0.0.1/x", &lim, &body, &len, ctype, sizeof ctype, err,
-			  sizeof err), FETCH_BAD_URL);
-	CHECK(strstr(err, "only http:// and https://") != NULL);
+	CHECK_EQ(urlfetch("ftp://127.0.0.1/x", &lim, &body, &len, ctype, sizeof ctype, &err),
+		 ISIF_EINVAL);
+	CHECK(strstr(err.msg, "only http:// and https://") != NULL);
 }
 
 /* ---- --allow-url-addr: exact-address exceptions ---------------------------------- */
@@ -178,13 +178,13 @@ static bool permitted(const struct urlguard_exceptions *ex, const char *text)
 TEST(srv_urlguard_exceptions_parse)
 {
 	struct urlguard_exceptions ex;
-	char err[160];
-	CHECK_EQ(urlguard_exceptions_parse(&ex, "", err, sizeof err), 0);
+	struct isif_error err = {0};
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "", &err), ISIF_OK);
 	CHECK_EQ(ex.n, 0);
-	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1", err, sizeof err), 0);
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1", &err), 0);
 	CHECK_EQ(ex.n, 1);
 	CHECK_EQ(ex.addr[0].ss_family, AF_INET);
-	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1,::1,10.1.2.3,fd00::7", err, sizeof err), 0);
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1,::1,10.1.2.3,fd00::7", &err), 0);
 	CHECK_EQ(ex.n, 4);
 	CHECK(ex.addr[1].ss_family == AF_INET6 && ex.addr[3].ss_family == AF_INET6);
 	/* Only the plain numeric forms: the URL spellings of 127.0.0.1 (127.1,
@@ -196,19 +196,19 @@ TEST(srv_urlguard_exceptions_parse)
 		"127.0.0.1,", ",127.0.0.1", "127.0.0.1,,::1", "256.0.0.1", "1.1.1.1,2.2.2.2,::1,::2,::3",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		err[0] = '\0';
-		CHECK_MSG(urlguard_exceptions_parse(&ex, bad[i], err, sizeof err) == -1 && ex.n == 0 &&
-			  err[0], "\"%s\" accepted", bad[i]);
+		err.msg[0] = '\0';
+		CHECK_MSG(urlguard_exceptions_parse(&ex, bad[i], &err) == ISIF_EINVAL && ex.n == 0 &&
+			  err.msg[0], "\"%s\" accepted", bad[i]);
 	}
-	CHECK(urlguard_exceptions_parse(&ex, "127.0.0.1,127.1", err, sizeof err) == -1 &&
-	      strstr(err, "\"127.1\"") != NULL);
+	CHECK(urlguard_exceptions_parse(&ex, "127.0.0.1,127.1", &err) == ISIF_EINVAL &&
+	      strstr(err.msg, "\"127.1\"") != NULL);
 }
 
 TEST(srv_urlguard_exception_is_exact)
 {
 	struct urlguard_exceptions ex;
-	char err[160];
-	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1", err, sizeof err), 0);
+	struct isif_error err = {0};
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "127.0.0.1", &err), 0);
 	/* Verdicts by the rule of urlguard.h: the exception admits the very
 	 * address 127.0.0.1 and nothing else the guard refuses. */
 	CHECK(permitted(&ex, "127.0.0.1"));
@@ -231,7 +231,7 @@ TEST(srv_urlguard_exception_is_exact)
 	CHECK(!urlguard_exception_match(NULL, (struct sockaddr *)in4));
 	CHECK(!urlguard_exception_match(&ex, NULL));
 
-	CHECK_EQ(urlguard_exceptions_parse(&ex, "::1,fe80::1", err, sizeof err), 0);
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "::1,fe80::1", &err), 0);
 	CHECK(permitted(&ex, "::1"));
 	CHECK(permitted(&ex, "fe80::1"));
 	CHECK(!permitted(&ex, "127.0.0.1"));
@@ -241,7 +241,7 @@ TEST(srv_urlguard_exception_is_exact)
 	in6->sin6_scope_id = 2;
 	CHECK(!urlguard_addr_permitted((struct sockaddr *)in6, &ex));
 	/* An empty list changes nothing. */
-	CHECK_EQ(urlguard_exceptions_parse(&ex, "", err, sizeof err), 0);
+	CHECK_EQ(urlguard_exceptions_parse(&ex, "", &err), ISIF_OK);
 	CHECK(!permitted(&ex, "127.0.0.1"));
 	CHECK(permitted(&ex, "1.1.1.1"));
 }
@@ -256,17 +256,17 @@ TEST(srv_urlfetch_exception_refuses_the_rest)
 		"http://169.254.169.254/x.png",
 	};
 	struct fetch_limits lim = {.max_bytes = 1 << 20, .timeout_s = 2, .max_redirects = 3};
-	char err[256], ctype[64];
-	CHECK_EQ(urlfetch_allow_addrs("127.0.0.1", err, sizeof err), 0);
+	char ctype[64];
+	struct isif_error err = {0};
+	CHECK_EQ(urlfetch_allow_addrs("127.0.0.1", &err), 0);
 	for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
 		void *body = NULL;
 		size_t len = 0;
-		enum fetch_rc rc = urlfetch(urls[i], &lim, &body, &len, ctype, sizeof ctype, err,
-					    sizeof err);
-		CHECK_MSG(rc == FETCH_FORBIDDEN && strstr(err, "not a public address"),
-			  "%s: rc %d (%s)", urls[i], rc, err);
+		enum isif_rc rc = urlfetch(urls[i], &lim, &body, &len, ctype, sizeof ctype, &err);
+		CHECK_MSG(rc == ISIF_EFORBIDDEN && strstr(err.msg, "not a public address"),
+			  "%s: rc %d (%s)", urls[i], rc, err.msg);
 		CHECK(body == NULL);
 	}
-	CHECK_EQ(urlfetch_allow_addrs("127.1", err, sizeof err), -1);
-	CHECK_EQ(urlfetch_allow_addrs("", err, sizeof err), 0);   /* back to none */
+	CHECK_EQ(urlfetch_allow_addrs("127.1", &err), ISIF_EINVAL);
+	CHECK_EQ(urlfetch_allow_addrs("", &err), 0);   /* back to none */
 }

@@ -27,9 +27,9 @@ static void ck_path(char *out, size_t cap, const char *name)
 static struct isif_model *ck_convnet(int in_channels, uint64_t seed)
 {
 	struct isif_model *m = NULL;
-	char err[ISIF_ERR_LEN] = "";
-	int rc = isif_model_create(&m, "convnet", in_channels, 128, seed, err);
-	CHECK_MSG(rc == ISIF_OK && m, "isif_model_create: %s", err);
+	struct isif_error err = {0};
+	int rc = isif_model_create(&m, "convnet", in_channels, 128, seed, &err);
+	CHECK_MSG(rc == ISIF_OK && m, "isif_model_create: %s", err.msg);
 	return m;
 }
 
@@ -84,7 +84,8 @@ static void ck_mark_counts(struct isif_model *m, int64_t base)
 
 TEST(ckpt_save_load_save_identical)
 {
-	char p1[512], p2[512], err[ISIF_ERR_LEN] = "";
+	char p1[512], p2[512];
+	struct isif_error err = {0};
 	struct isif_model *a = ck_convnet(1, 11), *b = ck_convnet(1, 22);
 	if (!a || !b)
 		goto out;
@@ -96,10 +97,10 @@ TEST(ckpt_save_load_save_identical)
 	isif_st_meta_set(&meta, "spec", "{\"dataset\": \"fashion-mnist\"}");
 	ck_path(p1, sizeof p1, "ckpt_a.safetensors");
 	ck_path(p2, sizeof p2, "ckpt_b.safetensors");
-	CHECK_MSG(isif_checkpoint_save(a, p1, &meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_save(a, p1, &meta, &err) == ISIF_OK, "%s", err.msg);
 
 	struct isif_st_meta got = { 0 };
-	CHECK_MSG(isif_checkpoint_load(b, p1, &got, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_load(b, p1, &got, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(ck_models_equal(a, b));
 	CHECK_EQ(got.n, 3);
 	if (got.n == 3) {
@@ -107,12 +108,12 @@ TEST(ckpt_save_load_save_identical)
 		CHECK(strcmp(got.keys[1], "epoch") == 0 && strcmp(got.values[1], "3") == 0);
 		CHECK(strcmp(isif_st_meta_get(&got, "spec"), meta.values[2]) == 0);
 	}
-	CHECK_MSG(isif_checkpoint_save(b, p2, &meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_save(b, p2, &meta, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(ck_files_equal(p1, p2));
 
 	/* The file holds the state_dict in model order, with PyTorch's dtypes. */
 	struct isif_st_file f;
-	CHECK(isif_st_read(p1, &f, err) == ISIF_OK);
+	CHECK(isif_st_read(p1, &f, &err) == ISIF_OK);
 	CHECK_EQ(f.n, isif_model_num_tensors(a));
 	for (size_t i = 0; i < f.n && i < isif_model_num_tensors(a); i++) {
 		const struct isif_model_tensor *t = isif_model_tensor(a, i);
@@ -131,15 +132,16 @@ out:
 
 TEST(ckpt_shape_mismatch_named)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	struct isif_model *rgb = ck_convnet(3, 5), *gray = ck_convnet(1, 6), *gray0 = ck_convnet(1, 6);
 	if (!rgb || !gray || !gray0)
 		goto out;
 	ck_path(path, sizeof path, "ckpt_rgb.safetensors");
-	CHECK_MSG(isif_checkpoint_save(rgb, path, NULL, err) == ISIF_OK, "%s", err);
-	CHECK(isif_checkpoint_load(gray, path, NULL, err) == ISIF_ESHAPE);
-	CHECK_MSG(strstr(err, "features.0.weight: shape [32,3,3,3] in file, [32,1,3,3] expected"),
-		  "%s", err);
+	CHECK_MSG(isif_checkpoint_save(rgb, path, NULL, &err) == ISIF_OK, "%s", err.msg);
+	CHECK(isif_checkpoint_load(gray, path, NULL, &err) == ISIF_ESHAPE);
+	CHECK_MSG(strstr(err.msg, "features.0.weight: shape [32,3,3,3] in file, [32,1,3,3] expected"),
+		  "%s", err.msg);
 	CHECK(ck_models_equal(gray, gray0));  /* nothing was loaded */
 out:
 	isif_model_free(rgb);
@@ -151,9 +153,9 @@ out:
 static void ck_rewrite(const char *src, const char *dst, const char *drop,
 		       const struct isif_tensor *add, const char *retype)
 {
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	struct isif_st_file f;
-	CHECK_MSG(isif_st_read(src, &f, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_read(src, &f, &err) == ISIF_OK, "%s", err.msg);
 	struct isif_tensor *ts = calloc(f.n + 1, sizeof *ts);
 	size_t n = 0;
 	float zero = 0;
@@ -169,63 +171,65 @@ static void ck_rewrite(const char *src, const char *dst, const char *drop,
 	}
 	if (add)
 		ts[n++] = *add;
-	CHECK_MSG(isif_st_write(dst, ts, n, &f.meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_write(dst, ts, n, &f.meta, &err) == ISIF_OK, "%s", err.msg);
 	free(ts);
 	isif_st_file_free(&f);
 }
 
 TEST(ckpt_missing_extra_and_dtype_named)
 {
-	char good[512], bad[512], err[ISIF_ERR_LEN] = "";
+	char good[512], bad[512];
+	struct isif_error err = {0};
 	struct isif_model *m = ck_convnet(1, 7);
 	if (!m)
 		return;
 	ck_path(good, sizeof good, "ckpt_good.safetensors");
 	ck_path(bad, sizeof bad, "ckpt_bad.safetensors");
-	CHECK_MSG(isif_checkpoint_save(m, good, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_save(m, good, NULL, &err) == ISIF_OK, "%s", err.msg);
 
 	ck_rewrite(good, bad, "features.5.running_var", NULL, NULL);
-	CHECK(isif_checkpoint_load(m, bad, NULL, err) == ISIF_ESHAPE);
-	CHECK_MSG(strstr(err, "missing tensor features.5.running_var"), "%s", err);
+	CHECK(isif_checkpoint_load(m, bad, NULL, &err) == ISIF_ESHAPE);
+	CHECK_MSG(strstr(err.msg, "missing tensor features.5.running_var"), "%s", err.msg);
 
 	float extra[2] = { 1, 2 };
 	struct isif_tensor add = { .name = "head.weight", .dtype = ISIF_F32, .ndim = 1,
 				   .shape = { 2 }, .data = extra };
 	ck_rewrite(good, bad, NULL, &add, NULL);
-	CHECK(isif_checkpoint_load(m, bad, NULL, err) == ISIF_ESHAPE);
-	CHECK_MSG(strstr(err, "unexpected tensor head.weight"), "%s", err);
+	CHECK(isif_checkpoint_load(m, bad, NULL, &err) == ISIF_ESHAPE);
+	CHECK_MSG(strstr(err.msg, "unexpected tensor head.weight"), "%s", err.msg);
 
 	ck_rewrite(good, bad, NULL, NULL, "features.9.num_batches_tracked");
-	CHECK(isif_checkpoint_load(m, bad, NULL, err) == ISIF_ESHAPE);
-	CHECK_MSG(strstr(err, "features.9.num_batches_tracked: dtype F32 in file, I64 expected"),
-		  "%s", err);
+	CHECK(isif_checkpoint_load(m, bad, NULL, &err) == ISIF_ESHAPE);
+	CHECK_MSG(strstr(err.msg, "features.9.num_batches_tracked: dtype F32 in file, I64 expected"),
+		  "%s", err.msg);
 
 	/* The unmodified file still loads. */
-	CHECK_MSG(isif_checkpoint_load(m, good, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_load(m, good, NULL, &err) == ISIF_OK, "%s", err.msg);
 	isif_model_free(m);
 }
 
 TEST(ckpt_truncated_rejected)
 {
-	char good[512], bad[512], err[ISIF_ERR_LEN] = "";
+	char good[512], bad[512];
+	struct isif_error err = {0};
 	struct isif_model *m = ck_convnet(1, 8);
 	if (!m)
 		return;
 	ck_path(good, sizeof good, "ckpt_full.safetensors");
 	ck_path(bad, sizeof bad, "ckpt_trunc.safetensors");
-	CHECK_MSG(isif_checkpoint_save(m, good, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_save(m, good, NULL, &err) == ISIF_OK, "%s", err.msg);
 	void *buf;
 	size_t len;
-	CHECK(isif_read_file(good, 1 << 26, &buf, &len, err) == ISIF_OK);
+	CHECK(isif_read_file(good, 1 << 26, &buf, &len, &err) == ISIF_OK);
 	size_t cuts[3] = { 1, len / 2, len - 4 };
 	for (int i = 0; i < 3; i++) {
 		struct isif_chunk c = { buf, len - cuts[i] };
-		CHECK(isif_write_atomic(bad, &c, 1, err) == ISIF_OK);
-		CHECK(isif_checkpoint_load(m, bad, NULL, err) == ISIF_EFORMAT);
+		CHECK(isif_write_atomic(bad, &c, 1, &err) == ISIF_OK);
+		CHECK(isif_checkpoint_load(m, bad, NULL, &err) == ISIF_EFORMAT);
 	}
 	free(buf);
 	ck_path(bad, sizeof bad, "ckpt_absent.safetensors");
-	CHECK(isif_checkpoint_load(m, bad, NULL, err) == ISIF_EIO);
+	CHECK(isif_checkpoint_load(m, bad, NULL, &err) == ISIF_EIO);
 	isif_model_free(m);
 }
 
@@ -245,7 +249,8 @@ static void ck_sgd(struct isif_sgd *o, const struct isif_model *m, bool has_buf,
 
 TEST(ckpt_optim_roundtrip)
 {
-	char p1[512], p2[512], err[ISIF_ERR_LEN] = "";
+	char p1[512], p2[512];
+	struct isif_error err = {0};
 	struct isif_model *m = ck_convnet(1, 9);
 	if (!m)
 		return;
@@ -254,17 +259,17 @@ TEST(ckpt_optim_roundtrip)
 	ck_sgd(&b, m, false, 0, 0.0f);
 	ck_path(p1, sizeof p1, "ckpt_optim1.safetensors");
 	ck_path(p2, sizeof p2, "ckpt_optim2.safetensors");
-	CHECK_MSG(isif_optim_save(&a, m, p1, err) == ISIF_OK, "%s", err);
-	CHECK_MSG(isif_optim_load(&b, m, p1, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_optim_save(&a, m, p1, &err) == ISIF_OK, "%s", err.msg);
+	CHECK_MSG(isif_optim_load(&b, m, p1, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(b.has_buf && b.steps == 123456789012LL);
 	CHECK(memcmp(a.buf, b.buf, a.n * sizeof *a.buf) == 0);
-	CHECK_MSG(isif_optim_save(&b, m, p2, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_optim_save(&b, m, p2, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(ck_files_equal(p1, p2));
 
 	/* One momentum_buffer per trainable tensor, holding the buffer slice at
 	 * the parameter's offset in the parameter block. */
 	struct isif_st_file f;
-	CHECK(isif_st_read(p1, &f, err) == ISIF_OK);
+	CHECK(isif_st_read(p1, &f, &err) == ISIF_OK);
 	const float *params = isif_model_params(m);
 	size_t n_params = 0;
 	for (size_t i = 0; i < isif_model_num_tensors(m); i++) {
@@ -291,10 +296,10 @@ TEST(ckpt_optim_roundtrip)
 	/* Before the first step there is no buffer: metadata only. */
 	a.has_buf = false;
 	a.steps = 0;
-	CHECK_MSG(isif_optim_save(&a, m, p1, err) == ISIF_OK, "%s", err);
-	CHECK(isif_st_read(p1, &f, err) == ISIF_OK && f.n == 0);
+	CHECK_MSG(isif_optim_save(&a, m, p1, &err) == ISIF_OK, "%s", err.msg);
+	CHECK(isif_st_read(p1, &f, &err) == ISIF_OK && f.n == 0);
 	isif_st_file_free(&f);
-	CHECK_MSG(isif_optim_load(&b, m, p1, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_optim_load(&b, m, p1, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(!b.has_buf && b.steps == 0);
 	free(a.buf);
 	free(b.buf);
@@ -303,7 +308,8 @@ TEST(ckpt_optim_roundtrip)
 
 TEST(ckpt_optim_mismatch_refused)
 {
-	char ck[512], op[512], bad[512], err[ISIF_ERR_LEN] = "";
+	char ck[512], op[512], bad[512];
+	struct isif_error err = {0};
 	struct isif_model *m = ck_convnet(1, 10), *rgb = ck_convnet(3, 10);
 	if (!m || !rgb)
 		goto out;
@@ -313,20 +319,20 @@ TEST(ckpt_optim_mismatch_refused)
 	ck_path(ck, sizeof ck, "ckpt_for_optim.safetensors");
 	ck_path(op, sizeof op, "ckpt_optim.safetensors");
 	ck_path(bad, sizeof bad, "ckpt_optim_bad.safetensors");
-	CHECK(isif_checkpoint_save(m, ck, NULL, err) == ISIF_OK);
-	CHECK(isif_optim_save(&a, m, op, err) == ISIF_OK);
+	CHECK(isif_checkpoint_save(m, ck, NULL, &err) == ISIF_OK);
+	CHECK(isif_optim_save(&a, m, op, &err) == ISIF_OK);
 	/* a model checkpoint is not optimizer state */
-	CHECK(isif_optim_load(&b, m, ck, err) == ISIF_EFORMAT);
+	CHECK(isif_optim_load(&b, m, ck, &err) == ISIF_EFORMAT);
 	/* a missing buffer is named, and nothing is loaded */
 	ck_rewrite(op, bad, "linear.bias.momentum_buffer", NULL, NULL);
-	CHECK(isif_optim_load(&b, m, bad, err) == ISIF_ESHAPE);
-	CHECK_MSG(strstr(err, "missing tensor linear.bias.momentum_buffer"), "%s", err);
+	CHECK(isif_optim_load(&b, m, bad, &err) == ISIF_ESHAPE);
+	CHECK_MSG(strstr(err.msg, "missing tensor linear.bias.momentum_buffer"), "%s", err.msg);
 	CHECK(!b.has_buf && b.buf[1] == 0.0f);
 	/* an optimizer of another model's size is refused before reading */
 	struct isif_sgd c;
 	ck_sgd(&c, rgb, false, 0, 0.0f);
-	CHECK(isif_optim_load(&c, m, op, err) == ISIF_EINVAL);
-	CHECK(isif_optim_save(&c, m, bad, err) == ISIF_EINVAL);
+	CHECK(isif_optim_load(&c, m, op, &err) == ISIF_EINVAL);
+	CHECK(isif_optim_save(&c, m, bad, &err) == ISIF_EINVAL);
 	free(a.buf);
 	free(b.buf);
 	free(c.buf);
@@ -419,7 +425,8 @@ TEST(ckpt_dataset_meta_says_how_to_preprocess)
 /* A checkpoint carrying them loads like any other, and hands them back. */
 TEST(ckpt_dataset_meta_roundtrip)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	char *names[2] = { "even", "odd" };
 	struct isif_dataset ds = { .num_classes = 2, .class_names = names,
 				   .mean = { 0.25f, 0.25f, 0.25f }, .std = { 0.5f, 0.5f, 0.5f } };
@@ -431,8 +438,8 @@ TEST(ckpt_dataset_meta_roundtrip)
 	CHECK(isif_st_meta_set(&meta, "epoch", "1") == ISIF_OK);
 	CHECK(isif_checkpoint_dataset_meta(&meta, &ds) == ISIF_OK);
 	ck_path(path, sizeof path, "ckpt_preprocessing.safetensors");
-	CHECK_MSG(isif_checkpoint_save(m, path, &meta, err) == ISIF_OK, "%s", err);
-	CHECK_MSG(isif_checkpoint_load(back, path, &got, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_checkpoint_save(m, path, &meta, &err) == ISIF_OK, "%s", err.msg);
+	CHECK_MSG(isif_checkpoint_load(back, path, &got, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(ck_models_equal(m, back));
 	const char *p = isif_st_meta_get(&got, "preprocessing");
 	CHECK(p && strcmp(p, isif_st_meta_get(&meta, "preprocessing")) == 0);

@@ -101,7 +101,8 @@ static void check_idx_set(const struct isif_dataset *ds)
 
 TEST(dataset_idx_plain_gz_mixed)
 {
-	char dir[4096], err[ISIF_ERR_LEN] = "";
+	char dir[4096];
+	struct isif_error err = {0};
 	const int masks[3] = { 0, 15, 5 }; /* plain, all gz, images gz + labels plain */
 	for (int m = 0; m < 3; m++) {
 		char name[32];
@@ -110,8 +111,8 @@ TEST(dataset_idx_plain_gz_mixed)
 		write_idx_set(dir, masks[m]);
 		for (int f = 0; f < 2; f++) {
 			struct isif_dataset ds;
-			int rc = isif_dataset_load(&ds, dir, f ? ISIF_FMT_IDX : ISIF_FMT_AUTO, NULL, err);
-			CHECK_MSG(rc == ISIF_OK, "mask %d: rc %d: %s", masks[m], rc, err);
+			int rc = isif_dataset_load(&ds, dir, f ? ISIF_FMT_IDX : ISIF_FMT_AUTO, NULL, &err);
+			CHECK_MSG(rc == ISIF_OK, "mask %d: rc %d: %s", masks[m], rc, err.msg);
 			check_idx_set(&ds);
 			CHECK(ds.class_names == NULL);
 			isif_dataset_free(&ds);
@@ -124,19 +125,20 @@ TEST(dataset_idx_plain_gz_mixed)
  * lists exactly num_classes (5 here) names; any other count is ignored. */
 TEST(dataset_idx_class_names_file)
 {
-	char dir[4096], path[8192], err[ISIF_ERR_LEN] = "";
+	char dir[4096], path[8192];
+	struct isif_error err = {0};
 	mkdir_tmp(dir, "idx_names");
 	write_idx_set(dir, 0);
 	snprintf(path, sizeof path, "%s/class_names.txt", dir);
 	const char four[] = "zero\none\ntwo\nthree\n";
 	CHECK(tu_write(path, four, strlen(four)) == 0);
 	struct isif_dataset ds;
-	CHECK_MSG(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(ds.class_names == NULL);
 	isif_dataset_free(&ds);
 	const char five[] = "zero\none\ntwo\nthree\nfour\n";
 	CHECK(tu_write(path, five, strlen(five)) == 0);
-	CHECK_MSG(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(ds.class_names && strcmp(ds.class_names[0], "zero") == 0 &&
 	      strcmp(ds.class_names[4], "four") == 0);
 	isif_dataset_free(&ds);
@@ -148,10 +150,10 @@ static void expect_fail(const char *dir, enum isif_dataset_format fmt,
 			const char *file, const char *what)
 {
 	struct isif_dataset ds;
-	char err[ISIF_ERR_LEN] = "";
-	int rc = isif_dataset_load(&ds, dir, fmt, opt, err);
-	CHECK_MSG(rc == want_rc, "%s: rc %d, want %d (%s)", what, rc, want_rc, err);
-	CHECK_MSG(strstr(err, file) != NULL, "%s: message '%s' does not name %s", what, err, file);
+	struct isif_error err = {0};
+	int rc = isif_dataset_load(&ds, dir, fmt, opt, &err);
+	CHECK_MSG(rc == want_rc, "%s: rc %d, want %d (%s)", what, rc, want_rc, err.msg);
+	CHECK_MSG(strstr(err.msg, file) != NULL, "%s: message '%s' does not name %s", what, err.msg, file);
 	CHECK(ds.train.pixels == NULL && ds.test.pixels == NULL);
 	isif_dataset_free(&ds);
 }
@@ -279,11 +281,12 @@ static void check_cifar_split(const struct isif_split *s, int n, int first, int 
 
 TEST(dataset_cifar10_read)
 {
-	char dir[4096], sub[4096], err[ISIF_ERR_LEN] = "";
+	char dir[4096], sub[4096];
+	struct isif_error err = {0};
 	struct isif_dataset ds;
 	mkdir_tmp(dir, "cifar10_flat");
 	write_cifar10_set(dir);
-	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err), ISIF_OK);
+	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, &err), ISIF_OK);
 	CHECK_EQ(ds.format, ISIF_FMT_CIFAR10);
 	CHECK_EQ(ds.num_classes, 10);
 	check_cifar_split(&ds.train, 8, 0, 10);
@@ -299,7 +302,7 @@ TEST(dataset_cifar10_read)
 	const char names[] = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n";
 	snprintf(path, sizeof path, "%s/batches.meta.txt", sub);
 	CHECK(tu_write(path, names, strlen(names)) == 0);
-	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_CIFAR10, NULL, err), ISIF_OK);
+	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_CIFAR10, NULL, &err), ISIF_OK);
 	check_cifar_split(&ds.train, 8, 0, 10);
 	CHECK(ds.class_names && strcmp(ds.class_names[0], "airplane") == 0 &&
 	      strcmp(ds.class_names[9], "truck") == 0);
@@ -308,12 +311,13 @@ TEST(dataset_cifar10_read)
 
 TEST(dataset_cifar100_read)
 {
-	char dir[4096], err[ISIF_ERR_LEN] = "";
+	char dir[4096];
+	struct isif_error err = {0};
 	struct isif_dataset ds;
 	mkdir_tmp(dir, "cifar100");
 	write_cifar(dir, "train.bin", 95, 9, true, 100); /* fine labels 95..99, 0..3 */
 	write_cifar(dir, "test.bin", 50, 2, true, 100);
-	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err), ISIF_OK);
+	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, &err), ISIF_OK);
 	CHECK_EQ(ds.format, ISIF_FMT_CIFAR100);
 	CHECK_EQ(ds.num_classes, 100);
 	check_cifar_split(&ds.train, 9, 95, 100);
@@ -407,13 +411,14 @@ static void check_stl_image(const struct isif_split *s, int at, int i)
 
 TEST(dataset_stl10_transpose_labels)
 {
-	char dir[4096], sub[4096], err[ISIF_ERR_LEN] = "";
+	char dir[4096], sub[4096];
+	struct isif_error err = {0};
 	struct isif_dataset ds;
 	struct isif_dataset_options o;
 	mkdir_tmp(dir, "stl");
 	mkdir_tmp(sub, "stl/stl10_binary");
 	write_stl_set(sub);
-	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err), ISIF_OK);
+	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, &err), ISIF_OK);
 	CHECK_EQ(ds.format, ISIF_FMT_STL10);
 	CHECK_EQ(ds.num_classes, 10);
 	CHECK_EQ(ds.train.n, 2);
@@ -431,7 +436,7 @@ TEST(dataset_stl10_transpose_labels)
 
 	isif_dataset_options_default(&o);
 	o.stl_unlabeled = true;
-	CHECK_EQ(isif_dataset_load(&ds, sub, ISIF_FMT_STL10, &o, err), ISIF_OK);
+	CHECK_EQ(isif_dataset_load(&ds, sub, ISIF_FMT_STL10, &o, &err), ISIF_OK);
 	CHECK_EQ(ds.train.n, 3);
 	if (ds.train.n == 3) {
 		CHECK_EQ(ds.train.labels[2], -1);
@@ -495,12 +500,13 @@ TEST(dataset_format_names_options)
 
 TEST(dataset_load_bad_paths_options)
 {
-	char dir[4096], err[ISIF_ERR_LEN] = "";
+	char dir[4096];
+	struct isif_error err = {0};
 	struct isif_dataset ds;
 	struct isif_dataset_options o;
-	CHECK_EQ(isif_dataset_load(&ds, "/nonexistent/isif-data", ISIF_FMT_AUTO, NULL, err), ISIF_EIO);
-	CHECK(strstr(err, "/nonexistent/isif-data") != NULL);
-	CHECK_EQ(isif_dataset_load(&ds, "", ISIF_FMT_AUTO, NULL, err), ISIF_EINVAL);
+	CHECK_EQ(isif_dataset_load(&ds, "/nonexistent/isif-data", ISIF_FMT_AUTO, NULL, &err), ISIF_EIO);
+	CHECK(strstr(err.msg, "/nonexistent/isif-data") != NULL);
+	CHECK_EQ(isif_dataset_load(&ds, "", ISIF_FMT_AUTO, NULL, &err), ISIF_EINVAL);
 	mkdir_tmp(dir, "empty_dataset");
 	expect_fail(dir, ISIF_FMT_AUTO, NULL, ISIF_EFORMAT, "no class folders", "empty dir");
 	expect_fail(dir, ISIF_FMT_IDX, NULL, ISIF_EIO, "train-images-idx3-ubyte", "empty idx");
@@ -508,14 +514,15 @@ TEST(dataset_load_bad_paths_options)
 	expect_fail(dir, ISIF_FMT_STL10, NULL, ISIF_EIO, "train_X.bin", "empty stl");
 	isif_dataset_options_default(&o);
 	o.image_size = 0;
-	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_FOLDER, &o, err), ISIF_EINVAL);
-	CHECK_EQ(isif_dataset_load(&ds, dir, (enum isif_dataset_format)42, NULL, err), ISIF_EINVAL);
+	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_FOLDER, &o, &err), ISIF_EINVAL);
+	CHECK_EQ(isif_dataset_load(&ds, dir, (enum isif_dataset_format)42, NULL, &err), ISIF_EINVAL);
 }
 
 TEST(dataset_mean_std_hand_values)
 {
 	/* IDX: two 1x2 images (0, 255): mean ½, std ½ on the 0..1 scale */
-	char dir[4096], err[ISIF_ERR_LEN] = "";
+	char dir[4096];
+	struct isif_error err = {0};
 	struct isif_dataset ds;
 	mkdir_tmp(dir, "meanstd_idx");
 	uint8_t px[4] = { 0, 255, 255, 0 }, lab[2] = { 0, 1 };
@@ -524,7 +531,7 @@ TEST(dataset_mean_std_hand_values)
 	write_idx(dir, "train-labels-idx1-ubyte", false, 0x801, d1, 1, lab, 2);
 	write_idx(dir, "t10k-images-idx3-ubyte", false, 0x803, d3, 3, px, 4);
 	write_idx(dir, "t10k-labels-idx1-ubyte", false, 0x801, d1, 1, lab, 2);
-	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err), ISIF_OK);
+	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, &err), ISIF_OK);
 	CHECK_NEAR(ds.mean[0], 0.5, 1e-7);
 	CHECK_NEAR(ds.std[0], 0.5, 1e-7);
 	CHECK_NEAR(ds.mean[2], 0.5, 1e-7); /* 1 channel: repeated */
@@ -550,7 +557,7 @@ TEST(dataset_mean_std_hand_values)
 			snprintf(path, sizeof path, "%s/test_batch.bin", dir);
 		CHECK(tu_write(path, rec, sizeof rec) == 0);
 	}
-	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, err), ISIF_OK);
+	CHECK_EQ(isif_dataset_load(&ds, dir, ISIF_FMT_AUTO, NULL, &err), ISIF_OK);
 	CHECK_NEAR(ds.mean[0], 0.2, 1e-7);
 	CHECK_NEAR(ds.std[0], 1.0, 0);
 	CHECK_NEAR(ds.mean[1], 0.5, 1e-7);
@@ -568,9 +575,9 @@ TEST(dataset_fashion_mnist_real)
 		return;
 	}
 	struct isif_dataset ds;
-	char err[ISIF_ERR_LEN] = "";
-	int rc = isif_dataset_load(&ds, "fashion-mnist", ISIF_FMT_AUTO, NULL, err);
-	CHECK_MSG(rc == ISIF_OK, "rc %d: %s", rc, err);
+	struct isif_error err = {0};
+	int rc = isif_dataset_load(&ds, "fashion-mnist", ISIF_FMT_AUTO, NULL, &err);
+	CHECK_MSG(rc == ISIF_OK, "rc %d: %s", rc, err.msg);
 	if (rc)
 		return;
 	CHECK_EQ(ds.format, ISIF_FMT_IDX);

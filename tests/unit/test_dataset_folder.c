@@ -17,10 +17,11 @@
 /* Writes test_tmpdir()/rel as a PNG via the engine's encoder. */
 static void put_png(const char *rel, const uint8_t *chw, int c, int h, int w)
 {
-	char path[4096], err[ISIF_ERR_LEN];
+	char path[4096];
+	struct isif_error err = {0};
 	void *png;
 	size_t len;
-	CHECK_EQ(isif_image_encode_png(chw, c, h, w, &png, &len, err), ISIF_OK);
+	CHECK_EQ(isif_image_encode_png(chw, c, h, w, &png, &len, &err), ISIF_OK);
 	CHECK(tu_write(tu_path(path, rel), png, len) == 0);
 	free(png);
 }
@@ -47,8 +48,8 @@ static void gray4(uint8_t *px, int base)
 		px[k] = (uint8_t)(base + 3 * k);
 }
 
-static int load(struct isif_dataset *ds, const char *rel, const struct isif_dataset_options *o,
-		char *err)
+static enum isif_rc load(struct isif_dataset *ds, const char *rel, const struct isif_dataset_options *o,
+		struct isif_error *err)
 {
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), rel);
@@ -75,11 +76,11 @@ TEST(dataset_folder_train_test_layout)
 
 	struct isif_dataset ds;
 	struct isif_dataset_options o;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_dataset_options_default(&o);
 	o.image_size = 4; /* no resizing: pixels come back exactly */
-	int rc = load(&ds, "fl1", &o, err);
-	CHECK_MSG(rc == ISIF_OK, "rc %d: %s", rc, err);
+	int rc = load(&ds, "fl1", &o, &err);
+	CHECK_MSG(rc == ISIF_OK, "rc %d: %s", rc, err.msg);
 	if (rc)
 		return;
 	CHECK_EQ(ds.format, ISIF_FMT_FOLDER);
@@ -119,11 +120,11 @@ TEST(dataset_folder_colour_and_resize)
 	put_png("fl2/only/h.png", rgb, 3, 2, 2);
 	struct isif_dataset ds;
 	struct isif_dataset_options o;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_dataset_options_default(&o);
 	o.image_size = 4;
-	int rc = load(&ds, "fl2", &o, err);
-	CHECK_MSG(rc == ISIF_OK, "rc %d: %s", rc, err);
+	int rc = load(&ds, "fl2", &o, &err);
+	CHECK_MSG(rc == ISIF_OK, "rc %d: %s", rc, err.msg);
 	if (rc)
 		return;
 	CHECK_EQ(ds.train.c, 3);
@@ -165,12 +166,12 @@ static uint32_t holdout_ids(const char *root, uint64_t seed)
 {
 	struct isif_dataset ds;
 	struct isif_dataset_options o;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_dataset_options_default(&o);
 	o.image_size = 2;
 	o.holdout_seed = seed;
-	int rc = load(&ds, root, &o, err);
-	CHECK_MSG(rc == ISIF_OK, "rc %d: %s", rc, err);
+	int rc = load(&ds, root, &o, &err);
+	CHECK_MSG(rc == ISIF_OK, "rc %d: %s", rc, err.msg);
 	if (rc)
 		return 0;
 	uint32_t seen = 0, test = 0;
@@ -219,10 +220,10 @@ static void expect_fail(const char *rel, const struct isif_dataset_options *o, i
 			const char *name)
 {
 	struct isif_dataset ds;
-	char err[ISIF_ERR_LEN] = "";
-	int rc = load(&ds, rel, o, err);
-	CHECK_MSG(rc == want, "%s: rc %d, want %d (%s)", rel, rc, want, err);
-	CHECK_MSG(strstr(err, name) != NULL, "%s: '%s' does not name %s", rel, err, name);
+	struct isif_error err = {0};
+	int rc = load(&ds, rel, o, &err);
+	CHECK_MSG(rc == want, "%s: rc %d, want %d (%s)", rel, rc, want, err.msg);
+	CHECK_MSG(strstr(err.msg, name) != NULL, "%s: '%s' does not name %s", rel, err.msg, name);
 	CHECK(ds.train.pixels == NULL && ds.class_names == NULL);
 	isif_dataset_free(&ds);
 }
@@ -250,8 +251,8 @@ TEST(dataset_folder_corrupt)
 
 	/* a truncated PNG */
 	void *png;
-	char err[ISIF_ERR_LEN];
-	CHECK_EQ(isif_image_encode_png(px, 3, 16, 16, &png, &len, err), ISIF_OK);
+	struct isif_error err = {0};
+	CHECK_EQ(isif_image_encode_png(px, 3, 16, 16, &png, &len, &err), ISIF_OK);
 	CHECK(tu_write(tu_path(path, "flx_png/a/bad.png"), png, len - 20) == 0);
 	expect_fail("flx_png", NULL, ISIF_EFORMAT, "flx_png/a/bad.png");
 

@@ -23,9 +23,9 @@ static uint8_t *decode_ok(const void *buf, size_t len, int c, int h, int w)
 {
 	uint8_t *pix = NULL;
 	int dc, dh, dw;
-	char err[ISIF_ERR_LEN] = "";
-	int rc = isif_image_decode(buf, len, NULL, &pix, &dc, &dh, &dw, err);
-	CHECK_MSG(rc == ISIF_OK, "decode: rc %d: %s", rc, err);
+	struct isif_error err = {0};
+	int rc = isif_image_decode(buf, len, NULL, &pix, &dc, &dh, &dw, &err);
+	CHECK_MSG(rc == ISIF_OK, "decode: rc %d: %s", rc, err.msg);
 	CHECK_EQ(dc, c);
 	CHECK_EQ(dh, h);
 	CHECK_EQ(dw, w);
@@ -160,8 +160,8 @@ TEST(dataset_png_encode_roundtrip)
 		chw[i] = (uint8_t)(i * 13 + 1);
 	void *png;
 	size_t len;
-	char err[ISIF_ERR_LEN];
-	CHECK_EQ(isif_image_encode_png(chw, 3, H, W, &png, &len, err), ISIF_OK);
+	struct isif_error err = {0};
+	CHECK_EQ(isif_image_encode_png(chw, 3, H, W, &png, &len, &err), ISIF_OK);
 	png_image img;
 	memset(&img, 0, sizeof img);
 	img.version = PNG_IMAGE_VERSION;
@@ -177,14 +177,14 @@ TEST(dataset_png_encode_roundtrip)
 	free(png);
 
 	/* gray through our own decoder */
-	CHECK_EQ(isif_image_encode_png(chw, 1, H, W, &png, &len, err), ISIF_OK);
+	CHECK_EQ(isif_image_encode_png(chw, 1, H, W, &png, &len, &err), ISIF_OK);
 	uint8_t *p = decode_ok(png, len, 1, H, W);
 	for (int i = 0; p && i < W * H; i++)
 		CHECK_EQ(p[i], chw[i]);
 	free(p);
 	free(png);
 
-	CHECK_EQ(isif_image_encode_png(chw, 2, H, W, &png, &len, err), ISIF_EINVAL);
+	CHECK_EQ(isif_image_encode_png(chw, 2, H, W, &png, &len, &err), ISIF_EINVAL);
 	CHECK(png == NULL);
 }
 
@@ -247,13 +247,13 @@ static void check_prefixes(const uint8_t *buf, size_t len, const char *what)
 	for (size_t k = 0; k < len; k++) {
 		uint8_t *pix = (uint8_t *)1;
 		int c, h, w;
-		char err[ISIF_ERR_LEN] = "";
+		struct isif_error err = {0};
 		uint8_t *copy = malloc(k + 1); /* exact size so ASan sees overreads */
 		memcpy(copy, buf, k);
-		int rc = isif_image_decode(copy, k, NULL, &pix, &c, &h, &w, err);
-		CHECK_MSG(rc == ISIF_EFORMAT, "%s prefix %zu of %zu: rc %d (%s)", what, k, len, rc, err);
+		int rc = isif_image_decode(copy, k, NULL, &pix, &c, &h, &w, &err);
+		CHECK_MSG(rc == ISIF_EFORMAT, "%s prefix %zu of %zu: rc %d (%s)", what, k, len, rc, err.msg);
 		CHECK(pix == NULL);
-		CHECK(err[0] != '\0');
+		CHECK(err.msg[0] != '\0');
 		free(copy);
 	}
 }
@@ -271,12 +271,12 @@ TEST(dataset_image_decode_truncated)
 	check_prefixes(png, len, "PNG");
 	free(png);
 
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	uint8_t *pix;
 	int c, h, w;
 	const char text[] = "this is not an image at all";
-	CHECK_EQ(isif_image_decode(text, sizeof text, NULL, &pix, &c, &h, &w, err), ISIF_EFORMAT);
-	CHECK(strstr(err, "not a JPEG or PNG") != NULL);
+	CHECK_EQ(isif_image_decode(text, sizeof text, NULL, &pix, &c, &h, &w, &err), ISIF_EFORMAT);
+	CHECK(strstr(err.msg, "not a JPEG or PNG") != NULL);
 }
 
 TEST(dataset_image_decode_limits)
@@ -287,7 +287,7 @@ TEST(dataset_image_decode_limits)
 	void *jpg = tu_jpeg(g, 1, 30, 40, 90, &jlen);
 	void *png = tu_png(g, 40, 30, 8, PNG_COLOR_TYPE_GRAY, 0, NULL, 0, NULL, 0, &plen);
 	struct isif_image_limits o;
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	uint8_t *pix;
 	int c, h, w;
 	const void *bufs[2] = { jpg, png };
@@ -295,15 +295,15 @@ TEST(dataset_image_decode_limits)
 	for (int k = 0; k < 2; k++) {
 		o = (struct isif_image_limits)ISIF_IMAGE_LIMITS_DEFAULT;
 		o.max_side = 39; /* width 40 */
-		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, err), ISIF_ERANGE);
+		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, &err), ISIF_ERANGE);
 		o.max_side = 40;
 		o.max_pixels = 40 * 30 - 1;
-		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, err), ISIF_ERANGE);
+		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, &err), ISIF_ERANGE);
 		o.max_pixels = 40 * 30;
 		o.max_bytes = (int64_t)lens[k] - 1;
-		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, err), ISIF_ERANGE);
+		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, &err), ISIF_ERANGE);
 		o.max_bytes = (int64_t)lens[k];
-		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, err), ISIF_OK);
+		CHECK_EQ(isif_image_decode(bufs[k], lens[k], &o, &pix, &c, &h, &w, &err), ISIF_OK);
 		free(pix);
 	}
 	free(jpg);
@@ -319,16 +319,16 @@ TEST(dataset_image_decode_default_limits)
 	struct isif_dataset_options o;
 	isif_dataset_options_default(&o);
 	CHECK(memcmp(&o.limits, &def, sizeof def) == 0);
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	uint8_t *pix;
 	int c, h, w;
 	for (int side = 16384; side <= 16385; side++) {
 		size_t len;
 		void *png = tu_png(row, side, 1, 8, PNG_COLOR_TYPE_GRAY, 0, NULL, 0, NULL, 0, &len);
 		int want = side <= def.max_side ? ISIF_OK : ISIF_ERANGE;
-		CHECK_EQ(isif_image_decode(png, len, NULL, &pix, &c, &h, &w, err), want);
+		CHECK_EQ(isif_image_decode(png, len, NULL, &pix, &c, &h, &w, &err), want);
 		free(pix);
-		CHECK_EQ(isif_image_decode(png, len, &def, &pix, &c, &h, &w, err), want);
+		CHECK_EQ(isif_image_decode(png, len, &def, &pix, &c, &h, &w, &err), want);
 		free(pix);
 		free(png);
 	}
@@ -337,8 +337,8 @@ TEST(dataset_image_decode_default_limits)
 	uint8_t *junk = calloc(big, 1);
 	CHECK(junk != NULL);
 	if (junk) {
-		CHECK_EQ(isif_image_decode(junk, big, NULL, &pix, &c, &h, &w, err), ISIF_ERANGE);
-		CHECK_EQ(isif_image_decode(junk, big - 1, NULL, &pix, &c, &h, &w, err), ISIF_EFORMAT);
+		CHECK_EQ(isif_image_decode(junk, big, NULL, &pix, &c, &h, &w, &err), ISIF_ERANGE);
+		CHECK_EQ(isif_image_decode(junk, big - 1, NULL, &pix, &c, &h, &w, &err), ISIF_EFORMAT);
 	}
 	free(junk);
 }
@@ -363,8 +363,8 @@ TEST(dataset_image_decode_fuzz)
 				copy[isif_rng_below(&rng, (uint32_t)lens[k])] = (uint8_t)isif_rng_u32(&rng);
 			uint8_t *pix = NULL;
 			int c, h, w;
-			char err[ISIF_ERR_LEN];
-			int rc = isif_image_decode(copy, lens[k], NULL, &pix, &c, &h, &w, err);
+			struct isif_error err = {0};
+			int rc = isif_image_decode(copy, lens[k], NULL, &pix, &c, &h, &w, &err);
 			CHECK_MSG(rc == ISIF_OK || rc == ISIF_EFORMAT || rc == ISIF_ERANGE,
 				  "iteration %d: rc %d", it, rc);
 			free(pix);

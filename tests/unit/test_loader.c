@@ -141,11 +141,11 @@ TEST(trainer_cancel_between_batches)
 	struct isif_dataset ds = make_dataset(64, 16);
 	struct isif_job_spec spec = small_spec(3);
 	struct isif_trainer *t;
-	char err[ISIF_ERR_LEN] = "";
-	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, err) == ISIF_OK, "%s", err);
+	struct isif_error err = {0};
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, &err) == ISIF_OK, "%s", err.msg);
 	atomic_int cancel = 0;
 	struct isif_train_callbacks cb = { .user = &cancel, .on_progress = cancel_after_first };
-	CHECK(isif_trainer_run(t, &cb, &cancel, err) == ISIF_ECANCELLED);
+	CHECK(isif_trainer_run(t, &cb, &cancel, &err) == ISIF_ECANCELLED);
 	CHECK_EQ(isif_trainer_epoch(t), 0);
 	isif_trainer_free(t);
 	isif_dataset_free(&ds);
@@ -183,11 +183,11 @@ TEST(trainer_unseen_category_protocol)
 	spec.n_test_classes = 1;
 	spec.test_classes[0] = 2;
 	struct isif_trainer *t;
-	char err[ISIF_ERR_LEN] = "";
-	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, err) == ISIF_OK, "%s", err);
+	struct isif_error err = {0};
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, &err) == ISIF_OK, "%s", err.msg);
 	struct captured c = { 0 };
 	struct isif_train_callbacks cb = { .user = &c, .on_epoch = capture_epoch };
-	CHECK_MSG(isif_trainer_run(t, &cb, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_trainer_run(t, &cb, NULL, &err) == ISIF_OK, "%s", err.msg);
 	CHECK_EQ(c.calls, 1);
 	CHECK(c.last.unseen && !c.last.has_knn);
 	CHECK_EQ(c.n_train, 40); /* labels 0 and 1 of 60 */
@@ -207,13 +207,13 @@ static void drop_meta(const char *path, const char *key1, const char *key2)
 {
 	struct isif_st_file f;
 	struct isif_st_meta old = { 0 };
-	char err[ISIF_ERR_LEN] = "";
-	CHECK_MSG(isif_st_read(path, &f, err) == ISIF_OK, "%s", err);
+	struct isif_error err = {0};
+	CHECK_MSG(isif_st_read(path, &f, &err) == ISIF_OK, "%s", err.msg);
 	for (size_t i = 0; i < f.meta.n; i++)
 		if (strcmp(f.meta.keys[i], key1) && strcmp(f.meta.keys[i], key2))
 			CHECK(isif_st_meta_set(&old, f.meta.keys[i], f.meta.values[i]) == ISIF_OK);
 	CHECK_EQ(old.n + 2, f.meta.n);
-	CHECK_MSG(isif_st_write(path, f.tensors, f.n, &old, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_write(path, f.tensors, f.n, &old, &err) == ISIF_OK, "%s", err.msg);
 	isif_st_meta_free(&old);
 	isif_st_file_free(&f);
 }
@@ -222,8 +222,8 @@ static void drop_meta(const char *path, const char *key1, const char *key2)
 static char *checkpoint_meta(const char *path, const char *key)
 {
 	struct isif_st_file f;
-	char err[ISIF_ERR_LEN] = "";
-	CHECK_MSG(isif_st_read(path, &f, err) == ISIF_OK, "%s", err);
+	struct isif_error err = {0};
+	CHECK_MSG(isif_st_read(path, &f, &err) == ISIF_OK, "%s", err.msg);
 	const char *v = isif_st_meta_get(&f.meta, key);
 	char *copy = v ? strdup(v) : NULL;
 	isif_st_file_free(&f);
@@ -244,13 +244,14 @@ TEST(trainer_checkpoint_says_how_to_preprocess)
 	ds.class_names[2] = strdup("two");
 	struct isif_job_spec spec = small_spec(1);
 	spec.eval_every = 0;
-	char dir[1024], path[1100], err[ISIF_ERR_LEN] = "";
+	char dir[1024], path[1100];
+	struct isif_error err = {0};
 	snprintf(dir, sizeof dir, "%s/trainer_meta", test_tmpdir());
 	mkdir(dir, 0700);
 	snprintf(path, sizeof path, "%s/checkpoint-latest.safetensors", dir);
 	struct isif_trainer *t;
-	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, dir, 1, err) == ISIF_OK, "%s", err);
-	CHECK_MSG(isif_trainer_run(t, NULL, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, dir, 1, &err) == ISIF_OK, "%s", err.msg);
+	CHECK_MSG(isif_trainer_run(t, NULL, NULL, &err) == ISIF_OK, "%s", err.msg);
 	isif_trainer_free(t);
 	char *pre = checkpoint_meta(path, "preprocessing"), *cls = checkpoint_meta(path, "classes");
 	CHECK_MSG(pre && strstr(pre, "{\"channels\":1,\"height\":16,\"width\":16,"),
@@ -263,10 +264,10 @@ TEST(trainer_checkpoint_says_how_to_preprocess)
 
 	drop_meta(path, "preprocessing", "classes");
 	spec.epochs = 2;
-	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, dir, 1, err) == ISIF_OK, "%s", err);
-	CHECK_MSG(isif_trainer_resume(t, path, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, dir, 1, &err) == ISIF_OK, "%s", err.msg);
+	CHECK_MSG(isif_trainer_resume(t, path, &err) == ISIF_OK, "%s", err.msg);
 	CHECK_EQ(isif_trainer_epoch(t), 1);
-	CHECK_MSG(isif_trainer_run(t, NULL, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_trainer_run(t, NULL, NULL, &err) == ISIF_OK, "%s", err.msg);
 	isif_trainer_free(t);
 	pre = checkpoint_meta(path, "preprocessing");
 	CHECK(pre && strstr(pre, "\"mean\":[0.5],\"std\":[0.25],"));

@@ -16,9 +16,9 @@
 static struct isif_model *make(const char *name, int C)
 {
 	struct isif_model *m = NULL;
-	char err[ISIF_ERR_LEN] = "";
-	int rc = isif_model_create(&m, name, C, 128, 7, err);
-	CHECK_MSG(rc == ISIF_OK, "create %s: %s", name, err);
+	struct isif_error err = {0};
+	int rc = isif_model_create(&m, name, C, 128, 7, &err);
+	CHECK_MSG(rc == ISIF_OK, "create %s: %s", name, err.msg);
 	return m;
 }
 
@@ -138,8 +138,8 @@ TEST(model_forward_rows_are_unit_and_bn_modes_differ)
 		float *x = malloc(sizeof(float) * N * H * W);
 		gc_fill_uniform(x, (size_t)N * H * W, -1, 1, 3);
 		const float *out;
-		char err[ISIF_ERR_LEN];
-		CHECK(isif_model_forward(m, x, N, H, W, true, 1, &out, err) == ISIF_OK);
+		struct isif_error err = {0};
+		CHECK(isif_model_forward(m, x, N, H, W, true, 1, &out, &err) == ISIF_OK);
 		float *train_out = malloc(sizeof(float) * N * 128);
 		memcpy(train_out, out, sizeof(float) * N * 128);
 		for (int i = 0; i < N; i++) {
@@ -151,10 +151,10 @@ TEST(model_forward_rows_are_unit_and_bn_modes_differ)
 		const int64_t *tracked = isif_model_find(
 			m, k == 0 ? "features.1.num_batches_tracked" : "bn1.num_batches_tracked")->data;
 		CHECK_EQ(*tracked, 1);
-		CHECK(isif_model_forward(m, x, N, H, W, false, 1, &out, err) == ISIF_OK);
+		CHECK(isif_model_forward(m, x, N, H, W, false, 1, &out, &err) == ISIF_OK);
 		CHECK_EQ(*tracked, 1); /* eval mode leaves statistics alone */
 		CHECK(memcmp(out, train_out, sizeof(float) * N * 128) != 0);
-		CHECK(isif_model_forward(m, x, N, 8, 8, false, 1, &out, err) == ISIF_EINVAL);
+		CHECK(isif_model_forward(m, x, N, 8, 8, false, 1, &out, &err) == ISIF_EINVAL);
 		free(x);
 		free(train_out);
 		isif_model_free(m);
@@ -191,11 +191,11 @@ static void check_model_grads(struct isif_model *m, int N, int C, int H, int W,
 	gc_fill_uniform(r, (size_t)N * D, -1, 1, 12);
 	struct model_obj o = { m, x, r, N, H, W, groups };
 	const float *out;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 
 	isif_model_zero_grad(m);
-	CHECK(isif_model_forward(m, x, N, H, W, true, groups, &out, err) == ISIF_OK);
-	CHECK_MSG(isif_model_backward(m, r, err) == ISIF_OK, "%s", err);
+	CHECK(isif_model_forward(m, x, N, H, W, true, groups, &out, &err) == ISIF_OK);
+	CHECK_MSG(isif_model_backward(m, r, &err) == ISIF_OK, "%s", err.msg);
 	size_t n = isif_model_num_params(m);
 	float *ana = malloc(sizeof(float) * n);
 	memcpy(ana, isif_model_grads(m), sizeof(float) * n);

@@ -17,22 +17,22 @@
 TEST(model_exec_eval_row_groups_match_single_rows)
 {
 	struct isif_model *m;
-	char err[ISIF_ERR_LEN];
-	CHECK(isif_model_create(&m, "convnet", 1, 128, 3, err) == ISIF_OK);
+	struct isif_error err = {0};
+	CHECK(isif_model_create(&m, "convnet", 1, 128, 3, &err) == ISIF_OK);
 	/* 16×16 convnet: largest activation 32·256 floats, 128 rows per group */
 	int N = 300, H = 16, W = 16, D = 128;
 	float *x = malloc(sizeof(float) * N * H * W), *all = malloc(sizeof(float) * N * D);
 	gc_fill_uniform(x, (size_t)N * H * W, -1, 1, 5);
 	const float *out;
 	/* one train step first so the running statistics are not the defaults */
-	CHECK(isif_model_forward(m, x, 64, H, W, true, 1, &out, err) == ISIF_OK);
-	CHECK(isif_model_forward(m, x, N, H, W, false, 1, &out, err) == ISIF_OK);
+	CHECK(isif_model_forward(m, x, 64, H, W, true, 1, &out, &err) == ISIF_OK);
+	CHECK(isif_model_forward(m, x, N, H, W, false, 1, &out, &err) == ISIF_OK);
 	CHECK(m->last_rows < N); /* it did run in groups */
 	CHECK(model_freeze_kinks(m, 1) != 0);
 	memcpy(all, out, sizeof(float) * N * D);
 	int bad = 0;
 	for (int i = 0; i < N; i += 7) {
-		CHECK(isif_model_forward(m, x + (size_t)i * H * W, 1, H, W, false, 1, &out, err) == ISIF_OK);
+		CHECK(isif_model_forward(m, x + (size_t)i * H * W, 1, H, W, false, 1, &out, &err) == ISIF_OK);
 		/* equal up to the linear layer's BLAS rounding, which may sum a
 		 * one-row product in another order; a misplaced row is off by O(1) */
 		for (int d = 0; d < D; d++)
@@ -50,9 +50,9 @@ TEST(model_exec_eval_row_groups_match_single_rows)
 TEST(model_exec_plan_fuses_and_shares)
 {
 	struct isif_model *m;
-	char err[ISIF_ERR_LEN];
-	CHECK(isif_model_create(&m, "resnet20", 1, 128, 3, err) == ISIF_OK);
-	CHECK(isif_model_plan(m, 8, 16, 16, err) == ISIF_OK);
+	struct isif_error err = {0};
+	CHECK(isif_model_create(&m, "resnet20", 1, 128, 3, &err) == ISIF_OK);
+	CHECK(isif_model_plan(m, 8, 16, 16, &err) == ISIF_OK);
 	int fused = 0, materialised_pre_relu = 0, grads = 0, deferred = 0;
 	for (int i = 0; i < m->n_nodes; i++) {
 		const struct node *n = &m->nodes[i];

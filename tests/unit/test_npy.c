@@ -78,25 +78,26 @@ static const float npy_2x3_values[6] = { 0.5f, -1.0f, 2.0f, 3.25f, 1e-3f, -7.5f 
 
 TEST(npy_reads_numpy_files)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	struct isif_npy a;
 	npy_path(path, sizeof path, "npy_numpy_v1.npy");
 	npy_put(path, npy_numpy_v1_2x3, sizeof npy_numpy_v1_2x3);
-	CHECK_MSG(isif_npy_read(path, &a, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_npy_read(path, &a, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3);
 	CHECK(a.data && memcmp(a.data, npy_2x3_values, sizeof npy_2x3_values) == 0);
 	free(a.data);
 
 	npy_path(path, sizeof path, "npy_numpy_v2.npy");
 	npy_put(path, npy_numpy_v2_3, sizeof npy_numpy_v2_3);
-	CHECK_MSG(isif_npy_read(path, &a, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_npy_read(path, &a, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(a.ndim == 1 && a.shape[0] == 3);
 	CHECK(a.data && a.data[0] == 1.0f && a.data[1] == 2.0f && a.data[2] == 3.0f);
 	free(a.data);
 
 	npy_path(path, sizeof path, "npy_numpy_scalar.npy");
 	npy_put(path, npy_numpy_scalar, sizeof npy_numpy_scalar);
-	CHECK_MSG(isif_npy_read(path, &a, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_npy_read(path, &a, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(a.ndim == 0 && a.data && a.data[0] == 1.5f);
 	free(a.data);
 }
@@ -114,14 +115,15 @@ static int npy_file_is(const char *path, const void *want, size_t len)
 
 TEST(npy_writes_what_numpy_writes)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	int64_t shape[2] = { 2, 3 };
 	float one_half = 1.5f;
 	npy_path(path, sizeof path, "npy_write_2x3.npy");
-	CHECK_MSG(isif_npy_write(path, npy_2x3_values, 2, shape, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_npy_write(path, npy_2x3_values, 2, shape, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(npy_file_is(path, npy_numpy_v1_2x3, sizeof npy_numpy_v1_2x3));
 	npy_path(path, sizeof path, "npy_write_scalar.npy");
-	CHECK_MSG(isif_npy_write(path, &one_half, 0, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_npy_write(path, &one_half, 0, NULL, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(npy_file_is(path, npy_numpy_scalar, sizeof npy_numpy_scalar));
 }
 
@@ -153,14 +155,15 @@ TEST(npy_header_matches_numpy)
 		  "1000000000000), }", 256 },
 	};
 	static const float zeros[8] = { 0 };
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	npy_path(path, sizeof path, "npy_header.npy");
 	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-		CHECK_MSG(isif_npy_write(path, zeros, cases[c].ndim, cases[c].shape, err) == ISIF_OK,
-			  "%s", err);
+		CHECK_MSG(isif_npy_write(path, zeros, cases[c].ndim, cases[c].shape, &err) == ISIF_OK,
+			  "%s", err.msg);
 		unsigned char *got;
 		size_t len;
-		CHECK(isif_read_file(path, 4096, (void **)&got, &len, err) == ISIF_OK);
+		CHECK(isif_read_file(path, 4096, (void **)&got, &len, &err) == ISIF_OK);
 		size_t dl = strlen(cases[c].dict), total = cases[c].total;
 		int64_t numel = 1;
 		for (int d = 0; d < cases[c].ndim; d++)
@@ -182,7 +185,8 @@ next:
 
 TEST(npy_roundtrip_shapes)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	static const struct { int ndim; int64_t shape[8]; } cases[] = {
 		{ 0, { 0 } }, { 1, { 7 } }, { 2, { 4, 3 } }, { 2, { 0, 4 } },
 		{ 8, { 2, 1, 3, 1, 2, 1, 1, 2 } }, { 3, { 5, 12, 10 } },
@@ -195,10 +199,10 @@ TEST(npy_roundtrip_shapes)
 		int64_t numel = 1;
 		for (int d = 0; d < cases[c].ndim; d++)
 			numel *= cases[c].shape[d];
-		CHECK_MSG(isif_npy_write(path, data, cases[c].ndim, cases[c].shape, err) == ISIF_OK,
-			  "%s", err);
+		CHECK_MSG(isif_npy_write(path, data, cases[c].ndim, cases[c].shape, &err) == ISIF_OK,
+			  "%s", err.msg);
 		struct isif_npy a;
-		CHECK_MSG(isif_npy_read(path, &a, err) == ISIF_OK, "%s", err);
+		CHECK_MSG(isif_npy_read(path, &a, &err) == ISIF_OK, "%s", err.msg);
 		CHECK_EQ(a.ndim, cases[c].ndim);
 		for (int d = 0; d < cases[c].ndim; d++)
 			CHECK_EQ(a.shape[d], cases[c].shape[d]);
@@ -231,14 +235,15 @@ static void npy_put_dict(const char *path, int major, const char *dict, const vo
 static void npy_expect_reject(int line, int major, const char *dict, size_t nbytes,
 			      const char *needle)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	npy_path(path, sizeof path, "npy_reject.npy");
 	npy_put_dict(path, major, dict, NULL, nbytes);
 	struct isif_npy a;
-	int rc = isif_npy_read(path, &a, err);
-	if (rc != ISIF_EFORMAT || !strstr(err, needle))
+	int rc = isif_npy_read(path, &a, &err);
+	if (rc != ISIF_EFORMAT || !strstr(err.msg, needle))
 		test_fail_at(__FILE__, line, "%s: rc %d, message \"%s\" (want \"%s\")", dict, rc,
-			     err, needle);
+			     err.msg, needle);
 	if (rc == ISIF_OK)
 		free(a.data);
 }
@@ -293,13 +298,14 @@ TEST(npy_reject_garbage_header)
 	REJECT(1, "{'descr': '<f4, 'fortran_order': False, 'shape': (2,), }\n", 8, "");
 	REJECT(1, "", 0, "not a dict");
 	/* accepted variants: double quotes, no trailing comma, extra spaces, tuple comma */
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	static const float one_two[2] = { 1.0f, 2.0f };
 	npy_path(path, sizeof path, "npy_variant.npy");
 	npy_put_dict(path, 1, "{ \"shape\" : (1, 2,) ,'fortran_order':False,\"descr\":'<f4'}\n",
 		     one_two, sizeof one_two);
 	struct isif_npy a;
-	CHECK_MSG(isif_npy_read(path, &a, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_npy_read(path, &a, &err) == ISIF_OK, "%s", err.msg);
 	CHECK(a.ndim == 2 && a.shape[0] == 1 && a.shape[1] == 2);
 	CHECK(a.data && a.data[0] == 1.0f && a.data[1] == 2.0f);
 	free(a.data);
@@ -307,68 +313,70 @@ TEST(npy_reject_garbage_header)
 
 TEST(npy_reject_preamble)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	struct isif_npy a;
 	unsigned char b[160];
 	npy_path(path, sizeof path, "npy_preamble.npy");
 	/* empty and 7-byte files, bad magic */
 	npy_put(path, b, 0);
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EFORMAT);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EFORMAT);
 	npy_put(path, "\x93NUMPY\x01", 7);
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EFORMAT);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EFORMAT);
 	memcpy(b, npy_numpy_v1_2x3, sizeof npy_numpy_v1_2x3);
 	b[1] = 'n';
 	npy_put(path, b, sizeof npy_numpy_v1_2x3);
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EFORMAT);
-	CHECK_MSG(strstr(err, "magic"), "%s", err);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "magic"), "%s", err.msg);
 	/* versions 3.0 and 1.1 */
 	memcpy(b, npy_numpy_v1_2x3, sizeof npy_numpy_v1_2x3);
 	b[6] = 3;
 	npy_put(path, b, sizeof npy_numpy_v1_2x3);
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EFORMAT);
-	CHECK_MSG(strstr(err, "version 3.0"), "%s", err);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "version 3.0"), "%s", err.msg);
 	b[6] = 1;
 	b[7] = 1;
 	npy_put(path, b, sizeof npy_numpy_v1_2x3);
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EFORMAT);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EFORMAT);
 	/* header length beyond the file, and over the limit (version 2.0) */
 	memcpy(b, npy_numpy_v1_2x3, sizeof npy_numpy_v1_2x3);
 	b[8] = 0xff;
 	npy_put(path, b, sizeof npy_numpy_v1_2x3);
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EFORMAT);
-	CHECK_MSG(strstr(err, "truncated header"), "%s", err);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "truncated header"), "%s", err.msg);
 	memcpy(b, npy_numpy_v2_3, sizeof npy_numpy_v2_3);
 	b[11] = 0x7f;
 	npy_put(path, b, sizeof npy_numpy_v2_3);
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EFORMAT);
-	CHECK_MSG(strstr(err, "limit"), "%s", err);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "limit"), "%s", err.msg);
 	/* header cut short */
 	npy_put(path, npy_numpy_v1_2x3, 60);
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EFORMAT);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EFORMAT);
 	npy_path(path, sizeof path, "npy_missing.npy");
-	CHECK(isif_npy_read(path, &a, err) == ISIF_EIO);
+	CHECK(isif_npy_read(path, &a, &err) == ISIF_EIO);
 }
 
 TEST(npy_writer_rejects_bad_input)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	int64_t shape[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
 	float x = 0;
 	npy_path(path, sizeof path, "npy_bad_write.npy");
-	CHECK(isif_npy_write(path, &x, 9, shape, err) == ISIF_EINVAL);
-	CHECK(isif_npy_write(path, &x, -1, shape, err) == ISIF_EINVAL);
+	CHECK(isif_npy_write(path, &x, 9, shape, &err) == ISIF_EINVAL);
+	CHECK(isif_npy_write(path, &x, -1, shape, &err) == ISIF_EINVAL);
 	shape[0] = -1;
-	CHECK(isif_npy_write(path, &x, 1, shape, err) == ISIF_EINVAL);
+	CHECK(isif_npy_write(path, &x, 1, shape, &err) == ISIF_EINVAL);
 	shape[0] = 2;
-	CHECK(isif_npy_write(path, NULL, 1, shape, err) == ISIF_EINVAL);
+	CHECK(isif_npy_write(path, NULL, 1, shape, &err) == ISIF_EINVAL);
 	shape[0] = (int64_t)1 << 40;
 	shape[1] = (int64_t)1 << 40;
-	CHECK(isif_npy_write(path, &x, 2, shape, err) == ISIF_ENOMEM);
+	CHECK(isif_npy_write(path, &x, 2, shape, &err) == ISIF_ENOMEM);
 	FILE *fp = fopen(path, "rb");
 	CHECK(fp == NULL);
 	if (fp)
 		fclose(fp);
 	npy_path(path, sizeof path, "no/dir/x.npy");
 	shape[0] = 1;
-	CHECK(isif_npy_write(path, &x, 1, shape, err) == ISIF_EIO);
+	CHECK(isif_npy_write(path, &x, 1, shape, &err) == ISIF_EIO);
 }

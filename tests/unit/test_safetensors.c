@@ -35,12 +35,12 @@ static unsigned char *st_image(const char *json, const void *data, size_t dlen, 
 }
 
 /* Parses json + dlen zero data bytes; returns the rc and leaves the message in err. */
-static int st_try(const char *json, size_t dlen, char *err)
+static enum isif_rc st_try(const char *json, size_t dlen, struct isif_error *err)
 {
 	size_t len;
 	unsigned char *b = st_image(json, NULL, dlen, &len);
 	struct isif_st_file f;
-	err[0] = '\0';
+	err->msg[0] = '\0';
 	int rc = isif_st_parse(b, len, &f, err);
 	isif_st_file_free(&f);
 	free(b);
@@ -49,10 +49,10 @@ static int st_try(const char *json, size_t dlen, char *err)
 
 #define CHECK_REJECT(json, dlen, needle)                                          \
 	do {                                                                      \
-		char e_[ISIF_ERR_LEN];                                            \
-		int rc_ = st_try(json, dlen, e_);                                 \
+		struct isif_error e_;                                             \
+		int rc_ = st_try(json, dlen, &e_);                                \
 		CHECK_MSG(rc_ == ISIF_EFORMAT, "rc %d for %s", rc_, json);        \
-		CHECK_MSG(strstr(e_, needle), "message \"%s\" lacks \"%s\"", e_, needle); \
+		CHECK_MSG(strstr(e_.msg, needle), "message \"%s\" lacks \"%s\"", e_.msg, needle); \
 	} while (0)
 
 static int st_files_equal(const char *a, const char *b)
@@ -71,7 +71,8 @@ static int st_files_equal(const char *a, const char *b)
 
 TEST(st_roundtrip_f32_i64_meta)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	float w[6] = { 1.5f, -2.25f, 3e-8f, 1e30f, -0.0f, 7.0f };
 	int64_t count = -9000000000LL, big[2] = { INT64_MAX, INT64_MIN };
 	struct isif_tensor ts[4] = {
@@ -85,10 +86,10 @@ TEST(st_roundtrip_f32_i64_meta)
 	CHECK(isif_st_meta_set(&meta, "spec", "{\"lr\": 0.03,\n\t\"x\": \"\\u00e9\"}") == ISIF_OK);
 	CHECK(isif_st_meta_set(&meta, "epoch", "3") == ISIF_OK);
 	st_path(path, sizeof path, "st_roundtrip.safetensors");
-	CHECK_MSG(isif_st_write(path, ts, 4, &meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_write(path, ts, 4, &meta, &err) == ISIF_OK, "%s", err.msg);
 
 	struct isif_st_file f;
-	CHECK_MSG(isif_st_read(path, &f, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_read(path, &f, &err) == ISIF_OK, "%s", err.msg);
 	CHECK_EQ(f.n, 4);
 	for (size_t i = 0; i < f.n && i < 4; i++) {
 		CHECK(strcmp(f.tensors[i].name, ts[i].name) == 0);  /* file order kept */
@@ -120,7 +121,8 @@ TEST(st_roundtrip_f32_i64_meta)
 
 TEST(st_layout_bytes_by_hand)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	float a[2] = { 1.0f, -2.0f };
 	int64_t b = 7;
 	struct isif_tensor ts[2] = {
@@ -130,7 +132,7 @@ TEST(st_layout_bytes_by_hand)
 	struct isif_st_meta meta = { 0 };
 	isif_st_meta_set(&meta, "model", "xy");
 	st_path(path, sizeof path, "st_layout.safetensors");
-	CHECK_MSG(isif_st_write(path, ts, 2, &meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_write(path, ts, 2, &meta, &err) == ISIF_OK, "%s", err.msg);
 	isif_st_meta_free(&meta);
 	/*
 	 * Derived by hand: the compact JSON below is 137 bytes
@@ -150,7 +152,7 @@ TEST(st_layout_bytes_by_hand)
 	void *got;
 	size_t len;
 	CHECK(sizeof json - 1 == 144);
-	CHECK(isif_read_file(path, 4096, &got, &len, err) == ISIF_OK);
+	CHECK(isif_read_file(path, 4096, &got, &len, &err) == ISIF_OK);
 	CHECK_EQ(len, 8 + 144 + 16);
 	if (len == 8 + 144 + 16) {
 		const unsigned char *g = got;
@@ -195,10 +197,11 @@ static const unsigned char st_reference_file[] = {
 
 TEST(st_reads_reference_layout_and_resaves_identically)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	struct isif_st_file f;
-	CHECK_MSG(isif_st_parse(st_reference_file, sizeof st_reference_file, &f, err) == ISIF_OK,
-		  "%s", err);
+	CHECK_MSG(isif_st_parse(st_reference_file, sizeof st_reference_file, &f, &err) == ISIF_OK,
+		  "%s", err.msg);
 	CHECK_EQ(f.n, 3);
 	const struct isif_tensor *t = isif_st_find(&f, "bn.num_batches_tracked");
 	CHECK(t && t->dtype == ISIF_I64 && t->ndim == 0 && *(int64_t *)t->data == 12345678901234LL);
@@ -219,11 +222,11 @@ TEST(st_reads_reference_layout_and_resaves_identically)
 
 	/* Our writer follows the same rules, so writing it back gives the same bytes. */
 	st_path(path, sizeof path, "st_reference_resave.safetensors");
-	CHECK_MSG(isif_st_write(path, f.tensors, f.n, &f.meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_write(path, f.tensors, f.n, &f.meta, &err) == ISIF_OK, "%s", err.msg);
 	isif_st_file_free(&f);
 	void *got;
 	size_t len;
-	CHECK(isif_read_file(path, 4096, &got, &len, err) == ISIF_OK);
+	CHECK(isif_read_file(path, 4096, &got, &len, &err) == ISIF_OK);
 	CHECK_EQ(len, sizeof st_reference_file);
 	CHECK(len == sizeof st_reference_file && memcmp(got, st_reference_file, len) == 0);
 	free(got);
@@ -231,7 +234,8 @@ TEST(st_reads_reference_layout_and_resaves_identically)
 
 TEST(st_resave_is_byte_identical)
 {
-	char p1[512], p2[512], err[ISIF_ERR_LEN] = "";
+	char p1[512], p2[512];
+	struct isif_error err = {0};
 	float x[5] = { 1, 2, 3, 4, 5 };
 	int64_t n = 42;
 	struct isif_tensor ts[3] = {
@@ -244,34 +248,35 @@ TEST(st_resave_is_byte_identical)
 	isif_st_meta_set(&meta, "a", "ctl\x01\x1f");
 	st_path(p1, sizeof p1, "st_resave1.safetensors");
 	st_path(p2, sizeof p2, "st_resave2.safetensors");
-	CHECK_MSG(isif_st_write(p1, ts, 3, &meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_write(p1, ts, 3, &meta, &err) == ISIF_OK, "%s", err.msg);
 	isif_st_meta_free(&meta);
 	struct isif_st_file f;
-	CHECK_MSG(isif_st_read(p1, &f, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_read(p1, &f, &err) == ISIF_OK, "%s", err.msg);
 	/* x (20 bytes) puts n at offset 20: the reader must realign it. */
 	const struct isif_tensor *t = isif_st_find(&f, "n");
 	CHECK(t && (uintptr_t)t->data % 8 == 0 && *(int64_t *)t->data == 42);
 	t = isif_st_find(&f, "y.\"quoted\"\n");
 	CHECK(t && ((float *)t->data)[1] == 2.0f);
 	CHECK(strcmp(isif_st_meta_get(&f.meta, "a"), "ctl\x01\x1f") == 0);
-	CHECK_MSG(isif_st_write(p2, f.tensors, f.n, &f.meta, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_write(p2, f.tensors, f.n, &f.meta, &err) == ISIF_OK, "%s", err.msg);
 	isif_st_file_free(&f);
 	CHECK(st_files_equal(p1, p2));
 }
 
 TEST(st_empty_file_and_meta_api)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	st_path(path, sizeof path, "st_empty.safetensors");
-	CHECK_MSG(isif_st_write(path, NULL, 0, NULL, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_st_write(path, NULL, 0, NULL, &err) == ISIF_OK, "%s", err.msg);
 	void *got;
 	size_t len;
-	CHECK(isif_read_file(path, 4096, &got, &len, err) == ISIF_OK);
+	CHECK(isif_read_file(path, 4096, &got, &len, &err) == ISIF_OK);
 	/* "{}" padded to 8 bytes, no data. */
 	CHECK(len == 16 && memcmp(got, "\x08\0\0\0\0\0\0\0{}      ", 16) == 0);
 	free(got);
 	struct isif_st_file f;
-	CHECK(isif_st_read(path, &f, err) == ISIF_OK && f.n == 0 && f.meta.n == 0);
+	CHECK(isif_st_read(path, &f, &err) == ISIF_OK && f.n == 0 && f.meta.n == 0);
 	isif_st_file_free(&f);
 
 	struct isif_st_meta m = { 0 };
@@ -293,73 +298,75 @@ TEST(st_empty_file_and_meta_api)
 
 TEST(st_reject_header_length)
 {
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	struct isif_st_file f;
 	unsigned char b[16] = { 0 };
 	/* shorter than the 8-byte length */
-	CHECK(isif_st_parse(b, 5, &f, err) == ISIF_EFORMAT);
-	CHECK(isif_st_parse(b, 0, &f, err) == ISIF_EFORMAT);
+	CHECK(isif_st_parse(b, 5, &f, &err) == ISIF_EFORMAT);
+	CHECK(isif_st_parse(b, 0, &f, &err) == ISIF_EFORMAT);
 	/* N = 0 and N = 1 */
-	CHECK(isif_st_parse(b, 8, &f, err) == ISIF_EFORMAT);
+	CHECK(isif_st_parse(b, 8, &f, &err) == ISIF_EFORMAT);
 	b[0] = 1;
 	b[8] = '{';
-	CHECK(isif_st_parse(b, 9, &f, err) == ISIF_EFORMAT);
+	CHECK(isif_st_parse(b, 9, &f, &err) == ISIF_EFORMAT);
 	/* N beyond the end of the file */
 	size_t len;
 	unsigned char *img = st_image("{}      ", NULL, 0, &len);
-	CHECK(isif_st_parse(img, len - 1, &f, err) == ISIF_EFORMAT);
-	CHECK_MSG(strstr(err, "beyond the end"), "%s", err);
+	CHECK(isif_st_parse(img, len - 1, &f, &err) == ISIF_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "beyond the end"), "%s", err.msg);
 	img[0] = 0xff;  /* 255 > 8 bytes left */
-	CHECK(isif_st_parse(img, len, &f, err) == ISIF_EFORMAT);
+	CHECK(isif_st_parse(img, len, &f, &err) == ISIF_EFORMAT);
 	free(img);
 	/* N over ISIF_ST_MAX_HEADER, refused before anything is read */
 	uint64_t big = (uint64_t)ISIF_ST_MAX_HEADER + 1;
 	for (int i = 0; i < 8; i++)
 		b[i] = (unsigned char)(big >> (8 * i));
-	CHECK(isif_st_parse(b, 16, &f, err) == ISIF_EFORMAT);
-	CHECK_MSG(strstr(err, "limit"), "%s", err);
+	CHECK(isif_st_parse(b, 16, &f, &err) == ISIF_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "limit"), "%s", err.msg);
 	memset(b, 0xff, 8);  /* 2^64 − 1 */
-	CHECK(isif_st_parse(b, 16, &f, err) == ISIF_EFORMAT);
+	CHECK(isif_st_parse(b, 16, &f, &err) == ISIF_EFORMAT);
 	isif_st_file_free(&f);
 }
 
 TEST(st_reject_zero_length_and_missing_file)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	struct isif_st_file f;
 	st_path(path, sizeof path, "st_zero.safetensors");
 	FILE *fp = fopen(path, "wb");
 	CHECK(fp != NULL);
 	if (fp)
 		fclose(fp);
-	CHECK(isif_st_read(path, &f, err) == ISIF_EFORMAT);
-	CHECK_MSG(strstr(err, "st_zero.safetensors"), "%s", err);
+	CHECK(isif_st_read(path, &f, &err) == ISIF_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "st_zero.safetensors"), "%s", err.msg);
 	st_path(path, sizeof path, "st_does_not_exist.safetensors");
-	CHECK(isif_st_read(path, &f, err) == ISIF_EIO);
+	CHECK(isif_st_read(path, &f, &err) == ISIF_EIO);
 	isif_st_file_free(&f);
 }
 
 TEST(st_reject_truncated_data)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	float x[4] = { 1, 2, 3, 4 };
 	struct isif_tensor t = { .name = "x", .dtype = ISIF_F32, .ndim = 1, .shape = { 4 }, .data = x };
 	st_path(path, sizeof path, "st_trunc.safetensors");
-	CHECK(isif_st_write(path, &t, 1, NULL, err) == ISIF_OK);
+	CHECK(isif_st_write(path, &t, 1, NULL, &err) == ISIF_OK);
 	void *buf;
 	size_t len;
-	CHECK(isif_read_file(path, 4096, &buf, &len, err) == ISIF_OK);
+	CHECK(isif_read_file(path, 4096, &buf, &len, &err) == ISIF_OK);
 	struct isif_st_file f;
-	CHECK(isif_st_parse(buf, len, &f, err) == ISIF_OK);
+	CHECK(isif_st_parse(buf, len, &f, &err) == ISIF_OK);
 	isif_st_file_free(&f);
 	for (size_t cut = 1; cut <= 16; cut += 5) {
-		CHECK(isif_st_parse(buf, len - cut, &f, err) == ISIF_EFORMAT);
-		CHECK_MSG(strstr(err, "\"x\""), "%s", err);
+		CHECK(isif_st_parse(buf, len - cut, &f, &err) == ISIF_EFORMAT);
+		CHECK_MSG(strstr(err.msg, "\"x\""), "%s", err.msg);
 	}
 	/* an extra trailing byte is refused as well */
 	unsigned char *longer = calloc(len + 1, 1);
 	memcpy(longer, buf, len);
-	CHECK(isif_st_parse(longer, len + 1, &f, err) == ISIF_EFORMAT);
+	CHECK(isif_st_parse(longer, len + 1, &f, &err) == ISIF_EFORMAT);
 	free(longer);
 	free(buf);
 }
@@ -386,11 +393,11 @@ TEST(st_reject_offsets)
 		     "data_offsets");
 	CHECK_REJECT("{" ENT("a", "F32", "[2]", -8, 0) "}", 8, "data_offsets");
 	/* in any order in the header, tiling is judged by offset: this one is fine */
-	char err[ISIF_ERR_LEN];
+	struct isif_error err = {0};
 	CHECK(st_try("{" ENT("b", "F32", "[1]", 8, 12) "," ENT("a", "I64", "[]", 0, 8) "}", 12,
-		     err) == ISIF_OK);
+		     &err) == ISIF_OK);
 	CHECK(st_try("{" ENT("z", "F32", "[0]", 0, 0) "," ENT("a", "F32", "[1]", 0, 4) "}", 4,
-		     err) == ISIF_OK);
+		     &err) == ISIF_OK);
 }
 
 TEST(st_reject_dtype_and_shape)
@@ -410,8 +417,8 @@ TEST(st_reject_dtype_and_shape)
 	CHECK_REJECT("{" ENT("a", "F32", "[4294967296,4294967296,4294967296]", 0, 4) "}", 4, "larger");
 	CHECK_REJECT("{" ENT("a", "F32", "[99999999999999999999]", 0, 4) "}", 4, "JSON");
 	/* a zero dim makes the product 0 however large the others are */
-	char err[ISIF_ERR_LEN];
-	CHECK(st_try("{" ENT("a", "F32", "[4294967296,0,4294967296]", 0, 0) "}", 0, err) == ISIF_OK);
+	struct isif_error err = {0};
+	CHECK(st_try("{" ENT("a", "F32", "[4294967296,0,4294967296]", 0, 0) "}", 0, &err) == ISIF_OK);
 }
 
 TEST(st_reject_bad_json)
@@ -441,37 +448,38 @@ TEST(st_reject_duplicates)
 
 TEST(st_writer_rejects_bad_input)
 {
-	char path[512], err[ISIF_ERR_LEN] = "";
+	char path[512];
+	struct isif_error err = {0};
 	float x[2] = { 1, 2 };
 	struct isif_tensor ts[2] = {
 		{ .name = "a", .dtype = ISIF_F32, .ndim = 1, .shape = { 2 }, .data = x },
 		{ .name = "a", .dtype = ISIF_F32, .ndim = 1, .shape = { 2 }, .data = x },
 	};
 	st_path(path, sizeof path, "st_bad_write.safetensors");
-	CHECK(isif_st_write(path, ts, 2, NULL, err) == ISIF_EINVAL);
-	CHECK_MSG(strstr(err, "duplicate"), "%s", err);
+	CHECK(isif_st_write(path, ts, 2, NULL, &err) == ISIF_EINVAL);
+	CHECK_MSG(strstr(err.msg, "duplicate"), "%s", err.msg);
 	ts[1].name = "__metadata__";
-	CHECK(isif_st_write(path, ts, 2, NULL, err) == ISIF_EINVAL);
+	CHECK(isif_st_write(path, ts, 2, NULL, &err) == ISIF_EINVAL);
 	ts[1].name = "b";
 	ts[1].ndim = 5;
-	CHECK(isif_st_write(path, ts, 2, NULL, err) == ISIF_EINVAL);
+	CHECK(isif_st_write(path, ts, 2, NULL, &err) == ISIF_EINVAL);
 	ts[1].ndim = 1;
 	ts[1].shape[0] = -1;
-	CHECK(isif_st_write(path, ts, 2, NULL, err) == ISIF_EINVAL);
+	CHECK(isif_st_write(path, ts, 2, NULL, &err) == ISIF_EINVAL);
 	ts[1].shape[0] = 2;
 	ts[1].dtype = (enum isif_dtype)7;
-	CHECK(isif_st_write(path, ts, 2, NULL, err) == ISIF_EINVAL);
+	CHECK(isif_st_write(path, ts, 2, NULL, &err) == ISIF_EINVAL);
 	ts[1].dtype = ISIF_F32;
 	ts[1].name = "bad\xc3";  /* truncated UTF-8 sequence */
-	CHECK(isif_st_write(path, ts, 2, NULL, err) == ISIF_EINVAL);
+	CHECK(isif_st_write(path, ts, 2, NULL, &err) == ISIF_EINVAL);
 	ts[1].name = "b";
 	ts[1].data = NULL;
-	CHECK(isif_st_write(path, ts, 2, NULL, err) == ISIF_EINVAL);
+	CHECK(isif_st_write(path, ts, 2, NULL, &err) == ISIF_EINVAL);
 	ts[1].data = x;
 	FILE *fp = fopen(path, "rb");
 	CHECK(fp == NULL);  /* nothing was written by the failures above */
 	if (fp)
 		fclose(fp);
 	st_path(path, sizeof path, "no/such/dir/x.safetensors");
-	CHECK(isif_st_write(path, ts, 2, NULL, err) == ISIF_EIO);
+	CHECK(isif_st_write(path, ts, 2, NULL, &err) == ISIF_EIO);
 }

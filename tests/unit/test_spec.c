@@ -56,11 +56,11 @@ TEST(spec_defaults)
 TEST(spec_minimal_parse_keeps_defaults)
 {
 	struct isif_job_spec s, d;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_spec_default(&s);
 	isif_spec_default(&d);
-	int rc = isif_spec_parse(&s, "{\"dataset\": \"fashion-mnist\"}", true, err);
-	CHECK_MSG(rc == ISIF_OK, "%s", err);
+	int rc = isif_spec_parse(&s, "{\"dataset\": \"fashion-mnist\"}", true, &err);
+	CHECK_MSG(rc == ISIF_OK, "%s", err.msg);
 	CHECK(strcmp(s.dataset, "fashion-mnist") == 0);
 	snprintf(d.dataset, sizeof d.dataset, "fashion-mnist");
 	char *a = isif_spec_to_json(&s), *b = isif_spec_to_json(&d);
@@ -151,16 +151,16 @@ static void check_all_fields(const struct isif_job_spec *s)
 TEST(spec_every_field_round_trips)
 {
 	struct isif_job_spec s, t;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_spec_default(&s);
-	int rc = isif_spec_parse(&s, all_fields, true, err);
-	CHECK_MSG(rc == ISIF_OK, "%s", err);
+	int rc = isif_spec_parse(&s, all_fields, true, &err);
+	CHECK_MSG(rc == ISIF_OK, "%s", err.msg);
 	check_all_fields(&s);
 	char *j1 = isif_spec_to_json(&s);
 	CHECK(j1 != NULL);
 	isif_spec_default(&t);
-	rc = isif_spec_parse(&t, j1, true, err);
-	CHECK_MSG(rc == ISIF_OK, "%s: %s", err, j1);
+	rc = isif_spec_parse(&t, j1, true, &err);
+	CHECK_MSG(rc == ISIF_OK, "%s: %s", err.msg, j1);
 	check_all_fields(&t);
 	char *j2 = isif_spec_to_json(&t);
 	CHECK(j2 && strcmp(j1, j2) == 0);
@@ -172,10 +172,10 @@ TEST(spec_parse_over_existing_values)
 {
 	/* Fields not given keep what the struct held (the caller's base). */
 	struct isif_job_spec s;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_spec_default(&s);
 	s.epochs = 3;
-	CHECK_EQ(isif_spec_parse(&s, "{\"lr\": 0.5}", false, err), ISIF_OK);
+	CHECK_EQ(isif_spec_parse(&s, "{\"lr\": 0.5}", false, &err), ISIF_OK);
 	CHECK_EQ(s.epochs, 3);
 	CHECK(s.lr == 0.5 && s.lr_schedule.base_lr == 0.5);
 	CHECK_EQ(s.lr_schedule.total_epochs, 3);
@@ -195,10 +195,10 @@ TEST(spec_boundaries_accepted)
 	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		struct isif_job_spec s;
-		char err[ISIF_ERR_LEN] = "";
+		struct isif_error err = {0};
 		isif_spec_default(&s);
-		int rc = isif_spec_parse(&s, ok[i], true, err);
-		CHECK_MSG(rc == ISIF_OK, "%s -> %s", ok[i], err);
+		int rc = isif_spec_parse(&s, ok[i], true, &err);
+		CHECK_MSG(rc == ISIF_OK, "%s -> %s", ok[i], err.msg);
 	}
 }
 
@@ -275,13 +275,13 @@ TEST(spec_bad_specs_name_the_field)
 	CHECK(n >= 25);
 	for (int i = 0; i < n; i++) {
 		struct isif_job_spec s, before;
-		char err[ISIF_ERR_LEN] = "";
+		struct isif_error err = {0};
 		isif_spec_default(&s);
 		memcpy(&before, &s, sizeof s);
-		int rc = isif_spec_parse(&s, bad[i].json, true, err);
+		int rc = isif_spec_parse(&s, bad[i].json, true, &err);
 		CHECK_MSG(rc == ISIF_EINVAL, "accepted %s", bad[i].json);
-		CHECK_MSG(strncmp(err, bad[i].want, strlen(bad[i].want)) == 0,
-			  "%s: got \"%s\", want \"%s...\"", bad[i].json, err, bad[i].want);
+		CHECK_MSG(strncmp(err.msg, bad[i].want, strlen(bad[i].want)) == 0,
+			  "%s: got \"%s\", want \"%s...\"", bad[i].json, err.msg, bad[i].want);
 		/* A failed parse leaves the caller's struct as it was. */
 		CHECK_MSG(memcmp(&s, &before, sizeof s) == 0, "%s modified the spec", bad[i].json);
 	}
@@ -291,11 +291,11 @@ TEST(spec_augment_settings)
 {
 	struct isif_job_spec s;
 	struct isif_augment a;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	const float mean[3] = {0.5f, 0.25f, 0.125f}, std[3] = {0.3f, 0.2f, 0.1f};
 	isif_spec_default(&s);
 	CHECK_EQ(isif_spec_parse(&s, "{\"augment\": {\"crop\": false, \"hflip\": 0.1, "
-				 "\"color_jitter\": {\"hue\": 0.05}}}", false, err), ISIF_OK);
+				 "\"color_jitter\": {\"hue\": 0.05}}}", false, &err), ISIF_OK);
 	isif_spec_augment(&s, 28, 30, mean, std, &a);
 	CHECK(!a.crop);
 	CHECK(a.crop_scale[0] == 0.2f && a.crop_scale[1] == 1.0f);
@@ -315,17 +315,18 @@ TEST(spec_accepts_every_model_name)
 	int n = 0;
 	for (int i = 0; isif_model_names[i]; i++, n++) {
 		struct isif_job_spec s;
-		char json[128], err[ISIF_ERR_LEN] = "";
+		char json[128];
+		struct isif_error err = {0};
 		isif_spec_default(&s);
 		snprintf(json, sizeof json, "{\"model\": \"%s\"}", isif_model_names[i]);
-		CHECK_MSG(isif_spec_parse(&s, json, false, err) == ISIF_OK, "%s: %s", json, err);
+		CHECK_MSG(isif_spec_parse(&s, json, false, &err) == ISIF_OK, "%s: %s", json, err.msg);
 		CHECK(strcmp(s.model, isif_model_names[i]) == 0);
 	}
 	CHECK_EQ(n, 3); /* DESIGN "Models": resnet18, resnet20, convnet */
 	struct isif_job_spec s;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_spec_default(&s);
-	CHECK_EQ(isif_spec_parse(&s, "{\"model\": \"resnet50\"}", false, err), ISIF_EINVAL);
-	CHECK_MSG(strcmp(err, "model: unknown model (one of resnet18, resnet20, convnet)") == 0,
-		  "%s", err);
+	CHECK_EQ(isif_spec_parse(&s, "{\"model\": \"resnet50\"}", false, &err), ISIF_EINVAL);
+	CHECK_MSG(strcmp(err.msg, "model: unknown model (one of resnet18, resnet20, convnet)") == 0,
+		  "%s", err.msg);
 }

@@ -88,13 +88,13 @@ TEST(spec_table_default_texts_are_the_defaults)
 		"\"knn_temperature\": 0.05, \"every\": 2}, \"train_subset\": 512, "
 		"\"classes\": {\"train\": [0], \"test\": [1]}}";
 	struct isif_job_spec s, d;
-	char err[ISIF_ERR_LEN] = "";
+	struct isif_error err = {0};
 	isif_spec_default(&s);
-	CHECK_MSG(isif_spec_parse(&s, away, true, err) == ISIF_OK, "%s", err);
+	CHECK_MSG(isif_spec_parse(&s, away, true, &err) == ISIF_OK, "%s", err.msg);
 	char *doc = defaults_document();
 	CHECK(doc != NULL);
-	int rc = doc ? isif_spec_parse(&s, doc, false, err) : ISIF_ENOMEM;
-	CHECK_MSG(rc == ISIF_OK, "%s: %s", err, doc);
+	int rc = doc ? isif_spec_parse(&s, doc, false, &err) : ISIF_ENOMEM;
+	CHECK_MSG(rc == ISIF_OK, "%s: %s", err.msg, doc);
 	isif_spec_default(&d);
 	snprintf(d.dataset, sizeof d.dataset, "x");
 	char *a = isif_spec_to_json(&s), *b = isif_spec_to_json(&d);

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "isif/base/common.h"
+
 /* One piece of a file written in order by isif_write_atomic. */
 struct isif_chunk {
 	const void *data;
@@ -15,12 +17,12 @@ struct isif_chunk {
 };
 
 /* Writes the concatenated chunks to path atomically; ISIF_EIO with message on failure. */
-int isif_write_atomic(const char *path, const struct isif_chunk *chunks,
-		      size_t n, char *err);
+enum isif_rc isif_write_atomic(const char *path, const struct isif_chunk *chunks,
+		      size_t n, struct isif_error *err);
 
 /* Reads a whole file (at most max_bytes) into a malloc'd buffer, NUL-terminated
  * one past *len. ISIF_EIO if unreadable, ISIF_ENOMEM if larger than max_bytes. */
-int isif_read_file(const char *path, size_t max_bytes, void **buf, size_t *len,
-		   char *err);
+enum isif_rc isif_read_file(const char *path, size_t max_bytes, void **buf, size_t *len,
+		   struct isif_error *err);
 
 #endif

@@ -19,10 +19,10 @@ struct isif_npy {
 
 /* Reads a '<f4' C-order array; other dtypes, Fortran order, truncated files
  * give ISIF_EFORMAT with a message. Free data with free(). */
-int isif_npy_read(const char *path, struct isif_npy *out, char *err);
+enum isif_rc isif_npy_read(const char *path, struct isif_npy *out, struct isif_error *err);
 
 /* Writes data as a '<f4' C-order array, atomically (temp, fsync, rename). */
-int isif_npy_write(const char *path, const float *data, int ndim,
-		   const int64_t *shape, char *err);
+enum isif_rc isif_npy_write(const char *path, const float *data, int ndim,
+		   const int64_t *shape, struct isif_error *err);
 
 #endif

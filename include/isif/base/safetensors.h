@@ -32,7 +32,7 @@ struct isif_st_file {
 };
 
 /* Adds (or replaces) a metadata key; copies both strings. */
-int isif_st_meta_set(struct isif_st_meta *meta, const char *key, const char *value);
+enum isif_rc isif_st_meta_set(struct isif_st_meta *meta, const char *key, const char *value);
 
 /* Value of key, or NULL. */
 const char *isif_st_meta_get(const struct isif_st_meta *meta, const char *key);
@@ -41,15 +41,15 @@ const char *isif_st_meta_get(const struct isif_st_meta *meta, const char *key);
 void isif_st_meta_free(struct isif_st_meta *meta);
 
 /* Writes n tensors (in the given order) and optional metadata to path, atomically. */
-int isif_st_write(const char *path, const struct isif_tensor *tensors, size_t n,
-		  const struct isif_st_meta *meta, char *err);
+enum isif_rc isif_st_write(const char *path, const struct isif_tensor *tensors, size_t n,
+		  const struct isif_st_meta *meta, struct isif_error *err);
 
 /* Reads and validates a whole file (offsets in bounds, contiguous, no overlap,
  * sizes matching shapes, known dtypes). Free with isif_st_file_free. */
-int isif_st_read(const char *path, struct isif_st_file *out, char *err);
+enum isif_rc isif_st_read(const char *path, struct isif_st_file *out, struct isif_error *err);
 
 /* Same, from a memory buffer (copied). */
-int isif_st_parse(const void *buf, size_t len, struct isif_st_file *out, char *err);
+enum isif_rc isif_st_parse(const void *buf, size_t len, struct isif_st_file *out, struct isif_error *err);
 
 void isif_st_file_free(struct isif_st_file *f);
 

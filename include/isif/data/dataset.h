@@ -63,9 +63,9 @@ const char *isif_dataset_format_name(enum isif_dataset_format fmt);
  * /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
  * Computes mean/std of train. opt may be NULL (defaults). Caller frees ds.
  */
-int isif_dataset_load(struct isif_dataset *ds, const char *path,
+enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 		      enum isif_dataset_format fmt,
-		      const struct isif_dataset_options *opt, char *err);
+		      const struct isif_dataset_options *opt, struct isif_error *err);
 
 /* Frees what isif_dataset_load allocated and zeroes ds. */
 void isif_dataset_free(struct isif_dataset *ds);

@@ -33,9 +33,9 @@ struct isif_image_limits {
  * expanded). limits may be NULL (the defaults). *pixels is malloc'd.
  * Truncated/corrupt data → ISIF_EFORMAT, over a limit → ISIF_ERANGE.
  */
-int isif_image_decode(const void *buf, size_t len,
+enum isif_rc isif_image_decode(const void *buf, size_t len,
 		      const struct isif_image_limits *limits, uint8_t **pixels,
-		      int *c, int *h, int *w, char *err);
+		      int *c, int *h, int *w, struct isif_error *err);
 
 /* Bilinear resize of one uint8 CHW image (half-pixel centres, no antialias,
  * as torchvision's tensor resize with antialias=False) to oh×ow. */
@@ -47,7 +47,7 @@ void isif_image_convert_u8(uint8_t *dst, int dc, const uint8_t *src, int sc,
 			   int h, int w);
 
 /* Encodes uint8 CHW (c = 1 or 3) as PNG into a malloc'd buffer. */
-int isif_image_encode_png(const uint8_t *pixels, int c, int h, int w,
-			  void **png, size_t *len, char *err);
+enum isif_rc isif_image_encode_png(const uint8_t *pixels, int c, int h, int w,
+			  void **png, size_t *len, struct isif_error *err);
 
 #endif

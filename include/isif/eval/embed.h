@@ -10,8 +10,8 @@
 
 /* Embeds n images of a split (eval preprocessing, BN eval mode) into
  * out[n, embed_dim], in batches of batch. */
-int isif_embed_split(struct isif_model *m, const struct isif_split *s,
+enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s,
 		     const float mean[3], const float std[3], int batch,
-		     float *out, char *err);
+		     float *out, struct isif_error *err);
 
 #endif

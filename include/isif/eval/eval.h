@@ -22,7 +22,7 @@ struct isif_knn_result {
  * exp(sim/knn_tau); accuracy of the top-1 and top-5 voted classes against
  * q_labels. Uses at most ~64 MiB of scratch. Returns ISIF_OK or ISIF_ENOMEM.
  */
-int isif_knn_eval(const float *g, const int32_t *g_labels, int64_t ng,
+enum isif_rc isif_knn_eval(const float *g, const int32_t *g_labels, int64_t ng,
 		  const float *q, const int32_t *q_labels, int64_t nq, int D,
 		  int k, double knn_tau, int num_classes,
 		  struct isif_knn_result *out);
@@ -33,19 +33,19 @@ int isif_knn_eval(const float *g, const int32_t *g_labels, int64_t ng,
  * gallery index equal to the query's index (queries are gallery rows).
  * idx[nq·k], sim[nq·k] are the caller's.
  */
-int isif_topk(const float *g, int64_t ng, const float *q, int64_t nq, int D,
+enum isif_rc isif_topk(const float *g, int64_t ng, const float *q, int64_t nq, int D,
 	      int k, int exclude_self, int64_t *idx, float *sim);
 
 /* Recall@K for K in ks[nks] (query excluded from its own gallery) over the
  * set x[n,D] with labels: fraction of rows whose K nearest contain a row of
  * the same label. recall[nks] out. */
-int isif_recall_at_k(const float *x, const int32_t *labels, int64_t n, int D,
+enum isif_rc isif_recall_at_k(const float *x, const int32_t *labels, int64_t n, int D,
 		     const int *ks, int nks, double *recall);
 
 /* NMI between labels and a k-means++ clustering of x into k clusters
  * (best of `restarts` runs by inertia, at most iters Lloyd steps each).
  * NMI = 2·I(Y;C)/(H(Y)+H(C)). */
-int isif_nmi_kmeans(const float *x, const int32_t *labels, int64_t n, int D,
+enum isif_rc isif_nmi_kmeans(const float *x, const int32_t *labels, int64_t n, int D,
 		    int k, int restarts, int iters, struct isif_rng *rng,
 		    double *nmi);
 

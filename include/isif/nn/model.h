@@ -35,8 +35,8 @@ extern const char *const isif_model_names[];
  * embed_dim, initialised as PyTorch's defaults from seed. *out is owned by
  * the caller (isif_model_free). ISIF_ENOTFOUND for an unknown name.
  */
-int isif_model_create(struct isif_model **out, const char *name,
-		      int in_channels, int embed_dim, uint64_t seed, char *err);
+enum isif_rc isif_model_create(struct isif_model **out, const char *name,
+		      int in_channels, int embed_dim, uint64_t seed, struct isif_error *err);
 
 /* Frees the model and everything it allocated; NULL is fine. */
 void isif_model_free(struct isif_model *m);
@@ -66,7 +66,7 @@ void isif_model_zero_grad(struct isif_model *m);
  * C×H×W (H, W ≥ 16). Called once; forward with a larger batch or another
  * size re-plans (allocating). A training step after planning allocates nothing.
  */
-int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err);
+enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, struct isif_error *err);
 
 /*
  * Forward pass of x[N,C,H,W]. train: BN uses batch statistics (computed in
@@ -76,13 +76,13 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err);
  * x must stay valid until isif_model_backward (the first layer's weight
  * gradient reads it).
  */
-int isif_model_forward(struct isif_model *m, const float *x, int N, int H,
+enum isif_rc isif_model_forward(struct isif_model *m, const float *x, int N, int H,
 		       int W, bool train, int bn_groups, const float **out,
-		       char *err);
+		       struct isif_error *err);
 
 /* Backward of the last train-mode forward given dL/d(out) [N,embed_dim];
  * adds into the gradient block. */
-int isif_model_backward(struct isif_model *m, const float *dout, char *err);
+enum isif_rc isif_model_backward(struct isif_model *m, const float *dout, struct isif_error *err);
 
 /* Multiply-adds of one forward pass per image at H×W (for GFLOP/s figures). */
 double isif_model_flops_per_image(const struct isif_model *m, int H, int W);

@@ -20,7 +20,7 @@ struct isif_sgd {
 };
 
 /* Allocates the momentum buffer for n parameters. Returns ISIF_OK or ISIF_ENOMEM. */
-int isif_sgd_init(struct isif_sgd *opt, size_t n, float momentum,
+enum isif_rc isif_sgd_init(struct isif_sgd *opt, size_t n, float momentum,
 		  float dampening, float weight_decay, bool nesterov);
 
 /* Frees the buffer (opt itself is the caller's). */

@@ -13,14 +13,14 @@
 
 /* Saves every state_dict tensor of m (PyTorch order) with metadata
  * ("model" is always set to the model's name). */
-int isif_checkpoint_save(const struct isif_model *m, const char *path,
-			 const struct isif_st_meta *meta, char *err);
+enum isif_rc isif_checkpoint_save(const struct isif_model *m, const char *path,
+			 const struct isif_st_meta *meta, struct isif_error *err);
 
 /* Loads a checkpoint into m: every model tensor must be present with the same
  * dtype and shape and no extra tensor may exist; the first mismatch is named
  * in err. If meta is not NULL it receives the file's metadata (caller frees). */
-int isif_checkpoint_load(struct isif_model *m, const char *path,
-			 struct isif_st_meta *meta, char *err);
+enum isif_rc isif_checkpoint_load(struct isif_model *m, const char *path,
+			 struct isif_st_meta *meta, struct isif_error *err);
 
 /* Adds what a checkpoint of a model trained on ds needs to be used elsewhere:
  * "preprocessing", JSON of how an image becomes the model's input (channels,
@@ -31,9 +31,9 @@ int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_da
 
 /* Optimizer state beside a checkpoint: "<param name>.momentum_buffer" F32 tensors
  * (only when the buffer exists) plus metadata "steps". */
-int isif_optim_save(const struct isif_sgd *opt, const struct isif_model *m,
-		    const char *path, char *err);
-int isif_optim_load(struct isif_sgd *opt, const struct isif_model *m,
-		    const char *path, char *err);
+enum isif_rc isif_optim_save(const struct isif_sgd *opt, const struct isif_model *m,
+		    const char *path, struct isif_error *err);
+enum isif_rc isif_optim_load(struct isif_sgd *opt, const struct isif_model *m,
+		    const char *path, struct isif_error *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "isif/base/common.h"
 #include "isif/data/augment.h"
 #include "isif/nn/loss.h"
 #include "isif/nn/optim.h"
@@ -63,8 +64,8 @@ void isif_spec_default(struct isif_job_spec *spec);
  * field's path ("augment.hflip: must be between 0 and 1"). `dataset` is
  * required unless require_dataset is false.
  */
-int isif_spec_parse(struct isif_job_spec *spec, const char *json,
-		    bool require_dataset, char *err);
+enum isif_rc isif_spec_parse(struct isif_job_spec *spec, const char *json,
+		    bool require_dataset, struct isif_error *err);
 
 /* Canonical JSON of the whole spec (every field), malloc'd; NULL on ENOMEM. */
 char *isif_spec_to_json(const struct isif_job_spec *spec);

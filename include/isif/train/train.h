@@ -76,15 +76,15 @@ enum isif_cancel {
  * out_dir must exist. threads: BLAS and loader threads (spec.threads wins
  * when non-zero).
  */
-int isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
+enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
 			const struct isif_dataset *ds, const char *out_dir,
-			int threads, char *err);
+			int threads, struct isif_error *err);
 
 /* Loads model, optimizer, epoch counter and (for a checkpoint written on a
  * stop request) the position inside the epoch from a checkpoint written by an
  * earlier run of the same spec; training continues exactly where it was. */
-int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path,
-			char *err);
+enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path,
+			struct isif_error *err);
 
 /* Epochs completed so far (after resume: the checkpoint's epoch). */
 int isif_trainer_epoch(const struct isif_trainer *t);
@@ -93,8 +93,8 @@ int isif_trainer_epoch(const struct isif_trainer *t);
  * became non-zero (polled between batches): with ISIF_CANCEL the last
  * complete epoch's checkpoint stays; with ISIF_STOP_CHECKPOINT a checkpoint
  * of the current batch is written first (on_stop). cancel may be NULL. */
-int isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
-		     atomic_int *cancel, char *err);
+enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
+		     atomic_int *cancel, struct isif_error *err);
 
 void isif_trainer_free(struct isif_trainer *t);
 
