@@ -64,7 +64,8 @@ static int conv_only(int argc, char **argv)
 	int P = isif_conv_out(H, R, st, pad), Q = isif_conv_out(W, R, st, pad);
 	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * P * Q, nw = (size_t)K * C * R * R;
 	struct team *tm = team_create(threads);
-	size_t nws = conv2d_workspace_team(N, C, H, W, K, R, R, st, pad, threads);
+	const struct conv_shape sh = { N, C, H, W, K, R, R, st, pad };
+	size_t nws = conv2d_workspace_team(&sh, threads);
 	float *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
 	float *y = malloc(sizeof(float) * ny), *w = malloc(sizeof(float) * nw);
 	float *dw = calloc(nw, sizeof(float)), *ws = malloc(sizeof(float) * nws);
@@ -80,9 +81,9 @@ static int conv_only(int argc, char **argv)
 	double cpu = 0;
 	for (int it = -1; it < iters; it++) { /* it = -1 warms up */
 		double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = now();
-		conv2d_forward_team(y, x, w, N, C, H, W, K, R, R, st, pad, ws, tm);
+		conv2d_forward_team(y, x, w, &sh, ws, tm);
 		double t1 = now();
-		conv2d_backward_team(dx, 0, dw, y, x, w, N, C, H, W, K, R, R, st, pad, ws, tm);
+		conv2d_backward_team(dx, 0, dw, y, x, w, &sh, ws, tm);
 		double t2 = now();
 		if (it >= 0) {
 			tf[it] = t1 - t0;

@@ -71,6 +71,19 @@ static int configured_threads(void)
 	return t < 1 ? 1 : t > MAX_TEAM ? MAX_TEAM : (int)t;
 }
 
+/* The shapes of convolution or BN node n for a batch of N. */
+static struct conv_shape conv_shape_of(const struct node *n, int N)
+{
+	struct conv_shape s = { N, n->C, n->H, n->W, n->K, n->R, n->S, n->stride, n->pad };
+	return s;
+}
+
+static struct bn_shape bn_shape_of(const struct node *n, int N)
+{
+	struct bn_shape s = { N, n->C, n->H * n->W };
+	return s;
+}
+
 static size_t act_size(const struct activation *a)
 {
 	return (size_t)a->C * a->H * a->W;
@@ -263,8 +276,8 @@ static int bn_maps_into_conv(const struct isif_model *m, int i)
 	    m->acts[n->in].consumers != 1)
 		return 0;
 	const struct node *c = &m->nodes[i - 1];
-	return c->kind == NODE_CONV &&
-	       conv2d_takes_dy_map(c->C, c->H, c->W, c->K, c->R, c->S, c->stride, c->pad);
+	struct conv_shape s = conv_shape_of(c, 1);
+	return c->kind == NODE_CONV && conv2d_takes_dy_map(&s);
 }
 
 /* The backward replay that assigns gradient slots (sizes for max_n rows). */
@@ -391,8 +404,8 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
 	for (int i = 0; i < m->n_nodes; i++) {
 		const struct node *n = &m->nodes[i];
 		if (n->kind == NODE_CONV) {
-			size_t need = conv2d_workspace_team(max_n, n->C, n->H, n->W, n->K,
-							    n->R, n->S, n->stride, n->pad, threads);
+			struct conv_shape s = conv_shape_of(n, max_n);
+			size_t need = conv2d_workspace_team(&s, threads);
 			ws = need > ws ? need : ws;
 		} else if (n->kind == NODE_BN) {
 			/* mean and rstd for up to max_n groups, the dx map's k, a, b */
@@ -474,8 +487,9 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 	float *gamma = param(m, n->w), *beta = param(m, n->b);
 	float *rm = param(m, n->running_mean), *rv = param(m, n->running_var);
 	int HW = n->H * n->W;
+	struct bn_shape s = bn_shape_of(n, N);
 	if (!train) {
-		bn_forward_eval_ex(y, x, gamma, beta, rm, rv, BN_EPS, N, n->C, HW, relu, add, m->team);
+		bn_forward_eval_ex(y, x, gamma, beta, rm, rv, BN_EPS, &s, relu, add, m->team);
 		return;
 	}
 	*(int64_t *)m->tensors[n->num_batches].data += 1;
@@ -484,21 +498,22 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 		 * and rstd ([N][C] each, see run_node); BN overwrites their
 		 * first C entries with its own only after reading them */
 		bn_forward_train_runs(y, n->mean, n->rstd, x, gamma, beta, rm, rv, BN_MOMENTUM,
-				      BN_EPS, N, n->C, HW, relu, add, n->mean, n->rstd, m->team);
+				      BN_EPS, &s, relu, add, n->mean, n->rstd, m->team);
 		return;
 	}
 	if (groups == 1) {
 		bn_forward_train_ex(y, n->mean, n->rstd, x, gamma, beta, rm, rv,
-				    BN_MOMENTUM, BN_EPS, N, n->C, HW, relu, add, m->team);
+				    BN_MOMENTUM, BN_EPS, &s, relu, add, m->team);
 		return;
 	}
 	int rows = N / groups;
 	size_t stride = (size_t)rows * n->C * HW;
 	double count = (double)rows * HW;
+	struct bn_shape gs = bn_shape_of(n, rows);
 	for (int g = 0; g < groups; g++)
 		bn_forward_train_ex(y + g * stride, n->mean + g * n->C, n->rstd + g * n->C,
 				    x + g * stride, gamma, beta, NULL, NULL,
-				    BN_MOMENTUM, BN_EPS, rows, n->C, HW, relu,
+				    BN_MOMENTUM, BN_EPS, &gs, relu,
 				    add ? add + g * stride : NULL, m->team);
 	for (int c = 0; c < n->C; c++) {
 		double mean = 0, var = 0;
@@ -579,19 +594,19 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 	int relu = n->relu >= 0 && !frozen;
 	int at = (int)(n - m->nodes);
 	switch (n->kind) {
-	case NODE_CONV:
+	case NODE_CONV: {
+		struct conv_shape s = conv_shape_of(n, N);
 		/* the BN after it, in train mode as one group, takes the per-run
 		 * statistics of y (conv_bn_impl.h) in its mean and rstd storage */
 		if (train && groups == 1 && at + 1 < m->n_nodes && bn_maps_into_conv(m, at + 1)) {
 			struct node *b = &m->nodes[at + 1];
-			conv2d_forward_runs_team(y, b->mean, b->rstd, x, param(m, n->w), N, n->C, n->H,
-						 n->W, n->K, n->R, n->S, n->stride, n->pad,
+			conv2d_forward_runs_team(y, b->mean, b->rstd, x, param(m, n->w), &s,
 						 m->workspace, m->team);
 			break;
 		}
-		conv2d_forward_team(y, x, param(m, n->w), N, n->C, n->H, n->W, n->K,
-				    n->R, n->S, n->stride, n->pad, m->workspace, m->team);
+		conv2d_forward_team(y, x, param(m, n->w), &s, m->workspace, m->team);
 		break;
+	}
 	case NODE_BN:
 		bn_forward(m, n, x, y, N, train, groups, relu, NULL);
 		break;
@@ -681,11 +696,12 @@ static void bn_backward(struct isif_model *m, struct node *n, float *dx, int acc
 {
 	int rows = N / groups, HW = n->H * n->W;
 	size_t stride = (size_t)rows * n->C * HW;
+	struct bn_shape s = bn_shape_of(n, rows);
 	for (int g = 0; g < groups; g++)
 		bn_backward_ex(dx ? dx + g * stride : NULL, acc, grad(m, n->w), grad(m, n->b),
 			       dy + g * stride, mask ? mask + g * stride : NULL, x + g * stride,
-			       n->mean + g * n->C, n->rstd + g * n->C, param(m, n->w), rows,
-			       n->C, HW, m->team);
+			       n->mean + g * n->C, n->rstd + g * n->C, param(m, n->w), &s,
+			       m->team);
 }
 
 /* A BN's input gradient handed to the convolution before it as a map. */
@@ -708,25 +724,25 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 	float *dx = n->in ? in->grad : NULL;
 	int acc = in->grad_written;
 	switch (n->kind) {
-	case NODE_CONV:
+	case NODE_CONV: {
+		struct conv_shape s = conv_shape_of(n, N);
 		if (pm->set && conv2d_backward_bn_team(dx, acc, grad(m, n->w), &pm->map, x,
-						       param(m, n->w), N, n->C, n->H, n->W, n->K,
-						       n->R, n->S, n->stride, n->pad, m->workspace,
+						       param(m, n->w), &s, m->workspace,
 						       m->team) == 0) {
 			pm->set = 0;
 			break;
 		}
-		conv2d_backward_team(dx, acc, grad(m, n->w), dy, x, param(m, n->w), N, n->C,
-				     n->H, n->W, n->K, n->R, n->S, n->stride, n->pad,
+		conv2d_backward_team(dx, acc, grad(m, n->w), dy, x, param(m, n->w), &s,
 				     m->workspace, m->team);
 		break;
+	}
 	case NODE_BN:
 		if (dx && !acc && m->last_groups == 1 && bn_maps_into_conv(m, (int)(n - m->nodes))) {
 			/* k, a, b live after the node's rstd (isif_model_plan) */
 			float *coef = n->rstd + (size_t)n->C * m->plan_n;
+			struct bn_shape s = bn_shape_of(n, N);
 			bn_backward_map(&pm->map, coef, grad(m, n->w), grad(m, n->b), dy, mask, x,
-					n->mean, n->rstd, param(m, n->w), N, n->C, n->H * n->W,
-					m->team);
+					n->mean, n->rstd, param(m, n->w), &s, m->team);
 			pm->set = 1;
 			break;
 		}
