@@ -19,11 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "nn/model_impl.h"
 #include "nn/ops_impl.h"
 #include "base/team_impl.h"
@@ -120,13 +115,10 @@ int main(int argc, char **argv)
 	int C = argc > 2 ? atoi(argv[2]) : 1, S = argc > 3 ? atoi(argv[3]) : 28;
 	int m = argc > 4 ? atoi(argv[4]) : 128, threads = argc > 5 ? atoi(argv[5]) : 2;
 	int iters = argc > 6 ? atoi(argv[6]) : 3, B = 2 * m, D = 128;
-	openblas_set_num_threads(threads);
-#ifdef _OPENMP
-	omp_set_num_threads(threads);
-#endif
 	struct isif_model *net;
 	char err[ISIF_ERR_LEN];
-	if (isif_model_create(&net, name, C, D, 1, err) || isif_model_plan(net, B, S, S, err)) {
+	if (isif_model_create(&net, name, C, D, 1, err) ||
+	    isif_model_set_threads(net, threads, err) || isif_model_plan(net, B, S, S, err)) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}

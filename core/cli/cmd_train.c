@@ -46,7 +46,7 @@ static const struct spec_flag {
 	{ "--temperature", "temperature", "loss temperature tau (default 0.1)", F_NUM },
 	{ "--embedding-dim", "embedding_dim", "embedding width (default 128)", F_INT },
 	{ "--seed", "seed", "seed of everything random (default 1)", F_INT },
-	{ "--threads", "threads", "BLAS and loader threads (0: all cores)", F_INT },
+	{ "--threads", "threads", "compute and loader threads (0: all cores)", F_INT },
 	{ "--crop-scale", "augment.crop_scale", "RandomResizedCrop scale range a,b (default 0.2,1)", F_NUM_LIST },
 	{ "--no-crop", "augment.crop", "switch RandomResizedCrop off", F_BOOL_OFF },
 	{ "--hflip", "augment.hflip", "horizontal flip probability (default 0.5)", F_NUM },

@@ -33,17 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "isif/nn/ops.h"
 #include "nn/conv_bn_impl.h"
 #include "nn/model_impl.h"
 #include "nn/ops_impl.h"
 #include "base/team_impl.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define BN_EPS 1e-5f
 #define BN_MOMENTUM 0.1f
@@ -57,18 +52,6 @@ static float *param(struct isif_model *m, int id)
 static float *grad(struct isif_model *m, int id)
 {
 	return m->tensors[id].grad;
-}
-
-/* Threads to use: OpenMP's setting (what the trainer and `isif bench` set),
- * or the online CPUs in builds without OpenMP. */
-static int configured_threads(void)
-{
-#ifdef _OPENMP
-	int t = omp_get_max_threads();
-#else
-	long t = sysconf(_SC_NPROCESSORS_ONLN);
-#endif
-	return t < 1 ? 1 : t > MAX_TEAM ? MAX_TEAM : (int)t;
 }
 
 /* The shapes of convolution or BN node n for a batch of N. */
@@ -112,10 +95,10 @@ void model_free_plan(struct isif_model *m, int all)
 	m->workspace = m->saved = NULL;
 	m->argmax_store = NULL;
 	m->plan_n = 0;
+	m->plan_threads = 0;
 	if (all) {
 		team_free(m->team);
 		m->team = NULL;
-		m->plan_threads = 0;
 	}
 }
 
@@ -369,17 +352,29 @@ static void plan_data(struct isif_model *m, int max_n, struct slot_plan *sp)
 	}
 }
 
-/* Creates (or keeps) a team of `threads` members. */
-static int plan_team(struct isif_model *m, int threads)
+int isif_model_set_threads(struct isif_model *m, int threads, char *err)
 {
-	if (m->team && team_size(m->team) == threads)
-		return 0;
+	if (threads < 1)
+		return isif_fail(err, ISIF_EINVAL, "threads %d is below 1", threads);
+	threads = threads > MAX_TEAM ? MAX_TEAM : threads;
+	if (team_size(m->team) == threads)
+		return ISIF_OK;
+	struct team *t = NULL;
+	if (threads > 1 && !(t = team_create(threads)))
+		return isif_fail(err, ISIF_ENOMEM, "cannot start %d threads", threads);
 	team_free(m->team);
-	m->team = NULL;
-	if (threads > 1 && !(m->team = team_create(threads)))
-		return -1;
-	m->plan_threads = threads;
-	return 0;
+	m->team = t; /* the workspace is re-planned at the next forward */
+	return ISIF_OK;
+}
+
+int isif_model_threads(const struct isif_model *m)
+{
+	return team_size(m->team);
+}
+
+struct team *model_team(const struct isif_model *m)
+{
+	return m->team;
 }
 
 int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
@@ -392,9 +387,7 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
 	int rc = model_infer_shapes(m, H, W, err);
 	if (rc)
 		return rc;
-	int threads = configured_threads();
-	if (plan_team(m, threads))
-		return isif_fail(err, ISIF_ENOMEM, "cannot start %d threads", threads);
+	int threads = team_size(m->team);
 	plan_fusion(m);
 	struct slot_plan sp, dp;
 	plan_grads(m, max_n, &sp);
@@ -406,6 +399,9 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
 		if (n->kind == NODE_CONV) {
 			struct conv_shape s = conv_shape_of(n, max_n);
 			size_t need = conv2d_workspace_team(&s, threads);
+			ws = need > ws ? need : ws;
+		} else if (n->kind == NODE_LINEAR) {
+			size_t need = linear_workspace(max_n, n->C, n->K);
 			ws = need > ws ? need : ws;
 		} else if (n->kind == NODE_BN) {
 			/* mean and rstd for up to max_n groups, the dx map's k, a, b */
@@ -466,6 +462,7 @@ int isif_model_plan(struct isif_model *m, int max_n, int H, int W, char *err)
 		}
 	}
 	m->plan_n = max_n;
+	m->plan_threads = threads;
 	m->plan_h = H;
 	m->plan_w = W;
 	return ISIF_OK;
@@ -623,7 +620,8 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 		isif_avgpool_forward(y, x, N, n->C, n->H * n->W);
 		break;
 	case NODE_LINEAR:
-		isif_linear_forward(y, x, param(m, n->w), param(m, n->b), N, n->C, n->K);
+		linear_forward_ws(y, x, param(m, n->w), param(m, n->b), N, n->C, n->K,
+				  m->workspace);
 		break;
 	case NODE_L2NORM:
 		isif_l2norm_forward(y, n->norm, x, N, n->K * n->P * n->Q);
@@ -653,7 +651,7 @@ int isif_model_forward(struct isif_model *m, const float *x, int N, int H, int W
 	if (train && N / bn_groups < 2)
 		return isif_fail(err, ISIF_EINVAL, "train-mode BN needs at least 2 rows per group");
 	if (N > m->plan_n || H != m->plan_h || W != m->plan_w ||
-	    configured_threads() != m->plan_threads) {
+	    team_size(m->team) != m->plan_threads) {
 		int rc = isif_model_plan(m, N > m->plan_n ? N : m->plan_n, H, W, err);
 		if (rc)
 			return rc;
@@ -762,7 +760,7 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 		break;
 	case NODE_LINEAR:
 		linear_backward_ex(dx, acc, grad(m, n->w), grad(m, n->b), dy, x,
-				   param(m, n->w), N, n->C, n->K);
+				   param(m, n->w), N, n->C, n->K, m->workspace);
 		break;
 	case NODE_L2NORM:
 		if (dx)

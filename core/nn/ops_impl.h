@@ -91,9 +91,16 @@ void maxpool2_backward_ex(float *dx, int accumulate, const float *dy, const uint
 /* Backward ops that add their input gradient into dx when accumulate
  * (isif_avgpool_backward, isif_linear_backward, isif_l2norm_backward). */
 void avgpool_backward_ex(float *dx, int accumulate, const float *dy, int N, int C, int HW);
-void linear_backward_ex(float *dx, int accumulate, float *dw, float *db, const float *dy,
-			const float *x, const float *w, int N, int C, int K);
 void l2norm_backward_ex(float *dx, int accumulate, const float *dy, const float *y,
 			const float *norm, int N, int D);
+
+/* The linear layer's products with caller scratch ws of linear_workspace(N,
+ * C, K) floats (ws NULL: in small tiles with scratch on the stack, same
+ * bits). Both on the calling thread. */
+size_t linear_workspace(int N, int C, int K);
+void linear_forward_ws(float *y, const float *x, const float *w, const float *b,
+		       int N, int C, int K, float *ws);
+void linear_backward_ex(float *dx, int accumulate, float *dw, float *db, const float *dy,
+			const float *x, const float *w, int N, int C, int K, float *ws);
 
 #endif

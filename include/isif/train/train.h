@@ -70,8 +70,11 @@ enum isif_cancel {
 /*
  * Creates a trainer for spec over a loaded dataset (borrowed, must outlive
  * the trainer). Checkpoints go to out_dir/checkpoint-latest.safetensors
- * (+ .optim.safetensors); out_dir must exist. threads: BLAS and loader
- * threads (spec.threads wins when non-zero).
+ * (+ .optim.safetensors); out_dir must exist. threads (spec.threads wins
+ * when non-zero): the trainer's thread team, on which the model's ops, the
+ * kNN search and k-means run (the caller of isif_trainer_run is one member),
+ * and it sizes the batch loader's threads. Nothing process-wide is read or
+ * set: trainers on different threads do not change each other's counts.
  */
 int isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
 			const struct isif_dataset *ds, const char *out_dir,
@@ -85,6 +88,9 @@ int isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path,
 
 /* Epochs completed so far (after resume: the checkpoint's epoch). */
 int isif_trainer_epoch(const struct isif_trainer *t);
+
+/* Members of the trainer's thread team (its threads, at most 64). */
+int isif_trainer_threads(const struct isif_trainer *t);
 
 /* Trains until spec.epochs are done. Returns ISIF_ECANCELLED when *cancel
  * became non-zero (polled between batches): with ISIF_CANCEL the last
