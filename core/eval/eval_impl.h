@@ -49,9 +49,9 @@ struct isif_knn_exec {
  * threshold (the k-th best so far); "better" is higher similarity, then
  * lower gallery row, a total order, so the result is exact and does not
  * depend on block sizes or threads. Memory never holds a queries × gallery
- * matrix. Queries are split over a thread team in work items of `sub`
- * queries; every item visits the gallery in ascending row order. Not
- * thread-safe per index (it owns its scratch and its team).
+ * matrix. Queries are split over a thread team (its own, or one the caller
+ * lends) in work items of `sub` queries; every item visits the gallery in
+ * ascending row order. Not thread-safe per index (it owns its scratch).
  */
 struct isif_knn_index {
 	const float *g;      /* [ng, D], the caller's */

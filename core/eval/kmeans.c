@@ -9,9 +9,9 @@
  *     ‖x_i − c_j‖² = ‖x_i‖² − 2 x_i·c_j + ‖c_j‖²
  * with the x·cᵀ block from the engine's GEMM (core/base/gemm.c) over rb rows
  * at a time (bounded scratch), the rows split over the caller's thread team
- * (each row's result is the same on any team); the nearest centre
- * minimises ‖c_j‖² − 2 x_i·c_j, ties to the lower j. Inertia Σ_i ‖x_i − c_{a(i)}‖² is recomputed exactly in double
- * to compare restarts.
+ * (each row's result is the same on any team); the nearest centre minimises
+ * ‖c_j‖² − 2 x_i·c_j, ties to the lower j. Inertia Σ_i ‖x_i − c_{a(i)}‖² is
+ * recomputed exactly in double to compare restarts.
  *
  * An empty cluster after an assignment is re-seeded at the point farthest
  * from its own centre (that point's distance is then zeroed, so two empty

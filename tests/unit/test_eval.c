@@ -14,6 +14,7 @@
 #include "isif/eval/eval.h"
 #include "isif/base/rng.h"
 #include "eval/eval_impl.h"
+#include "base/team_impl.h"
 
 #define PI 3.14159265358979323846
 
@@ -560,6 +561,38 @@ TEST(kmeans_hand_and_empty_clusters)
 	CHECK(a[5] != a[0]);
 	CHECK_NEAR(inertia, 0.0, 1e-12);
 	CHECK_NEAR(isif_nmi(lab, a, 6), 1.0, 1e-12);
+}
+
+/* The assignment steps split rows over a team (each block of 4096 rows × 8
+ * centres × 32 dimensions is large enough to use it): the clustering is
+ * bit for bit the one of the caller alone, whatever the team's size. */
+TEST(kmeans_same_on_any_team)
+{
+	enum { N = 4096, D = 32, K = 8 };
+	float *x = malloc(sizeof(float) * N * D);
+	int32_t *a = malloc(sizeof(int32_t) * N), *b = malloc(sizeof(int32_t) * N);
+	struct isif_rng rng;
+	isif_rng_seed(&rng, 5, 1);
+	for (int i = 0; i < N; i++)   /* K blobs: centre i mod K, plus noise */
+		for (int d = 0; d < D; d++)
+			x[i * D + d] = (float)((i % K) == d % K) + 0.3f * isif_rng_uniform(&rng);
+	double alone = 0, on_team = 0;
+	isif_rng_seed(&rng, 9, 2);
+	CHECK_EQ(isif_kmeans(x, N, D, K, 2, 20, &rng, NULL, a, &alone), ISIF_OK);
+	for (int threads = 2; threads <= 3; threads++) {
+		struct team *tm = team_create(threads);
+		CHECK(tm != NULL);
+		isif_rng_seed(&rng, 9, 2);
+		CHECK_EQ(isif_kmeans(x, N, D, K, 2, 20, &rng, tm, b, &on_team), ISIF_OK);
+		CHECK_MSG(memcmp(a, b, sizeof(int32_t) * N) == 0 &&
+			  memcmp(&alone, &on_team, sizeof alone) == 0,
+			  "team of %d: assignment or inertia (%.17g vs %.17g) differs", threads,
+			  on_team, alone);
+		team_free(tm);
+	}
+	free(x);
+	free(a);
+	free(b);
 }
 
 /*
