@@ -17,9 +17,6 @@
 #include <stdlib.h>
 
 #include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "base/gemm_impl.h"
 #include "base/team_impl.h"
@@ -95,10 +92,7 @@ int main(int argc, char **argv)
 		{ 256, 1568, 2304 }, /* layer3, 32 samples of 7×7 */
 		{ 512, 1024, 4608 }, /* layer4, 64 samples of 4×4 */
 	};
-	openblas_set_num_threads(threads);
-#ifdef _OPENMP
-	omp_set_num_threads(threads);
-#endif
+	openblas_set_num_threads(threads); /* this program is the one user of OpenBLAS */
 	struct team *tm = team_create(threads);
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (__builtin_cpu_supports("avx512f")) {

@@ -7,11 +7,9 @@
  * the wall time it prints the CPU seconds of all threads during the
  * evaluation, steadier than the wall time on a shared machine.
  *
- * Build and run (after `make all`):
- *   cc -std=c11 -D_GNU_SOURCE -O2 -march=native -fopenmp -Iinclude \
- *      $(pkg-config --cflags openblas) bench/knn_bench.c build/libisif.a \
- *      $(pkg-config --libs openblas) -lm -pthread -o build/knn_bench
- *   ./build/knn_bench [ng nq D k]
+ * Build and run:
+ *   make build/knn_bench
+ *   ./build/knn_bench [ng nq D k [threads]]      (threads: all online cores)
  */
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +56,7 @@ int main(int argc, char **argv)
 	int64_t nq = argc > 2 ? atoll(argv[2]) : 10000;
 	int D = argc > 3 ? atoi(argv[3]) : 128;
 	int k = argc > 4 ? atoi(argv[4]) : 200;
+	int threads = argc > 5 ? atoi(argv[5]) : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	struct isif_rng rng;
 	struct isif_knn_result res;
 	struct rusage ru;
@@ -78,12 +77,12 @@ int main(int argc, char **argv)
 
 	double c0 = cpu_seconds(&ru);
 	double t0 = isif_now_s();
-	int rc = isif_knn_eval(g, gl, ng, q, ql, nq, D, k, 0.1, 10, &res);
+	int rc = isif_knn_eval(g, gl, ng, q, ql, nq, D, k, 0.1, 10, threads, &res);
 	double t1 = isif_now_s();
 	double c1 = cpu_seconds(&ru);
-	printf("knn_eval ng=%lld nq=%lld D=%d k=%d: %.3f s (%s), top1 %.4f top5 %.4f, "
+	printf("knn_eval ng=%lld nq=%lld D=%d k=%d threads=%d: %.3f s (%s), top1 %.4f top5 %.4f, "
 	       "%.1f GFLOP/s of GEMM, %.3f CPU s, peak RSS %ld MiB (inputs %ld MiB)\n",
-	       (long long)ng, (long long)nq, D, k, t1 - t0, isif_strerror(rc),
+	       (long long)ng, (long long)nq, D, k, threads, t1 - t0, isif_strerror(rc),
 	       res.top1, res.top5, 2.0 * ng * nq * D / (t1 - t0) * 1e-9,
 	       c1 - c0, ru.ru_maxrss / 1024, rss0 / 1024);
 	free(g);

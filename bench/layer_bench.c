@@ -19,11 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "nn/model_impl.h"
 #include "nn/ops_impl.h"
 #include "base/team_impl.h"
@@ -60,7 +55,8 @@ static int conv_only(int argc, char **argv)
 	int P = isif_conv_out(H, R, st, pad), Q = isif_conv_out(W, R, st, pad);
 	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * P * Q, nw = (size_t)K * C * R * R;
 	struct team *tm = team_create(threads);
-	size_t nws = conv2d_workspace_team(N, C, H, W, K, R, R, st, pad, threads);
+	const struct conv_shape sh = { N, C, H, W, K, R, R, st, pad };
+	size_t nws = conv2d_workspace_team(&sh, threads);
 	float *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
 	float *y = malloc(sizeof(float) * ny), *w = malloc(sizeof(float) * nw);
 	float *dw = calloc(nw, sizeof(float)), *ws = malloc(sizeof(float) * nws);
@@ -76,9 +72,9 @@ static int conv_only(int argc, char **argv)
 	double cpu = 0;
 	for (int it = -1; it < iters; it++) { /* it = -1 warms up */
 		double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), t0 = isif_now_s();
-		conv2d_forward_team(y, x, w, N, C, H, W, K, R, R, st, pad, ws, tm);
+		conv2d_forward_team(y, x, w, &sh, ws, tm);
 		double t1 = isif_now_s();
-		conv2d_backward_team(dx, 0, dw, y, x, w, N, C, H, W, K, R, R, st, pad, ws, tm);
+		conv2d_backward_team(dx, 0, dw, y, x, w, &sh, ws, tm);
 		double t2 = isif_now_s();
 		if (it >= 0) {
 			tf[it] = t1 - t0;
@@ -115,13 +111,10 @@ int main(int argc, char **argv)
 	int C = argc > 2 ? atoi(argv[2]) : 1, S = argc > 3 ? atoi(argv[3]) : 28;
 	int m = argc > 4 ? atoi(argv[4]) : 128, threads = argc > 5 ? atoi(argv[5]) : 2;
 	int iters = argc > 6 ? atoi(argv[6]) : 3, B = 2 * m, D = 128;
-	openblas_set_num_threads(threads);
-#ifdef _OPENMP
-	omp_set_num_threads(threads);
-#endif
 	struct isif_model *net;
 	struct isif_error err = {0};
-	if (isif_model_create(&net, name, C, D, 1, &err) || isif_model_plan(net, B, S, S, &err)) {
+	if (isif_model_create(&net, name, C, D, 1, &err) ||
+	    isif_model_set_threads(net, threads, &err) || isif_model_plan(net, B, S, S, &err)) {
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}

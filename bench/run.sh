@@ -94,7 +94,7 @@ printf "%-22s %10s %10s %8s   (images/s)\n" "embed convnet" "$o" "$t" "$(ratio "
 
 echo
 echo "-- kNN evaluation, 60000 x 10000 x 128, k = 200 (seconds, lower is better)"
-o=$(OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS "$BUILD/knn_bench" | grep -o '[0-9.]* s ' | grep -o '[0-9.]*')
+o=$("$BUILD/knn_bench" 60000 10000 128 200 "$THREADS" | grep -o '[0-9.]* s ' | grep -o '[0-9.]*')
 t=n/a
 [ $HAVE_TORCH = 1 ] && t=$($PY bench/torch_bench.py knn 60000 10000 128 200 "$THREADS" | kv seconds)
 printf "%-22s %10s %10s %8s   (theirs/ours)\n" "knn 60k x 10k" "$o" "$t" "$(ratio "$t" "$o")"

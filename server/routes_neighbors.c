@@ -316,8 +316,9 @@ static int search(const struct index_data *ix, int split, long k, const float *Q
 	int64_t *idx = malloc((size_t)nq * (kk ? kk : 1) * sizeof *idx);
 	float *sim = malloc((size_t)nq * (kk ? kk : 1) * sizeof *sim);
 	int rc = idx && sim ? ISIF_OK : ISIF_ENOMEM;
+	/* on this HTTP thread alone: requests run side by side on the pool */
 	if (!rc && kk > 0)
-		rc = isif_topk(g->emb, g->n, Q, nq, ix->dim, kk, 0, idx, sim);
+		rc = isif_topk(g->emb, g->n, Q, nq, ix->dim, kk, 0, 1, idx, sim);
 	for (int i = 0; !rc && i < nq; i++) {
 		out[i] = json_array();
 		for (int j = 0; j < kk && (long)json_array_size(out[i]) < k; j++) {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "isif/base/safetensors.h"
@@ -117,6 +118,12 @@ static int shapes_from_file(const struct isif_st_file *f, int *channels, int *di
 	return 0;
 }
 
+int cli_threads(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores > 0 ? (int)cores : 1;
+}
+
 enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out)
 {
 	struct isif_error err = {0};
@@ -137,6 +144,8 @@ enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct is
 	isif_st_file_free(&f);
 	if (!rc)
 		rc = isif_checkpoint_load(*out, checkpoint, NULL, &err);
+	if (!rc)
+		rc = isif_model_set_threads(*out, cli_threads(), &err);
 	if (rc) {
 		fprintf(stderr, "isif: %s\n", err.msg);
 		isif_model_free(*out);

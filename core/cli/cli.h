@@ -36,9 +36,13 @@ int cli_check_unused(struct cli_args *a, const char *cmd);
 int cli_int(const char *name, const char *text, long min, long max, long *out);
 int cli_double(const char *name, const char *text, double min, double max, double *out);
 
+/* Threads the commands compute on: one per online core. */
+int cli_threads(void);
+
 /* Creates the model a checkpoint holds (name from its metadata unless
- * `model` is given; channels and embedding width from its tensors) and
- * loads the weights. Prints the error and returns non-zero on failure. */
+ * `model` is given; channels and embedding width from its tensors), loads
+ * the weights and sets its threads to cli_threads(). Prints the error and
+ * returns non-zero on failure. */
 enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
 
 /* Prints `isif train`'s spec flags from the spec's field table: per flag its

@@ -10,11 +10,6 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "cli.h"
 #include "isif/base/clock.h"
 #include "isif/nn/loss.h"
@@ -28,7 +23,8 @@ static const char bench_help[] =
 	"SGD) on random inputs and prints the median step time, source images/s,\n"
 	"GFLOP/s (2 × multiply-adds of forward + 2× that for backward) and the\n"
 	"process's peak RSS. With --embed N: times the evaluation forward (BN in\n"
-	"eval mode) of N random images in batches of --batch (default 256) instead.\n";
+	"eval mode) of N random images in batches of --batch (default 256) instead.\n"
+	"--threads: the model's thread team (0: one per online core).\n";
 
 static long peak_rss_mib(void)
 {
@@ -65,7 +61,7 @@ static int bench_embed(struct isif_model *net, const char *model, long n, int ba
 	}
 	double t = isif_now_s() - t0;
 	printf("%-9s %dx%dx%d embed n=%ld batch=%d  %.3f s  %9.1f img/s  peak RSS %ld MiB  threads %d\n",
-	       model, C, S, S, n, batch, t, n / t, peak_rss_mib(), openblas_get_num_threads());
+	       model, C, S, S, n, batch, t, n / t, peak_rss_mib(), isif_model_threads(net));
 	free(x);
 	return 0;
 }
@@ -110,17 +106,18 @@ int cmd_bench(int argc, char **argv)
 		fprintf(stderr, "isif bench: --model is required\n%s", bench_help);
 		goto out;
 	}
-	if (threads > 0) {
-		openblas_set_num_threads((int)threads);
-#ifdef _OPENMP
-		omp_set_num_threads((int)threads);
-#endif
-	}
+	if (threads == 0)
+		threads = cli_threads();
 	rc = 1;
 	struct isif_model *net;
 	struct isif_error err = {0};
 	if (isif_model_create(&net, model, (int)C, 128, 1, &err)) {
 		fprintf(stderr, "isif bench: %s\n", err.msg);
+		goto out;
+	}
+	if (isif_model_set_threads(net, (int)threads, &err)) {
+		fprintf(stderr, "isif bench: %s\n", err.msg);
+		isif_model_free(net);
 		goto out;
 	}
 	if (embed) {
@@ -160,7 +157,7 @@ int cmd_bench(int argc, char **argv)
 	double flops = 3 * 2 * isif_model_flops_per_image(net, (int)S, (int)S) * B;
 	printf("%-9s %dx%ldx%ld m=%-4ld step %8.1f ms (min %.1f, max %.1f)  %7.1f img/s  %6.1f GFLOP/s  peak RSS %ld MiB  threads %d\n",
 	       model, (int)C, S, S, m, 1e3 * median, 1e3 * times[0], 1e3 * times[iters - 1],
-	       m / median, flops / median / 1e9, peak_rss_mib(), openblas_get_num_threads());
+	       m / median, flops / median / 1e9, peak_rss_mib(), isif_model_threads(net));
 	rc = 0;
 	isif_sgd_free(&opt);
 done:

@@ -135,7 +135,7 @@ int cmd_knn(int argc, char **argv)
 	}
 	struct isif_knn_result res;
 	if (!g || !q || isif_knn_eval(g, ds.train.labels, ds.train.n, q, ds.test.labels, ds.test.n,
-				      D, (int)k, tau, ds.num_classes, &res)) {
+				      D, (int)k, tau, ds.num_classes, cli_threads(), &res)) {
 		fprintf(stderr, "isif knn: evaluation failed\n");
 		goto out;
 	}

@@ -8,18 +8,10 @@
 #ifndef ISIF_EVAL_IMPL_H
 #define ISIF_EVAL_IMPL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "isif/eval/eval.h"
-
-#include <cblas.h>
-/* Threads for the evaluation: as many as the BLAS was allowed (the job's
- * `threads`, or OPENBLAS_NUM_THREADS), so one setting governs both. */
-static inline int isif_eval_threads(void)
-{
-	int nt = openblas_get_num_threads();
-	return nt > 0 ? nt : 1;
-}
 
 /* Block sizes of the search; 0 picks the defaults, which keep the scratch
  * under about 64 MiB (a 32 MiB packed gallery chunk, 16 MiB of results,
@@ -30,18 +22,24 @@ struct isif_knn_blocks {
 	int64_t gblock;  /* gallery rows per packed chunk */
 };
 
-/* How the search runs; 0 (or a NULL pointer) picks the defaults. Tests force
- * thread counts, tiny work items and both packing modes; the results never
- * depend on them. */
+struct team;
+
+/* How the search runs; 0 (or a NULL pointer) picks the defaults: the
+ * calling thread alone. Tests force thread counts, tiny work items and both
+ * packing modes; the results never depend on them. */
 struct isif_knn_exec {
-	int threads;     /* members of the search's thread team */
+	int threads;     /* exactly this many members in the search's own team */
 	int sub;         /* queries per work item (rounded up to KNN_MR) */
 	int pack;        /* 1: pack the gallery in chunks of gblock rows shared
 			  * by all work items; −1: each work item packs each
 			  * gallery panel as it goes; 0: choose */
+	int max_threads; /* without `threads`: at most this many in a team of
+			  * the search's own, fewer (down to the caller alone)
+			  * where the work is too small to pay for them */
+	struct team *team; /* without `threads`: the caller's team (borrowed,
+			    * not used by anyone else during the call), all
+			    * of it, or the caller alone for small work */
 };
-
-struct team;
 
 /*
  * A gallery prepared for exact top-k search by cosine similarity,
@@ -51,9 +49,9 @@ struct team;
  * threshold (the k-th best so far); "better" is higher similarity, then
  * lower gallery row, a total order, so the result is exact and does not
  * depend on block sizes or threads. Memory never holds a queries × gallery
- * matrix. Queries are split over a thread team in work items of `sub`
- * queries; every item visits the gallery in ascending row order. Not
- * thread-safe per index (it owns its scratch and its team).
+ * matrix. Queries are split over a thread team (its own, or one the caller
+ * lends) in work items of `sub` queries; every item visits the gallery in
+ * ascending row order. Not thread-safe per index (it owns its scratch).
  */
 struct isif_knn_index {
 	const float *g;      /* [ng, D], the caller's */
@@ -74,6 +72,7 @@ struct isif_knn_index {
 	size_t work_per;
 	uint64_t *ktmp;      /* per member: cap keys of selection scratch */
 	struct team *team;   /* NULL: the caller alone */
+	int own_team;        /* team is the index's own (freed with it) */
 };
 
 /* Prepares ix over g[ng, D] for k results per query and at most nq_hint
@@ -112,24 +111,46 @@ enum isif_rc isif_topk_exec(const float *g, int64_t ng, const float *q, int64_t 
 
 /* isif_knn_eval with explicit block sizes (blk NULL: defaults) and, when
  * pred is not NULL, the top-1 voted class of every query in pred[nq]
- * (−1 for a skipped query or one with no voter). */
+ * (−1 for a skipped query or one with no voter); on the calling thread. */
 enum isif_rc isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
 			  int64_t ng, const float *q, const int32_t *q_labels,
 			  int64_t nq, int D, int k, double knn_tau,
 			  int num_classes, const struct isif_knn_blocks *blk,
 			  int32_t *pred, struct isif_knn_result *out);
 
+/* isif_knn_eval_blocked with explicit execution settings (ex NULL: the
+ * calling thread alone). */
+enum isif_rc isif_knn_eval_exec(const float *g, const int32_t *g_labels,
+		       int64_t ng, const float *q, const int32_t *q_labels,
+		       int64_t nq, int D, int k, double knn_tau, int num_classes,
+		       const struct isif_knn_blocks *blk, const struct isif_knn_exec *ex,
+		       int32_t *pred, struct isif_knn_result *out);
+
+/* isif_recall_at_k with explicit execution settings (ex NULL: the calling
+ * thread alone). */
+enum isif_rc isif_recall_at_k_exec(const float *x, const int32_t *labels, int64_t n, int D,
+			  const int *ks, int nks, const struct isif_knn_exec *ex,
+			  double *recall);
+
+/* isif_nmi_kmeans on the caller's team tm (borrowed; NULL: the calling
+ * thread alone). */
+enum isif_rc isif_nmi_kmeans_team(const float *x, const int32_t *labels, int64_t n, int D,
+			 int k, int restarts, int iters, struct isif_rng *rng,
+			 struct team *tm, double *nmi);
+
 /* k-means++ seeding and Lloyd steps on x[n, D] (squared Euclidean
  * distance), best of `restarts` runs by inertia; assign[n] gets the cluster
  * of each row of the best run, *inertia its Σ‖x − c‖². Draws from rng only.
- * Returns ISIF_OK, ISIF_EINVAL or ISIF_ENOMEM. */
+ * The assignment steps split rows over tm (borrowed; NULL: the calling
+ * thread alone); the result does not depend on it. Returns ISIF_OK,
+ * ISIF_EINVAL or ISIF_ENOMEM. */
 enum isif_rc isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
-		int iters, struct isif_rng *rng, int32_t *assign,
+		int iters, struct isif_rng *rng, struct team *tm, int32_t *assign,
 		double *inertia);
 
 /* Lloyd steps only, from the caller's initial centres[k, D] (updated in
  * place to the final ones): for tests that need a known start. */
 enum isif_rc isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
-		     int iters, int32_t *assign, double *inertia);
+		     int iters, struct team *tm, int32_t *assign, double *inertia);
 
 #endif

@@ -7,23 +7,27 @@
  *
  * Letters: n rows x_i of width D, k centres c_j.
  *     ‖x_i − c_j‖² = ‖x_i‖² − 2 x_i·c_j + ‖c_j‖²
- * with the x·cᵀ block from cblas_sgemm over rb rows at a time (bounded
- * scratch); the nearest centre minimises ‖c_j‖² − 2 x_i·c_j, ties to the
- * lower j. Inertia Σ_i ‖x_i − c_{a(i)}‖² is recomputed exactly in double
- * to compare restarts.
+ * with the x·cᵀ block from the engine's GEMM (core/base/gemm.c) over rb rows
+ * at a time (bounded scratch), the rows split over the caller's thread team
+ * (each row's result is the same on any team); the nearest centre minimises
+ * ‖c_j‖² − 2 x_i·c_j, ties to the lower j. Inertia Σ_i ‖x_i − c_{a(i)}‖² is
+ * recomputed exactly in double to compare restarts.
  *
  * An empty cluster after an assignment is re-seeded at the point farthest
  * from its own centre (that point's distance is then zeroed, so two empty
  * clusters take two different points); the next assignment settles it.
  */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "eval/eval_impl.h"
+#include "base/gemm_impl.h"
+#include "base/team_impl.h"
 #include "isif/base/common.h"
 
 #define DOTS_BYTES (16 * 1024 * 1024)
+/* Multiply-adds of a block below which its assignment stays on the caller. */
+#define PAR_MIN_MACS (INT64_C(1) << 20)
 
 struct km_work {
 	const float *x;
@@ -37,6 +41,10 @@ struct km_work {
 	float *dots;        /* [rb, k] x·cᵀ */
 	double *sums;       /* [k, D] */
 	int64_t *count;     /* [k] */
+	struct team *tm;    /* the caller's (NULL: the caller alone) */
+	float *gws;         /* per team member: gws_per floats of GEMM scratch */
+	size_t gws_per;
+	int64_t *changed;   /* per team member: its rows that changed cluster */
 };
 
 static double sqdist(const float *a, const float *b, int D)
@@ -91,15 +99,57 @@ static void seed_plusplus(struct km_work *w, struct isif_rng *rng)
 	}
 }
 
+/* Rows [r0, r0 + nb) of one assignment step. */
+struct assign_job {
+	struct km_work *w;
+	int64_t r0, nb;
+};
+
+/* Member rank's share of the block's rows: their x·cᵀ, then each row's
+ * nearest centre into w->cur and w->d2, counting the rows that changed. */
+static void assign_member(void *p, int rank, int size)
+{
+	const struct assign_job *j = p;
+	struct km_work *w = j->w;
+	const int k = w->k, D = w->D;
+	size_t lo, hi;
+	int64_t changed = 0;
+
+	team_share((size_t)j->nb, 1, rank, size, &lo, &hi);
+	if (lo < hi) {
+		/* dots[lo:hi, k] = X[r0 + lo : r0 + hi, D] · Cᵀ */
+		struct gemm_view A = gemm_dense(w->x + (j->r0 + (int64_t)lo) * D, D);
+		struct gemm_view B = gemm_dense_t(w->c, D), C = gemm_dense(w->dots + lo * k, k);
+		gemm((int)(hi - lo), k, D, &A, &B, &C, 0, w->gws + (size_t)rank * w->gws_per);
+	}
+	for (int64_t i = (int64_t)lo; i < (int64_t)hi; i++) {
+		const float *row = w->dots + i * k;
+		int64_t r = j->r0 + i;
+		int best = 0;
+		double bd = w->cc[0] - 2.0 * row[0];
+		for (int c = 1; c < k; c++) {
+			double t = w->cc[c] - 2.0 * row[c];
+			if (t < bd) {
+				bd = t;
+				best = c;
+			}
+		}
+		double d = w->xx[r] + bd;
+		w->d2[r] = d > 0 ? d : 0;
+		if (w->cur[r] != best) {
+			w->cur[r] = best;
+			changed++;
+		}
+	}
+	w->changed[rank] = changed;
+}
+
 /* Nearest centre of every row into w->cur and w->d2; returns how many rows
  * changed cluster. */
 static int64_t assign_rows(struct km_work *w)
 {
 	const int k = w->k, D = w->D;
 	int64_t changed = 0;
-#ifdef _OPENMP
-	const int nt = isif_eval_threads();
-#endif
 
 	for (int j = 0; j < k; j++) {
 		const float *cj = w->c + (int64_t)j * D;
@@ -109,31 +159,11 @@ static int64_t assign_rows(struct km_work *w)
 		w->cc[j] = s;
 	}
 	for (int64_t r0 = 0; r0 < w->n; r0 += w->rb) {
-		int64_t nb = w->n - r0 < w->rb ? w->n - r0 : w->rb;
-		/* dots[nb, k] = X[r0:r0+nb, D] · Cᵀ */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, k,
-			    D, 1.0f, w->x + r0 * D, D, w->c, D, 0.0f, w->dots, k);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) reduction(+ : changed) num_threads(nt)
-#endif
-		for (int64_t i = 0; i < nb; i++) {
-			const float *row = w->dots + i * k;
-			int best = 0;
-			double bd = w->cc[0] - 2.0 * row[0];
-			for (int j = 1; j < k; j++) {
-				double t = w->cc[j] - 2.0 * row[j];
-				if (t < bd) {
-					bd = t;
-					best = j;
-				}
-			}
-			double d = w->xx[r0 + i] + bd;
-			w->d2[r0 + i] = d > 0 ? d : 0;
-			if (w->cur[r0 + i] != best) {
-				w->cur[r0 + i] = best;
-				changed++;
-			}
-		}
+		struct assign_job job = { w, r0, w->n - r0 < w->rb ? w->n - r0 : w->rb };
+		struct team *tm = job.nb * k * D >= PAR_MIN_MACS ? w->tm : NULL;
+		team_run(tm, assign_member, &job);
+		for (int t = 0; t < team_size(tm); t++)
+			changed += w->changed[t];
 	}
 	return changed;
 }
@@ -209,11 +239,16 @@ static void free_work(struct km_work *w)
 	free(w->dots);
 	free(w->sums);
 	free(w->count);
+	free(w->gws);
+	free(w->changed);
 }
 
-static int alloc_work(struct km_work *w, const float *x, int64_t n, int D, int k)
+static int alloc_work(struct km_work *w, const float *x, int64_t n, int D, int k,
+		      struct team *tm)
 {
+	const int nt = team_size(tm);
 	memset(w, 0, sizeof *w);
+	w->tm = tm;
 	w->x = x;
 	w->n = n;
 	w->D = D;
@@ -228,8 +263,11 @@ static int alloc_work(struct km_work *w, const float *x, int64_t n, int D, int k
 	w->dots = malloc((size_t)(w->rb * k) * sizeof *w->dots);
 	w->sums = malloc((size_t)k * D * sizeof *w->sums);
 	w->count = malloc((size_t)k * sizeof *w->count);
+	w->gws_per = gemm_workspace((int)w->rb, k, D);
+	w->gws = malloc(w->gws_per * (size_t)nt * sizeof *w->gws);
+	w->changed = malloc((size_t)nt * sizeof *w->changed);
 	if (!w->xx || !w->d2 || !w->cur || !w->c || !w->cc || !w->dots ||
-	    !w->sums || !w->count) {
+	    !w->sums || !w->count || !w->gws || !w->changed) {
 		free_work(w);
 		return ISIF_ENOMEM;
 	}
@@ -244,7 +282,7 @@ static int alloc_work(struct km_work *w, const float *x, int64_t n, int D, int k
 }
 
 enum isif_rc isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
-		     int iters, int32_t *assign, double *inertia)
+		     int iters, struct team *tm, int32_t *assign, double *inertia)
 {
 	struct km_work w;
 	int rc;
@@ -252,7 +290,7 @@ enum isif_rc isif_kmeans_from(const float *x, int64_t n, int D, int k, float *ce
 	if (!x || !centres || !assign || n < 1 || n > INT32_MAX || D < 1 ||
 	    k < 1 || k > n || iters < 0)
 		return ISIF_EINVAL;
-	rc = alloc_work(&w, x, n, D, k);
+	rc = alloc_work(&w, x, n, D, k, tm);
 	if (rc)
 		return rc;
 	memcpy(w.c, centres, (size_t)k * D * sizeof *w.c);
@@ -266,7 +304,7 @@ enum isif_rc isif_kmeans_from(const float *x, int64_t n, int D, int k, float *ce
 }
 
 enum isif_rc isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
-		int iters, struct isif_rng *rng, int32_t *assign,
+		int iters, struct isif_rng *rng, struct team *tm, int32_t *assign,
 		double *inertia)
 {
 	struct km_work w;
@@ -276,7 +314,7 @@ enum isif_rc isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
 	if (!x || !rng || !assign || n < 1 || n > INT32_MAX || D < 1 ||
 	    k < 1 || k > n || restarts < 1 || iters < 0)
 		return ISIF_EINVAL;
-	rc = alloc_work(&w, x, n, D, k);
+	rc = alloc_work(&w, x, n, D, k, tm);
 	if (rc)
 		return rc;
 	for (int r = 0; r < restarts; r++) {

@@ -57,10 +57,11 @@ enum isif_rc isif_topk_blocked(const float *g, int64_t ng, const float *q, int64
 }
 
 enum isif_rc isif_topk(const float *g, int64_t ng, const float *q, int64_t nq, int D,
-	      int k, int exclude_self, int64_t *idx, float *sim)
+	      int k, int exclude_self, int threads, int64_t *idx, float *sim)
 {
-	return isif_topk_blocked(g, ng, q, nq, D, k, exclude_self, NULL, idx,
-				 sim);
+	const struct isif_knn_exec ex = { .max_threads = threads };
+	return isif_topk_exec(g, ng, q, nq, D, k, exclude_self, NULL, &ex, idx,
+			      sim);
 }
 
 /*
@@ -122,11 +123,11 @@ static int check_knn_args(const float *g, const int32_t *g_labels,
 	return ISIF_OK;
 }
 
-enum isif_rc isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
-			  int64_t ng, const float *q, const int32_t *q_labels,
-			  int64_t nq, int D, int k, double knn_tau,
-			  int num_classes, const struct isif_knn_blocks *blk,
-			  int32_t *pred, struct isif_knn_result *out)
+enum isif_rc isif_knn_eval_exec(const float *g, const int32_t *g_labels,
+		       int64_t ng, const float *q, const int32_t *q_labels,
+		       int64_t nq, int D, int k, double knn_tau, int num_classes,
+		       const struct isif_knn_blocks *blk, const struct isif_knn_exec *ex,
+		       int32_t *pred, struct isif_knn_result *out)
 {
 	struct isif_knn_index ix;
 	int64_t *idx = NULL;
@@ -142,7 +143,7 @@ enum isif_rc isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
 	out->top1 = out->top5 = 0;
 	if (k > ng)
 		k = ng > 0 ? (int)ng : 1;
-	rc = isif_knn_index_init(&ix, g, g_labels, ng, D, k, nq, blk, NULL);
+	rc = isif_knn_index_init(&ix, g, g_labels, ng, D, k, nq, blk, ex);
 	if (rc)
 		return rc;
 	idx = malloc((size_t)(ix.qblock * k) * sizeof *idx);
@@ -185,11 +186,22 @@ out:
 	return rc;
 }
 
+enum isif_rc isif_knn_eval_blocked(const float *g, const int32_t *g_labels,
+			  int64_t ng, const float *q, const int32_t *q_labels,
+			  int64_t nq, int D, int k, double knn_tau,
+			  int num_classes, const struct isif_knn_blocks *blk,
+			  int32_t *pred, struct isif_knn_result *out)
+{
+	return isif_knn_eval_exec(g, g_labels, ng, q, q_labels, nq, D, k, knn_tau,
+				  num_classes, blk, NULL, pred, out);
+}
+
 enum isif_rc isif_knn_eval(const float *g, const int32_t *g_labels, int64_t ng,
 		  const float *q, const int32_t *q_labels, int64_t nq, int D,
-		  int k, double knn_tau, int num_classes,
+		  int k, double knn_tau, int num_classes, int threads,
 		  struct isif_knn_result *out)
 {
-	return isif_knn_eval_blocked(g, g_labels, ng, q, q_labels, nq, D, k,
-				     knn_tau, num_classes, NULL, NULL, out);
+	const struct isif_knn_exec ex = { .max_threads = threads };
+	return isif_knn_eval_exec(g, g_labels, ng, q, q_labels, nq, D, k,
+				  knn_tau, num_classes, NULL, &ex, NULL, out);
 }

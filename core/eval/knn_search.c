@@ -83,15 +83,16 @@ static void pick_blocks(struct isif_knn_index *ix, int64_t nq_hint,
 	ix->sub = (int)round_up(ex && ex->sub > 0 ? min64(ex->sub, 1 << 20) : SUB_DEFAULT, MR);
 }
 
-/* Threads: the caller's count, else the evaluation's, but one where the
- * work is too small to pay for a team (or no item would be left for a
- * second member). */
+/* Threads: the caller's exact count, else at most the caller's team or
+ * max_threads (none given: one), but one where the work is too small to pay
+ * for a team (or no item would be left for a second member). */
 static int pick_threads(const struct isif_knn_index *ix, int64_t nq_hint,
 			const struct isif_knn_exec *ex)
 {
 	if (ex && ex->threads > 0)
 		return ex->threads;
-	int64_t nt = min64(isif_eval_threads(), (min64(nq_hint, ix->qblock) + MR - 1) / MR);
+	int64_t cap = !ex ? 1 : ex->team ? team_size(ex->team) : ex->max_threads;
+	int64_t nt = min64(cap, (min64(nq_hint, ix->qblock) + MR - 1) / MR);
 	if (nt <= 1 || nq_hint * ix->ng * ix->D < PAR_MIN_MACS)
 		return 1;
 	return (int)nt;
@@ -102,6 +103,23 @@ static float *alloc_floats(int64_t n)
 	/* 64-byte aligned so panels start on a cache line */
 	size_t bytes = (size_t)round_up(max64(n, 1) * (int64_t)sizeof(float), 64);
 	return aligned_alloc(64, bytes);
+}
+
+/* The team the search runs on: none for one thread, the caller's when it
+ * lent one (all its members), else one of the index's own. Returns the
+ * members the scratch must serve. */
+static int pick_team(struct isif_knn_index *ix, int nt, const struct isif_knn_exec *ex)
+{
+	if (nt <= 1)
+		return 1;
+	if (ex && ex->threads <= 0 && ex->team) {
+		ix->team = ex->team;
+		return team_size(ex->team);
+	}
+	if (!(ix->team = team_create(nt)))
+		return -1;
+	ix->own_team = 1;
+	return nt;
 }
 
 static int alloc_scratch(struct isif_knn_index *ix, int nt)
@@ -122,8 +140,6 @@ static int alloc_scratch(struct isif_knn_index *ix, int nt)
 	if (!ix->qpack || !ix->thr || !ix->fill || !ix->keys || !ix->work ||
 	    !ix->ktmp || (ix->prepack && (!ix->gpack || !ix->ginv)))
 		return ISIF_ENOMEM;
-	if (nt > 1 && !(ix->team = team_create(nt)))
-		return ISIF_ENOMEM;
 	return ISIF_OK;
 }
 
@@ -143,7 +159,11 @@ enum isif_rc isif_knn_index_init(struct isif_knn_index *ix, const float *g,
 	ix->cap = pick_cap(ng, k);
 	ix->packed_g0 = -1;
 	pick_blocks(ix, nq_hint, blk, ex);
-	int nt = pick_threads(ix, nq_hint, ex);
+	int nt = pick_team(ix, pick_threads(ix, nq_hint, ex), ex);
+	if (nt < 0) {
+		isif_knn_index_free(ix);
+		return ISIF_ENOMEM;
+	}
 	/* shared chunks pay once one call has more items than members */
 	ix->prepack = ex && ex->pack ? ex->pack > 0
 				       : ix->qblock > (int64_t)nt * ix->sub;
@@ -157,7 +177,8 @@ enum isif_rc isif_knn_index_init(struct isif_knn_index *ix, const float *g,
 
 void isif_knn_index_free(struct isif_knn_index *ix)
 {
-	team_free(ix->team);
+	if (ix->own_team)
+		team_free(ix->team);
 	free(ix->ginv);
 	free(ix->gpack);
 	free(ix->qpack);

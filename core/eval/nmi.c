@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "eval/eval_impl.h"
+#include "base/team_impl.h"
 #include "isif/base/common.h"
 
 static int cmp_u64(const void *pa, const void *pb)
@@ -70,9 +71,9 @@ double isif_nmi(const int32_t *a, const int32_t *b, int64_t n)
 	return nmi < 0 ? 0 : (nmi > 1 ? 1 : nmi);
 }
 
-enum isif_rc isif_nmi_kmeans(const float *x, const int32_t *labels, int64_t n, int D,
-		    int k, int restarts, int iters, struct isif_rng *rng,
-		    double *nmi)
+enum isif_rc isif_nmi_kmeans_team(const float *x, const int32_t *labels, int64_t n, int D,
+			 int k, int restarts, int iters, struct isif_rng *rng,
+			 struct team *tm, double *nmi)
 {
 	int32_t *assign;
 	int rc;
@@ -85,12 +86,24 @@ enum isif_rc isif_nmi_kmeans(const float *x, const int32_t *labels, int64_t n, i
 	assign = malloc((size_t)n * sizeof *assign);
 	if (!assign)
 		return ISIF_ENOMEM;
-	rc = isif_kmeans(x, n, D, k, restarts, iters, rng, assign, NULL);
+	rc = isif_kmeans(x, n, D, k, restarts, iters, rng, tm, assign, NULL);
 	if (rc == ISIF_OK) {
 		*nmi = isif_nmi(labels, assign, n);
 		if (isnan(*nmi))
 			rc = ISIF_ENOMEM;
 	}
 	free(assign);
+	return rc;
+}
+
+enum isif_rc isif_nmi_kmeans(const float *x, const int32_t *labels, int64_t n, int D,
+		    int k, int restarts, int iters, struct isif_rng *rng,
+		    int threads, double *nmi)
+{
+	struct team *tm = NULL;
+	if (threads > 1 && !(tm = team_create(threads)))
+		return ISIF_ENOMEM;
+	int rc = isif_nmi_kmeans_team(x, labels, n, D, k, restarts, iters, rng, tm, nmi);
+	team_free(tm);
 	return rc;
 }

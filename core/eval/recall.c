@@ -25,8 +25,9 @@ static int first_hit(const int64_t *idx, int kk, const int32_t *labels,
 	return kk;
 }
 
-enum isif_rc isif_recall_at_k(const float *x, const int32_t *labels, int64_t n, int D,
-		     const int *ks, int nks, double *recall)
+enum isif_rc isif_recall_at_k_exec(const float *x, const int32_t *labels, int64_t n, int D,
+			  const int *ks, int nks, const struct isif_knn_exec *ex,
+			  double *recall)
 {
 	struct isif_knn_index ix;
 	int64_t *idx = NULL, *hits = NULL;
@@ -46,7 +47,7 @@ enum isif_rc isif_recall_at_k(const float *x, const int32_t *labels, int64_t n, 
 		return ISIF_OK;
 	int kk = (int64_t)kmax < n - 1 ? kmax : (int)(n - 1);
 
-	rc = isif_knn_index_init(&ix, x, NULL, n, D, kk, n, NULL, NULL);
+	rc = isif_knn_index_init(&ix, x, NULL, n, D, kk, n, NULL, ex);
 	if (rc)
 		return rc;
 	idx = malloc((size_t)(ix.qblock * kk) * sizeof *idx);
@@ -75,4 +76,11 @@ out:
 	free(hits);
 	isif_knn_index_free(&ix);
 	return rc;
+}
+
+enum isif_rc isif_recall_at_k(const float *x, const int32_t *labels, int64_t n, int D,
+		     const int *ks, int nks, int threads, double *recall)
+{
+	const struct isif_knn_exec ex = { .max_threads = threads };
+	return isif_recall_at_k_exec(x, labels, n, D, ks, nks, &ex, recall);
 }

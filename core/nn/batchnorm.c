@@ -298,36 +298,35 @@ static void train_channels(void *p, size_t lo, size_t hi)
 	}
 }
 
-/* Channel counts below this many values in total run on the caller. */
-static size_t par_min_channels(int C, int N, int HW)
+/* Splits the job's channels over tm: on the caller alone below PAR_MIN
+ * values in total. */
+static void run_channels(struct team *tm, team_range_fn *fn, struct bn_job *j)
 {
-	return (size_t)N * C * HW >= PAR_MIN ? 2 : (size_t)C + 1;
+	size_t min_par = (size_t)j->N * j->C * j->HW >= PAR_MIN ? 2 : (size_t)j->C + 1;
+	team_for(tm, (size_t)j->C, 1, min_par, fn, j);
 }
 
 void bn_forward_train_ex(float *y, float *mean, float *rstd, const float *x,
 			 const float *gamma, const float *beta,
 			 float *running_mean, float *running_var,
-			 float momentum, float eps, int N, int C, int HW, int relu,
+			 float momentum, float eps, const struct bn_shape *s, int relu,
 			 const float *add, struct team *tm)
 {
-	struct bn_job j = { .y = y, .mean = mean, .rstd = rstd, .running_mean = running_mean,
-			    .running_var = running_var, .x = x, .gamma = gamma, .beta = beta,
-			    .add = add, .momentum = momentum, .eps = eps, .N = N, .C = C, .HW = HW,
-			    .relu = relu };
-	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), train_channels, &j);
+	bn_forward_train_runs(y, mean, rstd, x, gamma, beta, running_mean, running_var,
+			      momentum, eps, s, relu, add, NULL, NULL, tm);
 }
 
 void bn_forward_train_runs(float *y, float *mean, float *rstd, const float *x,
 			   const float *gamma, const float *beta, float *running_mean,
-			   float *running_var, float momentum, float eps, int N, int C, int HW,
+			   float *running_var, float momentum, float eps, const struct bn_shape *s,
 			   int relu, const float *add, const float *run_mean, const float *run_m2,
 			   struct team *tm)
 {
 	struct bn_job j = { .y = y, .mean = mean, .rstd = rstd, .running_mean = running_mean,
 			    .running_var = running_var, .x = x, .gamma = gamma, .beta = beta,
-			    .add = add, .momentum = momentum, .eps = eps, .N = N, .C = C, .HW = HW,
-			    .relu = relu, .run_mean = run_mean, .run_m2 = run_m2 };
-	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), train_channels, &j);
+			    .add = add, .momentum = momentum, .eps = eps, .N = s->N, .C = s->C,
+			    .HW = s->HW, .relu = relu, .run_mean = run_mean, .run_m2 = run_m2 };
+	run_channels(tm, train_channels, &j);
 }
 
 void isif_bn_forward_train(float *y, float *mean, float *rstd, const float *x,
@@ -335,8 +334,9 @@ void isif_bn_forward_train(float *y, float *mean, float *rstd, const float *x,
 			   float *running_mean, float *running_var,
 			   float momentum, float eps, int N, int C, int HW)
 {
+	struct bn_shape s = { N, C, HW };
 	bn_forward_train_ex(y, mean, rstd, x, gamma, beta, running_mean, running_var,
-			    momentum, eps, N, C, HW, 0, NULL, NULL);
+			    momentum, eps, &s, 0, NULL, NULL);
 }
 
 static void eval_channels(void *p, size_t lo, size_t hi)
@@ -354,21 +354,21 @@ static void eval_channels(void *p, size_t lo, size_t hi)
 
 void bn_forward_eval_ex(float *y, const float *x, const float *gamma,
 			const float *beta, const float *running_mean,
-			const float *running_var, float eps, int N, int C, int HW, int relu,
+			const float *running_var, float eps, const struct bn_shape *s, int relu,
 			const float *add, struct team *tm)
 {
 	struct bn_job j = { .y = y, .x = x, .gamma = gamma, .beta = beta, .add = add,
-			    .rmean = running_mean, .rvar = running_var, .eps = eps, .N = N, .C = C,
-			    .HW = HW, .relu = relu };
-	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), eval_channels, &j);
+			    .rmean = running_mean, .rvar = running_var, .eps = eps, .N = s->N,
+			    .C = s->C, .HW = s->HW, .relu = relu };
+	run_channels(tm, eval_channels, &j);
 }
 
 void isif_bn_forward_eval(float *y, const float *x, const float *gamma,
 			  const float *beta, const float *running_mean,
 			  const float *running_var, float eps, int N, int C, int HW)
 {
-	bn_forward_eval_ex(y, x, gamma, beta, running_mean, running_var, eps, N, C, HW, 0, NULL,
-			   NULL);
+	struct bn_shape s = { N, C, HW };
+	bn_forward_eval_ex(y, x, gamma, beta, running_mean, running_var, eps, &s, 0, NULL, NULL);
 }
 
 #ifndef __AVX512F__
@@ -475,30 +475,32 @@ static void backward_channels(void *p, size_t lo, size_t hi)
 void bn_backward_ex(float *dx, int accumulate, float *dgamma, float *dbeta,
 		    const float *dy, const float *mask, const float *x,
 		    const float *mean, const float *rstd, const float *gamma,
-		    int N, int C, int HW, struct team *tm)
+		    const struct bn_shape *s, struct team *tm)
 {
 	struct bn_job j = { .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .mask = mask,
 			    .x = x, .mean = (float *)mean, .rstd = (float *)rstd, .gamma = gamma,
-			    .N = N, .C = C, .HW = HW, .accumulate = accumulate };
-	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), backward_channels, &j);
+			    .N = s->N, .C = s->C, .HW = s->HW, .accumulate = accumulate };
+	run_channels(tm, backward_channels, &j);
 }
 
 void isif_bn_backward(float *dx, float *dgamma, float *dbeta, const float *dy,
 		      const float *x, const float *mean, const float *rstd,
 		      const float *gamma, int N, int C, int HW)
 {
-	bn_backward_ex(dx, 0, dgamma, dbeta, dy, NULL, x, mean, rstd, gamma, N, C, HW, NULL);
+	struct bn_shape s = { N, C, HW };
+	bn_backward_ex(dx, 0, dgamma, dbeta, dy, NULL, x, mean, rstd, gamma, &s, NULL);
 }
 
 void bn_backward_map(struct bn_dx_map *map, float *coef, float *dgamma, float *dbeta,
 		     const float *dy, const float *mask, const float *x, const float *mean,
-		     const float *rstd, const float *gamma, int N, int C, int HW, struct team *tm)
+		     const float *rstd, const float *gamma, const struct bn_shape *s,
+		     struct team *tm)
 {
 	struct bn_job j = { .coef = coef, .dgamma = dgamma, .dbeta = dbeta, .dy = dy,
 			    .mask = mask, .x = x, .mean = (float *)mean, .rstd = (float *)rstd,
-			    .gamma = gamma, .N = N, .C = C, .HW = HW };
-	team_for(tm, (size_t)C, 1, par_min_channels(C, N, HW), backward_channels, &j);
-	struct bn_dx_map m = { dy, mask, x, mean, rstd, coef, C, HW };
+			    .gamma = gamma, .N = s->N, .C = s->C, .HW = s->HW };
+	run_channels(tm, backward_channels, &j);
+	struct bn_dx_map m = { dy, mask, x, mean, rstd, coef, s->C, s->HW };
 	*map = m;
 }
 

@@ -105,10 +105,11 @@ struct layout {
 	struct direct_set f, d[4]; /* the forward (and dw) set, the dx phases' sets */
 };
 
-static struct geom make_geom(int N, int C, int H, int W, int K, int R, int S,
-			     int stride, int pad)
+static struct geom make_geom(const struct conv_shape *sh)
 {
-	struct geom g = { N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0 };
+	const int C = sh->C, H = sh->H, W = sh->W, K = sh->K, R = sh->R, S = sh->S;
+	const int stride = sh->stride, pad = sh->pad;
+	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0 };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
 	g.CRS = C * R * S;
@@ -210,18 +211,17 @@ static size_t layout_total(const struct layout *l)
 	return (size_t)l->team * (l->col + l->gemm) + (size_t)(l->team - 1) * l->part + l->shared;
 }
 
-size_t conv2d_workspace_team(int N, int C, int H, int W, int K, int R, int S,
-			     int stride, int pad, int threads)
+size_t conv2d_workspace_team(const struct conv_shape *s, int threads)
 {
-	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	struct geom g = make_geom(s);
 	struct layout l = make_layout(&g, threads);
 	size_t len = layout_total(&l);
 	if (g.wino) {
 		/* the forward, dw and dx (one after the other, in the same space) */
-		int m = wino_tile(H, W);
-		len = max_size(len, wino_workspace(N, C, H, W, K, m, threads));
-		len = max_size(len, wino_dw_workspace(N, C, H, W, K, m, threads));
-		len = max_size(len, wino_workspace(N, K, H, W, C, m, threads));
+		int m = wino_tile(g.H, g.W);
+		len = max_size(len, wino_workspace(g.N, g.C, g.H, g.W, g.K, m, threads));
+		len = max_size(len, wino_dw_workspace(g.N, g.C, g.H, g.W, g.K, m, threads));
+		len = max_size(len, wino_workspace(g.N, g.K, g.H, g.W, g.C, m, threads));
 	}
 	return len;
 }
@@ -229,7 +229,8 @@ size_t conv2d_workspace_team(int N, int C, int H, int W, int K, int R, int S,
 size_t isif_conv2d_workspace(int N, int C, int H, int W, int K, int R, int S,
 			     int stride, int pad)
 {
-	return conv2d_workspace_team(N, C, H, W, K, R, S, stride, pad, 1);
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	return conv2d_workspace_team(&s, 1);
 }
 
 /* ---- the implicit column matrix (stride 1) ----------------------------- */
@@ -694,18 +695,17 @@ static void forward_job(float *y, float *run_mean, float *run_m2, const float *x
 }
 
 void conv2d_forward_team(float *y, const float *x, const float *w,
-			 int N, int C, int H, int W, int K, int R, int S,
-			 int stride, int pad, float *ws, struct team *tm)
+			 const struct conv_shape *s, float *ws, struct team *tm)
 {
-	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	struct geom g = make_geom(s);
 	forward_job(y, NULL, NULL, x, w, &g, ws, tm);
 }
 
 int conv2d_forward_runs_team(float *y, float *run_mean, float *run_m2, const float *x,
-			     const float *w, int N, int C, int H, int W, int K, int R, int S,
-			     int stride, int pad, float *ws, struct team *tm)
+			     const float *w, const struct conv_shape *s, float *ws,
+			     struct team *tm)
 {
-	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	struct geom g = make_geom(s);
 	if (!g.direct)
 		return -1;
 	forward_job(y, run_mean, run_m2, x, w, &g, ws, tm);
@@ -716,7 +716,8 @@ void isif_conv2d_forward(float *y, const float *x, const float *w,
 			 int N, int C, int H, int W, int K, int R, int S,
 			 int stride, int pad, float *ws)
 {
-	conv2d_forward_team(y, x, w, N, C, H, W, K, R, S, stride, pad, ws, NULL);
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	conv2d_forward_team(y, x, w, &s, ws, NULL);
 }
 
 /* dx of samples [n, n + nb) on the implicit path: the convolution of dY
@@ -856,24 +857,23 @@ static void backward_job(float *dx, int dx_accumulate, float *dw, const float *d
 }
 
 void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *dy,
-			  const float *x, const float *w,
-			  int N, int C, int H, int W, int K, int R, int S,
-			  int stride, int pad, float *ws, struct team *tm)
+			  const float *x, const float *w, const struct conv_shape *s,
+			  float *ws, struct team *tm)
 {
-	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	struct geom g = make_geom(s);
 	backward_job(dx, dx_accumulate, dw, dy, NULL, x, w, &g, ws, tm);
 }
 
-int conv2d_takes_dy_map(int C, int H, int W, int K, int R, int S, int stride, int pad)
+int conv2d_takes_dy_map(const struct conv_shape *s)
 {
-	return make_geom(1, C, H, W, K, R, S, stride, pad).direct;
+	return make_geom(s).direct;
 }
 
 int conv2d_backward_bn_team(float *dx, int dx_accumulate, float *dw, const struct bn_dx_map *dy,
-			    const float *x, const float *w, int N, int C, int H, int W, int K,
-			    int R, int S, int stride, int pad, float *ws, struct team *tm)
+			    const float *x, const float *w, const struct conv_shape *s,
+			    float *ws, struct team *tm)
 {
-	struct geom g = make_geom(N, C, H, W, K, R, S, stride, pad);
+	struct geom g = make_geom(s);
 	if (!g.direct)
 		return -1;
 	backward_job(dx, dx_accumulate, dw, NULL, dy, x, w, &g, ws, tm);
@@ -885,5 +885,6 @@ void isif_conv2d_backward(float *dx, float *dw, const float *dy,
 			  int N, int C, int H, int W, int K, int R, int S,
 			  int stride, int pad, float *ws)
 {
-	conv2d_backward_team(dx, 0, dw, dy, x, w, N, C, H, W, K, R, S, stride, pad, ws, NULL);
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	conv2d_backward_team(dx, 0, dw, dy, x, w, &s, ws, NULL);
 }

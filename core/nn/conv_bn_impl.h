@@ -23,6 +23,8 @@
 #include <stddef.h>
 
 struct team;
+struct conv_shape; /* nn/ops_impl.h */
+struct bn_shape;
 
 /* The BN's dx as a map of its saved tensors ([N][C][HW]; mask may be NULL)
  * and per-channel constants (coef: k[C], then a[C], then b[C]). */
@@ -38,21 +40,22 @@ struct bn_dx_map {
  */
 void bn_backward_map(struct bn_dx_map *map, float *coef, float *dgamma, float *dbeta,
 		     const float *dy, const float *mask, const float *x, const float *mean,
-		     const float *rstd, const float *gamma, int N, int C, int HW, struct team *tm);
+		     const float *rstd, const float *gamma, const struct bn_shape *s,
+		     struct team *tm);
 
 /* dst[0..len) = the map's dx at sample n, channel c, positions j0..j0 + len. */
 void bn_dx_map_run(float *dst, const struct bn_dx_map *map, int n, int c, int j0, int len);
 
 /* Whether conv2d_backward_bn_team can take a map for this layer's dY (the
  * direct path, core/nn/conv_direct_impl.h). */
-int conv2d_takes_dy_map(int C, int H, int W, int K, int R, int S, int stride, int pad);
+int conv2d_takes_dy_map(const struct conv_shape *s);
 
 /* conv2d_backward_team with dY given as a BN's dx map (dy->C == K,
  * dy->HW == P·Q). Returns 0, or −1 without doing anything when the layer
  * does not take a map (conv2d_takes_dy_map is 0). */
 int conv2d_backward_bn_team(float *dx, int dx_accumulate, float *dw, const struct bn_dx_map *dy,
-			     const float *x, const float *w, int N, int C, int H, int W, int K,
-			     int R, int S, int stride, int pad, float *ws, struct team *tm);
+			    const float *x, const float *w, const struct conv_shape *s,
+			    float *ws, struct team *tm);
 
 /* A run's mean (Σr/n, float) and squared deviations from it (Σ(r − mean)²). */
 void bn_run_stats(float *mean, float *m2, const float *r, int n);
@@ -61,7 +64,7 @@ void bn_run_stats(float *mean, float *m2, const float *r, int n);
  * [N][C] (element n·C + c for sample n, channel c). */
 void bn_forward_train_runs(float *y, float *mean, float *rstd, const float *x,
 			   const float *gamma, const float *beta, float *running_mean,
-			   float *running_var, float momentum, float eps, int N, int C, int HW,
+			   float *running_var, float momentum, float eps, const struct bn_shape *s,
 			   int relu, const float *add, const float *run_mean, const float *run_m2,
 			   struct team *tm);
 
@@ -69,7 +72,7 @@ void bn_forward_train_runs(float *y, float *mean, float *rstd, const float *x,
  * per-run statistics of y (bn_run_stats). Returns 0, or −1 without doing
  * anything when the layer is not on the direct path (conv2d_takes_dy_map). */
 int conv2d_forward_runs_team(float *y, float *run_mean, float *run_m2, const float *x,
-			     const float *w, int N, int C, int H, int W, int K, int R, int S,
-			     int stride, int pad, float *ws, struct team *tm);
+			     const float *w, const struct conv_shape *s, float *ws,
+			     struct team *tm);
 
 #endif

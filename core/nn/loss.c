@@ -17,14 +17,24 @@
  * difference that cancels. See row_terms() for the log1p form.
  *
  * Memory: S and then G share one B×B float block; a B-double row buffer
- * follows it. No allocation here: the caller passes isif_loss_workspace(B).
+ * follows it, then the scratch of the engine's GEMM (core/base/gemm.c), which
+ * forms S and dL/dX on the calling thread. No allocation here: the caller
+ * passes isif_loss_workspace(B).
  */
 #include "isif/nn/loss.h"
+#include "base/gemm_impl.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdalign.h>
 #include <stdint.h>
+
+/* GEMM scratch for either product: S = X·Xᵀ (B×B, depth D) and dX = G·X
+ * taken B columns of X at a time (B×B at most, depth B). The GEMM caps its
+ * depth block at GEMM_KC, so D never enters. */
+static size_t gemm_scratch(int B)
+{
+	return gemm_workspace(B, B, GEMM_KC);
+}
 
 size_t isif_loss_workspace(int B)
 {
@@ -32,8 +42,14 @@ size_t isif_loss_workspace(int B)
 		return 0;
 	size_t b = (size_t)B;
 	/* B×B S/G block, then B doubles (2B floats) plus one float of slack
-	 * so the double buffer can be aligned whatever ws's alignment is. */
-	return b * b + 2 * b + 1;
+	 * so the double buffer can be aligned whatever ws's alignment is, then
+	 * the GEMM's scratch (which aligns itself). */
+	return b * b + 2 * b + 1 + gemm_scratch(B);
+}
+
+static float *gemm_ws(float *ws, int B)
+{
+	return ws + (size_t)B * (size_t)B + 2 * (size_t)B + 1;
 }
 
 /* The B-double row buffer inside ws, aligned for double. */
@@ -45,11 +61,12 @@ static double *row_buffer(float *ws, int B)
 	return (double *)(void *)p;
 }
 
-/* S = X·Xᵀ: ssyrk fills the upper triangle, then mirror it to the lower. */
-static void similarities(float *S, const float *x, int B, int D)
+/* S = X·Xᵀ, its upper triangle mirrored to the lower so S is exactly
+ * symmetric whatever the kernel's order. */
+static void similarities(float *S, const float *x, int B, int D, float *gws)
 {
-	cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, B, D, 1.0f, x, D,
-		    0.0f, S, B);
+	struct gemm_view X = gemm_dense(x, D), Xt = gemm_dense_t(x, D), Sv = gemm_dense(S, B);
+	gemm(B, B, D, &X, &Xt, &Sv, 0, gws);
 	for (int i = 0; i < B; i++)
 		for (int j = 0; j < i; j++)
 			S[(size_t)i * B + j] = S[(size_t)j * B + i];
@@ -124,6 +141,21 @@ static void symmetrise(float *G, int B)
 		}
 }
 
+/* dx[B,D] = alpha·G·X, B columns of X at a time (bounded GEMM scratch; a
+ * column's sums do not depend on the split). */
+static void grad_x(float *dx, const float *G, const float *x, int B, int D, float alpha,
+		   float *gws)
+{
+	struct gemm_view Gv = gemm_dense(G, B);
+	for (int j0 = 0; j0 < D; j0 += B) {
+		int nj = D - j0 < B ? D - j0 : B;
+		struct gemm_view X = gemm_dense(x + j0, D), dX = gemm_dense(dx + j0, D);
+		gemm(B, nj, B, &Gv, &X, &dX, 0, gws);
+	}
+	for (size_t i = 0; i < (size_t)B * (size_t)D; i++)
+		dx[i] *= alpha;
+}
+
 double isif_loss_forward_backward(float *dx, const float *x, int B, int D,
 				  float tau, enum isif_gradient_mode mode,
 				  float *ws)
@@ -135,15 +167,14 @@ double isif_loss_forward_backward(float *dx, const float *x, int B, int D,
 	double *e = row_buffer(ws, B);
 	double inv_tau = 1.0 / (double)tau, sum = 0;
 
-	similarities(S, x, B, D);
+	similarities(S, x, B, D, gemm_ws(ws, B));
 	for (int i = 0; i < B; i++)
 		sum += row_terms(S + (size_t)i * B, e, i, B, inv_tau);
 	if (dx) {
 		/* dL/dX = G·X/(Bτ) (reference) or (G + Gᵀ)·X/(Bτ) (full). */
 		if (mode == ISIF_GRAD_FULL)
 			symmetrise(S, B);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, B,
-			    (float)(inv_tau / B), S, B, x, D, 0.0f, dx, D);
+		grad_x(dx, S, x, B, D, (float)(inv_tau / B), gemm_ws(ws, B));
 	}
 	return sum / B;
 }

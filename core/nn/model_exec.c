@@ -41,10 +41,6 @@
 #include "nn/ops_impl.h"
 #include "base/team_impl.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #define BN_EPS 1e-5f
 #define BN_MOMENTUM 0.1f
 #define MAX_TEAM 64
@@ -59,16 +55,17 @@ static float *grad(struct isif_model *m, int id)
 	return m->tensors[id].grad;
 }
 
-/* Threads to use: OpenMP's setting (what the trainer and `isif bench` set),
- * or the online CPUs in builds without OpenMP. */
-static int configured_threads(void)
+/* The shapes of convolution or BN node n for a batch of N. */
+static struct conv_shape conv_shape_of(const struct node *n, int N)
 {
-#ifdef _OPENMP
-	int t = omp_get_max_threads();
-#else
-	long t = sysconf(_SC_NPROCESSORS_ONLN);
-#endif
-	return t < 1 ? 1 : t > MAX_TEAM ? MAX_TEAM : (int)t;
+	struct conv_shape s = { N, n->C, n->H, n->W, n->K, n->R, n->S, n->stride, n->pad };
+	return s;
+}
+
+static struct bn_shape bn_shape_of(const struct node *n, int N)
+{
+	struct bn_shape s = { N, n->C, n->H * n->W };
+	return s;
 }
 
 static size_t act_size(const struct activation *a)
@@ -99,10 +96,10 @@ void model_free_plan(struct isif_model *m, int all)
 	m->workspace = m->saved = NULL;
 	m->argmax_store = NULL;
 	m->plan_n = 0;
+	m->plan_threads = 0;
 	if (all) {
 		team_free(m->team);
 		m->team = NULL;
-		m->plan_threads = 0;
 	}
 }
 
@@ -263,8 +260,8 @@ static int bn_maps_into_conv(const struct isif_model *m, int i)
 	    m->acts[n->in].consumers != 1)
 		return 0;
 	const struct node *c = &m->nodes[i - 1];
-	return c->kind == NODE_CONV &&
-	       conv2d_takes_dy_map(c->C, c->H, c->W, c->K, c->R, c->S, c->stride, c->pad);
+	struct conv_shape s = conv_shape_of(c, 1);
+	return c->kind == NODE_CONV && conv2d_takes_dy_map(&s);
 }
 
 /* The backward replay that assigns gradient slots (sizes for max_n rows). */
@@ -356,17 +353,29 @@ static void plan_data(struct isif_model *m, int max_n, struct slot_plan *sp)
 	}
 }
 
-/* Creates (or keeps) a team of `threads` members. */
-static int plan_team(struct isif_model *m, int threads)
+enum isif_rc isif_model_set_threads(struct isif_model *m, int threads, struct isif_error *err)
 {
-	if (m->team && team_size(m->team) == threads)
-		return 0;
+	if (threads < 1)
+		return isif_fail(err, ISIF_EINVAL, "threads %d is below 1", threads);
+	threads = threads > MAX_TEAM ? MAX_TEAM : threads;
+	if (team_size(m->team) == threads)
+		return ISIF_OK;
+	struct team *t = NULL;
+	if (threads > 1 && !(t = team_create(threads)))
+		return isif_fail(err, ISIF_ENOMEM, "cannot start %d threads", threads);
 	team_free(m->team);
-	m->team = NULL;
-	if (threads > 1 && !(m->team = team_create(threads)))
-		return -1;
-	m->plan_threads = threads;
-	return 0;
+	m->team = t; /* the workspace is re-planned at the next forward */
+	return ISIF_OK;
+}
+
+int isif_model_threads(const struct isif_model *m)
+{
+	return team_size(m->team);
+}
+
+struct team *model_team(const struct isif_model *m)
+{
+	return m->team;
 }
 
 enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, struct isif_error *err)
@@ -379,9 +388,7 @@ enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, stru
 	int rc = model_infer_shapes(m, H, W, err);
 	if (rc)
 		return rc;
-	int threads = configured_threads();
-	if (plan_team(m, threads))
-		return isif_fail(err, ISIF_ENOMEM, "cannot start %d threads", threads);
+	int threads = team_size(m->team);
 	plan_fusion(m);
 	struct slot_plan sp, dp;
 	plan_grads(m, max_n, &sp);
@@ -391,8 +398,11 @@ enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, stru
 	for (int i = 0; i < m->n_nodes; i++) {
 		const struct node *n = &m->nodes[i];
 		if (n->kind == NODE_CONV) {
-			size_t need = conv2d_workspace_team(max_n, n->C, n->H, n->W, n->K,
-							    n->R, n->S, n->stride, n->pad, threads);
+			struct conv_shape s = conv_shape_of(n, max_n);
+			size_t need = conv2d_workspace_team(&s, threads);
+			ws = need > ws ? need : ws;
+		} else if (n->kind == NODE_LINEAR) {
+			size_t need = linear_workspace(max_n, n->C, n->K);
 			ws = need > ws ? need : ws;
 		} else if (n->kind == NODE_BN) {
 			/* mean and rstd for up to max_n groups, the dx map's k, a, b */
@@ -453,6 +463,7 @@ enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, stru
 		}
 	}
 	m->plan_n = max_n;
+	m->plan_threads = threads;
 	m->plan_h = H;
 	m->plan_w = W;
 	return ISIF_OK;
@@ -474,8 +485,9 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 	float *gamma = param(m, n->w), *beta = param(m, n->b);
 	float *rm = param(m, n->running_mean), *rv = param(m, n->running_var);
 	int HW = n->H * n->W;
+	struct bn_shape s = bn_shape_of(n, N);
 	if (!train) {
-		bn_forward_eval_ex(y, x, gamma, beta, rm, rv, BN_EPS, N, n->C, HW, relu, add, m->team);
+		bn_forward_eval_ex(y, x, gamma, beta, rm, rv, BN_EPS, &s, relu, add, m->team);
 		return;
 	}
 	*(int64_t *)m->tensors[n->num_batches].data += 1;
@@ -484,21 +496,22 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 		 * and rstd ([N][C] each, see run_node); BN overwrites their
 		 * first C entries with its own only after reading them */
 		bn_forward_train_runs(y, n->mean, n->rstd, x, gamma, beta, rm, rv, BN_MOMENTUM,
-				      BN_EPS, N, n->C, HW, relu, add, n->mean, n->rstd, m->team);
+				      BN_EPS, &s, relu, add, n->mean, n->rstd, m->team);
 		return;
 	}
 	if (groups == 1) {
 		bn_forward_train_ex(y, n->mean, n->rstd, x, gamma, beta, rm, rv,
-				    BN_MOMENTUM, BN_EPS, N, n->C, HW, relu, add, m->team);
+				    BN_MOMENTUM, BN_EPS, &s, relu, add, m->team);
 		return;
 	}
 	int rows = N / groups;
 	size_t stride = (size_t)rows * n->C * HW;
 	double count = (double)rows * HW;
+	struct bn_shape gs = bn_shape_of(n, rows);
 	for (int g = 0; g < groups; g++)
 		bn_forward_train_ex(y + g * stride, n->mean + g * n->C, n->rstd + g * n->C,
 				    x + g * stride, gamma, beta, NULL, NULL,
-				    BN_MOMENTUM, BN_EPS, rows, n->C, HW, relu,
+				    BN_MOMENTUM, BN_EPS, &gs, relu,
 				    add ? add + g * stride : NULL, m->team);
 	for (int c = 0; c < n->C; c++) {
 		double mean = 0, var = 0;
@@ -572,19 +585,19 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 	int relu = n->relu >= 0 && !frozen;
 	int at = (int)(n - m->nodes);
 	switch (n->kind) {
-	case NODE_CONV:
+	case NODE_CONV: {
+		struct conv_shape s = conv_shape_of(n, N);
 		/* the BN after it, in train mode as one group, takes the per-run
 		 * statistics of y (conv_bn_impl.h) in its mean and rstd storage */
 		if (train && groups == 1 && at + 1 < m->n_nodes && bn_maps_into_conv(m, at + 1)) {
 			struct node *b = &m->nodes[at + 1];
-			conv2d_forward_runs_team(y, b->mean, b->rstd, x, param(m, n->w), N, n->C, n->H,
-						 n->W, n->K, n->R, n->S, n->stride, n->pad,
+			conv2d_forward_runs_team(y, b->mean, b->rstd, x, param(m, n->w), &s,
 						 m->workspace, m->team);
 			break;
 		}
-		conv2d_forward_team(y, x, param(m, n->w), N, n->C, n->H, n->W, n->K,
-				    n->R, n->S, n->stride, n->pad, m->workspace, m->team);
+		conv2d_forward_team(y, x, param(m, n->w), &s, m->workspace, m->team);
 		break;
+	}
 	case NODE_BN:
 		bn_forward(m, n, x, y, N, train, groups, relu, NULL);
 		break;
@@ -601,7 +614,8 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 		isif_avgpool_forward(y, x, N, n->C, n->H * n->W);
 		break;
 	case NODE_LINEAR:
-		isif_linear_forward(y, x, param(m, n->w), param(m, n->b), N, n->C, n->K);
+		linear_forward_ws(y, x, param(m, n->w), param(m, n->b), N, n->C, n->K,
+				  m->workspace);
 		break;
 	case NODE_L2NORM:
 		isif_l2norm_forward(y, n->norm, x, N, n->K * n->P * n->Q);
@@ -631,7 +645,7 @@ enum isif_rc isif_model_forward(struct isif_model *m, const float *x, int N, int
 	if (train && N / bn_groups < 2)
 		return isif_fail(err, ISIF_EINVAL, "train-mode BN needs at least 2 rows per group");
 	if (N > m->plan_n || H != m->plan_h || W != m->plan_w ||
-	    configured_threads() != m->plan_threads) {
+	    team_size(m->team) != m->plan_threads) {
 		int rc = isif_model_plan(m, N > m->plan_n ? N : m->plan_n, H, W, err);
 		if (rc)
 			return rc;
@@ -674,11 +688,12 @@ static void bn_backward(struct isif_model *m, struct node *n, float *dx, int acc
 {
 	int rows = N / groups, HW = n->H * n->W;
 	size_t stride = (size_t)rows * n->C * HW;
+	struct bn_shape s = bn_shape_of(n, rows);
 	for (int g = 0; g < groups; g++)
 		bn_backward_ex(dx ? dx + g * stride : NULL, acc, grad(m, n->w), grad(m, n->b),
 			       dy + g * stride, mask ? mask + g * stride : NULL, x + g * stride,
-			       n->mean + g * n->C, n->rstd + g * n->C, param(m, n->w), rows,
-			       n->C, HW, m->team);
+			       n->mean + g * n->C, n->rstd + g * n->C, param(m, n->w), &s,
+			       m->team);
 }
 
 /* A BN's input gradient handed to the convolution before it as a map. */
@@ -701,25 +716,25 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 	float *dx = n->in ? in->grad : NULL;
 	int acc = in->grad_written;
 	switch (n->kind) {
-	case NODE_CONV:
+	case NODE_CONV: {
+		struct conv_shape s = conv_shape_of(n, N);
 		if (pm->set && conv2d_backward_bn_team(dx, acc, grad(m, n->w), &pm->map, x,
-						       param(m, n->w), N, n->C, n->H, n->W, n->K,
-						       n->R, n->S, n->stride, n->pad, m->workspace,
+						       param(m, n->w), &s, m->workspace,
 						       m->team) == 0) {
 			pm->set = 0;
 			break;
 		}
-		conv2d_backward_team(dx, acc, grad(m, n->w), dy, x, param(m, n->w), N, n->C,
-				     n->H, n->W, n->K, n->R, n->S, n->stride, n->pad,
+		conv2d_backward_team(dx, acc, grad(m, n->w), dy, x, param(m, n->w), &s,
 				     m->workspace, m->team);
 		break;
+	}
 	case NODE_BN:
 		if (dx && !acc && m->last_groups == 1 && bn_maps_into_conv(m, (int)(n - m->nodes))) {
 			/* k, a, b live after the node's rstd (isif_model_plan) */
 			float *coef = n->rstd + (size_t)n->C * m->plan_n;
+			struct bn_shape s = bn_shape_of(n, N);
 			bn_backward_map(&pm->map, coef, grad(m, n->w), grad(m, n->b), dy, mask, x,
-					n->mean, n->rstd, param(m, n->w), N, n->C, n->H * n->W,
-					m->team);
+					n->mean, n->rstd, param(m, n->w), &s, m->team);
 			pm->set = 1;
 			break;
 		}
@@ -739,7 +754,7 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 		break;
 	case NODE_LINEAR:
 		linear_backward_ex(dx, acc, grad(m, n->w), grad(m, n->b), dy, x,
-				   param(m, n->w), N, n->C, n->K);
+				   param(m, n->w), N, n->C, n->K, m->workspace);
 		break;
 	case NODE_L2NORM:
 		if (dx)

@@ -92,9 +92,10 @@ struct isif_model {
 
 	/* plan */
 	int plan_n, plan_h, plan_w, plan_groups;
-	struct team *team;         /* threads of the ops (NULL: the caller alone) */
-	int plan_threads;          /* team size the conv workspace serves */
-	float *workspace;          /* conv scratch */
+	struct team *team;         /* threads of the ops (NULL: the caller alone),
+				    * isif_model_set_threads */
+	int plan_threads;          /* team size the workspace serves */
+	float *workspace;          /* conv and linear scratch */
 	size_t workspace_len;
 	float *saved;              /* mean/rstd/norm storage */
 	uint8_t *argmax_store;
@@ -139,6 +140,10 @@ int model_freeze_kinks(struct isif_model *m, int on);
 
 /* Shapes of every node and activation for H×W inputs (model_exec.c). */
 enum isif_rc model_infer_shapes(struct isif_model *m, int H, int W, struct isif_error *err);
+
+/* The model's thread team (NULL: the caller alone), which others may borrow
+ * between the model's passes (the trainer's evaluation runs on it). */
+struct team *model_team(const struct isif_model *m);
 
 /* Frees what isif_model_plan allocated (the thread team too when all is set). */
 void model_free_plan(struct isif_model *m, int all);

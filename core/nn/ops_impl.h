@@ -24,29 +24,37 @@
 
 struct team;
 
-size_t conv2d_workspace_team(int N, int C, int H, int W, int K, int R, int S,
-			     int stride, int pad, int threads);
+/* A convolution's shapes, the letters of isif/nn/ops.h: N samples of
+ * C×H×W, K filters of C×R×S, stride, zero padding pad. */
+struct conv_shape {
+	int N, C, H, W, K, R, S, stride, pad;
+};
+
+/* A batch norm's shapes: N samples of C channels of HW values. */
+struct bn_shape {
+	int N, C, HW;
+};
+
+size_t conv2d_workspace_team(const struct conv_shape *s, int threads);
 
 void conv2d_forward_team(float *y, const float *x, const float *w,
-			 int N, int C, int H, int W, int K, int R, int S,
-			 int stride, int pad, float *ws, struct team *tm);
+			 const struct conv_shape *s, float *ws, struct team *tm);
 
 /* As isif_conv2d_backward, but dx += its gradient when dx_accumulate. */
 void conv2d_backward_team(float *dx, int dx_accumulate, float *dw, const float *dy,
-			  const float *x, const float *w,
-			  int N, int C, int H, int W, int K, int R, int S,
-			  int stride, int pad, float *ws, struct team *tm);
+			  const float *x, const float *w, const struct conv_shape *s,
+			  float *ws, struct team *tm);
 
 /* isif_bn_forward_train / _eval, then y += add (a residual addend, when not
  * NULL; it may alias y), then y = max(y, 0) when relu is set. */
 void bn_forward_train_ex(float *y, float *mean, float *rstd, const float *x,
 			 const float *gamma, const float *beta,
 			 float *running_mean, float *running_var,
-			 float momentum, float eps, int N, int C, int HW, int relu,
+			 float momentum, float eps, const struct bn_shape *s, int relu,
 			 const float *add, struct team *tm);
 void bn_forward_eval_ex(float *y, const float *x, const float *gamma,
 			const float *beta, const float *running_mean,
-			const float *running_var, float eps, int N, int C, int HW, int relu,
+			const float *running_var, float eps, const struct bn_shape *s, int relu,
 			const float *add, struct team *tm);
 
 /*
@@ -57,7 +65,7 @@ void bn_forward_eval_ex(float *y, const float *x, const float *gamma,
 void bn_backward_ex(float *dx, int accumulate, float *dgamma, float *dbeta,
 		    const float *dy, const float *mask, const float *x,
 		    const float *mean, const float *rstd, const float *gamma,
-		    int N, int C, int HW, struct team *tm);
+		    const struct bn_shape *s, struct team *tm);
 
 /* dx (+)= dy·[y > 0]. */
 void relu_backward_ex(float *dx, int accumulate, const float *dy, const float *y, size_t n,
@@ -83,9 +91,16 @@ void maxpool2_backward_ex(float *dx, int accumulate, const float *dy, const uint
 /* Backward ops that add their input gradient into dx when accumulate
  * (isif_avgpool_backward, isif_linear_backward, isif_l2norm_backward). */
 void avgpool_backward_ex(float *dx, int accumulate, const float *dy, int N, int C, int HW);
-void linear_backward_ex(float *dx, int accumulate, float *dw, float *db, const float *dy,
-			const float *x, const float *w, int N, int C, int K);
 void l2norm_backward_ex(float *dx, int accumulate, const float *dy, const float *y,
 			const float *norm, int N, int D);
+
+/* The linear layer's products with caller scratch ws of linear_workspace(N,
+ * C, K) floats (ws NULL: in small tiles with scratch on the stack, same
+ * bits). Both on the calling thread. */
+size_t linear_workspace(int N, int C, int K);
+void linear_forward_ws(float *y, const float *x, const float *w, const float *b,
+		       int N, int C, int K, float *ws);
+void linear_backward_ex(float *dx, int accumulate, float *dw, float *db, const float *dy,
+			const float *x, const float *w, int N, int C, int K, float *ws);
 
 #endif

@@ -14,12 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "eval/embed_impl.h"
+#include "eval/eval_impl.h"
 #include "isif/eval/eval.h"
 #include "isif/nn/loss.h"
 #include "isif/nn/model.h"
@@ -30,6 +26,7 @@
 #include "isif/train/checkpoint.h"
 #include "isif/train/train.h"
 #include "data/loader_impl.h"
+#include "nn/model_impl.h"
 
 /* A fixed seed for the train_subset shuffle, so jobs with different seeds
  * train on (and are evaluated against) the same subset. */
@@ -142,6 +139,11 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 			       spec->seed, err);
 	if (rc)
 		goto fail;
+	/* One thread team for the job: the model's ops run on it, and the
+	 * evaluation's kNN search and k-means borrow it between epochs. */
+	rc = isif_model_set_threads(t->model, t->threads, err);
+	if (rc)
+		goto fail;
 	rc = isif_model_plan(t->model, B, ds->train.h, ds->train.w, err);
 	if (rc)
 		goto fail;
@@ -192,6 +194,11 @@ void isif_trainer_free(struct isif_trainer *t)
 }
 
 int isif_trainer_epoch(const struct isif_trainer *t) { return t->epochs_done; }
+
+int isif_trainer_threads(const struct isif_trainer *t)
+{
+	return isif_model_threads(t->model);
+}
 
 /* Removes every optimizer file of out_dir but `keep` (the one the latest
  * checkpoint names). */
@@ -347,20 +354,24 @@ static enum isif_rc evaluate(struct isif_trainer *t, struct isif_epoch_metrics *
 		g_labels[i] = ds->train.labels[t->train_idx[i]];
 	for (int64_t i = 0; i < t->n_test; i++)
 		q_labels[i] = ds->test.labels[t->test_idx[i]];
+	/* the search and k-means borrow the model's team (idle between passes) */
+	const struct isif_knn_exec ex = { .team = model_team(t->model) };
 	if (t->unseen) {
 		static const int ks[4] = { 1, 2, 4, 8 };
 		struct isif_rng rng;
 		isif_rng_seed(&rng, t->spec.seed, 31);
 		mt->unseen = true;
-		rc = isif_recall_at_k(*test_emb, q_labels, t->n_test, D, ks, 4, mt->recall_at);
+		rc = isif_recall_at_k_exec(*test_emb, q_labels, t->n_test, D, ks, 4, &ex,
+					   mt->recall_at);
 		if (!rc)
-			rc = isif_nmi_kmeans(*test_emb, q_labels, t->n_test, D,
-					     t->spec.n_test_classes, 3, 50, &rng, &mt->nmi);
+			rc = isif_nmi_kmeans_team(*test_emb, q_labels, t->n_test, D,
+						  t->spec.n_test_classes, 3, 50, &rng, ex.team,
+						  &mt->nmi);
 	} else {
 		struct isif_knn_result knn;
-		rc = isif_knn_eval(*train_emb, g_labels, t->n_train, *test_emb, q_labels,
-				   t->n_test, D, t->spec.knn_k, t->spec.knn_temperature,
-				   ds->num_classes, &knn);
+		rc = isif_knn_eval_exec(*train_emb, g_labels, t->n_train, *test_emb, q_labels,
+					t->n_test, D, t->spec.knn_k, t->spec.knn_temperature,
+					ds->num_classes, NULL, &ex, NULL, &knn);
 		mt->has_knn = rc == ISIF_OK;
 		mt->knn_top1 = knn.top1;
 		mt->knn_top5 = knn.top5;
@@ -468,10 +479,6 @@ enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_ca
 		     atomic_int *cancel, struct isif_error *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
-	openblas_set_num_threads(t->threads);
-#ifdef _OPENMP
-	omp_set_num_threads(t->threads);
-#endif
 	double run_start = isif_now_s();
 	int first_epoch = t->epochs_done;
 	while (t->epochs_done < sp->epochs) {

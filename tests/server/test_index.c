@@ -10,7 +10,6 @@
  */
 #include "../unit/check.h"
 
-#include <cblas.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -476,9 +475,6 @@ TEST(srv_index_embed_matches_the_engine)
 {
 	char dir[600], path[800];
 	struct isif_error err = {0};
-	/* One BLAS thread: ThreadSanitizer cannot see the synchronisation
-	 * inside the (uninstrumented) OpenBLAS thread pool. */
-	openblas_set_num_threads(1);
 	snprintf(dir, sizeof dir, "%s/emb", test_tmpdir());
 	write_small(dir, 1, 0);
 	struct isif_model *m = NULL;

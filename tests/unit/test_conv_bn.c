@@ -29,6 +29,12 @@ static const struct cb_shape cb_shapes[] = {
 	{ 4, 2, 9, 10, 7, 1, 2, 0 },
 };
 
+static struct conv_shape conv_of(const struct cb_shape *s)
+{
+	struct conv_shape c = { s->N, s->C, s->H, s->W, s->K, s->R, s->R, s->stride, s->pad };
+	return c;
+}
+
 /* Bits that differ between two float arrays. */
 static size_t differ(const float *a, const float *b, size_t n)
 {
@@ -43,18 +49,18 @@ static void check_shape(const struct cb_shape *s, int threads, int masked, int a
 	int P = isif_conv_out(s->H, s->R, s->stride, s->pad), Q = isif_conv_out(s->W, s->R, s->stride, s->pad);
 	size_t nx = (size_t)s->N * s->C * s->H * s->W, ny = (size_t)s->N * s->K * P * Q;
 	size_t nw = (size_t)s->K * s->C * s->R * s->R;
-	CHECK(conv2d_takes_dy_map(s->C, s->H, s->W, s->K, s->R, s->R, s->stride, s->pad));
+	const struct conv_shape cs = conv_of(s);
+	const struct bn_shape bs = { s->N, s->K, P * Q };
+	CHECK(conv2d_takes_dy_map(&cs));
 	struct team *tm = team_create(threads);
-	size_t nws = conv2d_workspace_team(s->N, s->C, s->H, s->W, s->K, s->R, s->R, s->stride,
-					   s->pad, threads);
+	size_t nws = conv2d_workspace_team(&cs, threads);
 	float *ws = malloc(sizeof(float) * nws);
 	float *x = tu_rand(nx, 11), *w = tu_rand(nw, 12), *dy = tu_rand(ny, 13);
 	float *mask = masked ? tu_rand(ny, 14) : NULL, *gamma = tu_rand(s->K, 15);
 	float *beta = tu_rand(s->K, 16), *y = malloc(sizeof(float) * ny);
 	float *z = malloc(sizeof(float) * ny), mean[8], rstd[8], coef[24];
 	/* y = conv(x), z = BN(y): the saved tensors of a forward pass */
-	conv2d_forward_team(y, x, w, s->N, s->C, s->H, s->W, s->K, s->R, s->R, s->stride, s->pad,
-			    ws, tm);
+	conv2d_forward_team(y, x, w, &cs, ws, tm);
 	isif_bn_forward_train(z, mean, rstd, y, gamma, beta, NULL, NULL, 0.1f, 1e-5f, s->N, s->K,
 			      P * Q);
 
@@ -67,15 +73,13 @@ static void check_shape(const struct cb_shape *s, int threads, int masked, int a
 	memcpy(dw2, dw1, sizeof(float) * nw);
 	memcpy(dg2, dg1, sizeof(float) * s->K);
 	memcpy(db2, db1, sizeof(float) * s->K);
-	bn_backward_ex(dyc, 0, dg1, db1, dy, mask, y, mean, rstd, gamma, s->N, s->K, P * Q, tm);
-	conv2d_backward_team(dx1, acc, dw1, dyc, x, w, s->N, s->C, s->H, s->W, s->K, s->R, s->R,
-			     s->stride, s->pad, ws, tm);
+	bn_backward_ex(dyc, 0, dg1, db1, dy, mask, y, mean, rstd, gamma, &bs, tm);
+	conv2d_backward_team(dx1, acc, dw1, dyc, x, w, &cs, ws, tm);
 
 	/* fused */
 	struct bn_dx_map map;
-	bn_backward_map(&map, coef, dg2, db2, dy, mask, y, mean, rstd, gamma, s->N, s->K, P * Q, tm);
-	int rc = conv2d_backward_bn_team(dx2, acc, dw2, &map, x, w, s->N, s->C, s->H, s->W, s->K,
-					 s->R, s->R, s->stride, s->pad, ws, tm);
+	bn_backward_map(&map, coef, dg2, db2, dy, mask, y, mean, rstd, gamma, &bs, tm);
+	int rc = conv2d_backward_bn_team(dx2, acc, dw2, &map, x, w, &cs, ws, tm);
 	CHECK(rc == 0);
 	CHECK_MSG(differ(dx1, dx2, nx) == 0, "stride %d threads %d mask %d acc %d: %zu dx differ",
 		  s->stride, threads, masked, acc, differ(dx1, dx2, nx));
@@ -107,10 +111,10 @@ TEST(conv_bn_fused_forward_matches_separate_ops)
 			int P = isif_conv_out(s->H, s->R, s->stride, s->pad);
 			int Q = isif_conv_out(s->W, s->R, s->stride, s->pad), HW = P * Q;
 			size_t nx = (size_t)s->N * s->C * s->H * s->W, ny = (size_t)s->N * s->K * HW;
+			const struct conv_shape cs = conv_of(s);
+			const struct bn_shape bs = { s->N, s->K, HW };
 			struct team *tm = team_create(threads);
-			float *ws = malloc(sizeof(float) * conv2d_workspace_team(
-							s->N, s->C, s->H, s->W, s->K, s->R, s->R,
-							s->stride, s->pad, threads));
+			float *ws = malloc(sizeof(float) * conv2d_workspace_team(&cs, threads));
 			float *x = tu_rand(nx, 31), *w = tu_rand((size_t)s->K * s->C * s->R * s->R, 32);
 			float *gamma = tu_rand(s->K, 33), *beta = tu_rand(s->K, 34);
 			float *add = tu_rand(ny, 35);
@@ -121,15 +125,13 @@ TEST(conv_bn_fused_forward_matches_separate_ops)
 			float *m2 = malloc(sizeof(float) * s->N * s->K), *r2 = malloc(sizeof(float) * s->N * s->K);
 			for (int k = 0; k < s->K; k++)
 				rm1[k] = rm2[k] = 0.1f * k, rv1[k] = rv2[k] = 1.0f + 0.1f * k;
-			conv2d_forward_team(y1, x, w, s->N, s->C, s->H, s->W, s->K, s->R, s->R,
-					    s->stride, s->pad, ws, tm);
-			bn_forward_train_ex(z1, m1, r1, y1, gamma, beta, rm1, rv1, 0.1f, 1e-5f, s->N,
-					    s->K, HW, 1, add, tm);
-			int rc = conv2d_forward_runs_team(y2, m2, r2, x, w, s->N, s->C, s->H, s->W, s->K,
-							  s->R, s->R, s->stride, s->pad, ws, tm);
+			conv2d_forward_team(y1, x, w, &cs, ws, tm);
+			bn_forward_train_ex(z1, m1, r1, y1, gamma, beta, rm1, rv1, 0.1f, 1e-5f, &bs, 1,
+					    add, tm);
+			int rc = conv2d_forward_runs_team(y2, m2, r2, x, w, &cs, ws, tm);
 			CHECK(rc == 0);
-			bn_forward_train_runs(z2, m2, r2, y2, gamma, beta, rm2, rv2, 0.1f, 1e-5f, s->N,
-					      s->K, HW, 1, add, m2, r2, tm);
+			bn_forward_train_runs(z2, m2, r2, y2, gamma, beta, rm2, rv2, 0.1f, 1e-5f, &bs, 1,
+					      add, m2, r2, tm);
 			CHECK_MSG(differ(y1, y2, ny) == 0 && differ(z1, z2, ny) == 0,
 				  "shape %zu threads %d: y %zu, z %zu differ", i, threads,
 				  differ(y1, y2, ny), differ(z1, z2, ny));
@@ -145,10 +147,10 @@ TEST(conv_bn_fused_forward_matches_separate_ops)
 TEST(conv_bn_map_refused_off_the_direct_path)
 {
 	/* 3 + 200 planes per sample: above the direct path's limit */
-	CHECK(!conv2d_takes_dy_map(3, 12, 12, 200, 3, 3, 1, 1));
+	const struct conv_shape cs = { 1, 3, 12, 12, 200, 3, 3, 1, 1 };
+	CHECK(!conv2d_takes_dy_map(&cs));
 	struct bn_dx_map map = { 0 };
 	float dx = 1.0f;
-	CHECK(conv2d_backward_bn_team(&dx, 0, NULL, &map, NULL, NULL, 1, 3, 12, 12, 200, 3, 3, 1, 1,
-				      NULL, NULL) == -1);
+	CHECK(conv2d_backward_bn_team(&dx, 0, NULL, &map, NULL, NULL, &cs, NULL, NULL) == -1);
 	CHECK(dx == 1.0f);
 }

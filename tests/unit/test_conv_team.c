@@ -95,15 +95,14 @@ TEST(conv2d_team_matches_naive_for_1_2_3_threads)
 		for (int threads = 1; threads <= 3; threads++) {
 			struct team *tm = team_create(threads);
 			CHECK(tm != NULL && team_size(tm) == threads);
-			size_t len = conv2d_workspace_team(s->N, s->C, s->H, s->W, s->K, s->R, s->S,
-							   s->stride, s->pad, threads);
+			const struct conv_shape cs = { s->N, s->C, s->H, s->W, s->K, s->R, s->S,
+						       s->stride, s->pad };
+			size_t len = conv2d_workspace_team(&cs, threads);
 			float *ws = malloc(sizeof(float) * len);
 			float *y = tu_const(ny, NAN), *dx = tu_const(nx, NAN), *dw = malloc(sizeof(float) * nw);
 			memcpy(dw, base, sizeof(float) * nw);
-			conv2d_forward_team(y, x, w, s->N, s->C, s->H, s->W, s->K, s->R, s->S,
-					    s->stride, s->pad, ws, tm);
-			conv2d_backward_team(dx, 0, dw, dy, x, w, s->N, s->C, s->H, s->W, s->K, s->R,
-					     s->S, s->stride, s->pad, ws, tm);
+			conv2d_forward_team(y, x, w, &cs, ws, tm);
+			conv2d_backward_team(dx, 0, dw, dy, x, w, &cs, ws, tm);
 			char what[64];
 			snprintf(what, sizeof what, "shape %zu threads %d y", i, threads);
 			TU_CHECK_ALL(what, y, ry, ny, 1e-5);
@@ -112,8 +111,7 @@ TEST(conv2d_team_matches_naive_for_1_2_3_threads)
 			snprintf(what, sizeof what, "shape %zu threads %d dw", i, threads);
 			TU_CHECK_ALL(what, dw, want, nw, 1e-4);
 			/* a second contribution: dx += its gradient, dw += again */
-			conv2d_backward_team(dx, 1, dw, dy, x, w, s->N, s->C, s->H, s->W, s->K, s->R,
-					     s->S, s->stride, s->pad, ws, tm);
+			conv2d_backward_team(dx, 1, dw, dy, x, w, &cs, ws, tm);
 			for (size_t j = 0; j < nx; j++)
 				want2[j] = 2 * rdx[j];
 			snprintf(what, sizeof what, "shape %zu threads %d dx accumulated", i, threads);
@@ -134,7 +132,8 @@ TEST(conv2d_team_matches_naive_for_1_2_3_threads)
  * for no more workspace than one thread per sample. */
 TEST(conv2d_team_workspace_caps_at_batch)
 {
-	size_t two = conv2d_workspace_team(2, 8, 20, 20, 8, 3, 3, 1, 1, 2);
-	CHECK(conv2d_workspace_team(2, 8, 20, 20, 8, 3, 3, 1, 1, 8) == two);
-	CHECK(conv2d_workspace_team(2, 8, 20, 20, 8, 3, 3, 1, 1, 1) < two);
+	const struct conv_shape cs = { 2, 8, 20, 20, 8, 3, 3, 1, 1 };
+	size_t two = conv2d_workspace_team(&cs, 2);
+	CHECK(conv2d_workspace_team(&cs, 8) == two);
+	CHECK(conv2d_workspace_team(&cs, 1) < two);
 }

@@ -14,6 +14,7 @@
 #include "isif/eval/eval.h"
 #include "isif/base/rng.h"
 #include "eval/eval_impl.h"
+#include "base/team_impl.h"
 
 #define PI 3.14159265358979323846
 
@@ -166,7 +167,7 @@ TEST(knn_hand_weighted_beats_majority)
 	CHECK_NEAR(res.top1, 2.0 / 3.0, 1e-12);
 
 	/* the public entry point agrees */
-	CHECK_EQ(isif_knn_eval(g, gl, 5, q, ql, 4, 2, 3, 0.1, 2, &res), ISIF_OK);
+	CHECK_EQ(isif_knn_eval(g, gl, 5, q, ql, 4, 2, 3, 0.1, 2, 1, &res), ISIF_OK);
 	CHECK_NEAR(res.top1, 2.0 / 3.0, 1e-12);
 }
 
@@ -192,12 +193,12 @@ TEST(knn_top5_ranks_and_ties)
 		at_angle(g + 2 * i, 5.0 * (i + 1));
 	for (int i = 0; i < 3; i++)
 		at_angle(q + 2 * i, 0);
-	CHECK_EQ(isif_knn_eval(g, gl, 7, q, ql, 3, 2, 7, 0.1, 8, &res), ISIF_OK);
+	CHECK_EQ(isif_knn_eval(g, gl, 7, q, ql, 3, 2, 7, 0.1, 8, 1, &res), ISIF_OK);
 	CHECK_NEAR(res.top1, 1.0 / 3.0, 1e-12);
 	CHECK_NEAR(res.top5, 2.0 / 3.0, 1e-12);
 
 	int32_t gl2[3] = {5, 6, 7}, ql2[2] = {1, 2};
-	CHECK_EQ(isif_knn_eval(g, gl2, 3, q, ql2, 2, 2, 3, 0.1, 8, &res), ISIF_OK);
+	CHECK_EQ(isif_knn_eval(g, gl2, 3, q, ql2, 2, 2, 3, 0.1, 8, 1, &res), ISIF_OK);
 	CHECK_NEAR(res.top1, 0.0, 1e-12);
 	CHECK_NEAR(res.top5, 0.5, 1e-12);
 
@@ -235,7 +236,7 @@ TEST(knn_k_larger_than_gallery)
 	CHECK_EQ(pred[0], 1);   /* τ = 1: 2.677 < 4.179 */
 	CHECK_NEAR(res.top1, 0.0, 1e-12);
 
-	CHECK_EQ(isif_knn_eval(g, gl, 0, q, ql, 1, 2, 5, 0.1, 2, &res), ISIF_OK);
+	CHECK_EQ(isif_knn_eval(g, gl, 0, q, ql, 1, 2, 5, 0.1, 2, 1, &res), ISIF_OK);
 	CHECK_NEAR(res.top1, 0.0, 1e-12);
 	CHECK_NEAR(res.top5, 0.0, 1e-12);
 }
@@ -246,12 +247,12 @@ TEST(knn_rejects_bad_arguments)
 	int32_t gl[1] = {0}, bad[1] = {2}, ql[1] = {0};
 	struct isif_knn_result res;
 
-	CHECK_EQ(isif_knn_eval(g, gl, 1, q, ql, 1, 2, 0, 0.1, 2, &res), ISIF_EINVAL);
-	CHECK_EQ(isif_knn_eval(g, gl, 1, q, ql, 1, 2, 1, 0.0, 2, &res), ISIF_EINVAL);
-	CHECK_EQ(isif_knn_eval(g, gl, 1, q, ql, 1, 0, 1, 0.1, 2, &res), ISIF_EINVAL);
-	CHECK_EQ(isif_knn_eval(g, bad, 1, q, ql, 1, 2, 1, 0.1, 2, &res), ISIF_EINVAL);
-	CHECK_EQ(isif_knn_eval(g, gl, 1, q, bad, 1, 2, 1, 0.1, 2, &res), ISIF_EINVAL);
-	CHECK_EQ(isif_knn_eval(g, gl, 1, q, ql, 1, 2, 1, 0.1, 2, NULL), ISIF_EINVAL);
+	CHECK_EQ(isif_knn_eval(g, gl, 1, q, ql, 1, 2, 0, 0.1, 2, 1, &res), ISIF_EINVAL);
+	CHECK_EQ(isif_knn_eval(g, gl, 1, q, ql, 1, 2, 1, 0.0, 2, 1, &res), ISIF_EINVAL);
+	CHECK_EQ(isif_knn_eval(g, gl, 1, q, ql, 1, 0, 1, 0.1, 2, 1, &res), ISIF_EINVAL);
+	CHECK_EQ(isif_knn_eval(g, bad, 1, q, ql, 1, 2, 1, 0.1, 2, 1, &res), ISIF_EINVAL);
+	CHECK_EQ(isif_knn_eval(g, gl, 1, q, bad, 1, 2, 1, 0.1, 2, 1, &res), ISIF_EINVAL);
+	CHECK_EQ(isif_knn_eval(g, gl, 1, q, ql, 1, 2, 1, 0.1, 2, 1, NULL), ISIF_EINVAL);
 }
 
 /* Random data, 3000 × 700 × 16, 10 classes, some gallery labels −1 and some
@@ -336,7 +337,7 @@ TEST(topk_matches_naive_sort)
 	float *sim = malloc(nq * k * sizeof *sim);
 	const struct isif_knn_blocks tiny = {5, 11};
 
-	CHECK_EQ(isif_topk(g, ng, q, nq, D, k, 0, idx, sim), ISIF_OK);
+	CHECK_EQ(isif_topk(g, ng, q, nq, D, k, 0, 1, idx, sim), ISIF_OK);
 	check_topk(g, ng, q, nq, D, k, 0, idx, sim);
 	CHECK_EQ(isif_topk_blocked(g, ng, q, nq, D, k, 0, &tiny, idx, sim), ISIF_OK);
 	check_topk(g, ng, q, nq, D, k, 0, idx, sim);
@@ -364,14 +365,14 @@ TEST(topk_exclude_self)
 	for (int64_t i = 0; i < n; i++)
 		for (int j = 0; j < 6; j++)
 			CHECK(idx[i * 6 + j] != i);
-	CHECK_EQ(isif_topk(x, n, x, n, D, 41, 1, idx, sim), ISIF_OK);
+	CHECK_EQ(isif_topk(x, n, x, n, D, 41, 1, 1, idx, sim), ISIF_OK);
 	check_topk(x, n, x, n, D, 41, 1, idx, sim);
 	CHECK_EQ(idx[39], -1);          /* row 0: 39 others, then two empty */
 	CHECK_EQ(idx[40], -1);
 	CHECK(sim[40] == -INFINITY);
 	CHECK(idx[38] >= 0);
 	/* without exclusion a row is its own best match (cosine 1) */
-	CHECK_EQ(isif_topk(x, n, x, n, D, 1, 0, idx, sim), ISIF_OK);
+	CHECK_EQ(isif_topk(x, n, x, n, D, 1, 0, 1, idx, sim), ISIF_OK);
 	for (int64_t i = 0; i < n; i++)
 		CHECK_EQ(idx[i], i);
 	free(x);
@@ -426,14 +427,14 @@ TEST(recall_hand_line)
 
 	for (int i = 0; i < 6; i++)
 		at_angle(x + 2 * i, ang[i]);
-	CHECK_EQ(isif_recall_at_k(x, lab, 6, 2, ks, 5, rec), ISIF_OK);
+	CHECK_EQ(isif_recall_at_k(x, lab, 6, 2, ks, 5, 1, rec), ISIF_OK);
 	for (int i = 0; i < 5; i++)
 		CHECK_NEAR(rec[i], want[i], 1e-12);
 
-	CHECK_EQ(isif_recall_at_k(x, lab, 1, 2, ks, 5, rec), ISIF_OK);
+	CHECK_EQ(isif_recall_at_k(x, lab, 1, 2, ks, 5, 1, rec), ISIF_OK);
 	CHECK_NEAR(rec[0], 0.0, 0);
 	const int zero[1] = {0};
-	CHECK_EQ(isif_recall_at_k(x, lab, 6, 2, zero, 1, rec), ISIF_EINVAL);
+	CHECK_EQ(isif_recall_at_k(x, lab, 6, 2, zero, 1, 1, rec), ISIF_EINVAL);
 }
 
 /* Random rows against a naive Recall@K: each row's other rows sorted by
@@ -460,7 +461,7 @@ TEST(recall_matches_naive)
 					break;
 				}
 	}
-	CHECK_EQ(isif_recall_at_k(x, lab, n, D, ks, 4, rec), ISIF_OK);
+	CHECK_EQ(isif_recall_at_k(x, lab, n, D, ks, 4, 2, rec), ISIF_OK);
 	for (int t = 0; t < 4; t++)
 		CHECK_NEAR(rec[t], want[t], 1e-9);
 	CHECK(want[0] < want[3]);
@@ -530,10 +531,10 @@ TEST(nmi_kmeans_separated_blobs)
 			x[i * D + d] = (float)((d == blob ? 5.0 : 0.0) + 0.3 * gauss(&rng));
 	}
 	isif_rng_seed(&krng, 1, 0);
-	CHECK_EQ(isif_nmi_kmeans(x, lab, n, D, 4, 3, 50, &krng, &nmi), ISIF_OK);
+	CHECK_EQ(isif_nmi_kmeans(x, lab, n, D, 4, 3, 50, &krng, 2, &nmi), ISIF_OK);
 	CHECK_MSG(nmi > 0.999, "nmi %.6f", nmi);
-	CHECK_EQ(isif_nmi_kmeans(x, lab, n, D, 0, 3, 50, &krng, &nmi), ISIF_EINVAL);
-	CHECK_EQ(isif_nmi_kmeans(x, lab, 3, D, 4, 3, 50, &krng, &nmi), ISIF_EINVAL);
+	CHECK_EQ(isif_nmi_kmeans(x, lab, n, D, 0, 3, 50, &krng, 1, &nmi), ISIF_EINVAL);
+	CHECK_EQ(isif_nmi_kmeans(x, lab, 3, D, 4, 3, 50, &krng, 1, &nmi), ISIF_EINVAL);
 	free(x);
 }
 
@@ -549,17 +550,49 @@ TEST(kmeans_hand_and_empty_clusters)
 	struct isif_rng rng;
 
 	isif_rng_seed(&rng, 11, 0);
-	CHECK_EQ(isif_kmeans(x, 4, 1, 2, 2, 20, &rng, a, &inertia), ISIF_OK);
+	CHECK_EQ(isif_kmeans(x, 4, 1, 2, 2, 20, &rng, NULL, a, &inertia), ISIF_OK);
 	CHECK(a[0] == a[1] && a[2] == a[3] && a[0] != a[2]);
 	CHECK_NEAR(inertia, 1.0, 1e-9);
 
 	const float dup[6] = {2, 2, 2, 2, 2, 7};
 	const int32_t lab[6] = {0, 0, 0, 0, 0, 1};
-	CHECK_EQ(isif_kmeans(dup, 6, 1, 3, 2, 10, &rng, a, &inertia), ISIF_OK);
+	CHECK_EQ(isif_kmeans(dup, 6, 1, 3, 2, 10, &rng, NULL, a, &inertia), ISIF_OK);
 	CHECK(a[0] == a[1] && a[1] == a[2] && a[2] == a[3] && a[3] == a[4]);
 	CHECK(a[5] != a[0]);
 	CHECK_NEAR(inertia, 0.0, 1e-12);
 	CHECK_NEAR(isif_nmi(lab, a, 6), 1.0, 1e-12);
+}
+
+/* The assignment steps split rows over a team (each block of 4096 rows × 8
+ * centres × 32 dimensions is large enough to use it): the clustering is
+ * bit for bit the one of the caller alone, whatever the team's size. */
+TEST(kmeans_same_on_any_team)
+{
+	enum { N = 4096, D = 32, K = 8 };
+	float *x = malloc(sizeof(float) * N * D);
+	int32_t *a = malloc(sizeof(int32_t) * N), *b = malloc(sizeof(int32_t) * N);
+	struct isif_rng rng;
+	isif_rng_seed(&rng, 5, 1);
+	for (int i = 0; i < N; i++)   /* K blobs: centre i mod K, plus noise */
+		for (int d = 0; d < D; d++)
+			x[i * D + d] = (float)((i % K) == d % K) + 0.3f * isif_rng_uniform(&rng);
+	double alone = 0, on_team = 0;
+	isif_rng_seed(&rng, 9, 2);
+	CHECK_EQ(isif_kmeans(x, N, D, K, 2, 20, &rng, NULL, a, &alone), ISIF_OK);
+	for (int threads = 2; threads <= 3; threads++) {
+		struct team *tm = team_create(threads);
+		CHECK(tm != NULL);
+		isif_rng_seed(&rng, 9, 2);
+		CHECK_EQ(isif_kmeans(x, N, D, K, 2, 20, &rng, tm, b, &on_team), ISIF_OK);
+		CHECK_MSG(memcmp(a, b, sizeof(int32_t) * N) == 0 &&
+			  memcmp(&alone, &on_team, sizeof alone) == 0,
+			  "team of %d: assignment or inertia (%.17g vs %.17g) differs", threads,
+			  on_team, alone);
+		team_free(tm);
+	}
+	free(x);
+	free(a);
+	free(b);
 }
 
 /*
@@ -579,7 +612,7 @@ TEST(kmeans_empty_cluster_takes_farthest_point)
 	int32_t a[4];
 	double inertia = -1;
 
-	CHECK_EQ(isif_kmeans_from(x, 4, 1, 2, c, 10, a, &inertia), ISIF_OK);
+	CHECK_EQ(isif_kmeans_from(x, 4, 1, 2, c, 10, NULL, a, &inertia), ISIF_OK);
 	CHECK_EQ(a[0], 0);
 	CHECK_EQ(a[1], 0);
 	CHECK_EQ(a[2], 0);
@@ -590,7 +623,7 @@ TEST(kmeans_empty_cluster_takes_farthest_point)
 
 	/* iters = 0: only the assignment to the starting centres */
 	float c0[2] = {1, 100};
-	CHECK_EQ(isif_kmeans_from(x, 4, 1, 2, c0, 0, a, &inertia), ISIF_OK);
+	CHECK_EQ(isif_kmeans_from(x, 4, 1, 2, c0, 0, NULL, a, &inertia), ISIF_OK);
 	CHECK(a[0] == 0 && a[3] == 0);
 	CHECK_NEAR(inertia, 1.0 + 0 + 1 + 81, 1e-9);
 }

@@ -22,6 +22,7 @@
 #include "isif/base/rng.h"
 #include "eval/eval_impl.h"
 #include "eval/knn_impl.h"
+#include "base/team_impl.h"
 
 /* ---- data and the brute-force reference ---- */
 
@@ -378,20 +379,20 @@ struct config {
  * split the gallery mid-panel, chunks shorter than a panel, items of one
  * panel, threads above the number of items. */
 static const struct config configs[] = {
-	{{0, 0}, {0, 0, 0}},
-	{{0, 0}, {1, 0, -1}},
-	{{0, 0}, {1, 0, 1}},
-	{{1, 0}, {2, 0, 0}},
-	{{50, 13}, {2, 8, 1}},
-	{{5, 0}, {2, 0, 0}},
-	{{0, 7}, {2, 8, 1}},
-	{{64, 47}, {2, 16, 1}},
-	{{64, 48}, {2, 8, 1}},
-	{{0, 0}, {4, 8, 1}},
-	{{100, 49}, {2, 24, 1}},
-	{{0, 100}, {2, 8, 1}},
-	{{0, 0}, {2, 8, -1}},
-	{{37, 0}, {3, 0, -1}},
+	{{0, 0}, {0, 0, 0, 0, NULL}},
+	{{0, 0}, {1, 0, -1, 0, NULL}},
+	{{0, 0}, {1, 0, 1, 0, NULL}},
+	{{1, 0}, {2, 0, 0, 0, NULL}},
+	{{50, 13}, {2, 8, 1, 0, NULL}},
+	{{5, 0}, {2, 0, 0, 0, NULL}},
+	{{0, 7}, {2, 8, 1, 0, NULL}},
+	{{64, 47}, {2, 16, 1, 0, NULL}},
+	{{64, 48}, {2, 8, 1, 0, NULL}},
+	{{0, 0}, {4, 8, 1, 0, NULL}},
+	{{100, 49}, {2, 24, 1, 0, NULL}},
+	{{0, 100}, {2, 8, 1, 0, NULL}},
+	{{0, 0}, {2, 8, -1, 0, NULL}},
+	{{37, 0}, {3, 0, -1, 0, NULL}},
 };
 #define NCONFIG (sizeof configs / sizeof configs[0])
 
@@ -472,7 +473,7 @@ TEST(knn_search_separate_queries_and_empty_gallery)
 	double *rsim = malloc((size_t)(nq * k) * sizeof *rsim);
 	float *ssim = malloc((size_t)(nq * k) * sizeof *ssim);
 	const struct isif_knn_blocks rows1 = {0, 1};
-	const struct isif_knn_exec three = {3, 8, 1};
+	const struct isif_knn_exec three = {3, 8, 1, 0, NULL};
 	ref_topk(g, NULL, ng, q, nq, D, k, 0, ridx, rsim);
 	CHECK_EQ(run_search(g, NULL, ng, q, nq, D, k, 0, &rows1, &three, sidx, ssim), ISIF_OK);
 	CHECK_EQ(count_diffs(sidx, ssim, ridx, rsim, nq * k, 0), 0);
@@ -494,7 +495,8 @@ TEST(knn_search_separate_queries_and_empty_gallery)
  * 1e-5 of double and each returned row's own double cosine within 1e-5 of
  * the reference at its slot (a near-tie may swap two rows, never let a
  * worse one in). Sizes past the default blocks: two calls of 1024
- * queries on two threads sharing a packed gallery. */
+ * queries on two threads sharing a packed gallery, with a team of the
+ * search's own, at most two threads of its own, or a borrowed team. */
 TEST(knn_search_gaussian_default_blocks)
 {
 	const int64_t ng = 2000, nq = 1100;
@@ -506,11 +508,14 @@ TEST(knn_search_gaussian_default_blocks)
 	double *rsim = malloc((size_t)(nq * k) * sizeof *rsim);
 	int64_t *idx = malloc((size_t)(nq * k) * sizeof *idx);
 	float *sim = malloc((size_t)(nq * k) * sizeof *sim);
-	const struct isif_knn_exec two = {2, 0, 0}, one_fly = {1, 0, -1};
-	const struct isif_knn_exec *exs[3] = {NULL, &two, &one_fly};
+	struct team *lent = team_create(2);
+	const struct isif_knn_exec two = {2, 0, 0, 0, NULL}, one_fly = {1, 0, -1, 0, NULL};
+	const struct isif_knn_exec upto2 = {0, 0, 0, 2, NULL}, borrowed = {0, 0, 0, 0, lent};
+	const struct isif_knn_exec *exs[5] = {NULL, &two, &one_fly, &upto2, &borrowed};
 
+	CHECK(lent != NULL);
 	ref_topk(g, NULL, ng, q, nq, D, k, 0, ridx, rsim);
-	for (int e = 0; e < 3; e++) {
+	for (int e = 0; e < 5; e++) {
 		CHECK_EQ(run_search(g, NULL, ng, q, nq, D, k, 0, NULL, exs[e], idx, sim), ISIF_OK);
 		int64_t bad = 0;
 		for (int64_t i = 0; i < nq; i++)
@@ -522,6 +527,7 @@ TEST(knn_search_gaussian_default_blocks)
 			}
 		CHECK_MSG(bad == 0, "exec %d: %lld slots off", e, (long long)bad);
 	}
+	team_free(lent);
 	free(g);
 	free(q);
 	free(ridx);

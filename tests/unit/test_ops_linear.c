@@ -10,6 +10,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "isif/nn/ops.h"
+#include "nn/ops_impl.h"
 #include "ops_testutil.h"
 
 enum { LN = 5, LC = 7, LK = 4 };
@@ -107,6 +108,39 @@ TEST(linear_backward_accumulates_params_overwrites_dx)
 	TU_CHECK_ALL("linear dx (db NULL)", dx, rdx, LN * LC, 1e-6);
 	TU_CHECK_ALL("linear dw (db NULL)", dw, rdw, LK * LC, 1e-6);
 	free(x), free(w), free(dy), free(dw0), free(db0);
+}
+
+/* The public ops run the GEMM in small output tiles with stack scratch, the
+ * model in one product with its workspace: the same bits, on shapes with
+ * ragged tiles and a depth past one GEMM depth block (256); and both near
+ * the naive sums. */
+TEST(linear_tiles_match_one_product)
+{
+	enum { N = 37, C = 300, K = 53 };
+	float *x = tu_rand(N * C, 41), *w = tu_rand(K * C, 42), *b = tu_rand(K, 43);
+	float *dy = tu_rand(N * K, 44), *ws = malloc(sizeof(float) * linear_workspace(N, C, K));
+	float *y1 = malloc(sizeof(float) * N * K), *y2 = malloc(sizeof(float) * N * K);
+	float *dx1 = malloc(sizeof(float) * N * C), *dx2 = malloc(sizeof(float) * N * C);
+	float *dw1 = tu_const(K * C, 0.5f), *dw2 = tu_const(K * C, 0.5f);
+	double *ref = malloc(sizeof(double) * N * K);
+
+	isif_linear_forward(y1, x, w, b, N, C, K);
+	linear_forward_ws(y2, x, w, b, N, C, K, ws);
+	CHECK(memcmp(y1, y2, sizeof(float) * N * K) == 0);
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < K; k++) {
+			double t = b[k];
+			for (int c = 0; c < C; c++)
+				t += (double)x[i * C + c] * w[k * C + c];
+			ref[i * K + k] = t;
+		}
+	TU_CHECK_ALL("linear y (N 37, C 300, K 53)", y1, ref, N * K, 1e-5);
+	linear_backward_ex(dx1, 0, dw1, NULL, dy, x, w, N, C, K, NULL);
+	linear_backward_ex(dx2, 0, dw2, NULL, dy, x, w, N, C, K, ws);
+	CHECK(memcmp(dx1, dx2, sizeof(float) * N * C) == 0);
+	CHECK(memcmp(dw1, dw2, sizeof(float) * K * C) == 0);
+	free(x), free(w), free(b), free(dy), free(ws), free(y1), free(y2), free(dx1), free(dx2);
+	free(dw1), free(dw2), free(ref);
 }
 
 enum { L2N = 4, L2D = 9 };

@@ -62,6 +62,18 @@ size_t isif_model_num_params(const struct isif_model *m);
 void isif_model_zero_grad(struct isif_model *m);
 
 /*
+ * Runs the model's ops on `threads` threads from now on: the caller of
+ * forward/backward plus threads − 1 workers of the model's own, started
+ * here (at most 64). A new model runs on the calling thread alone. No
+ * process-wide setting is read or changed; results at a given thread count
+ * do not depend on other models or threads. Re-plans at the next forward.
+ */
+enum isif_rc isif_model_set_threads(struct isif_model *m, int threads, struct isif_error *err);
+
+/* Threads the model's ops run on (isif_model_set_threads; 1 by default). */
+int isif_model_threads(const struct isif_model *m);
+
+/*
  * Sizes activations and workspace for batches of up to max_n images of
  * C×H×W (H, W ≥ 16). Called once; forward with a larger batch or another
  * size re-plans (allocating). A training step after planning allocates nothing.

@@ -14,8 +14,7 @@
  *     function returns (in floats); ops never allocate.
  * All functions are thread-safe on disjoint buffers and run on the calling
  * thread (the model runs multi-threaded variants, core/nn/ops_impl.h); the
- * convolution uses the engine's GEMM (core/base/gemm.c), the linear layer
- * OpenBLAS with whatever thread count the process set.
+ * convolution and the linear layer use the engine's GEMM (core/base/gemm.c).
  */
 #ifndef ISIF_OPS_H
 #define ISIF_OPS_H

@@ -73,8 +73,11 @@ enum isif_cancel {
  * with the optimizer state beside it in optim-EEEEEE.safetensors
  * (optim-EEEEEE-SSSSSS.safetensors for a stop inside an epoch), the name
  * the checkpoint's "optim" metadata gives; older optim files are removed.
- * out_dir must exist. threads: BLAS and loader threads (spec.threads wins
- * when non-zero).
+ * out_dir must exist. threads (spec.threads wins when non-zero): the
+ * trainer's thread team, on which the model's ops, the kNN search and
+ * k-means run (the caller of isif_trainer_run is one member), and it sizes
+ * the batch loader's threads. Nothing process-wide is read or set: trainers
+ * on different threads do not change each other's counts.
  */
 enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
 			const struct isif_dataset *ds, const char *out_dir,
@@ -88,6 +91,9 @@ enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_
 
 /* Epochs completed so far (after resume: the checkpoint's epoch). */
 int isif_trainer_epoch(const struct isif_trainer *t);
+
+/* Members of the trainer's thread team (its threads, at most 64). */
+int isif_trainer_threads(const struct isif_trainer *t);
 
 /* Trains until spec.epochs are done. Returns ISIF_ECANCELLED when *cancel
  * became non-zero (polled between batches): with ISIF_CANCEL the last
