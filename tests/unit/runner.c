@@ -1,7 +1,9 @@
 /*
  * tests/unit/runner.c — runs every registered TEST (or those whose names
  * contain any of the arguments) and prints one PASS/FAIL line per case,
- * then a summary.
+ * then a summary. Under ISIF_CPU=x (core/base/cpu_impl.h: which SIMD
+ * kernels run) each name gets the suffix "[ISIF_CPU=x]", so a second run
+ * of the kernel tests on the portable kernels logs cases of its own.
  */
 #include "check.h"
 
@@ -53,8 +55,11 @@ static int by_name(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
-	char cmd[300];
+	char cmd[300], tag[64] = "";
+	const char *cpu = getenv("ISIF_CPU");
 
+	if (cpu && *cpu)
+		snprintf(tag, sizeof tag, " [ISIF_CPU=%s]", cpu);
 	qsort(tests, n_tests, sizeof tests[0], by_name);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/isif-unit-XXXXXX");
 	if (!mkdtemp(tmpdir)) {
@@ -73,8 +78,8 @@ int main(int argc, char **argv)
 		tests[i].fn();
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		double s = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
-		printf("%s %s (%.2fs)\n", current_failures ? "FAIL" : "PASS",
-		       tests[i].name, s);
+		printf("%s %s%s (%.2fs)\n", current_failures ? "FAIL" : "PASS",
+		       tests[i].name, tag, s);
 		fflush(stdout);
 		if (current_failures)
 			failed++;
