@@ -91,7 +91,8 @@ CPU_AVX512_TARGET static inline __m512 masked_grad(__m512 dy, __m512 mask)
 
 /* *g = dy (or dy·[mask > 0]) and *xv = x at j, lanes t; whole vectors are
  * read unmasked (masked loads are slow on this CPU). */
-CPU_AVX512_TARGET static inline void load_grad_x(__m512 *g, __m512 *xv, const float *dy, const float *mask,
+CPU_AVX512_TARGET
+static inline void load_grad_x(__m512 *g, __m512 *xv, const float *dy, const float *mask,
 			       const float *x, int j, __mmask16 t)
 {
 	if (t == 0xffff) {

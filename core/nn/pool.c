@@ -44,7 +44,8 @@ CPU_AVX512_TARGET static inline void window_step(__m512 *best, __m512i *idx, __m
  * picks each window's winner. lo, hi: the block's first and next 16 input
  * columns; out: its outputs.
  */
-CPU_AVX512_TARGET static inline void window_block(float *y, uint8_t *am, const float *a, const float *b,
+CPU_AVX512_TARGET
+static inline void window_block(float *y, uint8_t *am, const float *a, const float *b,
 				__mmask16 lo, __mmask16 hi, __mmask16 out)
 {
 	const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -63,7 +64,8 @@ CPU_AVX512_TARGET static inline void window_block(float *y, uint8_t *am, const f
 }
 
 /* The masks of the block of outputs q0.. of a row of Q. */
-CPU_AVX512_TARGET static void block_masks(int q0, int Q, __mmask16 *lo, __mmask16 *hi, __mmask16 *out)
+CPU_AVX512_TARGET
+static void block_masks(int q0, int Q, __mmask16 *lo, __mmask16 *hi, __mmask16 *out)
 {
 	int n = Q - q0 < 16 ? Q - q0 : 16, n2 = 2 * n;
 	*out = (__mmask16)((1u << n) - 1);
