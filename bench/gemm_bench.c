@@ -18,6 +18,7 @@
 
 #include <cblas.h>
 
+#include "base/cpu_impl.h"
 #include "base/gemm_impl.h"
 #include "base/team_impl.h"
 #include "isif/base/clock.h"
@@ -48,10 +49,9 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#if CPU_HAVE_AVX512
 /* 12 independent FMA chains on zmm registers: the core's FMA throughput. */
-__attribute__((target("avx512f"))) static double fma_peak(long iters)
+CPU_AVX512_TARGET static double fma_peak(long iters)
 {
 	__m512 b = _mm512_set1_ps(1.0000001f), c = _mm512_set1_ps(1e-7f);
 	__m512 a0 = _mm512_set1_ps(0), a1 = _mm512_set1_ps(1), a2 = _mm512_set1_ps(2);
@@ -94,8 +94,8 @@ int main(int argc, char **argv)
 	};
 	openblas_set_num_threads(threads); /* this program is the one user of OpenBLAS */
 	struct team *tm = team_create(threads);
-#if defined(__x86_64__) && defined(__GNUC__)
-	if (__builtin_cpu_supports("avx512f")) {
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
 		double best = 0;
 		for (int r = 0; r < 5; r++) {
 			double p = fma_peak(20000000);

@@ -10,6 +10,9 @@ export BUILD
 . tests/suites.bash
 
 run_suite unit "$BUILD/unit_tests"
+# The kernel tests again on the portable SIMD kernels: the run above takes
+# the AVX-512 ones where the CPU has them, so every build tests both.
+run_suite unit_portable env ISIF_CPU=portable "$BUILD/unit_tests" conv_ gemm_ ops_ knn_ cpu_
 for t in tests/tree/*.py; do
 	run_suite "$(basename "$t" .py)" python3 "$t"
 done

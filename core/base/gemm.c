@@ -28,13 +28,6 @@
 #define MC 128
 #define NC GEMM_NC
 
-static int force_portable;
-
-void gemm_force_portable(int on)
-{
-	force_portable = on;
-}
-
 static int round_up(int x, int m)
 {
 	return (x + m - 1) / m * m;
@@ -67,16 +60,13 @@ static int axis_run(const struct gemm_axis *a, int t, int n)
 
 /* ---- packing ----------------------------------------------------------- */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX512 1
-
+#if CPU_HAVE_AVX512
 /*
  * dst[k·w + r] = src[r][k] for r < rows (≤ 16), k < 16: sixteen lanes of
  * sixteen contiguous k each, transposed in registers (unpack, then 64-bit,
  * 128-bit and 256-bit lane shuffles) and stored as sixteen rows of `rows`.
  */
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static void transpose16(float *dst, int w, const float *const *src, int rows)
 {
 	__m512 r[16], t[16];
@@ -108,20 +98,6 @@ static void transpose16(float *dst, int w, const float *const *src, int rows)
 }
 #endif
 
-static int use_avx512(void)
-{
-#ifdef HAVE_AVX512
-	return !force_portable && __builtin_cpu_supports("avx512f");
-#else
-	return 0;
-#endif
-}
-
-int gemm_simd(void)
-{
-	return use_avx512();
-}
-
 /*
  * Transposing pack: lanes r < rows each walk k from their own base; depth
  * runs of 16 contiguous k go through transpose16, the rest element-wise.
@@ -129,7 +105,9 @@ int gemm_simd(void)
 static void pack_transposed(float *dst, int w, const float *p, const struct gemm_axis *lane,
 			    int l0, int rows, const struct gemm_axis *depth, int k0, int kc)
 {
-	int fast = use_avx512() && depth->inner == 1;
+#if CPU_HAVE_AVX512
+	int fast = cpu_avx512() && depth->inner == 1;
+#endif
 	for (int r0 = 0; r0 < rows; r0 += 16) {
 		int nr = min_int(16, rows - r0);
 		const float *base[16];
@@ -140,7 +118,7 @@ static void pack_transposed(float *dst, int w, const float *p, const struct gemm
 			ptrdiff_t off = axis_off(depth, k0 + k);
 			float *dk = dst + (size_t)k * w + r0;
 			int t = 0;
-#ifdef HAVE_AVX512
+#if CPU_HAVE_AVX512
 			for (; fast && t + 16 <= len; t += 16) {
 				const float *src[16];
 				for (int r = 0; r < nr; r++) {
@@ -254,10 +232,10 @@ static void kernel_portable(int kc, const float *a, const float *b, float *c,
 		}
 }
 
-#ifdef HAVE_AVX512
+#if CPU_HAVE_AVX512
 /* MR×NR = 8×48: 24 zmm accumulators, 3 loads of b and 8 broadcasts of a
  * per k for 24 FMAs. */
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static void kernel_avx512(int kc, const float *a, const float *b, float *c,
 			  ptrdiff_t ldc, int m, const struct col_split *cs, int accumulate,
 			  float *out)
@@ -429,8 +407,8 @@ void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view
 		return;
 	}
 	kernel_fn *kernel = kernel_portable;
-#ifdef HAVE_AVX512
-	if (use_avx512())
+#if CPU_HAVE_AVX512
+	if (cpu_avx512())
 		kernel = kernel_avx512;
 #endif
 	float *ap = align64(ws);

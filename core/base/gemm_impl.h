@@ -113,12 +113,4 @@ size_t gemm_workspace(int M, int N, int K);
 void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view *B,
 	  const struct gemm_view *C, int accumulate, float *ws);
 
-/* Tests only: 1 forces the portable kernel, 0 restores the automatic choice.
- * It applies to the direct convolution kernels (conv_direct.c) as well. */
-void gemm_force_portable(int on);
-
-/* 1 when the AVX-512 kernels run (the CPU has them and they are not forced
- * off), 0 for the portable ones. */
-int gemm_simd(void);
-
 #endif

@@ -1,22 +1,43 @@
 /*
  * core/base/simd_impl.h — short float runs (a few to a few hundred floats) copied,
- * zeroed or added inline: im2col/col2im rows and GEMM panel rows. With
- * AVX-512 (release builds use -march=native) the tail is one masked
- * load/store instead of a scalar epilogue; otherwise plain loops.
+ * zeroed or added inline: im2col/col2im rows and GEMM panel rows. The
+ * AVX-512 versions (cpu_impl.h) do the tail with one masked load/store
+ * instead of a scalar epilogue; the portable ones are plain loops.
+ * copy_run, zero_run and add_run pick one by cpu_avx512() at each call:
+ * inside a CPU_AVX512_TARGET function the AVX-512 version is inlined, in
+ * portable code it is a call.
  */
 #ifndef ISIF_SIMD_IMPL_H
 #define ISIF_SIMD_IMPL_H
 
-#ifdef __AVX512F__
-#include <immintrin.h>
+#include "base/cpu_impl.h"
 
-static inline __mmask16 tail_mask(int n)
+static inline void copy_run_portable(float *d, const float *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		d[i] = s[i];
+}
+
+static inline void zero_run_portable(float *d, int n)
+{
+	for (int i = 0; i < n; i++)
+		d[i] = 0.0f;
+}
+
+static inline void add_run_portable(float *d, const float *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		d[i] += s[i];
+}
+
+#if CPU_HAVE_AVX512
+CPU_AVX512_TARGET static inline __mmask16 tail_mask(int n)
 {
 	return (__mmask16)((1u << n) - 1);
 }
 
 /* d[0..n) = s[0..n) */
-static inline void copy_run(float *d, const float *s, int n)
+CPU_AVX512_TARGET static inline void copy_run_avx512(float *d, const float *s, int n)
 {
 	int i = 0;
 	for (; i + 16 <= n; i += 16)
@@ -28,7 +49,7 @@ static inline void copy_run(float *d, const float *s, int n)
 }
 
 /* d[0..n) = 0 */
-static inline void zero_run(float *d, int n)
+CPU_AVX512_TARGET static inline void zero_run_avx512(float *d, int n)
 {
 	int i = 0;
 	for (; i + 16 <= n; i += 16)
@@ -38,7 +59,7 @@ static inline void zero_run(float *d, int n)
 }
 
 /* d[0..n) += s[0..n) */
-static inline void add_run(float *d, const float *s, int n)
+CPU_AVX512_TARGET static inline void add_run_avx512(float *d, const float *s, int n)
 {
 	int i = 0;
 	for (; i + 16 <= n; i += 16)
@@ -49,24 +70,42 @@ static inline void add_run(float *d, const float *s, int n)
 		_mm512_mask_storeu_ps(d + i, m, v);
 	}
 }
-#else
+#endif
+
+/* d[0..n) = s[0..n) */
 static inline void copy_run(float *d, const float *s, int n)
 {
-	for (int i = 0; i < n; i++)
-		d[i] = s[i];
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		copy_run_avx512(d, s, n);
+		return;
+	}
+#endif
+	copy_run_portable(d, s, n);
 }
 
+/* d[0..n) = 0 */
 static inline void zero_run(float *d, int n)
 {
-	for (int i = 0; i < n; i++)
-		d[i] = 0.0f;
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		zero_run_avx512(d, n);
+		return;
+	}
+#endif
+	zero_run_portable(d, n);
 }
 
+/* d[0..n) += s[0..n) */
 static inline void add_run(float *d, const float *s, int n)
 {
-	for (int i = 0; i < n; i++)
-		d[i] += s[i];
-}
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		add_run_avx512(d, s, n);
+		return;
+	}
 #endif
+	add_run_portable(d, s, n);
+}
 
 #endif

@@ -15,6 +15,7 @@
  * side a key goes to is unpredictable.
  */
 #include "eval/knn_impl.h"
+#include "base/cpu_impl.h"
 
 static inline void swap_keys(uint64_t *a, int i, int j)
 {
@@ -54,13 +55,10 @@ static int split_portable(uint64_t *a, int n, uint64_t p, uint64_t *tmp)
 	return g;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX512 1
-
+#if CPU_HAVE_AVX512
 /* The same eight keys at a time: one compare to a mask, and each side
  * compressed into contiguous lanes and stored under a prefix mask. */
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static int split_avx512(uint64_t *a, int n, uint64_t p, uint64_t *tmp)
 {
 	const __m512i pv = _mm512_set1_epi64((long long)p);
@@ -84,8 +82,8 @@ static int split_avx512(uint64_t *a, int n, uint64_t p, uint64_t *tmp)
 
 static int split(uint64_t *a, int n, uint64_t p, uint64_t *tmp)
 {
-#ifdef HAVE_AVX512
-	if (!knn_portable_forced() && __builtin_cpu_supports("avx512f"))
+#if CPU_HAVE_AVX512
+	if (cpu_avx512())
 		return split_avx512(a, n, p, tmp);
 #endif
 	return split_portable(a, n, p, tmp);

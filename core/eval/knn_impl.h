@@ -68,11 +68,6 @@ knn_tile_fn *knn_tile_kernel(void);
  * bit, j0 + c must fit a key. */
 int knn_append_hits(uint64_t *keys, const float *s, uint64_t h, int64_t j0);
 
-/* Tests only: 1 makes knn_tile_kernel() and the selection use portable C,
- * 0 restores the automatic choice. */
-void knn_force_portable(int on);
-int knn_portable_forced(void);
-
 /* ---- candidate lists (knn_cand.c) --------------------------------------- */
 
 /*

@@ -17,38 +17,14 @@
  * accumulators on AVX-512.
  */
 #include "eval/knn_impl.h"
+#include "base/cpu_impl.h"
 
 #include <math.h>
 
 #define MR KNN_MR
 #define NR KNN_NR
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX512 1
 #define NV (NR / 16)
-#endif
-
-static int force_portable;
-
-void knn_force_portable(int on)
-{
-	force_portable = on;
-}
-
-int knn_portable_forced(void)
-{
-	return force_portable;
-}
-
-static int use_avx512(void)
-{
-#ifdef HAVE_AVX512
-	return !force_portable && __builtin_cpu_supports("avx512f");
-#else
-	return 0;
-#endif
-}
 
 /* ---- packing ----------------------------------------------------------- */
 
@@ -102,7 +78,7 @@ static void transpose_portable(float *b, const float *g, int n, int D)
 	}
 }
 
-#ifdef HAVE_AVX512
+#if CPU_HAVE_AVX512
 /*
  * Sixteen rows r[i] of sixteen floats to sixteen columns, in registers:
  * interleave pairs of rows (32-bit), then pairs of pairs (64-bit), which
@@ -110,7 +86,7 @@ static void transpose_portable(float *b, const float *g, int n, int D)
  * 4m..4m+3; two rounds of 128-bit lane shuffles then gather lane L of
  * u[e], u[4 + e], u[8 + e], u[12 + e] into column 4L + e.
  */
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static inline void transpose16(__m512 c[16], const __m512 r[16])
 {
 	__m512 t[16], u[16];
@@ -141,7 +117,7 @@ static inline void transpose16(__m512 c[16], const __m512 r[16])
 
 /* The panel in blocks of sixteen rows × sixteen d; rows past n are zero,
  * the last block of d is loaded under a mask and stored for its d only. */
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static void transpose_avx512(float *b, const float *g, int n, int D)
 {
 	for (int j0 = 0; j0 < NR; j0 += 16) {
@@ -165,8 +141,8 @@ static void transpose_avx512(float *b, const float *g, int n, int D)
 
 void knn_pack_gallery(float *b, float *ginv, const float *g, const int32_t *labels, int n, int D)
 {
-#ifdef HAVE_AVX512
-	if (use_avx512())
+#if CPU_HAVE_AVX512
+	if (cpu_avx512())
 		transpose_avx512(b, g, n, D);
 	else
 #endif
@@ -187,11 +163,11 @@ static int append_portable(uint64_t *keys, const float *s, uint64_t h, int64_t j
 	return n;
 }
 
-#ifdef HAVE_AVX512
+#if CPU_HAVE_AVX512
 /* knn_key on sixteen lanes (similarities sv of rows j0 .. j0 + 15; s + 0
  * turns −0 into +0), widened to 64 bits eight lanes at a time, the lanes
  * in m compressed to keys[0..); returns how many. */
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static inline int append16(uint64_t *keys, __m512 sv, __mmask16 m, int64_t j0)
 {
 	const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -220,7 +196,7 @@ static inline int append16(uint64_t *keys, __m512 sv, __mmask16 m, int64_t j0)
 	return n;
 }
 
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static int append_avx512(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
 {
 	int n = 0;
@@ -233,8 +209,8 @@ static int append_avx512(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
 
 int knn_append_hits(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
 {
-#ifdef HAVE_AVX512
-	if (use_avx512())
+#if CPU_HAVE_AVX512
+	if (cpu_avx512())
 		return append_avx512(keys, s, h, j0);
 #endif
 	return append_portable(keys, s, h, j0);
@@ -276,12 +252,12 @@ static uint32_t tile_portable(int D, const float *a, const float *b, const float
 	return left;
 }
 
-#ifdef HAVE_AVX512
+#if CPU_HAVE_AVX512
 /* 8×48: 24 zmm accumulators; per d three loads of b and eight broadcasts of
  * a feed 24 FMAs. The epilogue scales by ginv, compares with _CMP_GT_OQ
  * (ordered: false for NaN) and turns a row's hits into keys straight from
  * the registers. */
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static uint32_t tile_avx512(int D, const float *a, const float *b, const float *ginv,
 			    const float *thr, const struct knn_sink *sink, float *s,
 			    uint64_t *hits)
@@ -346,8 +322,8 @@ static uint32_t tile_avx512(int D, const float *a, const float *b, const float *
 
 knn_tile_fn *knn_tile_kernel(void)
 {
-#ifdef HAVE_AVX512
-	if (use_avx512())
+#if CPU_HAVE_AVX512
+	if (cpu_avx512())
 		return tile_avx512;
 #endif
 	return tile_portable;

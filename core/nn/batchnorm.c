@@ -27,13 +27,14 @@
 #include "isif/nn/ops.h"
 #include "nn/conv_bn_impl.h"
 #include "nn/ops_impl.h"
+#include "base/cpu_impl.h"
 #include "base/par_impl.h"
 #include "base/team_impl.h"
 
 #include <math.h>
 
 /*
- * The per-run loops below have AVX-512 versions (release builds): GCC's
+ * The per-run loops below have AVX-512 versions (cpu_impl.h): GCC's
  * code for the `omp simd` reductions kept the vector sums on the stack,
  * one store-to-load round trip per 16 values, and turned the ReLU mask into
  * masked loads, both slow here. These keep two sums per quantity in
@@ -41,16 +42,14 @@
  * the same expressions (no fused multiply-adds: -std=c11 contracts none),
  * summed in a different order.
  */
-#ifdef __AVX512F__
-#include <immintrin.h>
-
-static inline __mmask16 tail_lanes(int n)
+#if CPU_HAVE_AVX512
+CPU_AVX512_TARGET static inline __mmask16 tail_lanes(int n)
 {
 	return (__mmask16)((1u << n) - 1);
 }
 
 /* Σ x over one run. */
-static float run_sum(const float *x, int n)
+CPU_AVX512_TARGET static float run_sum_avx512(const float *x, int n)
 {
 	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
 	int j = 0;
@@ -66,7 +65,7 @@ static float run_sum(const float *x, int n)
 }
 
 /* Σ (x − mu)² over one run. */
-static float run_sq(const float *x, float mu, int n)
+CPU_AVX512_TARGET static float run_sq_avx512(const float *x, float mu, int n)
 {
 	__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), m = _mm512_set1_ps(mu);
 	int j = 0;
@@ -85,13 +84,14 @@ static float run_sq(const float *x, float mu, int n)
 }
 
 /* g = dy·[mask > 0] of 16 values (a NaN mask gives 0, as the scalar ?: does). */
-static inline __m512 masked_grad(__m512 dy, __m512 mask)
+CPU_AVX512_TARGET static inline __m512 masked_grad(__m512 dy, __m512 mask)
 {
 	return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mask, _mm512_setzero_ps(), _CMP_GT_OQ), dy);
 }
 
 /* *g = dy (or dy·[mask > 0]) and *xv = x at j, lanes t; whole vectors are
  * read unmasked (masked loads are slow on this CPU). */
+CPU_AVX512_TARGET
 static inline void load_grad_x(__m512 *g, __m512 *xv, const float *dy, const float *mask,
 			       const float *x, int j, __mmask16 t)
 {
@@ -109,8 +109,9 @@ static inline void load_grad_x(__m512 *g, __m512 *xv, const float *dy, const flo
 }
 
 /* Σg and Σg·x̂ over one run. */
-static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *mask,
-			  const float *x, float mu, float rs, int n)
+CPU_AVX512_TARGET static void run_grad_sums_avx512(float *sg, float *sgx, const float *dy,
+						   const float *mask, const float *x, float mu,
+						   float rs, int n)
 {
 	__m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = a0, b1 = a0;
 	__m512 m = _mm512_set1_ps(mu), r = _mm512_set1_ps(rs);
@@ -132,8 +133,9 @@ static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *m
 }
 
 /* dx (+)= k·(g − a − x̂·b) over one run, g = dy or dy·[mask > 0]. */
-static void dx_run(float *dx, int accumulate, const float *dy, const float *mask,
-		   const float *x, float mu, float rs, float k, float a, float b, int n)
+CPU_AVX512_TARGET static void dx_run_avx512(float *dx, int accumulate, const float *dy,
+					    const float *mask, const float *x, float mu, float rs,
+					    float k, float a, float b, int n)
 {
 	__m512 m = _mm512_set1_ps(mu), r = _mm512_set1_ps(rs), kv = _mm512_set1_ps(k);
 	__m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
@@ -152,9 +154,10 @@ static void dx_run(float *dx, int accumulate, const float *dy, const float *mask
 			_mm512_mask_storeu_ps(dx + j, t, d);
 	}
 }
-#else
+#endif
+
 /* Σ x over one run. */
-static float run_sum(const float *x, int n)
+static float run_sum_portable(const float *x, int n)
 {
 	float s = 0.0f;
 	OMP(simd reduction(+ : s))
@@ -164,7 +167,7 @@ static float run_sum(const float *x, int n)
 }
 
 /* Σ (x − mu)² over one run. */
-static float run_sq(const float *x, float mu, int n)
+static float run_sq_portable(const float *x, float mu, int n)
 {
 	float s = 0.0f;
 	OMP(simd reduction(+ : s))
@@ -174,7 +177,24 @@ static float run_sq(const float *x, float mu, int n)
 	}
 	return s;
 }
+
+static float run_sum(const float *x, int n)
+{
+#if CPU_HAVE_AVX512
+	if (cpu_avx512())
+		return run_sum_avx512(x, n);
 #endif
+	return run_sum_portable(x, n);
+}
+
+static float run_sq(const float *x, float mu, int n)
+{
+#if CPU_HAVE_AVX512
+	if (cpu_avx512())
+		return run_sq_avx512(x, mu, n);
+#endif
+	return run_sq_portable(x, mu, n);
+}
 
 /*
  * y = (x − mean)·scale + beta over one run, plus the residual addend when
@@ -371,10 +391,9 @@ void isif_bn_forward_eval(float *y, const float *x, const float *gamma,
 	bn_forward_eval_ex(y, x, gamma, beta, running_mean, running_var, eps, &s, 0, NULL, NULL);
 }
 
-#ifndef __AVX512F__
 /* Σg and Σg·x̂ over one run. */
-static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *mask,
-			  const float *x, float mu, float rs, int n)
+static void run_grad_sums_portable(float *sg, float *sgx, const float *dy, const float *mask,
+				   const float *x, float mu, float rs, int n)
 {
 	float a = 0.0f, b = 0.0f;
 	if (mask) {
@@ -396,8 +415,8 @@ static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *m
 }
 
 /* dx (+)= k·(g − a − x̂·b) over one run, g = dy or dy·[mask > 0]. */
-static void dx_run(float *dx, int accumulate, const float *dy, const float *mask,
-		   const float *x, float mu, float rs, float k, float a, float b, int n)
+static void dx_run_portable(float *dx, int accumulate, const float *dy, const float *mask,
+			    const float *x, float mu, float rs, float k, float a, float b, int n)
 {
 	if (mask && accumulate) {
 		OMP(simd)
@@ -417,7 +436,30 @@ static void dx_run(float *dx, int accumulate, const float *dy, const float *mask
 			dx[j] = k * (dy[j] - a - (x[j] - mu) * rs * b);
 	}
 }
+
+static void run_grad_sums(float *sg, float *sgx, const float *dy, const float *mask,
+			  const float *x, float mu, float rs, int n)
+{
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		run_grad_sums_avx512(sg, sgx, dy, mask, x, mu, rs, n);
+		return;
+	}
 #endif
+	run_grad_sums_portable(sg, sgx, dy, mask, x, mu, rs, n);
+}
+
+static void dx_run(float *dx, int accumulate, const float *dy, const float *mask,
+		   const float *x, float mu, float rs, float k, float a, float b, int n)
+{
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		dx_run_avx512(dx, accumulate, dy, mask, x, mu, rs, k, a, b, n);
+		return;
+	}
+#endif
+	dx_run_portable(dx, accumulate, dy, mask, x, mu, rs, k, a, b, n);
+}
 
 /*
  * With g = dy (or dy·[mask > 0]) and x̂ = (x − mean)·rstd:

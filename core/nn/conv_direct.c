@@ -24,9 +24,6 @@
 #include "base/simd_impl.h"
 
 #include <string.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 #define MR 8            /* output rows per tile */
 #define TN 48           /* output positions per tile */
@@ -140,13 +137,21 @@ void direct_offsets(int32_t *off, int C, int chan_planes, const struct direct_ta
 }
 
 /* even[j] = src[2j], odd[j] = src[2j + 1] for 2j (+1) < W, 0 past W; j < (W + 1)/2. */
-static void split_row(float *even, float *odd, const float *src, int W)
+static void split_row_portable(float *even, float *odd, const float *src, int W)
 {
-	int Q = (W + 1) / 2, j = 0;
-#ifdef __AVX512F__
+	for (int j = 0; j < (W + 1) / 2; j++) {
+		even[j] = src[2 * j];
+		odd[j] = 2 * j + 1 < W ? src[2 * j + 1] : 0.0f;
+	}
+}
+
+#if CPU_HAVE_AVX512
+CPU_AVX512_TARGET static void split_row_avx512(float *even, float *odd, const float *src, int W)
+{
+	int Q = (W + 1) / 2;
 	const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
 	const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-	for (; j < Q; j += 16) {
+	for (int j = 0; j < Q; j += 16) {
 		int left = W - 2 * j, take = Q - j < 16 ? Q - j : 16;
 		__mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
 		__mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
@@ -156,11 +161,18 @@ static void split_row(float *even, float *odd, const float *src, int W)
 		_mm512_mask_storeu_ps(even + j, out, _mm512_permutex2var_ps(lo, ie, hi));
 		_mm512_mask_storeu_ps(odd + j, out, _mm512_permutex2var_ps(lo, io, hi));
 	}
+}
 #endif
-	for (; j < Q; j++) {
-		even[j] = src[2 * j];
-		odd[j] = 2 * j + 1 < W ? src[2 * j + 1] : 0.0f;
+
+static void split_row(float *even, float *odd, const float *src, int W)
+{
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		split_row_avx512(even, odd, src, W);
+		return;
 	}
+#endif
+	split_row_portable(even, odd, src, W);
 }
 
 /* Whether a tap reads input rows (or columns) of parity a under stride 2:
@@ -223,14 +235,24 @@ void direct_fill_runs(float *buf, int C, int nb, const struct direct_geom *dg,
 }
 
 /* dst[w] (+)= (w even ? even : odd)[w / 2] for w < W; a NULL source is 0. */
-static void merge_row(float *dst, const float *even, const float *odd, int W, int accumulate)
+static void merge_row_portable(float *dst, const float *even, const float *odd, int W,
+			       int accumulate)
 {
-	int w = 0;
-#ifdef __AVX512F__
+	for (int w = 0; w < W; w++) {
+		const float *s = w % 2 ? odd : even;
+		float v = s ? s[w / 2] : 0.0f;
+		dst[w] = accumulate ? dst[w] + v : v;
+	}
+}
+
+#if CPU_HAVE_AVX512
+CPU_AVX512_TARGET static void merge_row_avx512(float *dst, const float *even, const float *odd,
+					       int W, int accumulate)
+{
 	const __m512i il = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
 	const __m512i ih = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
 					    24, 8);
-	for (; w < W; w += 32) {
+	for (int w = 0; w < W; w += 32) {
 		int left = W - w, half = (left + 1) / 2 < 16 ? (left + 1) / 2 : 16;
 		__mmask16 hm = (__mmask16)((1u << half) - 1);
 		__m512 e = even ? _mm512_maskz_loadu_ps(hm, even + w / 2) : _mm512_setzero_ps();
@@ -245,12 +267,18 @@ static void merge_row(float *dst, const float *even, const float *odd, int W, in
 		_mm512_mask_storeu_ps(dst + w, m0, lo);
 		_mm512_mask_storeu_ps(dst + w + 16, m1, hi);
 	}
+}
 #endif
-	for (; w < W; w++) {
-		const float *s = w % 2 ? odd : even;
-		float v = s ? s[w / 2] : 0.0f;
-		dst[w] = accumulate ? dst[w] + v : v;
+
+static void merge_row(float *dst, const float *even, const float *odd, int W, int accumulate)
+{
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		merge_row_avx512(dst, even, odd, W, accumulate);
+		return;
 	}
+#endif
+	merge_row_portable(dst, even, odd, W, accumulate);
 }
 
 void direct_interleave(float *dx, int accumulate, const float *buf, int C, int nb,
@@ -404,12 +432,10 @@ static void tile_portable(int kc, int nt, const float *a, const float *b, const 
 		}
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX512 1
+#if CPU_HAVE_AVX512
 #define NV (TN / 16)
 
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static void tile_avx512(int kc, int nt, const float *a, const float *b, const int32_t *off,
 			const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
 			const struct vec_out *vo, int accumulate)
@@ -463,8 +489,8 @@ void direct_conv(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumu
 		 const uint16_t *tab, const struct direct_geom *dg, int nb, struct prefetch pf)
 {
 	tile_fn *tile = tile_portable;
-#ifdef HAVE_AVX512
-	if (gemm_simd())
+#if CPU_HAVE_AVX512
+	if (cpu_avx512())
 		tile = tile_avx512;
 #endif
 	int U = nb * dg->PQ;
@@ -521,14 +547,14 @@ static void dot_portable(int nvec, const float *const *a, const struct dw_cols *
 		}
 }
 
-#ifdef HAVE_AVX512
+#if CPU_HAVE_AVX512
 /*
  * The lane sums of 16 vectors in one: halves of 256 bits, then of 128 bits
  * (block shuffles), then of 64 and 32 bits (in-block shuffles), each level
  * pairing vectors so that every add serves two of them: 45 operations
  * instead of 16 separate reductions. Lane 4·b + l holds the sum of a[4·l + b].
  */
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static inline __m512 reduce16(const __m512 *a)
 {
 	__m512 t[8], u[4], w[2];
@@ -552,7 +578,7 @@ static inline __m512 reduce16(const __m512 *a)
  * vector in a register; otherwise GCC folds the load into each of the four
  * FMAs, four unaligned loads instead of one.
  */
-__attribute__((target("avx512f"), always_inline))
+CPU_AVX512_TARGET __attribute__((always_inline))
 static inline void dot_body(int nvec, const float *const *a, const struct dw_cols *c,
 			    const uint16_t *mp, int ms, float *d, ptrdiff_t ld, int mi, int fresh,
 			    const int nm)
@@ -613,21 +639,21 @@ static inline void dot_body(int nvec, const float *const *a, const struct dw_col
 		}
 }
 
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static void dot_avx512_1(int nvec, const float *const *a, const struct dw_cols *c,
 			 const uint16_t *tab, int ms, float *d, ptrdiff_t ld, int mi, int fresh)
 {
 	dot_body(nvec, a, c, tab, ms, d, ld, mi, fresh, 1);
 }
 
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static void dot_avx512_3(int nvec, const float *const *a, const struct dw_cols *c,
 			 const uint16_t *tab, int ms, float *d, ptrdiff_t ld, int mi, int fresh)
 {
 	dot_body(nvec, a, c, tab, ms, d, ld, mi, fresh, 3);
 }
 
-__attribute__((target("avx512f")))
+CPU_AVX512_TARGET
 static void dot_avx512_6(int nvec, const float *const *a, const struct dw_cols *c,
 			 const uint16_t *tab, int ms, float *d, ptrdiff_t ld, int mi, int fresh)
 {
@@ -690,8 +716,8 @@ void direct_dw(float *dw, int fresh, const float *dy, int M, const float *x,
 		int c0 = R == 3 && nt > 1 ? q / 3 * step : q * step, r = R == 3 && nt > 1 ? q % 3 : 0;
 		int per = dw_columns(&c, x0, off, Cin, nt, R, c0, r, q * DK);
 		dot_fn *dot = dot_portable;
-#ifdef HAVE_AVX512
-		if (gemm_simd())
+#if CPU_HAVE_AVX512
+		if (cpu_avx512())
 			dot = per == 1 ? dot_avx512_1 : per == 3 ? dot_avx512_3 : dot_avx512_6;
 #endif
 		float *d = dw + (per == DK ? 0 : (ptrdiff_t)c0 * nt);

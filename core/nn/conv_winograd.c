@@ -29,7 +29,7 @@
  * are written in the GEMM's packed panel layouts and read in place. The
  * transforms run over 16 tiles at a time as 16-lane vectors: AVX-512
  * gathers of the patches (masked at the border) and scatters of the outputs
- * (masked where a tile is clipped), chosen at run time (gemm_simd()); scalar
+ * (masked where a tile is clipped), chosen at run time (cpu_avx512()); scalar
  * loads and stores otherwise. The arithmetic of the transforms is written
  * once, on GCC vectors, for both. They walk plane by plane and prefetch the
  * planes ahead: a gather that misses the cache stalls the core.
@@ -38,6 +38,7 @@
  * the same computation: α² GEMMs dU[ξ] += Ŷ[ξ]·V[ξ]ᵀ, then dw = Gᵀ dU G.
  */
 #include "nn/conv_winograd_impl.h"
+#include "base/cpu_impl.h"
 #include "base/gemm_impl.h"
 #include "base/team_impl.h"
 
@@ -544,11 +545,8 @@ static void dw_grad_portable(float *Yh, const float *dy, const struct tiles *tb,
 
 /* ---- AVX-512 loads and stores --------------------------------------------- */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_AVX512 1
-
-#define AVX512 __attribute__((target("avx512f"), always_inline)) static inline
+#if CPU_HAVE_AVX512
+#define AVX512 CPU_AVX512_TARGET __attribute__((always_inline)) static inline
 
 /* Lane l holds l·stride. */
 AVX512 __m512i lane_offsets(int stride)
@@ -693,7 +691,7 @@ AVX512 void dw_grad_avx512_a(float *Yh, const float *dy, const struct tiles *tb,
 /* Each transform compiled twice, with α a constant (4 or 6): name_avx512
  * (dst, src, tiles, nt, job) picks the one for the job's α. */
 #define BY_ALPHA(name)                                                              \
-	__attribute__((target("avx512f"))) static void name##_avx512(                   \
+	CPU_AVX512_TARGET static void name##_avx512(                                    \
 		float *dst, const float *src, const struct tiles *tb, int nt,           \
 		const struct wino_job *j)                                               \
 	{                                                                               \
@@ -708,9 +706,9 @@ BY_ALPHA(output)
 BY_ALPHA(dw_input)
 BY_ALPHA(dw_grad)
 
-/* name_avx512 or name_portable, whichever gemm_simd() says runs. */
+/* name_avx512 or name_portable, whichever cpu_avx512() says runs. */
 #define TRANSFORM(name, ...) \
-	(gemm_simd() ? name##_avx512(__VA_ARGS__) : name##_portable(__VA_ARGS__))
+	(cpu_avx512() ? name##_avx512(__VA_ARGS__) : name##_portable(__VA_ARGS__))
 #else
 #define TRANSFORM(name, ...) name##_portable(__VA_ARGS__)
 #endif

@@ -8,6 +8,7 @@
  */
 #include "isif/nn/ops.h"
 #include "nn/ops_impl.h"
+#include "base/cpu_impl.h"
 #include "base/par_impl.h"
 #include "base/team_impl.h"
 
@@ -21,15 +22,13 @@ struct pw_job {
 	const uint8_t *mask;
 };
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-
+#if CPU_HAVE_AVX512
 /*
  * y (+)= b·[a > 0] over [lo, hi): the ReLU backward with unmasked loads (GCC
  * turns the scalar ?: into a masked load of b, slow on this CPU).
  */
-static void relu_back_range(float *y, const float *a, const float *b, size_t lo, size_t hi,
-			    int accumulate)
+CPU_AVX512_TARGET static void relu_back_range_avx512(float *y, const float *a, const float *b,
+						     size_t lo, size_t hi, int accumulate)
 {
 	size_t i = lo;
 	for (; i + 16 <= hi; i += 16) {
@@ -42,9 +41,10 @@ static void relu_back_range(float *y, const float *a, const float *b, size_t lo,
 	for (; i < hi; i++)
 		y[i] = (accumulate ? y[i] : 0.0f) + (a[i] > 0.0f ? b[i] : 0.0f);
 }
-#else
-static void relu_back_range(float *y, const float *a, const float *b, size_t lo, size_t hi,
-			    int accumulate)
+#endif
+
+static void relu_back_range_portable(float *y, const float *a, const float *b, size_t lo,
+				     size_t hi, int accumulate)
 {
 	if (accumulate) {
 		OMP(simd)
@@ -56,7 +56,18 @@ static void relu_back_range(float *y, const float *a, const float *b, size_t lo,
 			y[i] = a[i] > 0.0f ? b[i] : 0.0f;
 	}
 }
+
+static void relu_back_range(float *y, const float *a, const float *b, size_t lo, size_t hi,
+			    int accumulate)
+{
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		relu_back_range_avx512(y, a, b, lo, hi, accumulate);
+		return;
+	}
 #endif
+	relu_back_range_portable(y, a, b, lo, hi, accumulate);
+}
 
 /*
  * relu: y = max(a, 0), NaN stays NaN as in PyTorch (a < 0 is false);

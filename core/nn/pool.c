@@ -7,6 +7,7 @@
  */
 #include "isif/nn/ops.h"
 #include "nn/ops_impl.h"
+#include "base/cpu_impl.h"
 #include "base/par_impl.h"
 #include "base/team_impl.h"
 
@@ -27,11 +28,9 @@ struct pool_job {
 	int H, W, accumulate;
 };
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-
+#if CPU_HAVE_AVX512
 /* One candidate k of the window against the best so far (the rule above). */
-static inline void window_step(__m512 *best, __m512i *idx, __m512 v, int k)
+CPU_AVX512_TARGET static inline void window_step(__m512 *best, __m512i *idx, __m512 v, int k)
 {
 	__mmask16 win = _mm512_cmp_ps_mask(v, *best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
 	*best = _mm512_mask_mov_ps(*best, win, v);
@@ -45,6 +44,7 @@ static inline void window_step(__m512 *best, __m512i *idx, __m512 v, int k)
  * picks each window's winner. lo, hi: the block's first and next 16 input
  * columns; out: its outputs.
  */
+CPU_AVX512_TARGET
 static inline void window_block(float *y, uint8_t *am, const float *a, const float *b,
 				__mmask16 lo, __mmask16 hi, __mmask16 out)
 {
@@ -64,6 +64,7 @@ static inline void window_block(float *y, uint8_t *am, const float *a, const flo
 }
 
 /* The masks of the block of outputs q0.. of a row of Q. */
+CPU_AVX512_TARGET
 static void block_masks(int q0, int Q, __mmask16 *lo, __mmask16 *hi, __mmask16 *out)
 {
 	int n = Q - q0 < 16 ? Q - q0 : 16, n2 = 2 * n;
@@ -78,7 +79,8 @@ static void block_masks(int q0, int Q, __mmask16 *lo, __mmask16 *hi, __mmask16 *
  * memory cost a slow load into a mask register per block, and the pool ran
  * several times slower.
  */
-static void maxpool_rows(float *y, uint8_t *am, const float *x, int rows, int W, int Q)
+CPU_AVX512_TARGET static void maxpool_rows_avx512(float *y, uint8_t *am, const float *x, int rows,
+						  int W, int Q)
 {
 	__mmask16 lo, hi, out;
 	if (Q <= 16) {
@@ -98,8 +100,9 @@ static void maxpool_rows(float *y, uint8_t *am, const float *x, int rows, int W,
 		}
 	}
 }
-#else
-static void maxpool_rows(float *y, uint8_t *am, const float *x, int rows, int W, int Q)
+#endif
+
+static void maxpool_rows_portable(float *y, uint8_t *am, const float *x, int rows, int W, int Q)
 {
 	for (int p = 0; p < rows; p++) {
 		const float *r0 = x + (size_t)(2 * p) * W, *r1 = r0 + W;
@@ -114,7 +117,17 @@ static void maxpool_rows(float *y, uint8_t *am, const float *x, int rows, int W,
 		}
 	}
 }
+
+static void maxpool_rows(float *y, uint8_t *am, const float *x, int rows, int W, int Q)
+{
+#if CPU_HAVE_AVX512
+	if (cpu_avx512()) {
+		maxpool_rows_avx512(y, am, x, rows, W, Q);
+		return;
+	}
 #endif
+	maxpool_rows_portable(y, am, x, rows, W, Q);
+}
 
 static void maxpool_planes(void *job, size_t lo, size_t hi)
 {

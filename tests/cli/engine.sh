@@ -51,4 +51,13 @@ head -c 1000 "$T/c.safetensors" > "$T/torn.safetensors"
 check_fails "cli_truncated_checkpoint_refused" "$ISIF" embed --checkpoint "$T/torn.safetensors" --in "$T/a.npy" --out "$T/f3.npy"
 "$ISIF" init --model resnet20 --in-channels 1 --out "$T/r.safetensors" >/dev/null
 check "cli_model_mismatch_named" bash -c "! '$ISIF' embed --checkpoint '$T/r.safetensors' --model convnet --in '$T/a.npy' --out '$T/f4.npy' 2> '$T/err' && grep -q 'tensor' '$T/err'"
+
+# ISIF_CPU=portable: the portable SIMD kernels embed as the default ones do
+# (to rounding), and isif bench names the kernels that ran.
+close_npy() { # close_npy A B: same shape, every value within 1e-5
+	$py -c 'import sys, numpy as n; a, b = n.load(sys.argv[1]), n.load(sys.argv[2]); sys.exit(not (a.shape == b.shape and n.allclose(a, b, rtol=0, atol=1e-5)))' "$1" "$2"
+}
+ISIF_CPU=portable "$ISIF" embed --checkpoint "$T/c.safetensors" --in "$T/a.npy" --out "$T/fp.npy" >/dev/null
+check "cli_portable_kernels_embed_alike" close_npy "$T/f.npy" "$T/fp.npy"
+check "cli_bench_names_portable_kernels" bash -c "ISIF_CPU=portable '$ISIF' bench --model convnet --batch 2 --iters 1 --warmup 0 --threads 1 | grep -q 'kernels portable$'"
 finish

@@ -3,6 +3,9 @@
  * contain any of the arguments) and prints one PASS/FAIL line per case,
  * then a summary. The list of tests grows as they register: there is no
  * maximum (a registration that runs out of memory fails the whole run).
+ * Under ISIF_CPU=x (core/base/cpu_impl.h: which SIMD kernels run) each
+ * name gets the suffix "[ISIF_CPU=x]", so a second run of the kernel tests
+ * on the portable kernels logs cases of its own.
  */
 #include "check.h"
 
@@ -74,7 +77,8 @@ static int by_name(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
-	char cmd[300];
+	char cmd[300], tag[64] = "";
+	const char *cpu = getenv("ISIF_CPU");
 
 	if (registry_out_of_memory) {
 		printf("FAIL test_registry (out of memory registering the tests)\n");
@@ -82,6 +86,8 @@ int main(int argc, char **argv)
 	}
 	if (tests.n)
 		qsort(tests.v, tests.n, sizeof tests.v[0], by_name);
+	if (cpu && *cpu)
+		snprintf(tag, sizeof tag, " [ISIF_CPU=%s]", cpu);
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/isif-unit-XXXXXX");
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
@@ -97,8 +103,8 @@ int main(int argc, char **argv)
 		double t0 = isif_now_s();
 		tests.v[i].fn();
 		double s = isif_now_s() - t0;
-		printf("%s %s (%.2fs)\n", current_failures ? "FAIL" : "PASS",
-		       tests.v[i].name, s);
+		printf("%s %s%s (%.2fs)\n", current_failures ? "FAIL" : "PASS",
+		       tests.v[i].name, tag, s);
 		fflush(stdout);
 		if (current_failures)
 			failed++;

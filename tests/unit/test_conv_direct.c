@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "nn/conv_direct_impl.h"
+#include "base/cpu_impl.h"
 #include "base/gemm_impl.h"
 #include "check.h"
 #include "ops_testutil.h"
@@ -196,7 +197,7 @@ static void check_shape(size_t i, int portable)
 	struct set f, d[4];
 	f.nt = direct_forward_taps(f.taps, &dg);
 	set_make(&f, &dg, w, s->K, s->C, st * st, 0, RR);
-	gemm_force_portable(portable);
+	cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 	char what[96];
 
 	float *y = tu_const(ny, NAN);
@@ -243,7 +244,7 @@ static void check_shape(size_t i, int portable)
 			 portable ? "portable" : "auto");
 		TU_CHECK_ALL(what, dx, want, nx, 1e-5);
 	}
-	gemm_force_portable(0);
+	cpu_force(CPU_AUTO);
 	set_free(&f);
 	free(x), free(w), free(dy), free(ry), free(rdx), free(rdw), free(xg), free(dyg);
 	free(y), free(dw), free(want), free(dx);

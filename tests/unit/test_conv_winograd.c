@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nn/conv_winograd_impl.h"
+#include "base/cpu_impl.h"
 #include "base/gemm_impl.h"
 #include "base/team_impl.h"
 #include "check.h"
@@ -114,7 +115,7 @@ static void wino_dw_case(const struct wino_shape *s, int m, int threads, unsigne
 	double tol = wino_eps(m) * fmax(1.0, s->N * s->H * s->W / 16.0);
 	char what[96];
 	snprintf(what, sizeof what, "dw F(%d) %dx%d N %d Cin %d Cout %d threads %d simd %d", m,
-		 s->H, s->W, s->N, s->Cin, s->Cout, threads, gemm_simd());
+		 s->H, s->W, s->N, s->Cin, s->Cout, threads, cpu_avx512());
 	TU_CHECK_ALL(what, dw, want, nw, tol);
 	team_free(tm);
 	free(x), free(dy), free(dw), free(want), free(ws);
@@ -139,7 +140,7 @@ static void wino_case(const struct wino_shape *s, int m, int flip, int threads, 
 	char what[96];
 	wino_conv(y, 0, x, w, flip, s->N, s->Cin, s->H, s->W, s->Cout, m, ws, tm);
 	snprintf(what, sizeof what, "F(%d) %dx%d Cin %d Cout %d flip %d threads %d simd %d", m,
-		 s->H, s->W, s->Cin, s->Cout, flip, threads, gemm_simd());
+		 s->H, s->W, s->Cin, s->Cout, flip, threads, cpu_avx512());
 	TU_CHECK_ALL(what, y, ref, ny, tol);
 	memcpy(y, base, sizeof(float) * ny);
 	wino_conv(y, 1, x, w, flip, s->N, s->Cin, s->H, s->W, s->Cout, m, ws, tm);
@@ -151,7 +152,7 @@ static void wino_case(const struct wino_shape *s, int m, int flip, int threads, 
 TEST(conv_winograd_matches_naive)
 {
 	for (int portable = 0; portable < 2; portable++) {
-		gemm_force_portable(portable);
+		cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 		for (int m = 2; m <= 4; m += 2)
 			for (size_t i = 0; i < sizeof wino_shapes / sizeof wino_shapes[0]; i++)
 				for (int flip = 0; flip < 2; flip++)
@@ -159,20 +160,20 @@ TEST(conv_winograd_matches_naive)
 						wino_case(&wino_shapes[i], m, flip, threads,
 							  (unsigned)(700 + 10 * i + 3 * flip + threads));
 	}
-	gemm_force_portable(0);
+	cpu_force(CPU_AUTO);
 }
 
 TEST(conv_winograd_dw_matches_naive)
 {
 	for (int portable = 0; portable < 2; portable++) {
-		gemm_force_portable(portable);
+		cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 		for (int m = 2; m <= 4; m += 2)
 			for (size_t i = 0; i < sizeof wino_shapes / sizeof wino_shapes[0]; i++)
 				for (int threads = 1; threads <= 3; threads++)
 					wino_dw_case(&wino_shapes[i], m, threads,
 						     (unsigned)(900 + 10 * i + threads));
 	}
-	gemm_force_portable(0);
+	cpu_force(CPU_AUTO);
 }
 
 TEST(conv_winograd_applies_to_3x3_same_stride_1_only)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu_impl.h"
 #include "base/gemm_impl.h"
 #include "check.h"
 #include "ops_testutil.h"
@@ -52,9 +53,9 @@ static void check_product(const char *what, int M, int N, int K,
 		memcpy(C.p, before, sizeof(float) * c_len);
 		size_t ws_len = gemm_workspace(M, N, K);
 		float *ws = malloc(sizeof(float) * ws_len);
-		gemm_force_portable(portable);
+		cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 		gemm(M, N, K, &A, &B, &C, accumulate, ws);
-		gemm_force_portable(0);
+		cpu_force(CPU_AUTO);
 		char name[96];
 		snprintf(name, sizeof name, "%s (%s kernel)", what, portable ? "portable" : "auto");
 		TU_CHECK_ALL(name, C.p, want, c_len, 1e-5 * (K > 1 ? K : 1));
@@ -187,9 +188,9 @@ TEST(gemm_packed_operands_match_naive)
 						}
 					memcpy(c, base, sizeof(float) * M * N);
 					float *ws = malloc(sizeof(float) * gemm_workspace(M, N, K));
-					gemm_force_portable(portable);
+					cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 					gemm(M, N, K, &A, &B, &C, acc, ws);
-					gemm_force_portable(0);
+					cpu_force(CPU_AUTO);
 					char what[96];
 					snprintf(what, sizeof what, "packed %s%s %dx%dx%d acc %d %s",
 						 which & 1 ? "A" : "", which & 2 ? "B" : "", M, N, K, acc,

@@ -20,6 +20,7 @@
 #include "check.h"
 #include "isif/base/common.h"
 #include "isif/base/rng.h"
+#include "base/cpu_impl.h"
 #include "eval/eval_impl.h"
 #include "eval/knn_impl.h"
 #include "base/team_impl.h"
@@ -185,7 +186,7 @@ TEST(knn_keep_best_and_sort_match_qsort)
 	uint64_t *tmp = malloc(1000 * sizeof *tmp);
 	int64_t bad = 0;
 	for (int portable = 0; portable < 2; portable++) {
-		knn_force_portable(portable);
+		cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 		for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
 			int n = sizes[si];
 			for (int shape = 0; shape < 3; shape++) {
@@ -220,7 +221,7 @@ TEST(knn_keep_best_and_sort_match_qsort)
 			}
 		}
 	}
-	knn_force_portable(0);
+	cpu_force(CPU_AUTO);
 	CHECK_MSG(bad == 0, "%lld selections or sorts differ from qsort", (long long)bad);
 	free(a);
 	free(ref);
@@ -244,7 +245,7 @@ TEST(knn_pack_gallery_layout)
 	for (int j = 0; j < KNN_NR; j++)
 		lab[j] = j % 5 == 2 ? -1 : j;
 	for (int portable = 0; portable < 2; portable++) {
-		knn_force_portable(portable);
+		cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 		for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
 			for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
 				int D = widths[w], n = rows[r], bad = 0;
@@ -265,7 +266,7 @@ TEST(knn_pack_gallery_layout)
 					  D, n, bad);
 			}
 	}
-	knn_force_portable(0);
+	cpu_force(CPU_AUTO);
 	float zero[3] = {0, 0, 0}, one[3] = {0, 3, 4};
 	CHECK(knn_inv_norm(zero, 3) == 0);
 	CHECK(knn_inv_norm(one, 3) == 0.2f);
@@ -306,7 +307,7 @@ TEST(knn_tile_matches_double_sums)
 		thr[i] = i == 0 ? -INFINITY : i == 1 ? INFINITY : (float)(0.3 * (i - 4));
 	}
 	for (int portable = 0; portable < 2; portable++) {
-		knn_force_portable(portable);
+		cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 		knn_tile_fn *tile = knn_tile_kernel();
 		int bad = 0;
 
@@ -360,7 +361,7 @@ TEST(knn_tile_matches_double_sums)
 		}
 		CHECK_MSG(bad == 0, "%s kernel (C): %d keys wrong", portable ? "portable" : "auto", bad);
 	}
-	knn_force_portable(0);
+	cpu_force(CPU_AUTO);
 	free(q);
 	free(g);
 	free(a);
@@ -409,7 +410,7 @@ static int check_all_configs(const float *g, const int32_t *gl, int64_t ng, cons
 
 	ref_topk(g, gl, ng, q, nq, D, k, self, ridx, rsim);
 	for (int portable = 0; portable < 2; portable++) {
-		knn_force_portable(portable);
+		cpu_force(portable ? CPU_PORTABLE : CPU_AUTO);
 		for (size_t c = 0; c < NCONFIG; c++) {
 			memset(idx, 0x5a, (size_t)(nq * k) * sizeof *idx);
 			int rc = run_search(g, gl, ng, q, nq, D, k, self, &configs[c].blk,
@@ -420,7 +421,7 @@ static int check_all_configs(const float *g, const int32_t *gl, int64_t ng, cons
 			failed += bad != 0;
 		}
 	}
-	knn_force_portable(0);
+	cpu_force(CPU_AUTO);
 	free(ridx);
 	free(rsim);
 	free(idx);
