@@ -8,9 +8,9 @@
  * computed by the code that allocates it where it can be: the model's plan
  * by isif_model_memory (the planner's own passes), the loader's slots by
  * loader_memory, the loss workspace by isif_loss_workspace. What is left
- * is arithmetic on the spec and the dataset's shape. Pages that are only
- * reserved count the same as pages touched: the estimate errs high, never
- * low, where the two differ.
+ * is arithmetic on the spec and the dataset's shape. It is the memory a
+ * run touches (resident, what the OOM killer counts), not what it reserves:
+ * see the evaluation's re-plan below.
  *
  * Not here: the process's own baseline (code, libraries, the HTTP side of
  * the daemon) and the page cache; the estimate is what one job adds.
@@ -27,7 +27,6 @@
 #define KNN_SCRATCH_MAX (64 * MiB)    /* knn_search.c's block budgets, all together */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* The evaluation: every selected train image and every test image embedded
  * (floats) with their labels, the embedding batch and the search's scratch. */
@@ -51,25 +50,19 @@ enum isif_rc isif_train_memory_estimate(const struct isif_job_spec *sp,
 {
 	memset(out, 0, sizeof *out);
 	int team = isif_train_threads(sp, threads), B = 2 * sp->batch_size;
-	struct isif_model_memory train, eval;
+	struct isif_model_memory plan;
 	enum isif_rc rc = isif_model_memory(sp->model, shape->c, sp->embedding_dim, B, shape->h,
-					    shape->w, team, &train, err);
+					    shape->w, team, &plan, err);
 	if (rc)
 		return rc;
-	/* Evaluation forwards batches of 256: below that the model re-plans
-	 * for 256 rows, of which evaluation fills the activations. */
-	eval = train;
-	if (sp->eval_every > 0 && B < EMBED_BATCH) {
-		rc = isif_model_memory(sp->model, shape->c, sp->embedding_dim, EMBED_BATCH,
-				       shape->h, shape->w, team, &eval, err);
-		if (rc)
-			return rc;
-	}
-	out->model = 2 * (int64_t)train.params + (int64_t)train.buffers;
-	out->optimizer = (int64_t)train.params;
-	out->activations = max64((int64_t)train.activations, (int64_t)eval.activations) +
-			   (int64_t)train.gradients +
-			   max64((int64_t)train.workspace, (int64_t)eval.workspace);
+	/* Evaluation forwards batches of 256 rows; below that the model
+	 * re-plans for 256, but an eval-mode forward runs a few cache-sized rows
+	 * at a time through the plan (model_exec.c), so of the larger plan it
+	 * touches little, and the training after it B rows: the plan for B is
+	 * what stays resident. */
+	out->model = 2 * (int64_t)plan.params + (int64_t)plan.buffers;
+	out->optimizer = (int64_t)plan.params;
+	out->activations = (int64_t)(plan.activations + plan.gradients + plan.workspace);
 	out->loss = ((int64_t)isif_loss_workspace(B) + (int64_t)B * sp->embedding_dim) *
 		    (int64_t)sizeof(float);
 	struct isif_augment aug;

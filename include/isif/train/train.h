@@ -146,11 +146,11 @@ struct isif_memory_estimate {
  * Estimates the memory a trainer for spec takes at its peak on a dataset of
  * this shape with a budget of `threads`, from the sizes isif_trainer_create
  * and the evaluation allocate (the model's plan through isif_model_memory),
- * without allocating them: the plan for B = 2·batch_size rows (and for the
- * evaluation's batches of 256 where that is larger), parameters, gradients
- * and momentum, the loss workspace, the loader's slots, the dataset itself
- * (counted in full, though jobs on one dataset share it) and the
- * evaluation's embeddings. Errors as isif_model_memory.
+ * without allocating them: the plan for B = 2·batch_size rows, parameters,
+ * gradients and momentum, the loss workspace, the loader's slots, the
+ * dataset itself (counted in full, though jobs on one dataset share it) and
+ * the evaluation's embeddings. The memory touched (resident), not merely
+ * reserved. Errors as isif_model_memory.
  */
 enum isif_rc isif_train_memory_estimate(const struct isif_job_spec *spec,
 					const struct isif_dataset_shape *shape, int threads,
