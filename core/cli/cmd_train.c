@@ -269,6 +269,24 @@ static int load_dataset(const char *name, const char *format, const char *image_
 	return 0;
 }
 
+/* The threads the run gets and its estimated peak memory (what isifd checks
+ * against --max-job-memory). */
+static void print_plan(const struct isif_job_spec *spec, const struct isif_dataset *ds, int budget)
+{
+	struct isif_dataset_shape shape;
+	struct isif_memory_estimate m;
+	struct isif_error err = {0};
+	int threads = isif_train_threads(spec, budget);
+	isif_dataset_shape_of(ds, &shape);
+	printf("threads: %d compute, %d loader\n", threads, isif_train_loader_threads(threads));
+	if (isif_train_memory_estimate(spec, &shape, budget, &m, &err) == ISIF_OK)
+		printf("memory: estimated peak %.1f MiB (activations %.1f, model and optimizer %.1f, "
+		       "dataset %.1f, evaluation %.1f, loader and loss %.1f)\n", m.total / 1048576.0,
+		       m.activations / 1048576.0, (m.model + m.optimizer) / 1048576.0,
+		       m.dataset / 1048576.0, m.evaluation / 1048576.0,
+		       (m.loader + m.loss) / 1048576.0);
+}
+
 int cmd_train(int argc, char **argv)
 {
 	struct cli_args a;
@@ -302,7 +320,9 @@ int cmd_train(int argc, char **argv)
 	       (long long)ds.train.n, (long long)ds.test.n, ds.train.c, ds.train.h, ds.train.w,
 	       ds.num_classes);
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, cores > 0 ? (int)cores : 1, &err))
+	int budget = cores > 0 ? (int)cores : 1;
+	print_plan(&spec, &ds, budget);
+	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, budget, &err))
 		goto fail;
 	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", st.out_dir);
 	if (resume && access(ckpt, F_OK) == 0) {
