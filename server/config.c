@@ -39,6 +39,9 @@ static const struct opt opts[] = {
 	 "cores shared by the workers (0: all online cores); a job gets cores/workers threads"},
 	{"max-queued", OPT_INT, O(max_queued), NULL, 100, 0, 100000,
 	 "waiting jobs allowed; POST /jobs answers 429 beyond"},
+	{"max-job-memory", OPT_INT, O(max_job_memory), NULL, 0, 0, 1L << 40,
+	 "MiB a job's estimated peak memory may reach; POST /jobs refuses more (0: half of "
+	 "the machine's memory, MemTotal or the cgroup's limit if lower, divided by --workers)"},
 	{"max-attempts", OPT_INT, O(max_attempts), NULL, 5, 0, 1000,
 	 "runs in a row a job may be interrupted by isifd dying before it completes an epoch; "
 	 "then it ends failed (0: no bound)"},

@@ -20,6 +20,7 @@
 #include "isif/train/train.h"
 #include "index.h"
 #include "log.h"
+#include "store_retrieval.h"
 
 struct cached_dataset {
 	struct cached_dataset *next;
@@ -99,6 +100,10 @@ static enum isif_rc dataset_acquire(struct jobrun *jr, const char *name,
 	log_info("dataset %s: %lld train, %lld test images of %dx%dx%d", name,
 		 (long long)c->ds.train.n, (long long)c->ds.test.n, c->ds.train.c,
 		 c->ds.train.h, c->ds.train.w);
+	/* The registry records the shape once loaded: submits check against it. */
+	struct dataset_info info = {c->ds.train.n, c->ds.test.n, c->ds.train.c, c->ds.train.h,
+				    c->ds.train.w, c->ds.num_classes};
+	store_dataset_set_info(jr->st, name, &info, NULL);   /* logged by the store */
 	snprintf(c->name, sizeof c->name, "%s", name);
 	c->users = 1;
 	c->next = jr->cache;
@@ -139,11 +144,12 @@ static void on_progress(void *user, const struct isif_progress *p)
 {
 	struct run_ctx *ctx = user;
 	struct job_progress jp = {
-		.epoch = p->epoch, .epochs = p->epochs, .images_done = p->images_done,
-		.images_total = p->images_total, .images_per_sec = p->images_per_sec,
-		.eta_seconds = p->eta_seconds, .loss = p->loss,
+		.epoch = p->epoch, .epochs = p->epochs, .phase = p->phase,
+		.images_done = p->images_done, .images_total = p->images_total,
+		.images_per_sec = p->images_per_sec, .eta_seconds = p->eta_seconds, .loss = p->loss,
 	};
-	ctx->images_per_epoch = p->images_total;
+	if (p->phase == ISIF_PHASE_TRAINING)
+		ctx->images_per_epoch = p->images_total;
 	sched_job_progress(ctx->job, &jp);
 }
 
@@ -178,7 +184,7 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m,
 		.epoch = m->epoch, .loss = m->loss, .has_knn = m->has_knn,
 		.knn_top1 = m->knn_top1, .knn_top5 = m->knn_top5, .unseen = m->unseen,
 		.nmi = m->nmi, .lr = m->lr, .seconds = m->seconds,
-		.images_per_sec = m->images_per_sec,
+		.images_per_sec = m->images_per_sec, .data_wait = m->data_wait_frac,
 		.images = ctx->images_per_epoch > 0 ? ctx->images_per_epoch
 			: (int64_t)llround(m->images_per_sec * m->train_seconds),
 	};
@@ -221,6 +227,8 @@ enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *er
 	rc = isif_trainer_create(&t, &spec, &ds->ds, job->run_dir, job->threads, err);
 	if (rc)
 		goto out;
+	sched_job_threads(job, isif_trainer_threads(t),
+			  isif_train_loader_threads(isif_trainer_threads(t)));
 	if (job->checkpoint) {
 		rc = isif_trainer_resume(t, job->checkpoint, err);
 		if (rc)

@@ -1,9 +1,11 @@
 /*
  * server/routes_jobs.c — the /jobs endpoints: submit (validated against
- * the spec rules and the dataset registry), list, status, metrics as JSON
- * or CSV, the event stream, cancel, delete and the checkpoint download.
+ * the spec rules, the dataset registry, the dataset's shape and the memory
+ * bound: jobcheck.h), list, status, metrics as JSON or CSV, the event
+ * stream, cancel, delete and the checkpoint download.
  * Status codes: 201 submitted, 202 cancel accepted, 204 deleted, 400 bad
- * input naming the field, 404 unknown job, 409 wrong state, 429 queue full.
+ * input naming the field or a job over the memory bound, 404 unknown job,
+ * 409 wrong state, 429 queue full.
  */
 #include "routes.h"
 
@@ -17,16 +19,16 @@
 
 #include "isif/base/common.h"
 #include "isif/train/spec.h"
+#include "isif/train/train.h"
 #include "isif/base/strbuf.h"
+#include "jobcheck.h"
 
-/* The job's JSON with the scheduler's live "progress" (or null). */
+/* The job's JSON with the scheduler's live fields (sched_job_live). */
 static enum isif_rc job_json(struct app *app, int64_t id, json_t **out, struct isif_error *err)
 {
 	enum isif_rc rc = store_job_json(app->st, id, out, err);
-	if (rc == ISIF_OK) {
-		json_t *p = sched_progress_json(app->sched, id);
-		json_object_set_new(*out, "progress", p ? p : json_null());
-	}
+	if (rc == ISIF_OK)
+		sched_job_live(app->sched, *out);
 	return rc;
 }
 
@@ -59,12 +61,27 @@ enum MHD_Result route_jobs_create(struct request *rq)
 				  spec.dataset);
 	if (rc)
 		return http_store_failed(rq, rc, &err);
+	/* The spec against the dataset, and its memory against the bound. */
+	struct job_memory_bound bound;
+	struct job_check check;
+	jobcheck_memory_bound(rq->app->cfg->max_job_memory, rq->app->cfg->workers, &bound);
+	rc = jobcheck_run(rq->app->st, &spec, format, path, sched_threads_per_job(rq->app->sched),
+			  &bound, &check, &err);
+	if (rc == ISIF_EINVAL)
+		return http_error(rq, 400, "invalid_spec", "%s", err.msg);
+	if (rc == ISIF_ERANGE) {
+		char msg[480];
+		jobcheck_memory_refusal(&check, &bound, msg, sizeof msg);
+		return http_error(rq, 400, "over_memory_limit", "%s", msg);
+	}
+	if (rc)
+		return http_store_failed(rq, rc, &err);
 	char *spec_json = isif_spec_to_json(&spec);
 	if (!spec_json)
 		return http_error(rq, 500, "internal", "out of memory");
 	int64_t id = 0;
-	rc = sched_submit(rq->app->sched, spec_json, spec.dataset, spec.epochs, (int)priority, &id,
-			  &err);
+	rc = sched_submit(rq->app->sched, spec_json, spec.dataset, spec.epochs, (int)priority,
+			  check.shape_known ? check.memory.total : -1, &id, &err);
 	free(spec_json);
 	if (rc == ISIF_EBUSY) {
 		struct MHD_Response *r = NULL;
@@ -123,11 +140,8 @@ enum MHD_Result route_jobs_list(struct request *rq)
 		return http_store_failed(rq, rc, &err);
 	size_t i;
 	json_t *job;
-	json_array_foreach(json_object_get(out, "jobs"), i, job) {
-		json_t *p = sched_progress_json(rq->app->sched,
-						json_integer_value(json_object_get(job, "id")));
-		json_object_set_new(job, "progress", p ? p : json_null());
-	}
+	json_array_foreach(json_object_get(out, "jobs"), i, job)
+		sched_job_live(rq->app->sched, job);
 	return http_json(rq, 200, out);
 }
 
@@ -143,31 +157,23 @@ enum MHD_Result route_job_get(struct request *rq)
 	return http_json(rq, 200, job);
 }
 
-static void csv_value(struct isif_strbuf *b, bool present, double x, bool last)
-{
-	if (present)
-		isif_strbuf_printf(b, "%.15g", x);
-	isif_strbuf_printf(b, last ? "\n" : ",");
-}
-
+/* The engine's metrics CSV (isif_metrics_csv_*: the columns isif train's
+ * metrics.csv has), from the stored rows. */
 static enum MHD_Result metrics_csv(struct request *rq, const struct metrics_row *rows, int n)
 {
 	struct isif_strbuf b;
 	isif_strbuf_init(&b, 64 << 20);
-	isif_strbuf_printf(&b, "epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,"
-		      "recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi\n");
+	isif_metrics_csv_header(&b);
 	for (int i = 0; i < n; i++) {
 		const struct metrics_row *r = &rows[i];
-		isif_strbuf_printf(&b, "%d,", r->epoch);
-		csv_value(&b, true, r->loss, false);
-		csv_value(&b, r->has_knn, r->knn_top1, false);
-		csv_value(&b, r->has_knn, r->knn_top5, false);
-		csv_value(&b, true, r->lr, false);
-		csv_value(&b, true, r->seconds, false);
-		csv_value(&b, true, r->images_per_sec, false);
-		for (int k = 0; k < 4; k++)
-			csv_value(&b, r->unseen, r->recall_at[k], false);
-		csv_value(&b, r->unseen, r->nmi, true);
+		struct isif_epoch_metrics m = {
+			.epoch = r->epoch, .loss = r->loss, .has_knn = r->has_knn,
+			.knn_top1 = r->knn_top1, .knn_top5 = r->knn_top5, .unseen = r->unseen,
+			.nmi = r->nmi, .lr = r->lr, .seconds = r->seconds,
+			.images_per_sec = r->images_per_sec, .data_wait_frac = r->data_wait,
+		};
+		memcpy(m.recall_at, r->recall_at, sizeof m.recall_at);
+		isif_metrics_csv_row(&b, &m);
 	}
 	size_t len;
 	char *text = isif_strbuf_take(&b, &len);
@@ -240,9 +246,8 @@ enum MHD_Result route_job_cancel(struct request *rq)
 	enum isif_rc rc = sched_cancel(rq->app->sched, rq->id, &before, &err);
 	if (rc == ISIF_ENOTFOUND)
 		return not_found(rq);
-	if (rc == ISIF_ECONFLICT)
-		return http_error(rq, 409, "conflict", "job %lld already %s", (long long)rq->id,
-				  job_status_name(before));
+	if (rc == ISIF_ECONFLICT)   /* finished, or its end is being recorded */
+		return http_error(rq, 409, "conflict", "%s", err.msg);
 	if (rc)
 		return http_store_failed(rq, rc, &err);
 	json_t *job;
@@ -264,9 +269,8 @@ enum MHD_Result route_job_delete(struct request *rq)
 	enum isif_rc rc = sched_delete(rq->app->sched, rq->id, &status, &err);
 	if (rc == ISIF_ENOTFOUND)
 		return not_found(rq);
-	if (rc == ISIF_ECONFLICT)
-		return http_error(rq, 409, "conflict", "job %lld is %s; cancel it first",
-				  (long long)rq->id, job_status_name(status));
+	if (rc == ISIF_ECONFLICT)   /* unfinished, or its end is being recorded */
+		return http_error(rq, 409, "conflict", "%s", err.msg);
 	if (rc)
 		return http_store_failed(rq, rc, &err);
 	struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);

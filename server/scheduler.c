@@ -3,10 +3,17 @@
  * scheduler.h for the contract and the checkpoint protocol).
  *
  * Locking: s->mu guards the worker slots (which job each runs, its cancel
- * reason and progress) and the wake-up generation. A claim and a cancel
- * both hold s->mu around their store calls, so a cancel either finds the
- * job still queued or finds the slot already naming it. Lock order:
- * s->mu → store mutex; the SSE bus and prom locks are leaves.
+ * reason and progress, a pending end) and the wake-up generation. A claim
+ * and a cancel both hold s->mu around their store calls, so a cancel either
+ * finds the job still queued or finds the slot already naming it. Lock
+ * order: s->mu → store mutex; the SSE bus and prom locks are leaves.
+ *
+ * A job's end is recorded by its worker, which keeps the job until the
+ * store has taken it: when that write fails (a full disk), the worker
+ * retries with backoff (END_RETRY_FIRST_S doubling to END_RETRY_MAX_S), the
+ * job shows end_pending, and cancel and delete answer 409 saying so. Only
+ * a stop ends the retries; the next start then resumes the job, or ends it
+ * cancelled when its cancel had been accepted.
  */
 #include "scheduler.h"
 
@@ -30,6 +37,9 @@
 #include "isif/base/clock.h"
 #include "log.h"
 
+#define END_RETRY_FIRST_S 0.1
+#define END_RETRY_MAX_S 5.0
+
 enum cancel_reason { REASON_NONE = 0, REASON_USER, REASON_SHUTDOWN };
 
 struct worker {
@@ -44,6 +54,11 @@ struct worker {
 	struct job_progress progress;
 	double last_progress_event;
 	char snapshot[PATH_MAX];      /* committed checkpoint directory, "" if none */
+	/* the run ended but recording its end failed: retrying */
+	bool ending;
+	enum job_status end_status;
+	int end_retries;
+	char end_error[ISIF_ERR_LEN];
 };
 
 struct scheduler {
@@ -216,6 +231,7 @@ static void publish_state(struct scheduler *s, int64_t id)
 	json_t *job = NULL;
 	if (!s->o.bus || store_job_json(s->st, id, &job, NULL) != ISIF_OK)
 		return;
+	sched_job_live(s, job);
 	const char *status = json_string_value(json_object_get(job, "status"));
 	int st = status ? job_status_parse(status) : -1;
 	sse_publish(s->o.bus, id, "state", job, st >= 0 && job_status_final(st));
@@ -224,21 +240,113 @@ static void publish_state(struct scheduler *s, int64_t id)
 
 /* ---- the worker ------------------------------------------------------------- */
 
+/* The worker that holds job id, or NULL; s->mu held. */
+static struct worker *worker_of(struct scheduler *s, int64_t id)
+{
+	for (int i = 0; i < s->o.workers; i++)
+		if (s->workers[i].job_id == id)
+			return &s->workers[i];
+	return NULL;
+}
+
+/* Waits up to `seconds` on s->cond, or until the scheduler stops; s->mu held. */
+static void wait_unless_stopping(struct scheduler *s, double seconds)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	long ns = until.tv_nsec + (long)((seconds - (long)seconds) * 1e9);
+	until.tv_sec += (time_t)seconds + ns / 1000000000L;
+	until.tv_nsec = ns % 1000000000L;
+	while (!s->stopping && pthread_cond_timedwait(&s->cond, &s->mu, &until) == 0)
+		;
+}
+
+/* Frees the worker's slot; s->mu held. */
+static void release_slot_locked(struct worker *w)
+{
+	w->job_id = 0;
+	w->has_progress = false;
+	w->ending = false;
+	w->end_retries = 0;
+	w->end_error[0] = '\0';
+}
+
+static void release_slot(struct scheduler *s, struct worker *w)
+{
+	pthread_mutex_lock(&s->mu);
+	release_slot_locked(w);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Records that job id ended in status and frees the worker, retrying while
+ * the store fails (see the file comment). The write and the release happen
+ * under s->mu together, so a cancel or delete either finds the worker
+ * holding the job or finds it final, and a job that shows final has a free
+ * worker. Returns false when the scheduler stopped first: the job then
+ * still shows running, and the next start takes it up.
+ */
+static bool record_end(struct scheduler *s, struct worker *w, int64_t id, enum job_status status,
+		       const char *error)
+{
+	double delay = END_RETRY_FIRST_S;
+	for (int attempt = 1;; attempt++) {
+		struct isif_error e_db = {0};
+		pthread_mutex_lock(&s->mu);
+		bool done = store_job_finish(s->st, id, status, error, &e_db) == ISIF_OK;
+		if (done) {
+			release_slot_locked(w);
+		} else {
+			w->ending = true;
+			w->end_status = status;
+			w->end_retries = attempt;
+			snprintf(w->end_error, sizeof w->end_error, "%s", e_db.msg);
+		}
+		bool stopping = s->stopping;
+		pthread_mutex_unlock(&s->mu);
+		if (done) {
+			if (attempt > 1)
+				log_info("job %lld: its end (%s) recorded at attempt %d", (long long)id,
+					 job_status_name(status), attempt);
+			return true;
+		}
+		if (attempt == 1) {
+			log_error("job %lld: ended %s, but recording that failed (%s); retrying until it "
+				  "succeeds", (long long)id, job_status_name(status), e_db.msg);
+			publish_state(s, id);   /* event streams see end_pending */
+		} else if (attempt % 12 == 0) {
+			log_warn("job %lld: still cannot record its end (%s) after %d attempts: %s",
+				 (long long)id, job_status_name(status), attempt, e_db.msg);
+		}
+		if (stopping) {
+			log_error("job %lld: isifd stops before its end (%s) could be recorded; the "
+				  "next start takes it up again", (long long)id, job_status_name(status));
+			release_slot(s, w);
+			return false;
+		}
+		pthread_mutex_lock(&s->mu);
+		wait_unless_stopping(s, delay);
+		pthread_mutex_unlock(&s->mu);
+		delay = delay * 2 < END_RETRY_MAX_S ? delay * 2 : END_RETRY_MAX_S;
+	}
+}
+
 static void finish_job(struct scheduler *s, struct worker *w, const struct job_claim *c,
 		       int rc, const char *err)
 {
 	pthread_mutex_lock(&s->mu);
 	enum cancel_reason reason = w->reason;
-	w->job_id = 0;
 	w->has_progress = false;
 	pthread_mutex_unlock(&s->mu);
 
 	enum job_status status;
-	struct isif_error e_db;
 	if (rc == ISIF_OK)
 		status = JOB_SUCCEEDED;
 	else if (rc == ISIF_ECANCELLED && reason == REASON_SHUTDOWN) {
+		/* A cancel accepted meanwhile stays in cancel_requested: the next
+		 * start ends the job cancelled instead of resuming it. */
 		store_job_requeue(s->st, c->id, NULL);   /* logged by the store */
+		release_slot(s, w);
 		log_info("job %lld: stopped for shutdown at a batch boundary; resumes at the next start",
 			 (long long)c->id);
 		return;
@@ -246,9 +354,8 @@ static void finish_job(struct scheduler *s, struct worker *w, const struct job_c
 		status = JOB_CANCELLED;
 	else
 		status = JOB_FAILED;
-	if (store_job_finish(s->st, c->id, status, status == JOB_FAILED ? err : NULL, &e_db))
-		log_error("job %lld: cannot record that it ended (%s); it shows running until the "
-			  "next start, which resumes it", (long long)c->id, e_db.msg);
+	if (!record_end(s, w, c->id, status, status == JOB_FAILED ? err : NULL))
+		return;
 	if (s->o.prom)
 		prom_add_job_finished(s->o.prom, status);
 	if (status == JOB_FAILED)
@@ -304,7 +411,7 @@ static void run_claimed(struct scheduler *s, struct worker *w, struct job_claim 
 	job.cancel = &w->cancel;
 	job.sched = s;
 	job.worker = w->index;
-	log_info("job %lld: running on worker %d with %d threads", (long long)c->id, w->index,
+	log_info("job %lld: running on worker %d (budget %d threads)", (long long)c->id, w->index,
 		 job.threads);
 	publish_state(s, c->id);
 	rc = s->o.run(s->o.run_user, &job, &err);
@@ -386,7 +493,12 @@ enum isif_rc sched_create(struct scheduler **out, struct store *st, const struct
 enum isif_rc sched_start(struct scheduler *s, struct isif_error *err)
 {
 	int n = 0;
-	enum isif_rc rc = store_fail_interrupted(s->st, s->o.max_attempts, &n, err);
+	enum isif_rc rc = store_end_cancelled(s->st, &n, err);
+	if (rc)
+		return rc;
+	for (int i = 0; i < n && s->o.prom; i++)
+		prom_add_job_finished(s->o.prom, JOB_CANCELLED);
+	rc = store_fail_interrupted(s->st, s->o.max_attempts, &n, err);
 	if (rc)
 		return rc;
 	for (int i = 0; i < n && s->o.prom; i++)
@@ -406,10 +518,11 @@ enum isif_rc sched_start(struct scheduler *s, struct isif_error *err)
 }
 
 enum isif_rc sched_submit(struct scheduler *s, const char *spec_json, const char *dataset,
-			  int epochs, int priority, int64_t *id, struct isif_error *err)
+			  int epochs, int priority, int64_t memory_estimate, int64_t *id,
+			  struct isif_error *err)
 {
-	enum isif_rc rc = store_job_insert(s->st, spec_json, dataset, epochs, priority,
-					   s->o.max_queued, id, err);
+	enum isif_rc rc = store_job_insert_estimated(s->st, spec_json, dataset, epochs, priority,
+						     memory_estimate, s->o.max_queued, id, err);
 	if (rc == ISIF_OK) {
 		pthread_mutex_lock(&s->mu);
 		s->gen++;
@@ -421,20 +534,35 @@ enum isif_rc sched_submit(struct scheduler *s, const char *spec_json, const char
 	return rc;
 }
 
+/* ISIF_ECONFLICT for a cancel or delete (what) of a job whose end is
+ * being recorded; s->mu held. */
+static enum isif_rc ending_conflict(const struct worker *w, int64_t id, const char *what,
+				    struct isif_error *err)
+{
+	bool cancel = strcmp(what, "cancel") == 0;
+	return isif_fail(err, ISIF_ECONFLICT, "job %lld has stopped (it ends %s), but isifd could "
+			 "not record that yet (%d attempts: %s) and keeps retrying: %s",
+			 (long long)id, job_status_name(w->end_status), w->end_retries, w->end_error,
+			 cancel ? "there is nothing left to cancel"
+				: "delete it once it shows its final state");
+}
+
 enum isif_rc sched_cancel(struct scheduler *s, int64_t id, enum job_status *before,
 			  struct isif_error *err)
 {
 	pthread_mutex_lock(&s->mu);
+	struct worker *w = worker_of(s, id);
+	if (w && w->ending) {
+		*before = JOB_RUNNING;
+		enum isif_rc rc = ending_conflict(w, id, "cancel", err);
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
 	enum isif_rc rc = store_job_cancel(s->st, id, before, err);
-	if (rc == ISIF_OK && *before == JOB_RUNNING) {
-		for (int i = 0; i < s->o.workers; i++) {
-			struct worker *w = &s->workers[i];
-			if (w->job_id == id) {
-				if (w->reason == REASON_NONE)
-					w->reason = REASON_USER;
-				atomic_store(&w->cancel, 1);
-			}
-		}
+	if (rc == ISIF_OK && *before == JOB_RUNNING && w) {
+		if (w->reason == REASON_NONE)
+			w->reason = REASON_USER;
+		atomic_store(&w->cancel, 1);
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (rc == ISIF_OK) {
@@ -452,7 +580,16 @@ enum isif_rc sched_delete(struct scheduler *s, int64_t id, enum job_status *stat
 			  struct isif_error *err)
 {
 	char dir[PATH_MAX];
-	enum isif_rc rc = store_job_delete(s->st, id, status, err);
+	pthread_mutex_lock(&s->mu);
+	struct worker *w = worker_of(s, id);
+	enum isif_rc rc = ISIF_OK;
+	if (w && w->ending) {
+		*status = JOB_RUNNING;
+		rc = ending_conflict(w, id, "delete", err);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (rc == ISIF_OK)
+		rc = store_job_delete(s->st, id, status, err);
 	if (rc != ISIF_OK)
 		return rc;
 	if (path_fmt(dir, sizeof dir, "%s/jobs/%lld", s->state_dir, (long long)id) ||
@@ -511,12 +648,17 @@ void sched_free(struct scheduler *s)
 
 static json_t *progress_json(int64_t id, const struct job_progress *p)
 {
-	return json_pack("{s:I, s:i, s:i, s:I, s:I, s:f, s:f, s:f}", "job", (json_int_t)id,
-			 "epoch", p->epoch, "epochs", p->epochs,
-			 "images_done", (json_int_t)p->images_done,
-			 "images_total", (json_int_t)p->images_total,
-			 "images_per_sec", p->images_per_sec, "eta_seconds", p->eta_seconds,
-			 "loss", p->loss);
+	json_t *o = json_pack("{s:I, s:i, s:i, s:s, s:I, s:I, s:f, s:f}", "job", (json_int_t)id,
+			      "epoch", p->epoch, "epochs", p->epochs,
+			      "phase", isif_phase_name(p->phase),
+			      "images_done", (json_int_t)p->images_done,
+			      "images_total", (json_int_t)p->images_total,
+			      "images_per_sec", p->images_per_sec, "loss", p->loss);
+	/* not known before the first step of this run */
+	if (o)
+		json_object_set_new(o, "eta_seconds", p->eta_seconds >= 0
+				    ? json_real(p->eta_seconds) : json_null());
+	return o;
 }
 
 json_t *sched_progress_json(struct scheduler *s, int64_t id)
@@ -528,6 +670,31 @@ json_t *sched_progress_json(struct scheduler *s, int64_t id)
 			o = progress_json(id, &s->workers[i].progress);
 	pthread_mutex_unlock(&s->mu);
 	return o;
+}
+
+void sched_job_live(struct scheduler *s, json_t *job)
+{
+	int64_t id = json_integer_value(json_object_get(job, "id"));
+	json_t *progress = NULL, *pending = NULL;
+	const char *phase = NULL;
+	pthread_mutex_lock(&s->mu);
+	struct worker *w = id > 0 ? worker_of(s, id) : NULL;
+	if (w && w->has_progress) {
+		progress = progress_json(id, &w->progress);
+		phase = isif_phase_name(w->progress.phase);
+	}
+	if (w && w->ending)
+		pending = json_pack("{s:s, s:s, s:i}", "status", job_status_name(w->end_status),
+				    "error", w->end_error, "retries", w->end_retries);
+	pthread_mutex_unlock(&s->mu);
+	json_object_set_new(job, "progress", progress ? progress : json_null());
+	json_object_set_new(job, "phase", phase ? json_string(phase) : json_null());
+	json_object_set_new(job, "end_pending", pending ? pending : json_null());
+}
+
+int sched_threads_per_job(const struct scheduler *s)
+{
+	return s->threads_per_job;
 }
 
 int sched_workers(const struct scheduler *s)
@@ -623,10 +790,11 @@ void sched_job_progress(struct sched_job *job, const struct job_progress *p)
 	struct worker *w = &s->workers[job->worker];
 	double now = isif_now_s();
 	pthread_mutex_lock(&s->mu);
+	bool new_phase = !w->has_progress || w->progress.phase != p->phase;
 	w->progress = *p;
 	w->has_progress = true;
 	bool emit = now - w->last_progress_event >= s->o.progress_interval_ms / 1000.0 ||
-		    p->images_done >= p->images_total;
+		    p->images_done >= p->images_total || new_phase;
 	if (emit)
 		w->last_progress_event = now;
 	pthread_mutex_unlock(&s->mu);
@@ -637,4 +805,13 @@ void sched_job_progress(struct sched_job *job, const struct job_progress *p)
 			json_decref(ev);
 		}
 	}
+}
+
+void sched_job_threads(struct sched_job *job, int threads, int loader)
+{
+	struct isif_error err = {0};
+	if (store_job_set_threads(job->sched->st, job->id, threads, &err) != ISIF_OK)
+		log_warn("job %lld: recording its threads: %s", (long long)job->id, err.msg);
+	log_info("job %lld: training on %d compute threads and %d loader threads", (long long)job->id,
+		 threads, loader);
 }

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "isif/train/train.h"
 #include "prom.h"
 #include "sse.h"
 #include "store.h"
@@ -35,7 +36,7 @@ struct scheduler;
 struct sched_job {
 	int64_t id;
 	const char *spec_json;      /* canonical spec */
-	int threads;                /* cores/workers; the spec's "threads" wins when non-zero */
+	int threads;                /* the budget, cores/workers: the spec may ask for fewer */
 	const char *job_dir;        /* <state>/jobs/<id> */
 	const char *run_dir;        /* <job_dir>/run, exists: the trainer's output directory */
 	const char *checkpoint;     /* resume from this file, or NULL to start fresh */
@@ -65,28 +66,34 @@ struct sched_options {
 /* A progress snapshot from the trainer (see isif_progress). */
 struct job_progress {
 	int epoch, epochs;
-	int64_t images_done, images_total;
+	enum isif_phase phase;
+	int64_t images_done, images_total;   /* of the phase */
 	double images_per_sec, eta_seconds, loss;
 };
 
 enum isif_rc sched_create(struct scheduler **out, struct store *st, const struct sched_options *o,
 			  struct isif_error *err);
 
-/* Fails jobs left running by a previous process that reached max_attempts,
+/* Ends cancelled the jobs whose cancel was accepted before the previous
+ * process died, fails jobs left running by it that reached max_attempts,
  * requeues the others, then starts the workers. */
 enum isif_rc sched_start(struct scheduler *s, struct isif_error *err);
 
-/* Queues a job (ISIF_EBUSY beyond max_queued) and wakes a worker. */
+/* Queues a job (ISIF_EBUSY beyond max_queued) with its estimated peak
+ * memory in bytes (< 0: unknown) and wakes a worker. */
 enum isif_rc sched_submit(struct scheduler *s, const char *spec_json, const char *dataset,
-			  int epochs, int priority, int64_t *id, struct isif_error *err);
+			  int epochs, int priority, int64_t memory_estimate, int64_t *id,
+			  struct isif_error *err);
 
 /* Cancels a queued job at once or asks a running one to stop between
- * batches. *before: the status found. ISIF_ECONFLICT if already finished. */
+ * batches (durably: see store_end_cancelled). *before: the status found.
+ * ISIF_ECONFLICT if already finished, or if its run has ended and only
+ * recording that is pending (end_pending, see sched_job_live). */
 enum isif_rc sched_cancel(struct scheduler *s, int64_t id, enum job_status *before,
 			  struct isif_error *err);
 
 /* Deletes a finished job, its rows and its files; ISIF_ECONFLICT if it has
- * not finished. */
+ * not finished (recording its end pending included). */
 enum isif_rc sched_delete(struct scheduler *s, int64_t id, enum job_status *status,
 			  struct isif_error *err);
 
@@ -101,6 +108,21 @@ void sched_free(struct scheduler *s);
 
 /* The running job's progress as JSON (new reference), or NULL. */
 json_t *sched_progress_json(struct scheduler *s, int64_t id);
+
+/*
+ * Sets the live fields of a job object (the store's JSON, with "id"):
+ * "progress" (sched_progress_json or null), "phase" ("training",
+ * "evaluating", or null when it is not running or has not reported yet)
+ * and "end_pending": null, or while the job's run has ended but recording
+ * that failed (a full disk, say) {"status": the final status it gets,
+ * "error": why recording failed, "retries": attempts so far}; the worker
+ * retries with backoff until it succeeds or isifd stops.
+ */
+void sched_job_live(struct scheduler *s, json_t *job);
+
+/* Compute threads each job gets unless its spec asks for fewer: --cores
+ * (or the online cores) / --workers, at least 1. */
+int sched_threads_per_job(const struct scheduler *s);
 
 int sched_workers(const struct scheduler *s);
 int sched_busy(struct scheduler *s);
@@ -119,7 +141,12 @@ enum isif_rc sched_epoch_done(struct sched_job *job, const struct metrics_row *r
 enum isif_rc sched_stop_checkpoint(struct sched_job *job, int epoch, int step,
 			  const char *checkpoint_path, struct isif_error *err);
 
-/* Progress of the running epoch (rate-limited events). */
+/* Progress of the running epoch (rate-limited events; a new phase and a
+ * phase's end are always sent). */
 void sched_job_progress(struct sched_job *job, const struct job_progress *p);
+
+/* The run's trainer got `threads` compute threads (and `loader` loader
+ * threads): recorded in the job (its "threads") and logged. */
+void sched_job_threads(struct sched_job *job, int threads, int loader);
 
 #endif

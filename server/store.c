@@ -15,6 +15,7 @@
 #include "store.h"
 
 #include <sqlite3.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,15 @@ enum isif_rc store_job_insert(struct store *st, const char *spec_json, const cha
 		     int epochs, int priority, long max_queued, int64_t *id,
 		     struct isif_error *err)
 {
+	return store_job_insert_estimated(st, spec_json, dataset, epochs, priority, -1,
+					  max_queued, id, err);
+}
+
+enum isif_rc store_job_insert_estimated(struct store *st, const char *spec_json,
+					const char *dataset, int epochs, int priority,
+					int64_t memory_estimate, long max_queued, int64_t *id,
+					struct isif_error *err)
+{
 	char now[32];
 	enum isif_rc rc = ISIF_EIO;
 	int queued = 0;
@@ -242,8 +252,8 @@ enum isif_rc store_job_insert(struct store *st, const char *spec_json, const cha
 		rc = isif_fail(err, ISIF_EBUSY, "the queue is full (%d jobs queued)", queued);
 		goto rollback;
 	}
-	s = prepare(st, "INSERT INTO jobs (spec, dataset, epochs, priority, created_at) "
-			"VALUES (?, ?, ?, ?, ?)", err);
+	s = prepare(st, "INSERT INTO jobs (spec, dataset, epochs, priority, created_at, "
+			"memory_estimate) VALUES (?, ?, ?, ?, ?, ?)", err);
 	if (!s)
 		goto rollback;
 	sqlite3_bind_text(s, 1, spec_json, -1, SQLITE_STATIC);
@@ -251,6 +261,8 @@ enum isif_rc store_job_insert(struct store *st, const char *spec_json, const cha
 	sqlite3_bind_int(s, 3, epochs);
 	sqlite3_bind_int(s, 4, priority);
 	sqlite3_bind_text(s, 5, now, -1, SQLITE_STATIC);
+	if (memory_estimate >= 0)
+		sqlite3_bind_int64(s, 6, memory_estimate);
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		db_fail(st, "insert job", err);
 		goto rollback;
@@ -285,7 +297,7 @@ json_t *store_column_json(sqlite3_stmt *s, int col)
 }
 
 #define METRICS_COLUMNS "epoch, loss, knn_top1, knn_top5, recall_at_1, recall_at_2, " \
-	"recall_at_4, recall_at_8, nmi, lr, seconds, images_per_sec, images"
+	"recall_at_4, recall_at_8, nmi, lr, seconds, images_per_sec, images, data_wait"
 
 static void row_from_stmt(sqlite3_stmt *s, struct metrics_row *r)
 {
@@ -303,6 +315,7 @@ static void row_from_stmt(sqlite3_stmt *s, struct metrics_row *r)
 	r->seconds = sqlite3_column_double(s, 10);
 	r->images_per_sec = sqlite3_column_double(s, 11);
 	r->images = sqlite3_column_int64(s, 12);
+	r->data_wait = sqlite3_column_type(s, 13) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 13);
 }
 
 json_t *metrics_row_json(const struct metrics_row *r)
@@ -346,7 +359,7 @@ static json_t *last_metrics(struct store *st, int64_t id)
 }
 
 #define JOB_COLUMNS "id, status, priority, spec, epoch, epochs, created_at, started_at, " \
-	"finished_at, error, resumed_from_epoch, cancel_requested"
+	"finished_at, error, resumed_from_epoch, cancel_requested, threads, memory_estimate"
 
 static json_t *job_from_stmt(struct store *st, sqlite3_stmt *s)
 {
@@ -366,6 +379,8 @@ static json_t *job_from_stmt(struct store *st, sqlite3_stmt *s)
 	json_object_set_new(o, "error", store_column_json(s, 9));
 	json_object_set_new(o, "resumed_from_epoch", store_column_json(s, 10));
 	json_object_set_new(o, "cancel_requested", json_boolean(sqlite3_column_int(s, 11)));
+	json_object_set_new(o, "threads", store_column_json(s, 12));
+	json_object_set_new(o, "memory_estimate_bytes", store_column_json(s, 13));
 	return o;
 }
 
@@ -607,6 +622,33 @@ enum isif_rc store_fail_interrupted(struct store *st, int max_attempts, int *n,
 	return rc;
 }
 
+enum isif_rc store_end_cancelled(struct store *st, int *n, struct isif_error *err)
+{
+	char now[32];
+	iso8601_now(now, sizeof now);
+	*n = 0;
+	pthread_mutex_lock(&st->mu);
+	sqlite3_stmt *s = prepare(st, "UPDATE jobs SET status = 'cancelled', finished_at = ?1, "
+				      "resume_pending = 0 WHERE cancel_requested = 1 AND "
+				      "status IN ('running', 'queued') RETURNING id, epoch", err);
+	enum isif_rc rc = s ? ISIF_OK : ISIF_EIO;
+	int step;
+	if (s) {
+		sqlite3_bind_text(s, 1, now, -1, SQLITE_STATIC);
+		while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+			log_info("job %lld: cancelled (its cancel was accepted before isifd stopped; "
+				 "%d epochs kept)", (long long)sqlite3_column_int64(s, 0),
+				 sqlite3_column_int(s, 1));
+			(*n)++;
+		}
+		if (step != SQLITE_DONE)
+			rc = db_fail(st, "end cancelled jobs", err);
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 enum isif_rc store_recover_running(struct store *st, int *n, struct isif_error *err)
 {
 	pthread_mutex_lock(&st->mu);
@@ -675,7 +717,7 @@ enum isif_rc store_epoch_commit(struct store *st, int64_t id, const struct metri
 		goto out;
 	}
 	s = prepare(st, "INSERT OR REPLACE INTO metrics (job_id, " METRICS_COLUMNS ") "
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
 	if (!s)
 		goto rollback;
 	sqlite3_bind_int64(s, 1, id);
@@ -690,6 +732,7 @@ enum isif_rc store_epoch_commit(struct store *st, int64_t id, const struct metri
 	sqlite3_bind_double(s, 12, r->seconds);
 	sqlite3_bind_double(s, 13, r->images_per_sec);
 	sqlite3_bind_int64(s, 14, r->images);
+	bind_opt(s, 15, isfinite(r->data_wait), r->data_wait);
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		db_fail(st, "insert metrics", err);
 		goto rollback;
@@ -717,6 +760,18 @@ rollback:
 	rollback(st);
 out:
 	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+enum isif_rc store_job_set_threads(struct store *st, int64_t id, int threads,
+				   struct isif_error *err)
+{
+	char text[16];
+	snprintf(text, sizeof text, "%d", threads);
+	pthread_mutex_lock(&st->mu);
+	enum isif_rc rc = run_id(st, "UPDATE jobs SET threads = CAST(?2 AS INTEGER) WHERE id = ?1",
+				 id, text, NULL, err);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }

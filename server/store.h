@@ -48,6 +48,7 @@ struct metrics_row {
 	double nmi;
 	double lr, seconds, images_per_sec;
 	int64_t images;        /* source images trained in the epoch */
+	double data_wait;      /* fraction of training time waiting for data; NAN: not recorded */
 };
 
 /* What a worker needs to run a claimed job; strings owned (job_claim_free). */
@@ -76,6 +77,13 @@ enum isif_rc store_job_insert(struct store *st, const char *spec_json, const cha
 		     int epochs, int priority, long max_queued, int64_t *id,
 		     struct isif_error *err);
 
+/* store_job_insert that also records the job's estimated peak memory in
+ * bytes (memory_estimate_bytes; < 0: unknown). */
+enum isif_rc store_job_insert_estimated(struct store *st, const char *spec_json,
+					const char *dataset, int epochs, int priority,
+					int64_t memory_estimate, long max_queued, int64_t *id,
+					struct isif_error *err);
+
 /* The job as DESIGN's JSON object (new reference), without "progress";
  * ISIF_ENOTFOUND for an unknown job. */
 enum isif_rc store_job_json(struct store *st, int64_t id, json_t **out, struct isif_error *err);
@@ -101,6 +109,12 @@ enum isif_rc store_job_finish(struct store *st, int64_t id, enum job_status stat
  * run does not count as an attempt. */
 enum isif_rc store_job_requeue(struct store *st, int64_t id, struct isif_error *err);
 
+/* At start, before the two below: a job left running or queued whose
+ * cancel was accepted (cancel_requested: POST /jobs/{id}/cancel answered
+ * 202, then isifd died or stopped before the job did) ends cancelled,
+ * keeping its metrics and checkpoint; *n of them. */
+enum isif_rc store_end_cancelled(struct store *st, int *n, struct isif_error *err);
+
 /* At start: every job left running becomes queued with resume pending. */
 enum isif_rc store_recover_running(struct store *st, int *n, struct isif_error *err);
 
@@ -119,6 +133,10 @@ enum isif_rc store_job_cancel(struct store *st, int64_t id, enum job_status *bef
 /* Deletes a finished job and its metrics; ISIF_ECONFLICT otherwise. */
 enum isif_rc store_job_delete(struct store *st, int64_t id, enum job_status *status,
 			      struct isif_error *err);
+
+/* Records the compute threads the job's run got. */
+enum isif_rc store_job_set_threads(struct store *st, int64_t id, int threads,
+				   struct isif_error *err);
 
 /* Points the job at another checkpoint (relative path) of the same epoch. */
 enum isif_rc store_job_set_checkpoint(struct store *st, int64_t id, const char *checkpoint,

@@ -3,7 +3,6 @@
  * as the daemon runs a job). `isif knn` is in cmd_knn.c.
  */
 #include <errno.h>
-#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include "isif/eval/eval.h"
 #include "isif/base/fileio.h"
 #include "isif/base/npy.h"
+#include "isif/base/strbuf.h"
 #include "isif/train/spec.h"
 #include "isif/train/train.h"
 
@@ -157,21 +157,25 @@ static void train_help(void)
 struct train_state {
 	FILE *tty;            /* progress bar target, or NULL */
 	char out_dir[1024];
-	char *csv;            /* metrics.csv so far */
-	size_t csv_len;
+	struct isif_strbuf csv; /* metrics.csv so far */
 	int failed_write;
 };
 
+/* One progress line, rewritten in place: the phase, a bar for it, and the
+ * ETA of the whole run (evaluations included). */
 static void on_progress(void *user, const struct isif_progress *p)
 {
 	struct train_state *st = user;
 	if (!st->tty)
 		return;
 	int width = 30, filled = (int)(width * p->images_done / (p->images_total ? p->images_total : 1));
-	fprintf(st->tty, "\repoch %d/%d [%.*s%*s] %lld/%lld  loss %.4f  %.0f img/s  ETA %.0fs ",
-		p->epoch, p->epochs, filled, "==============================", width - filled, "",
-		(long long)p->images_done, (long long)p->images_total, p->loss, p->images_per_sec,
-		p->eta_seconds);
+	char eta[32] = "?";
+	if (p->eta_seconds >= 0)
+		snprintf(eta, sizeof eta, "%.0fs", p->eta_seconds);
+	fprintf(st->tty, "\r\033[Kepoch %d/%d %s [%.*s%*s] %lld/%lld  loss %.4f  %.0f img/s  ETA %s ",
+		p->epoch, p->epochs, isif_phase_name(p->phase), filled,
+		"==============================", width - filled, "", (long long)p->images_done,
+		(long long)p->images_total, p->loss, p->images_per_sec, eta);
 	fflush(st->tty);
 }
 
@@ -192,7 +196,7 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 		     int64_t n_test, int D)
 {
 	struct train_state *st = user;
-	char row[512], path[1200];
+	char path[1200];
 	struct isif_error err = {0};
 	if (st->tty)
 		fputs("\r\033[K", st->tty);
@@ -209,19 +213,12 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 		       m->epoch, m->loss, m->lr, m->seconds, m->images_per_sec,
 		       100 * m->data_wait_frac);
 	fflush(stdout);
-	int len = snprintf(row, sizeof row, "%d,%.6f,%s%.6f,%s%.6f,%.8f,%.3f,%.2f,%.4f\n", m->epoch,
-			   m->loss, "", m->has_knn ? m->knn_top1 : NAN, "",
-			   m->has_knn ? m->knn_top5 : NAN, m->lr, m->seconds, m->images_per_sec,
-			   m->data_wait_frac);
-	char *grown = realloc(st->csv, st->csv_len + (size_t)len + 1);
-	if (grown) {
-		st->csv = grown;
-		memcpy(st->csv + st->csv_len, row, (size_t)len + 1);
-		st->csv_len += (size_t)len;
-	}
+	isif_metrics_csv_row(&st->csv, m);
 	snprintf(path, sizeof path, "%s/metrics.csv", st->out_dir);
-	struct isif_chunk c = { st->csv, st->csv_len };
-	if (isif_write_atomic(path, &c, 1, &err)) {
+	struct isif_chunk c = { st->csv.p, st->csv.len };
+	if (st->csv.failed)
+		isif_fail(&err, ISIF_ENOMEM, "%s: out of memory", path);
+	if (st->csv.failed || isif_write_atomic(path, &c, 1, &err)) {
 		fprintf(stderr, "isif train: %s\n", err.msg);
 		st->failed_write = 1;
 	}
@@ -272,6 +269,24 @@ static int load_dataset(const char *name, const char *format, const char *image_
 	return 0;
 }
 
+/* The threads the run gets and its estimated peak memory (what isifd checks
+ * against --max-job-memory). */
+static void print_plan(const struct isif_job_spec *spec, const struct isif_dataset *ds, int budget)
+{
+	struct isif_dataset_shape shape;
+	struct isif_memory_estimate m;
+	struct isif_error err = {0};
+	int threads = isif_train_threads(spec, budget);
+	isif_dataset_shape_of(ds, &shape);
+	printf("threads: %d compute, %d loader\n", threads, isif_train_loader_threads(threads));
+	if (isif_train_memory_estimate(spec, &shape, budget, &m, &err) == ISIF_OK)
+		printf("memory: estimated peak %.1f MiB (activations %.1f, model and optimizer %.1f, "
+		       "dataset %.1f, evaluation %.1f, loader and loss %.1f)\n", m.total / 1048576.0,
+		       m.activations / 1048576.0, (m.model + m.optimizer) / 1048576.0,
+		       m.dataset / 1048576.0, m.evaluation / 1048576.0,
+		       (m.loader + m.loss) / 1048576.0);
+}
+
 int cmd_train(int argc, char **argv)
 {
 	struct cli_args a;
@@ -305,7 +320,9 @@ int cmd_train(int argc, char **argv)
 	       (long long)ds.train.n, (long long)ds.test.n, ds.train.c, ds.train.h, ds.train.w,
 	       ds.num_classes);
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, cores > 0 ? (int)cores : 1, &err))
+	int budget = cores > 0 ? (int)cores : 1;
+	print_plan(&spec, &ds, budget);
+	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, budget, &err))
 		goto fail;
 	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", st.out_dir);
 	if (resume && access(ckpt, F_OK) == 0) {
@@ -314,8 +331,8 @@ int cmd_train(int argc, char **argv)
 		printf("resumed from %s at epoch %d\n", ckpt, isif_trainer_epoch(t));
 	}
 	st.tty = !quiet && isatty(STDERR_FILENO) ? stderr : NULL;
-	st.csv = strdup("epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,data_wait\n");
-	st.csv_len = st.csv ? strlen(st.csv) : 0;
+	isif_strbuf_init(&st.csv, 64 << 20);   /* 10000 epochs of rows fit many times over */
+	isif_metrics_csv_header(&st.csv);
 	struct isif_train_callbacks cb = { .user = &st, .on_progress = on_progress,
 					   .on_epoch = on_epoch, .on_stop = on_stop };
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -334,7 +351,7 @@ int cmd_train(int argc, char **argv)
 fail:
 	fprintf(stderr, "isif train: %s\n", err.msg);
 out:
-	free(st.csv);
+	isif_strbuf_free(&st.csv);
 	isif_trainer_free(t);
 	isif_dataset_free(&ds);
 	cli_args_free(&a);

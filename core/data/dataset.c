@@ -145,6 +145,22 @@ static void channel_stats(struct isif_dataset *ds)
 	}
 }
 
+/* The directory behind the name "fashion-mnist", and the format AUTO finds. */
+static enum isif_rc resolve(const char **path, enum isif_dataset_format *fmt,
+			    struct isif_error *err)
+{
+	if (strcmp(*path, "fashion-mnist") == 0) {
+		*path = ISIF_FASHION_MNIST_DIR;
+		if (*fmt == ISIF_FMT_AUTO)
+			*fmt = ISIF_FMT_IDX;
+	}
+	if (!isif_ds_is_dir(*path))
+		return isif_fail(err, ISIF_EIO, "%s: not a directory", *path);
+	if (*fmt == ISIF_FMT_AUTO)
+		*fmt = detect(*path);
+	return ISIF_OK;
+}
+
 static enum isif_rc dispatch(struct isif_dataset *ds, const char *dir,
 		    enum isif_dataset_format fmt,
 		    const struct isif_dataset_options *opt, struct isif_error *err)
@@ -175,17 +191,10 @@ enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 		opt = &defaults;
 	}
 	int rc = check_options(opt, err);
+	if (rc == ISIF_OK)
+		rc = resolve(&path, &fmt, err);
 	if (rc)
 		return rc;
-	if (strcmp(path, "fashion-mnist") == 0) {
-		path = ISIF_FASHION_MNIST_DIR;
-		if (fmt == ISIF_FMT_AUTO)
-			fmt = ISIF_FMT_IDX;
-	}
-	if (!isif_ds_is_dir(path))
-		return isif_fail(err, ISIF_EIO, "%s: not a directory", path);
-	if (fmt == ISIF_FMT_AUTO)
-		fmt = detect(path);
 	rc = dispatch(ds, path, fmt, opt, err);
 	if (rc == ISIF_OK && ds->train.n < 1)
 		rc = isif_fail(err, ISIF_EFORMAT, "%s: the train split is empty", path);
@@ -196,4 +205,45 @@ enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 	ds->format = fmt;
 	channel_stats(ds);
 	return ISIF_OK;
+}
+
+void isif_dataset_shape_of(const struct isif_dataset *ds, struct isif_dataset_shape *out)
+{
+	out->n_train = ds->train.n;
+	out->n_test = ds->test.n;
+	out->c = ds->train.c;
+	out->h = ds->train.h;
+	out->w = ds->train.w;
+	out->num_classes = ds->num_classes;
+}
+
+enum isif_rc isif_dataset_probe(const char *path, enum isif_dataset_format fmt,
+				const struct isif_dataset_options *opt,
+				struct isif_dataset_shape *out, struct isif_error *err)
+{
+	struct isif_dataset_options defaults;
+	memset(out, 0, sizeof *out);
+	if (!path || !*path)
+		return isif_fail(err, ISIF_EINVAL, "dataset: empty path");
+	if (!opt) {
+		isif_dataset_options_default(&defaults);
+		opt = &defaults;
+	}
+	int rc = check_options(opt, err);
+	if (rc == ISIF_OK)
+		rc = resolve(&path, &fmt, err);
+	if (rc)
+		return rc;
+	switch (fmt) {
+	case ISIF_FMT_IDX: rc = isif_idx_probe(path, out, err); break;
+	case ISIF_FMT_CIFAR10: rc = isif_cifar_probe(path, false, out, err); break;
+	case ISIF_FMT_CIFAR100: rc = isif_cifar_probe(path, true, out, err); break;
+	case ISIF_FMT_STL10: rc = isif_stl_probe(path, opt, out, err); break;
+	case ISIF_FMT_FOLDER: rc = isif_folder_probe(path, opt, out, err); break;
+	default:
+		return isif_fail(err, ISIF_EINVAL, "unknown dataset format %d", (int)fmt);
+	}
+	if (rc == ISIF_OK && out->n_train < 1)
+		rc = isif_fail(err, ISIF_EFORMAT, "%s: the train split is empty", path);
+	return rc;
 }

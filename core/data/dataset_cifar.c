@@ -121,7 +121,15 @@ out:
 	return rc;
 }
 
-enum isif_rc isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hundred, struct isif_error *err)
+/* The file names and record layout of one CIFAR variant. */
+struct cifar_files {
+	const char *const *train, *const *test;
+	int n_train;
+	const char *sub;                /* the archive's folder */
+	const struct cifar_kind *kind;
+};
+
+static void cifar_files(bool hundred, struct cifar_files *f)
 {
 	static const char *const train10[] = {
 		"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
@@ -130,21 +138,53 @@ enum isif_rc isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hund
 	static const char *const test10[] = { "test_batch.bin" };
 	static const char *const train100[] = { "train.bin" };
 	static const char *const test100[] = { "test.bin" };
-	const struct cifar_kind k10 = { 1, 10, 0 }, k100 = { 2, 100, 20 };
-	const struct cifar_kind *k = hundred ? &k100 : &k10;
-	char base[ISIF_DS_PATH_MAX], names[ISIF_DS_PATH_MAX];
+	static const struct cifar_kind k10 = { 1, 10, 0 }, k100 = { 2, 100, 20 };
+	*f = hundred ? (struct cifar_files){ train100, test100, 1, "cifar-100-binary", &k100 }
+		     : (struct cifar_files){ train10, test10, 5, "cifar-10-batches-bin", &k10 };
+}
 
-	enum isif_rc rc = isif_ds_pick_dir(base, dir, hundred ? "cifar-100-binary" : "cifar-10-batches-bin",
-			  hundred ? train100[0] : train10[0], err);
+/* Records in the split's files, from their sizes. */
+static enum isif_rc count_split(const char *dir, const char *const *names, int n,
+				const struct cifar_kind *k, int64_t *total, struct isif_error *err)
+{
+	struct batch_files b;
+	enum isif_rc rc = open_all(&b, dir, names, n, k->label_bytes + CIFAR_PIXELS, total, err);
+	close_all(&b);
+	return rc;
+}
+
+enum isif_rc isif_cifar_probe(const char *dir, bool hundred, struct isif_dataset_shape *out,
+			      struct isif_error *err)
+{
+	struct cifar_files f;
+	char base[ISIF_DS_PATH_MAX];
+	cifar_files(hundred, &f);
+	enum isif_rc rc = isif_ds_pick_dir(base, dir, f.sub, f.train[0], err);
+	if (!rc)
+		rc = count_split(base, f.train, f.n_train, f.kind, &out->n_train, err);
+	if (!rc)
+		rc = count_split(base, f.test, 1, f.kind, &out->n_test, err);
+	out->c = 3;
+	out->h = out->w = 32;
+	out->num_classes = f.kind->num_classes;
+	return rc;
+}
+
+enum isif_rc isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hundred, struct isif_error *err)
+{
+	struct cifar_files f;
+	char base[ISIF_DS_PATH_MAX], names[ISIF_DS_PATH_MAX];
+	cifar_files(hundred, &f);
+	enum isif_rc rc = isif_ds_pick_dir(base, dir, f.sub, f.train[0], err);
 	if (rc)
 		return rc;
-	rc = load_split(&ds->train, base, hundred ? train100 : train10, hundred ? 1 : 5, k, err);
+	rc = load_split(&ds->train, base, f.train, f.n_train, f.kind, err);
 	if (rc)
 		return rc;
-	rc = load_split(&ds->test, base, hundred ? test100 : test10, 1, k, err);
+	rc = load_split(&ds->test, base, f.test, 1, f.kind, err);
 	if (rc)
 		return rc;
-	ds->num_classes = k->num_classes;
+	ds->num_classes = f.kind->num_classes;
 	rc = isif_ds_join(names, base, hundred ? "fine_label_names.txt" : "batches.meta.txt", err);
 	return rc ? rc : isif_ds_read_class_names(ds, names, err);
 }

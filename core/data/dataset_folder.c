@@ -372,3 +372,39 @@ enum isif_rc isif_folder_load(struct isif_dataset *ds, const char *dir,
 	entries_free(&test);
 	return rc;
 }
+
+enum isif_rc isif_folder_probe(const char *dir, const struct isif_dataset_options *opt,
+			       struct isif_dataset_shape *out, struct isif_error *err)
+{
+	char train_dir[ISIF_DS_PATH_MAX], test_dir[ISIF_DS_PATH_MAX];
+	struct names classes = {0};
+	struct entries train = {0}, test = {0};
+	bool has_test = false;
+	int rc = find_layout(dir, train_dir, test_dir, &has_test, err);
+	if (!rc)
+		rc = list_dir(train_dir, true, &classes, err);
+	if (!rc && classes.n == 0)
+		rc = isif_fail(err, ISIF_EFORMAT,
+			       "%s: no class folders (expected <class>/<image> or train/<class>/<image>)",
+			       train_dir);
+	if (!rc)
+		rc = collect_train(&train, train_dir, &classes, err);
+	if (!rc && has_test)
+		rc = collect_test(&test, test_dir, &classes, err);
+	if (!rc && classes.n > 1000000)
+		rc = isif_fail(err, ISIF_EFORMAT, "more than 1000000 classes");
+	if (!rc) {
+		/* hold_out's split, counted without choosing the images */
+		int64_t held = (train.n + 5) / 10;
+		held = has_test ? 0 : held < train.n - 1 ? held : train.n - 1;
+		out->n_train = train.n - (held > 0 ? held : 0);
+		out->n_test = has_test ? test.n : (held > 0 ? held : 0);
+		out->c = 3;
+		out->h = out->w = opt->image_size;
+		out->num_classes = (int)classes.n;
+	}
+	names_free(&classes);
+	entries_free(&train);
+	entries_free(&test);
+	return rc;
+}

@@ -271,3 +271,63 @@ enum isif_rc isif_idx_load(struct isif_dataset *ds, const char *dir, struct isif
 	ds->num_classes = max_label + 1;
 	return idx_class_names(ds, dir, err);
 }
+
+/* The dimensions of an images file, checked as read_images checks them. */
+static enum isif_rc probe_images(const char *path, uint32_t d[3], struct isif_error *err)
+{
+	gzFile f = open_gz(path, err);
+	if (!f)
+		return ISIF_EIO;
+	int rc = read_header(f, IDX_IMAGES_MAGIC, d, 3, path, err);
+	if (!rc && (d[0] > ISIF_DS_MAX_IMAGES || d[1] < 1 || d[2] < 1 ||
+		    d[1] > ISIF_DS_MAX_SIDE || d[2] > ISIF_DS_MAX_SIDE))
+		rc = isif_fail(err, ISIF_EFORMAT, "%s: dimensions %u x %u x %u out of range",
+			       path, d[0], d[1], d[2]);
+	gzclose(f);
+	return rc;
+}
+
+/* One split's image count and size from its header, and its largest label
+ * (a labels file holds a byte per image: small enough to read). */
+static enum isif_rc probe_split(const char *dir, const char *prefix, int64_t *n, int *h, int *w,
+				int *max_label, struct isif_error *err)
+{
+	char img[ISIF_DS_PATH_MAX], lab[ISIF_DS_PATH_MAX], name[64];
+	uint32_t d[3];
+	snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+	int rc = find_idx(img, dir, name, err);
+	if (!rc) {
+		snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+		rc = find_idx(lab, dir, name, err);
+	}
+	if (!rc)
+		rc = probe_images(img, d, err);
+	if (rc)
+		return rc;
+	struct isif_split s = { .n = d[0] };
+	s.labels = malloc((size_t)s.n * sizeof *s.labels + 1);
+	if (!s.labels)
+		return isif_fail(err, ISIF_ENOMEM, "%s: out of memory", lab);
+	rc = read_labels(&s, lab, max_label, err);
+	free(s.labels);
+	*n = d[0];
+	*h = (int)d[1];
+	*w = (int)d[2];
+	return rc;
+}
+
+enum isif_rc isif_idx_probe(const char *dir, struct isif_dataset_shape *out, struct isif_error *err)
+{
+	int max_label = -1, h, w;
+	int rc = probe_split(dir, "train", &out->n_train, &out->h, &out->w, &max_label, err);
+	if (!rc)
+		rc = probe_split(dir, "t10k", &out->n_test, &h, &w, &max_label, err);
+	if (rc)
+		return rc;
+	if (h != out->h || w != out->w)
+		return isif_fail(err, ISIF_EFORMAT, "%s: test images are %dx%d but train images %dx%d",
+				 dir, h, w, out->h, out->w);
+	out->c = 1;
+	out->num_classes = max_label + 1;
+	return ISIF_OK;
+}

@@ -30,6 +30,15 @@ enum isif_rc isif_stl_load(struct isif_dataset *ds, const char *dir,
 enum isif_rc isif_folder_load(struct isif_dataset *ds, const char *dir,
 		     const struct isif_dataset_options *opt, struct isif_error *err);
 
+/* The readers' probes (isif_dataset_probe): the shape without the pixels. */
+enum isif_rc isif_idx_probe(const char *dir, struct isif_dataset_shape *out, struct isif_error *err);
+enum isif_rc isif_cifar_probe(const char *dir, bool hundred, struct isif_dataset_shape *out,
+			      struct isif_error *err);
+enum isif_rc isif_stl_probe(const char *dir, const struct isif_dataset_options *opt,
+			    struct isif_dataset_shape *out, struct isif_error *err);
+enum isif_rc isif_folder_probe(const char *dir, const struct isif_dataset_options *opt,
+			       struct isif_dataset_shape *out, struct isif_error *err);
+
 /* out = dir + "/" + name; ISIF_EINVAL naming both if it does not fit. */
 enum isif_rc isif_ds_join(char *out, const char *dir, const char *name, struct isif_error *err);
 

@@ -148,3 +148,55 @@ enum isif_rc isif_stl_load(struct isif_dataset *ds, const char *dir,
 	rc = isif_ds_join(names, base, "class_names.txt", err);
 	return rc ? rc : isif_ds_read_class_names(ds, names, err);
 }
+
+/* One split's image count from the sizes of its files (labels included). */
+static enum isif_rc probe_split(const char *dir, const char *prefix, bool unlabeled, int64_t *n,
+				struct isif_error *err)
+{
+	char xpath[ISIF_DS_PATH_MAX], ypath[ISIF_DS_PATH_MAX], upath[ISIF_DS_PATH_MAX];
+	char name[64];
+	FILE *xf = NULL, *yf = NULL, *uf = NULL;
+	int64_t ny = 0, nu = 0;
+	snprintf(name, sizeof name, "%s_X.bin", prefix);
+	int rc = isif_ds_join(xpath, dir, name, err);
+	snprintf(name, sizeof name, "%s_y.bin", prefix);
+	if (!rc)
+		rc = isif_ds_join(ypath, dir, name, err);
+	if (!rc)
+		rc = isif_ds_join(upath, dir, "unlabeled_X.bin", err);
+	if (!rc)
+		rc = count_images(xpath, &xf, n, err);
+	if (!rc)
+		rc = isif_ds_open(ypath, &yf, &ny, err);
+	if (!rc && ny != *n)
+		rc = isif_fail(err, ISIF_EFORMAT, "%s: %lld labels for %lld images in %s",
+			       ypath, (long long)ny, (long long)*n, xpath);
+	if (!rc && unlabeled)
+		rc = count_images(upath, &uf, &nu, err);
+	*n += nu;
+	if (!rc && *n > ISIF_DS_MAX_IMAGES)
+		rc = isif_fail(err, ISIF_EFORMAT, "%s: more than %lld images", dir,
+			       ISIF_DS_MAX_IMAGES);
+	if (xf)
+		fclose(xf);
+	if (yf)
+		fclose(yf);
+	if (uf)
+		fclose(uf);
+	return rc;
+}
+
+enum isif_rc isif_stl_probe(const char *dir, const struct isif_dataset_options *opt,
+			    struct isif_dataset_shape *out, struct isif_error *err)
+{
+	char base[ISIF_DS_PATH_MAX];
+	enum isif_rc rc = isif_ds_pick_dir(base, dir, "stl10_binary", "train_X.bin", err);
+	if (!rc)
+		rc = probe_split(base, "train", opt->stl_unlabeled, &out->n_train, err);
+	if (!rc)
+		rc = probe_split(base, "test", false, &out->n_test, err);
+	out->c = 3;
+	out->h = out->w = STL_SIDE;
+	out->num_classes = 10;
+	return rc;
+}

@@ -142,6 +142,14 @@ nomem:
 	return ISIF_ENOMEM;
 }
 
+size_t loader_memory(int c, int h, int w, int m, const struct isif_augment *aug, int nthreads)
+{
+	nthreads = nthreads < 1 ? 1 : nthreads > LOADER_MAX_THREADS ? LOADER_MAX_THREADS : nthreads;
+	size_t view = (size_t)c * aug->out_h * aug->out_w;
+	size_t slots = (size_t)(nthreads + 1) * 2 * (size_t)m * view;
+	return (slots + (size_t)nthreads * isif_augment_workspace(aug, c, h, w)) * sizeof(float);
+}
+
 enum isif_rc loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx, int first,
 		       int n_batches)
 {

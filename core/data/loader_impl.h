@@ -26,6 +26,10 @@ struct loader;
 enum isif_rc loader_create(struct loader **out, const struct isif_split *s, int m,
 		  const struct isif_augment *aug, uint64_t seed, int nthreads);
 
+/* Bytes loader_create allocates for a split of c×h×w images, m and
+ * nthreads (clamped as it clamps them): the slots and each thread's scratch. */
+size_t loader_memory(int c, int h, int w, int m, const struct isif_augment *aug, int nthreads);
+
 /* Starts epoch `epoch` over the order idx[n_batches·m] (borrowed until
  * loader_end_epoch) at batch first (0, or where a stopped epoch resumes).
  * Threads start filling at once. */

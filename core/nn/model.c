@@ -192,8 +192,10 @@ int model_finish(struct isif_model *m, uint64_t seed)
 	return 0;
 }
 
-enum isif_rc isif_model_create(struct isif_model **out, const char *name, int in_channels,
-		      int embed_dim, uint64_t seed, struct isif_error *err)
+/* The graph of model `name` (nodes, activations, tensor offsets), without
+ * its parameter blocks: model_finish allocates those. */
+static enum isif_rc model_build(struct isif_model **out, const char *name, int in_channels,
+				int embed_dim, struct isif_error *err)
 {
 	static const int r18_widths[] = { 64, 128, 256, 512 }, r18_blocks[] = { 2, 2, 2, 2 };
 	static const int r20_widths[] = { 16, 32, 64 }, r20_blocks[] = { 3, 3, 3 };
@@ -221,12 +223,43 @@ enum isif_rc isif_model_create(struct isif_model **out, const char *name, int in
 		return isif_fail(err, ISIF_ENOTFOUND,
 				 "unknown model '%s' (resnet18, resnet20, convnet)", name);
 	}
-	if (rc < 0 || model_finish(m, seed) < 0) {
+	if (rc < 0) {
+		free(m);
+		return isif_fail(err, ISIF_ENOMEM, "cannot build model %s", name);
+	}
+	*out = m;
+	return ISIF_OK;
+}
+
+enum isif_rc isif_model_create(struct isif_model **out, const char *name, int in_channels,
+		      int embed_dim, uint64_t seed, struct isif_error *err)
+{
+	struct isif_model *m;
+	enum isif_rc rc = model_build(&m, name, in_channels, embed_dim, err);
+	if (rc)
+		return rc;
+	if (model_finish(m, seed) < 0) {
 		isif_model_free(m);
 		return isif_fail(err, ISIF_ENOMEM, "cannot build model %s", name);
 	}
 	*out = m;
 	return ISIF_OK;
+}
+
+enum isif_rc isif_model_memory(const char *name, int in_channels, int embed_dim, int max_n,
+			       int H, int W, int threads, struct isif_model_memory *out,
+			       struct isif_error *err)
+{
+	struct isif_model *m;
+	memset(out, 0, sizeof *out);
+	enum isif_rc rc = model_build(&m, name, in_channels, embed_dim, err);
+	if (rc)
+		return rc;
+	out->params = m->n_params * sizeof(float);
+	out->buffers = m->n_buffers * sizeof(float) + m->n_counters * sizeof(int64_t);
+	rc = model_plan_memory(m, max_n, H, W, threads, out, err);
+	free(m);   /* a graph only: nothing else was allocated */
+	return rc;
 }
 
 void isif_model_free(struct isif_model *m)

@@ -378,47 +378,68 @@ struct team *model_team(const struct isif_model *m)
 	return m->team;
 }
 
-enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, struct isif_error *err)
+/* Sizes of everything a plan for max_n rows allocates, in floats (argmax:
+ * bytes), and where each buffer goes (sp, dp); allocates nothing. */
+struct plan_sizes {
+	size_t data, grads, ws, saved, argmax;
+};
+
+static enum isif_rc plan_layout(struct isif_model *m, int max_n, int H, int W, int threads,
+				struct slot_plan *sp, struct slot_plan *dp, struct plan_sizes *z,
+				struct isif_error *err)
 {
 	if (max_n < 1 || H < 1 || W < 1)
 		return isif_fail(err, ISIF_EINVAL, "bad plan %d×%d×%d", max_n, H, W);
 	if (H < 16 || W < 16)
 		return isif_fail(err, ISIF_EINVAL, "input %dx%d is below the minimum 16x16", H, W);
-	model_free_plan(m, 0);
 	int rc = model_infer_shapes(m, H, W, err);
 	if (rc)
 		return rc;
-	int threads = team_size(m->team);
 	plan_fusion(m);
-	struct slot_plan sp, dp;
-	plan_grads(m, max_n, &sp);
-	plan_data(m, max_n, &dp);
-
-	size_t ws = 0, saved = 0, argmax = 0, bytes = 0;
+	plan_grads(m, max_n, sp);
+	plan_data(m, max_n, dp);
+	memset(z, 0, sizeof *z);
 	for (int i = 0; i < m->n_nodes; i++) {
 		const struct node *n = &m->nodes[i];
 		if (n->kind == NODE_CONV) {
 			struct conv_shape s = conv_shape_of(n, max_n);
 			size_t need = conv2d_workspace_team(&s, threads);
-			ws = need > ws ? need : ws;
+			z->ws = need > z->ws ? need : z->ws;
 		} else if (n->kind == NODE_LINEAR) {
 			size_t need = linear_workspace(max_n, n->C, n->K);
-			ws = need > ws ? need : ws;
+			z->ws = need > z->ws ? need : z->ws;
 		} else if (n->kind == NODE_BN) {
 			/* mean and rstd for up to max_n groups, the dx map's k, a, b */
-			saved += 2 * (size_t)n->C * (size_t)max_n + 3 * (size_t)n->C;
+			z->saved += 2 * (size_t)n->C * (size_t)max_n + 3 * (size_t)n->C;
 		} else if (n->kind == NODE_L2NORM) {
-			saved += (size_t)max_n;
+			z->saved += (size_t)max_n;
 		} else if (n->kind == NODE_MAXPOOL) {
-			argmax += (size_t)max_n * n->C * n->P * n->Q;
+			z->argmax += (size_t)max_n * n->C * n->P * n->Q;
 		}
 	}
+	for (int d = 0; d < dp->n; d++)
+		z->data += dp->len[d];
+	for (int i = 1; i < m->n_acts; i++)
+		if (!fused_away(m, i) && m->acts[i].dslot < 0)
+			z->data += (size_t)max_n * act_size(&m->acts[i]);
+	for (int s = 0; s < sp->n; s++)
+		z->grads += sp->len[s];
+	return ISIF_OK;
+}
+
+enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, struct isif_error *err)
+{
+	model_free_plan(m, 0);
+	int threads = team_size(m->team);
+	struct slot_plan sp, dp;
+	struct plan_sizes z;
+	int rc = plan_layout(m, max_n, H, W, threads, &sp, &dp, &z, err);
+	if (rc)
+		return rc;
 	m->n_dslots = dp.n;
-	for (int d = 0; d < dp.n; d++) {
+	for (int d = 0; d < dp.n; d++)
 		if (!(m->dslot[d] = malloc(dp.len[d] * sizeof(float))))
 			goto nomem;
-		bytes += dp.len[d] * sizeof(float);
-	}
 	for (int i = 1; i < m->n_acts; i++) {
 		struct activation *a = &m->acts[i];
 		if (fused_away(m, i))
@@ -427,25 +448,22 @@ enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, stru
 			a->data = m->dslot[a->dslot];
 			continue;
 		}
-		size_t len = (size_t)max_n * act_size(a) * sizeof(float);
-		if (!(a->data = malloc(len)))
+		if (!(a->data = malloc((size_t)max_n * act_size(a) * sizeof(float))))
 			goto nomem;
-		bytes += len;
 	}
 	m->n_slots = sp.n;
 	for (int s = 0; s < sp.n; s++) {
 		m->slot_len[s] = sp.len[s];
 		if (!(m->slot[s] = malloc(sp.len[s] * sizeof(float))))
 			goto nomem;
-		bytes += sp.len[s] * sizeof(float);
 	}
-	m->workspace_len = ws;
-	m->workspace = malloc((ws ? ws : 1) * sizeof(float));
-	m->saved = malloc((saved ? saved : 1) * sizeof(float));
-	m->argmax_store = malloc(argmax ? argmax : 1);
+	m->workspace_len = z.ws;
+	m->workspace = malloc((z.ws ? z.ws : 1) * sizeof(float));
+	m->saved = malloc((z.saved ? z.saved : 1) * sizeof(float));
+	m->argmax_store = malloc(z.argmax ? z.argmax : 1);
 	if (!m->workspace || !m->saved || !m->argmax_store)
 		goto nomem;
-	m->planned_bytes = bytes + (ws + saved) * sizeof(float) + argmax;
+	m->planned_bytes = (z.data + z.grads + z.ws + z.saved) * sizeof(float) + z.argmax;
 	float *s = m->saved;
 	uint8_t *am = m->argmax_store;
 	for (int i = 0; i < m->n_nodes; i++) {
@@ -471,6 +489,21 @@ nomem:
 	model_free_plan(m, 0);
 	return isif_fail(err, ISIF_ENOMEM, "cannot allocate activations for %d images of %dx%d",
 			 max_n, H, W);
+}
+
+enum isif_rc model_plan_memory(struct isif_model *m, int max_n, int H, int W, int threads,
+			       struct isif_model_memory *out, struct isif_error *err)
+{
+	struct slot_plan sp, dp;
+	struct plan_sizes z;
+	threads = threads < 1 ? 1 : threads > MAX_TEAM ? MAX_TEAM : threads;
+	int rc = plan_layout(m, max_n, H, W, threads, &sp, &dp, &z, err);
+	if (rc)
+		return rc;
+	out->activations = z.data * sizeof(float);
+	out->gradients = z.grads * sizeof(float);
+	out->workspace = (z.ws + z.saved) * sizeof(float) + z.argmax;
+	return ISIF_OK;
 }
 
 /* ---- forward ------------------------------------------------------------ */

@@ -129,6 +129,12 @@ int model_add_basic_block(struct isif_model *m, const char *prefix, int x,
  * its weights from seed (tests build custom graphs with this). */
 int model_finish(struct isif_model *m, uint64_t seed);
 
+/* The plan fields of isif_model_memory (activations, gradients, workspace)
+ * for m's graph, without allocating; rewrites m's planning bookkeeping, so
+ * call it on a graph that is not planned (isif_model_memory's scratch). */
+enum isif_rc model_plan_memory(struct isif_model *m, int max_n, int H, int W, int threads,
+			       struct isif_model_memory *out, struct isif_error *err);
+
 /*
  * Gradient checks only: with on, every ReLU keeps the on/off pattern and
  * every max-pool the winners of the last forward pass, so the network is a

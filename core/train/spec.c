@@ -171,7 +171,8 @@ static const struct field fields[] = {
 	SCALAR(ISIF_SPEC_INT, S_UINT64, "seed", "seed", seed, 1, 0, (double)SPEC_MAX_SEED, 0, f_seed,
 	       "seed of everything random"),
 	INT("threads", "threads", threads, 0, 0, 256,
-	    "BLAS and loader threads (0: the daemon's cores / workers; isif train: all cores)"),
+	    "compute threads, at most the budget: isifd's --cores / --workers, isif train's "
+	    "online cores (0: all of the budget)"),
 	OBJECT("augment", NULL, 0, NULL, NULL, NULL, "how the two views of each image are made"),
 	BOOL("augment.crop", "no-crop", crop, true, "RandomResizedCrop (false: none)"),
 	PAIR("augment.crop_scale", "crop-scale", crop_scale, 0.2, 1.0, 0, 1, LO_OPEN, f_crop_scale,
@@ -796,6 +797,57 @@ char *isif_spec_to_json(const struct isif_job_spec *s)
 	isif_strbuf_init(&b, SIZE_MAX);
 	write_object(&b, s, "");
 	return isif_strbuf_take(&b, NULL);
+}
+
+/* ---- the spec against a dataset --------------------------------------- */
+
+/* Each label of list must be a class of the dataset. */
+static enum isif_rc check_labels(const char *path, const int *list, int n, int num_classes,
+				 struct isif_error *err)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i] >= num_classes)
+			return isif_fail(err, ISIF_EINVAL, "%s[%d]: %d is not a class of the dataset "
+					 "(labels 0..%d)", path, i, list[i], num_classes - 1);
+	return ISIF_OK;
+}
+
+enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
+				     const struct isif_dataset_shape *shape, const char *what,
+				     struct isif_error *err)
+{
+	const char *in = s->has_classes ? " in the chosen classes" : "";
+	int rows = 2 * s->batch_size;
+	if (shape->h < 16 || shape->w < 16)
+		return isif_fail(err, ISIF_EINVAL, "dataset: the images of %s are %dx%d, below "
+				 "the 16x16 the models need", what, shape->h, shape->w);
+	if (s->has_classes && shape->num_classes > 0) {
+		enum isif_rc rc = check_labels("classes.train", s->train_classes,
+					       s->n_train_classes, shape->num_classes, err);
+		if (rc == ISIF_OK)
+			rc = check_labels("classes.test", s->test_classes, s->n_test_classes,
+					  shape->num_classes, err);
+		if (rc)
+			return rc;
+	}
+	if (s->train_subset > shape->n_train)
+		return isif_fail(err, ISIF_EINVAL, "train_subset: %lld is more than the %lld "
+				 "training images of %s%s", (long long)s->train_subset,
+				 (long long)shape->n_train, what, in);
+	int64_t used = s->train_subset > 0 ? s->train_subset : shape->n_train;
+	if (used < s->batch_size)
+		return isif_fail(err, ISIF_EINVAL, "batch_size: %d is more than the %lld images "
+				 "to train on (%s of %s%s): a step needs batch_size images",
+				 s->batch_size, (long long)used,
+				 s->train_subset > 0 ? "train_subset" : "the train split", what, in);
+	if (s->eval_every > 0 && shape->n_test < 1)
+		return isif_fail(err, ISIF_EINVAL, "eval.every: the test split of %s%s is empty, "
+				 "nothing to evaluate (set eval.every to 0)", what, in);
+	if (rows % s->bn_groups || rows / s->bn_groups < 2)
+		return isif_fail(err, ISIF_EINVAL, "bn_groups: %d does not split the %d rows of "
+				 "a step (2 × batch_size) into equal groups of 2 or more",
+				 s->bn_groups, rows);
+	return ISIF_OK;
 }
 
 /* ---- augmentation ------------------------------------------------------ */

@@ -48,7 +48,29 @@ struct isif_trainer {
 	/* Where a stopped epoch resumes: batches done and their running sums. */
 	int start_step;
 	double partial_loss, partial_wait, partial_seconds;
+	/* This run's pace, for the ETA: training seconds and source images of
+	 * its completed epochs, and the last evaluation's seconds (0: none yet). */
+	double run_train_seconds, eval_seconds;
+	int64_t run_images;
 };
+
+const char *isif_phase_name(enum isif_phase phase)
+{
+	return phase == ISIF_PHASE_EVALUATING ? "evaluating" : "training";
+}
+
+int isif_train_threads(const struct isif_job_spec *spec, int budget)
+{
+	int n = budget > 0 ? budget : 1;
+	if (spec->threads > 0 && spec->threads < n)
+		n = spec->threads;
+	return n > 64 ? 64 : n;
+}
+
+int isif_train_loader_threads(int threads)
+{
+	return threads <= 2 ? 1 : threads / 2;
+}
 
 static int label_in(int label, const int *set, int n)
 {
@@ -102,15 +124,18 @@ static enum isif_rc select_images(struct isif_trainer *t, struct isif_error *err
 				  sp->has_classes ? sp->n_train_classes : -1, t->train_idx);
 	t->n_test = filter_split(&ds->test, sp->test_classes,
 				 sp->has_classes ? sp->n_test_classes : -1, t->test_idx);
+	/* The spec runs as written or not at all: a train_subset beyond the
+	 * images there are is refused, not quietly cut. */
+	struct isif_dataset_shape shape;
+	isif_dataset_shape_of(ds, &shape);
+	shape.n_train = t->n_train;
+	shape.n_test = t->n_test;
+	enum isif_rc rc = isif_spec_check_dataset(sp, &shape, sp->dataset, err);
+	if (rc)
+		return rc;
 	t->n_train = isif_train_subset(t->train_idx, t->n_train, sp->train_subset);
 	t->unseen = sp->has_classes && !same_class_sets(sp);
 	t->n_batches = (int)(t->n_train / sp->batch_size);
-	if (t->n_batches < 1)
-		return isif_fail(err, ISIF_EINVAL,
-				 "train split has %lld images, fewer than batch_size %d",
-				 (long long)t->n_train, sp->batch_size);
-	if (sp->eval_every > 0 && t->n_test < 1)
-		return isif_fail(err, ISIF_EINVAL, "test split is empty: nothing to evaluate");
 	return ISIF_OK;
 }
 
@@ -125,16 +150,11 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 	t->spec = *spec;
 	t->ds = ds;
 	snprintf(t->out_dir, sizeof t->out_dir, "%s", out_dir ? out_dir : ".");
-	t->threads = spec->threads > 0 ? spec->threads : (threads > 0 ? threads : 1);
+	t->threads = isif_train_threads(spec, threads);
 	int m = spec->batch_size, B = 2 * m;
-	int rc = select_images(t, err);
+	int rc = select_images(t, err);   /* also checks bn_groups against B */
 	if (rc)
 		goto fail;
-	if (spec->bn_groups < 1 || B % spec->bn_groups || B / spec->bn_groups < 2) {
-		rc = isif_fail(err, ISIF_EINVAL, "bn_groups %d does not split %d rows into groups of 2 or more",
-			       spec->bn_groups, B);
-		goto fail;
-	}
 	rc = isif_model_create(&t->model, spec->model, ds->train.c, spec->embedding_dim,
 			       spec->seed, err);
 	if (rc)
@@ -165,8 +185,8 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 	}
 	struct isif_augment aug;
 	isif_spec_augment(spec, ds->train.h, ds->train.w, ds->mean, ds->std, &aug);
-	int loader_threads = t->threads <= 2 ? 1 : t->threads / 2;
-	rc = loader_create(&t->loader, &ds->train, m, &aug, spec->seed, loader_threads);
+	rc = loader_create(&t->loader, &ds->train, m, &aug, spec->seed,
+			   isif_train_loader_threads(t->threads));
 	if (rc) {
 		rc = isif_fail(err, rc, "cannot start the batch loader");
 		goto fail;
@@ -328,13 +348,111 @@ enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_
 	return ISIF_OK;
 }
 
+/* ---- the ETA ---------------------------------------------------------------- */
+
+/* Evaluations in epochs e1..epochs (1-based), as isif_trainer_run runs them. */
+static int evals_from(const struct isif_trainer *t, int e1)
+{
+	const struct isif_job_spec *sp = &t->spec;
+	int n = 0;
+	for (int e = e1 < 1 ? 1 : e1; sp->eval_every > 0 && e <= sp->epochs; e++)
+		n += e % sp->eval_every == 0 || e == sp->epochs;
+	return n;
+}
+
+/* Seconds one evaluation takes: the last one's, or before the first a
+ * guess from the training pace (a training image is two rows forward and
+ * backward, about six forward rows; evaluation embeds each image once). */
+static double eval_guess(const struct isif_trainer *t, double per_image)
+{
+	if (t->eval_seconds > 0)
+		return t->eval_seconds;
+	return (double)(t->n_train + t->n_test) * per_image / 6;
+}
+
+/* Seconds left in the run when `left` source images of the training in
+ * epoch index `epoch` (0-based) remain: the rest of this epoch's training,
+ * the epochs after it, and the evaluations from this epoch's on. */
+static double eta_training(const struct isif_trainer *t, double per_image, int epoch,
+			   int64_t left)
+{
+	int64_t per_epoch = (int64_t)t->n_batches * t->spec.batch_size;
+	double train = (double)left + (double)(t->spec.epochs - epoch - 1) * (double)per_epoch;
+	return per_image * train + evals_from(t, epoch + 1) * eval_guess(t, per_image);
+}
+
+/* Seconds per source image trained so far in this run (0: none yet). */
+static double run_pace(const struct isif_trainer *t)
+{
+	return t->run_images > 0 ? t->run_train_seconds / (double)t->run_images : 0;
+}
+
+/* ---- evaluation ----------------------------------------------------------------- */
+
+/* The evaluation's progress reports (phase "evaluating"). */
+struct eval_report {
+	const struct isif_train_callbacks *cb;
+	struct isif_trainer *t;
+	double start, loss;
+	int64_t done, total;
+};
+
+static void report_eval(struct eval_report *r)
+{
+	if (!r->cb || !r->cb->on_progress)
+		return;
+	const struct isif_trainer *t = r->t;
+	double now = isif_now_s(), elapsed = now - r->start, per_image = run_pace(t);
+	/* The rest of this evaluation at its own pace once it has one. */
+	double left = r->done >= r->total ? 0
+		: r->done > 0 ? elapsed * (double)(r->total - r->done) / (double)r->done
+		: eval_guess(t, per_image);
+	int64_t per_epoch = (int64_t)t->n_batches * t->spec.batch_size;
+	struct isif_progress p = {
+		.epoch = t->epochs_done, .epochs = t->spec.epochs, .phase = ISIF_PHASE_EVALUATING,
+		.images_done = r->done, .images_total = r->total,
+		.images_per_sec = elapsed > 0 ? (double)r->done / elapsed : 0, .loss = r->loss,
+	};
+	p.eta_seconds = per_image > 0
+		? left + per_image * (double)(t->spec.epochs - t->epochs_done) * (double)per_epoch +
+		  evals_from(t, t->epochs_done + 1) * eval_guess(t, per_image)
+		: -1;
+	r->cb->on_progress(r->cb->user, &p);
+}
+
+/* Embeds images idx[0..n) of split s into out, EMBED_BLOCK at a time,
+ * reporting progress after each block. */
+#define EMBED_BLOCK 1024
+static enum isif_rc embed_reported(struct eval_report *r, const struct isif_split *s,
+				   const int32_t *idx, int64_t n, float *out, struct isif_error *err)
+{
+	const struct isif_dataset *ds = r->t->ds;
+	int D = r->t->spec.embedding_dim;
+	for (int64_t at = 0; at < n; at += EMBED_BLOCK) {
+		int64_t count = n - at < EMBED_BLOCK ? n - at : EMBED_BLOCK;
+		enum isif_rc rc = embed_indices(r->t->model, s, idx + at, count, ds->mean, ds->std,
+						256, out + at * D, err);
+		if (rc)
+			return rc;
+		r->done += count;
+		report_eval(r);
+	}
+	return ISIF_OK;
+}
+
 /* Embeds gallery and test images and fills the metrics' evaluation part.
  * The embeddings are returned for the on_epoch callback (caller frees). */
-static enum isif_rc evaluate(struct isif_trainer *t, struct isif_epoch_metrics *mt,
-		    float **train_emb, float **test_emb, struct isif_error *err)
+static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_callbacks *cb,
+			     struct isif_epoch_metrics *mt, float **train_emb, float **test_emb,
+			     struct isif_error *err)
 {
 	const struct isif_dataset *ds = t->ds;
 	int D = t->spec.embedding_dim, rc;
+	struct eval_report rep = {
+		.cb = cb, .t = t, .start = isif_now_s(), .loss = mt->loss,
+		.total = t->n_train + t->n_test,
+	};
+	report_eval(&rep);
 	*train_emb = malloc((size_t)t->n_train * D * sizeof(float));
 	*test_emb = malloc((size_t)(t->n_test ? t->n_test : 1) * D * sizeof(float));
 	int32_t *g_labels = malloc((size_t)t->n_train * sizeof(int32_t));
@@ -343,11 +461,9 @@ static enum isif_rc evaluate(struct isif_trainer *t, struct isif_epoch_metrics *
 		rc = isif_fail(err, ISIF_ENOMEM, "cannot allocate embeddings");
 		goto out;
 	}
-	rc = embed_indices(t->model, &ds->train, t->train_idx, t->n_train, ds->mean, ds->std,
-			   256, *train_emb, err);
+	rc = embed_reported(&rep, &ds->train, t->train_idx, t->n_train, *train_emb, err);
 	if (!rc)
-		rc = embed_indices(t->model, &ds->test, t->test_idx, t->n_test, ds->mean, ds->std,
-				   256, *test_emb, err);
+		rc = embed_reported(&rep, &ds->test, t->test_idx, t->n_test, *test_emb, err);
 	if (rc)
 		goto out;
 	for (int64_t i = 0; i < t->n_train; i++)
@@ -378,16 +494,19 @@ static enum isif_rc evaluate(struct isif_trainer *t, struct isif_epoch_metrics *
 	}
 	if (rc)
 		rc = isif_fail(err, rc, "evaluation failed: %s", isif_strerror(rc));
+	else
+		t->eval_seconds = isif_now_s() - rep.start;
 out:
 	free(g_labels);
 	free(q_labels);
 	return rc;
 }
 
+/* ---- training -------------------------------------------------------------------- */
+
 /* One epoch of steps; fills loss, lr, timing. */
 static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_callbacks *cb,
-		       atomic_int *cancel, double run_start, int first_epoch,
-		       struct isif_epoch_metrics *mt, struct isif_error *err)
+		       atomic_int *cancel, struct isif_epoch_metrics *mt, struct isif_error *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
 	int epoch = t->epochs_done; /* 0-based index of this epoch */
@@ -403,12 +522,14 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 	if (loader_begin_epoch(t->loader, epoch, t->order, first, t->n_batches))
 		return isif_fail(err, ISIF_ENOMEM, "cannot start loader threads");
 
-	/* A resumed epoch carries on the sums of its first batches. */
-	double t0 = isif_now_s() - t->partial_seconds, waited_total = t->partial_wait;
-	double loss_sum = t->partial_loss, lr = 0;
+	/* A resumed epoch carries on the sums of its first batches; the ETA
+	 * counts this run's part only (from `start`, batch `first`). */
+	double start = isif_now_s(), t0 = start - t->partial_seconds;
+	double waited_total = t->partial_wait, loss_sum = t->partial_loss, lr = 0;
+	int b = first;
 	t->start_step = 0;
 	t->partial_loss = t->partial_wait = t->partial_seconds = 0;
-	for (int b = first; b < t->n_batches; b++) {
+	for (; b < t->n_batches; b++) {
 		int flag = cancel ? atomic_load(cancel) : ISIF_RUN;
 		if (flag == ISIF_STOP_CHECKPOINT) {
 			char ckpt[1200];
@@ -453,20 +574,21 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 		if (cb && cb->on_progress) {
 			double now = isif_now_s();
 			int64_t done = (int64_t)(b + 1) * m, total = (int64_t)t->n_batches * m;
+			int64_t run_images = t->run_images + done - (int64_t)first * m;
+			double per_image = (t->run_train_seconds + now - start) / (double)run_images;
 			struct isif_progress p = {
-				.epoch = epoch + 1, .epochs = sp->epochs, .images_done = done,
-				.images_total = total, .images_per_sec = done / (now - t0),
-				.loss = loss_sum / (b + 1),
+				.epoch = epoch + 1, .epochs = sp->epochs, .phase = ISIF_PHASE_TRAINING,
+				.images_done = done, .images_total = total,
+				.images_per_sec = done / (now - t0), .loss = loss_sum / (b + 1),
+				.eta_seconds = eta_training(t, per_image, epoch, total - done),
 			};
-			/* ETA from this run's pace (evaluation time included). */
-			double per_image = (now - run_start) /
-				((double)(epoch - first_epoch) * total + done - (int64_t)first * m);
-			p.eta_seconds = per_image * ((double)(sp->epochs - epoch) * total - done);
 			cb->on_progress(cb->user, &p);
 		}
 	}
 	loader_end_epoch(t->loader);
-	double seconds = isif_now_s() - t0;
+	double now = isif_now_s(), seconds = now - t0;
+	t->run_train_seconds += now - start;
+	t->run_images += (int64_t)(b - first) * m;
 	mt->loss = loss_sum / t->n_batches;
 	mt->lr = lr;
 	mt->train_seconds = seconds;
@@ -479,12 +601,10 @@ enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_ca
 		     atomic_int *cancel, struct isif_error *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
-	double run_start = isif_now_s();
-	int first_epoch = t->epochs_done;
 	while (t->epochs_done < sp->epochs) {
 		struct isif_epoch_metrics mt = { 0 };
 		double t0 = isif_now_s();
-		int rc = train_epoch(t, cb, cancel, run_start, first_epoch, &mt, err);
+		int rc = train_epoch(t, cb, cancel, &mt, err);
 		if (rc)
 			return rc;
 		t->epochs_done++;
@@ -493,7 +613,7 @@ enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_ca
 		int eval_now = sp->eval_every > 0 &&
 			(t->epochs_done % sp->eval_every == 0 || t->epochs_done == sp->epochs);
 		if (eval_now)
-			rc = evaluate(t, &mt, &train_emb, &test_emb, err);
+			rc = evaluate(t, cb, &mt, &train_emb, &test_emb, err);
 		char ckpt[1200];
 		if (!rc)
 			rc = save_checkpoint(t, 0, 0, 0, 0, ckpt, sizeof ckpt, err);

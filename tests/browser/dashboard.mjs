@@ -393,6 +393,10 @@ await step('dashboard_live_progress_sse', async () => {
 	await waitState(page, 1, ['running'], 30);
 	/* Progress events draw the epoch bar and fill images/s and ETA. */
 	await page.waitForSelector('#jobs-table tr[data-job="1"] progress', { timeout: seconds(30) });
+	/* ...with the phase the job is in beside the bar. */
+	const phase = (await page.textContent('#jobs-table tr[data-job="1"] .phase') || '').trim();
+	if (phase !== 'training' && phase !== 'evaluating')
+		throw new Error(`phase beside the epoch bar: "${phase}"`);
 	/* The stream may still be connecting when the first row is drawn (from
 	 * the job list): the indicator must turn live within a few seconds. */
 	await page.waitForFunction(() => document.getElementById('live').textContent === 'live (SSE)',

@@ -3,8 +3,10 @@
  * trainer: queue order (priority then FIFO), parallel workers, cancel of
  * queued and running jobs (metrics kept), failure, shutdown (requeued, then
  * resumed by a new scheduler), crash recovery from a committed snapshot,
- * and the checkpoint snapshot protocol. Run under ThreadSanitizer by
- * `make tsan`.
+ * and the checkpoint snapshot protocol; an accepted cancel that survives a
+ * crash; a job's end recorded through a failing store by retrying (with
+ * cancel and delete answering why they cannot act meanwhile); the live
+ * phase. Run under ThreadSanitizer by `make tsan`.
  *
  * The stub reads its behaviour from the spec: `epochs` epochs of
  * `train_subset` milliseconds each (in ten slices, checking the cancel
@@ -15,6 +17,7 @@
 #include "../unit/check.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "isif/base/clock.h"
 #include "isif/base/common.h"
 #include "isif/train/spec.h"
 #include "migrations.h"
@@ -200,7 +204,7 @@ static int64_t submit(struct fixture *fx, int epochs, int ms, int priority, int 
 	spec.seed = (uint64_t)seed;
 	char *json = isif_spec_to_json(&spec);
 	int64_t id = 0;
-	CHECK_EQ(sched_submit(fx->s, json, spec.dataset, epochs, priority, &id, NULL), ISIF_OK);
+	CHECK_EQ(sched_submit(fx->s, json, spec.dataset, epochs, priority, -1, &id, NULL), ISIF_OK);
 	free(json);
 	return id;
 }
@@ -435,8 +439,191 @@ TEST(srv_sched_queue_full)
 	};
 	CHECK_EQ(sched_create(&fx.s, fx.st, &o, NULL), 0);
 	int64_t id;
-	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id, NULL), ISIF_OK);
-	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id, NULL), ISIF_OK);
-	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, &id, NULL), ISIF_EBUSY);
+	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, -1, &id, NULL), ISIF_OK);
+	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, -1, &id, NULL), ISIF_OK);
+	CHECK_EQ(sched_submit(fx.s, "{\"dataset\": \"d\"}", "d", 1, 0, -1, &id, NULL), ISIF_EBUSY);
+	fx_close(&fx);
+}
+
+/* Runs sql on the store's own connection (a trigger standing in for a full
+ * disk, say). */
+static void store_sql(struct store *st, const char *sql)
+{
+	sqlite3 *db = store_lock(st);
+	char *msg = NULL;
+	CHECK_MSG(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
+		  msg ? msg : "?");
+	sqlite3_free(msg);
+	store_unlock(st);
+}
+
+TEST(srv_sched_accepted_cancel_survives_a_crash)
+{
+	/* The state kill -9 leaves after POST /cancel answered 202 and before
+	 * the worker stopped: job a running with an epoch committed and
+	 * cancel_requested; job b, stopped for a shutdown after its cancel was
+	 * accepted, queued to resume. Both used to resume and succeed. */
+	struct fixture fx = {0};
+	fx_open(&fx, "cancel_crash");
+	fx_sched(&fx, 1);
+	int64_t a = submit(&fx, 3, 0, 0, 1), b = submit(&fx, 3, 0, 0, 1);
+	int64_t c = submit(&fx, 2, 0, 0, 1);   /* no cancel: resumes as before */
+	struct job_claim cl;
+	enum job_status before;
+	CHECK_EQ(store_job_claim(fx.st, &cl, NULL), ISIF_OK);
+	CHECK_EQ(cl.id, a);
+	job_claim_free(&cl);
+	struct metrics_row r = {.epoch = 1, .loss = 4, .lr = 0.03, .images = 10};
+	CHECK_EQ(store_epoch_commit(fx.st, a, &r, NULL, NULL), ISIF_OK);
+	CHECK_EQ(store_job_cancel(fx.st, a, &before, NULL), ISIF_OK);
+	CHECK_EQ(before, JOB_RUNNING);
+	CHECK_EQ(store_job_claim(fx.st, &cl, NULL), ISIF_OK);
+	CHECK_EQ(cl.id, b);
+	job_claim_free(&cl);
+	CHECK_EQ(store_job_cancel(fx.st, b, &before, NULL), ISIF_OK);
+	CHECK_EQ(store_job_requeue(fx.st, b, NULL), ISIF_OK);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
+	CHECK(wait_status(fx.st, c, JOB_SUCCEEDED, 5000));
+	enum job_status sa, sb;
+	CHECK_EQ(store_job_status(fx.st, a, &sa, NULL), ISIF_OK);
+	CHECK_EQ(store_job_status(fx.st, b, &sb, NULL), ISIF_OK);
+	CHECK_MSG(sa == JOB_CANCELLED && sb == JOB_CANCELLED, "a %s, b %s", job_status_name(sa),
+		  job_status_name(sb));
+	int ok;
+	CHECK_EQ(metrics_count(fx.st, a, &ok), 1);   /* its metrics are kept */
+	CHECK_EQ(fx.stub.n_order, 1);                /* only c ran */
+	json_t *job;
+	CHECK_EQ(store_job_json(fx.st, a, &job, NULL), ISIF_OK);
+	CHECK(json_string_value(json_object_get(job, "finished_at")) != NULL);
+	CHECK(json_is_null(json_object_get(job, "resumed_from_epoch")));
+	json_decref(job);
+	fx_close(&fx);
+}
+
+/* The job's live end_pending as "status/retries>0", or "" when null. */
+static void end_pending(struct scheduler *s, int64_t id, char *out, size_t len)
+{
+	json_t *job = json_pack("{s:I}", "id", (json_int_t)id);
+	sched_job_live(s, job);
+	json_t *p = json_object_get(job, "end_pending");
+	if (json_is_object(p))
+		snprintf(out, len, "%s/%s", json_string_value(json_object_get(p, "status")),
+			 json_integer_value(json_object_get(p, "retries")) > 0 ? "retrying" : "0");
+	else
+		snprintf(out, len, "%s", "");
+	json_decref(job);
+}
+
+#define REFUSE_END "CREATE TRIGGER refuse_end BEFORE UPDATE OF status ON jobs " \
+	"WHEN NEW.status IN ('succeeded', 'failed', 'cancelled') BEGIN " \
+	"SELECT RAISE(ABORT, 'database or disk is full (test)'); END"
+
+TEST(srv_sched_end_recorded_by_retrying)
+{
+	struct fixture fx = {0};
+	fx_open(&fx, "end_retry");
+	fx_sched(&fx, 1);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
+	store_sql(fx.st, REFUSE_END);
+	int64_t a = submit(&fx, 1, 0, 0, 1);
+	char pending[64] = "";
+	for (int t = 0; t < 5000 && !pending[0]; t += 5) {
+		end_pending(fx.s, a, pending, sizeof pending);
+		sleep_ms(5);
+	}
+	/* The run ended; its end is not recorded yet, and the job says so. */
+	CHECK_MSG(strcmp(pending, "succeeded/retrying") == 0, "end_pending: \"%s\"", pending);
+	enum job_status st, before;
+	CHECK_EQ(store_job_status(fx.st, a, &st, NULL), ISIF_OK);
+	CHECK_EQ(st, JOB_RUNNING);
+	CHECK_EQ(sched_busy(fx.s), 1);
+	struct isif_error err = {0};
+	CHECK_EQ(sched_cancel(fx.s, a, &before, &err), ISIF_ECONFLICT);
+	CHECK_MSG(strstr(err.msg, "it ends succeeded") && strstr(err.msg, "nothing left to cancel"),
+		  "%s", err.msg);
+	CHECK_EQ(sched_delete(fx.s, a, &before, &err), ISIF_ECONFLICT);
+	CHECK_MSG(strstr(err.msg, "disk is full (test)"), "%s", err.msg);
+	/* Room again: the worker records it on its own, no restart. */
+	store_sql(fx.st, "DROP TRIGGER refuse_end");
+	CHECK(wait_status(fx.st, a, JOB_SUCCEEDED, 10000));
+	for (int t = 0; t < 2000 && sched_busy(fx.s); t += 5)
+		sleep_ms(5);
+	CHECK_EQ(sched_busy(fx.s), 0);
+	end_pending(fx.s, a, pending, sizeof pending);
+	CHECK_EQ(strlen(pending), 0);
+	/* The worker is free for the next job. */
+	int64_t b = submit(&fx, 1, 0, 0, 1);
+	CHECK(wait_status(fx.st, b, JOB_SUCCEEDED, 5000));
+	CHECK_EQ(sched_delete(fx.s, a, &before, NULL), ISIF_OK);
+	fx_close(&fx);
+}
+
+TEST(srv_sched_stop_ends_end_retries)
+{
+	/* A stop while a job's end cannot be recorded returns in time; the job
+	 * still shows running, and the next start finishes it. */
+	struct fixture fx = {0};
+	fx_open(&fx, "end_retry_stop");
+	fx_sched(&fx, 1);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
+	store_sql(fx.st, REFUSE_END);
+	int64_t a = submit(&fx, 1, 0, 0, 1);
+	char pending[64] = "";
+	for (int t = 0; t < 5000 && !pending[0]; t += 5) {
+		end_pending(fx.s, a, pending, sizeof pending);
+		sleep_ms(5);
+	}
+	CHECK(pending[0] != '\0');
+	sleep_ms(300);   /* a few retries, into a longer backoff */
+	double t0 = isif_now_s();
+	CHECK_EQ(sched_stop(fx.s, 5, NULL), ISIF_OK);
+	CHECK_MSG(isif_now_s() - t0 < 1.0, "stop took %.2f s", isif_now_s() - t0);
+	sched_free(fx.s);
+	fx.s = NULL;
+	enum job_status st;
+	CHECK_EQ(store_job_status(fx.st, a, &st, NULL), ISIF_OK);
+	CHECK_EQ(st, JOB_RUNNING);
+	store_sql(fx.st, "DROP TRIGGER refuse_end");
+	fx_sched(&fx, 1);
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
+	CHECK(wait_status(fx.st, a, JOB_SUCCEEDED, 5000));
+	int ok;
+	CHECK_EQ(metrics_count(fx.st, a, &ok), 1);
+	fx_close(&fx);
+}
+
+TEST(srv_sched_live_phase_and_threads)
+{
+	struct fixture fx = {0};
+	fx_open(&fx, "live");
+	fx_sched(&fx, 1);
+	CHECK_EQ(sched_threads_per_job(fx.s), 4);   /* cores 4 / 1 worker */
+	CHECK_EQ(sched_start(fx.s, NULL), 0);
+	int64_t a = submit(&fx, 50, 40, 0, 1);
+	CHECK(wait_status(fx.st, a, JOB_RUNNING, 2000));
+	json_t *job = NULL;
+	for (int t = 0; t < 3000; t += 5) {
+		json_decref(job);
+		job = json_pack("{s:I}", "id", (json_int_t)a);
+		sched_job_live(fx.s, job);
+		if (json_is_string(json_object_get(job, "phase")))
+			break;
+		sleep_ms(5);
+	}
+	const char *phase = json_string_value(json_object_get(job, "phase"));
+	json_t *progress = json_object_get(job, "progress");
+	CHECK_MSG(phase && strcmp(phase, "training") == 0, "phase %s", phase ? phase : "null");
+	CHECK(json_is_object(progress) &&
+	      strcmp(json_string_value(json_object_get(progress, "phase")), "training") == 0);
+	CHECK(json_is_null(json_object_get(job, "end_pending")));
+	json_decref(job);
+	enum job_status before;
+	CHECK_EQ(sched_cancel(fx.s, a, &before, NULL), ISIF_OK);
+	CHECK(wait_status(fx.st, a, JOB_CANCELLED, 2000));
+	job = json_pack("{s:I}", "id", (json_int_t)a);
+	sched_job_live(fx.s, job);
+	CHECK(json_is_null(json_object_get(job, "phase")) &&
+	      json_is_null(json_object_get(job, "progress")));
+	json_decref(job);
 	fx_close(&fx);
 }

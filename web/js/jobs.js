@@ -22,24 +22,56 @@ export function confirmAction(text, yesLabel) {
 	});
 }
 
+/* The state; a job whose run ended but whose end isifd could not record
+ * yet (end_pending: a full disk, say) says so, with the reason as title. */
 function stateCell(job) {
+	const e = job.end_pending;
+	if (e && job.status === 'running')
+		return el('span', { class: 'state state-running', text: 'ending (retrying)',
+			title: `ends ${e.status}; recording that failed ${e.retries} times: ${e.error}` });
 	const s = job.cancel_requested && job.status === 'running' ? 'cancelling' : job.status;
 	return el('span', { class: 'state state-' + job.status, text: s, title: job.error || null });
 }
 
-/* "2 / 3" and, while running, a bar for the epoch in progress. */
+/* "2 / 3" and, while running, the phase (training, evaluating) and a bar
+ * for its progress in the epoch. */
 function epochCell(job) {
 	const frag = document.createDocumentFragment();
 	frag.append(`${job.epoch} / ${job.epochs}`);
 	const p = job.progress;
 	if (job.status === 'running' && p && p.images_total > 0) {
 		const done = Math.min(1, p.images_done / p.images_total);
+		const phase = p.phase || 'training';
+		frag.append(el('span', { class: 'phase', text: ' ' + phase }));
 		frag.append(el('progress', {
 			max: '1', value: String(done),
-			'aria-label': `job ${job.id} epoch ${p.epoch} ${Math.round(100 * done)}% done`,
+			'aria-label': `job ${job.id} epoch ${p.epoch} ${phase} ${Math.round(100 * done)}% done`,
 		}));
 	}
 	return frag;
+}
+
+/* "1.2 GiB" */
+function bytes(n) {
+	if (n === null || n === undefined)
+		return null;
+	const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+	let i = 0;
+	while (n >= 1024 && i < units.length - 1) {
+		n /= 1024;
+		i++;
+	}
+	return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+/* The model, with the job's estimated peak memory and threads as its title. */
+function modelTitle(job) {
+	const parts = [];
+	if (job.memory_estimate_bytes != null)
+		parts.push(`estimated peak memory ${bytes(job.memory_estimate_bytes)}`);
+	if (job.threads != null)
+		parts.push(`${job.threads} threads`);
+	return parts.join(', ');
 }
 
 function elapsed(job) {
@@ -53,7 +85,8 @@ function imagesPerSec(job) {
 }
 
 function eta(job) {
-	return job.status === 'running' && job.progress ? duration(job.progress.eta_seconds) : '—';
+	const p = job.status === 'running' ? job.progress : null;
+	return p && p.eta_seconds != null ? duration(p.eta_seconds) : '—';
 }
 
 async function onCancel(id) {
@@ -118,6 +151,7 @@ function updateRow(r, job) {
 	c.state.replaceChildren(stateCell(job));
 	setText(c.dataset, job.spec.dataset);
 	setText(c.model, job.spec.model);
+	c.model.title = modelTitle(job);
 	c.epoch.replaceChildren(epochCell(job));
 	setText(c.last, pct(job.last_metrics ? job.last_metrics.knn_top1 : null));
 	setText(c.best, pct(store.bestTop1(job.id)));

@@ -178,6 +178,7 @@ function openStream(id) {
 		if (!p || !job)
 			return;
 		job.progress = p;
+		job.phase = p.phase;
 		emit('job', id);
 	});
 	es.addEventListener('epoch', (ev) => {
@@ -215,6 +216,17 @@ function openStream(id) {
 
 /* ---- the job list ------------------------------------------------------------ */
 
+/* Whether progress a is further on than b: a later epoch, then evaluating
+ * after training, then more images of the phase. */
+function progressAhead(a, b) {
+	const rank = (p) => (p.phase === 'evaluating' ? 1 : 0);
+	if (a.epoch !== b.epoch)
+		return a.epoch > b.epoch;
+	if (rank(a) !== rank(b))
+		return rank(a) > rank(b);
+	return a.images_done > b.images_done;
+}
+
 function mergeJob(job) {
 	const old = jobs.get(job.id);
 	if (old && old.progress && !job.progress && job.status === 'running')
@@ -242,8 +254,10 @@ export async function refresh() {
 			/* A stream's newer progress wins over the list's snapshot. */
 			const old = jobs.get(job.id);
 			if (old && old.status === 'running' && job.status === 'running' && old.progress && job.progress &&
-			    old.progress.images_done > job.progress.images_done && old.epoch >= job.epoch)
+			    progressAhead(old.progress, job.progress) && old.epoch >= job.epoch) {
 				job.progress = old.progress;
+				job.phase = old.progress.phase;
+			}
 			jobs.set(job.id, job);
 		}
 		for (const id of [...jobs.keys()])

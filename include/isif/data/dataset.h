@@ -67,6 +67,29 @@ enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 		      enum isif_dataset_format fmt,
 		      const struct isif_dataset_options *opt, struct isif_error *err);
 
+/* What a dataset holds, without its pixels. */
+struct isif_dataset_shape {
+	int64_t n_train, n_test;   /* images per split */
+	int c, h, w;               /* each image, as loaded (c: an upper bound when probed,
+				    * see isif_dataset_probe) */
+	int num_classes;
+};
+
+/* The shape of a loaded dataset. */
+void isif_dataset_shape_of(const struct isif_dataset *ds, struct isif_dataset_shape *out);
+
+/*
+ * The shape isif_dataset_load would give, found cheaply: IDX headers (and
+ * the small label files, for the class count), CIFAR and STL file sizes,
+ * an image folder's file counts (images are not decoded: c is 3, the most
+ * a folder loads as, and h = w = the options' image_size). Fails as load
+ * does on a missing path or file and on malformed headers or sizes; a
+ * probe that passes does not promise that every image decodes.
+ */
+enum isif_rc isif_dataset_probe(const char *path, enum isif_dataset_format fmt,
+				const struct isif_dataset_options *opt,
+				struct isif_dataset_shape *out, struct isif_error *err);
+
 /* Frees what isif_dataset_load allocated and zeroes ds. */
 void isif_dataset_free(struct isif_dataset *ds);
 

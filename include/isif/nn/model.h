@@ -80,6 +80,25 @@ int isif_model_threads(const struct isif_model *m);
  */
 enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, struct isif_error *err);
 
+/* What a model needs to train, in bytes (isif_model_memory). */
+struct isif_model_memory {
+	size_t params;       /* the parameter block; the gradient block is as large */
+	size_t buffers;      /* BN running statistics and counters */
+	size_t activations;  /* activation data: own buffers and shared data slots */
+	size_t gradients;    /* the activations' gradient slots */
+	size_t workspace;    /* conv/linear scratch, saved BN/L2-norm/max-pool state */
+};
+
+/*
+ * The memory model `name` with in_channels and embed_dim takes, and what
+ * isif_model_plan(max_n, H, W) would allocate for it on `threads` threads,
+ * computed by the same planning passes without allocating any of it (only
+ * the graph, briefly). Errors as isif_model_create and isif_model_plan.
+ */
+enum isif_rc isif_model_memory(const char *name, int in_channels, int embed_dim, int max_n,
+			       int H, int W, int threads, struct isif_model_memory *out,
+			       struct isif_error *err);
+
 /*
  * Forward pass of x[N,C,H,W]. train: BN uses batch statistics (computed in
  * bn_groups equal groups of rows, 1 = the whole batch) and updates running

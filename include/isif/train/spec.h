@@ -16,6 +16,7 @@
 
 #include "isif/base/common.h"
 #include "isif/data/augment.h"
+#include "isif/data/dataset.h"
 #include "isif/nn/loss.h"
 #include "isif/nn/optim.h"
 
@@ -106,6 +107,22 @@ struct isif_spec_field {
 /* Field i of the spec, in document order (an object before its members);
  * NULL past the last. */
 const struct isif_spec_field *isif_spec_field(int i);
+
+/*
+ * Whether spec can run on a dataset of this shape, as it is written (nothing
+ * is clamped later): train_subset within the training images, batch_size
+ * within the images trained on, a test split to evaluate on, class labels
+ * the dataset has, images of at least 16×16, bn_groups dividing the step's
+ * rows. ISIF_EINVAL with a message that starts with the field's path
+ * ("train_subset: 100000 is more than the 60000 training images"). `what`
+ * names the dataset in messages. With classes, shape's counts are those
+ * of the chosen classes when known; the full splits' counts (an upper
+ * bound) make every refusal still right but may let a spec pass that the
+ * trainer then refuses.
+ */
+enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *spec,
+				     const struct isif_dataset_shape *shape, const char *what,
+				     struct isif_error *err);
 
 /* The spec's augmentation settings for out_h×out_w and a dataset's mean/std. */
 void isif_spec_augment(const struct isif_job_spec *spec, int out_h, int out_w,

@@ -33,19 +33,34 @@ struct isif_epoch_metrics {
 	double data_wait_frac;     /* fraction of training time spent waiting for data */
 };
 
+/* What a job is doing: its epoch's training steps, or the evaluation after
+ * them (embedding the gallery and the test split, then the kNN search or
+ * the recall and NMI of the unseen-category protocol). */
+enum isif_phase {
+	ISIF_PHASE_TRAINING = 0,
+	ISIF_PHASE_EVALUATING,
+};
+
+/* "training" or "evaluating". */
+const char *isif_phase_name(enum isif_phase phase);
+
 struct isif_progress {
 	int epoch;                 /* current epoch, 1-based */
 	int epochs;
-	int64_t images_done;       /* source images done in this epoch */
-	int64_t images_total;      /* per epoch */
-	double images_per_sec;
-	double eta_seconds;        /* whole run */
+	enum isif_phase phase;
+	int64_t images_done;       /* training: source images done in this epoch;
+				    * evaluating: images embedded so far */
+	int64_t images_total;      /* training: per epoch; evaluating: gallery + test */
+	double images_per_sec;     /* of the phase: trained or embedded */
+	double eta_seconds;        /* whole run, evaluations included; < 0: not known yet */
 	double loss;               /* running mean of this epoch */
 };
 
 struct isif_train_callbacks {
 	void *user;
-	/* After each step (cheap; may be rate-limited by the callee). */
+	/* After each step, and while evaluating: at its start, after each
+	 * block of images embedded and before the search (cheap; may be
+	 * rate-limited by the callee). */
 	void (*on_progress)(void *user, const struct isif_progress *p);
 	/* After each epoch's checkpoint is on disk; embeddings of the evaluated
 	 * splits are passed when evaluation ran (else NULL): [n,D] floats. */
@@ -73,11 +88,14 @@ enum isif_cancel {
  * with the optimizer state beside it in optim-EEEEEE.safetensors
  * (optim-EEEEEE-SSSSSS.safetensors for a stop inside an epoch), the name
  * the checkpoint's "optim" metadata gives; older optim files are removed.
- * out_dir must exist. threads (spec.threads wins when non-zero): the
- * trainer's thread team, on which the model's ops, the kNN search and
- * k-means run (the caller of isif_trainer_run is one member), and it sizes
- * the batch loader's threads. Nothing process-wide is read or set: trainers
- * on different threads do not change each other's counts.
+ * out_dir must exist. threads is the caller's budget (at least 1):
+ * the trainer's thread team gets isif_train_threads(spec, threads), on which
+ * the model's ops, the kNN search and k-means run (the caller of
+ * isif_trainer_run is one member), and it sizes the batch loader's threads
+ * (isif_train_loader_threads). Nothing process-wide is read or set:
+ * trainers on different threads do not change each other's counts.
+ * The spec is checked against the dataset (isif_spec_check_dataset, with
+ * the counts of the chosen classes) and refused with its message.
  */
 enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
 			const struct isif_dataset *ds, const char *out_dir,
@@ -103,6 +121,48 @@ enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_ca
 		     atomic_int *cancel, struct isif_error *err);
 
 void isif_trainer_free(struct isif_trainer *t);
+
+/* The team a trainer gets from a budget of `budget` threads: spec.threads
+ * when it asks for fewer, else the whole budget (at least 1; the team is
+ * capped at 64 as isif_model_set_threads caps it). */
+int isif_train_threads(const struct isif_job_spec *spec, int budget);
+
+/* The batch loader's threads beside a team of `threads`. */
+int isif_train_loader_threads(int threads);
+
+/* A job's estimated peak memory in bytes, by what holds it. */
+struct isif_memory_estimate {
+	int64_t model;        /* parameters, their gradients, BN statistics */
+	int64_t optimizer;    /* SGD momentum */
+	int64_t activations;  /* the model's plan: activations, their gradients, workspace */
+	int64_t loss;         /* the loss's workspace (B×B) and dL/d(embeddings) */
+	int64_t loader;       /* the loader threads' batch slots and scratch */
+	int64_t dataset;      /* both splits' pixels and labels, the trainer's index lists */
+	int64_t evaluation;   /* gallery and test embeddings, embedding batch, kNN scratch */
+	int64_t total;
+};
+
+/*
+ * Estimates the memory a trainer for spec takes at its peak on a dataset of
+ * this shape with a budget of `threads`, from the sizes isif_trainer_create
+ * and the evaluation allocate (the model's plan through isif_model_memory),
+ * without allocating them: the plan for B = 2·batch_size rows, parameters,
+ * gradients and momentum, the loss workspace, the loader's slots, the
+ * dataset itself (counted in full, though jobs on one dataset share it) and
+ * the evaluation's embeddings. The memory touched (resident), not merely
+ * reserved. Errors as isif_model_memory.
+ */
+enum isif_rc isif_train_memory_estimate(const struct isif_job_spec *spec,
+					const struct isif_dataset_shape *shape, int threads,
+					struct isif_memory_estimate *out, struct isif_error *err);
+
+/* The metrics CSV (isif train's metrics.csv and GET /jobs/{id}/metrics?format=csv):
+ * its header line and one row per epoch, each ending in a newline, appended
+ * to b; fields absent in an epoch (no evaluation, no unseen-category
+ * protocol) are empty. The one column list both writers use. */
+struct isif_strbuf;
+void isif_metrics_csv_header(struct isif_strbuf *b);
+void isif_metrics_csv_row(struct isif_strbuf *b, const struct isif_epoch_metrics *m);
 
 /* train_subset: reorders idx[0..count) by a fixed seeded shuffle (the same
  * for every job, so jobs with different seeds share the subset) and returns
