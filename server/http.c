@@ -16,6 +16,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -797,7 +798,22 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ISIF_EINVAL with the message every caller shows. */
 static enum isif_rc bad_listen(struct isif_error *err)
 {
-	return isif_fail(err, ISIF_EINVAL, "expected host:port or [v6]:port with a numeric address");
+	return isif_fail(err, ISIF_EINVAL, "expected address:port, [v6]:port or localhost:port "
+			 "(a numeric address; port 0 to 65535)");
+}
+
+/* The port: 1 to 5 decimal digits, 0..65535 (strtol alone would take
+ * " 80", "+80" and "-0"). */
+static bool parse_port(const char *s, uint16_t *port)
+{
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || n > 5 || s[n])
+		return false;
+	long p = strtol(s, NULL, 10);
+	if (p > 65535)
+		return false;
+	*port = (uint16_t)p;
+	return true;
 }
 
 enum isif_rc http_parse_listen(const char *spec, void *out, size_t *len, bool *loopback,
@@ -805,6 +821,7 @@ enum isif_rc http_parse_listen(const char *spec, void *out, size_t *len, bool *l
 {
 	char host[256];
 	const char *colon;
+	uint16_t port;
 	memset(out, 0, sizeof(struct sockaddr_storage));
 	if (spec[0] == '[') {
 		const char *end = strchr(spec, ']');
@@ -819,38 +836,88 @@ enum isif_rc http_parse_listen(const char *spec, void *out, size_t *len, bool *l
 			return bad_listen(err);
 		snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
 	}
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (!colon[1] || *end || port < 0 || port > 65535)
+	if (!parse_port(colon + 1, &port))
 		return bad_listen(err);
 	struct sockaddr_in *v4 = out;
 	struct sockaddr_in6 *v6 = out;
-	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+	/* "localhost" is 127.0.0.1 here, without asking a resolver: /etc/hosts
+	 * or DNS could make it anything, loopback check included. */
+	if (strcasecmp(host, "localhost") == 0)
+		snprintf(host, sizeof host, "127.0.0.1");
+	if (spec[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
 		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
+		v4->sin_port = htons(port);
 		*len = sizeof *v4;
 		*loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
 		return ISIF_OK;
 	}
-	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+	if (spec[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
 		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
+		v6->sin6_port = htons(port);
 		*len = sizeof *v6;
 		*loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
 		return ISIF_OK;
 	}
+	if (host[0] && strspn(host, "0123456789.") != strlen(host) && spec[0] != '[')
+		return isif_fail(err, ISIF_EINVAL, "\"%.64s\" is a host name: give a numeric "
+				 "address or localhost (names are not looked up)", host);
 	return bad_listen(err);
 }
 
-struct MHD_Daemon *http_start(struct app *app, int *port)
+/* The reason a bind failed, as an operator would want to read it. */
+static const char *bind_reason(int e)
 {
-	const struct config *cfg = app->cfg;
+	switch (e) {
+	case EADDRINUSE:
+		return "address already in use";
+	case EADDRNOTAVAIL:
+		return "address not available on this machine";
+	case EACCES:
+		return "permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)";
+	case EAFNOSUPPORT:
+		return "address family not supported here (IPv6 disabled?)";
+	default:
+		return strerror(e);
+	}
+}
+
+enum isif_rc http_listen(const char *spec, int *fd, struct isif_error *err)
+{
 	struct sockaddr_storage addr;
 	size_t alen;
 	bool loopback;
-	if (http_parse_listen(cfg->listen, &addr, &alen, &loopback, NULL)) {
-		log_error("--listen %s: expected host:port or [v6]:port with a numeric address",
-			  cfg->listen);
+	struct isif_error e_parse;
+	*fd = -1;
+	if (http_parse_listen(spec, &addr, &alen, &loopback, &e_parse))
+		return isif_fail(err, ISIF_EINVAL, "--listen %s: %s", spec, e_parse.msg);
+	int s = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1, e;
+	if (s < 0) {
+		e = errno;
+		return isif_fail(err, ISIF_EIO, "--listen %s: %s", spec, bind_reason(e));
+	}
+	/* As libmicrohttpd would: restart at once on a port in TIME_WAIT, and
+	 * an IPv6 socket that is IPv6 only. */
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (addr.ss_family == AF_INET6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(s, (struct sockaddr *)&addr, (socklen_t)alen) != 0 || listen(s, SOMAXCONN) != 0) {
+		e = errno;
+		close(s);
+		return isif_fail(err, ISIF_EIO, "--listen %s: %s", spec, bind_reason(e));
+	}
+	*fd = s;
+	return ISIF_OK;
+}
+
+struct MHD_Daemon *http_start(struct app *app, int listen_fd, int *port)
+{
+	const struct config *cfg = app->cfg;
+	struct sockaddr_storage addr;
+	socklen_t alen = sizeof addr;
+	if (getsockname(listen_fd, (struct sockaddr *)&addr, &alen) != 0) {
+		log_error("--listen %s: not a socket", cfg->listen);
+		close(listen_fd);
 		return NULL;
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -860,6 +927,7 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 	struct conn_table *t = conn_table_create(cfg);
 	if (!t) {
 		log_error("out of memory starting HTTP");
+		close(listen_fd);
 		return NULL;
 	}
 	/* libmicrohttpd's limit is split evenly over the pool's threads, and a
@@ -869,7 +937,7 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 	struct MHD_Daemon *d = MHD_start_daemon(
 		flags, 0, on_accept, t, on_request, app,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections + cfg->http_threads),
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -879,7 +947,9 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, t,
 		MHD_OPTION_END);
 	if (!d) {
-		log_error("cannot listen on %s (address in use, or not permitted?)", cfg->listen);
+		/* libmicrohttpd closed listen_fd on most of its failure paths, so
+		 * it is not closed here (at worst it leaks until the exit). */
+		log_error("--listen %s: libmicrohttpd did not start (see above)", cfg->listen);
 		conn_table_free(t);
 		return NULL;
 	}

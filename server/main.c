@@ -1,15 +1,19 @@
 /*
- * server/main.c — isifd's start-up and shutdown: flags, state directory,
- * token, database, scheduler (which resumes interrupted jobs), HTTP; then
- * the main thread waits for SIGTERM/SIGINT, ticking the event streams'
- * keep-alives once a second.
+ * server/main.c — isifd's start-up and shutdown: flags, token, the listen
+ * socket (bound first, so a port in use changes nothing), the state
+ * directory and its lock (one isifd per directory, statedir.h), database,
+ * scheduler (which resumes interrupted jobs), HTTP; then the main thread
+ * waits for SIGTERM/SIGINT, ticking the event streams' keep-alives once a
+ * second.
  *
  * Shutdown: stop accepting connections, cancel running jobs between
  * batches (they go back to the queue and resume from their last
  * checkpoint at the next start), end event streams, stop HTTP, close the
  * database, exit 0 — all within --shutdown-timeout plus a second or two.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,7 @@
 #include "prom.h"
 #include "scheduler.h"
 #include "sse.h"
+#include "statedir.h"
 #include "store.h"
 #include "urlfetch.h"
 
@@ -60,15 +65,18 @@ static enum isif_rc read_token(const char *path, char *token, size_t len, struct
 	return rc;
 }
 
-static enum isif_rc make_state_dir(const char *dir, struct isif_error *err)
+/* The bound address as a URL shows it: "127.0.0.1", "[::1]" (static buffer). */
+static const char *shown_host(const struct sockaddr_storage *a)
 {
-	char path[CONFIG_STR_LEN + 16];
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
-		return isif_fail(err, ISIF_EIO, "--state-dir %s: %s", dir, strerror(errno));
-	snprintf(path, sizeof path, "%s/jobs", dir);
-	if (mkdir(path, 0750) != 0 && errno != EEXIST)
-		return isif_fail(err, ISIF_EIO, "%s: %s", path, strerror(errno));
-	return ISIF_OK;
+	static char buf[INET6_ADDRSTRLEN + 2];
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (a->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, ip, sizeof ip);
+		snprintf(buf, sizeof buf, "[%s]", ip);
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, buf, sizeof buf);
+	}
+	return buf;
 }
 
 /* Waits for SIGTERM or SIGINT, calling sse_tick every second. */
@@ -132,7 +140,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isifd: --allow-url-addr: %s\n", err.msg);
 		return 2;
 	}
-	if (make_state_dir(cfg.state_dir, &err)) {
+	/* The address first, then the state directory's lock, then the
+	 * database: a start that cannot serve, or whose directory another
+	 * isifd uses, leaves the directory as it found it (no migration, no
+	 * job resumed). */
+	int listen_fd, lock_fd;
+	if (http_listen(cfg.listen, &listen_fd, &err)) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	if (statedir_lock(cfg.state_dir, &lock_fd, &err) ||
+	    statedir_make_jobs(cfg.state_dir, &err)) {
 		log_error("%s", err.msg);
 		return 1;
 	}
@@ -167,16 +185,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int port = 0;
-	struct MHD_Daemon *d = http_start(&app, &port);
+	struct MHD_Daemon *d = http_start(&app, listen_fd, &port);
 	if (!d) {
 		sched_stop(app.sched, (int)cfg.shutdown_timeout, NULL);
 		return 1;
 	}
-	char shown[CONFIG_STR_LEN];
-	snprintf(shown, sizeof shown, "%s", cfg.listen);
-	*strrchr(shown, ':') = '\0';
-	log_info("isifd listening on http://%s:%d/ (state %s, %ld workers%s)", shown, port,
-		 cfg.state_dir, cfg.workers, app.token[0] ? ", token required" : "");
+	log_info("isifd listening on http://%s:%d/ (state %s, %ld workers%s)", shown_host(&addr),
+		 port, cfg.state_dir, cfg.workers, app.token[0] ? ", token required" : "");
 
 	if (cfg.allow_url_addr[0])
 		log_warn("image URLs may reach %s (--allow-url-addr: meant for tests)",
@@ -201,6 +216,7 @@ int main(int argc, char **argv)
 	sse_bus_free(app.bus);
 	prom_free(app.prom);
 	store_close(st);
+	statedir_unlock(lock_fd);   /* after the database is closed */
 	log_info("isifd stopped");
 	return 0;
 }

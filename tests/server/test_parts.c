@@ -79,11 +79,27 @@ TEST(srv_listen_parse_and_loopback)
 	CHECK(lo && a.ss_family == AF_INET6);
 	CHECK_EQ(http_parse_listen("[::]:9000", &a, &len, &lo, NULL), ISIF_OK);
 	CHECK(!lo);
-	static const char *const bad[] = {"localhost:80", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
-					  "127.0.0.1:-1", "[::1]9000", "::1:80", ":80", "1.2.3.4:8x"};
+	/* localhost is 127.0.0.1 without a resolver, in any case. */
+	static const char *const local[] = {"localhost:80", "LocalHost:80"};
+	for (size_t i = 0; i < 2; i++) {
+		CHECK_EQ(http_parse_listen(local[i], &a, &len, &lo, NULL), ISIF_OK);
+		CHECK(lo && a.ss_family == AF_INET &&
+		      ntohl(((struct sockaddr_in *)&a)->sin_addr.s_addr) == 0x7f000001 &&
+		      ntohs(((struct sockaddr_in *)&a)->sin_port) == 80);
+	}
+	static const char *const bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
+					  "127.0.0.1:-1", "[::1]9000", "::1:80", ":80", "1.2.3.4:8x",
+					  "localhost", "localhost:", "localhost:+80", "localhost: 80",
+					  "localhost:0x50", "localhost:-0", "localhost:000080x",
+					  "localhost.:80", " localhost:80", "[localhost]:80", "[::1]",
+					  "[127.0.0.1]:80", "127.1:80", "1.2.3.4:80:80", "[]:80",
+					  "example.com:80", "localhost:123456"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		CHECK_MSG(http_parse_listen(bad[i], &a, &len, &lo, NULL) == ISIF_EINVAL, "accepted %s",
 			  bad[i]);
+	struct isif_error err = {0};
+	CHECK_EQ(http_parse_listen("example.com:80", &a, &len, &lo, &err), ISIF_EINVAL);
+	CHECK_MSG(strstr(err.msg, "\"example.com\" is a host name") != NULL, "%s", err.msg);
 }
 
 TEST(srv_prom_text_format)
