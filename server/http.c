@@ -38,33 +38,36 @@
 
 /* One row per method and path. The pattern is also the route's label on
  * /metrics: a path served for several methods is counted under its first
- * row, so it is one label. */
+ * row, so it is one label. params: the query parameters the handler reads,
+ * comma-separated; any other is refused with 400 before the handler runs
+ * (access_token, the token's RFC 6750 form, is accepted everywhere). */
 struct route {
 	const char *method;
 	const char *pattern;   /* segments; "{id}" matches one segment */
 	route_fn fn;
 	unsigned flags;
+	const char *params;
 };
 
 static const struct route routes[] = {
-	{"POST", "/jobs", route_jobs_create, BODY_JSON},
-	{"GET", "/jobs", route_jobs_list, 0},
-	{"GET", "/jobs/{id}", route_job_get, 0},
-	{"DELETE", "/jobs/{id}", route_job_delete, 0},
-	{"GET", "/jobs/{id}/metrics", route_job_metrics, 0},
-	{"GET", "/jobs/{id}/events", route_job_events, 0},
-	{"POST", "/jobs/{id}/cancel", route_job_cancel, 0},
-	{"GET", "/jobs/{id}/checkpoint", route_job_checkpoint, 0},
-	{"GET", "/healthz", route_healthz, NO_AUTH},
-	{"GET", "/metrics", route_metrics, 0},
-	{"GET", "/datasets", route_datasets, 0},
-	{"POST", "/datasets", route_datasets_create, BODY_JSON},
-	{"GET", "/datasets/{name}", route_dataset_get, 0},
-	{"GET", "/datasets/{name}/images/{split}/{index}", route_dataset_image, 0},
-	{"GET", "/neighbors", route_neighbors_get, 0},
-	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE},
-	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON},
-	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0},
+	{"POST", "/jobs", route_jobs_create, BODY_JSON, "priority"},
+	{"GET", "/jobs", route_jobs_list, 0, "status,limit"},
+	{"GET", "/jobs/{id}", route_job_get, 0, ""},
+	{"DELETE", "/jobs/{id}", route_job_delete, 0, ""},
+	{"GET", "/jobs/{id}/metrics", route_job_metrics, 0, "since,format"},
+	{"GET", "/jobs/{id}/events", route_job_events, 0, ""},
+	{"POST", "/jobs/{id}/cancel", route_job_cancel, 0, ""},
+	{"GET", "/jobs/{id}/checkpoint", route_job_checkpoint, 0, ""},
+	{"GET", "/healthz", route_healthz, NO_AUTH, ""},
+	{"GET", "/metrics", route_metrics, 0, ""},
+	{"GET", "/datasets", route_datasets, 0, ""},
+	{"POST", "/datasets", route_datasets_create, BODY_JSON, ""},
+	{"GET", "/datasets/{name}", route_dataset_get, 0, ""},
+	{"GET", "/datasets/{name}/images/{split}/{index}", route_dataset_image, 0, ""},
+	{"GET", "/neighbors", route_neighbors_get, 0, "image,k,split,job"},
+	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE, "k,split,job"},
+	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON, ""},
+	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0, "format,metadata,split"},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
@@ -590,6 +593,107 @@ static bool route_request(struct request *rq, enum MHD_Result *ret)
 	return false;
 }
 
+/* ---- query parameters -------------------------------------------------------- */
+
+/* Is key one of the comma-separated names in list? */
+static bool listed(const char *list, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == kl && strncmp(p, key, kl) == 0)
+			return true;
+	}
+	return false;
+}
+
+struct param_check {
+	const char *allowed;
+	const char *seen[HTTP_MAX_PARAMS];
+	int n;
+	const char *bad;       /* the first offending key */
+	const char *why;
+};
+
+static enum MHD_Result check_one_param(void *cls, enum MHD_ValueKind kind, const char *key,
+				       const char *value)
+{
+	struct param_check *c = cls;
+	(void)kind;
+	bool token = strcmp(key, "access_token") == 0;
+	if (!token && !listed(c->allowed, key))
+		c->why = "unknown query parameter";
+	else if (!token && !value)
+		c->why = "needs a value";
+	for (int i = 0; i < c->n && !c->why; i++)
+		if (strcmp(c->seen[i], key) == 0)
+			c->why = "given more than once";
+	if (c->why) {
+		c->bad = key;
+		return MHD_NO;
+	}
+	if (c->n < HTTP_MAX_PARAMS)
+		c->seen[c->n++] = key;
+	return MHD_YES;
+}
+
+/* Refuses (400) a query parameter the route does not take, one given twice
+ * or one without a value, so that a typo ("?stauts=running") is not silently
+ * ignored. Static files take any query (cache busting). */
+static bool check_params(struct request *rq, enum MHD_Result *ret)
+{
+	if (rq->route < 0)
+		return true;
+	struct param_check c = {.allowed = routes[rq->route].params};
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_one_param, &c);
+	if (!c.bad)
+		return true;
+	char takes[128] = "no query parameters";
+	if (c.allowed[0]) {
+		size_t o = 0;   /* "status,limit" shown as "status, limit" */
+		for (const char *p = c.allowed; *p && o + 3 < sizeof takes; p++) {
+			takes[o++] = *p;
+			if (*p == ',')
+				takes[o++] = ' ';
+		}
+		takes[o] = '\0';
+	}
+	*ret = http_error(rq, 400, "invalid_parameter", "%.64s: %s; %s %s takes %s",
+			  c.bad[0] ? c.bad : "\"\"", c.why, routes[rq->route].method,
+			  routes[rq->route].pattern, takes);
+	return false;
+}
+
+/*
+ * Request targets that are too long. libmicrohttpd 0.9.75 stores each query
+ * argument as a record in the connection's memory pool; when the pool runs
+ * out in the middle (a few thousand "a&a&..." in 8 KB do that) it logs a
+ * 431, but then overwrites the connection's state, so the answer is never
+ * sent and the client waits for --request-timeout. The URI log callback
+ * sees the raw target before libmicrohttpd splits the query: a target over
+ * HTTP_MAX_TARGET bytes or with more than HTTP_MAX_PARAMS parameters has its
+ * query cut off there (nothing is left to split, so libmicrohttpd cannot
+ * run out) and is answered 414 by on_request. The limits keep what is split
+ * well inside the smallest --connection-memory.
+ */
+static char target_too_long;   /* its address marks such a request */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)conn;
+	if (!uri)
+		return NULL;   /* a request line without a target */
+	char *q = strchr(uri, '?');
+	size_t n_params = 0;
+	for (const char *p = q; p && *p; p++)
+		n_params += *p == '&' || *p == '?';
+	if (strlen(uri) <= HTTP_MAX_TARGET && n_params <= HTTP_MAX_PARAMS)
+		return NULL;
+	if (q)
+		q[1] = '\0';   /* the buffer is the connection's own, and writable */
+	return &target_too_long;
+}
+
 /* Constant-time string equality (the token must not leak through timing). */
 static bool same_secret(const char *a, const char *b)
 {
@@ -723,8 +827,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct request *rq = *con_cls;
 	(void)version;
-	if (!rq) {
+	bool too_long = rq == (void *)&target_too_long;
+	if (!rq || too_long) {
 		rq = calloc(1, sizeof *rq);
+		*con_cls = rq;
 		if (!rq)
 			return MHD_NO;
 		rq->app = cls;
@@ -735,13 +841,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->label = N_LABELS;
 		rq->t0 = isif_now_s();
 		rq->max_body = (size_t)rq->app->cfg->max_body;
-		*con_cls = rq;
 		enum MHD_Result ret = MHD_YES;
+		if (too_long)
+			return http_error(rq, 414, "uri_too_long", "request target longer than %d "
+					  "bytes or with more than %d query parameters",
+					  HTTP_MAX_TARGET, HTTP_MAX_PARAMS);
 		if (!route_request(rq, &ret))
 			return ret;
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE))
 			rq->max_body = (size_t)rq->app->cfg->max_image_bytes;
-		if (!admit(rq, &ret))
+		if (!admit(rq, &ret) || !check_params(rq, &ret))
 			return ret;
 		/* Answer on the next call, once the request is fully read: a
 		 * response queued from this first call makes libmicrohttpd close
@@ -770,8 +879,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct app *app = cls;
 	struct request *rq = *con_cls;
 	conn_mark(conn, false);  /* the next request's deadline starts now */
-	if (!rq)
-		return;
+	*con_cls = NULL;
+	if (!rq || rq == (void *)&target_too_long)
+		return;   /* ended before on_request saw it */
 	double dt = isif_now_s() - rq->t0;
 	if (app->prom)
 		prom_observe_request(app->prom, rq->label, rq->method, rq->status, dt);
@@ -781,7 +891,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
 	free(rq->body);
 	free(rq);
-	*con_cls = NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -945,6 +1054,7 @@ struct MHD_Daemon *http_start(struct app *app, int listen_fd, int *port)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, t,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 		MHD_OPTION_END);
 	if (!d) {
 		/* libmicrohttpd closed listen_fd on most of its failure paths, so
