@@ -210,12 +210,15 @@ static void remove_stale_snapshots(const char *job_dir, const char *keep)
 
 /* ---- events ----------------------------------------------------------------- */
 
-/* Publishes the job's current row as a "state" event. */
+/* Publishes the job's current row as a "state" event, shaped as GET
+ * /jobs/{id} shows it: "progress" included (null once not running). */
 static void publish_state(struct scheduler *s, int64_t id)
 {
 	json_t *job = NULL;
 	if (!s->o.bus || store_job_json(s->st, id, &job, NULL) != ISIF_OK)
 		return;
+	json_t *progress = sched_progress_json(s, id);
+	json_object_set_new(job, "progress", progress ? progress : json_null());
 	const char *status = json_string_value(json_object_get(job, "status"));
 	int st = status ? job_status_parse(status) : -1;
 	sse_publish(s->o.bus, id, "state", job, st >= 0 && job_status_final(st));
