@@ -8,12 +8,16 @@
  *
  * Shutdown: stop accepting connections, cancel running jobs between
  * batches (they go back to the queue and resume from their last
- * checkpoint at the next start), end event streams, stop HTTP, close the
- * database, exit 0 — all within --shutdown-timeout plus a second or two.
+ * checkpoint at the next start), end event streams with a "shutdown"
+ * event, stop HTTP, close the database, exit 0 — and whatever still runs
+ * then, a watchdog ends the process --shutdown-timeout + 1 s after the
+ * signal (at once on a second one).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include "store.h"
 #include "urlfetch.h"
 
+#include "isif/base/clock.h"
 #include "isif/base/common.h"
 #include "isif/base/fileio.h"
 
@@ -77,6 +82,68 @@ static const char *shown_host(const struct sockaddr_storage *a)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, buf, sizeof buf);
 	}
 	return buf;
+}
+
+/*
+ * The bound on shutdown. After the first SIGTERM/SIGINT the shutdown below
+ * runs in order (stop accepting, stop jobs within --shutdown-timeout, end
+ * event streams, stop HTTP), but a step can still hang: an HTTP thread in
+ * a slow handler is joined by MHD_stop_daemon. This thread ends the process
+ * at the deadline (--shutdown-timeout + 1 s after the signal), or at once
+ * on a second signal. Exiting there is as safe as kill -9: every commit is
+ * already in the database, and a job still running resumes at next start.
+ */
+static struct {
+	double deadline;
+	long seconds;
+} watchdog;
+
+static void *watchdog_main(void *arg)
+{
+	(void)arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (;;) {
+		double left = watchdog.deadline - isif_now_s();
+		if (left <= 0) {
+			log_warn("shutdown still not done %ld s after the signal; exiting now",
+				 watchdog.seconds);
+			_exit(0);
+		}
+		if (left > 0.2)
+			left = 0.2;
+		struct timespec ts = {0, (long)(left * 1e9)};
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_warn("second %s during shutdown: exiting now",
+				 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			_exit(0);
+		}
+	}
+	return NULL;
+}
+
+static void start_watchdog(double deadline, long seconds)
+{
+	pthread_t t;
+	watchdog.deadline = deadline;
+	watchdog.seconds = seconds;
+	if (pthread_create(&t, NULL, watchdog_main, NULL) == 0)
+		pthread_detach(t);
+	else
+		log_warn("shutdown: no watchdog thread; the shutdown is not bounded");
+}
+
+/* Gives the event streams until `until` to send their last event and end
+ * (their connections resume; MHD_stop_daemon would cut them mid-way). */
+static void drain_streams(struct sse_bus *bus, double until)
+{
+	while (sse_stream_count(bus) > 0 && isif_now_s() < until) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* Waits for SIGTERM or SIGINT, calling sse_tick every second. */
@@ -198,17 +265,24 @@ int main(int argc, char **argv)
 			 cfg.allow_url_addr);
 
 	int sig = wait_for_signal(app.bus);
-	log_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	double deadline = isif_now_s() + (double)cfg.shutdown_timeout + 1.0;
+	log_info("received %s: shutting down (at most %ld s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+		 cfg.shutdown_timeout + 1);
+	start_watchdog(deadline, cfg.shutdown_timeout + 1);
 	http_quiesce(d);
-	if (sched_stop(app.sched, (int)cfg.shutdown_timeout, NULL) != ISIF_OK) {
-		/* A job did not reach a batch boundary in time. Its row still says
-		 * running, so the next start resumes it from its last checkpoint. */
+	bool jobs_stopped = sched_stop(app.sched, (int)cfg.shutdown_timeout, NULL) == ISIF_OK;
+	if (!jobs_stopped)
 		log_warn("jobs still running after %lds; exiting anyway", cfg.shutdown_timeout);
-		sse_bus_shutdown(app.bus);
+	sse_bus_shutdown(app.bus);
+	drain_streams(app.bus, deadline - 0.25);
+	http_stop(d);
+	if (!jobs_stopped) {
+		/* A job did not reach a batch boundary in time. Its row still says
+		 * running, so the next start resumes it from its last checkpoint;
+		 * its worker cannot be joined, so nothing is freed. */
+		log_info("isifd stopped");
 		_exit(0);
 	}
-	sse_bus_shutdown(app.bus);
-	http_stop(d);
 	sched_free(app.sched);
 	jobrun_free(jr);
 	index_cache_free(app.indexes);
