@@ -35,19 +35,21 @@ TEST(srv_config_defaults_and_parse)
 	CHECK_EQ(c.max_body, 1 << 20);
 	CHECK(c.token_file[0] == '\0');
 	char *argv[] = {"isifd", "--workers", "3", "--state-dir=/tmp/x", "--verbose",
-			"--max-queued=0", NULL};
+			"--max-queued=1", NULL};
 	bool printed = true;
 	CHECK_EQ(config_parse(&c, 6, argv, &printed, &err), ISIF_OK);
 	CHECK(!printed);
 	CHECK_EQ(c.workers, 3);
 	CHECK(strcmp(c.state_dir, "/tmp/x") == 0);
 	CHECK_EQ(c.verbose, 1);
-	CHECK_EQ(c.max_queued, 0);
+	CHECK_EQ(c.max_queued, 1);
 	static const struct { const char *arg, *want; } bad[] = {
 		{"--workers=0", "--workers: must be an integer between 1 and 64"},
 		{"--workers=65", "--workers: must be"},
 		{"--workers=2x", "--workers: must be"},
 		{"--max-body=10", "--max-body: must be"},
+		/* 0 made every POST /jobs a 429: refused at start instead. */
+		{"--max-queued=0", "--max-queued: must be an integer between 1 and 100000"},
 		{"--nope", "unknown flag \"--nope\""},
 		{"--verbose=1", "--verbose takes no value"},
 		{"stray", "unexpected argument"},
