@@ -204,7 +204,7 @@ sanitize: deps test-deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BUILD=build/asan SANITIZED=1 bash tests/run_all.sh
 
-## tsan: ThreadSanitizer over the threaded tests (loader, trainer, kNN search, scheduler, store) and isifd under api/ssrf/hostile
+## tsan: ThreadSanitizer over the threaded tests (loader, trainer, kNN search, scheduler, store) and isifd under api/ssrf/hostile/ops
 tsan: deps
 	$(MAKE) FLAVOUR=tsan build/tsan/unit_tests
 	TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests loader_ trainer_ knn_search_

@@ -26,19 +26,22 @@ struct opt {
 
 static const struct opt opts[] = {
 	{"listen", OPT_STR, O(listen), "127.0.0.1:8080", 0, 0, 0,
-	 "address:port to serve on (port 0: any free port; a non-loopback address needs --token-file)"},
+	 "address:port to serve on: IPv4, [IPv6] or localhost (127.0.0.1; no name is looked "
+	 "up); port 0: any free port; a non-loopback address needs --token-file"},
 	{"state-dir", OPT_STR, O(state_dir), "./var", 0, 0, 0,
-	 "directory of isifd.db, checkpoints and artefacts (created if missing)"},
+	 "directory of isifd.db, checkpoints and artefacts (created if missing); locked: one "
+	 "isifd per directory"},
 	{"web-dir", OPT_STR, O(web_dir), "web", 0, 0, 0,
-	 "directory of the dashboard files served under /"},
+	 "directory of the dashboard files served under / (regular files only, reached "
+	 "without symbolic links)"},
 	{"token-file", OPT_STR, O(token_file), "", 0, 0, 0,
 	 "file holding the bearer token every request but GET /healthz must send"},
 	{"workers", OPT_INT, O(workers), NULL, 1, 1, 64,
 	 "training jobs run at once (worker threads)"},
 	{"cores", OPT_INT, O(cores), NULL, 0, 0, 4096,
 	 "cores shared by the workers (0: all online cores); a job gets cores/workers threads"},
-	{"max-queued", OPT_INT, O(max_queued), NULL, 100, 0, 100000,
-	 "waiting jobs allowed; POST /jobs answers 429 beyond"},
+	{"max-queued", OPT_INT, O(max_queued), NULL, 100, 1, 100000,
+	 "waiting jobs allowed (at least 1); POST /jobs answers 429 beyond"},
 	{"max-job-memory", OPT_INT, O(max_job_memory), NULL, 0, 0, 1L << 40,
 	 "MiB a job's estimated peak memory may reach; POST /jobs refuses more (0: half of "
 	 "the machine's memory, MemTotal or the cgroup's limit if lower, divided by --workers)"},
@@ -65,7 +68,8 @@ static const struct opt opts[] = {
 	{"progress-interval-ms", OPT_INT, O(progress_interval_ms), NULL, 500, 0, 60000,
 	 "least milliseconds between two progress events of a job"},
 	{"shutdown-timeout", OPT_INT, O(shutdown_timeout), NULL, 8, 1, 60,
-	 "seconds SIGTERM waits for running jobs to stop before exiting anyway"},
+	 "seconds SIGTERM waits for running jobs to stop; isifd exits within this + 1 s "
+	 "(at once on a second signal)"},
 	{"verbose", OPT_FLAG, O(verbose), NULL, 0, 0, 1,
 	 "also log every request and debug detail"},
 	/* retrieval: /neighbors, image uploads and URL fetches */

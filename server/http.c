@@ -16,6 +16,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,33 +38,36 @@
 
 /* One row per method and path. The pattern is also the route's label on
  * /metrics: a path served for several methods is counted under its first
- * row, so it is one label. */
+ * row, so it is one label. params: the query parameters the handler reads,
+ * comma-separated; any other is refused with 400 before the handler runs
+ * (access_token, the token's RFC 6750 form, is accepted everywhere). */
 struct route {
 	const char *method;
 	const char *pattern;   /* segments; "{id}" matches one segment */
 	route_fn fn;
 	unsigned flags;
+	const char *params;
 };
 
 static const struct route routes[] = {
-	{"POST", "/jobs", route_jobs_create, BODY_JSON},
-	{"GET", "/jobs", route_jobs_list, 0},
-	{"GET", "/jobs/{id}", route_job_get, 0},
-	{"DELETE", "/jobs/{id}", route_job_delete, 0},
-	{"GET", "/jobs/{id}/metrics", route_job_metrics, 0},
-	{"GET", "/jobs/{id}/events", route_job_events, 0},
-	{"POST", "/jobs/{id}/cancel", route_job_cancel, 0},
-	{"GET", "/jobs/{id}/checkpoint", route_job_checkpoint, 0},
-	{"GET", "/healthz", route_healthz, NO_AUTH},
-	{"GET", "/metrics", route_metrics, 0},
-	{"GET", "/datasets", route_datasets, 0},
-	{"POST", "/datasets", route_datasets_create, BODY_JSON},
-	{"GET", "/datasets/{name}", route_dataset_get, 0},
-	{"GET", "/datasets/{name}/images/{split}/{index}", route_dataset_image, 0},
-	{"GET", "/neighbors", route_neighbors_get, 0},
-	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE},
-	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON},
-	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0},
+	{"POST", "/jobs", route_jobs_create, BODY_JSON, "priority"},
+	{"GET", "/jobs", route_jobs_list, 0, "status,limit"},
+	{"GET", "/jobs/{id}", route_job_get, 0, ""},
+	{"DELETE", "/jobs/{id}", route_job_delete, 0, ""},
+	{"GET", "/jobs/{id}/metrics", route_job_metrics, 0, "since,format"},
+	{"GET", "/jobs/{id}/events", route_job_events, 0, ""},
+	{"POST", "/jobs/{id}/cancel", route_job_cancel, 0, ""},
+	{"GET", "/jobs/{id}/checkpoint", route_job_checkpoint, 0, ""},
+	{"GET", "/healthz", route_healthz, NO_AUTH, ""},
+	{"GET", "/metrics", route_metrics, 0, ""},
+	{"GET", "/datasets", route_datasets, 0, ""},
+	{"POST", "/datasets", route_datasets_create, BODY_JSON, ""},
+	{"GET", "/datasets/{name}", route_dataset_get, 0, ""},
+	{"GET", "/datasets/{name}/images/{split}/{index}", route_dataset_image, 0, ""},
+	{"GET", "/neighbors", route_neighbors_get, 0, "image,k,split,job"},
+	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE, "k,split,job"},
+	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON, ""},
+	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0, "format,metadata,split"},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
@@ -589,6 +593,107 @@ static bool route_request(struct request *rq, enum MHD_Result *ret)
 	return false;
 }
 
+/* ---- query parameters -------------------------------------------------------- */
+
+/* Is key one of the comma-separated names in list? */
+static bool listed(const char *list, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = list; *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == kl && strncmp(p, key, kl) == 0)
+			return true;
+	}
+	return false;
+}
+
+struct param_check {
+	const char *allowed;
+	const char *seen[HTTP_MAX_PARAMS];
+	int n;
+	const char *bad;       /* the first offending key */
+	const char *why;
+};
+
+static enum MHD_Result check_one_param(void *cls, enum MHD_ValueKind kind, const char *key,
+				       const char *value)
+{
+	struct param_check *c = cls;
+	(void)kind;
+	bool token = strcmp(key, "access_token") == 0;
+	if (!token && !listed(c->allowed, key))
+		c->why = "unknown query parameter";
+	else if (!token && !value)
+		c->why = "needs a value";
+	for (int i = 0; i < c->n && !c->why; i++)
+		if (strcmp(c->seen[i], key) == 0)
+			c->why = "given more than once";
+	if (c->why) {
+		c->bad = key;
+		return MHD_NO;
+	}
+	if (c->n < HTTP_MAX_PARAMS)
+		c->seen[c->n++] = key;
+	return MHD_YES;
+}
+
+/* Refuses (400) a query parameter the route does not take, one given twice
+ * or one without a value, so that a typo ("?stauts=running") is not silently
+ * ignored. Static files take any query (cache busting). */
+static bool check_params(struct request *rq, enum MHD_Result *ret)
+{
+	if (rq->route < 0)
+		return true;
+	struct param_check c = {.allowed = routes[rq->route].params};
+	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_one_param, &c);
+	if (!c.bad)
+		return true;
+	char takes[128] = "no query parameters";
+	if (c.allowed[0]) {
+		size_t o = 0;   /* "status,limit" shown as "status, limit" */
+		for (const char *p = c.allowed; *p && o + 3 < sizeof takes; p++) {
+			takes[o++] = *p;
+			if (*p == ',')
+				takes[o++] = ' ';
+		}
+		takes[o] = '\0';
+	}
+	*ret = http_error(rq, 400, "invalid_parameter", "%.64s: %s; %s %s takes %s",
+			  c.bad[0] ? c.bad : "\"\"", c.why, routes[rq->route].method,
+			  routes[rq->route].pattern, takes);
+	return false;
+}
+
+/*
+ * Request targets that are too long. libmicrohttpd 0.9.75 stores each query
+ * argument as a record in the connection's memory pool; when the pool runs
+ * out in the middle (a few thousand "a&a&..." in 8 KB do that) it logs a
+ * 431, but then overwrites the connection's state, so the answer is never
+ * sent and the client waits for --request-timeout. The URI log callback
+ * sees the raw target before libmicrohttpd splits the query: a target over
+ * HTTP_MAX_TARGET bytes or with more than HTTP_MAX_PARAMS parameters has its
+ * query cut off there (nothing is left to split, so libmicrohttpd cannot
+ * run out) and is answered 414 by on_request. The limits keep what is split
+ * well inside the smallest --connection-memory.
+ */
+static char target_too_long;   /* its address marks such a request */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)conn;
+	if (!uri)
+		return NULL;   /* a request line without a target */
+	char *q = strchr(uri, '?');
+	size_t n_params = 0;
+	for (const char *p = q; p && *p; p++)
+		n_params += *p == '&' || *p == '?';
+	if (strlen(uri) <= HTTP_MAX_TARGET && n_params <= HTTP_MAX_PARAMS)
+		return NULL;
+	if (q)
+		q[1] = '\0';   /* the buffer is the connection's own, and writable */
+	return &target_too_long;
+}
+
 /* Constant-time string equality (the token must not leak through timing). */
 static bool same_secret(const char *a, const char *b)
 {
@@ -722,8 +827,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct request *rq = *con_cls;
 	(void)version;
-	if (!rq) {
+	bool too_long = rq == (void *)&target_too_long;
+	if (!rq || too_long) {
 		rq = calloc(1, sizeof *rq);
+		*con_cls = rq;
 		if (!rq)
 			return MHD_NO;
 		rq->app = cls;
@@ -734,13 +841,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->label = N_LABELS;
 		rq->t0 = isif_now_s();
 		rq->max_body = (size_t)rq->app->cfg->max_body;
-		*con_cls = rq;
 		enum MHD_Result ret = MHD_YES;
+		if (too_long)
+			return http_error(rq, 414, "uri_too_long", "request target longer than %d "
+					  "bytes or with more than %d query parameters",
+					  HTTP_MAX_TARGET, HTTP_MAX_PARAMS);
 		if (!route_request(rq, &ret))
 			return ret;
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE))
 			rq->max_body = (size_t)rq->app->cfg->max_image_bytes;
-		if (!admit(rq, &ret))
+		if (!admit(rq, &ret) || !check_params(rq, &ret))
 			return ret;
 		/* Answer on the next call, once the request is fully read: a
 		 * response queued from this first call makes libmicrohttpd close
@@ -769,8 +879,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct app *app = cls;
 	struct request *rq = *con_cls;
 	conn_mark(conn, false);  /* the next request's deadline starts now */
-	if (!rq)
-		return;
+	*con_cls = NULL;
+	if (!rq || rq == (void *)&target_too_long)
+		return;   /* ended before on_request saw it */
 	double dt = isif_now_s() - rq->t0;
 	if (app->prom)
 		prom_observe_request(app->prom, rq->label, rq->method, rq->status, dt);
@@ -780,7 +891,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
 	free(rq->body);
 	free(rq);
-	*con_cls = NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -797,7 +907,22 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ISIF_EINVAL with the message every caller shows. */
 static enum isif_rc bad_listen(struct isif_error *err)
 {
-	return isif_fail(err, ISIF_EINVAL, "expected host:port or [v6]:port with a numeric address");
+	return isif_fail(err, ISIF_EINVAL, "expected address:port, [v6]:port or localhost:port "
+			 "(a numeric address; port 0 to 65535)");
+}
+
+/* The port: 1 to 5 decimal digits, 0..65535 (strtol alone would take
+ * " 80", "+80" and "-0"). */
+static bool parse_port(const char *s, uint16_t *port)
+{
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || n > 5 || s[n])
+		return false;
+	long p = strtol(s, NULL, 10);
+	if (p > 65535)
+		return false;
+	*port = (uint16_t)p;
+	return true;
 }
 
 enum isif_rc http_parse_listen(const char *spec, void *out, size_t *len, bool *loopback,
@@ -805,6 +930,7 @@ enum isif_rc http_parse_listen(const char *spec, void *out, size_t *len, bool *l
 {
 	char host[256];
 	const char *colon;
+	uint16_t port;
 	memset(out, 0, sizeof(struct sockaddr_storage));
 	if (spec[0] == '[') {
 		const char *end = strchr(spec, ']');
@@ -819,38 +945,88 @@ enum isif_rc http_parse_listen(const char *spec, void *out, size_t *len, bool *l
 			return bad_listen(err);
 		snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
 	}
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (!colon[1] || *end || port < 0 || port > 65535)
+	if (!parse_port(colon + 1, &port))
 		return bad_listen(err);
 	struct sockaddr_in *v4 = out;
 	struct sockaddr_in6 *v6 = out;
-	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+	/* "localhost" is 127.0.0.1 here, without asking a resolver: /etc/hosts
+	 * or DNS could make it anything, loopback check included. */
+	if (strcasecmp(host, "localhost") == 0)
+		snprintf(host, sizeof host, "127.0.0.1");
+	if (spec[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
 		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
+		v4->sin_port = htons(port);
 		*len = sizeof *v4;
 		*loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
 		return ISIF_OK;
 	}
-	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+	if (spec[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
 		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
+		v6->sin6_port = htons(port);
 		*len = sizeof *v6;
 		*loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
 		return ISIF_OK;
 	}
+	if (host[0] && strspn(host, "0123456789.") != strlen(host) && spec[0] != '[')
+		return isif_fail(err, ISIF_EINVAL, "\"%.64s\" is a host name: give a numeric "
+				 "address or localhost (names are not looked up)", host);
 	return bad_listen(err);
 }
 
-struct MHD_Daemon *http_start(struct app *app, int *port)
+/* The reason a bind failed, as an operator would want to read it. */
+static const char *bind_reason(int e)
 {
-	const struct config *cfg = app->cfg;
+	switch (e) {
+	case EADDRINUSE:
+		return "address already in use";
+	case EADDRNOTAVAIL:
+		return "address not available on this machine";
+	case EACCES:
+		return "permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)";
+	case EAFNOSUPPORT:
+		return "address family not supported here (IPv6 disabled?)";
+	default:
+		return strerror(e);
+	}
+}
+
+enum isif_rc http_listen(const char *spec, int *fd, struct isif_error *err)
+{
 	struct sockaddr_storage addr;
 	size_t alen;
 	bool loopback;
-	if (http_parse_listen(cfg->listen, &addr, &alen, &loopback, NULL)) {
-		log_error("--listen %s: expected host:port or [v6]:port with a numeric address",
-			  cfg->listen);
+	struct isif_error e_parse;
+	*fd = -1;
+	if (http_parse_listen(spec, &addr, &alen, &loopback, &e_parse))
+		return isif_fail(err, ISIF_EINVAL, "--listen %s: %s", spec, e_parse.msg);
+	int s = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1, e;
+	if (s < 0) {
+		e = errno;
+		return isif_fail(err, ISIF_EIO, "--listen %s: %s", spec, bind_reason(e));
+	}
+	/* As libmicrohttpd would: restart at once on a port in TIME_WAIT, and
+	 * an IPv6 socket that is IPv6 only. */
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (addr.ss_family == AF_INET6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(s, (struct sockaddr *)&addr, (socklen_t)alen) != 0 || listen(s, SOMAXCONN) != 0) {
+		e = errno;
+		close(s);
+		return isif_fail(err, ISIF_EIO, "--listen %s: %s", spec, bind_reason(e));
+	}
+	*fd = s;
+	return ISIF_OK;
+}
+
+struct MHD_Daemon *http_start(struct app *app, int listen_fd, int *port)
+{
+	const struct config *cfg = app->cfg;
+	struct sockaddr_storage addr;
+	socklen_t alen = sizeof addr;
+	if (getsockname(listen_fd, (struct sockaddr *)&addr, &alen) != 0) {
+		log_error("--listen %s: not a socket", cfg->listen);
+		close(listen_fd);
 		return NULL;
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -860,6 +1036,7 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 	struct conn_table *t = conn_table_create(cfg);
 	if (!t) {
 		log_error("out of memory starting HTTP");
+		close(listen_fd);
 		return NULL;
 	}
 	/* libmicrohttpd's limit is split evenly over the pool's threads, and a
@@ -869,7 +1046,7 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 	struct MHD_Daemon *d = MHD_start_daemon(
 		flags, 0, on_accept, t, on_request, app,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_connections + cfg->http_threads),
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -877,9 +1054,12 @@ struct MHD_Daemon *http_start(struct app *app, int *port)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, t,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 		MHD_OPTION_END);
 	if (!d) {
-		log_error("cannot listen on %s (address in use, or not permitted?)", cfg->listen);
+		/* libmicrohttpd closed listen_fd on most of its failure paths, so
+		 * it is not closed here (at worst it leaks until the exit). */
+		log_error("--listen %s: libmicrohttpd did not start (see above)", cfg->listen);
 		conn_table_free(t);
 		return NULL;
 	}

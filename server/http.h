@@ -36,6 +36,8 @@ struct app {
 };
 
 #define HTTP_MAX_SEGS 4
+#define HTTP_MAX_TARGET 8000  /* bytes of a request target (path and query); 414 beyond */
+#define HTTP_MAX_PARAMS 32    /* query parameters of one request; 414 beyond */
 
 struct request {
 	struct app *app;
@@ -58,13 +60,21 @@ struct request {
 
 typedef enum MHD_Result (*route_fn)(struct request *rq);
 
-/* Parses "host:port" / "[v6]:port" into a socket address; ISIF_OK, or
- * ISIF_EINVAL with err. *loopback says whether it is 127.0.0.0/8 or ::1. */
+/* Parses "a.b.c.d:port", "[v6]:port" or "localhost:port" (127.0.0.1; no
+ * name is looked up) into a socket address; ISIF_OK, or ISIF_EINVAL with
+ * err. *loopback says whether it is 127.0.0.0/8 or ::1. */
 enum isif_rc http_parse_listen(const char *spec, void *sockaddr_out, size_t *len, bool *loopback,
 			       struct isif_error *err);
 
-/* Starts the daemon; returns NULL after logging why. *port: the bound port. */
-struct MHD_Daemon *http_start(struct app *app, int *port);
+/* A socket bound to --listen's address and listening, in *fd (close-on-exec),
+ * so that start-up can fail on the address before it touches the state
+ * directory: ISIF_EINVAL for a bad spec, ISIF_EIO with "--listen SPEC:
+ * address already in use" (or the other reason) when it cannot bind. */
+enum isif_rc http_listen(const char *spec, int *fd, struct isif_error *err);
+
+/* Starts the daemon on listen_fd (from http_listen; taken, closed by
+ * http_stop); returns NULL after logging why. *port: the bound port. */
+struct MHD_Daemon *http_start(struct app *app, int listen_fd, int *port);
 
 /* Stops accepting new connections (SIGTERM). */
 void http_quiesce(struct MHD_Daemon *d);

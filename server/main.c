@@ -1,15 +1,23 @@
 /*
- * server/main.c — isifd's start-up and shutdown: flags, state directory,
- * token, database, scheduler (which resumes interrupted jobs), HTTP; then
- * the main thread waits for SIGTERM/SIGINT, ticking the event streams'
- * keep-alives once a second.
+ * server/main.c — isifd's start-up and shutdown: flags, token, the listen
+ * socket (bound first, so a port in use changes nothing), the state
+ * directory and its lock (one isifd per directory, statedir.h), database,
+ * scheduler (which resumes interrupted jobs), HTTP; then the main thread
+ * waits for SIGTERM/SIGINT, ticking the event streams' keep-alives once a
+ * second.
  *
  * Shutdown: stop accepting connections, cancel running jobs between
  * batches (they go back to the queue and resume from their last
- * checkpoint at the next start), end event streams, stop HTTP, close the
- * database, exit 0 — all within --shutdown-timeout plus a second or two.
+ * checkpoint at the next start), end event streams with a "shutdown"
+ * event, stop HTTP, close the database, exit 0 — and whatever still runs
+ * then, a watchdog ends the process --shutdown-timeout + 1 s after the
+ * signal (at once on a second one).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +36,11 @@
 #include "prom.h"
 #include "scheduler.h"
 #include "sse.h"
+#include "statedir.h"
 #include "store.h"
 #include "urlfetch.h"
 
+#include "isif/base/clock.h"
 #include "isif/base/common.h"
 #include "isif/base/fileio.h"
 
@@ -60,15 +70,80 @@ static enum isif_rc read_token(const char *path, char *token, size_t len, struct
 	return rc;
 }
 
-static enum isif_rc make_state_dir(const char *dir, struct isif_error *err)
+/* The bound address as a URL shows it: "127.0.0.1", "[::1]" (static buffer). */
+static const char *shown_host(const struct sockaddr_storage *a)
 {
-	char path[CONFIG_STR_LEN + 16];
-	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
-		return isif_fail(err, ISIF_EIO, "--state-dir %s: %s", dir, strerror(errno));
-	snprintf(path, sizeof path, "%s/jobs", dir);
-	if (mkdir(path, 0750) != 0 && errno != EEXIST)
-		return isif_fail(err, ISIF_EIO, "%s: %s", path, strerror(errno));
-	return ISIF_OK;
+	static char buf[INET6_ADDRSTRLEN + 2];
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (a->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, ip, sizeof ip);
+		snprintf(buf, sizeof buf, "[%s]", ip);
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, buf, sizeof buf);
+	}
+	return buf;
+}
+
+/*
+ * The bound on shutdown. After the first SIGTERM/SIGINT the shutdown below
+ * runs in order (stop accepting, stop jobs within --shutdown-timeout, end
+ * event streams, stop HTTP), but a step can still hang: an HTTP thread in
+ * a slow handler is joined by MHD_stop_daemon. This thread ends the process
+ * at the deadline (--shutdown-timeout + 1 s after the signal), or at once
+ * on a second signal. Exiting there is as safe as kill -9: every commit is
+ * already in the database, and a job still running resumes at next start.
+ */
+static struct {
+	double deadline;
+	long seconds;
+} watchdog;
+
+static void *watchdog_main(void *arg)
+{
+	(void)arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	for (;;) {
+		double left = watchdog.deadline - isif_now_s();
+		if (left <= 0) {
+			log_warn("shutdown still not done %ld s after the signal; exiting now",
+				 watchdog.seconds);
+			_exit(0);
+		}
+		if (left > 0.2)
+			left = 0.2;
+		struct timespec ts = {0, (long)(left * 1e9)};
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_warn("second %s during shutdown: exiting now",
+				 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			_exit(0);
+		}
+	}
+	return NULL;
+}
+
+static void start_watchdog(double deadline, long seconds)
+{
+	pthread_t t;
+	watchdog.deadline = deadline;
+	watchdog.seconds = seconds;
+	if (pthread_create(&t, NULL, watchdog_main, NULL) == 0)
+		pthread_detach(t);
+	else
+		log_warn("shutdown: no watchdog thread; the shutdown is not bounded");
+}
+
+/* Gives the event streams until `until` to send their last event and end
+ * (their connections resume; MHD_stop_daemon would cut them mid-way). */
+static void drain_streams(struct sse_bus *bus, double until)
+{
+	while (sse_stream_count(bus) > 0 && isif_now_s() < until) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* Waits for SIGTERM or SIGINT, calling sse_tick every second. */
@@ -132,7 +207,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isifd: --allow-url-addr: %s\n", err.msg);
 		return 2;
 	}
-	if (make_state_dir(cfg.state_dir, &err)) {
+	/* The address first, then the state directory's lock, then the
+	 * database: a start that cannot serve, or whose directory another
+	 * isifd uses, leaves the directory as it found it (no migration, no
+	 * job resumed). */
+	int listen_fd, lock_fd;
+	if (http_listen(cfg.listen, &listen_fd, &err)) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	if (statedir_lock(cfg.state_dir, &lock_fd, &err) ||
+	    statedir_make_jobs(cfg.state_dir, &err)) {
 		log_error("%s", err.msg);
 		return 1;
 	}
@@ -167,33 +252,37 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int port = 0;
-	struct MHD_Daemon *d = http_start(&app, &port);
+	struct MHD_Daemon *d = http_start(&app, listen_fd, &port);
 	if (!d) {
 		sched_stop(app.sched, (int)cfg.shutdown_timeout, NULL);
 		return 1;
 	}
-	char shown[CONFIG_STR_LEN];
-	snprintf(shown, sizeof shown, "%s", cfg.listen);
-	*strrchr(shown, ':') = '\0';
-	log_info("isifd listening on http://%s:%d/ (state %s, %ld workers%s)", shown, port,
-		 cfg.state_dir, cfg.workers, app.token[0] ? ", token required" : "");
+	log_info("isifd listening on http://%s:%d/ (state %s, %ld workers%s)", shown_host(&addr),
+		 port, cfg.state_dir, cfg.workers, app.token[0] ? ", token required" : "");
 
 	if (cfg.allow_url_addr[0])
 		log_warn("image URLs may reach %s (--allow-url-addr: meant for tests)",
 			 cfg.allow_url_addr);
 
 	int sig = wait_for_signal(app.bus);
-	log_info("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	double deadline = isif_now_s() + (double)cfg.shutdown_timeout + 1.0;
+	log_info("received %s: shutting down (at most %ld s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+		 cfg.shutdown_timeout + 1);
+	start_watchdog(deadline, cfg.shutdown_timeout + 1);
 	http_quiesce(d);
-	if (sched_stop(app.sched, (int)cfg.shutdown_timeout, NULL) != ISIF_OK) {
-		/* A job did not reach a batch boundary in time. Its row still says
-		 * running, so the next start resumes it from its last checkpoint. */
+	bool jobs_stopped = sched_stop(app.sched, (int)cfg.shutdown_timeout, NULL) == ISIF_OK;
+	if (!jobs_stopped)
 		log_warn("jobs still running after %lds; exiting anyway", cfg.shutdown_timeout);
-		sse_bus_shutdown(app.bus);
+	sse_bus_shutdown(app.bus);
+	drain_streams(app.bus, deadline - 0.25);
+	http_stop(d);
+	if (!jobs_stopped) {
+		/* A job did not reach a batch boundary in time. Its row still says
+		 * running, so the next start resumes it from its last checkpoint;
+		 * its worker cannot be joined, so nothing is freed. */
+		log_info("isifd stopped");
 		_exit(0);
 	}
-	sse_bus_shutdown(app.bus);
-	http_stop(d);
 	sched_free(app.sched);
 	jobrun_free(jr);
 	index_cache_free(app.indexes);
@@ -201,6 +290,7 @@ int main(int argc, char **argv)
 	sse_bus_free(app.bus);
 	prom_free(app.prom);
 	store_close(st);
+	statedir_unlock(lock_fd);   /* after the database is closed */
 	log_info("isifd stopped");
 	return 0;
 }

@@ -248,7 +248,9 @@ enum MHD_Result route_dataset_image(struct request *rq)
 	char label_text[16];
 	snprintf(label_text, sizeof label_text, "%d", label);
 	MHD_add_response_header(r, "Content-Type", "image/png");
-	MHD_add_response_header(r, "Cache-Control", "public, max-age=86400");
+	/* Behind a token, shared caches must not keep (and serve to anyone) an image. */
+	MHD_add_response_header(r, "Cache-Control", rq->app->token[0] ? "private, max-age=86400"
+							     : "public, max-age=86400");
 	MHD_add_response_header(r, "X-Isif-Label", label_text);
 	return http_respond(rq, 200, r);
 }

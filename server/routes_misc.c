@@ -1,11 +1,13 @@
 /*
  * server/routes_misc.c — /healthz, /metrics (Prometheus text) and the
  * dashboard's static files from --web-dir (a built-in placeholder
- * page answers "/" when the directory has no index.html).
+ * page answers "/" when the directory has no index.html). Only regular
+ * files reached without symbolic links are served.
  */
 #include "routes.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,16 +78,50 @@ static bool safe_path(const char *url)
 	return true;
 }
 
+/*
+ * Opens url (already safe_path) under --web-dir for reading: -1 unless
+ * every component is reached without a symbolic link and the last is a
+ * regular file. Each step is an openat with O_NOFOLLOW from the previous
+ * directory, so a link anywhere on the way (not just the last component)
+ * is refused; O_NONBLOCK makes a FIFO open at once (a blocking open would
+ * hang this HTTP thread until a writer appears) and fstat then refuses it,
+ * as it does devices and sockets. The --web-dir path itself is the
+ * operator's and may be a link.
+ */
+static int open_web_file(const char *web_dir, const char *url)
+{
+	char part[513];
+	int dir = open(web_dir, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+	const char *p = url + 1;   /* after the leading '/' */
+	while (dir >= 0) {
+		size_t n = strcspn(p, "/");
+		snprintf(part, sizeof part, "%.*s", (int)n, p);
+		bool last = p[n] == '\0';
+		int fd = openat(dir, part, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+				(last ? 0 : O_DIRECTORY));
+		close(dir);
+		if (last || fd < 0) {
+			struct stat sb;
+			if (fd >= 0 && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+				close(fd);
+				fd = -1;
+			}
+			return fd;
+		}
+		dir = fd;
+		p += n + 1;
+	}
+	return -1;
+}
+
 enum MHD_Result route_static(struct request *rq)
 {
 	const char *url = strcmp(rq->url, "/") == 0 ? "/index.html" : rq->url;
-	char path[2048];
 	if (!safe_path(url) || url[strlen(url) - 1] == '/') /* safe_path first: url may be "" */
 		return http_error(rq, 404, "not_found", "no such resource: %s", rq->url);
-	snprintf(path, sizeof path, "%s%s", rq->app->cfg->web_dir, url);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = open_web_file(rq->app->cfg->web_dir, url);
 	struct stat sb;
-	if (fd >= 0 && (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+	if (fd >= 0 && fstat(fd, &sb) != 0) {
 		close(fd);
 		fd = -1;
 	}
@@ -104,7 +140,7 @@ enum MHD_Result route_static(struct request *rq)
 		close(fd);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", content_type(path));
+	MHD_add_response_header(r, "Content-Type", content_type(url));
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
 	return http_respond(rq, 200, r);
 }

@@ -225,7 +225,8 @@ static void remove_stale_snapshots(const char *job_dir, const char *keep)
 
 /* ---- events ----------------------------------------------------------------- */
 
-/* Publishes the job's current row as a "state" event. */
+/* Publishes the job's current row as a "state" event, shaped as GET
+ * /jobs/{id} shows it: "progress" included (null once not running). */
 static void publish_state(struct scheduler *s, int64_t id)
 {
 	json_t *job = NULL;

@@ -3,7 +3,9 @@
  *
  * Wire format (text/event-stream), one frame per event:
  *     id: 42\nevent: epoch\ndata: {"job": 7, ...}\n\n
- * and ": keepalive\n\n" comments on idle streams.
+ * and ": keepalive\n\n" comments on idle streams. A stream ends after its
+ * job's final state event, or after an "event: shutdown" when the daemon
+ * stops.
  *
  * libmicrohttpd pulls a stream's bytes through stream_read(). When the
  * queue is empty the reader suspends the connection and returns 0 (the
@@ -79,15 +81,6 @@ static void wake_locked(struct sse_stream *s)
 	}
 }
 
-void sse_bus_shutdown(struct sse_bus *bus)
-{
-	pthread_mutex_lock(&bus->mu);
-	bus->shut = true;
-	for (struct sse_stream *s = bus->streams; s; s = s->next)
-		wake_locked(s);
-	pthread_mutex_unlock(&bus->mu);
-}
-
 void sse_bus_free(struct sse_bus *bus)
 {
 	if (!bus)
@@ -139,6 +132,35 @@ static void enqueue_locked(struct sse_stream *s, struct sse_event *e, bool front
 	}
 	s->queued++;
 	s->queued_bytes += e->len;
+}
+
+/* Queues the "shutdown" event on s and ends it after its queue drains, so
+ * that a client can tell a daemon going away from a dropped connection. A
+ * stream already ending (its job's final state is queued) just ends. */
+static void end_for_shutdown_locked(struct sse_bus *bus, struct sse_stream *s)
+{
+	if (s->closing)
+		return;
+	json_t *o = json_pack("{s:s}", "message", "isifd is shutting down; the job is kept "
+			      "and its events can be followed again once isifd is back");
+	struct sse_event *e = o ? make_event(bus, "shutdown", o) : NULL;
+	json_decref(o);
+	if (e)
+		enqueue_locked(s, e, false);
+	else
+		s->overflow = true;
+	s->closing = true;
+}
+
+void sse_bus_shutdown(struct sse_bus *bus)
+{
+	pthread_mutex_lock(&bus->mu);
+	bus->shut = true;
+	for (struct sse_stream *s = bus->streams; s; s = s->next) {
+		end_for_shutdown_locked(bus, s);
+		wake_locked(s);
+	}
+	pthread_mutex_unlock(&bus->mu);
 }
 
 void sse_publish(struct sse_bus *bus, int64_t job_id, const char *type,
@@ -263,7 +285,7 @@ struct MHD_Response *sse_subscribe(struct sse_bus *bus, struct MHD_Connection *c
 	bus->streams = s;
 	bus->n_streams++;
 	if (bus->shut)
-		s->closing = true;
+		end_for_shutdown_locked(bus, s);
 	pthread_mutex_unlock(&bus->mu);
 	*stream = s;
 	return r;

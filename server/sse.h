@@ -19,8 +19,9 @@ struct sse_stream;
 
 struct sse_bus *sse_bus_create(int keepalive_s);
 
-/* Ends every stream (their connections resume and finish); later
- * subscriptions end at once. Call before MHD_stop_daemon. */
+/* Ends every stream with a "shutdown" event (their connections resume,
+ * send what is queued and finish); later subscriptions get it at once.
+ * Call before MHD_stop_daemon. */
 void sse_bus_shutdown(struct sse_bus *bus);
 
 /* Frees the bus; every stream must be gone (after MHD_stop_daemon). */

@@ -107,7 +107,12 @@ static void start(struct daemon *d, const char *name, bool token)
 	if (!d->app.bus || !d->app.prom || !d->app.indexes || !d->app.datasets ||
 	    sched_create(&d->app.sched, st, &so, &err) || sched_start(d->app.sched, &err))
 		abort();
-	d->mhd = http_start(&d->app, &d->port);
+	int fd;
+	if (http_listen(d->cfg.listen, &fd, &err)) {
+		fprintf(stderr, "fuzz_http: %s\n", err.msg);
+		abort();
+	}
+	d->mhd = http_start(&d->app, fd, &d->port);
 	if (!d->mhd)
 		abort();
 }

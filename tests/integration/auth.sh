@@ -2,7 +2,8 @@
 # tests/integration/auth.sh — operations: --help lists every flag with its
 # default and bounds, bad flags exit 2, a non-loopback address needs a
 # token, bearer-token authentication on every route but /healthz (header
-# or ?access_token=), and the queue limit (429 with --max-queued 0).
+# or ?access_token=), and the queue limit (429 with --max-queued 1 once a
+# job runs and one waits).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 require_isifd auth
@@ -31,7 +32,8 @@ check auth_short_token_refused [ $? = 2 ]
 
 TOKEN=0123456789abcdef0123456789abcdef
 printf '%s\n' "$TOKEN" >"$T/token"
-start_isifd "$T/state" --token-file "$T/token" --max-queued 0 || { fail auth_start; exit 1; }
+start_isifd "$T/state" --token-file "$T/token" --max-queued 1 --workers 1 --cores 1 ||
+	{ fail auth_start; exit 1; }
 pass auth_start
 
 check auth_healthz_open healthy
@@ -53,9 +55,18 @@ code=$(req GET /jobs "${AUTH[@]}")
 [ "$code" = 200 ] && [ "$(json "d['jobs']")" = "[]" ]; is auth_token_200
 code=$(req GET "/datasets?access_token=$TOKEN")
 check auth_query_token_200 [ "$code" = 200 ]
-code=$(post_json /jobs '{"dataset": "fashion-mnist", "model": "convnet", "epochs": 1}' "${AUTH[@]}")
+# One job runs, one waits (--max-queued 1): the third is refused.
+LONG='{"dataset": "fashion-mnist", "model": "convnet", "epochs": 1000, "batch_size": 32,
+       "train_subset": 64, "eval": {"every": 0}}'
+code=$(post_json /jobs "$LONG" "${AUTH[@]}")
+[ "$code" = 201 ] && wait_status 1 running 60 &&
+	[ "$(post_json /jobs "$LONG" "${AUTH[@]}")" = 201 ]; is auth_queue_one_running_one_waiting
+code=$(post_json /jobs "$LONG" "${AUTH[@]}")
 [ "$code" = 429 ] && grep -q '"queue_full"' "$T/body" &&
 	grep -qi '^Retry-After:' "$T/headers"; is auth_queue_full_429
+post_json /jobs/2/cancel '' "${AUTH[@]}" >/dev/null
+post_json /jobs/1/cancel '' "${AUTH[@]}" >/dev/null
+check auth_queue_jobs_cancelled wait_status 1 cancelled 30
 check auth_still_healthy healthy
 
 stop_isifd TERM

@@ -69,7 +69,9 @@ static bool server_start(struct server *sv, const char *name)
 	};
 	/* Created, not started: nothing claims the queued jobs. */
 	CHECK_MSG(sched_create(&sv->app.sched, st, &so, &err) == ISIF_OK, "%s", err.msg);
-	sv->mhd = sv->app.sched ? http_start(&sv->app, &sv->port) : NULL;
+	int fd = -1;
+	CHECK_MSG(http_listen(sv->cfg.listen, &fd, &err) == ISIF_OK, "%s", err.msg);
+	sv->mhd = sv->app.sched && fd >= 0 ? http_start(&sv->app, fd, &sv->port) : NULL;
 	CHECK(sv->mhd != NULL);
 	return sv->mhd != NULL;
 }

@@ -35,19 +35,21 @@ TEST(srv_config_defaults_and_parse)
 	CHECK_EQ(c.max_body, 1 << 20);
 	CHECK(c.token_file[0] == '\0');
 	char *argv[] = {"isifd", "--workers", "3", "--state-dir=/tmp/x", "--verbose",
-			"--max-queued=0", NULL};
+			"--max-queued=1", NULL};
 	bool printed = true;
 	CHECK_EQ(config_parse(&c, 6, argv, &printed, &err), ISIF_OK);
 	CHECK(!printed);
 	CHECK_EQ(c.workers, 3);
 	CHECK(strcmp(c.state_dir, "/tmp/x") == 0);
 	CHECK_EQ(c.verbose, 1);
-	CHECK_EQ(c.max_queued, 0);
+	CHECK_EQ(c.max_queued, 1);
 	static const struct { const char *arg, *want; } bad[] = {
 		{"--workers=0", "--workers: must be an integer between 1 and 64"},
 		{"--workers=65", "--workers: must be"},
 		{"--workers=2x", "--workers: must be"},
 		{"--max-body=10", "--max-body: must be"},
+		/* 0 made every POST /jobs a 429: refused at start instead. */
+		{"--max-queued=0", "--max-queued: must be an integer between 1 and 100000"},
 		{"--nope", "unknown flag \"--nope\""},
 		{"--verbose=1", "--verbose takes no value"},
 		{"stray", "unexpected argument"},
@@ -79,11 +81,27 @@ TEST(srv_listen_parse_and_loopback)
 	CHECK(lo && a.ss_family == AF_INET6);
 	CHECK_EQ(http_parse_listen("[::]:9000", &a, &len, &lo, NULL), ISIF_OK);
 	CHECK(!lo);
-	static const char *const bad[] = {"localhost:80", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
-					  "127.0.0.1:-1", "[::1]9000", "::1:80", ":80", "1.2.3.4:8x"};
+	/* localhost is 127.0.0.1 without a resolver, in any case. */
+	static const char *const local[] = {"localhost:80", "LocalHost:80"};
+	for (size_t i = 0; i < 2; i++) {
+		CHECK_EQ(http_parse_listen(local[i], &a, &len, &lo, NULL), ISIF_OK);
+		CHECK(lo && a.ss_family == AF_INET &&
+		      ntohl(((struct sockaddr_in *)&a)->sin_addr.s_addr) == 0x7f000001 &&
+		      ntohs(((struct sockaddr_in *)&a)->sin_port) == 80);
+	}
+	static const char *const bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536",
+					  "127.0.0.1:-1", "[::1]9000", "::1:80", ":80", "1.2.3.4:8x",
+					  "localhost", "localhost:", "localhost:+80", "localhost: 80",
+					  "localhost:0x50", "localhost:-0", "localhost:000080x",
+					  "localhost.:80", " localhost:80", "[localhost]:80", "[::1]",
+					  "[127.0.0.1]:80", "127.1:80", "1.2.3.4:80:80", "[]:80",
+					  "example.com:80", "localhost:123456"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		CHECK_MSG(http_parse_listen(bad[i], &a, &len, &lo, NULL) == ISIF_EINVAL, "accepted %s",
 			  bad[i]);
+	struct isif_error err = {0};
+	CHECK_EQ(http_parse_listen("example.com:80", &a, &len, &lo, &err), ISIF_EINVAL);
+	CHECK_MSG(strstr(err.msg, "\"example.com\" is a host name") != NULL, "%s", err.msg);
 }
 
 TEST(srv_prom_text_format)
