@@ -7,11 +7,17 @@
  * redirects to internal hosts meet the same check. Proxies are switched
  * off, since through a proxy the callback would only see the proxy.
  * --allow-url-addr's exact addresses pass the same callback.
+ *
+ * Transfers run on libcurl's multi interface: urlfetch_many drives every
+ * URL of a request at once from the calling thread, polling its cancel
+ * flag between waits of at most FETCH_POLL_MS, so a shutdown ends them
+ * within that time instead of after --url-timeout.
  */
 #include "urlfetch.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +25,8 @@
 #include <sys/socket.h>
 
 #include "urlguard.h"
+
+#define FETCH_POLL_MS 100
 
 struct fetch_ctx {
 	const struct fetch_limits *lim;
@@ -205,34 +213,125 @@ static enum isif_rc outcome(struct fetch_ctx *x, CURLcode cc, const char *errbuf
 	}
 }
 
+/* Moves a finished transfer's outcome into its result. */
+static void finish(struct fetch_ctx *x, CURLcode cc, const char *errbuf, struct fetch_result *r)
+{
+	r->rc = outcome(x, cc, errbuf, &r->err);
+	if (r->rc == ISIF_OK) {
+		char *ct = NULL;
+		curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
+		snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
+		r->body = x->buf;
+		r->len = x->len;
+		x->buf = NULL;
+	}
+}
+
+/* One transfer of urlfetch_many. */
+struct transfer {
+	struct fetch_ctx x;
+	char errbuf[CURL_ERROR_SIZE];
+	bool done;
+};
+
+/* Runs the added transfers until all are done or *cancel turns true. */
+static void run_multi(CURLM *m, struct transfer *t, int n, struct fetch_result *out,
+		      const atomic_bool *cancel)
+{
+	int running = 1, left = 0;
+	for (int i = 0; i < n; i++)
+		left += !t[i].done;
+	while (left > 0) {
+		if (cancel && atomic_load(cancel))
+			return;
+		if (curl_multi_perform(m, &running) != CURLM_OK)
+			return;
+		CURLMsg *msg;
+		int queued;
+		while ((msg = curl_multi_info_read(m, &queued))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			for (int i = 0; i < n; i++)
+				if (t[i].x.h == msg->easy_handle && !t[i].done) {
+					finish(&t[i].x, msg->data.result, t[i].errbuf, &out[i]);
+					t[i].done = true;
+					left--;
+				}
+		}
+		if (left > 0 && curl_multi_poll(m, NULL, 0, FETCH_POLL_MS, NULL) != CURLM_OK)
+			return;
+	}
+}
+
+enum isif_rc urlfetch_many(const char *const *urls, int n, const struct fetch_limits *lim,
+			   const atomic_bool *cancel, struct fetch_result *out)
+{
+	enum isif_rc rc = ISIF_OK;
+	struct transfer *t = calloc((size_t)(n > 0 ? n : 1), sizeof *t);
+	CURLM *m = NULL;
+	for (int i = 0; i < n; i++)
+		out[i] = (struct fetch_result){.rc = ISIF_OK};
+	pthread_once(&curl_once, curl_init);
+	if (!t || curl_init_rc != CURLE_OK || !(m = curl_multi_init())) {
+		rc = ISIF_ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		t[i].x.lim = lim;
+		enum isif_rc check = urlfetch_url_check(urls[i], &out[i].err);
+		if (check) {
+			out[i].rc = check;
+			t[i].done = true;
+			continue;
+		}
+		if (!(t[i].x.h = curl_easy_init())) {
+			rc = ISIF_ENOMEM;
+			goto out;
+		}
+		setup(&t[i].x, urls[i], t[i].errbuf);
+		if (curl_multi_add_handle(m, t[i].x.h) != CURLM_OK) {
+			rc = ISIF_ENOMEM;
+			goto out;
+		}
+	}
+	run_multi(m, t, n, out, cancel);
+out:
+	for (int i = 0; t && i < n; i++) {
+		if (t[i].x.h) {
+			if (m)
+				curl_multi_remove_handle(m, t[i].x.h);
+			curl_easy_cleanup(t[i].x.h);
+		}
+		free(t[i].x.buf);
+	}
+	if (m)
+		curl_multi_cleanup(m);
+	for (int i = 0; i < n; i++) {
+		if (t && t[i].done)
+			continue;
+		if (rc)
+			out[i].rc = isif_fail(&out[i].err, ISIF_ENOMEM, "libcurl could not start");
+		else if (cancel && atomic_load(cancel))
+			out[i].rc = isif_fail(&out[i].err, ISIF_ECANCELLED,
+					      "fetch cancelled: isifd is shutting down");
+		else
+			out[i].rc = isif_fail(&out[i].err, ISIF_EIO, "fetching the URL failed: "
+					      "the transfer was interrupted");
+	}
+	free(t);
+	return rc;
+}
+
 enum isif_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
 		       size_t *len, char *ctype, size_t ctype_len, struct isif_error *err)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct fetch_ctx x = {.lim = lim};
-	*body = NULL;
-	*len = 0;
+	struct fetch_result r;
+	urlfetch_many(&url, 1, lim, NULL, &r);
+	*body = r.body;
+	*len = r.len;
 	if (ctype_len)
-		ctype[0] = '\0';
-	enum isif_rc rc = urlfetch_url_check(url, err);
-	if (rc)
-		return rc;
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK || !(x.h = curl_easy_init()))
-		return isif_fail(err, ISIF_ENOMEM, "libcurl could not start");
-	setup(&x, url, errbuf);
-	CURLcode cc = curl_easy_perform(x.h);
-	rc = outcome(&x, cc, errbuf, err);
-	if (rc == ISIF_OK) {
-		char *ct = NULL;
-		curl_easy_getinfo(x.h, CURLINFO_CONTENT_TYPE, &ct);
-		if (ctype_len)
-			snprintf(ctype, ctype_len, "%s", ct ? ct : "");
-		*body = x.buf;
-		*len = x.len;
-		x.buf = NULL;
-	}
-	curl_easy_cleanup(x.h);
-	free(x.buf);
-	return rc;
+		snprintf(ctype, ctype_len, "%s", r.ctype);
+	if (r.rc)
+		isif_fail(err, r.rc, "%s", r.err.msg);
+	return r.rc;
 }

@@ -6,11 +6,13 @@
  * content type, no proxy from the environment, and every connection's
  * resolved address checked by urlguard_addr_allowed unless allow_private
  * (or it is one of the exact addresses of urlfetch_allow_addrs).
- * Thread-safe: each call has its own handle.
+ * urlfetch_many runs several at once and can be cancelled.
+ * Thread-safe: each call has its own handles.
  */
 #ifndef ISIFD_URLFETCH_H
 #define ISIFD_URLFETCH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -52,5 +54,24 @@ enum isif_rc urlfetch_allow_addrs(const char *list, struct isif_error *err);
  */
 enum isif_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
 		       size_t *len, char *ctype, size_t ctype_len, struct isif_error *err);
+
+/* One URL's outcome in urlfetch_many: rc and err as urlfetch's (plus
+ * ISIF_ECANCELLED); body malloc'd (the caller frees) when rc is ISIF_OK. */
+struct fetch_result {
+	enum isif_rc rc;
+	struct isif_error err;
+	void *body;
+	size_t len;
+	char ctype[128];
+};
+
+/*
+ * Fetches the n URLs at once, each within lim, into out[n]. When *cancel
+ * (may be NULL) turns true, the transfers still running stop within
+ * 100 ms and end with ISIF_ECANCELLED. Returns ISIF_OK, or ISIF_ENOMEM
+ * when libcurl could not start (every unfinished result says so).
+ */
+enum isif_rc urlfetch_many(const char *const *urls, int n, const struct fetch_limits *lim,
+			   const atomic_bool *cancel, struct fetch_result *out);
 
 #endif
