@@ -93,7 +93,7 @@ static const struct opt opts[] = {
 	 "datasets kept loaded for thumbnails and queries by dataset image"},
 	{"work-threads", OPT_INT, O(work_threads), NULL, 4, 1, 256,
 	 "threads that decode and embed query images and load datasets, off the HTTP threads"},
-	{"fetch-threads", OPT_INT, O(fetch_threads), NULL, 4, 1, 256,
+	{"fetch-threads", OPT_INT, O(fetch_threads), NULL, 8, 1, 256,
 	 "queries whose image URLs are fetched at once (each fetches its URLs together: at most "
 	 "fetch-threads x max-batch-urls transfers)"},
 	{"work-queue", OPT_INT, O(work_queue), NULL, 64, 0, 65536,
