@@ -98,6 +98,9 @@ static const struct opt opts[] = {
 	 "fetch-threads x max-batch-urls transfers)"},
 	{"work-queue", OPT_INT, O(work_queue), NULL, 64, 0, 65536,
 	 "queries waiting for work or fetch threads, per kind; 503 beyond"},
+	{"max-fetches", OPT_INT, O(max_fetches), NULL, 16, 1, 4096,
+	 "image URL transfers in flight at once, in all (each holds up to --max-image-bytes); "
+	 "more wait, within --url-timeout"},
 	{"dataset-root", OPT_STR, O(dataset_root), "/usr/share/datasets", 0, 0, 0,
 	 "directories POST /datasets may register datasets under (comma-separated; symlinks "
 	 "and .. resolved first)"},

@@ -50,6 +50,7 @@ struct config {
 	long work_threads;
 	long fetch_threads;
 	long work_queue;
+	long max_fetches;
 	char dataset_root[CONFIG_STR_LEN]; /* comma-separated directories POST /datasets may use */
 };
 
