@@ -412,6 +412,7 @@ static int fetch_urls(struct request *rq, const struct nreq *nr, struct fetch_re
 	struct fetch_limits lim = {
 		.max_bytes = (size_t)cfg->max_image_bytes, .timeout_s = cfg->url_timeout,
 		.max_redirects = cfg->url_max_redirects, .allow_private = cfg->allow_private_urls,
+		.max_transfers = (int)cfg->max_fetches,
 	};
 	int urls = 0;
 	*out = NULL;

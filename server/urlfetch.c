@@ -11,7 +11,10 @@
  * Transfers run on libcurl's multi interface: urlfetch_many drives every
  * URL of a request at once from the calling thread, polling its cancel
  * flag between waits of at most FETCH_POLL_MS, so a shutdown ends them
- * within that time instead of after --url-timeout.
+ * within that time instead of after --url-timeout. A process-wide count
+ * bounds the transfers in flight (lim->max_transfers, --max-fetches), and
+ * with it the memory their bodies take: a transfer waits for a slot, and
+ * the wait counts against its timeout.
  */
 #include "urlfetch.h"
 
@@ -24,6 +27,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "isif/base/clock.h"
 #include "urlguard.h"
 
 #define FETCH_POLL_MS 100
@@ -227,23 +231,80 @@ static void finish(struct fetch_ctx *x, CURLcode cc, const char *errbuf, struct 
 	}
 }
 
-/* One transfer of urlfetch_many. */
+/* One transfer of urlfetch_many: waiting for a slot, added (holding
+ * one), then done. */
 struct transfer {
 	struct fetch_ctx x;
 	char errbuf[CURL_ERROR_SIZE];
-	bool done;
+	bool added, done;
 };
 
-/* Runs the added transfers until all are done or *cancel turns true. */
+/* Transfers in flight in the whole process. */
+static atomic_int in_flight;
+
+static bool slot_take(int max)
+{
+	if (max <= 0)
+		return true;
+	int n = atomic_load(&in_flight);
+	while (n < max)
+		if (atomic_compare_exchange_weak(&in_flight, &n, n + 1))
+			return true;
+	return false;
+}
+
+static void slot_give(int max)
+{
+	if (max > 0)
+		atomic_fetch_sub(&in_flight, 1);
+}
+
+int urlfetch_in_flight(void)
+{
+	return atomic_load(&in_flight);
+}
+
+/* Adds the transfers that get a slot; fails those that waited past the
+ * timeout. Returns how many ended here. */
+static int start_waiting(CURLM *m, struct transfer *t, int n, struct fetch_result *out,
+			 double waited)
+{
+	int ended = 0;
+	for (int i = 0; i < n; i++) {
+		if (t[i].done || t[i].added)
+			continue;
+		const struct fetch_limits *lim = t[i].x.lim;
+		if (waited > (double)lim->timeout_s) {
+			out[i].rc = isif_fail(&out[i].err, ISIF_EIO, "timed out after %ld s waiting "
+					      "for one of the --max-fetches transfers", lim->timeout_s);
+			t[i].done = true;
+			ended++;
+		} else if (slot_take(lim->max_transfers)) {
+			if (curl_multi_add_handle(m, t[i].x.h) == CURLM_OK) {
+				t[i].added = true;
+			} else {
+				slot_give(lim->max_transfers);
+				out[i].rc = isif_fail(&out[i].err, ISIF_ENOMEM, "libcurl could not start");
+				t[i].done = true;
+				ended++;
+			}
+		}
+	}
+	return ended;
+}
+
+/* Runs the transfers until all are done or *cancel turns true. */
 static void run_multi(CURLM *m, struct transfer *t, int n, struct fetch_result *out,
 		      const atomic_bool *cancel)
 {
 	int running = 1, left = 0;
+	double t0 = isif_now_s();
 	for (int i = 0; i < n; i++)
 		left += !t[i].done;
 	while (left > 0) {
 		if (cancel && atomic_load(cancel))
 			return;
+		left -= start_waiting(m, t, n, out, isif_now_s() - t0);
 		if (curl_multi_perform(m, &running) != CURLM_OK)
 			return;
 		CURLMsg *msg;
@@ -289,19 +350,16 @@ enum isif_rc urlfetch_many(const char *const *urls, int n, const struct fetch_li
 			goto out;
 		}
 		setup(&t[i].x, urls[i], t[i].errbuf);
-		if (curl_multi_add_handle(m, t[i].x.h) != CURLM_OK) {
-			rc = ISIF_ENOMEM;
-			goto out;
-		}
 	}
 	run_multi(m, t, n, out, cancel);
 out:
 	for (int i = 0; t && i < n; i++) {
-		if (t[i].x.h) {
-			if (m)
-				curl_multi_remove_handle(m, t[i].x.h);
-			curl_easy_cleanup(t[i].x.h);
+		if (t[i].added) {
+			curl_multi_remove_handle(m, t[i].x.h);
+			slot_give(lim->max_transfers);
 		}
+		if (t[i].x.h)
+			curl_easy_cleanup(t[i].x.h);
 		free(t[i].x.buf);
 	}
 	if (m)

@@ -23,6 +23,7 @@ struct fetch_limits {
 	long timeout_s;
 	long max_redirects;
 	bool allow_private;
+	int max_transfers;   /* urlfetch_many: in flight in the whole process (0: no bound) */
 };
 
 #define FETCH_MAX_URL 2048
@@ -66,12 +67,17 @@ struct fetch_result {
 };
 
 /*
- * Fetches the n URLs at once, each within lim, into out[n]. When *cancel
- * (may be NULL) turns true, the transfers still running stop within
- * 100 ms and end with ISIF_ECANCELLED. Returns ISIF_OK, or ISIF_ENOMEM
+ * Fetches the n URLs at once, each within lim, into out[n]: each as soon
+ * as fewer than lim->max_transfers are in flight in the process (waiting
+ * counts against lim->timeout_s). When *cancel (may be NULL) turns true,
+ * the transfers still running or waiting stop within 100 ms and end with
+ * ISIF_ECANCELLED. Returns ISIF_OK, or ISIF_ENOMEM
  * when libcurl could not start (every unfinished result says so).
  */
 enum isif_rc urlfetch_many(const char *const *urls, int n, const struct fetch_limits *lim,
 			   const atomic_bool *cancel, struct fetch_result *out);
+
+/* Transfers in flight now, in the whole process (tests). */
+int urlfetch_in_flight(void);
 
 #endif

@@ -166,6 +166,68 @@ TEST(srv_urlfetch_many_stops_when_cancelled)
 	close(fd);
 }
 
+/* A server that accepts and holds connections, counting them. */
+struct holder {
+	int fd;
+	atomic_int accepted;
+	atomic_bool stop;
+	int held[64];
+};
+
+static void *hold_main(void *arg)
+{
+	struct holder *h = arg;
+	while (!atomic_load(&h->stop)) {
+		int c = accept(h->fd, NULL, NULL);
+		if (c < 0)
+			break;
+		int n = atomic_fetch_add(&h->accepted, 1);
+		if (n < 64)
+			h->held[n] = c;
+		else
+			close(c);
+	}
+	return NULL;
+}
+
+/* --max-fetches 2: of 8 URLs that never answer, 2 are connected at a time
+ * (the others wait for a slot), and every slot is given back. */
+TEST(srv_urlfetch_many_bounded_in_flight)
+{
+	struct holder h = {0};
+	int port;
+	h.fd = silent_server(&port);
+	CHECK(h.fd >= 0);
+	if (h.fd < 0)
+		return;
+	pthread_t t;
+	pthread_create(&t, NULL, hold_main, &h);
+	char text[8][64];
+	const char *urls[8];
+	for (int i = 0; i < 8; i++) {
+		snprintf(text[i], sizeof text[i], "http://127.0.0.1:%d/held%d.png", port, i);
+		urls[i] = text[i];
+	}
+	struct fetch_limits lim = {.max_bytes = 1 << 20, .timeout_s = 1, .max_redirects = 0,
+				   .allow_private = true, .max_transfers = 2};
+	struct fetch_result out[8];
+	CHECK_EQ(urlfetch_many(urls, 8, &lim, NULL, out), ISIF_OK);
+	int waited = 0;
+	for (int i = 0; i < 8; i++) {
+		CHECK_MSG(out[i].rc == ISIF_EIO, "%d: %s", i, out[i].err.msg);
+		waited += strstr(out[i].err.msg, "--max-fetches") != NULL;
+	}
+	CHECK_EQ(atomic_load(&h.accepted), 2);
+	CHECK_EQ(waited, 6);
+	CHECK_EQ(urlfetch_in_flight(), 0);
+	atomic_store(&h.stop, true);
+	shutdown(h.fd, SHUT_RDWR);
+	close(h.fd);
+	pthread_join(t, NULL);
+	for (int i = 0; i < atomic_load(&h.accepted) && i < 64; i++)
+		close(h.held[i]);
+}
+
 /* ---- multipart ------------------------------------------------------------------ */
 
 static enum isif_rc part_of(const char *ct, const char *body, size_t max, const char **p,
