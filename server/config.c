@@ -98,6 +98,19 @@ static const struct opt opts[] = {
 	 "jobs whose embedding index (and model) stay loaded for queries"},
 	{"dataset-cache", OPT_INT, O(dataset_cache), NULL, 2, 1, 64,
 	 "datasets kept loaded for thumbnails and queries by dataset image"},
+	{"work-threads", OPT_INT, O(work_threads), NULL, 4, 1, 256,
+	 "threads that decode and embed query images and load datasets, off the HTTP threads"},
+	{"fetch-threads", OPT_INT, O(fetch_threads), NULL, 8, 1, 256,
+	 "queries whose image URLs are fetched at once (each fetches its URLs together: at most "
+	 "fetch-threads x max-batch-urls transfers)"},
+	{"work-queue", OPT_INT, O(work_queue), NULL, 64, 0, 65536,
+	 "queries waiting for work or fetch threads, per kind; 503 beyond"},
+	{"max-fetches", OPT_INT, O(max_fetches), NULL, 16, 1, 4096,
+	 "image URL transfers in flight at once, in all (each holds up to --max-image-bytes); "
+	 "more wait, within --url-timeout"},
+	{"dataset-root", OPT_STR, O(dataset_root), "/usr/share/datasets", 0, 0, 0,
+	 "directories POST /datasets may register datasets under (comma-separated; symlinks "
+	 "and .. resolved first)"},
 };
 
 #define N_OPTS (sizeof opts / sizeof opts[0])

@@ -47,6 +47,12 @@ struct config {
 	long max_batch_urls;
 	long index_cache;
 	long dataset_cache;
+	/* blocking work off the HTTP threads (http_defer) */
+	long work_threads;
+	long fetch_threads;
+	long work_queue;
+	long max_fetches;
+	char dataset_root[CONFIG_STR_LEN]; /* comma-separated directories POST /datasets may use */
 };
 
 /* Fills cfg with every flag's default. */

@@ -30,7 +30,9 @@
 
 #include "log.h"
 #include "isif/base/clock.h"
+#include "multipart.h"
 #include "routes.h"
+#include "workpool.h"
 
 #define BODY_JSON 1u   /* the route reads a JSON body */
 #define NO_AUTH 2u     /* answered without a token */
@@ -150,6 +152,7 @@ struct conn_table {
 	struct MHD_Daemon *d;
 	MHD_socket quiesced;  /* the listen socket after http_quiesce, closed by http_stop */
 	struct conn_table *next_table;
+	struct workpool *lanes[HTTP_LANES];   /* http_defer's threads */
 };
 
 /* Tables by daemon, for http_stop (tests run two daemons in one process). */
@@ -309,6 +312,135 @@ static void conn_table_free(struct conn_table *t)
 	free(t);
 }
 
+/* ---- blocking work off the HTTP threads ------------------------------------ */
+/*
+ * http_defer hands a request's remaining work to a workpool while its
+ * connection is suspended, so a slow URL or a dataset load never holds an
+ * HTTP thread (each runs an epoll loop for many connections: one blocked
+ * thread stalls all of them, /healthz included). The order is: reserve a
+ * place (or answer 503 now), suspend, submit. The work answers through
+ * http_respond, which parks the response in the request (rq->in_worker);
+ * the worker then resumes the connection, and libmicrohttpd calls
+ * on_request again on the connection's own thread, which queues the parked
+ * response (unpark): MHD_queue_response is only allowed there. After the
+ * resume the worker touches nothing of rq: the HTTP thread may free it.
+ * Shutdown: http_quiesce cancels the lanes (queued work answers 503 at
+ * once, fetches in progress stop within 100 ms), http_stop waits for the
+ * rest before stopping libmicrohttpd, which refuses suspended connections.
+ */
+
+/* The kept answer of a deferred request (consumed). */
+static enum MHD_Result park(struct request *rq, int status, struct MHD_Response *r)
+{
+	if (rq->parked)
+		MHD_destroy_response(rq->parked);   /* answered twice: the last one wins */
+	rq->parked = r;
+	rq->parked_status = status;
+	return MHD_YES;
+}
+
+static enum MHD_Result unpark(struct request *rq)
+{
+	struct MHD_Response *r = rq->parked;
+	rq->parked = NULL;
+	enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)rq->parked_status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Runs on a lane's thread (or at once when cancelled before it started). */
+static void deferred_run(void *arg, bool cancelled)
+{
+	struct request *rq = arg;
+	rq->in_worker = true;
+	rq->work(rq, rq->work_arg, cancelled);
+	if (!rq->parked)
+		http_error(rq, 500, "internal", "the deferred work gave no answer");
+	rq->in_worker = false;
+	MHD_resume_connection(rq->conn);   /* rq belongs to the HTTP thread again */
+}
+
+static struct conn_table *table_of_conn(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_slot *c = ci ? ci->socket_context : NULL;
+	return c ? c->table : NULL;
+}
+
+enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn fn, void *arg)
+{
+	struct conn_table *t = table_of_conn(rq->conn);
+	struct workpool *p = t ? t->lanes[lane] : NULL;
+	enum isif_rc rc = p ? workpool_reserve(p) : ISIF_ENOMEM;
+	if (rc) {
+		rq->in_worker = true;    /* its answer is parked, then replaced below */
+		fn(rq, arg, true);       /* frees arg */
+		rq->in_worker = false;
+		if (rq->parked) {
+			MHD_destroy_response(rq->parked);
+			rq->parked = NULL;
+		}
+		struct MHD_Response *r = NULL;
+		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable", "message",
+				      rc == ISIF_EBUSY ? "too many requests waiting for the "
+				      "server's work threads (--work-queue); retry" :
+				      rc == ISIF_ECANCELLED ? "isifd is shutting down" : "out of memory");
+		char *body = e ? json_dumps(e, 0) : NULL;
+		json_decref(e);
+		if (body && !(r = MHD_create_response_from_buffer(strlen(body), body,
+								  MHD_RESPMEM_MUST_FREE)))
+			free(body);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		MHD_add_response_header(r, "Retry-After", "1");
+		return http_respond(rq, 503, r);
+	}
+	rq->work = fn;
+	rq->work_arg = arg;
+	rq->lane = p;
+	MHD_suspend_connection(rq->conn);
+	workpool_submit(p, deferred_run, rq);
+	return MHD_YES;
+}
+
+const atomic_bool *http_cancel_flag(const struct request *rq)
+{
+	return rq->lane ? workpool_cancel_flag(rq->lane) : NULL;
+}
+
+/* Starts the lanes of http_defer; false after logging why. */
+static bool lanes_start(struct conn_table *t, const struct config *cfg)
+{
+	static const char *const names[HTTP_LANES] = {"work", "fetch"};
+	const long threads[HTTP_LANES] = {cfg->work_threads, cfg->fetch_threads};
+	for (int i = 0; i < HTTP_LANES; i++) {
+		struct isif_error err = {0};
+		t->lanes[i] = workpool_create(names[i], (int)threads[i], (int)cfg->work_queue, &err);
+		if (!t->lanes[i]) {
+			log_error("http: %s", err.msg);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void lanes_cancel(struct conn_table *t)
+{
+	for (int i = 0; i < HTTP_LANES; i++)
+		workpool_cancel(t->lanes[i]);
+}
+
+/* Waits for deferred work still running (it resumes its connections). */
+static void lanes_free(struct conn_table *t)
+{
+	for (int i = 0; i < HTTP_LANES; i++) {
+		workpool_free(t->lanes[i]);
+		t->lanes[i] = NULL;
+	}
+}
+
 /* ---- answering ------------------------------------------------------------- */
 
 enum MHD_Result http_respond(struct request *rq, int status, struct MHD_Response *r)
@@ -318,6 +450,8 @@ enum MHD_Result http_respond(struct request *rq, int status, struct MHD_Response
 	rq->answered = true;
 	rq->status = status;
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (rq->in_worker)
+		return park(rq, status, r);
 	enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -772,10 +906,11 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 				  "Content-Type must be application/json (got %s)", ct ? ct : "none");
 		return false;
 	}
-	if ((flags & BODY_IMAGE) && !is_image_type(ct)) {
+	if ((flags & BODY_IMAGE) && !is_image_type(ct) && !multipart_is_form(ct)) {
 		*ret = http_error(rq, 415, "unsupported_media_type",
-				  "Content-Type must be image/jpeg, image/png or "
-				  "application/octet-stream (got %s)", ct ? ct : "none");
+				  "Content-Type must be image/jpeg, image/png, "
+				  "application/octet-stream or multipart/form-data (got %s)",
+				  ct ? ct : "none");
 		return false;
 	}
 	const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
@@ -850,6 +985,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return ret;
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE))
 			rq->max_body = (size_t)rq->app->cfg->max_image_bytes;
+		/* a form's boundaries and part headers come on top of the image */
+		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE) &&
+		    multipart_is_form(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								  MHD_HTTP_HEADER_CONTENT_TYPE)))
+			rq->max_body += MULTIPART_MAX_HEADERS + 1024;
 		if (!admit(rq, &ret) || !check_params(rq, &ret))
 			return ret;
 		/* Answer on the next call, once the request is fully read: a
@@ -857,6 +997,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * the connection afterwards (no keep-alive). */
 		return MHD_YES;
 	}
+	if (rq->parked)
+		return unpark(rq);
 	if (rq->answered) {
 		*upload_size = 0; /* a body nobody asked for is dropped */
 		return MHD_YES;
@@ -889,6 +1031,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		log_msg(app->cfg->verbose ? LOG_INFO : LOG_DEBUG, "http %s %s %d %.1fms%s",
 			rq->method, rq->url, rq->status, dt * 1e3,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+	if (rq->parked)
+		MHD_destroy_response(rq->parked);   /* the client left before it was sent */
 	free(rq->body);
 	free(rq);
 }
@@ -1039,6 +1183,11 @@ struct MHD_Daemon *http_start(struct app *app, int listen_fd, int *port)
 		close(listen_fd);
 		return NULL;
 	}
+	if (!lanes_start(t, cfg)) {
+		lanes_free(t);
+		conn_table_free(t);
+		return NULL;
+	}
 	/* libmicrohttpd's limit is split evenly over the pool's threads, and a
 	 * thread at its share stops accepting; with one spare per thread the
 	 * shares add up to more than on_accept ever lets in, so some thread is
@@ -1060,6 +1209,7 @@ struct MHD_Daemon *http_start(struct app *app, int listen_fd, int *port)
 		/* libmicrohttpd closed listen_fd on most of its failure paths, so
 		 * it is not closed here (at worst it leaks until the exit). */
 		log_error("--listen %s: libmicrohttpd did not start (see above)", cfg->listen);
+		lanes_free(t);
 		conn_table_free(t);
 		return NULL;
 	}
@@ -1093,6 +1243,8 @@ static struct conn_table *table_of(struct MHD_Daemon *d)
 void http_quiesce(struct MHD_Daemon *d)
 {
 	struct conn_table *t = table_of(d);
+	if (t)
+		lanes_cancel(t);   /* deferred work answers 503 or stops early */
 	MHD_socket fd = MHD_quiesce_daemon(d);
 	if (fd == MHD_INVALID_SOCKET)
 		return;
@@ -1115,8 +1267,10 @@ void http_stop(struct MHD_Daemon *d)
 			break;
 		}
 	pthread_mutex_unlock(&tables_mu);
-	if (t)
+	if (t) {
 		conn_table_stop(t);   /* no shutdown() behind the daemon's back from here */
+		lanes_free(t);        /* no suspended connection left for MHD_stop_daemon */
+	}
 	MHD_stop_daemon(d);
 	if (t && t->quiesced != MHD_INVALID_SOCKET)
 		close(t->quiesced);

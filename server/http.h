@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 
 struct index_cache;
 struct dscache;
+struct workpool;
 
 /* Everything a handler may use; owned by main. */
 struct app {
@@ -56,6 +58,14 @@ struct request {
 	int nseg;                   /* the path's {name}-style segments, in order */
 	const char *seg[HTTP_MAX_SEGS];
 	size_t seg_len[HTTP_MAX_SEGS];
+	/* http_defer: the work, and the answer it made while the connection
+	 * was suspended (queued when libmicrohttpd calls back after resume) */
+	void (*work)(struct request *rq, void *arg, bool cancelled);
+	void *work_arg;
+	struct workpool *lane;
+	bool in_worker;
+	struct MHD_Response *parked;
+	int parked_status;
 };
 
 typedef enum MHD_Result (*route_fn)(struct request *rq);
@@ -111,6 +121,31 @@ enum MHD_Result http_store_failed(struct request *rq, enum isif_rc rc,
 /* A malloc'd body (taken) with a content type. */
 enum MHD_Result http_body(struct request *rq, int status, const char *content_type,
 			  char *body, size_t len);
+
+/* ---- blocking work off the HTTP threads ---------------------------------- */
+
+/* The thread sets a route can hand work to: --fetch-threads for requests
+ * that fetch URLs, --work-threads for image decoding, embedding and
+ * dataset loads. */
+enum http_lane { HTTP_LANE_WORK, HTTP_LANE_FETCH, HTTP_LANES };
+
+/* What runs there: it answers through the http_* helpers as a handler does
+ * (the answer is kept and queued once the connection resumes), owns arg,
+ * and must not read the connection (http_query, http_seg: read those
+ * before deferring). cancelled: isifd is shutting down; answer 503 at once. */
+typedef void (*http_work_fn)(struct request *rq, void *arg, bool cancelled);
+
+/*
+ * Suspends rq's connection and runs fn(rq, arg) on the lane's threads; the
+ * HTTP thread is free meanwhile. When --work-queue requests already wait
+ * there, answers 503 (Retry-After: 1) instead, and after shutdown began
+ * 503 too; in both cases fn runs at once with cancelled = true, so that
+ * it frees arg. Returns what the handler returns.
+ */
+enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn fn, void *arg);
+
+/* Raised when shutdown begins: deferred work polls it (NULL: no lane). */
+const atomic_bool *http_cancel_flag(const struct request *rq);
 
 /* Copies path segment i (a {name} of the route) into buf; false if absent
  * or longer than len - 1. */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <dirent.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -164,6 +165,9 @@ static void data_free(struct index_data *ix)
 	}
 	for (int s = 0; s < 2; s++)
 		free(ix->split[s].by_id);
+	for (int i = 0; i < ix->n_classes; i++)
+		free(ix->class_names[i]);
+	free(ix->class_names);
 	free(ix);
 }
 
@@ -240,6 +244,68 @@ static enum isif_rc map_rows(struct index_data *ix, const char *path, struct isi
 	return ISIF_OK;
 }
 
+/* The JSON header of a safetensors file (malloc'd, NUL-terminated), or NULL. */
+static char *st_header(const char *path)
+{
+	uint8_t len8[8];
+	char *text = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f || fread(len8, 1, 8, f) != 8)
+		goto out;
+	uint64_t n = 0;
+	for (int i = 7; i >= 0; i--)
+		n = n << 8 | len8[i];
+	if (n < 2 || n > ISIF_ST_MAX_HEADER || !(text = malloc(n + 1)))
+		goto out;
+	if (fread(text, 1, n, f) != n) {
+		free(text);
+		text = NULL;
+		goto out;
+	}
+	text[n] = '\0';
+out:
+	if (f)
+		fclose(f);
+	return text;
+}
+
+/* ix's class names from the "classes" metadata of its model (a JSON array
+ * of strings, written by isif_checkpoint_dataset_meta). Names are a
+ * convenience: a model without them, or with a malformed list, has none. */
+static void load_class_names(struct index_data *ix)
+{
+	char path[1100];
+	snprintf(path, sizeof path, "%s/model.safetensors", ix->dir);
+	char *text = st_header(path);
+	json_t *hdr = text ? json_loads(text, 0, NULL) : NULL;
+	const char *list = json_string_value(json_object_get(json_object_get(hdr, "__metadata__"),
+							     "classes"));
+	json_t *names = list ? json_loads(list, 0, NULL) : NULL;
+	size_t n = json_is_array(names) ? json_array_size(names) : 0;
+	char **v = n && n <= 1 << 20 ? calloc(n, sizeof *v) : NULL;
+	for (size_t i = 0; v && i < n; i++) {
+		const char *name = json_string_value(json_array_get(names, i));
+		if (!name || !(v[i] = strdup(name))) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			v = NULL;
+		}
+	}
+	if (v) {
+		ix->class_names = v;
+		ix->n_classes = (int)n;
+	}
+	json_decref(names);
+	json_decref(hdr);
+	free(text);
+}
+
+const char *index_class_name(const struct index_data *ix, int label)
+{
+	return label >= 0 && label < ix->n_classes ? ix->class_names[label] : NULL;
+}
+
 enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isif_error *err)
 {
 	char path[1100];
@@ -264,6 +330,7 @@ enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isi
 		data_free(ix);
 		return rc;
 	}
+	load_class_names(ix);
 	*out = ix;
 	return ISIF_OK;
 }

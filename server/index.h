@@ -55,6 +55,8 @@ struct index_data {
 	float mean[3], std[3];    /* its normalisation */
 	char model[ISIF_SPEC_NAME_LEN], dataset[ISIF_SPEC_NAME_LEN];
 	struct index_split split[2];
+	int n_classes;            /* class_names' length, 0 when the checkpoint has none */
+	char **class_names;       /* label → name, from the checkpoint's "classes" */
 	char dir[1024];           /* absolute path of the index directory */
 	struct index_priv *priv;  /* refcount, blob, model */
 };
@@ -99,11 +101,15 @@ enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data
 void index_release(struct index_data *ix);
 
 /* Loads index.bin from dir (the index directory) without any cache, with
- * one reference; validates every size. */
+ * one reference; validates every size. The class names come from the
+ * "classes" metadata of dir/model.safetensors when it has them. */
 enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isif_error *err);
 
 /* Files loaded so far by the cache (tests). */
 long index_cache_loads(struct index_cache *c);
+
+/* The name of a label, or NULL (no names, or out of range). */
+const char *index_class_name(const struct index_data *ix, int label);
 
 /* Row of dataset image `id` in a split of the index, or -1. */
 int64_t index_find_row(const struct index_data *ix, int split, int64_t id);

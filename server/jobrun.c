@@ -18,6 +18,7 @@
 #include "isif/data/dataset.h"
 #include "isif/train/spec.h"
 #include "isif/train/train.h"
+#include "dscache.h"
 #include "index.h"
 #include "log.h"
 #include "store_retrieval.h"
@@ -101,9 +102,12 @@ static enum isif_rc dataset_acquire(struct jobrun *jr, const char *name,
 		 (long long)c->ds.train.n, (long long)c->ds.test.n, c->ds.train.c,
 		 c->ds.train.h, c->ds.train.w);
 	/* The registry records the shape once loaded: submits check against it. */
-	struct dataset_info info = {c->ds.train.n, c->ds.test.n, c->ds.train.c, c->ds.train.h,
-				    c->ds.train.w, c->ds.num_classes};
+	struct dataset_info info;
+	char *norm, *names;
+	dscache_info_of(&c->ds, &info, &norm, &names);
 	store_dataset_set_info(jr->st, name, &info, NULL);   /* logged by the store */
+	free(norm);
+	free(names);
 	snprintf(c->name, sizeof c->name, "%s", name);
 	c->users = 1;
 	c->next = jr->cache;

@@ -1,14 +1,21 @@
 /*
  * server/routes_datasets.c — the dataset registry over HTTP: list, one
- * dataset, register (POST /datasets, checked by loading it), and single
- * images as PNG for thumbnails. Status codes: 201 registered, 400 bad
- * field, 404 unknown dataset or image, 409 name taken, 422 the path does
- * not hold a readable dataset, 503 a registered dataset's files are gone.
+ * dataset (with its preprocessing and class names once known), register
+ * (POST /datasets: a directory under --dataset-root, checked by loading
+ * it), and single images as PNG for thumbnails. Status codes: 201
+ * registered, 400 bad field, 404 unknown dataset or image, 409 name taken,
+ * 422 the path is not a readable directory under the roots (one message
+ * for every reason) or does not hold a readable dataset, 503 a registered
+ * dataset's files are gone.
+ *
+ * Loading a dataset takes seconds: registration and a thumbnail of a
+ * dataset not loaded yet run on the work threads (http_defer).
  */
 #include "routes.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +29,33 @@
 #include "isif/train/spec.h"
 #include "store_retrieval.h"
 
-/* "available": the registered path is readable now. */
-static void mark_available(json_t *d)
+/* A text column holding JSON, parsed (null when absent or unreadable). */
+static json_t *json_column(json_t *d, const char *key)
+{
+	const char *text = json_string_value(json_object_get(d, key));
+	json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+	json_object_del(d, key);
+	return v ? v : json_null();
+}
+
+/* A registry row as answered: "available" (the path is readable now),
+ * "preprocessing" (what a query image goes through: channels, height,
+ * width, mean, std; null until the dataset was loaded once) and
+ * "class_names" (null when it has none). */
+static void dataset_view(json_t *d)
 {
 	const char *path = json_string_value(json_object_get(d, "path"));
 	json_object_set_new(d, "available", json_boolean(path && access(path, R_OK) == 0));
+	json_t *norm = json_column(d, "normalization");
+	json_t *pre = json_null();
+	if (json_is_object(norm) && json_is_integer(json_object_get(d, "channels")))
+		pre = json_pack("{s:O, s:O, s:O, s:O, s:O}", "channels", json_object_get(d, "channels"),
+				"height", json_object_get(d, "height"), "width",
+				json_object_get(d, "width"), "mean", json_object_get(norm, "mean"),
+				"std", json_object_get(norm, "std"));
+	json_decref(norm);
+	json_object_set_new(d, "preprocessing", pre ? pre : json_null());
+	json_object_set_new(d, "class_names", json_column(d, "class_names"));
 }
 
 enum MHD_Result route_datasets(struct request *rq)
@@ -38,7 +67,7 @@ enum MHD_Result route_datasets(struct request *rq)
 	if (rc)
 		return http_store_failed(rq, rc, &err);
 	json_array_foreach(json_object_get(out, "datasets"), i, d)
-		mark_available(d);
+		dataset_view(d);
 	return http_json(rq, 200, out);
 }
 
@@ -54,7 +83,7 @@ enum MHD_Result route_dataset_get(struct request *rq)
 		return http_error(rq, 404, "not_found", "no dataset \"%s\"", name);
 	if (rc)
 		return http_store_failed(rq, rc, &err);
-	mark_available(d);
+	dataset_view(d);
 	return http_json(rq, 200, d);
 }
 
@@ -135,108 +164,124 @@ static bool check_fields(struct request *rq, json_t *body, const char **name, co
 	return true;
 }
 
-enum MHD_Result route_datasets_create(struct request *rq)
-{
-	char fmt_found[32], path_found[1024];
-	struct isif_error err = {0};
-	enum MHD_Result ret = MHD_NO;
+/* A registration, checked on the HTTP thread, loaded on a work thread. */
+struct reg {
+	json_t *body;                 /* name, format and path point into it */
 	const char *name, *format, *path;
-	json_error_t jerr;
-	struct stat sb;
-	json_t *body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-	if (!body)
-		return http_error(rq, 400, "invalid_dataset", "body: invalid JSON");
-	if (!check_fields(rq, body, &name, &format, &path, &ret))
-		goto out;
-	enum isif_rc rc = store_dataset_lookup(rq->app->st, name, fmt_found, sizeof fmt_found,
-					       path_found, sizeof path_found, &err);
-	if (rc != ISIF_ENOTFOUND) {
-		ret = rc ? http_store_failed(rq, rc, &err) : http_error(rq, 409, "conflict",
-			"dataset \"%s\" is already registered", name);
-		goto out;
-	}
-	if (stat(path, &sb) != 0) {
-		ret = http_error(rq, 422, "invalid_dataset", "path: %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISDIR(sb.st_mode)) {
-		ret = http_error(rq, 422, "invalid_dataset", "path: %s: not a directory", path);
-		goto out;
-	}
-	struct isif_dataset ds;
-	if (isif_dataset_load(&ds, path, (enum isif_dataset_format)isif_dataset_format_parse(format),
-			      NULL, &err)) {
-		ret = http_error(rq, 422, "invalid_dataset", "path: %s", err.msg);
-		goto out;
-	}
-	struct dataset_info info = {ds.train.n, ds.test.n, ds.train.c, ds.train.h, ds.train.w,
-				    ds.num_classes};
-	const char *found = isif_dataset_format_name(ds.format);
-	isif_dataset_free(&ds);
-	rc = store_dataset_insert(rq->app->st, name, found, path, &info, &err);
-	if (rc == ISIF_ECONFLICT) {
-		ret = http_error(rq, 409, "conflict", "dataset \"%s\" is already registered", name);
-		goto out;
-	}
+};
+
+/* 201 with the registered dataset, or the store's failure. */
+static enum MHD_Result answer_created(struct request *rq, const char *name)
+{
+	struct isif_error err = {0};
 	json_t *d;
-	if (rc == ISIF_OK)
-		rc = store_dataset_json(rq->app->st, name, &d, &err);
-	if (rc) {
-		ret = http_store_failed(rq, rc, &err);
-		goto out;
-	}
-	mark_available(d);
+	enum isif_rc rc = store_dataset_json(rq->app->st, name, &d, &err);
+	if (rc)
+		return http_store_failed(rq, rc, &err);
+	dataset_view(d);
 	char *text = json_dumps(d, 0), loc[128];
 	json_decref(d);
 	struct MHD_Response *r = text ? MHD_create_response_from_buffer(strlen(text), text,
 									MHD_RESPMEM_MUST_FREE) : NULL;
 	if (!r) {
 		free(text);
-		ret = http_error(rq, 500, "internal", "out of memory");
-		goto out;
+		return http_error(rq, 500, "internal", "out of memory");
 	}
 	snprintf(loc, sizeof loc, "/datasets/%s", name);
 	MHD_add_response_header(r, "Location", loc);
 	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = http_respond(rq, 201, r);
+	return http_respond(rq, 201, r);
+}
+
+/* On a work thread: the path within the roots, loaded, recorded. */
+static void register_work(struct request *rq, void *arg, bool cancelled)
+{
+	struct reg *g = arg;
+	struct isif_error err = {0};
+	char real[PATH_MAX];
+	struct isif_dataset ds;
+	if (cancelled) {
+		http_error(rq, 503, "unavailable", "isifd is shutting down");
+		goto out;
+	}
+	if (dscache_resolve_in_roots(rq->app->cfg->dataset_root, g->path, real, sizeof real, &err)) {
+		http_error(rq, 422, "invalid_dataset", "%s", err.msg);
+		goto out;
+	}
+	if (isif_dataset_load(&ds, real, (enum isif_dataset_format)isif_dataset_format_parse(g->format),
+			      NULL, &err)) {
+		http_error(rq, 422, "invalid_dataset", "path: %s", err.msg);
+		goto out;
+	}
+	struct dataset_info info;
+	char *norm, *names;
+	dscache_info_of(&ds, &info, &norm, &names);
+	enum isif_rc rc = store_dataset_insert(rq->app->st, g->name, isif_dataset_format_name(ds.format),
+					       real, &info, &err);
+	isif_dataset_free(&ds);
+	free(norm);
+	free(names);
+	if (rc == ISIF_ECONFLICT)
+		http_error(rq, 409, "conflict", "dataset \"%s\" is already registered", g->name);
+	else if (rc)
+		http_store_failed(rq, rc, &err);
+	else
+		answer_created(rq, g->name);
 out:
-	json_decref(body);
+	json_decref(g->body);
+	free(g);
+}
+
+enum MHD_Result route_datasets_create(struct request *rq)
+{
+	char fmt_found[32], path_found[1024];
+	struct isif_error err = {0};
+	enum MHD_Result ret = MHD_NO;
+	json_error_t jerr;
+	struct reg *g = calloc(1, sizeof *g);
+	if (!g)
+		return http_error(rq, 503, "unavailable", "out of memory");
+	g->body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	if (!g->body) {
+		ret = http_error(rq, 400, "invalid_dataset", "body: invalid JSON");
+		goto fail;
+	}
+	if (!check_fields(rq, g->body, &g->name, &g->format, &g->path, &ret))
+		goto fail;
+	enum isif_rc rc = store_dataset_lookup(rq->app->st, g->name, fmt_found, sizeof fmt_found,
+					       path_found, sizeof path_found, &err);
+	if (rc != ISIF_ENOTFOUND) {
+		ret = rc ? http_store_failed(rq, rc, &err) : http_error(rq, 409, "conflict",
+			"dataset \"%s\" is already registered", g->name);
+		goto fail;
+	}
+	return http_defer(rq, HTTP_LANE_WORK, register_work, g);
+fail:
+	json_decref(g->body);
+	free(g);
 	return ret;
 }
 
 /* ---- GET /datasets/{name}/images/{split}/{index} ------------------------------- */
 
-enum MHD_Result route_dataset_image(struct request *rq)
+/* One image of a loaded dataset as PNG (releases e). */
+static enum MHD_Result answer_image(struct request *rq, struct dscache_entry *e,
+				    const struct isif_dataset *ds, const char *name, int split,
+				    long long index)
 {
-	char name[ISIF_SPEC_NAME_LEN], split_name[16], index_text[16], *end;
 	struct isif_error err = {0};
-	if (!http_seg(rq, 0, name, sizeof name))
-		return http_error(rq, 404, "not_found", "no such dataset");
-	int split = http_seg(rq, 1, split_name, sizeof split_name) ? index_split_parse(split_name) : -1;
-	if (split < 0)
-		return http_error(rq, 400, "invalid_parameter", "split: must be train or test");
-	bool idx_ok = http_seg(rq, 2, index_text, sizeof index_text) && isdigit((unsigned char)index_text[0]);
-	long long index = idx_ok ? strtoll(index_text, &end, 10) : -1;
-	if (!idx_ok || *end || index > INT32_MAX)
-		return http_error(rq, 400, "invalid_parameter", "index: must be an integer >= 0");
-	struct dscache_entry *e;
-	const struct isif_dataset *ds;
-	enum isif_rc rc = dscache_acquire(rq->app->datasets, name, &e, &ds, &err);
-	if (rc == ISIF_ENOTFOUND)
-		return http_error(rq, 404, "not_found", "no dataset \"%s\"", name);
-	if (rc)
-		return http_error(rq, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", name, err.msg);
 	const struct isif_split *s = split == SPLIT_TRAIN ? &ds->train : &ds->test;
 	if (index >= s->n) {
 		dscache_release(rq->app->datasets, e);
 		return http_error(rq, 404, "not_found", "no image %s:%lld in \"%s\" (%lld images)",
-				  split_name, index, name, (long long)s->n);
+				  index_split_name(split), index, name, (long long)s->n);
 	}
 	void *png = NULL;
 	size_t len = 0;
 	size_t img = (size_t)s->c * s->h * s->w;
 	int label = s->labels[index];
-	rc = isif_image_encode_png(s->pixels + (size_t)index * img, s->c, s->h, s->w, &png, &len, &err);
+	enum isif_rc rc = isif_image_encode_png(s->pixels + (size_t)index * img, s->c, s->h, s->w,
+						&png, &len, &err);
 	dscache_release(rq->app->datasets, e);
 	if (rc)
 		return http_error(rq, 500, "internal", "PNG encoding failed: %s", err.msg);
@@ -253,4 +298,67 @@ enum MHD_Result route_dataset_image(struct request *rq)
 							     : "public, max-age=86400");
 	MHD_add_response_header(r, "X-Isif-Label", label_text);
 	return http_respond(rq, 200, r);
+}
+
+/* A thumbnail whose dataset must be loaded first. */
+struct thumb {
+	char name[ISIF_SPEC_NAME_LEN];
+	int split;
+	long long index;
+};
+
+static enum MHD_Result dataset_unavailable(struct request *rq, const char *name, enum isif_rc rc,
+					   const struct isif_error *err)
+{
+	if (rc == ISIF_ENOTFOUND)
+		return http_error(rq, 404, "not_found", "no dataset \"%s\"", name);
+	return http_error(rq, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", name,
+			  err->msg);
+}
+
+/* On a work thread: load the dataset, then answer the image. */
+static void thumb_work(struct request *rq, void *arg, bool cancelled)
+{
+	struct thumb *t = arg;
+	struct isif_error err = {0};
+	struct dscache_entry *e;
+	const struct isif_dataset *ds;
+	enum isif_rc rc = cancelled ? ISIF_ECANCELLED :
+			  dscache_acquire(rq->app->datasets, t->name, &e, &ds, &err);
+	if (cancelled)
+		http_error(rq, 503, "unavailable", "isifd is shutting down");
+	else if (rc)
+		dataset_unavailable(rq, t->name, rc, &err);
+	else
+		answer_image(rq, e, ds, t->name, t->split, t->index);
+	free(t);
+}
+
+enum MHD_Result route_dataset_image(struct request *rq)
+{
+	char name[ISIF_SPEC_NAME_LEN], split_name[16], index_text[16], *end;
+	struct isif_error err = {0};
+	if (!http_seg(rq, 0, name, sizeof name))
+		return http_error(rq, 404, "not_found", "no such dataset");
+	int split = http_seg(rq, 1, split_name, sizeof split_name) ? index_split_parse(split_name) : -1;
+	if (split < 0)
+		return http_error(rq, 400, "invalid_parameter", "split: must be train or test");
+	bool idx_ok = http_seg(rq, 2, index_text, sizeof index_text) && isdigit((unsigned char)index_text[0]);
+	long long index = idx_ok ? strtoll(index_text, &end, 10) : -1;
+	if (!idx_ok || *end || index > INT32_MAX)
+		return http_error(rq, 400, "invalid_parameter", "index: must be an integer >= 0");
+	struct dscache_entry *e;
+	const struct isif_dataset *ds;
+	enum isif_rc rc = dscache_peek(rq->app->datasets, name, &e, &ds, &err);
+	if (rc == ISIF_OK)
+		return answer_image(rq, e, ds, name, split, index);   /* loaded: fast */
+	if (rc != ISIF_EEMPTY)
+		return dataset_unavailable(rq, name, rc, &err);
+	struct thumb *t = calloc(1, sizeof *t);
+	if (!t)
+		return http_error(rq, 503, "unavailable", "out of memory");
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->split = split;
+	t->index = index;
+	return http_defer(rq, HTTP_LANE_WORK, thumb_work, t);
 }

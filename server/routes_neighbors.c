@@ -26,6 +26,7 @@
 
 #include "dscache.h"
 #include "index.h"
+#include "multipart.h"
 #include "isif/base/clock.h"
 #include "isif/data/dataset.h"
 #include "isif/data/image.h"
@@ -173,6 +174,14 @@ static int resolve_index(struct request *rq, const struct qparams *p, struct ind
 
 /* ---- queries ---------------------------------------------------------------------- */
 
+/* "class": the label's name beside "label", when the index has names. */
+static void set_class(json_t *o, const struct index_data *ix, int label)
+{
+	const char *name = index_class_name(ix, label);
+	if (name)
+		json_object_set_new(o, "class", json_string(name));
+}
+
 /* Embeds one uint8 CHW image through the index's preprocessing and model. */
 static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, int w,
 			float *vec, struct qerr *e)
@@ -213,6 +222,7 @@ static int query_dataset_image(struct request *rq, struct index_data *ix, const 
 	}
 	size_t img = (size_t)s->c * s->h * s->w;
 	json_object_set_new(desc, "label", json_integer(s->labels[r->index]));
+	set_class(desc, ix, s->labels[r->index]);
 	json_object_set_new(desc, "in_index", json_false());
 	rc = embed_pixels(ix, s->pixels + (size_t)r->index * img, s->c, s->h, s->w, vec, e);
 	dscache_release(rq->app->datasets, ent);
@@ -231,6 +241,7 @@ static int query_by_ref(struct request *rq, struct index_data *ix, const struct 
 	const struct index_split *s = &ix->split[r->split];
 	memcpy(vec, s->emb + row * ix->dim, (size_t)ix->dim * sizeof(float));
 	json_object_set_new(q->desc, "label", json_integer(s->labels[row]));
+	set_class(q->desc, ix, s->labels[row]);
 	json_object_set_new(q->desc, "in_index", json_true());
 	q->self_split = r->split;
 	q->self_row = row;
@@ -269,39 +280,32 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 	return rc;
 }
 
-static int query_by_url(struct request *rq, struct index_data *ix, const struct ref *r,
-			struct query *q, float *vec, struct qerr *e)
+/* A fetched URL (urlfetch_many's result): its failure as an answer, or
+ * its bytes decoded and embedded. */
+static int query_by_fetched(struct request *rq, struct index_data *ix, const struct ref *r,
+			    const struct fetch_result *f, struct query *q, float *vec,
+			    struct qerr *e)
 {
-	const struct config *cfg = rq->app->cfg;
-	struct fetch_limits lim = {
-		.max_bytes = (size_t)cfg->max_image_bytes, .timeout_s = cfg->url_timeout,
-		.max_redirects = cfg->url_max_redirects, .allow_private = cfg->allow_private_urls,
-	};
-	char ctype[128];
-	struct isif_error err = {0};
-	void *body = NULL;
-	size_t len = 0;
 	json_object_set_new(q->desc, "url", json_string(r->text));
-	switch (urlfetch(r->text, &lim, &body, &len, ctype, sizeof ctype, &err)) {
+	switch (f->rc) {
 	case ISIF_OK:
 		break;
 	case ISIF_EINVAL:
-		return qfail(e, 400, "invalid_parameter", "image: %s", err.msg);
+		return qfail(e, 400, "invalid_parameter", "image: %s", f->err.msg);
 	case ISIF_EFORBIDDEN:
-		return qfail(e, 403, "url_forbidden", "%s", err.msg);
+		return qfail(e, 403, "url_forbidden", "%s", f->err.msg);
 	case ISIF_ERANGE:
-		return qfail(e, 422, "url_too_large", "%s (--max-image-bytes)", err.msg);
+		return qfail(e, 422, "url_too_large", "%s (--max-image-bytes)", f->err.msg);
 	case ISIF_EFORMAT:
-		return qfail(e, 422, "unsupported_content_type", "%s", err.msg);
+		return qfail(e, 422, "unsupported_content_type", "%s", f->err.msg);
 	case ISIF_ENOMEM:
-		return qfail(e, 503, "unavailable", "%s", err.msg);
+	case ISIF_ECANCELLED:
+		return qfail(e, 503, "unavailable", "%s", f->err.msg);
 	default:
-		return qfail(e, 422, "fetch_failed", "%s", err.msg);
+		return qfail(e, 422, "fetch_failed", "%s", f->err.msg);
 	}
-	json_object_set_new(q->desc, "content_type", json_string(ctype));
-	int rc = query_by_bytes(rq, ix, body, len, q, vec, e);
-	free(body);
-	return rc;
+	json_object_set_new(q->desc, "content_type", json_string(f->ctype));
+	return query_by_bytes(rq, ix, f->body, f->len, q, vec, e);
 }
 
 /* ---- search and answer --------------------------------------------------------------- */
@@ -325,9 +329,11 @@ static int search(const struct index_data *ix, int split, long k, const float *Q
 			int64_t row = idx[(size_t)i * kk + j];
 			if (row < 0 || (qs[i].self_split == split && qs[i].self_row == row))
 				continue;
-			json_array_append_new(out[i], json_pack("{s:s, s:i, s:i, s:f}",
-				"split", index_split_name(split), "index", g->ids[row],
-				"label", g->labels[row], "similarity", (double)sim[(size_t)i * kk + j]));
+			json_t *n = json_pack("{s:s, s:i, s:i, s:f}", "split", index_split_name(split),
+					      "index", g->ids[row], "label", g->labels[row],
+					      "similarity", (double)sim[(size_t)i * kk + j]);
+			set_class(n, ix, g->labels[row]);
+			json_array_append_new(out[i], n);
 		}
 	}
 	free(idx);
@@ -372,64 +378,204 @@ static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
 	return http_json(rq, 200, o);
 }
 
-/* A single query (GET or POST): embed, search, answer. */
-static enum MHD_Result single(struct request *rq, const struct qparams *pp, const struct ref *r)
+/* ---- a request, read on the HTTP thread and run on a lane ------------------------- */
+
+/* Everything the work needs: nothing of the connection is read after
+ * http_defer (the image bytes stay in rq->body, which the request owns). */
+struct nreq {
+	struct qparams p;
+	int n;                     /* queries */
+	struct ref *refs;          /* n of them; NULL: one uploaded image */
+	const char *upload;        /* the image bytes (the body, or its form part) */
+	size_t upload_len;
+	bool batch;                /* answer {"results": [...]}, messages prefixed images[i] */
+	json_t *body;              /* a batch's JSON, which refs' text points into */
+	char *image;               /* a GET's image=REF, which its ref's text points into */
+};
+
+static void nreq_free(struct nreq *nr)
 {
-	struct qparams p = *pp;
+	if (!nr)
+		return;
+	free(nr->refs);
+	json_decref(nr->body);
+	free(nr->image);
+	free(nr);
+}
+
+/* Fetches every URL of the request at once (within --url-timeout each;
+ * stopped early at shutdown). *out: n results, NULL when none is a URL. */
+static int fetch_urls(struct request *rq, const struct nreq *nr, struct fetch_result **out,
+		      struct qerr *e)
+{
+	const struct config *cfg = rq->app->cfg;
+	struct fetch_limits lim = {
+		.max_bytes = (size_t)cfg->max_image_bytes, .timeout_s = cfg->url_timeout,
+		.max_redirects = cfg->url_max_redirects, .allow_private = cfg->allow_private_urls,
+		.max_transfers = (int)cfg->max_fetches,
+	};
+	int urls = 0;
+	*out = NULL;
+	for (int i = 0; nr->refs && i < nr->n; i++)
+		urls += nr->refs[i].is_url;
+	if (!urls)
+		return 0;
+	const char **list = calloc((size_t)urls, sizeof *list);
+	struct fetch_result *res = calloc((size_t)urls, sizeof *res);
+	*out = calloc((size_t)nr->n, sizeof **out);
+	if (!list || !res || !*out) {
+		free(list);
+		free(res);
+		free(*out);
+		*out = NULL;
+		return qfail(e, 503, "unavailable", "out of memory");
+	}
+	for (int i = 0, j = 0; i < nr->n; i++)
+		if (nr->refs[i].is_url)
+			list[j++] = nr->refs[i].text;
+	urlfetch_many(list, urls, &lim, http_cancel_flag(rq), res);
+	for (int i = 0, j = 0; i < nr->n; i++)
+		if (nr->refs[i].is_url)
+			(*out)[i] = res[j++];   /* the bodies move */
+	free(list);
+	free(res);
+	return 0;
+}
+
+static void free_fetched(struct fetch_result *f, int n)
+{
+	for (int i = 0; f && i < n; i++)
+		free(f[i].body);
+	free(f);
+}
+
+/* Query i of the request into qs[i] and Q's row. */
+static int run_query(struct request *rq, struct index_data *ix, const struct nreq *nr, int i,
+		     const struct fetch_result *fetched, struct query *q, float *vec, struct qerr *e)
+{
+	int rc;
+	if (!nr->refs)
+		rc = query_by_bytes(rq, ix, nr->upload, nr->upload_len, q, vec, e);
+	else if (nr->refs[i].is_url)
+		rc = query_by_fetched(rq, ix, &nr->refs[i], &fetched[i], q, vec, e);
+	else
+		rc = query_by_ref(rq, ix, &nr->refs[i], q, vec, e);
+	if (rc && nr->batch) {
+		char m[sizeof e->msg];
+		snprintf(m, sizeof m, "images[%d]: %.480s", i, e->msg);
+		qfail(e, e->status, e->code, "%s", m);
+	}
+	return rc;
+}
+
+/* On a lane: resolve the index, fetch, embed, search, answer. */
+static void neighbors_work(struct request *rq, void *arg, bool cancelled)
+{
+	struct nreq *nr = arg;
 	struct qerr e;
 	struct index_data *ix = NULL;
-	struct query q = {.desc = json_object(), .self_row = -1};
-	float *vec = NULL;
-	enum MHD_Result ret;
-	if (resolve_index(rq, &p, &ix, &e))
+	struct query *qs = NULL;
+	struct fetch_result *fetched = NULL;
+	float *Q = NULL;
+	if (cancelled) {
+		qfail(&e, 503, "unavailable", "isifd is shutting down");
 		goto fail;
-	if (!(vec = malloc((size_t)ix->dim * sizeof *vec))) {
+	}
+	if (resolve_index(rq, &nr->p, &ix, &e) || fetch_urls(rq, nr, &fetched, &e))
+		goto fail;
+	qs = calloc((size_t)nr->n, sizeof *qs);
+	Q = malloc((size_t)nr->n * ix->dim * sizeof *Q);
+	if (!qs || !Q) {
 		qfail(&e, 503, "unavailable", "out of memory");
 		goto fail;
 	}
-	int rc;
-	if (!r)
-		rc = query_by_bytes(rq, ix, rq->body, rq->body_len, &q, vec, &e);
-	else if (r->is_url)
-		rc = query_by_url(rq, ix, r, &q, vec, &e);
-	else
-		rc = query_by_ref(rq, ix, r, &q, vec, &e);
-	if (rc)
-		goto fail;
-	ret = answer(rq, ix, &p, vec, &q, 1, false);
+	for (int i = 0; i < nr->n; i++) {
+		qs[i] = (struct query){.desc = json_object(), .self_row = -1};
+		if (run_query(rq, ix, nr, i, fetched, &qs[i], Q + (size_t)i * ix->dim, &e))
+			goto fail;
+	}
+	answer(rq, ix, &nr->p, Q, qs, nr->n, nr->batch);
 	goto out;
 fail:
-	ret = answer_error(rq, &e);
+	answer_error(rq, &e);
 out:
-	json_decref(q.desc);
-	free(vec);
+	for (int i = 0; qs && i < nr->n; i++)
+		json_decref(qs[i].desc);
+	free(qs);
+	free(Q);
+	free_fetched(fetched, nr->n);
 	index_release(ix);
-	return ret;
+	nreq_free(nr);
+}
+
+/* Hands nr to the fetch threads when it has a URL, else the work threads. */
+static enum MHD_Result defer_request(struct request *rq, struct nreq *nr)
+{
+	bool urls = false;
+	for (int i = 0; nr->refs && i < nr->n; i++)
+		urls |= nr->refs[i].is_url;
+	return http_defer(rq, urls ? HTTP_LANE_FETCH : HTTP_LANE_WORK, neighbors_work, nr);
 }
 
 enum MHD_Result route_neighbors_get(struct request *rq)
 {
-	struct ref r;
-	struct qparams p;
 	struct qerr e;
+	struct nreq *nr = calloc(1, sizeof *nr);
 	const char *image = http_query(rq, "image");
-	if (!image)
-		return http_error(rq, 400, "invalid_parameter",
-				  "image: required (train:N, test:N or an http(s) URL)");
-	if (parse_ref(image, &r, &e) || query_params(rq, &p, &e))
-		return answer_error(rq, &e);
-	return single(rq, &p, &r);
+	if (!nr)
+		return http_error(rq, 503, "unavailable", "out of memory");
+	nr->n = 1;
+	if (!image) {
+		qfail(&e, 400, "invalid_parameter", "image: required (train:N, test:N or an http(s) URL)");
+		goto fail;
+	}
+	if (!(nr->image = strdup(image)) || !(nr->refs = calloc(1, sizeof *nr->refs))) {
+		qfail(&e, 503, "unavailable", "out of memory");
+		goto fail;
+	}
+	if (parse_ref(nr->image, nr->refs, &e) || query_params(rq, &nr->p, &e))
+		goto fail;
+	return defer_request(rq, nr);
+fail:
+	nreq_free(nr);
+	return answer_error(rq, &e);
+}
+
+/* The image of a POST: the body, or the one part of a multipart form. */
+static int upload_bytes(struct request *rq, struct nreq *nr, struct qerr *e)
+{
+	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	struct isif_error err = {0};
+	nr->upload = rq->body;
+	nr->upload_len = rq->body_len;
+	if (!rq->body_len)
+		return qfail(e, 400, "invalid_image", "empty body: send a JPEG or PNG image");
+	if (!multipart_is_form(ct))
+		return 0;
+	switch (multipart_one_part(ct, rq->body, rq->body_len, (size_t)rq->app->cfg->max_image_bytes,
+				   &nr->upload, &nr->upload_len, &err)) {
+	case ISIF_OK:
+		return 0;
+	case ISIF_ERANGE:
+		return qfail(e, 413, "payload_too_large", "%s (--max-image-bytes)", err.msg);
+	default:
+		return qfail(e, 400, "invalid_multipart", "%s", err.msg);
+	}
 }
 
 enum MHD_Result route_neighbors_post(struct request *rq)
 {
-	struct qparams p;
 	struct qerr e;
-	if (query_params(rq, &p, &e))
+	struct nreq *nr = calloc(1, sizeof *nr);
+	if (!nr)
+		return http_error(rq, 503, "unavailable", "out of memory");
+	nr->n = 1;
+	if (query_params(rq, &nr->p, &e) || upload_bytes(rq, nr, &e)) {
+		nreq_free(nr);
 		return answer_error(rq, &e);
-	if (!rq->body_len)
-		return http_error(rq, 400, "invalid_image", "empty body: send a JPEG or PNG image");
-	return single(rq, &p, NULL);
+	}
+	return defer_request(rq, nr);
 }
 
 /* ---- batch ----------------------------------------------------------------------------- */
@@ -494,51 +640,21 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 
 enum MHD_Result route_neighbors_batch(struct request *rq)
 {
-	struct qparams p;
 	struct qerr e;
-	struct ref *refs = NULL;
-	struct query *qs = NULL;
-	struct index_data *ix = NULL;
-	float *Q = NULL;
-	int n = 0;
-	enum MHD_Result ret;
 	json_error_t jerr;
-	json_t *body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-	if (!body) {
+	struct nreq *nr = calloc(1, sizeof *nr);
+	if (!nr)
+		return http_error(rq, 503, "unavailable", "out of memory");
+	nr->batch = true;
+	nr->body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	if (!nr->body) {
 		qfail(&e, 400, "invalid_parameter", "body: invalid JSON");
 		goto fail;
 	}
-	if (batch_params(rq, body, &p, &refs, &n, &e) || resolve_index(rq, &p, &ix, &e))
+	if (batch_params(rq, nr->body, &nr->p, &nr->refs, &nr->n, &e))
 		goto fail;
-	qs = calloc((size_t)n, sizeof *qs);
-	Q = malloc((size_t)n * ix->dim * sizeof *Q);
-	if (!qs || !Q) {
-		qfail(&e, 503, "unavailable", "out of memory");
-		goto fail;
-	}
-	for (int i = 0; i < n; i++) {
-		qs[i] = (struct query){.desc = json_object(), .self_row = -1};
-		float *vec = Q + (size_t)i * ix->dim;
-		int rc = refs[i].is_url ? query_by_url(rq, ix, &refs[i], &qs[i], vec, &e)
-					: query_by_ref(rq, ix, &refs[i], &qs[i], vec, &e);
-		if (rc) {
-			char m[sizeof e.msg];
-			snprintf(m, sizeof m, "images[%d]: %.480s", i, e.msg);
-			qfail(&e, e.status, e.code, "%s", m);
-			goto fail;
-		}
-	}
-	ret = answer(rq, ix, &p, Q, qs, n, true);
-	goto out;
+	return defer_request(rq, nr);
 fail:
-	ret = answer_error(rq, &e);
-out:
-	for (int i = 0; qs && i < n; i++)
-		json_decref(qs[i].desc);
-	free(qs);
-	free(Q);
-	free(refs);
-	index_release(ix);
-	json_decref(body);
-	return ret;
+	nreq_free(nr);
+	return answer_error(rq, &e);
 }

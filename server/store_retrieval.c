@@ -102,7 +102,8 @@ out:
 	return rc;
 }
 
-/* Binds the six shape columns from ?first on; negative values as NULL. */
+/* Binds the six shape columns from ?first on, negative values as NULL,
+ * then the normalization and class names (NULL when absent). */
 static void bind_info(sqlite3_stmt *s, int first, const struct dataset_info *in)
 {
 	const int64_t v[6] = {in->train_images, in->test_images, in->channels, in->height,
@@ -112,6 +113,13 @@ static void bind_info(sqlite3_stmt *s, int first, const struct dataset_info *in)
 			sqlite3_bind_int64(s, first + i, v[i]);
 		else
 			sqlite3_bind_null(s, first + i);
+	}
+	const char *text[2] = {in->normalization, in->class_names};
+	for (int i = 0; i < 2; i++) {
+		if (text[i])
+			sqlite3_bind_text(s, first + 6 + i, text[i], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, first + 6 + i);
 	}
 }
 
@@ -124,8 +132,9 @@ enum isif_rc store_dataset_insert(struct store *st, const char *name, const char
 	sqlite3_stmt *s = NULL;
 	enum isif_rc rc;
 	if (sqlite3_prepare_v2(db, "INSERT INTO datasets (name, format, path, created_at, "
-				   "train_images, test_images, channels, height, width, classes) "
-				   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s, NULL) != SQLITE_OK) {
+				   "train_images, test_images, channels, height, width, classes, "
+				   "normalization, class_names) "
+				   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s, NULL) != SQLITE_OK) {
 		rc = store_fail(st, "dataset insert", err);
 		goto out;
 	}
@@ -154,13 +163,13 @@ enum isif_rc store_dataset_set_info(struct store *st, const char *name,
 	sqlite3_stmt *s = NULL;
 	enum isif_rc rc;
 	if (sqlite3_prepare_v2(db, "UPDATE datasets SET train_images = ?1, test_images = ?2, "
-				   "channels = ?3, height = ?4, width = ?5, classes = ?6 "
-				   "WHERE name = ?7", -1, &s, NULL) != SQLITE_OK) {
+				   "channels = ?3, height = ?4, width = ?5, classes = ?6, "
+				   "normalization = ?7, class_names = ?8 WHERE name = ?9", -1, &s, NULL) != SQLITE_OK) {
 		rc = store_fail(st, "dataset update", err);
 		goto out;
 	}
 	bind_info(s, 1, info);
-	sqlite3_bind_text(s, 7, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s) == SQLITE_DONE ? ISIF_OK : store_fail(st, "dataset update", err);
 out:
 	sqlite3_finalize(s);
@@ -172,7 +181,7 @@ static json_t *dataset_from_stmt(sqlite3_stmt *s)
 {
 	static const char *const keys[] = {"name", "format", "path", "url", "created_at",
 					   "train_images", "test_images", "channels", "height",
-					   "width", "classes"};
+					   "width", "classes", "normalization", "class_names"};
 	json_t *o = json_object();
 	for (int k = 0; o && k < (int)(sizeof keys / sizeof keys[0]); k++)
 		json_object_set_new(o, keys[k], store_column_json(s, k));
@@ -189,7 +198,8 @@ enum isif_rc store_dataset_json(struct store *st, const char *name, json_t **out
 	int step;
 	*out = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT name, format, path, url, created_at, train_images, "
-				   "test_images, channels, height, width, classes FROM datasets "
+				   "test_images, channels, height, width, classes, normalization, "
+				   "class_names FROM datasets "
 				   "WHERE ?1 IS NULL OR name = ?1 ORDER BY name", -1, &s,
 			       NULL) != SQLITE_OK) {
 		rc = store_fail(st, "datasets", err);

@@ -38,10 +38,12 @@ enum isif_rc store_index_put(struct store *st, const struct index_row *row,
  * ISIF_EEMPTY when there is none. */
 enum isif_rc store_index_default_job(struct store *st, int64_t *job, struct isif_error *err);
 
-/* What a dataset holds (NULL columns until known: -1 here). */
+/* What a dataset holds (NULL columns until known: -1 here, NULL strings). */
 struct dataset_info {
 	int64_t train_images, test_images;
 	int channels, height, width, classes;
+	const char *normalization;   /* JSON {"mean": [...], "std": [...]} */
+	const char *class_names;     /* JSON array of strings */
 };
 
 /* Registers a dataset; ISIF_ECONFLICT when the name is taken. */

@@ -7,18 +7,30 @@
  * redirects to internal hosts meet the same check. Proxies are switched
  * off, since through a proxy the callback would only see the proxy.
  * --allow-url-addr's exact addresses pass the same callback.
+ *
+ * Transfers run on libcurl's multi interface: urlfetch_many drives every
+ * URL of a request at once from the calling thread, polling its cancel
+ * flag between waits of at most FETCH_POLL_MS, so a shutdown ends them
+ * within that time instead of after --url-timeout. A process-wide count
+ * bounds the transfers in flight (lim->max_transfers, --max-fetches), and
+ * with it the memory their bodies take: a transfer waits for a slot, and
+ * the wait counts against its timeout.
  */
 #include "urlfetch.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "isif/base/clock.h"
 #include "urlguard.h"
+
+#define FETCH_POLL_MS 100
 
 struct fetch_ctx {
 	const struct fetch_limits *lim;
@@ -205,34 +217,179 @@ static enum isif_rc outcome(struct fetch_ctx *x, CURLcode cc, const char *errbuf
 	}
 }
 
+/* Moves a finished transfer's outcome into its result. */
+static void finish(struct fetch_ctx *x, CURLcode cc, const char *errbuf, struct fetch_result *r)
+{
+	r->rc = outcome(x, cc, errbuf, &r->err);
+	if (r->rc == ISIF_OK) {
+		char *ct = NULL;
+		curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
+		snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
+		r->body = x->buf;
+		r->len = x->len;
+		x->buf = NULL;
+	}
+}
+
+/* One transfer of urlfetch_many: waiting for a slot, added (holding
+ * one), then done. */
+struct transfer {
+	struct fetch_ctx x;
+	char errbuf[CURL_ERROR_SIZE];
+	bool added, done;
+};
+
+/* Transfers in flight in the whole process. */
+static atomic_int in_flight;
+
+static bool slot_take(int max)
+{
+	if (max <= 0)
+		return true;
+	int n = atomic_load(&in_flight);
+	while (n < max)
+		if (atomic_compare_exchange_weak(&in_flight, &n, n + 1))
+			return true;
+	return false;
+}
+
+static void slot_give(int max)
+{
+	if (max > 0)
+		atomic_fetch_sub(&in_flight, 1);
+}
+
+int urlfetch_in_flight(void)
+{
+	return atomic_load(&in_flight);
+}
+
+/* Adds the transfers that get a slot; fails those that waited past the
+ * timeout. Returns how many ended here. */
+static int start_waiting(CURLM *m, struct transfer *t, int n, struct fetch_result *out,
+			 double waited)
+{
+	int ended = 0;
+	for (int i = 0; i < n; i++) {
+		if (t[i].done || t[i].added)
+			continue;
+		const struct fetch_limits *lim = t[i].x.lim;
+		if (waited > (double)lim->timeout_s) {
+			out[i].rc = isif_fail(&out[i].err, ISIF_EIO, "timed out after %ld s waiting "
+					      "for one of the --max-fetches transfers", lim->timeout_s);
+			t[i].done = true;
+			ended++;
+		} else if (slot_take(lim->max_transfers)) {
+			if (curl_multi_add_handle(m, t[i].x.h) == CURLM_OK) {
+				t[i].added = true;
+			} else {
+				slot_give(lim->max_transfers);
+				out[i].rc = isif_fail(&out[i].err, ISIF_ENOMEM, "libcurl could not start");
+				t[i].done = true;
+				ended++;
+			}
+		}
+	}
+	return ended;
+}
+
+/* Runs the transfers until all are done or *cancel turns true. */
+static void run_multi(CURLM *m, struct transfer *t, int n, struct fetch_result *out,
+		      const atomic_bool *cancel)
+{
+	int running = 1, left = 0;
+	double t0 = isif_now_s();
+	for (int i = 0; i < n; i++)
+		left += !t[i].done;
+	while (left > 0) {
+		if (cancel && atomic_load(cancel))
+			return;
+		left -= start_waiting(m, t, n, out, isif_now_s() - t0);
+		if (curl_multi_perform(m, &running) != CURLM_OK)
+			return;
+		CURLMsg *msg;
+		int queued;
+		while ((msg = curl_multi_info_read(m, &queued))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			for (int i = 0; i < n; i++)
+				if (t[i].x.h == msg->easy_handle && !t[i].done) {
+					finish(&t[i].x, msg->data.result, t[i].errbuf, &out[i]);
+					t[i].done = true;
+					left--;
+				}
+		}
+		if (left > 0 && curl_multi_poll(m, NULL, 0, FETCH_POLL_MS, NULL) != CURLM_OK)
+			return;
+	}
+}
+
+enum isif_rc urlfetch_many(const char *const *urls, int n, const struct fetch_limits *lim,
+			   const atomic_bool *cancel, struct fetch_result *out)
+{
+	enum isif_rc rc = ISIF_OK;
+	struct transfer *t = calloc((size_t)(n > 0 ? n : 1), sizeof *t);
+	CURLM *m = NULL;
+	for (int i = 0; i < n; i++)
+		out[i] = (struct fetch_result){.rc = ISIF_OK};
+	pthread_once(&curl_once, curl_init);
+	if (!t || curl_init_rc != CURLE_OK || !(m = curl_multi_init())) {
+		rc = ISIF_ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		t[i].x.lim = lim;
+		enum isif_rc check = urlfetch_url_check(urls[i], &out[i].err);
+		if (check) {
+			out[i].rc = check;
+			t[i].done = true;
+			continue;
+		}
+		if (!(t[i].x.h = curl_easy_init())) {
+			rc = ISIF_ENOMEM;
+			goto out;
+		}
+		setup(&t[i].x, urls[i], t[i].errbuf);
+	}
+	run_multi(m, t, n, out, cancel);
+out:
+	for (int i = 0; t && i < n; i++) {
+		if (t[i].added) {
+			curl_multi_remove_handle(m, t[i].x.h);
+			slot_give(lim->max_transfers);
+		}
+		if (t[i].x.h)
+			curl_easy_cleanup(t[i].x.h);
+		free(t[i].x.buf);
+	}
+	if (m)
+		curl_multi_cleanup(m);
+	for (int i = 0; i < n; i++) {
+		if (t && t[i].done)
+			continue;
+		if (rc)
+			out[i].rc = isif_fail(&out[i].err, ISIF_ENOMEM, "libcurl could not start");
+		else if (cancel && atomic_load(cancel))
+			out[i].rc = isif_fail(&out[i].err, ISIF_ECANCELLED,
+					      "fetch cancelled: isifd is shutting down");
+		else
+			out[i].rc = isif_fail(&out[i].err, ISIF_EIO, "fetching the URL failed: "
+					      "the transfer was interrupted");
+	}
+	free(t);
+	return rc;
+}
+
 enum isif_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
 		       size_t *len, char *ctype, size_t ctype_len, struct isif_error *err)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct fetch_ctx x = {.lim = lim};
-	*body = NULL;
-	*len = 0;
+	struct fetch_result r;
+	urlfetch_many(&url, 1, lim, NULL, &r);
+	*body = r.body;
+	*len = r.len;
 	if (ctype_len)
-		ctype[0] = '\0';
-	enum isif_rc rc = urlfetch_url_check(url, err);
-	if (rc)
-		return rc;
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK || !(x.h = curl_easy_init()))
-		return isif_fail(err, ISIF_ENOMEM, "libcurl could not start");
-	setup(&x, url, errbuf);
-	CURLcode cc = curl_easy_perform(x.h);
-	rc = outcome(&x, cc, errbuf, err);
-	if (rc == ISIF_OK) {
-		char *ct = NULL;
-		curl_easy_getinfo(x.h, CURLINFO_CONTENT_TYPE, &ct);
-		if (ctype_len)
-			snprintf(ctype, ctype_len, "%s", ct ? ct : "");
-		*body = x.buf;
-		*len = x.len;
-		x.buf = NULL;
-	}
-	curl_easy_cleanup(x.h);
-	free(x.buf);
-	return rc;
+		snprintf(ctype, ctype_len, "%s", r.ctype);
+	if (r.rc)
+		isif_fail(err, r.rc, "%s", r.err.msg);
+	return r.rc;
 }

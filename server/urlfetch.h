@@ -6,11 +6,13 @@
  * content type, no proxy from the environment, and every connection's
  * resolved address checked by urlguard_addr_allowed unless allow_private
  * (or it is one of the exact addresses of urlfetch_allow_addrs).
- * Thread-safe: each call has its own handle.
+ * urlfetch_many runs several at once and can be cancelled.
+ * Thread-safe: each call has its own handles.
  */
 #ifndef ISIFD_URLFETCH_H
 #define ISIFD_URLFETCH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -21,6 +23,7 @@ struct fetch_limits {
 	long timeout_s;
 	long max_redirects;
 	bool allow_private;
+	int max_transfers;   /* urlfetch_many: in flight in the whole process (0: no bound) */
 };
 
 #define FETCH_MAX_URL 2048
@@ -52,5 +55,29 @@ enum isif_rc urlfetch_allow_addrs(const char *list, struct isif_error *err);
  */
 enum isif_rc urlfetch(const char *url, const struct fetch_limits *lim, void **body,
 		       size_t *len, char *ctype, size_t ctype_len, struct isif_error *err);
+
+/* One URL's outcome in urlfetch_many: rc and err as urlfetch's (plus
+ * ISIF_ECANCELLED); body malloc'd (the caller frees) when rc is ISIF_OK. */
+struct fetch_result {
+	enum isif_rc rc;
+	struct isif_error err;
+	void *body;
+	size_t len;
+	char ctype[128];
+};
+
+/*
+ * Fetches the n URLs at once, each within lim, into out[n]: each as soon
+ * as fewer than lim->max_transfers are in flight in the process (waiting
+ * counts against lim->timeout_s). When *cancel (may be NULL) turns true,
+ * the transfers still running or waiting stop within 100 ms and end with
+ * ISIF_ECANCELLED. Returns ISIF_OK, or ISIF_ENOMEM
+ * when libcurl could not start (every unfinished result says so).
+ */
+enum isif_rc urlfetch_many(const char *const *urls, int n, const struct fetch_limits *lim,
+			   const atomic_bool *cancel, struct fetch_result *out);
+
+/* Transfers in flight now, in the whole process (tests). */
+int urlfetch_in_flight(void);
 
 #endif

@@ -9,6 +9,13 @@
  * a setjmp in this file (libjpeg's default handler would call exit(), and
  * both would print). All state touched after setjmp lives in a context
  * struct reached through an unmodified pointer, so it is valid after the jump.
+ *
+ * The work a file can make the decoders do is bounded by its declared size,
+ * not only its byte count: a progressive JPEG may repeat a scan over the
+ * whole image hundreds of times at a few bytes each, and a PNG may carry
+ * gigabytes of deflate output past its last row (or inside ancillary
+ * chunks). Both are refused before that work is done (jpeg_on_progress,
+ * png_check_chunks).
  */
 #include "isif/data/image.h"
 
@@ -23,7 +30,22 @@
 #include <jerror.h>
 #include <png.h>
 
-#define JPEG_MAX_SCANS 500 /* progressive JPEGs with more scans are a DoS, not an image */
+/* A progressive JPEG's scans each cost work over every block they cover,
+ * whatever their size in bytes. Real encoders write about 10 scans that
+ * visit each coefficient 2 to 4 times; more work than JPEG_MAX_PASSES
+ * whole passes over every coefficient of the image is refused (see
+ * jpeg_scan_cost). With the cost per block and scan, that is also at most
+ * 37 scans of any kind. */
+#define JPEG_MAX_PASSES 8
+#define JPEG_BLOCK_OVERHEAD 16 /* per block and scan, in coefficient units */
+
+/* PNG: the compressed image data may be at most twice the raw rows plus
+ * PNG_IDAT_SLACK (real encoders stay near or below the raw size, stored
+ * blocks add 5 bytes in 64 KiB); once the rows are decoded, at most
+ * PNG_TAIL_SLACK bytes of it may be left unread (the end of the deflate
+ * stream and its checksum, a few bytes). */
+#define PNG_IDAT_SLACK (64 << 10)
+#define PNG_TAIL_SLACK 4096
 
 static enum isif_rc check_limits(int64_t w, int64_t h, const struct isif_image_limits *lim,
 			const char *what, struct isif_error *err)
@@ -49,6 +71,9 @@ struct jpeg_ctx {
 	jmp_buf jump;
 	char msg[JMSG_LENGTH_MAX];
 	uint8_t *out, *row;
+	int scans_seen;          /* the last scan charged to the budget */
+	bool refused;            /* jumped for the work bound, not a library error */
+	int64_t work, budget;    /* coefficient visits: charged, allowed */
 };
 
 static void jpeg_on_error(j_common_ptr cinfo)
@@ -84,12 +109,45 @@ static void jpeg_on_output(j_common_ptr cinfo)
 	(void)cinfo; /* never print */
 }
 
+/* The work of the scan whose header was just read, in coefficient visits:
+ * every block of each component in the scan, times the coefficients of its
+ * spectral band (a refinement scan looks at each of them even in an
+ * end-of-band run) plus a fixed cost per block. */
+static int64_t jpeg_scan_cost(j_decompress_ptr d)
+{
+	int64_t blocks = 0;
+	for (int i = 0; i < d->comps_in_scan; i++)
+		blocks += (int64_t)d->cur_comp_info[i]->width_in_blocks *
+			  d->cur_comp_info[i]->height_in_blocks;
+	return blocks * (d->Se - d->Ss + 1 + JPEG_BLOCK_OVERHEAD);
+}
+
+/* JPEG_MAX_PASSES passes over every coefficient of every component. */
+static int64_t jpeg_work_budget(j_decompress_ptr d)
+{
+	int64_t blocks = 0;
+	for (int i = 0; i < d->num_components; i++)
+		blocks += (int64_t)d->comp_info[i].width_in_blocks * d->comp_info[i].height_in_blocks;
+	return blocks * (DCTSIZE2 + JPEG_BLOCK_OVERHEAD) * JPEG_MAX_PASSES;
+}
+
+/* libjpeg calls this before consuming each piece of input; a new scan
+ * number means a new scan header has just been read: charge its work
+ * before any of it is done. */
 static void jpeg_on_progress(j_common_ptr cinfo)
 {
 	j_decompress_ptr d = (j_decompress_ptr)cinfo;
-	if (d->input_scan_number > JPEG_MAX_SCANS) {
-		struct jpeg_ctx *x = (struct jpeg_ctx *)cinfo->client_data;
-		snprintf(x->msg, sizeof x->msg, "more than %d scans", JPEG_MAX_SCANS);
+	struct jpeg_ctx *x = (struct jpeg_ctx *)cinfo->client_data;
+	if (d->input_scan_number < 1 || d->input_scan_number == x->scans_seen)
+		return;
+	x->scans_seen = d->input_scan_number;
+	if (!x->budget)
+		x->budget = jpeg_work_budget(d);
+	x->work += jpeg_scan_cost(d);
+	if (x->work > x->budget) {
+		snprintf(x->msg, sizeof x->msg, "its %d scans would do more than %d passes over "
+			 "the image", d->input_scan_number, JPEG_MAX_PASSES);
+		x->refused = true;
 		longjmp(x->jump, 1);
 	}
 }
@@ -182,7 +240,8 @@ static enum isif_rc decode_jpeg(const uint8_t *buf, size_t len,
 	x->cinfo.client_data = x;
 	int rc;
 	if (setjmp(x->jump)) {
-		rc = isif_fail(err, ISIF_EFORMAT, "corrupt JPEG: %s", x->msg);
+		rc = isif_fail(err, ISIF_EFORMAT, "%s: %s", x->refused ? "JPEG refused" : "corrupt JPEG",
+			       x->msg);
 	} else {
 		jpeg_create_decompress(&x->cinfo);
 		x->cinfo.client_data = x; /* create zeroes the struct */
@@ -210,6 +269,7 @@ struct png_ctx {
 	char msg[160];
 	const uint8_t *buf;
 	size_t len, pos;
+	size_t idat_end;   /* just past the last IDAT payload (png_check_chunks) */
 	uint8_t *out, *rows;
 	png_bytep *rowp;
 };
@@ -238,8 +298,9 @@ static void png_read_mem(png_structp png, png_bytep data, size_t n)
 
 /* Asks libpng for 8-bit gray or RGB: palette expanded (tRNS ignored, as
  * PIL's convert("RGB") does), low bit depths widened, 16-bit cut to its
- * high byte, alpha stripped. Returns the channel count. */
-static int png_setup(png_structp png, png_infop info)
+ * high byte, alpha stripped. Returns the channel count; *passes: 7 for an
+ * interlaced file, else 1. */
+static int png_setup(png_structp png, png_infop info, int *passes)
 {
 	int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
 	if (type == PNG_COLOR_TYPE_PALETTE)
@@ -250,9 +311,94 @@ static int png_setup(png_structp png, png_infop info)
 		png_set_strip_16(png);
 	if ((type & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
 		png_set_strip_alpha(png); /* palette expansion turns tRNS into alpha */
-	png_set_interlace_handling(png);
+	*passes = png_set_interlace_handling(png);
 	png_read_update_info(png, info);
 	return png_get_channels(png, info);
+}
+
+/* The big-endian 32-bit value at p. */
+static uint32_t png_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Walks the chunk framing of the whole file before libpng inflates
+ * anything: every chunk inside the buffer, ending with IEND. Sums the
+ * IDAT payload, which must be at most twice the raw rows plus
+ * PNG_IDAT_SLACK: deflate output is then bounded by the image's size
+ * (inflating a byte costs about as much as producing one, and a few
+ * bytes can expand to a kilobyte), whatever the file's byte count.
+ * Records where the IDAT payloads lie, for png_check_tail.
+ */
+static enum isif_rc png_check_chunks(struct png_ctx *x, int64_t raw_bytes, struct isif_error *err)
+{
+	size_t pos = 8, idat = 0;
+	while (pos + 12 <= x->len) {
+		size_t n = png_u32(x->buf + pos);
+		const uint8_t *type = x->buf + pos + 4;
+		if (n > x->len - pos - 12)
+			break;
+		if (memcmp(type, "IDAT", 4) == 0) {
+			idat += n;
+			x->idat_end = pos + 8 + n;
+		}
+		if (memcmp(type, "IEND", 4) == 0)
+			return ISIF_OK;
+		if ((int64_t)idat > 2 * raw_bytes + PNG_IDAT_SLACK)
+			return isif_fail(err, ISIF_EFORMAT, "PNG refused: more than %lld bytes of "
+					 "compressed data for %lld bytes of image",
+					 (long long)(2 * raw_bytes + PNG_IDAT_SLACK), (long long)raw_bytes);
+		pos += 12 + n;
+	}
+	return isif_fail(err, ISIF_EFORMAT, "corrupt PNG: truncated before IEND");
+}
+
+/*
+ * Before the last row: the compressed data libpng has not read yet (it
+ * reads the file forward, at most 8 KiB ahead of the inflater; counted to
+ * the end of the last IDAT, the headers of IDATs in between included). It
+ * holds the last row, at most row_bytes and a block header, and the end of
+ * the stream; more means data past the image, which libpng would inflate
+ * to its end when the last row completes: refused instead.
+ */
+static enum isif_rc png_check_tail(const struct png_ctx *x, int64_t row_bytes,
+				   struct isif_error *err)
+{
+	int64_t unread = x->idat_end > x->pos ? (int64_t)(x->idat_end - x->pos) : 0;
+	int64_t allowed = row_bytes + row_bytes / 4096 + PNG_TAIL_SLACK;
+	if (unread > allowed)
+		return isif_fail(err, ISIF_EFORMAT, "PNG refused: %lld bytes of compressed data "
+				 "left for the last row (at most %lld)", (long long)unread,
+				 (long long)allowed);
+	return ISIF_OK;
+}
+
+/* png_read_image, but for the check of what is left before the last row
+ * (every pass reads every row; rows not in a pass only advance it). */
+static enum isif_rc png_rows_checked(struct png_ctx *x, int64_t h, int passes, int64_t row_bytes,
+				  struct isif_error *err)
+{
+	for (int p = 0; p < passes; p++)
+		for (int64_t y = 0; y < h; y++) {
+			if (p == passes - 1 && y == h - 1) {
+				enum isif_rc rc = png_check_tail(x, row_bytes, err);
+				if (rc)
+					return rc;
+			}
+			png_read_row(x->png, x->rowp[y], NULL);
+		}
+	return ISIF_OK;
+}
+
+/* One row of the file as IHDR declares it: a filter byte and the packed
+ * samples. Interlacing adds at most 7 filter bytes per row, within
+ * png_check_chunks's slack. */
+static int64_t png_file_row_bytes(png_structp png, png_infop info)
+{
+	int64_t bits = (int64_t)png_get_image_width(png, info) * png_get_channels(png, info) *
+		       png_get_bit_depth(png, info);
+	return 1 + (bits + 7) / 8;
 }
 
 /* Runs the decode; every library call may longjmp back to decode_png. */
@@ -261,13 +407,21 @@ static enum isif_rc png_run(struct png_ctx *x, const struct isif_image_limits *l
 {
 	png_set_read_fn(x->png, x, png_read_mem);
 	png_set_user_limits(x->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX); /* ours apply */
+	/* Ancillary chunks (text, ICC profiles, ...: some of them compressed,
+	 * and inflated by libpng if kept) are skipped unread but for their
+	 * CRC; only tRNS matters to the pixels we return. */
+	png_set_keep_unknown_chunks(x->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
 	png_read_info(x->png, x->info);
 	int64_t pw = png_get_image_width(x->png, x->info);
 	int64_t ph = png_get_image_height(x->png, x->info);
+	int64_t file_row = png_file_row_bytes(x->png, x->info);
 	int rc = check_limits(pw, ph, lim, "PNG", err);
+	if (!rc)
+		rc = png_check_chunks(x, file_row * ph, err);
 	if (rc)
 		return rc;
-	int nc = png_setup(x->png, x->info);
+	int passes;
+	int nc = png_setup(x->png, x->info, &passes);
 	size_t rowbytes = png_get_rowbytes(x->png, x->info);
 	if ((nc != 1 && nc != 3) || rowbytes != (size_t)pw * (size_t)nc)
 		return isif_fail(err, ISIF_EFORMAT, "PNG: unsupported layout (%d channels)", nc);
@@ -280,7 +434,9 @@ static enum isif_rc png_run(struct png_ctx *x, const struct isif_image_limits *l
 				 (long long)pw, (long long)ph);
 	for (int64_t y = 0; y < ph; y++)
 		x->rowp[y] = x->rows + (size_t)y * rowbytes;
-	png_read_image(x->png, x->rowp);
+	rc = png_rows_checked(x, ph, passes, file_row, err);
+	if (rc)
+		return rc;
 	png_read_end(x->png, NULL); /* checks the rest up to IEND: no silent truncation */
 	for (size_t i = 0; i < plane; i++)   /* HWC → CHW */
 		for (int ch = 0; ch < nc; ch++)

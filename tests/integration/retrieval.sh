@@ -29,7 +29,9 @@ if ! command -v cjpeg >/dev/null && [ "$(id -u)" = 0 ]; then
 		libjpeg-turbo-progs >/dev/null 2>&1
 fi
 
-start_isifd "$T/state" --allow-private-urls --url-timeout 2 || { fail retrieval_start; exit 1; }
+mkdir -p "$T/roots/a" "$T/outside"
+start_isifd "$T/state" --allow-private-urls --url-timeout 2 --dataset-root "$T/roots/a,$T/tiny" ||
+	{ fail retrieval_start; exit 1; }
 pass retrieval_start
 
 # ---- a small job, and one without an index ----------------------------------------
@@ -47,7 +49,10 @@ check retrieval_noeval_succeeds wait_status 2 succeeded 60
 # ---- neighbours by ref -------------------------------------------------------------
 code=$(req GET '/neighbors?image=test:0&k=5')
 [ "$code" = 200 ] && [ "$(json "d['job'], d['epoch'], d['split'], d['k'], len(d['neighbors']), d['query']['label'], d['query']['in_index']")" = "(1, 2, 'train', 5, 5, 9, True)" ]; is retrieval_default_job_is_newest_with_index
-check retrieval_answer_fields [ "$(json "sorted(d['neighbors'][0].keys()), d['seconds'] > 0, all(d['neighbors'][i]['similarity'] >= d['neighbors'][i + 1]['similarity'] for i in range(4))")" = "(['index', 'label', 'similarity', 'split'], True, True)" ]
+# Fashion-MNIST's class names beside the labels, query and neighbours alike.
+NAMES="['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']"
+check retrieval_class_names_beside_labels [ "$(json "d['query']['class'], all(n['class'] == $NAMES[n['label']] for n in d['neighbors'])")" = "('Ankle boot', True)" ]
+check retrieval_answer_fields [ "$(json "sorted(d['neighbors'][0].keys()), d['seconds'] > 0, all(d['neighbors'][i]['similarity'] >= d['neighbors'][i + 1]['similarity'] for i in range(4))")" = "(['class', 'index', 'label', 'similarity', 'split'], True, True)" ]
 TOP1=$(json "d['neighbors'][0]['index']")
 check retrieval_one_index_dir_left [ "$(ls -d "$T"/state/jobs/1/index-* | wc -l)" = 1 ]
 
@@ -69,7 +74,7 @@ echo "retrieval: top-1 same-label rate $trate (test split)"
 
 # train:5 is outside the 512-image subset: embedded from the dataset.
 code=$(req GET '/neighbors?image=train:5&k=3')
-[ "$code" = 200 ] && [ "$(json "d['query']['in_index'], d['query']['label'], len(d['neighbors'])")" = "(False, 2, 3)" ]; is retrieval_ref_outside_index
+[ "$code" = 200 ] && [ "$(json "d['query']['in_index'], d['query']['label'], d['query']['class'], len(d['neighbors'])")" = "(False, 2, 'Pullover', 3)" ]; is retrieval_ref_outside_index
 # A train row of the index finds itself when uploaded (the row mapping holds).
 TRAIN_ID=$(curl -s "$BASE/jobs/1/embeddings?format=tsv&metadata=1" | sed -n 2p | cut -f1)
 curl -s -o "$T/train.png" "$BASE/datasets/fashion-mnist/images/train/$TRAIN_ID"
@@ -88,6 +93,11 @@ code=$(req POST '/neighbors?k=3' -H 'Content-Type: image/png' --data-binary @"$T
 [ "$code" = 200 ] && [ "$(json "d['neighbors'][0]['index'], d['query']['width'], d['query']['channels']")" = "($TOP1, 28, 1)" ]; is retrieval_upload_png_same_top1
 code=$(req POST '/neighbors?k=3' -H 'Content-Type: image/jpeg' --data-binary @"$T/www/t0.jpg")
 [ "$code" = 200 ] && [ "$(json "d['neighbors'][0]['index']")" = "$TOP1" ]; is retrieval_upload_jpeg_same_top1
+# curl -F: one multipart/form-data part, the same answer as the raw body.
+code=$(req POST '/neighbors?k=3' -F "image=@$T/www/t0.png")
+[ "$code" = 200 ] && [ "$(json "d['neighbors'][0]['index'], d['query']['width'], d['query']['bytes']")" = "($TOP1, 28, $(stat -c %s "$T/www/t0.png"))" ]; is retrieval_upload_multipart_png_same_top1
+code=$(req POST '/neighbors?k=3' -F "image=@$T/www/t0.jpg;type=image/jpeg")
+[ "$code" = 200 ] && [ "$(json "d['neighbors'][0]['index']")" = "$TOP1" ]; is retrieval_upload_multipart_jpeg_same_top1
 code=$(req GET '/neighbors' -G --data-urlencode "image=$WWW/img/t0.png" -d k=3)
 [ "$code" = 200 ] && [ "$(json "d['neighbors'][0]['index'], d['query']['content_type']")" = "($TOP1, 'image/png')" ]; is retrieval_url_png_same_top1
 code=$(req GET '/neighbors' -G --data-urlencode "image=$WWW/hop/3/t0.jpg" -d k=3)
@@ -134,9 +144,11 @@ $IMG folder-dataset "$T/tiny"
 mkdir -p "$T/empty"
 code=$(post_json /datasets "{\"name\": \"tiny\", \"format\": \"folder\", \"path\": \"$T/tiny\"}")
 [ "$code" = 201 ] && grep -qi '^Location: /datasets/tiny' "$T/headers" &&
-	[ "$(json "d['name'], d['format'], d['train_images'], d['test_images'], d['classes'], d['available']")" = "('tiny', 'folder', 12, 4, 2, True)" ]; is retrieval_dataset_registered
+	[ "$(json "d['name'], d['format'], d['train_images'], d['test_images'], d['classes'], d['available'], d['class_names']")" = "('tiny', 'folder', 12, 4, 2, True, ['a', 'b'])" ]; is retrieval_dataset_registered
+check retrieval_dataset_preprocessing [ "$(json "(p := d['preprocessing'])['channels'], p['height'], p['width'], len(p['mean']), all(0 < m < 1 for m in p['mean']), all(s > 0 for s in p['std'])")" = "(1, 32, 32, 1, True, True)" ]
 code=$(req GET /datasets)
 [ "$code" = 200 ] && [ "$(json "sorted(x['name'] for x in d['datasets']), [x['height'] for x in d['datasets']]")" = "(['fashion-mnist', 'tiny'], [28, 32])" ]; is retrieval_datasets_list
+check retrieval_datasets_fashion_preprocessing [ "$(json "(f := [x for x in d['datasets'] if x['name'] == 'fashion-mnist'][0])['preprocessing'], f['class_names'][9]")" = "({'channels': 1, 'height': 28, 'width': 28, 'mean': [0.286040604], 'std': [0.353024244]}, 'Ankle boot')" ]
 code=$(req GET /datasets/tiny/images/test/3)
 [ "$code" = 200 ] && grep -qi '^X-Isif-Label: 1' "$T/headers"; is retrieval_tiny_thumbnail
 
@@ -175,6 +187,22 @@ bad upload_too_wide 422 'over the side limit 4096' POST '/neighbors' "${PNG[@]}"
 bad upload_over_byte_limit 413 'payload_too_large' POST '/neighbors' "${PNG[@]}" --data-binary @"$T/eleven.bin"
 bad upload_over_byte_limit_chunked 413 'payload_too_large' POST '/neighbors' "${PNG[@]}" -H 'Transfer-Encoding: chunked' --data-binary @"$T/eleven.bin"
 bad upload_wrong_type 415 'unsupported_media_type' POST '/neighbors' -H 'Content-Type: text/plain' --data-binary @"$T/www/t0.png"
+# Malformed multipart forms: each a 4xx that says what is wrong.
+MP=(-H 'Content-Type: multipart/form-data; boundary=XyZ')
+printf -- '--XyZ\r\nContent-Disposition: form-data; name="image"; filename="t.png"\r\nContent-Type: image/png\r\n\r\n' >"$T/mp_head"
+cat "$T/mp_head" "$T/www/t0.png" >"$T/mp_trunc"
+{ cat "$T/mp_trunc"; printf -- '\r\n--XyZ--\r\n'; } >"$T/mp_ok"
+{ cat "$T/mp_trunc"; printf -- '\r\n'; cat "$T/mp_trunc"; printf -- '\r\n--XyZ--\r\n'; } >"$T/mp_two"
+{ cat "$T/mp_head"; head -c $((10 * 1024 * 1024 + 10)) /dev/zero; printf -- '\r\n--XyZ--\r\n'; } >"$T/mp_huge"
+check retrieval_multipart_hand_made_ok [ "$(req POST '/neighbors?k=1' "${MP[@]}" --data-binary @"$T/mp_ok")" = 200 ]
+bad multipart_no_boundary 400 'no valid boundary' POST '/neighbors' -H 'Content-Type: multipart/form-data' --data-binary @"$T/mp_ok"
+bad multipart_other_boundary 400 'no boundary line' POST '/neighbors' -H 'Content-Type: multipart/form-data; boundary=AbC' --data-binary @"$T/mp_ok"
+bad multipart_truncated 400 'truncated' POST '/neighbors' "${MP[@]}" --data-binary @"$T/mp_trunc"
+bad multipart_two_files 400 'more than one part' POST '/neighbors' "${MP[@]}" --data-binary @"$T/mp_two"
+bad multipart_two_files_curl 400 'more than one part' POST '/neighbors' -F "image=@$T/www/t0.png" -F "other=@$T/www/t0.jpg"
+bad multipart_field_and_file 400 'more than one part' POST '/neighbors' -F k=3 -F "image=@$T/www/t0.png"
+bad multipart_huge_part 413 'payload_too_large' POST '/neighbors' "${MP[@]}" --data-binary @"$T/mp_huge"
+bad multipart_not_an_image 422 'invalid_image' POST '/neighbors' -F "image=@$T/random.bin"
 bad upload_empty 400 'invalid_image' POST '/neighbors' "${PNG[@]}" --data-binary ''
 bad upload_bad_k 400 'k: must be' POST '/neighbors?k=0' "${PNG[@]}" --data-binary @"$T/www/t0.png"
 bad url_50mb 422 'url_too_large' GET "$(url "$WWW/big")"
@@ -207,8 +235,22 @@ bad dataset_duplicate 409 'already registered' POST /datasets "${J[@]}" --data-b
 bad dataset_bad_name 400 'name: 1 to 63 characters' POST /datasets "${J[@]}" --data-binary "{\"name\": \"Tiny/1\", \"format\": \"folder\", \"path\": \"$T/tiny\"}"
 bad dataset_bad_format 400 'format: must be' POST /datasets "${J[@]}" --data-binary "{\"name\": \"t2\", \"format\": \"zip\", \"path\": \"$T/tiny\"}"
 bad dataset_relative_path 400 'path: must be absolute' POST /datasets "${J[@]}" --data-binary '{"name": "t2", "format": "folder", "path": "tiny"}'
-bad dataset_missing_path 422 'No such file or directory' POST /datasets "${J[@]}" --data-binary "{\"name\": \"t2\", \"format\": \"folder\", \"path\": \"$T/nope\"}"
-bad dataset_not_a_dataset 422 'invalid_dataset' POST /datasets "${J[@]}" --data-binary "{\"name\": \"t2\", \"format\": \"idx\", \"path\": \"$T/empty\"}"
+# Outside --dataset-root, missing, a file, .. or a symlink out of a root:
+# one status and one message, which says nothing of what is there.
+ln -s "$T/outside" "$T/roots/a/escape"
+ln -s "$T/tiny" "$T/roots/a/inside"
+: >"$T/roots/a/file"
+NOPE='path: not a readable directory under the dataset roots isifd was given (--dataset-root)'
+for p in "$T/nope" "$T/roots/a/nope" "$T/outside" "$T/roots/a/file" "$T/roots/a/../../outside" \
+	 "$T/roots/a/escape" "$T/roots/a/escape/" /etc /usr/share/datasets/fashion-mnist; do
+	code=$(post_json /datasets "{\"name\": \"t3\", \"format\": \"auto\", \"path\": \"$p\"}")
+	echo "$code $(json "d['error']['code'], d['error']['message']")"
+done >"$T/roots.log"
+check retrieval_dataset_roots_one_refusal [ "$(sort -u "$T/roots.log")" = "422 ('invalid_dataset', '$NOPE')" ]
+code=$(post_json /datasets "{\"name\": \"t4\", \"format\": \"folder\", \"path\": \"$T/roots/a/inside\"}")
+[ "$code" = 201 ] && [ "$(json "d['path']")" = "$T/tiny" ]; is retrieval_dataset_symlink_inside_a_root_resolved
+mkdir -p "$T/roots/a/empty"
+bad dataset_not_a_dataset 422 'invalid_dataset' POST /datasets "${J[@]}" --data-binary "{\"name\": \"t2\", \"format\": \"idx\", \"path\": \"$T/roots/a/empty\"}"
 bad dataset_missing_field 400 'path: required' POST /datasets "${J[@]}" --data-binary '{"name": "t2", "format": "folder"}'
 bad dataset_url 400 'url: registering by URL is not supported' POST /datasets "${J[@]}" --data-binary '{"name": "t2", "format": "folder", "url": "http://x/"}'
 bad dataset_unknown 404 'no dataset \"nope\"' GET /datasets/nope

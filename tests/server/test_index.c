@@ -529,7 +529,8 @@ TEST(srv_store_retrieval_rows)
 	CHECK_EQ(store_index_default_job(st, &job, NULL), ISIF_OK);
 	CHECK_EQ(job, a);
 
-	struct dataset_info info = {12, 4, 3, 32, 32, 2}, none = {-1, -1, -1, -1, -1, -1};
+	struct dataset_info info = {12, 4, 3, 32, 32, 2, NULL, NULL},
+			    none = {-1, -1, -1, -1, -1, -1, NULL, NULL};
 	CHECK_EQ(store_dataset_insert(st, "tiny", "folder", "/x", &info, NULL), ISIF_OK);
 	CHECK_EQ(store_dataset_insert(st, "tiny", "idx", "/y", &none, NULL), ISIF_ECONFLICT);
 	CHECK_EQ(store_dataset_insert(st, "bare", "idx", "/y", &none, NULL), ISIF_OK);

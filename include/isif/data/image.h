@@ -31,7 +31,12 @@ struct isif_image_limits {
  * Decodes a JPEG or PNG image from memory (format sniffed from its magic)
  * to 8-bit CHW with its own channel count (1 or 3; alpha dropped, palette
  * expanded). limits may be NULL (the defaults). *pixels is malloc'd.
- * Truncated/corrupt data → ISIF_EFORMAT, over a limit → ISIF_ERANGE.
+ * Truncated/corrupt data → ISIF_EFORMAT, over a limit → ISIF_ERANGE. The
+ * work is bounded by the declared size, not the byte count: a PNG with
+ * more compressed data than twice its raw rows, or data past its last
+ * row, and a progressive JPEG whose scans would pass over its
+ * coefficients more than 8 times are ISIF_EFORMAT ("... refused: ..."),
+ * before that work is done; ancillary PNG chunks are skipped unread.
  */
 enum isif_rc isif_image_decode(const void *buf, size_t len,
 		      const struct isif_image_limits *limits, uint8_t **pixels,

@@ -13,6 +13,7 @@ Binds 127.0.0.1 on a free port, writes the port to PORTFILE and serves:
   /text              text/html
   /status/CODE       an empty answer with that status
   /slow              the answer to /img/t0.png after 5 s
+  /drip/S/NAME       the file DIR/NAME, its bytes spread over S seconds
   /to-ftp            a redirect to ftp://127.0.0.1/x
 """
 import os
@@ -64,6 +65,22 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass   # the client gave up, as it should
 
+    def drip(self, seconds, name):
+        data = open(os.path.join(DIR, os.path.basename(name)), "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        pieces = 10
+        try:
+            for i in range(pieces):
+                self.wfile.write(data[i * len(data) // pieces:(i + 1) * len(data) // pieces])
+                self.wfile.flush()
+                if i < pieces - 1:
+                    time.sleep(seconds / (pieces - 1))
+        except (BrokenPipeError, ConnectionResetError):
+            pass   # isifd gave up (shutdown)
+
     def do_GET(self):
         parts = self.path.split("?")[0].strip("/").split("/")
         head = parts[0]
@@ -98,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.file("t0.png")
             except (BrokenPipeError, ConnectionResetError):
                 pass
+        elif head == "drip" and len(parts) == 3:
+            self.drip(float(parts[1]), parts[2])
         elif head == "to-ftp":
             self.redirect("ftp://127.0.0.1/x")
         else:

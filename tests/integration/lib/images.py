@@ -13,6 +13,12 @@ plain python3 (standard library only), independent of isifd's own codecs.
         with one small compressed row: a decoder must refuse it by size
     images.py folder-dataset ROOT
         a tiny image-folder dataset: train/{a,b}/*.png, test/{a,b}/*.png
+    images.py idat-bomb OUT.png
+        9.7 MB declaring 16x16 gray whose deflate stream goes on for 9.3 GiB
+        of zeros past the rows (libpng used to inflate it all: 20 s)
+    images.py scan-flood OUT.jpg
+        a flat 4096x4096 progressive JPEG of 490 identical refinement scans,
+        16 KB (each scan walks every block: 7 s)
 """
 import gzip
 import os
@@ -87,6 +93,45 @@ def decode_gray_png(path):
     return w, h, bytes(out)
 
 
+def idat_bomb(w=16, h=16, extra_mib=9523):
+    """The rows, then a full-flushed 1 MiB of zeros (about 1 KiB, no
+    reference across the flush) repeated, an empty final stored block and
+    the Adler-32 of it all (zeros add the low half to the high half)."""
+    raw = b"".join(b"\0" + bytes(w) for _ in range(h))
+    c = zlib.compressobj(9)
+    head = c.compress(raw) + c.flush(zlib.Z_FULL_FLUSH)
+    seg = c.compress(bytes(1 << 20)) + c.flush(zlib.Z_FULL_FLUSH)
+    a0 = zlib.adler32(raw)
+    lo, hi = a0 & 0xffff, ((a0 >> 16) + (extra_mib << 20) * (a0 & 0xffff)) % 65521
+    z = head + seg * extra_mib + b"\x01\x00\x00\xff\xff" + struct.pack(">I", hi << 16 | lo)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", z) + chunk(b"IEND", b"")
+
+
+def jpeg_segment(marker, body):
+    return b"\xff" + bytes([marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+def scan_flood(side=4096, scans=490):
+    """Gray progressive, no DC scan (libjpeg only warns), `scans` AC
+    refinement scans (1..63, Ah 1) that are each one end-of-band run over
+    every block: Huffman '0' = EOB14 + 14 bits (32767 blocks), '10' =
+    EOB_r + r bits for the rest."""
+    bits, left = "", (side // 8) ** 2
+    while left >= 32767:
+        bits, left = bits + "0" + "1" * 14, left - 32767
+    r = max(left.bit_length() - 1, 0)
+    if left:
+        bits += "10" + (format(left - (1 << r), "0%db" % r) if r else "")
+    bits += "1" * (-len(bits) % 8)
+    data = int(bits, 2).to_bytes(len(bits) // 8, "big").replace(b"\xff", b"\xff\x00")
+    out = b"\xff\xd8" + jpeg_segment(0xDB, b"\x00" + bytes([1] * 64))
+    out += jpeg_segment(0xC2, struct.pack(">BHHB", 8, side, side, 1) + b"\x01\x11\x00")
+    out += jpeg_segment(0xC4, b"\x10" + bytes([1, 1] + [0] * 14) + bytes([0xE0, r << 4]))
+    out += (jpeg_segment(0xDA, bytes([1, 1, 0x00, 1, 63, 0x10])) + data) * scans
+    return out + b"\xff\xd9"
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "idx-pgm":
@@ -106,6 +151,10 @@ def main():
                 for i in range(count):
                     rows = [bytes((shade + 3 * i + x) & 255 for x in range(8)) for _ in range(8)]
                     write_png(os.path.join(d, "%d.png" % i), 8, 8, rows)
+    elif cmd == "idat-bomb":
+        open(sys.argv[2], "wb").write(idat_bomb())
+    elif cmd == "scan-flood":
+        open(sys.argv[2], "wb").write(scan_flood())
     else:
         sys.exit("unknown command " + cmd)
 
