@@ -1,5 +1,5 @@
--- 004_jobs.sql — what a job was given and what it will take, and one more
--- metrics column (the operator-safety issue). Applied once as user_version 4.
+-- 005_jobs.sql — what a job was given and what it will take, and one more
+-- metrics column (the operator-safety issue). Applied once as user_version 5.
 
 -- Compute threads the job's trainer got in its latest run (the daemon's
 -- budget, --cores / --workers, or fewer when the spec asks); NULL until it runs.
