@@ -153,6 +153,7 @@ struct conn_table {
 	MHD_socket quiesced;  /* the listen socket after http_quiesce, closed by http_stop */
 	struct conn_table *next_table;
 	struct workpool *lanes[HTTP_LANES];   /* http_defer's threads */
+	atomic_int deferred;  /* deferred requests whose answer is not sent yet */
 };
 
 /* Tables by daemon, for http_stop (tests run two daemons in one process). */
@@ -326,8 +327,12 @@ static void conn_table_free(struct conn_table *t)
  * resume the worker touches nothing of rq: the HTTP thread may free it.
  * Shutdown: http_quiesce cancels the lanes (queued work answers 503 at
  * once, fetches in progress stop within 100 ms), http_stop waits for the
- * rest before stopping libmicrohttpd, which refuses suspended connections.
+ * rest before stopping libmicrohttpd, which refuses suspended connections,
+ * and gives the answers so made up to DEFER_DRAIN_S to be sent (the count
+ * of deferred requests drops in on_completed), else libmicrohttpd would
+ * close their connections unanswered.
  */
+#define DEFER_DRAIN_S 1.0
 
 /* The kept answer of a deferred request (consumed). */
 static enum MHD_Result park(struct request *rq, int status, struct MHD_Response *r)
@@ -400,6 +405,8 @@ enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn
 	rq->work = fn;
 	rq->work_arg = arg;
 	rq->lane = p;
+	rq->deferred_in = &t->deferred;
+	atomic_fetch_add(&t->deferred, 1);
 	MHD_suspend_connection(rq->conn);
 	workpool_submit(p, deferred_run, rq);
 	return MHD_YES;
@@ -432,12 +439,18 @@ static void lanes_cancel(struct conn_table *t)
 		workpool_cancel(t->lanes[i]);
 }
 
-/* Waits for deferred work still running (it resumes its connections). */
+/* Waits for deferred work still running (it resumes its connections),
+ * then, a while, for the answers it made to be sent. */
 static void lanes_free(struct conn_table *t)
 {
 	for (int i = 0; i < HTTP_LANES; i++) {
 		workpool_free(t->lanes[i]);
 		t->lanes[i] = NULL;
+	}
+	double until = isif_now_s() + DEFER_DRAIN_S;
+	while (atomic_load(&t->deferred) > 0 && isif_now_s() < until) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
 	}
 }
 
@@ -1033,6 +1046,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
 	if (rq->parked)
 		MHD_destroy_response(rq->parked);   /* the client left before it was sent */
+	if (rq->deferred_in)
+		atomic_fetch_sub((atomic_int *)rq->deferred_in, 1);
 	free(rq->body);
 	free(rq);
 }

@@ -63,6 +63,7 @@ struct request {
 	void (*work)(struct request *rq, void *arg, bool cancelled);
 	void *work_arg;
 	struct workpool *lane;
+	void *deferred_in;          /* http.c's count of deferred answers not yet sent */
 	bool in_worker;
 	struct MHD_Response *parked;
 	int parked_status;
