@@ -176,6 +176,22 @@ static enum isif_rc dispatch(struct isif_dataset *ds, const char *dir,
 	}
 }
 
+/* What loading and probing share: a path, options (defaults when NULL, stored
+ * in *defaults), checked, and the format resolved. */
+static enum isif_rc prepare(const char **path, enum isif_dataset_format *fmt,
+			    const struct isif_dataset_options **opt,
+			    struct isif_dataset_options *defaults, struct isif_error *err)
+{
+	if (!*path || !**path)
+		return isif_fail(err, ISIF_EINVAL, "dataset: empty path");
+	if (!*opt) {
+		isif_dataset_options_default(defaults);
+		*opt = defaults;
+	}
+	enum isif_rc rc = check_options(*opt, err);
+	return rc ? rc : resolve(path, fmt, err);
+}
+
 enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 		      enum isif_dataset_format fmt,
 		      const struct isif_dataset_options *opt, struct isif_error *err)
@@ -184,15 +200,7 @@ enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 	if (!ds)
 		return isif_fail(err, ISIF_EINVAL, "dataset: NULL output");
 	memset(ds, 0, sizeof *ds);
-	if (!path || !*path)
-		return isif_fail(err, ISIF_EINVAL, "dataset: empty path");
-	if (!opt) {
-		isif_dataset_options_default(&defaults);
-		opt = &defaults;
-	}
-	int rc = check_options(opt, err);
-	if (rc == ISIF_OK)
-		rc = resolve(&path, &fmt, err);
+	int rc = prepare(&path, &fmt, &opt, &defaults, err);
 	if (rc)
 		return rc;
 	rc = dispatch(ds, path, fmt, opt, err);
@@ -223,15 +231,7 @@ enum isif_rc isif_dataset_probe(const char *path, enum isif_dataset_format fmt,
 {
 	struct isif_dataset_options defaults;
 	memset(out, 0, sizeof *out);
-	if (!path || !*path)
-		return isif_fail(err, ISIF_EINVAL, "dataset: empty path");
-	if (!opt) {
-		isif_dataset_options_default(&defaults);
-		opt = &defaults;
-	}
-	int rc = check_options(opt, err);
-	if (rc == ISIF_OK)
-		rc = resolve(&path, &fmt, err);
+	int rc = prepare(&path, &fmt, &opt, &defaults, err);
 	if (rc)
 		return rc;
 	switch (fmt) {
