@@ -228,6 +228,10 @@ enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *er
 	if (rc)
 		return rc;
 	ctx.ds = &ds->ds;
+	/* the index's rows (index_select_rows) follow the resolved lists too */
+	rc = isif_spec_resolve_classes(&spec, ds->ds.num_classes, ds->ds.class_names, err);
+	if (rc)
+		goto out;
 	rc = isif_trainer_create(&t, &spec, &ds->ds, job->run_dir, job->threads, err);
 	if (rc)
 		goto out;

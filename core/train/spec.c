@@ -47,6 +47,8 @@
 static const char *const gradient_names[] = {
 	[ISIF_GRAD_REFERENCE] = "reference", [ISIF_GRAD_FULL] = "full", NULL,
 };
+/* classes.split, indexed by value − 1 (ISIF_SPLIT_NONE has no spelling). */
+static const char *const class_split_names[] = {"first_half", "second_half", NULL};
 static const char *const lr_type_names[] = {
 	[ISIF_LR_CONSTANT] = "constant", [ISIF_LR_STEP] = "step", [ISIF_LR_COSINE] = "cosine", NULL,
 };
@@ -196,11 +198,16 @@ static const struct field fields[] = {
 	INT64("train_subset", "train-subset", train_subset, 0, 0, 9007199254740992.0,
 	      "train on the first N images of a fixed shuffle (0: all)"),
 	OBJECT("classes", "null", ISIF_SPEC_NULLABLE, f_classes, NULL, w_classes,
-	       "unseen-category protocol: train and evaluate on these labels only (null: all)"),
+	       "unseen-category protocol: train and evaluate on these labels only (null: all); "
+	       "either split or both lists"),
 	LIST(ISIF_SPEC_INT_LIST, "classes.train", "train-classes", NULL, 0, SPEC_MAX_LABEL,
 	     ISIF_SPEC_DISTINCT, ISIF_SPEC_MAX_CLASSES, NULL, NULL, "the labels to train on"),
 	LIST(ISIF_SPEC_INT_LIST, "classes.test", "test-classes", NULL, 0, SPEC_MAX_LABEL,
 	     ISIF_SPEC_DISTINCT, ISIF_SPEC_MAX_CLASSES, NULL, NULL, "the labels to evaluate on"),
+	{ {"classes.split", "class-split", ISIF_SPEC_STRING, NULL, 0, 0, 0, 0, class_split_names,
+	   "instead of the lists: train on one half of the classes sorted by name (first "
+	   "⌈n/2⌉ or the rest) and evaluate on the other"},
+	  S_NONE, 0, {0, 0}, NULL, NULL, NULL, NULL },
 };
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
 
@@ -556,24 +563,40 @@ static enum isif_rc check_lr_schedule(struct isif_job_spec *s, json_t *v, const 
 	return ISIF_OK;
 }
 
-/* null, or {"train": [...], "test": [...]} with both lists required. */
+/* null, {"train": [...], "test": [...]} with both lists required, or
+ * {"split": "first_half" | "second_half"} alone. */
 static enum isif_rc f_classes(struct isif_job_spec *s, json_t *v, const char *path,
 		     const struct field *f, struct isif_error *err)
 {
 	char sub[128];
-	if (json_is_null(v)) {
-		s->has_classes = false;
-		s->n_train_classes = s->n_test_classes = 0;
+	s->has_classes = false;
+	s->class_split = ISIF_SPLIT_NONE;
+	s->n_train_classes = s->n_test_classes = 0;
+	if (json_is_null(v))
 		return ISIF_OK;
-	}
 	if (!json_is_object(v))
-		return isif_fail(err, ISIF_EINVAL,
-				 "%s: must be null or {\"train\": [...], \"test\": [...]}", path);
+		return isif_fail(err, ISIF_EINVAL, "%s: must be null, {\"train\": [...], "
+				 "\"test\": [...]} or {\"split\": \"first_half\"}", path);
 	const char *key;
 	json_t *e;
 	json_object_foreach(v, key, e) {
-		if (strcmp(key, "train") && strcmp(key, "test"))
+		if (strcmp(key, "train") && strcmp(key, "test") && strcmp(key, "split"))
 			return isif_fail(err, ISIF_EINVAL, "%s.%s: unknown field", path, key);
+	}
+	json_t *split = json_object_get(v, "split");
+	if (split) {
+		join_path(sub, sizeof sub, path, "split");
+		if (json_object_size(v) != 1)
+			return isif_fail(err, ISIF_EINVAL, "%s: give either split or train and test, "
+					 "not both", path);
+		int k = json_is_string(split) ? name_index(class_split_names,
+							   json_string_value(split)) : -1;
+		if (k < 0)
+			return isif_fail(err, ISIF_EINVAL, "%s: must be one of \"first_half\", "
+					 "\"second_half\"", sub);
+		s->class_split = (enum isif_class_split)(k + 1);
+		s->has_classes = true;
+		return ISIF_OK;
 	}
 	static const char *const names[2] = {"train", "test"};
 	int *lists[2] = {s->train_classes, s->test_classes};
@@ -717,6 +740,10 @@ static void w_classes(struct isif_strbuf *b, const struct isif_job_spec *s)
 		isif_strbuf_printf(b, "null");
 		return;
 	}
+	if (s->class_split != ISIF_SPLIT_NONE) {
+		isif_strbuf_printf(b, "{\"split\": \"%s\"}", class_split_names[s->class_split - 1]);
+		return;
+	}
 	isif_strbuf_printf(b, "{\"train\": ");
 	sb_ints(b, s->train_classes, s->n_train_classes);
 	isif_strbuf_printf(b, ", \"test\": ");
@@ -821,7 +848,13 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 	if (shape->h < 16 || shape->w < 16)
 		return isif_fail(err, ISIF_EINVAL, "dataset: the images of %s are %dx%d, below "
 				 "the 16x16 the models need", what, shape->h, shape->w);
-	if (s->has_classes && shape->num_classes > 0) {
+	if (s->class_split != ISIF_SPLIT_NONE && s->n_train_classes == 0) {
+		/* not resolved yet: the rule needs classes to halve */
+		struct isif_job_spec probe = *s;
+		enum isif_rc rc = isif_spec_resolve_classes(&probe, shape->num_classes, NULL, err);
+		if (rc)
+			return rc;
+	} else if (s->has_classes && shape->num_classes > 0) {
 		enum isif_rc rc = check_labels("classes.train", s->train_classes,
 					       s->n_train_classes, shape->num_classes, err);
 		if (rc == ISIF_OK)
@@ -847,6 +880,50 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 		return isif_fail(err, ISIF_EINVAL, "bn_groups: %d does not split the %d rows of "
 				 "a step (2 × batch_size) into equal groups of 2 or more",
 				 s->bn_groups, rows);
+	return ISIF_OK;
+}
+
+/* ---- classes.split ----------------------------------------------------- */
+
+enum isif_rc isif_spec_resolve_classes(struct isif_job_spec *s, int num_classes,
+				       char *const *names, struct isif_error *err)
+{
+	if (s->class_split == ISIF_SPLIT_NONE)
+		return ISIF_OK;
+	if (num_classes < 2)
+		return isif_fail(err, ISIF_EINVAL, "classes.split: the dataset has %d class%s, a "
+				 "split needs at least 2", num_classes, num_classes == 1 ? "" : "es");
+	if (num_classes > 2 * ISIF_SPEC_MAX_CLASSES)
+		return isif_fail(err, ISIF_EINVAL, "classes.split: the dataset has %d classes, "
+				 "more than the %d a split holds", num_classes, 2 * ISIF_SPEC_MAX_CLASSES);
+	int order[2 * ISIF_SPEC_MAX_CLASSES];
+	for (int i = 0; i < num_classes; i++)
+		order[i] = i;
+	if (names) {
+		/* insertion sort by name (at most 2000; stable, so equal names keep
+		 * label order) */
+		for (int i = 1; i < num_classes; i++) {
+			int v = order[i], j = i;
+			while (j > 0 && strcmp(names[order[j - 1]], names[v]) > 0) {
+				order[j] = order[j - 1];
+				j--;
+			}
+			order[j] = v;
+		}
+	}
+	int first = (num_classes + 1) / 2;
+	bool first_trains = s->class_split == ISIF_SPLIT_FIRST_HALF;
+	int *tr = s->train_classes, *te = s->test_classes;
+	s->n_train_classes = first_trains ? first : num_classes - first;
+	s->n_test_classes = num_classes - s->n_train_classes;
+	for (int i = 0; i < num_classes; i++) {
+		bool in_first = i < first;
+		if (in_first == first_trains)
+			*tr++ = order[i];
+		else
+			*te++ = order[i];
+	}
+	s->has_classes = true;
 	return ISIF_OK;
 }
 

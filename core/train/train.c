@@ -115,6 +115,10 @@ static enum isif_rc select_images(struct isif_trainer *t, struct isif_error *err
 {
 	const struct isif_job_spec *sp = &t->spec;
 	const struct isif_dataset *ds = t->ds;
+	/* a classes.split rule becomes the lists of this dataset's classes */
+	enum isif_rc rc = isif_spec_resolve_classes(&t->spec, ds->num_classes, ds->class_names, err);
+	if (rc)
+		return rc;
 	t->train_idx = malloc((size_t)(ds->train.n ? ds->train.n : 1) * sizeof(int32_t));
 	t->test_idx = malloc((size_t)(ds->test.n ? ds->test.n : 1) * sizeof(int32_t));
 	t->order = malloc((size_t)(ds->train.n ? ds->train.n : 1) * sizeof(int32_t));
@@ -130,7 +134,7 @@ static enum isif_rc select_images(struct isif_trainer *t, struct isif_error *err
 	isif_dataset_shape_of(ds, &shape);
 	shape.n_train = t->n_train;
 	shape.n_test = t->n_test;
-	enum isif_rc rc = isif_spec_check_dataset(sp, &shape, sp->dataset, err);
+	rc = isif_spec_check_dataset(sp, &shape, sp->dataset, err);
 	if (rc)
 		return rc;
 	t->n_train = isif_train_subset(t->train_idx, t->n_train, sp->train_subset);
@@ -492,6 +496,11 @@ static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_cal
 		mt->knn_top1 = knn.top1;
 		mt->knn_top5 = knn.top5;
 	}
+	/* the same pairs every epoch (the job's seed), so epochs compare */
+	if (!rc)
+		rc = isif_simhist_compute(*test_emb, q_labels, t->n_test, D, ISIF_SIMHIST_MAX_PAIRS,
+					  t->spec.seed, &mt->sim);
+	mt->has_simhist = rc == ISIF_OK;
 	if (rc)
 		rc = isif_fail(err, rc, "evaluation failed: %s", isif_strerror(rc));
 	else

@@ -254,7 +254,7 @@ TEST(spec_bad_specs_name_the_field)
 		{"{\"dataset\": \"d\", \"eval\": {\"knn_temperature\": 0}}", "eval.knn_temperature: must be"},
 		{"{\"dataset\": \"d\", \"eval\": {\"every\": -1}}", "eval.every: must be"},
 		{"{\"dataset\": \"d\", \"train_subset\": -5}", "train_subset: must be"},
-		{"{\"dataset\": \"d\", \"classes\": [1, 2]}", "classes: must be null or"},
+		{"{\"dataset\": \"d\", \"classes\": [1, 2]}", "classes: must be null, {\"train\""},
 		{"{\"dataset\": \"d\", \"classes\": {\"train\": [1]}}", "classes.test: required"},
 		{"{\"dataset\": \"d\", \"classes\": {\"train\": [1, 1], \"test\": [2]}}", "classes.train[1]: duplicate"},
 		{"{\"dataset\": \"d\", \"classes\": {\"train\": [1], \"test\": [\"a\"]}}", "classes.test[0]: must be an integer"},

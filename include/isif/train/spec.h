@@ -23,6 +23,14 @@
 #define ISIF_SPEC_NAME_LEN 64
 #define ISIF_SPEC_MAX_CLASSES 1000
 
+/* classes.split: the unseen-category preset, halves of the classes sorted by
+ * name (by label where the dataset has no names). */
+enum isif_class_split {
+	ISIF_SPLIT_NONE = 0,      /* explicit lists (or no classes) */
+	ISIF_SPLIT_FIRST_HALF,    /* train on the first ⌈n/2⌉ classes, test on the rest */
+	ISIF_SPLIT_SECOND_HALF,   /* train on the last ⌊n/2⌋, test on the first ⌈n/2⌉ */
+};
+
 /* The parsed spec. JSON paths in brackets where they differ from the
  * member's name; defaults and bounds are the field table's. */
 struct isif_job_spec {
@@ -51,6 +59,7 @@ struct isif_job_spec {
 	int eval_every;                     /* [eval.every], 0: never */
 	int64_t train_subset;               /* 0: all */
 	bool has_classes;                   /* "classes" given (not null) */
+	enum isif_class_split class_split;  /* [classes.split]; lists empty until resolved */
 	int n_train_classes, n_test_classes;
 	int train_classes[ISIF_SPEC_MAX_CLASSES];
 	int test_classes[ISIF_SPEC_MAX_CLASSES];
@@ -123,6 +132,16 @@ const struct isif_spec_field *isif_spec_field(int i);
 enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *spec,
 				     const struct isif_dataset_shape *shape, const char *what,
 				     struct isif_error *err);
+
+/*
+ * Fills the class lists of a classes.split rule from the dataset's classes:
+ * labels 0..num_classes−1 ordered by class name (byte order; by label when
+ * names is NULL), the first ⌈n/2⌉ and the rest. Nothing to do without a
+ * rule. ISIF_EINVAL ("classes.split: ...") for fewer than 2 classes or more
+ * than the lists hold (2·ISIF_SPEC_MAX_CLASSES).
+ */
+enum isif_rc isif_spec_resolve_classes(struct isif_job_spec *spec, int num_classes,
+				       char *const *names, struct isif_error *err);
 
 /* The spec's augmentation settings for out_h×out_w and a dataset's mean/std. */
 void isif_spec_augment(const struct isif_job_spec *spec, int out_h, int out_w,

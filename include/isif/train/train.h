@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "isif/data/dataset.h"
+#include "isif/eval/simhist.h"
 #include "isif/train/spec.h"
 
 struct isif_trainer;
@@ -26,6 +27,8 @@ struct isif_epoch_metrics {
 	bool unseen;               /* unseen-category protocol */
 	double recall_at[4];       /* R@1, 2, 4, 8 */
 	double nmi;
+	bool has_simhist;          /* evaluation ran: sim holds the test split's pairs */
+	struct isif_simhist sim;   /* same-/different-class cosine similarity histograms */
 	double lr;                 /* lr at the epoch's last step */
 	double seconds;            /* wall time of the epoch including evaluation */
 	double train_seconds;      /* training part only */
