@@ -57,6 +57,7 @@ static const struct route routes[] = {
 	{"GET", "/jobs/{id}", route_job_get, 0, ""},
 	{"DELETE", "/jobs/{id}", route_job_delete, 0, ""},
 	{"GET", "/jobs/{id}/metrics", route_job_metrics, 0, "since,format"},
+	{"GET", "/jobs/{id}/similarity", route_job_similarity, 0, "epoch"},
 	{"GET", "/jobs/{id}/events", route_job_events, 0, ""},
 	{"POST", "/jobs/{id}/cancel", route_job_cancel, 0, ""},
 	{"GET", "/jobs/{id}/checkpoint", route_job_checkpoint, 0, ""},

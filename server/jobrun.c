@@ -191,6 +191,7 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m,
 		.images_per_sec = m->images_per_sec, .data_wait = m->data_wait_frac,
 		.images = ctx->images_per_epoch > 0 ? ctx->images_per_epoch
 			: (int64_t)llround(m->images_per_sec * m->train_seconds),
+		.sim = m->has_simhist ? &m->sim : NULL,
 	};
 	memcpy(r.recall_at, m->recall_at, sizeof r.recall_at);
 	ctx->commit_rc = sched_epoch_done(ctx->job, &r, checkpoint_path, &ctx->commit_err);

@@ -13,6 +13,8 @@ enum MHD_Result route_jobs_create(struct request *rq);
 enum MHD_Result route_jobs_list(struct request *rq);
 enum MHD_Result route_job_get(struct request *rq);
 enum MHD_Result route_job_metrics(struct request *rq);
+/* GET /jobs/{id}/similarity[?epoch=N]: one epoch's similarity histograms. */
+enum MHD_Result route_job_similarity(struct request *rq);
 enum MHD_Result route_job_events(struct request *rq);
 enum MHD_Result route_job_cancel(struct request *rq);
 enum MHD_Result route_job_delete(struct request *rq);

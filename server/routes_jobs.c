@@ -213,6 +213,26 @@ enum MHD_Result route_job_metrics(struct request *rq)
 					    "metrics", arr));
 }
 
+enum MHD_Result route_job_similarity(struct request *rq)
+{
+	enum MHD_Result ret;
+	long epoch;
+	enum job_status status;
+	/* 0 (absent): the latest epoch there is */
+	if (!http_query_long(rq, "epoch", 1, 10000, 0, &epoch, &ret))
+		return ret;
+	struct isif_error err = {0};
+	enum isif_rc rc = store_job_status(rq->app->st, rq->id, &status, &err);
+	if (rc == ISIF_ENOTFOUND)
+		return not_found(rq);
+	json_t *o = NULL;
+	if (rc == ISIF_OK)
+		rc = store_similarity(rq->app->st, rq->id, (int)epoch, &o, &err);
+	if (rc)
+		return http_store_failed(rq, rc, &err);
+	return http_json(rq, 200, o);
+}
+
 enum MHD_Result route_job_events(struct request *rq)
 {
 	enum job_status status;

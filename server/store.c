@@ -706,6 +706,46 @@ static void bind_opt(sqlite3_stmt *s, int i, bool present, double x)
 		sqlite3_bind_null(s, i);
 }
 
+/* A histogram's counts as a JSON array text; false when out does not fit. */
+static bool counts_text(const struct isif_simhist_part *p, char *out, size_t cap)
+{
+	size_t at = 0;
+	for (int b = 0; b < ISIF_SIMHIST_BINS; b++) {
+		int k = snprintf(out + at, cap - at, "%s%lld", b ? "," : "[", (long long)p->counts[b]);
+		if (k < 0 || (size_t)k >= cap - at)
+			return false;
+		at += (size_t)k;
+	}
+	return at + 2 <= cap && snprintf(out + at, cap - at, "]") == 1;
+}
+
+/* The similarity row of an epoch, inside store_epoch_commit's transaction. */
+static enum isif_rc insert_similarity(struct store *st, int64_t id, int epoch,
+				      const struct isif_simhist *h, struct isif_error *err)
+{
+	char same[ISIF_SIMHIST_BINS * 21 + 4], diff[ISIF_SIMHIST_BINS * 21 + 4];
+	if (!counts_text(&h->same, same, sizeof same) || !counts_text(&h->diff, diff, sizeof diff))
+		return isif_fail(err, ISIF_EIO, "similarity counts do not fit");
+	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO similarity (job_id, epoch, bins, "
+				      "same_pairs, same_sum, same_counts, diff_pairs, diff_sum, "
+				      "diff_counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+	if (!s)
+		return ISIF_EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, epoch);
+	sqlite3_bind_int(s, 3, ISIF_SIMHIST_BINS);
+	sqlite3_bind_int64(s, 4, h->same.pairs);
+	sqlite3_bind_double(s, 5, h->same.sum);
+	sqlite3_bind_text(s, 6, same, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, h->diff.pairs);
+	sqlite3_bind_double(s, 8, h->diff.sum);
+	sqlite3_bind_text(s, 9, diff, -1, SQLITE_STATIC);
+	enum isif_rc rc = sqlite3_step(s) == SQLITE_DONE ? ISIF_OK
+		: db_fail(st, "insert similarity", err);
+	sqlite3_finalize(s);
+	return rc;
+}
+
 enum isif_rc store_epoch_commit(struct store *st, int64_t id, const struct metrics_row *r,
 		       const char *checkpoint, struct isif_error *err)
 {
@@ -738,6 +778,9 @@ enum isif_rc store_epoch_commit(struct store *st, int64_t id, const struct metri
 		goto rollback;
 	}
 	sqlite3_finalize(s);
+	s = NULL;
+	if (r->sim && insert_similarity(st, id, r->epoch, r->sim, err))
+		goto rollback;
 	s = prepare(st, "UPDATE jobs SET epoch = ?2, checkpoint = COALESCE(?3, checkpoint), "
 			"attempts = 0 WHERE id = ?1", err);
 	if (!s)
@@ -795,6 +838,9 @@ enum isif_rc store_job_resumed(struct store *st, int64_t id, int from, struct is
 	if (rc == ISIF_OK)
 		rc = run_id(st, "DELETE FROM metrics WHERE job_id = ?1 AND epoch > CAST(?2 AS INTEGER)",
 			    id, ep, NULL, err);
+	if (rc == ISIF_OK)
+		rc = run_id(st, "DELETE FROM similarity WHERE job_id = ?1 AND "
+			    "epoch > CAST(?2 AS INTEGER)", id, ep, NULL, err);
 	if (rc == ISIF_OK)
 		rc = run_id(st, "UPDATE jobs SET epoch = CAST(?2 AS INTEGER), "
 			    "resumed_from_epoch = CAST(?2 AS INTEGER), resume_pending = 0, "
@@ -873,6 +919,83 @@ out:
 		*rows = NULL;
 		*n = 0;
 	}
+	return rc;
+}
+
+/* ---- similarity histograms ------------------------------------------------ */
+
+/* {"pairs", "mean", "counts"} of one kind from columns col.. (pairs, sum, counts). */
+static json_t *similarity_part(sqlite3_stmt *s, int col)
+{
+	int64_t pairs = sqlite3_column_int64(s, col);
+	double sum = sqlite3_column_double(s, col + 1);
+	const char *text = (const char *)sqlite3_column_text(s, col + 2);
+	json_t *counts = text ? json_loads(text, 0, NULL) : NULL;
+	return json_pack("{s:I, s:o, s:o}", "pairs", (json_int_t)pairs,
+			 "mean", pairs > 0 ? json_real(sum / (double)pairs) : json_null(),
+			 "counts", counts ? counts : json_array());
+}
+
+/* The epochs job id has histograms of, ascending. */
+static enum isif_rc similarity_epochs(struct store *st, int64_t id, json_t *epochs,
+				      struct isif_error *err)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT epoch FROM similarity WHERE job_id = ? "
+				      "ORDER BY epoch", err);
+	if (!s)
+		return ISIF_EIO;
+	sqlite3_bind_int64(s, 1, id);
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(epochs, json_integer(sqlite3_column_int(s, 0)));
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? ISIF_OK : db_fail(st, "similarity epochs", err);
+}
+
+enum isif_rc store_similarity(struct store *st, int64_t id, int epoch, json_t **out,
+			      struct isif_error *err)
+{
+	*out = NULL;
+	json_t *epochs = json_array();
+	if (!epochs)
+		return isif_fail(err, ISIF_ENOMEM, "out of memory");
+	pthread_mutex_lock(&st->mu);
+	sqlite3_stmt *s = NULL;
+	enum isif_rc rc = similarity_epochs(st, id, epochs, err);
+	size_t n = json_array_size(epochs);
+	if (rc == ISIF_OK && n == 0)
+		rc = isif_fail(err, ISIF_EEMPTY, "job %lld has no similarity histograms yet (one is "
+			       "made at each evaluation)", (long long)id);
+	if (rc == ISIF_OK)
+		s = prepare(st, "SELECT epoch, bins, same_pairs, same_sum, same_counts, diff_pairs, "
+				"diff_sum, diff_counts FROM similarity WHERE job_id = ?1 AND "
+				"(?2 = 0 OR epoch = ?2) ORDER BY epoch DESC LIMIT 1", err);
+	if (rc == ISIF_OK && !s)
+		rc = ISIF_EIO;
+	if (s) {
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int(s, 2, epoch);
+		int step = sqlite3_step(s);
+		if (step == SQLITE_ROW) {
+			*out = json_pack("{s:I, s:i, s:O, s:i, s:[i, i], s:o, s:o}", "job",
+					 (json_int_t)id, "epoch", sqlite3_column_int(s, 0),
+					 "epochs", epochs, "bins", sqlite3_column_int(s, 1),
+					 "range", -1, 1, "same", similarity_part(s, 2),
+					 "different", similarity_part(s, 5));
+			if (!*out)
+				rc = isif_fail(err, ISIF_ENOMEM, "out of memory");
+		} else if (step == SQLITE_DONE) {
+			rc = isif_fail(err, ISIF_ENOTFOUND, "job %lld has no similarity histograms "
+				       "for epoch %d (it has %zu, epochs %lld to %lld)", (long long)id,
+				       epoch, n, (long long)json_integer_value(json_array_get(epochs, 0)),
+				       (long long)json_integer_value(json_array_get(epochs, n - 1)));
+		} else {
+			rc = db_fail(st, "similarity", err);
+		}
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->mu);
+	json_decref(epochs);
 	return rc;
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "isif/base/common.h"
+#include "isif/eval/simhist.h"
 #include "migrations.h"
 
 enum job_status {
@@ -49,6 +50,7 @@ struct metrics_row {
 	double lr, seconds, images_per_sec;
 	int64_t images;        /* source images trained in the epoch */
 	double data_wait;      /* fraction of training time waiting for data; NAN: not recorded */
+	const struct isif_simhist *sim; /* the epoch's similarity histograms, or NULL */
 };
 
 /* What a worker needs to run a claimed job; strings owned (job_claim_free). */
@@ -162,6 +164,12 @@ enum isif_rc store_metrics(struct store *st, int64_t id, int since,
 
 /* A row as JSON (new reference). */
 json_t *metrics_row_json(const struct metrics_row *r);
+
+/* The similarity histograms of job id at epoch (0: the latest) as the JSON
+ * of GET /jobs/{id}/similarity. ISIF_EEMPTY: the job has none (yet);
+ * ISIF_ENOTFOUND: not that epoch (the message lists the epochs there are). */
+enum isif_rc store_similarity(struct store *st, int64_t id, int epoch, json_t **out,
+			      struct isif_error *err);
 
 /* Format name and path of a registered dataset; ISIF_ENOTFOUND. */
 enum isif_rc store_dataset_lookup(struct store *st, const char *name, char *format,
