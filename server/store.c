@@ -298,6 +298,12 @@ json_t *store_column_json(sqlite3_stmt *s, int col)
 
 #define METRICS_COLUMNS "epoch, loss, knn_top1, knn_top5, recall_at_1, recall_at_2, " \
 	"recall_at_4, recall_at_8, nmi, lr, seconds, images_per_sec, images, data_wait"
+/* Read beside METRICS_COLUMNS: the epoch's similarity means (NULL: none). */
+#define SIM_MEANS ", (SELECT s.same_sum / s.same_pairs FROM similarity s WHERE " \
+	"s.job_id = metrics.job_id AND s.epoch = metrics.epoch), (SELECT s.diff_sum / " \
+	"s.diff_pairs FROM similarity s WHERE s.job_id = metrics.job_id AND s.epoch = " \
+	"metrics.epoch), EXISTS (SELECT 1 FROM similarity s WHERE s.job_id = metrics.job_id " \
+	"AND s.epoch = metrics.epoch)"
 
 static void row_from_stmt(sqlite3_stmt *s, struct metrics_row *r)
 {
@@ -316,6 +322,11 @@ static void row_from_stmt(sqlite3_stmt *s, struct metrics_row *r)
 	r->images_per_sec = sqlite3_column_double(s, 11);
 	r->images = sqlite3_column_int64(s, 12);
 	r->data_wait = sqlite3_column_type(s, 13) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 13);
+	r->has_sim = sqlite3_column_int(s, 16) != 0;
+	r->sim_same_mean = sqlite3_column_type(s, 14) == SQLITE_NULL ? NAN
+		: sqlite3_column_double(s, 14);
+	r->sim_diff_mean = sqlite3_column_type(s, 15) == SQLITE_NULL ? NAN
+		: sqlite3_column_double(s, 15);
 }
 
 json_t *metrics_row_json(const struct metrics_row *r)
@@ -338,12 +349,18 @@ json_t *metrics_row_json(const struct metrics_row *r)
 		json_object_set_new(o, "recall_at", rec);
 		json_object_set_new(o, "nmi", json_real(r->nmi));
 	}
+	if (r->has_sim) {
+		json_object_set_new(o, "sim_same_mean", isfinite(r->sim_same_mean)
+				    ? json_real(r->sim_same_mean) : json_null());
+		json_object_set_new(o, "sim_diff_mean", isfinite(r->sim_diff_mean)
+				    ? json_real(r->sim_diff_mean) : json_null());
+	}
 	return o;
 }
 
 static json_t *last_metrics(struct store *st, int64_t id)
 {
-	sqlite3_stmt *s = prepare(st, "SELECT " METRICS_COLUMNS " FROM metrics "
+	sqlite3_stmt *s = prepare(st, "SELECT " METRICS_COLUMNS SIM_MEANS " FROM metrics "
 				      "WHERE job_id = ? ORDER BY epoch DESC LIMIT 1", NULL);
 	json_t *o = NULL;
 	if (!s)
@@ -887,7 +904,7 @@ enum isif_rc store_metrics(struct store *st, int64_t id, int since, struct metri
 	*rows = NULL;
 	*n = 0;
 	pthread_mutex_lock(&st->mu);
-	sqlite3_stmt *s = prepare(st, "SELECT " METRICS_COLUMNS " FROM metrics "
+	sqlite3_stmt *s = prepare(st, "SELECT " METRICS_COLUMNS SIM_MEANS " FROM metrics "
 				      "WHERE job_id = ? AND epoch > ? ORDER BY epoch", err);
 	if (!s) {
 		rc = ISIF_EIO;

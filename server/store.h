@@ -50,7 +50,9 @@ struct metrics_row {
 	double lr, seconds, images_per_sec;
 	int64_t images;        /* source images trained in the epoch */
 	double data_wait;      /* fraction of training time waiting for data; NAN: not recorded */
-	const struct isif_simhist *sim; /* the epoch's similarity histograms, or NULL */
+	const struct isif_simhist *sim; /* to store: the epoch's similarity histograms, or NULL */
+	bool has_sim;          /* read back: the similarity table has the epoch */
+	double sim_same_mean, sim_diff_mean; /* its means; NAN: no pairs of that kind */
 };
 
 /* What a worker needs to run a claimed job; strings owned (job_claim_free). */

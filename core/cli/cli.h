@@ -54,6 +54,7 @@ int cmd_embed(int argc, char **argv);
 int cmd_step(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
+int cmd_unseen(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_spec_doc(int argc, char **argv);
 

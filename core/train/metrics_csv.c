@@ -3,7 +3,8 @@
  * `isif train` (metrics.csv) and by the daemon (GET /jobs/{id}/metrics?
  * format=csv), so the two files always have the same columns in the same
  * order. A field an epoch does not have (kNN accuracy without evaluation,
- * recall and NMI outside the unseen-category protocol) is left empty.
+ * recall and NMI outside the unseen-category protocol, the similarity
+ * means without evaluation) is left empty.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -12,7 +13,7 @@
 #include "isif/train/train.h"
 
 /* Which epochs have the column. */
-enum presence { ALWAYS, WITH_KNN, UNSEEN };
+enum presence { ALWAYS, WITH_KNN, UNSEEN, WITH_SIM };
 
 struct column {
 	const char *name;
@@ -32,6 +33,8 @@ static double c_r4(const struct isif_epoch_metrics *m) { return m->recall_at[2];
 static double c_r8(const struct isif_epoch_metrics *m) { return m->recall_at[3]; }
 static double c_nmi(const struct isif_epoch_metrics *m) { return m->nmi; }
 static double c_wait(const struct isif_epoch_metrics *m) { return m->data_wait_frac; }
+static double c_same(const struct isif_epoch_metrics *m) { return m->sim_same_mean; }
+static double c_diff(const struct isif_epoch_metrics *m) { return m->sim_diff_mean; }
 
 /* After `epoch`, in this order. */
 static const struct column columns[] = {
@@ -47,6 +50,8 @@ static const struct column columns[] = {
 	{"recall_at_8", UNSEEN, c_r8},
 	{"nmi", UNSEEN, c_nmi},
 	{"data_wait", ALWAYS, c_wait},
+	{"sim_same_mean", WITH_SIM, c_same},
+	{"sim_diff_mean", WITH_SIM, c_diff},
 };
 #define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -64,7 +69,8 @@ void isif_metrics_csv_row(struct isif_strbuf *b, const struct isif_epoch_metrics
 	for (int i = 0; i < N_COLUMNS; i++) {
 		const struct column *c = &columns[i];
 		bool present = c->when == ALWAYS || (c->when == WITH_KNN && m->has_knn) ||
-			       (c->when == UNSEEN && m->unseen);
+			       (c->when == UNSEEN && m->unseen) ||
+			       (c->when == WITH_SIM && m->has_simhist);
 		double v = present ? c->value(m) : NAN;
 		if (isfinite(v))
 			isif_strbuf_printf(b, ",%.15g", v);

@@ -501,6 +501,8 @@ static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_cal
 		rc = isif_simhist_compute(*test_emb, q_labels, t->n_test, D, ISIF_SIMHIST_MAX_PAIRS,
 					  t->spec.seed, &mt->sim);
 	mt->has_simhist = rc == ISIF_OK;
+	mt->sim_same_mean = mt->sim.same.pairs ? mt->sim.same.sum / (double)mt->sim.same.pairs : NAN;
+	mt->sim_diff_mean = mt->sim.diff.pairs ? mt->sim.diff.sum / (double)mt->sim.diff.pairs : NAN;
 	if (rc)
 		rc = isif_fail(err, rc, "evaluation failed: %s", isif_strerror(rc));
 	else

@@ -46,7 +46,7 @@ code=$(req GET '/jobs/1/metrics?since=1')
 [ "$code" = 200 ] && [ "$(json "[r['epoch'] for r in d['metrics']]")" = "[2]" ]; is api_metrics_since
 code=$(req GET '/jobs/1/metrics?format=csv')
 [ "$code" = 200 ] && grep -qi '^Content-Type: text/csv' "$T/headers" &&
-	[ "$(head -1 "$T/body")" = "epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait" ] &&
+	[ "$(head -1 "$T/body")" = "epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait,sim_same_mean,sim_diff_mean" ] &&
 	[ "$(cut -d, -f1 "$T/body" | tail -n +2 | tr '\n' ' ')" = "1 2 " ]; is api_metrics_csv
 
 # The event stream ends by itself after the final state event.

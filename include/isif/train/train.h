@@ -29,6 +29,7 @@ struct isif_epoch_metrics {
 	double nmi;
 	bool has_simhist;          /* evaluation ran: sim holds the test split's pairs */
 	struct isif_simhist sim;   /* same-/different-class cosine similarity histograms */
+	double sim_same_mean, sim_diff_mean; /* their means (NAN: no pairs of that kind) */
 	double lr;                 /* lr at the epoch's last step */
 	double seconds;            /* wall time of the epoch including evaluation */
 	double train_seconds;      /* training part only */
