@@ -5,11 +5,14 @@
  * live; smoothing (automatic by default) with a raw toggle, a log axis for
  * the loss, the spec fields in which the picked jobs differ, a CSV download
  * of exactly what is plotted (raw values) and the same values as a table
- * for screen readers.
+ * for screen readers. Jobs in the unseen-category protocol get Recall@1 and
+ * NMI on the held-out classes in place of kNN accuracy; the similarity
+ * figure (similarity.js) shows one plotted job's histograms by epoch.
  */
 import * as store from './store.js';
 import { OverlayChart, loadLibrary, colorOf, tickText } from './chart.js';
 import { el, pct, num, metricsCsv, specDiff } from './util.js';
+import * as similarity from './similarity.js';
 
 /* Automatic smoothing: none while the longest plotted run is shorter than
  * this many epochs, where a moving average would end far from the last
@@ -17,7 +20,7 @@ import { el, pct, num, metricsCsv, specDiff } from './util.js';
 const AUTO_SMOOTH_EPOCHS = 20;
 const AUTO_SMOOTHING = 0.6;
 
-let top1, loss, uPlot = null, libError = null;
+let top1, loss, recall1, nmiChart, uPlot = null, libError = null;
 let smoothIn, smoothOut, smoothAuto, rawIn, logIn, list, note, diffBox, valuesBody, visible = false;
 const checks = new Map();   /* id -> checkbox in the compare list */
 let shown = new Set();      /* ids of the jobs plotted now */
@@ -54,8 +57,11 @@ function plotted() {
 	const fallback = ids.length === 0 && store.jobs.size > 0;
 	if (fallback)
 		ids.push(newestJob());
-	return { fallback, series: ids.map((id) => ({ job: id, rows: store.metrics.get(id) || [] })) };
+	return { fallback, series: ids.map((id) => ({ job: id, rows: flat(store.metrics.get(id) || []) })) };
 }
+
+/* Rows with Recall@1 as a field of its own (the API nests it in recall_at). */
+const flat = (rows) => rows.map((r) => (r.recall_at ? { ...r, recall_at_1: r.recall_at['1'], recall_at_8: r.recall_at['8'] } : r));
 
 const picked = () => plotted().series;
 
@@ -94,7 +100,10 @@ function renderTable(series) {
 			rows.push(el('tr', {},
 				el('th', { scope: 'row', text: `job ${s.job}` }), el('td', { text: String(r.epoch) }),
 				el('td', { class: 'num', text: num(r.loss, 4) }), el('td', { class: 'num', text: pct(r.knn_top1) }),
-				el('td', { class: 'num', text: pct(r.knn_top5) }), el('td', { class: 'num', text: String(r.lr) }),
+				el('td', { class: 'num', text: pct(r.knn_top5) }), el('td', { class: 'num', text: pct(r.recall_at_1) }),
+				el('td', { class: 'num', text: pct(r.recall_at_8) }),
+				el('td', { class: 'num', text: r.nmi === undefined ? '—' : num(r.nmi, 3) }),
+				el('td', { class: 'num', text: String(r.lr) }),
 				el('td', { class: 'num', text: num(r.images_per_sec, 0) })));
 	valuesBody.replaceChildren(...rows);
 }
@@ -135,18 +144,28 @@ function showNote(fallback, series) {
 	note.hidden = !text;
 }
 
-function render() {
+function render(changed) {
 	renderList();
 	const { fallback, series } = plotted();
 	shown = new Set(series.map((s) => s.job));
 	showNote(fallback, series);
 	renderDiff(series);
 	renderTable(series);
+	if (visible)
+		similarity.update(series.map((s) => s.job), changed);
 	if (!uPlot || !visible)
 		return;
 	const v = view(series);
+	/* held-out-class charts only where a plotted job has such rows */
+	const unseen = series.some((s) => s.rows.some((r) => r.recall_at_1 !== undefined));
+	document.getElementById('chart-recall').hidden = !unseen;
+	document.getElementById('chart-nmi').hidden = !unseen;
 	top1.update(uPlot, series, v);
 	loss.update(uPlot, series, v);
+	if (unseen) {
+		recall1.update(uPlot, series, v);
+		nmiChart.update(uPlot, series, v);
+	}
 }
 
 function downloadCsv() {
@@ -184,6 +203,12 @@ export function init() {
 		{ field: 'knn_top1', format: (v) => (v === null || v === undefined ? '—' : (100 * v).toFixed(1) + '%'), bounds: [0, 1], syncKey: 'isifd' });
 	loss = new OverlayChart(document.querySelector('#chart-loss .plot'),
 		{ field: 'loss', format: (v) => (v === null || v === undefined ? '—' : v.toPrecision(4)), ticks: tickText, log: true, syncKey: 'isifd' });
+	const frac = (v) => (v === null || v === undefined ? '—' : (100 * v).toFixed(1) + '%');
+	recall1 = new OverlayChart(document.querySelector('#chart-recall .plot'),
+		{ field: 'recall_at_1', format: frac, bounds: [0, 1], syncKey: 'isifd' });
+	nmiChart = new OverlayChart(document.querySelector('#chart-nmi .plot'),
+		{ field: 'nmi', format: (v) => (v === null || v === undefined ? '—' : v.toFixed(3)), bounds: [0, 1], syncKey: 'isifd' });
+	similarity.init();
 	smoothIn.addEventListener('input', () => {
 		smoothAuto.checked = false;
 		smoothOut.value = Number(smoothIn.value).toFixed(2);
@@ -195,12 +220,13 @@ export function init() {
 	document.getElementById('c-csv').addEventListener('click', downloadCsv);
 	store.on((kind, id) => {
 		if (kind === 'jobs' || kind === 'selection' || (kind === 'metrics' && (store.selected.has(id) || shown.has(id))))
-			render();
+			render(kind === 'metrics' ? id : undefined);
 		else if (kind === 'job')
 			renderList();
 	});
 	loadLibrary().then((lib) => {
 		uPlot = lib;
+		similarity.setLibrary(lib);
 		render();
 	}, (e) => {
 		libError = e;

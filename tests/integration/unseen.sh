@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# tests/integration/unseen.sh — the unseen-category preset through a real
+# isifd with curl: a generated folder dataset (tests/cli/gen_shapes.py)
+# registered under --dataset-root, a job with classes {"split": "first_half"},
+# Recall@K, NMI and similarity means per evaluated epoch in its metrics, the
+# similarity histograms by epoch (GET /jobs/{id}/similarity) with counts that
+# add up to the pairs of the held-out test images, and the route's errors.
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib.sh
+require_isifd unseen
+
+python3 tests/cli/gen_shapes.py "$T/data/shapes" --train 16 --test 8 --seed 2
+start_isifd "$T/state" --dataset-root "$T/data" || { fail unseen_start; exit 1; }
+pass unseen_start
+
+code=$(post_json /datasets "{\"name\": \"shapes\", \"format\": \"folder\", \"path\": \"$T/data/shapes\"}")
+check unseen_register_folder [ "$code" = 201 ]
+
+JOB='{"dataset": "shapes", "model": "convnet", "epochs": 2, "batch_size": 32,
+      "classes": {"split": "first_half"}}'
+code=$(post_json /jobs "$JOB")
+check unseen_submit_201 [ "$code" = 201 ]
+check unseen_spec_keeps_rule [ "$(json "d['spec']['classes']")" = "{'split': 'first_half'}" ]
+id=$(json "d['id']")
+check unseen_job_succeeds wait_status "$id" succeeded 120
+
+code=$(req GET "/jobs/$id/metrics")
+[ "$code" = 200 ] && [ "$(json "[sorted(r['recall_at']) for r in d['metrics']]")" = "[['1', '2', '4', '8'], ['1', '2', '4', '8']]" ]; is unseen_metrics_recall
+check unseen_metrics_nmi [ "$(json "all(0 <= r['nmi'] <= 1 and 0 < r['recall_at']['1'] <= r['recall_at']['8'] <= 1 and r['knn_top1'] is None for r in d['metrics'])")" = True ]
+check unseen_metrics_sim_means [ "$(json "all(-1 <= r['sim_diff_mean'] <= 1 and -1 <= r['sim_same_mean'] <= 1 for r in d['metrics'])")" = True ]
+
+# 10 held-out classes × 8 test images: 10·C(8,2) = 280 same-class pairs,
+# C(80,2) − 280 = 2880 different-class pairs, all of them (under the bound).
+code=$(req GET "/jobs/$id/similarity")
+[ "$code" = 200 ] && [ "$(json "d['job'] == $id, d['epoch'], d['epochs'], d['bins'], d['range']")" = "(True, 2, [1, 2], 100, [-1, 1])" ]; is unseen_similarity_latest
+check unseen_similarity_counts [ "$(json "d['same']['pairs'], sum(d['same']['counts']), d['different']['pairs'], sum(d['different']['counts'])")" = "(280, 280, 2880, 2880)" ]
+check unseen_similarity_mean_in_range [ "$(json "-1 <= d['same']['mean'] <= 1 and -1 <= d['different']['mean'] <= 1")" = True ]
+same2=$(json "d['same']['mean']")
+code=$(req GET "/jobs/$id/metrics")
+check unseen_similarity_mean_in_metrics [ "$(json "abs(d['metrics'][1]['sim_same_mean'] - $same2) < 1e-9")" = True ]
+code=$(req GET "/jobs/$id/similarity?epoch=1")
+[ "$code" = 200 ] && [ "$(json "d['epoch'], d['same']['pairs']")" = "(1, 280)" ]; is unseen_similarity_epoch
+code=$(req GET "/jobs/$id/metrics?format=csv")
+check unseen_similarity_csv [ "$(awk -F, 'NR>1 && $14 != "" && $15 != ""' "$T/body" | wc -l)" = 2 ]
+
+expect_error unseen similarity_epoch_missing 404 "no similarity histograms for epoch 3" GET "/jobs/$id/similarity?epoch=3"
+expect_error unseen similarity_epoch_zero 400 "epoch: must be an integer" GET "/jobs/$id/similarity?epoch=0"
+expect_error unseen similarity_epoch_text 400 "epoch: must be an integer" GET "/jobs/$id/similarity?epoch=abc"
+expect_error unseen similarity_param 400 "" GET "/jobs/$id/similarity?bins=10"
+expect_error unseen similarity_no_job 404 "no job 999" GET "/jobs/999/similarity"
+
+# without evaluation there are no histograms: a clear 404
+code=$(post_json /jobs '{"dataset": "shapes", "model": "convnet", "epochs": 1, "batch_size": 32,
+                         "eval": {"every": 0}, "classes": {"split": "second_half"}}')
+id2=$(json "d['id']")
+check unseen_no_eval_job_succeeds wait_status "$id2" succeeded 120
+expect_error unseen similarity_none 404 "has no similarity histograms yet" GET "/jobs/$id2/similarity"
+
+# a split needs classes to halve: refused at submit, naming the field
+mkdir -p "$T/data/one/train/only"
+cp "$T/data/shapes/train/circle/000.png" "$T/data/one/train/only/a.png"
+cp "$T/data/shapes/train/circle/001.png" "$T/data/one/train/only/b.png"
+mkdir -p "$T/data/one/test/only"
+cp "$T/data/shapes/test/circle/000.png" "$T/data/one/test/only/a.png"
+code=$(post_json /datasets "{\"name\": \"one\", \"format\": \"folder\", \"path\": \"$T/data/one\"}")
+check unseen_register_one_class [ "$code" = 201 ]
+expect_error unseen split_one_class 400 "classes.split" POST /jobs -H 'Content-Type: application/json' \
+	--data-binary '{"dataset": "one", "model": "convnet", "epochs": 1, "batch_size": 2, "classes": {"split": "first_half"}}'
+
+check unseen_stops_cleanly stop_isifd
+finish
