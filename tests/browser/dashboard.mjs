@@ -422,6 +422,28 @@ const grew = await step('dashboard_curve_grows', async () => {
 	/* Same page, no reload: the rows came from the event stream or polling. */
 });
 
+/* The similarity figure follows the newest evaluated epoch; its slider picks
+ * an earlier one. 10000 test images: 200000 sampled pairs of each kind. */
+await step('dashboard_similarity_slider', async () => {
+	if (!grew)
+		throw new Error('no curve');
+	await page.waitForFunction(() => Number(document.querySelector('#chart-sim .plot').dataset.epoch) >= 2,
+		null, { timeout: seconds(30) });
+	const pairs = await page.getAttribute('#chart-sim .plot', 'data-pairs');
+	if (pairs !== '200000,200000')
+		throw new Error(`pairs ${pairs}`);
+	await page.$eval('#sim-epoch', (s) => {
+		s.value = '0';
+		s.dispatchEvent(new Event('input'));
+	});
+	await page.waitForFunction(() => document.querySelector('#chart-sim .plot').dataset.epoch === '1',
+		null, { timeout: seconds(10) });
+	const text = await page.textContent('#chart-sim .sim-summary');
+	await shot(page, '05b-similarity-epoch-1.png');
+	if (!/epoch 1: same class mean -?[0-9.]+ \(200000 pairs\)/.test(text) || (await page.textContent('#sim-epoch-out')) !== 'epoch 1')
+		throw new Error(`summary "${text}"`);
+});
+
 /* ---- polling fallback: a second tab whose event streams are refused ---------- */
 await step('dashboard_polling_fallback', async () => {
 	const p2 = await newPage({ viewport: { width: 1280, height: 900 } });
