@@ -849,9 +849,11 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 		return isif_fail(err, ISIF_EINVAL, "dataset: the images of %s are %dx%d, below "
 				 "the 16x16 the models need", what, shape->h, shape->w);
 	if (s->class_split != ISIF_SPLIT_NONE && s->n_train_classes == 0) {
-		/* not resolved yet: the rule needs classes to halve */
+		/* not resolved yet: the rule needs classes to halve (when the
+		 * count is known; the trainer resolves it against the loaded data) */
 		struct isif_job_spec probe = *s;
-		enum isif_rc rc = isif_spec_resolve_classes(&probe, shape->num_classes, NULL, err);
+		enum isif_rc rc = shape->num_classes > 0
+			? isif_spec_resolve_classes(&probe, shape->num_classes, NULL, err) : ISIF_OK;
 		if (rc)
 			return rc;
 	} else if (s->has_classes && shape->num_classes > 0) {
