@@ -95,7 +95,7 @@ static void add_pair(struct isif_simhist_part *p, const float *x, int D, int64_t
 static uint64_t rand_below64(struct isif_rng *rng, uint64_t n)
 {
 	uint64_t r = ((uint64_t)isif_rng_u32(rng) << 32) | isif_rng_u32(rng);
-	return r % n; /* n ≤ 2^40 here: the bias is below 2^-24 */
+	return r % n; /* modulo bias below n / 2^64: 2^-24 for n up to 2^40 */
 }
 
 /* The class whose cumulative weight range holds r: cum[k] is the weight of
