@@ -49,6 +49,12 @@ enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct is
  * help, then the field, its allowed values and default. */
 void cli_spec_flags_help(FILE *out);
 
+/* One line of JSON for similarity histograms, as GET /jobs/{id}/similarity
+ * has them ("epoch" first when epoch > 0; no job, no epochs list). */
+struct isif_strbuf;
+struct isif_simhist;
+void cli_simhist_json(struct isif_strbuf *b, int epoch, const struct isif_simhist *h);
+
 int cmd_init(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_step(int argc, char **argv);

@@ -139,8 +139,9 @@ static void train_help(void)
 	printf("usage: isif train --dataset NAME|PATH [--format F] [--out DIR] [--resume]\n"
 	       "                  [--spec job.json] [spec flags...]\n"
 	       "Trains a model with the ISIF loss, evaluating with weighted kNN each epoch.\n"
-	       "Writes DIR/checkpoint-latest.safetensors (+ optimizer state), DIR/metrics.csv\n"
-	       "and DIR/embeddings-{train,test}.npy of the last evaluation.\n"
+	       "Writes DIR/checkpoint-latest.safetensors (+ optimizer state), DIR/metrics.csv,\n"
+	       "DIR/similarity.jsonl (the similarity histograms of each evaluated epoch, one\n"
+	       "JSON line each) and DIR/embeddings-{train,test}.npy of the last evaluation.\n"
 	       "  --dataset D     fashion-mnist (Debian's package) or a dataset directory\n"
 	       "  --format F      idx | cifar10 | cifar100 | stl10 | folder | auto (default auto)\n"
 	       "  --image-size N  folder datasets: resize images to N×N (default 32)\n"
@@ -158,6 +159,7 @@ struct train_state {
 	FILE *tty;            /* progress bar target, or NULL */
 	char out_dir[1024];
 	struct isif_strbuf csv; /* metrics.csv so far */
+	struct isif_strbuf sim; /* similarity.jsonl so far: a line per evaluated epoch */
 	int failed_write;
 };
 
@@ -221,6 +223,16 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 	if (st->csv.failed || isif_write_atomic(path, &c, 1, &err)) {
 		fprintf(stderr, "isif train: %s\n", err.msg);
 		st->failed_write = 1;
+	}
+	if (m->has_simhist) {
+		cli_simhist_json(&st->sim, m->epoch, &m->sim);
+		snprintf(path, sizeof path, "%s/similarity.jsonl", st->out_dir);
+		struct isif_chunk s = { st->sim.p, st->sim.len };
+		if (st->sim.failed || isif_write_atomic(path, &s, 1, &err)) {
+			fprintf(stderr, "isif train: %s: %s\n", path,
+				st->sim.failed ? "out of memory" : err.msg);
+			st->failed_write = 1;
+		}
 	}
 	write_embeddings(st, "train", train_emb, n_train, D);
 	write_embeddings(st, "test", test_emb, n_test, D);
@@ -333,6 +345,7 @@ int cmd_train(int argc, char **argv)
 	st.tty = !quiet && isatty(STDERR_FILENO) ? stderr : NULL;
 	isif_strbuf_init(&st.csv, 64 << 20);   /* 10000 epochs of rows fit many times over */
 	isif_metrics_csv_header(&st.csv);
+	isif_strbuf_init(&st.sim, 64 << 20);   /* about 1 KB per evaluated epoch */
 	struct isif_train_callbacks cb = { .user = &st, .on_progress = on_progress,
 					   .on_epoch = on_epoch, .on_stop = on_stop };
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -352,6 +365,7 @@ fail:
 	fprintf(stderr, "isif train: %s\n", err.msg);
 out:
 	isif_strbuf_free(&st.csv);
+	isif_strbuf_free(&st.sim);
 	isif_trainer_free(t);
 	isif_dataset_free(&ds);
 	cli_args_free(&a);

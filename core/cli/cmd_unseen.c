@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "isif/base/fileio.h"
+#include "isif/base/strbuf.h"
 #include "isif/data/dataset.h"
 #include "isif/eval/embed.h"
 #include "isif/eval/eval.h"
@@ -44,27 +46,42 @@ static int keep_classes(struct isif_split *s, const int *set, int n)
 	return kept > 1 ? 0 : -1;
 }
 
-static void write_part(FILE *f, const char *name, const struct isif_simhist_part *p)
+static void json_part(struct isif_strbuf *b, const char *name, const struct isif_simhist_part *p)
 {
-	fprintf(f, "\"%s\": {\"pairs\": %lld, \"mean\": %.9g, \"counts\": [", name,
-		(long long)p->pairs, p->pairs ? p->sum / (double)p->pairs : 0.0);
-	for (int b = 0; b < ISIF_SIMHIST_BINS; b++)
-		fprintf(f, "%s%lld", b ? ", " : "", (long long)p->counts[b]);
-	fprintf(f, "]}");
+	isif_strbuf_printf(b, "\"%s\": {\"pairs\": %lld, \"mean\": ", name, (long long)p->pairs);
+	if (p->pairs)
+		isif_strbuf_printf(b, "%.9g", p->sum / (double)p->pairs);
+	else
+		isif_strbuf_puts(b, "null");
+	isif_strbuf_puts(b, ", \"counts\": [");
+	for (int k = 0; k < ISIF_SIMHIST_BINS; k++)
+		isif_strbuf_printf(b, "%s%lld", k ? ", " : "", (long long)p->counts[k]);
+	isif_strbuf_puts(b, "]}");
+}
+
+void cli_simhist_json(struct isif_strbuf *b, int epoch, const struct isif_simhist *h)
+{
+	isif_strbuf_puts(b, "{");
+	if (epoch > 0)
+		isif_strbuf_printf(b, "\"epoch\": %d, ", epoch);
+	isif_strbuf_printf(b, "\"bins\": %d, \"range\": [-1, 1], ", ISIF_SIMHIST_BINS);
+	json_part(b, "same", &h->same);
+	isif_strbuf_puts(b, ", ");
+	json_part(b, "different", &h->diff);
+	isif_strbuf_puts(b, "}\n");
 }
 
 /* The histograms as GET /jobs/{id}/similarity's body has them (no job/epochs). */
 static int write_simhist(const char *path, const struct isif_simhist *h)
 {
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "{\"bins\": %d, \"range\": [-1, 1], ", ISIF_SIMHIST_BINS);
-	write_part(f, "same", &h->same);
-	fprintf(f, ", ");
-	write_part(f, "different", &h->diff);
-	fprintf(f, "}\n");
-	return fclose(f) ? -1 : 0;
+	struct isif_strbuf b;
+	struct isif_error err = {0};
+	isif_strbuf_init(&b, 1 << 20);
+	cli_simhist_json(&b, 0, h);
+	struct isif_chunk c = { b.p, b.len };
+	int rc = b.failed || isif_write_atomic(path, &c, 1, &err) ? -1 : 0;
+	isif_strbuf_free(&b);
+	return rc;
 }
 
 int cmd_unseen(int argc, char **argv)

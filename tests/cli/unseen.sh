@@ -45,6 +45,15 @@ assert sum(s['counts']) == s['pairs'] == 10 * 20 * 19 // 2, s['pairs']
 assert sum(x['counts']) == x['pairs'] == 200 * 199 // 2 - 1900, x['pairs']
 assert s['mean'] > x['mean']
 "
+# isif train keeps each evaluated epoch's histograms, the last equal to isif unseen's
+check "unseen_train_similarity_jsonl" python3 -c "
+import json
+rows = [json.loads(l) for l in open('$T/run/similarity.jsonl')]
+assert [r['epoch'] for r in rows] == list(range(1, 11)), [r['epoch'] for r in rows]
+last, cli = rows[-1], json.load(open('$T/sim.json'))
+assert last['same']['counts'] == cli['same']['counts'] and last['different']['counts'] == cli['different']['counts']
+assert abs(last['same']['mean'] - cli['same']['mean']) < 1e-6
+"
 check_fails "unseen_cli_bad_split" "$ISIF" unseen --dataset "$T/shapes" --checkpoint "$T/init.safetensors" --class-split middle
 check_fails "unseen_train_bad_split" "$ISIF" train --dataset "$T/shapes" --class-split middle --out "$T/bad"
 finish
