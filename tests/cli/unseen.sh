@@ -5,9 +5,15 @@
 # name, Recall@1 and NMI on the held-out half rise above the untrained
 # network's (`isif unseen` on `isif init`'s checkpoint of the same seed), and
 # `isif unseen` on the trained checkpoint agrees with the last evaluation.
+#
+# Sanitized builds (SANITIZED=1) run the convnet many times slower, so there
+# the run is 2 epochs on 30 images per class and the learning comparison is
+# left to the release build; every other case runs in both.
 . "$(dirname "$0")/../lib.sh"
 
-python3 "$(dirname "$0")/gen_shapes.py" "$T/shapes" --train 100 --test 20 --seed 1
+PER=100 EPOCHS=10
+[ -n "${SANITIZED:-}" ] && PER=30 EPOCHS=2
+python3 "$(dirname "$0")/gen_shapes.py" "$T/shapes" --train $PER --test 20 --seed 1
 check "unseen_dataset_generated" test "$(ls "$T/shapes/train" | wc -l)" -eq 20
 
 "$ISIF" init --model convnet --in-channels 3 --seed 1 --out "$T/init.safetensors" >/dev/null
@@ -17,20 +23,22 @@ field() { awk -v k="$1" '{for(i=1;i<=NF;i++) if($i==k) print $(i+1)}' "$2" | tai
 b_r1=$(field recall_at_1 "$T/base.log")
 b_nmi=$(field nmi "$T/base.log")
 
-"$ISIF" train --dataset "$T/shapes" --model convnet --epochs 10 --batch-size 64 --lr 0.05 \
+"$ISIF" train --dataset "$T/shapes" --model convnet --epochs $EPOCHS --batch-size 64 --lr 0.05 \
 	--crop-scale 0.5,1 --class-split first_half --seed 1 --quiet --out "$T/run" > "$T/train.log" 2>&1
 csv="$T/run/metrics.csv"
 col() { awk -F, -v k="$1" 'NR==1{for(i=1;i<=NF;i++) if($i==k) c=i} NR>1{v=$c} END{print v}' "$csv"; }
 r1=$(col recall_at_1)
 nmi=$(col nmi)
-echo "    held-out classes: untrained R@1 $b_r1 NMI $b_nmi; after 10 epochs R@1 $r1 NMI $nmi"
-if [ -n "$r1" ] && awk -v b="$b_r1" -v l="$r1" -v bn="$b_nmi" -v n="$nmi" \
+echo "    held-out classes: untrained R@1 $b_r1 NMI $b_nmi; after $EPOCHS epochs R@1 $r1 NMI $nmi"
+if [ -n "${SANITIZED:-}" ]; then
+	check "unseen_sanitized_metrics_in_range" awk -v l="$r1" -v n="$nmi" 'BEGIN{exit !(l > 0 && l <= 1 && n >= 0 && n <= 1)}'
+elif [ -n "$r1" ] && awk -v b="$b_r1" -v l="$r1" -v bn="$b_nmi" -v n="$nmi" \
 	'BEGIN{exit !(l > b + 0.08 && n > bn + 0.08)}'; then
 	pass "unseen_learning_beats_untrained"
 else
 	fail "unseen_learning_beats_untrained" "untrained R@1 $b_r1 NMI $b_nmi, trained R@1 $r1 NMI $nmi ($(tail -2 "$T/train.log" | tr '\n' ' '))"
 fi
-check "unseen_csv_every_epoch" test "$(awk -F, 'NR>1 && $8 != "" && $15 != ""' "$csv" | wc -l)" -eq 10
+check "unseen_csv_every_epoch" test "$(awk -F, 'NR>1 && $8 != "" && $15 != ""' "$csv" | wc -l)" -eq $EPOCHS
 # the same embeddings, pairs and k-means seed as the trainer's last evaluation
 "$ISIF" unseen --dataset "$T/shapes" --checkpoint "$T/run/checkpoint-latest.safetensors" \
 	--simhist "$T/sim.json" > "$T/after.log" 2>&1
@@ -49,7 +57,7 @@ assert s['mean'] > x['mean']
 check "unseen_train_similarity_jsonl" python3 -c "
 import json
 rows = [json.loads(l) for l in open('$T/run/similarity.jsonl')]
-assert [r['epoch'] for r in rows] == list(range(1, 11)), [r['epoch'] for r in rows]
+assert [r['epoch'] for r in rows] == list(range(1, $EPOCHS + 1)), [r['epoch'] for r in rows]
 last, cli = rows[-1], json.load(open('$T/sim.json'))
 assert last['same']['counts'] == cli['same']['counts'] and last['different']['counts'] == cli['different']['counts']
 assert abs(last['same']['mean'] - cli['same']['mean']) < 1e-6
