@@ -357,8 +357,25 @@ static enum MHD_Result unpark(struct request *rq)
 static void deferred_run(void *arg, bool cancelled)
 {
 	struct request *rq = arg;
+	bool detached = false;
 	rq->in_worker = true;
+	rq->detached = &detached;
 	rq->work(rq, rq->work_arg, cancelled);
+	if (detached)
+		return;    /* another thread answers (and may have freed rq by now) */
+	rq->detached = NULL;
+	http_detached_done(rq);
+}
+
+void http_detach(struct request *rq)
+{
+	if (rq->detached)
+		*rq->detached = true;
+	rq->detached = NULL;
+}
+
+void http_detached_done(struct request *rq)
+{
 	if (!rq->parked)
 		http_error(rq, 500, "internal", "the deferred work gave no answer");
 	rq->in_worker = false;

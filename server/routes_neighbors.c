@@ -7,8 +7,9 @@
  * uses its stored row (and is left out of its own results); a dataset
  * image outside the index, an uploaded image and a fetched URL go through
  * the dataset's evaluation preprocessing and the index's model. All
- * queries of a request are then searched at once by exact cosine top-k
- * (isif_topk: blocked GEMM over the split's rows).
+ * queries of a request are then handed to the search threads (search.c),
+ * which search them by exact cosine top-k together with the queries of
+ * other requests that arrived at the same time, and answer.
  *
  * Checks run cheapest first: parameters (400), the job and its index
  * (404), then the image (403 refused address, 413 body too large, 422
@@ -27,6 +28,7 @@
 #include "dscache.h"
 #include "index.h"
 #include "multipart.h"
+#include "search.h"
 #include "isif/base/clock.h"
 #include "isif/data/dataset.h"
 #include "isif/data/image.h"
@@ -310,20 +312,15 @@ static int query_by_fetched(struct request *rq, struct index_data *ix, const str
 
 /* ---- search and answer --------------------------------------------------------------- */
 
-/* The neighbours of each of nq queries Q[nq, dim] in the split, as JSON
- * arrays (new references in out[nq]). */
-static int search(const struct index_data *ix, int split, long k, const float *Q,
-		  const struct query *qs, int nq, json_t **out, struct qerr *e)
+/* The neighbours of each of nq queries from their search results (kk per
+ * query, one spare for the query itself), as JSON arrays (new references in
+ * out[nq]). */
+static void neighbors_json(const struct index_data *ix, int split, long k, int kk,
+			   const int64_t *idx, const float *sim, const struct query *qs, int nq,
+			   json_t **out)
 {
 	const struct index_split *g = &ix->split[split];
-	int kk = (int)(k + 1 < g->n ? k + 1 : g->n);    /* one spare for the query itself */
-	int64_t *idx = malloc((size_t)nq * (kk ? kk : 1) * sizeof *idx);
-	float *sim = malloc((size_t)nq * (kk ? kk : 1) * sizeof *sim);
-	int rc = idx && sim ? ISIF_OK : ISIF_ENOMEM;
-	/* on this HTTP thread alone: requests run side by side on the pool */
-	if (!rc && kk > 0)
-		rc = isif_topk(g->emb, g->n, Q, nq, ix->dim, kk, 0, 1, idx, sim);
-	for (int i = 0; !rc && i < nq; i++) {
+	for (int i = 0; i < nq; i++) {
 		out[i] = json_array();
 		for (int j = 0; j < kk && (long)json_array_size(out[i]) < k; j++) {
 			int64_t row = idx[(size_t)i * kk + j];
@@ -336,11 +333,6 @@ static int search(const struct index_data *ix, int split, long k, const float *Q
 			json_array_append_new(out[i], n);
 		}
 	}
-	free(idx);
-	free(sim);
-	if (rc)
-		return qfail(e, 503, "unavailable", "search failed: %s", isif_strerror(rc));
-	return 0;
 }
 
 static json_t *answer_head(const struct index_data *ix, const struct qparams *p)
@@ -349,19 +341,16 @@ static json_t *answer_head(const struct index_data *ix, const struct qparams *p)
 			 "split", index_split_name(p->split), "k", (int)p->k);
 }
 
-/* Runs queries already embedded and answers one object (batch: results). */
+/* Answers one object (batch: results) for queries searched by sr. */
 static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
-			      const struct qparams *p, const float *Q, struct query *qs, int nq,
-			      bool batch)
+			      const struct qparams *p, const struct search_req *sr,
+			      struct query *qs, bool batch)
 {
-	struct qerr e;
+	int nq = sr->nq;
 	json_t **nb = calloc((size_t)nq, sizeof *nb);
 	if (!nb)
 		return http_error(rq, 503, "unavailable", "out of memory");
-	if (search(ix, p->split, p->k, Q, qs, nq, nb, &e)) {
-		free(nb);
-		return answer_error(rq, &e);
-	}
+	neighbors_json(ix, p->split, p->k, sr->k, sr->idx, sr->sim, qs, nq, nb);
 	json_t *o = answer_head(ix, p);
 	if (batch) {
 		json_t *results = json_array();
@@ -374,6 +363,9 @@ static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
 		json_object_set_new(o, "neighbors", nb[0]);
 	}
 	free(nb);
+	/* what the micro-batch cost: queries of the pass, and the wait before it */
+	json_object_set_new(o, "search", json_pack("{s:i, s:f}", "batch", sr->batch, "wait_ms",
+						   sr->wait_s * 1e3));
 	json_object_set_new(o, "seconds", json_real(isif_now_s() - rq->t0));
 	return http_json(rq, 200, o);
 }
@@ -468,44 +460,90 @@ static int run_query(struct request *rq, struct index_data *ix, const struct nre
 	return rc;
 }
 
-/* On a lane: resolve the index, fetch, embed, search, answer. */
+/* A request whose queries are embedded, waiting for the search threads. */
+struct pending {
+	struct search_req sr;
+	struct request *rq;
+	struct nreq *nr;
+	struct index_data *ix;
+	struct query *qs;
+	float *Q;
+	struct fetch_result *fetched;
+};
+
+static void pending_free(struct pending *pd)
+{
+	for (int i = 0; pd->qs && i < pd->nr->n; i++)
+		json_decref(pd->qs[i].desc);
+	free(pd->qs);
+	free(pd->Q);
+	free(pd->sr.idx);
+	free(pd->sr.sim);
+	free_fetched(pd->fetched, pd->nr->n);
+	index_release(pd->ix);
+	nreq_free(pd->nr);
+	free(pd);
+}
+
+/* On the search thread: the request's answer, then its connection resumes. */
+static void search_done(struct search_req *sr, enum isif_rc rc)
+{
+	struct pending *pd = sr->arg;
+	struct request *rq = pd->rq;
+	if (rc == ISIF_ECANCELLED)
+		http_error(rq, 503, "unavailable", "isifd is shutting down");
+	else if (rc)
+		http_error(rq, 503, "unavailable", "search failed: %s", isif_strerror(rc));
+	else
+		answer(rq, pd->ix, &pd->nr->p, sr, pd->qs, pd->nr->batch);
+	pending_free(pd);
+	http_detached_done(rq);
+}
+
+/* On a lane: resolve the index, fetch, embed; then hand the search (and
+ * the answer) to the search threads. */
 static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 {
-	struct nreq *nr = arg;
 	struct qerr e;
-	struct index_data *ix = NULL;
-	struct query *qs = NULL;
-	struct fetch_result *fetched = NULL;
-	float *Q = NULL;
+	struct pending *pd = calloc(1, sizeof *pd);
+	if (!pd) {
+		nreq_free(arg);
+		http_error(rq, 503, "unavailable", "out of memory");
+		return;
+	}
+	pd->rq = rq;
+	pd->nr = arg;
+	struct nreq *nr = pd->nr;
 	if (cancelled) {
 		qfail(&e, 503, "unavailable", "isifd is shutting down");
 		goto fail;
 	}
-	if (resolve_index(rq, &nr->p, &ix, &e) || fetch_urls(rq, nr, &fetched, &e))
+	if (resolve_index(rq, &nr->p, &pd->ix, &e) || fetch_urls(rq, nr, &pd->fetched, &e))
 		goto fail;
-	qs = calloc((size_t)nr->n, sizeof *qs);
-	Q = malloc((size_t)nr->n * ix->dim * sizeof *Q);
-	if (!qs || !Q) {
+	struct index_data *ix = pd->ix;
+	int kk = (int)nr->p.k + 1;    /* one spare for the query itself */
+	pd->qs = calloc((size_t)nr->n, sizeof *pd->qs);
+	pd->Q = malloc((size_t)nr->n * ix->dim * sizeof *pd->Q);
+	pd->sr.idx = malloc((size_t)nr->n * kk * sizeof *pd->sr.idx);
+	pd->sr.sim = malloc((size_t)nr->n * kk * sizeof *pd->sr.sim);
+	if (!pd->qs || !pd->Q || !pd->sr.idx || !pd->sr.sim) {
 		qfail(&e, 503, "unavailable", "out of memory");
 		goto fail;
 	}
-	for (int i = 0; i < nr->n; i++) {
-		qs[i] = (struct query){.desc = json_object(), .self_row = -1};
-		if (run_query(rq, ix, nr, i, fetched, &qs[i], Q + (size_t)i * ix->dim, &e))
+	for (int i = 0; i < nr->n; i++)
+		pd->qs[i] = (struct query){.desc = json_object(), .self_row = -1};
+	for (int i = 0; i < nr->n; i++)
+		if (run_query(rq, ix, nr, i, pd->fetched, &pd->qs[i], pd->Q + (size_t)i * ix->dim, &e))
 			goto fail;
-	}
-	answer(rq, ix, &nr->p, Q, qs, nr->n, nr->batch);
-	goto out;
+	pd->sr = (struct search_req){.ix = ix, .split = nr->p.split, .k = kk, .nq = nr->n,
+				     .q = pd->Q, .idx = pd->sr.idx, .sim = pd->sr.sim,
+				     .done = search_done, .arg = pd};
+	http_detach(rq);
+	searcher_submit(rq->app->search, &pd->sr);
+	return;
 fail:
 	answer_error(rq, &e);
-out:
-	for (int i = 0; qs && i < nr->n; i++)
-		json_decref(qs[i].desc);
-	free(qs);
-	free(Q);
-	free_fetched(fetched, nr->n);
-	index_release(ix);
-	nreq_free(nr);
+	pending_free(pd);
 }
 
 /* Hands nr to the fetch threads when it has a URL, else the work threads. */
