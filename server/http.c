@@ -70,6 +70,7 @@ static const struct route routes[] = {
 	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE, "k,split,job"},
 	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON, ""},
 	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0, "format,metadata,split"},
+	{"POST", "/jobs/{id}/embed", route_job_embed, BODY_JSON | BODY_IMAGE, ""},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
@@ -931,12 +932,19 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 		return true;
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
-	if ((flags & BODY_JSON) && !is_json_type(ct)) {
+	if ((flags & BODY_JSON) && (flags & BODY_IMAGE)) {
+		if (!is_json_type(ct) && !is_image_type(ct) && !multipart_is_form(ct)) {
+			*ret = http_error(rq, 415, "unsupported_media_type",
+					  "Content-Type must be application/json, image/jpeg, "
+					  "image/png, application/octet-stream or multipart/form-data "
+					  "(got %s)", ct ? ct : "none");
+			return false;
+		}
+	} else if ((flags & BODY_JSON) && !is_json_type(ct)) {
 		*ret = http_error(rq, 415, "unsupported_media_type",
 				  "Content-Type must be application/json (got %s)", ct ? ct : "none");
 		return false;
-	}
-	if ((flags & BODY_IMAGE) && !is_image_type(ct) && !multipart_is_form(ct)) {
+	} else if ((flags & BODY_IMAGE) && !is_image_type(ct) && !multipart_is_form(ct)) {
 		*ret = http_error(rq, 415, "unsupported_media_type",
 				  "Content-Type must be image/jpeg, image/png, "
 				  "application/octet-stream or multipart/form-data (got %s)",

@@ -82,6 +82,7 @@ struct query {
 	json_t *desc;         /* "query" of the answer */
 	int self_split;       /* the index row it is, left out of its results */
 	int64_t self_row;     /* -1: none */
+	float *x;             /* its preprocessed image, waiting for embed_pending; NULL: none */
 };
 
 /* ---- parameters ---------------------------------------------------------------- */
@@ -184,16 +185,43 @@ static void set_class(json_t *o, const struct index_data *ix, int label)
 		json_object_set_new(o, "class", json_string(name));
 }
 
-/* Embeds one uint8 CHW image through the index's preprocessing and model. */
+/* Preprocesses one uint8 CHW image for the index's model into q->x; the
+ * model runs later, on all of a request's images at once (embed_pending). */
 static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, int w,
-			float *vec, struct qerr *e)
+			struct query *q, struct qerr *e)
 {
 	struct isif_error err = {0};
-	float *x = malloc((size_t)ix->c * ix->h * ix->w * sizeof(float));
-	int rc = x ? index_preprocess(ix, px, c, h, w, x, &err) : ISIF_ENOMEM;
+	q->x = malloc((size_t)ix->c * ix->h * ix->w * sizeof(float));
+	int rc = q->x ? index_preprocess(ix, px, c, h, w, q->x, &err) : ISIF_ENOMEM;
+	if (rc)
+		return qfail(e, 503, "unavailable", "preprocessing the image failed: %s",
+			     err.msg[0] ? err.msg : isif_strerror(rc));
+	return 0;
+}
+
+/* Embeds every query of qs[n] that waits with a preprocessed image, in one
+ * call of the model (batches of its plan), into its row of Q[n, dim]. */
+static int embed_pending(struct index_data *ix, struct query *qs, int n, float *Q, struct qerr *e)
+{
+	size_t img = (size_t)ix->c * ix->h * ix->w;
+	int m = 0;
+	for (int i = 0; i < n; i++)
+		m += qs[i].x != NULL;
+	if (!m)
+		return 0;
+	struct isif_error err = {0};
+	float *X = malloc((size_t)m * img * sizeof *X), *V = malloc((size_t)m * ix->dim * sizeof *V);
+	int rc = X && V ? ISIF_OK : ISIF_ENOMEM;
+	for (int i = 0, j = 0; !rc && i < n; i++)
+		if (qs[i].x)
+			memcpy(X + (size_t)j++ * img, qs[i].x, img * sizeof *X);
 	if (!rc)
-		rc = index_embed(ix, x, 1, vec, &err);
-	free(x);
+		rc = index_embed(ix, X, m, V, &err);
+	for (int i = 0, j = 0; !rc && i < n; i++)
+		if (qs[i].x)
+			memcpy(Q + (size_t)i * ix->dim, V + (size_t)j++ * ix->dim, ix->dim * sizeof *V);
+	free(X);
+	free(V);
 	if (rc && access(ix->dir, F_OK) != 0)   /* a newer index removed this one's model file */
 		return qfail(e, 503, "unavailable", "job %lld's index was replaced while this request "
 			     "ran; retry", (long long)ix->job);
@@ -205,7 +233,7 @@ static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, 
 
 /* A dataset image that is not in the index: embedded from the dataset. */
 static int query_dataset_image(struct request *rq, struct index_data *ix, const struct ref *r,
-			       json_t *desc, float *vec, struct qerr *e)
+			       json_t *desc, struct query *q, struct qerr *e)
 {
 	struct isif_error err = {0};
 	struct dscache_entry *ent;
@@ -226,7 +254,7 @@ static int query_dataset_image(struct request *rq, struct index_data *ix, const 
 	json_object_set_new(desc, "label", json_integer(s->labels[r->index]));
 	set_class(desc, ix, s->labels[r->index]);
 	json_object_set_new(desc, "in_index", json_false());
-	rc = embed_pixels(ix, s->pixels + (size_t)r->index * img, s->c, s->h, s->w, vec, e);
+	rc = embed_pixels(ix, s->pixels + (size_t)r->index * img, s->c, s->h, s->w, q, e);
 	dscache_release(rq->app->datasets, ent);
 	return rc;
 }
@@ -239,7 +267,7 @@ static int query_by_ref(struct request *rq, struct index_data *ix, const struct 
 	json_object_set_new(q->desc, "index", json_integer(r->index));
 	int64_t row = index_find_row(ix, r->split, r->index);
 	if (row < 0)
-		return query_dataset_image(rq, ix, r, q->desc, vec, e);
+		return query_dataset_image(rq, ix, r, q->desc, q, e);
 	const struct index_split *s = &ix->split[r->split];
 	memcpy(vec, s->emb + row * ix->dim, (size_t)ix->dim * sizeof(float));
 	json_object_set_new(q->desc, "label", json_integer(s->labels[row]));
@@ -252,7 +280,7 @@ static int query_by_ref(struct request *rq, struct index_data *ix, const struct 
 
 /* Decodes image bytes within the limits and embeds them. */
 static int query_by_bytes(struct request *rq, struct index_data *ix, const void *buf, size_t len,
-			  struct query *q, float *vec, struct qerr *e)
+			  struct query *q, struct qerr *e)
 {
 	const struct config *cfg = rq->app->cfg;
 	const struct isif_image_limits limits = {
@@ -277,7 +305,7 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 	json_object_set_new(q->desc, "width", json_integer(w));
 	json_object_set_new(q->desc, "height", json_integer(h));
 	json_object_set_new(q->desc, "channels", json_integer(c));
-	rc = embed_pixels(ix, px, c, h, w, vec, e);
+	rc = embed_pixels(ix, px, c, h, w, q, e);
 	free(px);
 	return rc;
 }
@@ -285,8 +313,7 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 /* A fetched URL (urlfetch_many's result): its failure as an answer, or
  * its bytes decoded and embedded. */
 static int query_by_fetched(struct request *rq, struct index_data *ix, const struct ref *r,
-			    const struct fetch_result *f, struct query *q, float *vec,
-			    struct qerr *e)
+			    const struct fetch_result *f, struct query *q, struct qerr *e)
 {
 	json_object_set_new(q->desc, "url", json_string(r->text));
 	switch (f->rc) {
@@ -307,7 +334,7 @@ static int query_by_fetched(struct request *rq, struct index_data *ix, const str
 		return qfail(e, 422, "fetch_failed", "%s", f->err.msg);
 	}
 	json_object_set_new(q->desc, "content_type", json_string(f->ctype));
-	return query_by_bytes(rq, ix, f->body, f->len, q, vec, e);
+	return query_by_bytes(rq, ix, f->body, f->len, q, e);
 }
 
 /* ---- search and answer --------------------------------------------------------------- */
@@ -377,9 +404,11 @@ static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
 struct nreq {
 	struct qparams p;
 	int n;                     /* queries */
-	struct ref *refs;          /* n of them; NULL: one uploaded image */
-	const char *upload;        /* the image bytes (the body, or its form part) */
-	size_t upload_len;
+	struct ref *refs;          /* n of them; NULL: n uploaded images */
+	const char **upload;       /* n images' bytes (the body, or its form parts) */
+	size_t *upload_len;
+	bool embed;                /* POST /jobs/{id}/embed: answer the vectors, no search */
+	bool npy;                  /* ... as .npy (Accept: application/x-npy) */
 	bool batch;                /* answer {"results": [...]}, messages prefixed images[i] */
 	json_t *body;              /* a batch's JSON, which refs' text points into */
 	char *image;               /* a GET's image=REF, which its ref's text points into */
@@ -390,6 +419,8 @@ static void nreq_free(struct nreq *nr)
 	if (!nr)
 		return;
 	free(nr->refs);
+	free(nr->upload);
+	free(nr->upload_len);
 	json_decref(nr->body);
 	free(nr->image);
 	free(nr);
@@ -447,9 +478,9 @@ static int run_query(struct request *rq, struct index_data *ix, const struct nre
 {
 	int rc;
 	if (!nr->refs)
-		rc = query_by_bytes(rq, ix, nr->upload, nr->upload_len, q, vec, e);
+		rc = query_by_bytes(rq, ix, nr->upload[i], nr->upload_len[i], q, e);
 	else if (nr->refs[i].is_url)
-		rc = query_by_fetched(rq, ix, &nr->refs[i], &fetched[i], q, vec, e);
+		rc = query_by_fetched(rq, ix, &nr->refs[i], &fetched[i], q, e);
 	else
 		rc = query_by_ref(rq, ix, &nr->refs[i], q, vec, e);
 	if (rc && nr->batch) {
@@ -458,6 +489,46 @@ static int run_query(struct request *rq, struct index_data *ix, const struct nre
 		qfail(e, e->status, e->code, "%s", m);
 	}
 	return rc;
+}
+
+/* POST /jobs/{id}/embed's answer: the n vectors Q[n, dim] as JSON, or as a
+ * float32 [n, dim] .npy (NumPy format 1.0, header padded to 64 bytes). */
+static void answer_embed(struct request *rq, const struct index_data *ix, const struct nreq *nr,
+			 struct query *qs, const float *Q)
+{
+	const size_t n = (size_t)nr->n, dim = (size_t)ix->dim;
+	if (nr->npy) {
+		char dict[128];
+		int dl = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, "
+				  "'shape': (%zu, %zu), }", n, dim);
+		size_t head = (10 + (size_t)dl + 1 + 63) / 64 * 64, bytes = n * dim * sizeof *Q;
+		char *body = malloc(head + bytes);
+		if (!body) {
+			http_error(rq, 503, "unavailable", "out of memory");
+			return;
+		}
+		memcpy(body, "\x93NUMPY\x01\x00", 8);
+		body[8] = (char)((head - 10) & 0xff);
+		body[9] = (char)((head - 10) >> 8);
+		memset(body + 10, ' ', head - 10);
+		memcpy(body + 10, dict, (size_t)dl);
+		body[head - 1] = '\n';
+		memcpy(body + head, Q, bytes);
+		http_body(rq, 200, "application/x-npy", body, head + bytes);
+		return;
+	}
+	json_t *vecs = json_array(), *images = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array();
+		for (size_t j = 0; j < dim; j++)
+			json_array_append_new(v, json_real((double)Q[i * dim + j]));
+		json_array_append_new(vecs, v);
+		json_array_append(images, qs[i].desc);
+	}
+	json_t *o = json_pack("{s:I, s:i, s:s, s:i, s:i, s:o, s:o, s:f}", "job", (json_int_t)ix->job,
+			      "epoch", ix->epoch, "model", ix->model, "dim", (int)dim, "count", (int)n,
+			      "images", images, "embeddings", vecs, "seconds", isif_now_s() - rq->t0);
+	http_json(rq, 200, o);
 }
 
 /* A request whose queries are embedded, waiting for the search threads. */
@@ -473,8 +544,10 @@ struct pending {
 
 static void pending_free(struct pending *pd)
 {
-	for (int i = 0; pd->qs && i < pd->nr->n; i++)
+	for (int i = 0; pd->qs && i < pd->nr->n; i++) {
 		json_decref(pd->qs[i].desc);
+		free(pd->qs[i].x);
+	}
 	free(pd->qs);
 	free(pd->Q);
 	free(pd->sr.idx);
@@ -535,6 +608,13 @@ static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 	for (int i = 0; i < nr->n; i++)
 		if (run_query(rq, ix, nr, i, pd->fetched, &pd->qs[i], pd->Q + (size_t)i * ix->dim, &e))
 			goto fail;
+	if (embed_pending(ix, pd->qs, nr->n, pd->Q, &e))
+		goto fail;
+	if (nr->embed) {
+		answer_embed(rq, ix, nr, pd->qs, pd->Q);
+		pending_free(pd);
+		return;
+	}
 	pd->sr = (struct search_req){.ix = ix, .split = nr->p.split, .k = kk, .nq = nr->n,
 				     .q = pd->Q, .idx = pd->sr.idx, .sim = pd->sr.sim,
 				     .done = search_done, .arg = pd};
@@ -579,20 +659,26 @@ fail:
 	return answer_error(rq, &e);
 }
 
-/* The image of a POST: the body, or the one part of a multipart form. */
-static int upload_bytes(struct request *rq, struct nreq *nr, struct qerr *e)
+/* The images of a POST: the body, or the parts of a multipart form (at
+ * most max_parts; one for /neighbors). */
+static int upload_bytes(struct request *rq, struct nreq *nr, int max_parts, struct qerr *e)
 {
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
 	struct isif_error err = {0};
-	nr->upload = rq->body;
-	nr->upload_len = rq->body_len;
+	nr->upload = calloc((size_t)max_parts, sizeof *nr->upload);
+	nr->upload_len = calloc((size_t)max_parts, sizeof *nr->upload_len);
+	if (!nr->upload || !nr->upload_len)
+		return qfail(e, 503, "unavailable", "out of memory");
+	nr->n = 1;
+	nr->upload[0] = rq->body;
+	nr->upload_len[0] = rq->body_len;
 	if (!rq->body_len)
 		return qfail(e, 400, "invalid_image", "empty body: send a JPEG or PNG image");
 	if (!multipart_is_form(ct))
 		return 0;
-	switch (multipart_one_part(ct, rq->body, rq->body_len, (size_t)rq->app->cfg->max_image_bytes,
-				   &nr->upload, &nr->upload_len, &err)) {
+	switch (multipart_parts(ct, rq->body, rq->body_len, (size_t)rq->app->cfg->max_image_bytes,
+				max_parts, nr->upload, nr->upload_len, &nr->n, &err)) {
 	case ISIF_OK:
 		return 0;
 	case ISIF_ERANGE:
@@ -609,7 +695,7 @@ enum MHD_Result route_neighbors_post(struct request *rq)
 	if (!nr)
 		return http_error(rq, 503, "unavailable", "out of memory");
 	nr->n = 1;
-	if (query_params(rq, &nr->p, &e) || upload_bytes(rq, nr, &e)) {
+	if (query_params(rq, &nr->p, &e) || upload_bytes(rq, nr, 1, &e)) {
 		nreq_free(nr);
 		return answer_error(rq, &e);
 	}
@@ -617,6 +703,9 @@ enum MHD_Result route_neighbors_post(struct request *rq)
 }
 
 /* ---- batch ----------------------------------------------------------------------------- */
+
+static int parse_images(const struct config *cfg, json_t *images, struct ref **refs, int *n,
+			struct qerr *e);
 
 /* {"images": [REF, ...], "k": 10, "job": ID, "split": "train"} → p and refs. */
 static int batch_params(struct request *rq, json_t *body, struct qparams *p, struct ref **refs,
@@ -650,6 +739,13 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 			return qfail(e, 400, "invalid_parameter", "%s: unknown field", key);
 		}
 	}
+	return parse_images(cfg, images, refs, n, e);
+}
+
+/* "images": a list of 1 to --max-batch REFs (at most --max-batch-urls URLs). */
+static int parse_images(const struct config *cfg, json_t *images, struct ref **refs, int *n,
+			struct qerr *e)
+{
 	if (!json_is_array(images) || json_array_size(images) < 1 ||
 	    json_array_size(images) > (size_t)cfg->max_batch)
 		return qfail(e, 400, "invalid_parameter", "images: must be a list of 1 to %ld image "
@@ -691,6 +787,59 @@ enum MHD_Result route_neighbors_batch(struct request *rq)
 	}
 	if (batch_params(rq, nr->body, &nr->p, &nr->refs, &nr->n, &e))
 		goto fail;
+	return defer_request(rq, nr);
+fail:
+	nreq_free(nr);
+	return answer_error(rq, &e);
+}
+
+/* ---- embeddings -------------------------------------------------------------------------- */
+
+/* Does the Accept header ask for .npy? */
+static bool wants_npy(struct request *rq)
+{
+	const char *acc = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_ACCEPT);
+	return acc && (strcasestr(acc, "application/x-npy") || strcasestr(acc, "application/npy"));
+}
+
+/* POST /jobs/{id}/embed: {"images": [REF, ...]} (JSON), one image (raw
+ * body) or several (multipart parts, up to --max-batch) → their vectors. */
+enum MHD_Result route_job_embed(struct request *rq)
+{
+	const struct config *cfg = rq->app->cfg;
+	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	struct qerr e;
+	json_error_t jerr;
+	struct nreq *nr = calloc(1, sizeof *nr);
+	if (!nr)
+		return http_error(rq, 503, "unavailable", "out of memory");
+	nr->embed = true;
+	nr->npy = wants_npy(rq);
+	nr->p = (struct qparams){.k = 1, .split = SPLIT_TRAIN, .job = rq->id};
+	if (ct && strncasecmp(ct, "application/json", 16) == 0) {
+		const char *key;
+		json_t *v, *images = NULL;
+		nr->body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES,
+						 &jerr) : NULL;
+		if (!json_is_object(nr->body)) {
+			qfail(&e, 400, "invalid_parameter", "body: must be a JSON object "
+			      "{\"images\": [REF, ...]}");
+			goto fail;
+		}
+		json_object_foreach(nr->body, key, v) {
+			if (strcmp(key, "images") != 0) {
+				qfail(&e, 400, "invalid_parameter", "%.100s: unknown field", key);
+				goto fail;
+			}
+			images = v;
+		}
+		if (parse_images(cfg, images, &nr->refs, &nr->n, &e))
+			goto fail;
+	} else if (upload_bytes(rq, nr, (int)cfg->max_batch, &e)) {
+		goto fail;
+	}
 	return defer_request(rq, nr);
 fail:
 	nreq_free(nr);
