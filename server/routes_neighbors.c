@@ -18,6 +18,7 @@
 #include "routes.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,10 @@
 #include "isif/eval/eval.h"
 #include "store_retrieval.h"
 #include "urlfetch.h"
+
+/* The most results one search pass keeps per query (index_search_batch's
+ * largest k bucket): a label filter widens its search up to this. */
+#define SEARCH_MAX_K 100001
 
 /* A failure to answer with. */
 struct qerr {
@@ -67,6 +72,8 @@ struct qparams {
 	long k;
 	int split;            /* searched split */
 	int64_t job;          /* 0: the default job */
+	int64_t label;        /* only rows of this label; -1: any */
+	double min_sim;       /* only rows at least this similar; -INFINITY: any */
 };
 
 /* An image reference: a dataset image or a URL. */
@@ -123,6 +130,29 @@ static int parse_split(const char *s, int *split, struct qerr *e)
 	return *split < 0 ? qfail(e, 400, "invalid_parameter", "split: must be train or test") : 0;
 }
 
+/* label (an integer ≥ 0) and min_similarity (a number in [-1, 1]) as text,
+ * NULL when absent. */
+static int filter_params(const char *label, const char *min_sim, struct qparams *p, struct qerr *e)
+{
+	char *end;
+	p->label = -1;
+	p->min_sim = -INFINITY;
+	if (label) {
+		long long v = strtoll(label, &end, 10);
+		if (!*label || *end || v < 0 || v > INT32_MAX)
+			return qfail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
+		p->label = v;
+	}
+	if (min_sim) {
+		double v = strtod(min_sim, &end);
+		if (!*min_sim || *end || !(v >= -1 && v <= 1))
+			return qfail(e, 400, "invalid_parameter", "min_similarity: must be a number "
+				     "between -1 and 1");
+		p->min_sim = v;
+	}
+	return 0;
+}
+
 /* k, split and job from the query string. */
 static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
 {
@@ -131,6 +161,8 @@ static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
 	char *end;
 	p->k = 10;
 	p->job = 0;
+	if (filter_params(http_query(rq, "label"), http_query(rq, "min_similarity"), p, e))
+		return -1;
 	if (k) {
 		long long v = strtoll(k, &end, 10);
 		if (!*k || *end || v < 1 || v > cfg->max_k)
@@ -342,16 +374,21 @@ static int query_by_fetched(struct request *rq, struct index_data *ix, const str
 /* The neighbours of each of nq queries from their search results (kk per
  * query, one spare for the query itself), as JSON arrays (new references in
  * out[nq]). */
-static void neighbors_json(const struct index_data *ix, int split, long k, int kk,
+static void neighbors_json(const struct index_data *ix, const struct qparams *p, int kk,
 			   const int64_t *idx, const float *sim, const struct query *qs, int nq,
 			   json_t **out)
 {
+	const int split = p->split;
+	const long k = p->k;
 	const struct index_split *g = &ix->split[split];
 	for (int i = 0; i < nq; i++) {
 		out[i] = json_array();
 		for (int j = 0; j < kk && (long)json_array_size(out[i]) < k; j++) {
 			int64_t row = idx[(size_t)i * kk + j];
-			if (row < 0 || (qs[i].self_split == split && qs[i].self_row == row))
+			if (row < 0 || sim[(size_t)i * kk + j] < p->min_sim)
+				break;   /* best first: nothing after passes either */
+			if ((qs[i].self_split == split && qs[i].self_row == row) ||
+			    (p->label >= 0 && g->labels[row] != p->label))
 				continue;
 			json_t *n = json_pack("{s:s, s:i, s:i, s:f}", "split", index_split_name(split),
 					      "index", g->ids[row], "label", g->labels[row],
@@ -377,7 +414,7 @@ static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
 	json_t **nb = calloc((size_t)nq, sizeof *nb);
 	if (!nb)
 		return http_error(rq, 503, "unavailable", "out of memory");
-	neighbors_json(ix, p->split, p->k, sr->k, sr->idx, sr->sim, qs, nq, nb);
+	neighbors_json(ix, p, sr->k, sr->idx, sr->sim, qs, nq, nb);
 	json_t *o = answer_head(ix, p);
 	if (batch) {
 		json_t *results = json_array();
@@ -558,11 +595,67 @@ static void pending_free(struct pending *pd)
 	free(pd);
 }
 
+/* With a label filter: whether a query's kk results hold fewer than k rows
+ * of the label (itself aside) while the split has rows beyond them. */
+static bool too_few_of_label(const struct pending *pd)
+{
+	const struct qparams *p = &pd->nr->p;
+	const struct index_split *g = &pd->ix->split[p->split];
+	const struct search_req *sr = &pd->sr;
+	if (p->label < 0 || sr->k >= g->n)
+		return false;
+	for (int i = 0; i < sr->nq; i++) {
+		long found = 0;
+		for (int j = 0; j < sr->k; j++) {
+			int64_t row = sr->idx[(size_t)i * sr->k + j];
+			if (row >= 0 && g->labels[row] == p->label &&
+			    !(pd->qs[i].self_split == p->split && pd->qs[i].self_row == row))
+				found++;
+		}
+		/* the kk-th similarity already below the cut: no more can pass */
+		if (found < p->k && sr->sim[(size_t)i * sr->k + sr->k - 1] >= p->min_sim)
+			return true;
+	}
+	return false;
+}
+
+/* Searches again for 8 times as many results (a label filter): the rows
+ * of the label among the top K of the total order, K growing, are exactly
+ * the label's top rows. false when at SEARCH_MAX_K, at 64 MiB of results
+ * or out of memory: the answer then holds the label's rows found so far. */
+static bool widen(struct pending *pd)
+{
+	struct search_req *sr = &pd->sr;
+	int64_t n = pd->ix->split[pd->nr->p.split].n;
+	int64_t k = (int64_t)sr->k * 8;
+	k = k < n ? k : n;
+	k = k < SEARCH_MAX_K ? k : SEARCH_MAX_K;
+	/* results of one pass within 64 MiB (a batch of many queries widens less) */
+	int64_t budget = (INT64_C(64) << 20) / ((int64_t)sr->nq * (int64_t)(sizeof(int64_t) + sizeof(float)));
+	k = k < budget ? k : budget;
+	if (k <= sr->k)
+		return false;
+	int64_t *idx = realloc(sr->idx, (size_t)sr->nq * k * sizeof *idx);
+	if (idx)
+		sr->idx = idx;
+	float *sim = idx ? realloc(sr->sim, (size_t)sr->nq * k * sizeof *sim) : NULL;
+	if (sim)
+		sr->sim = sim;
+	if (!idx || !sim)
+		return false;
+	sr->k = (int)k;
+	return true;
+}
+
 /* On the search thread: the request's answer, then its connection resumes. */
 static void search_done(struct search_req *sr, enum isif_rc rc)
 {
 	struct pending *pd = sr->arg;
 	struct request *rq = pd->rq;
+	if (!rc && too_few_of_label(pd) && widen(pd)) {
+		searcher_submit(rq->app->search, &pd->sr);
+		return;
+	}
 	if (rc == ISIF_ECANCELLED)
 		http_error(rq, 503, "unavailable", "isifd is shutting down");
 	else if (rc)
@@ -594,7 +687,10 @@ static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 	if (resolve_index(rq, &nr->p, &pd->ix, &e) || fetch_urls(rq, nr, &pd->fetched, &e))
 		goto fail;
 	struct index_data *ix = pd->ix;
-	int kk = (int)nr->p.k + 1;    /* one spare for the query itself */
+	/* one spare for the query itself; a label filter starts wider */
+	int kk = (int)nr->p.k + 1;
+	if (nr->p.label >= 0)
+		kk = kk * 8 < SEARCH_MAX_K ? kk * 8 : SEARCH_MAX_K > kk ? SEARCH_MAX_K : kk;
 	pd->qs = calloc((size_t)nr->n, sizeof *pd->qs);
 	pd->Q = malloc((size_t)nr->n * ix->dim * sizeof *pd->Q);
 	pd->sr.idx = malloc((size_t)nr->n * kk * sizeof *pd->sr.idx);
@@ -717,6 +813,8 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 	p->k = 10;
 	p->job = 0;
 	p->split = SPLIT_TRAIN;
+	p->label = -1;
+	p->min_sim = -INFINITY;
 	if (!json_is_object(body))
 		return qfail(e, 400, "invalid_parameter", "body: must be a JSON object");
 	json_object_foreach(body, key, v) {
@@ -732,6 +830,17 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 			if (!json_is_integer(v) || json_integer_value(v) < 1)
 				return qfail(e, 400, "invalid_parameter", "job: must be a job id");
 			p->job = json_integer_value(v);
+		} else if (strcmp(key, "label") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > INT32_MAX)
+				return qfail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
+			p->label = json_integer_value(v);
+		} else if (strcmp(key, "min_similarity") == 0) {
+			if (!json_is_number(v) || !(json_number_value(v) >= -1) ||
+			    !(json_number_value(v) <= 1))
+				return qfail(e, 400, "invalid_parameter", "min_similarity: must be a "
+					     "number between -1 and 1");
+			p->min_sim = json_number_value(v);
 		} else if (strcmp(key, "split") == 0) {
 			if (parse_split(json_is_string(v) ? json_string_value(v) : "", &p->split, e))
 				return -1;

@@ -6,7 +6,9 @@
 # float64 scan of the exported embeddings; the micro-batch shows in the
 # answers and in /metrics. POST /jobs/{id}/embed: a ref's vector is its
 # exported row, an uploaded PNG's (raw or one part of several, JSON or
-# .npy) the same vector, and its bad inputs each a clear 4xx.
+# .npy) the same vector, and its bad inputs each a clear 4xx. A label filter
+# answers the unfiltered order's rows of that label (widening its search),
+# min_similarity the unfiltered order cut.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 require_isifd serving
@@ -54,6 +56,27 @@ for i in range(48):
 assert widest > 1, "no micro-batch of more than one query"
 EOF
 [ -s "$T/np.log" ] && cat "$T/np.log"
+# ---- label filter and min_similarity: the unfiltered order, cut -----------------------
+curl -s "$BASE/neighbors?image=test:3&k=20&label=3" -o "$T/lab.json"
+curl -s "$BASE/neighbors?image=test:3&k=256" -o "$T/all.json"
+THR=$(python3 -c "import json; print(json.load(open('$T/all.json'))['neighbors'][100]['similarity'])")
+curl -s "$BASE/neighbors?image=test:3&k=256&min_similarity=$THR" -o "$T/cut.json"
+curl -s -X POST "$BASE/neighbors/batch" -H 'Content-Type: application/json' \
+	-d '{"images": ["test:3", "test:4"], "k": 20, "label": 3}' -o "$T/labb.json"
+$NUMPY - "$T" "$THR" <<'EOF' >"$T/np3.log" 2>&1; is serving_label_filter_and_min_similarity
+import json, sys
+T = sys.argv[1]
+lab, every, cut, labb = (json.load(open(T + f)) for f in ("/lab.json", "/all.json", "/cut.json", "/labb.json"))
+want = [n for n in every["neighbors"] if n["label"] == 3][:20]
+assert lab["neighbors"] == want and len(want) >= 15, (len(want), lab["neighbors"][:2])
+assert labb["results"][0]["neighbors"] == want
+assert all(n["label"] == 3 for n in labb["results"][1]["neighbors"])
+thr = float(sys.argv[2])   # the 101st similarity: at least 101 rows pass, ties included
+assert cut["neighbors"] == [n for n in every["neighbors"] if n["similarity"] >= thr]
+assert 101 <= len(cut["neighbors"]) < 256
+EOF
+[ -s "$T/np3.log" ] && cat "$T/np3.log"
+
 req GET /metrics >/dev/null
 check serving_metrics_search grep -q '^isifd_search_queries_total [1-9]' "$T/body"
 
@@ -91,6 +114,11 @@ bad() {   # bad NAME WANT-STATUS WANT-CODE CURL-ARGS...
 	local got; got=$(req "$@")
 	check "$name" [ "$got $(json "d['error']['code']")" = "$want $wcode" ]
 }
+bad serving_label_negative 400 invalid_parameter GET '/neighbors?image=test:0&label=-1'
+bad serving_label_not_a_number 400 invalid_parameter GET '/neighbors?image=test:0&label=x'
+bad serving_min_similarity_over_1 400 invalid_parameter GET '/neighbors?image=test:0&min_similarity=2'
+bad serving_min_similarity_nan 400 invalid_parameter GET '/neighbors?image=test:0&min_similarity=nan'
+bad serving_batch_label_string 400 invalid_parameter POST /neighbors/batch -H 'Content-Type: application/json' -d '{"images": ["test:0"], "label": "3"}'
 bad serving_embed_unknown_job 404 not_found POST /jobs/99/embed -H 'Content-Type: application/json' -d '{"images": ["test:0"]}'
 bad serving_embed_bad_id 400 invalid_id POST /jobs/x/embed -H 'Content-Type: application/json' -d '{"images": ["test:0"]}'
 bad serving_embed_unknown_field 400 invalid_parameter POST /jobs/1/embed -H 'Content-Type: application/json' -d '{"images": ["test:0"], "k": 3}'
