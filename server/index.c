@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +68,8 @@ struct index_idpos {
 
 struct index_priv {
 	atomic_int refs;
-	void *blob;                   /* the whole file */
+	void *blob;                   /* the whole file, mapped read-only */
+	size_t blob_len;
 	pthread_mutex_t model_mu;     /* guards model and every forward */
 	struct isif_model *model;
 	pthread_mutex_t gal_mu;       /* guards gal and every search */
@@ -168,7 +170,8 @@ static void data_free(struct index_data *ix)
 			for (int b = 0; b < GALLERY_BUCKETS; b++)
 				isif_gallery_free(ix->priv->gal[sp][b]);
 		pthread_mutex_destroy(&ix->priv->gal_mu);
-		free(ix->priv->blob);
+		if (ix->priv->blob)
+			munmap(ix->priv->blob, ix->priv->blob_len);
 		free(ix->priv);
 	}
 	for (int s = 0; s < 2; s++)
@@ -314,6 +317,34 @@ const char *index_class_name(const struct index_data *ix, int label)
 	return label >= 0 && label < ix->n_classes ? ix->class_names[label] : NULL;
 }
 
+/* The file mapped read-only and private: the page cache holds one copy of
+ * an index however many times it is loaded, and loading costs no read of
+ * its matrices (the search packs them once, on first use). index.bin is
+ * never modified in place (a newer index is a new directory), so the
+ * mapping stays valid while the file is unlinked. */
+static enum isif_rc map_file(const char *path, void **out, size_t *len, struct isif_error *err)
+{
+	*out = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0)
+		return isif_fail(err, ISIF_EIO, "%s: %s", path,
+				 strerror(errno));
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 1 ||
+	    (uint64_t)sb.st_size > file_bytes(INDEX_MAX_ROWS, INDEX_MAX_ROWS, INDEX_MAX_DIM)) {
+		close(fd);
+		return isif_fail(err, ISIF_EFORMAT, "%s: not a regular file of a valid size", path);
+	}
+	void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return isif_fail(err, ISIF_ENOMEM, "%s: mmap: %s", path, strerror(errno));
+	*out = p;
+	*len = (size_t)sb.st_size;
+	return ISIF_OK;
+}
+
 enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isif_error *err)
 {
 	char path[1100];
@@ -329,8 +360,8 @@ enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isi
 	pthread_mutex_init(&ix->priv->gal_mu, NULL);
 	snprintf(ix->dir, sizeof ix->dir, "%s", dir);
 	snprintf(path, sizeof path, "%s/index.bin", dir);
-	int rc = isif_read_file(path, file_bytes(INDEX_MAX_ROWS, INDEX_MAX_ROWS, INDEX_MAX_DIM),
-				&ix->priv->blob, &len, err);
+	int rc = map_file(path, &ix->priv->blob, &len, err);
+	ix->priv->blob_len = len;
 	if (!rc)
 		rc = parse_header(ix, ix->priv->blob, len, path, err);
 	if (!rc)

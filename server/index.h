@@ -11,7 +11,7 @@
  * directories removed.
  *
  * Reading (HTTP threads): index_acquire returns the job's current index,
- * loaded into memory on first use and shared read-only by every request
+ * mapped (mmap, read-only) on first use and shared read-only by every request
  * that holds a reference. When a newer row lands, the next acquire loads
  * it and swaps it into the cache; requests still holding the old copy
  * keep it until they release it. At most `capacity` jobs stay loaded
