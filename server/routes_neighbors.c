@@ -921,17 +921,24 @@ enum MHD_Result route_job_embed(struct request *rq)
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
 	struct qerr e;
 	json_error_t jerr;
+	jerr.text[0] = '\0';
 	struct nreq *nr = calloc(1, sizeof *nr);
 	if (!nr)
 		return http_error(rq, 503, "unavailable", "out of memory");
 	nr->embed = true;
 	nr->npy = wants_npy(rq);
-	nr->p = (struct qparams){.k = 1, .split = SPLIT_TRAIN, .job = rq->id};
+	nr->p = (struct qparams){.k = 1, .split = SPLIT_TRAIN, .job = rq->id, .label = -1,
+				 .min_sim = -INFINITY};
 	if (ct && strncasecmp(ct, "application/json", 16) == 0) {
 		const char *key;
 		json_t *v, *images = NULL;
 		nr->body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES,
 						 &jerr) : NULL;
+		if (!nr->body) {
+			qfail(&e, 400, "invalid_parameter", "body: invalid JSON%s%.200s",
+			      jerr.text[0] ? ": " : "", jerr.text);
+			goto fail;
+		}
 		if (!json_is_object(nr->body)) {
 			qfail(&e, 400, "invalid_parameter", "body: must be a JSON object "
 			      "{\"images\": [REF, ...]}");
