@@ -31,7 +31,7 @@ fi
 
 REUSE=${STATE:+1}
 STATE=${STATE:-$(mktemp -d /tmp/isifd-bench.XXXXXX)}
-LOG=$STATE/isifd.log
+LOG=$STATE/isifd.$$.log   # one per start: a reused state keeps older ones
 # shellcheck disable=SC2086
 "$ISIFD" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 \
 	--work-queue 4096 ${ISIFD_FLAGS:-} >>"$LOG" 2>&1 &
