@@ -14,6 +14,9 @@ cd "$(dirname "$0")/../.." || exit 1
 require_isifd serving
 NUMPY=/usr/bin/python3
 
+"$ISIFD" --help >"$T/help" 2>&1
+check serving_help_lists_search_flags bash -c "grep -q -- '--search-threads N' '$T/help' &&
+	grep -q -- '--search-batch N' '$T/help' && grep -q -- '--search-wait-us N' '$T/help'"
 start_isifd "$T/state" --search-wait-us 2000 --search-batch 32 --work-threads 8 ||
 	{ fail serving_start; exit 1; }
 pass serving_start
