@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# bench/neighbors_wrk.sh — throughput and latency of GET
-# /neighbors?image=test:0&k=10 with wrk, over the embedding index of a job
-# trained one epoch on all of Fashion-MNIST with evaluation (60000 train +
-# 10000 test = 70000 vectors of 128 floats; the query searches the 60000
-# train rows), first alone, then while another job trains on the same
-# daemon. Not part of `make test`: it takes minutes (the 1-epoch job is most
-# of it). Installs Debian's wrk when missing (root or sudo).
+# bench/neighbors_wrk.sh — the serving benchmark. Over the embedding index of
+# a job trained one epoch on all of Fashion-MNIST with evaluation (60000
+# train + 10000 test = 70000 vectors of 128 floats; a query searches the
+# 60000 train rows, exact), wrk measures in one run, for -c8 and -c64:
+#   GET /healthz                          (the daemon's HTTP ceiling)
+#   GET /neighbors?image=test:0&k=10      (by ref)
+#   POST /neighbors?k=10 with a 28x28 PNG (by upload: decode, embed, search)
+# first alone, then while another job trains on the same daemon (its
+# images/s before and during the queries is printed). Each figure is the
+# median of RUNS runs; the ratio neighbours / healthz is taken within each
+# run, then its median. At the end, if bench/neighbors_1m.sh is executable,
+# it runs (the 1M-vector exact / IVF / HNSW rows). Never fails on speed;
+# not part of `make test`. Installs Debian's wrk when missing (root/sudo).
 #
-#   bench/neighbors_wrk.sh [DURATION_S] [CONNECTIONS]     (defaults 20, 8)
+#   bench/neighbors_wrk.sh [DURATION_S] [RUNS]        (defaults 10, 3)
 #   KEEP=1 keeps the state directory; STATE=dir reuses one whose job 1 has
-#   an index (skips the training).
+#   an index (skips the training). ISIFD_FLAGS: extra isifd flags.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
-DUR=${1:-20}
-CONN=${2:-8}
+DUR=${1:-10}
+RUNS=${2:-3}
 ISIFD=$BUILD/isifd
 [ -x "$ISIFD" ] || { echo "build isifd first (make all)"; exit 1; }
 if ! command -v wrk >/dev/null; then
@@ -25,8 +31,10 @@ fi
 
 REUSE=${STATE:+1}
 STATE=${STATE:-$(mktemp -d /tmp/isifd-bench.XXXXXX)}
-LOG=$STATE/isifd.log
-"$ISIFD" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 >>"$LOG" 2>&1 &
+LOG=$STATE/isifd.$$.log   # one per start: a reused state keeps older ones
+# shellcheck disable=SC2086
+"$ISIFD" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 \
+	--work-queue 4096 ${ISIFD_FLAGS:-} >>"$LOG" 2>&1 &
 PID=$!
 cleanup() {
 	kill "$PID" 2>/dev/null
@@ -53,35 +61,96 @@ wait_for() {  # ID STATUS SECONDS
 	echo "job $1 not $2 after $3 s" >&2
 	return 1
 }
+images_per_s() { curl -s "$B/jobs/$1" | field "round((d['progress'] or {}).get('images_per_sec', 0))"; }
 
 if [ -z "$REUSE" ]; then
 	echo "== training the index: convnet, 1 epoch of all 60000 images, evaluation on"
 	t0=$SECONDS
 	id=$(submit '{"dataset": "fashion-mnist", "model": "convnet", "epochs": 1, "batch_size": 128}')
 	wait_for "$id" succeeded 3600 || exit 1
-	echo "   took $((SECONDS - t0)) s; $(curl -s "$B/jobs/$id/metrics" | field "'kNN top-1 %.3f' % d['metrics'][-1]['knn_top1']")"
+	echo "   took $((SECONDS - t0)) s"
 fi
-URL="$B/neighbors?image=test:0&k=10&job=1"
-curl -s "$URL" | field "'index: job %d epoch %d; %d neighbours; first %s' % (d['job'], d['epoch'], len(d['neighbors']), d['neighbors'][0])"
-curl -s "$B/jobs/1" >/dev/null
-echo "   index rows: $(sqlite3 "$STATE/isifd.db" 'SELECT n_train, n_test, dim FROM job_indexes WHERE job_id = 1' 2>/dev/null)"
+REF="$B/neighbors?image=test:0&k=10&job=1"
+curl -s "$REF" | field "'index: job %d epoch %d; %d neighbours; first %s' % (d['job'], d['epoch'], len(d['neighbors']), d['neighbors'][0])"
+curl -s -o "$STATE/q.png" "$B/datasets/fashion-mnist/images/test/0"
+cat >"$STATE/upload.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "image/png"
+local f = io.open("$STATE/q.png", "rb")
+wrk.body = f:read("*a")
+f:close()
+EOF
+curl -s -X POST "$B/neighbors?k=10&job=1" -H 'Content-Type: image/png' \
+	--data-binary @"$STATE/q.png" >/dev/null   # warm: index and model loaded
 
-run_wrk() {
-	echo "== $1: wrk -t2 -c$CONN -d${DUR}s --latency GET /neighbors?image=test:0&k=10"
-	wrk -t2 -c"$CONN" -d"${DUR}s" --latency "$URL" | tee "$STATE/wrk-$2.txt" |
-		grep -E 'Requests/sec|Latency  |50%|75%|90%|99%|Non-2xx|requests in|Socket errors'
+# one_wrk NAME CONN URL [SCRIPT]: one run; appends "NAME CONN run req/s p50_ms p99_ms errors"
+one_wrk() {
+	local name=$1 conn=$2 url=$3 script=${4:-} out
+	out=$(wrk -t2 -c"$conn" -d"${DUR}s" --latency ${script:+-s "$script"} "$url" 2>&1)
+	echo "$out" >>"$STATE/wrk.txt"
+	python3 - "$name" "$conn" "$RUN" <<EOF >>"$STATE/rows.txt"
+import re, sys
+t = """$out"""
+def ms(s):
+    v, u = re.match(r"([\d.]+)(us|ms|s)", s).groups()
+    return float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", t).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print(sys.argv[1], sys.argv[2], sys.argv[3], rps, p50, p99, m.group(1) if m else 0)
+EOF
 }
 
-curl -s "$URL" >/dev/null   # warm: index and model loaded
-run_wrk "alone" alone
+# scenario LABEL: RUNS rounds of healthz, by ref and by upload at -c8 and -c64
+scenario() {
+	for RUN in $(seq 1 "$RUNS"); do
+		for c in 8 64; do
+			one_wrk "$1/healthz" $c "$B/healthz"
+			one_wrk "$1/ref" $c "$REF"
+			one_wrk "$1/upload" $c "$B/neighbors?k=10&job=1" "$STATE/upload.lua"
+		done
+	done
+}
 
+: >"$STATE/rows.txt"
+echo "== alone: $RUNS runs of ${DUR} s each"
+scenario alone
 echo "== starting a training job (convnet, 20000 images an epoch, no evaluation)"
 tid=$(submit '{"dataset": "fashion-mnist", "model": "convnet", "epochs": 50, "batch_size": 128,
                "train_subset": 20000, "eval": {"every": 0}}')
 wait_for "$tid" running 60 || exit 1
-sleep 3
-run_wrk "while job $tid trains" training
-curl -s "$B/jobs/$tid" | field "'   job %d during the run: %.0f images/s' % (d['id'], (d['progress'] or {}).get('images_per_sec', 0))"
+sleep $((DUR > 5 ? DUR : 5))
+ips_before=$(images_per_s "$tid")
+scenario training
+ips_during=$(images_per_s "$tid")
 curl -s -X POST "$B/jobs/$tid/cancel" >/dev/null
 wait_for "$tid" cancelled 60 >/dev/null
-echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+
+python3 - "$STATE/rows.txt" "$ips_before" "$ips_during" <<'EOF'
+import statistics as st, sys
+from collections import defaultdict
+rows = [l.split() for l in open(sys.argv[1])]
+by = defaultdict(list)
+for name, c, run, rps, p50, p99, err in rows:
+    by[(name, c)].append((int(run), float(rps), float(p50), float(p99), int(err)))
+print("| scenario | route | conns | req/s | p50 ms | p99 ms | non-2xx | / healthz (same run) |")
+print("|---|---|---|---|---|---|---|---|")
+for scen in ("alone", "training"):
+    for c in ("8", "64"):
+        hz = {r[0]: r[1] for r in by[(scen + "/healthz", c)]}
+        for route in ("healthz", "ref", "upload"):
+            v = by[(scen + "/" + route, c)]
+            if not v:
+                continue
+            ratio = st.median(r[1] / hz[r[0]] for r in v) if route != "healthz" else 1
+            print("| %s | %s | %s | %.0f | %.2f | %.2f | %d | %.3f |" % (
+                scen, route, c, st.median(r[1] for r in v), st.median(r[2] for r in v),
+                st.median(r[3] for r in v), sum(r[4] for r in v), ratio))
+print("training job images/s: %s before the queries, %s at their end" % (sys.argv[2], sys.argv[3]))
+EOF
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "   (medians of $RUNS runs of ${DUR} s; wrk shares the machine with isifd)"
+if [ -x bench/neighbors_1m.sh ]; then
+	echo "== bench/neighbors_1m.sh"
+	bench/neighbors_1m.sh
+fi

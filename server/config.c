@@ -96,6 +96,14 @@ static const struct opt opts[] = {
 	 "most URLs (fetched one after another) in one POST /neighbors/batch"},
 	{"index-cache", OPT_INT, O(index_cache), NULL, 4, 1, 1024,
 	 "jobs whose embedding index (and model) stay loaded for queries"},
+	{"search-threads", OPT_INT, O(search_threads), NULL, 1, 1, 256,
+	 "threads of the exact-search pass that answers queued /neighbors queries together "
+	 "(their own, beside each job's --cores share: give a training host --cores N-S)"},
+	{"search-batch", OPT_INT, O(search_batch), NULL, 64, 1, 4096,
+	 "most queries one pass over a gallery answers (queries that arrive together)"},
+	{"search-wait-us", OPT_INT, O(search_wait_us), NULL, 0, 0, 100000,
+	 "microseconds a pass may wait for more queries before it starts (0: none; queries "
+	 "queue by themselves while a pass runs)"},
 	{"dataset-cache", OPT_INT, O(dataset_cache), NULL, 2, 1, 64,
 	 "datasets kept loaded for thumbnails and queries by dataset image"},
 	{"work-threads", OPT_INT, O(work_threads), NULL, 4, 1, 256,

@@ -46,6 +46,7 @@ struct config {
 	long max_batch;
 	long max_batch_urls;
 	long index_cache;
+	long search_threads, search_batch, search_wait_us;
 	long dataset_cache;
 	/* blocking work off the HTTP threads (http_defer) */
 	long work_threads;

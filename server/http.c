@@ -67,10 +67,12 @@ static const struct route routes[] = {
 	{"POST", "/datasets", route_datasets_create, BODY_JSON, ""},
 	{"GET", "/datasets/{name}", route_dataset_get, 0, ""},
 	{"GET", "/datasets/{name}/images/{split}/{index}", route_dataset_image, 0, ""},
-	{"GET", "/neighbors", route_neighbors_get, 0, "image,k,split,job"},
-	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE, "k,split,job"},
+	{"GET", "/neighbors", route_neighbors_get, 0, "image,k,split,job,label,min_similarity"},
+	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE,
+	 "k,split,job,label,min_similarity"},
 	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON, ""},
 	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0, "format,metadata,split"},
+	{"POST", "/jobs/{id}/embed", route_job_embed, BODY_JSON | BODY_IMAGE, ""},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
@@ -358,8 +360,25 @@ static enum MHD_Result unpark(struct request *rq)
 static void deferred_run(void *arg, bool cancelled)
 {
 	struct request *rq = arg;
+	bool detached = false;
 	rq->in_worker = true;
+	rq->detached = &detached;
 	rq->work(rq, rq->work_arg, cancelled);
+	if (detached)
+		return;    /* another thread answers (and may have freed rq by now) */
+	rq->detached = NULL;
+	http_detached_done(rq);
+}
+
+void http_detach(struct request *rq)
+{
+	if (rq->detached)
+		*rq->detached = true;
+	rq->detached = NULL;
+}
+
+void http_detached_done(struct request *rq)
+{
 	if (!rq->parked)
 		http_error(rq, 500, "internal", "the deferred work gave no answer");
 	rq->in_worker = false;
@@ -915,12 +934,19 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 		return true;
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
-	if ((flags & BODY_JSON) && !is_json_type(ct)) {
+	if ((flags & BODY_JSON) && (flags & BODY_IMAGE)) {
+		if (!is_json_type(ct) && !is_image_type(ct) && !multipart_is_form(ct)) {
+			*ret = http_error(rq, 415, "unsupported_media_type",
+					  "Content-Type must be application/json, image/jpeg, "
+					  "image/png, application/octet-stream or multipart/form-data "
+					  "(got %s)", ct ? ct : "none");
+			return false;
+		}
+	} else if ((flags & BODY_JSON) && !is_json_type(ct)) {
 		*ret = http_error(rq, 415, "unsupported_media_type",
 				  "Content-Type must be application/json (got %s)", ct ? ct : "none");
 		return false;
-	}
-	if ((flags & BODY_IMAGE) && !is_image_type(ct) && !multipart_is_form(ct)) {
+	} else if ((flags & BODY_IMAGE) && !is_image_type(ct) && !multipart_is_form(ct)) {
 		*ret = http_error(rq, 415, "unsupported_media_type",
 				  "Content-Type must be image/jpeg, image/png, "
 				  "application/octet-stream or multipart/form-data (got %s)",

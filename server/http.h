@@ -35,6 +35,7 @@ struct app {
 	char token[512];            /* "" = no authentication */
 	struct index_cache *indexes; /* jobs' embedding indexes (retrieval) */
 	struct dscache *datasets;    /* datasets loaded for the HTTP side */
+	struct searcher *search;     /* the micro-batching search threads (search.c) */
 };
 
 #define HTTP_MAX_SEGS 4
@@ -65,6 +66,7 @@ struct request {
 	struct workpool *lane;
 	void *deferred_in;          /* http.c's count of deferred answers not yet sent */
 	bool in_worker;
+	bool *detached;             /* http_detach's flag, on the lane thread's stack */
 	struct MHD_Response *parked;
 	int parked_status;
 };
@@ -144,6 +146,17 @@ typedef void (*http_work_fn)(struct request *rq, void *arg, bool cancelled);
  * it frees arg. Returns what the handler returns.
  */
 enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn fn, void *arg);
+
+/*
+ * From deferred work (fn of http_defer, not cancelled): the answer will be
+ * made later by another thread, which then calls http_detached_done. fn
+ * returns without answering and must not touch rq after handing it on.
+ */
+void http_detach(struct request *rq);
+
+/* The detached request has its answer (http_json, http_error...): sends
+ * it (the connection resumes). rq is the HTTP thread's again after this. */
+void http_detached_done(struct request *rq);
 
 /* Raised when shutdown begins: deferred work polls it (NULL: no lane). */
 const atomic_bool *http_cancel_flag(const struct request *rq);

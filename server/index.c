@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "isif/base/fileio.h"
 #include "isif/nn/model.h"
 #include "isif/base/rng.h"
+#include "isif/eval/gallery.h"
 #include "isif/train/checkpoint.h"
 #include "isif/train/train.h"
 #include "log.h"
@@ -45,6 +47,7 @@
 #define INDEX_MAX_DIM 4096
 #define INDEX_MAX_SIDE 4096
 #define EMBED_BATCH 16                      /* images per model forward */
+#define GALLERY_BUCKETS 6                   /* k of a packed gallery: 16, 128, ... (k_bucket) */
 
 /* The header as it lies on disk (every field naturally aligned). */
 struct index_header {
@@ -65,9 +68,12 @@ struct index_idpos {
 
 struct index_priv {
 	atomic_int refs;
-	void *blob;                   /* the whole file */
+	void *blob;                   /* the whole file, mapped read-only */
+	size_t blob_len;
 	pthread_mutex_t model_mu;     /* guards model and every forward */
 	struct isif_model *model;
+	pthread_mutex_t gal_mu;       /* guards gal and every search */
+	struct isif_gallery *gal[2][GALLERY_BUCKETS];  /* packed splits, by k bucket */
 };
 
 static const char *const split_names[2] = {"train", "test"};
@@ -160,7 +166,12 @@ static void data_free(struct index_data *ix)
 	if (ix->priv) {
 		isif_model_free(ix->priv->model);
 		pthread_mutex_destroy(&ix->priv->model_mu);
-		free(ix->priv->blob);
+		for (int sp = 0; sp < 2; sp++)
+			for (int b = 0; b < GALLERY_BUCKETS; b++)
+				isif_gallery_free(ix->priv->gal[sp][b]);
+		pthread_mutex_destroy(&ix->priv->gal_mu);
+		if (ix->priv->blob)
+			munmap(ix->priv->blob, ix->priv->blob_len);
 		free(ix->priv);
 	}
 	for (int s = 0; s < 2; s++)
@@ -306,6 +317,34 @@ const char *index_class_name(const struct index_data *ix, int label)
 	return label >= 0 && label < ix->n_classes ? ix->class_names[label] : NULL;
 }
 
+/* The file mapped read-only and private: the page cache holds one copy of
+ * an index however many times it is loaded, and loading costs no read of
+ * its matrices (the search packs them once, on first use). index.bin is
+ * never modified in place (a newer index is a new directory), so the
+ * mapping stays valid while the file is unlinked. */
+static enum isif_rc map_file(const char *path, void **out, size_t *len, struct isif_error *err)
+{
+	*out = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0)
+		return isif_fail(err, ISIF_EIO, "%s: %s", path,
+				 strerror(errno));
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 1 ||
+	    (uint64_t)sb.st_size > file_bytes(INDEX_MAX_ROWS, INDEX_MAX_ROWS, INDEX_MAX_DIM)) {
+		close(fd);
+		return isif_fail(err, ISIF_EFORMAT, "%s: not a regular file of a valid size", path);
+	}
+	void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return isif_fail(err, ISIF_ENOMEM, "%s: mmap: %s", path, strerror(errno));
+	*out = p;
+	*len = (size_t)sb.st_size;
+	return ISIF_OK;
+}
+
 enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isif_error *err)
 {
 	char path[1100];
@@ -318,10 +357,11 @@ enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isi
 	}
 	atomic_init(&ix->priv->refs, 1);
 	pthread_mutex_init(&ix->priv->model_mu, NULL);
+	pthread_mutex_init(&ix->priv->gal_mu, NULL);
 	snprintf(ix->dir, sizeof ix->dir, "%s", dir);
 	snprintf(path, sizeof path, "%s/index.bin", dir);
-	int rc = isif_read_file(path, file_bytes(INDEX_MAX_ROWS, INDEX_MAX_ROWS, INDEX_MAX_DIM),
-				&ix->priv->blob, &len, err);
+	int rc = map_file(path, &ix->priv->blob, &len, err);
+	ix->priv->blob_len = len;
 	if (!rc)
 		rc = parse_header(ix, ix->priv->blob, len, path, err);
 	if (!rc)
@@ -746,5 +786,62 @@ enum isif_rc index_embed(struct index_data *ix, const float *x, int n, float *ou
 			memcpy(out + (size_t)i * ix->dim, emb, (size_t)count * ix->dim * sizeof(float));
 	}
 	pthread_mutex_unlock(&ix->priv->model_mu);
+	return rc;
+}
+
+/* ---- search ----------------------------------------------------------------- */
+
+/* The k a packed gallery keeps for a request of k results: a few sizes, so
+ * that requests with different k share one packed copy (the first k of the
+ * bucket's k best are the k best: one total order). */
+static int k_bucket(int k)
+{
+	static const int sizes[GALLERY_BUCKETS - 1] = {16, 128, 1024, 8192, 32768};
+	for (int b = 0; b < GALLERY_BUCKETS - 1; b++)
+		if (k <= sizes[b])
+			return b;
+	return GALLERY_BUCKETS - 1;
+}
+
+enum isif_rc index_search_batch(struct index_data *ix, int split, const float *q, int nq, int k,
+				int threads, int max_batch, int64_t *idx, float *sim,
+				struct isif_error *err)
+{
+	static const int sizes[GALLERY_BUCKETS] = {16, 128, 1024, 8192, 32768, 100001};
+	const struct index_split *g = &ix->split[split];
+	if (k < 1 || k > sizes[GALLERY_BUCKETS - 1] || nq < 1)
+		return isif_fail(err, ISIF_EINVAL, "search: k %d, %d queries", k, nq);
+	for (int64_t i = 0; g->n == 0 && i < (int64_t)nq * k; i++) {
+		idx[i] = -1;
+		sim[i] = -INFINITY;
+	}
+	if (g->n == 0)
+		return ISIF_OK;
+	/* approximate indexes plug in here (h-faiss): an ANN index of this
+	 * split, when the index has one and the request allows it, answers the
+	 * batch instead of the exact scan below. */
+	int b = k_bucket(k);
+	int kb = sizes[b];
+	enum isif_rc rc = ISIF_OK;
+	int64_t *bi = malloc((size_t)nq * (size_t)kb * sizeof *bi);
+	float *bs = malloc((size_t)nq * (size_t)kb * sizeof *bs);
+	if (!bi || !bs) {
+		rc = isif_fail(err, ISIF_ENOMEM, "search: out of memory");
+		goto out;
+	}
+	pthread_mutex_lock(&ix->priv->gal_mu);
+	struct isif_gallery **gal = &ix->priv->gal[split][b];
+	if (!*gal)
+		rc = isif_gallery_create(gal, g->emb, g->n, ix->dim, kb, threads, max_batch, err);
+	if (!rc)
+		isif_gallery_search(*gal, q, nq, bi, bs);
+	pthread_mutex_unlock(&ix->priv->gal_mu);
+	for (int i = 0; !rc && i < nq; i++) {
+		memcpy(idx + (size_t)i * k, bi + (size_t)i * kb, (size_t)k * sizeof *idx);
+		memcpy(sim + (size_t)i * k, bs + (size_t)i * kb, (size_t)k * sizeof *sim);
+	}
+out:
+	free(bi);
+	free(bs);
 	return rc;
 }

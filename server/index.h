@@ -11,7 +11,7 @@
  * directories removed.
  *
  * Reading (HTTP threads): index_acquire returns the job's current index,
- * loaded into memory on first use and shared read-only by every request
+ * mapped (mmap, read-only) on first use and shared read-only by every request
  * that holds a reference. When a newer row lands, the next acquire loads
  * it and swaps it into the cache; requests still holding the old copy
  * keep it until they release it. At most `capacity` jobs stay loaded
@@ -123,5 +123,16 @@ enum isif_rc index_preprocess(const struct index_data *ix, const uint8_t *px, in
 /* Embeds n preprocessed images x[n, c, h, w] into out[n, dim] with the
  * index's model (loaded on first use; one forward at a time per index). */
 enum isif_rc index_embed(struct index_data *ix, const float *x, int n, float *out, struct isif_error *err);
+
+/* The exact top-k of nq queries q[nq, dim] in a split: idx[nq·k] (rows of
+ * the split; −1 past its end) and sim[nq·k], best first, ties by lower row:
+ * exactly isif_topk's answer, whatever the batch. The split's rows are
+ * packed and normalised once, on first use, per k bucket, and kept with the
+ * index; threads and max_batch size that packed gallery (fixed at its
+ * creation). One search at a time per index. The search path's single
+ * entry for a batch of queries (search.c calls it). */
+enum isif_rc index_search_batch(struct index_data *ix, int split, const float *q, int nq, int k,
+				int threads, int max_batch, int64_t *idx, float *sim,
+				struct isif_error *err);
 
 #endif

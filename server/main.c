@@ -30,6 +30,7 @@
 #include "dscache.h"
 #include "http.h"
 #include "index.h"
+#include "search.h"
 #include "jobrun.h"
 #include "log.h"
 #include "migrations.h"
@@ -236,6 +237,8 @@ int main(int argc, char **argv)
 	app.prom = prom_create(labels, n_labels);
 	app.indexes = index_cache_create(st, cfg.state_dir, (int)cfg.index_cache);
 	app.datasets = dscache_create(st, (int)cfg.dataset_cache);
+	app.search = searcher_create((int)cfg.search_threads, (int)cfg.search_batch,
+				     (double)cfg.search_wait_us * 1e-6, &err);
 	struct jobrun *jr = jobrun_create(st);
 	struct sched_options so = {
 		.workers = (int)cfg.workers, .cores = (int)cfg.cores, .max_queued = cfg.max_queued,
@@ -243,7 +246,7 @@ int main(int argc, char **argv)
 		.progress_interval_ms = (int)cfg.progress_interval_ms, .state_dir = cfg.state_dir,
 		.run = jobrun_run, .run_user = jr, .bus = app.bus, .prom = app.prom,
 	};
-	if (!app.bus || !app.prom || !app.indexes || !app.datasets || !jr) {
+	if (!app.bus || !app.prom || !app.indexes || !app.datasets || !app.search || !jr) {
 		log_error("start-up failed (out of memory)");
 		return 1;
 	}
@@ -283,6 +286,7 @@ int main(int argc, char **argv)
 		log_info("isifd stopped");
 		_exit(0);
 	}
+	searcher_free(app.search);   /* after http_stop: no request submits any more */
 	sched_free(app.sched);
 	jobrun_free(jr);
 	index_cache_free(app.indexes);

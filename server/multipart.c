@@ -68,11 +68,18 @@ static size_t after_delimiter(const char *body, size_t len, size_t pos, bool *la
 enum isif_rc multipart_one_part(const char *ct, const char *body, size_t len, size_t max_part,
 				const char **part, size_t *part_len, struct isif_error *err)
 {
+	int n = 0;
+	return multipart_parts(ct, body, len, max_part, 1, part, part_len, &n, err);
+}
+
+enum isif_rc multipart_parts(const char *ct, const char *body, size_t len, size_t max_part,
+			     int max_parts, const char **part, size_t *part_len, int *n_parts,
+			     struct isif_error *err)
+{
 	char delim[2 + 2 + BOUNDARY_MAX + 1];   /* CRLF "--" boundary */
 	memcpy(delim, "\r\n", 2);
 	size_t dl = boundary_of(ct, delim + 2);
-	*part = NULL;
-	*part_len = 0;
+	*n_parts = 0;
 	if (!dl)
 		return isif_fail(err, ISIF_EINVAL, "multipart: the Content-Type has no valid "
 				 "boundary parameter (1 to %d characters)", BOUNDARY_MAX);
@@ -109,18 +116,21 @@ enum isif_rc multipart_one_part(const char *ct, const char *body, size_t len, si
 		if (!end)
 			return isif_fail(err, ISIF_EINVAL, "multipart: truncated (no closing boundary "
 					 "after part %d)", parts + 1);
-		if (++parts > 1)
+		if (++parts > max_parts && max_parts == 1)
 			return isif_fail(err, ISIF_EINVAL, "multipart: more than one part; send the "
 					 "image alone (curl -F image=@FILE)");
-		*part = body + start;
-		*part_len = (size_t)(end - body) - start;
+		if (parts > max_parts)
+			return isif_fail(err, ISIF_EINVAL, "multipart: more than %d parts", max_parts);
+		part[parts - 1] = body + start;
+		part_len[parts - 1] = (size_t)(end - body) - start;
+		if (part_len[parts - 1] > max_part)
+			return isif_fail(err, ISIF_ERANGE, "multipart: part %d is %zu bytes, over the "
+					 "limit of %zu", parts, part_len[parts - 1], max_part);
 		pos = (size_t)(end - body) + 2 + dl;
 	}
 	if (!parts)
 		return isif_fail(err, ISIF_EINVAL, "multipart: no part; send the image as one "
 				 "(curl -F image=@FILE)");
-	if (*part_len > max_part)
-		return isif_fail(err, ISIF_ERANGE, "multipart: the image part is %zu bytes, over "
-				 "the limit of %zu", *part_len, max_part);
+	*n_parts = parts;
 	return ISIF_OK;
 }

@@ -2,7 +2,8 @@
  * server/multipart.h — the one file of a multipart/form-data body (RFC
  * 7578), for POST /neighbors sent as `curl -F image=@shoe.jpg`. A small
  * bounded parser over a body already in memory: no streaming, no nested
- * multiparts, no transfer encodings; exactly one part is accepted.
+ * multiparts, no transfer encodings; one part (POST /neighbors) or a
+ * bounded list of parts (POST /jobs/{id}/embed).
  */
 #ifndef ISIFD_MULTIPART_H
 #define ISIFD_MULTIPART_H
@@ -28,5 +29,12 @@ bool multipart_is_form(const char *content_type);
 enum isif_rc multipart_one_part(const char *content_type, const char *body, size_t len,
 				size_t max_part, const char **part, size_t *part_len,
 				struct isif_error *err);
+
+/* Every part of body[len], in order, into part[] and part_len[] (room for
+ * max_parts), their count in *n_parts: the errors of multipart_one_part,
+ * and ISIF_EINVAL for more than max_parts parts. */
+enum isif_rc multipart_parts(const char *content_type, const char *body, size_t len,
+			     size_t max_part, int max_parts, const char **part, size_t *part_len,
+			     int *n_parts, struct isif_error *err);
 
 #endif

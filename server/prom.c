@@ -167,6 +167,21 @@ char *prom_render(struct prom *p, const struct prom_gauges *g, size_t *len)
 		      "# HELP isifd_sse_streams Open event streams.\n# TYPE isifd_sse_streams gauge\n"
 		      "isifd_sse_streams %ld\n",
 		      g->workers, g->workers_busy, g->sse_streams);
+	isif_strbuf_printf(&b, "# HELP isifd_search_passes_total Passes over a gallery (each answers "
+		      "a micro-batch of queries).\n# TYPE isifd_search_passes_total counter\n"
+		      "isifd_search_passes_total %lld\n"
+		      "# HELP isifd_search_queries_total Queries answered by the search threads.\n"
+		      "# TYPE isifd_search_queries_total counter\nisifd_search_queries_total %lld\n"
+		      "# HELP isifd_search_wait_seconds_total Sum over queries of the wait before "
+		      "their pass began.\n# TYPE isifd_search_wait_seconds_total counter\n"
+		      "isifd_search_wait_seconds_total %.6f\n"
+		      "# HELP isifd_search_queued Queries waiting for a pass.\n"
+		      "# TYPE isifd_search_queued gauge\nisifd_search_queued %lld\n"
+		      "# HELP isifd_search_max_wait_seconds The most a pass waits for more queries "
+		      "(--search-wait-us).\n# TYPE isifd_search_max_wait_seconds gauge\n"
+		      "isifd_search_max_wait_seconds %.6f\n",
+		      g->search_passes, g->search_queries, g->search_wait_s_sum, g->search_queued,
+		      g->search_max_wait_s);
 	pthread_mutex_lock(&p->mu);
 	isif_strbuf_printf(&b, "# HELP isifd_epochs_trained_total Training epochs completed.\n"
 		      "# TYPE isifd_epochs_trained_total counter\nisifd_epochs_trained_total %llu\n"

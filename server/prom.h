@@ -29,6 +29,9 @@ void prom_add_job_finished(struct prom *p, enum job_status status);
 struct prom_gauges {
 	long jobs[JOB_STATUS_COUNT];
 	long workers, workers_busy, sse_streams;
+	/* the search threads' micro-batches (search.c) */
+	long long search_passes, search_queries, search_queued;
+	double search_wait_s_sum, search_max_wait_s;
 };
 
 /* The whole page, malloc'd (NULL on ENOMEM). */

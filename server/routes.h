@@ -33,6 +33,7 @@ enum MHD_Result route_dataset_image(struct request *rq);
 enum MHD_Result route_neighbors_get(struct request *rq);
 enum MHD_Result route_neighbors_post(struct request *rq);
 enum MHD_Result route_neighbors_batch(struct request *rq);
+enum MHD_Result route_job_embed(struct request *rq);
 
 /* routes_export.c */
 enum MHD_Result route_job_embeddings(struct request *rq);

@@ -5,6 +5,7 @@
  * files reached without symbolic links are served.
  */
 #include "routes.h"
+#include "search.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -34,6 +35,15 @@ enum MHD_Result route_metrics(struct request *rq)
 	g.workers = sched_workers(rq->app->sched);
 	g.workers_busy = sched_busy(rq->app->sched);
 	g.sse_streams = sse_stream_count(rq->app->bus);
+	if (rq->app->search) {
+		struct search_stats ss;
+		searcher_stats(rq->app->search, &ss);
+		g.search_passes = ss.passes;
+		g.search_queries = ss.queries;
+		g.search_queued = ss.queued;
+		g.search_wait_s_sum = ss.wait_s_sum;
+		g.search_max_wait_s = ss.max_wait_s;
+	}
 	size_t len = 0;
 	char *text = prom_render(rq->app->prom, &g, &len);
 	return http_body(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);

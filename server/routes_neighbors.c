@@ -7,8 +7,9 @@
  * uses its stored row (and is left out of its own results); a dataset
  * image outside the index, an uploaded image and a fetched URL go through
  * the dataset's evaluation preprocessing and the index's model. All
- * queries of a request are then searched at once by exact cosine top-k
- * (isif_topk: blocked GEMM over the split's rows).
+ * queries of a request are then handed to the search threads (search.c),
+ * which search them by exact cosine top-k together with the queries of
+ * other requests that arrived at the same time, and answer.
  *
  * Checks run cheapest first: parameters (400), the job and its index
  * (404), then the image (403 refused address, 413 body too large, 422
@@ -17,6 +18,7 @@
 #include "routes.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +29,17 @@
 #include "dscache.h"
 #include "index.h"
 #include "multipart.h"
+#include "search.h"
 #include "isif/base/clock.h"
 #include "isif/data/dataset.h"
 #include "isif/data/image.h"
 #include "isif/eval/eval.h"
 #include "store_retrieval.h"
 #include "urlfetch.h"
+
+/* The most results one search pass keeps per query (index_search_batch's
+ * largest k bucket): a label filter widens its search up to this. */
+#define SEARCH_MAX_K 100001
 
 /* A failure to answer with. */
 struct qerr {
@@ -65,6 +72,8 @@ struct qparams {
 	long k;
 	int split;            /* searched split */
 	int64_t job;          /* 0: the default job */
+	int64_t label;        /* only rows of this label; -1: any */
+	double min_sim;       /* only rows at least this similar; -INFINITY: any */
 };
 
 /* An image reference: a dataset image or a URL. */
@@ -80,6 +89,7 @@ struct query {
 	json_t *desc;         /* "query" of the answer */
 	int self_split;       /* the index row it is, left out of its results */
 	int64_t self_row;     /* -1: none */
+	float *x;             /* its preprocessed image, waiting for embed_pending; NULL: none */
 };
 
 /* ---- parameters ---------------------------------------------------------------- */
@@ -120,6 +130,29 @@ static int parse_split(const char *s, int *split, struct qerr *e)
 	return *split < 0 ? qfail(e, 400, "invalid_parameter", "split: must be train or test") : 0;
 }
 
+/* label (an integer ≥ 0) and min_similarity (a number in [-1, 1]) as text,
+ * NULL when absent. */
+static int filter_params(const char *label, const char *min_sim, struct qparams *p, struct qerr *e)
+{
+	char *end;
+	p->label = -1;
+	p->min_sim = -INFINITY;
+	if (label) {
+		long long v = strtoll(label, &end, 10);
+		if (!*label || *end || v < 0 || v > INT32_MAX)
+			return qfail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
+		p->label = v;
+	}
+	if (min_sim) {
+		double v = strtod(min_sim, &end);
+		if (!*min_sim || *end || !(v >= -1 && v <= 1))
+			return qfail(e, 400, "invalid_parameter", "min_similarity: must be a number "
+				     "between -1 and 1");
+		p->min_sim = v;
+	}
+	return 0;
+}
+
 /* k, split and job from the query string. */
 static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
 {
@@ -128,6 +161,8 @@ static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
 	char *end;
 	p->k = 10;
 	p->job = 0;
+	if (filter_params(http_query(rq, "label"), http_query(rq, "min_similarity"), p, e))
+		return -1;
 	if (k) {
 		long long v = strtoll(k, &end, 10);
 		if (!*k || *end || v < 1 || v > cfg->max_k)
@@ -182,16 +217,43 @@ static void set_class(json_t *o, const struct index_data *ix, int label)
 		json_object_set_new(o, "class", json_string(name));
 }
 
-/* Embeds one uint8 CHW image through the index's preprocessing and model. */
+/* Preprocesses one uint8 CHW image for the index's model into q->x; the
+ * model runs later, on all of a request's images at once (embed_pending). */
 static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, int w,
-			float *vec, struct qerr *e)
+			struct query *q, struct qerr *e)
 {
 	struct isif_error err = {0};
-	float *x = malloc((size_t)ix->c * ix->h * ix->w * sizeof(float));
-	int rc = x ? index_preprocess(ix, px, c, h, w, x, &err) : ISIF_ENOMEM;
+	q->x = malloc((size_t)ix->c * ix->h * ix->w * sizeof(float));
+	int rc = q->x ? index_preprocess(ix, px, c, h, w, q->x, &err) : ISIF_ENOMEM;
+	if (rc)
+		return qfail(e, 503, "unavailable", "preprocessing the image failed: %s",
+			     err.msg[0] ? err.msg : isif_strerror(rc));
+	return 0;
+}
+
+/* Embeds every query of qs[n] that waits with a preprocessed image, in one
+ * call of the model (batches of its plan), into its row of Q[n, dim]. */
+static int embed_pending(struct index_data *ix, struct query *qs, int n, float *Q, struct qerr *e)
+{
+	size_t img = (size_t)ix->c * ix->h * ix->w;
+	int m = 0;
+	for (int i = 0; i < n; i++)
+		m += qs[i].x != NULL;
+	if (!m)
+		return 0;
+	struct isif_error err = {0};
+	float *X = malloc((size_t)m * img * sizeof *X), *V = malloc((size_t)m * ix->dim * sizeof *V);
+	int rc = X && V ? ISIF_OK : ISIF_ENOMEM;
+	for (int i = 0, j = 0; !rc && i < n; i++)
+		if (qs[i].x)
+			memcpy(X + (size_t)j++ * img, qs[i].x, img * sizeof *X);
 	if (!rc)
-		rc = index_embed(ix, x, 1, vec, &err);
-	free(x);
+		rc = index_embed(ix, X, m, V, &err);
+	for (int i = 0, j = 0; !rc && i < n; i++)
+		if (qs[i].x)
+			memcpy(Q + (size_t)i * ix->dim, V + (size_t)j++ * ix->dim, ix->dim * sizeof *V);
+	free(X);
+	free(V);
 	if (rc && access(ix->dir, F_OK) != 0)   /* a newer index removed this one's model file */
 		return qfail(e, 503, "unavailable", "job %lld's index was replaced while this request "
 			     "ran; retry", (long long)ix->job);
@@ -203,7 +265,7 @@ static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, 
 
 /* A dataset image that is not in the index: embedded from the dataset. */
 static int query_dataset_image(struct request *rq, struct index_data *ix, const struct ref *r,
-			       json_t *desc, float *vec, struct qerr *e)
+			       json_t *desc, struct query *q, struct qerr *e)
 {
 	struct isif_error err = {0};
 	struct dscache_entry *ent;
@@ -224,7 +286,7 @@ static int query_dataset_image(struct request *rq, struct index_data *ix, const 
 	json_object_set_new(desc, "label", json_integer(s->labels[r->index]));
 	set_class(desc, ix, s->labels[r->index]);
 	json_object_set_new(desc, "in_index", json_false());
-	rc = embed_pixels(ix, s->pixels + (size_t)r->index * img, s->c, s->h, s->w, vec, e);
+	rc = embed_pixels(ix, s->pixels + (size_t)r->index * img, s->c, s->h, s->w, q, e);
 	dscache_release(rq->app->datasets, ent);
 	return rc;
 }
@@ -237,7 +299,7 @@ static int query_by_ref(struct request *rq, struct index_data *ix, const struct 
 	json_object_set_new(q->desc, "index", json_integer(r->index));
 	int64_t row = index_find_row(ix, r->split, r->index);
 	if (row < 0)
-		return query_dataset_image(rq, ix, r, q->desc, vec, e);
+		return query_dataset_image(rq, ix, r, q->desc, q, e);
 	const struct index_split *s = &ix->split[r->split];
 	memcpy(vec, s->emb + row * ix->dim, (size_t)ix->dim * sizeof(float));
 	json_object_set_new(q->desc, "label", json_integer(s->labels[row]));
@@ -250,7 +312,7 @@ static int query_by_ref(struct request *rq, struct index_data *ix, const struct 
 
 /* Decodes image bytes within the limits and embeds them. */
 static int query_by_bytes(struct request *rq, struct index_data *ix, const void *buf, size_t len,
-			  struct query *q, float *vec, struct qerr *e)
+			  struct query *q, struct qerr *e)
 {
 	const struct config *cfg = rq->app->cfg;
 	const struct isif_image_limits limits = {
@@ -275,7 +337,7 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 	json_object_set_new(q->desc, "width", json_integer(w));
 	json_object_set_new(q->desc, "height", json_integer(h));
 	json_object_set_new(q->desc, "channels", json_integer(c));
-	rc = embed_pixels(ix, px, c, h, w, vec, e);
+	rc = embed_pixels(ix, px, c, h, w, q, e);
 	free(px);
 	return rc;
 }
@@ -283,8 +345,7 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 /* A fetched URL (urlfetch_many's result): its failure as an answer, or
  * its bytes decoded and embedded. */
 static int query_by_fetched(struct request *rq, struct index_data *ix, const struct ref *r,
-			    const struct fetch_result *f, struct query *q, float *vec,
-			    struct qerr *e)
+			    const struct fetch_result *f, struct query *q, struct qerr *e)
 {
 	json_object_set_new(q->desc, "url", json_string(r->text));
 	switch (f->rc) {
@@ -305,29 +366,29 @@ static int query_by_fetched(struct request *rq, struct index_data *ix, const str
 		return qfail(e, 422, "fetch_failed", "%s", f->err.msg);
 	}
 	json_object_set_new(q->desc, "content_type", json_string(f->ctype));
-	return query_by_bytes(rq, ix, f->body, f->len, q, vec, e);
+	return query_by_bytes(rq, ix, f->body, f->len, q, e);
 }
 
 /* ---- search and answer --------------------------------------------------------------- */
 
-/* The neighbours of each of nq queries Q[nq, dim] in the split, as JSON
- * arrays (new references in out[nq]). */
-static int search(const struct index_data *ix, int split, long k, const float *Q,
-		  const struct query *qs, int nq, json_t **out, struct qerr *e)
+/* The neighbours of each of nq queries from their search results (kk per
+ * query, one spare for the query itself), as JSON arrays (new references in
+ * out[nq]). */
+static void neighbors_json(const struct index_data *ix, const struct qparams *p, int kk,
+			   const int64_t *idx, const float *sim, const struct query *qs, int nq,
+			   json_t **out)
 {
+	const int split = p->split;
+	const long k = p->k;
 	const struct index_split *g = &ix->split[split];
-	int kk = (int)(k + 1 < g->n ? k + 1 : g->n);    /* one spare for the query itself */
-	int64_t *idx = malloc((size_t)nq * (kk ? kk : 1) * sizeof *idx);
-	float *sim = malloc((size_t)nq * (kk ? kk : 1) * sizeof *sim);
-	int rc = idx && sim ? ISIF_OK : ISIF_ENOMEM;
-	/* on this HTTP thread alone: requests run side by side on the pool */
-	if (!rc && kk > 0)
-		rc = isif_topk(g->emb, g->n, Q, nq, ix->dim, kk, 0, 1, idx, sim);
-	for (int i = 0; !rc && i < nq; i++) {
+	for (int i = 0; i < nq; i++) {
 		out[i] = json_array();
 		for (int j = 0; j < kk && (long)json_array_size(out[i]) < k; j++) {
 			int64_t row = idx[(size_t)i * kk + j];
-			if (row < 0 || (qs[i].self_split == split && qs[i].self_row == row))
+			if (row < 0 || sim[(size_t)i * kk + j] < p->min_sim)
+				break;   /* best first: nothing after passes either */
+			if ((qs[i].self_split == split && qs[i].self_row == row) ||
+			    (p->label >= 0 && g->labels[row] != p->label))
 				continue;
 			json_t *n = json_pack("{s:s, s:i, s:i, s:f}", "split", index_split_name(split),
 					      "index", g->ids[row], "label", g->labels[row],
@@ -336,11 +397,6 @@ static int search(const struct index_data *ix, int split, long k, const float *Q
 			json_array_append_new(out[i], n);
 		}
 	}
-	free(idx);
-	free(sim);
-	if (rc)
-		return qfail(e, 503, "unavailable", "search failed: %s", isif_strerror(rc));
-	return 0;
 }
 
 static json_t *answer_head(const struct index_data *ix, const struct qparams *p)
@@ -349,19 +405,16 @@ static json_t *answer_head(const struct index_data *ix, const struct qparams *p)
 			 "split", index_split_name(p->split), "k", (int)p->k);
 }
 
-/* Runs queries already embedded and answers one object (batch: results). */
+/* Answers one object (batch: results) for queries searched by sr. */
 static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
-			      const struct qparams *p, const float *Q, struct query *qs, int nq,
-			      bool batch)
+			      const struct qparams *p, const struct search_req *sr,
+			      struct query *qs, bool batch)
 {
-	struct qerr e;
+	int nq = sr->nq;
 	json_t **nb = calloc((size_t)nq, sizeof *nb);
 	if (!nb)
 		return http_error(rq, 503, "unavailable", "out of memory");
-	if (search(ix, p->split, p->k, Q, qs, nq, nb, &e)) {
-		free(nb);
-		return answer_error(rq, &e);
-	}
+	neighbors_json(ix, p, sr->k, sr->idx, sr->sim, qs, nq, nb);
 	json_t *o = answer_head(ix, p);
 	if (batch) {
 		json_t *results = json_array();
@@ -374,6 +427,9 @@ static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
 		json_object_set_new(o, "neighbors", nb[0]);
 	}
 	free(nb);
+	/* what the micro-batch cost: queries of the pass, and the wait before it */
+	json_object_set_new(o, "search", json_pack("{s:i, s:f}", "batch", sr->batch, "wait_ms",
+						   sr->wait_s * 1e3));
 	json_object_set_new(o, "seconds", json_real(isif_now_s() - rq->t0));
 	return http_json(rq, 200, o);
 }
@@ -385,9 +441,11 @@ static enum MHD_Result answer(struct request *rq, const struct index_data *ix,
 struct nreq {
 	struct qparams p;
 	int n;                     /* queries */
-	struct ref *refs;          /* n of them; NULL: one uploaded image */
-	const char *upload;        /* the image bytes (the body, or its form part) */
-	size_t upload_len;
+	struct ref *refs;          /* n of them; NULL: n uploaded images */
+	const char **upload;       /* n images' bytes (the body, or its form parts) */
+	size_t *upload_len;
+	bool embed;                /* POST /jobs/{id}/embed: answer the vectors, no search */
+	bool npy;                  /* ... as .npy (Accept: application/x-npy) */
 	bool batch;                /* answer {"results": [...]}, messages prefixed images[i] */
 	json_t *body;              /* a batch's JSON, which refs' text points into */
 	char *image;               /* a GET's image=REF, which its ref's text points into */
@@ -398,6 +456,8 @@ static void nreq_free(struct nreq *nr)
 	if (!nr)
 		return;
 	free(nr->refs);
+	free(nr->upload);
+	free(nr->upload_len);
 	json_decref(nr->body);
 	free(nr->image);
 	free(nr);
@@ -455,9 +515,9 @@ static int run_query(struct request *rq, struct index_data *ix, const struct nre
 {
 	int rc;
 	if (!nr->refs)
-		rc = query_by_bytes(rq, ix, nr->upload, nr->upload_len, q, vec, e);
+		rc = query_by_bytes(rq, ix, nr->upload[i], nr->upload_len[i], q, e);
 	else if (nr->refs[i].is_url)
-		rc = query_by_fetched(rq, ix, &nr->refs[i], &fetched[i], q, vec, e);
+		rc = query_by_fetched(rq, ix, &nr->refs[i], &fetched[i], q, e);
 	else
 		rc = query_by_ref(rq, ix, &nr->refs[i], q, vec, e);
 	if (rc && nr->batch) {
@@ -468,44 +528,198 @@ static int run_query(struct request *rq, struct index_data *ix, const struct nre
 	return rc;
 }
 
-/* On a lane: resolve the index, fetch, embed, search, answer. */
+/* POST /jobs/{id}/embed's answer: the n vectors Q[n, dim] as JSON, or as a
+ * float32 [n, dim] .npy (NumPy format 1.0, header padded to 64 bytes). */
+static void answer_embed(struct request *rq, const struct index_data *ix, const struct nreq *nr,
+			 struct query *qs, const float *Q)
+{
+	const size_t n = (size_t)nr->n, dim = (size_t)ix->dim;
+	if (nr->npy) {
+		char dict[128];
+		int dl = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, "
+				  "'shape': (%zu, %zu), }", n, dim);
+		size_t head = (10 + (size_t)dl + 1 + 63) / 64 * 64, bytes = n * dim * sizeof *Q;
+		char *body = malloc(head + bytes);
+		if (!body) {
+			http_error(rq, 503, "unavailable", "out of memory");
+			return;
+		}
+		memcpy(body, "\x93NUMPY\x01\x00", 8);
+		body[8] = (char)((head - 10) & 0xff);
+		body[9] = (char)((head - 10) >> 8);
+		memset(body + 10, ' ', head - 10);
+		memcpy(body + 10, dict, (size_t)dl);
+		body[head - 1] = '\n';
+		memcpy(body + head, Q, bytes);
+		http_body(rq, 200, "application/x-npy", body, head + bytes);
+		return;
+	}
+	json_t *vecs = json_array(), *images = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array();
+		for (size_t j = 0; j < dim; j++)
+			json_array_append_new(v, json_real((double)Q[i * dim + j]));
+		json_array_append_new(vecs, v);
+		json_array_append(images, qs[i].desc);
+	}
+	json_t *o = json_pack("{s:I, s:i, s:s, s:i, s:i, s:o, s:o, s:f}", "job", (json_int_t)ix->job,
+			      "epoch", ix->epoch, "model", ix->model, "dim", (int)dim, "count", (int)n,
+			      "images", images, "embeddings", vecs, "seconds", isif_now_s() - rq->t0);
+	http_json(rq, 200, o);
+}
+
+/* A request whose queries are embedded, waiting for the search threads. */
+struct pending {
+	struct search_req sr;
+	struct request *rq;
+	struct nreq *nr;
+	struct index_data *ix;
+	struct query *qs;
+	float *Q;
+	struct fetch_result *fetched;
+};
+
+static void pending_free(struct pending *pd)
+{
+	for (int i = 0; pd->qs && i < pd->nr->n; i++) {
+		json_decref(pd->qs[i].desc);
+		free(pd->qs[i].x);
+	}
+	free(pd->qs);
+	free(pd->Q);
+	free(pd->sr.idx);
+	free(pd->sr.sim);
+	free_fetched(pd->fetched, pd->nr->n);
+	index_release(pd->ix);
+	nreq_free(pd->nr);
+	free(pd);
+}
+
+/* With a label filter: whether a query's kk results hold fewer than k rows
+ * of the label (itself aside) while the split has rows beyond them. */
+static bool too_few_of_label(const struct pending *pd)
+{
+	const struct qparams *p = &pd->nr->p;
+	const struct index_split *g = &pd->ix->split[p->split];
+	const struct search_req *sr = &pd->sr;
+	if (p->label < 0 || sr->k >= g->n)
+		return false;
+	for (int i = 0; i < sr->nq; i++) {
+		long found = 0;
+		for (int j = 0; j < sr->k; j++) {
+			int64_t row = sr->idx[(size_t)i * sr->k + j];
+			if (row >= 0 && g->labels[row] == p->label &&
+			    !(pd->qs[i].self_split == p->split && pd->qs[i].self_row == row))
+				found++;
+		}
+		/* the kk-th similarity already below the cut: no more can pass */
+		if (found < p->k && sr->sim[(size_t)i * sr->k + sr->k - 1] >= p->min_sim)
+			return true;
+	}
+	return false;
+}
+
+/* Searches again for 8 times as many results (a label filter): the rows
+ * of the label among the top K of the total order, K growing, are exactly
+ * the label's top rows. false when at SEARCH_MAX_K, at 64 MiB of results
+ * or out of memory: the answer then holds the label's rows found so far. */
+static bool widen(struct pending *pd)
+{
+	struct search_req *sr = &pd->sr;
+	int64_t n = pd->ix->split[pd->nr->p.split].n;
+	int64_t k = (int64_t)sr->k * 8;
+	k = k < n ? k : n;
+	k = k < SEARCH_MAX_K ? k : SEARCH_MAX_K;
+	/* results of one pass within 64 MiB (a batch of many queries widens less) */
+	int64_t budget = (INT64_C(64) << 20) / ((int64_t)sr->nq * (int64_t)(sizeof(int64_t) + sizeof(float)));
+	k = k < budget ? k : budget;
+	if (k <= sr->k)
+		return false;
+	int64_t *idx = realloc(sr->idx, (size_t)sr->nq * k * sizeof *idx);
+	if (idx)
+		sr->idx = idx;
+	float *sim = idx ? realloc(sr->sim, (size_t)sr->nq * k * sizeof *sim) : NULL;
+	if (sim)
+		sr->sim = sim;
+	if (!idx || !sim)
+		return false;
+	sr->k = (int)k;
+	return true;
+}
+
+/* On the search thread: the request's answer, then its connection resumes. */
+static void search_done(struct search_req *sr, enum isif_rc rc)
+{
+	struct pending *pd = sr->arg;
+	struct request *rq = pd->rq;
+	if (!rc && too_few_of_label(pd) && widen(pd)) {
+		searcher_submit(rq->app->search, &pd->sr);
+		return;
+	}
+	if (rc == ISIF_ECANCELLED)
+		http_error(rq, 503, "unavailable", "isifd is shutting down");
+	else if (rc)
+		http_error(rq, 503, "unavailable", "search failed: %s", isif_strerror(rc));
+	else
+		answer(rq, pd->ix, &pd->nr->p, sr, pd->qs, pd->nr->batch);
+	pending_free(pd);
+	http_detached_done(rq);
+}
+
+/* On a lane: resolve the index, fetch, embed; then hand the search (and
+ * the answer) to the search threads. */
 static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 {
-	struct nreq *nr = arg;
 	struct qerr e;
-	struct index_data *ix = NULL;
-	struct query *qs = NULL;
-	struct fetch_result *fetched = NULL;
-	float *Q = NULL;
+	struct pending *pd = calloc(1, sizeof *pd);
+	if (!pd) {
+		nreq_free(arg);
+		http_error(rq, 503, "unavailable", "out of memory");
+		return;
+	}
+	pd->rq = rq;
+	pd->nr = arg;
+	struct nreq *nr = pd->nr;
 	if (cancelled) {
 		qfail(&e, 503, "unavailable", "isifd is shutting down");
 		goto fail;
 	}
-	if (resolve_index(rq, &nr->p, &ix, &e) || fetch_urls(rq, nr, &fetched, &e))
+	if (resolve_index(rq, &nr->p, &pd->ix, &e) || fetch_urls(rq, nr, &pd->fetched, &e))
 		goto fail;
-	qs = calloc((size_t)nr->n, sizeof *qs);
-	Q = malloc((size_t)nr->n * ix->dim * sizeof *Q);
-	if (!qs || !Q) {
+	struct index_data *ix = pd->ix;
+	/* one spare for the query itself; a label filter starts wider */
+	int kk = (int)nr->p.k + 1;
+	if (nr->p.label >= 0)
+		kk = kk * 8 < SEARCH_MAX_K ? kk * 8 : SEARCH_MAX_K > kk ? SEARCH_MAX_K : kk;
+	pd->qs = calloc((size_t)nr->n, sizeof *pd->qs);
+	pd->Q = malloc((size_t)nr->n * ix->dim * sizeof *pd->Q);
+	pd->sr.idx = malloc((size_t)nr->n * kk * sizeof *pd->sr.idx);
+	pd->sr.sim = malloc((size_t)nr->n * kk * sizeof *pd->sr.sim);
+	if (!pd->qs || !pd->Q || !pd->sr.idx || !pd->sr.sim) {
 		qfail(&e, 503, "unavailable", "out of memory");
 		goto fail;
 	}
-	for (int i = 0; i < nr->n; i++) {
-		qs[i] = (struct query){.desc = json_object(), .self_row = -1};
-		if (run_query(rq, ix, nr, i, fetched, &qs[i], Q + (size_t)i * ix->dim, &e))
+	for (int i = 0; i < nr->n; i++)
+		pd->qs[i] = (struct query){.desc = json_object(), .self_row = -1};
+	for (int i = 0; i < nr->n; i++)
+		if (run_query(rq, ix, nr, i, pd->fetched, &pd->qs[i], pd->Q + (size_t)i * ix->dim, &e))
 			goto fail;
+	if (embed_pending(ix, pd->qs, nr->n, pd->Q, &e))
+		goto fail;
+	if (nr->embed) {
+		answer_embed(rq, ix, nr, pd->qs, pd->Q);
+		pending_free(pd);
+		return;
 	}
-	answer(rq, ix, &nr->p, Q, qs, nr->n, nr->batch);
-	goto out;
+	pd->sr = (struct search_req){.ix = ix, .split = nr->p.split, .k = kk, .nq = nr->n,
+				     .q = pd->Q, .idx = pd->sr.idx, .sim = pd->sr.sim,
+				     .done = search_done, .arg = pd};
+	http_detach(rq);
+	searcher_submit(rq->app->search, &pd->sr);
+	return;
 fail:
 	answer_error(rq, &e);
-out:
-	for (int i = 0; qs && i < nr->n; i++)
-		json_decref(qs[i].desc);
-	free(qs);
-	free(Q);
-	free_fetched(fetched, nr->n);
-	index_release(ix);
-	nreq_free(nr);
+	pending_free(pd);
 }
 
 /* Hands nr to the fetch threads when it has a URL, else the work threads. */
@@ -541,20 +755,26 @@ fail:
 	return answer_error(rq, &e);
 }
 
-/* The image of a POST: the body, or the one part of a multipart form. */
-static int upload_bytes(struct request *rq, struct nreq *nr, struct qerr *e)
+/* The images of a POST: the body, or the parts of a multipart form (at
+ * most max_parts; one for /neighbors). */
+static int upload_bytes(struct request *rq, struct nreq *nr, int max_parts, struct qerr *e)
 {
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
 	struct isif_error err = {0};
-	nr->upload = rq->body;
-	nr->upload_len = rq->body_len;
+	nr->upload = calloc((size_t)max_parts, sizeof *nr->upload);
+	nr->upload_len = calloc((size_t)max_parts, sizeof *nr->upload_len);
+	if (!nr->upload || !nr->upload_len)
+		return qfail(e, 503, "unavailable", "out of memory");
+	nr->n = 1;
+	nr->upload[0] = rq->body;
+	nr->upload_len[0] = rq->body_len;
 	if (!rq->body_len)
 		return qfail(e, 400, "invalid_image", "empty body: send a JPEG or PNG image");
 	if (!multipart_is_form(ct))
 		return 0;
-	switch (multipart_one_part(ct, rq->body, rq->body_len, (size_t)rq->app->cfg->max_image_bytes,
-				   &nr->upload, &nr->upload_len, &err)) {
+	switch (multipart_parts(ct, rq->body, rq->body_len, (size_t)rq->app->cfg->max_image_bytes,
+				max_parts, nr->upload, nr->upload_len, &nr->n, &err)) {
 	case ISIF_OK:
 		return 0;
 	case ISIF_ERANGE:
@@ -571,7 +791,7 @@ enum MHD_Result route_neighbors_post(struct request *rq)
 	if (!nr)
 		return http_error(rq, 503, "unavailable", "out of memory");
 	nr->n = 1;
-	if (query_params(rq, &nr->p, &e) || upload_bytes(rq, nr, &e)) {
+	if (query_params(rq, &nr->p, &e) || upload_bytes(rq, nr, 1, &e)) {
 		nreq_free(nr);
 		return answer_error(rq, &e);
 	}
@@ -579,6 +799,9 @@ enum MHD_Result route_neighbors_post(struct request *rq)
 }
 
 /* ---- batch ----------------------------------------------------------------------------- */
+
+static int parse_images(const struct config *cfg, json_t *images, struct ref **refs, int *n,
+			struct qerr *e);
 
 /* {"images": [REF, ...], "k": 10, "job": ID, "split": "train"} → p and refs. */
 static int batch_params(struct request *rq, json_t *body, struct qparams *p, struct ref **refs,
@@ -590,6 +813,8 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 	p->k = 10;
 	p->job = 0;
 	p->split = SPLIT_TRAIN;
+	p->label = -1;
+	p->min_sim = -INFINITY;
 	if (!json_is_object(body))
 		return qfail(e, 400, "invalid_parameter", "body: must be a JSON object");
 	json_object_foreach(body, key, v) {
@@ -605,6 +830,17 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 			if (!json_is_integer(v) || json_integer_value(v) < 1)
 				return qfail(e, 400, "invalid_parameter", "job: must be a job id");
 			p->job = json_integer_value(v);
+		} else if (strcmp(key, "label") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > INT32_MAX)
+				return qfail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
+			p->label = json_integer_value(v);
+		} else if (strcmp(key, "min_similarity") == 0) {
+			if (!json_is_number(v) || !(json_number_value(v) >= -1) ||
+			    !(json_number_value(v) <= 1))
+				return qfail(e, 400, "invalid_parameter", "min_similarity: must be a "
+					     "number between -1 and 1");
+			p->min_sim = json_number_value(v);
 		} else if (strcmp(key, "split") == 0) {
 			if (parse_split(json_is_string(v) ? json_string_value(v) : "", &p->split, e))
 				return -1;
@@ -612,6 +848,13 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 			return qfail(e, 400, "invalid_parameter", "%s: unknown field", key);
 		}
 	}
+	return parse_images(cfg, images, refs, n, e);
+}
+
+/* "images": a list of 1 to --max-batch REFs (at most --max-batch-urls URLs). */
+static int parse_images(const struct config *cfg, json_t *images, struct ref **refs, int *n,
+			struct qerr *e)
+{
 	if (!json_is_array(images) || json_array_size(images) < 1 ||
 	    json_array_size(images) > (size_t)cfg->max_batch)
 		return qfail(e, 400, "invalid_parameter", "images: must be a list of 1 to %ld image "
@@ -653,6 +896,66 @@ enum MHD_Result route_neighbors_batch(struct request *rq)
 	}
 	if (batch_params(rq, nr->body, &nr->p, &nr->refs, &nr->n, &e))
 		goto fail;
+	return defer_request(rq, nr);
+fail:
+	nreq_free(nr);
+	return answer_error(rq, &e);
+}
+
+/* ---- embeddings -------------------------------------------------------------------------- */
+
+/* Does the Accept header ask for .npy? */
+static bool wants_npy(struct request *rq)
+{
+	const char *acc = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_ACCEPT);
+	return acc && (strcasestr(acc, "application/x-npy") || strcasestr(acc, "application/npy"));
+}
+
+/* POST /jobs/{id}/embed: {"images": [REF, ...]} (JSON), one image (raw
+ * body) or several (multipart parts, up to --max-batch) → their vectors. */
+enum MHD_Result route_job_embed(struct request *rq)
+{
+	const struct config *cfg = rq->app->cfg;
+	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	struct qerr e;
+	json_error_t jerr;
+	jerr.text[0] = '\0';
+	struct nreq *nr = calloc(1, sizeof *nr);
+	if (!nr)
+		return http_error(rq, 503, "unavailable", "out of memory");
+	nr->embed = true;
+	nr->npy = wants_npy(rq);
+	nr->p = (struct qparams){.k = 1, .split = SPLIT_TRAIN, .job = rq->id, .label = -1,
+				 .min_sim = -INFINITY};
+	if (ct && strncasecmp(ct, "application/json", 16) == 0) {
+		const char *key;
+		json_t *v, *images = NULL;
+		nr->body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES,
+						 &jerr) : NULL;
+		if (!nr->body) {
+			qfail(&e, 400, "invalid_parameter", "body: invalid JSON%s%.200s",
+			      jerr.text[0] ? ": " : "", jerr.text);
+			goto fail;
+		}
+		if (!json_is_object(nr->body)) {
+			qfail(&e, 400, "invalid_parameter", "body: must be a JSON object "
+			      "{\"images\": [REF, ...]}");
+			goto fail;
+		}
+		json_object_foreach(nr->body, key, v) {
+			if (strcmp(key, "images") != 0) {
+				qfail(&e, 400, "invalid_parameter", "%.100s: unknown field", key);
+				goto fail;
+			}
+			images = v;
+		}
+		if (parse_images(cfg, images, &nr->refs, &nr->n, &e))
+			goto fail;
+	} else if (upload_bytes(rq, nr, (int)cfg->max_batch, &e)) {
+		goto fail;
+	}
 	return defer_request(rq, nr);
 fail:
 	nreq_free(nr);
