@@ -322,11 +322,12 @@ TEST(spec_accepts_every_model_name)
 		CHECK_MSG(isif_spec_parse(&s, json, false, &err) == ISIF_OK, "%s: %s", json, err.msg);
 		CHECK(strcmp(s.model, isif_model_names[i]) == 0);
 	}
-	CHECK_EQ(n, 3); /* DESIGN "Models": resnet18, resnet20, convnet */
+	CHECK_EQ(n, 4); /* DESIGN "Models": resnet18, resnet20, convnet, resnet18_imagenet */
 	struct isif_job_spec s;
 	struct isif_error err = {0};
 	isif_spec_default(&s);
 	CHECK_EQ(isif_spec_parse(&s, "{\"model\": \"resnet50\"}", false, &err), ISIF_EINVAL);
-	CHECK_MSG(strcmp(err.msg, "model: unknown model (one of resnet18, resnet20, convnet)") == 0,
+	CHECK_MSG(strcmp(err.msg, "model: unknown model (one of resnet18, resnet20, convnet, "
+			  "resnet18_imagenet)") == 0,
 		  "%s", err.msg);
 }
