@@ -138,6 +138,8 @@ static enum isif_rc check_lr_schedule(struct isif_job_spec *s, json_t *v, const 
 			     const struct field *f, struct isif_error *err);
 static enum isif_rc f_classes(struct isif_job_spec *s, json_t *v, const char *path,
 		     const struct field *f, struct isif_error *err);
+static enum isif_rc f_init_checkpoint(struct isif_job_spec *s, json_t *v, const char *path,
+			     const struct field *f, struct isif_error *err);
 static void w_milestones(struct isif_strbuf *b, const struct isif_job_spec *s);
 static void w_factors(struct isif_strbuf *b, const struct isif_job_spec *s);
 static void w_classes(struct isif_strbuf *b, const struct isif_job_spec *s);
@@ -173,6 +175,13 @@ static const struct field fields[] = {
 	INT("threads", "threads", threads, 0, 0, 256,
 	    "compute threads, at most the budget: isifd's --cores / --workers, isif train's "
 	    "online cores (0: all of the budget)"),
+	OBJECT("init", NULL, 0, NULL, NULL, NULL,
+	       "start from pretrained weights instead of the seed's initialisation"),
+	NAME("init.checkpoint", "init", init_checkpoint, "", NULL, f_init_checkpoint,
+	     "safetensors checkpoint whose backbone (all but linear.*) initialises the "
+	     "model: isifd: a name from POST /checkpoints; isif train: a path (\"\": none)"),
+	INT("init.freeze_epochs", "freeze-epochs", freeze_epochs, 0, 0, 10000,
+	    "train only the embedding layer (linear.*) for the first N epochs"),
 	OBJECT("augment", NULL, 0, NULL, NULL, NULL, "how the two views of each image are made"),
 	BOOL("augment.crop", "no-crop", crop, true, "RandomResizedCrop (false: none)"),
 	PAIR("augment.crop_scale", "crop-scale", crop_scale, 0.2, 1.0, 0, 1, LO_OPEN, f_crop_scale,
@@ -420,6 +429,17 @@ static enum isif_rc f_dataset(struct isif_job_spec *s, json_t *v, const char *pa
 		     const struct field *f, struct isif_error *err)
 {
 	return parse_name(s->dataset, v, path, err);
+}
+
+/* "" (the default) is allowed: no initial checkpoint. */
+static enum isif_rc f_init_checkpoint(struct isif_job_spec *s, json_t *v, const char *path,
+			     const struct field *f, struct isif_error *err)
+{
+	if (json_is_string(v) && json_string_length(v) == 0) {
+		s->init_checkpoint[0] = 0;
+		return ISIF_OK;
+	}
+	return parse_name(s->init_checkpoint, v, path, err);
 }
 
 static enum isif_rc f_model(struct isif_job_spec *s, json_t *v, const char *path,

@@ -215,6 +215,28 @@ void isif_trainer_free(struct isif_trainer *t)
 
 int isif_trainer_epoch(const struct isif_trainer *t) { return t->epochs_done; }
 
+const struct isif_model *isif_trainer_model(const struct isif_trainer *t) { return t->model; }
+
+enum isif_rc isif_trainer_init(struct isif_trainer *t, const char *path, struct isif_error *err)
+{
+	struct isif_error e = {0};
+	enum isif_rc rc = isif_checkpoint_init_backbone(t->model, path, &e);
+	if (rc)
+		return isif_fail(err, rc, "init.checkpoint: %s", e.msg);
+	return ISIF_OK;
+}
+
+/* Where SGD starts in the parameter block during this epoch: past the
+ * backbone (at the embedding layer, registered last) while init.freeze_epochs
+ * holds it, else 0. */
+static size_t first_trained(const struct isif_trainer *t, int epoch)
+{
+	if (epoch >= t->spec.freeze_epochs)
+		return 0;
+	const struct isif_model_tensor *w = isif_model_find(t->model, "linear.weight");
+	return (size_t)((const float *)w->data - isif_model_params(t->model));
+}
+
 int isif_trainer_threads(const struct isif_trainer *t)
 {
 	return isif_model_threads(t->model);
@@ -568,8 +590,8 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 			break;
 		}
 		lr = isif_lr_at(&t->sched, epoch + (double)b / t->n_batches);
-		isif_sgd_step(&t->opt, isif_model_params(t->model), isif_model_grads(t->model),
-			      (float)lr);
+		isif_sgd_step_from(&t->opt, isif_model_params(t->model), isif_model_grads(t->model),
+				   (float)lr, first_trained(t, epoch));
 		loss_sum += loss;
 		if (cb && cb->on_progress) {
 			double now = isif_now_s();

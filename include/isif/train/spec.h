@@ -39,6 +39,8 @@ struct isif_job_spec {
 	int embedding_dim;
 	uint64_t seed;
 	int threads;                        /* 0: the caller decides */
+	char init_checkpoint[ISIF_SPEC_NAME_LEN]; /* [init.checkpoint] "": none */
+	int freeze_epochs;                  /* [init.freeze_epochs] */
 	/* augment */
 	float crop_scale[2];
 	bool crop;
