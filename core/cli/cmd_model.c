@@ -18,14 +18,16 @@
 
 static const char init_help[] =
 	"usage: isif init --model M --in-channels C --seed S --out CK.safetensors\n"
-	"                 [--embedding-dim D]\n"
+	"                 [--embedding-dim D] [--init BACKBONE.safetensors]\n"
 	"Writes a freshly initialised model (PyTorch's default initialisation) as a\n"
 	"safetensors checkpoint.\n"
-	"  --model M          resnet18 | resnet20 | convnet\n"
+	"  --model M          resnet18 | resnet20 | convnet | resnet18_imagenet\n"
 	"  --in-channels C    input channels, 1..64 (1 for Fashion-MNIST, 3 for RGB)\n"
 	"  --seed S           initialisation seed (default 1)\n"
 	"  --embedding-dim D  width of the embedding (default 128)\n"
-	"  --out FILE         checkpoint to write (atomically)\n";
+	"  --out FILE         checkpoint to write (atomically)\n"
+	"  --init FILE        backbone from this checkpoint (all but linear.*, as a\n"
+	"                     job's init.checkpoint; e.g. isif_torch.py from-torchvision)\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -38,7 +40,7 @@ int cmd_init(int argc, char **argv)
 	}
 	const char *model = cli_opt(&a, "--model"), *out = cli_opt(&a, "--out");
 	const char *ch = cli_opt(&a, "--in-channels"), *seed_s = cli_opt(&a, "--seed");
-	const char *dim_s = cli_opt(&a, "--embedding-dim");
+	const char *dim_s = cli_opt(&a, "--embedding-dim"), *from = cli_opt(&a, "--init");
 	long channels = 0, seed = 1, dim = 128;
 	int rc = 2;
 	if (cli_check_unused(&a, "init"))
@@ -55,6 +57,7 @@ int cmd_init(int argc, char **argv)
 	struct isif_model *m;
 	struct isif_error err = {0};
 	if (isif_model_create(&m, model, (int)channels, (int)dim, (uint64_t)seed, &err) ||
+	    (from && isif_checkpoint_init_backbone(m, from, &err)) ||
 	    isif_checkpoint_save(m, out, NULL, &err)) {
 		fprintf(stderr, "isif init: %s\n", err.msg);
 		rc = 1;
