@@ -184,6 +184,10 @@ static const struct field fields[] = {
 	    "train only the embedding layer (linear.*) for the first N epochs"),
 	OBJECT("augment", NULL, 0, NULL, NULL, NULL, "how the two views of each image are made"),
 	BOOL("augment.crop", "no-crop", crop, true, "RandomResizedCrop (false: none)"),
+	INT("augment.random_crop", "random-crop", random_crop, 0, 0, 4096,
+	    "train on random N×N crops of the stored images instead of RandomResizedCrop "
+	    "(the paper's 256→227: a folder dataset of image_size 256 and 227); evaluation "
+	    "uses the centre crop (0: off)"),
 	PAIR("augment.crop_scale", "crop-scale", crop_scale, 0.2, 1.0, 0, 1, LO_OPEN, f_crop_scale,
 	     "RandomResizedCrop's range of the area kept"),
 	FLT("augment.hflip", "hflip", hflip, 0.5, 0, 1, "horizontal flip probability"),
@@ -841,6 +845,9 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 	if (shape->h < 16 || shape->w < 16)
 		return isif_fail(err, ISIF_EINVAL, "dataset: the images of %s are %dx%d, below "
 				 "the 16x16 the models need", what, shape->h, shape->w);
+	if (s->random_crop > shape->h || s->random_crop > shape->w)
+		return isif_fail(err, ISIF_EINVAL, "augment.random_crop: %d is larger than the "
+				 "%dx%d images of %s", s->random_crop, shape->h, shape->w, what);
 	if (s->has_classes && shape->num_classes > 0) {
 		enum isif_rc rc = check_labels("classes.train", s->train_classes,
 					       s->n_train_classes, shape->num_classes, err);
@@ -892,8 +899,15 @@ void isif_spec_augment(const struct isif_job_spec *s, int out_h, int out_w,
 	a->jitter_p = s->jitter_p;
 	a->out_h = out_h;
 	a->out_w = out_w;
+	a->fit = s->random_crop > 0 ? ISIF_FIT_RANDOM_CROP : ISIF_FIT_RESIZE;
 	for (int c = 0; c < 3; c++) {
 		a->mean[c] = mean[c];
 		a->std[c] = std[c];
 	}
+}
+
+void isif_spec_input_size(const struct isif_job_spec *s, int h, int w, int *in_h, int *in_w)
+{
+	*in_h = s->random_crop > 0 ? s->random_crop : h;
+	*in_w = s->random_crop > 0 ? s->random_crop : w;
 }

@@ -164,7 +164,9 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 	rc = isif_model_set_threads(t->model, t->threads, err);
 	if (rc)
 		goto fail;
-	rc = isif_model_plan(t->model, B, ds->train.h, ds->train.w, err);
+	int ih, iw;
+	isif_spec_input_size(spec, ds->train.h, ds->train.w, &ih, &iw);
+	rc = isif_model_plan(t->model, B, ih, iw, err);
 	if (rc)
 		goto fail;
 	rc = isif_sgd_init(&t->opt, isif_model_num_params(t->model), (float)spec->momentum,
@@ -184,7 +186,7 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 		goto fail;
 	}
 	struct isif_augment aug;
-	isif_spec_augment(spec, ds->train.h, ds->train.w, ds->mean, ds->std, &aug);
+	isif_spec_augment(spec, ih, iw, ds->mean, ds->std, &aug);
 	rc = loader_create(&t->loader, &ds->train, m, &aug, spec->seed,
 			   isif_train_loader_threads(t->threads));
 	if (rc) {
@@ -452,8 +454,9 @@ static enum isif_rc embed_reported(struct eval_report *r, const struct isif_spli
 	int D = r->t->spec.embedding_dim;
 	for (int64_t at = 0; at < n; at += EMBED_BLOCK) {
 		int64_t count = n - at < EMBED_BLOCK ? n - at : EMBED_BLOCK;
-		enum isif_rc rc = embed_indices(r->t->model, s, idx + at, count, ds->mean, ds->std,
-						256, out + at * D, err);
+		enum isif_rc rc = embed_indices(r->t->model, s, idx + at, count,
+						r->t->spec.random_crop, ds->mean, ds->std, 256,
+						out + at * D, err);
 		if (rc)
 			return rc;
 		r->done += count;
@@ -572,7 +575,9 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 		const float *x = loader_next(t->loader, b, &waited);
 		waited_total += waited;
 		const float *emb;
-		rc = isif_model_forward(t->model, x, B, s->h, s->w, true, sp->bn_groups, &emb, err);
+		int ih, iw;
+		isif_spec_input_size(sp, s->h, s->w, &ih, &iw);
+		rc = isif_model_forward(t->model, x, B, ih, iw, true, sp->bn_groups, &emb, err);
 		if (rc) {
 			loader_release(t->loader, b);
 			break;

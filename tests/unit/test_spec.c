@@ -83,7 +83,7 @@ TEST(spec_default_json_text)
 		"\"factors\": [], \"warmup_epochs\": 0.0, \"min_lr\": 0.0}, \"temperature\": 0.1, "
 		"\"embedding_dim\": 128, \"seed\": 1, \"threads\": 0, "
 		"\"init\": {\"checkpoint\": \"\", \"freeze_epochs\": 0}, \"augment\": {\"crop\": true, "
-		"\"crop_scale\": [0.2, 1.0], \"hflip\": 0.5, \"grayscale\": 0.2, \"color_jitter\": "
+		"\"random_crop\": 0, \"crop_scale\": [0.2, 1.0], \"hflip\": 0.5, \"grayscale\": 0.2, \"color_jitter\": "
 		"{\"brightness\": 0.4, \"contrast\": 0.4, \"saturation\": 0.4, \"hue\": 0.4, \"p\": 1.0}}, "
 		"\"gradient\": \"reference\", \"bn_groups\": 1, \"eval\": {\"knn_k\": 200, "
 		"\"knn_temperature\": 0.1, \"every\": 1}, \"train_subset\": 0, \"classes\": null}";

@@ -248,3 +248,27 @@ out:
 	isif_model_free(before);
 	isif_dataset_free(&ds);
 }
+
+/* augment.random_crop: a job trains on crops of the stored images and
+ * evaluates on centre crops (the model is planned for the crop), and a
+ * crop larger than the images is refused naming the field. */
+TEST(trainer_random_crop_trains_and_evaluates)
+{
+	struct isif_dataset ds = init_dataset(3, 20);
+	struct isif_job_spec spec = init_spec("convnet");
+	spec.random_crop = 16;
+	spec.eval_every = 1;
+	struct isif_trainer *t = NULL;
+	struct isif_error err = {0};
+	CHECK_MSG(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, &err) == ISIF_OK, "%s",
+		  err.msg);
+	if (t)
+		CHECK_MSG(isif_trainer_run(t, NULL, NULL, &err) == ISIF_OK, "%s", err.msg);
+	isif_trainer_free(t);
+	t = NULL;
+	spec.random_crop = 21;
+	CHECK_EQ(isif_trainer_create(&t, &spec, &ds, test_tmpdir(), 1, &err), ISIF_EINVAL);
+	CHECK_MSG(strstr(err.msg, "augment.random_crop: 21 is larger than the 20x20 images"),
+		  "%s", err.msg);
+	isif_dataset_free(&ds);
+}

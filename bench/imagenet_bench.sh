@@ -1,0 +1,39 @@
+#!/bin/sh
+# bench/imagenet_bench.sh — resnet18_imagenet at 224×224 beside PyTorch's
+# torchvision-shaped resnet18 (isif_torch's module: the same network, fp32)
+# on the same threads: the ISIF training step (2m rows: forward, loss,
+# backward, SGD) and the evaluation forward, each run RUNS times; prints
+# every run and the medians and their ratio. Never fails on speed.
+# Usage: bench/imagenet_bench.sh [ISIF] [THREADS] [M] [RUNS]
+ISIF=${1:-build/isif}
+THREADS=${2:-2}
+M=${3:-8}
+RUNS=${4:-3}
+HERE=$(dirname "$0")
+PY=/usr/bin/python3
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+ours_step="" torch_step="" ours_embed="" torch_embed=""
+for r in $(seq "$RUNS"); do
+	o=$("$ISIF" bench --model resnet18_imagenet --channels 3 --size 224 --batch "$M" \
+		--iters 3 --warmup 1 --threads "$THREADS" | tail -1)
+	echo "isif  $o"
+	ours_step="$ours_step $(echo "$o" | sed -n 's/.* \([0-9.]*\) img\/s.*/\1/p')"
+	t=$($PY "$HERE/torch_bench.py" step resnet18_imagenet 3 224 "$M" "$THREADS" 3 1)
+	echo "torch $t"
+	torch_step="$torch_step $(echo "$t" | sed -n 's/.*img_s=\([0-9.]*\).*/\1/p')"
+	o=$("$ISIF" bench --model resnet18_imagenet --channels 3 --size 224 --batch 32 \
+		--embed 64 --threads "$THREADS" | tail -1)
+	echo "isif  $o"
+	ours_embed="$ours_embed $(echo "$o" | sed -n 's/.* \([0-9.]*\) img\/s.*/\1/p')"
+	t=$($PY "$HERE/torch_bench.py" embed resnet18_imagenet 3 224 64 32 "$THREADS")
+	echo "torch $t"
+	torch_embed="$torch_embed $(echo "$t" | sed -n 's/.*img_s=\([0-9.]*\).*/\1/p')"
+done
+for what in step embed; do
+	eval "a=\$ours_$what b=\$torch_$what"
+	ma=$(echo $a | tr ' ' '\n' | median)
+	mb=$(echo $b | tr ' ' '\n' | median)
+	echo "$what median img/s: isif $ma, torch $mb, isif/torch $(awk "BEGIN { printf \"%.2f\", $ma / $mb }")"
+done
