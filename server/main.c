@@ -236,7 +236,7 @@ int main(int argc, char **argv)
 	app.prom = prom_create(labels, n_labels);
 	app.indexes = index_cache_create(st, cfg.state_dir, (int)cfg.index_cache);
 	app.datasets = dscache_create(st, (int)cfg.dataset_cache);
-	struct jobrun *jr = jobrun_create(st);
+	struct jobrun *jr = jobrun_create(st, cfg.state_dir);
 	struct sched_options so = {
 		.workers = (int)cfg.workers, .cores = (int)cfg.cores, .max_queued = cfg.max_queued,
 		.max_attempts = (int)cfg.max_attempts,
