@@ -322,8 +322,9 @@ def _convert_u8(x, channels):
 def preprocess(images, preprocessing, channels_last=True):
     """The model input for uint8 images, exactly as `isif embed --dataset` and
     the daemon's image queries compute it: resize to the checkpoint's size,
-    convert channels, x/255, (x − mean)/std per channel. Returns float32
-    N×C×H×W.
+    convert channels, the centre crop when the preprocessing has "crop":
+    {"center": [h, w]} (a job trained with augment.random_crop), x/255,
+    (x − mean)/std per channel. Returns float32 N×C×H×W.
 
     images: one image (H×W, or H×W×C with channels_last, C×H×W without), a
     batch (N×H×W×C, or N×C×H×W without channels_last), or a list of images
@@ -346,9 +347,13 @@ def preprocess(images, preprocessing, channels_last=True):
     else:
         x = images if isinstance(images, torch.Tensor) else torch.tensor(images)
         batch = list(x) if x.dim() == 4 else [x]
-    out = torch.empty(len(batch), c, h, w, dtype=torch.float32)
+    crop = (p.get("crop") or {}).get("center")
+    oh, ow = (int(crop[0]), int(crop[1])) if crop else (h, w)
+    top, left = round((h - oh) / 2), round((w - ow) / 2)  # CenterCrop: half to even
+    out = torch.empty(len(batch), c, oh, ow, dtype=torch.float32)
     for i, image in enumerate(batch):
         x = _convert_u8(_resize_u8(_to_chw_uint8(image, channels_last), h, w), c)
+        x = x[:, top:top + oh, left:left + ow]
         out[i] = (x.to(torch.float32) / 255 - mean) / std
     return out
 

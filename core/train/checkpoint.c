@@ -200,23 +200,25 @@ static json_t *ck_floats(const float *v, int n)
  * What `isif embed --dataset` and the daemon's image queries do to an image
  * (index_preprocess): resize the uint8 image to the model's size like
  * torchvision's tensor resize, convert channels, scale to 0..1, normalise
- * with the train split's mean/std. No crop at evaluation.
+ * with the train split's mean/std; the centre crop×crop after the resize
+ * for a job trained on random crops (augment.random_crop), else no crop.
  */
-static json_t *ck_preprocessing(const struct isif_dataset *ds)
+static json_t *ck_preprocessing(const struct isif_dataset *ds, int crop)
 {
 	const struct isif_split *s = &ds->train;
 	int c = s->c < 1 ? 1 : s->c > 3 ? 3 : s->c;
 	return json_pack("{s:i, s:i, s:i, s:s, s:s, s:o, s:o, "
-			 "s:{s:[i,i], s:s, s:b, s:b, s:s}, s:n, s:s, s:s}",
+			 "s:{s:[i,i], s:s, s:b, s:b, s:s}, s:o, s:s, s:s}",
 			 "channels", s->c, "height", s->h, "width", s->w,
 			 "layout", "CHW", "input_range", "0-1 after /255",
 			 "mean", ck_floats(ds->mean, c), "std", ck_floats(ds->std, c),
 			 "resize", "size", s->h, s->w, "interpolation", "bilinear",
 			 "antialias", 0, "align_corners", 0, "rounding", "half to even, to uint8",
-			 "crop",
+			 "crop", crop > 0 ? json_pack("{s:[i,i]}", "center", crop, crop) : json_null(),
 			 "convert", "1 to 3 channels: replicate; 3 to 1: ITU-R 601 luma, "
 			 "(19595 R + 38470 G + 7471 B + 32768) >> 16",
-			 "order", "resize, convert, /255, (x - mean) / std");
+			 "order", crop > 0 ? "resize, convert, centre crop, /255, (x - mean) / std"
+					   : "resize, convert, /255, (x - mean) / std");
 }
 
 /* ds's class names as a JSON array; NULL when it has none or one is not UTF-8
@@ -242,9 +244,10 @@ static int ck_meta_json(struct isif_st_meta *meta, const char *key, json_t *v)
 	return rc;
 }
 
-int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_dataset *ds)
+int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_dataset *ds,
+				 int crop)
 {
-	int rc = ck_meta_json(meta, "preprocessing", ck_preprocessing(ds));
+	int rc = ck_meta_json(meta, "preprocessing", ck_preprocessing(ds, crop));
 	json_t *classes = rc == ISIF_OK ? ck_classes(ds) : NULL;
 	if (classes)
 		rc = ck_meta_json(meta, "classes", classes);

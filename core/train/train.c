@@ -296,7 +296,7 @@ static enum isif_rc save_checkpoint(struct isif_trainer *t, int step, double los
 	bad = bad || isif_st_meta_set(&meta, "epoch", text) ||
 	      isif_st_meta_set(&meta, "optim", optim_name) ||
 	      isif_st_meta_set(&meta, "spec", spec_json) ||
-	      isif_checkpoint_dataset_meta(&meta, t->ds);
+	      isif_checkpoint_dataset_meta(&meta, t->ds, t->spec.random_crop);
 	if (step > 0) {
 		snprintf(text, sizeof text, "%d", step);
 		bad = bad || isif_st_meta_set(&meta, "step", text) ||

@@ -42,8 +42,11 @@ bool isif_checkpoint_is_head(const char *name);
  * "preprocessing", JSON of how an image becomes the model's input (channels,
  * height, width, mean, std, resize, crop, ...; what `isif embed` and the
  * daemon's queries do), and "classes", a JSON array of ds's class names (left
- * out when ds has none). Returns ISIF_OK or ISIF_ENOMEM. */
-int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_dataset *ds);
+ * out when ds has none). crop > 0: the model takes the centre crop×crop of
+ * the resized image ("crop": {"center": [crop, crop]}, a job's
+ * augment.random_crop). Returns ISIF_OK or ISIF_ENOMEM. */
+int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_dataset *ds,
+				 int crop);
 
 /* Optimizer state beside a checkpoint: "<param name>.momentum_buffer" F32 tensors
  * (only when the buffer exists) plus metadata "steps". */
