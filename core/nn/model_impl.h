@@ -24,8 +24,8 @@
 
 enum node_kind {
 	NODE_CONV, NODE_BN, NODE_RELU, NODE_MAXPOOL, NODE_AVGPOOL,
-	NODE_MAXPOOL3,             /* 3×3, stride 2, padding 1 (pool3.c) */
 	NODE_LINEAR, NODE_L2NORM, NODE_ADD,
+	NODE_MAXPOOL3,             /* 3×3, stride 2, padding 1 (pool3.c) */
 };
 
 struct node {

@@ -24,10 +24,35 @@ struct pool3_job {
 	int H, W, P, Q, accumulate;
 };
 
+/* One output whose window lies inside the image: nine taps, no bounds. */
+static inline void pool3_inner(float *y, uint8_t *am, const float *x, int W)
+{
+	float best = x[0];
+	int win = 0;
+	for (int k = 1; k < 9; k++) {
+		float v = x[(k / 3) * W + k % 3];
+		if (v > best || isnan(v)) {
+			best = v;
+			win = k;
+		}
+	}
+	*y = best;
+	*am = (uint8_t)win;
+}
+
+/* Outputs whose window is inside (rows and columns 1..) take pool3_inner;
+ * the border ones (first row and column, a last one reaching past the
+ * image) check every tap. */
 static void pool3_plane(float *y, uint8_t *am, const float *x, int H, int W, int P, int Q)
 {
 	for (int p = 0; p < P; p++) {
+		int inner_row = p >= 1 && 2 * p + 1 < H;
 		for (int q = 0; q < Q; q++) {
+			if (inner_row && q >= 1 && 2 * q + 1 < W) {
+				pool3_inner(y + (size_t)p * Q + q, am + (size_t)p * Q + q,
+					    x + (size_t)(2 * p - 1) * W + 2 * q - 1, W);
+				continue;
+			}
 			float best = -INFINITY;
 			int win = -1;
 			for (int k = 0; k < 9; k++) {
