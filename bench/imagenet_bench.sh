@@ -2,8 +2,10 @@
 # bench/imagenet_bench.sh — resnet18_imagenet at 224×224 beside PyTorch's
 # torchvision-shaped resnet18 (isif_torch's module: the same network, fp32)
 # on the same threads: the ISIF training step (2m rows: forward, loss,
-# backward, SGD) and the evaluation forward, each run RUNS times; prints
-# every run and the medians and their ratio. Never fails on speed.
+# backward, SGD) and the evaluation forward, each run RUNS times, ours and
+# PyTorch's back to back; prints every run, the medians, and the median of
+# the per-run ratios (less sensitive to a loaded machine's drift). Never
+# fails on speed.
 # Usage: bench/imagenet_bench.sh [ISIF] [THREADS] [M] [RUNS]
 ISIF=${1:-build/isif}
 THREADS=${2:-2}
@@ -14,7 +16,7 @@ PY=/usr/bin/python3
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-ours_step="" torch_step="" ours_embed="" torch_embed=""
+ours_step="" torch_step="" ours_embed="" torch_embed="" r_step="" r_embed=""
 for r in $(seq "$RUNS"); do
 	o=$("$ISIF" bench --model resnet18_imagenet --channels 3 --size 224 --batch "$M" \
 		--iters 3 --warmup 1 --threads "$THREADS" | tail -1)
@@ -23,6 +25,7 @@ for r in $(seq "$RUNS"); do
 	t=$($PY "$HERE/torch_bench.py" step resnet18_imagenet 3 224 "$M" "$THREADS" 3 1)
 	echo "torch $t"
 	torch_step="$torch_step $(echo "$t" | sed -n 's/.*img_s=\([0-9.]*\).*/\1/p')"
+	r_step="$r_step $(awk "BEGIN { print ${ours_step##* } / ${torch_step##* } }")"
 	o=$("$ISIF" bench --model resnet18_imagenet --channels 3 --size 224 --batch 32 \
 		--embed 64 --threads "$THREADS" | tail -1)
 	echo "isif  $o"
@@ -30,10 +33,12 @@ for r in $(seq "$RUNS"); do
 	t=$($PY "$HERE/torch_bench.py" embed resnet18_imagenet 3 224 64 32 "$THREADS")
 	echo "torch $t"
 	torch_embed="$torch_embed $(echo "$t" | sed -n 's/.*img_s=\([0-9.]*\).*/\1/p')"
+	r_embed="$r_embed $(awk "BEGIN { print ${ours_embed##* } / ${torch_embed##* } }")"
 done
 for what in step embed; do
 	eval "a=\$ours_$what b=\$torch_$what"
 	ma=$(echo $a | tr ' ' '\n' | median)
 	mb=$(echo $b | tr ' ' '\n' | median)
-	echo "$what median img/s: isif $ma, torch $mb, isif/torch $(awk "BEGIN { printf \"%.2f\", $ma / $mb }")"
+	eval "r=\$r_$what"
+	echo "$what median img/s: isif $ma, torch $mb; per-run isif/torch:$r, median $(echo $r | tr ' ' '\n' | median)"
 done
