@@ -114,7 +114,7 @@ static int embed_array(struct isif_model *m, const char *in, const char *out, bo
 	return 0;
 }
 
-static int embed_dataset(struct isif_model *m, const char *name, const char *format,
+static int embed_dataset(struct isif_model *m, int crop, const char *name, const char *format,
 			 const char *split, const char *out)
 {
 	struct isif_error err = {0};
@@ -137,7 +137,7 @@ static int embed_dataset(struct isif_model *m, const char *name, const char *for
 	float *emb = malloc((size_t)(s->n ? s->n : 1) * D * sizeof(float));
 	if (!emb)
 		fprintf(stderr, "isif embed: out of memory\n");
-	else if (isif_embed_split(m, s, ds.mean, ds.std, 256, emb, &err) ||
+	else if (isif_embed_split(m, s, crop, ds.mean, ds.std, 256, emb, &err) ||
 		 isif_npy_write(out, emb, 2, (int64_t[]){ s->n, D }, &err))
 		fprintf(stderr, "isif embed: %s\n", err.msg);
 	else
@@ -170,12 +170,13 @@ int cmd_embed(int argc, char **argv)
 			embed_help);
 		goto out;
 	}
-	if (cli_load_model(ck, model, &m)) {
+	int crop = 0;
+	if (cli_load_model(ck, model, &m, &crop)) {
 		rc = 1;
 		goto out;
 	}
 	rc = in ? embed_array(m, in, out, train_bn)
-		: embed_dataset(m, dataset, format, split ? split : "test", out);
+		: embed_dataset(m, crop, dataset, format, split ? split : "test", out);
 out:
 	isif_model_free(m);
 	cli_args_free(&a);
@@ -300,7 +301,7 @@ int cmd_step(int argc, char **argv)
 		goto out;
 	}
 	rc = 1;
-	if (cli_load_model(ck, model, &m) || read_views(va, vb, &A, &Bv, &x))
+	if (cli_load_model(ck, model, &m, NULL) || read_views(va, vb, &A, &Bv, &x))
 		goto out;
 	int B = 2 * (int)A.shape[0];
 	if (isif_sgd_init(&opt, isif_model_num_params(m), (float)o.momentum, 0, (float)o.wd,

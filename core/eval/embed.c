@@ -54,9 +54,9 @@ out:
 	return rc;
 }
 
-enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s,
+enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s, int crop,
 		     const float mean[3], const float std[3], int batch,
 		     float *out, struct isif_error *err)
 {
-	return embed_indices(m, s, NULL, s->n, 0, mean, std, batch, out, err);
+	return embed_indices(m, s, NULL, s->n, crop, mean, std, batch, out, err);
 }
