@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "--conv") == 0)
 		return conv_only(argc, argv);
 	static const char *kinds[] = { "conv", "bn", "relu", "maxpool", "avgpool",
-				       "linear", "l2norm", "add" };
+				       "linear", "l2norm", "add", "maxpool3" };
 	int verbose = argc > 1 && strcmp(argv[argc - 1], "-v") == 0;
 	if (verbose)
 		argc--;
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 			cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		}
 	}
-	double tot[8][2] = { { 0 } }, conv_macs = 0, conv_s = 0;
+	double tot[9][2] = { { 0 } }, conv_macs = 0, conv_s = 0;
 	printf("%s %dx%dx%d m=%d threads=%d: %.1f ms per step (forward, loss, backward; no SGD), "
 	       "%.1f ms CPU time\n", name, C, S, S, m, threads, 1e3 * step / iters, 1e3 * cpu / iters);
 	for (int i = 0; i < net->n_nodes; i++) {
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
 			       i, n->C, n->K, n->R, n->S, n->stride, n->H, n->W, 1e3 * f,
 			       2 * macs / f * 1e-9, 1e3 * b, 4 * macs / b * 1e-9);
 	}
-	for (int k = 0; k < 8; k++)
+	for (int k = 0; k < 9; k++)
 		if (tot[k][0] + tot[k][1] > 0)
 			printf("  %-8s fwd %8.1f ms  bwd %8.1f ms\n", kinds[k], 1e3 * tot[k][0],
 			       1e3 * tot[k][1]);

@@ -80,6 +80,8 @@ static const struct opt opts[] = {
 	 "at most 4; 127.0.0.1 allows neither 127.0.0.2 nor ::ffff:127.0.0.1), nothing else private"},
 	{"max-image-bytes", OPT_INT, O(max_image_bytes), NULL, 10 << 20, 1024, 64 << 20,
 	 "largest uploaded or fetched query image in bytes (413 / 422 beyond)"},
+	{"max-checkpoint-bytes", OPT_INT, O(max_checkpoint_bytes), NULL, 256 << 20, 1 << 20,
+	 1L << 31, "largest checkpoint POST /checkpoints takes, in bytes (413 beyond)"},
 	{"max-image-side", OPT_INT, O(max_image_side), NULL, 4096, 16, 65535,
 	 "largest width or height of a query image (422 beyond)"},
 	{"max-image-pixels", OPT_INT, O(max_image_pixels), NULL, 16 << 20, 256, 1 << 28,

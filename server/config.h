@@ -38,6 +38,7 @@ struct config {
 	long allow_private_urls;
 	char allow_url_addr[CONFIG_STR_LEN]; /* "" or up to 4 numeric addresses, comma-separated */
 	long max_image_bytes;
+	long max_checkpoint_bytes;
 	long max_image_side;
 	long max_image_pixels;
 	long url_timeout;

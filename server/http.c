@@ -37,6 +37,7 @@
 #define BODY_JSON 1u   /* the route reads a JSON body */
 #define NO_AUTH 2u     /* answered without a token */
 #define BODY_IMAGE 4u  /* the route reads an image body (up to --max-image-bytes) */
+#define BODY_FILE 8u   /* an application/octet-stream file (up to --max-checkpoint-bytes) */
 
 /* One row per method and path. The pattern is also the route's label on
  * /metrics: a path served for several methods is counted under its first
@@ -73,6 +74,8 @@ static const struct route routes[] = {
 	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON, ""},
 	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0, "format,metadata,split"},
 	{"POST", "/jobs/{id}/embed", route_job_embed, BODY_JSON | BODY_IMAGE, ""},
+	{"GET", "/checkpoints", route_checkpoints, 0, ""},
+	{"POST", "/checkpoints", route_checkpoints_create, BODY_FILE, "name"},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
@@ -895,6 +898,17 @@ static bool is_json_type(const char *ct)
 	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
 }
 
+/* application/octet-stream, parameters ignored. */
+static bool is_file_type(const char *ct)
+{
+	if (!ct)
+		return false;
+	size_t n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return n == 24 && strncasecmp(ct, "application/octet-stream", n) == 0;
+}
+
 /* image/jpeg, image/png or application/octet-stream, parameters ignored. */
 static bool is_image_type(const char *ct)
 {
@@ -930,7 +944,7 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 		*ret = http_respond(rq, 401, r);
 		return false;
 	}
-	if (!(flags & (BODY_JSON | BODY_IMAGE)))
+	if (!(flags & (BODY_JSON | BODY_IMAGE | BODY_FILE)))
 		return true;
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -946,7 +960,14 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 		*ret = http_error(rq, 415, "unsupported_media_type",
 				  "Content-Type must be application/json (got %s)", ct ? ct : "none");
 		return false;
-	} else if ((flags & BODY_IMAGE) && !is_image_type(ct) && !multipart_is_form(ct)) {
+	}
+	if ((flags & BODY_FILE) && !is_file_type(ct)) {
+		*ret = http_error(rq, 415, "unsupported_media_type",
+				  "Content-Type must be application/octet-stream (got %s)",
+				  ct ? ct : "none");
+		return false;
+	}
+	if ((flags & BODY_IMAGE) && !is_image_type(ct) && !multipart_is_form(ct)) {
 		*ret = http_error(rq, 415, "unsupported_media_type",
 				  "Content-Type must be image/jpeg, image/png, "
 				  "application/octet-stream or multipart/form-data (got %s)",
@@ -1025,6 +1046,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return ret;
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE))
 			rq->max_body = (size_t)rq->app->cfg->max_image_bytes;
+		if (rq->route >= 0 && (routes[rq->route].flags & BODY_FILE))
+			rq->max_body = (size_t)rq->app->cfg->max_checkpoint_bytes;
 		/* a form's boundaries and part headers come on top of the image */
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE) &&
 		    multipart_is_form(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,

@@ -57,7 +57,9 @@ struct index_header {
 	int32_t epoch, c, h, w;
 	float mean[3], std[3];
 	char model[ISIF_SPEC_NAME_LEN], dataset[ISIF_SPEC_NAME_LEN];
-	uint8_t reserved[56];
+	int32_t crop;                 /* centre crop side (augment.random_crop), 0: none;
+				       * files from before it hold 0 here */
+	uint8_t reserved[52];
 };
 _Static_assert(sizeof(struct index_header) == INDEX_HEADER_BYTES, "index header is 256 bytes");
 
@@ -136,6 +138,7 @@ enum isif_rc index_file_write(const char *path, const struct index_data *m, stru
 	h.c = m->c;
 	h.h = m->h;
 	h.w = m->w;
+	h.crop = m->crop;
 	for (int k = 0; k < 3; k++) {
 		h.mean[k] = m->mean[k];
 		h.std[k] = m->std[k];
@@ -199,6 +202,8 @@ static enum isif_rc parse_header(struct index_data *ix, const void *blob, size_t
 	if ((h.c != 1 && h.c != 3) || h.h < 1 || h.h > INDEX_MAX_SIDE || h.w < 1 ||
 	    h.w > INDEX_MAX_SIDE)
 		return isif_fail(err, ISIF_EFORMAT, "%s: bad image shape %dx%dx%d", path, h.c, h.h, h.w);
+	if (h.crop < 0 || h.crop > h.h || h.crop > h.w || (h.crop > 0 && h.crop < 16))
+		return isif_fail(err, ISIF_EFORMAT, "%s: bad crop %d", path, h.crop);
 	for (int k = 0; k < 3; k++)
 		if (!isfinite(h.mean[k]) || !(h.std[k] > 0) || !isfinite(h.std[k]))
 			return isif_fail(err, ISIF_EFORMAT, "%s: bad normalisation", path);
@@ -213,6 +218,7 @@ static enum isif_rc parse_header(struct index_data *ix, const void *blob, size_t
 	ix->c = h.c;
 	ix->h = h.h;
 	ix->w = h.w;
+	ix->crop = h.crop;
 	memcpy(ix->mean, h.mean, sizeof ix->mean);
 	memcpy(ix->std, h.std, sizeof ix->std);
 	memcpy(ix->model, h.model, sizeof ix->model);
@@ -501,6 +507,7 @@ enum isif_rc index_publish(struct store *st, const struct index_source *src, str
 	m->c = src->ds->train.c;
 	m->h = src->ds->train.h;
 	m->w = src->ds->train.w;
+	m->crop = src->spec->random_crop;
 	memcpy(m->mean, src->ds->mean, sizeof m->mean);
 	memcpy(m->std, src->ds->std, sizeof m->std);
 	snprintf(m->model, sizeof m->model, "%s", src->spec->model);
@@ -711,6 +718,12 @@ enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data
 
 /* ---- queries ---------------------------------------------------------------- */
 
+void index_input_size(const struct index_data *ix, int *in_h, int *in_w)
+{
+	*in_h = ix->crop > 0 ? ix->crop : ix->h;
+	*in_w = ix->crop > 0 ? ix->crop : ix->w;
+}
+
 enum isif_rc index_preprocess(const struct index_data *ix, const uint8_t *px, int c, int h, int w,
 		     float *out, struct isif_error *err)
 {
@@ -735,7 +748,12 @@ enum isif_rc index_preprocess(const struct index_data *ix, const uint8_t *px, in
 	}
 	struct isif_augment aug;
 	struct isif_rng unused;
-	isif_augment_none(&aug, ix->h, ix->w, ix->mean, ix->std);
+	int ih, iw;
+	index_input_size(ix, &ih, &iw);
+	if (ix->crop)
+		isif_augment_center(&aug, ih, iw, ix->mean, ix->std);
+	else
+		isif_augment_none(&aug, ih, iw, ix->mean, ix->std);
 	size_t ws_len = isif_augment_workspace(&aug, ix->c, ix->h, ix->w);
 	if (!(ws = malloc((ws_len ? ws_len : 1) * sizeof(float))))
 		goto nomem;
@@ -760,8 +778,10 @@ static enum isif_rc load_model(struct index_data *ix, struct isif_error *err)
 	int rc = isif_model_create(&m, ix->model, ix->c, ix->dim, 0, err);
 	if (!rc)
 		rc = isif_checkpoint_load(m, path, NULL, err);
+	int ih, iw;
+	index_input_size(ix, &ih, &iw);
 	if (!rc)
-		rc = isif_model_plan(m, EMBED_BATCH, ix->h, ix->w, err);
+		rc = isif_model_plan(m, EMBED_BATCH, ih, iw, err);
 	if (rc) {
 		isif_model_free(m);
 		return rc;
@@ -772,7 +792,9 @@ static enum isif_rc load_model(struct index_data *ix, struct isif_error *err)
 
 enum isif_rc index_embed(struct index_data *ix, const float *x, int n, float *out, struct isif_error *err)
 {
-	size_t img = (size_t)ix->c * (size_t)ix->h * (size_t)ix->w;
+	int ih, iw;
+	index_input_size(ix, &ih, &iw);
+	size_t img = (size_t)ix->c * (size_t)ih * (size_t)iw;
 	int rc = ISIF_OK;
 	pthread_mutex_lock(&ix->priv->model_mu);
 	if (!ix->priv->model)
@@ -780,7 +802,7 @@ enum isif_rc index_embed(struct index_data *ix, const float *x, int n, float *ou
 	for (int i = 0; !rc && i < n; i += EMBED_BATCH) {
 		int count = n - i < EMBED_BATCH ? n - i : EMBED_BATCH;
 		const float *emb;
-		rc = isif_model_forward(ix->priv->model, x + (size_t)i * img, count, ix->h, ix->w,
+		rc = isif_model_forward(ix->priv->model, x + (size_t)i * img, count, ih, iw,
 					false, 1, &emb, err);
 		if (!rc)
 			memcpy(out + (size_t)i * ix->dim, emb, (size_t)count * ix->dim * sizeof(float));

@@ -52,6 +52,7 @@ struct index_data {
 	int64_t job;
 	int epoch, dim;
 	int c, h, w;              /* the dataset's images */
+	int crop;                 /* the model sees their centre crop×crop (0: all of them) */
 	float mean[3], std[3];    /* its normalisation */
 	char model[ISIF_SPEC_NAME_LEN], dataset[ISIF_SPEC_NAME_LEN];
 	struct index_split split[2];
@@ -116,12 +117,17 @@ int64_t index_find_row(const struct index_data *ix, int split, int64_t id);
 
 /* The evaluation preprocessing of the index's dataset for one uint8 CHW
  * image of any size and 1 or 3 channels: resize to h×w (bilinear),
- * channels converted, scaled to 0..1 and normalised: out[c, h, w]. */
+ * channels converted, the centre crop×crop taken when crop > 0, scaled to
+ * 0..1 and normalised: out[c, in_h, in_w] (index_input_size). */
 enum isif_rc index_preprocess(const struct index_data *ix, const uint8_t *px, int c, int h, int w,
 		     float *out, struct isif_error *err);
 
 /* Embeds n preprocessed images x[n, c, h, w] into out[n, dim] with the
  * index's model (loaded on first use; one forward at a time per index). */
+/* The model's input size: the centre crop's when the job trained on
+ * random crops, else the dataset's images' h×w. */
+void index_input_size(const struct index_data *ix, int *in_h, int *in_w);
+
 enum isif_rc index_embed(struct index_data *ix, const float *x, int n, float *out, struct isif_error *err);
 
 /* The exact top-k of nq queries q[nq, dim] in a split: idx[nq·k] (rows of

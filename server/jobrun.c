@@ -9,6 +9,7 @@
  * the commit's error.
  */
 #include "jobrun.h"
+#include "checkpoints.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -32,16 +33,18 @@ struct cached_dataset {
 
 struct jobrun {
 	struct store *st;
+	char state_dir[1024];         /* init.checkpoint names live in STATE/checkpoints */
 	pthread_mutex_t mu;           /* guards the cache; held while loading */
 	struct cached_dataset *cache;
 };
 
-struct jobrun *jobrun_create(struct store *st)
+struct jobrun *jobrun_create(struct store *st, const char *state_dir)
 {
 	struct jobrun *jr = calloc(1, sizeof *jr);
 	if (!jr)
 		return NULL;
 	jr->st = st;
+	snprintf(jr->state_dir, sizeof jr->state_dir, "%s", state_dir);
 	pthread_mutex_init(&jr->mu, NULL);
 	return jr;
 }
@@ -247,6 +250,13 @@ enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *er
 				       job->checkpoint, isif_trainer_epoch(t), job->checkpoint_epoch);
 			goto out;
 		}
+	} else if (spec.init_checkpoint[0]) {
+		/* a fresh start only: a resumed job's checkpoint holds its trained backbone */
+		char file[1200];
+		checkpoint_file(jr->state_dir, spec.init_checkpoint, file, sizeof file);
+		rc = isif_trainer_init(t, file, err);
+		if (rc)
+			goto out;
 	}
 	struct isif_train_callbacks cb = {
 		.user = &ctx, .on_progress = on_progress, .on_epoch = on_epoch, .on_log = on_log,

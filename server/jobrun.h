@@ -12,7 +12,7 @@
 
 struct jobrun;
 
-struct jobrun *jobrun_create(struct store *st);
+struct jobrun *jobrun_create(struct store *st, const char *state_dir);
 void jobrun_free(struct jobrun *jr);
 
 /* A sched_run_fn; user is the struct jobrun. */

@@ -239,7 +239,7 @@ int main(int argc, char **argv)
 	app.datasets = dscache_create(st, (int)cfg.dataset_cache);
 	app.search = searcher_create((int)cfg.search_threads, (int)cfg.search_batch,
 				     (double)cfg.search_wait_us * 1e-6, &err);
-	struct jobrun *jr = jobrun_create(st);
+	struct jobrun *jr = jobrun_create(st, cfg.state_dir);
 	struct sched_options so = {
 		.workers = (int)cfg.workers, .cores = (int)cfg.cores, .max_queued = cfg.max_queued,
 		.max_attempts = (int)cfg.max_attempts,

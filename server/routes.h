@@ -28,6 +28,8 @@ enum MHD_Result route_datasets(struct request *rq);
 enum MHD_Result route_datasets_create(struct request *rq);
 enum MHD_Result route_dataset_get(struct request *rq);
 enum MHD_Result route_dataset_image(struct request *rq);
+enum MHD_Result route_checkpoints(struct request *rq);
+enum MHD_Result route_checkpoints_create(struct request *rq);
 
 /* routes_neighbors.c */
 enum MHD_Result route_neighbors_get(struct request *rq);

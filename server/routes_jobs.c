@@ -9,6 +9,10 @@
  */
 #include "routes.h"
 
+#include <unistd.h>
+
+#include "checkpoints.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -53,6 +57,16 @@ enum MHD_Result route_jobs_create(struct request *rq)
 	isif_spec_default(&spec);
 	if (isif_spec_parse(&spec, rq->body, true, &err) != ISIF_OK)
 		return http_error(rq, 400, "invalid_spec", "%s", err.msg);
+	if (spec.init_checkpoint[0]) {
+		char file[1200];
+		if (!checkpoint_name_ok(spec.init_checkpoint))
+			return http_error(rq, 400, "invalid_spec", "init.checkpoint: \"%s\" is not a "
+					  "checkpoint name (POST /checkpoints)", spec.init_checkpoint);
+		checkpoint_file(rq->app->cfg->state_dir, spec.init_checkpoint, file, sizeof file);
+		if (access(file, R_OK) != 0)
+			return http_error(rq, 400, "invalid_spec", "init.checkpoint: no checkpoint "
+					  "\"%s\" (GET /checkpoints lists them)", spec.init_checkpoint);
+	}
 	enum isif_rc rc = store_dataset_lookup(rq->app->st, spec.dataset, format, sizeof format,
 					       path, sizeof path, &err);
 	if (rc == ISIF_ENOTFOUND)

@@ -1,6 +1,7 @@
 /* core/cli/args.c — option scanning and number parsing for `isif`. */
 #include <errno.h>
 #include <math.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +125,21 @@ int cli_threads(void)
 	return cores > 0 ? (int)cores : 1;
 }
 
-enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out)
+/* The centre crop side a checkpoint's "preprocessing" records (a job
+ * trained with augment.random_crop), else 0. */
+static int meta_crop(const struct isif_st_file *f)
+{
+	const char *text = isif_st_meta_get(&f->meta, "preprocessing");
+	json_t *p = text ? json_loads(text, 0, NULL) : NULL;
+	json_t *c = json_array_get(json_object_get(json_object_get(p, "crop"), "center"), 0);
+	int crop = json_is_integer(c) && json_integer_value(c) > 0 &&
+		   json_integer_value(c) <= 4096 ? (int)json_integer_value(c) : 0;
+	json_decref(p);
+	return crop;
+}
+
+enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out,
+			    int *crop)
 {
 	struct isif_error err = {0};
 	struct isif_st_file f;
@@ -133,6 +148,8 @@ enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct is
 		fprintf(stderr, "isif: %s\n", err.msg);
 		return rc;
 	}
+	if (crop)
+		*crop = meta_crop(&f);
 	int channels = 0, dim = 0;
 	const char *name = model ? model : isif_st_meta_get(&f.meta, "model");
 	if (!name || shapes_from_file(&f, &channels, &dim)) {

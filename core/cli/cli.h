@@ -43,7 +43,8 @@ int cli_threads(void);
  * `model` is given; channels and embedding width from its tensors), loads
  * the weights and sets its threads to cli_threads(). Prints the error and
  * returns non-zero on failure. */
-enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out);
+enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out,
+			    int *crop);
 
 /* Prints `isif train`'s spec flags from the spec's field table: per flag its
  * help, then the field, its allowed values and default. */

@@ -72,12 +72,12 @@ static float *raw_features(const struct isif_split *s)
 	return f;
 }
 
-static float *model_features(struct isif_model *m, const struct isif_dataset *ds,
+static float *model_features(struct isif_model *m, int crop, const struct isif_dataset *ds,
 			     const struct isif_split *s)
 {
 	struct isif_error err = {0};
 	float *f = malloc((size_t)s->n * isif_model_embed_dim(m) * sizeof(float));
-	if (f && isif_embed_split(m, s, ds->mean, ds->std, 256, f, &err)) {
+	if (f && isif_embed_split(m, s, crop, ds->mean, ds->std, 256, f, &err)) {
 		fprintf(stderr, "isif knn: %s\n", err.msg);
 		free(f);
 		return NULL;
@@ -127,11 +127,12 @@ int cmd_knn(int argc, char **argv)
 		g = raw_features(&ds.train);
 		q = raw_features(&ds.test);
 	} else {
-		if (cli_load_model(ck, NULL, &m))
+		int crop = 0;
+		if (cli_load_model(ck, NULL, &m, &crop))
 			goto out;
 		D = isif_model_embed_dim(m);
-		g = model_features(m, &ds, &ds.train);
-		q = g ? model_features(m, &ds, &ds.test) : NULL;
+		g = model_features(m, crop, &ds, &ds.train);
+		q = g ? model_features(m, crop, &ds, &ds.test) : NULL;
 	}
 	struct isif_knn_result res;
 	if (!g || !q || isif_knn_eval(g, ds.train.labels, ds.train.n, q, ds.test.labels, ds.test.n,

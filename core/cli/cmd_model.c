@@ -18,14 +18,16 @@
 
 static const char init_help[] =
 	"usage: isif init --model M --in-channels C --seed S --out CK.safetensors\n"
-	"                 [--embedding-dim D]\n"
+	"                 [--embedding-dim D] [--init BACKBONE.safetensors]\n"
 	"Writes a freshly initialised model (PyTorch's default initialisation) as a\n"
 	"safetensors checkpoint.\n"
-	"  --model M          resnet18 | resnet20 | convnet\n"
+	"  --model M          resnet18 | resnet20 | convnet | resnet18_imagenet\n"
 	"  --in-channels C    input channels, 1..64 (1 for Fashion-MNIST, 3 for RGB)\n"
 	"  --seed S           initialisation seed (default 1)\n"
 	"  --embedding-dim D  width of the embedding (default 128)\n"
-	"  --out FILE         checkpoint to write (atomically)\n";
+	"  --out FILE         checkpoint to write (atomically)\n"
+	"  --init FILE        backbone from this checkpoint (all but linear.*, as a\n"
+	"                     job's init.checkpoint; e.g. isif_torch.py from-torchvision)\n";
 
 int cmd_init(int argc, char **argv)
 {
@@ -38,7 +40,7 @@ int cmd_init(int argc, char **argv)
 	}
 	const char *model = cli_opt(&a, "--model"), *out = cli_opt(&a, "--out");
 	const char *ch = cli_opt(&a, "--in-channels"), *seed_s = cli_opt(&a, "--seed");
-	const char *dim_s = cli_opt(&a, "--embedding-dim");
+	const char *dim_s = cli_opt(&a, "--embedding-dim"), *from = cli_opt(&a, "--init");
 	long channels = 0, seed = 1, dim = 128;
 	int rc = 2;
 	if (cli_check_unused(&a, "init"))
@@ -55,6 +57,7 @@ int cmd_init(int argc, char **argv)
 	struct isif_model *m;
 	struct isif_error err = {0};
 	if (isif_model_create(&m, model, (int)channels, (int)dim, (uint64_t)seed, &err) ||
+	    (from && isif_checkpoint_init_backbone(m, from, &err)) ||
 	    isif_checkpoint_save(m, out, NULL, &err)) {
 		fprintf(stderr, "isif init: %s\n", err.msg);
 		rc = 1;
@@ -111,7 +114,7 @@ static int embed_array(struct isif_model *m, const char *in, const char *out, bo
 	return 0;
 }
 
-static int embed_dataset(struct isif_model *m, const char *name, const char *format,
+static int embed_dataset(struct isif_model *m, int crop, const char *name, const char *format,
 			 const char *split, const char *out)
 {
 	struct isif_error err = {0};
@@ -134,7 +137,7 @@ static int embed_dataset(struct isif_model *m, const char *name, const char *for
 	float *emb = malloc((size_t)(s->n ? s->n : 1) * D * sizeof(float));
 	if (!emb)
 		fprintf(stderr, "isif embed: out of memory\n");
-	else if (isif_embed_split(m, s, ds.mean, ds.std, 256, emb, &err) ||
+	else if (isif_embed_split(m, s, crop, ds.mean, ds.std, 256, emb, &err) ||
 		 isif_npy_write(out, emb, 2, (int64_t[]){ s->n, D }, &err))
 		fprintf(stderr, "isif embed: %s\n", err.msg);
 	else
@@ -167,12 +170,13 @@ int cmd_embed(int argc, char **argv)
 			embed_help);
 		goto out;
 	}
-	if (cli_load_model(ck, model, &m)) {
+	int crop = 0;
+	if (cli_load_model(ck, model, &m, &crop)) {
 		rc = 1;
 		goto out;
 	}
 	rc = in ? embed_array(m, in, out, train_bn)
-		: embed_dataset(m, dataset, format, split ? split : "test", out);
+		: embed_dataset(m, crop, dataset, format, split ? split : "test", out);
 out:
 	isif_model_free(m);
 	cli_args_free(&a);
@@ -297,7 +301,7 @@ int cmd_step(int argc, char **argv)
 		goto out;
 	}
 	rc = 1;
-	if (cli_load_model(ck, model, &m) || read_views(va, vb, &A, &Bv, &x))
+	if (cli_load_model(ck, model, &m, NULL) || read_views(va, vb, &A, &Bv, &x))
 		goto out;
 	int B = 2 * (int)A.shape[0];
 	if (isif_sgd_init(&opt, isif_model_num_params(m), (float)o.momentum, 0, (float)o.wd,

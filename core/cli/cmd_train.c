@@ -341,6 +341,10 @@ int cmd_train(int argc, char **argv)
 		if (isif_trainer_resume(t, ckpt, &err))
 			goto fail;
 		printf("resumed from %s at epoch %d\n", ckpt, isif_trainer_epoch(t));
+	} else if (spec.init_checkpoint[0]) {
+		if (isif_trainer_init(t, spec.init_checkpoint, &err))
+			goto fail;
+		printf("backbone from %s\n", spec.init_checkpoint);
 	}
 	st.tty = !quiet && isatty(STDERR_FILENO) ? stderr : NULL;
 	isif_strbuf_init(&st.csv, 64 << 20);   /* 10000 epochs of rows fit many times over */

@@ -128,11 +128,12 @@ int cmd_unseen(int argc, char **argv)
 		fprintf(stderr, "isif unseen: fewer than 2 test images in the held-out classes\n");
 		goto out;
 	}
-	if (cli_load_model(ck, NULL, &m))
+	int crop = 0; /* the checkpoint's centre crop (augment.random_crop), 0: none */
+	if (cli_load_model(ck, NULL, &m, &crop))
 		goto out;
 	int D = isif_model_embed_dim(m);
 	x = malloc((size_t)ds.test.n * D * sizeof *x);
-	if (!x || isif_embed_split(m, &ds.test, ds.mean, ds.std, 256, x, &err)) {
+	if (!x || isif_embed_split(m, &ds.test, crop, ds.mean, ds.std, 256, x, &err)) {
 		fprintf(stderr, "isif unseen: %s\n", x ? err.msg : "out of memory");
 		goto out;
 	}

@@ -14,12 +14,19 @@ loader accept.
     ck.classes                      # ["T-shirt/top", ...] or None
     isif_torch.save("mine.safetensors", ck.model, metadata=ck.metadata)
 
+A torchvision resnet18 (ImageNet weights you have) becomes a checkpoint a
+job's init.checkpoint names (its backbone initialises "resnet18_imagenet";
+the classifier fc is left out, the 128-d embedding layer is new):
+
+    python3 isif_torch.py from-torchvision resnet18.safetensors [--weights resnet18.pth]
+    isif_torch.from_torchvision(torchvision.models.resnet18(weights=...), "out.safetensors")
+
 Only Debian's python3-torch (and the numpy it depends on) is needed: the
 safetensors files are read and written here with struct and json (8-byte
 little-endian header length, JSON header, raw little-endian data), so the
 `safetensors` package, which Debian 12 does not have, is not.
 
-The three networks (convnet, resnet20, resnet18) are the PyTorch modules
+The four networks (convnet, resnet20, resnet18, resnet18_imagenet) are the PyTorch modules
 DESIGN.md describes, with the engine's state_dict names; bench/
 torch_crosscheck.py checks them against the engine tensor by tensor.
 
@@ -40,9 +47,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["Checkpoint", "build", "load", "save", "preprocess", "read_safetensors",
-           "write_safetensors", "MODELS"]
+           "write_safetensors", "from_torchvision", "MODELS"]
 
-MODELS = ("convnet", "resnet20", "resnet18")
+MODELS = ("convnet", "resnet20", "resnet18", "resnet18_imagenet")
 MAX_HEADER = 64 << 20  # as the engine (ISIF_ST_MAX_HEADER): refuse larger JSON headers
 _DTYPES = {"F32": torch.float32, "I64": torch.int64}
 _NAMES = {v: k for k, v in _DTYPES.items()}
@@ -51,38 +58,48 @@ _NAMES = {v: k for k, v in _DTYPES.items()}
 # ---- the networks ------------------------------------------------------------
 
 class BasicBlock(nn.Module):
-    """ResNet basic block; a 1×1 conv + BN shortcut where the shape changes."""
+    """ResNet basic block; a 1×1 conv + BN shortcut where the shape changes,
+    named `shortcut` (CIFAR layout) or `downsample` (torchvision's)."""
 
-    def __init__(self, in_planes, planes, stride=1):
+    def __init__(self, in_planes, planes, stride=1, proj="shortcut"):
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = nn.Sequential()
+        self.proj = proj
+        sc = nn.Sequential()
         if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(
+            sc = nn.Sequential(
                 nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+        setattr(self, proj, sc)
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return F.relu(out + getattr(self, self.proj)(x))
 
 
 class ResNet(nn.Module):
     """CIFAR-style ResNet: 3×3 stem, no max-pool, stages of basic blocks,
-    global average pool, linear embedding, L2 normalisation."""
+    global average pool, linear embedding, L2 normalisation. imagenet:
+    torchvision's stem instead (7×7/2 conv, BN, ReLU, 3×3/2 max-pool) and
+    `downsample` shortcuts, so its state_dict names are torchvision's."""
 
-    def __init__(self, widths, blocks, stem, in_ch, dim=128):
+    def __init__(self, widths, blocks, stem, in_ch, dim=128, imagenet=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, stem, 3, 1, 1, bias=False)
+        self.imagenet = imagenet
+        if imagenet:
+            self.conv1 = nn.Conv2d(in_ch, stem, 7, 2, 3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_ch, stem, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
         in_planes = stem
+        proj = "downsample" if imagenet else "shortcut"
         for s, (w, n) in enumerate(zip(widths, blocks)):
             layers = []
             for b in range(n):
-                layers.append(BasicBlock(in_planes, w, 2 if s > 0 and b == 0 else 1))
+                layers.append(BasicBlock(in_planes, w, 2 if s > 0 and b == 0 else 1, proj))
                 in_planes = w
             setattr(self, "layer%d" % (s + 1), nn.Sequential(*layers))
         self.n_stages = len(widths)
@@ -90,6 +107,8 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
+        if self.imagenet:
+            out = F.max_pool2d(out, 3, 2, 1)
         for s in range(self.n_stages):
             out = getattr(self, "layer%d" % (s + 1))(out)
         out = F.adaptive_avg_pool2d(out, 1).flatten(1)
@@ -119,6 +138,8 @@ def build(name, in_channels, embedding_dim=128):
     """A freshly initialised network of the engine's model `name`."""
     if name == "resnet18":
         return ResNet([64, 128, 256, 512], [2, 2, 2, 2], 64, in_channels, embedding_dim)
+    if name == "resnet18_imagenet":
+        return ResNet([64, 128, 256, 512], [2, 2, 2, 2], 64, in_channels, embedding_dim, True)
     if name == "resnet20":
         return ResNet([16, 32, 64], [3, 3, 3], 16, in_channels, embedding_dim)
     if name == "convnet":
@@ -301,8 +322,9 @@ def _convert_u8(x, channels):
 def preprocess(images, preprocessing, channels_last=True):
     """The model input for uint8 images, exactly as `isif embed --dataset` and
     the daemon's image queries compute it: resize to the checkpoint's size,
-    convert channels, x/255, (x − mean)/std per channel. Returns float32
-    N×C×H×W.
+    convert channels, the centre crop when the preprocessing has "crop":
+    {"center": [h, w]} (a job trained with augment.random_crop), x/255,
+    (x − mean)/std per channel. Returns float32 N×C×H×W.
 
     images: one image (H×W, or H×W×C with channels_last, C×H×W without), a
     batch (N×H×W×C, or N×C×H×W without channels_last), or a list of images
@@ -325,9 +347,13 @@ def preprocess(images, preprocessing, channels_last=True):
     else:
         x = images if isinstance(images, torch.Tensor) else torch.tensor(images)
         batch = list(x) if x.dim() == 4 else [x]
-    out = torch.empty(len(batch), c, h, w, dtype=torch.float32)
+    crop = (p.get("crop") or {}).get("center")
+    oh, ow = (int(crop[0]), int(crop[1])) if crop else (h, w)
+    top, left = round((h - oh) / 2), round((w - ow) / 2)  # CenterCrop: half to even
+    out = torch.empty(len(batch), c, oh, ow, dtype=torch.float32)
     for i, image in enumerate(batch):
         x = _convert_u8(_resize_u8(_to_chw_uint8(image, channels_last), h, w), c)
+        x = x[:, top:top + oh, left:left + ow]
         out[i] = (x.to(torch.float32) / 255 - mean) / std
     return out
 
@@ -405,9 +431,54 @@ def save(path, model, name=None, metadata=None):
     write_safetensors(path, tensors, meta)
 
 
+def from_torchvision(model, path, metadata=None):
+    """Writes a torchvision resnet18's weights (a module or its state_dict)
+    as a backbone checkpoint of "resnet18_imagenet" for a job's
+    init.checkpoint: every tensor but the classifier fc.*, floats as
+    float32, counters as int64, metadata "model" and "source". Checks the
+    names and shapes against our resnet18_imagenet first (ValueError naming
+    the tensor), so a file that isifd would refuse is never written."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    want = {k: v for k, v in build("resnet18_imagenet", 3).state_dict().items()
+            if not k.startswith("linear.")}
+    for k, v in want.items():
+        if k not in state:
+            raise ValueError("from_torchvision: missing tensor %s" % k)
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise ValueError("from_torchvision: %s: shape %s, %s expected"
+                             % (k, list(state[k].shape), list(v.shape)))
+    for k in state:
+        if k not in want:
+            raise ValueError("from_torchvision: unexpected tensor %s" % k)
+    meta = {"source": "torchvision resnet18 (fc left out)"}
+    meta.update(metadata or {})
+    save(path, {k: state[k] for k in want}, name="resnet18_imagenet", metadata=meta)
+
+
+def _from_torchvision_main(argv):
+    """from-torchvision OUT [--weights FILE.pth]: without --weights, a
+    torchvision resnet18 with its default random initialisation (seed 0)."""
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--weights"):
+        print("usage: isif_torch.py from-torchvision OUT.safetensors [--weights RESNET18.pth]")
+        return 2
+    if len(argv) == 3:
+        state = torch.load(argv[2], map_location="cpu", weights_only=True)
+    else:
+        import torchvision  # only this path needs it
+        torch.manual_seed(0)
+        state = torchvision.models.resnet18().state_dict()
+    from_torchvision(state, argv[0])
+    print("wrote %s (resnet18_imagenet backbone)" % argv[0])
+    return 0
+
+
 def _main(argv):
+    if len(argv) >= 2 and argv[1] == "from-torchvision":
+        return _from_torchvision_main(argv[2:])
     if len(argv) != 2 or argv[1].startswith("-"):
         print("usage: isif_torch.py CHECKPOINT.safetensors   (prints what it holds)")
+        print("       isif_torch.py from-torchvision OUT.safetensors [--weights RESNET18.pth]")
         return 2
     ck = load(argv[1])
     params = sum(p.numel() for p in ck.model.parameters())

@@ -6,7 +6,10 @@
  *
  * Randomness comes only from the caller's isif_rng, in torchvision's order:
  *   crop:      up to 10 × (U(scale), U(log ratio)), then randint(top), randint(left)
- *              on success (nothing when crop is off);
+ *              on success (nothing when crop is off); with fit = random crop
+ *              (the paper's second setting: a stored 256×256 image, 227×227
+ *              views) randint(top), randint(left) instead, and a centre crop
+ *              draws nothing;
  *   jitter:    one uniform only when 0 < jitter_p < 1 (torchvision's RandomApply;
  *              p ≥ 1 is a plain ColorJitter and draws nothing for it), then a
  *              uniform permutation of the four ops, then the factors of the ops
@@ -61,6 +64,13 @@ void isif_augment_none(struct isif_augment *a, int out_h, int out_w,
 		       const float mean[3], const float std[3])
 {
 	augment_common(a, out_h, out_w, mean, std);
+}
+
+void isif_augment_center(struct isif_augment *a, int out_h, int out_w,
+			 const float mean[3], const float std[3])
+{
+	augment_common(a, out_h, out_w, mean, std);
+	a->fit = ISIF_FIT_CENTER_CROP;
 }
 
 /* Every op works in place on `out` and the resize reads the uint8 source
@@ -184,14 +194,26 @@ void isif_resize_bilinear_u8(float *out, int oh, int ow, const uint8_t *src,
 	}
 }
 
-/* Step 1: RandomResizedCrop, or the plain resize (a copy when sizes match). */
+/* Step 1: RandomCrop / CenterCrop (a window copied), RandomResizedCrop, or
+ * the plain resize (a copy when sizes match). */
 static void crop_and_resize(float *out, const uint8_t *src, int c, int h, int w,
 			    const struct isif_augment *a, struct isif_rng *rng)
 {
 	int top = 0, left = 0, ch = h, cw = w;
-	if (a->crop)
+	if (a->fit == ISIF_FIT_RANDOM_CROP) {
+		ch = a->out_h;
+		cw = a->out_w;
+		top = (int)isif_rng_below(rng, (uint32_t)(h - ch + 1));
+		left = (int)isif_rng_below(rng, (uint32_t)(w - cw + 1));
+	} else if (a->fit == ISIF_FIT_CENTER_CROP) {
+		ch = a->out_h;
+		cw = a->out_w;
+		top = (int)isif_round_half_even((h - ch) / 2.0);
+		left = (int)isif_round_half_even((w - cw) / 2.0);
+	} else if (a->crop) {
 		isif_augment_crop_params(h, w, a->crop_scale, a->crop_ratio, rng,
 					 &top, &left, &ch, &cw);
+	}
 	if (ch == a->out_h && cw == a->out_w) {
 		for (int k = 0; k < c; k++)
 			for (int y = 0; y < ch; y++)

@@ -13,7 +13,8 @@
 #include "isif/base/rng.h"
 #include "nn/model_impl.h"
 
-const char *const isif_model_names[] = { "resnet18", "resnet20", "convnet", NULL };
+const char *const isif_model_names[] = { "resnet18", "resnet20", "convnet", "resnet18_imagenet",
+					 NULL };
 
 enum tensor_kind { KIND_PARAM, KIND_BUFFER, KIND_COUNTER };
 
@@ -215,13 +216,15 @@ static enum isif_rc model_build(struct isif_model **out, const char *name, int i
 	if (strcmp(name, "convnet") == 0)
 		rc = model_build_convnet(m);
 	else if (strcmp(name, "resnet18") == 0)
-		rc = model_build_resnet(m, r18_widths, r18_blocks, 4, 64);
+		rc = model_build_resnet(m, r18_widths, r18_blocks, 4, 64, 0);
+	else if (strcmp(name, "resnet18_imagenet") == 0)
+		rc = model_build_resnet(m, r18_widths, r18_blocks, 4, 64, 1);
 	else if (strcmp(name, "resnet20") == 0)
-		rc = model_build_resnet(m, r20_widths, r20_blocks, 3, 16);
+		rc = model_build_resnet(m, r20_widths, r20_blocks, 3, 16, 0);
 	else {
 		free(m);
 		return isif_fail(err, ISIF_ENOTFOUND,
-				 "unknown model '%s' (resnet18, resnet20, convnet)", name);
+				 "unknown model '%s' (resnet18, resnet20, convnet, resnet18_imagenet)", name);
 	}
 	if (rc < 0) {
 		free(m);

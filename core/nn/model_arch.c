@@ -5,6 +5,8 @@
  *   resnet18 the CIFAR ResNet-18 of the paper (kuangliu layout: 3×3 stem,
  *            no max-pool, BasicBlocks with `shortcut` = 1×1 conv + BN)
  *   resnet20 He et al.'s CIFAR ResNet-20 shape, same naming scheme.
+ *   resnet18_imagenet torchvision's resnet18 (7×7/2 stem, 3×3/2 max-pool,
+ *            `downsample` = 1×1 conv + BN), for 224×224-class inputs.
  * Each ends with global average pooling, `linear` to embed_dim and L2 norm.
  */
 #include <stdio.h>
@@ -33,9 +35,10 @@ int model_build_convnet(struct isif_model *m)
 	return 0;
 }
 
-/* out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); returns out's id. */
-int model_add_basic_block(struct isif_model *m, const char *prefix, int x,
-		       int in_planes, int planes, int stride)
+/* out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); returns out's id.
+ * The projection shortcut's modules are `<prefix>.<proj>.0` and `.1`. */
+static int add_block(struct isif_model *m, const char *prefix, const char *proj, int x,
+		     int in_planes, int planes, int stride)
 {
 	char name[64];
 	int a = x, shortcut = x;
@@ -51,9 +54,9 @@ int model_add_basic_block(struct isif_model *m, const char *prefix, int x,
 	TRY(model_add_bn(m, name, a, planes));
 	int main_path = a;
 	if (stride != 1 || in_planes != planes) {
-		snprintf(name, sizeof name, "%s.shortcut.0", prefix);
+		snprintf(name, sizeof name, "%s.%s.0", prefix, proj);
 		TRY(model_add_conv(m, name, x, in_planes, planes, 1, stride, 0));
-		snprintf(name, sizeof name, "%s.shortcut.1", prefix);
+		snprintf(name, sizeof name, "%s.%s.1", prefix, proj);
 		TRY(model_add_bn(m, name, a, planes));
 		shortcut = a;
 	}
@@ -62,20 +65,32 @@ int model_add_basic_block(struct isif_model *m, const char *prefix, int x,
 	return a;
 }
 
+int model_add_basic_block(struct isif_model *m, const char *prefix, int x,
+			  int in_planes, int planes, int stride)
+{
+	return add_block(m, prefix, "shortcut", x, in_planes, planes, stride);
+}
+
 int model_build_resnet(struct isif_model *m, const int *widths, const int *blocks,
-		       int n_stages, int stem)
+		       int n_stages, int stem, int imagenet)
 {
 	int a = 0;
-	TRY(model_add_conv(m, "conv1", a, m->in_channels, stem, 3, 1, 1));
+	if (imagenet)
+		TRY(model_add_conv(m, "conv1", a, m->in_channels, stem, 7, 2, 3));
+	else
+		TRY(model_add_conv(m, "conv1", a, m->in_channels, stem, 3, 1, 1));
 	TRY(model_add_bn(m, "bn1", a, stem));
 	TRY(model_add_simple(m, NODE_RELU, a, -1));
+	if (imagenet)
+		TRY(model_add_simple(m, NODE_MAXPOOL3, a, -1));
 	int in_planes = stem;
 	for (int s = 0; s < n_stages; s++) {
 		for (int b = 0; b < blocks[s]; b++) {
 			char prefix[32];
 			snprintf(prefix, sizeof prefix, "layer%d.%d", s + 1, b);
 			int stride = (s > 0 && b == 0) ? 2 : 1;
-			TRY(model_add_basic_block(m, prefix, a, in_planes, widths[s], stride));
+			TRY(add_block(m, prefix, imagenet ? "downsample" : "shortcut", a,
+				      in_planes, widths[s], stride));
 			in_planes = widths[s];
 		}
 	}

@@ -128,6 +128,10 @@ enum isif_rc model_infer_shapes(struct isif_model *m, int H, int W, struct isif_
 			P = in->H / 2;
 			Q = in->W / 2;
 			break;
+		case NODE_MAXPOOL3:
+			P = isif_conv_out(in->H, 3, 2, 1);
+			Q = isif_conv_out(in->W, 3, 2, 1);
+			break;
 		case NODE_AVGPOOL:
 			P = Q = 1;
 			break;
@@ -413,7 +417,7 @@ static enum isif_rc plan_layout(struct isif_model *m, int max_n, int H, int W, i
 			z->saved += 2 * (size_t)n->C * (size_t)max_n + 3 * (size_t)n->C;
 		} else if (n->kind == NODE_L2NORM) {
 			z->saved += (size_t)max_n;
-		} else if (n->kind == NODE_MAXPOOL) {
+		} else if (n->kind == NODE_MAXPOOL || n->kind == NODE_MAXPOOL3) {
 			z->argmax += (size_t)max_n * n->C * n->P * n->Q;
 		}
 	}
@@ -475,7 +479,7 @@ enum isif_rc isif_model_plan(struct isif_model *m, int max_n, int H, int W, stru
 		} else if (n->kind == NODE_L2NORM) {
 			n->norm = s;
 			s += max_n;
-		} else if (n->kind == NODE_MAXPOOL) {
+		} else if (n->kind == NODE_MAXPOOL || n->kind == NODE_MAXPOOL3) {
 			n->argmax = am;
 			am += (size_t)max_n * n->C * n->P * n->Q;
 		}
@@ -582,7 +586,8 @@ int model_freeze_kinks(struct isif_model *m, int on)
 		struct node *n = &m->nodes[i];
 		free(n->frozen);
 		n->frozen = NULL;
-		if (!on || !m->last_n || (n->kind != NODE_RELU && n->kind != NODE_MAXPOOL))
+		if (!on || !m->last_n ||
+		    (n->kind != NODE_RELU && n->kind != NODE_MAXPOOL && n->kind != NODE_MAXPOOL3))
 			continue;
 		size_t len = (size_t)m->last_n * n->K * n->P * n->Q;
 		n->frozen = malloc(len);
@@ -642,6 +647,12 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 			frozen_maxpool(y, x, n, N);
 		else
 			maxpool2_forward_ex(y, n->argmax, x, N, n->C, n->H, n->W, m->team);
+		break;
+	case NODE_MAXPOOL3:
+		if (n->frozen)
+			maxpool3s2_frozen(y, n->argmax, x, n->frozen, N, n->C, n->H, n->W);
+		else
+			maxpool3s2_forward_ex(y, n->argmax, x, N, n->C, n->H, n->W, m->team);
 		break;
 	case NODE_AVGPOOL:
 		isif_avgpool_forward(y, x, N, n->C, n->H * n->W);
@@ -780,6 +791,10 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 	case NODE_MAXPOOL:
 		if (dx)
 			maxpool2_backward_ex(dx, acc, dy, n->argmax, N, n->C, n->H, n->W, m->team);
+		break;
+	case NODE_MAXPOOL3:
+		if (dx)
+			maxpool3s2_backward_ex(dx, acc, dy, n->argmax, N, n->C, n->H, n->W, m->team);
 		break;
 	case NODE_AVGPOOL:
 		if (dx)

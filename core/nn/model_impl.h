@@ -25,6 +25,7 @@
 enum node_kind {
 	NODE_CONV, NODE_BN, NODE_RELU, NODE_MAXPOOL, NODE_AVGPOOL,
 	NODE_LINEAR, NODE_L2NORM, NODE_ADD,
+	NODE_MAXPOOL3,             /* 3×3, stride 2, padding 1 (pool3.c) */
 };
 
 struct node {
@@ -39,7 +40,7 @@ struct node {
 	int C, H, W, P, Q;
 	/* per-step saved state (planned) */
 	float *mean, *rstd;        /* bn: C·groups each */
-	uint8_t *argmax;           /* maxpool */
+	uint8_t *argmax;           /* maxpool, maxpool3 */
 	float *norm;               /* l2norm: per row */
 	uint8_t *frozen;           /* relu mask / maxpool winners held fixed (gradient checks) */
 	/* planned fusion */
@@ -156,7 +157,9 @@ void model_free_plan(struct isif_model *m, int all);
 
 /* Architecture builders: register nodes and tensors (no memory yet). */
 int model_build_convnet(struct isif_model *m);
+/* imagenet: torchvision's stem (7×7/2 conv, 3×3/2 max-pool) and `downsample`
+ * shortcut names instead of the CIFAR 3×3 stem and `shortcut`. */
 int model_build_resnet(struct isif_model *m, const int *widths, const int *blocks,
-		       int n_stages, int stem);
+		       int n_stages, int stem, int imagenet);
 
 #endif

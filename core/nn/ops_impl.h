@@ -88,6 +88,15 @@ void maxpool2_forward_ex(float *y, uint8_t *argmax, const float *x,
 void maxpool2_backward_ex(float *dx, int accumulate, const float *dy, const uint8_t *argmax,
 			  int N, int C, int H, int W, struct team *tm);
 
+/* The same for the 3×3/2 pad-1 max-pool (pool3.c); _frozen takes the
+ * given winners instead of each window's maximum (gradient checks). */
+void maxpool3s2_forward_ex(float *y, uint8_t *argmax, const float *x,
+			   int N, int C, int H, int W, struct team *tm);
+void maxpool3s2_backward_ex(float *dx, int accumulate, const float *dy, const uint8_t *argmax,
+			    int N, int C, int H, int W, struct team *tm);
+void maxpool3s2_frozen(float *y, uint8_t *argmax, const float *x, const uint8_t *winners,
+		       int N, int C, int H, int W);
+
 /* Backward ops that add their input gradient into dx when accumulate
  * (isif_avgpool_backward, isif_linear_backward, isif_l2norm_backward). */
 void avgpool_backward_ex(float *dx, int accumulate, const float *dy, int N, int C, int HW);

@@ -43,12 +43,18 @@ void isif_sgd_free(struct isif_sgd *opt)
 void isif_sgd_step(struct isif_sgd *opt, float *params, const float *grads,
 		   float lr)
 {
+	isif_sgd_step_from(opt, params, grads, lr, 0);
+}
+
+void isif_sgd_step_from(struct isif_sgd *opt, float *params, const float *grads,
+			float lr, size_t from)
+{
 	const float mu = opt->momentum, wd = opt->weight_decay;
 	const float keep = 1.0f - opt->dampening;
 	const bool use_buf = mu != 0.0f && opt->buf;
 	const bool first = !opt->has_buf;
 
-	for (size_t i = 0; i < opt->n; i++) {
+	for (size_t i = from; i < opt->n; i++) {
 		float g = grads[i];
 		if (wd != 0.0f)
 			g += wd * params[i];

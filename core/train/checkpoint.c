@@ -54,9 +54,10 @@ static bool ck_same_shape(const struct ck_want *w, const struct isif_tensor *t)
 }
 
 /* Checks f against the wanted tensors (ISIF_ESHAPE naming the first mismatch),
- * then copies every wanted tensor's data to its dst. */
+ * then copies every wanted tensor's data to its dst. A file tensor nobody
+ * wants is an error unless skip(name) says to ignore it (skip may be NULL). */
 static enum isif_rc ck_match_and_copy(const struct isif_st_file *f, const struct ck_want *want,
-			     size_t n, struct isif_error *err)
+			     size_t n, bool (*skip)(const char *), struct isif_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct isif_tensor *t = isif_st_find(f, want[i].name);
@@ -78,7 +79,7 @@ static enum isif_rc ck_match_and_copy(const struct isif_st_file *f, const struct
 		bool known = false;
 		for (size_t i = 0; i < n && !known; i++)
 			known = strcmp(f->tensors[j].name, want[i].name) == 0;
-		if (!known)
+		if (!known && !(skip && skip(f->tensors[j].name)))
 			return isif_fail(err, ISIF_ESHAPE, "unexpected tensor %.150s",
 					 f->tensors[j].name);
 	}
@@ -141,11 +142,41 @@ enum isif_rc isif_checkpoint_load(struct isif_model *m, const char *path,
 		const struct isif_model_tensor *mt = isif_model_tensor(m, i);
 		want[i] = (struct ck_want){ mt->name, mt->dtype, mt->ndim, mt->shape, mt->data };
 	}
-	rc = ck_match_and_copy(&f, want, n, err);
+	rc = ck_match_and_copy(&f, want, n, NULL, err);
 	if (rc == ISIF_OK && meta) {
 		*meta = f.meta;  /* hand the metadata over instead of copying it */
 		memset(&f.meta, 0, sizeof f.meta);
 	}
+	free(want);
+	isif_st_file_free(&f);
+	return rc;
+}
+
+bool isif_checkpoint_is_head(const char *name)
+{
+	return strncmp(name, "linear.", 7) == 0 || strncmp(name, "fc.", 3) == 0;
+}
+
+enum isif_rc isif_checkpoint_init_backbone(struct isif_model *m, const char *path,
+					   struct isif_error *err)
+{
+	struct isif_st_file f;
+	int rc = isif_st_read(path, &f, err);
+	if (rc)
+		return rc;
+	size_t n = isif_model_num_tensors(m), k = 0;
+	struct ck_want *want = calloc(n ? n : 1, sizeof *want);
+	if (!want) {
+		isif_st_file_free(&f);
+		return isif_fail(err, ISIF_ENOMEM, "checkpoint: out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct isif_model_tensor *mt = isif_model_tensor(m, i);
+		if (!isif_checkpoint_is_head(mt->name))
+			want[k++] = (struct ck_want){ mt->name, mt->dtype, mt->ndim, mt->shape,
+						      mt->data };
+	}
+	rc = ck_match_and_copy(&f, want, k, isif_checkpoint_is_head, err);
 	free(want);
 	isif_st_file_free(&f);
 	return rc;
@@ -169,23 +200,25 @@ static json_t *ck_floats(const float *v, int n)
  * What `isif embed --dataset` and the daemon's image queries do to an image
  * (index_preprocess): resize the uint8 image to the model's size like
  * torchvision's tensor resize, convert channels, scale to 0..1, normalise
- * with the train split's mean/std. No crop at evaluation.
+ * with the train split's mean/std; the centre crop×crop after the resize
+ * for a job trained on random crops (augment.random_crop), else no crop.
  */
-static json_t *ck_preprocessing(const struct isif_dataset *ds)
+static json_t *ck_preprocessing(const struct isif_dataset *ds, int crop)
 {
 	const struct isif_split *s = &ds->train;
 	int c = s->c < 1 ? 1 : s->c > 3 ? 3 : s->c;
 	return json_pack("{s:i, s:i, s:i, s:s, s:s, s:o, s:o, "
-			 "s:{s:[i,i], s:s, s:b, s:b, s:s}, s:n, s:s, s:s}",
+			 "s:{s:[i,i], s:s, s:b, s:b, s:s}, s:o, s:s, s:s}",
 			 "channels", s->c, "height", s->h, "width", s->w,
 			 "layout", "CHW", "input_range", "0-1 after /255",
 			 "mean", ck_floats(ds->mean, c), "std", ck_floats(ds->std, c),
 			 "resize", "size", s->h, s->w, "interpolation", "bilinear",
 			 "antialias", 0, "align_corners", 0, "rounding", "half to even, to uint8",
-			 "crop",
+			 "crop", crop > 0 ? json_pack("{s:[i,i]}", "center", crop, crop) : json_null(),
 			 "convert", "1 to 3 channels: replicate; 3 to 1: ITU-R 601 luma, "
 			 "(19595 R + 38470 G + 7471 B + 32768) >> 16",
-			 "order", "resize, convert, /255, (x - mean) / std");
+			 "order", crop > 0 ? "resize, convert, centre crop, /255, (x - mean) / std"
+					   : "resize, convert, /255, (x - mean) / std");
 }
 
 /* ds's class names as a JSON array; NULL when it has none or one is not UTF-8
@@ -211,9 +244,10 @@ static int ck_meta_json(struct isif_st_meta *meta, const char *key, json_t *v)
 	return rc;
 }
 
-int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_dataset *ds)
+int isif_checkpoint_dataset_meta(struct isif_st_meta *meta, const struct isif_dataset *ds,
+				 int crop)
 {
-	int rc = ck_meta_json(meta, "preprocessing", ck_preprocessing(ds));
+	int rc = ck_meta_json(meta, "preprocessing", ck_preprocessing(ds, crop));
 	json_t *classes = rc == ISIF_OK ? ck_classes(ds) : NULL;
 	if (classes)
 		rc = ck_meta_json(meta, "classes", classes);
@@ -380,7 +414,7 @@ enum isif_rc isif_optim_load(struct isif_sgd *opt, const struct isif_model *m,
 		rc = ck_momentum_wants(m, opt->buf, want, names, &n, err);
 	/* Without a buffer the file must hold no tensor: n = 0 wants. */
 	if (rc == ISIF_OK)
-		rc = ck_match_and_copy(&f, want, n, err);
+		rc = ck_match_and_copy(&f, want, n, NULL, err);
 	if (rc == ISIF_OK) {
 		if (!has_buf && opt->buf)
 			memset(opt->buf, 0, opt->n * sizeof *opt->buf);

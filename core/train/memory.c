@@ -51,8 +51,10 @@ enum isif_rc isif_train_memory_estimate(const struct isif_job_spec *sp,
 	memset(out, 0, sizeof *out);
 	int team = isif_train_threads(sp, threads), B = 2 * sp->batch_size;
 	struct isif_model_memory plan;
-	enum isif_rc rc = isif_model_memory(sp->model, shape->c, sp->embedding_dim, B, shape->h,
-					    shape->w, team, &plan, err);
+	int ih, iw;
+	isif_spec_input_size(sp, shape->h, shape->w, &ih, &iw);
+	enum isif_rc rc = isif_model_memory(sp->model, shape->c, sp->embedding_dim, B, ih, iw,
+					    team, &plan, err);
 	if (rc)
 		return rc;
 	/* Evaluation forwards batches of 256 rows; below that the model
@@ -67,7 +69,7 @@ enum isif_rc isif_train_memory_estimate(const struct isif_job_spec *sp,
 		    (int64_t)sizeof(float);
 	struct isif_augment aug;
 	const float none[3] = {0, 0, 0};   /* mean and std do not change sizes */
-	isif_spec_augment(sp, shape->h, shape->w, none, none, &aug);
+	isif_spec_augment(sp, ih, iw, none, none, &aug);
 	out->loader = (int64_t)loader_memory(shape->c, shape->h, shape->w, sp->batch_size, &aug,
 					     isif_train_loader_threads(team));
 	int64_t images = shape->n_train + shape->n_test;

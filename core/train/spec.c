@@ -140,6 +140,8 @@ static enum isif_rc check_lr_schedule(struct isif_job_spec *s, json_t *v, const 
 			     const struct field *f, struct isif_error *err);
 static enum isif_rc f_classes(struct isif_job_spec *s, json_t *v, const char *path,
 		     const struct field *f, struct isif_error *err);
+static enum isif_rc f_init_checkpoint(struct isif_job_spec *s, json_t *v, const char *path,
+			     const struct field *f, struct isif_error *err);
 static void w_milestones(struct isif_strbuf *b, const struct isif_job_spec *s);
 static void w_factors(struct isif_strbuf *b, const struct isif_job_spec *s);
 static void w_classes(struct isif_strbuf *b, const struct isif_job_spec *s);
@@ -175,8 +177,19 @@ static const struct field fields[] = {
 	INT("threads", "threads", threads, 0, 0, 256,
 	    "compute threads, at most the budget: isifd's --cores / --workers, isif train's "
 	    "online cores (0: all of the budget)"),
+	OBJECT("init", NULL, 0, NULL, NULL, NULL,
+	       "start from pretrained weights instead of the seed's initialisation"),
+	NAME("init.checkpoint", "init", init_checkpoint, "", NULL, f_init_checkpoint,
+	     "safetensors checkpoint whose backbone (all but linear.*) initialises the "
+	     "model: isifd: a name from POST /checkpoints; isif train: a path (\"\": none)"),
+	INT("init.freeze_epochs", "freeze-epochs", freeze_epochs, 0, 0, 10000,
+	    "train only the embedding layer (linear.*) for the first N epochs"),
 	OBJECT("augment", NULL, 0, NULL, NULL, NULL, "how the two views of each image are made"),
 	BOOL("augment.crop", "no-crop", crop, true, "RandomResizedCrop (false: none)"),
+	INT("augment.random_crop", "random-crop", random_crop, 0, 0, 4096,
+	    "train on random N×N crops of the stored images instead of RandomResizedCrop "
+	    "(the paper's 256→227: a folder dataset of image_size 256 and 227); evaluation "
+	    "uses the centre crop (0: off)"),
 	PAIR("augment.crop_scale", "crop-scale", crop_scale, 0.2, 1.0, 0, 1, LO_OPEN, f_crop_scale,
 	     "RandomResizedCrop's range of the area kept"),
 	FLT("augment.hflip", "hflip", hflip, 0.5, 0, 1, "horizontal flip probability"),
@@ -427,6 +440,17 @@ static enum isif_rc f_dataset(struct isif_job_spec *s, json_t *v, const char *pa
 		     const struct field *f, struct isif_error *err)
 {
 	return parse_name(s->dataset, v, path, err);
+}
+
+/* "" (the default) is allowed: no initial checkpoint. */
+static enum isif_rc f_init_checkpoint(struct isif_job_spec *s, json_t *v, const char *path,
+			     const struct field *f, struct isif_error *err)
+{
+	if (json_is_string(v) && json_string_length(v) == 0) {
+		s->init_checkpoint[0] = 0;
+		return ISIF_OK;
+	}
+	return parse_name(s->init_checkpoint, v, path, err);
 }
 
 static enum isif_rc f_model(struct isif_job_spec *s, json_t *v, const char *path,
@@ -848,6 +872,9 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 	if (shape->h < 16 || shape->w < 16)
 		return isif_fail(err, ISIF_EINVAL, "dataset: the images of %s are %dx%d, below "
 				 "the 16x16 the models need", what, shape->h, shape->w);
+	if (s->random_crop > shape->h || s->random_crop > shape->w)
+		return isif_fail(err, ISIF_EINVAL, "augment.random_crop: %d is larger than the "
+				 "%dx%d images of %s", s->random_crop, shape->h, shape->w, what);
 	if (s->class_split != ISIF_SPLIT_NONE && s->n_train_classes == 0) {
 		/* not resolved yet: the rule needs classes to halve (when the
 		 * count is known; the trainer resolves it against the loaded data) */
@@ -951,8 +978,15 @@ void isif_spec_augment(const struct isif_job_spec *s, int out_h, int out_w,
 	a->jitter_p = s->jitter_p;
 	a->out_h = out_h;
 	a->out_w = out_w;
+	a->fit = s->random_crop > 0 ? ISIF_FIT_RANDOM_CROP : ISIF_FIT_RESIZE;
 	for (int c = 0; c < 3; c++) {
 		a->mean[c] = mean[c];
 		a->std[c] = std[c];
 	}
+}
+
+void isif_spec_input_size(const struct isif_job_spec *s, int h, int w, int *in_h, int *in_w)
+{
+	*in_h = s->random_crop > 0 ? s->random_crop : h;
+	*in_w = s->random_crop > 0 ? s->random_crop : w;
 }

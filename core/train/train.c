@@ -168,7 +168,9 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 	rc = isif_model_set_threads(t->model, t->threads, err);
 	if (rc)
 		goto fail;
-	rc = isif_model_plan(t->model, B, ds->train.h, ds->train.w, err);
+	int ih, iw;
+	isif_spec_input_size(spec, ds->train.h, ds->train.w, &ih, &iw);
+	rc = isif_model_plan(t->model, B, ih, iw, err);
 	if (rc)
 		goto fail;
 	rc = isif_sgd_init(&t->opt, isif_model_num_params(t->model), (float)spec->momentum,
@@ -188,7 +190,7 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 		goto fail;
 	}
 	struct isif_augment aug;
-	isif_spec_augment(spec, ds->train.h, ds->train.w, ds->mean, ds->std, &aug);
+	isif_spec_augment(spec, ih, iw, ds->mean, ds->std, &aug);
 	rc = loader_create(&t->loader, &ds->train, m, &aug, spec->seed,
 			   isif_train_loader_threads(t->threads));
 	if (rc) {
@@ -218,6 +220,28 @@ void isif_trainer_free(struct isif_trainer *t)
 }
 
 int isif_trainer_epoch(const struct isif_trainer *t) { return t->epochs_done; }
+
+const struct isif_model *isif_trainer_model(const struct isif_trainer *t) { return t->model; }
+
+enum isif_rc isif_trainer_init(struct isif_trainer *t, const char *path, struct isif_error *err)
+{
+	struct isif_error e = {0};
+	enum isif_rc rc = isif_checkpoint_init_backbone(t->model, path, &e);
+	if (rc)
+		return isif_fail(err, rc, "init.checkpoint: %s", e.msg);
+	return ISIF_OK;
+}
+
+/* Where SGD starts in the parameter block during this epoch: past the
+ * backbone (at the embedding layer, registered last) while init.freeze_epochs
+ * holds it, else 0. */
+static size_t first_trained(const struct isif_trainer *t, int epoch)
+{
+	if (epoch >= t->spec.freeze_epochs)
+		return 0;
+	const struct isif_model_tensor *w = isif_model_find(t->model, "linear.weight");
+	return (size_t)((const float *)w->data - isif_model_params(t->model));
+}
 
 int isif_trainer_threads(const struct isif_trainer *t)
 {
@@ -276,7 +300,7 @@ static enum isif_rc save_checkpoint(struct isif_trainer *t, int step, double los
 	bad = bad || isif_st_meta_set(&meta, "epoch", text) ||
 	      isif_st_meta_set(&meta, "optim", optim_name) ||
 	      isif_st_meta_set(&meta, "spec", spec_json) ||
-	      isif_checkpoint_dataset_meta(&meta, t->ds);
+	      isif_checkpoint_dataset_meta(&meta, t->ds, t->spec.random_crop);
 	if (step > 0) {
 		snprintf(text, sizeof text, "%d", step);
 		bad = bad || isif_st_meta_set(&meta, "step", text) ||
@@ -434,8 +458,9 @@ static enum isif_rc embed_reported(struct eval_report *r, const struct isif_spli
 	int D = r->t->spec.embedding_dim;
 	for (int64_t at = 0; at < n; at += EMBED_BLOCK) {
 		int64_t count = n - at < EMBED_BLOCK ? n - at : EMBED_BLOCK;
-		enum isif_rc rc = embed_indices(r->t->model, s, idx + at, count, ds->mean, ds->std,
-						256, out + at * D, err);
+		enum isif_rc rc = embed_indices(r->t->model, s, idx + at, count,
+						r->t->spec.random_crop, ds->mean, ds->std, 256,
+						out + at * D, err);
 		if (rc)
 			return rc;
 		r->done += count;
@@ -561,7 +586,9 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 		const float *x = loader_next(t->loader, b, &waited);
 		waited_total += waited;
 		const float *emb;
-		rc = isif_model_forward(t->model, x, B, s->h, s->w, true, sp->bn_groups, &emb, err);
+		int ih, iw;
+		isif_spec_input_size(sp, s->h, s->w, &ih, &iw);
+		rc = isif_model_forward(t->model, x, B, ih, iw, true, sp->bn_groups, &emb, err);
 		if (rc) {
 			loader_release(t->loader, b);
 			break;
@@ -579,8 +606,8 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 			break;
 		}
 		lr = isif_lr_at(&t->sched, epoch + (double)b / t->n_batches);
-		isif_sgd_step(&t->opt, isif_model_params(t->model), isif_model_grads(t->model),
-			      (float)lr);
+		isif_sgd_step_from(&t->opt, isif_model_params(t->model), isif_model_grads(t->model),
+				   (float)lr, first_trained(t, epoch));
 		loss_sum += loss;
 		if (cb && cb->on_progress) {
 			double now = isif_now_s();

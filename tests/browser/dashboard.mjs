@@ -282,12 +282,15 @@ await step('dashboard_banner_clears_after_outage', async () => {
 });
 
 /* ---- an error next to a field moves nothing else ----------------------------- */
-/* Where every label, input, select, legend and button of the form is. */
+/* Where every label, input, select, legend and button of the form is,
+ * relative to the form (a click or a focus may scroll the page; that moves
+ * nothing inside the form). */
 async function formBoxes(p) {
 	return p.$$eval('#submit-form :is(label, input, select, legend, button, fieldset)', (ns) => ns.map((n) => {
 		const b = n.getBoundingClientRect();
+		const f = document.getElementById('submit-form').getBoundingClientRect();
 		return `${n.id || n.tagName + ':' + n.textContent.trim().slice(0, 14)} ` +
-			`${b.x.toFixed(1)},${b.y.toFixed(1)} ${b.width.toFixed(1)}×${b.height.toFixed(1)}`;
+			`${(b.x - f.x).toFixed(1)},${(b.y - f.y).toFixed(1)} ${b.width.toFixed(1)}×${b.height.toFixed(1)}`;
 	}));
 }
 

@@ -134,6 +134,25 @@ def fashion():
     return path, emb, images[:, :, :, None]
 
 
+def random_crop():
+    """A job trained on random 24x24 crops: its checkpoint records the centre
+    crop, and isif embed and isif_torch both apply it."""
+    out = os.path.join(TMP, "rc")
+    isif("train", "--dataset", "fashion-mnist", "--model", "convnet", "--train-subset", 64,
+         "--batch-size", 32, "--epochs", 1, "--eval-every", 0, "--threads", 2, "--quiet",
+         "--random-crop", 24, "--out", out)
+    path = os.path.join(out, "checkpoint-latest.safetensors")
+    ck = isif_torch.load(path)
+    check("torch_random_crop_preprocessing", ck.preprocessing["crop"] == {"center": [24, 24]},
+          ck.preprocessing["crop"])
+    emb = os.path.join(TMP, "rc-emb.npy")
+    isif("embed", "--checkpoint", path, "--dataset", "fashion-mnist", "--split", "test",
+         "--out", emb)
+    images = idx_images("t10k-images-idx3-ubyte.gz", 100)
+    err = max_err(np.load(emb)[:100], ck.embed(images[:, :, :, None]).numpy())
+    check("torch_random_crop_embed_matches_isif_embed", err <= TOL, "max abs error %.3g" % err)
+
+
 def folder():
     root, out = os.path.join(TMP, "folder"), os.path.join(TMP, "folder-run")
     images = make_folder(root)
@@ -236,6 +255,7 @@ def refusals(path):
 
 torch.set_num_threads(2)
 fm_path, fm_emb, fm_images = fashion()
+random_crop()
 folder_path, folder_emb, folder_root, folder_images = folder()
 roundtrip(fm_path, fm_emb, "fashion-mnist", "fashion", fm_images)
 roundtrip(folder_path, folder_emb, folder_root, "folder", folder_images)

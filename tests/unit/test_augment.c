@@ -620,3 +620,77 @@ TEST(augment_jitter_probability)
 	/* Binomial(400, 0.3): mean 120, sd 9.2; ±50 is > 5 sd. */
 	CHECK(applied > 70 && applied < 170);
 }
+
+/* ---- the paper's second setting: random crop of a stored image, centre
+ * crop at evaluation (augment.random_crop) ------------------------------- */
+
+/* Whether out (c×oh×ow, 0..1 scale, unnormalised) is src's window at (top, left). */
+static int is_window(const float *out, const uint8_t *src, int c, int h, int w, int oh, int ow,
+		     int top, int left)
+{
+	for (int k = 0; k < c; k++)
+		for (int y = 0; y < oh; y++)
+			for (int x = 0; x < ow; x++)
+				if (out[((size_t)k * oh + y) * ow + x] !=
+				    src[((size_t)k * h + top + y) * w + left + x] / 255.0f)
+					return 0;
+	return 1;
+}
+
+TEST(augment_center_crop_exact)
+{
+	/* torchvision CenterCrop: top = round((h − oh) / 2), half to even:
+	 * (25 − 20) / 2 = 2.5 → 2, (30 − 23) / 2 = 3.5 → 4, 256 → 227: 14.5 → 14 */
+	enum { C = 3, H = 25, W = 30, OH = 20, OW = 23 };
+	uint8_t src[C * H * W];
+	float out[C * OH * OW];
+	fill_random_u8(src, sizeof src, 31, 0, 255);
+	struct isif_augment a;
+	isif_augment_center(&a, OH, OW, zero3, one3);
+	struct isif_rng r, r0;
+	isif_rng_seed(&r, 1, 2);
+	r0 = r;
+	isif_augment_apply(out, src, C, H, W, &a, &r, NULL);
+	CHECK(is_window(out, src, C, H, W, OH, OW, 2, 4));
+	CHECK(memcmp(&r, &r0, sizeof r) == 0); /* nothing random drawn */
+	/* 256 → 227 on one channel: the window at (14, 14) */
+	uint8_t *big = malloc(256 * 256);
+	float *view = malloc(sizeof(float) * 227 * 227);
+	fill_random_u8(big, 256 * 256, 32, 0, 255);
+	isif_augment_center(&a, 227, 227, zero3, one3);
+	isif_augment_apply(view, big, 1, 256, 256, &a, &r, NULL);
+	CHECK(is_window(view, big, 1, 256, 256, 227, 227, 14, 14));
+	free(big);
+	free(view);
+}
+
+TEST(augment_random_crop_is_a_window_and_varies)
+{
+	enum { C = 3, H = 40, W = 36, O = 32 };
+	uint8_t src[C * H * W];
+	float out[C * O * O];
+	fill_random_u8(src, sizeof src, 33, 0, 255);
+	struct isif_augment a;
+	isif_augment_none(&a, O, O, zero3, one3);
+	a.fit = ISIF_FIT_RANDOM_CROP;
+	a.crop = true; /* ignored: the random crop replaces RandomResizedCrop */
+	struct isif_rng r;
+	isif_rng_seed(&r, 4, 5);
+	int seen[H - O + 1][W - O + 1];
+	memset(seen, 0, sizeof seen);
+	for (int t = 0; t < 200; t++) {
+		struct isif_rng before = r;
+		isif_augment_apply(out, src, C, H, W, &a, &r, NULL);
+		/* the window torchvision's RandomCrop.get_params draws: randint(top), randint(left) */
+		int top = (int)isif_rng_below(&before, H - O + 1);
+		int left = (int)isif_rng_below(&before, W - O + 1);
+		CHECK(memcmp(&before, &r, sizeof r) == 0);
+		CHECK_MSG(is_window(out, src, C, H, W, O, O, top, left), "try %d", t);
+		seen[top][left] = 1;
+	}
+	int distinct = 0;
+	for (int i = 0; i <= H - O; i++)
+		for (int j = 0; j <= W - O; j++)
+			distinct += seen[i][j];
+	CHECK_MSG(distinct > 30, "only %d of %d windows", distinct, (H - O + 1) * (W - O + 1));
+}

@@ -346,7 +346,7 @@ out:
 static json_t *ck_dataset_meta(const struct isif_dataset *ds, json_t **classes)
 {
 	struct isif_st_meta meta = { 0 };
-	CHECK(isif_checkpoint_dataset_meta(&meta, ds) == ISIF_OK);
+	CHECK(isif_checkpoint_dataset_meta(&meta, ds, 0) == ISIF_OK);
 	const char *p = isif_st_meta_get(&meta, "preprocessing");
 	const char *c = isif_st_meta_get(&meta, "classes");
 	json_t *pre = p ? json_loads(p, 0, NULL) : NULL;
@@ -436,7 +436,7 @@ TEST(ckpt_dataset_meta_roundtrip)
 	if (!m || !back)
 		goto out;
 	CHECK(isif_st_meta_set(&meta, "epoch", "1") == ISIF_OK);
-	CHECK(isif_checkpoint_dataset_meta(&meta, &ds) == ISIF_OK);
+	CHECK(isif_checkpoint_dataset_meta(&meta, &ds, 0) == ISIF_OK);
 	ck_path(path, sizeof path, "ckpt_preprocessing.safetensors");
 	CHECK_MSG(isif_checkpoint_save(m, path, &meta, &err) == ISIF_OK, "%s", err.msg);
 	CHECK_MSG(isif_checkpoint_load(back, path, &got, &err) == ISIF_OK, "%s", err.msg);

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_model.c — the three architectures: state_dict names,
+ * tests/unit/test_model.c — the four architectures: state_dict names,
  * order, shapes and counts as PyTorch has them; initialisation bounds;
  * forward invariants; BN modes and groups; and gradient checks of whole
  * models and of BasicBlocks with and without a projection shortcut.
@@ -279,6 +279,83 @@ TEST(model_gradcheck_basic_block_projection)
 	struct isif_model *m = block_model(4, 6, 2);
 	CHECK(isif_model_find(m, "block.shortcut.0.weight") != NULL);
 	check_model_grads(m, 4, 2, 16, 16, 1, 40);
+	isif_model_free(m);
+}
+
+/* torchvision's resnet18 state_dict (122 entries, 11,689,512 parameters of
+ * which fc holds 513,000) with fc replaced by the 512→128 `linear`:
+ * 11,689,512 − 513,000 + 65,664 = 11,242,176 parameters, 122 entries. */
+TEST(model_resnet18_imagenet_state_dict_matches_torchvision)
+{
+	struct isif_model *m = make("resnet18_imagenet", 3);
+	if (!m)
+		return;
+	CHECK_EQ(isif_model_num_tensors(m), 122);
+	CHECK_EQ(isif_model_num_params(m), 11242176);
+	CHECK(strcmp(isif_model_tensor(m, 0)->name, "conv1.weight") == 0);
+	CHECK(strcmp(isif_model_tensor(m, 6)->name, "layer1.0.conv1.weight") == 0);
+	CHECK(strcmp(isif_model_tensor(m, 120)->name, "linear.weight") == 0);
+	check_shape(m, "conv1.weight", 4, 64, 3, 7, 7);
+	check_shape(m, "layer2.0.downsample.0.weight", 4, 128, 64, 1, 1);
+	check_shape(m, "layer2.0.downsample.1.running_var", 1, 128, 0, 0, 0);
+	check_shape(m, "layer4.0.downsample.1.num_batches_tracked", 0, 0, 0, 0, 0);
+	check_shape(m, "linear.weight", 2, 128, 512, 0, 0);
+	CHECK(isif_model_find(m, "layer2.0.shortcut.0.weight") == NULL);
+	CHECK(isif_model_find(m, "layer1.0.downsample.0.weight") == NULL);
+	/* 224×224 → stem 112 → pool 56 → 56, 28, 14, 7; at 32×32 → 16, 8, ..., 1 */
+	struct isif_error err = {0};
+	CHECK_MSG(model_infer_shapes(m, 224, 224, &err) == ISIF_OK, "%s", err.msg);
+	CHECK_EQ(m->nodes[0].P, 112);
+	CHECK_EQ(m->nodes[3].kind, NODE_MAXPOOL3);
+	CHECK_EQ(m->nodes[3].P, 56);
+	/* torchvision resnet18: 1.814 GMACs per 224×224 image (fc 0.5 M of them) */
+	double macs = isif_model_flops_per_image(m, 224, 224);
+	CHECK_MSG(fabs(macs - 1.8136e9) < 0.01e9, "MACs %g", macs);
+	isif_model_free(m);
+}
+
+TEST(model_resnet18_imagenet_forward_small_input)
+{
+	struct isif_model *m = make("resnet18_imagenet", 3);
+	if (!m)
+		return;
+	enum { N = 2, H = 32, W = 40 };
+	float *x = malloc(sizeof(float) * N * 3 * H * W);
+	gc_fill_uniform(x, (size_t)N * 3 * H * W, -1, 1, 3);
+	const float *out;
+	struct isif_error err = {0};
+	CHECK_MSG(isif_model_forward(m, x, N, H, W, false, 1, &out, &err) == ISIF_OK, "%s", err.msg);
+	for (int n = 0; n < N; n++) {
+		double s = 0;
+		for (int j = 0; j < 128; j++)
+			s += (double)out[n * 128 + j] * out[n * 128 + j];
+		CHECK_MSG(fabs(s - 1) < 1e-5, "row %d norm² %g", n, s);
+	}
+	free(x);
+	isif_model_free(m);
+}
+
+/* The ImageNet stem on its own (7×7/2 conv, BN, ReLU, 3×3/2 max-pool) and a
+ * downsample block: the new shapes' gradients through the executor's fast
+ * paths. */
+TEST(model_gradcheck_imagenet_stem)
+{
+	struct isif_model *m = calloc(1, sizeof *m);
+	snprintf(m->name, sizeof m->name, "stem");
+	m->in_channels = 3;
+	m->embed_dim = 8;
+	m->n_acts = 1;
+	int a = model_add_conv(m, "conv1", 0, 3, 4, 7, 2, 3);
+	a = model_add_bn(m, "bn1", a, 4);
+	a = model_add_simple(m, NODE_RELU, a, -1);
+	a = model_add_simple(m, NODE_MAXPOOL3, a, -1);
+	a = model_add_basic_block(m, "layer2.0", a, 4, 6, 2);
+	a = model_add_simple(m, NODE_AVGPOOL, a, -1);
+	a = model_add_linear(m, "linear", a, 6, 8);
+	a = model_add_simple(m, NODE_L2NORM, a, -1);
+	CHECK(a > 0);
+	CHECK(model_finish(m, 5) == 0);
+	check_model_grads(m, 4, 3, 18, 22, 1, 40);
 	isif_model_free(m);
 }
 

@@ -81,8 +81,9 @@ TEST(spec_default_json_text)
 		"\"batch_size\": 128, \"lr\": 0.03, \"momentum\": 0.9, \"weight_decay\": 0.0005, "
 		"\"nesterov\": false, \"lr_schedule\": {\"type\": \"step\", \"milestones\": [], "
 		"\"factors\": [], \"warmup_epochs\": 0.0, \"min_lr\": 0.0}, \"temperature\": 0.1, "
-		"\"embedding_dim\": 128, \"seed\": 1, \"threads\": 0, \"augment\": {\"crop\": true, "
-		"\"crop_scale\": [0.2, 1.0], \"hflip\": 0.5, \"grayscale\": 0.2, \"color_jitter\": "
+		"\"embedding_dim\": 128, \"seed\": 1, \"threads\": 0, "
+		"\"init\": {\"checkpoint\": \"\", \"freeze_epochs\": 0}, \"augment\": {\"crop\": true, "
+		"\"random_crop\": 0, \"crop_scale\": [0.2, 1.0], \"hflip\": 0.5, \"grayscale\": 0.2, \"color_jitter\": "
 		"{\"brightness\": 0.4, \"contrast\": 0.4, \"saturation\": 0.4, \"hue\": 0.4, \"p\": 1.0}}, "
 		"\"gradient\": \"reference\", \"bn_groups\": 1, \"eval\": {\"knn_k\": 200, "
 		"\"knn_temperature\": 0.1, \"every\": 1}, \"train_subset\": 0, \"classes\": null}";
@@ -322,11 +323,12 @@ TEST(spec_accepts_every_model_name)
 		CHECK_MSG(isif_spec_parse(&s, json, false, &err) == ISIF_OK, "%s: %s", json, err.msg);
 		CHECK(strcmp(s.model, isif_model_names[i]) == 0);
 	}
-	CHECK_EQ(n, 3); /* DESIGN "Models": resnet18, resnet20, convnet */
+	CHECK_EQ(n, 4); /* DESIGN "Models": resnet18, resnet20, convnet, resnet18_imagenet */
 	struct isif_job_spec s;
 	struct isif_error err = {0};
 	isif_spec_default(&s);
 	CHECK_EQ(isif_spec_parse(&s, "{\"model\": \"resnet50\"}", false, &err), ISIF_EINVAL);
-	CHECK_MSG(strcmp(err.msg, "model: unknown model (one of resnet18, resnet20, convnet)") == 0,
+	CHECK_MSG(strcmp(err.msg, "model: unknown model (one of resnet18, resnet20, convnet, "
+			  "resnet18_imagenet)") == 0,
 		  "%s", err.msg);
 }

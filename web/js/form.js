@@ -11,6 +11,7 @@
  * README's first job), and the line beside the submit button estimates how
  * long the run in the form will take before it is submitted.
  */
+import * as api from './api.js';
 import * as store from './store.js';
 import { el, estimateRunSeconds, roughDuration } from './util.js';
 
@@ -56,6 +57,10 @@ export function buildSpec() {
 		grayscale: f.grayscale.checked ? 0.2 : 0,
 		color_jitter: { p: f.color_jitter.checked ? 1.0 : 0 },
 	};
+	numberField(spec, f.random_crop, (s, v) => { s.augment.random_crop = v; });
+	/* Pretrained weights (DESIGN.md "Starting from pretrained weights"). */
+	spec.init = { checkpoint: f.init_checkpoint.value };
+	numberField(spec, f.freeze_epochs, (s, v) => { s.init.freeze_epochs = v; });
 	return spec;
 }
 
@@ -229,6 +234,22 @@ function fillDatasets() {
 		select.value = keep;
 }
 
+/* The uploaded starting checkpoints (GET /checkpoints) as choices. */
+async function fillCheckpoints() {
+	const select = form.elements.init_checkpoint;
+	let list = [];
+	try {
+		list = (await api.get('/checkpoints')).checkpoints || [];
+	} catch {
+		return; /* an older daemon, or no token yet: only "its seed" */
+	}
+	const keep = select.value;
+	select.replaceChildren(select.options[0],
+		...list.map((c) => el('option', { value: c.name, text: c.name })));
+	if (list.some((c) => c.name === keep))
+		select.value = keep;
+}
+
 export function init() {
 	form = document.getElementById('submit-form');
 	formError = document.getElementById('form-error');
@@ -246,4 +267,5 @@ export function init() {
 			showEstimate();
 	});
 	showEstimate();
+	fillCheckpoints();
 }

@@ -14,7 +14,16 @@
 
 #include "isif/base/rng.h"
 
+/* How the source becomes out_h×out_w before the colour ops. */
+enum isif_fit {
+	ISIF_FIT_RESIZE = 0,    /* RandomResizedCrop when crop, else a plain resize */
+	ISIF_FIT_RANDOM_CROP,   /* torchvision RandomCrop(out): an out_h×out_w window
+				 * at randint(0, h−out_h+1), randint(0, w−out_w+1) */
+	ISIF_FIT_CENTER_CROP,   /* CenterCrop(out): top round((h−out_h)/2), half to even */
+};
+
 struct isif_augment {
+	enum isif_fit fit;      /* default ISIF_FIT_RESIZE; the crops need h ≥ out_h, w ≥ out_w */
 	bool crop;              /* RandomResizedCrop to out_h×out_w (else plain resize if sizes differ) */
 	float crop_scale[2];    /* default 0.2, 1.0 */
 	float crop_ratio[2];    /* default 3/4, 4/3 */
@@ -33,6 +42,11 @@ void isif_augment_default(struct isif_augment *a, int out_h, int out_w,
 /* No augmentation at all: resize if needed, scale to 0..1, normalise (evaluation). */
 void isif_augment_none(struct isif_augment *a, int out_h, int out_w,
 		       const float mean[3], const float std[3]);
+
+/* Evaluation of a job trained on random crops: the centre out_h×out_w
+ * crop, scaled to 0..1 and normalised, nothing random. */
+void isif_augment_center(struct isif_augment *a, int out_h, int out_w,
+			 const float mean[3], const float std[3]);
 
 /* Scratch floats isif_augment_apply needs for a c×h×w source. */
 size_t isif_augment_workspace(const struct isif_augment *a, int c, int h, int w);

@@ -9,8 +9,9 @@
 #include "isif/nn/model.h"
 
 /* Embeds n images of a split (eval preprocessing, BN eval mode) into
- * out[n, embed_dim], in batches of batch. */
-enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s,
+ * out[n, embed_dim], in batches of batch; crop > 0: each image's centre
+ * crop×crop (a checkpoint trained with augment.random_crop), 0: all of it. */
+enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s, int crop,
 		     const float mean[3], const float std[3], int batch,
 		     float *out, struct isif_error *err);
 

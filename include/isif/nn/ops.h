@@ -80,6 +80,15 @@ void isif_maxpool2_forward(float *y, uint8_t *argmax, const float *x,
 void isif_maxpool2_backward(float *dx, const float *dy, const uint8_t *argmax,
 			    int N, int C, int H, int W);
 
+/* 3×3 max-pool, stride 2, padding 1 (the ImageNet ResNet stem's):
+ * y[N,C,P,Q] with P = (H−1)/2+1; argmax[] records each winner's offset 0..8. */
+void isif_maxpool3s2_forward(float *y, uint8_t *argmax, const float *x,
+			     int N, int C, int H, int W);
+
+/* dx[N,C,H,W] overwritten: dy routed to each window's winner, 0 elsewhere. */
+void isif_maxpool3s2_backward(float *dx, const float *dy, const uint8_t *argmax,
+			      int N, int C, int H, int W);
+
 /* Global average pool: y[N,C] = mean of x[N,C,HW]. */
 void isif_avgpool_forward(float *y, const float *x, int N, int C, int HW);
 

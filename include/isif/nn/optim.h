@@ -34,6 +34,11 @@ void isif_sgd_free(struct isif_sgd *opt);
 void isif_sgd_step(struct isif_sgd *opt, float *params, const float *grads,
 		   float lr);
 
+/* The same update of elements [from, n) only; the others, their momentum
+ * included, stay as they are (a frozen backbone: init.freeze_epochs). */
+void isif_sgd_step_from(struct isif_sgd *opt, float *params, const float *grads,
+			float lr, size_t from);
+
 enum isif_lr_type { ISIF_LR_CONSTANT = 0, ISIF_LR_STEP, ISIF_LR_COSINE };
 
 #define ISIF_LR_MAX_MILESTONES 16

@@ -47,9 +47,12 @@ struct isif_job_spec {
 	int embedding_dim;
 	uint64_t seed;
 	int threads;                        /* 0: the caller decides */
+	char init_checkpoint[ISIF_SPEC_NAME_LEN]; /* [init.checkpoint] "": none */
+	int freeze_epochs;                  /* [init.freeze_epochs] */
 	/* augment */
 	float crop_scale[2];
 	bool crop;
+	int random_crop;                    /* [augment.random_crop] 0: off */
 	float hflip, grayscale;
 	float brightness, contrast, saturation, hue, jitter_p; /* [augment.color_jitter.*] */
 	enum isif_gradient_mode gradient;
@@ -143,7 +146,12 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *spec,
 enum isif_rc isif_spec_resolve_classes(struct isif_job_spec *spec, int num_classes,
 				       char *const *names, struct isif_error *err);
 
-/* The spec's augmentation settings for out_h×out_w and a dataset's mean/std. */
+/* The model's input size for a dataset's h×w images: augment.random_crop's
+ * square when set (training views and the evaluation's centre crop), else h×w. */
+void isif_spec_input_size(const struct isif_job_spec *spec, int h, int w, int *in_h, int *in_w);
+
+/* The spec's augmentation settings for out_h×out_w (isif_spec_input_size)
+ * and a dataset's mean/std; augment.random_crop selects ISIF_FIT_RANDOM_CROP. */
 void isif_spec_augment(const struct isif_job_spec *spec, int out_h, int out_w,
 		       const float mean[3], const float std[3],
 		       struct isif_augment *aug);

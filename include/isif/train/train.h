@@ -111,6 +111,17 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_path,
 			struct isif_error *err);
 
+/* A fresh run's starting weights from a pretrained checkpoint (the spec's
+ * init.checkpoint, resolved to a path by the caller): the backbone's
+ * tensors are copied (isif_checkpoint_init_backbone's strict checks, its
+ * message prefixed with "init.checkpoint: "), the embedding layer keeps its
+ * seeded initialisation. Call before isif_trainer_run, never after resume
+ * (a resumed run's checkpoint already holds the trained backbone). */
+enum isif_rc isif_trainer_init(struct isif_trainer *t, const char *path, struct isif_error *err);
+
+/* The trainer's model (borrowed: valid until isif_trainer_free). */
+const struct isif_model *isif_trainer_model(const struct isif_trainer *t);
+
 /* Epochs completed so far (after resume: the checkpoint's epoch). */
 int isif_trainer_epoch(const struct isif_trainer *t);
 
