@@ -12,7 +12,7 @@
 #include "isif/train/train.h"
 
 /* Which epochs have the column. */
-enum presence { ALWAYS, WITH_KNN, UNSEEN };
+enum presence { ALWAYS, WITH_KNN, UNSEEN, WITH_PROBE };
 
 struct column {
 	const char *name;
@@ -31,6 +31,8 @@ static double c_r2(const struct isif_epoch_metrics *m) { return m->recall_at[1];
 static double c_r4(const struct isif_epoch_metrics *m) { return m->recall_at[2]; }
 static double c_r8(const struct isif_epoch_metrics *m) { return m->recall_at[3]; }
 static double c_nmi(const struct isif_epoch_metrics *m) { return m->nmi; }
+static double c_probe(const struct isif_epoch_metrics *m) { return m->probe_top1; }
+static double c_probe_bb(const struct isif_epoch_metrics *m) { return m->probe_backbone_top1; }
 static double c_wait(const struct isif_epoch_metrics *m) { return m->data_wait_frac; }
 
 /* After `epoch`, in this order. */
@@ -47,6 +49,8 @@ static const struct column columns[] = {
 	{"recall_at_8", UNSEEN, c_r8},
 	{"nmi", UNSEEN, c_nmi},
 	{"data_wait", ALWAYS, c_wait},
+	{"probe_top1", WITH_PROBE, c_probe},
+	{"probe_backbone_top1", WITH_PROBE, c_probe_bb},
 };
 #define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -64,7 +68,8 @@ void isif_metrics_csv_row(struct isif_strbuf *b, const struct isif_epoch_metrics
 	for (int i = 0; i < N_COLUMNS; i++) {
 		const struct column *c = &columns[i];
 		bool present = c->when == ALWAYS || (c->when == WITH_KNN && m->has_knn) ||
-			       (c->when == UNSEEN && m->unseen);
+			       (c->when == UNSEEN && m->unseen) ||
+			       (c->when == WITH_PROBE && m->has_probe);
 		double v = present ? c->value(m) : NAN;
 		if (isfinite(v))
 			isif_strbuf_printf(b, ",%.15g", v);

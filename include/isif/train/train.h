@@ -26,6 +26,10 @@ struct isif_epoch_metrics {
 	bool unseen;               /* unseen-category protocol */
 	double recall_at[4];       /* R@1, 2, 4, 8 */
 	double nmi;
+	bool has_probe;            /* the linear probe ran this epoch (eval.linear_probe) */
+	double probe_top1;         /* its test top-1 on the embedding (fraction) */
+	double probe_backbone_top1;/* on the pooled backbone features */
+	double probe_seconds;      /* wall time of both probes */
 	double lr;                 /* lr at the epoch's last step */
 	double seconds;            /* wall time of the epoch including evaluation */
 	double train_seconds;      /* training part only */
