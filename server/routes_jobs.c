@@ -171,6 +171,8 @@ static enum MHD_Result metrics_csv(struct request *rq, const struct metrics_row 
 			.knn_top1 = r->knn_top1, .knn_top5 = r->knn_top5, .unseen = r->unseen,
 			.nmi = r->nmi, .lr = r->lr, .seconds = r->seconds,
 			.images_per_sec = r->images_per_sec, .data_wait_frac = r->data_wait,
+			.has_probe = r->has_probe, .probe_top1 = r->probe_top1,
+			.probe_backbone_top1 = r->probe_backbone_top1,
 		};
 		memcpy(m.recall_at, r->recall_at, sizeof m.recall_at);
 		isif_metrics_csv_row(&b, &m);

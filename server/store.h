@@ -49,6 +49,8 @@ struct metrics_row {
 	double lr, seconds, images_per_sec;
 	int64_t images;        /* source images trained in the epoch */
 	double data_wait;      /* fraction of training time waiting for data; NAN: not recorded */
+	bool has_probe;        /* the linear probe ran (eval.linear_probe) */
+	double probe_top1, probe_backbone_top1; /* its test top-1: embedding, backbone */
 };
 
 /* What a worker needs to run a claimed job; strings owned (job_claim_free). */
