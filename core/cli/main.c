@@ -16,6 +16,7 @@ static const struct {
 	{ "step", "one ISIF training step on two given view batches", cmd_step },
 	{ "train", "train on a dataset, evaluating with kNN each epoch", cmd_train },
 	{ "knn", "kNN accuracy of a checkpoint (or of raw pixels)", cmd_knn },
+	{ "probe", "linear probe top-1 of a checkpoint's embedding and backbone features", cmd_probe },
 	{ "bench", "time training steps of a model", cmd_bench },
 	{ "spec-doc", "print docs/API.md's job-spec table (from the spec's field table)", cmd_spec_doc },
 };

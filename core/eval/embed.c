@@ -62,3 +62,10 @@ enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s,
 {
 	return embed_indices(m, s, NULL, s->n, mean, std, batch, out, NULL, err);
 }
+
+enum isif_rc isif_embed_split_features(struct isif_model *m, const struct isif_split *s,
+				       const float mean[3], const float std[3], int batch,
+				       float *out, float *feat, struct isif_error *err)
+{
+	return embed_indices(m, s, NULL, s->n, mean, std, batch, out, feat, err);
+}
