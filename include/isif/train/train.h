@@ -139,7 +139,7 @@ struct isif_memory_estimate {
 	int64_t model;        /* parameters, their gradients, BN statistics */
 	int64_t optimizer;    /* SGD momentum */
 	int64_t activations;  /* the model's plan: activations, their gradients, workspace */
-	int64_t loss;         /* the loss's workspace (B×B) and dL/d(embeddings) */
+	int64_t loss;         /* the loss's workspace (B×B), dL/d(embeddings), NPID's bank */
 	int64_t loader;       /* the loader threads' batch slots and scratch */
 	int64_t dataset;      /* both splits' pixels and labels, the trainer's index lists */
 	int64_t evaluation;   /* gallery and test embeddings, embedding batch, kNN scratch */
