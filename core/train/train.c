@@ -222,6 +222,8 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 		rc = isif_fail(err, rc, "cannot start the batch loader");
 		goto fail;
 	}
+	if (t->npid_on)
+		loader_set_views(t->loader, 1);
 	*out = t;
 	return ISIF_OK;
 fail:
@@ -713,7 +715,7 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 			loader_release(t->loader, b);
 			break;
 		}
-		/* NPID forwards the first view only (the loader's rows 0..m−1) */
+		/* NPID: the loader makes the first view only (rows 0..m−1) */
 		double loss = t->npid_on ? npid_step(t, epoch, b, emb)
 			: isif_loss_forward_backward(t->dout, emb, B, D, (float)sp->temperature,
 						     sp->gradient, t->loss_ws);

@@ -37,7 +37,12 @@ stop=(--dataset fashion-mnist --model convnet --method npid --train-subset 2048 
 "$ISIF" train "${stop[@]}" --epochs 2 --out "$T/stop-straight" > /dev/null 2>&1
 "$ISIF" train "${stop[@]}" --epochs 2 --out "$T/stopped" > "$T/stop1.log" 2>&1 &
 pid=$!
-sleep 1.5
+# stop inside epoch 2: once epoch 1's bank is on disk
+for ((i = 0; i < 1200; i++)); do
+	[ -e "$T/stopped/npid-000001.safetensors" ] && break
+	kill -0 $pid 2>/dev/null || break
+	sleep 0.05
+done
 kill -TERM $pid 2>/dev/null
 wait $pid
 echo "    $(grep -h stopped "$T/stop1.log" || echo 'finished before the signal')"
