@@ -2,7 +2,10 @@
  * core/train/train.c — the training loop of a job (isif/train/train.h): per epoch a
  * seeded shuffle, batches of m images × 2 views from the loader, one
  * forward of the 2m rows, the ISIF loss, backward, SGD at the scheduled lr;
- * then evaluation, an atomic checkpoint and the callbacks.
+ * then evaluation, an atomic checkpoint and the callbacks. With method npid
+ * a step is m images × 1 view, NPID's loss against the memory bank and the
+ * bank's update (nn/npid_impl.h); the bank is saved beside each checkpoint.
+ * eval.linear_probe adds the linear probe (isif/eval/probe.h) to evaluation.
  *
  * Resume is exact because everything random derives from (seed, epoch) and
  * the checkpoint holds weights, BN statistics, momentum buffers and the
