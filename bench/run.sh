@@ -16,7 +16,9 @@
 #     torchvision transforms, a DataLoader, the same loss and SGD; needs
 #     python3-torchvision too), one after the other, with the ratio of
 #     training images/s (ours/theirs), wall times and peak RSS;
-# then the tensor-by-tensor crosscheck against PyTorch.
+#   - the linear probe on 60000 × 512 features of 10 classes (bench/probe_bench);
+# then the tensor-by-tensor crosscheck against PyTorch, and NPID's loss and
+# memory bank against a PyTorch reference (bench/npid_crosscheck.py).
 # Environment: THREADS (default 2), ROUNDS (3), ITERS (3), M (128),
 # TORCH_WORKERS (1: DataLoader processes, beside THREADS compute threads, as
 # isif train --threads 2 runs 2 compute threads and 1 loader thread),
@@ -154,9 +156,15 @@ if [ "${SKIP_EPOCH:-0}" != 1 ]; then
 fi
 
 echo
+echo "== linear probe (L-BFGS, fixed budget) on synthetic features"
+"$BUILD/probe_bench" 60000 512 10 "$THREADS" "$ROUNDS"
+
+echo
 if [ $HAVE_TORCH = 1 ]; then
 	echo "== crosscheck against PyTorch"
 	$PY bench/torch_crosscheck.py "$BUILD/isif"
+	echo "== NPID loss and memory bank against PyTorch"
+	$PY bench/npid_crosscheck.py "$BUILD/npid_ref"
 else
 	echo "== crosscheck against PyTorch skipped: apt-get install python3-torch"
 fi

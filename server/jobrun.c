@@ -192,6 +192,8 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m,
 		.knn_top1 = m->knn_top1, .knn_top5 = m->knn_top5, .unseen = m->unseen,
 		.nmi = m->nmi, .lr = m->lr, .seconds = m->seconds,
 		.images_per_sec = m->images_per_sec, .data_wait = m->data_wait_frac,
+		.has_probe = m->has_probe, .probe_top1 = m->probe_top1,
+		.probe_backbone_top1 = m->probe_backbone_top1,
 		.images = ctx->images_per_epoch > 0 ? ctx->images_per_epoch
 			: (int64_t)llround(m->images_per_sec * m->train_seconds),
 		.sim = m->has_simhist ? &m->sim : NULL,

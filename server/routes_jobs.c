@@ -187,6 +187,8 @@ static enum MHD_Result metrics_csv(struct request *rq, const struct metrics_row 
 			.images_per_sec = r->images_per_sec, .data_wait_frac = r->data_wait,
 			.has_simhist = r->has_sim, .sim_same_mean = r->sim_same_mean,
 			.sim_diff_mean = r->sim_diff_mean,
+			.has_probe = r->has_probe, .probe_top1 = r->probe_top1,
+			.probe_backbone_top1 = r->probe_backbone_top1,
 		};
 		memcpy(m.recall_at, r->recall_at, sizeof m.recall_at);
 		isif_metrics_csv_row(&b, &m);

@@ -297,7 +297,8 @@ json_t *store_column_json(sqlite3_stmt *s, int col)
 }
 
 #define METRICS_COLUMNS "epoch, loss, knn_top1, knn_top5, recall_at_1, recall_at_2, " \
-	"recall_at_4, recall_at_8, nmi, lr, seconds, images_per_sec, images, data_wait"
+	"recall_at_4, recall_at_8, nmi, lr, seconds, images_per_sec, images, data_wait, " \
+	"probe_top1, probe_backbone_top1"
 /* Read beside METRICS_COLUMNS: the epoch's similarity means (NULL: none). */
 #define SIM_MEANS ", (SELECT s.same_sum / s.same_pairs FROM similarity s WHERE " \
 	"s.job_id = metrics.job_id AND s.epoch = metrics.epoch), (SELECT s.diff_sum / " \
@@ -322,11 +323,14 @@ static void row_from_stmt(sqlite3_stmt *s, struct metrics_row *r)
 	r->images_per_sec = sqlite3_column_double(s, 11);
 	r->images = sqlite3_column_int64(s, 12);
 	r->data_wait = sqlite3_column_type(s, 13) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 13);
-	r->has_sim = sqlite3_column_int(s, 16) != 0;
-	r->sim_same_mean = sqlite3_column_type(s, 14) == SQLITE_NULL ? NAN
-		: sqlite3_column_double(s, 14);
-	r->sim_diff_mean = sqlite3_column_type(s, 15) == SQLITE_NULL ? NAN
-		: sqlite3_column_double(s, 15);
+	r->has_probe = sqlite3_column_type(s, 14) != SQLITE_NULL;
+	r->probe_top1 = sqlite3_column_double(s, 14);
+	r->probe_backbone_top1 = sqlite3_column_double(s, 15);
+	r->has_sim = sqlite3_column_int(s, 18) != 0;
+	r->sim_same_mean = sqlite3_column_type(s, 16) == SQLITE_NULL ? NAN
+		: sqlite3_column_double(s, 16);
+	r->sim_diff_mean = sqlite3_column_type(s, 17) == SQLITE_NULL ? NAN
+		: sqlite3_column_double(s, 17);
 }
 
 json_t *metrics_row_json(const struct metrics_row *r)
@@ -338,6 +342,9 @@ json_t *metrics_row_json(const struct metrics_row *r)
 	json_object_set_new(o, "loss", json_real(r->loss));
 	json_object_set_new(o, "knn_top1", r->has_knn ? json_real(r->knn_top1) : json_null());
 	json_object_set_new(o, "knn_top5", r->has_knn ? json_real(r->knn_top5) : json_null());
+	json_object_set_new(o, "probe_top1", r->has_probe ? json_real(r->probe_top1) : json_null());
+	json_object_set_new(o, "probe_backbone_top1",
+			    r->has_probe ? json_real(r->probe_backbone_top1) : json_null());
 	json_object_set_new(o, "lr", json_real(r->lr));
 	json_object_set_new(o, "seconds", json_real(r->seconds));
 	json_object_set_new(o, "images_per_sec", json_real(r->images_per_sec));
@@ -774,7 +781,7 @@ enum isif_rc store_epoch_commit(struct store *st, int64_t id, const struct metri
 		goto out;
 	}
 	s = prepare(st, "INSERT OR REPLACE INTO metrics (job_id, " METRICS_COLUMNS ") "
-			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+			"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
 	if (!s)
 		goto rollback;
 	sqlite3_bind_int64(s, 1, id);
@@ -790,6 +797,8 @@ enum isif_rc store_epoch_commit(struct store *st, int64_t id, const struct metri
 	sqlite3_bind_double(s, 13, r->images_per_sec);
 	sqlite3_bind_int64(s, 14, r->images);
 	bind_opt(s, 15, isfinite(r->data_wait), r->data_wait);
+	bind_opt(s, 16, r->has_probe, r->probe_top1);
+	bind_opt(s, 17, r->has_probe, r->probe_backbone_top1);
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		db_fail(st, "insert metrics", err);
 		goto rollback;

@@ -53,6 +53,8 @@ struct metrics_row {
 	const struct isif_simhist *sim; /* to store: the epoch's similarity histograms, or NULL */
 	bool has_sim;          /* read back: the similarity table has the epoch */
 	double sim_same_mean, sim_diff_mean; /* its means; NAN: no pairs of that kind */
+	bool has_probe;        /* the linear probe ran (eval.linear_probe) */
+	double probe_top1, probe_backbone_top1; /* its test top-1: embedding, backbone */
 };
 
 /* What a worker needs to run a claimed job; strings owned (job_claim_free). */

@@ -46,6 +46,11 @@ int cli_threads(void);
 enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out,
 			    int *crop);
 
+/* Keeps the train_subset images of s (the same N `isif train --train-subset N`
+ * trains on), in place, labels too; unchanged when memory runs out. */
+struct isif_split;
+void cli_keep_subset(struct isif_split *s, int64_t n);
+
 /* Prints `isif train`'s spec flags from the spec's field table: per flag its
  * help, then the field, its allowed values and default. */
 void cli_spec_flags_help(FILE *out);
@@ -62,6 +67,7 @@ int cmd_step(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
 int cmd_unseen(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_spec_doc(int argc, char **argv);
 

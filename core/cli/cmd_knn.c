@@ -22,8 +22,7 @@ static const char knn_help[] =
 	"  --raw             use L2-normalised raw pixels instead of a model (the baseline)\n"
 	"  --train-subset N  gallery: the same N train images `isif train --train-subset N` uses\n";
 
-/* Keeps the train_subset images of s, in place (labels too). */
-static void keep_subset(struct isif_split *s, int64_t n)
+void cli_keep_subset(struct isif_split *s, int64_t n)
 {
 	int32_t *idx = malloc((size_t)s->n * sizeof(int32_t));
 	if (!idx)
@@ -121,7 +120,7 @@ int cmd_knn(int argc, char **argv)
 		goto out;
 	}
 	if (subset > 0)
-		keep_subset(&ds.train, subset);
+		cli_keep_subset(&ds.train, subset);
 	int D = ds.train.c * ds.train.h * ds.train.w;
 	if (raw) {
 		g = raw_features(&ds.train);

@@ -214,6 +214,9 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 		printf("epoch %3d  loss %.4f  lr %.5f  %6.1fs  %7.1f img/s  data-wait %4.1f%%\n",
 		       m->epoch, m->loss, m->lr, m->seconds, m->images_per_sec,
 		       100 * m->data_wait_frac);
+	if (m->has_probe)
+		printf("           linear probe top1 %6.2f%% (embedding)  %6.2f%% (backbone)  %5.1fs\n",
+		       100 * m->probe_top1, 100 * m->probe_backbone_top1, m->probe_seconds);
 	fflush(stdout);
 	isif_metrics_csv_row(&st->csv, m);
 	snprintf(path, sizeof path, "%s/metrics.csv", st->out_dir);

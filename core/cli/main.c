@@ -17,6 +17,7 @@ static const struct {
 	{ "train", "train on a dataset, evaluating with kNN each epoch", cmd_train },
 	{ "knn", "kNN accuracy of a checkpoint (or of raw pixels)", cmd_knn },
 	{ "unseen", "Recall@K, NMI, similarity of a checkpoint on held-out classes", cmd_unseen },
+	{ "probe", "linear probe top-1 of a checkpoint's embedding and backbone features", cmd_probe },
 	{ "bench", "time training steps of a model", cmd_bench },
 	{ "spec-doc", "print docs/API.md's job-spec table (from the spec's field table)", cmd_spec_doc },
 };

@@ -32,7 +32,7 @@ struct loader {
 	const struct isif_split *split;
 	struct isif_augment aug;
 	uint64_t seed;
-	int m, nthreads, n_slots;
+	int m, views, nthreads, n_slots; /* views: 2, or 1 (loader_set_views) */
 	size_t view_len;              /* floats per view */
 	struct slot *slots;
 	struct worker_arg args[LOADER_MAX_THREADS];
@@ -64,7 +64,7 @@ static void fill_batch(struct loader *l, int b, float *out, float *ws)
 {
 	const struct isif_split *s = l->split;
 	size_t img_len = (size_t)s->c * s->h * s->w;
-	for (int row = 0; row < 2 * l->m; row++) {
+	for (int row = 0; row < l->views * l->m; row++) {
 		int32_t image = l->idx[(size_t)b * l->m + row % l->m];
 		struct isif_rng rng;
 		isif_rng_seed(&rng, loader_view_seed(l->seed, l->epoch, b, row), 1);
@@ -116,6 +116,7 @@ enum isif_rc loader_create(struct loader **out, const struct isif_split *s, int 
 	l->aug = *aug;
 	l->seed = seed;
 	l->m = m;
+	l->views = 2;
 	l->nthreads = nthreads;
 	l->n_slots = nthreads + 1;
 	l->view_len = (size_t)s->c * aug->out_h * aug->out_w;
@@ -220,4 +221,9 @@ void loader_free(struct loader *l)
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->changed);
 	free(l);
+}
+
+void loader_set_views(struct loader *l, int views)
+{
+	l->views = views == 1 ? 1 : 2;
 }

@@ -41,6 +41,11 @@ enum isif_rc loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx,
  * valid until loader_release. */
 const float *loader_next(struct loader *l, int b, double *waited);
 
+/* Makes only the first `views` (1 or 2) views of each batch from the next
+ * loader_begin_epoch on: with 1, rows m..2m−1 are left as they were (NPID
+ * trains on one view per image). Rows 0..m−1 are the same either way. */
+void loader_set_views(struct loader *l, int views);
+
 /* Frees batch b's slot for a later batch. */
 void loader_release(struct loader *l, int b);
 

@@ -12,7 +12,8 @@
 
 enum isif_rc embed_indices(struct isif_model *m, const struct isif_split *s,
 		  const int32_t *idx, int64_t n, int crop, const float mean[3],
-		  const float std[3], int batch, float *out, struct isif_error *err)
+		  const float std[3], int batch, float *out, float *feat,
+		  struct isif_error *err)
 {
 	struct isif_augment aug;
 	int ih = crop > 0 ? crop : s->h, iw = crop > 0 ? crop : s->w;
@@ -47,6 +48,11 @@ enum isif_rc embed_indices(struct isif_model *m, const struct isif_split *s,
 		if (rc)
 			goto out;
 		memcpy(out + start * D, emb, (size_t)count * D * sizeof(float));
+		if (feat) {
+			int F;
+			const float *pooled = isif_model_features(m, &F);
+			memcpy(feat + start * F, pooled, (size_t)count * F * sizeof(float));
+		}
 	}
 out:
 	free(x);
@@ -58,5 +64,12 @@ enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s, 
 		     const float mean[3], const float std[3], int batch,
 		     float *out, struct isif_error *err)
 {
-	return embed_indices(m, s, NULL, s->n, crop, mean, std, batch, out, err);
+	return embed_indices(m, s, NULL, s->n, crop, mean, std, batch, out, NULL, err);
+}
+
+enum isif_rc isif_embed_split_features(struct isif_model *m, const struct isif_split *s, int crop,
+				       const float mean[3], const float std[3], int batch,
+				       float *out, float *feat, struct isif_error *err)
+{
+	return embed_indices(m, s, NULL, s->n, crop, mean, std, batch, out, feat, err);
 }

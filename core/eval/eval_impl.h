@@ -153,4 +153,14 @@ enum isif_rc isif_kmeans(const float *x, int64_t n, int D, int k, int restarts,
 enum isif_rc isif_kmeans_from(const float *x, int64_t n, int D, int k, float *centres,
 		     int iters, struct team *tm, int32_t *assign, double *inertia);
 
+/* isif_linear_probe (isif/eval/probe.h) on the caller's team tm (borrowed;
+ * NULL: the calling thread alone); opt->threads is not read. */
+struct isif_error;
+struct isif_probe_options;
+struct isif_probe_result;
+enum isif_rc linear_probe_team(const float *x, const int32_t *y, int64_t n, const float *xt,
+			       const int32_t *yt, int64_t nt, int d, int num_classes,
+			       const struct isif_probe_options *opt, struct team *tm,
+			       struct isif_probe_result *out, struct isif_error *err);
+
 #endif

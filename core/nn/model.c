@@ -304,6 +304,28 @@ void isif_model_zero_grad(struct isif_model *m)
 	memset(m->grads, 0, m->n_params * sizeof(float));
 }
 
+/* The last linear node: its input is the pooled backbone features. */
+static const struct node *final_linear(const struct isif_model *m)
+{
+	for (int i = m->n_nodes - 1; i >= 0; i--)
+		if (m->nodes[i].kind == NODE_LINEAR)
+			return &m->nodes[i];
+	return NULL;
+}
+
+int isif_model_feature_dim(const struct isif_model *m)
+{
+	const struct node *n = final_linear(m);
+	return n ? n->C : 0;
+}
+
+const float *isif_model_features(const struct isif_model *m, int *dim)
+{
+	const struct node *n = final_linear(m);
+	*dim = isif_model_feature_dim(m);
+	return n && m->last_n > 0 ? m->acts[n->in].data : NULL;
+}
+
 double isif_model_flops_per_image(const struct isif_model *m, int H, int W)
 {
 	/* Shapes depend on H×W: infer them on a scratch copy of the model. */

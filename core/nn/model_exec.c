@@ -696,6 +696,13 @@ enum isif_rc isif_model_forward(struct isif_model *m, const float *x, int N, int
 	}
 	int sb = train ? N : eval_rows(m);
 	float *y = m->acts[m->nodes[m->n_nodes - 1].dst].data;
+	/* the pooled features (the last linear's input) move to their place
+	 * too, for isif_model_features */
+	int fa = -1;
+	for (int i = m->n_nodes - 1; i >= 0 && fa < 0; i--)
+		if (m->nodes[i].kind == NODE_LINEAR)
+			fa = m->nodes[i].in;
+	size_t f_len = fa >= 0 ? act_size(&m->acts[fa]) : 0;
 	size_t in_len = act_size(&m->acts[0]), out_len = act_size(&m->acts[m->nodes[m->n_nodes - 1].dst]);
 	/* Eval mode treats rows independently: run sb rows at a time through the
 	 * whole network, last group first, so the intermediate tensors stay in
@@ -714,6 +721,9 @@ enum isif_rc isif_model_forward(struct isif_model *m, const float *x, int N, int
 		}
 		if (s0)
 			memcpy(y + (size_t)s0 * out_len, y, (size_t)rows * out_len * sizeof(float));
+		if (s0 && fa >= 0)
+			memcpy(m->acts[fa].data + (size_t)s0 * f_len, m->acts[fa].data,
+			       (size_t)rows * f_len * sizeof(float));
 	}
 	m->acts[0].data = (float *)x;
 	m->last_rows = sb < N ? sb : N;

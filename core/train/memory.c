@@ -25,6 +25,7 @@
 #define MiB ((int64_t)1 << 20)
 #define EMBED_BATCH 256               /* embed_indices' batch in train.c's evaluation */
 #define KNN_SCRATCH_MAX (64 * MiB)    /* knn_search.c's block budgets, all together */
+#define PROBE_MAX_FEATURES 512        /* widest pooled features of our models (resnet18) */
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -39,9 +40,25 @@ static int64_t evaluation_bytes(const struct isif_job_spec *sp,
 					       : shape->n_train;
 	int64_t images = gallery + shape->n_test, D = sp->embedding_dim;
 	int64_t pixels = (int64_t)shape->c * shape->h * shape->w;
+	/* eval.linear_probe: the pooled features of every image (at most 512
+	 * wide, resnet18's) and the probe's per-chunk gradients */
+	int64_t F = PROBE_MAX_FEATURES, C = shape->num_classes > 0 ? shape->num_classes : 1;
+	int64_t probe = sp->linear_probe
+		? (images * F + (gallery / 2048 + 1) * C * F) * (int64_t)sizeof(float) : 0;
 	return images * (D + 1) * (int64_t)sizeof(float) +
 	       EMBED_BATCH * pixels * (int64_t)sizeof(float) +
-	       min64(KNN_SCRATCH_MAX, images * D * (int64_t)sizeof(float));
+	       min64(KNN_SCRATCH_MAX, images * D * (int64_t)sizeof(float)) + probe;
+}
+
+/* NPID: the bank (a row per image trained on) and the step's similarities
+ * to it (exact: m × n; NCE: m × (k + 1) and the noise indices). */
+static int64_t npid_bytes(const struct isif_job_spec *sp, const struct isif_dataset_shape *shape)
+{
+	if (sp->method != ISIF_METHOD_NPID)
+		return 0;
+	int64_t n = sp->train_subset > 0 ? min64(sp->train_subset, shape->n_train) : shape->n_train;
+	int64_t m = sp->batch_size, cols = sp->npid_nce ? 2 * ((int64_t)sp->npid_negatives + 1) : n;
+	return (n * sp->embedding_dim + m * cols) * (int64_t)sizeof(float);
 }
 
 enum isif_rc isif_train_memory_estimate(const struct isif_job_spec *sp,
@@ -49,7 +66,8 @@ enum isif_rc isif_train_memory_estimate(const struct isif_job_spec *sp,
 					struct isif_memory_estimate *out, struct isif_error *err)
 {
 	memset(out, 0, sizeof *out);
-	int team = isif_train_threads(sp, threads), B = 2 * sp->batch_size;
+	int team = isif_train_threads(sp, threads);
+	int B = sp->method == ISIF_METHOD_NPID ? sp->batch_size : 2 * sp->batch_size;
 	struct isif_model_memory plan;
 	int ih, iw;
 	isif_spec_input_size(sp, shape->h, shape->w, &ih, &iw);
@@ -66,7 +84,7 @@ enum isif_rc isif_train_memory_estimate(const struct isif_job_spec *sp,
 	out->optimizer = (int64_t)plan.params;
 	out->activations = (int64_t)(plan.activations + plan.gradients + plan.workspace);
 	out->loss = ((int64_t)isif_loss_workspace(B) + (int64_t)B * sp->embedding_dim) *
-		    (int64_t)sizeof(float);
+		    (int64_t)sizeof(float) + npid_bytes(sp, shape);
 	struct isif_augment aug;
 	const float none[3] = {0, 0, 0};   /* mean and std do not change sizes */
 	isif_spec_augment(sp, ih, iw, none, none, &aug);

@@ -13,7 +13,7 @@
 #include "isif/train/train.h"
 
 /* Which epochs have the column. */
-enum presence { ALWAYS, WITH_KNN, UNSEEN, WITH_SIM };
+enum presence { ALWAYS, WITH_KNN, UNSEEN, WITH_SIM, WITH_PROBE };
 
 struct column {
 	const char *name;
@@ -32,6 +32,8 @@ static double c_r2(const struct isif_epoch_metrics *m) { return m->recall_at[1];
 static double c_r4(const struct isif_epoch_metrics *m) { return m->recall_at[2]; }
 static double c_r8(const struct isif_epoch_metrics *m) { return m->recall_at[3]; }
 static double c_nmi(const struct isif_epoch_metrics *m) { return m->nmi; }
+static double c_probe(const struct isif_epoch_metrics *m) { return m->probe_top1; }
+static double c_probe_bb(const struct isif_epoch_metrics *m) { return m->probe_backbone_top1; }
 static double c_wait(const struct isif_epoch_metrics *m) { return m->data_wait_frac; }
 static double c_same(const struct isif_epoch_metrics *m) { return m->sim_same_mean; }
 static double c_diff(const struct isif_epoch_metrics *m) { return m->sim_diff_mean; }
@@ -52,6 +54,8 @@ static const struct column columns[] = {
 	{"data_wait", ALWAYS, c_wait},
 	{"sim_same_mean", WITH_SIM, c_same},
 	{"sim_diff_mean", WITH_SIM, c_diff},
+	{"probe_top1", WITH_PROBE, c_probe},
+	{"probe_backbone_top1", WITH_PROBE, c_probe_bb},
 };
 #define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -70,7 +74,8 @@ void isif_metrics_csv_row(struct isif_strbuf *b, const struct isif_epoch_metrics
 		const struct column *c = &columns[i];
 		bool present = c->when == ALWAYS || (c->when == WITH_KNN && m->has_knn) ||
 			       (c->when == UNSEEN && m->unseen) ||
-			       (c->when == WITH_SIM && m->has_simhist);
+			       (c->when == WITH_SIM && m->has_simhist) ||
+			       (c->when == WITH_PROBE && m->has_probe);
 		double v = present ? c->value(m) : NAN;
 		if (isfinite(v))
 			isif_strbuf_printf(b, ",%.15g", v);

@@ -52,6 +52,10 @@ static const char *const class_split_names[] = {"first_half", "second_half", NUL
 static const char *const lr_type_names[] = {
 	[ISIF_LR_CONSTANT] = "constant", [ISIF_LR_STEP] = "step", [ISIF_LR_COSINE] = "cosine", NULL,
 };
+static const char *const method_names[] = {
+	[ISIF_METHOD_ISIF] = "isif", [ISIF_METHOD_NPID] = "npid", NULL,
+};
+_Static_assert(sizeof(enum isif_method) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum isif_gradient_mode) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum isif_lr_type) == sizeof(int), "enum stored as int");
 
@@ -151,6 +155,9 @@ static const struct field fields[] = {
 	   "the data: a registered name (GET /datasets); isif train also takes a directory"},
 	  S_NAME, OFF(dataset), {0, 0}, NULL, f_dataset, NULL, NULL },
 	NAME("model", "model", model, "resnet20", isif_model_names, f_model, "the network"),
+	ENUM("method", "method", method, "isif", method_names,
+	     "isif: the ISIF loss over two views per image; npid: the memory-bank baseline "
+	     "(Wu et al. 2018), one view per image"),
 	INT("epochs", "epochs", epochs, 20, 1, 10000, "epochs to train"),
 	INT("batch_size", "batch-size", batch_size, 128, 2, 1024,
 	    "m source images per step (2m augmented views)"),
@@ -203,11 +210,23 @@ static const struct field fields[] = {
 	ENUM("gradient", "gradient", gradient, "reference", gradient_names,
 	     "loss gradient through the query copy only (reference) or both copies (full)"),
 	INT("bn_groups", "bn-groups", bn_groups, 1, 1, 64, "BN statistics over this many row groups"),
+	OBJECT("npid", NULL, 0, NULL, NULL, NULL, "the NPID baseline (method npid only)"),
+	NUM("npid.temperature", "npid-temperature", npid_temperature, 0.07, 0, 10, LO_OPEN,
+	    "temperature of the non-parametric softmax over the memory bank"),
+	NUM("npid.momentum", "npid-momentum", npid_momentum, 0.5, 0, 1, HI_OPEN,
+	    "memory bank update: v <- normalise(momentum·v + (1 − momentum)·f)"),
+	BOOL("npid.nce", "npid-nce", npid_nce, false,
+	     "NCE approximation with npid.negatives noise samples (false: exact softmax over the bank)"),
+	INT("npid.negatives", "npid-negatives", npid_negatives, 4096, 1, 65536,
+	    "NCE noise samples per image, drawn uniformly from the bank"),
 	OBJECT("eval", NULL, 0, NULL, NULL, NULL, "weighted kNN evaluation during training"),
 	INT("eval.knn_k", "knn-k", knn_k, 200, 1, 10000, "kNN neighbours"),
 	NUM("eval.knn_temperature", "knn-temperature", knn_temperature, 0.1, 0, 10, LO_OPEN,
 	    "kNN vote temperature"),
 	INT("eval.every", "eval-every", eval_every, 1, 0, 10000, "evaluate every N epochs (0: never)"),
+	BOOL("eval.linear_probe", "linear-probe", linear_probe, false,
+	     "also fit a linear probe (L2 logistic regression) on the frozen embedding and the "
+	     "pooled backbone features at each evaluation; reports both test top-1"),
 	INT64("train_subset", "train-subset", train_subset, 0, 0, 9007199254740992.0,
 	      "train on the first N images of a fixed shuffle (0: all)"),
 	OBJECT("classes", "null", ISIF_SPEC_NULLABLE, f_classes, NULL, w_classes,
@@ -868,7 +887,7 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 				     struct isif_error *err)
 {
 	const char *in = s->has_classes ? " in the chosen classes" : "";
-	int rows = 2 * s->batch_size;
+	int rows = s->method == ISIF_METHOD_NPID ? s->batch_size : 2 * s->batch_size;
 	if (shape->h < 16 || shape->w < 16)
 		return isif_fail(err, ISIF_EINVAL, "dataset: the images of %s are %dx%d, below "
 				 "the 16x16 the models need", what, shape->h, shape->w);
@@ -902,13 +921,18 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 				 "to train on (%s of %s%s): a step needs batch_size images",
 				 s->batch_size, (long long)used,
 				 s->train_subset > 0 ? "train_subset" : "the train split", what, in);
+	if (s->method == ISIF_METHOD_NPID && s->npid_nce && s->npid_negatives >= used)
+		return isif_fail(err, ISIF_EINVAL, "npid.negatives: %d noise samples need more "
+				 "than the %lld images in the memory bank", s->npid_negatives,
+				 (long long)used);
 	if (s->eval_every > 0 && shape->n_test < 1)
 		return isif_fail(err, ISIF_EINVAL, "eval.every: the test split of %s%s is empty, "
 				 "nothing to evaluate (set eval.every to 0)", what, in);
 	if (rows % s->bn_groups || rows / s->bn_groups < 2)
 		return isif_fail(err, ISIF_EINVAL, "bn_groups: %d does not split the %d rows of "
-				 "a step (2 × batch_size) into equal groups of 2 or more",
-				 s->bn_groups, rows);
+				 "a step (%s) into equal groups of 2 or more",
+				 s->bn_groups, rows, s->method == ISIF_METHOD_NPID
+				 ? "batch_size with npid" : "2 × batch_size");
 	return ISIF_OK;
 }
 

@@ -2,7 +2,10 @@
  * core/train/train.c — the training loop of a job (isif/train/train.h): per epoch a
  * seeded shuffle, batches of m images × 2 views from the loader, one
  * forward of the 2m rows, the ISIF loss, backward, SGD at the scheduled lr;
- * then evaluation, an atomic checkpoint and the callbacks.
+ * then evaluation, an atomic checkpoint and the callbacks. With method npid
+ * a step is m images × 1 view, NPID's loss against the memory bank and the
+ * bank's update (nn/npid_impl.h); the bank is saved beside each checkpoint.
+ * eval.linear_probe adds the linear probe (isif/eval/probe.h) to evaluation.
  *
  * Resume is exact because everything random derives from (seed, epoch) and
  * the checkpoint holds weights, BN statistics, momentum buffers and the
@@ -17,6 +20,7 @@
 #include "eval/embed_impl.h"
 #include "eval/eval_impl.h"
 #include "isif/eval/eval.h"
+#include "isif/eval/probe.h"
 #include "isif/nn/loss.h"
 #include "isif/nn/model.h"
 #include "isif/nn/optim.h"
@@ -27,6 +31,7 @@
 #include "isif/train/train.h"
 #include "data/loader_impl.h"
 #include "nn/model_impl.h"
+#include "nn/npid_impl.h"
 
 /* A fixed seed for the train_subset shuffle, so jobs with different seeds
  * train on (and are evaluated against) the same subset. */
@@ -42,6 +47,11 @@ struct isif_trainer {
 	struct isif_lr_schedule sched;
 	struct loader *loader;
 	float *loss_ws, *dout;
+	/* method npid: the memory bank, the bank row of each train-split image
+	 * (−1: not trained on) and of each row of the step */
+	int npid_on;
+	struct npid npid;
+	int32_t *bank_row, *bank_idx;
 	int32_t *train_idx, *test_idx, *order;
 	int64_t n_train, n_test;
 	int n_batches, epochs_done, unseen;
@@ -143,6 +153,23 @@ static enum isif_rc select_images(struct isif_trainer *t, struct isif_error *err
 	return ISIF_OK;
 }
 
+/* The memory bank: one row per image trained on, in train_idx order. */
+static enum isif_rc npid_init(struct isif_trainer *t, struct isif_error *err)
+{
+	const struct isif_job_spec *sp = &t->spec;
+	int64_t n_split = t->ds->train.n;
+	t->bank_row = malloc((size_t)(n_split ? n_split : 1) * sizeof(int32_t));
+	t->bank_idx = malloc((size_t)sp->batch_size * sizeof(int32_t));
+	if (!t->bank_row || !t->bank_idx)
+		return isif_fail(err, ISIF_ENOMEM, "cannot allocate the memory bank's index");
+	for (int64_t i = 0; i < n_split; i++)
+		t->bank_row[i] = -1;
+	for (int64_t i = 0; i < t->n_train; i++)
+		t->bank_row[t->train_idx[i]] = (int32_t)i;
+	return npid_create(&t->npid, t->n_train, sp->embedding_dim, sp->batch_size,
+			   sp->npid_nce ? sp->npid_negatives : 0, t->threads, sp->seed, err);
+}
+
 enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
 			const struct isif_dataset *ds, const char *out_dir,
 			int threads, struct isif_error *err)
@@ -155,7 +182,9 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 	t->ds = ds;
 	snprintf(t->out_dir, sizeof t->out_dir, "%s", out_dir ? out_dir : ".");
 	t->threads = isif_train_threads(spec, threads);
-	int m = spec->batch_size, B = 2 * m;
+	int m = spec->batch_size;
+	t->npid_on = spec->method == ISIF_METHOD_NPID;
+	int B = t->npid_on ? m : 2 * m;   /* rows of a step: NPID uses one view */
 	int rc = select_images(t, err);   /* also checks bn_groups against B */
 	if (rc)
 		goto fail;
@@ -189,6 +218,11 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 		rc = isif_fail(err, ISIF_ENOMEM, "cannot allocate loss buffers");
 		goto fail;
 	}
+	if (t->npid_on) {
+		rc = npid_init(t, err);
+		if (rc)
+			goto fail;
+	}
 	struct isif_augment aug;
 	isif_spec_augment(spec, ih, iw, ds->mean, ds->std, &aug);
 	rc = loader_create(&t->loader, &ds->train, m, &aug, spec->seed,
@@ -197,6 +231,8 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 		rc = isif_fail(err, rc, "cannot start the batch loader");
 		goto fail;
 	}
+	if (t->npid_on)
+		loader_set_views(t->loader, 1);
 	*out = t;
 	return ISIF_OK;
 fail:
@@ -213,6 +249,9 @@ void isif_trainer_free(struct isif_trainer *t)
 	isif_sgd_free(&t->opt);
 	free(t->loss_ws);
 	free(t->dout);
+	npid_free(&t->npid);
+	free(t->bank_row);
+	free(t->bank_idx);
 	free(t->train_idx);
 	free(t->test_idx);
 	free(t->order);
@@ -248,17 +287,18 @@ int isif_trainer_threads(const struct isif_trainer *t)
 	return isif_model_threads(t->model);
 }
 
-/* Removes every optimizer file of out_dir but `keep` (the one the latest
- * checkpoint names). */
-static void remove_stale_optim(const char *dir, const char *keep)
+/* Removes every PREFIX*.safetensors file of out_dir but `keep` (the one the
+ * latest checkpoint names): the optimizer's ("optim-") and the bank's ("npid-"). */
+static void remove_stale(const char *dir, const char *prefix, const char *keep)
 {
+	size_t plen = strlen(prefix);
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
-		if (strncmp(e->d_name, "optim-", 6) || len < 18 ||
+		if (strncmp(e->d_name, prefix, plen) || len < plen + 12 ||
 		    strcmp(e->d_name + len - 12, ".safetensors") || strcmp(e->d_name, keep) == 0)
 			continue;
 		char path[1400];
@@ -275,6 +315,47 @@ static int meta_set_double(struct isif_st_meta *meta, const char *key, double v)
 	return isif_st_meta_set(meta, key, text);
 }
 
+/* The memory bank as NAME (npid-EEEEEE[-SSSSSS].safetensors) in out_dir: tensor
+ * "memory" [n_train, D] F32 and metadata "z" (the NCE normaliser, 0 before
+ * the first NCE step). */
+static enum isif_rc save_bank(struct isif_trainer *t, const char *name, struct isif_error *err)
+{
+	char path[1200];
+	snprintf(path, sizeof path, "%s/%s", t->out_dir, name);
+	struct isif_tensor ts = { .name = "memory", .dtype = ISIF_F32, .ndim = 2,
+				  .shape = { t->npid.n, t->npid.D }, .data = t->npid.bank };
+	struct isif_st_meta meta = { 0 };
+	if (meta_set_double(&meta, "z", t->npid.z)) {
+		isif_st_meta_free(&meta);
+		return isif_fail(err, ISIF_ENOMEM, "cannot build the memory bank's metadata");
+	}
+	enum isif_rc rc = isif_st_write(path, &ts, 1, &meta, err);
+	isif_st_meta_free(&meta);
+	return rc;
+}
+
+static enum isif_rc load_bank(struct isif_trainer *t, const char *path, struct isif_error *err)
+{
+	struct isif_st_file f;
+	enum isif_rc rc = isif_st_read(path, &f, err);
+	if (rc)
+		return rc;
+	const struct isif_tensor *m = isif_st_find(&f, "memory");
+	const char *z = isif_st_meta_get(&f.meta, "z");
+	char *end = NULL;
+	double zv = z ? strtod(z, &end) : -1;
+	if (!m || m->dtype != ISIF_F32 || m->ndim != 2 || m->shape[0] != t->npid.n ||
+	    m->shape[1] != t->npid.D || f.n != 1 || !z || *end || !(zv >= 0 && zv < 1e300))
+		rc = isif_fail(err, ISIF_EFORMAT, "%s: not a memory bank of %lld × %d with its z",
+			       path, (long long)t->npid.n, t->npid.D);
+	else {
+		memcpy(t->npid.bank, m->data, (size_t)t->npid.n * t->npid.D * sizeof(float));
+		t->npid.z = zv;
+	}
+	isif_st_file_free(&f);
+	return rc;
+}
+
 /* Writes the optimizer state under a name of its own (epoch, step), then the
  * model checkpoint naming it: a crash between the two leaves the previous
  * pair intact. step > 0 marks a checkpoint inside epoch epochs_done + 1, with
@@ -282,7 +363,7 @@ static int meta_set_double(struct isif_st_meta *meta, const char *key, double v)
 static enum isif_rc save_checkpoint(struct isif_trainer *t, int step, double loss_sum, double wait,
 			   double seconds, char *model_path, size_t len, struct isif_error *err)
 {
-	char optim_name[64], optim_path[1200], text[32];
+	char optim_name[64], optim_path[1200], text[32], bank_name[64];
 	snprintf(model_path, len, "%s/checkpoint-latest.safetensors", t->out_dir);
 	if (step > 0)
 		snprintf(optim_name, sizeof optim_name, "optim-%06d-%06d.safetensors",
@@ -293,6 +374,10 @@ static enum isif_rc save_checkpoint(struct isif_trainer *t, int step, double los
 	int rc = isif_optim_save(&t->opt, t->model, optim_path, err);
 	if (rc)
 		return rc;
+	/* the bank beside it, named like it: "npid-" for "optim-" */
+	snprintf(bank_name, sizeof bank_name, "npid-%s", optim_name + 6);
+	if (t->npid_on && (rc = save_bank(t, bank_name, err)))
+		return rc;
 	struct isif_st_meta meta = { 0 };
 	char *spec_json = isif_spec_to_json(&t->spec);
 	int bad = !spec_json;
@@ -300,7 +385,8 @@ static enum isif_rc save_checkpoint(struct isif_trainer *t, int step, double los
 	bad = bad || isif_st_meta_set(&meta, "epoch", text) ||
 	      isif_st_meta_set(&meta, "optim", optim_name) ||
 	      isif_st_meta_set(&meta, "spec", spec_json) ||
-	      isif_checkpoint_dataset_meta(&meta, t->ds, t->spec.random_crop);
+	      isif_checkpoint_dataset_meta(&meta, t->ds, t->spec.random_crop) ||
+	      (t->npid_on && isif_st_meta_set(&meta, "npid_bank", bank_name));
 	if (step > 0) {
 		snprintf(text, sizeof text, "%d", step);
 		bad = bad || isif_st_meta_set(&meta, "step", text) ||
@@ -317,7 +403,9 @@ static enum isif_rc save_checkpoint(struct isif_trainer *t, int step, double los
 	isif_st_meta_free(&meta);
 	if (rc)
 		return rc;
-	remove_stale_optim(t->out_dir, optim_name);
+	remove_stale(t->out_dir, "optim-", optim_name);
+	if (t->npid_on)
+		remove_stale(t->out_dir, "npid-", bank_name);
 	return ISIF_OK;
 }
 
@@ -341,6 +429,8 @@ enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_
 		return rc;
 	const char *epoch = isif_st_meta_get(&meta, "epoch");
 	const char *optim = isif_st_meta_get(&meta, "optim");
+	const char *bank = isif_st_meta_get(&meta, "npid_bank");
+	char bank_path[1200] = "";
 	char *end = NULL;
 	long e = epoch ? strtol(epoch, &end, 10) : -1;
 	if (!epoch || *end || e < 0 || e > t->spec.epochs || !optim || strchr(optim, '/')) {
@@ -356,6 +446,13 @@ enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_
 	else
 		snprintf(dir, sizeof dir, ".");
 	snprintf(optim_path, sizeof optim_path, "%s/%s", dir, optim);
+	if (t->npid_on && (!bank || strchr(bank, '/'))) {
+		isif_st_meta_free(&meta);
+		return isif_fail(err, ISIF_EFORMAT, "%s: missing or bad npid_bank metadata "
+				 "(not a checkpoint of an npid job?)", checkpoint_path);
+	}
+	if (t->npid_on)
+		snprintf(bank_path, sizeof bank_path, "%s/%s", dir, bank);
 	double step, loss_sum, wait, seconds;
 	int bad = meta_number(&meta, "step", t->n_batches - 1, &step) ||
 		  meta_number(&meta, "step_loss_sum", 1e300, &loss_sum) ||
@@ -366,6 +463,8 @@ enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_
 	if (bad)
 		return isif_fail(err, ISIF_EFORMAT, "%s: bad step metadata", checkpoint_path);
 	rc = isif_optim_load(&t->opt, t->model, optim_path, err);
+	if (!rc && t->npid_on)
+		rc = load_bank(t, bank_path, err);
 	if (rc)
 		return rc;
 	t->epochs_done = (int)e;
@@ -452,20 +551,47 @@ static void report_eval(struct eval_report *r)
  * reporting progress after each block. */
 #define EMBED_BLOCK 1024
 static enum isif_rc embed_reported(struct eval_report *r, const struct isif_split *s,
-				   const int32_t *idx, int64_t n, float *out, struct isif_error *err)
+				   const int32_t *idx, int64_t n, float *out, float *feat,
+				   struct isif_error *err)
 {
 	const struct isif_dataset *ds = r->t->ds;
-	int D = r->t->spec.embedding_dim;
+	int D = r->t->spec.embedding_dim, F = isif_model_feature_dim(r->t->model);
 	for (int64_t at = 0; at < n; at += EMBED_BLOCK) {
 		int64_t count = n - at < EMBED_BLOCK ? n - at : EMBED_BLOCK;
 		enum isif_rc rc = embed_indices(r->t->model, s, idx + at, count,
 						r->t->spec.random_crop, ds->mean, ds->std, 256,
-						out + at * D, err);
+						out + at * D, feat ? feat + at * F : NULL, err);
 		if (rc)
 			return rc;
 		r->done += count;
 		report_eval(r);
 	}
+	return ISIF_OK;
+}
+
+/* eval.linear_probe: the probe on the embedding and on the pooled backbone
+ * features (train split → test split), on the model's team. */
+static enum isif_rc run_probes(struct isif_trainer *t, const float *train_emb,
+			       const float *test_emb, const float *train_feat,
+			       const float *test_feat, const int32_t *g_labels,
+			       const int32_t *q_labels, struct isif_epoch_metrics *mt,
+			       struct isif_error *err)
+{
+	int D = t->spec.embedding_dim, F = isif_model_feature_dim(t->model);
+	int C = t->ds->num_classes;
+	struct isif_probe_result pe, pf;
+	double t0 = isif_now_s();
+	enum isif_rc rc = linear_probe_team(train_emb, g_labels, t->n_train, test_emb, q_labels,
+					    t->n_test, D, C, NULL, model_team(t->model), &pe, err);
+	if (!rc)
+		rc = linear_probe_team(train_feat, g_labels, t->n_train, test_feat, q_labels,
+				       t->n_test, F, C, NULL, model_team(t->model), &pf, err);
+	if (rc)
+		return rc;
+	mt->has_probe = true;
+	mt->probe_top1 = pe.top1;
+	mt->probe_backbone_top1 = pf.top1;
+	mt->probe_seconds = isif_now_s() - t0;
 	return ISIF_OK;
 }
 
@@ -486,13 +612,23 @@ static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_cal
 	*test_emb = malloc((size_t)(t->n_test ? t->n_test : 1) * D * sizeof(float));
 	int32_t *g_labels = malloc((size_t)t->n_train * sizeof(int32_t));
 	int32_t *q_labels = malloc((size_t)(t->n_test ? t->n_test : 1) * sizeof(int32_t));
-	if (!*train_emb || !*test_emb || !g_labels || !q_labels) {
+	/* the probe needs the pooled features too (not under the unseen protocol:
+	 * its test classes are not the train classes) */
+	int probe = t->spec.linear_probe && !t->unseen && ds->num_classes >= 2;
+	size_t F = (size_t)isif_model_feature_dim(t->model);
+	float *train_feat = probe ? malloc((size_t)t->n_train * F * sizeof(float)) : NULL;
+	float *test_feat = probe ? malloc((size_t)(t->n_test ? t->n_test : 1) * F * sizeof(float))
+				 : NULL;
+	if (!*train_emb || !*test_emb || !g_labels || !q_labels ||
+	    (probe && (!train_feat || !test_feat))) {
 		rc = isif_fail(err, ISIF_ENOMEM, "cannot allocate embeddings");
 		goto out;
 	}
-	rc = embed_reported(&rep, &ds->train, t->train_idx, t->n_train, *train_emb, err);
+	rc = embed_reported(&rep, &ds->train, t->train_idx, t->n_train, *train_emb, train_feat,
+			    err);
 	if (!rc)
-		rc = embed_reported(&rep, &ds->test, t->test_idx, t->n_test, *test_emb, err);
+		rc = embed_reported(&rep, &ds->test, t->test_idx, t->n_test, *test_emb, test_feat,
+				    err);
 	if (rc)
 		goto out;
 	for (int64_t i = 0; i < t->n_train; i++)
@@ -520,6 +656,9 @@ static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_cal
 		mt->has_knn = rc == ISIF_OK;
 		mt->knn_top1 = knn.top1;
 		mt->knn_top5 = knn.top5;
+		if (!rc && probe)
+			rc = run_probes(t, *train_emb, *test_emb, train_feat, test_feat, g_labels,
+					q_labels, mt, err);
 	}
 	/* the same pairs every epoch (the job's seed), so epochs compare */
 	if (!rc)
@@ -529,16 +668,40 @@ static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_cal
 	mt->sim_same_mean = mt->sim.same.pairs ? mt->sim.same.sum / (double)mt->sim.same.pairs : NAN;
 	mt->sim_diff_mean = mt->sim.diff.pairs ? mt->sim.diff.sum / (double)mt->sim.diff.pairs : NAN;
 	if (rc)
-		rc = isif_fail(err, rc, "evaluation failed: %s", isif_strerror(rc));
+		rc = isif_fail(err, rc, "evaluation failed: %s", err && err->msg[0] ? err->msg
+			       : isif_strerror(rc));
 	else
 		t->eval_seconds = isif_now_s() - rep.start;
 out:
 	free(g_labels);
 	free(q_labels);
+	free(train_feat);
+	free(test_feat);
 	return rc;
 }
 
 /* ---- training -------------------------------------------------------------------- */
+
+/* NPID's loss of batch b (rows: view 1 of images order[b·m ..]) into
+ * t->dout, then the bank update with the batch's features: the loss reads
+ * the bank as it was before this step. NCE's noise derives from (seed,
+ * epoch, batch), so a resumed run draws the same. */
+static double npid_step(struct isif_trainer *t, int epoch, int b, const float *emb)
+{
+	const struct isif_job_spec *sp = &t->spec;
+	int m = sp->batch_size;
+	for (int i = 0; i < m; i++)
+		t->bank_idx[i] = t->bank_row[t->order[(int64_t)b * m + i]];
+	if (sp->npid_nce) {
+		struct isif_rng rng;
+		isif_rng_seed(&rng, sp->seed, ((uint64_t)1 << 40) + ((uint64_t)epoch << 20) + (uint64_t)b);
+		npid_draw_noise(&t->npid, m, &rng);
+	}
+	double loss = npid_loss(&t->npid, t->dout, emb, t->bank_idx, m, sp->npid_temperature,
+				model_team(t->model));
+	npid_bank_update(&t->npid, emb, t->bank_idx, m, sp->npid_momentum);
+	return loss;
+}
 
 /* One epoch of steps; fills loss, lr, timing. */
 static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_callbacks *cb,
@@ -546,7 +709,7 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 {
 	const struct isif_job_spec *sp = &t->spec;
 	int epoch = t->epochs_done; /* 0-based index of this epoch */
-	int m = sp->batch_size, B = 2 * m, D = sp->embedding_dim;
+	int m = sp->batch_size, B = t->npid_on ? m : 2 * m, D = sp->embedding_dim;
 	const struct isif_split *s = &t->ds->train;
 	struct isif_rng rng;
 	int rc = ISIF_OK;
@@ -593,8 +756,10 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 			loader_release(t->loader, b);
 			break;
 		}
-		double loss = isif_loss_forward_backward(t->dout, emb, B, D, (float)sp->temperature,
-							 sp->gradient, t->loss_ws);
+		/* NPID: the loader makes the first view only (rows 0..m−1) */
+		double loss = t->npid_on ? npid_step(t, epoch, b, emb)
+			: isif_loss_forward_backward(t->dout, emb, B, D, (float)sp->temperature,
+						     sp->gradient, t->loss_ws);
 		isif_model_zero_grad(t->model);
 		rc = isif_model_backward(t->model, t->dout, err);
 		loader_release(t->loader, b);

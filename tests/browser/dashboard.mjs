@@ -106,12 +106,13 @@ await step('dashboard_align_and_csv', async () => {
 	globalThis.ResizeObserver ??= class {};
 	const { align } = await import('../../web/js/chart.js');
 	const series = [{ job: 1, rows: [{ epoch: 1, loss: 5 }, { epoch: 3, loss: 4, knn_top1: null }] },
-		{ job: 2, rows: [{ epoch: 2, loss: 6, knn_top1: 0.5 }] }];
+		{ job: 2, rows: [{ epoch: 2, loss: 6, knn_top1: 0.5, probe_top1: 0.75 }] }];
 	const a = align(series, 'loss');
 	if (JSON.stringify(a) !== '{"xs":[1,2,3],"raw":[[5,null,4],[null,6,null]]}')
 		throw new Error(JSON.stringify(a));
 	const csv = metricsCsv(series);
-	const want = 'job,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec\r\n1,1,5,,,,,\r\n1,3,4,,,,,\r\n2,2,6,0.5,,,,\r\n';
+	const want = 'job,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,probe_top1,probe_backbone_top1\r\n' +
+		'1,1,5,,,,,,,\r\n1,3,4,,,,,,,\r\n2,2,6,0.5,,,,,0.75,\r\n';
 	if (csv !== want)
 		throw new Error(JSON.stringify(csv));
 });
@@ -542,7 +543,8 @@ await step('dashboard_csv_download', async () => {
 	await dl.saveAs(path);
 	const lines = readFileSync(path, 'utf8').trim().split(/\r?\n/);
 	const jobsCol = lines.slice(1).map((l) => l.split(',')[0]).join(' ');
-	if (lines[0] !== 'job,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec' || jobsCol !== '1 1 1 2 2')
+	if (lines[0] !== 'job,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,probe_top1,probe_backbone_top1' ||
+	    jobsCol !== '1 1 1 2 2')
 		throw new Error(lines.join(' | '));
 	const row = lines[1].split(',');
 	if (!(Number(row[2]) > 0 && Number(row[3]) > 0 && Number(row[3]) <= 1))

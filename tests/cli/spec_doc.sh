@@ -30,7 +30,7 @@ fi
 fields=$(grep -c '^| `' "$T/generated.md")
 objects=$(grep -cE '^\| `[a-z_.]+` \| [^|]* \| (null or )?an object \|' "$T/generated.md")
 flags=$(sed -n '/^Spec flags/,$p' "$T/help.txt" | grep -c '^  --')
-check spec_doc_train_help_flags test "$flags" -eq $((fields - objects - 1)) -a "$objects" -eq 6
+check spec_doc_train_help_flags test "$flags" -eq $((fields - objects - 1)) -a "$objects" -eq 7
 check spec_doc_train_help_epochs grep -q '^ *epochs: 1\.\.10000; default 20$' "$T/help.txt"
 check spec_doc_train_help_switch grep -q '^ *sets augment.crop to false (default true)$' "$T/help.txt"
 finish

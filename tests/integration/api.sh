@@ -13,10 +13,10 @@ require_isifd api
 start_isifd "$T/state" --max-body 4096 || { fail api_start; exit 1; }
 pass api_start
 
-# Evaluation only after the last epoch and on two classes (2000 test
+# Evaluation (kNN and the linear probe) only after the last epoch and on two classes (2000 test
 # images instead of 10000), to keep it quick.
 SMALL='{"dataset": "fashion-mnist", "model": "convnet", "epochs": 2, "batch_size": 64,
-        "train_subset": 512, "eval": {"knn_k": 20, "every": 2},
+        "train_subset": 512, "eval": {"knn_k": 20, "every": 2, "linear_probe": true},
         "classes": {"train": [0, 1], "test": [0, 1]}}'
 LONG='{"dataset": "fashion-mnist", "model": "convnet", "epochs": 50, "batch_size": 64,
        "train_subset": 512, "eval": {"every": 0}}'
@@ -39,14 +39,15 @@ code=$(req GET /jobs/1)
 
 code=$(req GET /jobs/1/metrics)
 [ "$code" = 200 ] && [ "$(json "[r['epoch'] for r in d['metrics']], d['job']")" = "([1, 2], 1)" ]; is api_metrics_json
-check api_metrics_fields [ "$(json "sorted(d['metrics'][0].keys())")" = "['epoch', 'images_per_sec', 'knn_top1', 'knn_top5', 'loss', 'lr', 'seconds']" ]
+check api_metrics_fields [ "$(json "sorted(d['metrics'][0].keys())")" = "['epoch', 'images_per_sec', 'knn_top1', 'knn_top5', 'loss', 'lr', 'probe_backbone_top1', 'probe_top1', 'seconds']" ]
 check api_metrics_values [ "$(json "all(r['loss'] > 0 and r['lr'] == 0.03 and r['images_per_sec'] > 0 for r in d['metrics'])")" = True ]
 check api_metrics_knn [ "$(json "d['metrics'][0]['knn_top1'] is None and 0.5 < d['metrics'][1]['knn_top1'] <= d['metrics'][1]['knn_top5'] <= 1")" = True ]
+check api_metrics_probe [ "$(json "d['metrics'][0]['probe_top1'] is None and 0.5 < d['metrics'][1]['probe_top1'] <= 1 and 0.5 < d['metrics'][1]['probe_backbone_top1'] <= 1")" = True ]
 code=$(req GET '/jobs/1/metrics?since=1')
 [ "$code" = 200 ] && [ "$(json "[r['epoch'] for r in d['metrics']]")" = "[2]" ]; is api_metrics_since
 code=$(req GET '/jobs/1/metrics?format=csv')
 [ "$code" = 200 ] && grep -qi '^Content-Type: text/csv' "$T/headers" &&
-	[ "$(head -1 "$T/body")" = "epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait,sim_same_mean,sim_diff_mean" ] &&
+	[ "$(head -1 "$T/body")" = "epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait,sim_same_mean,sim_diff_mean,probe_top1,probe_backbone_top1" ] &&
 	[ "$(cut -d, -f1 "$T/body" | tail -n +2 | tr '\n' ' ')" = "1 2 " ]; is api_metrics_csv
 
 # The event stream ends by itself after the final state event.

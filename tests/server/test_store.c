@@ -141,6 +141,9 @@ static struct metrics_row row(int epoch)
 		r.has_knn = true;
 		r.knn_top1 = 0.5 + 0.01 * epoch;
 		r.knn_top5 = 0.9;
+		r.has_probe = true;
+		r.probe_top1 = 0.75;
+		r.probe_backbone_top1 = 0.8125;
 	}
 	return r;
 }
@@ -177,6 +180,9 @@ TEST(srv_store_job_lifecycle)
 	CHECK_EQ(store_metrics(st, id, 0, &rows, &n, NULL), ISIF_OK);
 	CHECK_EQ(n, 2);
 	CHECK(n == 2 && !rows[0].has_knn && rows[1].has_knn && rows[1].knn_top1 == 0.52);
+	/* the probe's columns (migration 009): NULL without a probe, else both values */
+	CHECK(n == 2 && !rows[0].has_probe && rows[1].has_probe && rows[1].probe_top1 == 0.75 &&
+	      rows[1].probe_backbone_top1 == 0.8125);
 	free(rows);
 	CHECK_EQ(store_metrics(st, id, 1, &rows, &n, NULL), ISIF_OK);
 	CHECK(n == 1 && rows[0].epoch == 2);

@@ -30,26 +30,52 @@ static struct isif_split make_split(int n)
 	return s;
 }
 
-static float *run_epoch(const struct isif_split *s, const int32_t *order, int m, int batches,
-			int threads)
+static float *run_epoch_views(const struct isif_split *s, const int32_t *order, int m,
+			      int batches, int threads, int views)
 {
 	struct isif_augment aug;
 	float mean[3] = { 0.5f, 0.5f, 0.5f }, std[3] = { 0.25f, 0.25f, 0.25f };
 	isif_augment_default(&aug, 16, 16, mean, std);
 	struct loader *l;
 	CHECK(loader_create(&l, s, m, &aug, 42, threads) == ISIF_OK);
+	loader_set_views(l, views);
 	size_t batch_len = 2 * (size_t)m * 256;
-	float *all = malloc(batches * batch_len * sizeof(float));
+	/* with one view the rows m..2m−1 are whatever the slot held: compare the first m */
+	float *all = calloc(batches * batch_len, sizeof(float));
 	CHECK(loader_begin_epoch(l, 3, order, 0, batches) == ISIF_OK);
 	for (int b = 0; b < batches; b++) {
 		double waited;
 		const float *x = loader_next(l, b, &waited);
-		memcpy(all + b * batch_len, x, batch_len * sizeof(float));
+		memcpy(all + b * batch_len, x, (size_t)views * m * 256 * sizeof(float));
 		loader_release(l, b);
 	}
 	loader_end_epoch(l);
 	loader_free(l);
 	return all;
+}
+
+static float *run_epoch(const struct isif_split *s, const int32_t *order, int m, int batches,
+			int threads)
+{
+	return run_epoch_views(s, order, m, batches, threads, 2);
+}
+
+/* NPID's loader (one view per image) makes exactly the first views of the
+ * two-view loader's batches. */
+TEST(loader_one_view_is_the_first_view)
+{
+	struct isif_split s = make_split(40);
+	int32_t order[40];
+	for (int i = 0; i < 40; i++)
+		order[i] = (i * 13) % 40;
+	float *two = run_epoch_views(&s, order, 4, 10, 2, 2);
+	float *one = run_epoch_views(&s, order, 4, 10, 2, 1);
+	for (int b = 0; b < 10; b++)
+		CHECK(memcmp(two + b * 8 * 256, one + b * 8 * 256, 4 * 256 * sizeof(float)) == 0);
+	free(one);
+	free(two);
+	free(s.pixels);
+	free(s.labels);
 }
 
 TEST(loader_same_batches_at_any_thread_count)

@@ -382,3 +382,53 @@ TEST(model_bn_groups_match_separate_halves)
 	free(both);
 	isif_model_free(m);
 }
+
+/* isif_model_features: the pooled backbone features of an eval-mode forward
+ * run in cache-sized groups of rows are every row's own (the same as a
+ * forward of that row alone), and they are the final linear's input: the
+ * embedding is L2norm(W·feature + b). */
+TEST(model_features_are_the_final_linear_input)
+{
+	struct isif_model *m;
+	struct isif_error err = { 0 };
+	CHECK_EQ(isif_model_create(&m, "convnet", 1, 16, 5, &err), ISIF_OK);
+	CHECK_EQ(isif_model_feature_dim(m), 128);
+	int N = 96, F = 128, D = 16;
+	float *x = malloc((size_t)N * 28 * 28 * sizeof(float));
+	float *feat = malloc((size_t)N * F * sizeof(float)), *emb = malloc((size_t)N * D * sizeof(float));
+	gc_fill_uniform(x, (size_t)N * 28 * 28, -1, 1, 3);
+	const float *out;
+	int dim = 0;
+	CHECK_EQ(isif_model_forward(m, x, N, 28, 28, false, 1, &out, &err), ISIF_OK);
+	CHECK(m->last_rows < N);   /* the forward ran in several groups */
+	memcpy(emb, out, (size_t)N * D * sizeof(float));
+	const float *f = isif_model_features(m, &dim);
+	CHECK(f != NULL && dim == F);
+	memcpy(feat, f, (size_t)N * F * sizeof(float));
+	const float *w = isif_model_find(m, "linear.weight")->data, *b = isif_model_find(m, "linear.bias")->data;
+	double worst_emb = 0, worst_alone = 0;
+	for (int i = 0; i < N; i++) {
+		double z[16], norm = 0;
+		for (int k = 0; k < D; k++) {
+			z[k] = b[k];
+			for (int j = 0; j < F; j++)
+				z[k] += (double)w[k * F + j] * feat[i * F + j];
+			norm += z[k] * z[k];
+		}
+		for (int k = 0; k < D; k++)
+			worst_emb = fmax(worst_emb, fabs(z[k] / sqrt(norm) - emb[i * D + k]));
+	}
+	for (int i = 0; i < N; i += 17) {
+		CHECK_EQ(isif_model_forward(m, x + (size_t)i * 28 * 28, 1, 28, 28, false, 1, &out, &err),
+			 ISIF_OK);
+		f = isif_model_features(m, &dim);
+		for (int j = 0; j < F; j++)
+			worst_alone = fmax(worst_alone, fabs(f[j] - feat[i * F + j]));
+	}
+	CHECK_MSG(worst_emb < 1e-4, "embedding vs L2norm(W·feature + b): %g", worst_emb);
+	CHECK_MSG(worst_alone < 1e-4, "features in a batch vs alone: %g", worst_alone);
+	free(x);
+	free(feat);
+	free(emb);
+	isif_model_free(m);
+}

@@ -77,7 +77,8 @@ TEST(spec_default_json_text)
 	snprintf(s.dataset, sizeof s.dataset, "fashion-mnist");
 	char *j = isif_spec_to_json(&s);
 	const char *want =
-		"{\"dataset\": \"fashion-mnist\", \"model\": \"resnet20\", \"epochs\": 20, "
+		"{\"dataset\": \"fashion-mnist\", \"model\": \"resnet20\", \"method\": \"isif\", "
+		"\"epochs\": 20, "
 		"\"batch_size\": 128, \"lr\": 0.03, \"momentum\": 0.9, \"weight_decay\": 0.0005, "
 		"\"nesterov\": false, \"lr_schedule\": {\"type\": \"step\", \"milestones\": [], "
 		"\"factors\": [], \"warmup_epochs\": 0.0, \"min_lr\": 0.0}, \"temperature\": 0.1, "
@@ -85,15 +86,17 @@ TEST(spec_default_json_text)
 		"\"init\": {\"checkpoint\": \"\", \"freeze_epochs\": 0}, \"augment\": {\"crop\": true, "
 		"\"random_crop\": 0, \"crop_scale\": [0.2, 1.0], \"hflip\": 0.5, \"grayscale\": 0.2, \"color_jitter\": "
 		"{\"brightness\": 0.4, \"contrast\": 0.4, \"saturation\": 0.4, \"hue\": 0.4, \"p\": 1.0}}, "
-		"\"gradient\": \"reference\", \"bn_groups\": 1, \"eval\": {\"knn_k\": 200, "
-		"\"knn_temperature\": 0.1, \"every\": 1}, \"train_subset\": 0, \"classes\": null}";
+		"\"gradient\": \"reference\", \"bn_groups\": 1, \"npid\": {\"temperature\": 0.07, "
+		"\"momentum\": 0.5, \"nce\": false, \"negatives\": 4096}, \"eval\": {\"knn_k\": 200, "
+		"\"knn_temperature\": 0.1, \"every\": 1, \"linear_probe\": false}, "
+		"\"train_subset\": 0, \"classes\": null}";
 	CHECK_MSG(j && strcmp(j, want) == 0, "got %s", j ? j : "(null)");
 	free(j);
 }
 
 /* A spec where every field differs from its default. */
 static const char *const all_fields =
-	"{\"dataset\": \"cifar \\\"10\\\"\", \"model\": \"convnet\", \"epochs\": 7, "
+	"{\"dataset\": \"cifar \\\"10\\\"\", \"model\": \"convnet\", \"method\": \"npid\", \"epochs\": 7, "
 	"\"batch_size\": 64, \"lr\": 0.123456789012345678, \"momentum\": 0.5, "
 	"\"weight_decay\": 0.001, \"nesterov\": true, "
 	"\"lr_schedule\": {\"type\": \"cosine\", \"milestones\": [2, 5], \"factors\": [0.1, 0.01], "
@@ -102,13 +105,18 @@ static const char *const all_fields =
 	"\"augment\": {\"crop\": false, \"crop_scale\": [0.3, 0.9], \"hflip\": 0.25, "
 	"\"grayscale\": 0.1, \"color_jitter\": {\"brightness\": 0.8, \"contrast\": 0.7, "
 	"\"saturation\": 0.6, \"hue\": 0.5, \"p\": 0.8}}, \"gradient\": \"full\", "
-	"\"bn_groups\": 4, \"eval\": {\"knn_k\": 20, \"knn_temperature\": 0.05, \"every\": 2}, "
+	"\"bn_groups\": 4, \"npid\": {\"temperature\": 0.2, \"momentum\": 0.75, \"nce\": true, "
+	"\"negatives\": 100}, \"eval\": {\"knn_k\": 20, \"knn_temperature\": 0.05, \"every\": 2, "
+	"\"linear_probe\": true}, "
 	"\"train_subset\": 512, \"classes\": {\"train\": [0, 1, 2], \"test\": [7, 9]}}";
 
 static void check_all_fields(const struct isif_job_spec *s)
 {
 	CHECK(strcmp(s->dataset, "cifar \"10\"") == 0);
 	CHECK(strcmp(s->model, "convnet") == 0);
+	CHECK_EQ(s->method, ISIF_METHOD_NPID);
+	CHECK(s->npid_temperature == 0.2 && s->npid_momentum == 0.75);
+	CHECK(s->npid_nce && s->npid_negatives == 100 && s->linear_probe);
 	CHECK_EQ(s->epochs, 7);
 	CHECK_EQ(s->batch_size, 64);
 	CHECK(s->lr == 0.123456789012345678);

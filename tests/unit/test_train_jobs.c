@@ -236,14 +236,22 @@ TEST(train_metrics_csv_one_column_list)
 	m.sim_same_mean = 0.75;
 	m.sim_diff_mean = NAN; /* no different-class pairs */
 	isif_metrics_csv_row(&b, &m);
+	m.has_simhist = false;
+	m.unseen = false;
+	m.has_knn = m.has_probe = true;
+	m.probe_top1 = 0.875;
+	m.probe_backbone_top1 = 0.9375;
+	isif_metrics_csv_row(&b, &m);
 	CHECK(!b.failed);
 	const char *want =
 		"epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,"
-		"recall_at_4,recall_at_8,nmi,data_wait,sim_same_mean,sim_diff_mean\n"
-		"3,5.5,,,0.03,2,100,,,,,,0.25,,\n"
-		"3,5.5,0.5,0.75,0.03,2,100,,,,,,0.25,,\n"
-		"3,5.5,,,0.03,2,100,0.125,0,0,1,0.5,0.25,,\n"
-		"3,5.5,,,0.03,2,100,0.125,0,0,1,0.5,0.25,0.75,\n";
+		"recall_at_4,recall_at_8,nmi,data_wait,sim_same_mean,sim_diff_mean,probe_top1,"
+		"probe_backbone_top1\n"
+		"3,5.5,,,0.03,2,100,,,,,,0.25,,,,\n"
+		"3,5.5,0.5,0.75,0.03,2,100,,,,,,0.25,,,,\n"
+		"3,5.5,,,0.03,2,100,0.125,0,0,1,0.5,0.25,,,,\n"
+		"3,5.5,,,0.03,2,100,0.125,0,0,1,0.5,0.25,0.75,,,\n"
+		"3,5.5,0.5,0.75,0.03,2,100,,,,,,0.25,,,0.875,0.9375\n";
 	CHECK_MSG(b.p && strcmp(b.p, want) == 0, "got:\n%s", b.p ? b.p : "(null)");
 	isif_strbuf_free(&b);
 }

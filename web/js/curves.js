@@ -1,5 +1,6 @@
 /*
  * web/js/curves.js — the learning-curves view: kNN top-1 and loss per epoch
+ * (and the linear probe's top-1 when a plotted job ran it)
  * for the jobs picked for comparison (the table's Compare column or the list
  * here), or the newest job while none is picked, redrawn as rows arrive
  * live; smoothing (automatic by default) with a raw toggle, a log axis for
@@ -20,7 +21,7 @@ import * as similarity from './similarity.js';
 const AUTO_SMOOTH_EPOCHS = 20;
 const AUTO_SMOOTHING = 0.6;
 
-let top1, loss, recall1, nmiChart, uPlot = null, libError = null;
+let top1, loss, recall1, nmiChart, probe, probeBackbone, uPlot = null, libError = null;
 let smoothIn, smoothOut, smoothAuto, rawIn, logIn, list, note, diffBox, valuesBody, visible = false;
 const checks = new Map();   /* id -> checkbox in the compare list */
 let shown = new Set();      /* ids of the jobs plotted now */
@@ -103,6 +104,8 @@ function renderTable(series) {
 				el('td', { class: 'num', text: pct(r.knn_top5) }), el('td', { class: 'num', text: pct(r.recall_at_1) }),
 				el('td', { class: 'num', text: pct(r.recall_at_8) }),
 				el('td', { class: 'num', text: r.nmi === undefined ? '—' : num(r.nmi, 3) }),
+				el('td', { class: 'num', text: pct(r.probe_top1) }),
+				el('td', { class: 'num', text: pct(r.probe_backbone_top1) }),
 				el('td', { class: 'num', text: String(r.lr) }),
 				el('td', { class: 'num', text: num(r.images_per_sec, 0) })));
 	valuesBody.replaceChildren(...rows);
@@ -166,6 +169,13 @@ function render(changed) {
 		recall1.update(uPlot, series, v);
 		nmiChart.update(uPlot, series, v);
 	}
+	/* the probe's charts only when a plotted job ran it (eval.linear_probe) */
+	const probed = series.some((s) => s.rows.some((r) => r.probe_top1 !== null && r.probe_top1 !== undefined));
+	for (const [chart, id] of [[probe, 'chart-probe'], [probeBackbone, 'chart-probe-backbone']]) {
+		document.getElementById(id).hidden = !probed;
+		if (probed)
+			chart.update(uPlot, series, v);
+	}
 }
 
 function downloadCsv() {
@@ -201,6 +211,11 @@ export function init() {
 	valuesBody = document.querySelector('#curve-table tbody');
 	top1 = new OverlayChart(document.querySelector('#chart-top1 .plot'),
 		{ field: 'knn_top1', format: (v) => (v === null || v === undefined ? '—' : (100 * v).toFixed(1) + '%'), bounds: [0, 1], syncKey: 'isifd' });
+	const fraction = (v) => (v === null || v === undefined ? '—' : (100 * v).toFixed(1) + '%');
+	probe = new OverlayChart(document.querySelector('#chart-probe .plot'),
+		{ field: 'probe_top1', format: fraction, bounds: [0, 1], syncKey: 'isifd' });
+	probeBackbone = new OverlayChart(document.querySelector('#chart-probe-backbone .plot'),
+		{ field: 'probe_backbone_top1', format: fraction, bounds: [0, 1], syncKey: 'isifd' });
 	loss = new OverlayChart(document.querySelector('#chart-loss .plot'),
 		{ field: 'loss', format: (v) => (v === null || v === undefined ? '—' : v.toPrecision(4)), ticks: tickText, log: true, syncKey: 'isifd' });
 	const frac = (v) => (v === null || v === undefined ? '—' : (100 * v).toFixed(1) + '%');

@@ -40,7 +40,7 @@ function numberField(spec, input, set) {
 
 export function buildSpec() {
 	const f = form.elements;
-	const spec = { dataset: f.dataset.value, model: f.model.value };
+	const spec = { dataset: f.dataset.value, model: f.model.value, method: f.method.value };
 	const top = (k) => (s, v) => { s[k] = v; };
 	numberField(spec, f.epochs, top('epochs'));
 	numberField(spec, f.batch_size, top('batch_size'));
@@ -49,6 +49,8 @@ export function buildSpec() {
 	numberField(spec, f.seed, top('seed'));
 	numberField(spec, f.train_subset, top('train_subset'));
 	numberField(spec, f.knn_k, (s, v) => { s.eval = { knn_k: v }; });
+	if (f.linear_probe.checked)
+		spec.eval = { ...spec.eval, linear_probe: true };
 	/* A switch off means the augmentation never happens; on keeps the
 	 * method's defaults (DESIGN.md "The method"). */
 	spec.augment = {

@@ -130,7 +130,8 @@ export function roughDuration(s) {
 	return `≈ ${Math.floor(min / 60)} h${min % 60 ? ` ${min % 60} min` : ''}`;
 }
 
-const CSV_COLUMNS = ['epoch', 'loss', 'knn_top1', 'knn_top5', 'lr', 'seconds', 'images_per_sec'];
+const CSV_COLUMNS = ['epoch', 'loss', 'knn_top1', 'knn_top5', 'lr', 'seconds', 'images_per_sec',
+	'probe_top1', 'probe_backbone_top1'];
 
 /* One CSV (RFC 4180) of several jobs' metrics, long format: a job column
  * first, then the API's row fields; empty cells for nulls. */

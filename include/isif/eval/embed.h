@@ -15,4 +15,10 @@ enum isif_rc isif_embed_split(struct isif_model *m, const struct isif_split *s, 
 		     const float mean[3], const float std[3], int batch,
 		     float *out, struct isif_error *err);
 
+/* isif_embed_split that also writes each image's pooled backbone features
+ * (the embedding layer's input) into feat[n, isif_model_feature_dim(m)]. */
+enum isif_rc isif_embed_split_features(struct isif_model *m, const struct isif_split *s, int crop,
+				       const float mean[3], const float std[3], int batch,
+				       float *out, float *feat, struct isif_error *err);
+
 #endif

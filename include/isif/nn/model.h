@@ -115,6 +115,14 @@ enum isif_rc isif_model_forward(struct isif_model *m, const float *x, int N, int
  * adds into the gradient block. */
 enum isif_rc isif_model_backward(struct isif_model *m, const float *dout, struct isif_error *err);
 
+/* The pooled backbone features of the last forward (the input of the final
+ * `linear`, before the embedding layer): [N, *dim] floats owned by the
+ * model, valid until the next forward; NULL when no forward ran. */
+const float *isif_model_features(const struct isif_model *m, int *dim);
+
+/* Width of the pooled backbone features (the final linear's input). */
+int isif_model_feature_dim(const struct isif_model *m);
+
 /* Multiply-adds of one forward pass per image at H×W (for GFLOP/s figures). */
 double isif_model_flops_per_image(const struct isif_model *m, int H, int W);
 

@@ -31,11 +31,18 @@ enum isif_class_split {
 	ISIF_SPLIT_SECOND_HALF,   /* train on the last ⌊n/2⌋, test on the first ⌈n/2⌉ */
 };
 
+/* What a job trains with. */
+enum isif_method {
+	ISIF_METHOD_ISIF = 0,   /* the ISIF loss over two views (Ye et al. 2019) */
+	ISIF_METHOD_NPID = 1,   /* memory-bank instance discrimination (Wu et al. 2018) */
+};
+
 /* The parsed spec. JSON paths in brackets where they differ from the
  * member's name; defaults and bounds are the field table's. */
 struct isif_job_spec {
 	char dataset[ISIF_SPEC_NAME_LEN];   /* registered name or a path (CLI) */
 	char model[ISIF_SPEC_NAME_LEN];     /* one of isif_model_names */
+	enum isif_method method;
 	int epochs;
 	int batch_size;                     /* m source images per step */
 	double lr;
@@ -57,9 +64,14 @@ struct isif_job_spec {
 	float brightness, contrast, saturation, hue, jitter_p; /* [augment.color_jitter.*] */
 	enum isif_gradient_mode gradient;
 	int bn_groups;
+	double npid_temperature;            /* [npid.temperature] */
+	double npid_momentum;               /* [npid.momentum] */
+	bool npid_nce;                      /* [npid.nce] */
+	int npid_negatives;                 /* [npid.negatives] */
 	int knn_k;                          /* [eval.knn_k] */
 	double knn_temperature;             /* [eval.knn_temperature] */
 	int eval_every;                     /* [eval.every], 0: never */
+	bool linear_probe;                  /* [eval.linear_probe] */
 	int64_t train_subset;               /* 0: all */
 	bool has_classes;                   /* "classes" given (not null) */
 	enum isif_class_split class_split;  /* [classes.split]; lists empty until resolved */

@@ -30,6 +30,10 @@ struct isif_epoch_metrics {
 	bool has_simhist;          /* evaluation ran: sim holds the test split's pairs */
 	struct isif_simhist sim;   /* same-/different-class cosine similarity histograms */
 	double sim_same_mean, sim_diff_mean; /* their means (NAN: no pairs of that kind) */
+	bool has_probe;            /* the linear probe ran this epoch (eval.linear_probe) */
+	double probe_top1;         /* its test top-1 on the embedding (fraction) */
+	double probe_backbone_top1;/* on the pooled backbone features */
+	double probe_seconds;      /* wall time of both probes */
 	double lr;                 /* lr at the epoch's last step */
 	double seconds;            /* wall time of the epoch including evaluation */
 	double train_seconds;      /* training part only */
@@ -150,7 +154,7 @@ struct isif_memory_estimate {
 	int64_t model;        /* parameters, their gradients, BN statistics */
 	int64_t optimizer;    /* SGD momentum */
 	int64_t activations;  /* the model's plan: activations, their gradients, workspace */
-	int64_t loss;         /* the loss's workspace (B×B) and dL/d(embeddings) */
+	int64_t loss;         /* the loss's workspace (B×B), dL/d(embeddings), NPID's bank */
 	int64_t loader;       /* the loader threads' batch slots and scratch */
 	int64_t dataset;      /* both splits' pixels and labels, the trainer's index lists */
 	int64_t evaluation;   /* gallery and test embeddings, embedding batch, kNN scratch */
