@@ -70,6 +70,12 @@ static const struct route routes[] = {
 	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE, "k,split,job"},
 	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON, ""},
 	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0, "format,metadata,split"},
+	{"POST", "/groups", route_groups_create, BODY_JSON, "priority"},
+	{"GET", "/groups", route_groups_list, 0, "limit"},
+	{"GET", "/groups/{id}", route_group_get, 0, ""},
+	{"DELETE", "/groups/{id}", route_group_delete, 0, ""},
+	{"POST", "/groups/{id}/cancel", route_group_cancel, 0, ""},
+	{"GET", "/groups/{id}/metrics", route_group_metrics, 0, "format"},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
