@@ -256,7 +256,7 @@ static enum isif_rc status_counts(struct store *st, sqlite3 *db, int64_t id, jso
 		total += c;
 	}
 	sqlite3_finalize(s);
-	json_object_set_new(group, "jobs", json_integer(total));
+	json_object_set_new(group, "n_jobs", json_integer(total));
 	json_object_set_new(group, "status", counts);
 	return step == SQLITE_DONE ? ISIF_OK : store_fail(st, "group status", err);
 }

@@ -43,7 +43,7 @@ enum isif_rc store_group_get(struct store *st, int64_t id, json_t **group,
 			     struct group_member **members, int *n, struct isif_error *err);
 void group_members_free(struct group_member *m, int n);
 
-/* {"groups": [{"id", "base", "grid", "created_at", "jobs": N,
+/* {"groups": [{"id", "base", "grid", "created_at", "n_jobs": N,
  * "status": {"queued": n, ...}}, ...]} newest first, at most limit. */
 enum isif_rc store_groups_json(struct store *st, int limit, json_t **out, struct isif_error *err);
 
