@@ -35,6 +35,7 @@ wait_group() {
 	return 1
 }
 
+"$ISIFD" --help | grep -A1 -- '--max-group-jobs N' | grep -q 'default 64, min 1, max 10000'; is groups_flag_in_help
 start_isifd "$T/state" --workers 1 --max-group-jobs 8 || { fail groups_start; exit 1; }
 register tiny "$T/tiny"   # 512 + 64 images of 16x16, 10 classes
 BASE_SPEC='{"dataset": "tiny", "model": "convnet", "epochs": 3, "batch_size": 32, "train_subset": 256,
