@@ -3,7 +3,7 @@
 
 -- A group: the base spec and the grid as sent (JSON text).
 CREATE TABLE groups (
-	id INTEGER PRIMARY KEY,
+	id INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused: a deleted group's URL stays dead
 	base TEXT NOT NULL,
 	grid TEXT NOT NULL,
 	created_at TEXT NOT NULL

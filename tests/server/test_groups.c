@@ -192,5 +192,10 @@ TEST(srv_groups_store_all_or_nothing)
 	CHECK_EQ(json_integer_value(json_object_get(json_object_get(one, "status"), "queued")), 3);
 	json_decref(list);
 	CHECK_EQ(store_group_delete(st, gid + 1, &err), ISIF_ENOTFOUND);
+	/* a deleted group's id is never given again (its URL stays dead) */
+	CHECK_EQ(store_group_delete(st, gid, &err), ISIF_OK);
+	int64_t again = 0;
+	CHECK_EQ(store_group_create(st, "{}", "{}", jobs, 1, 0, 100, &again, ids, &err), ISIF_OK);
+	CHECK_EQ(again, gid + 1);
 	store_close(st);
 }
