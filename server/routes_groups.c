@@ -423,7 +423,7 @@ enum MHD_Result route_group_delete(struct request *rq)
  * (RFC 4180) when it holds a comma, a quote or a line break. */
 static void csv_field(struct isif_strbuf *b, json_t *v)
 {
-	char *own = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *own = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	const char *s = json_is_string(v) ? json_string_value(v) : own ? own : "";
 	if (strpbrk(s, ",\"\r\n")) {
 		isif_strbuf_puts(b, "\"");

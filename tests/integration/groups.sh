@@ -40,7 +40,8 @@ start_isifd "$T/state" --workers 1 --max-group-jobs 8 || { fail groups_start; ex
 register tiny "$T/tiny"   # 512 + 64 images of 16x16, 10 classes
 BASE_SPEC='{"dataset": "tiny", "model": "convnet", "epochs": 3, "batch_size": 32, "train_subset": 256,
             "eval": {"knn_k": 20}}'
-G4="{\"base\": $BASE_SPEC, \"grid\": {\"seed\": [1, 2], \"lr_schedule.type\": [\"constant\", \"cosine\"]}}"
+G4="{\"base\": $BASE_SPEC, \"grid\": {\"seed\": [1, 2], \"lr_schedule.type\": [\"constant\", \"cosine\"],
+    \"augment.crop_scale\": [[0.5, 1.0]]}}"
 
 # ---- bad groups: each a clear 400, no job made -----------------------------------------
 J=(-H 'Content-Type: application/json')
@@ -110,8 +111,9 @@ for i in (1, 2, 3, 4):
     spec = json.load(open(f"{t}/job{i}.json"))["spec"]
     rows = json.load(open(f"{t}/metrics{i}.json"))["metrics"]
     by_point.setdefault(spec["lr_schedule"]["type"], []).append(rows)
-assert [p["values"] for p in group["points"]] == [{"lr_schedule.type": "constant"},
-                                                  {"lr_schedule.type": "cosine"}], group["points"]
+crop = {"augment.crop_scale": [0.5, 1.0]}
+assert [p["values"] for p in group["points"]] == [{"lr_schedule.type": "constant", **crop},
+                                                  {"lr_schedule.type": "cosine", **crop}], group["points"]
 for p in group["points"]:
     jobs = by_point[p["values"]["lr_schedule.type"]]
     assert len(jobs) == 2 and len(p["summary"]) == 3, p
@@ -130,9 +132,10 @@ for p in group["points"]:
 PY
 
 code=$(req GET "/groups/1/metrics?format=csv")
-[ "$code" = 200 ] && [ "$(head -1 "$T/body")" = "group,point,job,seed,lr_schedule.type,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait" ] &&
-	[ "$(sed -n 2p "$T/body" | cut -d, -f1-6)" = "1,0,1,1,constant,1" ] &&
+[ "$code" = 200 ] && [ "$(head -1 "$T/body")" = "group,point,job,seed,lr_schedule.type,augment.crop_scale,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait" ] &&
+	[ "$(sed -n 2p "$T/body" | cut -d, -f1-8)" = '1,0,1,1,constant,"[0.5,1.0]",1' ] &&
 	[ "$(wc -l <"$T/body")" = 13 ]; is groups_csv_has_group_columns
+
 code=$(req GET /groups)
 [ "$code" = 200 ] && [ "$(json "[(g['id'], g['n_jobs'], g['status']['succeeded']) for g in d['groups']]")" = "[(1, 4, 4)]" ]; is groups_list
 
