@@ -46,66 +46,91 @@ static void made_free(struct made *m)
 	free(m->in);
 }
 
-/* Checks job i's spec as POST /jobs does; on refusal answers 400 with the
- * point's values before the message and returns false. */
+/* Keeps job i's canonical spec and grid place in m (takes jv_text). */
+static enum isif_rc keep_job(struct made *m, long i, const struct isif_job_spec *spec,
+			     const struct job_check *check, int point, json_t *pv, char *jv_text)
+{
+	char **s = &m->strings[4 * i];
+	s[0] = isif_spec_to_json(spec);
+	s[1] = strdup(spec->dataset);
+	s[2] = json_dumps(pv, JSON_COMPACT | JSON_REAL_PRECISION(15));
+	s[3] = jv_text;
+	m->in[i] = (struct group_job_in){
+		.spec_json = s[0], .dataset = s[1], .epochs = spec->epochs,
+		.memory_estimate = check->shape_known ? check->memory.total : -1,
+		.point = point, .point_values = s[2], .job_values = s[3],
+	};
+	return s[0] && s[1] && s[2] && s[3] ? ISIF_OK : ISIF_ENOMEM;
+}
+
+/* The spec of a point (as text) checked as POST /jobs checks one: on
+ * refusal answers 400 (*ret) with where before the message. */
+static enum isif_rc check_spec(struct request *rq, const char *text, const char *where,
+			       struct isif_job_spec *spec, struct job_check *check,
+			       enum MHD_Result *ret, struct isif_error *err)
+{
+	char format[32], path[1024];
+	isif_spec_default(spec);
+	enum isif_rc rc = isif_spec_parse(spec, text, true, err);
+	if (rc == ISIF_EINVAL) {
+		*ret = http_error(rq, 400, "invalid_spec", "%s%s", where, err->msg);
+		return rc;
+	}
+	if (rc == ISIF_OK)
+		rc = store_dataset_lookup(rq->app->st, spec->dataset, format, sizeof format, path,
+					  sizeof path, err);
+	if (rc == ISIF_ENOTFOUND) {
+		*ret = http_error(rq, 400, "unknown_dataset", "%sdataset: unknown dataset \"%s\" "
+				  "(GET /datasets lists them)", where, spec->dataset);
+		return ISIF_EINVAL;
+	}
+	if (rc)
+		return rc;
+	struct job_memory_bound bound;
+	jobcheck_memory_bound(rq->app->cfg->max_job_memory, rq->app->cfg->workers, &bound);
+	rc = jobcheck_run(rq->app->st, spec, format, path, sched_threads_per_job(rq->app->sched),
+			  &bound, check, err);
+	if (rc == ISIF_EINVAL) {
+		*ret = http_error(rq, 400, "invalid_spec", "%s%s", where, err->msg);
+	} else if (rc == ISIF_ERANGE) {
+		char msg[480];
+		jobcheck_memory_refusal(check, &bound, msg, sizeof msg);
+		*ret = http_error(rq, 400, "over_memory_limit", "%s%s", where, msg);
+		rc = ISIF_EINVAL;
+	}
+	return rc;
+}
+
+/* Expands job i, checks it and keeps it in m; on refusal or failure
+ * answers (*ret) and returns false. */
 static bool check_job(struct request *rq, const struct group_grid *g, long i,
 		      struct isif_job_spec *spec, struct made *m, enum MHD_Result *ret)
 {
 	struct isif_error err = {0};
+	struct job_check check = {0};
 	json_t *obj = NULL, *pv = NULL, *jv = NULL;
 	int point = 0;
-	char format[32], path[1024], where[400] = "";
+	char where[400];
 	char *text = NULL, *jv_text = NULL;
 	enum isif_rc rc = groupgrid_job(g, i, &obj, &point, &pv, &jv, &err);
+	if (rc == ISIF_EINVAL)
+		*ret = http_error(rq, 400, "invalid_spec", "%s", err.msg);
 	if (rc == ISIF_OK) {
 		text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15));
 		jv_text = json_dumps(jv, JSON_COMPACT | JSON_REAL_PRECISION(15));
-		snprintf(where, sizeof where, "grid point %.300s: ", jv_text ? jv_text : "?");
-		isif_spec_default(spec);
-		rc = text ? isif_spec_parse(spec, text, true, &err) : ISIF_ENOMEM;
+		rc = text && jv_text ? ISIF_OK : ISIF_ENOMEM;
 	}
 	if (rc == ISIF_OK) {
-		rc = store_dataset_lookup(rq->app->st, spec->dataset, format, sizeof format, path,
-					  sizeof path, &err);
-		if (rc == ISIF_ENOTFOUND)
-			*ret = http_error(rq, 400, "unknown_dataset", "%sdataset: unknown dataset "
-					  "\"%s\" (GET /datasets lists them)", where, spec->dataset);
-	} else if (rc != ISIF_ENOMEM) {
-		*ret = http_error(rq, 400, "invalid_spec", "%s%s", where, err.msg);
-		rc = ISIF_EINVAL;
-	}
-	struct job_memory_bound bound;
-	struct job_check check = {0};
-	if (rc == ISIF_OK) {
-		jobcheck_memory_bound(rq->app->cfg->max_job_memory, rq->app->cfg->workers, &bound);
-		rc = jobcheck_run(rq->app->st, spec, format, path,
-				  sched_threads_per_job(rq->app->sched), &bound, &check, &err);
-		if (rc == ISIF_EINVAL) {
-			*ret = http_error(rq, 400, "invalid_spec", "%s%s", where, err.msg);
-		} else if (rc == ISIF_ERANGE) {
-			char msg[480];
-			jobcheck_memory_refusal(&check, &bound, msg, sizeof msg);
-			*ret = http_error(rq, 400, "over_memory_limit", "%s%s", where, msg);
-		}
+		snprintf(where, sizeof where, "grid point %.300s: ", jv_text);
+		rc = check_spec(rq, text, where, spec, &check, ret, &err);
 	}
 	if (rc == ISIF_OK) {
-		char **s = &m->strings[4 * i];
-		s[0] = isif_spec_to_json(spec);
-		s[1] = strdup(spec->dataset);
-		s[2] = json_dumps(pv, JSON_COMPACT | JSON_REAL_PRECISION(15));
-		s[3] = jv_text;
+		rc = keep_job(m, i, spec, &check, point, pv, jv_text);
 		jv_text = NULL;
-		m->in[i] = (struct group_job_in){
-			.spec_json = s[0], .dataset = s[1], .epochs = spec->epochs,
-			.memory_estimate = check.shape_known ? check.memory.total : -1,
-			.point = point, .point_values = s[2], .job_values = s[3],
-		};
-		if (!s[0] || !s[1] || !s[2] || !s[3])
-			rc = ISIF_ENOMEM;
 	}
 	if (rc == ISIF_ENOMEM)
 		*ret = http_error(rq, 500, "internal", "out of memory");
-	else if (rc && rc != ISIF_EINVAL && rc != ISIF_ERANGE && rc != ISIF_ENOTFOUND)
+	else if (rc && rc != ISIF_EINVAL)   /* EINVAL: refused, answered above */
 		*ret = http_store_failed(rq, rc, &err);
 	free(text);
 	free(jv_text);
@@ -135,8 +160,7 @@ static enum MHD_Result queue_full(struct request *rq, const struct isif_error *e
 }
 
 /* Every job checked, then the group and its jobs in one transaction. */
-static enum MHD_Result create_group(struct request *rq, json_t *body, const struct group_grid *g,
-				    int priority)
+static enum MHD_Result create_group(struct request *rq, const struct group_grid *g, int priority)
 {
 	struct made m = {.n = g->n_jobs};
 	struct isif_job_spec *spec = malloc(sizeof *spec);
@@ -164,10 +188,7 @@ static enum MHD_Result create_group(struct request *rq, json_t *body, const stru
 			ret = queue_full(rq, &err);
 		else if (rc)
 			ret = http_store_failed(rq, rc, &err);
-		else
-			ok = true;
-		if (rc)
-			ok = false;
+		ok = rc == ISIF_OK;
 	}
 	if (ok) {
 		sched_wake(rq->app->sched);
@@ -175,7 +196,6 @@ static enum MHD_Result create_group(struct request *rq, json_t *body, const stru
 			 (long long)ids[0], (long long)ids[m.n - 1]);
 		ret = group_answer(rq, id, 201);
 	}
-	(void)body;
 	free(base);
 	free(grid);
 	free(spec);
@@ -203,7 +223,7 @@ enum MHD_Result route_groups_create(struct request *rq)
 	if (groupgrid_check(body, rq->app->cfg->max_group_jobs, &g, &err) != ISIF_OK)
 		ret = http_error(rq, 400, "invalid_spec", "%s", err.msg);
 	else
-		ret = create_group(rq, body, &g, (int)priority);
+		ret = create_group(rq, &g, (int)priority);
 	json_decref(body);
 	return ret;
 }
