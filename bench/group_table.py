@@ -2,7 +2,7 @@
 """bench/group_table.py — a job group's summary (GET /groups/{id}) as a
 Markdown table: one row per grid point, one column per epoch, each cell the
 kNN top-1 mean ± sample std over the point's seeds (in %), with the number
-of seeds when it is not the same for every epoch; the best point's last
+of jobs with that epoch (n=) when it is not all of the point's jobs; the best point's last
 epoch in bold.
 
     python3 bench/group_table.py http://127.0.0.1:8080 1 [metric]
@@ -45,7 +45,7 @@ def main():
     best = max(last, key=last.get) if metric != "loss" and last else None
     print(f"group {g['id']}: base {json.dumps(g['base'])}; {g['n_jobs']} jobs, status {g['status']}")
     print()
-    print("| grid point | seeds | " + " | ".join(f"epoch {e}" for e in epochs) + " |")
+    print("| grid point | jobs | " + " | ".join(f"epoch {e}" for e in epochs) + " |")
     print("|---|---|" + "---|" * len(epochs))
     for p in g["points"]:
         by_epoch = {s["epoch"]: dict(s, seeds=seeds[p["point"]]) for s in p["summary"]}
