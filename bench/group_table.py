@@ -2,8 +2,8 @@
 """bench/group_table.py — a job group's summary (GET /groups/{id}) as a
 Markdown table: one row per grid point, one column per epoch, each cell the
 kNN top-1 mean ± sample std over the point's seeds (in %), with the number
-of jobs with that epoch (n=) when it is not all of the point's jobs; the best point's last
-epoch in bold.
+of jobs with that epoch (n=) when it is fewer than the point's jobs with
+any epoch; the best point's last epoch in bold.
 
     python3 bench/group_table.py http://127.0.0.1:8080 1 [metric]
 
@@ -26,7 +26,8 @@ def cell(s, metric, scale):
     m = s.get(metric)
     if not m:
         return "—"
-    text = f"{scale * m['mean']:.2f} ± {scale * m['std']:.2f}"
+    sd = f"{scale * m['std']:.2f}" if m["n"] > 1 else "—"   # one seed: no spread to show
+    text = f"{scale * m['mean']:.2f} ± {sd}"
     return text if m["n"] == s.get("seeds", m["n"]) else f"{text} (n={m['n']})"
 
 
@@ -36,7 +37,8 @@ def main():
     scale = 100 if metric.startswith("knn_top") or metric.startswith("recall") else 1
     g = json.load(urllib.request.urlopen(f"{base}/groups/{gid}"))
     epochs = sorted({s["epoch"] for p in g["points"] for s in p["summary"]})
-    seeds = {p["point"]: len(p["jobs"]) for p in g["points"]}
+    # jobs with any row (cancelled-before-start jobs do not count)
+    seeds = {p["point"]: max([s["n"] for s in p["summary"]] or [0]) for p in g["points"]}
     last = {}
     for p in g["points"]:
         done = [s for s in p["summary"] if s.get(metric)]
