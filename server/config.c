@@ -42,6 +42,9 @@ static const struct opt opts[] = {
 	 "cores shared by the workers (0: all online cores); a job gets cores/workers threads"},
 	{"max-queued", OPT_INT, O(max_queued), NULL, 100, 1, 100000,
 	 "waiting jobs allowed (at least 1); POST /jobs answers 429 beyond"},
+	{"max-group-jobs", OPT_INT, O(max_group_jobs), NULL, 64, 1, 10000,
+	 "jobs one POST /groups may create (the product of its grid's value counts); more is "
+	 "refused with 400"},
 	{"max-job-memory", OPT_INT, O(max_job_memory), NULL, 0, 0, 1L << 40,
 	 "MiB a job's estimated peak memory may reach; POST /jobs refuses more (0: half of "
 	 "the machine's memory, MemTotal or the cgroup's limit if lower, divided by --workers)"},

@@ -21,6 +21,7 @@ struct config {
 	long workers;
 	long cores;                       /* 0: detected */
 	long max_queued;
+	long max_group_jobs;     /* jobs one POST /groups may create */
 	long max_job_memory;              /* MiB; 0: from the machine's memory and --workers */
 	long max_attempts;
 	long max_body;

@@ -76,6 +76,12 @@ static const struct route routes[] = {
 	{"POST", "/jobs/{id}/embed", route_job_embed, BODY_JSON | BODY_IMAGE, ""},
 	{"GET", "/checkpoints", route_checkpoints, 0, ""},
 	{"POST", "/checkpoints", route_checkpoints_create, BODY_FILE, "name"},
+	{"POST", "/groups", route_groups_create, BODY_JSON, "priority"},
+	{"GET", "/groups", route_groups_list, 0, "limit"},
+	{"GET", "/groups/{id}", route_group_get, 0, ""},
+	{"DELETE", "/groups/{id}", route_group_delete, 0, ""},
+	{"POST", "/groups/{id}/cancel", route_group_cancel, 0, ""},
+	{"GET", "/groups/{id}/metrics", route_group_metrics, 0, "format"},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 

@@ -37,6 +37,14 @@ enum MHD_Result route_neighbors_post(struct request *rq);
 enum MHD_Result route_neighbors_batch(struct request *rq);
 enum MHD_Result route_job_embed(struct request *rq);
 
+/* routes_groups.c */
+enum MHD_Result route_groups_create(struct request *rq);
+enum MHD_Result route_groups_list(struct request *rq);
+enum MHD_Result route_group_get(struct request *rq);
+enum MHD_Result route_group_cancel(struct request *rq);
+enum MHD_Result route_group_delete(struct request *rq);
+enum MHD_Result route_group_metrics(struct request *rq);
+
 /* routes_export.c */
 enum MHD_Result route_job_embeddings(struct request *rq);
 /* GET of any other path: a file of --web-dir ("/" is index.html). */

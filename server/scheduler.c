@@ -535,6 +535,14 @@ enum isif_rc sched_submit(struct scheduler *s, const char *spec_json, const char
 	return rc;
 }
 
+void sched_wake(struct scheduler *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->gen++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* ISIF_ECONFLICT for a cancel or delete (what) of a job whose end is
  * being recorded; s->mu held. */
 static enum isif_rc ending_conflict(const struct worker *w, int64_t id, const char *what,

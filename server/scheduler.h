@@ -85,6 +85,10 @@ enum isif_rc sched_submit(struct scheduler *s, const char *spec_json, const char
 			  int epochs, int priority, int64_t memory_estimate, int64_t *id,
 			  struct isif_error *err);
 
+/* Wakes the workers after jobs were queued behind the scheduler's back
+ * (store_group_create inserts a group's jobs in one transaction). */
+void sched_wake(struct scheduler *s);
+
 /* Cancels a queued job at once or asks a running one to stop between
  * batches (durably: see store_end_cancelled). *before: the status found.
  * ISIF_ECONFLICT if already finished, or if its run has ended and only

@@ -200,14 +200,14 @@ await step('dashboard_controls_labelled', async () => {
 });
 
 await step('dashboard_keyboard', async () => {
-	/* Focus order: skip link, then the three views, then the token button. */
+	/* Focus order: skip link, then the four views, then the token button. */
 	await page.evaluate(() => document.activeElement && document.activeElement.blur());
 	const order = [];
-	for (let i = 0; i < 5; i++) {
+	for (let i = 0; i < 6; i++) {
 		await page.keyboard.press('Tab');
 		order.push(await page.evaluate(() => document.activeElement.textContent.trim()));
 	}
-	const want = ['Skip to content', 'Jobs', 'Learning curves', 'Neighbours', 'Token…'];
+	const want = ['Skip to content', 'Jobs', 'Learning curves', 'Groups', 'Neighbours', 'Token…'];
 	if (JSON.stringify(order) !== JSON.stringify(want))
 		throw new Error('tab order ' + JSON.stringify(order));
 	/* Enter on a view link switches the view and lands on its heading. */

@@ -2,7 +2,8 @@
 # tests/integration/dashboard.sh — the dashboard in a real browser: Debian's
 # chromium driven by playwright-core (tests/browser/dashboard.mjs) against
 # two real isifd daemons, one open (one worker, where the tiny jobs train)
-# and one with a token. Installs what it needs when it is missing (apt:
+# and one with a token; then the Groups view (tests/browser/groups.mjs) on
+# the open one. Installs what it needs when it is missing (apt:
 # chromium; npm ci: playwright-core and the dashboard's uPlot) and FAILS when
 # it cannot: never skipped. Screenshots and the downloaded CSV go to
 # $BUILD/test-output/dashboard/.
@@ -55,6 +56,14 @@ mkdir -p "$OUT"
 BASE=$BASE TOKEN_BASE=$TOKEN_BASE TOKEN=$TOKEN OUT=$OUT CHROMIUM=$CHROMIUM SLOW=$SLOW \
 	timeout $((240 * SLOW)) node tests/browser/dashboard.mjs
 rc=$?
+# The Groups view (tests/browser/groups.mjs), on the open daemon once the
+# main test is done with it.
+if [ $rc -ne 124 ]; then
+	BASE=$BASE OUT=$OUT CHROMIUM=$CHROMIUM SLOW=$SLOW timeout $((300 * SLOW)) node tests/browser/groups.mjs
+	grc=$?
+	[ $grc -eq 124 ] && echo "FAIL dashboard_groups_browser_test_timeout"
+	[ $rc -eq 0 ] && rc=$grc
+fi
 if [ $rc -ne 0 ]; then
 	[ $rc -eq 124 ] && echo "FAIL dashboard_browser_test_timeout"
 	cp "$T"/*.log "$OUT"/ 2>/dev/null

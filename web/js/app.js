@@ -1,6 +1,6 @@
 /*
  * web/js/app.js — the dashboard's entry point: wires the views to the
- * store, switches views on the URL's hash (#jobs, #curves, #neighbors),
+ * store, switches views on the URL's hash (#jobs, #curves, #groups, #neighbors),
  * shows whether updates arrive live (Server-Sent Events) or by polling, and
  * the API's last error in a banner for as long as the daemon does not answer.
  */
@@ -9,9 +9,10 @@ import * as store from './store.js';
 import * as jobs from './jobs.js';
 import * as form from './form.js';
 import * as curves from './curves.js';
+import * as groups from './groups.js';
 import * as neighbors from './neighbors.js';
 
-const VIEWS = ['jobs', 'curves', 'neighbors'];
+const VIEWS = ['jobs', 'curves', 'groups', 'neighbors'];
 let current = null;
 
 function showView(name, moveFocus) {
@@ -27,6 +28,7 @@ function showView(name, moveFocus) {
 			a.removeAttribute('aria-current');
 	}
 	curves.setVisible(name === 'curves');
+	groups.setVisible(name === 'groups');
 	/* Screen readers and keyboards land at the new view's heading. */
 	if (moveFocus)
 		document.querySelector(`#view-${name} h2`).focus();
@@ -89,6 +91,7 @@ function init() {
 	jobs.init(announce);
 	form.init();
 	curves.init();
+	groups.init(announce);
 	neighbors.init();
 	store.on((kind) => {
 		if (kind === 'jobs' || kind === 'job')
