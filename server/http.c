@@ -973,7 +973,8 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 				  ct ? ct : "none");
 		return false;
 	}
-	if ((flags & BODY_IMAGE) && !is_image_type(ct) && !multipart_is_form(ct)) {
+	if ((flags & BODY_IMAGE) && !(flags & BODY_JSON) && !is_image_type(ct) &&
+	    !multipart_is_form(ct)) {
 		*ret = http_error(rq, 415, "unsupported_media_type",
 				  "Content-Type must be image/jpeg, image/png, "
 				  "application/octet-stream or multipart/form-data (got %s)",
