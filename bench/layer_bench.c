@@ -55,7 +55,7 @@ static int conv_only(int argc, char **argv)
 	int P = isif_conv_out(H, R, st, pad), Q = isif_conv_out(W, R, st, pad);
 	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * P * Q, nw = (size_t)K * C * R * R;
 	struct team *tm = team_create(threads);
-	const struct conv_shape sh = { N, C, H, W, K, R, R, st, pad };
+	const struct conv_shape sh = { N, C, H, W, K, R, R, st, pad, 0 };
 	size_t nws = conv2d_workspace_team(&sh, threads);
 	float *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
 	float *y = malloc(sizeof(float) * ny), *w = malloc(sizeof(float) * nw);

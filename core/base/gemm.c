@@ -505,9 +505,13 @@ void gemm_prec(int M, int N, int K, const struct gemm_view *A, const struct gemm
 	int kcap = min_int(K, KC);
 	float *ap = align64(ws);
 	float *bp = align64(ap + (size_t)mcap * kcap);
-	/* the bf16 pairs of both blocks (bf16 only) */
-	uint16_t *a2 = (uint16_t *)align64(bp + (size_t)ncap * kcap);
-	uint16_t *b2 = (uint16_t *)align64((float *)a2 + (size_t)mcap * ((kcap + 1) / 2));
+	/* the bf16 pairs of both blocks, after them (bf16 only: an fp32
+	 * product uses the first (M + N)·KC + 32 floats of ws alone) */
+	uint16_t *a2 = NULL, *b2 = NULL;
+	if (bf16) {
+		a2 = (uint16_t *)align64(bp + (size_t)ncap * kcap);
+		b2 = (uint16_t *)align64((float *)a2 + (size_t)mcap * ((kcap + 1) / 2));
+	}
 	for (int jc = 0; jc < N; jc += NC) {
 		int nc = min_int(NC, N - jc);
 		for (int pc = 0; pc < K; pc += KC) {

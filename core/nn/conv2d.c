@@ -85,6 +85,7 @@
 struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
 	int P, Q, CRS, PQ, pointwise, implicit, direct, wino;
+	enum gemm_prec prec;   /* of the GEMMs (conv_shape) */
 };
 
 /* The direct path's data for one tap list (the forward's, or one input
@@ -109,7 +110,8 @@ static struct geom make_geom(const struct conv_shape *sh)
 {
 	const int C = sh->C, H = sh->H, W = sh->W, K = sh->K, R = sh->R, S = sh->S;
 	const int stride = sh->stride, pad = sh->pad;
-	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0 };
+	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0,
+			  (enum gemm_prec)sh->prec };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
 	g.CRS = C * R * S;
@@ -229,7 +231,7 @@ size_t conv2d_workspace_team(const struct conv_shape *s, int threads)
 size_t isif_conv2d_workspace(int N, int C, int H, int W, int K, int R, int S,
 			     int stride, int pad)
 {
-	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad, 0 };
 	return conv2d_workspace_team(&s, 1);
 }
 
@@ -645,7 +647,7 @@ static void forward_range(float *y, const float *x, const float *w, const struct
 		}
 		/* Y[K, L] = w[K, CRS] · col[CRS, L], written as nb NCHW samples */
 		struct gemm_view C = gemm_nchw(y + n * ys, g->PQ, (ptrdiff_t)ys);
-		gemm(g->K, L, g->CRS, &A, &B, &C, 0, gws);
+		gemm_prec(g->K, L, g->CRS, &A, &B, &C, 0, g->prec, gws);
 	}
 }
 
@@ -685,7 +687,7 @@ static void forward_job(float *y, float *run_mean, float *run_m2, const float *x
 			      ws, tm };
 	if (g->wino) {
 		wino_conv(y, 0, x, w, 0, g->N, g->C, g->H, g->W, g->K, wino_tile(g->H, g->W),
-			  ws, tm);
+			  ws, tm, g->prec);
 		return;
 	}
 	j.l = make_layout(&j.g, team_size(tm));
@@ -716,7 +718,7 @@ void isif_conv2d_forward(float *y, const float *x, const float *w,
 			 int N, int C, int H, int W, int K, int R, int S,
 			 int stride, int pad, float *ws)
 {
-	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad, 0 };
 	conv2d_forward_team(y, x, w, &s, ws, NULL);
 }
 
@@ -733,7 +735,8 @@ static void implicit_dx(float *dx, int dx_acc, const float *dy, const float *wf,
 	B.pack = pack_pixels;
 	B.ctx = &ic;
 	struct gemm_view D = gemm_nchw(dx, g->H * g->W, (ptrdiff_t)g->C * g->H * g->W);
-	gemm(g->C, nb * g->H * g->W, g->K * g->R * g->S, &A, &B, &D, dx_acc, gws);
+	gemm_prec(g->C, nb * g->H * g->W, g->K * g->R * g->S, &A, &B, &D, dx_acc, g->prec,
+		  gws);
 }
 
 /*
@@ -766,7 +769,8 @@ static void backward_range(float *dx, int dx_acc, float *dw_t, int fresh, const 
 			}
 			/* dw[K, CRS] += dY[K, L] · colᵀ[L, CRS] */
 			struct gemm_view D = gemm_dense(dw_t, g->CRS);
-			gemm(g->K, g->CRS, L, &dY, &colT, &D, !(fresh && n == n0), gws);
+			gemm_prec(g->K, g->CRS, L, &dY, &colT, &D, !(fresh && n == n0), g->prec,
+				  gws);
 		}
 		if (!dx)
 			continue;
@@ -777,11 +781,11 @@ static void backward_range(float *dx, int dx_acc, float *dw_t, int fresh, const 
 		/* dcol[CRS, L] = wᵀ[CRS, K] · dY[K, L]; pointwise: dcol is dx itself */
 		if (g->pointwise) {
 			struct gemm_view D = gemm_nchw(dx + n * xs, g->PQ, (ptrdiff_t)xs);
-			gemm(g->CRS, L, g->K, &Wt, &dY, &D, dx_acc, gws);
+			gemm_prec(g->CRS, L, g->K, &Wt, &dY, &D, dx_acc, g->prec, gws);
 			continue;
 		}
 		struct gemm_view D = gemm_dense(col, L);
-		gemm(g->CRS, L, g->K, &Wt, &dY, &D, 0, gws);
+		gemm_prec(g->CRS, L, g->K, &Wt, &dY, &D, 0, g->prec, gws);
 		for (int i = 0; i < nb; i++)
 			col2im(dx + (n + i) * xs, dx_acc, col + (size_t)i * g->PQ, (size_t)L, g);
 	}
@@ -842,10 +846,10 @@ static void backward_job(float *dx, int dx_accumulate, float *dw, const float *d
 		 * transposed weights, one after the other in the same space */
 		if (dw)
 			wino_dw(dw, dy, x, g->N, g->C, g->H, g->W, g->K, wino_tile(g->H, g->W), ws,
-				tm);
+				tm, g->prec);
 		if (dx)
 			wino_conv(dx, dx_accumulate, dy, w, 1, g->N, g->K, g->H, g->W, g->C,
-				  wino_tile(g->H, g->W), ws, tm);
+				  wino_tile(g->H, g->W), ws, tm, g->prec);
 		return;
 	}
 	j.l = make_layout(&j.g, team_size(tm));
@@ -885,6 +889,6 @@ void isif_conv2d_backward(float *dx, float *dw, const float *dy,
 			  int N, int C, int H, int W, int K, int R, int S,
 			  int stride, int pad, float *ws)
 {
-	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad, 0 };
 	conv2d_backward_team(dx, 0, dw, dy, x, w, &s, ws, NULL);
 }
