@@ -47,11 +47,15 @@
 static const char *const gradient_names[] = {
 	[ISIF_GRAD_REFERENCE] = "reference", [ISIF_GRAD_FULL] = "full", NULL,
 };
+static const char *const precision_names[] = {
+	[ISIF_PREC_FP32] = "fp32", [ISIF_PREC_BF16] = "bf16", NULL,
+};
 static const char *const lr_type_names[] = {
 	[ISIF_LR_CONSTANT] = "constant", [ISIF_LR_STEP] = "step", [ISIF_LR_COSINE] = "cosine", NULL,
 };
 _Static_assert(sizeof(enum isif_gradient_mode) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum isif_lr_type) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum isif_precision) == sizeof(int), "enum stored as int");
 
 /* The C type a field's value has in struct isif_job_spec. */
 enum store {
@@ -173,6 +177,10 @@ static const struct field fields[] = {
 	INT("threads", "threads", threads, 0, 0, 256,
 	    "compute threads, at most the budget: isifd's --cores / --workers, isif train's "
 	    "online cores (0: all of the budget)"),
+	ENUM("precision", "precision", precision, "fp32", precision_names,
+	     "bf16: convolution and linear products on bf16 operands with fp32 sums "
+	     "(AVX512_BF16; weights, optimizer, BN and loss stay fp32); "
+	     "without AVX512_BF16 the job runs exact fp32 and logs so"),
 	OBJECT("augment", NULL, 0, NULL, NULL, NULL, "how the two views of each image are made"),
 	BOOL("augment.crop", "no-crop", crop, true, "RandomResizedCrop (false: none)"),
 	PAIR("augment.crop_scale", "crop-scale", crop_scale, 0.2, 1.0, 0, 1, LO_OPEN, f_crop_scale,
