@@ -48,6 +48,9 @@ export function buildSpec() {
 	numberField(spec, f.seed, top('seed'));
 	numberField(spec, f.train_subset, top('train_subset'));
 	numberField(spec, f.knn_k, (s, v) => { s.eval = { knn_k: v }; });
+	/* fp32 is the daemon's default: only bf16 is sent */
+	if (f.precision.value !== 'fp32')
+		spec.precision = f.precision.value;
 	/* A switch off means the augmentation never happens; on keeps the
 	 * method's defaults (DESIGN.md "The method"). */
 	spec.augment = {
