@@ -86,6 +86,7 @@ struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
 	int P, Q, CRS, PQ, pointwise, implicit, direct, wino;
 	enum gemm_prec prec;   /* of the GEMMs (conv_shape) */
+	int bf_x, bf_dy;       /* direct path in bf16 pairs: forward (over C), dx (over K) */
 };
 
 /* The direct path's data for one tap list (the forward's, or one input
@@ -111,7 +112,7 @@ static struct geom make_geom(const struct conv_shape *sh)
 	const int C = sh->C, H = sh->H, W = sh->W, K = sh->K, R = sh->R, S = sh->S;
 	const int stride = sh->stride, pad = sh->pad;
 	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0,
-			  (enum gemm_prec)sh->prec };
+			  (enum gemm_prec)sh->prec, 0, 0 };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
 	g.CRS = C * R * S;
@@ -125,8 +126,16 @@ static struct geom make_geom(const struct conv_shape *sh)
 	g.direct = R == S && !g.pointwise && C * stride * stride + K <= DIRECT_MAX_PLANES &&
 		   direct_geom_make(&dg, H, W, R, stride, pad, 1);
 	/* wide 3×3 "same" stride-1 layers: forward and dx by Winograd */
+	/* not in bf16: rounding the transformed tiles (F(4×4, 3×3) amplifies
+	 * by up to 8 each way) errs by up to 2^-6·Σ|x·w|, far beyond rounding
+	 * x and w; the implicit GEMM in bf16 was measured within 1.2× of it */
 	g.wino = !g.direct && wino_applies(R, S, stride, pad) && C >= WINO_MIN_CHANNELS &&
-		 K >= WINO_MIN_CHANNELS;
+		 K >= WINO_MIN_CHANNELS && !(g.prec == GEMM_BF16 && cpu_bf16());
+	/* bf16 on the direct path pairs channels: even counts only (a 1- or
+	 * 3-channel input would multiply by as many zeros as values) */
+	int bf = g.direct && g.prec == GEMM_BF16 && cpu_bf16();
+	g.bf_x = bf && C % 2 == 0;
+	g.bf_dy = bf && K % 2 == 0;
 	return g;
 }
 
@@ -165,7 +174,9 @@ static void direct_layout(struct layout *l, const struct geom *g, int per_thread
 	int nb = (int)(DIRECT_CHUNK_FLOATS / sample);
 	l->nb = nb < 1 ? 1 : nb > per_thread ? per_thread : nb;
 	direct_geom_make(&l->dg, g->H, g->W, g->R, g->stride, g->pad, l->nb);
-	l->col = direct_buffer_len(&l->dg, g->C, 1) + direct_buffer_len(&l->dg, g->K, 0);
+	/* x's copy, dY's copy, then the bf16 pairs of either */
+	l->col = direct_buffer_len(&l->dg, g->C, 1) + direct_buffer_len(&l->dg, g->K, 0) +
+		 max_size(direct_pairs_len(&l->dg, g->C, 1), direct_pairs_len(&l->dg, g->K, 0));
 	l->gemm = 0;
 	l->part = (size_t)g->K * g->CRS;
 	size_t at = 0;
@@ -504,10 +515,38 @@ static void direct_prepare(float *shared, const float *w, int backward, int dx,
 	int st = l->dg.st;
 	direct_forward_taps(taps, &l->dg);
 	fill_set(shared, &l->f, taps, backward ? NULL : w, g->K, g->C, st * st, 0, g, l);
+	if (!backward && g->bf_x)
+		direct_pack_pairs(shared + l->f.pack, g->K, g->C, l->f.nt);
 	for (int ph = 0; backward && dx && ph < st * st; ph++) {
 		direct_dx_taps(taps, &l->dg, ph / st, ph % st);
 		fill_set(shared, &l->d[ph], taps, w, g->C, g->K, 1, 1, g, l);
+		if (g->bf_dy && l->d[ph].nt)
+			direct_pack_pairs(shared + l->d[ph].pack, g->C, g->K, l->d[ph].nt);
 	}
+}
+
+/* The bf16 pair buffer of a member's chunk slice (after x's and dY's copies). */
+static uint32_t *slot_pairs(float *col, const struct geom *g, const struct layout *l)
+{
+	return (uint32_t *)(void *)(col + direct_buffer_len(&l->dg, g->C, 1) +
+				    direct_buffer_len(&l->dg, g->K, 0));
+}
+
+/* One direct product: fp32 from the chunk copy `in`, or (bf) from its bf16
+ * pairs, converted into `pairs` first; Cin channels of chan_planes planes. */
+static void direct_product(int bf, float *out, ptrdiff_t out_sample, ptrdiff_t out_row,
+			   int accumulate, const float *apk, int M, int Cin, int nt, int input,
+			   const float *in, uint32_t *pairs, const int32_t *off,
+			   const uint16_t *tab, const struct direct_geom *dg, int nb,
+			   struct prefetch pf)
+{
+	if (!bf) {
+		direct_conv(out, out_sample, out_row, accumulate, apk, M, Cin * nt, nt, in, off, tab,
+			    dg, nb, pf);
+		return;
+	}
+	direct_conv_bf16(out, out_sample, out_row, accumulate, apk, M, (Cin + 1) / 2 * nt, nt,
+			 pairs, off, tab, dg, nb, pf);
 }
 
 /* Adds samples [n, min(n + nb, n1)) of a tensor of `per` floats per sample. */
@@ -535,8 +574,12 @@ static void direct_forward(float *y, float *run_mean, float *run_m2, const float
 		struct prefetch pf = { 0 };
 		next_chunk(&pf, x, xs, n + nb, n1, l->nb);
 		direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
-		direct_conv(y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K, g->C * f->nt,
-			    f->nt, xg, set_off(shared, f), set_tab(shared, f), &l->dg, nb, pf);
+		uint32_t *pairs = slot_pairs(xg, g, l);
+		if (g->bf_x)
+			direct_pairs(pairs, xg, g->C, 1, &l->dg);
+		direct_product(g->bf_x, y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K,
+			       g->C, f->nt, 1, xg, pairs, set_off(shared, f), set_tab(shared, f),
+			       &l->dg, nb, pf);
 		for (int i = n; run_mean && i < n + nb; i++)
 			for (int k = 0; k < g->K; k++)
 				bn_run_stats(&run_mean[(size_t)i * g->K + k], &run_m2[(size_t)i * g->K + k],
@@ -553,10 +596,14 @@ static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shar
 {
 	size_t xs = (size_t)g->C * g->H * g->W;
 	int st = l->dg.st;
+	uint32_t *pairs = slot_pairs(ph, g, l);   /* ph is the member's col slice */
+	if (g->bf_dy)
+		direct_pairs(pairs, dyg, g->K, 0, &l->dg);
 	if (st == 1) {
 		const struct direct_set *d = &l->d[0];
-		direct_conv(dx, (ptrdiff_t)xs, g->PQ, dx_acc, shared + d->pack, g->C, g->K * d->nt,
-			    d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg, nb, pf);
+		direct_product(g->bf_dy, dx, (ptrdiff_t)xs, g->PQ, dx_acc, shared + d->pack, g->C,
+			       g->K, d->nt, 0, dyg, pairs, set_off(shared, d), set_tab(shared, d),
+			       &l->dg, nb, pf);
 		return;
 	}
 	unsigned present = 0;
@@ -566,10 +613,10 @@ static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shar
 			continue;
 		present |= 1u << p;
 		/* plane (c, p) of the phase buffer: rows c are st² planes apart */
-		direct_conv(ph + l->dg.lead + (size_t)p * l->dg.plane, g->PQ,
-			    (ptrdiff_t)(st * st * l->dg.plane), 0, shared + d->pack, g->C,
-			    g->K * d->nt, d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg,
-			    nb, pf);
+		direct_product(g->bf_dy, ph + l->dg.lead + (size_t)p * l->dg.plane, g->PQ,
+			       (ptrdiff_t)(st * st * l->dg.plane), 0, shared + d->pack, g->C, g->K,
+			       d->nt, 0, dyg, pairs, set_off(shared, d), set_tab(shared, d),
+			       &l->dg, nb, pf);
 		pf.n = 0;
 	}
 	direct_interleave(dx, dx_acc, ph, g->C, nb, present, &l->dg);
