@@ -87,6 +87,7 @@ struct geom {
 	int P, Q, CRS, PQ, pointwise, implicit, direct, wino;
 	enum gemm_prec prec;   /* of the GEMMs (conv_shape) */
 	int bf_x, bf_dy;       /* direct path in bf16 pairs: forward (over C), dx (over K) */
+	int bf_dw;             /* direct path: dw on bf16 copies */
 };
 
 /* The direct path's data for one tap list (the forward's, or one input
@@ -112,7 +113,7 @@ static struct geom make_geom(const struct conv_shape *sh)
 	const int C = sh->C, H = sh->H, W = sh->W, K = sh->K, R = sh->R, S = sh->S;
 	const int stride = sh->stride, pad = sh->pad;
 	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0,
-			  (enum gemm_prec)sh->prec, 0, 0 };
+			  (enum gemm_prec)sh->prec, 0, 0, 0 };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
 	g.CRS = C * R * S;
@@ -136,6 +137,7 @@ static struct geom make_geom(const struct conv_shape *sh)
 	int bf = g.direct && g.prec == GEMM_BF16 && cpu_bf16();
 	g.bf_x = bf && C % 2 == 0;
 	g.bf_dy = bf && K % 2 == 0;
+	g.bf_dw = bf;
 	return g;
 }
 
@@ -174,9 +176,12 @@ static void direct_layout(struct layout *l, const struct geom *g, int per_thread
 	int nb = (int)(DIRECT_CHUNK_FLOATS / sample);
 	l->nb = nb < 1 ? 1 : nb > per_thread ? per_thread : nb;
 	direct_geom_make(&l->dg, g->H, g->W, g->R, g->stride, g->pad, l->nb);
-	/* x's copy, dY's copy, then the bf16 pairs of either */
-	l->col = direct_buffer_len(&l->dg, g->C, 1) + direct_buffer_len(&l->dg, g->K, 0) +
-		 max_size(direct_pairs_len(&l->dg, g->C, 1), direct_pairs_len(&l->dg, g->K, 0));
+	/* x's copy, dY's copy, then the bf16 pairs of either, or bf16 copies of
+	 * both (dw) */
+	size_t lx = direct_buffer_len(&l->dg, g->C, 1), ly = direct_buffer_len(&l->dg, g->K, 0);
+	l->col = lx + ly + max_size((lx + ly + 1) / 2 + 16,
+				    max_size(direct_pairs_len(&l->dg, g->C, 1),
+					     direct_pairs_len(&l->dg, g->K, 0)));
 	l->gemm = 0;
 	l->part = (size_t)g->K * g->CRS;
 	size_t at = 0;
@@ -662,8 +667,19 @@ static void direct_backward(float *dx, int dx_acc, float *dw_t, int fresh, const
 		next_chunk(&px, x, xs, n + nb, n1, l->nb);
 		if (dw_t) {
 			direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
-			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, set_off(shared, f),
-				  g->C * f->nt, f->nt, set_tab(shared, f), &l->dg, nb, pdy);
+			if (g->bf_dw) {
+				size_t lx = direct_buffer_len(&l->dg, g->C, 1);
+				size_t ly = direct_buffer_len(&l->dg, g->K, 0);
+				uint16_t *xh = (uint16_t *)slot_pairs(col, g, l), *dyh = xh + lx;
+				direct_halves(xh, xg, lx);
+				direct_halves(dyh, dyg, ly);
+				direct_dw_bf16(dw_t, fresh && n == n0, dyh, g->K, xh, xg,
+					       set_off(shared, f), g->C * f->nt, f->nt,
+					       set_tab(shared, f), &l->dg, nb, pdy);
+			} else {
+				direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, set_off(shared, f),
+					  g->C * f->nt, f->nt, set_tab(shared, f), &l->dg, nb, pdy);
+			}
 		}
 		if (dx)
 			direct_dx(dx + n * xs, dx_acc, dyg, shared, g, l, nb, xg, dw_t ? px : pdy);

@@ -801,6 +801,107 @@ static void dot_avx512_6(int nvec, const float *const *a, const struct dw_cols *
 }
 #endif
 
+#if CPU_HAVE_AVX512
+CPU_BF16_TARGET
+void direct_halves(uint16_t *dst, const float *buf, size_t n)
+{
+	size_t i = 0;
+	/* vcvtne2ps2bf16(b, a) holds a's 16 values, then b's: in order */
+	for (; i + 32 <= n; i += 32)
+		_mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(buf + i + 16),
+									  _mm512_loadu_ps(buf + i)));
+	for (; i < n; i++) {
+		uint32_t h = bf16_bits(buf[i]);
+		dst[i] = (uint16_t)h;
+	}
+}
+
+/*
+ * dot_body on bf16 copies: 32 u per step (two mask rows), each vdpbf16ps
+ * adding the products of two neighbouring u to one fp32 lane; an odd last
+ * vector runs with its upper 16 lanes masked off.
+ */
+CPU_BF16_TARGET __attribute__((always_inline))
+static inline void dotb_body(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+			     const struct dw_cols *c, const uint16_t *mp, int ms, float *d,
+			     ptrdiff_t ld, int mi, int fresh, const int nm)
+{
+	int mk[DK];
+	for (int j = 0; j < DK; j++)
+		mk[j] = c->mask[j % nm];
+	__m512 acc[DM][DK];
+#pragma GCC unroll 4
+	for (int i = 0; i < DM; i++)
+#pragma GCC unroll 6
+		for (int j = 0; j < DK; j++)
+			acc[i][j] = _mm512_setzero_ps();
+	for (int t = 0; t < 16 * nvec; t += 32, mp += 2 * ms) {
+		int two = t + 16 < 16 * nvec;
+		__mmask32 all = two ? 0xffffffffu : 0xffffu;
+		__m512bh x[DM];
+#pragma GCC unroll 4
+		for (int i = 0; i < DM; i++)
+			x[i] = (__m512bh)_mm512_maskz_loadu_epi16(all, a[i] + t);
+#pragma GCC unroll 6
+		for (int j = 0; j < DK; j++) {
+			__mmask32 k = mp[mk[j]] | (two ? (uint32_t)mp[ms + mk[j]] << 16 : 0u);
+			__m512i yi = _mm512_maskz_loadu_epi16(k, b[j] + t);
+			__asm__("" : "+v"(yi));
+			__m512bh y = (__m512bh)yi;
+#pragma GCC unroll 4
+			for (int i = 0; i < DM; i++)
+				acc[i][j] = _mm512_dpbf16_ps(acc[i][j], x[i], y);
+		}
+	}
+	__m512 v[32];
+#pragma GCC unroll 4
+	for (int i = 0; i < DM; i++)
+#pragma GCC unroll 6
+		for (int j = 0; j < DK; j++)
+			v[i * DK + j] = acc[i][j];
+#pragma GCC unroll 8
+	for (int i = DM * DK; i < 32; i++)
+		v[i] = _mm512_setzero_ps();
+	const __m512i back = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+	float out[32];
+	_mm512_storeu_ps(out, _mm512_permutexvar_ps(back, reduce16(v)));
+	_mm512_storeu_ps(out + 16, _mm512_permutexvar_ps(back, reduce16(v + 16)));
+	for (int i = 0; i < mi; i++)
+		for (int j = 0; j < c->kj; j++) {
+			float *o = d + i * ld + c->o[j];
+			*o = fresh ? out[i * DK + j] : *o + out[i * DK + j];
+		}
+}
+
+typedef void dotb_fn(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+		     const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		     int mi, int fresh);
+
+CPU_BF16_TARGET
+static void dotb_1(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   int mi, int fresh)
+{
+	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 1);
+}
+
+CPU_BF16_TARGET
+static void dotb_3(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   int mi, int fresh)
+{
+	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 3);
+}
+
+CPU_BF16_TARGET
+static void dotb_6(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   int mi, int fresh)
+{
+	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 6);
+}
+#endif
+
 /* The columns of the tile at channel c, kernel row r (R = 3), channel c
  * (R = 1) or flat tap k (others), and the period of their masks. */
 static int dw_columns(struct dw_cols *c, const float *x0, const int32_t *off, int Cin, int nt,
@@ -872,4 +973,37 @@ void direct_dw(float *dw, int fresh, const float *dy, int M, const float *x,
 			dot(nvec, a, &c, tab, dg->ms, d + (size_t)m0 * kc, kc, mi, fresh);
 		}
 	}
+}
+
+void direct_dw_bf16(float *dw, int fresh, const uint16_t *dy, int M, const uint16_t *x,
+		    const float *xf, const int32_t *off, int kc, int nt, const uint16_t *tab,
+		    const struct direct_geom *dg, int nb, struct prefetch pf)
+{
+#if CPU_HAVE_AVX512
+	/* as direct_dw; the columns' addresses are found in the fp32 copy xf
+	 * and taken at the same index of x */
+	int nvec = (int)(round_to((size_t)nb * dg->PQ, 16) / 16), Cin = kc / nt, R = dg->R;
+	const float *x0 = xf + dg->lead;
+	int step = nt == 1 ? DK : R == 3 ? DK / 3 : 0;
+	int tiles = step ? (Cin + step - 1) / step * (R == 3 ? 3 : 1) : (kc + DK - 1) / DK;
+	struct prefetch_walk pw = prefetch_plan(&pf, (size_t)tiles);
+	for (int q = 0; q < tiles; q++) {
+		struct dw_cols c;
+		int c0 = R == 3 && nt > 1 ? q / 3 * step : q * step, r = R == 3 && nt > 1 ? q % 3 : 0;
+		int per = dw_columns(&c, x0, off, Cin, nt, R, c0, r, q * DK);
+		dotb_fn *dot = per == 1 ? dotb_1 : per == 3 ? dotb_3 : dotb_6;
+		const uint16_t *b[DK];
+		for (int j = 0; j < DK; j++)
+			b[j] = x + (c.b[j] - xf);
+		float *d = dw + (per == DK ? 0 : (ptrdiff_t)c0 * nt);
+		prefetch_step(&pw);
+		for (int m0 = 0; m0 < M; m0 += DM) {
+			const uint16_t *a[DM];
+			int mi = M - m0 < DM ? M - m0 : DM;
+			for (int i = 0; i < DM; i++)
+				a[i] = dy + dg->lead + (size_t)(m0 + (i < mi ? i : 0)) * dg->plane;
+			dot(nvec, a, b, &c, tab, dg->ms, d + (size_t)m0 * kc, kc, mi, fresh);
+		}
+	}
+#endif
 }

@@ -133,6 +133,14 @@ void direct_pairs(uint32_t *dst, const float *buf, int C, int input,
 		  const struct direct_geom *dg);
 void direct_pack_pairs(float *apk, int M, int Cin, int nt);
 
+/* dw in bf16: buf (n floats, a chunk buffer) as bfloat16 (RNE) at the
+ * same indexes, and direct_dw on such copies of dy and x (xf: the fp32 x
+ * copy they were made from, for its addresses), products summed in fp32. */
+void direct_halves(uint16_t *dst, const float *buf, size_t n);
+void direct_dw_bf16(float *dw, int fresh, const uint16_t *dy, int M, const uint16_t *x,
+		    const float *xf, const int32_t *off, int kc, int nt, const uint16_t *tab,
+		    const struct direct_geom *dg, int nb, struct prefetch pf);
+
 /* direct_conv on pairs: apk from direct_pack_pairs, in a pair buffer,
  * kc = ⌈Cin/2⌉·nt; sums in fp32. */
 void direct_conv_bf16(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumulate,
