@@ -131,7 +131,7 @@ static struct geom make_geom(const struct conv_shape *sh)
 	 * by up to 8 each way) errs by up to 2^-6·Σ|x·w|, far beyond rounding
 	 * x and w; the implicit GEMM in bf16 was measured within 1.2× of it */
 	g.wino = !g.direct && wino_applies(R, S, stride, pad) && C >= WINO_MIN_CHANNELS &&
-		 K >= WINO_MIN_CHANNELS && !(g.prec == GEMM_BF16 && cpu_bf16());
+		 K >= WINO_MIN_CHANNELS && !(g.prec == GEMM_BF16 && cpu_bf16() && wino_tile(H, W) == 4);
 	/* bf16 on the direct path pairs channels: even counts only (a 1- or
 	 * 3-channel input would multiply by as many zeros as values) */
 	int bf = g.direct && g.prec == GEMM_BF16 && cpu_bf16();

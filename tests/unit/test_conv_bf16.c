@@ -1,14 +1,17 @@
 /*
  * tests/unit/test_conv_bf16.c — convolutions at precision bf16 (conv_shape
  * prec = GEMM_BF16) on every path the planner picks: direct (stride 1
- * and 2), implicit GEMM (bf16 never takes Winograd: a shape that would
- * runs the implicit GEMM). Forward, input and weight gradients round
+ * and 2), implicit GEMM (F(4×4, 3×3) Winograd's shape: bf16 takes the
+ * GEMM there) and F(2×2, 3×3) Winograd. Forward, input and weight gradients round
  * exactly their operands (x or dY, and w; dY and x) to bf16 by
  * round-to-nearest-even and sum in fp32, so they are held to a double
  * reference on the rounded operands within the fp32 summation bound
  * (terms + 2)·2^-24·Σ|products|, which a truncating conversion or a
  * dropped channel pair exceeds by far (test_gemm_bf16.c shows the
- * argument). Under ISIF_CPU=portable (or
+ * argument). Winograd rounds its transformed tiles instead: it is held to
+ * the unrounded reference within the worst case of rounding both operands
+ * of every product, 2^-8·Σ|products| (F(2×2) measured 0.14 of it forward;
+ * F(4×4) exceeded it, so bf16 does not use F(4×4)). Under ISIF_CPU=portable (or
  * without AVX512_BF16) bf16 gives the fp32 result bit for bit.
  */
 #include <math.h>
@@ -91,13 +94,14 @@ TEST(conv_bf16_matches_rounded_reference)
 		printf("  (no AVX512_BF16 here: bf16 convolutions run fp32)\n");
 		return;
 	}
-	/* direct s1, direct s2, implicit GEMM (C·1 + K > 192; Winograd's shape
-	 * in fp32), and a wider one */
+	/* direct s1, direct s2, implicit GEMM (C·1 + K > 192; F(4×4)
+	 * Winograd's shape in fp32), a wider one, F(2×2) Winograd */
 	const struct conv_shape shapes[] = {
 		{ 3, 8, 10, 10, 16, 3, 3, 1, 1, GEMM_BF16 },
 		{ 2, 6, 11, 9, 10, 3, 3, 2, 1, GEMM_BF16 },
 		{ 2, 200, 6, 6, 18, 3, 3, 1, 1, GEMM_BF16 },
 		{ 2, 130, 8, 8, 130, 3, 3, 1, 1, GEMM_BF16 },
+		{ 1, 96, 10, 10, 112, 3, 3, 1, 1, GEMM_BF16 },
 	};
 	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
 		const struct conv_shape *s = &shapes[t];
@@ -114,13 +118,17 @@ TEST(conv_bf16_matches_rounded_reference)
 		reference(&u, x, w, dy, s, 0);
 		conv2d_forward_team(y, x, w, s, ws, NULL);
 		conv2d_backward_team(dx, 0, dw, dy, x, w, s, ws, NULL);
-		int wino = 0, CRS = s->C * s->R * s->S, KRS = s->K * s->R * s->S;
-		double fy = wino ? worst(y, u.y, u.ya, ny, 0x1p-6)
-				 : worst(y, r.y, r.ya, ny, (CRS + 2) * 0x1p-24);
-		double fdx = wino ? worst(dx, u.dx, u.dxa, nx, 0x1p-6)
-				  : worst(dx, r.dx, r.dxa, nx, (KRS + 2) * 0x1p-24);
+		int wino = t == 4, CRS = s->C * s->R * s->S, KRS = s->K * s->R * s->S;
+		/* Winograd rounds transformed tiles: held to the worst case of
+		 * rounding both operands of every product, (2u + u²)·Σ|p| ≤ 2^-8·Σ|p|
+		 * with u = 2^-9, plus the fp32 sums */
 		int NPQ = s->N * P * Q;
-		double fdw = worst(dw, r.dw, r.dwa, nw, (NPQ + 2) * 0x1p-24);
+		double fy = wino ? worst(y, u.y, u.ya, ny, 0x1p-8 + (CRS + 2) * 0x1p-24)
+				 : worst(y, r.y, r.ya, ny, (CRS + 2) * 0x1p-24);
+		double fdx = wino ? worst(dx, u.dx, u.dxa, nx, 0x1p-8 + (KRS + 2) * 0x1p-24)
+				  : worst(dx, r.dx, r.dxa, nx, (KRS + 2) * 0x1p-24);
+		double fdw = wino ? worst(dw, u.dw, u.dwa, nw, 0x1p-8 + (NPQ + 2) * 0x1p-24)
+				  : worst(dw, r.dw, r.dwa, nw, (NPQ + 2) * 0x1p-24);
 		CHECK_MSG(fy <= 1 && fdx <= 1 && fdw <= 1,
 			  "shape %u: forward %.3g, dx %.3g, dw %.3g of their bounds", t, fy, fdx, fdw);
 		/* the rounding really happened: bf16 is not the fp32 result */
