@@ -22,6 +22,7 @@
 #include "base/cpu_impl.h"
 #include "base/gemm_impl.h"
 #include "nn/ops_impl.h"
+#include "base/team_impl.h"
 #include "isif/nn/ops.h"
 #include "check.h"
 #include "ops_testutil.h"
@@ -166,4 +167,39 @@ TEST(conv_bf16_portable_is_exact_fp32)
 		free(ws);
 	}
 	cpu_force(CPU_AUTO);
+}
+
+/* A team of 3 splits the batch by samples, each member with its own pair
+ * buffers: forward and dx equal the one-thread result bit for bit, dw (one
+ * sum per member, added in rank order) within fp32 rounding. */
+TEST(conv_bf16_team_matches_one_thread)
+{
+	const struct conv_shape shapes[] = {
+		{ 5, 8, 10, 10, 16, 3, 3, 1, 1, GEMM_BF16 },
+		{ 5, 6, 11, 9, 10, 3, 3, 2, 1, GEMM_BF16 },
+		{ 5, 200, 6, 6, 18, 3, 3, 1, 1, GEMM_BF16 },
+	};
+	struct team *tm = team_create(3);
+	CHECK(tm != NULL);
+	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+		const struct conv_shape *s = &shapes[t];
+		int P = isif_conv_out(s->H, 3, s->stride, 1), Q = isif_conv_out(s->W, 3, s->stride, 1);
+		size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * 9;
+		size_t ny = (size_t)s->N * s->K * P * Q;
+		float *x = tu_rand(nx, 1), *w = tu_rand(nw, 2), *dy = tu_rand(ny, 3);
+		float *y1 = malloc(ny * 4), *y3 = malloc(ny * 4), *d1 = malloc(nx * 4), *d3 = malloc(nx * 4);
+		float *g1 = calloc(nw, 4), *g3 = calloc(nw, 4);
+		size_t len = conv2d_workspace_team(s, 3);
+		float *ws = malloc(len * sizeof(float));
+		conv2d_forward_team(y1, x, w, s, ws, NULL);
+		conv2d_backward_team(d1, 0, g1, dy, x, w, s, ws, NULL);
+		conv2d_forward_team(y3, x, w, s, ws, tm);
+		conv2d_backward_team(d3, 0, g3, dy, x, w, s, ws, tm);
+		CHECK_MSG(memcmp(y1, y3, ny * 4) == 0 && memcmp(d1, d3, nx * 4) == 0, "shape %u", t);
+		for (size_t i = 0; i < nw; i++)
+			CHECK_MSG(fabsf(g1[i] - g3[i]) <= 1e-4f * (1 + fabsf(g1[i])), "shape %u dw[%zu]", t, i);
+		free(x), free(w), free(dy), free(y1), free(y3), free(d1), free(d3), free(g1), free(g3);
+		free(ws);
+	}
+	team_free(tm);
 }
