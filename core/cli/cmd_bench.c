@@ -66,9 +66,9 @@ static int bench_embed(struct isif_model *net, const char *model, long n, int ba
 		isif_model_forward(net, x, count, S, S, false, 1, &emb, &err);
 	}
 	double t = isif_now_s() - t0;
-	printf("%-9s %dx%dx%d embed n=%ld batch=%d  %.3f s  %9.1f img/s  peak RSS %ld MiB  threads %d  kernels %s  precision %s\n",
+	printf("%-9s %dx%dx%d embed n=%ld batch=%d  %.3f s  %9.1f img/s  peak RSS %ld MiB  threads %d  precision %s  kernels %s\n",
 	       model, C, S, S, n, batch, t, n / t, peak_rss_mib(), isif_model_threads(net),
-	       isif_cpu_kernels(), isif_model_precision(net) == ISIF_PREC_BF16 ? "bf16" : "fp32");
+	       isif_model_precision(net) == ISIF_PREC_BF16 ? "bf16" : "fp32", isif_cpu_kernels());
 	free(x);
 	return 0;
 }
@@ -169,10 +169,10 @@ int cmd_bench(int argc, char **argv)
 	qsort(times, (size_t)iters, sizeof(double), cmp_double);
 	double median = times[iters / 2];
 	double flops = 3 * 2 * isif_model_flops_per_image(net, (int)S, (int)S) * B;
-	printf("%-9s %dx%ldx%ld m=%-4ld step %8.1f ms (min %.1f, max %.1f)  %7.1f img/s  %6.1f GFLOP/s  peak RSS %ld MiB  threads %d  kernels %s  precision %s\n",
+	printf("%-9s %dx%ldx%ld m=%-4ld step %8.1f ms (min %.1f, max %.1f)  %7.1f img/s  %6.1f GFLOP/s  peak RSS %ld MiB  threads %d  precision %s  kernels %s\n",
 	       model, (int)C, S, S, m, 1e3 * median, 1e3 * times[0], 1e3 * times[iters - 1],
 	       m / median, flops / median / 1e9, peak_rss_mib(), isif_model_threads(net),
-	       isif_cpu_kernels(), isif_model_precision(net) == ISIF_PREC_BF16 ? "bf16" : "fp32");
+	       isif_model_precision(net) == ISIF_PREC_BF16 ? "bf16" : "fp32", isif_cpu_kernels());
 	rc = 0;
 	isif_sgd_free(&opt);
 done:
