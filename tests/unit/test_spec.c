@@ -207,6 +207,7 @@ TEST(spec_bad_specs_name_the_field)
 {
 	static const struct { const char *json, *want; } bad[] = {
 		{"{\"dataset\": \"d\", \"bogus\": 1}", "bogus: unknown field"},
+		{"{\"dataset\": \"d\", \"precision\": \"fp16\"}", "precision"},
 		{"{\"dataset\": \"d\", \"augment\": {\"color_jitter\": {\"bogus\": 1}}}",
 		 "augment.color_jitter.bogus: unknown field"},
 		{"{\"dataset\": \"d\", \"eval\": {\"k\": 3}}", "eval.k: unknown field"},
@@ -330,4 +331,18 @@ TEST(spec_accepts_every_model_name)
 	CHECK_EQ(isif_spec_parse(&s, "{\"model\": \"resnet50\"}", false, &err), ISIF_EINVAL);
 	CHECK_MSG(strcmp(err.msg, "model: unknown model (one of resnet18, resnet20, convnet)") == 0,
 		  "%s", err.msg);
+}
+
+TEST(spec_precision_bf16)
+{
+	struct isif_job_spec s;
+	struct isif_error err = {0};
+	isif_spec_default(&s);
+	CHECK(s.precision == ISIF_PREC_FP32);
+	CHECK(isif_spec_parse(&s, "{\"dataset\": \"d\", \"precision\": \"bf16\"}", true, &err) ==
+	      ISIF_OK);
+	CHECK(s.precision == ISIF_PREC_BF16);
+	char *j = isif_spec_to_json(&s);
+	CHECK(j && strstr(j, "\"precision\": \"bf16\""));
+	free(j);
 }
