@@ -223,7 +223,7 @@ const char *isif_train_precision_line(enum isif_precision asked)
 		return "precision fp32";
 	if (isif_cpu_bf16())
 		return "precision bf16: AVX512_BF16 dot products (bf16 operands, fp32 sums) in the "
-		       "convolutions (forward, both gradients; no Winograd) and the linear layer; "
+		       "convolutions (forward, both gradients; Winograd only F(2x2)) and the linear layer; "
 		       "BN, loss, weights and optimizer stay fp32";
 	return "precision bf16 asked for, but this CPU has no AVX512_BF16 (or ISIF_CPU=portable): "
 	       "running exact fp32 instead (not emulated)";
