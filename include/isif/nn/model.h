@@ -80,7 +80,7 @@ enum isif_precision { ISIF_PREC_FP32 = 0, ISIF_PREC_BF16 = 1 };
  * ISIF_PREC_BF16: the convolutions' and the linear layer's products
  * (forward, input and weight gradients) round their operands to bfloat16
  * (nearest even) and sum in fp32; weights, gradients, BN and the loss stay
- * fp32, and Winograd is not used. (A direct-path product over an odd
+ * fp32, and Winograd runs only with F(2×2) tiles. (A direct-path product over an odd
  * channel count — a 1- or 3-channel input's forward — stays fp32.) Where
  * the CPU has no AVX512_BF16 (or ISIF_CPU=portable) everything runs exact
  * fp32. Returns the precision the products run in (isif_model_precision).
