@@ -537,13 +537,12 @@ static uint32_t *slot_pairs(float *col, const struct geom *g, const struct layou
 				    direct_buffer_len(&l->dg, g->K, 0));
 }
 
-/* One direct product: fp32 from the chunk copy `in`, or (bf) from its bf16
- * pairs, converted into `pairs` first; Cin channels of chan_planes planes. */
+/* One direct product over Cin channels: fp32 from the chunk copy `in`, or
+ * (bf) from its bf16 pairs, already converted into `pairs`. */
 static void direct_product(int bf, float *out, ptrdiff_t out_sample, ptrdiff_t out_row,
-			   int accumulate, const float *apk, int M, int Cin, int nt, int input,
-			   const float *in, uint32_t *pairs, const int32_t *off,
-			   const uint16_t *tab, const struct direct_geom *dg, int nb,
-			   struct prefetch pf)
+			   int accumulate, const float *apk, int M, int Cin, int nt, const float *in,
+			   uint32_t *pairs, const int32_t *off, const uint16_t *tab,
+			   const struct direct_geom *dg, int nb, struct prefetch pf)
 {
 	if (!bf) {
 		direct_conv(out, out_sample, out_row, accumulate, apk, M, Cin * nt, nt, in, off, tab,
@@ -583,7 +582,7 @@ static void direct_forward(float *y, float *run_mean, float *run_m2, const float
 		if (g->bf_x)
 			direct_pairs(pairs, xg, g->C, 1, &l->dg);
 		direct_product(g->bf_x, y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K,
-			       g->C, f->nt, 1, xg, pairs, set_off(shared, f), set_tab(shared, f),
+			       g->C, f->nt, xg, pairs, set_off(shared, f), set_tab(shared, f),
 			       &l->dg, nb, pf);
 		for (int i = n; run_mean && i < n + nb; i++)
 			for (int k = 0; k < g->K; k++)
@@ -607,7 +606,7 @@ static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shar
 	if (st == 1) {
 		const struct direct_set *d = &l->d[0];
 		direct_product(g->bf_dy, dx, (ptrdiff_t)xs, g->PQ, dx_acc, shared + d->pack, g->C,
-			       g->K, d->nt, 0, dyg, pairs, set_off(shared, d), set_tab(shared, d),
+			       g->K, d->nt, dyg, pairs, set_off(shared, d), set_tab(shared, d),
 			       &l->dg, nb, pf);
 		return;
 	}
@@ -620,7 +619,7 @@ static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shar
 		/* plane (c, p) of the phase buffer: rows c are st² planes apart */
 		direct_product(g->bf_dy, ph + l->dg.lead + (size_t)p * l->dg.plane, g->PQ,
 			       (ptrdiff_t)(st * st * l->dg.plane), 0, shared + d->pack, g->C, g->K,
-			       d->nt, 0, dyg, pairs, set_off(shared, d), set_tab(shared, d),
+			       d->nt, dyg, pairs, set_off(shared, d), set_tab(shared, d),
 			       &l->dg, nb, pf);
 		pf.n = 0;
 	}
