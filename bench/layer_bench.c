@@ -7,8 +7,9 @@
  * for the input and weight gradients). A measurement, not a test.
  *
  *   make build/layer_bench
- *   build/layer_bench MODEL [channels 1] [size 28] [m 128] [threads 2] [iters 3] [-v]
- * -v adds one line per convolution.
+ *   build/layer_bench MODEL [channels 1] [size 28] [m 128] [threads 2] [iters 3] [-v] [-bf16]
+ * -v adds one line per convolution; -bf16 runs the model at precision bf16
+ * (isif_model_set_precision; fp32 where the CPU lacks AVX512_BF16).
  *
  *   build/layer_bench --conv N C H W K R stride pad [threads 1] [iters 9]
  * times one convolution alone (forward, and backward with dx and dw) on a
@@ -55,7 +56,7 @@ static int conv_only(int argc, char **argv)
 	int P = isif_conv_out(H, R, st, pad), Q = isif_conv_out(W, R, st, pad);
 	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * P * Q, nw = (size_t)K * C * R * R;
 	struct team *tm = team_create(threads);
-	const struct conv_shape sh = { N, C, H, W, K, R, R, st, pad };
+	const struct conv_shape sh = { N, C, H, W, K, R, R, st, pad, 0 };
 	size_t nws = conv2d_workspace_team(&sh, threads);
 	float *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
 	float *y = malloc(sizeof(float) * ny), *w = malloc(sizeof(float) * nw);
@@ -100,6 +101,9 @@ int main(int argc, char **argv)
 		return conv_only(argc, argv);
 	static const char *kinds[] = { "conv", "bn", "relu", "maxpool", "avgpool",
 				       "linear", "l2norm", "add", "maxpool3" };
+	int bf16 = argc > 1 && strcmp(argv[argc - 1], "-bf16") == 0;
+	if (bf16)
+		argc--;
 	int verbose = argc > 1 && strcmp(argv[argc - 1], "-v") == 0;
 	if (verbose)
 		argc--;
@@ -118,6 +122,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
+	if (bf16)
+		isif_model_set_precision(net, ISIF_PREC_BF16);
 	float *x = malloc(sizeof(float) * B * C * S * S), *dout = malloc(sizeof(float) * B * D);
 	float *ws = malloc(sizeof(float) * isif_loss_workspace(B));
 	struct isif_rng rng;
@@ -138,8 +144,10 @@ int main(int argc, char **argv)
 		}
 	}
 	double tot[9][2] = { { 0 } }, conv_macs = 0, conv_s = 0;
-	printf("%s %dx%dx%d m=%d threads=%d: %.1f ms per step (forward, loss, backward; no SGD), "
-	       "%.1f ms CPU time\n", name, C, S, S, m, threads, 1e3 * step / iters, 1e3 * cpu / iters);
+	printf("%s %dx%dx%d m=%d threads=%d precision %s: %.1f ms per step (forward, loss, backward; "
+	       "no SGD), %.1f ms CPU time\n", name, C, S, S, m, threads,
+	       isif_model_precision(net) == ISIF_PREC_BF16 ? "bf16" : "fp32", 1e3 * step / iters,
+	       1e3 * cpu / iters);
 	for (int i = 0; i < net->n_nodes; i++) {
 		const struct node *n = &net->nodes[i];
 		double f = net->prof[i][0] / iters, b = net->prof[i][1] / iters;

@@ -6,6 +6,9 @@
 #   - training throughput (source images/s: forward of 2m rows, ISIF loss,
 #     backward, SGD; median over ROUNDS runs of the median of ITERS timed
 #     steps after one warm-up step) and the peak RSS of each process;
+#   - bf16: ours at --precision fp32 and bf16 beside PyTorch fp32 and PyTorch
+#     bf16 autocast (alternating), and resnet18's bf16 convolution layers
+#     in effective GFLOP/s against the machine's bf16 peak;
 #   - the evaluation forward (embedding) of 70k images with convnet;
 #   - the kNN evaluation, 60000 gallery × 10000 queries × 128, k = 200;
 #   - the convolution layers' GFLOP/s (resnet18, 1×28×28) beside the sgemm
@@ -86,6 +89,48 @@ for cfg in "${CONFIGS[@]}"; do
 	printf "%-22s %10s %10s %8s %9s MiB %9s MiB\n" "$1 ${2}x${3}x${3}" "$o" "${t:-n/a}" \
 		"$(ratio "$o" "${t:-0}")" "$(median < "$TMP/orss")" "$(median < "$TMP/trss")"
 done
+
+# bf16 (issue 17): ours at --precision fp32 and bf16 beside PyTorch fp32 and
+# PyTorch with torch.autocast('cpu', dtype=torch.bfloat16), the four runs
+# alternating within each round.
+echo
+echo "-- bf16 training throughput, source images/s (median of $ROUNDS rounds of 4 alternating runs)"
+echo "   CPU:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); AVX512_BF16: $(grep -qw avx512_bf16 /proc/cpuinfo && echo yes || echo 'no (our bf16 runs exact fp32)'); AMX-BF16: $(grep -qw amx_bf16 /proc/cpuinfo && echo 'yes (no AMX kernels: not used)' || echo no)"
+printf "%-18s %9s %9s %7s %9s %9s %7s %9s\n" "model" "ours32" "ours16" "16/32" "torch32" "torch16" "t16/t32" "o16/t16"
+for cfg in "${CONFIGS[@]}"; do
+	set -- $cfg
+	for f in o32 o16 t32 t16; do : > "$TMP/$f"; done
+	for ((r = 0; r < ROUNDS; r++)); do
+		for p in fp32 bf16; do
+			"$BUILD/isif" bench --model "$1" --channels "$2" --size "$3" --batch "$M" \
+				--iters "$ITERS" --warmup 1 --threads "$THREADS" --precision $p |
+				awk '{for (i = 1; i < NF; i++) if ($(i + 1) == "img/s") print $i}' \
+				>> "$TMP/o${p#fp}"
+			[ $p = fp32 ] && f=t32 || f=t16
+			[ $HAVE_TORCH = 1 ] && $PY bench/torch_bench.py step "$1" "$2" "$3" "$M" \
+				"$THREADS" "$ITERS" 1 $([ $p = bf16 ] && echo 1 || echo 0) | kv img_s >> "$TMP/$f"
+		done
+	done
+	o32=$(median < "$TMP/o32"); o16=$(median < "$TMP/o16")
+	t32=$(median < "$TMP/t32"); t16=$(median < "$TMP/t16")
+	printf "%-18s %9s %9s %7s %9s %9s %7s %9s\n" "$1 ${2}x${3}x${3}" "$o32" "$o16" \
+		"$(ratio "$o16" "$o32")" "${t32:-n/a}" "${t16:-n/a}" "$(ratio "${t16:-0}" "${t32:-0}")" \
+		"$(ratio "$o16" "${t16:-0}")"
+done
+# The machine's bf16 peak: Zen 4 (and Intel's AVX512_BF16 cores) retire one
+# 512-bit vdpbf16ps a cycle per core (two 256-bit halves on Zen 4): 16 lanes
+# × 2 products × 2 FLOP = 64 FLOP/cycle/core, twice the fp32 FMA peak; at
+# the CPU's highest clock (cpufreq's cpuinfo_max_freq, else /proc/cpuinfo).
+khz=$(cat /sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq 2>/dev/null ||
+	awk -F: '/cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
+peak=$(awk -v k="$khz" -v t="$THREADS" 'BEGIN { printf "%.0f", k / 1e6 * t * 64 }')
+echo
+echo "-- bf16 convolution layers, resnet18 1x28x28, m = $M, $THREADS threads: effective GFLOP/s"
+echo "   (2·multiply-adds of a direct convolution per pass, fwd and bwd = dx + dw) against the bf16 peak $peak GFLOP/s"
+echo "   ($THREADS cores × $(awk -v k="$khz" 'BEGIN { printf "%.2f", k / 1e6 }') GHz × 64 FLOP/cycle); one run, noisy"
+"$BUILD/layer_bench" resnet18 1 28 "$M" "$THREADS" 2 -v -bf16 |
+	awk -v peak="$peak" '/^  conv +[0-9]/ { printf "%s  (fwd %.0f%%, bwd %.0f%% of peak)\n", $0, 100 * $(NF - 6) / peak, 100 * $(NF - 1) / peak; next }
+		/conv layers:/ { print; split($3, a, " "); printf "   conv layers at %.0f%% of the bf16 peak\n", 100 * $3 / peak; next } /precision/ { print }'
 
 echo
 echo "-- evaluation forward (embedding), convnet 1x28x28, $EMBED_N random images, batch 256"

@@ -31,8 +31,13 @@ the main process, so the two must not simply be added), train_rss_mib the
 main process's peak before the evaluation. N > 0 trains on the
 first N train images only (a smoke run; all by default).
 
+`step` with AUTOCAST = 1 runs the forward and the loss under
+torch.autocast('cpu', dtype=torch.bfloat16), the one line a PyTorch user
+adds for bf16 (weights, gradients and SGD stay fp32; oneDNN picks its
+AVX512_BF16 kernels); the line then says autocast=bf16.
+
 Usage:
-  torch_bench.py step MODEL CHANNELS SIZE M THREADS ITERS WARMUP
+  torch_bench.py step MODEL CHANNELS SIZE M THREADS ITERS WARMUP [AUTOCAST]
   torch_bench.py embed MODEL CHANNELS SIZE N BATCH THREADS
   torch_bench.py knn NG NQ D K THREADS
   torch_bench.py epoch MODEL M THREADS WORKERS EVAL [N]
@@ -56,7 +61,7 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def step(model, ch, size, m, threads, iters, warmup):
+def step(model, ch, size, m, threads, iters, warmup, autocast=0):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     net = build(model, ch)
@@ -66,7 +71,11 @@ def step(model, ch, size, m, threads, iters, warmup):
     times = []
     for it in range(warmup + iters):
         t0 = time.perf_counter()
-        loss = isif_loss(net(x), 0.1, False)
+        if autocast:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = isif_loss(net(x), 0.1, False)
+        else:
+            loss = isif_loss(net(x), 0.1, False)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -74,10 +83,10 @@ def step(model, ch, size, m, threads, iters, warmup):
             times.append(time.perf_counter() - t0)
     times.sort()
     med = times[len(times) // 2]
-    print("torch step %s %dx%dx%d m=%d threads=%d median_ms=%.1f min_ms=%.1f max_ms=%.1f "
-          "img_s=%.1f peak_rss_mib=%.0f"
-          % (model, ch, size, size, m, threads, 1e3 * med, 1e3 * times[0], 1e3 * times[-1],
-             m / med, peak_rss_mib()))
+    print("torch step %s %dx%dx%d m=%d threads=%d autocast=%s median_ms=%.1f min_ms=%.1f "
+          "max_ms=%.1f img_s=%.1f peak_rss_mib=%.0f"
+          % (model, ch, size, size, m, threads, "bf16" if autocast else "off", 1e3 * med,
+             1e3 * times[0], 1e3 * times[-1], m / med, peak_rss_mib()))
 
 
 def embed(model, ch, size, n, batch, threads):
@@ -264,7 +273,7 @@ def epoch(model, m, threads, workers, do_eval, limit=0):
 
 def main():
     a = sys.argv[1:]
-    if len(a) == 8 and a[0] == "step":
+    if len(a) in (8, 9) and a[0] == "step":
         step(a[1], *map(int, a[2:]))
     elif len(a) == 7 and a[0] == "embed":
         embed(a[1], *map(int, a[2:]))

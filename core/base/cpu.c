@@ -8,6 +8,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if CPU_HAVE_AVX512
+#include <cpuid.h>
+#endif
 
 atomic_int cpu_kernels_now = CPU_AUTO;
 
@@ -25,6 +28,51 @@ static int have_avx512(void)
 #else
 	return 0;
 #endif
+}
+
+/* AVX512_BF16 (CPUID.(7,1):EAX bit 5); its registers are AVX-512's, whose
+ * OS support have_avx512() checks. */
+static int have_bf16(void)
+{
+#if CPU_HAVE_AVX512
+	unsigned a, b, c, d;
+	return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
+#else
+	return 0;
+#endif
+}
+
+/* AMX-TILE and AMX-BF16 (CPUID.(7,0):EDX bits 24 and 22). Reported only:
+ * no kernel uses the tiles (none could be tested on the machines here). */
+static int have_amx(void)
+{
+#if CPU_HAVE_AVX512
+	unsigned a, b, c, d;
+	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> 24 & 1) && (d >> 22 & 1);
+#else
+	return 0;
+#endif
+}
+
+int cpu_bf16(void)
+{
+	static atomic_int bf16 = -1;   /* the CPUID answer, once */
+	int v = atomic_load_explicit(&bf16, memory_order_relaxed);
+	if (v < 0) {
+		v = have_avx512() && have_bf16();
+		atomic_store(&bf16, v);
+	}
+	return v && cpu_avx512();
+}
+
+const char *isif_cpu_bf16(void)
+{
+	return cpu_bf16() ? "avx512bf16" : NULL;
+}
+
+int isif_cpu_amx(void)
+{
+	return have_amx();
 }
 
 enum cpu_kernels cpu_parse(const char *value)

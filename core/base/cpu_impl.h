@@ -34,6 +34,11 @@
 #define CPU_AVX512_TARGET                                                           \
 	__attribute__((target("avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma," \
 			      "bmi,bmi2,popcnt")))
+/* The bf16 kernels: AVX-512 plus AVX512_BF16's vdpbf16ps / vcvtne2ps2bf16;
+ * call them only where cpu_bf16() is 1. */
+#define CPU_BF16_TARGET                                                           \
+	__attribute__((target("avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma," \
+			      "bmi,bmi2,popcnt,avx512bf16")))
 #else
 #define CPU_HAVE_AVX512 0
 #endif
@@ -63,6 +68,10 @@ static inline int cpu_avx512(void)
 	return 0;
 #endif
 }
+
+/* 1 when the AVX-512 kernels run and the CPU also has AVX512_BF16 (so the
+ * bf16 GEMM kernel of gemm.c can run), else 0. Thread-safe. */
+int cpu_bf16(void);
 
 /* Tests only: CPU_PORTABLE forces the portable kernels, CPU_AVX512 the
  * AVX-512 ones where the CPU has them (else portable), CPU_AUTO goes back to

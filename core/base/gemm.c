@@ -18,6 +18,7 @@
  */
 #include "base/gemm_impl.h"
 #include "base/simd_impl.h"
+#include "base/cpu_impl.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -43,7 +44,11 @@ size_t gemm_workspace(int M, int N, int K)
 	size_t kc = (size_t)min_int(K > 0 ? K : 1, KC);
 	size_t a = (size_t)round_up(min_int(M > 0 ? M : 1, MC), MR) * kc;
 	size_t b = (size_t)round_up(min_int(N > 0 ? N : 1, NC), NR) * kc;
-	return a + b + 32; /* + room to align both to 64 bytes */
+	/* + the bf16 copies of both blocks (k rounded up to pairs: half a
+	 * float per element), + room to align all four to 64 bytes */
+	size_t a2 = (size_t)round_up(min_int(M > 0 ? M : 1, MC), MR) * (kc + 1) / 2;
+	size_t b2 = (size_t)round_up(min_int(N > 0 ? N : 1, NC), NR) * (kc + 1) / 2;
+	return a + b + a2 + b2 + 64;
 }
 
 static ptrdiff_t axis_off(const struct gemm_axis *a, int t)
@@ -203,13 +208,14 @@ struct col_split {
  * says, stored in place; otherwise the tile goes to `out` (MR×NR,
  * row-major) for the caller to scatter.
  */
-typedef void kernel_fn(int kc, const float *a, const float *b, float *c, ptrdiff_t ldc,
+typedef void kernel_fn(int kc, const void *a, const void *b, float *c, ptrdiff_t ldc,
 		       int m, const struct col_split *cs, int accumulate, float *out);
 
-static void kernel_portable(int kc, const float *a, const float *b, float *c,
+static void kernel_portable(int kc, const void *av, const void *bv, float *c,
 			    ptrdiff_t ldc, int m, const struct col_split *cs, int accumulate,
 			    float *out)
 {
+	const float *a = av, *b = bv;
 	float acc[MR][NR];
 	memset(acc, 0, sizeof acc);
 	for (int k = 0; k < kc; k++, a += MR, b += NR)
@@ -235,11 +241,16 @@ static void kernel_portable(int kc, const float *a, const float *b, float *c,
 #if CPU_HAVE_AVX512
 /* MR×NR = 8×48: 24 zmm accumulators, 3 loads of b and 8 broadcasts of a
  * per k for 24 FMAs. */
+CPU_AVX512_TARGET __attribute__((always_inline))
+static inline void store_acc(__m512 acc[MR][NV], float *c, ptrdiff_t ldc, int m,
+			     const struct col_split *cs, int accumulate, float *out);
+
 CPU_AVX512_TARGET
-static void kernel_avx512(int kc, const float *a, const float *b, float *c,
+static void kernel_avx512(int kc, const void *av, const void *bp, float *c,
 			  ptrdiff_t ldc, int m, const struct col_split *cs, int accumulate,
 			  float *out)
 {
+	const float *a = av, *b = bp;
 	__m512 acc[MR][NV];
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
@@ -259,6 +270,14 @@ static void kernel_avx512(int kc, const float *a, const float *b, float *c,
 				acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
 		}
 	}
+	store_acc(acc, c, ldc, m, cs, accumulate, out);
+}
+
+/* The tile's accumulators to C (c != NULL) or to `out` (kernel_fn). */
+CPU_AVX512_TARGET __attribute__((always_inline))
+static inline void store_acc(__m512 acc[MR][NV], float *c, ptrdiff_t ldc, int m,
+			     const struct col_split *cs, int accumulate, float *out)
+{
 	if (!c) {
 #pragma GCC unroll 8
 		for (int i = 0; i < MR; i++)
@@ -284,6 +303,66 @@ static void kernel_avx512(int kc, const float *a, const float *b, float *c,
 					_mm512_mask_storeu_ps(d, lanes, t);
 				}
 			}
+		}
+	}
+}
+
+/*
+ * The bf16 kernel: a and b hold pairs of k (a: [k/2][MR][2], b: [k/2][NR][2]
+ * bfloat16, from to_pairs), kp pairs; one vdpbf16ps adds both products of a
+ * pair to each fp32 accumulator: 24 instructions per two k instead of 48
+ * FMAs. A product of two bf16 is exact in fp32; the sums round as FMAs do.
+ */
+CPU_BF16_TARGET
+static void kernel_bf16(int kp, const void *av, const void *bp, float *c, ptrdiff_t ldc, int m,
+			const struct col_split *cs, int accumulate, float *out)
+{
+	const int32_t *a = av;
+	const __m512i *b = bp;
+	__m512 acc[MR][NV];
+#pragma GCC unroll 8
+	for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+		for (int v = 0; v < NV; v++)
+			acc[i][v] = _mm512_setzero_ps();
+	for (int k = 0; k < kp; k++, a += MR, b += NV) {
+		__m512bh bv[NV];
+#pragma GCC unroll 4
+		for (int v = 0; v < NV; v++)
+			bv[v] = (__m512bh)_mm512_load_si512(b + v);
+#pragma GCC unroll 8
+		for (int i = 0; i < MR; i++) {
+			__m512bh ai = (__m512bh)_mm512_set1_epi32(a[i]);
+#pragma GCC unroll 4
+			for (int v = 0; v < NV; v++)
+				acc[i][v] = _mm512_dpbf16_ps(acc[i][v], ai, bv[v]);
+		}
+	}
+	store_acc(acc, c, ldc, m, cs, accumulate, out);
+}
+
+/*
+ * A packed fp32 panel [kc][w] (w = MR or NR) as bf16 pairs [kc/2][w][2],
+ * rounded to nearest even (vcvtne2ps2bf16); an odd kc's last pair is
+ * completed with 0.
+ */
+CPU_BF16_TARGET
+static void to_pairs(uint16_t *dst, const float *src, int w, int kc)
+{
+	/* lane 2t takes t (row k), lane 2t + 1 takes 16 + t (row k + 1) */
+	const __m512i mix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+					     24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+					     16, 0);
+	for (int k = 0; k < kc; k += 2, dst += 2 * w) {
+		const float *r0 = src + (size_t)k * w, *r1 = r0 + w;
+		for (int j = 0; j < w; j += 16) {
+			int n = min_int(16, w - j);
+			__mmask16 mk = (__mmask16)((1u << n) - 1);
+			__m512 x0 = _mm512_maskz_loadu_ps(mk, r0 + j);
+			__m512 x1 = k + 1 < kc ? _mm512_maskz_loadu_ps(mk, r1 + j) : _mm512_setzero_ps();
+			__m512i h = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+			__mmask32 m2 = n == 16 ? 0xffffffffu : (1u << 2 * n) - 1;
+			_mm512_mask_storeu_epi16(dst + 2 * j, m2, _mm512_permutexvar_epi16(mix, h));
 		}
 	}
 }
@@ -355,7 +434,7 @@ static int col_split(struct col_split *cs, const struct gemm_axis *col, int j0, 
  * by the kernel where the rows are plain and each vector's columns form at
  * most two unit-stride runs, else scattered from a temporary tile. */
 static void run_tile(kernel_fn *kernel, const struct gemm_view *C, int M, int N, int kc,
-		     const float *a, const float *b, int i0, int j0, int accumulate)
+		     const void *a, const void *b, int i0, int j0, int accumulate)
 {
 	int m = min_int(MR, M - i0), n = min_int(NR, N - j0);
 	struct col_split cs;
@@ -397,6 +476,12 @@ static const float *panel_b(const struct gemm_view *B, const float *bp, int jc, 
 void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view *B,
 	  const struct gemm_view *C, int accumulate, float *ws)
 {
+	gemm_prec(M, N, K, A, B, C, accumulate, GEMM_FP32, ws);
+}
+
+void gemm_prec(int M, int N, int K, const struct gemm_view *A, const struct gemm_view *B,
+	       const struct gemm_view *C, int accumulate, enum gemm_prec prec, float *ws)
+{
 	if (M <= 0 || N <= 0)
 		return;
 	if (K <= 0) {
@@ -407,22 +492,41 @@ void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view
 		return;
 	}
 	kernel_fn *kernel = kernel_portable;
+	int bf16 = 0;
 #if CPU_HAVE_AVX512
 	if (cpu_avx512())
 		kernel = kernel_avx512;
+	if (prec == GEMM_BF16 && cpu_bf16()) {
+		kernel = kernel_bf16;
+		bf16 = 1;
+	}
 #endif
+	int mcap = round_up(min_int(M, MC), MR), ncap = round_up(min_int(N, NC), NR);
+	int kcap = min_int(K, KC);
 	float *ap = align64(ws);
-	float *bp = align64(ap + (size_t)round_up(min_int(M, MC), MR) * min_int(K, KC));
+	float *bp = align64(ap + (size_t)mcap * kcap);
+	/* the bf16 pairs of both blocks, after them (bf16 only: an fp32
+	 * product uses the first (M + N)·KC + 32 floats of ws alone) */
+	uint16_t *a2 = NULL, *b2 = NULL;
+	if (bf16) {
+		a2 = (uint16_t *)align64(bp + (size_t)ncap * kcap);
+		b2 = (uint16_t *)align64((float *)a2 + (size_t)mcap * ((kcap + 1) / 2));
+	}
 	for (int jc = 0; jc < N; jc += NC) {
 		int nc = min_int(NC, N - jc);
 		for (int pc = 0; pc < K; pc += KC) {
 			int kc = min_int(KC, K - pc), acc = accumulate || pc > 0;
+			int kp = (kc + 1) / 2;  /* pairs of k (bf16) */
 			if (B->packed)
 				;
 			else if (B->pack)
 				B->pack(B->ctx, bp, jc, nc, pc, kc);
 			else
 				gemm_pack_b(B, bp, jc, nc, pc, kc);
+#if CPU_HAVE_AVX512
+			for (int j = 0; bf16 && j < nc; j += NR)
+				to_pairs(b2 + (size_t)j * 2 * kp, panel_b(B, bp, jc, j, pc, kc), NR, kc);
+#endif
 			for (int ic = 0; ic < M; ic += MC) {
 				int mc = min_int(MC, M - ic);
 				for (int i = 0; i < mc && !A->packed; i += MR)
@@ -432,10 +536,23 @@ void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view
 					else
 						pack_panel(ap + (size_t)i * kc, MR, A->p, &A->row,
 							   ic + i, min_int(MR, mc - i), &A->col, pc, kc);
+#if CPU_HAVE_AVX512
+				for (int i = 0; bf16 && i < mc; i += MR)
+					to_pairs(a2 + (size_t)i * 2 * kp, panel_a(A, ap, ic, i, pc, kc),
+						 MR, kc);
+#endif
 				for (int j = 0; j < nc; j += NR)
-					for (int i = 0; i < mc; i += MR)
-						run_tile(kernel, C, M, N, kc, panel_a(A, ap, ic, i, pc, kc),
-							 panel_b(B, bp, jc, j, pc, kc), ic + i, jc + j, acc);
+					for (int i = 0; i < mc; i += MR) {
+						if (bf16)
+							run_tile(kernel, C, M, N, kp,
+								 a2 + (size_t)i * 2 * kp,
+								 b2 + (size_t)j * 2 * kp, ic + i, jc + j, acc);
+						else
+							run_tile(kernel, C, M, N, kc,
+								 panel_a(A, ap, ic, i, pc, kc),
+								 panel_b(B, bp, jc, j, pc, kc), ic + i, jc + j,
+								 acc);
+					}
 			}
 		}
 	}

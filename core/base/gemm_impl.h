@@ -101,8 +101,16 @@ void gemm_pack_b(const struct gemm_view *B, float *dst, int j0, int nj, int k0, 
 #define GEMM_NC 3072
 #define GEMM_KC 256
 
-/* Scratch floats gemm() needs for an M×N×K product. */
+/* Scratch floats gemm() (and gemm_prec()) needs for an M×N×K product. */
 size_t gemm_workspace(int M, int N, int K);
+
+/*
+ * The operands' precision. GEMM_BF16: every element of A and B is rounded
+ * to bfloat16 (round to nearest even), products summed in fp32 (AVX512_BF16
+ * vdpbf16ps: pairs of k per instruction) — only where cpu_bf16() is 1;
+ * elsewhere GEMM_BF16 computes exactly what GEMM_FP32 does.
+ */
+enum gemm_prec { GEMM_FP32 = 0, GEMM_BF16 = 1 };
 
 /*
  * C[M,N] = A[M,K]·B[K,N], or C += A·B when accumulate is set; K = 0 leaves C
@@ -112,5 +120,9 @@ size_t gemm_workspace(int M, int N, int K);
  */
 void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view *B,
 	  const struct gemm_view *C, int accumulate, float *ws);
+
+/* gemm() with the operands in precision prec. */
+void gemm_prec(int M, int N, int K, const struct gemm_view *A, const struct gemm_view *B,
+	       const struct gemm_view *C, int accumulate, enum gemm_prec prec, float *ws);
 
 #endif

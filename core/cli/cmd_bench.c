@@ -20,12 +20,15 @@
 static const char bench_help[] =
 	"usage: isif bench --model M [--batch 128] [--channels 1] [--size 28]\n"
 	"                  [--iters 5] [--warmup 1] [--threads 0] [--embed N]\n"
+	"                  [--precision fp32|bf16]\n"
 	"Times ISIF training steps (2×batch rows per step: forward, loss, backward,\n"
 	"SGD) on random inputs and prints the median step time, source images/s,\n"
 	"GFLOP/s (2 × multiply-adds of forward + 2× that for backward) and the\n"
 	"process's peak RSS. With --embed N: times the evaluation forward (BN in\n"
 	"eval mode) of N random images in batches of --batch (default 256) instead.\n"
-	"--threads: the model's thread team (0: one per online core).\n\n"
+	"--threads: the model's thread team (0: one per online core).\n"
+	"--precision bf16: bf16 operands in the convolutions' and linear layer's\n"
+	"GEMMs (AVX512_BF16; where the CPU lacks it the line says fp32).\n\n"
 	"Both name the SIMD kernels that ran: avx512 where the CPU has it, else\n"
 	"portable (the environment variable ISIF_CPU=portable forces those).\n";
 
@@ -63,9 +66,9 @@ static int bench_embed(struct isif_model *net, const char *model, long n, int ba
 		isif_model_forward(net, x, count, S, S, false, 1, &emb, &err);
 	}
 	double t = isif_now_s() - t0;
-	printf("%-9s %dx%dx%d embed n=%ld batch=%d  %.3f s  %9.1f img/s  peak RSS %ld MiB  threads %d  kernels %s\n",
+	printf("%-9s %dx%dx%d embed n=%ld batch=%d  %.3f s  %9.1f img/s  peak RSS %ld MiB  threads %d  precision %s  kernels %s\n",
 	       model, C, S, S, n, batch, t, n / t, peak_rss_mib(), isif_model_threads(net),
-	       isif_cpu_kernels());
+	       isif_model_precision(net) == ISIF_PREC_BF16 ? "bf16" : "fp32", isif_cpu_kernels());
 	free(x);
 	return 0;
 }
@@ -102,6 +105,11 @@ int cmd_bench(int argc, char **argv)
 		goto out;
 	if ((v = cli_opt(&a, "--embed")) && cli_int("--embed", v, 1, 10000000, &embed))
 		goto out;
+	const char *prec = cli_opt(&a, "--precision");
+	if (prec && strcmp(prec, "fp32") != 0 && strcmp(prec, "bf16") != 0) {
+		fprintf(stderr, "isif bench: --precision must be fp32 or bf16\n");
+		goto out;
+	}
 	if (embed && !cli_opt(&a, "--batch"))
 		m = 256;
 	if (cli_check_unused(&a, "bench"))
@@ -124,6 +132,8 @@ int cmd_bench(int argc, char **argv)
 		isif_model_free(net);
 		goto out;
 	}
+	if (prec && strcmp(prec, "bf16") == 0)
+		isif_model_set_precision(net, ISIF_PREC_BF16);
 	if (embed) {
 		rc = bench_embed(net, model, embed, (int)m, (int)C, (int)S);
 		isif_model_free(net);
@@ -159,10 +169,10 @@ int cmd_bench(int argc, char **argv)
 	qsort(times, (size_t)iters, sizeof(double), cmp_double);
 	double median = times[iters / 2];
 	double flops = 3 * 2 * isif_model_flops_per_image(net, (int)S, (int)S) * B;
-	printf("%-9s %dx%ldx%ld m=%-4ld step %8.1f ms (min %.1f, max %.1f)  %7.1f img/s  %6.1f GFLOP/s  peak RSS %ld MiB  threads %d  kernels %s\n",
+	printf("%-9s %dx%ldx%ld m=%-4ld step %8.1f ms (min %.1f, max %.1f)  %7.1f img/s  %6.1f GFLOP/s  peak RSS %ld MiB  threads %d  precision %s  kernels %s\n",
 	       model, (int)C, S, S, m, 1e3 * median, 1e3 * times[0], 1e3 * times[iters - 1],
 	       m / median, flops / median / 1e9, peak_rss_mib(), isif_model_threads(net),
-	       isif_cpu_kernels());
+	       isif_model_precision(net) == ISIF_PREC_BF16 ? "bf16" : "fp32", isif_cpu_kernels());
 	rc = 0;
 	isif_sgd_free(&opt);
 done:

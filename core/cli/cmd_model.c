@@ -72,7 +72,7 @@ out:
 }
 
 static const char embed_help[] =
-	"usage: isif embed --checkpoint CK [--model M] --in X.npy --out F.npy [--train-bn]\n"
+	"usage: isif embed --checkpoint CK [--model M] --in X.npy --out F.npy [--train-bn] [--bf16]\n"
 	"       isif embed --checkpoint CK --dataset NAME|PATH [--format F]\n"
 	"                  [--split train|test] --out F.npy\n"
 	"Embeds images with a trained model: F is N×D float32, L2-normalised rows.\n"
@@ -81,7 +81,8 @@ static const char embed_help[] =
 	"  --dataset NAME  embed a dataset split with evaluation preprocessing\n"
 	"  --format F      idx | cifar10 | cifar100 | stl10 | folder | auto (default auto)\n"
 	"  --split S       train | test (default test)\n"
-	"  --model M       override the model name stored in the checkpoint\n";
+	"  --model M       override the model name stored in the checkpoint\n"
+	"  --bf16          precision bf16 (as a job's \"precision\": \"bf16\"; fp32 without AVX512_BF16)\n";
 
 static int embed_array(struct isif_model *m, const char *in, const char *out, bool train_bn)
 {
@@ -160,7 +161,7 @@ int cmd_embed(int argc, char **argv)
 	const char *in = cli_opt(&a, "--in"), *out = cli_opt(&a, "--out");
 	const char *dataset = cli_opt(&a, "--dataset"), *format = cli_opt(&a, "--format");
 	const char *split = cli_opt(&a, "--split");
-	bool train_bn = cli_flag(&a, "--train-bn");
+	bool train_bn = cli_flag(&a, "--train-bn"), bf16 = cli_flag(&a, "--bf16");
 	int rc = 2;
 	struct isif_model *m = NULL;
 	if (cli_check_unused(&a, "embed"))
@@ -175,6 +176,8 @@ int cmd_embed(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	if (bf16)
+		isif_model_set_precision(m, ISIF_PREC_BF16);
 	rc = in ? embed_array(m, in, out, train_bn)
 		: embed_dataset(m, crop, dataset, format, split ? split : "test", out);
 out:
@@ -187,11 +190,12 @@ static const char step_help[] =
 	"usage: isif step --checkpoint CK [--model M] --views A.npy B.npy --out CK2\n"
 	"                 [--lr 0.03] [--momentum 0.9] [--weight-decay 5e-4] [--tau 0.1]\n"
 	"                 [--gradient reference|full] [--nesterov] [--bn-groups 1]\n"
-	"                 [--optim-in O.safetensors] [--optim-out O2.safetensors]\n"
+	"                 [--optim-in O.safetensors] [--optim-out O2.safetensors] [--bf16]\n"
 	"One ISIF training step: the views A (view 1) and B (view 2), float32 m×C×H×W,\n"
 	"are stacked into 2m rows and go through one forward pass with BN in train mode;\n"
 	"prints the loss and writes the updated weights and BN statistics to CK2.\n"
-	"Momentum buffers start empty (PyTorch's first step) unless --optim-in gives them.\n";
+	"Momentum buffers start empty (PyTorch's first step) unless --optim-in gives them.\n"
+	"--bf16: precision bf16 (fp32 where the CPU lacks AVX512_BF16).\n";
 
 static int read_views(const char *pa, const char *pb, struct isif_npy *a, struct isif_npy *b,
 		      float **x)
@@ -294,6 +298,7 @@ int cmd_step(int argc, char **argv)
 	float *x = NULL;
 	struct isif_error err = {0};
 	int rc = 2;
+	bool bf16 = cli_flag(&a, "--bf16");
 	if (parse_step_opts(&a, &o) || cli_check_unused(&a, "step"))
 		goto out;
 	if (!ck || !va || !out) {
@@ -303,6 +308,8 @@ int cmd_step(int argc, char **argv)
 	rc = 1;
 	if (cli_load_model(ck, model, &m, NULL) || read_views(va, vb, &A, &Bv, &x))
 		goto out;
+	if (bf16)
+		isif_model_set_precision(m, ISIF_PREC_BF16);
 	int B = 2 * (int)A.shape[0];
 	if (isif_sgd_init(&opt, isif_model_num_params(m), (float)o.momentum, 0, (float)o.wd,
 			  o.nesterov) ||

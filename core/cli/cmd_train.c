@@ -294,6 +294,7 @@ static void print_plan(const struct isif_job_spec *spec, const struct isif_datas
 	int threads = isif_train_threads(spec, budget);
 	isif_dataset_shape_of(ds, &shape);
 	printf("threads: %d compute, %d loader\n", threads, isif_train_loader_threads(threads));
+	printf("%s\n", isif_train_precision_line(spec->precision));
 	if (isif_train_memory_estimate(spec, &shape, budget, &m, &err) == ISIF_OK)
 		printf("memory: estimated peak %.1f MiB (activations %.1f, model and optimizer %.1f, "
 		       "dataset %.1f, evaluation %.1f, loader and loss %.1f)\n", m.total / 1048576.0,

@@ -85,6 +85,9 @@
 struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
 	int P, Q, CRS, PQ, pointwise, implicit, direct, wino;
+	enum gemm_prec prec;   /* of the GEMMs (conv_shape) */
+	int bf_x, bf_dy;       /* direct path in bf16 pairs: forward (over C), dx (over K) */
+	int bf_dw;             /* direct path: dw on bf16 copies */
 };
 
 /* The direct path's data for one tap list (the forward's, or one input
@@ -109,7 +112,8 @@ static struct geom make_geom(const struct conv_shape *sh)
 {
 	const int C = sh->C, H = sh->H, W = sh->W, K = sh->K, R = sh->R, S = sh->S;
 	const int stride = sh->stride, pad = sh->pad;
-	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0 };
+	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0,
+			  (enum gemm_prec)sh->prec, 0, 0, 0 };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
 	g.CRS = C * R * S;
@@ -123,8 +127,17 @@ static struct geom make_geom(const struct conv_shape *sh)
 	g.direct = R == S && !g.pointwise && C * stride * stride + K <= DIRECT_MAX_PLANES &&
 		   direct_geom_make(&dg, H, W, R, stride, pad, 1);
 	/* wide 3×3 "same" stride-1 layers: forward and dx by Winograd */
+	/* not in bf16: rounding the transformed tiles (F(4×4, 3×3) amplifies
+	 * by up to 8 each way) errs by up to 2^-6·Σ|x·w|, far beyond rounding
+	 * x and w; the implicit GEMM in bf16 was measured within 1.2× of it */
 	g.wino = !g.direct && wino_applies(R, S, stride, pad) && C >= WINO_MIN_CHANNELS &&
-		 K >= WINO_MIN_CHANNELS;
+		 K >= WINO_MIN_CHANNELS && !(g.prec == GEMM_BF16 && cpu_bf16() && wino_tile(H, W) == 4);
+	/* bf16 on the direct path pairs channels: even counts only (a 1- or
+	 * 3-channel input would multiply by as many zeros as values) */
+	int bf = g.direct && g.prec == GEMM_BF16 && cpu_bf16();
+	g.bf_x = bf && C % 2 == 0;
+	g.bf_dy = bf && K % 2 == 0;
+	g.bf_dw = bf;
 	return g;
 }
 
@@ -163,7 +176,12 @@ static void direct_layout(struct layout *l, const struct geom *g, int per_thread
 	int nb = (int)(DIRECT_CHUNK_FLOATS / sample);
 	l->nb = nb < 1 ? 1 : nb > per_thread ? per_thread : nb;
 	direct_geom_make(&l->dg, g->H, g->W, g->R, g->stride, g->pad, l->nb);
-	l->col = direct_buffer_len(&l->dg, g->C, 1) + direct_buffer_len(&l->dg, g->K, 0);
+	/* x's copy, dY's copy, then the bf16 pairs of either, or bf16 copies of
+	 * both (dw) */
+	size_t lx = direct_buffer_len(&l->dg, g->C, 1), ly = direct_buffer_len(&l->dg, g->K, 0);
+	l->col = lx + ly + max_size((lx + ly + 1) / 2 + 16,
+				    max_size(direct_pairs_len(&l->dg, g->C, 1),
+					     direct_pairs_len(&l->dg, g->K, 0)));
 	l->gemm = 0;
 	l->part = (size_t)g->K * g->CRS;
 	size_t at = 0;
@@ -229,7 +247,7 @@ size_t conv2d_workspace_team(const struct conv_shape *s, int threads)
 size_t isif_conv2d_workspace(int N, int C, int H, int W, int K, int R, int S,
 			     int stride, int pad)
 {
-	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad, 0 };
 	return conv2d_workspace_team(&s, 1);
 }
 
@@ -502,10 +520,37 @@ static void direct_prepare(float *shared, const float *w, int backward, int dx,
 	int st = l->dg.st;
 	direct_forward_taps(taps, &l->dg);
 	fill_set(shared, &l->f, taps, backward ? NULL : w, g->K, g->C, st * st, 0, g, l);
+	if (!backward && g->bf_x)
+		direct_pack_pairs(shared + l->f.pack, g->K, g->C, l->f.nt);
 	for (int ph = 0; backward && dx && ph < st * st; ph++) {
 		direct_dx_taps(taps, &l->dg, ph / st, ph % st);
 		fill_set(shared, &l->d[ph], taps, w, g->C, g->K, 1, 1, g, l);
+		if (g->bf_dy && l->d[ph].nt)
+			direct_pack_pairs(shared + l->d[ph].pack, g->C, g->K, l->d[ph].nt);
 	}
+}
+
+/* The bf16 pair buffer of a member's chunk slice (after x's and dY's copies). */
+static uint32_t *slot_pairs(float *col, const struct geom *g, const struct layout *l)
+{
+	return (uint32_t *)(void *)(col + direct_buffer_len(&l->dg, g->C, 1) +
+				    direct_buffer_len(&l->dg, g->K, 0));
+}
+
+/* One direct product over Cin channels: fp32 from the chunk copy `in`, or
+ * (bf) from its bf16 pairs, already converted into `pairs`. */
+static void direct_product(int bf, float *out, ptrdiff_t out_sample, ptrdiff_t out_row,
+			   int accumulate, const float *apk, int M, int Cin, int nt, const float *in,
+			   uint32_t *pairs, const int32_t *off, const uint16_t *tab,
+			   const struct direct_geom *dg, int nb, struct prefetch pf)
+{
+	if (!bf) {
+		direct_conv(out, out_sample, out_row, accumulate, apk, M, Cin * nt, nt, in, off, tab,
+			    dg, nb, pf);
+		return;
+	}
+	direct_conv_bf16(out, out_sample, out_row, accumulate, apk, M, (Cin + 1) / 2 * nt, nt,
+			 pairs, off, tab, dg, nb, pf);
 }
 
 /* Adds samples [n, min(n + nb, n1)) of a tensor of `per` floats per sample. */
@@ -533,8 +578,12 @@ static void direct_forward(float *y, float *run_mean, float *run_m2, const float
 		struct prefetch pf = { 0 };
 		next_chunk(&pf, x, xs, n + nb, n1, l->nb);
 		direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
-		direct_conv(y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K, g->C * f->nt,
-			    f->nt, xg, set_off(shared, f), set_tab(shared, f), &l->dg, nb, pf);
+		uint32_t *pairs = slot_pairs(xg, g, l);
+		if (g->bf_x)
+			direct_pairs(pairs, xg, g->C, 1, &l->dg);
+		direct_product(g->bf_x, y + n * ys, (ptrdiff_t)ys, g->PQ, 0, shared + f->pack, g->K,
+			       g->C, f->nt, xg, pairs, set_off(shared, f), set_tab(shared, f),
+			       &l->dg, nb, pf);
 		for (int i = n; run_mean && i < n + nb; i++)
 			for (int k = 0; k < g->K; k++)
 				bn_run_stats(&run_mean[(size_t)i * g->K + k], &run_m2[(size_t)i * g->K + k],
@@ -551,10 +600,14 @@ static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shar
 {
 	size_t xs = (size_t)g->C * g->H * g->W;
 	int st = l->dg.st;
+	uint32_t *pairs = slot_pairs(ph, g, l);   /* ph is the member's col slice */
+	if (g->bf_dy)
+		direct_pairs(pairs, dyg, g->K, 0, &l->dg);
 	if (st == 1) {
 		const struct direct_set *d = &l->d[0];
-		direct_conv(dx, (ptrdiff_t)xs, g->PQ, dx_acc, shared + d->pack, g->C, g->K * d->nt,
-			    d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg, nb, pf);
+		direct_product(g->bf_dy, dx, (ptrdiff_t)xs, g->PQ, dx_acc, shared + d->pack, g->C,
+			       g->K, d->nt, dyg, pairs, set_off(shared, d), set_tab(shared, d),
+			       &l->dg, nb, pf);
 		return;
 	}
 	unsigned present = 0;
@@ -564,10 +617,10 @@ static void direct_dx(float *dx, int dx_acc, const float *dyg, const float *shar
 			continue;
 		present |= 1u << p;
 		/* plane (c, p) of the phase buffer: rows c are st² planes apart */
-		direct_conv(ph + l->dg.lead + (size_t)p * l->dg.plane, g->PQ,
-			    (ptrdiff_t)(st * st * l->dg.plane), 0, shared + d->pack, g->C,
-			    g->K * d->nt, d->nt, dyg, set_off(shared, d), set_tab(shared, d), &l->dg,
-			    nb, pf);
+		direct_product(g->bf_dy, ph + l->dg.lead + (size_t)p * l->dg.plane, g->PQ,
+			       (ptrdiff_t)(st * st * l->dg.plane), 0, shared + d->pack, g->C, g->K,
+			       d->nt, dyg, pairs, set_off(shared, d), set_tab(shared, d),
+			       &l->dg, nb, pf);
 		pf.n = 0;
 	}
 	direct_interleave(dx, dx_acc, ph, g->C, nb, present, &l->dg);
@@ -613,8 +666,19 @@ static void direct_backward(float *dx, int dx_acc, float *dw_t, int fresh, const
 		next_chunk(&px, x, xs, n + nb, n1, l->nb);
 		if (dw_t) {
 			direct_fill(xg, x + n * xs, g->C, (ptrdiff_t)xs, nb, 1, &l->dg);
-			direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, set_off(shared, f),
-				  g->C * f->nt, f->nt, set_tab(shared, f), &l->dg, nb, pdy);
+			if (g->bf_dw) {
+				size_t lx = direct_buffer_len(&l->dg, g->C, 1);
+				size_t ly = direct_buffer_len(&l->dg, g->K, 0);
+				uint16_t *xh = (uint16_t *)slot_pairs(col, g, l), *dyh = xh + lx;
+				direct_halves(xh, xg, lx);
+				direct_halves(dyh, dyg, ly);
+				direct_dw_bf16(dw_t, fresh && n == n0, dyh, g->K, xh, xg,
+					       set_off(shared, f), g->C * f->nt, f->nt,
+					       set_tab(shared, f), &l->dg, nb, pdy);
+			} else {
+				direct_dw(dw_t, fresh && n == n0, dyg, g->K, xg, set_off(shared, f),
+					  g->C * f->nt, f->nt, set_tab(shared, f), &l->dg, nb, pdy);
+			}
 		}
 		if (dx)
 			direct_dx(dx + n * xs, dx_acc, dyg, shared, g, l, nb, xg, dw_t ? px : pdy);
@@ -645,7 +709,7 @@ static void forward_range(float *y, const float *x, const float *w, const struct
 		}
 		/* Y[K, L] = w[K, CRS] · col[CRS, L], written as nb NCHW samples */
 		struct gemm_view C = gemm_nchw(y + n * ys, g->PQ, (ptrdiff_t)ys);
-		gemm(g->K, L, g->CRS, &A, &B, &C, 0, gws);
+		gemm_prec(g->K, L, g->CRS, &A, &B, &C, 0, g->prec, gws);
 	}
 }
 
@@ -685,7 +749,7 @@ static void forward_job(float *y, float *run_mean, float *run_m2, const float *x
 			      ws, tm };
 	if (g->wino) {
 		wino_conv(y, 0, x, w, 0, g->N, g->C, g->H, g->W, g->K, wino_tile(g->H, g->W),
-			  ws, tm);
+			  ws, tm, g->prec);
 		return;
 	}
 	j.l = make_layout(&j.g, team_size(tm));
@@ -716,7 +780,7 @@ void isif_conv2d_forward(float *y, const float *x, const float *w,
 			 int N, int C, int H, int W, int K, int R, int S,
 			 int stride, int pad, float *ws)
 {
-	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad, 0 };
 	conv2d_forward_team(y, x, w, &s, ws, NULL);
 }
 
@@ -733,7 +797,8 @@ static void implicit_dx(float *dx, int dx_acc, const float *dy, const float *wf,
 	B.pack = pack_pixels;
 	B.ctx = &ic;
 	struct gemm_view D = gemm_nchw(dx, g->H * g->W, (ptrdiff_t)g->C * g->H * g->W);
-	gemm(g->C, nb * g->H * g->W, g->K * g->R * g->S, &A, &B, &D, dx_acc, gws);
+	gemm_prec(g->C, nb * g->H * g->W, g->K * g->R * g->S, &A, &B, &D, dx_acc, g->prec,
+		  gws);
 }
 
 /*
@@ -766,7 +831,8 @@ static void backward_range(float *dx, int dx_acc, float *dw_t, int fresh, const 
 			}
 			/* dw[K, CRS] += dY[K, L] · colᵀ[L, CRS] */
 			struct gemm_view D = gemm_dense(dw_t, g->CRS);
-			gemm(g->K, g->CRS, L, &dY, &colT, &D, !(fresh && n == n0), gws);
+			gemm_prec(g->K, g->CRS, L, &dY, &colT, &D, !(fresh && n == n0), g->prec,
+				  gws);
 		}
 		if (!dx)
 			continue;
@@ -777,11 +843,11 @@ static void backward_range(float *dx, int dx_acc, float *dw_t, int fresh, const 
 		/* dcol[CRS, L] = wᵀ[CRS, K] · dY[K, L]; pointwise: dcol is dx itself */
 		if (g->pointwise) {
 			struct gemm_view D = gemm_nchw(dx + n * xs, g->PQ, (ptrdiff_t)xs);
-			gemm(g->CRS, L, g->K, &Wt, &dY, &D, dx_acc, gws);
+			gemm_prec(g->CRS, L, g->K, &Wt, &dY, &D, dx_acc, g->prec, gws);
 			continue;
 		}
 		struct gemm_view D = gemm_dense(col, L);
-		gemm(g->CRS, L, g->K, &Wt, &dY, &D, 0, gws);
+		gemm_prec(g->CRS, L, g->K, &Wt, &dY, &D, 0, g->prec, gws);
 		for (int i = 0; i < nb; i++)
 			col2im(dx + (n + i) * xs, dx_acc, col + (size_t)i * g->PQ, (size_t)L, g);
 	}
@@ -842,10 +908,10 @@ static void backward_job(float *dx, int dx_accumulate, float *dw, const float *d
 		 * transposed weights, one after the other in the same space */
 		if (dw)
 			wino_dw(dw, dy, x, g->N, g->C, g->H, g->W, g->K, wino_tile(g->H, g->W), ws,
-				tm);
+				tm, g->prec);
 		if (dx)
 			wino_conv(dx, dx_accumulate, dy, w, 1, g->N, g->K, g->H, g->W, g->C,
-				  wino_tile(g->H, g->W), ws, tm);
+				  wino_tile(g->H, g->W), ws, tm, g->prec);
 		return;
 	}
 	j.l = make_layout(&j.g, team_size(tm));
@@ -885,6 +951,6 @@ void isif_conv2d_backward(float *dx, float *dw, const float *dy,
 			  int N, int C, int H, int W, int K, int R, int S,
 			  int stride, int pad, float *ws)
 {
-	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad };
+	struct conv_shape s = { N, C, H, W, K, R, S, stride, pad, 0 };
 	conv2d_backward_team(dx, 0, dw, dy, x, w, &s, ws, NULL);
 }

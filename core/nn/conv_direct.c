@@ -22,6 +22,7 @@
 #include "nn/conv_direct_impl.h"
 #include "base/gemm_impl.h"
 #include "base/simd_impl.h"
+#include "base/cpu_impl.h"
 
 #include <string.h>
 
@@ -435,6 +436,33 @@ static void tile_portable(int kc, int nt, const float *a, const float *b, const 
 #if CPU_HAVE_AVX512
 #define NV (TN / 16)
 
+/* A tile's accumulators to its first m output rows (tile_fn). */
+CPU_AVX512_TARGET __attribute__((always_inline))
+static inline void tile_store(__m512 acc[MR][NV], float *out, ptrdiff_t hw, int m,
+			      const struct vec_out *vo, int accumulate)
+{
+#pragma GCC unroll 8
+	for (int i = 0; i < MR; i++) {
+		if (i >= m)
+			break;
+		float *row = out + i * hw;
+#pragma GCC unroll 3
+		for (int v = 0; v < NV; v++) {
+			__mmask16 lo = vo[v].lo, hi = vo[v].hi;
+			__m512 r = acc[i][v];
+			if (accumulate)
+				r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(lo, row + vo[v].d0));
+			_mm512_mask_storeu_ps(row + vo[v].d0, lo, r);
+			if (hi) {
+				r = acc[i][v];
+				if (accumulate)
+					r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(hi, row + vo[v].d1));
+				_mm512_mask_storeu_ps(row + vo[v].d1, hi, r);
+			}
+		}
+	}
+}
+
 CPU_AVX512_TARGET
 static void tile_avx512(int kc, int nt, const float *a, const float *b, const int32_t *off,
 			const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
@@ -461,28 +489,118 @@ static void tile_avx512(int kc, int nt, const float *a, const float *b, const in
 				acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
 		}
 	}
+	tile_store(acc, out, hw, m, vo, accumulate);
+}
+
+/*
+ * The bf16 tile (pairs of channels, conv_direct_impl.h): per pair step,
+ * three masked loads of 16 words and 24 vdpbf16ps, each adding both
+ * channels' products to the fp32 accumulators.
+ */
+CPU_BF16_TARGET
+static void tile_bf16(int kc, int nt, const float *ap, const float *bp, const int32_t *off,
+		      const uint16_t *mt, int ms, float *out, ptrdiff_t hw, int m,
+		      const struct vec_out *vo, int accumulate)
+{
+	const int32_t *a = (const int32_t *)ap, *b = (const int32_t *)bp;
+	__m512 acc[MR][NV];
 #pragma GCC unroll 8
-	for (int i = 0; i < MR; i++) {
-		if (i >= m)
-			break;
-		float *row = out + i * hw;
+	for (int i = 0; i < MR; i++)
 #pragma GCC unroll 3
-		for (int v = 0; v < NV; v++) {
-			__mmask16 lo = vo[v].lo, hi = vo[v].hi;
-			__m512 r = acc[i][v];
-			if (accumulate)
-				r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(lo, row + vo[v].d0));
-			_mm512_mask_storeu_ps(row + vo[v].d0, lo, r);
-			if (hi) {
-				r = acc[i][v];
-				if (accumulate)
-					r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(hi, row + vo[v].d1));
-				_mm512_mask_storeu_ps(row + vo[v].d1, hi, r);
-			}
+		for (int v = 0; v < NV; v++)
+			acc[i][v] = _mm512_setzero_ps();
+	const uint16_t *m0 = mt, *m1 = mt + ms, *m2 = mt + 2 * ms;
+	for (int k = 0, t = 0; k < kc; k++, a += MR) {
+		const int32_t *bk = b + off[k];
+		__m512bh bv[NV] = { (__m512bh)_mm512_maskz_loadu_epi32(m0[t], bk),
+				    (__m512bh)_mm512_maskz_loadu_epi32(m1[t], bk + 16),
+				    (__m512bh)_mm512_maskz_loadu_epi32(m2[t], bk + 32) };
+		if (++t == nt)
+			t = 0;
+#pragma GCC unroll 8
+		for (int i = 0; i < MR; i++) {
+			__m512bh ai = (__m512bh)_mm512_set1_epi32(a[i]);
+#pragma GCC unroll 3
+			for (int v = 0; v < NV; v++)
+				acc[i][v] = _mm512_dpbf16_ps(acc[i][v], ai, bv[v]);
 		}
 	}
+	tile_store(acc, out, hw, m, vo, accumulate);
+}
+
+/* The 16-bit lanes of vcvtne2ps2bf16(b, a) (a's 16 values, then b's)
+ * interleaved: lane 2t ← a[t], lane 2t + 1 ← b[t]. */
+CPU_AVX512_TARGET
+static inline __m512i pair_mix(void)
+{
+	return _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+				22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+}
+
+CPU_BF16_TARGET
+void direct_pairs(uint32_t *dst, const float *buf, int C, int input,
+		  const struct direct_geom *dg)
+{
+	int chp = input ? dg->st * dg->st : 1, np = (C + 1) / 2;
+	const __m512i mix = pair_mix();
+	memset(dst, 0, dg->lead * sizeof *dst);
+	memset(dst + dg->lead + (size_t)np * chp * dg->plane, 0, dg->lead * sizeof *dst);
+	for (int p = 0; p < np; p++)
+		for (int q = 0; q < chp; q++) {
+			const float *x0 = buf + dg->lead + ((size_t)2 * p * chp + q) * dg->plane;
+			const float *x1 = 2 * p + 1 < C ? x0 + (size_t)chp * dg->plane : NULL;
+			uint32_t *d = dst + dg->lead + ((size_t)p * chp + q) * dg->plane;
+			for (size_t u = 0; u < dg->plane; u += 16) {
+				__m512 lo = _mm512_loadu_ps(x0 + u);
+				__m512 hi = x1 ? _mm512_loadu_ps(x1 + u) : _mm512_setzero_ps();
+				__m512i h = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+				_mm512_storeu_si512(d + u, _mm512_permutexvar_epi16(mix, h));
+			}
+		}
 }
 #endif
+
+/* x as bfloat16 bits, round to nearest even (NaN stays NaN). */
+static uint32_t bf16_bits(float x)
+{
+	uint32_t u;
+	memcpy(&u, &x, sizeof u);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (u >> 16) | 0x40u;
+	return (u + 0x7fffu + (u >> 16 & 1u)) >> 16;
+}
+
+size_t direct_pairs_len(const struct direct_geom *dg, int C, int input)
+{
+	return direct_buffer_len(dg, (C + 1) / 2, input);
+}
+
+/* In place: pair step k2 = p·nt + t of a panel is written at or before
+ * where its first source row (k = 2p·nt + t ≥ k2) was, and after every row
+ * an earlier step read, so each row is read before it is overwritten. */
+void direct_pack_pairs(float *apk, int M, int Cin, int nt)
+{
+	int kc = Cin * nt, np = (Cin + 1) / 2, kc2 = np * nt;
+	for (int m0 = 0; m0 < M; m0 += MR) {
+		const float *src = apk + (size_t)m0 * kc;
+		char *dst = (char *)(apk + (size_t)m0 * kc2);
+		for (int p = 0; p < np; p++)
+			for (int t = 0; t < nt; t++) {
+				uint32_t w[MR];
+				const float *r0 = src + (size_t)(2 * p * nt + t) * MR;
+				const float *r1 = src + (size_t)((2 * p + 1) * nt + t) * MR;
+				for (int i = 0; i < MR; i++)
+					w[i] = bf16_bits(r0[i]) |
+					       (2 * p + 1 < Cin ? bf16_bits(r1[i]) << 16 : 0u);
+				memcpy(dst + (size_t)(p * nt + t) * MR * sizeof w[0], w, sizeof w);
+			}
+	}
+}
+
+static void conv_tiles(tile_fn *tile, float *out, ptrdiff_t out_sample, ptrdiff_t out_row,
+		       int accumulate, const float *apk, int M, int kc, int nt, const float *in,
+		       const int32_t *off, const uint16_t *tab, const struct direct_geom *dg, int nb,
+		       struct prefetch pf);
 
 void direct_conv(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumulate,
 		 const float *apk, int M, int kc, int nt, const float *in, const int32_t *off,
@@ -493,6 +611,28 @@ void direct_conv(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumu
 	if (cpu_avx512())
 		tile = tile_avx512;
 #endif
+	conv_tiles(tile, out, out_sample, out_row, accumulate, apk, M, kc, nt, in, off, tab, dg,
+		   nb, pf);
+}
+
+void direct_conv_bf16(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumulate,
+		      const float *apk, int M, int kc, int nt, const uint32_t *in,
+		      const int32_t *off, const uint16_t *tab, const struct direct_geom *dg,
+		      int nb, struct prefetch pf)
+{
+#if CPU_HAVE_AVX512
+	/* the word buffer goes through the tiles' float pointer untouched:
+	 * only tile_bf16 reads it, as 32-bit words */
+	conv_tiles(tile_bf16, out, out_sample, out_row, accumulate, apk, M, kc, nt,
+		   (const float *)(const void *)in, off, tab, dg, nb, pf);
+#endif
+}
+
+static void conv_tiles(tile_fn *tile, float *out, ptrdiff_t out_sample, ptrdiff_t out_row,
+		       int accumulate, const float *apk, int M, int kc, int nt, const float *in,
+		       const int32_t *off, const uint16_t *tab, const struct direct_geom *dg, int nb,
+		       struct prefetch pf)
+{
 	int U = nb * dg->PQ;
 	const float *b = in + dg->lead;
 	struct prefetch_walk pw = prefetch_plan(&pf, (size_t)(U + TN - 1) / TN);
@@ -661,6 +801,107 @@ static void dot_avx512_6(int nvec, const float *const *a, const struct dw_cols *
 }
 #endif
 
+#if CPU_HAVE_AVX512
+CPU_BF16_TARGET
+void direct_halves(uint16_t *dst, const float *buf, size_t n)
+{
+	size_t i = 0;
+	/* vcvtne2ps2bf16(b, a) holds a's 16 values, then b's: in order */
+	for (; i + 32 <= n; i += 32)
+		_mm512_storeu_si512(dst + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(buf + i + 16),
+									  _mm512_loadu_ps(buf + i)));
+	for (; i < n; i++) {
+		uint32_t h = bf16_bits(buf[i]);
+		dst[i] = (uint16_t)h;
+	}
+}
+
+/*
+ * dot_body on bf16 copies: 32 u per step (two mask rows), each vdpbf16ps
+ * adding the products of two neighbouring u to one fp32 lane; an odd last
+ * vector runs with its upper 16 lanes masked off.
+ */
+CPU_BF16_TARGET __attribute__((always_inline))
+static inline void dotb_body(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+			     const struct dw_cols *c, const uint16_t *mp, int ms, float *d,
+			     ptrdiff_t ld, int mi, int fresh, const int nm)
+{
+	int mk[DK];
+	for (int j = 0; j < DK; j++)
+		mk[j] = c->mask[j % nm];
+	__m512 acc[DM][DK];
+#pragma GCC unroll 4
+	for (int i = 0; i < DM; i++)
+#pragma GCC unroll 6
+		for (int j = 0; j < DK; j++)
+			acc[i][j] = _mm512_setzero_ps();
+	for (int t = 0; t < 16 * nvec; t += 32, mp += 2 * ms) {
+		int two = t + 16 < 16 * nvec;
+		__mmask32 all = two ? 0xffffffffu : 0xffffu;
+		__m512bh x[DM];
+#pragma GCC unroll 4
+		for (int i = 0; i < DM; i++)
+			x[i] = (__m512bh)_mm512_maskz_loadu_epi16(all, a[i] + t);
+#pragma GCC unroll 6
+		for (int j = 0; j < DK; j++) {
+			__mmask32 k = mp[mk[j]] | (two ? (uint32_t)mp[ms + mk[j]] << 16 : 0u);
+			__m512i yi = _mm512_maskz_loadu_epi16(k, b[j] + t);
+			__asm__("" : "+v"(yi));
+			__m512bh y = (__m512bh)yi;
+#pragma GCC unroll 4
+			for (int i = 0; i < DM; i++)
+				acc[i][j] = _mm512_dpbf16_ps(acc[i][j], x[i], y);
+		}
+	}
+	__m512 v[32];
+#pragma GCC unroll 4
+	for (int i = 0; i < DM; i++)
+#pragma GCC unroll 6
+		for (int j = 0; j < DK; j++)
+			v[i * DK + j] = acc[i][j];
+#pragma GCC unroll 8
+	for (int i = DM * DK; i < 32; i++)
+		v[i] = _mm512_setzero_ps();
+	const __m512i back = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+	float out[32];
+	_mm512_storeu_ps(out, _mm512_permutexvar_ps(back, reduce16(v)));
+	_mm512_storeu_ps(out + 16, _mm512_permutexvar_ps(back, reduce16(v + 16)));
+	for (int i = 0; i < mi; i++)
+		for (int j = 0; j < c->kj; j++) {
+			float *o = d + i * ld + c->o[j];
+			*o = fresh ? out[i * DK + j] : *o + out[i * DK + j];
+		}
+}
+
+typedef void dotb_fn(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+		     const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		     int mi, int fresh);
+
+CPU_BF16_TARGET
+static void dotb_1(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   int mi, int fresh)
+{
+	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 1);
+}
+
+CPU_BF16_TARGET
+static void dotb_3(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   int mi, int fresh)
+{
+	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 3);
+}
+
+CPU_BF16_TARGET
+static void dotb_6(int nvec, const uint16_t *const *a, const uint16_t *const *b,
+		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   int mi, int fresh)
+{
+	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 6);
+}
+#endif
+
 /* The columns of the tile at channel c, kernel row r (R = 3), channel c
  * (R = 1) or flat tap k (others), and the period of their masks. */
 static int dw_columns(struct dw_cols *c, const float *x0, const int32_t *off, int Cin, int nt,
@@ -732,4 +973,37 @@ void direct_dw(float *dw, int fresh, const float *dy, int M, const float *x,
 			dot(nvec, a, &c, tab, dg->ms, d + (size_t)m0 * kc, kc, mi, fresh);
 		}
 	}
+}
+
+void direct_dw_bf16(float *dw, int fresh, const uint16_t *dy, int M, const uint16_t *x,
+		    const float *xf, const int32_t *off, int kc, int nt, const uint16_t *tab,
+		    const struct direct_geom *dg, int nb, struct prefetch pf)
+{
+#if CPU_HAVE_AVX512
+	/* as direct_dw; the columns' addresses are found in the fp32 copy xf
+	 * and taken at the same index of x */
+	int nvec = (int)(round_to((size_t)nb * dg->PQ, 16) / 16), Cin = kc / nt, R = dg->R;
+	const float *x0 = xf + dg->lead;
+	int step = nt == 1 ? DK : R == 3 ? DK / 3 : 0;
+	int tiles = step ? (Cin + step - 1) / step * (R == 3 ? 3 : 1) : (kc + DK - 1) / DK;
+	struct prefetch_walk pw = prefetch_plan(&pf, (size_t)tiles);
+	for (int q = 0; q < tiles; q++) {
+		struct dw_cols c;
+		int c0 = R == 3 && nt > 1 ? q / 3 * step : q * step, r = R == 3 && nt > 1 ? q % 3 : 0;
+		int per = dw_columns(&c, x0, off, Cin, nt, R, c0, r, q * DK);
+		dotb_fn *dot = per == 1 ? dotb_1 : per == 3 ? dotb_3 : dotb_6;
+		const uint16_t *b[DK];
+		for (int j = 0; j < DK; j++)
+			b[j] = x + (c.b[j] - xf);
+		float *d = dw + (per == DK ? 0 : (ptrdiff_t)c0 * nt);
+		prefetch_step(&pw);
+		for (int m0 = 0; m0 < M; m0 += DM) {
+			const uint16_t *a[DM];
+			int mi = M - m0 < DM ? M - m0 : DM;
+			for (int i = 0; i < DM; i++)
+				a[i] = dy + dg->lead + (size_t)(m0 + (i < mi ? i : 0)) * dg->plane;
+			dot(nvec, a, b, &c, tab, dg->ms, d + (size_t)m0 * kc, kc, mi, fresh);
+		}
+	}
+#endif
 }

@@ -120,6 +120,35 @@ struct prefetch {
 size_t direct_pack_len(int M, int kc);
 
 /*
+ * bf16 (AVX512_BF16 only: call where cpu_bf16() is 1). The products pair
+ * channels: word u of pair plane (p, q) holds channels 2p and 2p + 1 of
+ * plane q at u as two bfloat16 (RNE; channel 2p in the low half, 0 for a
+ * missing odd channel). A pair buffer has the chunk buffer's layout for
+ * ⌈C/2⌉ channels, so the first ⌈C/2⌉·nt entries of a set's offsets address
+ * it as they address the fp32 buffer. Packed weights become [k2][MR] words
+ * (k2 = p·nt + t, the same pairing), in place.
+ */
+size_t direct_pairs_len(const struct direct_geom *dg, int C, int input);
+void direct_pairs(uint32_t *dst, const float *buf, int C, int input,
+		  const struct direct_geom *dg);
+void direct_pack_pairs(float *apk, int M, int Cin, int nt);
+
+/* dw in bf16: buf (n floats, a chunk buffer) as bfloat16 (RNE) at the
+ * same indexes, and direct_dw on such copies of dy and x (xf: the fp32 x
+ * copy they were made from, for its addresses), products summed in fp32. */
+void direct_halves(uint16_t *dst, const float *buf, size_t n);
+void direct_dw_bf16(float *dw, int fresh, const uint16_t *dy, int M, const uint16_t *x,
+		    const float *xf, const int32_t *off, int kc, int nt, const uint16_t *tab,
+		    const struct direct_geom *dg, int nb, struct prefetch pf);
+
+/* direct_conv on pairs: apk from direct_pack_pairs, in a pair buffer,
+ * kc = ⌈Cin/2⌉·nt; sums in fp32. */
+void direct_conv_bf16(float *out, ptrdiff_t out_sample, ptrdiff_t out_row, int accumulate,
+		      const float *apk, int M, int kc, int nt, const uint32_t *in,
+		      const int32_t *off, const uint16_t *tab, const struct direct_geom *dg,
+		      int nb, struct prefetch pf);
+
+/*
  * Packs A for direct_conv, rows m < M, columns (ci, t) for ci < Cin, t < nt:
  * w[m][ci][taps[t].rs] (transpose 0: w of shape [M][Cin][R·R], the forward)
  * or w[ci][m][taps[t].rs] (transpose 1: w of shape [Cin][M][R·R], dx).

@@ -163,6 +163,7 @@ struct wino_job {
 	struct team *tm;
 	float *dw;              /* wino_dw: the weight gradient, from dy */
 	const float *dy;
+	int prec;               /* enum gemm_prec of the GEMMs */
 };
 
 static struct wino_job make_job(int N, int Cin, int H, int W, int Cout, int m, float *ws,
@@ -731,7 +732,7 @@ static void chunk(const struct wino_job *j, const float *U, const float *x, floa
 		struct gemm_view A = gemm_packed(U + xi * us, (ptrdiff_t)j->Cin * GEMM_MR);
 		struct gemm_view B = gemm_packed(V + xi * vs, (ptrdiff_t)j->Cin * GEMM_NR);
 		struct gemm_view C = gemm_dense(M + xi * ms, T);
-		gemm(j->Cout, nt, j->Cin, &A, &B, &C, 0, gws);
+		gemm_prec(j->Cout, nt, j->Cin, &A, &B, &C, 0, (enum gemm_prec)j->prec, gws);
 	}
 	TRANSFORM(output, y, M, &tb, nt, j);
 }
@@ -759,10 +760,10 @@ static void member(void *p, int rank, int size)
 }
 
 void wino_conv(float *y, int accumulate, const float *x, const float *w, int flip, int N,
-	       int Cin, int H, int W, int Cout, int m, float *ws, struct team *tm)
+	       int Cin, int H, int W, int Cout, int m, float *ws, struct team *tm, int prec)
 {
 	struct wino_job j = make_job(N, Cin, H, W, Cout, m, ws, tm);
-	j.y = y, j.x = x, j.w = w, j.accumulate = accumulate, j.flip = flip;
+	j.y = y, j.x = x, j.w = w, j.accumulate = accumulate, j.flip = flip, j.prec = prec;
 	j.slot = slot_len(Cin, Cout, j.T, m);
 	int team = team_size(tm);
 	team_run(team > 1 ? tm : NULL, member, &j);
@@ -815,7 +816,7 @@ static void dw_chunk(const struct wino_job *j, const float *x, const float *dy, 
 		struct gemm_view A = gemm_packed(Yh + xi * ys, (ptrdiff_t)T * GEMM_MR);
 		struct gemm_view B = gemm_packed(Vt + xi * vs, (ptrdiff_t)T * GEMM_NR);
 		struct gemm_view C = gemm_dense(dU + xi * us, j->Cin);
-		gemm(j->Cout, j->Cin, nt, &A, &B, &C, !first, gws);
+		gemm_prec(j->Cout, j->Cin, nt, &A, &B, &C, !first, (enum gemm_prec)j->prec, gws);
 	}
 }
 
@@ -870,10 +871,10 @@ static void dw_member(void *p, int rank, int size)
 }
 
 void wino_dw(float *dw, const float *dy, const float *x, int N, int Cin, int H, int W, int Cout,
-	     int m, float *ws, struct team *tm)
+	     int m, float *ws, struct team *tm, int prec)
 {
 	struct wino_job j = make_job(N, Cin, H, W, Cout, m, ws, tm);
-	j.x = x, j.dw = dw, j.dy = dy;
+	j.x = x, j.dw = dw, j.dy = dy, j.prec = prec;
 	j.slot = dw_slot_len(Cin, Cout, j.T, m);
 	int team = team_size(tm);
 	team_run(team > 1 ? tm : NULL, dw_member, &j);

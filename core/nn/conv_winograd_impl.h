@@ -29,9 +29,10 @@ size_t wino_workspace(int N, int Cin, int H, int W, int Cout, int m, int team);
  *           (the input gradient of a convolution with weights w, x = dY).
  * in m×m output tiles. Split over the team's members by samples (tm may be
  * NULL). ws: wino_workspace(N, Cin, H, W, Cout, m, team_size(tm)) floats.
+ * prec: the GEMMs' enum gemm_prec (GEMM_BF16: bf16 transformed operands).
  */
 void wino_conv(float *y, int accumulate, const float *x, const float *w, int flip, int N,
-	       int Cin, int H, int W, int Cout, int m, float *ws, struct team *tm);
+	       int Cin, int H, int W, int Cout, int m, float *ws, struct team *tm, int prec);
 
 /* Floats of workspace wino_dw needs for tile m and a team of `team` members. */
 size_t wino_dw_workspace(int N, int Cin, int H, int W, int Cout, int m, int team);
@@ -43,6 +44,6 @@ size_t wino_dw_workspace(int N, int Cin, int H, int W, int Cout, int m, int team
  * floats.
  */
 void wino_dw(float *dw, const float *dy, const float *x, int N, int Cin, int H, int W, int Cout,
-	     int m, float *ws, struct team *tm);
+	     int m, float *ws, struct team *tm, int prec);
 
 #endif

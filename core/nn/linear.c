@@ -25,13 +25,14 @@ static int min_int(int a, int b)
  * C[M,N] (+)= A·B on plain strided views: in one product with ws
  * (linear_workspace), else tile by tile. Every element sums over K in the
  * same order either way (the GEMM blocks K alone), so both give the same
- * bits.
+ * bits. The tiles run fp32 (their stack scratch has no room for bf16
+ * copies; only the public fp32 isif_linear_* come here without ws).
  */
 static void product(int M, int N, int K, const struct gemm_view *A, const struct gemm_view *B,
-		    const struct gemm_view *C, int accumulate, float *ws)
+		    const struct gemm_view *C, int accumulate, float *ws, int prec)
 {
 	if (ws) {
-		gemm(M, N, K, A, B, C, accumulate, ws);
+		gemm_prec(M, N, K, A, B, C, accumulate, (enum gemm_prec)prec, ws);
 		return;
 	}
 	float tile_ws[TILE_WS];
@@ -58,7 +59,7 @@ size_t linear_workspace(int N, int C, int K)
 }
 
 void linear_forward_ws(float *y, const float *x, const float *w, const float *b,
-		       int N, int C, int K, float *ws)
+		       int N, int C, int K, float *ws, int prec)
 {
 	/* y = b broadcast over rows (or nothing), then y (+)= x·wᵀ */
 	if (b)
@@ -66,33 +67,33 @@ void linear_forward_ws(float *y, const float *x, const float *w, const float *b,
 			for (int k = 0; k < K; k++)
 				y[(size_t)i * K + k] = b[k];
 	struct gemm_view X = gemm_dense(x, C), Wt = gemm_dense_t(w, C), Y = gemm_dense(y, K);
-	product(N, K, C, &X, &Wt, &Y, b != NULL, ws);
+	product(N, K, C, &X, &Wt, &Y, b != NULL, ws, prec);
 }
 
 void isif_linear_forward(float *y, const float *x, const float *w,
 			 const float *b, int N, int C, int K)
 {
-	linear_forward_ws(y, x, w, b, N, C, K, NULL);
+	linear_forward_ws(y, x, w, b, N, C, K, NULL, 0);
 }
 
 /* dx = dy·w (overwritten), dw += dyᵀ·x, db += Σ_rows dy. */
 void isif_linear_backward(float *dx, float *dw, float *db, const float *dy,
 			  const float *x, const float *w, int N, int C, int K)
 {
-	linear_backward_ex(dx, 0, dw, db, dy, x, w, N, C, K, NULL);
+	linear_backward_ex(dx, 0, dw, db, dy, x, w, N, C, K, NULL, 0);
 }
 
 /* As above; dx += dy·w when accumulate. */
 void linear_backward_ex(float *dx, int accumulate, float *dw, float *db, const float *dy,
-			const float *x, const float *w, int N, int C, int K, float *ws)
+			const float *x, const float *w, int N, int C, int K, float *ws, int prec)
 {
 	if (dx) {
 		struct gemm_view dY = gemm_dense(dy, K), Wm = gemm_dense(w, C), dX = gemm_dense(dx, C);
-		product(N, C, K, &dY, &Wm, &dX, accumulate, ws);
+		product(N, C, K, &dY, &Wm, &dX, accumulate, ws, prec);
 	}
 	if (dw) {
 		struct gemm_view dYt = gemm_dense_t(dy, K), X = gemm_dense(x, C), dW = gemm_dense(dw, C);
-		product(K, C, N, &dYt, &X, &dW, 1, ws);
+		product(K, C, N, &dYt, &X, &dW, 1, ws, prec);
 	}
 	if (db) {
 		for (int k = 0; k < K; k++) {

@@ -39,6 +39,8 @@
 #include "nn/conv_bn_impl.h"
 #include "nn/model_impl.h"
 #include "nn/ops_impl.h"
+#include "base/cpu_impl.h"
+#include "base/gemm_impl.h"
 #include "base/team_impl.h"
 
 #define BN_EPS 1e-5f
@@ -58,7 +60,7 @@ static float *grad(struct isif_model *m, int id)
 /* The shapes of convolution or BN node n for a batch of N. */
 static struct conv_shape conv_shape_of(const struct node *n, int N)
 {
-	struct conv_shape s = { N, n->C, n->H, n->W, n->K, n->R, n->S, n->stride, n->pad };
+	struct conv_shape s = { N, n->C, n->H, n->W, n->K, n->R, n->S, n->stride, n->pad, 0 };
 	return s;
 }
 
@@ -372,6 +374,17 @@ enum isif_rc isif_model_set_threads(struct isif_model *m, int threads, struct is
 	return ISIF_OK;
 }
 
+enum isif_precision isif_model_set_precision(struct isif_model *m, enum isif_precision p)
+{
+	m->prec = p == ISIF_PREC_BF16 ? GEMM_BF16 : GEMM_FP32;
+	return isif_model_precision(m);
+}
+
+enum isif_precision isif_model_precision(const struct isif_model *m)
+{
+	return m->prec == GEMM_BF16 && cpu_bf16() ? ISIF_PREC_BF16 : ISIF_PREC_FP32;
+}
+
 int isif_model_threads(const struct isif_model *m)
 {
 	return team_size(m->team);
@@ -625,6 +638,7 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 	switch (n->kind) {
 	case NODE_CONV: {
 		struct conv_shape s = conv_shape_of(n, N);
+		s.prec = m->prec;
 		/* the BN after it, in train mode as one group, takes the per-run
 		 * statistics of y (conv_bn_impl.h) in its mean and rstd storage */
 		if (train && groups == 1 && at + 1 < m->n_nodes && bn_maps_into_conv(m, at + 1)) {
@@ -659,7 +673,7 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 		break;
 	case NODE_LINEAR:
 		linear_forward_ws(y, x, param(m, n->w), param(m, n->b), N, n->C, n->K,
-				  m->workspace);
+				  m->workspace, m->prec);
 		break;
 	case NODE_L2NORM:
 		isif_l2norm_forward(y, n->norm, x, N, n->K * n->P * n->Q);
@@ -772,6 +786,7 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 	switch (n->kind) {
 	case NODE_CONV: {
 		struct conv_shape s = conv_shape_of(n, N);
+		s.prec = m->prec;
 		if (pm->set && conv2d_backward_bn_team(dx, acc, grad(m, n->w), &pm->map, x,
 						       param(m, n->w), &s, m->workspace,
 						       m->team) == 0) {
@@ -812,7 +827,7 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 		break;
 	case NODE_LINEAR:
 		linear_backward_ex(dx, acc, grad(m, n->w), grad(m, n->b), dy, x,
-				   param(m, n->w), N, n->C, n->K, m->workspace);
+				   param(m, n->w), N, n->C, n->K, m->workspace, m->prec);
 		break;
 	case NODE_L2NORM:
 		if (dx)

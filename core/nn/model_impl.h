@@ -96,6 +96,7 @@ struct isif_model {
 	struct team *team;         /* threads of the ops (NULL: the caller alone),
 				    * isif_model_set_threads */
 	int plan_threads;          /* team size the workspace serves */
+	int prec;                  /* enum gemm_prec asked for (isif_model_set_precision) */
 	float *workspace;          /* conv and linear scratch */
 	size_t workspace_len;
 	float *saved;              /* mean/rstd/norm storage */

@@ -28,6 +28,7 @@ struct team;
  * C×H×W, K filters of C×R×S, stride, zero padding pad. */
 struct conv_shape {
 	int N, C, H, W, K, R, S, stride, pad;
+	int prec;   /* enum gemm_prec of its GEMMs (0, GEMM_FP32, when not set) */
 };
 
 /* A batch norm's shapes: N samples of C channels of HW values. */
@@ -105,11 +106,12 @@ void l2norm_backward_ex(float *dx, int accumulate, const float *dy, const float 
 
 /* The linear layer's products with caller scratch ws of linear_workspace(N,
  * C, K) floats (ws NULL: in small tiles with scratch on the stack, same
- * bits). Both on the calling thread. */
+ * bits). Both on the calling thread. prec: the products' enum gemm_prec
+ * (GEMM_BF16 needs ws). */
 size_t linear_workspace(int N, int C, int K);
 void linear_forward_ws(float *y, const float *x, const float *w, const float *b,
-		       int N, int C, int K, float *ws);
+		       int N, int C, int K, float *ws, int prec);
 void linear_backward_ex(float *dx, int accumulate, float *dw, float *db, const float *dy,
-			const float *x, const float *w, int N, int C, int K, float *ws);
+			const float *x, const float *w, int N, int C, int K, float *ws, int prec);
 
 #endif

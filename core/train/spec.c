@@ -49,6 +49,9 @@ static const char *const gradient_names[] = {
 };
 /* classes.split, indexed by value − 1 (ISIF_SPLIT_NONE has no spelling). */
 static const char *const class_split_names[] = {"first_half", "second_half", NULL};
+static const char *const precision_names[] = {
+	[ISIF_PREC_FP32] = "fp32", [ISIF_PREC_BF16] = "bf16", NULL,
+};
 static const char *const lr_type_names[] = {
 	[ISIF_LR_CONSTANT] = "constant", [ISIF_LR_STEP] = "step", [ISIF_LR_COSINE] = "cosine", NULL,
 };
@@ -58,6 +61,7 @@ static const char *const method_names[] = {
 _Static_assert(sizeof(enum isif_method) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum isif_gradient_mode) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum isif_lr_type) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum isif_precision) == sizeof(int), "enum stored as int");
 
 /* The C type a field's value has in struct isif_job_spec. */
 enum store {
@@ -184,6 +188,10 @@ static const struct field fields[] = {
 	INT("threads", "threads", threads, 0, 0, 256,
 	    "compute threads, at most the budget: isifd's --cores / --workers, isif train's "
 	    "online cores (0: all of the budget)"),
+	ENUM("precision", "precision", precision, "fp32", precision_names,
+	     "bf16: convolution and linear products on bf16 operands with fp32 sums "
+	     "(AVX512_BF16; weights, optimizer, BN and loss stay fp32); "
+	     "without AVX512_BF16 the job runs exact fp32 and logs so"),
 	OBJECT("init", NULL, 0, NULL, NULL, NULL,
 	       "start from pretrained weights instead of the seed's initialisation"),
 	NAME("init.checkpoint", "init", init_checkpoint, "", NULL, f_init_checkpoint,

@@ -26,6 +26,7 @@
 #include "isif/nn/optim.h"
 #include "isif/base/rng.h"
 #include "isif/base/clock.h"
+#include "isif/base/cpu.h"
 #include "isif/base/safetensors.h"
 #include "isif/train/checkpoint.h"
 #include "isif/train/train.h"
@@ -194,6 +195,7 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 		goto fail;
 	/* One thread team for the job: the model's ops run on it, and the
 	 * evaluation's kNN search and k-means borrow it between epochs. */
+	isif_model_set_precision(t->model, spec->precision);
 	rc = isif_model_set_threads(t->model, t->threads, err);
 	if (rc)
 		goto fail;
@@ -280,6 +282,18 @@ static size_t first_trained(const struct isif_trainer *t, int epoch)
 		return 0;
 	const struct isif_model_tensor *w = isif_model_find(t->model, "linear.weight");
 	return (size_t)((const float *)w->data - isif_model_params(t->model));
+}
+
+const char *isif_train_precision_line(enum isif_precision asked)
+{
+	if (asked != ISIF_PREC_BF16)
+		return "precision fp32";
+	if (isif_cpu_bf16())
+		return "precision bf16: AVX512_BF16 dot products (bf16 operands, fp32 sums) in the "
+		       "convolutions (forward, both gradients; Winograd only F(2x2)) and the linear layer; "
+		       "BN, loss, weights and optimizer stay fp32";
+	return "precision bf16 asked for, but this CPU has no AVX512_BF16 (or ISIF_CPU=portable): "
+	       "running exact fp32 instead (not emulated)";
 }
 
 int isif_trainer_threads(const struct isif_trainer *t)
@@ -804,6 +818,8 @@ enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_ca
 		     atomic_int *cancel, struct isif_error *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
+	if (cb && cb->on_log)
+		cb->on_log(cb->user, isif_train_precision_line(sp->precision));
 	while (t->epochs_done < sp->epochs) {
 		struct isif_epoch_metrics mt = { 0 };
 		double t0 = isif_now_s();

@@ -31,7 +31,7 @@ static const struct cb_shape cb_shapes[] = {
 
 static struct conv_shape conv_of(const struct cb_shape *s)
 {
-	struct conv_shape c = { s->N, s->C, s->H, s->W, s->K, s->R, s->R, s->stride, s->pad };
+	struct conv_shape c = { s->N, s->C, s->H, s->W, s->K, s->R, s->R, s->stride, s->pad, 0 };
 	return c;
 }
 
@@ -147,7 +147,7 @@ TEST(conv_bn_fused_forward_matches_separate_ops)
 TEST(conv_bn_map_refused_off_the_direct_path)
 {
 	/* 3 + 200 planes per sample: above the direct path's limit */
-	const struct conv_shape cs = { 1, 3, 12, 12, 200, 3, 3, 1, 1 };
+	const struct conv_shape cs = { 1, 3, 12, 12, 200, 3, 3, 1, 1, 0 };
 	CHECK(!conv2d_takes_dy_map(&cs));
 	struct bn_dx_map map = { 0 };
 	float dx = 1.0f;

@@ -96,7 +96,7 @@ TEST(conv2d_team_matches_naive_for_1_2_3_threads)
 			struct team *tm = team_create(threads);
 			CHECK(tm != NULL && team_size(tm) == threads);
 			const struct conv_shape cs = { s->N, s->C, s->H, s->W, s->K, s->R, s->S,
-						       s->stride, s->pad };
+						       s->stride, s->pad, 0 };
 			size_t len = conv2d_workspace_team(&cs, threads);
 			float *ws = malloc(sizeof(float) * len);
 			float *y = tu_const(ny, NAN), *dx = tu_const(nx, NAN), *dw = malloc(sizeof(float) * nw);
@@ -132,7 +132,7 @@ TEST(conv2d_team_matches_naive_for_1_2_3_threads)
  * for no more workspace than one thread per sample. */
 TEST(conv2d_team_workspace_caps_at_batch)
 {
-	const struct conv_shape cs = { 2, 8, 20, 20, 8, 3, 3, 1, 1 };
+	const struct conv_shape cs = { 2, 8, 20, 20, 8, 3, 3, 1, 1, 0 };
 	size_t two = conv2d_workspace_team(&cs, 2);
 	CHECK(conv2d_workspace_team(&cs, 8) == two);
 	CHECK(conv2d_workspace_team(&cs, 1) < two);

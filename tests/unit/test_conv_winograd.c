@@ -110,7 +110,7 @@ static void wino_dw_case(const struct wino_shape *s, int m, int threads, unsigne
 	CHECK(tm != NULL);
 	float *ws = malloc(sizeof(float) *
 			   wino_dw_workspace(s->N, s->Cin, s->H, s->W, s->Cout, m, threads));
-	wino_dw(dw, dy, x, s->N, s->Cin, s->H, s->W, s->Cout, m, ws, tm);
+	wino_dw(dw, dy, x, s->N, s->Cin, s->H, s->W, s->Cout, m, ws, tm, 0);
 	/* each entry sums N·H·W products of terms up to 1 */
 	double tol = wino_eps(m) * fmax(1.0, s->N * s->H * s->W / 16.0);
 	char what[96];
@@ -138,12 +138,12 @@ static void wino_case(const struct wino_shape *s, int m, int flip, int threads, 
 	/* each output sums 9·Cin products of terms up to 1 */
 	double tol = wino_eps(m) * fmax(1.0, 9.0 * s->Cin / 16.0);
 	char what[96];
-	wino_conv(y, 0, x, w, flip, s->N, s->Cin, s->H, s->W, s->Cout, m, ws, tm);
+	wino_conv(y, 0, x, w, flip, s->N, s->Cin, s->H, s->W, s->Cout, m, ws, tm, 0);
 	snprintf(what, sizeof what, "F(%d) %dx%d Cin %d Cout %d flip %d threads %d simd %d", m,
 		 s->H, s->W, s->Cin, s->Cout, flip, threads, cpu_avx512());
 	TU_CHECK_ALL(what, y, ref, ny, tol);
 	memcpy(y, base, sizeof(float) * ny);
-	wino_conv(y, 1, x, w, flip, s->N, s->Cin, s->H, s->W, s->Cout, m, ws, tm);
+	wino_conv(y, 1, x, w, flip, s->N, s->Cin, s->H, s->W, s->Cout, m, ws, tm, 0);
 	TU_CHECK_ALL(what, y, want, ny, tol);
 	team_free(tm);
 	free(x), free(w), free(base), free(ref), free(want), free(ws), free(y);

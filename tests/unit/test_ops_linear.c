@@ -125,7 +125,7 @@ TEST(linear_tiles_match_one_product)
 	double *ref = malloc(sizeof(double) * N * K);
 
 	isif_linear_forward(y1, x, w, b, N, C, K);
-	linear_forward_ws(y2, x, w, b, N, C, K, ws);
+	linear_forward_ws(y2, x, w, b, N, C, K, ws, 0);
 	CHECK(memcmp(y1, y2, sizeof(float) * N * K) == 0);
 	for (int i = 0; i < N; i++)
 		for (int k = 0; k < K; k++) {
@@ -135,8 +135,8 @@ TEST(linear_tiles_match_one_product)
 			ref[i * K + k] = t;
 		}
 	TU_CHECK_ALL("linear y (N 37, C 300, K 53)", y1, ref, N * K, 1e-5);
-	linear_backward_ex(dx1, 0, dw1, NULL, dy, x, w, N, C, K, NULL);
-	linear_backward_ex(dx2, 0, dw2, NULL, dy, x, w, N, C, K, ws);
+	linear_backward_ex(dx1, 0, dw1, NULL, dy, x, w, N, C, K, NULL, 0);
+	linear_backward_ex(dx2, 0, dw2, NULL, dy, x, w, N, C, K, ws, 0);
 	CHECK(memcmp(dx1, dx2, sizeof(float) * N * C) == 0);
 	CHECK(memcmp(dw1, dw2, sizeof(float) * K * C) == 0);
 	free(x), free(w), free(b), free(dy), free(ws), free(y1), free(y2), free(dx1), free(dx2);

@@ -82,7 +82,7 @@ TEST(spec_default_json_text)
 		"\"batch_size\": 128, \"lr\": 0.03, \"momentum\": 0.9, \"weight_decay\": 0.0005, "
 		"\"nesterov\": false, \"lr_schedule\": {\"type\": \"step\", \"milestones\": [], "
 		"\"factors\": [], \"warmup_epochs\": 0.0, \"min_lr\": 0.0}, \"temperature\": 0.1, "
-		"\"embedding_dim\": 128, \"seed\": 1, \"threads\": 0, "
+		"\"embedding_dim\": 128, \"seed\": 1, \"threads\": 0, \"precision\": \"fp32\", "
 		"\"init\": {\"checkpoint\": \"\", \"freeze_epochs\": 0}, \"augment\": {\"crop\": true, "
 		"\"random_crop\": 0, \"crop_scale\": [0.2, 1.0], \"hflip\": 0.5, \"grayscale\": 0.2, \"color_jitter\": "
 		"{\"brightness\": 0.4, \"contrast\": 0.4, \"saturation\": 0.4, \"hue\": 0.4, \"p\": 1.0}}, "
@@ -215,6 +215,7 @@ TEST(spec_bad_specs_name_the_field)
 {
 	static const struct { const char *json, *want; } bad[] = {
 		{"{\"dataset\": \"d\", \"bogus\": 1}", "bogus: unknown field"},
+		{"{\"dataset\": \"d\", \"precision\": \"fp16\"}", "precision"},
 		{"{\"dataset\": \"d\", \"augment\": {\"color_jitter\": {\"bogus\": 1}}}",
 		 "augment.color_jitter.bogus: unknown field"},
 		{"{\"dataset\": \"d\", \"eval\": {\"k\": 3}}", "eval.k: unknown field"},
@@ -339,4 +340,18 @@ TEST(spec_accepts_every_model_name)
 	CHECK_MSG(strcmp(err.msg, "model: unknown model (one of resnet18, resnet20, convnet, "
 			  "resnet18_imagenet)") == 0,
 		  "%s", err.msg);
+}
+
+TEST(spec_precision_bf16)
+{
+	struct isif_job_spec s;
+	struct isif_error err = {0};
+	isif_spec_default(&s);
+	CHECK(s.precision == ISIF_PREC_FP32);
+	CHECK(isif_spec_parse(&s, "{\"dataset\": \"d\", \"precision\": \"bf16\"}", true, &err) ==
+	      ISIF_OK);
+	CHECK(s.precision == ISIF_PREC_BF16);
+	char *j = isif_spec_to_json(&s);
+	CHECK(j && strstr(j, "\"precision\": \"bf16\""));
+	free(j);
 }

@@ -51,6 +51,9 @@ export function buildSpec() {
 	numberField(spec, f.knn_k, (s, v) => { s.eval = { knn_k: v }; });
 	if (f.linear_probe.checked)
 		spec.eval = { ...spec.eval, linear_probe: true };
+	/* fp32 is the daemon's default: only bf16 is sent */
+	if (f.precision.value !== 'fp32')
+		spec.precision = f.precision.value;
 	/* A switch off means the augmentation never happens; on keeps the
 	 * method's defaults (DESIGN.md "The method"). */
 	spec.augment = {

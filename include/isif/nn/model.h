@@ -73,6 +73,23 @@ enum isif_rc isif_model_set_threads(struct isif_model *m, int threads, struct is
 /* Threads the model's ops run on (isif_model_set_threads; 1 by default). */
 int isif_model_threads(const struct isif_model *m);
 
+/* The operands' precision of the convolutions and the linear layer. */
+enum isif_precision { ISIF_PREC_FP32 = 0, ISIF_PREC_BF16 = 1 };
+
+/*
+ * ISIF_PREC_BF16: the convolutions' and the linear layer's products
+ * (forward, input and weight gradients) round their operands to bfloat16
+ * (nearest even) and sum in fp32; weights, gradients, BN and the loss stay
+ * fp32, and Winograd runs only with F(2×2) tiles. (A direct-path product over an odd
+ * channel count — a 1- or 3-channel input's forward — stays fp32.) Where
+ * the CPU has no AVX512_BF16 (or ISIF_CPU=portable) everything runs exact
+ * fp32. Returns the precision the products run in (isif_model_precision).
+ */
+enum isif_precision isif_model_set_precision(struct isif_model *m, enum isif_precision p);
+
+/* ISIF_PREC_BF16 when bf16 was asked for and the CPU runs it, else FP32. */
+enum isif_precision isif_model_precision(const struct isif_model *m);
+
 /*
  * Sizes activations and workspace for batches of up to max_n images of
  * C×H×W (H, W ≥ 16). Called once; forward with a larger batch or another

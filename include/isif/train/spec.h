@@ -18,6 +18,7 @@
 #include "isif/data/augment.h"
 #include "isif/data/dataset.h"
 #include "isif/nn/loss.h"
+#include "isif/nn/model.h"
 #include "isif/nn/optim.h"
 
 #define ISIF_SPEC_NAME_LEN 64
@@ -54,6 +55,7 @@ struct isif_job_spec {
 	int embedding_dim;
 	uint64_t seed;
 	int threads;                        /* 0: the caller decides */
+	enum isif_precision precision;      /* of the conv and linear products */
 	char init_checkpoint[ISIF_SPEC_NAME_LEN]; /* [init.checkpoint] "": none */
 	int freeze_epochs;                  /* [init.freeze_epochs] */
 	/* augment */

@@ -132,6 +132,14 @@ int isif_trainer_epoch(const struct isif_trainer *t);
 /* Members of the trainer's thread team (its threads, at most 64). */
 int isif_trainer_threads(const struct isif_trainer *t);
 
+/*
+ * The line a run logs about its precision on this CPU (static string):
+ * "precision fp32", "precision bf16 (AVX512_BF16 ...)", or, for bf16 where
+ * the CPU has no AVX512_BF16 or ISIF_CPU=portable, a line saying bf16 was
+ * asked for and the run is exact fp32 instead (no slow emulation).
+ */
+const char *isif_train_precision_line(enum isif_precision asked);
+
 /* Trains until spec.epochs are done. Returns ISIF_ECANCELLED when *cancel
  * became non-zero (polled between batches): with ISIF_CANCEL the last
  * complete epoch's checkpoint stays; with ISIF_STOP_CHECKPOINT a checkpoint

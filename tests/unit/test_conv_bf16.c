@@ -1,0 +1,205 @@
+/*
+ * tests/unit/test_conv_bf16.c — convolutions at precision bf16 (conv_shape
+ * prec = GEMM_BF16) on every path the planner picks: direct (stride 1
+ * and 2), implicit GEMM (F(4×4, 3×3) Winograd's shape: bf16 takes the
+ * GEMM there) and F(2×2, 3×3) Winograd. Forward, input and weight gradients round
+ * exactly their operands (x or dY, and w; dY and x) to bf16 by
+ * round-to-nearest-even and sum in fp32, so they are held to a double
+ * reference on the rounded operands within the fp32 summation bound
+ * (terms + 2)·2^-24·Σ|products|, which a truncating conversion or a
+ * dropped channel pair exceeds by far (test_gemm_bf16.c shows the
+ * argument). Winograd rounds its transformed tiles instead: it is held to
+ * the unrounded reference within the worst case of rounding both operands
+ * of every product, 2^-8·Σ|products| (F(2×2) measured 0.14 of it forward;
+ * F(4×4) exceeded it, so bf16 does not use F(4×4)). Under ISIF_CPU=portable (or
+ * without AVX512_BF16) bf16 gives the fp32 result bit for bit.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cpu_impl.h"
+#include "base/gemm_impl.h"
+#include "nn/ops_impl.h"
+#include "base/team_impl.h"
+#include "isif/nn/ops.h"
+#include "check.h"
+#include "ops_testutil.h"
+
+static double rne(float x)
+{
+	uint32_t u;
+	memcpy(&u, &x, 4);
+	u = (u + 0x7fffu + (u >> 16 & 1)) & 0xffff0000u;
+	memcpy(&x, &u, 4);
+	return x;
+}
+
+static double val(const float *p, size_t i, int round)
+{
+	return round ? rne(p[i]) : p[i];
+}
+
+struct refs {
+	double *y, *ya, *dx, *dxa, *dw, *dwa; /* values and Σ|products| */
+};
+
+/* Double reference of forward, dx, dw; `round` rounds x, w, dy to bf16. */
+static void reference(struct refs *r, const float *x, const float *w, const float *dy,
+		      const struct conv_shape *s, int round)
+{
+	int P = isif_conv_out(s->H, s->R, s->stride, s->pad), Q = isif_conv_out(s->W, s->S, s->stride, s->pad);
+	for (int n = 0; n < s->N; n++)
+		for (int k = 0; k < s->K; k++)
+			for (int p = 0; p < P; p++)
+				for (int q = 0; q < Q; q++) {
+					size_t yi = (((size_t)n * s->K + k) * P + p) * Q + q;
+					for (int c = 0; c < s->C; c++)
+						for (int i = 0; i < s->R; i++)
+							for (int j = 0; j < s->S; j++) {
+								int h = p * s->stride - s->pad + i, v = q * s->stride - s->pad + j;
+								if (h < 0 || h >= s->H || v < 0 || v >= s->W)
+									continue;
+								size_t xi = (((size_t)n * s->C + c) * s->H + h) * s->W + v;
+								size_t wi = (((size_t)k * s->C + c) * s->R + i) * s->S + j;
+								double a = val(x, xi, round) * val(w, wi, round);
+								r->y[yi] += a, r->ya[yi] += fabs(a);
+								double b = val(dy, yi, round) * val(w, wi, round);
+								r->dx[xi] += b, r->dxa[xi] += fabs(b);
+								double d = val(dy, yi, round) * val(x, xi, round);
+								r->dw[wi] += d, r->dwa[wi] += fabs(d);
+							}
+				}
+}
+
+/* Largest |got − want| / (scale·abs + tiny) over n values. */
+static double worst(const float *got, const double *want, const double *abs, size_t n, double scale)
+{
+	double m = 0;
+	for (size_t i = 0; i < n; i++) {
+		double r = fabs(got[i] - want[i]) / (scale * abs[i] + 1e-30);
+		m = r > m ? r : m;
+	}
+	return m;
+}
+
+static double *zeros(size_t n)
+{
+	return calloc(n, sizeof(double));
+}
+
+TEST(conv_bf16_matches_rounded_reference)
+{
+	if (!cpu_bf16()) {
+		printf("  (no AVX512_BF16 here: bf16 convolutions run fp32)\n");
+		return;
+	}
+	/* direct s1, direct s2, implicit GEMM (C·1 + K > 192; F(4×4)
+	 * Winograd's shape in fp32), a wider one, F(2×2) Winograd */
+	const struct conv_shape shapes[] = {
+		{ 3, 8, 10, 10, 16, 3, 3, 1, 1, GEMM_BF16 },
+		{ 2, 6, 11, 9, 10, 3, 3, 2, 1, GEMM_BF16 },
+		{ 2, 200, 6, 6, 18, 3, 3, 1, 1, GEMM_BF16 },
+		{ 2, 130, 8, 8, 130, 3, 3, 1, 1, GEMM_BF16 },
+		{ 1, 96, 10, 10, 112, 3, 3, 1, 1, GEMM_BF16 },
+	};
+	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+		const struct conv_shape *s = &shapes[t];
+		int P = isif_conv_out(s->H, s->R, s->stride, s->pad), Q = isif_conv_out(s->W, s->S, s->stride, s->pad);
+		size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->S;
+		size_t ny = (size_t)s->N * s->K * P * Q;
+		float *x = tu_rand(nx, 3 + t), *w = tu_rand(nw, 5 + t), *dy = tu_rand(ny, 7 + t);
+		float *y = malloc(ny * sizeof(float)), *dx = malloc(nx * sizeof(float));
+		float *dw = calloc(nw, sizeof(float));
+		float *ws = malloc(conv2d_workspace_team(s, 1) * sizeof(float));
+		struct refs r = { zeros(ny), zeros(ny), zeros(nx), zeros(nx), zeros(nw), zeros(nw) };
+		struct refs u = { zeros(ny), zeros(ny), zeros(nx), zeros(nx), zeros(nw), zeros(nw) };
+		reference(&r, x, w, dy, s, 1);
+		reference(&u, x, w, dy, s, 0);
+		conv2d_forward_team(y, x, w, s, ws, NULL);
+		conv2d_backward_team(dx, 0, dw, dy, x, w, s, ws, NULL);
+		int wino = t == 4, CRS = s->C * s->R * s->S, KRS = s->K * s->R * s->S;
+		/* Winograd rounds transformed tiles: held to the worst case of
+		 * rounding both operands of every product, (2u + u²)·Σ|p| ≤ 2^-8·Σ|p|
+		 * with u = 2^-9, plus the fp32 sums */
+		int NPQ = s->N * P * Q;
+		double fy = wino ? worst(y, u.y, u.ya, ny, 0x1p-8 + (CRS + 2) * 0x1p-24)
+				 : worst(y, r.y, r.ya, ny, (CRS + 2) * 0x1p-24);
+		double fdx = wino ? worst(dx, u.dx, u.dxa, nx, 0x1p-8 + (KRS + 2) * 0x1p-24)
+				  : worst(dx, r.dx, r.dxa, nx, (KRS + 2) * 0x1p-24);
+		double fdw = wino ? worst(dw, u.dw, u.dwa, nw, 0x1p-8 + (NPQ + 2) * 0x1p-24)
+				  : worst(dw, r.dw, r.dwa, nw, (NPQ + 2) * 0x1p-24);
+		CHECK_MSG(fy <= 1 && fdx <= 1 && fdw <= 1,
+			  "shape %u: forward %.3g, dx %.3g, dw %.3g of their bounds", t, fy, fdx, fdw);
+		/* the rounding really happened: bf16 is not the fp32 result */
+		double fy32 = worst(y, u.y, u.ya, ny, (CRS + 2) * 0x1p-24);
+		CHECK_MSG(fy32 > 1, "shape %u: forward within fp32 accuracy (%.3g): not bf16?", t, fy32);
+		free(x), free(w), free(dy), free(y), free(dx), free(dw), free(ws);
+		free(r.y), free(r.ya), free(r.dx), free(r.dxa), free(r.dw), free(r.dwa);
+		free(u.y), free(u.ya), free(u.dx), free(u.dxa), free(u.dw), free(u.dwa);
+	}
+}
+
+TEST(conv_bf16_portable_is_exact_fp32)
+{
+	const struct conv_shape shapes[] = {
+		{ 2, 8, 10, 10, 16, 3, 3, 1, 1, 0 },
+		{ 2, 200, 6, 6, 18, 3, 3, 1, 1, 0 },
+	};
+	cpu_force(CPU_PORTABLE);
+	for (unsigned t = 0; t < 2; t++) {
+		struct conv_shape s32 = shapes[t], s16 = shapes[t];
+		s16.prec = GEMM_BF16;
+		size_t nx = (size_t)s32.N * s32.C * s32.H * s32.W, nw = (size_t)s32.K * s32.C * 9;
+		size_t ny = (size_t)s32.N * s32.K * s32.H * s32.W;
+		float *x = tu_rand(nx, 1), *w = tu_rand(nw, 2), *dy = tu_rand(ny, 3);
+		float *a = malloc(ny * 4), *b = malloc(ny * 4), *da = malloc(nx * 4), *db = malloc(nx * 4);
+		float *ga = calloc(nw, 4), *gb = calloc(nw, 4);
+		float *ws = malloc(conv2d_workspace_team(&s32, 1) * sizeof(float));
+		conv2d_forward_team(a, x, w, &s32, ws, NULL);
+		conv2d_backward_team(da, 0, ga, dy, x, w, &s32, ws, NULL);
+		conv2d_forward_team(b, x, w, &s16, ws, NULL);
+		conv2d_backward_team(db, 0, gb, dy, x, w, &s16, ws, NULL);
+		CHECK(memcmp(a, b, ny * 4) == 0 && memcmp(da, db, nx * 4) == 0 &&
+		      memcmp(ga, gb, nw * 4) == 0);
+		free(x), free(w), free(dy), free(a), free(b), free(da), free(db), free(ga), free(gb);
+		free(ws);
+	}
+	cpu_force(CPU_AUTO);
+}
+
+/* A team of 3 splits the batch by samples, each member with its own pair
+ * buffers: forward and dx equal the one-thread result bit for bit, dw (one
+ * sum per member, added in rank order) within fp32 rounding. */
+TEST(conv_bf16_team_matches_one_thread)
+{
+	const struct conv_shape shapes[] = {
+		{ 5, 8, 10, 10, 16, 3, 3, 1, 1, GEMM_BF16 },
+		{ 5, 6, 11, 9, 10, 3, 3, 2, 1, GEMM_BF16 },
+		{ 5, 200, 6, 6, 18, 3, 3, 1, 1, GEMM_BF16 },
+	};
+	struct team *tm = team_create(3);
+	CHECK(tm != NULL);
+	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+		const struct conv_shape *s = &shapes[t];
+		int P = isif_conv_out(s->H, 3, s->stride, 1), Q = isif_conv_out(s->W, 3, s->stride, 1);
+		size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * 9;
+		size_t ny = (size_t)s->N * s->K * P * Q;
+		float *x = tu_rand(nx, 1), *w = tu_rand(nw, 2), *dy = tu_rand(ny, 3);
+		float *y1 = malloc(ny * 4), *y3 = malloc(ny * 4), *d1 = malloc(nx * 4), *d3 = malloc(nx * 4);
+		float *g1 = calloc(nw, 4), *g3 = calloc(nw, 4);
+		size_t len = conv2d_workspace_team(s, 3);
+		float *ws = malloc(len * sizeof(float));
+		conv2d_forward_team(y1, x, w, s, ws, NULL);
+		conv2d_backward_team(d1, 0, g1, dy, x, w, s, ws, NULL);
+		conv2d_forward_team(y3, x, w, s, ws, tm);
+		conv2d_backward_team(d3, 0, g3, dy, x, w, s, ws, tm);
+		CHECK_MSG(memcmp(y1, y3, ny * 4) == 0 && memcmp(d1, d3, nx * 4) == 0, "shape %u", t);
+		for (size_t i = 0; i < nw; i++)
+			CHECK_MSG(fabsf(g1[i] - g3[i]) <= 1e-4f * (1 + fabsf(g1[i])), "shape %u dw[%zu]", t, i);
+		free(x), free(w), free(dy), free(y1), free(y3), free(d1), free(d3), free(g1), free(g3);
+		free(ws);
+	}
+	team_free(tm);
+}
