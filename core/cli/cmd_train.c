@@ -19,6 +19,7 @@
 #include "isif/base/fileio.h"
 #include "isif/base/npy.h"
 #include "isif/base/strbuf.h"
+#include "isif/train/dist.h"
 #include "isif/train/spec.h"
 #include "isif/train/train.h"
 
@@ -150,6 +151,11 @@ static void train_help(void)
 	       "--resume then continues exactly where it stopped (exit status 130).\n"
 	       "  --spec FILE     a job spec (JSON, as POST /jobs takes); flags override it\n"
 	       "  --quiet         no progress bar\n"
+	       "  --log-steps     print each training step's loss (\"step E B LOSS\")\n"
+	       "Data-parallel over MPI: mpirun -np N isif train ... runs N processes (ranks)\n"
+	       "of `threads` threads each (default: online cores / ranks on the node); rank 0\n"
+	       "writes the checkpoints and prints. The run equals one process with\n"
+	       "bn_groups = N (bn_groups 1) and resumes from any checkpoint at any N.\n"
 	       "Spec flags (each sets the job-spec field it names; see docs/API.md):\n");
 	cli_spec_flags_help(stdout);
 }
@@ -159,6 +165,7 @@ struct train_state {
 	char out_dir[1024];
 	struct isif_strbuf csv; /* metrics.csv so far */
 	int failed_write;
+	bool log_steps;
 };
 
 /* One progress line, rewritten in place: the phase, a bar for it, and the
@@ -166,6 +173,10 @@ struct train_state {
 static void on_progress(void *user, const struct isif_progress *p)
 {
 	struct train_state *st = user;
+	if (st->log_steps && p->phase == ISIF_PHASE_TRAINING) {
+		printf("step %d %lld %.9g\n", p->epoch, (long long)p->images_done, p->step_loss);
+		fflush(stdout);
+	}
 	if (!st->tty)
 		return;
 	int width = 30, filled = (int)(width * p->images_done / (p->images_total ? p->images_total : 1));
@@ -212,6 +223,10 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 		printf("epoch %3d  loss %.4f  lr %.5f  %6.1fs  %7.1f img/s  data-wait %4.1f%%\n",
 		       m->epoch, m->loss, m->lr, m->seconds, m->images_per_sec,
 		       100 * m->data_wait_frac);
+	if (m->steps > 0 && m->allgather_seconds + m->allreduce_seconds > 0)
+		printf("           per step: allgather %.2f ms, allreduce %.2f ms (%d steps)\n",
+		       1e3 * m->allgather_seconds / m->steps, 1e3 * m->allreduce_seconds / m->steps,
+		       m->steps);
 	fflush(stdout);
 	isif_metrics_csv_row(&st->csv, m);
 	snprintf(path, sizeof path, "%s/metrics.csv", st->out_dir);
@@ -269,6 +284,54 @@ static int load_dataset(const char *name, const char *format, const char *image_
 	return 0;
 }
 
+/* Joins the MPI world when mpirun started this process or the spec asks for
+ * processes; the spec's count, when given, must be mpirun's. */
+static int start_ranks(struct isif_job_spec *spec, int *rank, int *size)
+{
+	struct isif_error err = { 0 };
+	int launched = isif_dist_launched_size();
+	*rank = 0;
+	*size = 1;
+	if (launched == 1 && spec->processes == 1)
+		return 0;
+	if (!isif_dist_compiled()) {
+		fprintf(stderr, "isif train: MPI is unavailable: this isif was built without Open MPI "
+			"(install libopenmpi-dev, rebuild), so it runs one process\n");
+		return -1;
+	}
+	if (launched == 1) {
+		fprintf(stderr, "isif train: processes: %d needs mpirun -np %d isif train ...\n",
+			spec->processes, spec->processes);
+		return -1;
+	}
+	if (isif_dist_init(rank, size, &err)) {
+		fprintf(stderr, "isif train: %s\n", err.msg);
+		return -1;
+	}
+	if (spec->processes != 1 && spec->processes != *size) {
+		if (*rank == 0)
+			fprintf(stderr, "isif train: processes is %d, but mpirun started %d\n",
+				spec->processes, *size);
+		isif_dist_finalize();
+		return -1;
+	}
+	spec->processes = *size;
+	return 0;
+}
+
+/* Threads of one rank when the node runs several: its share of the cores. */
+static int rank_budget(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+	long per_node = local ? strtol(local, NULL, 10) : 1;
+	if (cores < 1)
+		cores = 1;
+	if (per_node > 1)
+		cores /= per_node;
+	return cores > 0 ? (int)cores : 1;
+}
+
 /* The threads the run gets and its estimated peak memory (what isifd checks
  * against --max-job-memory). */
 static void print_plan(const struct isif_job_spec *spec, const struct isif_dataset *ds, int budget)
@@ -306,7 +369,14 @@ int cmd_train(int argc, char **argv)
 	char ckpt[1200];
 	struct isif_error err = {0};
 	int rc = 2;
+	int rank = 0, size = 1;
+	st.log_steps = cli_flag(&a, "--log-steps");
 	if (build_spec(&a, dataset, &spec) || cli_check_unused(&a, "train"))
+		goto out;
+	if (start_ranks(&spec, &rank, &size))
+		goto out;
+	/* rank 0 speaks for the run; the others print errors only */
+	if (rank != 0 && !freopen("/dev/null", "w", stdout))
 		goto out;
 	snprintf(st.out_dir, sizeof st.out_dir, "%s", out ? out : "isif-run");
 	if (mkdir(st.out_dir, 0755) != 0 && errno != EEXIST) {
@@ -319,10 +389,12 @@ int cmd_train(int argc, char **argv)
 	printf("dataset %s: %lld train, %lld test images of %d×%d×%d, %d classes\n", spec.dataset,
 	       (long long)ds.train.n, (long long)ds.test.n, ds.train.c, ds.train.h, ds.train.w,
 	       ds.num_classes);
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	int budget = cores > 0 ? (int)cores : 1;
+	int budget = rank_budget();
 	print_plan(&spec, &ds, budget);
-	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, budget, &err))
+	if (size > 1)
+		printf("processes: %d (MPI), BN as one process with bn_groups %d\n", size,
+		       isif_train_bn_groups(&spec, size));
+	if (isif_trainer_create_ranked(&t, &spec, &ds, st.out_dir, budget, rank, size, &err))
 		goto fail;
 	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", st.out_dir);
 	if (resume && access(ckpt, F_OK) == 0) {
@@ -330,7 +402,7 @@ int cmd_train(int argc, char **argv)
 			goto fail;
 		printf("resumed from %s at epoch %d\n", ckpt, isif_trainer_epoch(t));
 	}
-	st.tty = !quiet && isatty(STDERR_FILENO) ? stderr : NULL;
+	st.tty = !quiet && rank == 0 && isatty(STDERR_FILENO) ? stderr : NULL;
 	isif_strbuf_init(&st.csv, 64 << 20);   /* 10000 epochs of rows fit many times over */
 	isif_metrics_csv_header(&st.csv);
 	struct isif_train_callbacks cb = { .user = &st, .on_progress = on_progress,
@@ -339,7 +411,7 @@ int cmd_train(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	int run_rc = isif_trainer_run(t, &cb, &stop_flag, &err);
+	int run_rc = isif_trainer_run(t, rank == 0 ? &cb : NULL, &stop_flag, &err);
 	if (run_rc == ISIF_ECANCELLED) {
 		rc = 130;
 		goto out;
@@ -349,8 +421,13 @@ int cmd_train(int argc, char **argv)
 	rc = st.failed_write;
 	goto out;
 fail:
-	fprintf(stderr, "isif train: %s\n", err.msg);
+	fprintf(stderr, "isif train: %s%s\n", size > 1 ? "rank failed: " : "", err.msg);
+	/* the other ranks may wait in a collective: end them all */
+	if (size > 1)
+		isif_dist_abort(1);
 out:
+	if (size > 1)
+		isif_dist_finalize();
 	isif_strbuf_free(&st.csv);
 	isif_trainer_free(t);
 	isif_dataset_free(&ds);

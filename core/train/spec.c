@@ -173,6 +173,9 @@ static const struct field fields[] = {
 	INT("threads", "threads", threads, 0, 0, 256,
 	    "compute threads, at most the budget: isifd's --cores / --workers, isif train's "
 	    "online cores (0: all of the budget)"),
+	INT("processes", "processes", processes, 1, 1, 1024,
+	    "data-parallel MPI processes, each with `threads` threads: isif train takes them from "
+	    "mpirun -np N; isifd starts mpirun, up to its --max-processes"),
 	OBJECT("augment", NULL, 0, NULL, NULL, NULL, "how the two views of each image are made"),
 	BOOL("augment.crop", "no-crop", crop, true, "RandomResizedCrop (false: none)"),
 	PAIR("augment.crop_scale", "crop-scale", crop_scale, 0.2, 1.0, 0, 1, LO_OPEN, f_crop_scale,

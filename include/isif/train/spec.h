@@ -39,6 +39,7 @@ struct isif_job_spec {
 	int embedding_dim;
 	uint64_t seed;
 	int threads;                        /* 0: the caller decides */
+	int processes;                      /* data-parallel MPI ranks (1: in-process) */
 	/* augment */
 	float crop_scale[2];
 	bool crop;
