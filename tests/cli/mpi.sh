@@ -45,6 +45,27 @@ check "mpi_momentum_matches_bn_groups_2" $PY "$CMP" "$T/one/optim-000001.safeten
 	"$T/two/optim-000001.safetensors" 1e-5
 check "mpi_rank0_alone_writes" test "$(grep -c '^epoch ' "$T/two.log")" -eq 1
 
+# The kNN evaluation split across ranks (each embeds its share, rank 0
+# gathers and searches) gives one process's embeddings and accuracy.
+ev=(--dataset fashion-mnist --model convnet --train-subset 128 --batch-size 64 --seed 5
+	--knn-k 20 --epochs 1 --quiet)
+"$ISIF" train "${ev[@]}" --threads 2 --bn-groups 2 --out "$T/eval1" > "$T/eval1.log" 2>&1
+timeout 120 "${MPIRUN[@]}" "$ISIF" train "${ev[@]}" --threads 1 --out "$T/eval2" > "$T/eval2.log" 2>&1
+top1() { awk '/^epoch +1 /{for(i=1;i<=NF;i++) if($i=="knn_top1") print $(i+1)}' "$1"; }
+if [ -n "$(top1 "$T/eval1.log")" ] && [ "$(top1 "$T/eval1.log")" = "$(top1 "$T/eval2.log")" ]; then
+	pass "mpi_knn_eval_split_matches"
+else
+	fail "mpi_knn_eval_split_matches" "one process $(top1 "$T/eval1.log"), 2 ranks $(top1 "$T/eval2.log")"
+fi
+check "mpi_knn_embeddings_gathered" $PY -c "
+import numpy as np, sys
+for s in ('train', 'test'):
+    a = np.load('$T/eval1/embeddings-%s.npy' % s); b = np.load('$T/eval2/embeddings-%s.npy' % s)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    d = np.abs(a - b).max(); print(s, a.shape, d)
+    assert d <= 1e-5, d
+"
+
 # Resume across process counts: 2 epochs straight in one process, against
 # 1 epoch at one count and the second resumed at the other. Two steps an
 # epoch: rounding differences grow about tenfold a step at this lr (the
