@@ -53,6 +53,11 @@ enum MHD_Result route_jobs_create(struct request *rq)
 	isif_spec_default(&spec);
 	if (isif_spec_parse(&spec, rq->body, true, &err) != ISIF_OK)
 		return http_error(rq, 400, "invalid_spec", "%s", err.msg);
+	if (spec.processes > rq->app->cfg->max_processes)
+		return http_error(rq, 400, "over_process_limit",
+				  "processes: %d exceeds this server's --max-processes %ld%s",
+				  spec.processes, rq->app->cfg->max_processes,
+				  rq->app->cfg->max_processes == 1 ? " (MPI jobs are off)" : "");
 	enum isif_rc rc = store_dataset_lookup(rq->app->st, spec.dataset, format, sizeof format,
 					       path, sizeof path, &err);
 	if (rc == ISIF_ENOTFOUND)

@@ -3,6 +3,7 @@
  * as the daemon runs a job). `isif knn` is in cmd_knn.c.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -152,6 +153,9 @@ static void train_help(void)
 	       "  --spec FILE     a job spec (JSON, as POST /jobs takes); flags override it\n"
 	       "  --quiet         no progress bar\n"
 	       "  --log-steps     print each training step's loss (\"step E B LOSS\")\n"
+	       "  --resume-from F continue from checkpoint F (its optimizer file beside it)\n"
+	       "  --supervised    for isifd: \"@\" event lines on stdout; stdin lines \"ack\"\n"
+	       "                  (after each @epoch), \"stop\", \"cancel\"; EOF cancels\n"
 	       "Data-parallel over MPI: mpirun -np N isif train ... runs N processes (ranks)\n"
 	       "of `threads` threads each (default: online cores / ranks on the node); rank 0\n"
 	       "writes the checkpoints and prints. The run equals one process with\n"
@@ -166,13 +170,63 @@ struct train_state {
 	struct isif_strbuf csv; /* metrics.csv so far */
 	int failed_write;
 	bool log_steps;
+	bool supervised;     /* isifd runs this under mpirun: see supervise() */
 };
+
+/* SIGINT/SIGTERM, or the supervisor's stop and cancel: the flag
+ * isif_trainer_run polls between batches. */
+static atomic_int stop_flag;
+
+/* --supervised: the supervisor's acknowledgements of @epoch lines, counted
+ * by the thread reading stdin (rank 0's stdin is mpirun's). */
+static pthread_mutex_t ack_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ack_cv = PTHREAD_COND_INITIALIZER;
+static int acks, stdin_closed;
+
+static void *read_commands(void *arg)
+{
+	char line[64];
+	(void)arg;
+	while (fgets(line, sizeof line, stdin)) {
+		if (strncmp(line, "stop", 4) == 0)
+			atomic_store(&stop_flag, ISIF_STOP_CHECKPOINT);
+		else if (strncmp(line, "cancel", 6) == 0)
+			atomic_store(&stop_flag, ISIF_CANCEL);
+		pthread_mutex_lock(&ack_mu);
+		acks += strncmp(line, "ack", 3) == 0;
+		pthread_cond_broadcast(&ack_cv);
+		pthread_mutex_unlock(&ack_mu);
+	}
+	/* the supervisor is gone: stop (its next start resumes the job) */
+	atomic_store(&stop_flag, ISIF_CANCEL);
+	pthread_mutex_lock(&ack_mu);
+	stdin_closed = 1;
+	pthread_cond_broadcast(&ack_cv);
+	pthread_mutex_unlock(&ack_mu);
+	return NULL;
+}
+
+/* Waits until the supervisor has committed the epoch just announced (it
+ * links the checkpoint, which the next epoch would overwrite). */
+static void wait_ack(int want)
+{
+	pthread_mutex_lock(&ack_mu);
+	while (acks < want && !stdin_closed)
+		pthread_cond_wait(&ack_cv, &ack_mu);
+	pthread_mutex_unlock(&ack_mu);
+}
 
 /* One progress line, rewritten in place: the phase, a bar for it, and the
  * ETA of the whole run (evaluations included). */
 static void on_progress(void *user, const struct isif_progress *p)
 {
 	struct train_state *st = user;
+	if (st->supervised) {
+		printf("@progress %d %d %d %lld %lld %.17g %.17g %.17g\n", p->epoch, p->epochs,
+		       (int)p->phase, (long long)p->images_done, (long long)p->images_total,
+		       p->images_per_sec, p->eta_seconds, p->loss);
+		fflush(stdout);
+	}
 	if (st->log_steps && p->phase == ISIF_PHASE_TRAINING) {
 		printf("step %d %lld %.9g\n", p->epoch, (long long)p->images_done, p->step_loss);
 		fflush(stdout);
@@ -239,12 +293,20 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 	}
 	write_embeddings(st, "train", train_emb, n_train, D);
 	write_embeddings(st, "test", test_emb, n_test, D);
-	(void)ckpt;
+	if (st->supervised) {
+		/* the embeddings of this epoch's evaluation are in the files
+		 * written just above when eval is 1 */
+		printf("@epoch %d %.17g %d %.17g %.17g %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g "
+		       "%.17g %.17g %.17g %d %s\n", m->epoch, m->loss, m->has_knn, m->knn_top1,
+		       m->knn_top5, m->unseen, m->recall_at[0], m->recall_at[1], m->recall_at[2],
+		       m->recall_at[3], m->nmi, m->lr, m->seconds, m->train_seconds,
+		       m->images_per_sec, m->data_wait_frac, train_emb && test_emb, ckpt);
+		fflush(stdout);
+		wait_ack(m->epoch);
+	}
 }
 
 /* SIGINT/SIGTERM: finish the current batch, write a checkpoint, stop. */
-static atomic_int stop_flag;
-
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -258,6 +320,8 @@ static void on_stop(void *user, int epoch, int step, const char *ckpt)
 		fputs("\r\033[K", st->tty);
 	printf("stopped after %d epochs and %d batches; checkpoint %s (continue with --resume)\n",
 	       epoch, step, ckpt);
+	if (st->supervised)
+		printf("@stop %d %d %s\n", epoch, step, ckpt);
 	fflush(stdout);
 }
 
@@ -371,6 +435,8 @@ int cmd_train(int argc, char **argv)
 	int rc = 2;
 	int rank = 0, size = 1;
 	st.log_steps = cli_flag(&a, "--log-steps");
+	st.supervised = cli_flag(&a, "--supervised");
+	const char *resume_from = cli_opt(&a, "--resume-from");
 	if (build_spec(&a, dataset, &spec) || cli_check_unused(&a, "train"))
 		goto out;
 	if (start_ranks(&spec, &rank, &size))
@@ -396,8 +462,10 @@ int cmd_train(int argc, char **argv)
 		       isif_train_bn_groups(&spec, size));
 	if (isif_trainer_create_ranked(&t, &spec, &ds, st.out_dir, budget, rank, size, &err))
 		goto fail;
-	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", st.out_dir);
-	if (resume && access(ckpt, F_OK) == 0) {
+	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", resume_from ? "" : st.out_dir);
+	if (resume_from)
+		snprintf(ckpt, sizeof ckpt, "%s", resume_from);
+	if (resume_from || (resume && access(ckpt, F_OK) == 0)) {
 		if (isif_trainer_resume(t, ckpt, &err))
 			goto fail;
 		printf("resumed from %s at epoch %d\n", ckpt, isif_trainer_epoch(t));
@@ -411,6 +479,15 @@ int cmd_train(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	pthread_t reader;
+	if (st.supervised && rank == 0) {
+		if (pthread_create(&reader, NULL, read_commands, NULL) != 0) {
+			isif_fail(&err, ISIF_ENOMEM, "cannot start the command reader");
+			goto fail;
+		}
+		pthread_detach(reader);
+		acks = isif_trainer_epoch(t);   /* epochs before this run need none */
+	}
 	int run_rc = isif_trainer_run(t, rank == 0 ? &cb : NULL, &stop_flag, &err);
 	if (run_rc == ISIF_ECANCELLED) {
 		rc = 130;
