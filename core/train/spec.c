@@ -850,6 +850,14 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 		return isif_fail(err, ISIF_EINVAL, "bn_groups: %d does not split the %d rows of "
 				 "a step (2 × batch_size) into equal groups of 2 or more",
 				 s->bn_groups, rows);
+	/* each process holds rows / processes rows and normalises only its own
+	 * (isif_train_bn_groups), so groups may not straddle two processes */
+	int groups = s->bn_groups == 1 ? s->processes : s->bn_groups;
+	if (rows % s->processes || groups % s->processes || rows % groups || rows / groups < 2)
+		return isif_fail(err, ISIF_EINVAL, "processes: %d processes do not split the %d "
+				 "rows of a step (2 × batch_size) into BN groups of 2 or more, each "
+				 "inside one process (bn_groups %d: use 1 or a multiple of processes)",
+				 s->processes, rows, s->bn_groups);
 	return ISIF_OK;
 }
 

@@ -100,5 +100,5 @@ check_fails "mpi_bn_groups_straddle_ranks" timeout 60 "${MPIRUN[@]}" "$ISIF" tra
 	--dataset fashion-mnist --model convnet --train-subset 96 --batch-size 48 --bn-groups 3 \
 	--epochs 1 --quiet --out "$T/x"
 cp "$T/last.log" "$T/refused.log"
-check "mpi_bn_groups_straddle_ranks_says_so" grep -q "do not split among 2 processes" "$T/refused.log"
+check "mpi_bn_groups_straddle_ranks_says_so" grep -q "processes: 2 processes do not split the 96 rows" "$T/refused.log"
 finish
