@@ -107,6 +107,14 @@ enum isif_rc isif_dist_allreduce_sum(float *buf, int64_t n, struct isif_error *e
 	return rc == MPI_SUCCESS ? ISIF_OK : mpi_fail(err, "MPI_Allreduce", rc);
 }
 
+enum isif_rc isif_dist_allreduce_sum_f64(double *buf, int64_t n, struct isif_error *err)
+{
+	if (n > INT_MAX)
+		return isif_fail(err, ISIF_ERANGE, "allreduce of %lld doubles", (long long)n);
+	int rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+	return rc == MPI_SUCCESS ? ISIF_OK : mpi_fail(err, "MPI_Allreduce", rc);
+}
+
 enum isif_rc isif_dist_max_int(int *v, struct isif_error *err)
 {
 	int rc = MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);

@@ -191,6 +191,9 @@ static const struct field fields[] = {
 	ENUM("gradient", "gradient", gradient, "reference", gradient_names,
 	     "loss gradient through the query copy only (reference) or both copies (full)"),
 	INT("bn_groups", "bn-groups", bn_groups, 1, 1, 64, "BN statistics over this many row groups"),
+	BOOL("sync_bn", "sync-bn", sync_bn, false,
+	     "processes > 1: BN statistics over the whole batch, summed across processes (as one "
+	     "process with bn_groups 1; needs bn_groups 1), instead of each process's own rows"),
 	OBJECT("eval", NULL, 0, NULL, NULL, NULL, "weighted kNN evaluation during training"),
 	INT("eval.knn_k", "knn-k", knn_k, 200, 1, 10000, "kNN neighbours"),
 	NUM("eval.knn_temperature", "knn-temperature", knn_temperature, 0.1, 0, 10, LO_OPEN,
@@ -852,8 +855,12 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 				 s->bn_groups, rows);
 	/* each process holds rows / processes rows and normalises only its own
 	 * (isif_train_bn_groups), so groups may not straddle two processes */
-	int groups = s->bn_groups == 1 ? s->processes : s->bn_groups;
-	if (rows % s->processes || groups % s->processes || rows % groups || rows / groups < 2)
+	if (s->sync_bn && s->bn_groups != 1)
+		return isif_fail(err, ISIF_EINVAL, "sync_bn: BN statistics over the whole batch "
+				 "need bn_groups 1, not %d", s->bn_groups);
+	int groups = s->sync_bn ? 1 : s->bn_groups == 1 ? s->processes : s->bn_groups;
+	if (rows % s->processes || (!s->sync_bn && groups % s->processes) || rows % groups ||
+	    rows / groups < 2 || rows / s->processes < 2)
 		return isif_fail(err, ISIF_EINVAL, "processes: %d processes do not split the %d "
 				 "rows of a step (2 × batch_size) into BN groups of 2 or more, each "
 				 "inside one process (bn_groups %d: use 1 or a multiple of processes)",

@@ -156,7 +156,17 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 
 int isif_train_bn_groups(const struct isif_job_spec *spec, int size)
 {
+	if (spec->sync_bn)
+		return 1;
 	return spec->bn_groups == 1 && size > 1 ? size : spec->bn_groups;
+}
+
+/* Synchronised BN's sums over the ranks (isif_model_set_bn_sync). */
+static int sum_over_ranks(void *user, double *buf, int n)
+{
+	struct isif_error err = { 0 };
+	(void)user;
+	return isif_dist_allreduce_sum_f64(buf, n, &err) != ISIF_OK;
 }
 
 /* Splits the batch's 2m rows among `size` ranks; BN groups must not straddle
@@ -167,7 +177,7 @@ static enum isif_rc split_rows(struct isif_trainer *t, int rank, int size, struc
 	if (size < 1 || rank < 0 || rank >= size || B % size)
 		return isif_fail(err, ISIF_EINVAL, "the %d rows of a batch (2 × batch_size) do not "
 				 "split among %d processes", B, size);
-	if (G % size || B % G || B / G < 2)
+	if ((!t->spec.sync_bn && G % size) || B % G || B / G < 2 || B / size < 2)
 		return isif_fail(err, ISIF_EINVAL, "bn_groups: %d BN groups do not split among %d "
 				 "processes (use a multiple of the process count, or 1)",
 				 G, size);
@@ -175,7 +185,7 @@ static enum isif_rc split_rows(struct isif_trainer *t, int rank, int size, struc
 	t->size = size;
 	t->rows = B / size;
 	t->row0 = rank * t->rows;
-	t->local_groups = G / size;
+	t->local_groups = t->spec.sync_bn ? 1 : G / size;
 	return ISIF_OK;
 }
 
@@ -206,6 +216,8 @@ enum isif_rc isif_trainer_create_ranked(struct isif_trainer **out, const struct 
 	rc = isif_model_set_threads(t->model, t->threads, err);
 	if (rc)
 		goto fail;
+	if (t->size > 1 && spec->sync_bn)
+		isif_model_set_bn_sync(t->model, sum_over_ranks, t);
 	rc = isif_model_plan(t->model, t->rows, ds->train.h, ds->train.w, err);
 	if (rc)
 		goto fail;

@@ -3,7 +3,8 @@
 # TCP forced): the 2-rank run computes what one process computes with
 # bn_groups = 2 — the loss of each of 5 steps and every tensor of the
 # checkpoint after them agree to 1e-5 relative — and a checkpoint written at
-# one process count resumes at the other. Fashion-MNIST, convnet, 320 images.
+# one process count resumes at the other; with sync_bn it computes what one
+# process with bn_groups = 1 computes. Fashion-MNIST, convnet, 320 images.
 . "$(dirname "$0")/../lib.sh"
 
 PY=/usr/bin/python3
@@ -44,6 +45,20 @@ check "mpi_parameters_match_bn_groups_2" $PY "$CMP" "$T/one/checkpoint-latest.sa
 check "mpi_momentum_matches_bn_groups_2" $PY "$CMP" "$T/one/optim-000001.safetensors" \
 	"$T/two/optim-000001.safetensors" 1e-5
 check "mpi_rank0_alone_writes" test "$(grep -c '^epoch ' "$T/two.log")" -eq 1
+
+# sync_bn: statistics summed over the ranks, as one process with bn_groups 1.
+"$ISIF" train "${common[@]}" --threads 2 --epochs 1 --out "$T/one-g1" > "$T/one-g1.log" 2>&1
+timeout 120 "${MPIRUN[@]}" "$ISIF" train "${common[@]}" --threads 1 --sync-bn --epochs 1 \
+	--out "$T/sync" > "$T/sync.log" 2>&1
+check "mpi_sync_bn_says_so" grep -q "BN as one process with bn_groups 1" "$T/sync.log"
+if paste -d' ' <(grep '^step ' "$T/one-g1.log") <(grep '^step ' "$T/sync.log") |
+	awk '{n++; d = $4 - $8; if (d < 0) d = -d; if (d > 1e-5 * $4) exit 1} END {exit n != 5}'; then
+	pass "mpi_sync_bn_step_losses_match_bn_groups_1"
+else
+	fail "mpi_sync_bn_step_losses_match_bn_groups_1" "$(grep -h '^step ' "$T/one-g1.log" "$T/sync.log" | tr '\n' ';')"
+fi
+check "mpi_sync_bn_parameters_match_bn_groups_1" $PY "$CMP" "$T/one-g1/checkpoint-latest.safetensors" \
+	"$T/sync/checkpoint-latest.safetensors" 1e-5
 
 # The kNN evaluation split across ranks (each embeds its share, rank 0
 # gathers and searches) gives one process's embeddings and accuracy.

@@ -47,6 +47,7 @@ TEST(spec_defaults)
 	CHECK_NEAR(s.jitter_p, 1.0f, 0);
 	CHECK_EQ(s.gradient, ISIF_GRAD_REFERENCE);
 	CHECK_EQ(s.bn_groups, 1);
+	CHECK(!s.sync_bn);
 	CHECK_EQ(s.knn_k, 200);
 	CHECK_NEAR(s.knn_temperature, 0.1, 0);
 	CHECK_EQ(s.eval_every, 1);
@@ -85,7 +86,7 @@ TEST(spec_default_json_text)
 		"\"embedding_dim\": 128, \"seed\": 1, \"threads\": 0, \"processes\": 1, \"augment\": {\"crop\": true, "
 		"\"crop_scale\": [0.2, 1.0], \"hflip\": 0.5, \"grayscale\": 0.2, \"color_jitter\": "
 		"{\"brightness\": 0.4, \"contrast\": 0.4, \"saturation\": 0.4, \"hue\": 0.4, \"p\": 1.0}}, "
-		"\"gradient\": \"reference\", \"bn_groups\": 1, \"eval\": {\"knn_k\": 200, "
+		"\"gradient\": \"reference\", \"bn_groups\": 1, \"sync_bn\": false, \"eval\": {\"knn_k\": 200, "
 		"\"knn_temperature\": 0.1, \"every\": 1}, \"train_subset\": 0, \"classes\": null}";
 	CHECK_MSG(j && strcmp(j, want) == 0, "got %s", j ? j : "(null)");
 	free(j);
@@ -102,7 +103,7 @@ static const char *const all_fields =
 	"\"augment\": {\"crop\": false, \"crop_scale\": [0.3, 0.9], \"hflip\": 0.25, "
 	"\"grayscale\": 0.1, \"color_jitter\": {\"brightness\": 0.8, \"contrast\": 0.7, "
 	"\"saturation\": 0.6, \"hue\": 0.5, \"p\": 0.8}}, \"gradient\": \"full\", "
-	"\"bn_groups\": 4, \"eval\": {\"knn_k\": 20, \"knn_temperature\": 0.05, \"every\": 2}, "
+	"\"bn_groups\": 4, \"sync_bn\": true, \"eval\": {\"knn_k\": 20, \"knn_temperature\": 0.05, \"every\": 2}, "
 	"\"train_subset\": 512, \"classes\": {\"train\": [0, 1, 2], \"test\": [7, 9]}}";
 
 static void check_all_fields(const struct isif_job_spec *s)
@@ -138,6 +139,7 @@ static void check_all_fields(const struct isif_job_spec *s)
 	CHECK(s->saturation == 0.6f && s->hue == 0.5f && s->jitter_p == 0.8f);
 	CHECK_EQ(s->gradient, ISIF_GRAD_FULL);
 	CHECK_EQ(s->bn_groups, 4);
+	CHECK(s->sync_bn);
 	CHECK_EQ(s->knn_k, 20);
 	CHECK(s->knn_temperature == 0.05);
 	CHECK_EQ(s->eval_every, 2);

@@ -46,6 +46,9 @@ enum isif_rc isif_dist_allgatherv(const float *send, const int64_t *counts, floa
 /* buf[0..n) = the sum over ranks of buf[0..n), in place, on every rank. */
 enum isif_rc isif_dist_allreduce_sum(float *buf, int64_t n, struct isif_error *err);
 
+/* The same for doubles (synchronised BN's statistics). */
+enum isif_rc isif_dist_allreduce_sum_f64(double *buf, int64_t n, struct isif_error *err);
+
 /* *v = the maximum of *v over ranks. */
 enum isif_rc isif_dist_max_int(int *v, struct isif_error *err);
 

@@ -47,6 +47,7 @@ struct isif_job_spec {
 	float brightness, contrast, saturation, hue, jitter_p; /* [augment.color_jitter.*] */
 	enum isif_gradient_mode gradient;
 	int bn_groups;
+	bool sync_bn;                       /* processes > 1: BN over the whole batch */
 	int knn_k;                          /* [eval.knn_k] */
 	double knn_temperature;             /* [eval.knn_temperature] */
 	int eval_every;                     /* [eval.every], 0: never */
