@@ -13,7 +13,8 @@ m images (2m rows), D-float embeddings, N nodes, link bandwidth BW (bytes/s,
   efficiency compute / (compute + communication)  (nothing overlapped: ours today)
 
 Usage: scaling_model.py [T1_RESNET20_S T1_RESNET18_S [CORES_PER_NODE]]
-T1 defaults are this 2-core machine's measured step times (docs/SCALING.md);
+T1 defaults: this 2-core machine unloaded (docs/PERFORMANCE.md: resnet18 3x32x32
+67.5 img/s; resnet20 720 img/s at 1x28x28, scaled by pixels to 3x32x32);
 with CORES_PER_NODE the node is assumed that many times faster per 2 cores.
 """
 import math
@@ -35,7 +36,7 @@ def step_parts(t1, params, n, bw):
 
 
 def main():
-    t1 = {"resnet20": 3.0, "resnet18": 10.6}
+    t1 = {"resnet20": 0.23, "resnet18": 1.90}
     if len(sys.argv) >= 3:
         t1 = {"resnet20": float(sys.argv[1]), "resnet18": float(sys.argv[2])}
     speed = float(sys.argv[3]) / 2 if len(sys.argv) >= 4 else 1.0
