@@ -4,7 +4,8 @@
 # --max-processes is 1; with it raised, a job reaches succeeded across a
 # kill -9 of the daemon (mpirun does not outlive it, the job resumes from its
 # checkpoint) with each epoch's metrics once; a rank killed mid-run fails
-# the attempt with a message, not a hung job; a cancel ends it cancelled.
+# the attempt with a message, not a hung job; a cancel ends it cancelled;
+# SIGTERM of isifd checkpoints the batch and the job resumes at the next start.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 require_isifd mpi_jobs
@@ -84,6 +85,22 @@ check mpi_jobs_cancel_accepted [ "$code" = 202 ]
 check mpi_jobs_cancel_ends_cancelled wait_status 3 cancelled 30
 sleep 1
 check mpi_jobs_cancel_leaves_no_ranks [ -z "$(ranks 3)" ]
+
+# SIGTERM of isifd: the ranks stop at a batch with a checkpoint (@stop), the
+# job waits in the queue and resumes at the next start.
+code=$(post_json /jobs "$SPEC")
+check mpi_jobs_submit_4 [ "$code" = 201 ]
+check mpi_jobs_job_4_training wait_mid_epoch 4 1
+stop_isifd TERM
+check mpi_jobs_sigterm_exit_0 [ $? = 0 ]
+[ "$(sql "SELECT status, resume_pending FROM jobs WHERE id = 4")" = "queued|1" ]; is mpi_jobs_sigterm_requeued
+check mpi_jobs_sigterm_checkpoints_the_batch bash -c "sqlite3 '$DB' 'SELECT checkpoint FROM jobs WHERE id = 4' | grep -q 'ckpt-000000-s'"
+check mpi_jobs_sigterm_leaves_no_ranks [ -z "$(ranks 4)" ]
+start_isifd "$T/state" --max-processes 2 --mpirun-args "$MPI_ARGS" --isif "$ISIF" ||
+	{ fail mpi_jobs_restart3; exit 1; }
+check mpi_jobs_sigterm_job_succeeds wait_status 4 succeeded 120
+code=$(req GET /jobs/4/metrics)
+[ "$(json "[r['epoch'] for r in d['metrics']]")" = "[1, 2]" ]; is mpi_jobs_sigterm_every_epoch_once
 stop_isifd TERM
 check mpi_jobs_exit_0 [ $? = 0 ]
 finish
