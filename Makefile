@@ -26,12 +26,18 @@ PKG_CFLAGS    := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS      := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SERVER_CFLAGS := $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null) -Iserver
 SERVER_LIBS   := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)
+# MPI is optional: `isif` gets Open MPI (core/train/dist_mpi.c) when pkg-config
+# knows ompi-c or mpi-c; otherwise (and in isifd and the tests, always) the
+# library's core/train/dist_none.c makes every run one process.
+MPI_PKG    := $(firstword $(foreach p,ompi-c mpi-c,$(shell pkg-config --exists $(p) 2>/dev/null && echo $(p))))
+MPI_CFLAGS := $(if $(MPI_PKG),$(shell pkg-config --cflags $(MPI_PKG)))
+MPI_LIBS   := $(if $(MPI_PKG),$(shell pkg-config --libs $(MPI_PKG)))
 
 # Debian 12 packages the build, the tests and the default dataset need (make deps).
 DEB_PKGS := build-essential pkg-config libopenblas-dev libjansson-dev \
   libmicrohttpd-dev libsqlite3-dev sqlite3 libjpeg62-turbo-dev libpng-dev \
   libcurl4-openssl-dev zlib1g-dev curl python3 dataset-fashion-mnist \
-  python3-numpy libjpeg-turbo-progs wrk
+  python3-numpy libjpeg-turbo-progs wrk libopenmpi-dev openmpi-bin
 # Only make fuzz needs clang; libFuzzer's runtime is a mere Recommends of it.
 FUZZ_DEB_PKGS  := clang libclang-rt-14-dev
 # The optional PyTorch reference make bench compares against (make bench-deps).
@@ -80,10 +86,13 @@ ALLCFLAGS = $(BASEFLAGS) $(OPT) $(CFLAGS)
 # The engine, lowest layer first (tests/tree/layers.py keeps the order honest);
 # core/cli is the `isif` command on top of it.
 CORE_LAYERS := base nn data eval train
-CORE_SRC    := $(foreach l,$(CORE_LAYERS),$(wildcard core/$(l)/*.c))
+CORE_SRC    := $(filter-out core/train/dist_mpi.c,$(foreach l,$(CORE_LAYERS),$(wildcard core/$(l)/*.c)))
 CORE_OBJ    := $(CORE_SRC:%.c=$(B)/obj/%.o)
 CLI_SRC     := $(wildcard core/cli/*.c)
 CLI_OBJ     := $(CLI_SRC:%.c=$(B)/obj/%.o)
+# With MPI, dist_mpi.o is linked into `isif` ahead of libisif.a: its symbols
+# are then defined, so the archive's dist_none.o is never pulled in.
+MPI_OBJ     := $(if $(MPI_PKG),$(B)/obj/core/train/dist_mpi.o)
 TEST_SRC    := $(wildcard tests/unit/*.c)
 TEST_OBJ    := $(TEST_SRC:%.c=$(B)/obj/%.o)
 
@@ -134,8 +143,10 @@ $(LIB): $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(ISIF): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+$(ISIF): $(CLI_OBJ) $(MPI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(MPI_OBJ) $(LIB) $(LDLIBS) $(MPI_LIBS)
+
+$(MPI_OBJ): ALLCFLAGS += $(MPI_CFLAGS)
 
 $(UNIT): $(TEST_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)

@@ -51,6 +51,16 @@ static const struct opt opts[] = {
 	{"max-attempts", OPT_INT, O(max_attempts), NULL, 5, 0, 1000,
 	 "runs in a row a job may be interrupted by isifd dying before it completes an epoch; "
 	 "then it ends failed (0: no bound)"},
+	{"max-processes", OPT_INT, O(max_processes), NULL, 1, 1, 1024,
+	 "MPI processes a job's spec may ask for (processes); POST /jobs refuses more "
+	 "(1: no MPI jobs). Jobs above 1 run under mpirun, which needs an isif built with MPI"},
+	{"mpi-hostfile", OPT_STR, O(mpi_hostfile), "", 0, 0, 0,
+	 "Open MPI hostfile naming where MPI jobs' processes run (hosts, slots); \"\": this "
+	 "machine. The state directory must be shared with those hosts at the same path"},
+	{"mpirun-args", OPT_STR, O(mpirun_args), "", 0, 0, 0,
+	 "extra arguments for mpirun, space-separated (e.g. --mca btl tcp,self)"},
+	{"isif", OPT_STR, O(isif_path), "", 0, 0, 0,
+	 "the isif executable MPI jobs run under mpirun (\"\": isif beside isifd)"},
 	{"max-body", OPT_INT, O(max_body), NULL, 1 << 20, 1024, 64 << 20,
 	 "largest request body in bytes (413 beyond)"},
 	{"http-threads", OPT_INT, O(http_threads), NULL, 4, 1, 64,

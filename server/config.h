@@ -22,6 +22,10 @@ struct config {
 	long cores;                       /* 0: detected */
 	long max_queued;
 	long max_group_jobs;     /* jobs one POST /groups may create */
+	long max_processes;               /* spec.processes allowed; 1: no MPI jobs */
+	char mpi_hostfile[CONFIG_STR_LEN]; /* "" = this machine */
+	char mpirun_args[CONFIG_STR_LEN];  /* extra mpirun arguments, space-separated */
+	char isif_path[CONFIG_STR_LEN];    /* "" = isif beside isifd */
 	long max_job_memory;              /* MiB; 0: from the machine's memory and --workers */
 	long max_attempts;
 	long max_body;

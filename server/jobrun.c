@@ -21,6 +21,7 @@
 #include "isif/train/train.h"
 #include "dscache.h"
 #include "index.h"
+#include "jobmpi.h"
 #include "log.h"
 #include "store_retrieval.h"
 
@@ -36,7 +37,13 @@ struct jobrun {
 	char state_dir[1024];         /* init.checkpoint names live in STATE/checkpoints */
 	pthread_mutex_t mu;           /* guards the cache; held while loading */
 	struct cached_dataset *cache;
+	struct jobmpi_options mpi;    /* jobs of processes > 1 */
 };
+
+void jobrun_set_mpi(struct jobrun *jr, const struct jobmpi_options *o)
+{
+	jr->mpi = *o;
+}
 
 struct jobrun *jobrun_create(struct store *st, const char *state_dir)
 {
@@ -219,6 +226,23 @@ static void on_log(void *user, const char *line)
 	log_info("job %lld: %s", (long long)ctx->job->id, line);
 }
 
+/* A job of several processes: mpirun runs isif train, supervised (jobmpi.c);
+ * the dataset stays loaded here for the evaluation's index. */
+static enum isif_rc run_processes(struct jobrun *jr, struct sched_job *job,
+				  const struct isif_job_spec *spec,
+				  const struct isif_train_callbacks *cb, struct isif_error *err)
+{
+	char format[32], path[1024];
+	struct isif_error e_db = { 0 };
+	if (store_dataset_lookup(jr->st, spec->dataset, format, sizeof format, path, sizeof path,
+				 &e_db))
+		return isif_fail(err, ISIF_EIO, "dataset \"%s\": %s", spec->dataset, e_db.msg);
+	int per_rank = spec->threads > 0 ? spec->threads : job->threads / spec->processes;
+	per_rank = per_rank > 0 ? per_rank : 1;
+	sched_job_threads(job, per_rank, isif_train_loader_threads(per_rank));
+	return jobmpi_run(&jr->mpi, job, spec, format, path, cb, err);
+}
+
 enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *err)
 {
 	struct jobrun *jr = user;
@@ -238,6 +262,16 @@ enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *er
 	rc = isif_spec_resolve_classes(&spec, ds->ds.num_classes, ds->ds.class_names, err);
 	if (rc)
 		goto out;
+	struct isif_train_callbacks cb = {
+		.user = &ctx, .on_progress = on_progress, .on_epoch = on_epoch, .on_log = on_log,
+		.on_stop = on_stop,
+	};
+	if (spec.processes > 1) {
+		rc = run_processes(jr, job, &spec, &cb, err);
+		if (ctx.commit_rc)
+			rc = isif_fail(err, ctx.commit_rc, "%s", ctx.commit_err.msg);
+		goto out;
+	}
 	rc = isif_trainer_create(&t, &spec, &ds->ds, job->run_dir, job->threads, err);
 	if (rc)
 		goto out;
@@ -260,10 +294,6 @@ enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *er
 		if (rc)
 			goto out;
 	}
-	struct isif_train_callbacks cb = {
-		.user = &ctx, .on_progress = on_progress, .on_epoch = on_epoch, .on_log = on_log,
-		.on_stop = on_stop,
-	};
 	rc = isif_trainer_run(t, &cb, job->cancel, err);
 	if (ctx.commit_rc)
 		rc = isif_fail(err, ctx.commit_rc, "%s", ctx.commit_err.msg);

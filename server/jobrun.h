@@ -7,6 +7,7 @@
 #ifndef ISIFD_JOBRUN_H
 #define ISIFD_JOBRUN_H
 
+#include "jobmpi.h"
 #include "scheduler.h"
 #include "store.h"
 
@@ -14,6 +15,10 @@ struct jobrun;
 
 struct jobrun *jobrun_create(struct store *st, const char *state_dir);
 void jobrun_free(struct jobrun *jr);
+
+/* How jobs of spec.processes > 1 are started (isifd's MPI flags; copied,
+ * the strings borrowed). */
+void jobrun_set_mpi(struct jobrun *jr, const struct jobmpi_options *o);
 
 /* A sched_run_fn; user is the struct jobrun. */
 enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *err);

@@ -250,6 +250,10 @@ int main(int argc, char **argv)
 		log_error("start-up failed (out of memory)");
 		return 1;
 	}
+	const struct jobmpi_options mpi = {
+		.isif = cfg.isif_path, .hostfile = cfg.mpi_hostfile, .mpirun_args = cfg.mpirun_args,
+	};
+	jobrun_set_mpi(jr, &mpi);
 	if (sched_create(&app.sched, st, &so, &err) || sched_start(app.sched, &err)) {
 		log_error("start-up failed: %s", err.msg);
 		return 1;

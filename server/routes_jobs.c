@@ -67,6 +67,14 @@ enum MHD_Result route_jobs_create(struct request *rq)
 			return http_error(rq, 400, "invalid_spec", "init.checkpoint: no checkpoint "
 					  "\"%s\" (GET /checkpoints lists them)", spec.init_checkpoint);
 	}
+	if (spec.processes > rq->app->cfg->max_processes)
+		return http_error(rq, 400, "over_process_limit",
+				  "processes: %d exceeds this server's --max-processes %ld%s",
+				  spec.processes, rq->app->cfg->max_processes,
+				  rq->app->cfg->max_processes == 1 ? " (MPI jobs are off)" : "");
+	if (spec.processes > 1 && spec.init_checkpoint[0])
+		return http_error(rq, 400, "invalid_spec", "init.checkpoint: not supported with "
+				  "processes > 1 yet (start the MPI job from isif train --init PATH)");
 	enum isif_rc rc = store_dataset_lookup(rq->app->st, spec.dataset, format, sizeof format,
 					       path, sizeof path, &err);
 	if (rc == ISIF_ENOTFOUND)

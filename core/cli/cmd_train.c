@@ -3,6 +3,7 @@
  * as the daemon runs a job). `isif knn` is in cmd_knn.c.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "isif/base/fileio.h"
 #include "isif/base/npy.h"
 #include "isif/base/strbuf.h"
+#include "isif/train/dist.h"
 #include "isif/train/spec.h"
 #include "isif/train/train.h"
 
@@ -151,6 +153,14 @@ static void train_help(void)
 	       "--resume then continues exactly where it stopped (exit status 130).\n"
 	       "  --spec FILE     a job spec (JSON, as POST /jobs takes); flags override it\n"
 	       "  --quiet         no progress bar\n"
+	       "  --log-steps     print each training step's loss (\"step E B LOSS\")\n"
+	       "  --resume-from F continue from checkpoint F (its optimizer file beside it)\n"
+	       "  --supervised    for isifd: \"@\" event lines on stdout; stdin lines \"ack\"\n"
+	       "                  (after each @epoch), \"stop\", \"cancel\"; EOF cancels\n"
+	       "Data-parallel over MPI: mpirun -np N isif train ... runs N processes (ranks)\n"
+	       "of `threads` threads each (default: online cores / ranks on the node); rank 0\n"
+	       "writes the checkpoints and prints. The run equals one process with\n"
+	       "bn_groups = N (bn_groups 1) and resumes from any checkpoint at any N.\n"
 	       "Spec flags (each sets the job-spec field it names; see docs/API.md):\n");
 	cli_spec_flags_help(stdout);
 }
@@ -161,13 +171,68 @@ struct train_state {
 	struct isif_strbuf csv; /* metrics.csv so far */
 	struct isif_strbuf sim; /* similarity.jsonl so far: a line per evaluated epoch */
 	int failed_write;
+	bool log_steps;
+	bool supervised;     /* isifd runs this under mpirun: see supervise() */
 };
+
+/* SIGINT/SIGTERM, or the supervisor's stop and cancel: the flag
+ * isif_trainer_run polls between batches. */
+static atomic_int stop_flag;
+
+/* --supervised: the supervisor's acknowledgements of @epoch lines, counted
+ * by the thread reading stdin (rank 0's stdin is mpirun's). */
+static pthread_mutex_t ack_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ack_cv = PTHREAD_COND_INITIALIZER;
+static int acks, stdin_closed;
+
+static void *read_commands(void *arg)
+{
+	char line[64];
+	(void)arg;
+	while (fgets(line, sizeof line, stdin)) {
+		if (strncmp(line, "stop", 4) == 0)
+			atomic_store(&stop_flag, ISIF_STOP_CHECKPOINT);
+		else if (strncmp(line, "cancel", 6) == 0)
+			atomic_store(&stop_flag, ISIF_CANCEL);
+		pthread_mutex_lock(&ack_mu);
+		acks += strncmp(line, "ack", 3) == 0;
+		pthread_cond_broadcast(&ack_cv);
+		pthread_mutex_unlock(&ack_mu);
+	}
+	/* the supervisor is gone: stop (its next start resumes the job) */
+	atomic_store(&stop_flag, ISIF_CANCEL);
+	pthread_mutex_lock(&ack_mu);
+	stdin_closed = 1;
+	pthread_cond_broadcast(&ack_cv);
+	pthread_mutex_unlock(&ack_mu);
+	return NULL;
+}
+
+/* Waits until the supervisor has committed the epoch just announced (it
+ * links the checkpoint, which the next epoch would overwrite). */
+static void wait_ack(int want)
+{
+	pthread_mutex_lock(&ack_mu);
+	while (acks < want && !stdin_closed)
+		pthread_cond_wait(&ack_cv, &ack_mu);
+	pthread_mutex_unlock(&ack_mu);
+}
 
 /* One progress line, rewritten in place: the phase, a bar for it, and the
  * ETA of the whole run (evaluations included). */
 static void on_progress(void *user, const struct isif_progress *p)
 {
 	struct train_state *st = user;
+	if (st->supervised) {
+		printf("@progress %d %d %d %lld %lld %.17g %.17g %.17g\n", p->epoch, p->epochs,
+		       (int)p->phase, (long long)p->images_done, (long long)p->images_total,
+		       p->images_per_sec, p->eta_seconds, p->loss);
+		fflush(stdout);
+	}
+	if (st->log_steps && p->phase == ISIF_PHASE_TRAINING) {
+		printf("step %d %lld %.9g\n", p->epoch, (long long)p->images_done, p->step_loss);
+		fflush(stdout);
+	}
 	if (!st->tty)
 		return;
 	int width = 30, filled = (int)(width * p->images_done / (p->images_total ? p->images_total : 1));
@@ -217,6 +282,10 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 	if (m->has_probe)
 		printf("           linear probe top1 %6.2f%% (embedding)  %6.2f%% (backbone)  %5.1fs\n",
 		       100 * m->probe_top1, 100 * m->probe_backbone_top1, m->probe_seconds);
+	if (m->steps > 0 && m->allgather_seconds + m->allreduce_seconds > 0)
+		printf("           per step: allgather %.2f ms, allreduce %.2f ms (%d steps)\n",
+		       1e3 * m->allgather_seconds / m->steps, 1e3 * m->allreduce_seconds / m->steps,
+		       m->steps);
 	fflush(stdout);
 	isif_metrics_csv_row(&st->csv, m);
 	snprintf(path, sizeof path, "%s/metrics.csv", st->out_dir);
@@ -239,12 +308,20 @@ static void on_epoch(void *user, const struct isif_epoch_metrics *m, const char 
 	}
 	write_embeddings(st, "train", train_emb, n_train, D);
 	write_embeddings(st, "test", test_emb, n_test, D);
-	(void)ckpt;
+	if (st->supervised) {
+		/* the embeddings of this epoch's evaluation are in the files
+		 * written just above when eval is 1 */
+		printf("@epoch %d %.17g %d %.17g %.17g %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g "
+		       "%.17g %.17g %.17g %d %s\n", m->epoch, m->loss, m->has_knn, m->knn_top1,
+		       m->knn_top5, m->unseen, m->recall_at[0], m->recall_at[1], m->recall_at[2],
+		       m->recall_at[3], m->nmi, m->lr, m->seconds, m->train_seconds,
+		       m->images_per_sec, m->data_wait_frac, train_emb && test_emb, ckpt);
+		fflush(stdout);
+		wait_ack(m->epoch);
+	}
 }
 
 /* SIGINT/SIGTERM: finish the current batch, write a checkpoint, stop. */
-static atomic_int stop_flag;
-
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -258,6 +335,8 @@ static void on_stop(void *user, int epoch, int step, const char *ckpt)
 		fputs("\r\033[K", st->tty);
 	printf("stopped after %d epochs and %d batches; checkpoint %s (continue with --resume)\n",
 	       epoch, step, ckpt);
+	if (st->supervised)
+		printf("@stop %d %d %s\n", epoch, step, ckpt);
 	fflush(stdout);
 }
 
@@ -282,6 +361,54 @@ static int load_dataset(const char *name, const char *format, const char *image_
 		return -1;
 	}
 	return 0;
+}
+
+/* Joins the MPI world when mpirun started this process or the spec asks for
+ * processes; the spec's count, when given, must be mpirun's. */
+static int start_ranks(struct isif_job_spec *spec, int *rank, int *size)
+{
+	struct isif_error err = { 0 };
+	int launched = isif_dist_launched_size();
+	*rank = 0;
+	*size = 1;
+	if (launched == 1 && spec->processes == 1)
+		return 0;
+	if (!isif_dist_compiled()) {
+		fprintf(stderr, "isif train: MPI is unavailable: this isif was built without Open MPI "
+			"(install libopenmpi-dev, rebuild), so it runs one process\n");
+		return -1;
+	}
+	if (launched == 1) {
+		fprintf(stderr, "isif train: processes: %d needs mpirun -np %d isif train ...\n",
+			spec->processes, spec->processes);
+		return -1;
+	}
+	if (isif_dist_init(rank, size, &err)) {
+		fprintf(stderr, "isif train: %s\n", err.msg);
+		return -1;
+	}
+	if (spec->processes != 1 && spec->processes != *size) {
+		if (*rank == 0)
+			fprintf(stderr, "isif train: processes is %d, but mpirun started %d\n",
+				spec->processes, *size);
+		isif_dist_finalize();
+		return -1;
+	}
+	spec->processes = *size;
+	return 0;
+}
+
+/* Threads of one rank when the node runs several: its share of the cores. */
+static int rank_budget(void)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+	long per_node = local ? strtol(local, NULL, 10) : 1;
+	if (cores < 1)
+		cores = 1;
+	if (per_node > 1)
+		cores /= per_node;
+	return cores > 0 ? (int)cores : 1;
 }
 
 /* The threads the run gets and its estimated peak memory (what isifd checks
@@ -322,7 +449,16 @@ int cmd_train(int argc, char **argv)
 	char ckpt[1200];
 	struct isif_error err = {0};
 	int rc = 2;
+	int rank = 0, size = 1;
+	st.log_steps = cli_flag(&a, "--log-steps");
+	st.supervised = cli_flag(&a, "--supervised");
+	const char *resume_from = cli_opt(&a, "--resume-from");
 	if (build_spec(&a, dataset, &spec) || cli_check_unused(&a, "train"))
+		goto out;
+	if (start_ranks(&spec, &rank, &size))
+		goto out;
+	/* rank 0 speaks for the run; the others print errors only */
+	if (rank != 0 && !freopen("/dev/null", "w", stdout))
 		goto out;
 	snprintf(st.out_dir, sizeof st.out_dir, "%s", out ? out : "isif-run");
 	if (mkdir(st.out_dir, 0755) != 0 && errno != EEXIST) {
@@ -335,13 +471,17 @@ int cmd_train(int argc, char **argv)
 	printf("dataset %s: %lld train, %lld test images of %d×%d×%d, %d classes\n", spec.dataset,
 	       (long long)ds.train.n, (long long)ds.test.n, ds.train.c, ds.train.h, ds.train.w,
 	       ds.num_classes);
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	int budget = cores > 0 ? (int)cores : 1;
+	int budget = rank_budget();
 	print_plan(&spec, &ds, budget);
-	if (isif_trainer_create(&t, &spec, &ds, st.out_dir, budget, &err))
+	if (size > 1)
+		printf("processes: %d (MPI), BN as one process with bn_groups %d\n", size,
+		       isif_train_bn_groups(&spec, size));
+	if (isif_trainer_create_ranked(&t, &spec, &ds, st.out_dir, budget, rank, size, &err))
 		goto fail;
-	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", st.out_dir);
-	if (resume && access(ckpt, F_OK) == 0) {
+	snprintf(ckpt, sizeof ckpt, "%s/checkpoint-latest.safetensors", resume_from ? "" : st.out_dir);
+	if (resume_from)
+		snprintf(ckpt, sizeof ckpt, "%s", resume_from);
+	if (resume_from || (resume && access(ckpt, F_OK) == 0)) {
 		if (isif_trainer_resume(t, ckpt, &err))
 			goto fail;
 		printf("resumed from %s at epoch %d\n", ckpt, isif_trainer_epoch(t));
@@ -350,7 +490,7 @@ int cmd_train(int argc, char **argv)
 			goto fail;
 		printf("backbone from %s\n", spec.init_checkpoint);
 	}
-	st.tty = !quiet && isatty(STDERR_FILENO) ? stderr : NULL;
+	st.tty = !quiet && rank == 0 && isatty(STDERR_FILENO) ? stderr : NULL;
 	isif_strbuf_init(&st.csv, 64 << 20);   /* 10000 epochs of rows fit many times over */
 	isif_metrics_csv_header(&st.csv);
 	isif_strbuf_init(&st.sim, 64 << 20);   /* about 1 KB per evaluated epoch */
@@ -360,7 +500,16 @@ int cmd_train(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	int run_rc = isif_trainer_run(t, &cb, &stop_flag, &err);
+	pthread_t reader;
+	if (st.supervised && rank == 0) {
+		if (pthread_create(&reader, NULL, read_commands, NULL) != 0) {
+			isif_fail(&err, ISIF_ENOMEM, "cannot start the command reader");
+			goto fail;
+		}
+		pthread_detach(reader);
+		acks = isif_trainer_epoch(t);   /* epochs before this run need none */
+	}
+	int run_rc = isif_trainer_run(t, rank == 0 ? &cb : NULL, &stop_flag, &err);
 	if (run_rc == ISIF_ECANCELLED) {
 		rc = 130;
 		goto out;
@@ -370,8 +519,13 @@ int cmd_train(int argc, char **argv)
 	rc = st.failed_write;
 	goto out;
 fail:
-	fprintf(stderr, "isif train: %s\n", err.msg);
+	fprintf(stderr, "isif train: %s%s\n", size > 1 ? "rank failed: " : "", err.msg);
+	/* the other ranks may wait in a collective: end them all */
+	if (size > 1)
+		isif_dist_abort(1);
 out:
+	if (size > 1)
+		isif_dist_finalize();
 	isif_strbuf_free(&st.csv);
 	isif_strbuf_free(&st.sim);
 	isif_trainer_free(t);

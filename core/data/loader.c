@@ -33,6 +33,7 @@ struct loader {
 	struct isif_augment aug;
 	uint64_t seed;
 	int m, views, nthreads, n_slots; /* views: 2, or 1 (loader_set_views) */
+	int row0, rows;               /* the rows of each batch this loader makes */
 	size_t view_len;              /* floats per view */
 	struct slot *slots;
 	struct worker_arg args[LOADER_MAX_THREADS];
@@ -64,11 +65,11 @@ static void fill_batch(struct loader *l, int b, float *out, float *ws)
 {
 	const struct isif_split *s = l->split;
 	size_t img_len = (size_t)s->c * s->h * s->w;
-	for (int row = 0; row < l->views * l->m; row++) {
+	for (int row = l->row0; row < l->row0 + l->rows; row++) {
 		int32_t image = l->idx[(size_t)b * l->m + row % l->m];
 		struct isif_rng rng;
 		isif_rng_seed(&rng, loader_view_seed(l->seed, l->epoch, b, row), 1);
-		isif_augment_apply(out + row * l->view_len, s->pixels + image * img_len,
+		isif_augment_apply(out + (size_t)(row - l->row0) * l->view_len, s->pixels + image * img_len,
 				   s->c, s->h, s->w, &l->aug, &rng, ws);
 	}
 }
@@ -117,6 +118,8 @@ enum isif_rc loader_create(struct loader **out, const struct isif_split *s, int 
 	l->seed = seed;
 	l->m = m;
 	l->views = 2;
+	l->row0 = 0;
+	l->rows = 2 * m;
 	l->nthreads = nthreads;
 	l->n_slots = nthreads + 1;
 	l->view_len = (size_t)s->c * aug->out_h * aug->out_w;
@@ -141,6 +144,15 @@ nomem:
 	l->nthreads = nthreads;
 	loader_free(l);
 	return ISIF_ENOMEM;
+}
+
+enum isif_rc loader_set_rows(struct loader *l, int row0, int rows)
+{
+	if (row0 < 0 || rows < 1 || row0 + rows > l->views * l->m)
+		return ISIF_EINVAL;
+	l->row0 = row0;
+	l->rows = rows;
+	return ISIF_OK;
 }
 
 size_t loader_memory(int c, int h, int w, int m, const struct isif_augment *aug, int nthreads)
@@ -226,4 +238,6 @@ void loader_free(struct loader *l)
 void loader_set_views(struct loader *l, int views)
 {
 	l->views = views == 1 ? 1 : 2;
+	l->row0 = 0;
+	l->rows = l->views * l->m;
 }

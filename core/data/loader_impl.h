@@ -26,6 +26,11 @@ struct loader;
 enum isif_rc loader_create(struct loader **out, const struct isif_split *s, int m,
 		  const struct isif_augment *aug, uint64_t seed, int nthreads);
 
+/* Makes each batch only rows [row0, row0 + rows) of the 2m (a rank's share
+ * in a data-parallel run); views keep the seeds of their global row, so the
+ * ranks' shares together are the batch one process makes. Before an epoch. */
+enum isif_rc loader_set_rows(struct loader *l, int row0, int rows);
+
 /* Bytes loader_create allocates for a split of c×h×w images, m and
  * nthreads (clamped as it clamps them): the slots and each thread's scratch. */
 size_t loader_memory(int c, int h, int w, int m, const struct isif_augment *aug, int nthreads);
@@ -37,13 +42,14 @@ enum isif_rc loader_begin_epoch(struct loader *l, int epoch, const int32_t *idx,
 		       int n_batches);
 
 /* Blocks until batch b (taken in order 0, 1, …) is ready and returns its
- * 2m·C·H·W floats; *waited gets the seconds spent blocked. The pointer stays
+ * 2m·C·H·W floats (rows·C·H·W after loader_set_rows); *waited gets the seconds spent blocked. The pointer stays
  * valid until loader_release. */
 const float *loader_next(struct loader *l, int b, double *waited);
 
 /* Makes only the first `views` (1 or 2) views of each batch from the next
  * loader_begin_epoch on: with 1, rows m..2m−1 are left as they were (NPID
- * trains on one view per image). Rows 0..m−1 are the same either way. */
+ * trains on one view per image). Rows 0..m−1 are the same either way.
+ * Resets the rows to all of them (call loader_set_rows after it). */
 void loader_set_views(struct loader *l, int views);
 
 /* Frees batch b's slot for a later batch. */

@@ -249,6 +249,7 @@ static void affine_channels(float *y, const float *x, const float *add, const fl
 struct bn_job {
 	float *y, *mean, *rstd, *running_mean, *running_var, *dx, *dgamma, *dbeta;
 	float *coef;            /* backward without dx: k[C], a[C], b[C] of the dx map */
+	const float *ab;        /* backward: given Σg/n [C] and Σg·x̂/n [C] (synchronised BN) */
 	const float *run_mean, *run_m2; /* forward: the runs' statistics, [N][C], or NULL */
 	const float *x, *gamma, *beta, *dy, *mask, *add;
 	const float *rmean, *rvar;
@@ -477,6 +478,14 @@ static void backward_channels(void *p, size_t lo, size_t hi)
 		float k[CB], a[CB], b[CB];
 		for (int t = 0; t < cb; t++)
 			sg[t] = sgx[t] = 0;
+		if (j->ab) {   /* the sums are given: dx only */
+			for (int t = 0; t < cb; t++) {
+				k[t] = j->gamma[c0 + t] * j->rstd[c0 + t];
+				a[t] = j->ab[c0 + t];
+				b[t] = j->ab[C + c0 + t];
+			}
+			goto dx;
+		}
 		for (int i = 0; i < N; i++)
 			for (int t = 0; t < cb; t++) {
 				size_t o = ((size_t)i * C + c0 + t) * HW;
@@ -502,6 +511,7 @@ static void backward_channels(void *p, size_t lo, size_t hi)
 				j->coef[2 * C + c] = b[t];
 			}
 		}
+dx:
 		if (!j->dx)
 			continue;
 		/* last samples first: the end of the sums pass may still be cached */
@@ -522,6 +532,16 @@ void bn_backward_ex(float *dx, int accumulate, float *dgamma, float *dbeta,
 	struct bn_job j = { .dx = dx, .dgamma = dgamma, .dbeta = dbeta, .dy = dy, .mask = mask,
 			    .x = x, .mean = (float *)mean, .rstd = (float *)rstd, .gamma = gamma,
 			    .N = s->N, .C = s->C, .HW = s->HW, .accumulate = accumulate };
+	run_channels(tm, backward_channels, &j);
+}
+
+void bn_backward_dx_ex(float *dx, int accumulate, const float *dy, const float *mask,
+		       const float *x, const float *mean, const float *rstd, const float *gamma,
+		       const float *ab, const struct bn_shape *s, struct team *tm)
+{
+	struct bn_job j = { .dx = dx, .dy = dy, .mask = mask, .x = x, .mean = (float *)mean,
+			    .rstd = (float *)rstd, .gamma = gamma, .ab = ab, .N = s->N, .C = s->C,
+			    .HW = s->HW, .accumulate = accumulate };
 	run_channels(tm, backward_channels, &j);
 }
 

@@ -30,6 +30,7 @@
  * during the convolution's backward, so planning keeps its slot alive until
  * that node.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -525,6 +526,63 @@ enum isif_rc model_plan_memory(struct isif_model *m, int max_n, int H, int W, in
 
 /* ---- forward ------------------------------------------------------------ */
 
+void isif_model_set_bn_sync(struct isif_model *m, int (*sum)(void *user, double *buf, int n),
+			    void *user)
+{
+	m->bn_sync = sum;
+	m->bn_sync_user = user;
+	m->bn_sync_failed = 0;
+}
+
+/* Synchronised BN's forward: this process's per-channel sums of x and x²
+ * and its count, summed over processes, give the whole batch's mean and
+ * biased variance; its rows are normalised by them (the eval kernel does
+ * the affine part), and mean/rstd are kept for the backward pass. */
+static void bn_forward_sync(struct isif_model *m, struct node *n, const float *x, float *y,
+			    int N, int relu, const float *add)
+{
+	int C = n->C, HW = n->H * n->W;
+	double *buf = calloc((size_t)2 * C + 1, sizeof(double));
+	float *gvar = malloc((size_t)C * sizeof(float));
+	if (!buf || !gvar) {
+		m->bn_sync_failed = 1;
+		free(buf);
+		free(gvar);
+		return;
+	}
+	for (int i = 0; i < N; i++)
+		for (int c = 0; c < C; c++) {
+			const float *r = x + ((size_t)i * C + c) * HW;
+			double s1 = 0, s2 = 0;
+			for (int j = 0; j < HW; j++) {
+				s1 += r[j];
+				s2 += (double)r[j] * r[j];
+			}
+			buf[c] += s1;
+			buf[C + c] += s2;
+		}
+	buf[2 * C] = (double)N * HW;
+	if (m->bn_sync(m->bn_sync_user, buf, 2 * C + 1))
+		m->bn_sync_failed = 1;
+	float *gamma = param(m, n->w), *beta = param(m, n->b);
+	float *rm = param(m, n->running_mean), *rv = param(m, n->running_var);
+	double count = buf[2 * C];
+	for (int c = 0; c < C; c++) {
+		double mean = buf[c] / count, var = buf[C + c] / count - mean * mean;
+		var = var > 0 ? var : 0;
+		n->mean[c] = (float)mean;
+		gvar[c] = (float)var;
+		n->rstd[c] = (float)(1.0 / sqrt(var + BN_EPS));
+		rm[c] = (float)((1 - BN_MOMENTUM) * rm[c] + BN_MOMENTUM * mean);
+		rv[c] = (float)((1 - BN_MOMENTUM) * rv[c] +
+				BN_MOMENTUM * var * count / (count > 1 ? count - 1 : 1));
+	}
+	struct bn_shape s = bn_shape_of(n, N);
+	bn_forward_eval_ex(y, x, gamma, beta, n->mean, gvar, BN_EPS, &s, relu, add, m->team);
+	free(buf);
+	free(gvar);
+}
+
 /* BN over `groups` equal groups of rows. With one group the running
  * statistics update inside the op; with several, each group is normalised
  * by its own statistics and the running statistics move once, toward the
@@ -541,6 +599,10 @@ static void bn_forward(struct isif_model *m, struct node *n, const float *x,
 		return;
 	}
 	*(int64_t *)m->tensors[n->num_batches].data += 1;
+	if (m->bn_sync && groups == 1) {
+		bn_forward_sync(m, n, x, y, N, relu, add);
+		return;
+	}
 	if (groups == 1 && bn_maps_into_conv(m, (int)(n - m->nodes))) {
 		/* the conv before left its output's per-run statistics in mean
 		 * and rstd ([N][C] each, see run_node); BN overwrites their
@@ -641,7 +703,8 @@ static void run_node(struct isif_model *m, struct node *n, int N, int train, int
 		s.prec = m->prec;
 		/* the BN after it, in train mode as one group, takes the per-run
 		 * statistics of y (conv_bn_impl.h) in its mean and rstd storage */
-		if (train && groups == 1 && at + 1 < m->n_nodes && bn_maps_into_conv(m, at + 1)) {
+		if (train && groups == 1 && !m->bn_sync && at + 1 < m->n_nodes &&
+		    bn_maps_into_conv(m, at + 1)) {
 			struct node *b = &m->nodes[at + 1];
 			conv2d_forward_runs_team(y, b->mean, b->rstd, x, param(m, n->w), &s,
 						 m->workspace, m->team);
@@ -746,10 +809,52 @@ enum isif_rc isif_model_forward(struct isif_model *m, const float *x, int N, int
 	m->last_groups = bn_groups;
 	m->last_x = x;
 	*out = m->acts[m->nodes[m->n_nodes - 1].dst].data;
+	if (m->bn_sync_failed) {
+		m->bn_sync_failed = 0;
+		return isif_fail(err, ISIF_EIO, "synchronised BN: the sum over processes failed");
+	}
 	return ISIF_OK;
 }
 
 /* ---- backward ----------------------------------------------------------- */
+
+/* Synchronised BN's backward: this process's Σg and Σg·x̂ go into dβ and dγ
+ * (the gradient allreduce sums those over processes), and their sums over
+ * processes give every process's dx as one process computes it. */
+static void bn_backward_sync(struct isif_model *m, struct node *n, float *dx, int acc,
+			     const float *dy, const float *mask, const float *x, int N)
+{
+	int C = n->C, HW = n->H * n->W;
+	float *sums = calloc((size_t)2 * C, sizeof(float)), *ab = malloc((size_t)2 * C * sizeof(float));
+	double *buf = malloc(((size_t)2 * C + 1) * sizeof(double));
+	if (!sums || !ab || !buf) {
+		m->bn_sync_failed = 1;
+		goto out;
+	}
+	struct bn_shape s = bn_shape_of(n, N);
+	/* sums[0..C) = Σg·x̂ (as dγ), sums[C..2C) = Σg (as dβ) */
+	bn_backward_ex(NULL, 0, sums, sums + C, dy, mask, x, n->mean, n->rstd, param(m, n->w),
+		       &s, m->team);
+	float *dg = grad(m, n->w), *db = grad(m, n->b);
+	for (int c = 0; c < C; c++) {
+		dg[c] += sums[c];
+		db[c] += sums[C + c];
+		buf[c] = sums[C + c];
+		buf[C + c] = sums[c];
+	}
+	buf[2 * C] = (double)N * HW;
+	if (m->bn_sync(m->bn_sync_user, buf, 2 * C + 1))
+		m->bn_sync_failed = 1;
+	for (int c = 0; c < 2 * C; c++)
+		ab[c] = (float)(buf[c] / buf[2 * C]);
+	if (dx)
+		bn_backward_dx_ex(dx, acc, dy, mask, x, n->mean, n->rstd, param(m, n->w), ab, &s,
+				  m->team);
+out:
+	free(sums);
+	free(ab);
+	free(buf);
+}
 
 static void bn_backward(struct isif_model *m, struct node *n, float *dx, int acc,
 			const float *dy, const float *mask, const float *x, int N, int groups)
@@ -757,6 +862,10 @@ static void bn_backward(struct isif_model *m, struct node *n, float *dx, int acc
 	int rows = N / groups, HW = n->H * n->W;
 	size_t stride = (size_t)rows * n->C * HW;
 	struct bn_shape s = bn_shape_of(n, rows);
+	if (m->bn_sync && groups == 1) {
+		bn_backward_sync(m, n, dx, acc, dy, mask, x, N);
+		return;
+	}
 	for (int g = 0; g < groups; g++)
 		bn_backward_ex(dx ? dx + g * stride : NULL, acc, grad(m, n->w), grad(m, n->b),
 			       dy + g * stride, mask ? mask + g * stride : NULL, x + g * stride,
@@ -798,7 +907,8 @@ static void back_node(struct isif_model *m, struct node *n, int N, struct pendin
 		break;
 	}
 	case NODE_BN:
-		if (dx && !acc && m->last_groups == 1 && bn_maps_into_conv(m, (int)(n - m->nodes))) {
+		if (dx && !acc && m->last_groups == 1 && !m->bn_sync &&
+		    bn_maps_into_conv(m, (int)(n - m->nodes))) {
 			/* k, a, b live after the node's rstd (isif_model_plan) */
 			float *coef = n->rstd + (size_t)n->C * m->plan_n;
 			struct bn_shape s = bn_shape_of(n, N);
@@ -879,5 +989,9 @@ enum isif_rc isif_model_backward(struct isif_model *m, const float *dout, struct
 			m->prof[i][1] += isif_now_s() - t0;
 	}
 	m->last_train = 0; /* saved state is consumed */
+	if (m->bn_sync_failed) {
+		m->bn_sync_failed = 0;
+		return isif_fail(err, ISIF_EIO, "synchronised BN: the sum over processes failed");
+	}
 	return ISIF_OK;
 }

@@ -107,6 +107,10 @@ struct isif_model {
 	size_t slot_len[MODEL_MAX_ACTS];
 	size_t planned_bytes;      /* activations + gradient slots + workspace */
 	int last_n, last_train, last_groups;
+	/* synchronised BN (isif_model_set_bn_sync): sums over processes */
+	int (*bn_sync)(void *user, double *buf, int n);
+	void *bn_sync_user;
+	int bn_sync_failed;
 	int last_rows;             /* rows per group of the last forward (eval: ≤ last_n) */
 	const float *last_x;
 	/* per-node seconds of forward [0] and backward [1], when profiling */

@@ -68,6 +68,12 @@ void bn_backward_ex(float *dx, int accumulate, float *dgamma, float *dbeta,
 		    const float *mean, const float *rstd, const float *gamma,
 		    const struct bn_shape *s, struct team *tm);
 
+/* bn_backward_ex's dx alone, with the sums given: ab = [Σg/n; Σg·x̂/n], C
+ * each, over the whole batch (synchronised BN: summed over processes). */
+void bn_backward_dx_ex(float *dx, int accumulate, const float *dy, const float *mask,
+		       const float *x, const float *mean, const float *rstd, const float *gamma,
+		       const float *ab, const struct bn_shape *s, struct team *tm);
+
 /* dx (+)= dy·[y > 0]. */
 void relu_backward_ex(float *dx, int accumulate, const float *dy, const float *y, size_t n,
 		      struct team *tm);

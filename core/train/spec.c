@@ -188,6 +188,9 @@ static const struct field fields[] = {
 	INT("threads", "threads", threads, 0, 0, 256,
 	    "compute threads, at most the budget: isifd's --cores / --workers, isif train's "
 	    "online cores (0: all of the budget)"),
+	INT("processes", "processes", processes, 1, 1, 1024,
+	    "data-parallel MPI processes, each with `threads` threads: isif train takes them from "
+	    "mpirun -np N; isifd starts mpirun, up to its --max-processes"),
 	ENUM("precision", "precision", precision, "fp32", precision_names,
 	     "bf16: convolution and linear products on bf16 operands with fp32 sums "
 	     "(AVX512_BF16; weights, optimizer, BN and loss stay fp32); "
@@ -218,6 +221,9 @@ static const struct field fields[] = {
 	ENUM("gradient", "gradient", gradient, "reference", gradient_names,
 	     "loss gradient through the query copy only (reference) or both copies (full)"),
 	INT("bn_groups", "bn-groups", bn_groups, 1, 1, 64, "BN statistics over this many row groups"),
+	BOOL("sync_bn", "sync-bn", sync_bn, false,
+	     "processes > 1: BN statistics over the whole batch, summed across processes (as one "
+	     "process with bn_groups 1; needs bn_groups 1), instead of each process's own rows"),
 	OBJECT("npid", NULL, 0, NULL, NULL, NULL, "the NPID baseline (method npid only)"),
 	NUM("npid.temperature", "npid-temperature", npid_temperature, 0.07, 0, 10, LO_OPEN,
 	    "temperature of the non-parametric softmax over the memory bank"),
@@ -941,6 +947,21 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 				 "a step (%s) into equal groups of 2 or more",
 				 s->bn_groups, rows, s->method == ISIF_METHOD_NPID
 				 ? "batch_size with npid" : "2 × batch_size");
+	/* each process holds rows / processes rows and normalises only its own
+	 * (isif_train_bn_groups), so groups may not straddle two processes */
+	if (s->sync_bn && s->bn_groups != 1)
+		return isif_fail(err, ISIF_EINVAL, "sync_bn: BN statistics over the whole batch "
+				 "need bn_groups 1, not %d", s->bn_groups);
+	int groups = s->sync_bn ? 1 : s->bn_groups == 1 ? s->processes : s->bn_groups;
+	if (rows % s->processes || (!s->sync_bn && groups % s->processes) || rows % groups ||
+	    rows / groups < 2 || rows / s->processes < 2)
+		return isif_fail(err, ISIF_EINVAL, "processes: %d processes do not split the %d "
+				 "rows of a step (2 × batch_size) into BN groups of 2 or more, each "
+				 "inside one process (bn_groups %d: use 1 or a multiple of processes)",
+				 s->processes, rows, s->bn_groups);
+	if (s->method == ISIF_METHOD_NPID && s->processes > 1)
+		return isif_fail(err, ISIF_EINVAL, "processes: method npid runs in one process "
+				 "(its memory bank is not shared across processes), not %d", s->processes);
 	return ISIF_OK;
 }
 

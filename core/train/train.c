@@ -29,6 +29,7 @@
 #include "isif/base/cpu.h"
 #include "isif/base/safetensors.h"
 #include "isif/train/checkpoint.h"
+#include "isif/train/dist.h"
 #include "isif/train/train.h"
 #include "data/loader_impl.h"
 #include "nn/model_impl.h"
@@ -63,6 +64,13 @@ struct isif_trainer {
 	 * its completed epochs, and the last evaluation's seconds (0: none yet). */
 	double run_train_seconds, eval_seconds;
 	int64_t run_images;
+	/* A data-parallel run (isif/train/dist.h): this rank makes rows
+	 * [row0, row0 + rows) of every batch's 2m, normalised in local_groups
+	 * BN groups; emb_all holds the whole batch's embeddings gathered.
+	 * Seconds in the two collectives this epoch. */
+	int rank, size, row0, rows, local_groups;
+	float *emb_all;
+	double gather_seconds, reduce_seconds;
 };
 
 const char *isif_phase_name(enum isif_phase phase)
@@ -175,6 +183,51 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 			const struct isif_dataset *ds, const char *out_dir,
 			int threads, struct isif_error *err)
 {
+	return isif_trainer_create_ranked(out, spec, ds, out_dir, threads, 0, 1, err);
+}
+
+int isif_train_bn_groups(const struct isif_job_spec *spec, int size)
+{
+	if (spec->sync_bn)
+		return 1;
+	return spec->bn_groups == 1 && size > 1 ? size : spec->bn_groups;
+}
+
+/* Synchronised BN's sums over the ranks (isif_model_set_bn_sync). */
+static int sum_over_ranks(void *user, double *buf, int n)
+{
+	struct isif_error err = { 0 };
+	(void)user;
+	return isif_dist_allreduce_sum_f64(buf, n, &err) != ISIF_OK;
+}
+
+/* Splits the batch's 2m rows among `size` ranks; BN groups must not straddle
+ * two ranks, since each rank normalises only the rows it holds. */
+static enum isif_rc split_rows(struct isif_trainer *t, int rank, int size, struct isif_error *err)
+{
+	int B = (t->npid_on ? 1 : 2) * t->spec.batch_size, G = isif_train_bn_groups(&t->spec, size);
+	if (t->npid_on && size > 1)
+		return isif_fail(err, ISIF_EINVAL, "method npid runs in one process (its memory "
+				 "bank is not shared across processes), not %d", size);
+	if (size < 1 || rank < 0 || rank >= size || B % size)
+		return isif_fail(err, ISIF_EINVAL, "the %d rows of a batch (2 × batch_size) do not "
+				 "split among %d processes", B, size);
+	if ((!t->spec.sync_bn && G % size) || B % G || B / G < 2 || B / size < 2)
+		return isif_fail(err, ISIF_EINVAL, "bn_groups: %d BN groups do not split among %d "
+				 "processes (use a multiple of the process count, or 1)",
+				 G, size);
+	t->rank = rank;
+	t->size = size;
+	t->rows = B / size;
+	t->row0 = rank * t->rows;
+	t->local_groups = t->spec.sync_bn ? 1 : G / size;
+	return ISIF_OK;
+}
+
+enum isif_rc isif_trainer_create_ranked(struct isif_trainer **out, const struct isif_job_spec *spec,
+			const struct isif_dataset *ds, const char *out_dir,
+			int threads, int rank, int size, struct isif_error *err)
+{
 	*out = NULL;
 	struct isif_trainer *t = calloc(1, sizeof *t);
 	if (!t)
@@ -187,6 +240,8 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 	t->npid_on = spec->method == ISIF_METHOD_NPID;
 	int B = t->npid_on ? m : 2 * m;   /* rows of a step: NPID uses one view */
 	int rc = select_images(t, err);   /* also checks bn_groups against B */
+	if (!rc)
+		rc = split_rows(t, rank, size, err);
 	if (rc)
 		goto fail;
 	rc = isif_model_create(&t->model, spec->model, ds->train.c, spec->embedding_dim,
@@ -199,9 +254,11 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 	rc = isif_model_set_threads(t->model, t->threads, err);
 	if (rc)
 		goto fail;
+	if (t->size > 1 && spec->sync_bn)
+		isif_model_set_bn_sync(t->model, sum_over_ranks, t);
 	int ih, iw;
 	isif_spec_input_size(spec, ds->train.h, ds->train.w, &ih, &iw);
-	rc = isif_model_plan(t->model, B, ih, iw, err);
+	rc = isif_model_plan(t->model, t->rows, ih, iw, err);
 	if (rc)
 		goto fail;
 	rc = isif_sgd_init(&t->opt, isif_model_num_params(t->model), (float)spec->momentum,
@@ -216,7 +273,8 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 		t->sched.total_epochs = spec->epochs;
 	t->loss_ws = malloc(isif_loss_workspace(B) * sizeof(float));
 	t->dout = malloc((size_t)B * spec->embedding_dim * sizeof(float));
-	if (!t->loss_ws || !t->dout) {
+	t->emb_all = malloc((size_t)B * spec->embedding_dim * sizeof(float));
+	if (!t->loss_ws || !t->dout || !t->emb_all) {
 		rc = isif_fail(err, ISIF_ENOMEM, "cannot allocate loss buffers");
 		goto fail;
 	}
@@ -229,12 +287,14 @@ enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_jo
 	isif_spec_augment(spec, ih, iw, ds->mean, ds->std, &aug);
 	rc = loader_create(&t->loader, &ds->train, m, &aug, spec->seed,
 			   isif_train_loader_threads(t->threads));
+	if (!rc && t->npid_on)
+		loader_set_views(t->loader, 1);
+	if (!rc)
+		rc = loader_set_rows(t->loader, t->row0, t->rows);
 	if (rc) {
 		rc = isif_fail(err, rc, "cannot start the batch loader");
 		goto fail;
 	}
-	if (t->npid_on)
-		loader_set_views(t->loader, 1);
 	*out = t;
 	return ISIF_OK;
 fail:
@@ -254,6 +314,7 @@ void isif_trainer_free(struct isif_trainer *t)
 	npid_free(&t->npid);
 	free(t->bank_row);
 	free(t->bank_idx);
+	free(t->emb_all);
 	free(t->train_idx);
 	free(t->test_idx);
 	free(t->order);
@@ -489,6 +550,64 @@ enum isif_rc isif_trainer_resume(struct isif_trainer *t, const char *checkpoint_
 	return ISIF_OK;
 }
 
+/* ---- the ranks of a data-parallel run ----------------------------------------------- */
+
+/* The worst of every rank's rc, so all ranks stop at the same point when one
+ * fails (a rank that went on would wait in a collective for ever). */
+static enum isif_rc agree(const struct isif_trainer *t, enum isif_rc rc, struct isif_error *err)
+{
+	if (t->size == 1)
+		return rc;
+	int failed = rc != ISIF_OK;
+	struct isif_error ignored = { 0 };
+	if (isif_dist_max_int(&failed, &ignored) != ISIF_OK)
+		failed = 1;
+	if (failed && rc == ISIF_OK)
+		rc = isif_fail(err, ISIF_EIO, "another process of the run failed");
+	return rc;
+}
+
+/* BN running statistics: each rank moved its own toward its rows' statistics;
+ * the update is linear, so their mean is what one process with all the
+ * groups computes. Before an evaluation and a checkpoint. */
+static enum isif_rc average_buffers(struct isif_trainer *t, struct isif_error *err)
+{
+	struct isif_model *m = t->model;
+	if (t->size == 1 || m->n_buffers == 0)
+		return ISIF_OK;
+	enum isif_rc rc = isif_dist_allreduce_sum(m->buffers, (int64_t)m->n_buffers, err);
+	for (size_t i = 0; !rc && i < m->n_buffers; i++)
+		m->buffers[i] /= (float)t->size;
+	return rc;
+}
+
+/* The step's collectives: the batch's embeddings gathered in rank order
+ * (rank r holds rows [r·rows, (r+1)·rows), so the gathered block is the
+ * batch as one process holds it); returns where the whole batch is. */
+static const float *gather_embeddings(struct isif_trainer *t, const float *emb,
+				      struct isif_error *err)
+{
+	if (t->size == 1)
+		return emb;
+	double c0 = isif_now_s();
+	enum isif_rc rc = isif_dist_allgather(emb, (int64_t)t->rows * t->spec.embedding_dim,
+					      t->emb_all, err);
+	t->gather_seconds += isif_now_s() - c0;
+	return rc ? NULL : t->emb_all;
+}
+
+/* Every rank's gradient of the batch loss summed, as one contiguous block. */
+static enum isif_rc reduce_gradients(struct isif_trainer *t, struct isif_error *err)
+{
+	if (t->size == 1)
+		return ISIF_OK;
+	double c0 = isif_now_s();
+	enum isif_rc rc = isif_dist_allreduce_sum(isif_model_grads(t->model),
+						  (int64_t)isif_model_num_params(t->model), err);
+	t->reduce_seconds += isif_now_s() - c0;
+	return rc;
+}
+
 /* ---- the ETA ---------------------------------------------------------------- */
 
 /* Evaluations in epochs e1..epochs (1-based), as isif_trainer_run runs them. */
@@ -609,6 +728,36 @@ static enum isif_rc run_probes(struct isif_trainer *t, const float *train_emb,
 	return ISIF_OK;
 }
 
+/* Embeds this rank's share of idx[0..n) into out at its place, then gathers
+ * the other ranks' shares, so every rank ends with all n embeddings. */
+static enum isif_rc embed_share(struct eval_report *r, const struct isif_split *s,
+				const int32_t *idx, int64_t n, float *out, float *feat,
+				struct isif_error *err)
+{
+	const struct isif_trainer *t = r->t;
+	int D = t->spec.embedding_dim, F = isif_model_feature_dim(t->model);
+	int64_t lo = n * t->rank / t->size, hi = n * (t->rank + 1) / t->size;
+	enum isif_rc rc = embed_reported(r, s, idx + lo, hi - lo, out + lo * D,
+					 feat ? feat + lo * F : NULL, err);
+	if (t->size > 1)
+		rc = agree(t, rc, err);
+	if (rc || t->size == 1)
+		return rc;
+	int64_t *counts = malloc((size_t)t->size * sizeof(int64_t));
+	if (!counts)
+		return isif_fail(err, ISIF_ENOMEM, "cannot allocate gather counts");
+	for (int k = 0; k < t->size; k++)
+		counts[k] = (n * (k + 1) / t->size - n * k / t->size) * D;
+	rc = isif_dist_allgatherv(out + lo * D, counts, out, err);
+	if (!rc && feat) {   /* the linear probe's backbone features too */
+		for (int k = 0; k < t->size; k++)
+			counts[k] = counts[k] / D * F;
+		rc = isif_dist_allgatherv(feat + lo * F, counts, feat, err);
+	}
+	free(counts);
+	return rc;
+}
+
 /* Embeds gallery and test images and fills the metrics' evaluation part.
  * The embeddings are returned for the on_epoch callback (caller frees). */
 static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_callbacks *cb,
@@ -619,7 +768,7 @@ static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_cal
 	int D = t->spec.embedding_dim, rc;
 	struct eval_report rep = {
 		.cb = cb, .t = t, .start = isif_now_s(), .loss = mt->loss,
-		.total = t->n_train + t->n_test,
+		.total = (t->n_train + t->n_test) / t->size,
 	};
 	report_eval(&rep);
 	*train_emb = malloc((size_t)t->n_train * D * sizeof(float));
@@ -638,12 +787,10 @@ static enum isif_rc evaluate(struct isif_trainer *t, const struct isif_train_cal
 		rc = isif_fail(err, ISIF_ENOMEM, "cannot allocate embeddings");
 		goto out;
 	}
-	rc = embed_reported(&rep, &ds->train, t->train_idx, t->n_train, *train_emb, train_feat,
-			    err);
+	rc = embed_share(&rep, &ds->train, t->train_idx, t->n_train, *train_emb, train_feat, err);
 	if (!rc)
-		rc = embed_reported(&rep, &ds->test, t->test_idx, t->n_test, *test_emb, test_feat,
-				    err);
-	if (rc)
+		rc = embed_share(&rep, &ds->test, t->test_idx, t->n_test, *test_emb, test_feat, err);
+	if (rc || t->rank != 0)   /* rank 0 alone searches and reports */
 		goto out;
 	for (int64_t i = 0; i < t->n_train; i++)
 		g_labels[i] = ds->train.labels[t->train_idx[i]];
@@ -739,15 +886,22 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 	 * counts this run's part only (from `start`, batch `first`). */
 	double start = isif_now_s(), t0 = start - t->partial_seconds;
 	double waited_total = t->partial_wait, loss_sum = t->partial_loss, lr = 0;
+	t->gather_seconds = t->reduce_seconds = 0;
 	int b = first;
 	t->start_step = 0;
 	t->partial_loss = t->partial_wait = t->partial_seconds = 0;
 	for (; b < t->n_batches; b++) {
 		int flag = cancel ? atomic_load(cancel) : ISIF_RUN;
+		/* every rank stops at the same batch: the first flag raised wins */
+		if (t->size > 1 && (rc = isif_dist_max_int(&flag, err)))
+			break;
 		if (flag == ISIF_STOP_CHECKPOINT) {
 			char ckpt[1200];
-			rc = save_checkpoint(t, b, loss_sum, waited_total, isif_now_s() - t0, ckpt,
-					     sizeof ckpt, err);
+			rc = average_buffers(t, err);
+			if (!rc && t->rank == 0)
+				rc = save_checkpoint(t, b, loss_sum, waited_total, isif_now_s() - t0,
+						     ckpt, sizeof ckpt, err);
+			rc = agree(t, rc, err);
 			if (!rc && cb && cb->on_stop)
 				cb->on_stop(cb->user, t->epochs_done, b, ckpt);
 			if (!rc)
@@ -765,18 +919,25 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 		const float *emb;
 		int ih, iw;
 		isif_spec_input_size(sp, s->h, s->w, &ih, &iw);
-		rc = isif_model_forward(t->model, x, B, ih, iw, true, sp->bn_groups, &emb, err);
-		if (rc) {
+		rc = isif_model_forward(t->model, x, t->rows, ih, iw, true, t->local_groups,
+					&emb, err);
+		const float *all = rc ? NULL : gather_embeddings(t, emb, err);
+		if (!all) {
+			rc = rc ? rc : ISIF_EIO;
 			loader_release(t->loader, b);
 			break;
 		}
-		/* NPID: the loader makes the first view only (rows 0..m−1) */
-		double loss = t->npid_on ? npid_step(t, epoch, b, emb)
-			: isif_loss_forward_backward(t->dout, emb, B, D, (float)sp->temperature,
+		/* every rank computes the whole batch's loss (B×B similarities are
+		 * cheap beside the network) and back-propagates its own rows;
+		 * NPID (one process) has the first view only (rows 0..m−1) */
+		double loss = t->npid_on ? npid_step(t, epoch, b, all)
+			: isif_loss_forward_backward(t->dout, all, B, D, (float)sp->temperature,
 						     sp->gradient, t->loss_ws);
 		isif_model_zero_grad(t->model);
-		rc = isif_model_backward(t->model, t->dout, err);
+		rc = isif_model_backward(t->model, t->dout + (size_t)t->row0 * D, err);
 		loader_release(t->loader, b);
+		if (!rc)
+			rc = reduce_gradients(t, err);
 		if (rc)
 			break;
 		if (!isfinite(loss)) {
@@ -797,6 +958,7 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 				.epoch = epoch + 1, .epochs = sp->epochs, .phase = ISIF_PHASE_TRAINING,
 				.images_done = done, .images_total = total,
 				.images_per_sec = done / (now - t0), .loss = loss_sum / (b + 1),
+				.step_loss = loss,
 				.eta_seconds = eta_training(t, per_image, epoch, total - done),
 			};
 			cb->on_progress(cb->user, &p);
@@ -811,6 +973,9 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 	mt->train_seconds = seconds;
 	mt->images_per_sec = (double)t->n_batches * m / seconds;
 	mt->data_wait_frac = seconds > 0 ? waited_total / seconds : 0;
+	mt->allgather_seconds = t->gather_seconds;
+	mt->allreduce_seconds = t->reduce_seconds;
+	mt->steps = b - first;
 	return rc;
 }
 
@@ -831,13 +996,15 @@ enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_ca
 		float *train_emb = NULL, *test_emb = NULL;
 		int eval_now = sp->eval_every > 0 &&
 			(t->epochs_done % sp->eval_every == 0 || t->epochs_done == sp->epochs);
-		if (eval_now)
+		rc = average_buffers(t, err);
+		if (!rc && eval_now)
 			rc = evaluate(t, cb, &mt, &train_emb, &test_emb, err);
 		char ckpt[1200];
-		if (!rc)
+		if (!rc && t->rank == 0)   /* rank 0 writes; the others wait for its verdict */
 			rc = save_checkpoint(t, 0, 0, 0, 0, ckpt, sizeof ckpt, err);
+		rc = agree(t, rc, err);
 		mt.seconds = isif_now_s() - t0;
-		if (!rc && cb && cb->on_epoch)
+		if (!rc && t->rank == 0 && cb && cb->on_epoch)
 			cb->on_epoch(cb->user, &mt, ckpt, train_emb, eval_now ? t->n_train : 0,
 				     test_emb, eval_now ? t->n_test : 0, sp->embedding_dim);
 		free(train_emb);

@@ -77,3 +77,63 @@ TEST(model_exec_plan_fuses_and_shares)
 	CHECK(grads > 3 * m->n_slots); /* many gradients, few buffers */
 	isif_model_free(m);
 }
+
+/* Synchronised BN's sum over processes, for a world of one process: the
+ * sums stay as they are; calls counts how often the model asked. */
+static int sync_calls;
+static int sum_alone(void *user, double *buf, int n)
+{
+	(void)user;
+	(void)buf;
+	(void)n;
+	sync_calls++;
+	return 0;
+}
+
+/* Synchronised BN on one process (its own code path: statistics from sums,
+ * the eval kernel for the affine part, dx from given sums) gives the plain
+ * BN's outputs, parameter gradients and running statistics. resnet20 has BN
+ * after convolutions and inside residual adds. */
+TEST(model_exec_sync_bn_alone_matches_plain_bn)
+{
+	struct isif_model *a, *b;
+	struct isif_error err = {0};
+	CHECK(isif_model_create(&a, "resnet20", 3, 16, 7, &err) == ISIF_OK);
+	CHECK(isif_model_create(&b, "resnet20", 3, 16, 7, &err) == ISIF_OK);
+	isif_model_set_bn_sync(b, sum_alone, NULL);
+	int N = 4, H = 16, W = 16, D = 16;
+	float *x = malloc(sizeof(float) * N * 3 * H * W), *dout = malloc(sizeof(float) * N * D);
+	float *ya = malloc(sizeof(float) * N * D);
+	gc_fill_uniform(x, (size_t)N * 3 * H * W, -1, 1, 11);
+	gc_fill_uniform(dout, (size_t)N * D, -1, 1, 12);
+	const float *out;
+	CHECK(isif_model_forward(a, x, N, H, W, true, 1, &out, &err) == ISIF_OK);
+	memcpy(ya, out, sizeof(float) * N * D);
+	isif_model_zero_grad(a);
+	CHECK(isif_model_backward(a, dout, &err) == ISIF_OK);
+	CHECK(isif_model_forward(b, x, N, H, W, true, 1, &out, &err) == ISIF_OK);
+	isif_model_zero_grad(b);
+	CHECK(isif_model_backward(b, dout, &err) == ISIF_OK);
+	int bns = 0;   /* every BN asks once forward and once backward */
+	for (size_t i = 0; i < isif_model_num_tensors(a); i++)
+		bns += strstr(isif_model_tensor(a, i)->name, "running_mean") != NULL;
+	CHECK_MSG(bns > 10 && sync_calls == 2 * bns, "%d calls for %d BNs", sync_calls, bns);
+	float worst = 0;
+	for (int i = 0; i < N * D; i++)
+		worst = fmaxf(worst, fabsf(out[i] - ya[i]));
+	CHECK_MSG(worst < 1e-5f, "outputs differ by %g", worst);
+	const float *ga = isif_model_grads(a), *gb = isif_model_grads(b);
+	float gmax = 0, gdiff = 0;
+	for (size_t i = 0; i < isif_model_num_params(a); i++) {
+		gmax = fmaxf(gmax, fabsf(ga[i]));
+		gdiff = fmaxf(gdiff, fabsf(ga[i] - gb[i]));
+	}
+	CHECK_MSG(gdiff <= 1e-4f * gmax, "gradients differ by %g (largest %g)", gdiff, gmax);
+	for (size_t i = 0; i < a->n_buffers; i++)
+		CHECK_NEAR(a->buffers[i], b->buffers[i], 1e-5);
+	free(x);
+	free(dout);
+	free(ya);
+	isif_model_free(a);
+	isif_model_free(b);
+}

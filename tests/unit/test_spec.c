@@ -34,6 +34,7 @@ TEST(spec_defaults)
 	CHECK_EQ(s.embedding_dim, 128);
 	CHECK_EQ(s.seed, 1);
 	CHECK_EQ(s.threads, 0);
+	CHECK_EQ(s.processes, 1);
 	CHECK(s.crop);
 	CHECK_NEAR(s.crop_scale[0], 0.2f, 0);
 	CHECK_NEAR(s.crop_scale[1], 1.0f, 0);
@@ -46,6 +47,7 @@ TEST(spec_defaults)
 	CHECK_NEAR(s.jitter_p, 1.0f, 0);
 	CHECK_EQ(s.gradient, ISIF_GRAD_REFERENCE);
 	CHECK_EQ(s.bn_groups, 1);
+	CHECK(!s.sync_bn);
 	CHECK_EQ(s.knn_k, 200);
 	CHECK_NEAR(s.knn_temperature, 0.1, 0);
 	CHECK_EQ(s.eval_every, 1);
@@ -82,11 +84,11 @@ TEST(spec_default_json_text)
 		"\"batch_size\": 128, \"lr\": 0.03, \"momentum\": 0.9, \"weight_decay\": 0.0005, "
 		"\"nesterov\": false, \"lr_schedule\": {\"type\": \"step\", \"milestones\": [], "
 		"\"factors\": [], \"warmup_epochs\": 0.0, \"min_lr\": 0.0}, \"temperature\": 0.1, "
-		"\"embedding_dim\": 128, \"seed\": 1, \"threads\": 0, \"precision\": \"fp32\", "
+		"\"embedding_dim\": 128, \"seed\": 1, \"threads\": 0, \"processes\": 1, \"precision\": \"fp32\", "
 		"\"init\": {\"checkpoint\": \"\", \"freeze_epochs\": 0}, \"augment\": {\"crop\": true, "
 		"\"random_crop\": 0, \"crop_scale\": [0.2, 1.0], \"hflip\": 0.5, \"grayscale\": 0.2, \"color_jitter\": "
 		"{\"brightness\": 0.4, \"contrast\": 0.4, \"saturation\": 0.4, \"hue\": 0.4, \"p\": 1.0}}, "
-		"\"gradient\": \"reference\", \"bn_groups\": 1, \"npid\": {\"temperature\": 0.07, "
+		"\"gradient\": \"reference\", \"bn_groups\": 1, \"sync_bn\": false, \"npid\": {\"temperature\": 0.07, "
 		"\"momentum\": 0.5, \"nce\": false, \"negatives\": 4096}, \"eval\": {\"knn_k\": 200, "
 		"\"knn_temperature\": 0.1, \"every\": 1, \"linear_probe\": false}, "
 		"\"train_subset\": 0, \"classes\": null}";
@@ -101,11 +103,11 @@ static const char *const all_fields =
 	"\"weight_decay\": 0.001, \"nesterov\": true, "
 	"\"lr_schedule\": {\"type\": \"cosine\", \"milestones\": [2, 5], \"factors\": [0.1, 0.01], "
 	"\"warmup_epochs\": 1.5, \"min_lr\": 0.0001}, \"temperature\": 0.07, "
-	"\"embedding_dim\": 64, \"seed\": 9007199254740992, \"threads\": 3, "
+	"\"embedding_dim\": 64, \"seed\": 9007199254740992, \"threads\": 3, \"processes\": 4, "
 	"\"augment\": {\"crop\": false, \"crop_scale\": [0.3, 0.9], \"hflip\": 0.25, "
 	"\"grayscale\": 0.1, \"color_jitter\": {\"brightness\": 0.8, \"contrast\": 0.7, "
 	"\"saturation\": 0.6, \"hue\": 0.5, \"p\": 0.8}}, \"gradient\": \"full\", "
-	"\"bn_groups\": 4, \"npid\": {\"temperature\": 0.2, \"momentum\": 0.75, \"nce\": true, "
+	"\"bn_groups\": 4, \"sync_bn\": true, \"npid\": {\"temperature\": 0.2, \"momentum\": 0.75, \"nce\": true, "
 	"\"negatives\": 100}, \"eval\": {\"knn_k\": 20, \"knn_temperature\": 0.05, \"every\": 2, "
 	"\"linear_probe\": true}, "
 	"\"train_subset\": 512, \"classes\": {\"train\": [0, 1, 2], \"test\": [7, 9]}}";
@@ -137,6 +139,7 @@ static void check_all_fields(const struct isif_job_spec *s)
 	CHECK_EQ(s->embedding_dim, 64);
 	CHECK(s->seed == 9007199254740992ull);
 	CHECK_EQ(s->threads, 3);
+	CHECK_EQ(s->processes, 4);
 	CHECK(!s->crop);
 	CHECK(s->crop_scale[0] == 0.3f && s->crop_scale[1] == 0.9f);
 	CHECK(s->hflip == 0.25f);
@@ -145,6 +148,7 @@ static void check_all_fields(const struct isif_job_spec *s)
 	CHECK(s->saturation == 0.6f && s->hue == 0.5f && s->jitter_p == 0.8f);
 	CHECK_EQ(s->gradient, ISIF_GRAD_FULL);
 	CHECK_EQ(s->bn_groups, 4);
+	CHECK(s->sync_bn);
 	CHECK_EQ(s->knn_k, 20);
 	CHECK(s->knn_temperature == 0.05);
 	CHECK_EQ(s->eval_every, 2);
@@ -243,6 +247,7 @@ TEST(spec_bad_specs_name_the_field)
 		{"{\"dataset\": \"d\", \"seed\": -1}", "seed: must be"},
 		{"{\"dataset\": \"d\", \"seed\": 9007199254740993}", "seed: must be"},
 		{"{\"dataset\": \"d\", \"threads\": 257}", "threads: must be"},
+		{"{\"dataset\": \"d\", \"processes\": 0}", "processes: must be"},
 		{"{\"dataset\": \"d\", \"augment\": {\"hflip\": 1.5}}", "augment.hflip: must be"},
 		{"{\"dataset\": \"d\", \"augment\": {\"grayscale\": -0.5}}", "augment.grayscale: must be"},
 		{"{\"dataset\": \"d\", \"augment\": {\"color_jitter\": {\"hue\": 0.6}}}",

@@ -64,13 +64,16 @@ function bytes(n) {
 	return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
 
-/* The model, with the job's estimated peak memory and threads as its title. */
+/* The model, with the job's estimated peak memory, processes and threads as its title. */
 function modelTitle(job) {
 	const parts = [];
+	const procs = job.spec.processes ?? 1;
 	if (job.memory_estimate_bytes != null)
 		parts.push(`estimated peak memory ${bytes(job.memory_estimate_bytes)}`);
+	if (procs > 1)
+		parts.push(`${procs} MPI processes`);
 	if (job.threads != null)
-		parts.push(`${job.threads} threads`);
+		parts.push(`${job.threads} threads${procs > 1 ? ' each' : ''}`);
 	return parts.join(', ');
 }
 
@@ -150,7 +153,9 @@ function updateRow(r, job) {
 	r.tr.dataset.status = job.status;
 	c.state.replaceChildren(stateCell(job));
 	setText(c.dataset, job.spec.dataset);
-	setText(c.model, job.spec.model);
+	/* a data-parallel job shows its process count beside the model */
+	const procs = job.spec.processes ?? 1;
+	setText(c.model, procs > 1 ? `${job.spec.model} × ${procs}` : job.spec.model);
 	c.model.title = modelTitle(job);
 	c.epoch.replaceChildren(epochCell(job));
 	setText(c.last, pct(job.last_metrics ? job.last_metrics.knn_top1 : null));

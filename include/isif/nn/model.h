@@ -53,6 +53,15 @@ const struct isif_model_tensor *isif_model_tensor(const struct isif_model *m, si
 /* Entry by name, or NULL. */
 const struct isif_model_tensor *isif_model_find(const struct isif_model *m, const char *name);
 
+/* Synchronised BN: in train mode with one BN group, every BN's batch
+ * statistics (forward) and its gradient sums (backward) are summed over the
+ * processes of a data-parallel run by sum (buf[0..n) in place, returns 0 on
+ * success), so each process normalises its rows as one process would the
+ * whole batch. NULL turns it off. Forward and backward then take the plain
+ * (unfused) BN path. */
+void isif_model_set_bn_sync(struct isif_model *m, int (*sum)(void *user, double *buf, int n),
+			    void *user);
+
 /* The contiguous parameter and gradient blocks, and their length in floats. */
 float *isif_model_params(struct isif_model *m);
 float *isif_model_grads(struct isif_model *m);

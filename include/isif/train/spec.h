@@ -55,6 +55,7 @@ struct isif_job_spec {
 	int embedding_dim;
 	uint64_t seed;
 	int threads;                        /* 0: the caller decides */
+	int processes;                      /* data-parallel MPI ranks (1: in-process) */
 	enum isif_precision precision;      /* of the conv and linear products */
 	char init_checkpoint[ISIF_SPEC_NAME_LEN]; /* [init.checkpoint] "": none */
 	int freeze_epochs;                  /* [init.freeze_epochs] */
@@ -66,6 +67,7 @@ struct isif_job_spec {
 	float brightness, contrast, saturation, hue, jitter_p; /* [augment.color_jitter.*] */
 	enum isif_gradient_mode gradient;
 	int bn_groups;
+	bool sync_bn;                       /* processes > 1: BN over the whole batch */
 	double npid_temperature;            /* [npid.temperature] */
 	double npid_momentum;               /* [npid.momentum] */
 	bool npid_nce;                      /* [npid.nce] */

@@ -39,6 +39,11 @@ struct isif_epoch_metrics {
 	double train_seconds;      /* training part only */
 	double images_per_sec;     /* source images per second of training */
 	double data_wait_frac;     /* fraction of training time spent waiting for data */
+	/* A run of several processes: seconds of the epoch's training spent in
+	 * the embeddings' allgather and the gradients' allreduce, over `steps`
+	 * steps run (0 in one process). */
+	double allgather_seconds, allreduce_seconds;
+	int steps;
 };
 
 /* What a job is doing: its epoch's training steps, or the evaluation after
@@ -62,6 +67,7 @@ struct isif_progress {
 	double images_per_sec;     /* of the phase: trained or embedded */
 	double eta_seconds;        /* whole run, evaluations included; < 0: not known yet */
 	double loss;               /* running mean of this epoch */
+	double step_loss;          /* training: the loss of the step just done */
 };
 
 struct isif_train_callbacks {
@@ -108,6 +114,27 @@ enum isif_cancel {
 enum isif_rc isif_trainer_create(struct isif_trainer **out, const struct isif_job_spec *spec,
 			const struct isif_dataset *ds, const char *out_dir,
 			int threads, struct isif_error *err);
+
+/*
+ * isif_trainer_create for rank `rank` of a data-parallel run of `size`
+ * processes (isif/train/dist.h, initialised by the caller). Each rank makes
+ * its 2m/size rows of every batch (view seeds of their global rows), gathers
+ * the whole batch's embeddings for the loss, back-propagates its rows and
+ * sums gradients over ranks: the run computes what one process with
+ * isif_train_bn_groups(spec, size) BN groups computes. Rank 0 writes the
+ * checkpoints and alone calls on_epoch and on_stop; every rank must call
+ * isif_trainer_resume with the same checkpoint and isif_trainer_run.
+ * A checkpoint does not depend on size: any size resumes it.
+ */
+enum isif_rc isif_trainer_create_ranked(struct isif_trainer **out,
+			const struct isif_job_spec *spec, const struct isif_dataset *ds,
+			const char *out_dir, int threads, int rank, int size,
+			struct isif_error *err);
+
+/* The BN groups a run of `size` processes normalises the batch in, counted as
+ * one process would: each rank's rows are its own statistics, so bn_groups 1
+ * becomes size; other values must be multiples of size. */
+int isif_train_bn_groups(const struct isif_job_spec *spec, int size);
 
 /* Loads model, optimizer, epoch counter and (for a checkpoint written on a
  * stop request) the position inside the epoch from a checkpoint written by an
