@@ -70,6 +70,8 @@ static const struct route routes[] = {
 	{"POST", "/neighbors", route_neighbors_post, BODY_IMAGE, "k,split,job"},
 	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON, ""},
 	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0, "format,metadata,split"},
+	{"GET", "/jobs/{id}/index", route_job_index_get, 0, ""},
+	{"POST", "/jobs/{id}/index", route_job_index_post, BODY_JSON, ""},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 

@@ -9,6 +9,7 @@
  * mutex, so a request sees either the old copy or the new one, whole.
  */
 #include "index.h"
+#include "ann_index.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,6 +158,7 @@ static void data_free(struct index_data *ix)
 {
 	if (!ix)
 		return;
+	ann_state_free(ix->ann);        /* hook: the approximate index (ann_index.c) */
 	if (ix->priv) {
 		isif_model_free(ix->priv->model);
 		pthread_mutex_destroy(&ix->priv->model_mu);
@@ -331,6 +333,7 @@ enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isi
 		return rc;
 	}
 	load_class_names(ix);
+	ix->ann = ann_state_open(ix);   /* hook: ann.faiss beside index.bin, if built (ann_index.c) */
 	*out = ix;
 	return ISIF_OK;
 }

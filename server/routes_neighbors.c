@@ -26,6 +26,7 @@
 
 #include "dscache.h"
 #include "index.h"
+#include "ann_index.h"
 #include "multipart.h"
 #include "isif/base/clock.h"
 #include "isif/data/dataset.h"
@@ -320,8 +321,9 @@ static int search(const struct index_data *ix, int split, long k, const float *Q
 	int64_t *idx = malloc((size_t)nq * (kk ? kk : 1) * sizeof *idx);
 	float *sim = malloc((size_t)nq * (kk ? kk : 1) * sizeof *sim);
 	int rc = idx && sim ? ISIF_OK : ISIF_ENOMEM;
-	/* on this HTTP thread alone: requests run side by side on the pool */
-	if (!rc && kk > 0)
+	/* hook: the job's approximate index when it has one (ann_index.c), else
+	 * exact; on this thread alone: requests run side by side on the pool */
+	if (!rc && kk > 0 && !index_ann_search(ix, split, Q, nq, kk, idx, sim))
 		rc = isif_topk(g->emb, g->n, Q, nq, ix->dim, kk, 0, 1, idx, sim);
 	for (int i = 0; !rc && i < nq; i++) {
 		out[i] = json_array();

@@ -56,5 +56,6 @@ int cmd_train(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_spec_doc(int argc, char **argv);
+int cmd_index(int argc, char **argv);
 
 #endif

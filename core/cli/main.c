@@ -16,6 +16,7 @@ static const struct {
 	{ "step", "one ISIF training step on two given view batches", cmd_step },
 	{ "train", "train on a dataset, evaluating with kNN each epoch", cmd_train },
 	{ "knn", "kNN accuracy of a checkpoint (or of raw pixels)", cmd_knn },
+	{ "index", "build an approximate (FAISS) index from an .npy, or grow a gallery", cmd_index },
 	{ "bench", "time training steps of a model", cmd_bench },
 	{ "spec-doc", "print docs/API.md's job-spec table (from the spec's field table)", cmd_spec_doc },
 };
