@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <ftw.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "index.h"
 #include "log.h"
 #include "routes.h"
+#include "store_retrieval.h"
 #include "isif/base/clock.h"
 #include "isif/base/fileio.h"
 #include "isif/base/rng.h"
@@ -146,8 +148,12 @@ static struct {
 
 struct build {
 	struct index_data *ix;      /* a reference, released by the build */
-	struct isif_ann_params p;
+	struct isif_ann_params p;   /* kind ISIF_ANN_EXACT: grow only */
 	int threads;
+	int64_t grow_rows;          /* > 0: serve a grown gallery (grow_gallery) */
+	double grow_sigma;
+	struct store *st;
+	char state_dir[1024];
 };
 
 static double gauss(struct isif_rng *r)
@@ -194,18 +200,17 @@ static json_t *params_json(const struct isif_ann_params *p)
 }
 
 /* Builds, measures, writes ann.faiss and ann.json; meta out on success. */
-static enum isif_rc build_files(struct build *b, struct isif_ann **out, json_t **meta,
-				struct isif_error *err)
+static enum isif_rc build_files(struct build *b, const struct index_split *g, const char *dir,
+				struct isif_ann **out, json_t **meta, struct isif_error *err)
 {
 	struct index_data *ix = b->ix;
-	const struct index_split *g = &ix->split[SPLIT_TRAIN];
 	char jpath[1200], fpath[1200];
 	struct isif_ann *a = NULL;
 	int64_t nq = 0;
 	float *q = NULL;
 	double recall = 0, t0 = isif_now_s();
-	ann_path(ix, "ann.json", jpath, sizeof jpath);
-	ann_path(ix, "ann.faiss", fpath, sizeof fpath);
+	snprintf(jpath, sizeof jpath, "%s/ann.json", dir);
+	snprintf(fpath, sizeof fpath, "%s/ann.faiss", dir);
 	enum isif_rc rc = isif_ann_build(&b->p, g->emb, g->n, ix->dim, b->threads, &B.cancel, &a, err);
 	double build_s = isif_now_s() - t0;
 	if (!rc && !(q = recall_queries(ix, &nq)))
@@ -244,6 +249,114 @@ static enum isif_rc build_files(struct build *b, struct isif_ann **out, json_t *
 	return ISIF_OK;
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+	return remove(path);
+}
+
+/* The grown rows: the train rows, then copies of them in turn with Gaussian
+ * noise of sigma per dimension, renormalised. A copy keeps its source row's
+ * label; its index (ids are unique in an index) counts on from one past the
+ * largest dataset index of the train rows. */
+static enum isif_rc grow_rows(const struct build *b, struct index_split *out, struct isif_error *err)
+{
+	const struct index_split *g = &b->ix->split[SPLIT_TRAIN];
+	int dim = b->ix->dim;
+	int64_t n = b->grow_rows;
+	float *emb = malloc((size_t)n * dim * sizeof *emb);
+	int32_t *ids = malloc((size_t)n * sizeof *ids), *labels = malloc((size_t)n * sizeof *labels);
+	if (!emb || !ids || !labels) {
+		free(emb);
+		free(ids);
+		free(labels);
+		return isif_fail(err, ISIF_ENOMEM, "out of memory for %lld rows", (long long)n);
+	}
+	struct isif_rng r;
+	int64_t base = 0;
+	for (int64_t i = 0; i < g->n; i++)
+		base = g->ids[i] >= base ? g->ids[i] + 1 : base;
+	if (base + n > INT32_MAX) {
+		free(emb);
+		free(ids);
+		free(labels);
+		return isif_fail(err, ISIF_ERANGE, "grow: ids would pass 2^31");
+	}
+	isif_rng_seed(&r, 1, 11);
+	for (int64_t i = 0; i < n; i++) {
+		int64_t src = i % g->n;
+		const float *x = g->emb + (size_t)src * dim;
+		float *o = emb + (size_t)i * dim;
+		double s2 = 0;
+		ids[i] = i < g->n ? g->ids[i] : (int32_t)(base + i - g->n);
+		labels[i] = g->labels[src];
+		for (int j = 0; j < dim; j++) {
+			o[j] = x[j] + (i < g->n ? 0.0f : (float)(b->grow_sigma * gauss(&r)));
+			s2 += (double)o[j] * o[j];
+		}
+		for (int j = 0; i >= g->n && j < dim; j++)
+			o[j] = (float)(o[j] / (s2 > 0 ? sqrt(s2) : 1));
+	}
+	*out = (struct index_split){n, ids, labels, emb, NULL};
+	return ISIF_OK;
+}
+
+/* Publishes a new index directory for the job whose train split is the grown
+ * gallery (test split and model as before), with its ANN when one is asked:
+ * built under a temporary name with every file, then renamed and recorded,
+ * so the next /neighbors loads it whole; the old directory is removed. */
+static enum isif_rc grow_gallery(struct build *b, struct isif_error *err)
+{
+	struct index_data *ix = b->ix, m = *ix;
+	char name[64], dir[1200], tmp[1300], file[1400], src[1200];
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(name, sizeof name, "index-%06d-%llx", ix->epoch,
+		 (unsigned long long)now.tv_sec * 1000000000ull + (unsigned long long)now.tv_nsec);
+	snprintf(dir, sizeof dir, "%s/jobs/%lld/%s", b->state_dir, (long long)ix->job, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp", dir);
+	enum isif_rc rc = grow_rows(b, &m.split[SPLIT_TRAIN], err);
+	if (rc)
+		return rc;
+	if (mkdir(tmp, 0750) != 0)
+		rc = isif_fail(err, ISIF_EIO, "%s: %s", tmp, strerror(errno));
+	snprintf(file, sizeof file, "%s/index.bin", tmp);
+	if (!rc)
+		rc = index_file_write(file, &m, err);
+	snprintf(src, sizeof src, "%s/model.safetensors", ix->dir);
+	snprintf(file, sizeof file, "%s/model.safetensors", tmp);
+	if (!rc && link(src, file) != 0)
+		rc = isif_fail(err, ISIF_EIO, "%s: %s", file, strerror(errno));
+	struct isif_ann *a = NULL;
+	json_t *meta = NULL;
+	if (!rc && b->p.kind != ISIF_ANN_EXACT)
+		rc = build_files(b, &m.split[SPLIT_TRAIN], tmp, &a, &meta, err);
+	isif_ann_free(a);
+	json_decref(meta);
+	struct index_data *check = NULL;   /* what the next load will see: loads, or is not published */
+	if (!rc && !(rc = index_load_dir(tmp, &check, err)))
+		index_release(check);
+	snprintf(file, sizeof file, "%s/index.bin", tmp);
+	struct stat sb;
+	if (!rc && (stat(file, &sb) != 0 || rename(tmp, dir) != 0))
+		rc = isif_fail(err, ISIF_EIO, "%s: %s", dir, strerror(errno));
+	if (!rc) {
+		struct index_row row = {.job = ix->job, .epoch = ix->epoch, .n_train = b->grow_rows,
+					.n_test = ix->split[SPLIT_TEST].n, .dim = ix->dim, .bytes = sb.st_size};
+		snprintf(row.path, sizeof row.path, "jobs/%lld/%s", (long long)ix->job, name);
+		rc = store_index_put(b->st, &row, err);
+	}
+	if (rc) {
+		nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	} else {
+		nftw(ix->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);   /* requests holding it keep its rows */
+	}
+	free((void *)m.split[SPLIT_TRAIN].emb);
+	free((void *)m.split[SPLIT_TRAIN].ids);
+	free((void *)m.split[SPLIT_TRAIN].labels);
+	return rc;
+}
+
 static void *build_main(void *arg)
 {
 	struct build *b = arg;
@@ -252,8 +365,12 @@ static void *build_main(void *arg)
 	struct isif_error err = {0};
 	struct isif_ann *a = NULL;
 	json_t *meta = NULL;
-	enum isif_rc rc = build_files(b, &a, &meta, &err);
-	if (!rc) {
+	enum isif_rc rc = b->grow_rows > 0 ? grow_gallery(b, &err)
+			  : build_files(b, &b->ix->split[SPLIT_TRAIN], b->ix->dir, &a, &meta, &err);
+	if (!rc && b->grow_rows > 0) {
+		log_info("job %lld: grown gallery of %lld rows served (%s index)", (long long)b->ix->job,
+			 (long long)b->grow_rows, isif_ann_kind_name(b->p.kind));
+	} else if (!rc) {
 		state_swap(b->ix->ann, a, meta);
 		log_info("job %lld: %s index built in %.1f s, recall@10 %.4f", (long long)b->ix->job,
 			 isif_ann_kind_name(b->p.kind),
@@ -390,7 +507,35 @@ enum MHD_Result route_job_index_get(struct request *rq)
 struct index_req {
 	int kind;               /* enum isif_ann_kind, or -2: auto */
 	long m, efc, efs, nlist, nprobe;
+	long grow_rows;         /* 0: the job's own rows */
+	double grow_sigma;
 };
+
+#define GROW_MAX_ROWS 4000000L
+
+/* "grow": {"rows": N, "sigma": S} (sigma defaults to 0.02). */
+static int grow_field(json_t *body, struct index_req *r, char *msg, size_t len)
+{
+	json_t *g = json_object_get(body, "grow");
+	r->grow_sigma = 0.02;
+	if (!g)
+		return 0;
+	json_t *rows = json_object_get(g, "rows"), *sigma = json_object_get(g, "sigma");
+	if (!json_is_object(g) || json_object_size(g) != 1u + (sigma != NULL) || !json_is_integer(rows) ||
+	    json_integer_value(rows) < 1 || json_integer_value(rows) > GROW_MAX_ROWS) {
+		snprintf(msg, len, "grow: must be {\"rows\": 1..%ld, \"sigma\": 0..1}", GROW_MAX_ROWS);
+		return -1;
+	}
+	if (sigma && (!json_is_number(sigma) || json_number_value(sigma) < 0 ||
+		      json_number_value(sigma) > 1)) {
+		snprintf(msg, len, "grow.sigma: must be a number between 0 and 1");
+		return -1;
+	}
+	r->grow_rows = (long)json_integer_value(rows);
+	if (sigma)
+		r->grow_sigma = json_number_value(sigma);
+	return 0;
+}
 
 /* One optional integer field within [1, max]. */
 static int int_field(json_t *body, const char *name, long max, long *out, char *msg, size_t len)
@@ -422,14 +567,14 @@ static int parse_body(struct request *rq, struct index_req *r, char *msg, size_t
 	const char *key;
 	json_t *v;
 	json_object_foreach(body, key, v) {
-		bool known = !strcmp(key, "kind");
+		bool known = !strcmp(key, "kind") || !strcmp(key, "grow");
 		for (int i = 0; i < 3; i++)
 			known |= !strcmp(key, hnsw_only[i]);
 		for (int i = 0; i < 2; i++)
 			known |= !strcmp(key, ivf_only[i]);
 		if (!known) {
 			snprintf(msg, len, "%.64s: unknown field (kind, m, ef_construction, ef_search, "
-				 "nlist, nprobe)", key);
+				 "nlist, nprobe, grow)", key);
 			goto out;
 		}
 	}
@@ -444,7 +589,8 @@ static int parse_body(struct request *rq, struct index_req *r, char *msg, size_t
 	    int_field(body, "ef_construction", ISIF_ANN_MAX_EF, &r->efc, msg, len) ||
 	    int_field(body, "ef_search", ISIF_ANN_MAX_EF, &r->efs, msg, len) ||
 	    int_field(body, "nlist", ISIF_ANN_MAX_NLIST, &r->nlist, msg, len) ||
-	    int_field(body, "nprobe", ISIF_ANN_MAX_NLIST, &r->nprobe, msg, len))
+	    int_field(body, "nprobe", ISIF_ANN_MAX_NLIST, &r->nprobe, msg, len) ||
+	    grow_field(body, r, msg, len))
 		goto out;
 	const char *const *wrong = r->kind == ISIF_ANN_HNSW ? ivf_only : hnsw_only;
 	int nwrong = r->kind == ISIF_ANN_HNSW ? 2 : 3;
@@ -453,7 +599,8 @@ static int parse_body(struct request *rq, struct index_req *r, char *msg, size_t
 			snprintf(msg, len, "%s: does not apply to kind %s", wrong[i], ks);
 			goto out;
 		}
-	if ((r->kind == ISIF_ANN_EXACT || r->kind == -2) && json_object_size(body) > (kind ? 1 : 0)) {
+	if ((r->kind == ISIF_ANN_EXACT || r->kind == -2) &&
+	    json_object_size(body) > (kind ? 1u : 0u) + (r->grow_rows ? 1u : 0u)) {
 		snprintf(msg, len, "kind %s takes no parameters", ks);
 		goto out;
 	}
@@ -487,8 +634,13 @@ static void post_work(struct request *rq, void *arg, bool cancelled)
 	}
 	if (!acquire(rq, &ix))
 		goto out;
-	int64_t n = ix->split[SPLIT_TRAIN].n;
+	int64_t n = r->grow_rows ? r->grow_rows : ix->split[SPLIT_TRAIN].n;
 	int kind = r->kind == -2 ? (n >= ANN_AUTO_ROWS ? ISIF_ANN_HNSW : ISIF_ANN_EXACT) : r->kind;
+	if (r->grow_rows && r->grow_rows < ix->split[SPLIT_TRAIN].n) {
+		http_error(rq, 400, "invalid_parameter", "grow.rows: must be at least the index's %lld "
+			   "train rows", (long long)ix->split[SPLIT_TRAIN].n);
+		goto out;
+	}
 	if (!ix->ann) {
 		http_error(rq, 503, "unavailable", "out of memory");
 		goto out;
@@ -501,7 +653,7 @@ static void post_work(struct request *rq, void *arg, bool cancelled)
 			   "retry when GET /jobs/{id}/index says it ended");
 		goto out;
 	}
-	if (kind == ISIF_ANN_EXACT) {
+	if (kind == ISIF_ANN_EXACT && !r->grow_rows) {
 		if (make_exact(ix, &err))
 			http_fail(rq, ISIF_EIO, &err);
 		else
@@ -525,6 +677,10 @@ static void post_work(struct request *rq, void *arg, bool cancelled)
 	if (r->nprobe) b->p.nprobe = (int)r->nprobe;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int64_t phys = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+	b->grow_rows = r->grow_rows;
+	b->grow_sigma = r->grow_sigma;
+	b->st = rq->app->st;
+	snprintf(b->state_dir, sizeof b->state_dir, "%s", rq->app->cfg->state_dir);
 	b->threads = rq->app->cfg->cores > 0 ? (int)rq->app->cfg->cores : cores > 0 ? (int)cores : 1;
 	/* the build's own reference (this request keeps ix for its answer) */
 	if (index_acquire(rq->app->indexes, rq->id, &b->ix, &err) || b->ix != ix) {
@@ -534,21 +690,25 @@ static void post_work(struct request *rq, void *arg, bool cancelled)
 			   "ran; retry", (long long)rq->id);
 		goto out;
 	}
-	if (isif_ann_params_check(&b->p, n, &err)) {
+	if (kind != ISIF_ANN_EXACT && isif_ann_params_check(&b->p, n, &err)) {
 		index_release(b->ix);
 		free(b);
 		http_error(rq, 400, "invalid_parameter", "%s", err.msg);
 		goto out;
 	}
-	if (phys > 0 && isif_ann_memory_bytes(&b->p, n, ix->dim) > phys / 2) {
+	int64_t need = isif_ann_memory_bytes(&b->p, n, ix->dim) + (r->grow_rows ? n * (ix->dim * 4 + 8) : 0);
+	if (phys > 0 && need > phys / 2) {
 		index_release(b->ix);
 		free(b);
 		http_error(rq, 400, "over_memory_limit", "the index would need about %lld MiB, more than "
-			   "half of this machine's memory", (long long)(isif_ann_memory_bytes(&b->p, n, ix->dim) >> 20));
+			   "half of this machine's memory", (long long)(need >> 20));
 		goto out;
 	}
 	json_t *requested = json_pack("{s:s, s:o}", "kind", isif_ann_kind_name((enum isif_ann_kind)kind),
-				      "params", params_json(&b->p));
+				      "params", kind == ISIF_ANN_EXACT ? json_object() : params_json(&b->p));
+	if (r->grow_rows)
+		json_object_set_new(requested, "grow", json_pack("{s:I, s:f}", "rows", (json_int_t)r->grow_rows,
+								 "sigma", r->grow_sigma));
 	if (build_start(b, &err)) {   /* from here b belongs to the build thread */
 		json_decref(requested);
 		index_release(b->ix);

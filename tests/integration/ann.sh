@@ -121,5 +121,19 @@ check ann_exact_again_same_neighbors [ "$(json "[n['index'] for n in d['neighbor
 code=$(post_json /jobs/1/index '{}')
 check ann_auto_small_is_exact [ "$code" = 200 ] && [ "$(json "d['search']")" = exact ]
 
+# ---- a grown gallery (the 1M benchmark's path, at 3,000 rows) ----------------------------
+expect_error ann grow_below_rows 400 'grow.rows: must be at least' POST $P -H 'Content-Type: application/json' -d '{"kind": "hnsw", "grow": {"rows": 10}}'
+expect_error ann grow_huge 400 'grow: must be' POST $P -H 'Content-Type: application/json' -d '{"kind": "hnsw", "grow": {"rows": 1000000000000}}'
+expect_error ann grow_sigma 400 'grow.sigma' POST $P -H 'Content-Type: application/json' -d '{"kind": "hnsw", "grow": {"rows": 3000, "sigma": 5}}'
+expect_error ann grow_extra 400 'grow: must be' POST $P -H 'Content-Type: application/json' -d '{"kind": "hnsw", "grow": {"rows": 3000, "x": 1}}'
+code=$(post_json /jobs/1/index '{"kind": "hnsw", "grow": {"rows": 3000, "sigma": 0.02}}')
+check ann_grow_accepted [ "$code" = 202 ]
+check ann_grow_built wait_build 1 succeeded 60
+[ "$(json "d['train_rows'], d['search'], d['ann']['rows']")" = "(3000, 'hnsw', 3000)" ] && [ ! -e "$DIR" ] &&
+	[ "$(ls -d "$T"/state/jobs/1/index-* | wc -l)" = 1 ]; is ann_grow_serves_new_gallery
+# the original rows keep their dataset index, copies count on past the largest
+code=$(req GET '/neighbors?image=test:0&k=10')
+[ "$code" = 200 ] && python3 -c "e=$EXACT; g=$(json "[n['index'] for n in d['neighbors']]"); assert e[0] in g and len(g) == 10, (e, g)"; is ann_grow_neighbors
+
 stop_isifd
 finish
