@@ -68,7 +68,7 @@ build() {
 	grep -q '"requested"\|"search"' "$STATE/post.json" || { cat "$STATE/post.json"; return 1; }
 	while :; do
 		st=$(curl -s "$B/jobs/1/index" | tee "$STATE/index.json" | field "(d.get('build') or {}).get('state')")
-		case $st in building) sleep 2 ;; succeeded|"") break ;; *) cat "$STATE/index.json"; return 1 ;; esac
+		case $st in building) sleep 2 ;; succeeded|None|"") break ;; *) cat "$STATE/index.json"; return 1 ;; esac
 	done
 	echo "   build took $((SECONDS - t0)) s (wall, with the request): $(field "d['ann'] and 'build_seconds %.1f threads %d bytes %d recall@10 %.4f' % (d['ann']['build_seconds'], d['ann']['threads'], d['ann']['bytes'], d['ann']['recall_at_10'])" <"$STATE/index.json")"
 }
