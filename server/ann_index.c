@@ -406,7 +406,7 @@ static enum isif_rc build_start(struct build *b, struct isif_error *err)
 	if (B.joinable)
 		pthread_join(B.thread, NULL);
 	B.joinable = false;
-	B.cancel = 0;
+	__atomic_store_n(&B.cancel, 0, __ATOMIC_RELAXED);
 	B.job = b->ix->job;
 	snprintf(B.kind, sizeof B.kind, "%s", isif_ann_kind_name(b->p.kind));
 	snprintf(B.state, sizeof B.state, "building");
@@ -425,7 +425,7 @@ static enum isif_rc build_start(struct build *b, struct isif_error *err)
 void ann_builder_shutdown(void)
 {
 	pthread_mutex_lock(&B.mu);
-	B.cancel = 1;
+	__atomic_store_n(&B.cancel, 1, __ATOMIC_RELAXED);   /* read by the build thread */
 	bool join = B.joinable;
 	B.joinable = false;
 	pthread_mutex_unlock(&B.mu);

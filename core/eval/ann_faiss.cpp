@@ -198,7 +198,7 @@ extern "C" isif_rc isif_ann_build(const isif_ann_params *p, const float *x, int6
 			ix->train(tn, tx);
 		}
 		for (int64_t i = 0; i < n; i += BUILD_CHUNK) {
-			if (cancel && *cancel)
+			if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))   /* set by another thread */
 				return isif_fail(err, ISIF_ECANCELLED, "building the index: cancelled");
 			int64_t c = n - i < BUILD_CHUNK ? n - i : BUILD_CHUNK;
 			ix->add(c, x + (size_t)i * dim);
