@@ -649,7 +649,7 @@ static void post_work(struct request *rq, void *arg, bool cancelled)
 	bool busy = B.running;
 	pthread_mutex_unlock(&B.mu);
 	if (busy) {   /* also for exact: never remove files a build is writing */
-		http_error(rq, 409, "build_running", "an index build is running; one runs at a time: "
+		http_error(rq, 409, "conflict", "an index build is running; one runs at a time: "
 			   "retry when GET /jobs/{id}/index says it ended");
 		goto out;
 	}
