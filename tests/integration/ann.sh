@@ -91,7 +91,9 @@ req GET /jobs/1/index >/dev/null
 check ann_bad_requests_change_nothing [ "$(json "d['ann']['kind'], d['ann']['built_at']")" = "('ivf', $BUILT_AT)" ]
 
 # ---- restart: reloaded from disk, not rebuilt ----------------------------------------
+# exit 0 after builds (under ASan: no leak and no error in the build paths)
 stop_isifd
+check ann_clean_exit_after_builds [ $? = 0 ]
 start_isifd "$T/state" || { fail ann_restart; exit 1; }
 code=$(req GET /jobs/1/index)
 [ "$code" = 200 ] && [ "$(json "d['search'], d['ann']['built_at'], d.get('build')")" = "('ivf', $BUILT_AT, None)" ]; is ann_reloaded_after_restart
@@ -136,4 +138,5 @@ code=$(req GET '/neighbors?image=test:0&k=10')
 [ "$code" = 200 ] && python3 -c "e=$EXACT; g=$(json "[n['index'] for n in d['neighbors']]"); assert e[0] in g and len(g) == 10, (e, g)"; is ann_grow_neighbors
 
 stop_isifd
+check ann_clean_exit_after_grow [ $? = 0 ]
 finish
