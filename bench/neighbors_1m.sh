@@ -32,8 +32,8 @@ command -v wrk >/dev/null || { echo "wrk is missing (make deps installs it)"; ex
 
 REUSE=${STATE:+1}
 STATE=${STATE:-$(mktemp -d /tmp/isifd-bench1m.XXXXXX)}
-LOG=$STATE/isifd-1m.log
-"$ISIFD" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 >>"$LOG" 2>&1 &
+LOG=$STATE/isifd-1m.$$.log   # a log of this run alone: an older "listening" line names a dead port
+"$ISIFD" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
 	kill "$PID" 2>/dev/null
