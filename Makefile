@@ -37,7 +37,7 @@ MPI_LIBS   := $(if $(MPI_PKG),$(shell pkg-config --libs $(MPI_PKG)))
 DEB_PKGS := build-essential pkg-config libopenblas-dev libjansson-dev \
   libmicrohttpd-dev libsqlite3-dev sqlite3 libjpeg62-turbo-dev libpng-dev \
   libcurl4-openssl-dev zlib1g-dev curl python3 dataset-fashion-mnist \
-  python3-numpy libjpeg-turbo-progs wrk libopenmpi-dev openmpi-bin
+  python3-numpy libjpeg-turbo-progs wrk libopenmpi-dev openmpi-bin libfaiss-dev
 # Only make fuzz needs clang; libFuzzer's runtime is a mere Recommends of it.
 FUZZ_DEB_PKGS  := clang libclang-rt-14-dev
 # The optional PyTorch reference make bench compares against (make bench-deps).
@@ -61,6 +61,13 @@ BASEFLAGS := -std=c11 -D_GNU_SOURCE -g -pthread -Iinclude -Icore -fopenmp-simd $
 OPT       ?= -O2
 CFLAGS    ?=
 LDLIBS    := $(PKG_LIBS) -lm -pthread
+# FAISS (static libfaiss.a from libfaiss-dev) behind core/eval/ann_faiss.cpp,
+# the engine's only C++ file: linked only into the programs that use it
+# (isif, isifd, unit_tests, server_tests), with the BLAS/LAPACK and the
+# OpenMP runtime it needs. The rest of the engine never calls into OpenMP.
+CXX       ?= g++
+CXXFLAGS_ANN = -std=c++17 -g -Iinclude -Icore -Wall -Wextra -Werror -Wno-unused-parameter $(OPT)
+FAISS_LIBS := -lfaiss -lblas -llapack -lgomp -lstdc++
 
 # ---- flavours: FLAVOUR=release (default), asan, tsan or fuzz ---------------------
 FLAVOUR ?= release
@@ -77,6 +84,7 @@ else ifeq ($(FLAVOUR),fuzz)
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
     -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=fuzzer,address,undefined
+  CXX := clang++
 else
   B := build
 endif
@@ -95,6 +103,7 @@ CLI_OBJ     := $(CLI_SRC:%.c=$(B)/obj/%.o)
 MPI_OBJ     := $(if $(MPI_PKG),$(B)/obj/core/train/dist_mpi.o)
 TEST_SRC    := $(wildcard tests/unit/*.c)
 TEST_OBJ    := $(TEST_SRC:%.c=$(B)/obj/%.o)
+ANN_OBJ     := $(B)/obj/core/eval/ann_faiss.o
 
 # The daemon: server/*.c with the schema migrations/NNN_*.sql embedded at build
 # time (server/gen_migrations.sh), so the binary needs no data files.
@@ -136,6 +145,10 @@ $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -MMD -MP -c $< -o $@
 
+$(ANN_OBJ): core/eval/ann_faiss.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_ANN) -MMD -MP -c $< -o $@
+
 $(sort $(SERVER_OBJ) $(SERVER_TEST_OBJ)): ALLCFLAGS += $(SERVER_CFLAGS)
 $(FUZZ_SERVER_TARGETS:%=$(B)/obj/tests/fuzz/fuzz_%.o): ALLCFLAGS += $(SERVER_CFLAGS)
 
@@ -143,13 +156,13 @@ $(LIB): $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(ISIF): $(CLI_OBJ) $(MPI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(MPI_OBJ) $(LIB) $(LDLIBS) $(MPI_LIBS)
+$(ISIF): $(CLI_OBJ) $(MPI_OBJ) $(ANN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(MPI_OBJ) $(ANN_OBJ) $(LIB) $(LDLIBS) $(MPI_LIBS) $(FAISS_LIBS)
 
 $(MPI_OBJ): ALLCFLAGS += $(MPI_CFLAGS)
 
-$(UNIT): $(TEST_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
+$(UNIT): $(TEST_OBJ) $(ANN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(ANN_OBJ) $(LIB) $(LDLIBS) $(FAISS_LIBS)
 
 $(B)/gen/migrations.c: $(MIGRATIONS) server/gen_migrations.sh
 	@mkdir -p $(dir $@)
@@ -159,11 +172,11 @@ $(B)/obj/gen/migrations.o: $(B)/gen/migrations.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c $< -o $@
 
-$(ISIFD): $(SERVER_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(LIB) $(LDLIBS) $(SERVER_LIBS)
+$(ISIFD): $(SERVER_OBJ) $(ANN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(ANN_OBJ) $(LIB) $(LDLIBS) $(SERVER_LIBS) $(FAISS_LIBS)
 
-$(SERVER_TESTS): $(SERVER_TEST_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(SERVER_TEST_OBJ) $(LIB) $(LDLIBS) $(SERVER_LIBS)
+$(SERVER_TESTS): $(SERVER_TEST_OBJ) $(ANN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_TEST_OBJ) $(ANN_OBJ) $(LIB) $(LDLIBS) $(SERVER_LIBS) $(FAISS_LIBS)
 
 .SECONDARY: $(FUZZ_TARGETS:%=$(B)/obj/tests/fuzz/fuzz_%.o)
 
@@ -171,16 +184,16 @@ $(B)/fuzz_replay/%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay_main
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_replay/%): $(B)/fuzz_replay/%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay_main.o $(FUZZ_UTIL_OBJ) $(SERVER_CORE_OBJ) $(LIB)
+$(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_replay/%): $(B)/fuzz_replay/%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay_main.o $(FUZZ_UTIL_OBJ) $(SERVER_CORE_OBJ) $(ANN_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS) $(FAISS_LIBS)
 
 # The libFuzzer binaries (FLAVOUR=fuzz only: -fsanitize=fuzzer brings main).
 $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_%): $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(SERVER_CORE_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
+$(FUZZ_SERVER_TARGETS:%=$(B)/fuzz_%): $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(FUZZ_UTIL_OBJ) $(SERVER_CORE_OBJ) $(ANN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS) $(FAISS_LIBS)
 
 $(filter-out $(B)/gemm_bench,$(BENCH_BINS)): $(B)/%: bench/%.c $(LIB)
 	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -39,7 +39,7 @@ static const struct opt opts[] = {
 	{"workers", OPT_INT, O(workers), NULL, 1, 1, 64,
 	 "training jobs run at once (worker threads)"},
 	{"cores", OPT_INT, O(cores), NULL, 0, 0, 4096,
-	 "cores shared by the workers (0: all online cores); a job gets cores/workers threads"},
+	 "cores shared by the workers (0: all online cores); a job gets cores/workers threads; an approximate-index build (POST /jobs/{id}/index, one at a time, nice 10) gets all of them"},
 	{"max-queued", OPT_INT, O(max_queued), NULL, 100, 1, 100000,
 	 "waiting jobs allowed (at least 1); POST /jobs answers 429 beyond"},
 	{"max-group-jobs", OPT_INT, O(max_group_jobs), NULL, 64, 1, 10000,

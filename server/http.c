@@ -82,6 +82,8 @@ static const struct route routes[] = {
 	{"DELETE", "/groups/{id}", route_group_delete, 0, ""},
 	{"POST", "/groups/{id}/cancel", route_group_cancel, 0, ""},
 	{"GET", "/groups/{id}/metrics", route_group_metrics, 0, "format"},
+	{"GET", "/jobs/{id}/index", route_job_index_get, 0, ""},
+	{"POST", "/jobs/{id}/index", route_job_index_post, BODY_JSON, ""},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 

@@ -9,6 +9,7 @@
  * mutex, so a request sees either the old copy or the new one, whole.
  */
 #include "index.h"
+#include "ann_index.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -166,6 +167,7 @@ static void data_free(struct index_data *ix)
 {
 	if (!ix)
 		return;
+	ann_state_free(ix->ann);        /* hook: the approximate index (ann_index.c) */
 	if (ix->priv) {
 		isif_model_free(ix->priv->model);
 		pthread_mutex_destroy(&ix->priv->model_mu);
@@ -377,6 +379,7 @@ enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isi
 		return rc;
 	}
 	load_class_names(ix);
+	ix->ann = ann_state_open(ix);   /* hook: ann.faiss beside index.bin, if built (ann_index.c) */
 	*out = ix;
 	return ISIF_OK;
 }
@@ -839,9 +842,10 @@ enum isif_rc index_search_batch(struct index_data *ix, int split, const float *q
 	}
 	if (g->n == 0)
 		return ISIF_OK;
-	/* approximate indexes plug in here (h-faiss): an ANN index of this
-	 * split, when the index has one and the request allows it, answers the
-	 * batch instead of the exact scan below. */
+	/* the job's approximate index (ann_index.c), when it has one for this
+	 * split, answers the batch instead of the exact scan below */
+	if (index_ann_search(ix, split, q, nq, k, idx, sim))
+		return ISIF_OK;
 	int b = k_bucket(k);
 	int kb = sizes[b];
 	enum isif_rc rc = ISIF_OK;

@@ -60,6 +60,7 @@ struct index_data {
 	char **class_names;       /* label → name, from the checkpoint's "classes" */
 	char dir[1024];           /* absolute path of the index directory */
 	struct index_priv *priv;  /* refcount, blob, model */
+	struct ann_state *ann;    /* the approximate index (server/ann_index.c); NULL only if out of memory */
 };
 
 /* ---- writing ------------------------------------------------------------ */

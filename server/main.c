@@ -29,6 +29,7 @@
 #include "config.h"
 #include "dscache.h"
 #include "http.h"
+#include "ann_index.h"
 #include "index.h"
 #include "search.h"
 #include "jobrun.h"
@@ -283,6 +284,7 @@ int main(int argc, char **argv)
 	sse_bus_shutdown(app.bus);
 	drain_streams(app.bus, deadline - 0.25);
 	http_stop(d);
+	ann_builder_shutdown();   /* hook: cancel an index build, join its thread (ann_index.c) */
 	if (!jobs_stopped) {
 		/* A job did not reach a batch boundary in time. Its row still says
 		 * running, so the next start resumes it from its last checkpoint;

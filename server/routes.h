@@ -47,6 +47,9 @@ enum MHD_Result route_group_metrics(struct request *rq);
 
 /* routes_export.c */
 enum MHD_Result route_job_embeddings(struct request *rq);
+/* server/ann_index.c: the job's approximate index */
+enum MHD_Result route_job_index_get(struct request *rq);
+enum MHD_Result route_job_index_post(struct request *rq);
 /* GET of any other path: a file of --web-dir ("/" is index.html). */
 enum MHD_Result route_static(struct request *rq);
 

@@ -28,6 +28,7 @@
 
 #include "dscache.h"
 #include "index.h"
+#include "ann_index.h"
 #include "multipart.h"
 #include "search.h"
 #include "isif/base/clock.h"

@@ -70,5 +70,6 @@ int cmd_unseen(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_spec_doc(int argc, char **argv);
+int cmd_index(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const struct {
 	{ "knn", "kNN accuracy of a checkpoint (or of raw pixels)", cmd_knn },
 	{ "unseen", "Recall@K, NMI, similarity of a checkpoint on held-out classes", cmd_unseen },
 	{ "probe", "linear probe top-1 of a checkpoint's embedding and backbone features", cmd_probe },
+	{ "index", "build an approximate (FAISS) index from an .npy, or grow a gallery", cmd_index },
 	{ "bench", "time training steps of a model", cmd_bench },
 	{ "spec-doc", "print docs/API.md's job-spec table (from the spec's field table)", cmd_spec_doc },
 };

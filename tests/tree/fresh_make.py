@@ -18,6 +18,7 @@ sources and copies the Makefile, with a PATH of shims in front:
                              then fakes `npm ci`
   cc, ar                     log their arguments and write empty objects, and
                              binaries that only print their name
+  g++                        writes an empty object (the FAISS wrapper)
 tests/run_all.sh and tests/tsan_daemon.sh are stubs there. A case passes when
 make succeeds, apt-get was asked for the packages, and every compile line
 carries `pkg-config --cflags` and every link line `pkg-config --libs` of the
@@ -94,6 +95,18 @@ done
 if [ -n "$compile" ]; then : > "$out"; exit 0; fi
 printf '#!/bin/sh\necho "fake %s $*"\n' "$out" > "$out"
 chmod +x "$out"
+''',
+    # g++ (make's CXX) compiles core/eval/ann_faiss.cpp, which needs no
+    # pkg-config flags: an empty object, logged apart from cc's lines.
+    "g++": r'''
+echo "g++ $*" >> "$STATE/cxx.log"
+out=
+while [ $# -gt 0 ]; do
+	case $1 in -o) out=$2; shift ;; esac
+	shift
+done
+[ -n "$out" ] && : > "$out"
+exit 0
 ''',
     "ar": r'''
 echo "ar $*" >> "$STATE/ar.log"
