@@ -132,7 +132,7 @@ for p in group["points"]:
 PY
 
 code=$(req GET "/groups/1/metrics?format=csv")
-[ "$code" = 200 ] && [ "$(head -1 "$T/body")" = "group,point,job,seed,lr_schedule.type,augment.crop_scale,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait" ] &&
+[ "$code" = 200 ] && [ "$(head -1 "$T/body")" = "group,point,job,seed,lr_schedule.type,augment.crop_scale,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait,sim_same_mean,sim_diff_mean,probe_top1,probe_backbone_top1" ] &&
 	[ "$(sed -n 2p "$T/body" | cut -d, -f1-8)" = '1,0,1,1,constant,"[0.5,1.0]",1' ] &&
 	[ "$(wc -l <"$T/body")" = 13 ]; is groups_csv_has_group_columns
 
