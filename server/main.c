@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,32 @@ static struct {
 	long seconds;
 } watchdog;
 
+/*
+ * A SIGTERM/SIGINT that a thread we did not start took. Our threads block
+ * both signals and take them with sigtimedwait, but a library may start
+ * threads before main runs (OpenBLAS, loaded with FAISS, starts its pool in
+ * a constructor), and the kernel hands a process signal to any thread that
+ * does not block it. There this handler records it, and the waiters below
+ * poll the record beside sigtimedwait.
+ */
+static atomic_int stray_signal;   /* lock-free: safe in a handler */
+
+static void note_stray_signal(int sig)
+{
+	atomic_store(&stray_signal, sig);
+}
+
+/* A signal taken by sigtimedwait within `seconds`, or one a library thread
+ * took meanwhile (cleared when returned); 0 if none. */
+static int next_signal(const sigset_t *set, double seconds)
+{
+	struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+	int sig = sigtimedwait(set, NULL, &ts);
+	if (sig == SIGTERM || sig == SIGINT)
+		return sig;
+	return atomic_exchange(&stray_signal, 0);
+}
+
 static void *watchdog_main(void *arg)
 {
 	(void)arg;
@@ -114,10 +141,7 @@ static void *watchdog_main(void *arg)
 				 watchdog.seconds);
 			_exit(0);
 		}
-		if (left > 0.2)
-			left = 0.2;
-		struct timespec ts = {0, (long)(left * 1e9)};
-		int sig = sigtimedwait(&set, NULL, &ts);
+		int sig = next_signal(&set, left > 0.2 ? 0.2 : left);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_warn("second %s during shutdown: exiting now",
 				 sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -155,12 +179,15 @@ static int wait_for_signal(struct sse_bus *bus)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	double next_tick = isif_now_s() + 1.0;
 	for (;;) {
-		struct timespec ts = {1, 0};
-		int sig = sigtimedwait(&set, NULL, &ts);
+		int sig = next_signal(&set, 0.2);
 		if (sig == SIGTERM || sig == SIGINT)
 			return sig;
-		sse_tick(bus);
+		if (isif_now_s() >= next_tick) {
+			sse_tick(bus);
+			next_tick += 1.0;
+		}
 	}
 }
 
@@ -181,11 +208,17 @@ int main(int argc, char **argv)
 	if (cfg.verbose)
 		log_set_level(LOG_DEBUG);
 
-	/* Signals are taken by sigtimedwait in this thread only. */
+	/* Signals are taken by sigtimedwait in this thread (and the shutdown
+	 * watchdog); a library's own thread records them (note_stray_signal). */
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	struct sigaction sa = {0};
+	sa.sa_handler = note_stray_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
