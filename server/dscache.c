@@ -126,7 +126,8 @@ static enum isif_rc key_of(struct dscache *dc, const char *name, struct ds_key *
 		return isif_fail(err, ISIF_EFORMAT, "dataset %s: unknown format", name);
 	struct isif_dataset_options opt;
 	isif_dataset_options_default(&opt);
-	k->image_size = opt.image_size;
+	int registered = store_dataset_image_size(dc->st, name);   /* POST /datasets image_size */
+	k->image_size = registered > 0 ? registered : opt.image_size;
 	/* Unresolvable (files gone): the path as registered, and the load says why. */
 	if (!realpath(path, k->path))
 		snprintf(k->path, sizeof k->path, "%s", path);
@@ -166,7 +167,7 @@ void dscache_info_of(const struct isif_dataset *ds, struct dataset_info *info, c
 		     char **names)
 {
 	*info = (struct dataset_info){ds->train.n, ds->test.n, ds->train.c, ds->train.h,
-				      ds->train.w, ds->num_classes, NULL, NULL};
+				      ds->train.w, ds->num_classes, NULL, NULL, 0};
 	int c = ds->train.c < 1 ? 1 : ds->train.c > 3 ? 3 : ds->train.c;
 	json_t *o = json_pack("{s:o, s:o}", "mean", floats(ds->mean, c), "std", floats(ds->std, c));
 	*norm = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;

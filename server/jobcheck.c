@@ -174,8 +174,13 @@ enum isif_rc jobcheck_run(struct store *st, const struct isif_job_spec *spec, co
 	if (!out->shape_known) {
 		struct isif_error e_probe = {0};
 		int fmt = isif_dataset_format_parse(format);
+		struct isif_dataset_options opt;
+		isif_dataset_options_default(&opt);
+		int size = store_dataset_image_size(st, spec->dataset);
+		if (size > 0)
+			opt.image_size = size;
 		out->shape_known = fmt >= 0 &&
-			isif_dataset_probe(path, (enum isif_dataset_format)fmt, NULL, &out->shape,
+			isif_dataset_probe(path, (enum isif_dataset_format)fmt, &opt, &out->shape,
 					   &e_probe) == ISIF_OK;
 		if (!out->shape_known) {
 			log_warn("dataset %s: cannot read its size now (%s); the job is checked when "

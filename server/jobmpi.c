@@ -46,7 +46,7 @@ struct argv_buf {
 	char *v[MAX_ARGS + 1];
 	int n;
 	char words[4096];     /* the split mpirun_args */
-	char np[16], threads[16];
+	char np[16], threads[16], image_size[16];
 };
 
 static int push(struct argv_buf *a, char *arg)
@@ -60,7 +60,7 @@ static int push(struct argv_buf *a, char *arg)
 
 static int build_argv(struct argv_buf *a, const struct jobmpi_options *o, char *isif,
 		      char *spec_path, const struct sched_job *job,
-		      const struct isif_job_spec *spec, char *format, char *path)
+		      const struct isif_job_spec *spec, char *format, char *path, int image_size)
 {
 	int bad = push(a, "mpirun");
 	if (geteuid() == 0)
@@ -82,6 +82,10 @@ static int build_argv(struct argv_buf *a, const struct jobmpi_options *o, char *
 	       push(a, "--quiet") | push(a, "--supervised");
 	if (job->checkpoint)
 		bad |= push(a, "--resume-from") | push(a, (char *)job->checkpoint);
+	if (image_size > 0) {   /* the folder's registered resize (POST /datasets image_size) */
+		snprintf(a->image_size, sizeof a->image_size, "%d", image_size);
+		bad |= push(a, "--image-size") | push(a, a->image_size);
+	}
 	return bad;
 }
 
@@ -251,7 +255,7 @@ static void supervise(struct supervision *s, int from_child)
 
 enum isif_rc jobmpi_run(const struct jobmpi_options *o, struct sched_job *job,
 			const struct isif_job_spec *spec, const char *format, const char *path,
-			const struct isif_train_callbacks *cb, struct isif_error *err)
+			int image_size, const struct isif_train_callbacks *cb, struct isif_error *err)
 {
 	char isif[PATH_MAX], spec_path[1200], log_path[1200], fmt[32], data[1024];
 	if (o->isif && *o->isif)
@@ -267,7 +271,7 @@ enum isif_rc jobmpi_run(const struct jobmpi_options *o, struct sched_job *job,
 	if (rc)
 		return rc;
 	struct argv_buf a = { .n = 0 };
-	if (build_argv(&a, o, isif, spec_path, job, spec, fmt, data))
+	if (build_argv(&a, o, isif, spec_path, job, spec, fmt, data, image_size))
 		return isif_fail(err, ISIF_EINVAL, "--mpirun-args: too many arguments");
 	int in[2], out[2];
 	int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

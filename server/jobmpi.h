@@ -21,9 +21,10 @@ struct jobmpi_options {
 
 /* Trains job (spec parsed, dataset at path in format) under mpirun and
  * returns as jobrun_run does: ISIF_OK, ISIF_ECANCELLED, or ISIF_EIO naming
- * the failure when mpirun or a rank failed (its log: run_dir/mpirun.log). */
+ * the failure when mpirun or a rank failed (its log: run_dir/mpirun.log).
+ * image_size > 0: the folder dataset's registered resize (isif --image-size). */
 enum isif_rc jobmpi_run(const struct jobmpi_options *o, struct sched_job *job,
 			const struct isif_job_spec *spec, const char *format, const char *path,
-			const struct isif_train_callbacks *cb, struct isif_error *err);
+			int image_size, const struct isif_train_callbacks *cb, struct isif_error *err);
 
 #endif

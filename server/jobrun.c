@@ -103,7 +103,12 @@ static enum isif_rc dataset_acquire(struct jobrun *jr, const char *name,
 		goto out;
 	}
 	log_info("dataset %s: loading %s (%s)", name, path, format);
-	rc = isif_dataset_load(&c->ds, path, (enum isif_dataset_format)fmt, NULL, err);
+	struct isif_dataset_options opt;
+	isif_dataset_options_default(&opt);
+	int size = store_dataset_image_size(jr->st, name);   /* POST /datasets image_size */
+	if (size > 0)
+		opt.image_size = size;
+	rc = isif_dataset_load(&c->ds, path, (enum isif_dataset_format)fmt, &opt, err);
 	if (rc) {
 		free(c);
 		goto out;
@@ -240,7 +245,8 @@ static enum isif_rc run_processes(struct jobrun *jr, struct sched_job *job,
 	int per_rank = spec->threads > 0 ? spec->threads : job->threads / spec->processes;
 	per_rank = per_rank > 0 ? per_rank : 1;
 	sched_job_threads(job, per_rank, isif_train_loader_threads(per_rank));
-	return jobmpi_run(&jr->mpi, job, spec, format, path, cb, err);
+	return jobmpi_run(&jr->mpi, job, spec, format, path,
+			  store_dataset_image_size(jr->st, spec->dataset), cb, err);
 }
 
 enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *err)

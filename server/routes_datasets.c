@@ -121,6 +121,31 @@ static const char *string_field(struct request *rq, json_t *body, const char *ke
 	return json_string_value(v);
 }
 
+/* POST /datasets "image_size": the side folder images are resized to. */
+#define IMAGE_SIZE_MIN 16
+#define IMAGE_SIZE_MAX 512
+
+/* The optional image_size (0 when absent), or -1 after answering 400 (*ret). */
+static int image_size_field(struct request *rq, json_t *body, const char *format,
+			    enum MHD_Result *ret)
+{
+	json_t *v = json_object_get(body, "image_size");
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < IMAGE_SIZE_MIN ||
+	    json_integer_value(v) > IMAGE_SIZE_MAX) {
+		*ret = http_error(rq, 400, "invalid_dataset", "image_size: must be an integer "
+				  "between %d and %d", IMAGE_SIZE_MIN, IMAGE_SIZE_MAX);
+		return -1;
+	}
+	if (strcmp(format, "folder") && strcmp(format, "auto")) {
+		*ret = http_error(rq, 400, "invalid_dataset", "image_size: only folder datasets "
+				  "are resized (format %s keeps its images' size)", format);
+		return -1;
+	}
+	return (int)json_integer_value(v);
+}
+
 /* Checks the fields; on success *name, *format, *path point into body. */
 static bool check_fields(struct request *rq, json_t *body, const char **name, const char **format,
 			 const char **path, enum MHD_Result *ret)
@@ -137,7 +162,8 @@ static bool check_fields(struct request *rq, json_t *body, const char **name, co
 					  "supported; download the files and give their path");
 			return false;
 		}
-		if (strcmp(key, "name") && strcmp(key, "format") && strcmp(key, "path")) {
+		if (strcmp(key, "name") && strcmp(key, "format") && strcmp(key, "path") &&
+		    strcmp(key, "image_size")) {
 			*ret = http_error(rq, 400, "invalid_dataset", "%s: unknown field", key);
 			return false;
 		}
@@ -168,6 +194,7 @@ static bool check_fields(struct request *rq, json_t *body, const char **name, co
 struct reg {
 	json_t *body;                 /* name, format and path point into it */
 	const char *name, *format, *path;
+	int image_size;               /* folder resize side; 0: the default */
 };
 
 /* 201 with the registered dataset, or the store's failure. */
@@ -208,14 +235,25 @@ static void register_work(struct request *rq, void *arg, bool cancelled)
 		http_error(rq, 422, "invalid_dataset", "%s", err.msg);
 		goto out;
 	}
+	struct isif_dataset_options opt;
+	isif_dataset_options_default(&opt);
+	if (g->image_size > 0)
+		opt.image_size = g->image_size;
 	if (isif_dataset_load(&ds, real, (enum isif_dataset_format)isif_dataset_format_parse(g->format),
-			      NULL, &err)) {
+			      &opt, &err)) {
 		http_error(rq, 422, "invalid_dataset", "path: %s", err.msg);
+		goto out;
+	}
+	if (g->image_size > 0 && ds.format != ISIF_FMT_FOLDER) {
+		http_error(rq, 422, "invalid_dataset", "image_size: %s is a %s dataset; only folder "
+			   "datasets are resized", g->path, isif_dataset_format_name(ds.format));
+		isif_dataset_free(&ds);
 		goto out;
 	}
 	struct dataset_info info;
 	char *norm, *names;
 	dscache_info_of(&ds, &info, &norm, &names);
+	info.image_size = g->image_size;
 	enum isif_rc rc = store_dataset_insert(rq->app->st, g->name, isif_dataset_format_name(ds.format),
 					       real, &info, &err);
 	isif_dataset_free(&ds);
@@ -246,7 +284,8 @@ enum MHD_Result route_datasets_create(struct request *rq)
 		ret = http_error(rq, 400, "invalid_dataset", "body: invalid JSON");
 		goto fail;
 	}
-	if (!check_fields(rq, g->body, &g->name, &g->format, &g->path, &ret))
+	if (!check_fields(rq, g->body, &g->name, &g->format, &g->path, &ret) ||
+	    (g->image_size = image_size_field(rq, g->body, g->format, &ret)) < 0)
 		goto fail;
 	enum isif_rc rc = store_dataset_lookup(rq->app->st, g->name, fmt_found, sizeof fmt_found,
 					       path_found, sizeof path_found, &err);

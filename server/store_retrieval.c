@@ -133,8 +133,8 @@ enum isif_rc store_dataset_insert(struct store *st, const char *name, const char
 	enum isif_rc rc;
 	if (sqlite3_prepare_v2(db, "INSERT INTO datasets (name, format, path, created_at, "
 				   "train_images, test_images, channels, height, width, classes, "
-				   "normalization, class_names) "
-				   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s, NULL) != SQLITE_OK) {
+				   "normalization, class_names, image_size) "
+				   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s, NULL) != SQLITE_OK) {
 		rc = store_fail(st, "dataset insert", err);
 		goto out;
 	}
@@ -143,6 +143,8 @@ enum isif_rc store_dataset_insert(struct store *st, const char *name, const char
 	sqlite3_bind_text(s, 3, path, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, now, -1, SQLITE_STATIC);
 	bind_info(s, 5, info);
+	if (info->image_size > 0)
+		sqlite3_bind_int(s, 13, info->image_size);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_DONE)
 		rc = ISIF_OK;
@@ -154,6 +156,22 @@ out:
 	sqlite3_finalize(s);
 	store_unlock(st);
 	return rc;
+}
+
+int store_dataset_image_size(struct store *st, const char *name)
+{
+	sqlite3 *db = store_lock(st);
+	sqlite3_stmt *s = NULL;
+	int size = 0;
+	if (sqlite3_prepare_v2(db, "SELECT image_size FROM datasets WHERE name = ?", -1, &s,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			size = sqlite3_column_int(s, 0);   /* NULL reads as 0 */
+	}
+	sqlite3_finalize(s);
+	store_unlock(st);
+	return size;
 }
 
 enum isif_rc store_dataset_set_info(struct store *st, const char *name,

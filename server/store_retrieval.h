@@ -44,11 +44,16 @@ struct dataset_info {
 	int channels, height, width, classes;
 	const char *normalization;   /* JSON {"mean": [...], "std": [...]} */
 	const char *class_names;     /* JSON array of strings */
+	int image_size;              /* folder datasets' resize side; 0: the default (insert only) */
 };
 
 /* Registers a dataset; ISIF_ECONFLICT when the name is taken. */
 enum isif_rc store_dataset_insert(struct store *st, const char *name, const char *format,
 			 const char *path, const struct dataset_info *info, struct isif_error *err);
+
+/* The side a registered folder dataset is resized to (POST /datasets
+ * image_size), or 0 for the reader's default (also for unknown names). */
+int store_dataset_image_size(struct store *st, const char *name);
 
 /* Records the shape of a registered dataset (after loading it). */
 enum isif_rc store_dataset_set_info(struct store *st, const char *name,

@@ -353,7 +353,7 @@ TEST(srv_dscache_one_copy_per_directory)
 		  err.msg);
 	if (!st)
 		return;
-	struct dataset_info none = {-1, -1, -1, -1, -1, -1, NULL, NULL};
+	struct dataset_info none = {-1, -1, -1, -1, -1, -1, NULL, NULL, 0};
 	CHECK_EQ(store_dataset_insert(st, "a", "idx", idx, &none, NULL), ISIF_OK);
 	CHECK_EQ(store_dataset_insert(st, "b", "idx", idx, &none, NULL), ISIF_OK);
 	CHECK_EQ(store_dataset_insert(st, "c", "idx", link_path, &none, NULL), ISIF_OK);

@@ -529,11 +529,17 @@ TEST(srv_store_retrieval_rows)
 	CHECK_EQ(store_index_default_job(st, &job, NULL), ISIF_OK);
 	CHECK_EQ(job, a);
 
-	struct dataset_info info = {12, 4, 3, 32, 32, 2, NULL, NULL},
-			    none = {-1, -1, -1, -1, -1, -1, NULL, NULL};
+	struct dataset_info info = {12, 4, 3, 32, 32, 2, NULL, NULL, 0},
+			    none = {-1, -1, -1, -1, -1, -1, NULL, NULL, 0},
+			    big = {12, 4, 3, 256, 256, 2, NULL, NULL, 256};
 	CHECK_EQ(store_dataset_insert(st, "tiny", "folder", "/x", &info, NULL), ISIF_OK);
 	CHECK_EQ(store_dataset_insert(st, "tiny", "idx", "/y", &none, NULL), ISIF_ECONFLICT);
 	CHECK_EQ(store_dataset_insert(st, "bare", "idx", "/y", &none, NULL), ISIF_OK);
+	/* POST /datasets image_size: recorded for the loaders; absent reads 0 */
+	CHECK_EQ(store_dataset_insert(st, "big", "folder", "/z", &big, NULL), ISIF_OK);
+	CHECK_EQ(store_dataset_image_size(st, "big"), 256);
+	CHECK_EQ(store_dataset_image_size(st, "tiny"), 0);
+	CHECK_EQ(store_dataset_image_size(st, "nope"), 0);
 	json_t *d = NULL;
 	CHECK_EQ(store_dataset_json(st, "tiny", &d, NULL), ISIF_OK);
 	CHECK(d && json_integer_value(json_object_get(d, "train_images")) == 12 &&
