@@ -793,12 +793,15 @@ struct param_check {
 };
 
 static enum MHD_Result check_one_param(void *cls, enum MHD_ValueKind kind, const char *key,
-				       const char *value)
+				       size_t key_size, const char *value, size_t value_size)
 {
 	struct param_check *c = cls;
 	(void)kind;
 	bool token = strcmp(key, "access_token") == 0;
-	if (!token && !listed(c->allowed, key))
+	/* a decoded %00 would cut the value short for every reader (C strings) */
+	if (strlen(key) != key_size || (value && strlen(value) != value_size))
+		c->why = "contains a NUL byte (%00)";
+	else if (!token && !listed(c->allowed, key))
 		c->why = "unknown query parameter";
 	else if (!token && !value)
 		c->why = "needs a value";
@@ -822,7 +825,7 @@ static bool check_params(struct request *rq, enum MHD_Result *ret)
 	if (rq->route < 0)
 		return true;
 	struct param_check c = {.allowed = routes[rq->route].params};
-	MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, check_one_param, &c);
+	MHD_get_connection_values_n(rq->conn, MHD_GET_ARGUMENT_KIND, check_one_param, &c);
 	if (!c.bad)
 		return true;
 	char takes[128] = "no query parameters";
@@ -993,6 +996,11 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 	return true;
 }
 
+/* One file upload (POST /checkpoints: up to --max-checkpoint-bytes held in
+ * memory) at a time in the whole daemon, so that parallel uploads cannot
+ * multiply that memory; a second one is answered 503 at once. */
+static atomic_bool file_upload_busy;
+
 static void append_body(struct request *rq, const char *data, size_t n)
 {
 	size_t max = rq->max_body;
@@ -1004,6 +1012,8 @@ static void append_body(struct request *rq, const char *data, size_t n)
 		size_t cap = rq->body_cap ? rq->body_cap : 4096;
 		while (cap < rq->body_len + n + 1)
 			cap *= 2;
+		if (cap > max + 1)   /* never more than the largest body allowed */
+			cap = max + 1;
 		char *p = realloc(rq->body, cap);
 		if (!p) {
 			rq->too_large = true;
@@ -1064,6 +1074,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			rq->max_body += MULTIPART_MAX_HEADERS + 1024;
 		if (!admit(rq, &ret) || !check_params(rq, &ret))
 			return ret;
+		if (rq->route >= 0 && (routes[rq->route].flags & BODY_FILE)) {
+			if (atomic_exchange(&file_upload_busy, true))
+				return http_error(rq, 503, "unavailable", "another checkpoint upload is "
+						  "in progress; retry when it has ended");
+			rq->holds_file_upload = true;
+		}
 		/* Answer on the next call, once the request is fully read: a
 		 * response queued from this first call makes libmicrohttpd close
 		 * the connection afterwards (no keep-alive). */
@@ -1096,6 +1112,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	if (!rq || rq == (void *)&target_too_long)
 		return;   /* ended before on_request saw it */
+	if (rq->holds_file_upload)
+		atomic_store(&file_upload_busy, false);
 	double dt = isif_now_s() - rq->t0;
 	if (app->prom)
 		prom_observe_request(app->prom, rq->label, rq->method, rq->status, dt);

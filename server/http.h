@@ -53,6 +53,7 @@ struct request {
 	char *body;
 	size_t body_len, body_cap;
 	bool too_large, answered;
+	bool holds_file_upload;  /* this request holds the one BODY_FILE upload slot */
 	int status;
 	double t0;
 	size_t max_body;            /* --max-body, or --max-image-bytes for image uploads */

@@ -43,8 +43,9 @@ enum MHD_Result route_checkpoints_create(struct request *rq)
 {
 	const char *name = http_query(rq, "name");
 	if (!name || !checkpoint_name_ok(name))
-		return http_error(rq, 400, "invalid_name", "name: 1..63 of a-z, 0-9, '.', '_', '-', "
-				  "starting with a letter or digit (?name=...)");
+		return http_error(rq, 400, "invalid_parameter", "name: %s1..63 of a-z, 0-9, '.', "
+				  "'_', '-', starting with a letter or digit (?name=...)",
+				  name ? "" : "required: ");
 	if (!rq->body || rq->body_len == 0)
 		return http_error(rq, 400, "invalid_checkpoint", "body: empty; send the .safetensors file");
 	struct upload *u = calloc(1, sizeof *u);

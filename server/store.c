@@ -990,8 +990,8 @@ enum isif_rc store_similarity(struct store *st, int64_t id, int epoch, json_t **
 	enum isif_rc rc = similarity_epochs(st, id, epochs, err);
 	size_t n = json_array_size(epochs);
 	if (rc == ISIF_OK && n == 0)
-		rc = isif_fail(err, ISIF_EEMPTY, "job %lld has no similarity histograms yet (one is "
-			       "made at each evaluation)", (long long)id);
+		rc = isif_fail(err, ISIF_EEMPTY, "job %lld has no similarity histograms (one is "
+			       "made at each evaluation; none yet, or eval.every is 0)", (long long)id);
 	if (rc == ISIF_OK)
 		s = prepare(st, "SELECT epoch, bins, same_pairs, same_sum, same_counts, diff_pairs, "
 				"diff_sum, diff_counts FROM similarity WHERE job_id = ?1 AND "

@@ -905,6 +905,9 @@ enum isif_rc isif_spec_check_dataset(const struct isif_job_spec *s,
 	if (shape->h < 16 || shape->w < 16)
 		return isif_fail(err, ISIF_EINVAL, "dataset: the images of %s are %dx%d, below "
 				 "the 16x16 the models need", what, shape->h, shape->w);
+	if (s->random_crop > 0 && s->random_crop < 16)
+		return isif_fail(err, ISIF_EINVAL, "augment.random_crop: %d is below the 16x16 "
+				 "the models need", s->random_crop);
 	if (s->random_crop > shape->h || s->random_crop > shape->w)
 		return isif_fail(err, ISIF_EINVAL, "augment.random_crop: %d is larger than the "
 				 "%dx%d images of %s", s->random_crop, shape->h, shape->w, what);

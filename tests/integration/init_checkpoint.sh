@@ -38,6 +38,21 @@ head -c 1100000 /dev/zero >"$T/big"
 expect_error init too_large 413 '' POST '/checkpoints?name=a' \
 	-H 'Content-Type: application/octet-stream' --data-binary "@$T/big"
 check init_refused_not_stored [ ! -e "$T/state/checkpoints/a.safetensors" ]
+# a decoded %00 would store the name cut short ("ab"): refused
+expect_error init name_nul 400 'NUL byte' POST '/checkpoints?name=ab%00cd' \
+	-H 'Content-Type: application/octet-stream' --data-binary "@$T/conv.safetensors"
+check init_nul_not_stored [ ! -e "$T/state/checkpoints/ab.safetensors" ]
+# one upload at a time: a second one while a slow one is held is a 503 at once
+head -c 900000 /dev/zero >"$T/slow"
+curl -s -o /dev/null --limit-rate 300k -X POST "$BASE/checkpoints?name=slow" \
+	-H 'Content-Type: application/octet-stream' --data-binary "@$T/slow" &
+slow=$!
+sleep 0.7
+expect_error init upload_busy 503 'another checkpoint upload' POST '/checkpoints?name=conv10' \
+	-H 'Content-Type: application/octet-stream' --data-binary "@$T/conv.safetensors"
+wait "$slow"
+code=$(post_file '/checkpoints?name=conv10' "$T/conv.safetensors")
+check init_upload_after_slow_one [ "$code" = 201 ]
 
 BASESPEC='"dataset": "fashion-mnist", "model": "convnet", "epochs": 1, "batch_size": 32,
           "train_subset": 128, "eval": {"every": 0}'

@@ -54,7 +54,7 @@ code=$(post_json /jobs '{"dataset": "shapes", "model": "convnet", "epochs": 1, "
                          "eval": {"every": 0}, "classes": {"split": "second_half"}}')
 id2=$(json "d['id']")
 check unseen_no_eval_job_succeeds wait_status "$id2" succeeded 120
-expect_error unseen similarity_none 404 "has no similarity histograms yet" GET "/jobs/$id2/similarity"
+expect_error unseen similarity_none 404 "has no similarity histograms" GET "/jobs/$id2/similarity"
 
 # a split needs classes to halve: refused at submit, naming the field
 mkdir -p "$T/data/one/train/only"
@@ -81,6 +81,8 @@ id3=$(json "d['id']")
 check unseen_image_size_job_succeeds wait_status "$id3" succeeded 120
 code=$(req GET "/jobs/$id3/similarity")
 check unseen_image_size_job_evaluated [ "$code" = 200 ]
+expect_error unseen random_crop_tiny 400 "augment.random_crop: 15 is below" POST /jobs -H 'Content-Type: application/json' \
+	--data-binary '{"dataset": "shapes40", "model": "convnet", "epochs": 1, "batch_size": 32, "augment": {"random_crop": 15}}'
 expect_error unseen image_size_small 400 "image_size: must be an integer between 16 and 512" POST /datasets \
 	-H 'Content-Type: application/json' --data-binary "{\"name\": \"s8\", \"format\": \"folder\", \"path\": \"$T/data/shapes\", \"image_size\": 8}"
 expect_error unseen image_size_text 400 "image_size: must be an integer" POST /datasets \
