@@ -54,7 +54,7 @@ int cmd_init(int argc, char **argv)
 	    (seed_s && cli_int("--seed", seed_s, 0, 0x7fffffffffffffffL, &seed)) ||
 	    (dim_s && cli_int("--embedding-dim", dim_s, 2, 4096, &dim)))
 		goto out;
-	struct isif_model *m;
+	struct isif_model *m = NULL;
 	struct isif_error err = {0};
 	if (isif_model_create(&m, model, (int)channels, (int)dim, (uint64_t)seed, &err) ||
 	    (from && isif_checkpoint_init_backbone(m, from, &err)) ||

@@ -238,6 +238,7 @@ enum isif_rc isif_model_create(struct isif_model **out, const char *name, int in
 		      int embed_dim, uint64_t seed, struct isif_error *err)
 {
 	struct isif_model *m;
+	*out = NULL; /* callers free *out on every path */
 	enum isif_rc rc = model_build(&m, name, in_channels, embed_dim, err);
 	if (rc)
 		return rc;
