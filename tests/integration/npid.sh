@@ -8,12 +8,12 @@ cd "$(dirname "$0")/../.." || exit 1
 require_isifd npid
 
 SPEC='{"dataset": "fashion-mnist", "model": "convnet", "method": "npid", "epochs": 2,
-       "batch_size": 64, "train_subset": 2048, "eval": {"every": 0}}'
+       "batch_size": 64, "train_subset": 4096, "eval": {"every": 0}}'
 
 wait_mid_epoch() {
 	local i
 	for ((i = 0; i < 300 * SLOW; i++)); do
-		[ "$(job_field "$1" "(d['progress'] or {}).get('epoch') == $2 and d['progress']['images_done'] >= 128")" = True ] && return 0
+		[ "$(job_field "$1" "(d['progress'] or {}).get('epoch') == $2 and d['progress']['images_done'] >= 64")" = True ] && return 0
 		sleep 0.05
 	done
 	return 1
