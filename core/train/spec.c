@@ -201,7 +201,8 @@ static const struct field fields[] = {
 	     "safetensors checkpoint whose backbone (all but linear.*) initialises the "
 	     "model: isifd: a name from POST /checkpoints; isif train: a path (\"\": none)"),
 	INT("init.freeze_epochs", "freeze-epochs", freeze_epochs, 0, 0, 10000,
-	    "train only the embedding layer (linear.*) for the first N epochs"),
+	    "train only the embedding layer (linear.*) for the first N epochs (needs "
+	    "init.checkpoint; at most epochs)"),
 	OBJECT("augment", NULL, 0, NULL, NULL, NULL, "how the two views of each image are made"),
 	BOOL("augment.crop", "no-crop", crop, true, "RandomResizedCrop (false: none)"),
 	INT("augment.random_crop", "random-crop", random_crop, 0, 0, 4096,
@@ -695,6 +696,20 @@ static enum isif_rc parse_object(struct isif_job_spec *s, json_t *obj, const cha
 	return ISIF_OK;
 }
 
+/* Freezing the backbone only makes sense for a pretrained one, and for at
+ * most the epochs the job runs. */
+static enum isif_rc check_init(const struct isif_job_spec *s, struct isif_error *err)
+{
+	if (s->freeze_epochs > 0 && !s->init_checkpoint[0])
+		return isif_fail(err, ISIF_EINVAL, "init.freeze_epochs: %d needs init.checkpoint "
+				 "(it freezes a pretrained backbone; without one it would freeze "
+				 "random weights)", s->freeze_epochs);
+	if (s->freeze_epochs > s->epochs)
+		return isif_fail(err, ISIF_EINVAL, "init.freeze_epochs: %d is more than epochs (%d)",
+				 s->freeze_epochs, s->epochs);
+	return ISIF_OK;
+}
+
 enum isif_rc isif_spec_parse(struct isif_job_spec *spec, const char *json,
 		    bool require_dataset, struct isif_error *err)
 {
@@ -707,6 +722,8 @@ enum isif_rc isif_spec_parse(struct isif_job_spec *spec, const char *json,
 	int rc = parse_object(&s, root, "", err);
 	if (rc == ISIF_OK && require_dataset && !json_object_get(root, "dataset"))
 		rc = isif_fail(err, ISIF_EINVAL, "dataset: required");
+	if (rc == ISIF_OK)
+		rc = check_init(&s, err);
 	json_decref(root);
 	if (rc)
 		return rc;
