@@ -39,6 +39,7 @@ script to print what a checkpoint holds: python3 isif_torch.py CK.safetensors
 """
 import json
 import os
+import pickle
 import struct
 import sys
 
@@ -463,7 +464,13 @@ def _from_torchvision_main(argv):
         print("usage: isif_torch.py from-torchvision OUT.safetensors [--weights RESNET18.pth]")
         return 2
     if len(argv) == 3:
-        state = torch.load(argv[2], map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(argv[2], map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError) as e:
+            raise ValueError("%s: not a PyTorch state_dict file (%s: %s)"
+                             % (argv[2], type(e).__name__, e)) from e
+        if not isinstance(state, dict):
+            raise ValueError("%s: holds a %s, not a state_dict" % (argv[2], type(state).__name__))
     else:
         import torchvision  # only this path needs it
         torch.manual_seed(0)
@@ -488,5 +495,16 @@ def _main(argv):
     return 0
 
 
+def _cli(argv):
+    """The command line: a bad path or file is a one-line message and exit
+    status 1, not a traceback."""
+    try:
+        return _main(argv)
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError,
+            pickle.UnpicklingError) as e:
+        print("isif_torch.py: %s" % e, file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv))
+    sys.exit(_cli(sys.argv))

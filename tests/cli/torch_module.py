@@ -251,6 +251,19 @@ def refusals(path):
     r = subprocess.run([sys.executable, isif_torch.__file__, path], capture_output=True, text=True)
     check("torch_module_prints_a_checkpoint", r.returncode == 0 and "model resnet20" in r.stdout,
           r.stdout + r.stderr)
+    garbage = os.path.join(TMP, "garbage.pth")
+    with open(garbage, "wb") as f:
+        f.write(b"not a pickle at all")
+    cases = ([isif_torch.__file__, os.path.join(TMP, "missing.safetensors")],
+             [isif_torch.__file__, "from-torchvision", os.path.join(TMP, "no/dir/o.safetensors"),
+              "--weights", garbage],
+             [isif_torch.__file__, "from-torchvision", os.path.join(TMP, "no/dir/o.safetensors")])
+    bad = []
+    for argv in cases:
+        r = subprocess.run([sys.executable] + argv, capture_output=True, text=True)
+        if r.returncode != 1 or "Traceback" in r.stderr or "isif_torch.py: " not in r.stderr:
+            bad.append("%s: %d %s" % (argv[1:], r.returncode, r.stderr[-300:]))
+    check("torch_module_cli_errors_are_one_line", not bad, "; ".join(bad))
 
 
 torch.set_num_threads(2)
