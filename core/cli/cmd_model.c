@@ -23,7 +23,7 @@ static const char init_help[] =
 	"safetensors checkpoint.\n"
 	"  --model M          resnet18 | resnet20 | convnet | resnet18_imagenet\n"
 	"  --in-channels C    input channels, 1..64 (1 for Fashion-MNIST, 3 for RGB)\n"
-	"  --seed S           initialisation seed (default 1)\n"
+	"  --seed S           initialisation seed, 0 to 2^53 as a job spec's seed (default 1)\n"
 	"  --embedding-dim D  width of the embedding (default 128)\n"
 	"  --out FILE         checkpoint to write (atomically)\n"
 	"  --init FILE        backbone from this checkpoint (all but linear.*, as a\n"
@@ -51,7 +51,7 @@ int cmd_init(int argc, char **argv)
 		goto out;
 	}
 	if (cli_int("--in-channels", ch, 1, 64, &channels) ||
-	    (seed_s && cli_int("--seed", seed_s, 0, 0x7fffffffffffffffL, &seed)) ||
+	    (seed_s && cli_int("--seed", seed_s, 0, 1L << 53, &seed)) ||
 	    (dim_s && cli_int("--embedding-dim", dim_s, 2, 4096, &dim)))
 		goto out;
 	struct isif_model *m = NULL;

@@ -29,6 +29,7 @@ done
 check "cli_init_convnet" "$ISIF" init --model convnet --in-channels 1 --seed 3 --out "$T/c.safetensors"
 check "cli_init_is_deterministic" bash -c "'$ISIF' init --model convnet --in-channels 1 --seed 3 --out '$T/c2.safetensors' && cmp '$T/c.safetensors' '$T/c2.safetensors'"
 check_fails "cli_init_unknown_model" "$ISIF" init --model vgg --in-channels 1 --out "$T/x.safetensors"
+check_fails "cli_init_seed_above_2_53" "$ISIF" init --model convnet --in-channels 1 --seed 9007199254740993 --out "$T/x.safetensors"
 check_fails "cli_init_bad_channels" "$ISIF" init --model convnet --in-channels 0 --out "$T/x.safetensors"
 check_fails "cli_option_without_value" "$ISIF" init --model convnet --in-channels
 check_fails "cli_unknown_flag" "$ISIF" init --model convnet --in-channels 1 --out "$T/x.safetensors" --bogus
