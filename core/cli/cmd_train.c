@@ -328,6 +328,16 @@ static void on_signal(int sig)
 	atomic_store(&stop_flag, ISIF_STOP_CHECKPOINT);
 }
 
+/* The trainer's one-off lines (precision, a resolved classes.split). */
+static void on_log(void *user, const char *line)
+{
+	struct train_state *st = user;
+	if (st->tty)
+		fputs("\r\033[K", st->tty);
+	printf("%s\n", line);
+	fflush(stdout);
+}
+
 static void on_stop(void *user, int epoch, int step, const char *ckpt)
 {
 	struct train_state *st = user;
@@ -421,7 +431,6 @@ static void print_plan(const struct isif_job_spec *spec, const struct isif_datas
 	int threads = isif_train_threads(spec, budget);
 	isif_dataset_shape_of(ds, &shape);
 	printf("threads: %d compute, %d loader\n", threads, isif_train_loader_threads(threads));
-	printf("%s\n", isif_train_precision_line(spec->precision));
 	if (isif_train_memory_estimate(spec, &shape, budget, &m, &err) == ISIF_OK)
 		printf("memory: estimated peak %.1f MiB (activations %.1f, model and optimizer %.1f, "
 		       "dataset %.1f, evaluation %.1f, loader and loss %.1f)\n", m.total / 1048576.0,
@@ -495,7 +504,8 @@ int cmd_train(int argc, char **argv)
 	isif_metrics_csv_header(&st.csv);
 	isif_strbuf_init(&st.sim, 64 << 20);   /* about 1 KB per evaluated epoch */
 	struct isif_train_callbacks cb = { .user = &st, .on_progress = on_progress,
-					   .on_epoch = on_epoch, .on_stop = on_stop };
+					   .on_epoch = on_epoch, .on_stop = on_stop,
+					   .on_log = on_log };
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

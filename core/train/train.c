@@ -979,12 +979,52 @@ static enum isif_rc train_epoch(struct isif_trainer *t, const struct isif_train_
 	return rc;
 }
 
+/* Appends up to 8 class names (or numbers) of list to buf. */
+static void append_classes(char *buf, size_t size, const int *list, int n, char *const *names)
+{
+	for (int i = 0; i < n && i < 8; i++) {
+		size_t used = strlen(buf);
+		if (names)
+			snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[list[i]]);
+		else
+			snprintf(buf + used, size - used, "%s%d", i ? ", " : "", list[i]);
+	}
+	if (n > 8) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, size - used, ", ... (%d in all)", n);
+	}
+}
+
+/* Says which classes a classes.split rule resolved to, so a user can check
+ * the held-out half without reading the code. */
+static void log_class_split(const struct isif_trainer *t, const struct isif_train_callbacks *cb)
+{
+	const struct isif_job_spec *sp = &t->spec;
+	if (!cb || !cb->on_log || sp->class_split == ISIF_SPLIT_NONE)
+		return;
+	char line[1024];
+	snprintf(line, sizeof line, "classes.split %s: training on %d classes (",
+		 sp->class_split == ISIF_SPLIT_FIRST_HALF ? "first_half" : "second_half",
+		 sp->n_train_classes);
+	append_classes(line, sizeof line, sp->train_classes, sp->n_train_classes,
+		       t->ds->class_names);
+	size_t used = strlen(line);
+	snprintf(line + used, sizeof line - used, "), evaluating on the %d held-out classes (",
+		 sp->n_test_classes);
+	append_classes(line, sizeof line, sp->test_classes, sp->n_test_classes,
+		       t->ds->class_names);
+	used = strlen(line);
+	snprintf(line + used, sizeof line - used, ")");
+	cb->on_log(cb->user, line);
+}
+
 enum isif_rc isif_trainer_run(struct isif_trainer *t, const struct isif_train_callbacks *cb,
 		     atomic_int *cancel, struct isif_error *err)
 {
 	const struct isif_job_spec *sp = &t->spec;
 	if (cb && cb->on_log)
 		cb->on_log(cb->user, isif_train_precision_line(sp->precision));
+	log_class_split(t, cb);
 	while (t->epochs_done < sp->epochs) {
 		struct isif_epoch_metrics mt = { 0 };
 		double t0 = isif_now_s();

@@ -25,6 +25,7 @@ b_nmi=$(field nmi "$T/base.log")
 
 "$ISIF" train --dataset "$T/shapes" --model convnet --epochs $EPOCHS --batch-size 64 --lr 0.05 \
 	--crop-scale 0.5,1 --class-split first_half --seed 1 --quiet --out "$T/run" > "$T/train.log" 2>&1
+check "unseen_train_logs_the_split" grep -q "classes.split first_half: training on 10 classes (" "$T/train.log"
 csv="$T/run/metrics.csv"
 col() { awk -F, -v k="$1" 'NR==1{for(i=1;i<=NF;i++) if($i==k) c=i} NR>1{v=$c} END{print v}' "$csv"; }
 r1=$(col recall_at_1)
