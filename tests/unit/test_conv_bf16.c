@@ -95,15 +95,21 @@ TEST(conv_bf16_matches_rounded_reference)
 		printf("  (no AVX512_BF16 here: bf16 convolutions run fp32)\n");
 		return;
 	}
-	/* direct s1, direct s2, implicit GEMM (C·1 + K > 192; F(4×4)
-	 * Winograd's shape in fp32), a wider one, F(2×2) Winograd */
+	/* direct s1, direct s2; F(4×4) Winograd's shapes in fp32 (C·1 + K >
+	 * 192, images ≤ 8×8), which bf16 runs by F(2×2): 6×6, 8×8, 4×4; F(2×2)
+	 * in both; implicit GEMM (C·1 + K > 192, a channel count below 16) */
 	const struct conv_shape shapes[] = {
 		{ 3, 8, 10, 10, 16, 3, 3, 1, 1, GEMM_BF16 },
 		{ 2, 6, 11, 9, 10, 3, 3, 2, 1, GEMM_BF16 },
 		{ 2, 200, 6, 6, 18, 3, 3, 1, 1, GEMM_BF16 },
 		{ 2, 130, 8, 8, 130, 3, 3, 1, 1, GEMM_BF16 },
 		{ 1, 96, 10, 10, 112, 3, 3, 1, 1, GEMM_BF16 },
+		{ 3, 130, 4, 4, 132, 3, 3, 1, 1, GEMM_BF16 },
+		{ 2, 12, 6, 6, 200, 3, 3, 1, 1, GEMM_BF16 },
+		{ 2, 200, 8, 8, 12, 3, 3, 1, 1, GEMM_BF16 },
 	};
+	/* 1: forward and dx by Winograd, dw by the implicit GEMM; 2: all three */
+	const int wino_shape[] = { 0, 0, 1, 1, 2, 1, 0, 0 };
 	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
 		const struct conv_shape *s = &shapes[t];
 		int P = isif_conv_out(s->H, s->R, s->stride, s->pad), Q = isif_conv_out(s->W, s->S, s->stride, s->pad);
@@ -119,7 +125,7 @@ TEST(conv_bf16_matches_rounded_reference)
 		reference(&u, x, w, dy, s, 0);
 		conv2d_forward_team(y, x, w, s, ws, NULL);
 		conv2d_backward_team(dx, 0, dw, dy, x, w, s, ws, NULL);
-		int wino = t == 4, CRS = s->C * s->R * s->S, KRS = s->K * s->R * s->S;
+		int wino = wino_shape[t], CRS = s->C * s->R * s->S, KRS = s->K * s->R * s->S;
 		/* Winograd rounds transformed tiles: held to the worst case of
 		 * rounding both operands of every product, (2u + u²)·Σ|p| ≤ 2^-8·Σ|p|
 		 * with u = 2^-9, plus the fp32 sums */
@@ -128,7 +134,7 @@ TEST(conv_bf16_matches_rounded_reference)
 				 : worst(y, r.y, r.ya, ny, (CRS + 2) * 0x1p-24);
 		double fdx = wino ? worst(dx, u.dx, u.dxa, nx, 0x1p-8 + (KRS + 2) * 0x1p-24)
 				  : worst(dx, r.dx, r.dxa, nx, (KRS + 2) * 0x1p-24);
-		double fdw = wino ? worst(dw, u.dw, u.dwa, nw, 0x1p-8 + (NPQ + 2) * 0x1p-24)
+		double fdw = wino == 2 ? worst(dw, u.dw, u.dwa, nw, 0x1p-8 + (NPQ + 2) * 0x1p-24)
 				  : worst(dw, r.dw, r.dwa, nw, (NPQ + 2) * 0x1p-24);
 		CHECK_MSG(fy <= 1 && fdx <= 1 && fdw <= 1,
 			  "shape %u: forward %.3g, dx %.3g, dw %.3g of their bounds", t, fy, fdx, fdw);
