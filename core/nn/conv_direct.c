@@ -826,26 +826,40 @@ static inline void dotb_body(int nvec, const uint16_t *const *a, const uint16_t 
 			     const struct dw_cols *c, const uint16_t *mp, int ms, float *d,
 			     ptrdiff_t ld, int mi, int fresh, const int nm)
 {
+	/* the nm distinct masks of a step (columns j and j + nm share one) */
 	int mk[DK];
-	for (int j = 0; j < DK; j++)
-		mk[j] = c->mask[j % nm];
+	for (int j = 0; j < nm; j++)
+		mk[j] = c->mask[j];
+	const uint16_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
 	__m512 acc[DM][DK];
 #pragma GCC unroll 4
 	for (int i = 0; i < DM; i++)
 #pragma GCC unroll 6
 		for (int j = 0; j < DK; j++)
 			acc[i][j] = _mm512_setzero_ps();
+	/* whole steps of 32 u: plain loads of dY, then an odd last vector */
+	int full = 16 * (nvec & ~1);
 	for (int t = 0; t < 16 * nvec; t += 32, mp += 2 * ms) {
-		int two = t + 16 < 16 * nvec;
-		__mmask32 all = two ? 0xffffffffu : 0xffffu;
+		int two = t < full;
 		__m512bh x[DM];
-#pragma GCC unroll 4
-		for (int i = 0; i < DM; i++)
-			x[i] = (__m512bh)_mm512_maskz_loadu_epi16(all, a[i] + t);
+		if (two) {
+			x[0] = (__m512bh)_mm512_loadu_si512(a0 + t);
+			x[1] = (__m512bh)_mm512_loadu_si512(a1 + t);
+			x[2] = (__m512bh)_mm512_loadu_si512(a2 + t);
+			x[3] = (__m512bh)_mm512_loadu_si512(a3 + t);
+		} else {
+			x[0] = (__m512bh)_mm512_maskz_loadu_epi16(0xffffu, a0 + t);
+			x[1] = (__m512bh)_mm512_maskz_loadu_epi16(0xffffu, a1 + t);
+			x[2] = (__m512bh)_mm512_maskz_loadu_epi16(0xffffu, a2 + t);
+			x[3] = (__m512bh)_mm512_maskz_loadu_epi16(0xffffu, a3 + t);
+		}
+		__mmask32 k[DK];
+#pragma GCC unroll 6
+		for (int j = 0; j < nm; j++)
+			k[j] = mp[mk[j]] | (two ? (uint32_t)mp[ms + mk[j]] << 16 : 0u);
 #pragma GCC unroll 6
 		for (int j = 0; j < DK; j++) {
-			__mmask32 k = mp[mk[j]] | (two ? (uint32_t)mp[ms + mk[j]] << 16 : 0u);
-			__m512i yi = _mm512_maskz_loadu_epi16(k, b[j] + t);
+			__m512i yi = _mm512_maskz_loadu_epi16(k[j % nm], b[j] + t);
 			__asm__("" : "+v"(yi));
 			__m512bh y = (__m512bh)yi;
 #pragma GCC unroll 4
