@@ -4,7 +4,9 @@
  * model's per-node timers on (core/nn/model_impl.h) and prints milliseconds
  * per step by node kind, forward and backward, and the achieved GFLOP/s of
  * the convolution layers alone (2 × multiply-adds forward, 2× that again
- * for the input and weight gradients). A measurement, not a test.
+ * for the input and weight gradients). With one thread the node timers
+ * count CPU time (a shared machine's other processes do not inflate them),
+ * with a team wall time. A measurement, not a test.
  *
  *   make build/layer_bench
  *   build/layer_bench MODEL [channels 1] [size 28] [m 128] [threads 2] [iters 3] [-v] [-bf16]
