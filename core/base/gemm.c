@@ -497,6 +497,30 @@ static const float *panel_b(const struct gemm_view *B, const float *bp, int jc, 
 	return bp + (size_t)j * kc;
 }
 
+/* The bf16 pairs of B's columns jc.. jc + nc, rows pc.. pc + kc, into b2
+ * (panel j at b2 + j·2·ceil(kc/2)): packed one NR panel at a time into bp
+ * and converted at once, while the panel is in L1 (packing all of a block
+ * first left it in L3 for the conversion: a third pass from memory). */
+static void pack_pairs_b(const struct gemm_view *B, float *bp, uint16_t *b2, int jc, int nc,
+			 int pc, int kc)
+{
+#if CPU_HAVE_AVX512
+	int kp = (kc + 1) / 2;
+	for (int j = 0; j < nc; j += NR) {
+		const float *src = bp;
+		if (B->packed)
+			src = panel_b(B, bp, jc, j, pc, kc);
+		else if (B->pack)
+			B->pack(B->ctx, bp, jc + j, min_int(NR, nc - j), pc, kc);
+		else
+			gemm_pack_b(B, bp, jc + j, min_int(NR, nc - j), pc, kc);
+		to_pairs(b2 + (size_t)j * 2 * kp, src, NR, kc);
+	}
+#else
+	(void)B, (void)bp, (void)b2, (void)jc, (void)nc, (void)pc, (void)kc;
+#endif
+}
+
 /* The bf16 pairs of A rows ic + i.., from column pc (even) on, where A
  * comes converted (gemm_panels_to_pairs). */
 static const uint16_t *pairs_a(const struct gemm_view *A, int ic, int i, int pc)
@@ -548,27 +572,31 @@ void gemm_prec(int M, int N, int K, const struct gemm_view *A, const struct gemm
 		for (int pc = 0; pc < K; pc += KC) {
 			int kc = min_int(KC, K - pc), acc = accumulate || pc > 0;
 			int kp = (kc + 1) / 2;  /* pairs of k (bf16) */
-			if (B->packed)
+			if (bf16)
+				pack_pairs_b(B, bp, b2, jc, nc, pc, kc);
+			else if (B->packed)
 				;
 			else if (B->pack)
 				B->pack(B->ctx, bp, jc, nc, pc, kc);
 			else
 				gemm_pack_b(B, bp, jc, nc, pc, kc);
-#if CPU_HAVE_AVX512
-			for (int j = 0; bf16 && j < nc; j += NR)
-				to_pairs(b2 + (size_t)j * 2 * kp, panel_b(B, bp, jc, j, pc, kc), NR, kc);
-#endif
 			for (int ic = 0; ic < M; ic += MC) {
 				int mc = min_int(MC, M - ic);
-				for (int i = 0; i < mc && !A->packed; i += MR)
+				for (int i = 0; i < mc && !A->packed; i += MR) {
+					/* bf16: each panel converted while in cache */
+					float *dst = bf16 ? ap : ap + (size_t)i * kc;
 					if (A->pack)
-						A->pack(A->ctx, ap + (size_t)i * kc, ic + i,
-							min_int(MR, mc - i), pc, kc);
+						A->pack(A->ctx, dst, ic + i, min_int(MR, mc - i), pc, kc);
 					else
-						pack_panel(ap + (size_t)i * kc, MR, A->p, &A->row,
-							   ic + i, min_int(MR, mc - i), &A->col, pc, kc);
+						pack_panel(dst, MR, A->p, &A->row, ic + i,
+							   min_int(MR, mc - i), &A->col, pc, kc);
 #if CPU_HAVE_AVX512
-				for (int i = 0; bf16 && !A->pairs && i < mc; i += MR)
+					if (bf16)
+						to_pairs(a2 + (size_t)i * 2 * kp, dst, MR, kc);
+#endif
+				}
+#if CPU_HAVE_AVX512
+				for (int i = 0; bf16 && A->packed && !A->pairs && i < mc; i += MR)
 					to_pairs(a2 + (size_t)i * 2 * kp, panel_a(A, ap, ic, i, pc, kc),
 						 MR, kc);
 #endif
