@@ -43,7 +43,8 @@
  * (core/nn/conv_winograd.c; m = 4 on images up to 8×8, else 2: wino_tile()),
  * GEMMs over transformed tiles with 4× or 2.25× fewer multiplications; the
  * input gradient is there the forward convolution of dY with the flipped,
- * transposed weights.
+ * transposed weights. In bf16, m = 2 everywhere, and up to 8×8 the weight
+ * gradient is the implicit GEMM's (make_geom says why).
  *
  * Threads (ops_impl.h, team_impl.h): the batch is split into one contiguous
  * range of samples per team member; each member works through its range in
