@@ -4,16 +4,19 @@
  * model's per-node timers on (core/nn/model_impl.h) and prints milliseconds
  * per step by node kind, forward and backward, and the achieved GFLOP/s of
  * the convolution layers alone (2 × multiply-adds forward, 2× that again
- * for the input and weight gradients). A measurement, not a test.
+ * for the input and weight gradients). With one thread the node timers
+ * count CPU time (a shared machine's other processes do not inflate them),
+ * with a team wall time. A measurement, not a test.
  *
  *   make build/layer_bench
  *   build/layer_bench MODEL [channels 1] [size 28] [m 128] [threads 2] [iters 3] [-v] [-bf16]
  * -v adds one line per convolution; -bf16 runs the model at precision bf16
  * (isif_model_set_precision; fp32 where the CPU lacks AVX512_BF16).
  *
- *   build/layer_bench --conv N C H W K R stride pad [threads 1] [iters 9]
+ *   build/layer_bench --conv N C H W K R stride pad [threads 1] [iters 9] [-bf16]
  * times one convolution alone (forward, and backward with dx and dw) on a
- * thread team: median milliseconds and GFLOP/s of each.
+ * thread team: median milliseconds and GFLOP/s of each (-bf16: at
+ * precision bf16, fp32 where the CPU lacks AVX512_BF16).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,8 @@
 #include "nn/model_impl.h"
 #include "nn/ops_impl.h"
 #include "base/team_impl.h"
+#include "base/cpu_impl.h"
+#include "base/gemm_impl.h"
 #include "isif/base/clock.h"
 #include "isif/nn/loss.h"
 #include "isif/nn/ops.h"
@@ -44,6 +49,9 @@ static int cmp_double(const void *a, const void *b)
 /* --conv: one layer's forward and backward, median of iters runs each. */
 static int conv_only(int argc, char **argv)
 {
+	int bf16 = argc > 10 && strcmp(argv[argc - 1], "-bf16") == 0;
+	if (bf16)
+		argc--;
 	if (argc < 10) {
 		fprintf(stderr, "usage: layer_bench --conv N C H W K R stride pad [threads] [iters]\n");
 		return 2;
@@ -56,7 +64,7 @@ static int conv_only(int argc, char **argv)
 	int P = isif_conv_out(H, R, st, pad), Q = isif_conv_out(W, R, st, pad);
 	size_t nx = (size_t)N * C * H * W, ny = (size_t)N * K * P * Q, nw = (size_t)K * C * R * R;
 	struct team *tm = team_create(threads);
-	const struct conv_shape sh = { N, C, H, W, K, R, R, st, pad, 0 };
+	const struct conv_shape sh = { N, C, H, W, K, R, R, st, pad, bf16 ? GEMM_BF16 : GEMM_FP32 };
 	size_t nws = conv2d_workspace_team(&sh, threads);
 	float *x = malloc(sizeof(float) * nx), *dx = malloc(sizeof(float) * nx);
 	float *y = malloc(sizeof(float) * ny), *w = malloc(sizeof(float) * nw);
@@ -86,9 +94,9 @@ static int conv_only(int argc, char **argv)
 	qsort(tf, iters, sizeof *tf, cmp_double);
 	qsort(tb, iters, sizeof *tb, cmp_double);
 	double macs = (double)N * K * C * R * R * P * Q;
-	printf("conv N%d C%d %dx%d K%d %dx%d/%d pad %d threads %d: fwd %.2f ms %.1f GF/s  "
+	printf("conv N%d C%d %dx%d K%d %dx%d/%d pad %d threads %d %s: fwd %.2f ms %.1f GF/s  "
 	       "bwd %.2f ms %.1f GF/s  (CPU %.2f ms per iteration)\n", N, C, H, W, K, R, R, st, pad,
-	       threads, 1e3 * tf[iters / 2], 2 * macs / tf[iters / 2] * 1e-9, 1e3 * tb[iters / 2],
+	       threads, bf16 && cpu_bf16() ? "bf16" : "fp32", 1e3 * tf[iters / 2], 2 * macs / tf[iters / 2] * 1e-9, 1e3 * tb[iters / 2],
 	       4 * macs / tb[iters / 2] * 1e-9, 1e3 * cpu / iters);
 	team_free(tm);
 	free(x), free(dx), free(y), free(w), free(dw), free(ws), free(tf), free(tb);

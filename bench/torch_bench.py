@@ -68,9 +68,9 @@ def step(model, ch, size, m, threads, iters, warmup, autocast=0):
     net.train()
     opt = torch.optim.SGD(net.parameters(), lr=0.03, momentum=0.9, weight_decay=5e-4)
     x = torch.rand(2 * m, ch, size, size) * 2 - 1
-    times = []
+    times, cpu = [], []
     for it in range(warmup + iters):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if autocast:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 loss = isif_loss(net(x), 0.1, False)
@@ -81,12 +81,16 @@ def step(model, ch, size, m, threads, iters, warmup, autocast=0):
         opt.step()
         if it >= warmup:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     times.sort()
+    cpu.sort()
     med = times[len(times) // 2]
+    # cpu_ms: the median step's CPU time of all the process's threads (on a
+    # shared machine the wall time also counts other processes' turns)
     print("torch step %s %dx%dx%d m=%d threads=%d autocast=%s median_ms=%.1f min_ms=%.1f "
-          "max_ms=%.1f img_s=%.1f peak_rss_mib=%.0f"
+          "max_ms=%.1f img_s=%.1f peak_rss_mib=%.0f cpu_ms=%.1f"
           % (model, ch, size, size, m, threads, "bf16" if autocast else "off", 1e3 * med,
-             1e3 * times[0], 1e3 * times[-1], m / med, peak_rss_mib()))
+             1e3 * times[0], 1e3 * times[-1], m / med, peak_rss_mib(), 1e3 * cpu[len(cpu) // 2]))
 
 
 def embed(model, ch, size, n, batch, threads):

@@ -353,7 +353,20 @@ static void to_pairs(uint16_t *dst, const float *src, int w, int kc)
 	const __m512i mix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
 					     24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
 					     16, 0);
-	for (int k = 0; k < kc; k += 2, dst += 2 * w) {
+	int k = 0;
+	if (w == 8) {
+		/* four rows (32 floats) at a time: two pairs of 8 lanes */
+		const __m512i mix8 = _mm512_set_epi16(31, 23, 30, 22, 29, 21, 28, 20, 27, 19, 26, 18,
+						      25, 17, 24, 16, 15, 7, 14, 6, 13, 5, 12, 4,
+						      11, 3, 10, 2, 9, 1, 8, 0);
+		for (; k + 4 <= kc; k += 4, dst += 4 * w) {
+			const float *r = src + (size_t)k * w;
+			__m512i h = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(r + 16),
+								 _mm512_loadu_ps(r));
+			_mm512_storeu_si512(dst, _mm512_permutexvar_epi16(mix8, h));
+		}
+	}
+	for (; k < kc; k += 2, dst += 2 * w) {
 		const float *r0 = src + (size_t)k * w, *r1 = r0 + w;
 		for (int j = 0; j < w; j += 16) {
 			int n = min_int(16, w - j);
@@ -367,6 +380,17 @@ static void to_pairs(uint16_t *dst, const float *src, int w, int kc)
 	}
 }
 #endif
+
+void gemm_panels_to_pairs(float *p, ptrdiff_t panel, size_t panels, int K)
+{
+#if CPU_HAVE_AVX512
+	/* in place: pair k/2 is written over bytes of rows ≤ k + 1, read already */
+	for (size_t t = 0; t < panels; t++)
+		to_pairs((uint16_t *)(p + t * panel), p + t * panel, MR, K);
+#else
+	(void)p, (void)panel, (void)panels, (void)K;
+#endif
+}
 
 /* ---- the blocked product ----------------------------------------------- */
 
@@ -473,6 +497,37 @@ static const float *panel_b(const struct gemm_view *B, const float *bp, int jc, 
 	return bp + (size_t)j * kc;
 }
 
+/* The bf16 pairs of B's columns jc.. jc + nc, rows pc.. pc + kc, into b2
+ * (panel j at b2 + j·2·ceil(kc/2)): packed one NR panel at a time into bp
+ * and converted at once, while the panel is in L1 (packing all of a block
+ * first left it in L3 for the conversion: a third pass from memory). */
+static void pack_pairs_b(const struct gemm_view *B, float *bp, uint16_t *b2, int jc, int nc,
+			 int pc, int kc)
+{
+#if CPU_HAVE_AVX512
+	int kp = (kc + 1) / 2;
+	for (int j = 0; j < nc; j += NR) {
+		const float *src = bp;
+		if (B->packed)
+			src = panel_b(B, bp, jc, j, pc, kc);
+		else if (B->pack)
+			B->pack(B->ctx, bp, jc + j, min_int(NR, nc - j), pc, kc);
+		else
+			gemm_pack_b(B, bp, jc + j, min_int(NR, nc - j), pc, kc);
+		to_pairs(b2 + (size_t)j * 2 * kp, src, NR, kc);
+	}
+#else
+	(void)B, (void)bp, (void)b2, (void)jc, (void)nc, (void)pc, (void)kc;
+#endif
+}
+
+/* The bf16 pairs of A rows ic + i.., from column pc (even) on, where A
+ * comes converted (gemm_panels_to_pairs). */
+static const uint16_t *pairs_a(const struct gemm_view *A, int ic, int i, int pc)
+{
+	return (const uint16_t *)(A->packed + (size_t)((ic + i) / MR) * A->panel) + (size_t)pc * MR;
+}
+
 void gemm(int M, int N, int K, const struct gemm_view *A, const struct gemm_view *B,
 	  const struct gemm_view *C, int accumulate, float *ws)
 {
@@ -517,27 +572,31 @@ void gemm_prec(int M, int N, int K, const struct gemm_view *A, const struct gemm
 		for (int pc = 0; pc < K; pc += KC) {
 			int kc = min_int(KC, K - pc), acc = accumulate || pc > 0;
 			int kp = (kc + 1) / 2;  /* pairs of k (bf16) */
-			if (B->packed)
+			if (bf16)
+				pack_pairs_b(B, bp, b2, jc, nc, pc, kc);
+			else if (B->packed)
 				;
 			else if (B->pack)
 				B->pack(B->ctx, bp, jc, nc, pc, kc);
 			else
 				gemm_pack_b(B, bp, jc, nc, pc, kc);
-#if CPU_HAVE_AVX512
-			for (int j = 0; bf16 && j < nc; j += NR)
-				to_pairs(b2 + (size_t)j * 2 * kp, panel_b(B, bp, jc, j, pc, kc), NR, kc);
-#endif
 			for (int ic = 0; ic < M; ic += MC) {
 				int mc = min_int(MC, M - ic);
-				for (int i = 0; i < mc && !A->packed; i += MR)
+				for (int i = 0; i < mc && !A->packed; i += MR) {
+					/* bf16: each panel converted while in cache */
+					float *dst = bf16 ? ap : ap + (size_t)i * kc;
 					if (A->pack)
-						A->pack(A->ctx, ap + (size_t)i * kc, ic + i,
-							min_int(MR, mc - i), pc, kc);
+						A->pack(A->ctx, dst, ic + i, min_int(MR, mc - i), pc, kc);
 					else
-						pack_panel(ap + (size_t)i * kc, MR, A->p, &A->row,
-							   ic + i, min_int(MR, mc - i), &A->col, pc, kc);
+						pack_panel(dst, MR, A->p, &A->row, ic + i,
+							   min_int(MR, mc - i), &A->col, pc, kc);
 #if CPU_HAVE_AVX512
-				for (int i = 0; bf16 && i < mc; i += MR)
+					if (bf16)
+						to_pairs(a2 + (size_t)i * 2 * kp, dst, MR, kc);
+#endif
+				}
+#if CPU_HAVE_AVX512
+				for (int i = 0; bf16 && A->packed && !A->pairs && i < mc; i += MR)
 					to_pairs(a2 + (size_t)i * 2 * kp, panel_a(A, ap, ic, i, pc, kc),
 						 MR, kc);
 #endif
@@ -545,6 +604,7 @@ void gemm_prec(int M, int N, int K, const struct gemm_view *A, const struct gemm
 					for (int i = 0; i < mc; i += MR) {
 						if (bf16)
 							run_tile(kernel, C, M, N, kp,
+								 A->pairs ? pairs_a(A, ic, i, pc) :
 								 a2 + (size_t)i * 2 * kp,
 								 b2 + (size_t)j * 2 * kp, ic + i, jc + j, acc);
 						else

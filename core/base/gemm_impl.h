@@ -49,6 +49,8 @@ struct gemm_view {
 	void *ctx;
 	const float *packed;       /* when set, the operand is already packed: */
 	ptrdiff_t panel;           /* panel t at packed + t·panel, [k][MR or NR] over all of K */
+	int pairs;                 /* A only, GEMM_BF16 only: the packed panels hold bf16
+				    * pairs (gemm_panels_to_pairs), not floats */
 };
 
 /*
@@ -59,21 +61,30 @@ struct gemm_view {
  */
 static inline struct gemm_view gemm_packed(const float *p, ptrdiff_t panel)
 {
-	struct gemm_view v = { NULL, { 0, 0, INT_MAX }, { 0, 0, INT_MAX }, NULL, NULL, p, panel };
+	struct gemm_view v = { NULL, { 0, 0, INT_MAX }, { 0, 0, INT_MAX }, NULL, NULL, p, panel, 0 };
 	return v;
 }
+
+/*
+ * Rewrites `panels` packed A panels (panel t at p + t·panel, [k][GEMM_MR]
+ * over K) in place as bf16 pairs [k/2][GEMM_MR][2] (round to nearest even;
+ * an odd K's last pair completed with 0), the form gemm_prec() reads
+ * without converting when the view's `pairs` is set: an operand used by
+ * many products is converted once. Only where cpu_bf16() is 1.
+ */
+void gemm_panels_to_pairs(float *p, ptrdiff_t panel, size_t panels, int K);
 
 /* Row-major matrix with leading dimension ld: (i, j) at p[i·ld + j]. */
 static inline struct gemm_view gemm_dense(const float *p, ptrdiff_t ld)
 {
-	struct gemm_view v = { (float *)p, { ld, 0, INT_MAX }, { 1, 0, INT_MAX }, NULL, NULL, NULL, 0 };
+	struct gemm_view v = { (float *)p, { ld, 0, INT_MAX }, { 1, 0, INT_MAX }, NULL, NULL, NULL, 0, 0 };
 	return v;
 }
 
 /* The transpose of a row-major matrix: (i, j) at p[j·ld + i]. */
 static inline struct gemm_view gemm_dense_t(const float *p, ptrdiff_t ld)
 {
-	struct gemm_view v = { (float *)p, { 1, 0, INT_MAX }, { ld, 0, INT_MAX }, NULL, NULL, NULL, 0 };
+	struct gemm_view v = { (float *)p, { 1, 0, INT_MAX }, { ld, 0, INT_MAX }, NULL, NULL, NULL, 0, 0 };
 	return v;
 }
 
@@ -81,14 +92,14 @@ static inline struct gemm_view gemm_dense_t(const float *p, ptrdiff_t ld)
  * p[(j / hw)·sample + i·hw + j mod hw], i a channel, j = n·hw + pixel. */
 static inline struct gemm_view gemm_nchw(const float *p, int hw, ptrdiff_t sample)
 {
-	struct gemm_view v = { (float *)p, { hw, 0, INT_MAX }, { 1, sample, hw }, NULL, NULL, NULL, 0 };
+	struct gemm_view v = { (float *)p, { hw, 0, INT_MAX }, { 1, sample, hw }, NULL, NULL, NULL, 0, 0 };
 	return v;
 }
 
 /* Its transpose: pixels × channels. */
 static inline struct gemm_view gemm_nchw_t(const float *p, int hw, ptrdiff_t sample)
 {
-	struct gemm_view v = { (float *)p, { 1, sample, hw }, { hw, 0, INT_MAX }, NULL, NULL, NULL, 0 };
+	struct gemm_view v = { (float *)p, { 1, sample, hw }, { hw, 0, INT_MAX }, NULL, NULL, NULL, 0, 0 };
 	return v;
 }
 

@@ -43,7 +43,8 @@
  * (core/nn/conv_winograd.c; m = 4 on images up to 8×8, else 2: wino_tile()),
  * GEMMs over transformed tiles with 4× or 2.25× fewer multiplications; the
  * input gradient is there the forward convolution of dY with the flipped,
- * transposed weights.
+ * transposed weights. In bf16, m = 2 everywhere, and up to 8×8 the weight
+ * gradient is the implicit GEMM's (make_geom says why).
  *
  * Threads (ops_impl.h, team_impl.h): the batch is split into one contiguous
  * range of samples per team member; each member works through its range in
@@ -85,6 +86,8 @@
 struct geom {
 	int N, C, H, W, K, R, S, stride, pad;
 	int P, Q, CRS, PQ, pointwise, implicit, direct, wino;
+	int wm;                /* Winograd's output tile m of F(m×m, 3×3), when wino */
+	int wino_dw;           /* wino: dw by Winograd too (else by the implicit GEMM) */
 	enum gemm_prec prec;   /* of the GEMMs (conv_shape) */
 	int bf_x, bf_dy;       /* direct path in bf16 pairs: forward (over C), dx (over K) */
 	int bf_dw;             /* direct path: dw on bf16 copies */
@@ -112,7 +115,7 @@ static struct geom make_geom(const struct conv_shape *sh)
 {
 	const int C = sh->C, H = sh->H, W = sh->W, K = sh->K, R = sh->R, S = sh->S;
 	const int stride = sh->stride, pad = sh->pad;
-	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0,
+	struct geom g = { sh->N, C, H, W, K, R, S, stride, pad, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 			  (enum gemm_prec)sh->prec, 0, 0, 0 };
 	g.P = isif_conv_out(H, R, stride, pad);
 	g.Q = isif_conv_out(W, S, stride, pad);
@@ -127,11 +130,19 @@ static struct geom make_geom(const struct conv_shape *sh)
 	g.direct = R == S && !g.pointwise && C * stride * stride + K <= DIRECT_MAX_PLANES &&
 		   direct_geom_make(&dg, H, W, R, stride, pad, 1);
 	/* wide 3×3 "same" stride-1 layers: forward and dx by Winograd */
-	/* not in bf16: rounding the transformed tiles (F(4×4, 3×3) amplifies
-	 * by up to 8 each way) errs by up to 2^-6·Σ|x·w|, far beyond rounding
-	 * x and w; the implicit GEMM in bf16 was measured within 1.2× of it */
 	g.wino = !g.direct && wino_applies(R, S, stride, pad) && C >= WINO_MIN_CHANNELS &&
-		 K >= WINO_MIN_CHANNELS && !(g.prec == GEMM_BF16 && cpu_bf16() && wino_tile(H, W) == 4);
+		 K >= WINO_MIN_CHANNELS;
+	/* F(4×4) not in bf16: rounding its transformed tiles (it amplifies by
+	 * up to 8 each way) errs by up to 2^-6·Σ|x·w|, far beyond rounding x
+	 * and w. F(2×2)'s forward and dx stay within that worst case
+	 * (2^-8·Σ|x·w|; measured ≤ 0.7 of it) and, with 2.25× fewer products,
+	 * beat the implicit GEMM on the maps fp32 takes F(4×4) for; its dw
+	 * there (few tiles a map) exceeded it (up to 2.2×): the implicit GEMM
+	 * takes dw, within rounding x and dY */
+	g.wm = wino_tile(H, W);
+	g.wino_dw = 1;
+	if (g.prec == GEMM_BF16 && cpu_bf16() && g.wm == 4)
+		g.wm = 2, g.wino_dw = 0;
 	/* bf16 on the direct path pairs channels: even counts only (a 1- or
 	 * 3-channel input would multiply by as many zeros as values) */
 	int bf = g.direct && g.prec == GEMM_BF16 && cpu_bf16();
@@ -235,11 +246,14 @@ size_t conv2d_workspace_team(const struct conv_shape *s, int threads)
 	struct layout l = make_layout(&g, threads);
 	size_t len = layout_total(&l);
 	if (g.wino) {
-		/* the forward, dw and dx (one after the other, in the same space) */
-		int m = wino_tile(g.H, g.W);
-		len = max_size(len, wino_workspace(g.N, g.C, g.H, g.W, g.K, m, threads));
-		len = max_size(len, wino_dw_workspace(g.N, g.C, g.H, g.W, g.K, m, threads));
-		len = max_size(len, wino_workspace(g.N, g.K, g.H, g.W, g.C, m, threads));
+		/* the forward, dw and dx (one after the other, in the same space),
+		 * for the tile of either precision: a model plans its workspace
+		 * before its precision is set */
+		for (int m = 2; m <= wino_tile(g.H, g.W); m += 2) {
+			len = max_size(len, wino_workspace(g.N, g.C, g.H, g.W, g.K, m, threads));
+			len = max_size(len, wino_dw_workspace(g.N, g.C, g.H, g.W, g.K, m, threads));
+			len = max_size(len, wino_workspace(g.N, g.K, g.H, g.W, g.C, m, threads));
+		}
 	}
 	return len;
 }
@@ -748,7 +762,7 @@ static void forward_job(float *y, float *run_mean, float *run_m2, const float *x
 	struct conv_job j = { y, NULL, NULL, run_mean, run_m2, x, w, NULL, NULL, 0, *g, { 0 },
 			      ws, tm };
 	if (g->wino) {
-		wino_conv(y, 0, x, w, 0, g->N, g->C, g->H, g->W, g->K, wino_tile(g->H, g->W),
+		wino_conv(y, 0, x, w, 0, g->N, g->C, g->H, g->W, g->K, g->wm,
 			  ws, tm, g->prec);
 		return;
 	}
@@ -906,18 +920,20 @@ static void backward_job(float *dx, int dx_accumulate, float *dw, const float *d
 	if (g->wino) {
 		/* dw, then dx = the Winograd convolution of dY with the flipped,
 		 * transposed weights, one after the other in the same space */
-		if (dw)
-			wino_dw(dw, dy, x, g->N, g->C, g->H, g->W, g->K, wino_tile(g->H, g->W), ws,
+		if (dw && g->wino_dw)
+			wino_dw(dw, dy, x, g->N, g->C, g->H, g->W, g->K, g->wm, ws,
 				tm, g->prec);
 		if (dx)
 			wino_conv(dx, dx_accumulate, dy, w, 1, g->N, g->K, g->H, g->W, g->C,
-				  wino_tile(g->H, g->W), ws, tm, g->prec);
-		return;
+				  g->wm, ws, tm, g->prec);
+		if (!dw || g->wino_dw)
+			return;
+		j.dx = NULL; /* dw by the implicit GEMM, below */
 	}
 	j.l = make_layout(&j.g, team_size(tm));
 	if (j.g.direct)
-		direct_prepare(slot_shared(ws, &j.l), w, 1, dx != NULL, &j.g, &j.l);
-	else if (dx && j.g.implicit)
+		direct_prepare(slot_shared(ws, &j.l), w, 1, j.dx != NULL, &j.g, &j.l);
+	else if (j.dx && j.g.implicit)
 		flip_weights(slot_shared(ws, &j.l), w, &j.g);
 	team_run(j.l.team > 1 ? tm : NULL, backward_member, &j);
 }

@@ -817,35 +817,42 @@ void direct_halves(uint16_t *dst, const float *buf, size_t n)
 }
 
 /*
- * dot_body on bf16 copies: 32 u per step (two mask rows), each vdpbf16ps
- * adding the products of two neighbouring u to one fp32 lane; an odd last
- * vector runs with its upper 16 lanes masked off.
+ * dot_body on bf16 copies: 32 u per step, each vdpbf16ps adding the
+ * products of two neighbouring u to one fp32 lane; an odd last vector runs
+ * with its upper 16 lanes off. m32[s·nm + j]: the 32-bit mask of step s for
+ * columns j, j + nm, … (both mask rows of the step, built once per column
+ * tile by dw_masks: every row tile of dY reuses them).
  */
 CPU_BF16_TARGET __attribute__((always_inline))
 static inline void dotb_body(int nvec, const uint16_t *const *a, const uint16_t *const *b,
-			     const struct dw_cols *c, const uint16_t *mp, int ms, float *d,
+			     const struct dw_cols *c, const uint32_t *m32, float *d,
 			     ptrdiff_t ld, int mi, int fresh, const int nm)
 {
-	int mk[DK];
-	for (int j = 0; j < DK; j++)
-		mk[j] = c->mask[j % nm];
+	const uint16_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
 	__m512 acc[DM][DK];
 #pragma GCC unroll 4
 	for (int i = 0; i < DM; i++)
 #pragma GCC unroll 6
 		for (int j = 0; j < DK; j++)
 			acc[i][j] = _mm512_setzero_ps();
-	for (int t = 0; t < 16 * nvec; t += 32, mp += 2 * ms) {
-		int two = t + 16 < 16 * nvec;
-		__mmask32 all = two ? 0xffffffffu : 0xffffu;
+	/* whole steps of 32 u: plain loads of dY, then an odd last vector */
+	int full = 16 * (nvec & ~1);
+	for (int t = 0; t < 16 * nvec; t += 32, m32 += nm) {
 		__m512bh x[DM];
-#pragma GCC unroll 4
-		for (int i = 0; i < DM; i++)
-			x[i] = (__m512bh)_mm512_maskz_loadu_epi16(all, a[i] + t);
+		if (t < full) {
+			x[0] = (__m512bh)_mm512_loadu_si512(a0 + t);
+			x[1] = (__m512bh)_mm512_loadu_si512(a1 + t);
+			x[2] = (__m512bh)_mm512_loadu_si512(a2 + t);
+			x[3] = (__m512bh)_mm512_loadu_si512(a3 + t);
+		} else {
+			x[0] = (__m512bh)_mm512_maskz_loadu_epi16(0xffffu, a0 + t);
+			x[1] = (__m512bh)_mm512_maskz_loadu_epi16(0xffffu, a1 + t);
+			x[2] = (__m512bh)_mm512_maskz_loadu_epi16(0xffffu, a2 + t);
+			x[3] = (__m512bh)_mm512_maskz_loadu_epi16(0xffffu, a3 + t);
+		}
 #pragma GCC unroll 6
 		for (int j = 0; j < DK; j++) {
-			__mmask32 k = mp[mk[j]] | (two ? (uint32_t)mp[ms + mk[j]] << 16 : 0u);
-			__m512i yi = _mm512_maskz_loadu_epi16(k, b[j] + t);
+			__m512i yi = _mm512_maskz_loadu_epi16(m32[j % nm], b[j] + t);
 			__asm__("" : "+v"(yi));
 			__m512bh y = (__m512bh)yi;
 #pragma GCC unroll 4
@@ -874,33 +881,46 @@ static inline void dotb_body(int nvec, const uint16_t *const *a, const uint16_t 
 }
 
 typedef void dotb_fn(int nvec, const uint16_t *const *a, const uint16_t *const *b,
-		     const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		     const struct dw_cols *c, const uint32_t *m32, float *d, ptrdiff_t ld,
 		     int mi, int fresh);
 
 CPU_BF16_TARGET
 static void dotb_1(int nvec, const uint16_t *const *a, const uint16_t *const *b,
-		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   const struct dw_cols *c, const uint32_t *m32, float *d, ptrdiff_t ld,
 		   int mi, int fresh)
 {
-	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 1);
+	dotb_body(nvec, a, b, c, m32, d, ld, mi, fresh, 1);
 }
 
 CPU_BF16_TARGET
 static void dotb_3(int nvec, const uint16_t *const *a, const uint16_t *const *b,
-		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   const struct dw_cols *c, const uint32_t *m32, float *d, ptrdiff_t ld,
 		   int mi, int fresh)
 {
-	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 3);
+	dotb_body(nvec, a, b, c, m32, d, ld, mi, fresh, 3);
 }
 
 CPU_BF16_TARGET
 static void dotb_6(int nvec, const uint16_t *const *a, const uint16_t *const *b,
-		   const struct dw_cols *c, const uint16_t *mp, int ms, float *d, ptrdiff_t ld,
+		   const struct dw_cols *c, const uint32_t *m32, float *d, ptrdiff_t ld,
 		   int mi, int fresh)
 {
-	dotb_body(nvec, a, b, c, mp, ms, d, ld, mi, fresh, 6);
+	dotb_body(nvec, a, b, c, m32, d, ld, mi, fresh, 6);
 }
 #endif
+
+/* Steps (32 u) of one dw_masks table: a column tile's vectors run in
+ * blocks of twice this many. */
+#define DW_STEPS 256
+
+/* m32[s·nm + j] = the masks of vectors 2s and 2s + 1 (< nv) of column j,
+ * from the table rows at mp (ms entries a vector). */
+static void dw_masks(uint32_t *m32, const uint16_t *mp, int ms, int nv, const int *mask, int nm)
+{
+	for (int v = 0; v < nv; v += 2, mp += 2 * ms, m32 += nm)
+		for (int j = 0; j < nm; j++)
+			m32[j] = mp[mask[j]] | (v + 1 < nv ? (uint32_t)mp[ms + mask[j]] << 16 : 0u);
+}
 
 /* The columns of the tile at channel c, kernel row r (R = 3), channel c
  * (R = 1) or flat tap k (others), and the period of their masks. */
@@ -987,22 +1007,28 @@ void direct_dw_bf16(float *dw, int fresh, const uint16_t *dy, int M, const uint1
 	int step = nt == 1 ? DK : R == 3 ? DK / 3 : 0;
 	int tiles = step ? (Cin + step - 1) / step * (R == 3 ? 3 : 1) : (kc + DK - 1) / DK;
 	struct prefetch_walk pw = prefetch_plan(&pf, (size_t)tiles);
+	uint32_t m32[DW_STEPS * DK];
 	for (int q = 0; q < tiles; q++) {
 		struct dw_cols c;
 		int c0 = R == 3 && nt > 1 ? q / 3 * step : q * step, r = R == 3 && nt > 1 ? q % 3 : 0;
 		int per = dw_columns(&c, x0, off, Cin, nt, R, c0, r, q * DK);
 		dotb_fn *dot = per == 1 ? dotb_1 : per == 3 ? dotb_3 : dotb_6;
-		const uint16_t *b[DK];
-		for (int j = 0; j < DK; j++)
-			b[j] = x + (c.b[j] - xf);
 		float *d = dw + (per == DK ? 0 : (ptrdiff_t)c0 * nt);
 		prefetch_step(&pw);
-		for (int m0 = 0; m0 < M; m0 += DM) {
-			const uint16_t *a[DM];
-			int mi = M - m0 < DM ? M - m0 : DM;
-			for (int i = 0; i < DM; i++)
-				a[i] = dy + dg->lead + (size_t)(m0 + (i < mi ? i : 0)) * dg->plane;
-			dot(nvec, a, b, &c, tab, dg->ms, d + (size_t)m0 * kc, kc, mi, fresh);
+		for (int v0 = 0; v0 < nvec; v0 += 2 * DW_STEPS) {
+			int nv = nvec - v0 < 2 * DW_STEPS ? nvec - v0 : 2 * DW_STEPS;
+			dw_masks(m32, tab + (size_t)v0 * dg->ms, dg->ms, nv, c.mask, per);
+			const uint16_t *b[DK];
+			for (int j = 0; j < DK; j++)
+				b[j] = x + (c.b[j] - xf) + 16 * v0;
+			for (int m0 = 0; m0 < M; m0 += DM) {
+				const uint16_t *a[DM];
+				int mi = M - m0 < DM ? M - m0 : DM;
+				for (int i = 0; i < DM; i++)
+					a[i] = dy + dg->lead + 16 * v0 +
+					       (size_t)(m0 + (i < mi ? i : 0)) * dg->plane;
+				dot(nv, a, b, &c, m32, d + (size_t)m0 * kc, kc, mi, fresh && v0 == 0);
+			}
 		}
 	}
 #endif

@@ -716,6 +716,13 @@ BY_ALPHA(dw_grad)
 
 /* ---- one member ---------------------------------------------------------- */
 
+/* Whether U is converted to bf16 pairs once (gemm_panels_to_pairs) for
+ * products in bf16. */
+static int pairs_u(const struct wino_job *j)
+{
+	return j->prec == GEMM_BF16 && cpu_bf16();
+}
+
 static void chunk(const struct wino_job *j, const float *U, const float *x, float *y, long u0,
 		  int nt, float *slot)
 {
@@ -731,6 +738,7 @@ static void chunk(const struct wino_job *j, const float *U, const float *x, floa
 		/* M[ξ] (Cout × nt) = U[ξ] (Cout × Cin) · V[ξ] (Cin × nt), both packed */
 		struct gemm_view A = gemm_packed(U + xi * us, (ptrdiff_t)j->Cin * GEMM_MR);
 		struct gemm_view B = gemm_packed(V + xi * vs, (ptrdiff_t)j->Cin * GEMM_NR);
+		A.pairs = pairs_u(j);
 		struct gemm_view C = gemm_dense(M + xi * ms, T);
 		gemm_prec(j->Cout, nt, j->Cin, &A, &B, &C, 0, (enum gemm_prec)j->prec, gws);
 	}
@@ -745,6 +753,15 @@ static void member(void *p, int rank, int size)
 	team_share(units, 1, rank, size, &lo, &hi);
 	weights_transform(U, j, lo, hi);
 	team_barrier(size > 1 ? j->tm : NULL);
+	if (pairs_u(j)) {
+		/* U as bf16 pairs, once: every chunk's products read it as is */
+		size_t panels = (size_t)u_rows(j->Cout) / GEMM_MR, us = xi_stride(u_rows(j->Cout), j->Cin);
+		team_share((size_t)j->pos * panels, 1, rank, size, &lo, &hi);
+		for (size_t q = lo; q < hi; q++)
+			gemm_panels_to_pairs(U + q / panels * us + q % panels * (size_t)j->Cin * GEMM_MR,
+					     0, 1, j->Cin);
+		team_barrier(size > 1 ? j->tm : NULL);
+	}
 	int nm = members(j->N, size);
 	if (rank >= nm)
 		return;

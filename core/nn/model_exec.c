@@ -33,6 +33,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "isif/nn/ops.h"
@@ -373,6 +374,18 @@ enum isif_rc isif_model_set_threads(struct isif_model *m, int threads, struct is
 	team_free(m->team);
 	m->team = t; /* the workspace is re-planned at the next forward */
 	return ISIF_OK;
+}
+
+/* The per-node timers' clock: the process's CPU time on one thread (on a
+ * shared machine the wall time also counts other processes' turns), the
+ * wall time on a team. */
+static double prof_now(const struct isif_model *m)
+{
+	if (m->team)
+		return isif_now_s();
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 enum isif_precision isif_model_set_precision(struct isif_model *m, enum isif_precision p)
@@ -797,10 +810,10 @@ enum isif_rc isif_model_forward(struct isif_model *m, const float *x, int N, int
 			struct node *n = &m->nodes[i];
 			if (n->absorbed || n->defer)
 				continue;
-			double t0 = m->profile ? isif_now_s() : 0;
+			double t0 = m->profile ? prof_now(m) : 0;
 			run_node(m, n, rows, train, bn_groups);
 			if (m->profile)
-				m->prof[i][0] += isif_now_s() - t0;
+				m->prof[i][0] += prof_now(m) - t0;
 		}
 		if (s0)
 			memcpy(y + (size_t)s0 * out_len, y, (size_t)rows * out_len * sizeof(float));
@@ -989,10 +1002,10 @@ enum isif_rc isif_model_backward(struct isif_model *m, const float *dout, struct
 		struct node *n = &m->nodes[i];
 		if (n->absorbed)
 			continue;
-		double t0 = m->profile ? isif_now_s() : 0;
+		double t0 = m->profile ? prof_now(m) : 0;
 		back_node(m, n, N, &pm);
 		if (m->profile)
-			m->prof[i][1] += isif_now_s() - t0;
+			m->prof[i][1] += prof_now(m) - t0;
 	}
 	m->last_train = 0; /* saved state is consumed */
 	if (m->bn_sync_failed) {

@@ -113,7 +113,8 @@ struct isif_model {
 	int bn_sync_failed;
 	int last_rows;             /* rows per group of the last forward (eval: ≤ last_n) */
 	const float *last_x;
-	/* per-node seconds of forward [0] and backward [1], when profiling */
+	/* per-node seconds of forward [0] and backward [1], when profiling: CPU
+	 * time without a team, wall time with one */
 	int profile;
 	double prof[MODEL_MAX_NODES][2];
 };
