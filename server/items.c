@@ -1,0 +1,280 @@
+/*
+ * server/items.c — a job's added items in memory and their merge into the
+ * exact search's top-k (see items.h). The set is small (--max-items per
+ * job), so each query scans it whole after the dataset pass, in the same
+ * arithmetic as the gallery's kernel, and the two best-first lists merge
+ * in one pass.
+ */
+#include "items.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct item_set {
+	pthread_rwlock_t rw;
+	int dim;
+	int64_t n, cap;
+	int64_t *seq;       /* ascending */
+	int32_t *label;
+	char **id, **meta;
+	float *emb, *ginv;  /* [n, dim], [n] */
+};
+
+struct item_set *item_set_create(int dim)
+{
+	struct item_set *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->dim = dim;
+	pthread_rwlock_init(&s->rw, NULL);
+	return s;
+}
+
+void item_set_free(struct item_set *s)
+{
+	if (!s)
+		return;
+	for (int64_t i = 0; i < s->n; i++) {
+		free(s->id[i]);
+		free(s->meta[i]);
+	}
+	free(s->seq);
+	free(s->label);
+	free(s->id);
+	free(s->meta);
+	free(s->emb);
+	free(s->ginv);
+	pthread_rwlock_destroy(&s->rw);
+	free(s);
+}
+
+float item_inv_norm(const float *x, int D)
+{
+	/* as core/eval/knn_tile.c knn_inv_norm: double partial sums in a fixed tree */
+	double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+	int d = 0;
+	for (; d + 8 <= D; d += 8)
+		for (int l = 0; l < 8; l++)
+			acc[l] += (double)x[d + l] * x[d + l];
+	for (int l = 0; d + l < D; l++)
+		acc[l] += (double)x[d + l] * x[d + l];
+	double ss = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+	return ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+}
+
+float item_similarity(const float *qn, const float *g, float ginv, int dim)
+{
+	float acc = 0;
+	for (int d = 0; d < dim; d++)
+		acc = fmaf(qn[d], g[d], acc);
+	return acc * ginv;
+}
+
+static bool grow(struct item_set *s)
+{
+	int64_t cap = s->cap ? s->cap * 2 : 16;
+	int64_t *seq = realloc(s->seq, (size_t)cap * sizeof *seq);
+	if (seq)
+		s->seq = seq;
+	int32_t *label = realloc(s->label, (size_t)cap * sizeof *label);
+	if (label)
+		s->label = label;
+	char **id = realloc(s->id, (size_t)cap * sizeof *id);
+	if (id)
+		s->id = id;
+	char **meta = realloc(s->meta, (size_t)cap * sizeof *meta);
+	if (meta)
+		s->meta = meta;
+	float *emb = realloc(s->emb, (size_t)cap * s->dim * sizeof *emb);
+	if (emb)
+		s->emb = emb;
+	float *ginv = realloc(s->ginv, (size_t)cap * sizeof *ginv);
+	if (ginv)
+		s->ginv = ginv;
+	if (!seq || !label || !id || !meta || !emb || !ginv)
+		return false;
+	s->cap = cap;
+	return true;
+}
+
+enum isif_rc item_set_add(struct item_set *s, int64_t seq, const char *id, int32_t label,
+			  const char *meta, const float *emb)
+{
+	char *idc = strdup(id), *mc = meta ? strdup(meta) : NULL;
+	enum isif_rc rc = ISIF_OK;
+	pthread_rwlock_wrlock(&s->rw);
+	if (s->n && seq <= s->seq[s->n - 1])
+		rc = ISIF_EINVAL;
+	else if (!idc || (meta && !mc) || (s->n == s->cap && !grow(s)))
+		rc = ISIF_ENOMEM;
+	if (!rc) {
+		int64_t i = s->n++;
+		s->seq[i] = seq;
+		s->label[i] = label;
+		s->id[i] = idc;
+		s->meta[i] = mc;
+		memcpy(s->emb + i * s->dim, emb, (size_t)s->dim * sizeof *emb);
+		s->ginv[i] = item_inv_norm(emb, s->dim);
+	}
+	pthread_rwlock_unlock(&s->rw);
+	if (rc) {
+		free(idc);
+		free(mc);
+	}
+	return rc;
+}
+
+/* With the lock held: the position of seq, or -1. */
+static int64_t find(const struct item_set *s, int64_t seq)
+{
+	int64_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (s->seq[mid] < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->n && s->seq[lo] == seq ? lo : -1;
+}
+
+void item_set_remove(struct item_set *s, int64_t seq)
+{
+	pthread_rwlock_wrlock(&s->rw);
+	int64_t i = find(s, seq);
+	if (i >= 0) {
+		free(s->id[i]);
+		free(s->meta[i]);
+		size_t m = (size_t)(s->n - i - 1);
+		memmove(s->seq + i, s->seq + i + 1, m * sizeof *s->seq);
+		memmove(s->label + i, s->label + i + 1, m * sizeof *s->label);
+		memmove(s->id + i, s->id + i + 1, m * sizeof *s->id);
+		memmove(s->meta + i, s->meta + i + 1, m * sizeof *s->meta);
+		memmove(s->ginv + i, s->ginv + i + 1, m * sizeof *s->ginv);
+		memmove(s->emb + i * s->dim, s->emb + (i + 1) * s->dim, m * s->dim * sizeof *s->emb);
+		s->n--;
+	}
+	pthread_rwlock_unlock(&s->rw);
+}
+
+int64_t item_set_count(struct item_set *s)
+{
+	pthread_rwlock_rdlock(&s->rw);
+	int64_t n = s->n;
+	pthread_rwlock_unlock(&s->rw);
+	return n;
+}
+
+/* Does (sa, ia) come before (sb, ib) in the exact search's order? */
+static bool before(float sa, int64_t ia, float sb, int64_t ib)
+{
+	if (ia < 0)
+		return false;
+	if (ib < 0)
+		return true;
+	return sa > sb || (sa == sb && ia < ib);
+}
+
+void item_topk_merge(const int64_t *a_idx, const float *a_sim, const int64_t *b_idx,
+		     const float *b_sim, int k, int64_t *out_idx, float *out_sim)
+{
+	int i = 0, j = 0;
+	for (int o = 0; o < k; o++) {
+		bool take_a = i < k && (j >= k || before(a_sim[i], a_idx[i], b_sim[j], b_idx[j]) ||
+					(b_idx[j] < 0 && a_idx[i] < 0));
+		if (take_a) {
+			out_idx[o] = a_idx[i];
+			out_sim[o] = a_sim[i++];
+		} else {
+			out_idx[o] = b_idx[j];
+			out_sim[o] = b_sim[j++];
+		}
+		if (out_idx[o] < 0)
+			out_sim[o] = -INFINITY;
+	}
+}
+
+/* With the read lock held: query qn's k best items into idx/sim (rows
+ * base + seq; −1 / −∞ past the set). Insertion into a sorted list: the
+ * set is small. */
+static void items_topk(const struct item_set *s, int64_t base, const float *qn, int k,
+		       int64_t *idx, float *sim)
+{
+	int fill = 0;
+	for (int j = 0; j < k; j++) {
+		idx[j] = -1;
+		sim[j] = -INFINITY;
+	}
+	for (int64_t i = 0; i < s->n; i++) {
+		float v = item_similarity(qn, s->emb + i * s->dim, s->ginv[i], s->dim);
+		int64_t row = base + s->seq[i];
+		/* rows come in ascending order: a tie never displaces an earlier one */
+		if (fill == k && !(v > sim[k - 1]))
+			continue;
+		int at = fill < k ? fill++ : k - 1;
+		while (at > 0 && v > sim[at - 1]) {
+			idx[at] = idx[at - 1];
+			sim[at] = sim[at - 1];
+			at--;
+		}
+		idx[at] = row;
+		sim[at] = v;
+	}
+}
+
+void item_set_merge_into(struct item_set *s, int64_t base, const float *q, int nq, int k,
+			 int64_t *idx, float *sim)
+{
+	pthread_rwlock_rdlock(&s->rw);
+	if (s->n == 0) {
+		pthread_rwlock_unlock(&s->rw);
+		return;
+	}
+	float *qn = malloc((size_t)s->dim * sizeof *qn);
+	int64_t *bi = malloc((size_t)k * 2 * sizeof *bi);
+	float *bs = malloc((size_t)k * 2 * sizeof *bs);
+	for (int i = 0; qn && bi && bs && i < nq; i++) {
+		const float *qi = q + (size_t)i * s->dim;
+		float inv = item_inv_norm(qi, s->dim);
+		for (int d = 0; d < s->dim; d++)
+			qn[d] = qi[d] * inv;
+		items_topk(s, base, qn, k, bi, bs);
+		item_topk_merge(idx + (size_t)i * k, sim + (size_t)i * k, bi, bs, k, bi + k, bs + k);
+		memcpy(idx + (size_t)i * k, bi + k, (size_t)k * sizeof *bi);
+		memcpy(sim + (size_t)i * k, bs + k, (size_t)k * sizeof *bs);
+	}
+	pthread_rwlock_unlock(&s->rw);
+	free(qn);
+	free(bi);
+	free(bs);
+}
+
+json_t *item_set_describe(struct item_set *s, int64_t seq, int32_t *label)
+{
+	json_t *o = NULL;
+	*label = -1;
+	pthread_rwlock_rdlock(&s->rw);
+	int64_t i = find(s, seq);
+	if (i >= 0) {
+		o = json_pack("{s:s}", "item", s->id[i]);
+		*label = s->label[i];
+		if (s->label[i] >= 0)
+			json_object_set_new(o, "label", json_integer(s->label[i]));
+		json_t *m = s->meta[i] ? json_loads(s->meta[i], 0, NULL) : NULL;
+		if (m)
+			json_object_set_new(o, "metadata", m);
+	}
+	pthread_rwlock_unlock(&s->rw);
+	return o;
+}
+
+int32_t item_set_label(struct item_set *s, int64_t seq)
+{
+	pthread_rwlock_rdlock(&s->rw);
+	int64_t i = find(s, seq);
+	int32_t label = i >= 0 ? s->label[i] : -2;
+	pthread_rwlock_unlock(&s->rw);
+	return label;
+}
