@@ -1,11 +1,14 @@
 /*
  * server/items.c — a job's added items in memory and their merge into the
  * exact search's top-k (see items.h). The set is small (--max-items per
- * job), so each query scans it whole after the dataset pass, in the same
- * arithmetic as the gallery's kernel, and the two best-first lists merge
- * in one pass.
+ * job), so each batch of queries scans it whole after the dataset pass
+ * with isif_topk (the kernel of that pass: bit-identical similarities for
+ * identical vectors), and the two best-first lists merge in one pass.
  */
 #include "items.h"
+
+#include "isif/eval/eval.h"
+#include "log.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -19,7 +22,7 @@ struct item_set {
 	int64_t *seq;       /* ascending */
 	int32_t *label;
 	char **id, **meta;
-	float *emb, *ginv;  /* [n, dim], [n] */
+	float *emb;         /* [n, dim] */
 };
 
 struct item_set *item_set_create(int dim)
@@ -45,31 +48,8 @@ void item_set_free(struct item_set *s)
 	free(s->id);
 	free(s->meta);
 	free(s->emb);
-	free(s->ginv);
 	pthread_rwlock_destroy(&s->rw);
 	free(s);
-}
-
-float item_inv_norm(const float *x, int D)
-{
-	/* as core/eval/knn_tile.c knn_inv_norm: double partial sums in a fixed tree */
-	double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-	int d = 0;
-	for (; d + 8 <= D; d += 8)
-		for (int l = 0; l < 8; l++)
-			acc[l] += (double)x[d + l] * x[d + l];
-	for (int l = 0; d + l < D; l++)
-		acc[l] += (double)x[d + l] * x[d + l];
-	double ss = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-	return ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-}
-
-float item_similarity(const float *qn, const float *g, float ginv, int dim)
-{
-	float acc = 0;
-	for (int d = 0; d < dim; d++)
-		acc = fmaf(qn[d], g[d], acc);
-	return acc * ginv;
 }
 
 static bool grow(struct item_set *s)
@@ -90,10 +70,7 @@ static bool grow(struct item_set *s)
 	float *emb = realloc(s->emb, (size_t)cap * s->dim * sizeof *emb);
 	if (emb)
 		s->emb = emb;
-	float *ginv = realloc(s->ginv, (size_t)cap * sizeof *ginv);
-	if (ginv)
-		s->ginv = ginv;
-	if (!seq || !label || !id || !meta || !emb || !ginv)
+	if (!seq || !label || !id || !meta || !emb)
 		return false;
 	s->cap = cap;
 	return true;
@@ -116,7 +93,6 @@ enum isif_rc item_set_add(struct item_set *s, int64_t seq, const char *id, int32
 		s->id[i] = idc;
 		s->meta[i] = mc;
 		memcpy(s->emb + i * s->dim, emb, (size_t)s->dim * sizeof *emb);
-		s->ginv[i] = item_inv_norm(emb, s->dim);
 	}
 	pthread_rwlock_unlock(&s->rw);
 	if (rc) {
@@ -152,7 +128,6 @@ void item_set_remove(struct item_set *s, int64_t seq)
 		memmove(s->label + i, s->label + i + 1, m * sizeof *s->label);
 		memmove(s->id + i, s->id + i + 1, m * sizeof *s->id);
 		memmove(s->meta + i, s->meta + i + 1, m * sizeof *s->meta);
-		memmove(s->ginv + i, s->ginv + i + 1, m * sizeof *s->ginv);
 		memmove(s->emb + i * s->dim, s->emb + (i + 1) * s->dim, m * s->dim * sizeof *s->emb);
 		s->n--;
 	}
@@ -196,34 +171,6 @@ void item_topk_merge(const int64_t *a_idx, const float *a_sim, const int64_t *b_
 	}
 }
 
-/* With the read lock held: query qn's k best items into idx/sim (rows
- * base + seq; −1 / −∞ past the set). Insertion into a sorted list: the
- * set is small. */
-static void items_topk(const struct item_set *s, int64_t base, const float *qn, int k,
-		       int64_t *idx, float *sim)
-{
-	int fill = 0;
-	for (int j = 0; j < k; j++) {
-		idx[j] = -1;
-		sim[j] = -INFINITY;
-	}
-	for (int64_t i = 0; i < s->n; i++) {
-		float v = item_similarity(qn, s->emb + i * s->dim, s->ginv[i], s->dim);
-		int64_t row = base + s->seq[i];
-		/* rows come in ascending order: a tie never displaces an earlier one */
-		if (fill == k && !(v > sim[k - 1]))
-			continue;
-		int at = fill < k ? fill++ : k - 1;
-		while (at > 0 && v > sim[at - 1]) {
-			idx[at] = idx[at - 1];
-			sim[at] = sim[at - 1];
-			at--;
-		}
-		idx[at] = row;
-		sim[at] = v;
-	}
-}
-
 void item_set_merge_into(struct item_set *s, int64_t base, const float *q, int nq, int k,
 			 int64_t *idx, float *sim)
 {
@@ -232,21 +179,28 @@ void item_set_merge_into(struct item_set *s, int64_t base, const float *q, int n
 		pthread_rwlock_unlock(&s->rw);
 		return;
 	}
-	float *qn = malloc((size_t)s->dim * sizeof *qn);
-	int64_t *bi = malloc((size_t)k * 2 * sizeof *bi);
-	float *bs = malloc((size_t)k * 2 * sizeof *bs);
-	for (int i = 0; qn && bi && bs && i < nq; i++) {
-		const float *qi = q + (size_t)i * s->dim;
-		float inv = item_inv_norm(qi, s->dim);
-		for (int d = 0; d < s->dim; d++)
-			qn[d] = qi[d] * inv;
-		items_topk(s, base, qn, k, bi, bs);
+	/* the items' own top-k by the very kernel of the dataset's pass:
+	 * the same similarity for the same vectors, on every CPU */
+	int ki = (int64_t)k < s->n ? k : (int)s->n;
+	int64_t *ti = malloc((size_t)nq * ki * sizeof *ti), *bi = malloc((size_t)k * 2 * sizeof *bi);
+	float *ts = malloc((size_t)nq * ki * sizeof *ts), *bs = malloc((size_t)k * 2 * sizeof *bs);
+	bool ok = ti && bi && ts && bs &&
+		  isif_topk(s->emb, s->n, q, nq, s->dim, ki, 0, 1, ti, ts) == ISIF_OK;
+	for (int i = 0; ok && i < nq; i++) {
+		for (int j = 0; j < k; j++) {
+			int64_t r = j < ki ? ti[(size_t)i * ki + j] : -1;
+			bi[j] = r >= 0 ? base + s->seq[r] : -1;
+			bs[j] = r >= 0 ? ts[(size_t)i * ki + j] : -INFINITY;
+		}
 		item_topk_merge(idx + (size_t)i * k, sim + (size_t)i * k, bi, bs, k, bi + k, bs + k);
 		memcpy(idx + (size_t)i * k, bi + k, (size_t)k * sizeof *bi);
 		memcpy(sim + (size_t)i * k, bs + k, (size_t)k * sizeof *bs);
 	}
 	pthread_rwlock_unlock(&s->rw);
-	free(qn);
+	if (!ok)   /* out of memory: the dataset's rows alone */
+		log_warn("items: out of memory searching %lld items", (long long)s->n);
+	free(ti);
+	free(ts);
 	free(bi);
 	free(bs);
 }

@@ -36,9 +36,9 @@ int64_t item_set_count(struct item_set *s);
 
 /* Merges the items into each of nq queries' k best of the dataset
  * (idx[nq·k], sim[nq·k], best first, −1 / −∞ past the end, as the exact
- * search answers): item similarities are the exact search's (the query
- * normalised in float, one fused multiply-add per dimension, times the
- * item's inverse norm), an item's row is base + seq. */
+ * search answers): item similarities come from the exact search's own
+ * kernel (isif_topk), an item's row is base + seq. On out of memory the
+ * lists stay the dataset's (logged). */
 void item_set_merge_into(struct item_set *s, int64_t base, const float *q, int nq, int k,
 			 int64_t *idx, float *sim);
 
@@ -55,13 +55,5 @@ int32_t item_set_label(struct item_set *s, int64_t seq);
  * not alias a or b. */
 void item_topk_merge(const int64_t *a_idx, const float *a_sim, const int64_t *b_idx,
 		     const float *b_sim, int k, int64_t *out_idx, float *out_sim);
-
-/* The similarity the exact search gives a query row q and a gallery row g
- * (dim wide): float-normalised q, fused multiply-adds along the
- * dimensions, times g's inverse norm (ginv, item_inv_norm). */
-float item_similarity(const float *qn, const float *g, float ginv, int dim);
-
-/* 1/‖x‖ as the exact search takes it (0 for a zero row). */
-float item_inv_norm(const float *x, int dim);
 
 #endif
