@@ -178,7 +178,7 @@ static int parse_items_json(const struct config *cfg, const char *text, size_t l
 	json_t *list = NULL;
 	ir->body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!ir->body)
-		return ifail(e, 400, "invalid_json", "%s: invalid JSON: %.200s",
+		return ifail(e, 400, "invalid_parameter", "%s: invalid JSON: %.200s",
 			     with_image ? "body" : "items", jerr.text);
 	if (json_is_array(ir->body) && !with_image) {
 		list = ir->body;
