@@ -31,7 +31,13 @@ struct item_set *item_set_create(int dim)
 	if (!s)
 		return NULL;
 	s->dim = dim;
-	pthread_rwlock_init(&s->rw, NULL);
+	/* writers first: a steady stream of searches must not starve an add
+	 * (no thread ever takes the read lock twice) */
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->rw, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	return s;
 }
 

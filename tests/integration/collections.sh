@@ -28,12 +28,18 @@ code=$(post_json /jobs '{"dataset": "fashion-mnist", "model": "convnet", "epochs
 	"batch_size": 64, "train_subset": 256, "eval": {"knn_k": 10}}')
 check collections_submit [ "$code" = 201 ]
 check collections_job_succeeds wait_status 1 succeeded 120
-# a job that is still queued behind nothing but cancelled: not succeeded
+# a cancelled job: not succeeded
 code=$(post_json /jobs '{"dataset": "fashion-mnist", "model": "convnet", "epochs": 50,
 	"batch_size": 64, "train_subset": 256}')
 req POST /jobs/2/cancel >/dev/null
 check collections_second_job_cancelled wait_status 2 cancelled 60
 expect_error collections job_not_succeeded 409 '"job_not_succeeded"' POST /jobs/2/items \
+	-H 'Content-Type: application/json' -d '{"items": [{"id": "a", "image": "test:0"}]}'
+# a job that succeeded without evaluating: no index to add to
+code=$(post_json /jobs '{"dataset": "fashion-mnist", "model": "convnet", "epochs": 1,
+	"batch_size": 64, "train_subset": 128, "eval": {"every": 0}}')
+check collections_noeval_job_succeeds wait_status 3 succeeded 60
+expect_error collections job_not_indexed 404 '"no_index"' POST /jobs/3/items \
 	-H 'Content-Type: application/json' -d '{"items": [{"id": "a", "image": "test:0"}]}'
 
 # ---- adding: refs (JSON), a raw upload, a multipart batch --------------------------
