@@ -1,13 +1,14 @@
 /*
  * server/items.c — a job's added items in memory and their merge into the
  * exact search's top-k (see items.h). The set is small (--max-items per
- * job), so each batch of queries scans it whole after the dataset pass
- * with isif_topk (the kernel of that pass: bit-identical similarities for
- * identical vectors), and the two best-first lists merge in one pass.
+ * job), so each batch of queries scans it whole after the dataset pass,
+ * packed once per change as an isif_gallery (the kernel of that pass:
+ * bit-identical similarities for identical vectors, exactly isif_topk's
+ * answers), and the two best-first lists merge in one pass.
  */
 #include "items.h"
 
-#include "isif/eval/eval.h"
+#include "isif/eval/gallery.h"
 #include "log.h"
 
 #include <math.h>
@@ -23,6 +24,12 @@ struct item_set {
 	int32_t *label;
 	char **id, **meta;
 	float *emb;         /* [n, dim] */
+	/* the items packed for search (isif_gallery: the answers of isif_topk,
+	 * without packing them again at each query), made on first search;
+	 * dropped by every add and remove (under the write lock, so no search
+	 * holds it); gal_mu: one search at a time on it */
+	pthread_mutex_t gal_mu;
+	struct isif_gallery *gal;
 };
 
 struct item_set *item_set_create(int dim)
@@ -38,6 +45,7 @@ struct item_set *item_set_create(int dim)
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&s->rw, &attr);
 	pthread_rwlockattr_destroy(&attr);
+	pthread_mutex_init(&s->gal_mu, NULL);
 	return s;
 }
 
@@ -54,6 +62,8 @@ void item_set_free(struct item_set *s)
 	free(s->id);
 	free(s->meta);
 	free(s->emb);
+	isif_gallery_free(s->gal);
+	pthread_mutex_destroy(&s->gal_mu);
 	pthread_rwlock_destroy(&s->rw);
 	free(s);
 }
@@ -93,6 +103,8 @@ enum isif_rc item_set_add(struct item_set *s, int64_t seq, const char *id, int32
 	else if (!idc || (meta && !mc) || (s->n == s->cap && !grow(s)))
 		rc = ISIF_ENOMEM;
 	if (!rc) {
+		isif_gallery_free(s->gal);
+		s->gal = NULL;
 		int64_t i = s->n++;
 		s->seq[i] = seq;
 		s->label[i] = label;
@@ -127,6 +139,8 @@ void item_set_remove(struct item_set *s, int64_t seq)
 	pthread_rwlock_wrlock(&s->rw);
 	int64_t i = find(s, seq);
 	if (i >= 0) {
+		isif_gallery_free(s->gal);
+		s->gal = NULL;
 		free(s->id[i]);
 		free(s->meta[i]);
 		size_t m = (size_t)(s->n - i - 1);
@@ -177,6 +191,28 @@ void item_topk_merge(const int64_t *a_idx, const float *a_sim, const int64_t *b_
 	}
 }
 
+/* With the read lock and gal_mu held: the packed items, searching at
+ * least ki results a query (a few sizes, as the dataset's galleries). */
+static struct isif_gallery *packed(struct item_set *s, int ki)
+{
+	static const int sizes[] = {16, 128, 1024, 8192, 32768, 100001};
+	if (s->gal && isif_gallery_k(s->gal) >= ki)
+		return s->gal;
+	int kb = ki;
+	for (size_t b = 0; b < sizeof sizes / sizeof sizes[0]; b++)
+		if (ki <= sizes[b]) {
+			kb = sizes[b];
+			break;
+		}
+	kb = (int64_t)kb < s->n ? kb : (int)s->n;
+	isif_gallery_free(s->gal);
+	s->gal = NULL;
+	struct isif_error err = {0};
+	if (isif_gallery_create(&s->gal, s->emb, s->n, s->dim, kb, 1, 64, &err))
+		log_warn("items: %s", err.msg);
+	return s->gal;
+}
+
 void item_set_merge_into(struct item_set *s, int64_t base, const float *q, int nq, int k,
 			 int64_t *idx, float *sim)
 {
@@ -185,18 +221,25 @@ void item_set_merge_into(struct item_set *s, int64_t base, const float *q, int n
 		pthread_rwlock_unlock(&s->rw);
 		return;
 	}
-	/* the items' own top-k by the very kernel of the dataset's pass:
-	 * the same similarity for the same vectors, on every CPU */
+	/* the items' own top-k by the very kernel of the dataset's pass
+	 * (isif_gallery: isif_topk's answers): the same similarity for the
+	 * same vectors, on every CPU */
 	int ki = (int64_t)k < s->n ? k : (int)s->n;
-	int64_t *ti = malloc((size_t)nq * ki * sizeof *ti), *bi = malloc((size_t)k * 2 * sizeof *bi);
-	float *ts = malloc((size_t)nq * ki * sizeof *ts), *bs = malloc((size_t)k * 2 * sizeof *bs);
-	bool ok = ti && bi && ts && bs &&
-		  isif_topk(s->emb, s->n, q, nq, s->dim, ki, 0, 1, ti, ts) == ISIF_OK;
+	pthread_mutex_lock(&s->gal_mu);
+	struct isif_gallery *gal = packed(s, ki);
+	int kg = gal ? isif_gallery_k(gal) : 0;
+	int64_t *ti = malloc((size_t)nq * (kg ? kg : 1) * sizeof *ti);
+	int64_t *bi = malloc((size_t)k * 2 * sizeof *bi);
+	float *ts = malloc((size_t)nq * (kg ? kg : 1) * sizeof *ts), *bs = malloc((size_t)k * 2 * sizeof *bs);
+	bool ok = gal && ti && bi && ts && bs;
+	if (ok)
+		isif_gallery_search(gal, q, nq, ti, ts);
+	pthread_mutex_unlock(&s->gal_mu);
 	for (int i = 0; ok && i < nq; i++) {
 		for (int j = 0; j < k; j++) {
-			int64_t r = j < ki ? ti[(size_t)i * ki + j] : -1;
+			int64_t r = j < ki ? ti[(size_t)i * kg + j] : -1;
 			bi[j] = r >= 0 ? base + s->seq[r] : -1;
-			bs[j] = r >= 0 ? ts[(size_t)i * ki + j] : -INFINITY;
+			bs[j] = r >= 0 ? ts[(size_t)i * kg + j] : -INFINITY;
 		}
 		item_topk_merge(idx + (size_t)i * k, sim + (size_t)i * k, bi, bs, k, bi + k, bs + k);
 		memcpy(idx + (size_t)i * k, bi + k, (size_t)k * sizeof *bi);
