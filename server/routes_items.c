@@ -484,7 +484,9 @@ static int item_op_new(struct request *rq, bool from_path, struct item_op **out,
 		return ifail(e, 503, "unavailable", "out of memory");
 	op->job = rq->id;
 	if (from_path) {
-		if (!http_seg(rq, 0, op->id, sizeof op->id) || !id_ok(op->id, rq->app->cfg->max_item_id))
+		/* a %00 in the path would cut the id short: refused, not looked up */
+		if (!http_seg(rq, 0, op->id, sizeof op->id) || strlen(op->id) != rq->seg_len[0] ||
+		    !id_ok(op->id, rq->app->cfg->max_item_id))
 			return bad_id(e, "item id", rq->app->cfg->max_item_id);
 		op->has_id = true;
 	}

@@ -216,6 +216,8 @@ expect_error collections multipart_count_mismatch 400 '2 items for 1 file parts'
 expect_error collections multipart_item_with_image 400 'items[0].image: not with uploaded files' \
 	POST /jobs/1/items -F 'items=[{"id": "p", "image": "test:0"}]' -F "a=@$T/t6.png"
 expect_error collections bad_path_id 400 'item id' GET '/jobs/1/items/a%20b'
+# a %00 must not cut "b%00x" to the existing item "b"
+expect_error collections nul_in_path_id 400 "NUL byte" DELETE '/jobs/1/items/b%00x'
 expect_error collections bad_limit 400 'limit' GET '/jobs/1/items?limit=0'
 expect_error collections items_of_unknown_job 404 '"not_found"' GET /jobs/99/items
 expect_error collections wrong_content_type 415 '' POST /jobs/1/items -H 'Content-Type: text/plain' -d 'x'
