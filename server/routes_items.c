@@ -361,6 +361,10 @@ static void items_commit(struct request *rq, struct index_data *ix, const float 
 		http_error(rq, 409, "conflict", "%s", err.msg);
 	} else if (rc == ISIF_ERANGE) {
 		http_error(rq, 409, "collection_full", "%s", err.msg);
+	} else if (rc == ISIF_ENOTFOUND) {   /* deleted while its images were embedded */
+		http_error(rq, 404, "not_found", "%s", err.msg);
+	} else if (rc == ISIF_EBUSY) {
+		http_error(rq, 409, "job_not_succeeded", "%s", err.msg);
 	} else if (rc) {
 		http_store_failed(rq, rc, &err);
 	} else {

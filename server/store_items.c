@@ -55,6 +55,24 @@ static enum isif_rc add_locked(struct store *st, sqlite3 *db, int64_t job,
 {
 	char now[32];
 	iso8601_now(now, sizeof now);
+	/* the job, checked inside the transaction: deleted or no longer
+	 * succeeded since the route looked is 404 / 409, not a failed insert */
+	sqlite3_stmt *js = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT status FROM jobs WHERE id = ?", -1, &js, NULL) != SQLITE_OK)
+		return store_fail(st, "item job", err);
+	sqlite3_bind_int64(js, 1, job);
+	int step = sqlite3_step(js);
+	char status[32] = "";
+	if (step == SQLITE_ROW && sqlite3_column_text(js, 0))
+		snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(js, 0));
+	sqlite3_finalize(js);
+	if (step == SQLITE_DONE)
+		return isif_fail(err, ISIF_ENOTFOUND, "no job %lld", (long long)job);
+	if (step != SQLITE_ROW)
+		return store_fail(st, "item job", err);
+	if (strcmp(status, "succeeded") != 0)
+		return isif_fail(err, ISIF_EBUSY, "job %lld is %s: items are added to the index of a "
+				 "succeeded job", (long long)job, status);
 	for (int i = 0; i < n; i++) {
 		int64_t old = seq_of(db, job, items[i].id);
 		if (old == -2)

@@ -26,7 +26,8 @@ struct item_added {
 	int64_t seq, replaced;
 };
 
-/* Adds n items to job's collection in one transaction. Without replace an
+/* Adds n items to job's collection in one transaction (ISIF_ENOTFOUND: no
+ * such job; ISIF_EBUSY: it has not succeeded). Without replace an
  * id already there is ISIF_ECONFLICT (err names it; nothing added); with
  * it the old row goes. ISIF_ERANGE when the collection would pass
  * max_items. out[n]: the rows' seq. */

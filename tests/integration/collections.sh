@@ -258,6 +258,9 @@ listed = sorted(i['id'] for i in json.load(open('$T/list.json'))['items'])
 found = sorted(n['item'] for n in json.load(open('$T/after_storm.json'))['neighbors'] if 'item' in n)
 assert listed == found == ['b', 'm6', 'shoe-a', 'twin', 'up5'], (listed, found)"
 
+code=$(req GET /jobs/1/index)
+check collections_index_counts_items bash -c "[ $code = 200 ] && grep -q '\"items\": 5' '$T/body'"
+
 # ---- durable: kill -9, restart, the same items and answers -----------------------------
 kill -KILL "$PID"; wait "$PID" 2>/dev/null; PID=
 start_isifd "$T/state" "${FLAGS[@]}" || { fail collections_restart; exit 1; }

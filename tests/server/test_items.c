@@ -7,12 +7,14 @@
  * appended in seq order (ties: dataset rows first, then older items), and
  * a float64 naive scan within rounding; through the search threads too,
  * while another thread adds and removes items of its own. The two-list
- * merge is checked on a hand-made case, and the job_items store (conflict,
- * replace, the bound, delete, load order, the job's cascade).
+ * merge is checked on a hand-made case, and the job_items store (the job
+ * checked in the transaction, conflict, replace, the bound, delete, load
+ * order, the job's cascade).
  */
 #include "../unit/check.h"
 
 #include <math.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -351,6 +353,14 @@ TEST(srv_items_store_conflict_replace_bound_delete)
 	const float e1[2] = {1, 2}, e2[2] = {3, 4}, e3[2] = {5, 6};
 	struct item_new a[2] = {{"a", 3, "{\"x\":1}", e1}, {"b", -1, NULL, e2}};
 	struct item_added out[2];
+	/* checked inside the transaction: no such job, a job not succeeded */
+	CHECK_EQ(store_items_add(st, job + 1, a, 2, 2, false, 3, out, &err), ISIF_ENOTFOUND);
+	CHECK_EQ(store_items_add(st, job, a, 2, 2, false, 3, out, &err), ISIF_EBUSY);
+	CHECK(strstr(err.msg, "queued") != NULL);
+	sqlite3 *db = NULL;
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK &&
+	      sqlite3_exec(db, "UPDATE jobs SET status = 'succeeded'", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
 	CHECK_EQ(store_items_add(st, job, a, 2, 2, false, 3, out, &err), ISIF_OK);
 	CHECK(out[0].seq < out[1].seq && out[0].replaced == -1 && out[1].replaced == -1);
 	/* an id already there: 409, nothing added */
@@ -380,7 +390,6 @@ TEST(srv_items_store_conflict_replace_bound_delete)
 	CHECK_EQ(l.n, 0);
 	/* the job's rows go with it */
 	enum job_status js;
-	CHECK_EQ(store_job_cancel(st, job, &js, &err), ISIF_OK);
 	CHECK_EQ(store_job_delete(st, job, &js, &err), ISIF_OK);
 	memset(&l, 0, sizeof l);
 	CHECK_EQ(store_items_each(st, job, 2, collect, &l, &err), ISIF_OK);
