@@ -4,6 +4,7 @@
  * GET /jobs/{id}/index and POST /jobs/{id}/index (ann_index.h).
  */
 #include "ann_index.h"
+#include "items.h"
 
 #include <errno.h>
 #include <math.h>
@@ -444,6 +445,8 @@ static json_t *index_json(const struct index_data *ix)
 			      "train_rows", (json_int_t)ix->split[SPLIT_TRAIN].n,
 			      "test_rows", (json_int_t)ix->split[SPLIT_TEST].n,
 			      "auto_threshold_rows", (json_int_t)ANN_AUTO_ROWS);
+	/* the items added after training, searched exactly beside the train rows */
+	json_object_set_new(o, "items", json_integer(ix->items ? item_set_count(ix->items) : 0));
 	json_t *ann = NULL;
 	if (s) {
 		pthread_rwlock_rdlock(&s->mu);

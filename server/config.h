@@ -53,6 +53,8 @@ struct config {
 	long max_batch_urls;
 	long index_cache;
 	long search_threads, search_batch, search_wait_us;
+	/* collections that grow (POST /jobs/{id}/items) */
+	long max_items, max_items_request, max_item_metadata, max_item_id;
 	long dataset_cache;
 	/* blocking work off the HTTP threads (http_defer) */
 	long work_threads;

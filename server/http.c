@@ -74,6 +74,10 @@ static const struct route routes[] = {
 	{"POST", "/neighbors/batch", route_neighbors_batch, BODY_JSON, ""},
 	{"GET", "/jobs/{id}/embeddings", route_job_embeddings, 0, "format,metadata,split"},
 	{"POST", "/jobs/{id}/embed", route_job_embed, BODY_JSON | BODY_IMAGE, ""},
+	{"POST", "/jobs/{id}/items", route_job_items_post, BODY_JSON | BODY_IMAGE, "id,label,replace"},
+	{"GET", "/jobs/{id}/items", route_job_items_list, 0, "after,limit"},
+	{"GET", "/jobs/{id}/items/{item}", route_job_item_get, 0, "embedding"},
+	{"DELETE", "/jobs/{id}/items/{item}", route_job_item_delete, 0, ""},
 	{"GET", "/checkpoints", route_checkpoints, 0, ""},
 	{"POST", "/checkpoints", route_checkpoints_create, BODY_FILE, "name"},
 	{"POST", "/groups", route_groups_create, BODY_JSON, "priority"},
@@ -857,6 +861,9 @@ static bool check_params(struct request *rq, enum MHD_Result *ret)
  * well inside the smallest --connection-memory.
  */
 static char target_too_long;   /* its address marks such a request */
+/* A path holding %00: decoded, it would cut a {name} segment short for
+ * every C-string reader (DELETE /jobs/1/items/b%00x acting on item "b"). */
+static char target_nul;
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -868,8 +875,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	size_t n_params = 0;
 	for (const char *p = q; p && *p; p++)
 		n_params += *p == '&' || *p == '?';
-	if (strlen(uri) <= HTTP_MAX_TARGET && n_params <= HTTP_MAX_PARAMS)
-		return NULL;
+	if (strlen(uri) <= HTTP_MAX_TARGET && n_params <= HTTP_MAX_PARAMS) {
+		const char *nul = strstr(uri, "%00");
+		return nul && (!q || nul < q) ? &target_nul : NULL;
+	}
 	if (q)
 		q[1] = '\0';   /* the buffer is the connection's own, and writable */
 	return &target_too_long;
@@ -1042,8 +1051,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct request *rq = *con_cls;
 	(void)version;
-	bool too_long = rq == (void *)&target_too_long;
-	if (!rq || too_long) {
+	bool too_long = rq == (void *)&target_too_long, nul_path = rq == (void *)&target_nul;
+	if (!rq || too_long || nul_path) {
 		rq = calloc(1, sizeof *rq);
 		*con_cls = rq;
 		if (!rq)
@@ -1061,6 +1070,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return http_error(rq, 414, "uri_too_long", "request target longer than %d "
 					  "bytes or with more than %d query parameters",
 					  HTTP_MAX_TARGET, HTTP_MAX_PARAMS);
+		if (nul_path)
+			return http_error(rq, 400, "invalid_parameter", "the request path contains a "
+					  "NUL byte (%%00)");
 		if (!route_request(rq, &ret))
 			return ret;
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE))
@@ -1110,7 +1122,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct request *rq = *con_cls;
 	conn_mark(conn, false);  /* the next request's deadline starts now */
 	*con_cls = NULL;
-	if (!rq || rq == (void *)&target_too_long)
+	if (!rq || rq == (void *)&target_too_long || rq == (void *)&target_nul)
 		return;   /* ended before on_request saw it */
 	if (rq->holds_file_upload)
 		atomic_store(&file_upload_busy, false);

@@ -35,7 +35,9 @@
 #include "isif/eval/gallery.h"
 #include "isif/train/checkpoint.h"
 #include "isif/train/train.h"
+#include "items.h"
 #include "log.h"
+#include "store_items.h"
 #include "store_retrieval.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -168,6 +170,7 @@ static void data_free(struct index_data *ix)
 	if (!ix)
 		return;
 	ann_state_free(ix->ann);        /* hook: the approximate index (ann_index.c) */
+	item_set_free(ix->items);
 	if (ix->priv) {
 		isif_model_free(ix->priv->model);
 		pthread_mutex_destroy(&ix->priv->model_mu);
@@ -379,6 +382,10 @@ enum isif_rc index_load_dir(const char *dir, struct index_data **out, struct isi
 		return rc;
 	}
 	load_class_names(ix);
+	if (!(ix->items = item_set_create(ix->dim))) {
+		data_free(ix);
+		return isif_fail(err, ISIF_ENOMEM, "out of memory");
+	}
 	ix->ann = ann_state_open(ix);   /* hook: ann.faiss beside index.bin, if built (ann_index.c) */
 	*out = ix;
 	return ISIF_OK;
@@ -569,6 +576,8 @@ struct index_cache {
 	char state_dir[1024];
 	pthread_mutex_t mu;           /* slots, tick, loads */
 	pthread_mutex_t load_mu;      /* one file load at a time (held without mu) */
+	pthread_mutex_t items_mu;     /* item adds and deletes, and item loads with the install
+				       * that follows (held without mu; order: load_mu, items_mu, mu) */
 	int n;
 	struct slot *slots;
 	uint64_t tick;
@@ -590,6 +599,7 @@ struct index_cache *index_cache_create(struct store *st, const char *state_dir, 
 	snprintf(c->state_dir, sizeof c->state_dir, "%s", state_dir);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->load_mu, NULL);
+	pthread_mutex_init(&c->items_mu, NULL);
 	return c;
 }
 
@@ -601,6 +611,7 @@ void index_cache_free(struct index_cache *c)
 		index_release(c->slots[i].ix);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->load_mu);
+	pthread_mutex_destroy(&c->items_mu);
 	free(c->slots);
 	free(c);
 }
@@ -668,6 +679,62 @@ static void forget(struct index_cache *c, int64_t job)
 	index_release(old);
 }
 
+/* store_items_each's callback: one stored item into the set. */
+static enum isif_rc load_item(void *arg, int64_t seq, const char *id, int32_t label,
+			      const char *meta, const float *emb)
+{
+	return item_set_add(arg, seq, id, label, meta, emb);
+}
+
+/* With items_mu held: a reference to the job's cached index, or NULL. */
+static struct index_data *cached_job(struct index_cache *c, int64_t job)
+{
+	pthread_mutex_lock(&c->mu);
+	struct slot *s = find_slot(c, job);
+	struct index_data *ix = s ? index_ref(s->ix) : NULL;
+	pthread_mutex_unlock(&c->mu);
+	return ix;
+}
+
+enum isif_rc index_items_add(struct index_cache *c, int64_t job, const struct item_new *items,
+			     int n, int dim, bool replace, int64_t max_items, struct item_added *out,
+			     struct isif_error *err)
+{
+	pthread_mutex_lock(&c->items_mu);
+	enum isif_rc rc = store_items_add(c->st, job, items, n, dim, replace, max_items, out, err);
+	struct index_data *ix = rc ? NULL : cached_job(c, job);
+	for (int i = 0; ix && i < n; i++) {
+		if (out[i].replaced >= 0)
+			item_set_remove(ix->items, out[i].replaced);
+		if (ix->dim != dim || item_set_add(ix->items, out[i].seq, items[i].id, items[i].label,
+						   items[i].metadata, items[i].emb) != ISIF_OK) {
+			/* committed but not in memory: the next load must read it */
+			log_warn("job %lld: item \"%s\" stored but not loaded; reloading the index",
+				 (long long)job, items[i].id);
+			index_release(ix);
+			ix = NULL;
+			forget(c, job);
+		}
+	}
+	pthread_mutex_unlock(&c->items_mu);
+	index_release(ix);
+	return rc;
+}
+
+enum isif_rc index_items_delete(struct index_cache *c, int64_t job, const char *id,
+				struct isif_error *err)
+{
+	int64_t seq = -1;
+	pthread_mutex_lock(&c->items_mu);
+	enum isif_rc rc = store_items_delete(c->st, job, id, &seq, err);
+	struct index_data *ix = rc ? NULL : cached_job(c, job);
+	if (ix)
+		item_set_remove(ix->items, seq);
+	pthread_mutex_unlock(&c->items_mu);
+	index_release(ix);
+	return rc;
+}
+
 enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data **out, struct isif_error *err)
 {
 	struct index_row row;
@@ -703,12 +770,24 @@ enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data
 		rc = index_load_dir(dir, &ix, err);
 		if (rc == ISIF_OK) {
 			ix->job = job;
-			pthread_mutex_lock(&c->mu);
-			c->loads++;
-			struct index_data *old = install(c, &row, ix);
-			pthread_mutex_unlock(&c->mu);
+			pthread_mutex_lock(&c->items_mu);
+			rc = store_items_each(c->st, job, ix->dim, load_item, ix->items, err);
+			struct index_data *old = NULL;
+			if (rc == ISIF_OK) {
+				pthread_mutex_lock(&c->mu);
+				c->loads++;
+				old = install(c, &row, ix);
+				pthread_mutex_unlock(&c->mu);
+			}
+			pthread_mutex_unlock(&c->items_mu);
 			index_release(old);
-			*out = ix;    /* the reference index_load_dir gave */
+			if (rc == ISIF_OK) {
+				*out = ix;    /* the reference index_load_dir gave */
+			} else {
+				index_release(ix);
+				pthread_mutex_unlock(&c->load_mu);
+				return rc;
+			}
 		}
 		pthread_mutex_unlock(&c->load_mu);
 		if (rc == ISIF_OK)
@@ -828,6 +907,10 @@ static int k_bucket(int k)
 	return GALLERY_BUCKETS - 1;
 }
 
+static enum isif_rc search_exact(struct index_data *ix, int split, const float *q, int nq, int k,
+				 int threads, int max_batch, int64_t *idx, float *sim,
+				 struct isif_error *err);
+
 enum isif_rc index_search_batch(struct index_data *ix, int split, const float *q, int nq, int k,
 				int threads, int max_batch, int64_t *idx, float *sim,
 				struct isif_error *err)
@@ -844,8 +927,22 @@ enum isif_rc index_search_batch(struct index_data *ix, int split, const float *q
 		return ISIF_OK;
 	/* the job's approximate index (ann_index.c), when it has one for this
 	 * split, answers the batch instead of the exact scan below */
-	if (index_ann_search(ix, split, q, nq, k, idx, sim))
-		return ISIF_OK;
+	enum isif_rc rc = ISIF_OK;
+	if (!index_ann_search(ix, split, q, nq, k, idx, sim))
+		rc = search_exact(ix, split, q, nq, k, threads, max_batch, idx, sim, err);
+	/* the items added after training join the train split, exactly */
+	if (!rc && split == SPLIT_TRAIN && ix->items)
+		item_set_merge_into(ix->items, g->n, q, nq, k, idx, sim);
+	return rc;
+}
+
+/* The exact top-k of the split's own rows (index_search_batch). */
+static enum isif_rc search_exact(struct index_data *ix, int split, const float *q, int nq, int k,
+				 int threads, int max_batch, int64_t *idx, float *sim,
+				 struct isif_error *err)
+{
+	static const int sizes[GALLERY_BUCKETS] = {16, 128, 1024, 8192, 32768, 100001};
+	const struct index_split *g = &ix->split[split];
 	int b = k_bucket(k);
 	int kb = sizes[b];
 	enum isif_rc rc = ISIF_OK;

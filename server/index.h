@@ -25,6 +25,7 @@
 #ifndef ISIFD_INDEX_H
 #define ISIFD_INDEX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "isif/data/dataset.h"
@@ -61,6 +62,8 @@ struct index_data {
 	char dir[1024];           /* absolute path of the index directory */
 	struct index_priv *priv;  /* refcount, blob, model */
 	struct ann_state *ann;    /* the approximate index (server/ann_index.c); NULL only if out of memory */
+	struct item_set *items;   /* items added after training (items.h), searched with the
+				   * train split as rows split[0].n + seq; NULL only if out of memory */
 };
 
 /* ---- writing ------------------------------------------------------------ */
@@ -140,6 +143,29 @@ enum isif_rc index_embed(struct index_data *ix, const float *x, int n, float *ou
  * entry for a batch of queries (search.c calls it). */
 enum isif_rc index_search_batch(struct index_data *ix, int split, const float *q, int nq, int k,
 				int threads, int max_batch, int64_t *idx, float *sim,
+				struct isif_error *err);
+
+/* ---- collections that grow (POST /jobs/{id}/items) ------------------------ */
+
+struct item_new;
+struct item_added;
+
+/* Whether a row of a split's search results is an added item (rows past
+ * the split's own), and that item's seq. */
+static inline bool index_row_is_item(const struct index_data *ix, int split, int64_t row)
+{
+	return split == SPLIT_TRAIN && row >= ix->split[SPLIT_TRAIN].n;
+}
+
+/* Adds n items (store_items_add) and puts them in the job's loaded index,
+ * both under the cache's item lock: an index loaded at the same time holds
+ * them exactly once. */
+enum isif_rc index_items_add(struct index_cache *c, int64_t job, const struct item_new *items,
+			     int n, int dim, bool replace, int64_t max_items, struct item_added *out,
+			     struct isif_error *err);
+
+/* Deletes one item (store_items_delete) from the store and the loaded index. */
+enum isif_rc index_items_delete(struct index_cache *c, int64_t job, const char *id,
 				struct isif_error *err);
 
 #endif

@@ -72,9 +72,36 @@ enum isif_rc multipart_one_part(const char *ct, const char *body, size_t len, si
 	return multipart_parts(ct, body, len, max_part, 1, part, part_len, &n, err);
 }
 
+/* The name="..." of a part's Content-Disposition in its headers h[n]
+ * (not filename="..."), into out (cut at MULTIPART_NAME_LEN - 1); "" when
+ * none. */
+static void part_name(const char *h, size_t n, char *out)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i + 6 <= n; i++) {
+		if (strncasecmp(h + i, "name=\"", 6) != 0 || (i > 0 && (h[i - 1] | 0x20) >= 'a' &&
+							       (h[i - 1] | 0x20) <= 'z'))
+			continue;
+		size_t j = i + 6, o = 0;
+		while (j < n && h[j] != '"' && h[j] != '\r' && o + 1 < MULTIPART_NAME_LEN)
+			out[o++] = h[j++];
+		out[o] = '\0';
+		return;
+	}
+}
+
 enum isif_rc multipart_parts(const char *ct, const char *body, size_t len, size_t max_part,
 			     int max_parts, const char **part, size_t *part_len, int *n_parts,
 			     struct isif_error *err)
+{
+	return multipart_parts_named(ct, body, len, max_part, max_parts, part, part_len, NULL,
+				     n_parts, err);
+}
+
+enum isif_rc multipart_parts_named(const char *ct, const char *body, size_t len, size_t max_part,
+				   int max_parts, const char **part, size_t *part_len,
+				   char (*names)[MULTIPART_NAME_LEN], int *n_parts,
+				   struct isif_error *err)
 {
 	char delim[2 + 2 + BOUNDARY_MAX + 1];   /* CRLF "--" boundary */
 	memcpy(delim, "\r\n", 2);
@@ -121,6 +148,8 @@ enum isif_rc multipart_parts(const char *ct, const char *body, size_t len, size_
 					 "image alone (curl -F image=@FILE)");
 		if (parts > max_parts)
 			return isif_fail(err, ISIF_EINVAL, "multipart: more than %d parts", max_parts);
+		if (names)
+			part_name(body + pos, start - pos, names[parts - 1]);
 		part[parts - 1] = body + start;
 		part_len[parts - 1] = (size_t)(end - body) - start;
 		if (part_len[parts - 1] > max_part)

@@ -37,4 +37,14 @@ enum isif_rc multipart_parts(const char *content_type, const char *body, size_t 
 			     size_t max_part, int max_parts, const char **part, size_t *part_len,
 			     int *n_parts, struct isif_error *err);
 
+/* Longest part name multipart_parts_named keeps (with its NUL). */
+#define MULTIPART_NAME_LEN 64
+
+/* multipart_parts, with each part's form-field name (Content-Disposition
+ * name="..."; "" when none) in names[] (room for max_parts). */
+enum isif_rc multipart_parts_named(const char *content_type, const char *body, size_t len,
+				   size_t max_part, int max_parts, const char **part,
+				   size_t *part_len, char (*names)[MULTIPART_NAME_LEN],
+				   int *n_parts, struct isif_error *err);
+
 #endif

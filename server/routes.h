@@ -37,6 +37,26 @@ enum MHD_Result route_neighbors_post(struct request *rq);
 enum MHD_Result route_neighbors_batch(struct request *rq);
 enum MHD_Result route_job_embed(struct request *rq);
 
+struct index_data;
+/* What neighbors_embed_then does with the vectors Q[n, ix->dim], on a lane
+ * (it answers the request). */
+typedef void (*embed_then_fn)(struct request *rq, struct index_data *ix, const float *Q, int n,
+			      void *arg);
+/* Embeds n images with job's model on a lane, then calls then: refs (n
+ * REF strings, "train:N" / "test:N" / URL, which arg keeps alive) or n
+ * uploads (upload / upload_len, taken). Errors (4xx/5xx) are answered,
+ * each image named "PREFIX[i]". then_free(arg) runs in every case. */
+enum MHD_Result neighbors_embed_then(struct request *rq, int64_t job, int n,
+				     const char *const *refs, const char **upload,
+				     size_t *upload_len, const char *prefix, embed_then_fn then,
+				     void (*then_free)(void *), void *arg);
+
+/* routes_items.c: a job's collection of added items */
+enum MHD_Result route_job_items_post(struct request *rq);
+enum MHD_Result route_job_items_list(struct request *rq);
+enum MHD_Result route_job_item_get(struct request *rq);
+enum MHD_Result route_job_item_delete(struct request *rq);
+
 /* routes_groups.c */
 enum MHD_Result route_groups_create(struct request *rq);
 enum MHD_Result route_groups_list(struct request *rq);

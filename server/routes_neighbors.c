@@ -35,6 +35,7 @@
 #include "isif/data/dataset.h"
 #include "isif/data/image.h"
 #include "isif/eval/eval.h"
+#include "items.h"
 #include "store_retrieval.h"
 #include "urlfetch.h"
 
@@ -386,14 +387,29 @@ static void neighbors_json(const struct index_data *ix, const struct qparams *p,
 		out[i] = json_array();
 		for (int j = 0; j < kk && (long)json_array_size(out[i]) < k; j++) {
 			int64_t row = idx[(size_t)i * kk + j];
-			if (row < 0 || sim[(size_t)i * kk + j] < p->min_sim)
+			double s = (double)sim[(size_t)i * kk + j];
+			if (row < 0 || s < p->min_sim)
 				break;   /* best first: nothing after passes either */
+			if (index_row_is_item(ix, split, row)) {
+				/* an added item (NULL: deleted since the search) */
+				int32_t label;
+				json_t *n = item_set_describe(ix->items, row - g->n, &label);
+				if (n && (p->label < 0 || label == p->label)) {
+					if (label >= 0)
+						set_class(n, ix, label);
+					json_object_set_new(n, "similarity", json_real(s));
+					json_array_append_new(out[i], n);
+				} else {
+					json_decref(n);
+				}
+				continue;
+			}
 			if ((qs[i].self_split == split && qs[i].self_row == row) ||
 			    (p->label >= 0 && g->labels[row] != p->label))
 				continue;
 			json_t *n = json_pack("{s:s, s:i, s:i, s:f}", "split", index_split_name(split),
 					      "index", g->ids[row], "label", g->labels[row],
-					      "similarity", (double)sim[(size_t)i * kk + j]);
+					      "similarity", s);
 			set_class(n, ix, g->labels[row]);
 			json_array_append_new(out[i], n);
 		}
@@ -450,6 +466,10 @@ struct nreq {
 	bool batch;                /* answer {"results": [...]}, messages prefixed images[i] */
 	json_t *body;              /* a batch's JSON, which refs' text points into */
 	char *image;               /* a GET's image=REF, which its ref's text points into */
+	const char *prefix;        /* names the images in messages: "images[i]: " (batch) */
+	embed_then_fn then;        /* neighbors_embed_then: what the vectors are for */
+	void (*then_free)(void *);
+	void *then_arg;
 };
 
 static void nreq_free(struct nreq *nr)
@@ -461,6 +481,8 @@ static void nreq_free(struct nreq *nr)
 	free(nr->upload_len);
 	json_decref(nr->body);
 	free(nr->image);
+	if (nr->then_free)
+		nr->then_free(nr->then_arg);
 	free(nr);
 }
 
@@ -521,9 +543,9 @@ static int run_query(struct request *rq, struct index_data *ix, const struct nre
 		rc = query_by_fetched(rq, ix, &nr->refs[i], &fetched[i], q, e);
 	else
 		rc = query_by_ref(rq, ix, &nr->refs[i], q, vec, e);
-	if (rc && nr->batch) {
+	if (rc && (nr->batch || nr->prefix)) {
 		char m[sizeof e->msg];
-		snprintf(m, sizeof m, "images[%d]: %.480s", i, e->msg);
+		snprintf(m, sizeof m, "%s[%d]: %.480s", nr->prefix ? nr->prefix : "images", i, e->msg);
 		qfail(e, e->status, e->code, "%s", m);
 	}
 	return rc;
@@ -603,13 +625,18 @@ static bool too_few_of_label(const struct pending *pd)
 	const struct qparams *p = &pd->nr->p;
 	const struct index_split *g = &pd->ix->split[p->split];
 	const struct search_req *sr = &pd->sr;
-	if (p->label < 0 || sr->k >= g->n)
+	int64_t rows = g->n + (p->split == SPLIT_TRAIN ? item_set_count(pd->ix->items) : 0);
+	if (p->label < 0 || sr->k >= rows)
 		return false;
 	for (int i = 0; i < sr->nq; i++) {
 		long found = 0;
 		for (int j = 0; j < sr->k; j++) {
 			int64_t row = sr->idx[(size_t)i * sr->k + j];
-			if (row >= 0 && g->labels[row] == p->label &&
+			if (row < 0)
+				continue;
+			int32_t label = index_row_is_item(pd->ix, p->split, row) ?
+					item_set_label(pd->ix->items, row - g->n) : g->labels[row];
+			if (label == p->label &&
 			    !(pd->qs[i].self_split == p->split && pd->qs[i].self_row == row))
 				found++;
 		}
@@ -627,7 +654,8 @@ static bool too_few_of_label(const struct pending *pd)
 static bool widen(struct pending *pd)
 {
 	struct search_req *sr = &pd->sr;
-	int64_t n = pd->ix->split[pd->nr->p.split].n;
+	int64_t n = pd->ix->split[pd->nr->p.split].n +
+		    (pd->nr->p.split == SPLIT_TRAIN ? item_set_count(pd->ix->items) : 0);
 	int64_t k = (int64_t)sr->k * 8;
 	k = k < n ? k : n;
 	k = k < SEARCH_MAX_K ? k : SEARCH_MAX_K;
@@ -707,6 +735,11 @@ static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 			goto fail;
 	if (embed_pending(ix, pd->qs, nr->n, pd->Q, &e))
 		goto fail;
+	if (nr->then) {
+		nr->then(rq, ix, pd->Q, nr->n, nr->then_arg);
+		pending_free(pd);
+		return;
+	}
 	if (nr->embed) {
 		answer_embed(rq, ix, nr, pd->qs, pd->Q);
 		pending_free(pd);
@@ -956,6 +989,58 @@ enum MHD_Result route_job_embed(struct request *rq)
 			goto fail;
 	} else if (upload_bytes(rq, nr, (int)cfg->max_batch, &e)) {
 		goto fail;
+	}
+	return defer_request(rq, nr);
+fail:
+	nreq_free(nr);
+	return answer_error(rq, &e);
+}
+
+/* ---- embeddings for another route ---------------------------------------------------- */
+
+enum MHD_Result neighbors_embed_then(struct request *rq, int64_t job, int n,
+				     const char *const *refs, const char **upload,
+				     size_t *upload_len, const char *prefix, embed_then_fn then,
+				     void (*then_free)(void *), void *arg)
+{
+	struct qerr e;
+	struct nreq *nr = calloc(1, sizeof *nr);
+	if (!nr) {
+		free(upload);
+		free(upload_len);
+		then_free(arg);
+		return http_error(rq, 503, "unavailable", "out of memory");
+	}
+	nr->embed = true;
+	nr->n = n;
+	nr->p = (struct qparams){.k = 1, .split = SPLIT_TRAIN, .job = job, .label = -1,
+				 .min_sim = -INFINITY};
+	nr->upload = upload;
+	nr->upload_len = upload_len;
+	nr->prefix = prefix;
+	nr->then = then;
+	nr->then_free = then_free;
+	nr->then_arg = arg;
+	if (refs) {
+		if (!(nr->refs = calloc((size_t)n, sizeof *nr->refs))) {
+			qfail(&e, 503, "unavailable", "out of memory");
+			goto fail;
+		}
+		int urls = 0;
+		for (int i = 0; i < n; i++) {
+			if (parse_ref(refs[i], &nr->refs[i], &e)) {
+				char m[sizeof e.msg];
+				snprintf(m, sizeof m, "%s[%d].%.480s", prefix, i, e.msg);
+				qfail(&e, e.status, e.code, "%s", m);
+				goto fail;
+			}
+			urls += nr->refs[i].is_url;
+		}
+		if (urls > rq->app->cfg->max_batch_urls) {
+			qfail(&e, 400, "invalid_parameter", "%s: at most %ld URLs per request "
+			      "(--max-batch-urls)", prefix, rq->app->cfg->max_batch_urls);
+			goto fail;
+		}
 	}
 	return defer_request(rq, nr);
 fail:

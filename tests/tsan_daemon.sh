@@ -2,7 +2,8 @@
 # tests/tsan_daemon.sh — part of make tsan: the integration suites that
 # drive isifd's threads hardest (jobs + SSE + scheduler, URL fetches,
 # hostile HTTP with the connection sweeper, shutdown with open streams and
-# its watchdog, queries suspended and resumed by the fetch and work threads)
+# its watchdog, queries suspended and resumed by the fetch and work threads,
+# items added and deleted while searches run)
 # against an isifd built with ThreadSanitizer. Every report TSan writes
 # becomes a FAIL line.
 set -u
@@ -17,7 +18,7 @@ export TSAN_OPTIONS="log_path=$reports/tsan second_deadlock_stack=1"
 . tests/suites.bash
 trap 'rm -f "$suites_log"; rm -rf "$reports"' EXIT
 
-for t in api ssrf hostile ops blocking; do
+for t in api ssrf hostile ops blocking collections; do
 	run_suite "tsan_$t" bash "tests/integration/$t.sh"
 done
 run_suite tsan_reports bash -c '

@@ -120,6 +120,7 @@ J=(-H 'Content-Type: application/json')
 big=$(python3 -c "print('{\"dataset\": \"fashion-mnist\", \"pad\": \"' + 'x' * 5000 + '\"}')")
 bad unknown_path 404 '"not_found"' GET /nope
 bad nul_in_query 400 'NUL byte' GET '/jobs?limit=5%00'
+bad nul_in_path 400 'NUL byte' GET '/datasets/fashion-mnist%00x'
 bad unknown_path_post 404 '"not_found"' POST /nope
 bad unknown_nested_path 404 '' GET /jobs/1/nope
 bad dotdot_path 404 '' GET /../etc/passwd --path-as-is
