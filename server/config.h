@@ -54,6 +54,7 @@ struct config {
 	long index_cache;
 	long search_threads, search_batch, search_wait_us;
 	long dataset_cache;
+	long folder_cache_mib;            /* STATE/folder-cache bound; 0: no cache */
 	/* blocking work off the HTTP threads (http_defer) */
 	long work_threads;
 	long fetch_threads;

@@ -46,7 +46,7 @@ struct argv_buf {
 	char *v[MAX_ARGS + 1];
 	int n;
 	char words[4096];     /* the split mpirun_args */
-	char np[16], threads[16], image_size[16];
+	char np[16], threads[16], image_size[16], cache_mib[24];
 };
 
 static int push(struct argv_buf *a, char *arg)
@@ -82,6 +82,14 @@ static int build_argv(struct argv_buf *a, const struct jobmpi_options *o, char *
 	       push(a, "--quiet") | push(a, "--supervised");
 	if (job->checkpoint)
 		bad |= push(a, "--resume-from") | push(a, (char *)job->checkpoint);
+	if (o->folder_cache && *o->folder_cache && o->folder_cache_mib > 0) {
+		/* the ranks map the file isifd's own load of the dataset stored */
+		snprintf(a->cache_mib, sizeof a->cache_mib, "%ld", o->folder_cache_mib);
+		bad |= push(a, "--cache-dir") | push(a, (char *)o->folder_cache) |
+		       push(a, "--cache-max-mib") | push(a, a->cache_mib);
+	} else {
+		bad |= push(a, "--no-cache");
+	}
 	if (image_size > 0) {   /* the folder's registered resize (POST /datasets image_size) */
 		snprintf(a->image_size, sizeof a->image_size, "%d", image_size);
 		bad |= push(a, "--image-size") | push(a, a->image_size);
