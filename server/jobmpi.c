@@ -223,6 +223,24 @@ static void failure_line(const char *log_path, char *out, size_t len)
 	snprintf(out, len, "%s", *best ? best : last);
 }
 
+/* True when mpirun.log tells of a process that died (a signal) or holds no
+ * rank's own error message: a failure another attempt may get past. A rank
+ * that reported an error of its own ("isif train: ...": a bad spec or
+ * dataset) would fail again the same way. */
+static bool worth_retrying(const char *log_path)
+{
+	FILE *f = fopen(log_path, "r");
+	char line[512];
+	bool died = false, own = false;
+	while (f && fgets(line, sizeof line, f)) {
+		died |= strstr(line, "exited on signal") != NULL;
+		own |= strstr(line, "isif train:") != NULL;
+	}
+	if (f)
+		fclose(f);
+	return died || !own;
+}
+
 /* Reads the child's stdout until EOF, passing the job's cancel flag on. */
 static void supervise(struct supervision *s, int from_child)
 {
@@ -323,6 +341,7 @@ enum isif_rc jobmpi_run(const struct jobmpi_options *o, struct sched_job *job,
 	failure_line(log_path, why, sizeof why);
 	if (atomic_load(job->cancel))
 		return isif_fail(err, ISIF_ECANCELLED, "cancelled (mpirun: %s)", why);
+	job->retryable = worth_retrying(log_path);
 	return isif_fail(err, ISIF_EIO, "an MPI process of the job failed (mpirun exit status %d): %s",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), why);
 }
