@@ -379,7 +379,7 @@ static const char *cache_dir(struct cli_args *a, char *buf, size_t len)
 
 struct load_args {
 	const char *name, *format, *image_size, *cache_dir, *cache_max;
-	int threads;
+	int threads, rank;
 };
 
 static int load_dataset(const struct load_args *la, struct isif_dataset *ds)
@@ -406,13 +406,19 @@ static int load_dataset(const struct load_args *la, struct isif_dataset *ds)
 		fprintf(stderr, "isif: %s\n", err.msg);
 		return -1;
 	}
+	/* rank 0 on stdout; the other ranks (stdout closed) say theirs on stderr */
+	FILE *to = la->rank == 0 ? stdout : stderr;
+	char who[32] = "";
+	if (la->rank != 0)
+		snprintf(who, sizeof who, "rank %d: ", la->rank);
 	if (ds->cache == ISIF_DS_CACHE_HIT)
-		printf("dataset cache: hit %s (mapped, nothing decoded)\n", ds->cache_note);
+		fprintf(to, "%sdataset cache: hit %s (mapped, nothing decoded)\n", who,
+			ds->cache_note);
 	else if (ds->cache == ISIF_DS_CACHE_STORED)
-		printf("dataset cache: stored %s (decoded on %d threads)\n", ds->cache_note,
-		       opt.threads);
+		fprintf(to, "%sdataset cache: stored %s (decoded on %d threads)\n", who,
+			ds->cache_note, opt.threads);
 	else if (ds->cache == ISIF_DS_CACHE_UNSTORED)
-		printf("dataset cache: %s\n", ds->cache_note);
+		fprintf(to, "%sdataset cache: %s\n", who, ds->cache_note);
 	return 0;
 }
 
@@ -526,6 +532,7 @@ int cmd_train(int argc, char **argv)
 	int budget = rank_budget();
 	la.name = spec.dataset;
 	la.threads = isif_train_threads(&spec, budget);
+	la.rank = rank;
 	if (load_dataset(&la, &ds))
 		goto out;
 	printf("dataset %s: %lld train, %lld test images of %d×%d×%d, %d classes\n", spec.dataset,

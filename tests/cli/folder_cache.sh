@@ -3,7 +3,8 @@
 # decodes and stores it, the second maps it ("dataset cache: hit", nothing
 # decoded) and trains on the same bytes (the same step losses), --no-cache
 # decodes again to the same losses, a touched image misses the cache, and a
-# truncated cache file is rebuilt rather than trusted.
+# truncated cache file is rebuilt rather than trusted; with 2 MPI ranks on a
+# cold cache one decodes and the other maps the file.
 . "$(dirname "$0")/../lib.sh"
 
 python3 "$(dirname "$0")/gen_shapes.py" "$T/shapes" --train 4 --test 1 --size 24 --seed 2 >/dev/null
@@ -46,4 +47,16 @@ check "folder_cache_truncated_same_losses" test "$(steps truncated)" = "$(steps 
 XDG_CACHE_HOME="$T/xdg" "$ISIF" train "${common[@]}" --out "$T/xdg-run" > "$T/xdg.log" 2>&1
 check "folder_cache_default_dir_xdg" grep -q "^dataset cache: stored $T/xdg/isif/datasets/folder-" "$T/xdg.log"
 check "folder_cache_bad_bound_refused" sh -c "! '$ISIF' train ${common[*]} --cache-max-mib 0 --out '$T/bad' > '$T/bad.log' 2>&1 && grep -q 'cache-max-mib' '$T/bad.log'"
+
+# MPI: two ranks load the folder at once with a cold cache; they serialise on
+# the key's lock, so one decodes and stores and the other maps its file.
+if command -v mpirun >/dev/null && ldd "$ISIF" | grep -q libmpi; then
+	timeout 120 mpirun --allow-run-as-root --oversubscribe --mca btl tcp,self \
+		--mca btl_tcp_if_include lo --mca oob_tcp_if_include lo -np 2 \
+		"$ISIF" train "${common[@]}" --cache-dir "$T/cache-mpi" \
+		--out "$T/mpi" > "$T/mpi.log" 2>&1
+	check "folder_cache_mpi_one_rank_stores" test "$(grep -c 'dataset cache: stored' "$T/mpi.log")" -eq 1
+	check "folder_cache_mpi_other_rank_maps" test "$(grep -c 'dataset cache: hit' "$T/mpi.log")" -eq 1
+	check "folder_cache_mpi_one_file" test "$(ls "$T/cache-mpi"/*.isifds | wc -l)" -eq 1
+fi
 finish
