@@ -58,6 +58,13 @@ void dscache_set_folder_cache(struct dscache *dc, const char *dir, int64_t max_b
 	dc->threads = threads;
 }
 
+void dscache_folder_options(const struct dscache *dc, struct isif_dataset_options *opt)
+{
+	opt->threads = dc->threads;
+	opt->cache_dir = dc->folder_cache[0] ? dc->folder_cache : NULL;
+	opt->cache_max_bytes = dc->folder_cache_bytes;
+}
+
 void dscache_log_cache(const char *name, const struct isif_dataset *ds)
 {
 	if (ds->cache == ISIF_DS_CACHE_HIT)
@@ -213,9 +220,7 @@ static enum isif_rc load(struct dscache *dc, const char *name, struct dscache_en
 	struct isif_dataset_options opt;
 	isif_dataset_options_default(&opt);
 	opt.image_size = e->key.image_size;
-	opt.threads = dc->threads;
-	opt.cache_dir = dc->folder_cache[0] ? dc->folder_cache : NULL;
-	opt.cache_max_bytes = dc->folder_cache_bytes;
+	dscache_folder_options(dc, &opt);
 	enum isif_rc rc = isif_dataset_load(&e->ds, e->key.path,
 					    (enum isif_dataset_format)e->key.format, &opt, err);
 	if (rc)
