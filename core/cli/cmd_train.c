@@ -415,8 +415,8 @@ static int load_dataset(const struct load_args *la, struct isif_dataset *ds)
 		fprintf(to, "%sdataset cache: hit %s (mapped, nothing decoded)\n", who,
 			ds->cache_note);
 	else if (ds->cache == ISIF_DS_CACHE_STORED)
-		fprintf(to, "%sdataset cache: stored %s (decoded on %d threads)\n", who,
-			ds->cache_note, opt.threads);
+		fprintf(to, "%sdataset cache: stored %s (decoded on %d thread%s)\n", who,
+			ds->cache_note, opt.threads, opt.threads == 1 ? "" : "s");
 	else if (ds->cache == ISIF_DS_CACHE_UNSTORED)
 		fprintf(to, "%sdataset cache: %s\n", who, ds->cache_note);
 	return 0;

@@ -254,10 +254,29 @@ bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const str
 
 /* ---- locking ---------------------------------------------------------------- */
 
+/* mkdir -p dir, each level created private (0700). */
+static bool make_dirs(const char *dir)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+		return false;
+	for (char *p = path + 1;; p++) {
+		char *slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return false;
+		if (!slash)
+			return true;
+		*slash = '/';
+		p = slash;
+	}
+}
+
 int folder_cache_lock(const char *cache_dir, const struct folder_key *key)
 {
 	char path[PATH_MAX];
-	if (mkdir(cache_dir, 0700) != 0 && errno != EEXIST)
+	if (!make_dirs(cache_dir))
 		return -1;
 	if (!cache_path(path, sizeof path, cache_dir, key, "lock"))
 		return -1;

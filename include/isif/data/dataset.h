@@ -50,7 +50,8 @@ struct isif_dataset {
 	float mean[3], std[3]; /* per channel of train, on the 0..1 scale */
 	enum isif_dataset_cache cache;
 	char cache_note[4352]; /* the cache file used or written, or why none was */
-	void *map;             /* the cache file mapped read-only: pixels and labels point */
+	void *map;             /* the cache file mapped read-only (writing into a split then
+				* faults: a cached dataset is immutable): pixels and labels point */
 	size_t map_len;        /* into it (then they are not owned), else NULL / 0 */
 };
 
