@@ -20,8 +20,8 @@
  * serialise on flock(folder-<key>.lock): the second maps the first's file.
  * Disk use: before writing, older cache files (by mtime; a hit touches it)
  * are removed until the total plus the new file fits max_bytes; a file
- * larger than max_bytes is not stored. Temporaries older than a day are
- * removed by the same scan.
+ * larger than max_bytes is not stored. An evicted file's lock file goes with
+ * it. Temporaries older than a day are removed by the same scan.
  */
 #include "data/folder_impl.h"
 
@@ -353,10 +353,16 @@ static bool make_room(const char *dir, int64_t need, int64_t max_bytes)
 	closedir(d);
 	if (n > 1)
 		qsort(v, (size_t)n, sizeof *v, oldest_first);
-	for (int64_t i = 0; i < n && total + need > max_bytes; i++)
-		if (snprintf(path, sizeof path, "%s/%s", dir, v[i].name) < (int)sizeof path &&
-		    unlink(path) == 0)
-			total -= v[i].size;   /* a process mapping it keeps its pages */
+	for (int64_t i = 0; i < n && total + need > max_bytes; i++) {
+		if (snprintf(path, sizeof path, "%s/%s", dir, v[i].name) >= (int)sizeof path ||
+		    unlink(path) != 0)
+			continue;
+		total -= v[i].size;   /* a process mapping it keeps its pages */
+		/* its lock file too (at worst a builder of that key then decodes
+		 * beside another: the rename keeps the result whole) */
+		strcpy(path + strlen(path) - strlen("isifds"), "lock");
+		unlink(path);
+	}
 	free(v);
 	return total + need <= max_bytes;
 }

@@ -280,6 +280,14 @@ TEST(folder_cache_bound)
 	CHECK_EQ(load(&ds, "fc_bnd", &o, &err), ISIF_OK);
 	CHECK_EQ(ds.cache, ISIF_DS_CACHE_HIT);   /* the newer (12²) is the one kept */
 	isif_dataset_free(&ds);
+	/* the evicted file's lock file went with it: one .lock left, the kept key's */
+	int locks = 0;
+	DIR *d = opendir(cache);
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+		locks += strstr(e->d_name, ".lock") != NULL;
+	if (d)
+		closedir(d);
+	CHECK_EQ(locks, 1);
 }
 
 /* A 4x4 gray PNG whose pixels all equal v. */
