@@ -191,10 +191,10 @@ static enum isif_rc load_cached(struct isif_dataset *ds, const char *dir,
 	int rc = folder_cache_key(&key, dir, train, test, opt, err);
 	if (rc)
 		return rc;
-	if (folder_cache_open(ds, opt->cache_dir, &key))
+	if (folder_cache_open(ds, opt->cache_dir, &key, false))
 		return ISIF_OK;
 	int lock = folder_cache_lock(opt->cache_dir, &key);
-	if (lock >= 0 && folder_cache_open(ds, opt->cache_dir, &key)) {
+	if (lock >= 0 && folder_cache_open(ds, opt->cache_dir, &key, true)) {
 		folder_cache_unlock(lock);   /* another loader built it meanwhile */
 		return ISIF_OK;
 	}

@@ -227,7 +227,8 @@ static bool adopt(struct isif_dataset *ds, unsigned char *base, size_t len,
 	return true;
 }
 
-bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const struct folder_key *key)
+bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const struct folder_key *key,
+		       bool remove_bad)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -248,7 +249,8 @@ bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const str
 	if (base != MAP_FAILED)
 		munmap(base, (size_t)st.st_size);
 	close(fd);
-	unlink(path);   /* truncated or inconsistent: never trusted, rebuilt */
+	if (remove_bad)   /* under the lock: not a builder's fresh file */
+		unlink(path);   /* truncated or inconsistent: never trusted, rebuilt */
 	return false;
 }
 

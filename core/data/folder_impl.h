@@ -68,9 +68,10 @@ enum isif_rc folder_cache_key(struct folder_key *key, const char *root,
 			      const struct isif_dataset_options *opt, struct isif_error *err);
 
 /* Maps the cache file of key into ds when one is present and valid (ds->cache
- * = HIT, true); a truncated or inconsistent file is removed and false is
- * returned; ds is then untouched. */
-bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const struct folder_key *key);
+ * = HIT, true); otherwise returns false, ds untouched, and with remove_bad
+ * (the caller holds the key's lock) removes a truncated or inconsistent file. */
+bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const struct folder_key *key,
+		       bool remove_bad);
 
 /* Takes the build lock of key (blocking: another process decoding the same
  * folder is waited for); returns its fd, or −1 when none could be taken. */
