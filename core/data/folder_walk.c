@@ -87,7 +87,12 @@ enum isif_rc folder_list_dir(const char *dir, bool dirs, struct folder_names *ou
 			continue;
 		if ((rc = isif_ds_join(path, dir, e->d_name, err)) != ISIF_OK)
 			break;
-		if (dirs ? !isif_ds_is_dir(path) : !isif_ds_is_file(path))
+		/* d_type spares a stat per plain file or folder (the cache key stats
+		 * each file anyway); links and unknown types are stat'ed, followed */
+		bool known = e->d_type == DT_REG || e->d_type == DT_DIR;
+		bool wanted = known ? (e->d_type == DT_DIR) == dirs
+				    : dirs ? isif_ds_is_dir(path) : isif_ds_is_file(path);
+		if (!wanted)
 			continue;
 		if (out->n >= ISIF_DS_MAX_IMAGES) {
 			rc = isif_fail(err, ISIF_EFORMAT, "%s: more than %lld entries", dir,
