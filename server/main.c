@@ -290,9 +290,11 @@ int main(int argc, char **argv)
 		.isif = cfg.isif_path, .hostfile = cfg.mpi_hostfile, .mpirun_args = cfg.mpirun_args,
 		.folder_cache = folder_cache, .folder_cache_mib = cfg.folder_cache_mib,
 	};
+	/* POST /datasets' and the queries' loads decode on a job's share of the cores */
+	long cores = cfg.cores > 0 ? cfg.cores : sysconf(_SC_NPROCESSORS_ONLN);
+	long share = cores / (cfg.workers > 0 ? cfg.workers : 1);
 	dscache_set_folder_cache(app.datasets, cfg.folder_cache_mib > 0 ? folder_cache : NULL,
-				 (int64_t)cfg.folder_cache_mib << 20, (int)so.cores > 0 ?
-				 (int)(so.cores / so.workers > 0 ? so.cores / so.workers : 1) : 2);
+				 (int64_t)cfg.folder_cache_mib << 20, share > 0 ? (int)share : 1);
 	jobrun_set_mpi(jr, &mpi);
 	if (sched_create(&app.sched, st, &so, &err) || sched_start(app.sched, &err)) {
 		log_error("start-up failed: %s", err.msg);
