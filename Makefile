@@ -132,7 +132,8 @@ ISIF         := $(B)/isif
 UNIT         := $(B)/unit_tests
 ISIFD        := $(B)/isifd
 SERVER_TESTS := $(B)/server_tests
-BENCH_BINS   := $(B)/knn_bench $(B)/gemm_bench $(B)/layer_bench $(B)/probe_bench $(B)/npid_ref
+BENCH_BINS   := $(B)/knn_bench $(B)/gemm_bench $(B)/layer_bench $(B)/probe_bench $(B)/npid_ref \
+                $(B)/folder_bench
 WEB_VENDOR   := web/vendor/uPlot.esm.js
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
 
@@ -228,10 +229,10 @@ sanitize: deps test-deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  BUILD=build/asan SANITIZED=1 bash tests/run_all.sh
 
-## tsan: ThreadSanitizer over the threaded tests (loader, trainer, kNN search, scheduler, store) and isifd under api/ssrf/hostile/ops
+## tsan: ThreadSanitizer over the threaded tests (loader, trainer, kNN search, folder decoding, scheduler, store) and isifd under api/ssrf/hostile/ops
 tsan: deps
 	$(MAKE) FLAVOUR=tsan build/tsan/unit_tests
-	TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests loader_ trainer_ knn_search_
+	TSAN_OPTIONS=halt_on_error=1 build/tsan/unit_tests loader_ trainer_ knn_search_ folder_decode_ folder_cache_
 	@$(MAKE) --no-print-directory tsan-server
 
 ## tsan-server: the daemon's half of make tsan alone (server_tests srv_, then isifd under tests/tsan_daemon.sh)

@@ -129,6 +129,10 @@ static const struct opt opts[] = {
 	 "longest item id, in bytes (letters, digits and ._:-)"},
 	{"dataset-cache", OPT_INT, O(dataset_cache), NULL, 2, 1, 64,
 	 "datasets kept loaded for thumbnails and queries by dataset image"},
+	{"folder-cache-mib", OPT_INT, O(folder_cache_mib), NULL, 16384, 0, 1L << 30,
+	 "MiB the decoded image-folder cache (STATE/folder-cache) may hold; older files are "
+	 "removed to make room, a dataset larger than the bound is decoded at every load "
+	 "(0: no cache)"},
 	{"work-threads", OPT_INT, O(work_threads), NULL, 4, 1, 256,
 	 "threads that decode and embed query images and load datasets, off the HTTP threads"},
 	{"fetch-threads", OPT_INT, O(fetch_threads), NULL, 8, 1, 256,

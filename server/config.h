@@ -56,6 +56,7 @@ struct config {
 	/* collections that grow (POST /jobs/{id}/items) */
 	long max_items, max_items_request, max_item_metadata, max_item_id;
 	long dataset_cache;
+	long folder_cache_mib;            /* STATE/folder-cache bound; 0: no cache */
 	/* blocking work off the HTTP threads (http_defer) */
 	long work_threads;
 	long fetch_threads;

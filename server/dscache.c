@@ -46,7 +46,35 @@ struct dscache {
 	struct dscache_entry *list;
 	unsigned long tick;
 	long loads;
+	char folder_cache[1100];          /* "" : none */
+	int64_t folder_cache_bytes;
+	int threads;
 };
+
+void dscache_set_folder_cache(struct dscache *dc, const char *dir, int64_t max_bytes, int threads)
+{
+	snprintf(dc->folder_cache, sizeof dc->folder_cache, "%s", dir ? dir : "");
+	dc->folder_cache_bytes = max_bytes;
+	dc->threads = threads;
+}
+
+void dscache_folder_options(const struct dscache *dc, struct isif_dataset_options *opt)
+{
+	opt->threads = dc->threads;
+	opt->cache_dir = dc->folder_cache[0] ? dc->folder_cache : NULL;
+	opt->cache_max_bytes = dc->folder_cache_bytes;
+}
+
+void dscache_log_cache(const char *name, const struct isif_dataset *ds)
+{
+	if (ds->cache == ISIF_DS_CACHE_HIT)
+		log_info("dataset %s: folder cache hit %s (mapped, nothing decoded)", name,
+			 ds->cache_note);
+	else if (ds->cache == ISIF_DS_CACHE_STORED)
+		log_info("dataset %s: decoded, folder cache stored %s", name, ds->cache_note);
+	else if (ds->cache == ISIF_DS_CACHE_UNSTORED)
+		log_warn("dataset %s: decoded, folder cache %s", name, ds->cache_note);
+}
 
 struct dscache *dscache_create(struct store *st, int capacity)
 {
@@ -192,10 +220,12 @@ static enum isif_rc load(struct dscache *dc, const char *name, struct dscache_en
 	struct isif_dataset_options opt;
 	isif_dataset_options_default(&opt);
 	opt.image_size = e->key.image_size;
+	dscache_folder_options(dc, &opt);
 	enum isif_rc rc = isif_dataset_load(&e->ds, e->key.path,
 					    (enum isif_dataset_format)e->key.format, &opt, err);
 	if (rc)
 		return rc;
+	dscache_log_cache(name, &e->ds);
 	struct dataset_info info;
 	char *norm, *names;
 	dscache_info_of(&e->ds, &info, &norm, &names);

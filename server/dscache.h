@@ -21,6 +21,18 @@ struct dscache;
 struct dscache_entry;
 
 struct dscache *dscache_create(struct store *st, int capacity);
+
+/* Folder datasets: decode on threads threads and cache them decoded in dir
+ * (NULL: no cache) within max_bytes (isif_dataset_options). Before use. */
+void dscache_set_folder_cache(struct dscache *dc, const char *dir, int64_t max_bytes, int threads);
+
+/* Sets opt's folder threads and cache as dscache_set_folder_cache gave them
+ * (for loads outside the cache, such as POST /datasets' check). */
+void dscache_folder_options(const struct dscache *dc, struct isif_dataset_options *opt);
+
+/* Logs what a load of dataset name did with the folder cache (nothing when
+ * it had none). */
+void dscache_log_cache(const char *name, const struct isif_dataset *ds);
 void dscache_free(struct dscache *dc);
 
 /* The dataset registered as name, loaded on first use (and its shape

@@ -46,7 +46,7 @@ struct argv_buf {
 	char *v[MAX_ARGS + 1];
 	int n;
 	char words[4096];     /* the split mpirun_args */
-	char np[16], threads[16], image_size[16];
+	char np[16], threads[16], image_size[16], cache_mib[24];
 };
 
 static int push(struct argv_buf *a, char *arg)
@@ -82,6 +82,14 @@ static int build_argv(struct argv_buf *a, const struct jobmpi_options *o, char *
 	       push(a, "--quiet") | push(a, "--supervised");
 	if (job->checkpoint)
 		bad |= push(a, "--resume-from") | push(a, (char *)job->checkpoint);
+	if (o->folder_cache && *o->folder_cache && o->folder_cache_mib > 0) {
+		/* the ranks map the file isifd's own load of the dataset stored */
+		snprintf(a->cache_mib, sizeof a->cache_mib, "%ld", o->folder_cache_mib);
+		bad |= push(a, "--cache-dir") | push(a, (char *)o->folder_cache) |
+		       push(a, "--cache-max-mib") | push(a, a->cache_mib);
+	} else {
+		bad |= push(a, "--no-cache");
+	}
 	if (image_size > 0) {   /* the folder's registered resize (POST /datasets image_size) */
 		snprintf(a->image_size, sizeof a->image_size, "%d", image_size);
 		bad |= push(a, "--image-size") | push(a, a->image_size);
@@ -215,6 +223,24 @@ static void failure_line(const char *log_path, char *out, size_t len)
 	snprintf(out, len, "%s", *best ? best : last);
 }
 
+/* True when mpirun.log tells of a process that died (a signal) or holds no
+ * rank's own error message: a failure another attempt may get past. A rank
+ * that reported an error of its own ("isif train: ...": a bad spec or
+ * dataset) would fail again the same way. */
+static bool worth_retrying(const char *log_path)
+{
+	FILE *f = fopen(log_path, "r");
+	char line[512];
+	bool died = false, own = false;
+	while (f && fgets(line, sizeof line, f)) {
+		died |= strstr(line, "exited on signal") != NULL;
+		own |= strstr(line, "isif train:") != NULL;
+	}
+	if (f)
+		fclose(f);
+	return died || !own;
+}
+
 /* Reads the child's stdout until EOF, passing the job's cancel flag on. */
 static void supervise(struct supervision *s, int from_child)
 {
@@ -315,6 +341,7 @@ enum isif_rc jobmpi_run(const struct jobmpi_options *o, struct sched_job *job,
 	failure_line(log_path, why, sizeof why);
 	if (atomic_load(job->cancel))
 		return isif_fail(err, ISIF_ECANCELLED, "cancelled (mpirun: %s)", why);
+	job->retryable = worth_retrying(log_path);
 	return isif_fail(err, ISIF_EIO, "an MPI process of the job failed (mpirun exit status %d): %s",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), why);
 }

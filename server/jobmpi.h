@@ -17,6 +17,8 @@ struct jobmpi_options {
 	const char *isif;         /* the isif executable; "" or NULL: beside isifd */
 	const char *hostfile;     /* "" or NULL: this machine */
 	const char *mpirun_args;  /* extra arguments, space-separated; may be NULL */
+	const char *folder_cache; /* isif --cache-dir for folder datasets; "" or NULL: --no-cache */
+	long folder_cache_mib;    /* isif --cache-max-mib */
 };
 
 /* Trains job (spec parsed, dataset at path in format) under mpirun and

@@ -70,7 +70,7 @@ void jobrun_free(struct jobrun *jr)
 	free(jr);
 }
 
-static enum isif_rc dataset_acquire(struct jobrun *jr, const char *name,
+static enum isif_rc dataset_acquire(struct jobrun *jr, const char *name, int threads,
 			   struct cached_dataset **out, struct isif_error *err)
 {
 	char format[32], path[1024];
@@ -108,11 +108,17 @@ static enum isif_rc dataset_acquire(struct jobrun *jr, const char *name,
 	int size = store_dataset_image_size(jr->st, name);   /* POST /datasets image_size */
 	if (size > 0)
 		opt.image_size = size;
+	opt.threads = threads;   /* the job's budget: its threads are idle until it loads */
+	if (jr->mpi.folder_cache && jr->mpi.folder_cache[0] && jr->mpi.folder_cache_mib > 0) {
+		opt.cache_dir = jr->mpi.folder_cache;
+		opt.cache_max_bytes = (int64_t)jr->mpi.folder_cache_mib << 20;
+	}
 	rc = isif_dataset_load(&c->ds, path, (enum isif_dataset_format)fmt, &opt, err);
 	if (rc) {
 		free(c);
 		goto out;
 	}
+	dscache_log_cache(name, &c->ds);
 	log_info("dataset %s: %lld train, %lld test images of %dx%dx%d", name,
 		 (long long)c->ds.train.n, (long long)c->ds.test.n, c->ds.train.c,
 		 c->ds.train.h, c->ds.train.w);
@@ -260,7 +266,7 @@ enum isif_rc jobrun_run(void *user, struct sched_job *job, struct isif_error *er
 	int rc = isif_spec_parse(&spec, job->spec_json, true, err);
 	if (rc)
 		return rc;
-	rc = dataset_acquire(jr, spec.dataset, &ds, err);
+	rc = dataset_acquire(jr, spec.dataset, job->threads, &ds, err);
 	if (rc)
 		return rc;
 	ctx.ds = &ds->ds;

@@ -258,6 +258,8 @@ int main(int argc, char **argv)
 	}
 
 	snprintf(db_path, sizeof db_path, "%s/isifd.db", cfg.state_dir);
+	char folder_cache[1100];   /* decoded image folders: folder_cache.c, --folder-cache-mib */
+	snprintf(folder_cache, sizeof folder_cache, "%s/folder-cache", cfg.state_dir);
 	struct store *st = NULL;
 	if (store_open(&st, db_path, isifd_migrations, isifd_n_migrations, &err)) {
 		log_error("database %s: %s", db_path, err.msg);
@@ -286,7 +288,13 @@ int main(int argc, char **argv)
 	}
 	const struct jobmpi_options mpi = {
 		.isif = cfg.isif_path, .hostfile = cfg.mpi_hostfile, .mpirun_args = cfg.mpirun_args,
+		.folder_cache = folder_cache, .folder_cache_mib = cfg.folder_cache_mib,
 	};
+	/* POST /datasets' and the queries' loads decode on a job's share of the cores */
+	long cores = cfg.cores > 0 ? cfg.cores : sysconf(_SC_NPROCESSORS_ONLN);
+	long share = cores / (cfg.workers > 0 ? cfg.workers : 1);
+	dscache_set_folder_cache(app.datasets, cfg.folder_cache_mib > 0 ? folder_cache : NULL,
+				 (int64_t)cfg.folder_cache_mib << 20, share > 0 ? (int)share : 1);
 	jobrun_set_mpi(jr, &mpi);
 	if (sched_create(&app.sched, st, &so, &err) || sched_start(app.sched, &err)) {
 		log_error("start-up failed: %s", err.msg);

@@ -239,11 +239,13 @@ static void register_work(struct request *rq, void *arg, bool cancelled)
 	isif_dataset_options_default(&opt);
 	if (g->image_size > 0)
 		opt.image_size = g->image_size;
+	dscache_folder_options(rq->app->datasets, &opt);   /* decoded here once, for every job */
 	if (isif_dataset_load(&ds, real, (enum isif_dataset_format)isif_dataset_format_parse(g->format),
 			      &opt, &err)) {
 		http_error(rq, 422, "invalid_dataset", "path: %s", err.msg);
 		goto out;
 	}
+	dscache_log_cache(g->name, &ds);
 	if (g->image_size > 0 && ds.format != ISIF_FMT_FOLDER) {
 		http_error(rq, 422, "invalid_dataset", "image_size: %s is a %s dataset; only folder "
 			   "datasets are resized", g->path, isif_dataset_format_name(ds.format));

@@ -332,8 +332,51 @@ static bool record_end(struct scheduler *s, struct worker *w, int64_t id, enum j
 	}
 }
 
+/*
+ * A failed run the next may get past (job->retryable: an MPI rank died) is
+ * retried as a crash of isifd is: the job goes back to the queue and resumes
+ * from its last committed checkpoint, while it has had fewer than
+ * --max-attempts runs since its last completed epoch (0: never retried: an
+ * unbounded retry of a failure that repeats would never end). Returns true
+ * when it was requeued; otherwise *why says why it was not (for the error).
+ */
+static bool retry_job(struct scheduler *s, struct worker *w, int64_t id, const char *err,
+		      char *why, size_t len)
+{
+	bool retried = false;
+	int attempts = 0;
+	struct isif_error e_db = {0};
+	char msg[ISIF_ERR_LEN + 96];
+	why[0] = '\0';
+	if (s->o.max_attempts <= 0) {
+		snprintf(why, len, " (not retried: --max-attempts 0)");
+		return false;
+	}
+	snprintf(msg, sizeof msg, "an attempt failed and the job was retried from its last "
+		 "checkpoint: %s", err);
+	pthread_mutex_lock(&s->mu);
+	if (store_job_retry(s->st, id, msg, s->o.max_attempts, &retried, &attempts, &e_db) != ISIF_OK)
+		log_error("job %lld: cannot requeue the failed attempt: %s", (long long)id, e_db.msg);
+	if (retried) {   /* queued again: any idle worker may claim it */
+		release_slot_locked(w);
+		s->gen++;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (retried) {
+		log_warn("job %lld: an attempt failed (%s); retrying from its last checkpoint "
+			 "(%d runs since its last completed epoch, --max-attempts %d)", (long long)id,
+			 err, attempts, s->o.max_attempts);
+		publish_state(s, id);
+	} else if (attempts >= s->o.max_attempts) {
+		snprintf(why, len, " (%d runs in a row without a completed epoch; not retried: "
+			 "--max-attempts %d)", attempts, s->o.max_attempts);
+	}
+	return retried;
+}
+
 static void finish_job(struct scheduler *s, struct worker *w, const struct job_claim *c,
-		       int rc, const char *err)
+		       int rc, bool retryable, const char *err)
 {
 	pthread_mutex_lock(&s->mu);
 	enum cancel_reason reason = w->reason;
@@ -355,6 +398,11 @@ static void finish_job(struct scheduler *s, struct worker *w, const struct job_c
 		status = JOB_CANCELLED;
 	else
 		status = JOB_FAILED;
+	char why[160] = "", full[ISIF_ERR_LEN + 200];
+	if (status == JOB_FAILED && retryable && retry_job(s, w, c->id, err, why, sizeof why))
+		return;
+	snprintf(full, sizeof full, "%s%s", err, why);
+	err = full;
 	if (!record_end(s, w, c->id, status, status == JOB_FAILED ? err : NULL))
 		return;
 	if (s->o.prom)
@@ -417,7 +465,7 @@ static void run_claimed(struct scheduler *s, struct worker *w, struct job_claim 
 	publish_state(s, c->id);
 	rc = s->o.run(s->o.run_user, &job, &err);
 done:
-	finish_job(s, w, c, rc, err.msg[0] ? err.msg : isif_strerror(rc));
+	finish_job(s, w, c, rc, job.retryable, err.msg[0] ? err.msg : isif_strerror(rc));
 }
 
 static void *worker_main(void *arg)

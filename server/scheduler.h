@@ -42,6 +42,8 @@ struct sched_job {
 	const char *checkpoint;     /* resume from this file, or NULL to start fresh */
 	int checkpoint_epoch;       /* epochs the checkpoint holds */
 	atomic_int *cancel;         /* raised by cancel and shutdown */
+	bool retryable;             /* set by the run: its failure may pass on another
+				     * attempt (an MPI rank died), see store_job_retry */
 	struct scheduler *sched;
 	int worker;
 };

@@ -611,6 +611,39 @@ enum isif_rc store_job_requeue(struct store *st, int64_t id, struct isif_error *
 	return rc;
 }
 
+enum isif_rc store_job_retry(struct store *st, int64_t id, const char *error, int max_attempts,
+			     bool *retried, int *attempts, struct isif_error *err)
+{
+	*retried = false;
+	*attempts = 0;
+	pthread_mutex_lock(&st->mu);
+	sqlite3_stmt *s = prepare(st, "UPDATE jobs SET status = 'queued', resume_pending = 1, "
+				      "error = ?2 WHERE id = ?1 AND status = 'running' AND "
+				      "cancel_requested = 0 AND attempts < ?3 RETURNING attempts", err);
+	enum isif_rc rc = s ? ISIF_OK : ISIF_EIO;
+	if (s) {
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_text(s, 2, error, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 3, max_attempts);
+		int step = sqlite3_step(s);
+		if (step == SQLITE_ROW) {
+			*retried = true;
+			*attempts = sqlite3_column_int(s, 0);
+		} else if (step != SQLITE_DONE) {
+			rc = db_fail(st, "retry", err);
+		}
+		sqlite3_finalize(s);
+	}
+	if (!rc && !*retried && (s = prepare(st, "SELECT attempts FROM jobs WHERE id = ?1", NULL))) {
+		sqlite3_bind_int64(s, 1, id);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			*attempts = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 enum isif_rc store_fail_interrupted(struct store *st, int max_attempts, int *n,
 				    struct isif_error *err)
 {

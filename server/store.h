@@ -115,6 +115,15 @@ enum isif_rc store_job_finish(struct store *st, int64_t id, enum job_status stat
  * run does not count as an attempt. */
 enum isif_rc store_job_requeue(struct store *st, int64_t id, struct isif_error *err);
 
+/* A run of job id failed in a way the next may not (an MPI rank died): the
+ * job goes back to the queue to resume from its last committed checkpoint,
+ * with error kept as its `error` until it ends, when it has had fewer than
+ * max_attempts runs since it last made progress (`attempts`, 003) and no
+ * cancel is pending. *retried says whether it did; *attempts is its count
+ * of runs since progress either way. */
+enum isif_rc store_job_retry(struct store *st, int64_t id, const char *error, int max_attempts,
+			     bool *retried, int *attempts, struct isif_error *err);
+
 /* At start, before the two below: a job left running or queued whose
  * cancel was accepted (cancel_requested: POST /jobs/{id}/cancel answered
  * 202, then isifd died or stopped before the job did) ends cancelled,

@@ -29,6 +29,9 @@ SLOW=1
 [ -n "${SANITIZED:-}" ] && SLOW=4
 FAILS=0
 T=$(mktemp -d /tmp/isif-test.XXXXXX)
+# `isif train` caches decoded image folders under $XDG_CACHE_HOME by default:
+# keep the suites' caches in $T, never in the home directory.
+export XDG_CACHE_HOME="$T/cache-home"
 PID=
 PORT=
 BASE=

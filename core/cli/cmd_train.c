@@ -147,6 +147,12 @@ static void train_help(void)
 	       "  --dataset D     fashion-mnist (Debian's package) or a dataset directory\n"
 	       "  --format F      idx | cifar10 | cifar100 | stl10 | folder | auto (default auto)\n"
 	       "  --image-size N  folder datasets: resize images to N×N (default 32)\n"
+	       "  --cache-dir D   folder datasets: keep the decoded images in D and map them on\n"
+	       "                  later loads of the same files and size (default\n"
+	       "                  $XDG_CACHE_HOME/isif/datasets or ~/.cache/isif/datasets)\n"
+	       "  --no-cache      folder datasets: decode every time, write no cache\n"
+	       "  --cache-max-mib N  bound on the cache directory's files; older ones are\n"
+	       "                  removed to make room (default 16384)\n"
 	       "  --out DIR       output directory (default ./isif-run)\n"
 	       "  --resume        continue from DIR/checkpoint-latest.safetensors\n"
 	       "SIGINT or SIGTERM (Ctrl-C) stops after the current batch with a checkpoint;\n"
@@ -350,26 +356,79 @@ static void on_stop(void *user, int epoch, int step, const char *ckpt)
 	fflush(stdout);
 }
 
-static int load_dataset(const char *name, const char *format, const char *image_size,
-			struct isif_dataset *ds)
+/* Where folder datasets are cached decoded: --cache-dir, else
+ * $XDG_CACHE_HOME/isif/datasets, else $HOME/.cache/isif/datasets; none with
+ * --no-cache (or when neither variable is set). */
+static const char *cache_dir(struct cli_args *a, char *buf, size_t len)
+{
+	const char *dir = cli_opt(a, "--cache-dir"), *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	if (cli_flag(a, "--no-cache"))
+		return NULL;
+	if (dir)
+		return dir;
+	int n;
+	if (xdg && xdg[0] == '/')
+		n = snprintf(buf, len, "%s/isif/datasets", xdg);
+	else if (home && home[0] == '/')
+		n = snprintf(buf, len, "%s/.cache/isif/datasets", home);
+	else
+		return NULL;
+	if (n < 0 || (size_t)n >= len)
+		return NULL;
+	/* mkdir -p, private; the loader creates the last level */
+	for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		int bad = mkdir(buf, 0700) != 0 && errno != EEXIST;
+		*p = '/';
+		if (bad)
+			return NULL;
+	}
+	return buf;
+}
+
+struct load_args {
+	const char *name, *format, *image_size, *cache_dir, *cache_max;
+	int threads, rank;
+};
+
+static int load_dataset(const struct load_args *la, struct isif_dataset *ds)
 {
 	struct isif_error err = {0};
 	struct isif_dataset_options opt;
 	isif_dataset_options_default(&opt);
-	long size = 0;
-	if (image_size && cli_int("--image-size", image_size, 16, 1024, &size))
+	long size = 0, max_mib = 0;
+	if (la->image_size && cli_int("--image-size", la->image_size, 16, 1024, &size))
+		return -1;
+	if (la->cache_max && cli_int("--cache-max-mib", la->cache_max, 1, 1L << 30, &max_mib))
 		return -1;
 	if (size)
 		opt.image_size = (int)size;
-	int fmt = isif_dataset_format_parse(format ? format : "auto");
+	opt.threads = la->threads;
+	opt.cache_dir = la->cache_dir;
+	opt.cache_max_bytes = (int64_t)max_mib << 20;
+	int fmt = isif_dataset_format_parse(la->format ? la->format : "auto");
 	if (fmt < 0) {
-		fprintf(stderr, "isif: unknown --format '%s'\n", format);
+		fprintf(stderr, "isif: unknown --format '%s'\n", la->format);
 		return -1;
 	}
-	if (isif_dataset_load(ds, name, fmt, &opt, &err)) {
+	if (isif_dataset_load(ds, la->name, fmt, &opt, &err)) {
 		fprintf(stderr, "isif: %s\n", err.msg);
 		return -1;
 	}
+	/* rank 0 on stdout; the other ranks (stdout closed) say theirs on stderr */
+	FILE *to = la->rank == 0 ? stdout : stderr;
+	char who[32] = "";
+	if (la->rank != 0)
+		snprintf(who, sizeof who, "rank %d: ", la->rank);
+	if (ds->cache == ISIF_DS_CACHE_HIT)
+		fprintf(to, "%sdataset cache: hit %s (mapped, nothing decoded)\n", who,
+			ds->cache_note);
+	else if (ds->cache == ISIF_DS_CACHE_STORED)
+		fprintf(to, "%sdataset cache: stored %s (decoded on %d thread%s)\n", who,
+			ds->cache_note, opt.threads, opt.threads == 1 ? "" : "s");
+	else if (ds->cache == ISIF_DS_CACHE_UNSTORED)
+		fprintf(to, "%sdataset cache: %s\n", who, ds->cache_note);
 	return 0;
 }
 
@@ -462,6 +521,10 @@ int cmd_train(int argc, char **argv)
 	st.log_steps = cli_flag(&a, "--log-steps");
 	st.supervised = cli_flag(&a, "--supervised");
 	const char *resume_from = cli_opt(&a, "--resume-from");
+	char cache_buf[1100];
+	struct load_args la = { .format = format, .image_size = image_size,
+				.cache_max = cli_opt(&a, "--cache-max-mib") };
+	la.cache_dir = cache_dir(&a, cache_buf, sizeof cache_buf);
 	if (build_spec(&a, dataset, &spec) || cli_check_unused(&a, "train"))
 		goto out;
 	if (start_ranks(&spec, &rank, &size))
@@ -475,12 +538,15 @@ int cmd_train(int argc, char **argv)
 		goto out;
 	}
 	rc = 1;
-	if (load_dataset(spec.dataset, format, image_size, &ds))
+	int budget = rank_budget();
+	la.name = spec.dataset;
+	la.threads = isif_train_threads(&spec, budget);
+	la.rank = rank;
+	if (load_dataset(&la, &ds))
 		goto out;
 	printf("dataset %s: %lld train, %lld test images of %d×%d×%d, %d classes\n", spec.dataset,
 	       (long long)ds.train.n, (long long)ds.test.n, ds.train.c, ds.train.h, ds.train.w,
 	       ds.num_classes);
-	int budget = rank_budget();
 	print_plan(&spec, &ds, budget);
 	if (size > 1)
 		printf("processes: %d (MPI), BN as one process with bn_groups %d\n", size,

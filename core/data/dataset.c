@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
 #include "data/dataset_impl.h"
 
@@ -54,10 +55,14 @@ void isif_dataset_free(struct isif_dataset *ds)
 {
 	if (!ds)
 		return;
-	free(ds->train.pixels);
-	free(ds->train.labels);
-	free(ds->test.pixels);
-	free(ds->test.labels);
+	if (ds->map) {
+		munmap(ds->map, ds->map_len);
+	} else {
+		free(ds->train.pixels);
+		free(ds->train.labels);
+		free(ds->test.pixels);
+		free(ds->test.labels);
+	}
 	if (ds->class_names)
 		for (int i = 0; i < ds->num_classes; i++)
 			free(ds->class_names[i]);
@@ -112,7 +117,7 @@ static enum isif_rc check_options(const struct isif_dataset_options *o, struct i
  * A constant channel (std 0) gets std 1 so Normalize never divides by 0.
  * A 1-channel dataset repeats its values in mean[1..2], std[1..2].
  */
-static void channel_stats(struct isif_dataset *ds)
+void isif_ds_channel_stats(struct isif_dataset *ds)
 {
 	const struct isif_split *s = &ds->train;
 	int64_t hw = (int64_t)s->h * s->w;
@@ -211,7 +216,8 @@ enum isif_rc isif_dataset_load(struct isif_dataset *ds, const char *path,
 		return rc;
 	}
 	ds->format = fmt;
-	channel_stats(ds);
+	if (ds->cache == ISIF_DS_CACHE_OFF)   /* a cached folder load has them already */
+		isif_ds_channel_stats(ds);
 	return ISIF_OK;
 }
 

@@ -8,166 +8,41 @@
  * Without test/, a seeded 10% of train (rounded, at least one image left
  * for training) is held out as the test split.
  *
- * Only .jpg/.jpeg/.png files (any case) count; names starting with '.' are
- * skipped; files are taken in sorted order, so a folder always loads the
- * same way. Every image is decoded, resized to image_size² (bilinear, as
- * torchvision) and brought to the dataset's channel count: 3 when any image
- * is colour (gray ones replicated), else 1.
+ * A class is a top-level sub-folder; its images are found anywhere below it
+ * (folder_walk.c: torchvision's order, links followed, loops skipped,
+ * bounded depth and counts). Only .jpg/.jpeg/.png files (any case) count;
+ * names starting with '.' are skipped, so a folder always loads the same
+ * way. Every image is decoded (folder_decode.c, opt->threads threads),
+ * resized to image_size² (bilinear, as torchvision) and brought to the
+ * dataset's channel count: 3 when any image is colour (gray ones
+ * replicated), else 1. One image that fails to decode fails the load.
+ * With opt->cache_dir the result is cached decoded (folder_cache.c).
  */
-#include "data/dataset_impl.h"
+#include "data/folder_impl.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
-#include "isif/base/fileio.h"
 #include "isif/base/rng.h"
-#include "isif/data/image.h"
 
 #define HOLDOUT_STREAM 0x686f6c646f7574ULL /* "holdout" */
-
-struct names {
-	char **v;
-	int64_t n, cap;
-};
-
-struct entry {
-	char *path;
-	int32_t label;
-};
-
-struct entries {
-	struct entry *v;
-	int64_t n, cap;
-};
-
-static void names_free(struct names *l)
-{
-	for (int64_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
-
-static void entries_free(struct entries *l)
-{
-	for (int64_t i = 0; i < l->n; i++)
-		free(l->v[i].path);
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
-
-/* Returns v (elements of size sz, n used, *cap allocated), moved if need be,
- * with room for one more; NULL when out of memory (v is then untouched). */
-static void *grow(void *v, int64_t n, int64_t *cap, size_t sz)
-{
-	if (n < *cap)
-		return v;
-	int64_t ncap = *cap ? *cap * 2 : 16;
-	void *nv = realloc(v, (size_t)ncap * sz);
-	if (nv)
-		*cap = ncap;
-	return nv;
-}
-
-static bool is_image_name(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-	return dot && (strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0 ||
-		       strcasecmp(dot, ".png") == 0);
-}
 
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted names in dir of sub-directories (dirs) or image files (!dirs),
- * hidden ones skipped. */
-static enum isif_rc list_dir(const char *dir, bool dirs, struct names *out, struct isif_error *err)
-{
-	char path[ISIF_DS_PATH_MAX];
-	int rc = ISIF_OK;
-	memset(out, 0, sizeof *out);
-	DIR *d = opendir(dir);
-	if (!d)
-		return isif_fail(err, ISIF_EIO, "%s: %s", dir, strerror(errno));
-	for (struct dirent *e; (e = readdir(d)) != NULL;) {
-		if (e->d_name[0] == '.' || (!dirs && !is_image_name(e->d_name)))
-			continue;
-		if ((rc = isif_ds_join(path, dir, e->d_name, err)) != ISIF_OK)
-			break;
-		if (dirs ? !isif_ds_is_dir(path) : !isif_ds_is_file(path))
-			continue;
-		if (out->n >= ISIF_DS_MAX_IMAGES) {
-			rc = isif_fail(err, ISIF_EFORMAT, "%s: more than %lld entries", dir,
-				       ISIF_DS_MAX_IMAGES);
-			break;
-		}
-		char *copy = strdup(e->d_name);
-		char **nv = copy ? grow(out->v, out->n, &out->cap, sizeof *nv) : NULL;
-		if (!nv) {
-			free(copy);
-			rc = isif_fail(err, ISIF_ENOMEM, "%s: out of memory", dir);
-			break;
-		}
-		out->v = nv;
-		out->v[out->n++] = copy;
-	}
-	closedir(d);
-	if (rc)
-		names_free(out);
-	else if (out->n > 1)
-		qsort(out->v, (size_t)out->n, sizeof *out->v, by_name);
-	return rc;
-}
-
-/* Appends the images of dir/<class> with the given label. */
-static enum isif_rc add_class(struct entries *l, const char *dir, const char *cls, int32_t label,
-		     int64_t *added, struct isif_error *err)
-{
-	char cdir[ISIF_DS_PATH_MAX], path[ISIF_DS_PATH_MAX];
-	struct names files;
-	int rc = isif_ds_join(cdir, dir, cls, err);
-	if (!rc)
-		rc = list_dir(cdir, false, &files, err);
-	if (rc)
-		return rc;
-	for (int64_t i = 0; i < files.n && !rc; i++) {
-		if (l->n >= ISIF_DS_MAX_IMAGES) {
-			rc = isif_fail(err, ISIF_EFORMAT, "%s: more than %lld images", dir,
-				       ISIF_DS_MAX_IMAGES);
-			break;
-		}
-		if ((rc = isif_ds_join(path, cdir, files.v[i], err)) != ISIF_OK)
-			break;
-		char *copy = strdup(path);
-		struct entry *nv = copy ? grow(l->v, l->n, &l->cap, sizeof *nv) : NULL;
-		if (!nv) {
-			free(copy);
-			rc = isif_fail(err, ISIF_ENOMEM, "%s: out of memory", cdir);
-			break;
-		}
-		l->v = nv;
-		l->v[l->n].path = copy;
-		l->v[l->n].label = label;
-		l->n++;
-	}
-	*added = files.n;
-	names_free(&files);
-	return rc;
-}
-
 /* Lists the train files, one class folder after the other. */
-static enum isif_rc collect_train(struct entries *l, const char *dir, const struct names *classes,
-			 struct isif_error *err)
+static enum isif_rc collect_train(struct folder_entries *l, const char *dir,
+				  const struct folder_names *classes, int64_t *dirs,
+				  struct isif_error *err)
 {
 	for (int64_t k = 0; k < classes->n; k++) {
 		int64_t added = 0;
-		int rc = add_class(l, dir, classes->v[k], (int32_t)k, &added, err);
+		char cdir[ISIF_DS_PATH_MAX];
+		int rc = isif_ds_join(cdir, dir, classes->v[k], err);
+		if (!rc)
+			rc = folder_walk_class(l, cdir, (int32_t)k, dirs, &added, err);
 		if (rc)
 			return rc;
 		if (added == 0)
@@ -178,11 +53,13 @@ static enum isif_rc collect_train(struct entries *l, const char *dir, const stru
 }
 
 /* Lists the test files; their classes must be among train's. */
-static enum isif_rc collect_test(struct entries *l, const char *dir, const struct names *classes,
-			struct isif_error *err)
+static enum isif_rc collect_test(struct folder_entries *l, const char *dir,
+				 const struct folder_names *classes, int64_t *dirs,
+				 struct isif_error *err)
 {
-	struct names tc;
-	int rc = list_dir(dir, true, &tc, err);
+	char cdir[ISIF_DS_PATH_MAX];
+	struct folder_names tc;
+	int rc = folder_list_dir(dir, true, &tc, err);
 	if (rc)
 		return rc;
 	if (tc.n == 0)
@@ -195,9 +72,10 @@ static enum isif_rc collect_test(struct entries *l, const char *dir, const struc
 			rc = isif_fail(err, ISIF_EFORMAT, "%s/%s: class not present in train",
 				       dir, tc.v[k]);
 		else
-			rc = add_class(l, dir, tc.v[k], (int32_t)(hit - classes->v), &added, err);
+			rc = isif_ds_join(cdir, dir, tc.v[k], err) ? ISIF_EINVAL
+			     : folder_walk_class(l, cdir, (int32_t)(hit - classes->v), dirs, &added, err);
 	}
-	names_free(&tc);
+	folder_names_free(&tc);
 	return rc;
 }
 
@@ -206,7 +84,7 @@ static enum isif_rc collect_test(struct entries *l, const char *dir, const struc
  * test: a Fisher–Yates shuffle of 0..n−1 from (holdout_seed, "holdout")
  * picks the first n_test indices; both splits keep the sorted file order.
  */
-static enum isif_rc hold_out(struct entries *train, struct entries *test, uint64_t seed, struct isif_error *err)
+static enum isif_rc hold_out(struct folder_entries *train, struct folder_entries *test, uint64_t seed, struct isif_error *err)
 {
 	int64_t n = train->n, n_test = (n + 5) / 10;
 	if (n_test > n - 1)
@@ -242,62 +120,6 @@ static enum isif_rc hold_out(struct entries *train, struct entries *test, uint64
 	return ISIF_OK;
 }
 
-/* Reads and decodes one file, then resizes it to s×s and writes it with 3
- * channels into dst; *colour says whether the file had 3 channels. */
-static enum isif_rc load_image(uint8_t *dst, int s, const char *path,
-		      const struct isif_dataset_options *opt, uint8_t *tmp,
-		      bool *colour, struct isif_error *err)
-{
-	struct isif_error msg;
-	struct stat st;
-	void *buf = NULL;
-	size_t len;
-	uint8_t *pix = NULL;
-	int c, h, w;
-	if (stat(path, &st) != 0)
-		return isif_fail(err, ISIF_EIO, "%s: %s", path, strerror(errno));
-	if ((int64_t)st.st_size > opt->limits.max_bytes)
-		return isif_fail(err, ISIF_ERANGE, "%s: %lld bytes, over the limit of %lld",
-				 path, (long long)st.st_size, (long long)opt->limits.max_bytes);
-	int rc = isif_read_file(path, (size_t)opt->limits.max_bytes, &buf, &len, err);
-	if (rc)
-		return rc;
-	rc = isif_image_decode(buf, len, &opt->limits, &pix, &c, &h, &w, &msg);
-	free(buf);
-	if (rc)
-		return isif_fail(err, rc, "%s: %s", path, msg.msg);
-	*colour = c == 3;
-	if (c == 3) {
-		isif_image_resize_u8(dst, s, s, pix, 3, h, w);
-	} else {
-		isif_image_resize_u8(tmp, s, s, pix, 1, h, w);
-		isif_image_convert_u8(dst, 3, tmp, 1, s, s);
-	}
-	free(pix);
-	return ISIF_OK;
-}
-
-static enum isif_rc decode_split(struct isif_split *sp, const struct entries *l, const char *what,
-			const struct isif_dataset_options *opt, bool *any_colour, struct isif_error *err)
-{
-	int s = opt->image_size;
-	int rc = isif_ds_split_alloc(sp, l->n, 3, s, s, what, err);
-	if (rc)
-		return rc;
-	uint8_t *tmp = malloc((size_t)s * (size_t)s);
-	if (!tmp)
-		return isif_fail(err, ISIF_ENOMEM, "%s: out of memory", what);
-	size_t per = 3 * (size_t)s * (size_t)s;
-	for (int64_t i = 0; i < l->n && !rc; i++) {
-		bool colour = false;
-		rc = load_image(sp->pixels + (size_t)i * per, s, l->v[i].path, opt, tmp, &colour, err);
-		sp->labels[i] = l->v[i].label;
-		*any_colour |= colour;
-	}
-	free(tmp);
-	return rc;
-}
-
 /* Keeps channel 0 of every image (all three are equal for gray data). */
 static void to_gray(struct isif_split *sp)
 {
@@ -310,7 +132,7 @@ static void to_gray(struct isif_split *sp)
 		sp->pixels = shrunk;
 }
 
-static enum isif_rc take_class_names(struct isif_dataset *ds, struct names *classes, struct isif_error *err)
+static enum isif_rc take_class_names(struct isif_dataset *ds, struct folder_names *classes, struct isif_error *err)
 {
 	if (classes->n > 1000000)
 		return isif_fail(err, ISIF_EFORMAT, "more than 1000000 classes");
@@ -337,39 +159,100 @@ static enum isif_rc find_layout(const char *dir, char *train, char *test, bool *
 	return ISIF_OK;
 }
 
-enum isif_rc isif_folder_load(struct isif_dataset *ds, const char *dir,
-		     const struct isif_dataset_options *opt, struct isif_error *err)
+/* Decodes the listed splits into ds (channels, class names taken). */
+static enum isif_rc decode_all(struct isif_dataset *ds, const struct folder_entries *train,
+			       const struct folder_entries *test, const char *train_dir,
+			       const char *test_dir, struct folder_names *classes,
+			       const struct isif_dataset_options *opt, struct isif_error *err)
 {
-	char train_dir[ISIF_DS_PATH_MAX], test_dir[ISIF_DS_PATH_MAX];
-	struct names classes = {0};
-	struct entries train = {0}, test = {0};
-	bool has_test = false, colour = false;
-	int rc = find_layout(dir, train_dir, test_dir, &has_test, err);
+	bool colour = false;
+	int rc = folder_decode(&ds->train, train, train_dir, opt, &colour, err);
 	if (!rc)
-		rc = list_dir(train_dir, true, &classes, err);
-	if (!rc && classes.n == 0)
-		rc = isif_fail(err, ISIF_EFORMAT,
-			       "%s: no class folders (expected <class>/<image> or train/<class>/<image>)",
-			       train_dir);
-	if (!rc)
-		rc = collect_train(&train, train_dir, &classes, err);
-	if (!rc)
-		rc = has_test ? collect_test(&test, test_dir, &classes, err)
-			      : hold_out(&train, &test, opt->holdout_seed, err);
-	if (!rc)
-		rc = decode_split(&ds->train, &train, train_dir, opt, &colour, err);
-	if (!rc)
-		rc = decode_split(&ds->test, &test, has_test ? test_dir : train_dir, opt,
-				  &colour, err);
+		rc = folder_decode(&ds->test, test, test_dir, opt, &colour, err);
 	if (!rc && !colour) {
 		to_gray(&ds->train);
 		to_gray(&ds->test);
 	}
 	if (!rc)
-		rc = take_class_names(ds, &classes, err);
-	names_free(&classes);
-	entries_free(&train);
-	entries_free(&test);
+		rc = take_class_names(ds, classes, err);
+	return rc;
+}
+
+/* With a cache directory: maps the cache file of this listing when it is
+ * valid, else decodes (holding the key's lock, so that concurrent loaders
+ * of the same folder decode it once) and stores the result. */
+static enum isif_rc load_cached(struct isif_dataset *ds, const char *dir,
+				const struct folder_entries *train, const struct folder_entries *test,
+				const char *train_dir, const char *test_dir,
+				struct folder_names *classes, const struct isif_dataset_options *opt,
+				struct isif_error *err)
+{
+	struct folder_key key;
+	int rc = folder_cache_key(&key, dir, train, test, opt, err);
+	if (rc)
+		return rc;
+	if (folder_cache_open(ds, opt->cache_dir, &key, false))
+		return ISIF_OK;
+	int lock = folder_cache_lock(opt->cache_dir, &key);
+	if (lock >= 0 && folder_cache_open(ds, opt->cache_dir, &key, true)) {
+		folder_cache_unlock(lock);   /* another loader built it meanwhile */
+		return ISIF_OK;
+	}
+	rc = decode_all(ds, train, test, train_dir, test_dir, classes, opt, err);
+	if (!rc) {   /* only a whole, successful load is ever stored */
+		isif_ds_channel_stats(ds);
+		if (lock >= 0)
+			folder_cache_store(ds, opt->cache_dir, &key, opt->cache_max_bytes);
+		else
+			snprintf(ds->cache_note, sizeof ds->cache_note,
+				 "not stored: %s: cannot create or lock", opt->cache_dir);
+		if (lock < 0)
+			ds->cache = ISIF_DS_CACHE_UNSTORED;
+	}
+	folder_cache_unlock(lock);
+	return rc;
+}
+
+/* Lists a folder dataset: its layout, class names and both splits' files. */
+static enum isif_rc list_folder(const char *dir, char *train_dir, char *test_dir, bool *has_test,
+				struct folder_names *classes, struct folder_entries *train,
+				struct folder_entries *test, struct isif_error *err)
+{
+	int rc = find_layout(dir, train_dir, test_dir, has_test, err);
+	if (!rc)
+		rc = folder_list_dir(train_dir, true, classes, err);
+	if (!rc && classes->n == 0)
+		rc = isif_fail(err, ISIF_EFORMAT,
+			       "%s: no class folders (expected <class>/<image> or train/<class>/<image>)",
+			       train_dir);
+	if (!rc && classes->n > 1000000)
+		rc = isif_fail(err, ISIF_EFORMAT, "more than 1000000 classes");
+	int64_t dirs = 0;   /* folders walked, for the ISIF_DS_MAX_DIRS bound */
+	if (!rc)
+		rc = collect_train(train, train_dir, classes, &dirs, err);
+	if (!rc && *has_test)
+		rc = collect_test(test, test_dir, classes, &dirs, err);
+	return rc;
+}
+
+enum isif_rc isif_folder_load(struct isif_dataset *ds, const char *dir,
+		     const struct isif_dataset_options *opt, struct isif_error *err)
+{
+	char train_dir[ISIF_DS_PATH_MAX], test_dir[ISIF_DS_PATH_MAX];
+	struct folder_names classes = {0};
+	struct folder_entries train = {0}, test = {0};
+	bool has_test = false;
+	int rc = list_folder(dir, train_dir, test_dir, &has_test, &classes, &train, &test, err);
+	if (!rc && !has_test)
+		rc = hold_out(&train, &test, opt->holdout_seed, err);
+	const char *tdir = has_test ? test_dir : train_dir;
+	if (!rc && opt->cache_dir && opt->cache_dir[0])
+		rc = load_cached(ds, dir, &train, &test, train_dir, tdir, &classes, opt, err);
+	else if (!rc)
+		rc = decode_all(ds, &train, &test, train_dir, tdir, &classes, opt, err);
+	folder_names_free(&classes);
+	folder_entries_free(&train);
+	folder_entries_free(&test);
 	return rc;
 }
 
@@ -377,22 +260,10 @@ enum isif_rc isif_folder_probe(const char *dir, const struct isif_dataset_option
 			       struct isif_dataset_shape *out, struct isif_error *err)
 {
 	char train_dir[ISIF_DS_PATH_MAX], test_dir[ISIF_DS_PATH_MAX];
-	struct names classes = {0};
-	struct entries train = {0}, test = {0};
+	struct folder_names classes = {0};
+	struct folder_entries train = {0}, test = {0};
 	bool has_test = false;
-	int rc = find_layout(dir, train_dir, test_dir, &has_test, err);
-	if (!rc)
-		rc = list_dir(train_dir, true, &classes, err);
-	if (!rc && classes.n == 0)
-		rc = isif_fail(err, ISIF_EFORMAT,
-			       "%s: no class folders (expected <class>/<image> or train/<class>/<image>)",
-			       train_dir);
-	if (!rc)
-		rc = collect_train(&train, train_dir, &classes, err);
-	if (!rc && has_test)
-		rc = collect_test(&test, test_dir, &classes, err);
-	if (!rc && classes.n > 1000000)
-		rc = isif_fail(err, ISIF_EFORMAT, "more than 1000000 classes");
+	int rc = list_folder(dir, train_dir, test_dir, &has_test, &classes, &train, &test, err);
 	if (!rc) {
 		/* hold_out's split, counted without choosing the images */
 		int64_t held = (train.n + 5) / 10;
@@ -403,8 +274,8 @@ enum isif_rc isif_folder_probe(const char *dir, const struct isif_dataset_option
 		out->h = out->w = opt->image_size;
 		out->num_classes = (int)classes.n;
 	}
-	names_free(&classes);
-	entries_free(&train);
-	entries_free(&test);
+	folder_names_free(&classes);
+	folder_entries_free(&train);
+	folder_entries_free(&test);
 	return rc;
 }

@@ -21,6 +21,8 @@
 #define ISIF_DS_MAX_SIDE     4096                /* height/width from a header */
 #define ISIF_DS_MAX_BYTES    (1LL << 36)         /* pixel bytes per split (64 GiB) */
 #define ISIF_DS_PATH_MAX     4096
+#define ISIF_DS_MAX_DEPTH    32                  /* folder levels below a class folder */
+#define ISIF_DS_MAX_DIRS     1000000LL           /* directories walked per load */
 
 enum isif_rc isif_idx_load(struct isif_dataset *ds, const char *dir, struct isif_error *err);
 enum isif_rc isif_cifar_load(struct isif_dataset *ds, const char *dir, bool hundred,
@@ -38,6 +40,9 @@ enum isif_rc isif_stl_probe(const char *dir, const struct isif_dataset_options *
 			    struct isif_dataset_shape *out, struct isif_error *err);
 enum isif_rc isif_folder_probe(const char *dir, const struct isif_dataset_options *opt,
 			       struct isif_dataset_shape *out, struct isif_error *err);
+
+/* Sets ds->mean/std from the train split (see dataset.c). */
+void isif_ds_channel_stats(struct isif_dataset *ds);
 
 /* out = dir + "/" + name; ISIF_EINVAL naming both if it does not fit. */
 enum isif_rc isif_ds_join(char *out, const char *dir, const char *name, struct isif_error *err);

@@ -4,7 +4,8 @@
 # registered under --dataset-root, a job with classes {"split": "first_half"},
 # Recall@K, NMI and similarity means per evaluated epoch in its metrics, the
 # similarity histograms by epoch (GET /jobs/{id}/similarity) with counts that
-# add up to the pairs of the held-out test images, and the route's errors.
+# add up to the pairs of the held-out test images, and the route's errors;
+# the folder is decoded once, at registration, and the jobs map the cache.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib.sh
 require_isifd unseen
@@ -23,6 +24,9 @@ check unseen_submit_201 [ "$code" = 201 ]
 check unseen_spec_keeps_rule [ "$(json "d['spec']['classes']")" = "{'split': 'first_half'}" ]
 id=$(json "d['id']")
 check unseen_job_succeeds wait_status "$id" succeeded 120
+# the folder was decoded once, when registered; the job mapped the cache file
+check unseen_folder_cache_stored_at_register grep -q "dataset shapes: decoded, folder cache stored .*/folder-cache/folder-.*\.isifds" "$LOG"
+check unseen_folder_cache_job_hits grep -q "dataset shapes: folder cache hit .*/folder-cache/folder-.*\.isifds (mapped, nothing decoded)" "$LOG"
 
 code=$(req GET "/jobs/$id/metrics")
 [ "$code" = 200 ] && [ "$(json "[sorted(r['recall_at']) for r in d['metrics']]")" = "[['1', '2', '4', '8'], ['1', '2', '4', '8']]" ]; is unseen_metrics_recall
@@ -79,6 +83,10 @@ code=$(post_json /jobs '{"dataset": "shapes40", "model": "convnet", "epochs": 1,
                          "augment": {"random_crop": 36}, "classes": {"split": "first_half"}}')
 id3=$(json "d['id']")
 check unseen_image_size_job_succeeds wait_status "$id3" succeeded 120
+# image_size 40 is another key: its own file, stored at registration, mapped by the job
+f32=$(sed -n 's|.*dataset shapes: decoded, folder cache stored \(.*\.isifds\).*|\1|p' "$LOG")
+f40=$(sed -n 's|.*dataset shapes40: folder cache hit \(.*\.isifds\).*|\1|p' "$LOG" | head -1)
+check unseen_folder_cache_other_size_own_file test -n "$f40" -a -n "$f32" -a "$f40" != "$f32"
 code=$(req GET "/jobs/$id3/similarity")
 check unseen_image_size_job_evaluated [ "$code" = 200 ]
 expect_error unseen random_crop_tiny 400 "augment.random_crop: 15 is below" POST /jobs -H 'Content-Type: application/json' \

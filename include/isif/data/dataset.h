@@ -34,12 +34,25 @@ struct isif_split {
 	int32_t *labels;   /* n, owned */
 };
 
+/* What a folder load did with its decoded cache (isif_dataset_options.cache_dir). */
+enum isif_dataset_cache {
+	ISIF_DS_CACHE_OFF = 0,  /* no cache asked for, or not a folder */
+	ISIF_DS_CACHE_HIT,      /* mapped from a valid cache file: nothing decoded */
+	ISIF_DS_CACHE_STORED,   /* decoded, then written to the cache */
+	ISIF_DS_CACHE_UNSTORED, /* decoded; the cache file could not be written (cache_note) */
+};
+
 struct isif_dataset {
 	enum isif_dataset_format format;
 	struct isif_split train, test;
 	int num_classes;
 	char **class_names;   /* num_classes owned strings, or NULL */
 	float mean[3], std[3]; /* per channel of train, on the 0..1 scale */
+	enum isif_dataset_cache cache;
+	char cache_note[4352]; /* the cache file used or written, or why none was */
+	void *map;             /* the cache file mapped read-only (writing into a split then
+				* faults: a cached dataset is immutable): pixels and labels point */
+	size_t map_len;        /* into it (then they are not owned), else NULL / 0 */
 };
 
 struct isif_dataset_options {
@@ -47,7 +60,13 @@ struct isif_dataset_options {
 	struct isif_image_limits limits; /* folder: per image file (default ISIF_IMAGE_LIMITS_DEFAULT) */
 	uint64_t holdout_seed;   /* folder without test/: seeded 10% of train held out */
 	bool stl_unlabeled;      /* stl10: append unlabeled_X.bin to train (labels −1) */
+	int threads;             /* folder: decoding threads (< 2: one); any count gives the same bytes */
+	const char *cache_dir;   /* folder: directory of decoded caches (created), or NULL for none */
+	int64_t cache_max_bytes; /* folder: the cache files' total bound (≤ 0: ISIF_DS_CACHE_MAX_DEFAULT) */
 };
+
+/* The default bound on a cache directory's decoded files (16 GiB). */
+#define ISIF_DS_CACHE_MAX_DEFAULT (16LL << 30)
 
 /* Fills opt with the defaults above. */
 void isif_dataset_options_default(struct isif_dataset_options *opt);
