@@ -647,10 +647,19 @@ enum isif_rc sched_delete(struct scheduler *s, int64_t id, enum job_status *stat
 	pthread_mutex_unlock(&s->mu);
 	if (rc == ISIF_OK)
 		rc = store_job_delete(s->st, id, status, err);
+	bool have_dir = path_fmt(dir, sizeof dir, "%s/jobs/%lld", s->state_dir, (long long)id) == 0;
+	/* On a full disk SQLite cannot log the delete; the finished job's own
+	 * files (its checkpoints) are what the user asked to free, so remove them
+	 * first to make room and try once more. */
+	if (rc == ISIF_EIO && have_dir && err && strstr(err->msg, "disk is full")) {
+		log_warn("job %lld: the disk is full; removing its files before its row",
+			 (long long)id);
+		remove_tree(dir);
+		rc = store_job_delete(s->st, id, status, err);
+	}
 	if (rc != ISIF_OK)
 		return rc;
-	if (path_fmt(dir, sizeof dir, "%s/jobs/%lld", s->state_dir, (long long)id) ||
-	    remove_tree(dir) != 0)
+	if (!have_dir || remove_tree(dir) != 0)
 		log_warn("job %lld: deleted, but removing %s failed: %s", (long long)id, dir,
 			 strerror(errno));
 	else
