@@ -261,6 +261,11 @@ static int parse_form(struct request *rq, const char *ct, struct items_req *ir,
 		      "-F image=@a.png ...)");
 		goto out;
 	}
+	if (len[at] > (size_t)cfg->max_body) {   /* JSON as a JSON body: --max-body */
+		ifail(e, 413, "payload_too_large", "items: part of %zu bytes, over --max-body %ld",
+		      len[at], (long)cfg->max_body);
+		goto out;
+	}
 	if (parse_items_json(cfg, part[at], len[at], false, ir, e))
 		goto out;
 	if (n - 1 != ir->n) {

@@ -190,6 +190,14 @@ expect_error collections ref_out_of_range 404 'items[0]' POST /jobs/1/items "${J
 big=$(python3 -c "print('x' * 300)")
 expect_error collections huge_metadata 413 'items[0].metadata' POST /jobs/1/items "${J[@]}" \
 	-d "{\"items\": [{\"id\": \"x\", \"image\": \"test:0\", \"metadata\": {\"k\": \"$big\"}}]}"
+# a JSON body (or a form's items part) is JSON, bounded by --max-body (1 MiB),
+# not by --max-image-bytes (10 MiB): its parsed tree is ~20x its text
+python3 -c "print('{\"items\": [{\"id\": \"pad\", \"image\": \"test:0\"}]' + ' ' * (3 << 19) + '}')" >"$T/pad.json"
+expect_error collections json_over_max_body 413 'payload_too_large' POST /jobs/1/items "${J[@]}" \
+	--data-binary @"$T/pad.json"
+python3 -c "print('[{\"id\": \"pad\"}' + ' ' * (3 << 19) + ']')" >"$T/pad.part"
+expect_error collections items_part_over_max_body 413 'items: part of' POST /jobs/1/items \
+	-F "items=<$T/pad.part" -F "a=@$T/t6.png"
 expect_error collections metadata_not_object 400 'items[0].metadata: must be a JSON object' \
 	POST /jobs/1/items "${J[@]}" -d '{"items": [{"id": "x", "image": "test:0", "metadata": [1]}]}'
 expect_error collections label_negative 400 'items[0].label' POST /jobs/1/items "${J[@]}" \
