@@ -179,6 +179,12 @@ expect_error collections id_too_long 400 'items[0].id' POST /jobs/1/items "${J[@
 	-d '{"items": [{"id": "abcdefghijklmnopq", "image": "test:0"}]}'
 expect_error collections id_bad_chars 400 'items[0].id' POST /jobs/1/items "${J[@]}" \
 	-d '{"items": [{"id": "a/b", "image": "test:0"}]}'
+# "." and "..": curl and browsers resolve /jobs/1/items/.. to /jobs/1/, so
+# such an item could never be read or deleted by them
+expect_error collections id_dotdot 400 'not . or ..' POST /jobs/1/items "${J[@]}" \
+	-d '{"items": [{"id": "..", "image": "test:0"}]}'
+expect_error collections id_dot_raw 400 'not . or ..' POST '/jobs/1/items?id=.' \
+	-H 'Content-Type: image/png' --data-binary @"$T/t5.png"
 expect_error collections id_missing 400 'items[0].id: required' POST /jobs/1/items "${J[@]}" \
 	-d '{"items": [{"image": "test:0"}]}'
 expect_error collections image_missing 400 'items[0].image: required' POST /jobs/1/items "${J[@]}" \
