@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "data/dataset_impl.h"
 
@@ -26,6 +27,13 @@ struct folder_entries {
 	struct folder_entry *v;
 	int64_t n, cap;
 };
+
+/* printf arguments for "%s%s": path p, its head elided ("...") past
+ * FOLDER_MSG_PATH bytes, so that a message keeps its reason within
+ * ISIF_ERR_LEN however deep the folder. */
+#define FOLDER_MSG_PATH 120
+#define FOLDER_PATH(p) (strlen(p) > FOLDER_MSG_PATH ? "..." : ""), \
+	((p) + (strlen(p) > FOLDER_MSG_PATH ? strlen(p) - FOLDER_MSG_PATH : 0))
 
 void folder_names_free(struct folder_names *l);
 void folder_entries_free(struct folder_entries *l);
