@@ -318,7 +318,7 @@ static int parse_raw(struct request *rq, struct items_req *ir, const char ***up,
 	if (label) {
 		char *end;
 		long long v = strtoll(label, &end, 10);
-		if (!*label || *end || v < 0 || v > INT32_MAX)
+		if (*label < '0' || *label > '9' || *end || v < 0 || v > INT32_MAX)   /* no " 1", "+1" */
 			return ifail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
 		ir->items[0].label = (int32_t)v;
 	}

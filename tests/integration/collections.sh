@@ -219,6 +219,10 @@ expect_error collections collection_full 409 'max-items' POST /jobs/1/items "${J
 head -c 200 "$T/t5.png" >"$T/trunc.png"
 expect_error collections truncated_image 422 'items[0]' POST '/jobs/1/items?id=tr' \
 	-H 'Content-Type: image/png' --data-binary @"$T/trunc.png"
+expect_error collections raw_label_space 400 'label: must be an integer' POST '/jobs/1/items?id=sp&label=%201' \
+	-H 'Content-Type: image/png' --data-binary @"$T/t5.png"
+expect_error collections raw_label_plus 400 'label: must be an integer' POST '/jobs/1/items?id=sp&label=%2B1' \
+	-H 'Content-Type: image/png' --data-binary @"$T/t5.png"
 expect_error collections raw_without_id 400 'id: required' POST /jobs/1/items \
 	-H 'Content-Type: image/png' --data-binary @"$T/t5.png"
 expect_error collections query_id_with_json 400 'query parameters go with a raw image' \
