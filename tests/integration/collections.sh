@@ -160,6 +160,11 @@ code=$(post_json /jobs/1/items '{"items": [{"id": "b", "image": "test:10", "labe
 check collections_replace bash -c "[ $code = 201 ] && grep -q '\"replaced\": true' '$T/body' && grep -q '\"count\": 6' '$T/body'"
 curl -s "$BASE/neighbors?image=test:10&k=1" -o "$T/n10.json"
 check collections_replaced_item_searchable grep -q '"item": "b", "label": 9' "$T/n10.json"
+# a form replaces with the object form of its items part (?replace= is for raw bodies)
+code=$(req POST /jobs/1/items -F 'items={"items": [{"id": "m7", "label": 3}], "replace": true}' \
+	-F "a=@$T/t7.png")
+check collections_replace_by_form bash -c "[ $code = 201 ] && grep -q '\"replaced\": true, \"label\": 3' '$T/body' &&
+	grep -q '\"count\": 6' '$T/body'"
 code=$(req DELETE /jobs/1/items/m7)
 check collections_delete [ "$code" = 200 ]
 expect_error collections delete_again 404 '"not_found"' DELETE /jobs/1/items/m7
