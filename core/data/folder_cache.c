@@ -300,6 +300,15 @@ void folder_cache_unlock(int fd)
 		close(fd);   /* releases the flock */
 }
 
+void folder_cache_unlock_failed(int fd, const char *cache_dir, const struct folder_key *key)
+{
+	char path[PATH_MAX];
+	if (fd >= 0 && cache_path(path, sizeof path, cache_dir, key, "lock"))
+		unlink(path);   /* a loader waiting on it then decodes beside a newcomer:
+				 * as after an eviction, the rename keeps files whole */
+	folder_cache_unlock(fd);
+}
+
 /* ---- bounding the directory --------------------------------------------------- */
 
 struct cached_file {

@@ -85,6 +85,9 @@ bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const str
  * folder is waited for); returns its fd, or −1 when none could be taken. */
 int folder_cache_lock(const char *cache_dir, const struct folder_key *key);
 void folder_cache_unlock(int fd);
+/* Releases a build lock after a failed load and removes its lock file (no
+ * cache file will ever go with it; a waiter then decodes on its own). */
+void folder_cache_unlock_failed(int fd, const char *cache_dir, const struct folder_key *key);
 
 /* Writes ds (loaded, with mean/std) as the cache file of key: a temporary
  * file, fsync, rename, within opt->cache_max_bytes (older files evicted).

@@ -375,3 +375,27 @@ TEST(folder_long_path_message_keeps_reason)
 	CHECK_MSG(strstr(err.msg, "nnn/bad.png: not a JPEG or PNG image") != NULL, "%s", err.msg);
 	CHECK_MSG(strstr(err.msg, "...") != NULL, "%s", err.msg);
 }
+
+/* A load that fails (a bad image) with a cache directory leaves nothing in
+ * it: no cache file, no temporary, no lock file of a key never stored. */
+TEST(folder_cache_failed_load_leaves_no_files)
+{
+	char path[4096], dir[4096];
+	write_set("fc_fail");
+	CHECK(tu_write(tu_path(path, "fc_fail/c2/bad.png"), "not a png", 9) == 0);
+	snprintf(dir, sizeof dir, "%s/fc_fail_cache", test_tmpdir());
+	struct isif_dataset ds;
+	struct isif_dataset_options o;
+	struct isif_error err = {0};
+	opts(&o, 2, dir);
+	CHECK(load(&ds, "fc_fail", &o, &err) != ISIF_OK);
+	CHECK_MSG(strstr(err.msg, "bad.png") != NULL, "%s", err.msg);
+	int n = 0;
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+		if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")))
+			CHECK_MSG(++n == 0, "left behind: %s", e->d_name);
+	if (d)
+		closedir(d);
+}
