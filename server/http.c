@@ -1084,6 +1084,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		    multipart_is_form(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 								  MHD_HTTP_HEADER_CONTENT_TYPE)))
 			rq->max_body += MULTIPART_MAX_HEADERS + 1024;
+		/* a JSON body of a route that also takes images is JSON: --max-body (a
+		 * parsed JSON tree is ~20x its text, so 10 MiB bodies cost gigabytes) */
+		if (rq->route >= 0 && (routes[rq->route].flags & BODY_JSON) &&
+		    is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_TYPE)))
+			rq->max_body = (size_t)rq->app->cfg->max_body;
 		if (!admit(rq, &ret) || !check_params(rq, &ret))
 			return ret;
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_FILE)) {

@@ -223,18 +223,14 @@ static void failure_line(const char *log_path, char *out, size_t len)
 	snprintf(out, len, "%s", *best ? best : last);
 }
 
-/* True when mpirun.log tells of a process that died (a signal) or holds no
- * rank's own error message: a failure another attempt may get past. A rank
- * that reported an error of its own ("isif train: ...": a bad spec or
- * dataset) would fail again the same way. */
-static bool worth_retrying(const char *log_path)
+bool jobmpi_worth_retrying(const char *log_path)
 {
 	FILE *f = fopen(log_path, "r");
 	char line[512];
 	bool died = false, own = false;
 	while (f && fgets(line, sizeof line, f)) {
 		died |= strstr(line, "exited on signal") != NULL;
-		own |= strstr(line, "isif train:") != NULL;
+		own |= strstr(line, "isif train:") != NULL || strncmp(line, "isif: ", 6) == 0;
 	}
 	if (f)
 		fclose(f);
@@ -341,7 +337,7 @@ enum isif_rc jobmpi_run(const struct jobmpi_options *o, struct sched_job *job,
 	failure_line(log_path, why, sizeof why);
 	if (atomic_load(job->cancel))
 		return isif_fail(err, ISIF_ECANCELLED, "cancelled (mpirun: %s)", why);
-	job->retryable = worth_retrying(log_path);
+	job->retryable = jobmpi_worth_retrying(log_path);
 	return isif_fail(err, ISIF_EIO, "an MPI process of the job failed (mpirun exit status %d): %s",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), why);
 }

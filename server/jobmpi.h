@@ -29,4 +29,9 @@ enum isif_rc jobmpi_run(const struct jobmpi_options *o, struct sched_job *job,
 			const struct isif_job_spec *spec, const char *format, const char *path,
 			int image_size, const struct isif_train_callbacks *cb, struct isif_error *err);
 
+/* True when mpirun.log at log_path tells of a process that died (a signal)
+ * or holds no rank's own error message ("isif train: ..." or "isif: ...": a
+ * bad spec or dataset, which another attempt would repeat). */
+bool jobmpi_worth_retrying(const char *log_path);
+
 #endif

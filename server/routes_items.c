@@ -91,7 +91,14 @@ static bool id_ok(const char *s, long max)
 static int bad_id(struct ierr *e, const char *field, long max)
 {
 	return ifail(e, 400, "invalid_parameter", "%s: must be 1 to %ld characters of letters, "
-		     "digits and . _ : -", field, max);
+		     "digits and . _ : -, not . or ..", field, max);
+}
+
+/* An id a new item may take: "." and ".." are refused, as URL clients
+ * (curl, browsers) resolve /jobs/1/items/.. to /jobs/1/ and never send them. */
+static bool new_id_ok(const char *s, long max)
+{
+	return id_ok(s, max) && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
 /* items[i]: {"id", "image" | "url", "label", "metadata"} into ir's row i
@@ -108,7 +115,7 @@ static int parse_item(const struct config *cfg, json_t *o, int i, bool with_imag
 			     "\"image\": ...}", i);
 	json_object_foreach(o, key, v) {
 		if (strcmp(key, "id") == 0) {
-			if (!json_is_string(v) || !id_ok(json_string_value(v), cfg->max_item_id)) {
+			if (!json_is_string(v) || !new_id_ok(json_string_value(v), cfg->max_item_id)) {
 				char f[32];
 				snprintf(f, sizeof f, "items[%d].id", i);
 				return bad_id(e, f, cfg->max_item_id);
@@ -261,6 +268,11 @@ static int parse_form(struct request *rq, const char *ct, struct items_req *ir,
 		      "-F image=@a.png ...)");
 		goto out;
 	}
+	if (len[at] > (size_t)cfg->max_body) {   /* JSON as a JSON body: --max-body */
+		ifail(e, 413, "payload_too_large", "items: part of %zu bytes, over --max-body %ld",
+		      len[at], (long)cfg->max_body);
+		goto out;
+	}
 	if (parse_items_json(cfg, part[at], len[at], false, ir, e))
 		goto out;
 	if (n - 1 != ir->n) {
@@ -296,7 +308,7 @@ static int parse_raw(struct request *rq, struct items_req *ir, const char ***up,
 	if (!id)
 		return ifail(e, 400, "invalid_parameter", "id: required with a raw image body "
 			     "(?id=NAME), or send JSON or a multipart form");
-	if (!id_ok(id, cfg->max_item_id))
+	if (!new_id_ok(id, cfg->max_item_id))
 		return bad_id(e, "id", cfg->max_item_id);
 	if (alloc_rows(ir, 1, e) || !(ir->raw_id = strdup(id)))
 		return ifail(e, 503, "unavailable", "out of memory");
@@ -306,7 +318,7 @@ static int parse_raw(struct request *rq, struct items_req *ir, const char ***up,
 	if (label) {
 		char *end;
 		long long v = strtoll(label, &end, 10);
-		if (!*label || *end || v < 0 || v > INT32_MAX)
+		if (*label < '0' || *label > '9' || *end || v < 0 || v > INT32_MAX)   /* no " 1", "+1" */
 			return ifail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
 		ir->items[0].label = (int32_t)v;
 	}

@@ -208,8 +208,10 @@ static enum isif_rc load_cached(struct isif_dataset *ds, const char *dir,
 				 "not stored: %s: cannot create or lock", opt->cache_dir);
 		if (lock < 0)
 			ds->cache = ISIF_DS_CACHE_UNSTORED;
+		folder_cache_unlock(lock);
+	} else {   /* a failed load leaves no lock file behind */
+		folder_cache_unlock_failed(lock, opt->cache_dir, &key);
 	}
-	folder_cache_unlock(lock);
 	return rc;
 }
 

@@ -234,11 +234,12 @@ bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const str
 	struct stat st;
 	if (!cache_path(path, sizeof path, cache_dir, key, "isifds"))
 		return false;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted under the name must not block the open */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return false;
 	void *base = MAP_FAILED;
-	if (fstat(fd, &st) == 0 && st.st_size > 0)
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
 		base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (base != MAP_FAILED && adopt(ds, base, (size_t)st.st_size, key)) {
 		futimens(fd, NULL);   /* recently used: evicted last */
@@ -297,6 +298,15 @@ void folder_cache_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd);   /* releases the flock */
+}
+
+void folder_cache_unlock_failed(int fd, const char *cache_dir, const struct folder_key *key)
+{
+	char path[PATH_MAX];
+	if (fd >= 0 && cache_path(path, sizeof path, cache_dir, key, "lock"))
+		unlink(path);   /* a loader waiting on it then decodes beside a newcomer:
+				 * as after an eviction, the rename keeps files whole */
+	folder_cache_unlock(fd);
 }
 
 /* ---- bounding the directory --------------------------------------------------- */

@@ -46,17 +46,17 @@ static enum isif_rc load_image(uint8_t *dst, int s, const char *path,
 	uint8_t *pix = NULL;
 	int c, h, w;
 	if (stat(path, &st) != 0)
-		return isif_fail(err, ISIF_EIO, "%s: %s", path, strerror(errno));
+		return isif_fail(err, ISIF_EIO, "%s%s: %s", FOLDER_PATH(path), strerror(errno));
 	if ((int64_t)st.st_size > opt->limits.max_bytes)
-		return isif_fail(err, ISIF_ERANGE, "%s: %lld bytes, over the limit of %lld",
-				 path, (long long)st.st_size, (long long)opt->limits.max_bytes);
+		return isif_fail(err, ISIF_ERANGE, "%s%s: %lld bytes, over the limit of %lld",
+				 FOLDER_PATH(path), (long long)st.st_size, (long long)opt->limits.max_bytes);
 	int rc = isif_read_file(path, (size_t)opt->limits.max_bytes, &buf, &len, err);
 	if (rc)
 		return rc;
 	rc = isif_image_decode(buf, len, &opt->limits, &pix, &c, &h, &w, &msg);
 	free(buf);
 	if (rc)
-		return isif_fail(err, rc, "%s: %s", path, msg.msg);
+		return isif_fail(err, rc, "%s%s: %s", FOLDER_PATH(path), msg.msg);
 	*colour = c == 3;
 	if (c == 3) {
 		isif_image_resize_u8(dst, s, s, pix, 3, h, w);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "data/dataset_impl.h"
 
@@ -26,6 +27,13 @@ struct folder_entries {
 	struct folder_entry *v;
 	int64_t n, cap;
 };
+
+/* printf arguments for "%s%s": path p, its head elided ("...") past
+ * FOLDER_MSG_PATH bytes, so that a message keeps its reason within
+ * ISIF_ERR_LEN however deep the folder. */
+#define FOLDER_MSG_PATH 120
+#define FOLDER_PATH(p) (strlen(p) > FOLDER_MSG_PATH ? "..." : ""), \
+	((p) + (strlen(p) > FOLDER_MSG_PATH ? strlen(p) - FOLDER_MSG_PATH : 0))
 
 void folder_names_free(struct folder_names *l);
 void folder_entries_free(struct folder_entries *l);
@@ -77,6 +85,9 @@ bool folder_cache_open(struct isif_dataset *ds, const char *cache_dir, const str
  * folder is waited for); returns its fd, or −1 when none could be taken. */
 int folder_cache_lock(const char *cache_dir, const struct folder_key *key);
 void folder_cache_unlock(int fd);
+/* Releases a build lock after a failed load and removes its lock file (no
+ * cache file will ever go with it; a waiter then decodes on its own). */
+void folder_cache_unlock_failed(int fd, const char *cache_dir, const struct folder_key *key);
 
 /* Writes ds (loaded, with mean/std) as the cache file of key: a temporary
  * file, fsync, rename, within opt->cache_max_bytes (older files evicted).

@@ -81,7 +81,7 @@ enum isif_rc folder_list_dir(const char *dir, bool dirs, struct folder_names *ou
 	memset(out, 0, sizeof *out);
 	DIR *d = opendir(dir);
 	if (!d)
-		return isif_fail(err, ISIF_EIO, "%s: %s", dir, strerror(errno));
+		return isif_fail(err, ISIF_EIO, "%s%s: %s", FOLDER_PATH(dir), strerror(errno));
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		if (e->d_name[0] == '.' || (!dirs && !is_image_name(e->d_name)))
 			continue;
@@ -95,7 +95,7 @@ enum isif_rc folder_list_dir(const char *dir, bool dirs, struct folder_names *ou
 		if (!wanted)
 			continue;
 		if (out->n >= ISIF_DS_MAX_IMAGES) {
-			rc = isif_fail(err, ISIF_EFORMAT, "%s: more than %lld entries", dir,
+			rc = isif_fail(err, ISIF_EFORMAT, "%s%s: more than %lld entries", FOLDER_PATH(dir),
 				       ISIF_DS_MAX_IMAGES);
 			break;
 		}
@@ -123,15 +123,15 @@ static enum isif_rc walk_dir(struct walk *w, const char *dir, int depth, struct 
 {
 	struct stat st;
 	if (stat(dir, &st) != 0)
-		return isif_fail(err, ISIF_EIO, "%s: %s", dir, strerror(errno));
+		return isif_fail(err, ISIF_EIO, "%s%s: %s", FOLDER_PATH(dir), strerror(errno));
 	for (int k = 0; k < depth; k++)
 		if (w->dev[k] == st.st_dev && w->ino[k] == st.st_ino)
 			return ISIF_OK;   /* a link back to an ancestor: a loop, skipped */
 	if (depth > ISIF_DS_MAX_DEPTH)
-		return isif_fail(err, ISIF_EFORMAT, "%s: more than %d folder levels below a class",
-				 dir, ISIF_DS_MAX_DEPTH);
+		return isif_fail(err, ISIF_EFORMAT, "%s%s: more than %d folder levels below a class",
+				 FOLDER_PATH(dir), ISIF_DS_MAX_DEPTH);
 	if (++*w->count > ISIF_DS_MAX_DIRS)
-		return isif_fail(err, ISIF_EFORMAT, "%s: more than %lld folders", dir,
+		return isif_fail(err, ISIF_EFORMAT, "%s%s: more than %lld folders", FOLDER_PATH(dir),
 				 ISIF_DS_MAX_DIRS);
 	w->dev[depth] = st.st_dev;
 	w->ino[depth] = st.st_ino;
@@ -160,7 +160,7 @@ static enum isif_rc add_files(struct folder_entries *l, const char *dir, int32_t
 	int rc = folder_list_dir(dir, false, &files, err);
 	for (int64_t i = 0; i < files.n && !rc; i++) {
 		if (l->n >= ISIF_DS_MAX_IMAGES) {
-			rc = isif_fail(err, ISIF_EFORMAT, "%s: more than %lld images", dir,
+			rc = isif_fail(err, ISIF_EFORMAT, "%s%s: more than %lld images", FOLDER_PATH(dir),
 				       ISIF_DS_MAX_IMAGES);
 			break;
 		}
@@ -170,7 +170,7 @@ static enum isif_rc add_files(struct folder_entries *l, const char *dir, int32_t
 		struct folder_entry *nv = copy ? folder_grow(l->v, l->n, &l->cap, sizeof *nv) : NULL;
 		if (!nv) {
 			free(copy);
-			rc = isif_fail(err, ISIF_ENOMEM, "%s: out of memory", dir);
+			rc = isif_fail(err, ISIF_ENOMEM, "%s%s: out of memory", FOLDER_PATH(dir));
 			break;
 		}
 		l->v = nv;

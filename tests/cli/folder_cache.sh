@@ -43,6 +43,14 @@ run truncated --cache-dir "$T/cache"
 check "folder_cache_truncated_rebuilt" grep -q "^dataset cache: stored" "$T/truncated.log"
 check "folder_cache_truncated_same_losses" test "$(steps truncated)" = "$(steps touched)"
 
+# a FIFO planted under the cache file's name: not opened for reading (that
+# blocks until a writer comes), removed and rebuilt
+f=$(sed -n 's/^dataset cache: stored \(.*\) (decoded.*/\1/p' "$T/truncated.log")
+rm -f "$f" && mkfifo "$f"
+timeout 60 "$ISIF" train "${common[@]}" --cache-dir "$T/cache" --out "$T/fifo" > "$T/fifo.log" 2>&1
+check "folder_cache_fifo_not_waited_on" grep -q "^dataset cache: stored $f" "$T/fifo.log"
+check "folder_cache_fifo_replaced_by_file" test -f "$f"
+
 # the default location: $XDG_CACHE_HOME/isif/datasets
 XDG_CACHE_HOME="$T/xdg" "$ISIF" train "${common[@]}" --out "$T/xdg-run" > "$T/xdg.log" 2>&1
 check "folder_cache_default_dir_xdg" grep -q "^dataset cache: stored $T/xdg/isif/datasets/folder-" "$T/xdg.log"

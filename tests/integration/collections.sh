@@ -160,6 +160,11 @@ code=$(post_json /jobs/1/items '{"items": [{"id": "b", "image": "test:10", "labe
 check collections_replace bash -c "[ $code = 201 ] && grep -q '\"replaced\": true' '$T/body' && grep -q '\"count\": 6' '$T/body'"
 curl -s "$BASE/neighbors?image=test:10&k=1" -o "$T/n10.json"
 check collections_replaced_item_searchable grep -q '"item": "b", "label": 9' "$T/n10.json"
+# a form replaces with the object form of its items part (?replace= is for raw bodies)
+code=$(req POST /jobs/1/items -F 'items={"items": [{"id": "m7", "label": 3}], "replace": true}' \
+	-F "a=@$T/t7.png")
+check collections_replace_by_form bash -c "[ $code = 201 ] && grep -q '\"replaced\": true, \"label\": 3' '$T/body' &&
+	grep -q '\"count\": 6' '$T/body'"
 code=$(req DELETE /jobs/1/items/m7)
 check collections_delete [ "$code" = 200 ]
 expect_error collections delete_again 404 '"not_found"' DELETE /jobs/1/items/m7
@@ -179,6 +184,12 @@ expect_error collections id_too_long 400 'items[0].id' POST /jobs/1/items "${J[@
 	-d '{"items": [{"id": "abcdefghijklmnopq", "image": "test:0"}]}'
 expect_error collections id_bad_chars 400 'items[0].id' POST /jobs/1/items "${J[@]}" \
 	-d '{"items": [{"id": "a/b", "image": "test:0"}]}'
+# "." and "..": curl and browsers resolve /jobs/1/items/.. to /jobs/1/, so
+# such an item could never be read or deleted by them
+expect_error collections id_dotdot 400 'not . or ..' POST /jobs/1/items "${J[@]}" \
+	-d '{"items": [{"id": "..", "image": "test:0"}]}'
+expect_error collections id_dot_raw 400 'not . or ..' POST '/jobs/1/items?id=.' \
+	-H 'Content-Type: image/png' --data-binary @"$T/t5.png"
 expect_error collections id_missing 400 'items[0].id: required' POST /jobs/1/items "${J[@]}" \
 	-d '{"items": [{"image": "test:0"}]}'
 expect_error collections image_missing 400 'items[0].image: required' POST /jobs/1/items "${J[@]}" \
@@ -190,6 +201,14 @@ expect_error collections ref_out_of_range 404 'items[0]' POST /jobs/1/items "${J
 big=$(python3 -c "print('x' * 300)")
 expect_error collections huge_metadata 413 'items[0].metadata' POST /jobs/1/items "${J[@]}" \
 	-d "{\"items\": [{\"id\": \"x\", \"image\": \"test:0\", \"metadata\": {\"k\": \"$big\"}}]}"
+# a JSON body (or a form's items part) is JSON, bounded by --max-body (1 MiB),
+# not by --max-image-bytes (10 MiB): its parsed tree is ~20x its text
+python3 -c "print('{\"items\": [{\"id\": \"pad\", \"image\": \"test:0\"}]' + ' ' * (3 << 19) + '}')" >"$T/pad.json"
+expect_error collections json_over_max_body 413 'payload_too_large' POST /jobs/1/items "${J[@]}" \
+	--data-binary @"$T/pad.json"
+python3 -c "print('[{\"id\": \"pad\"}' + ' ' * (3 << 19) + ']')" >"$T/pad.part"
+expect_error collections items_part_over_max_body 413 'items: part of' POST /jobs/1/items \
+	-F "items=<$T/pad.part" -F "a=@$T/t6.png"
 expect_error collections metadata_not_object 400 'items[0].metadata: must be a JSON object' \
 	POST /jobs/1/items "${J[@]}" -d '{"items": [{"id": "x", "image": "test:0", "metadata": [1]}]}'
 expect_error collections label_negative 400 'items[0].label' POST /jobs/1/items "${J[@]}" \
@@ -205,6 +224,10 @@ expect_error collections collection_full 409 'max-items' POST /jobs/1/items "${J
 head -c 200 "$T/t5.png" >"$T/trunc.png"
 expect_error collections truncated_image 422 'items[0]' POST '/jobs/1/items?id=tr' \
 	-H 'Content-Type: image/png' --data-binary @"$T/trunc.png"
+expect_error collections raw_label_space 400 'label: must be an integer' POST '/jobs/1/items?id=sp&label=%201' \
+	-H 'Content-Type: image/png' --data-binary @"$T/t5.png"
+expect_error collections raw_label_plus 400 'label: must be an integer' POST '/jobs/1/items?id=sp&label=%2B1' \
+	-H 'Content-Type: image/png' --data-binary @"$T/t5.png"
 expect_error collections raw_without_id 400 'id: required' POST /jobs/1/items \
 	-H 'Content-Type: image/png' --data-binary @"$T/t5.png"
 expect_error collections query_id_with_json 400 'query parameters go with a raw image' \

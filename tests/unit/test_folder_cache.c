@@ -352,3 +352,50 @@ TEST(folder_recursive_classes)
 	CHECK(load(&ds, "fc_deep", &o, &err) == ISIF_EFORMAT);
 	CHECK_MSG(strstr(err.msg, "folder levels") != NULL, "%s", err.msg);
 }
+
+/* A bad image deep under long folder names: the message keeps its reason
+ * (the path's head is elided) instead of being cut at ISIF_ERR_LEN. */
+TEST(folder_long_path_message_keeps_reason)
+{
+	char rel[2048] = "fc_long/train/cls", path[4096], seg[202];
+	memset(seg, 'n', 200);
+	seg[0] = '/';
+	seg[200] = '\0';
+	for (int k = 0; k < 6; k++)
+		strcat(rel, seg);
+	put_gray("fc_long/train/cls/ok.png", 5);
+	strcat(rel, "/bad.png");
+	CHECK(tu_write(tu_path(path, rel), "hello", 5) == 0);
+	struct isif_dataset ds;
+	struct isif_dataset_options o;
+	struct isif_error err = {0};
+	isif_dataset_options_default(&o);
+	o.image_size = 4;
+	CHECK(load(&ds, "fc_long", &o, &err) != ISIF_OK);
+	CHECK_MSG(strstr(err.msg, "nnn/bad.png: not a JPEG or PNG image") != NULL, "%s", err.msg);
+	CHECK_MSG(strstr(err.msg, "...") != NULL, "%s", err.msg);
+}
+
+/* A load that fails (a bad image) with a cache directory leaves nothing in
+ * it: no cache file, no temporary, no lock file of a key never stored. */
+TEST(folder_cache_failed_load_leaves_no_files)
+{
+	char path[4096], dir[4096];
+	write_set("fc_fail");
+	CHECK(tu_write(tu_path(path, "fc_fail/c2/bad.png"), "not a png", 9) == 0);
+	snprintf(dir, sizeof dir, "%s/fc_fail_cache", test_tmpdir());
+	struct isif_dataset ds;
+	struct isif_dataset_options o;
+	struct isif_error err = {0};
+	opts(&o, 2, dir);
+	CHECK(load(&ds, "fc_fail", &o, &err) != ISIF_OK);
+	CHECK_MSG(strstr(err.msg, "bad.png") != NULL, "%s", err.msg);
+	int n = 0;
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+		if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")))
+			CHECK_MSG(++n == 0, "left behind: %s", e->d_name);
+	if (d)
+		closedir(d);
+}
