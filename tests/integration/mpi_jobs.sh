@@ -22,7 +22,7 @@ if ! command -v mpirun >/dev/null || ! ldd "$ISIF" | grep -q libmpi; then
 fi
 
 SPEC='{"dataset": "fashion-mnist", "model": "convnet", "epochs": 2, "batch_size": 64,
-       "train_subset": 1024, "processes": 2, "eval": {"every": 0}}'
+       "train_subset": 4096, "processes": 2, "eval": {"every": 0}}'
 DB="$T/state/isifd.db"
 sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$1"; }
 MPI_ARGS="--oversubscribe --mca btl tcp,self --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"
@@ -32,7 +32,7 @@ ranks() { pgrep -f -- "--out $T/state/jobs/$1/run" | grep -v "^$$\$"; }
 wait_mid_epoch() {
 	local i
 	for ((i = 0; i < 300 * SLOW; i++)); do
-		[ "$(job_field "$1" "(d['progress'] or {}).get('epoch') == $2 and d['progress']['images_done'] >= 128")" = True ] && return 0
+		[ "$(job_field "$1" "(d['progress'] or {}).get('epoch') == $2 and d['progress']['images_done'] >= 64")" = True ] && return 0
 		sleep 0.1
 	done
 	return 1
