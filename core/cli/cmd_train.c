@@ -340,8 +340,8 @@ static void on_stop(void *user, int epoch, int step, const char *ckpt)
 	fflush(stdout);
 }
 
-static int load_dataset(const char *name, const char *format, const char *image_size,
-			struct isif_dataset *ds)
+int cli_load_dataset(const char *name, const char *format, const char *image_size,
+		     struct isif_dataset *ds)
 {
 	struct isif_error err = {0};
 	struct isif_dataset_options opt;
@@ -466,7 +466,7 @@ int cmd_train(int argc, char **argv)
 		goto out;
 	}
 	rc = 1;
-	if (load_dataset(spec.dataset, format, image_size, &ds))
+	if (cli_load_dataset(spec.dataset, format, image_size, &ds))
 		goto out;
 	printf("dataset %s: %lld train, %lld test images of %d×%d×%d, %d classes\n", spec.dataset,
 	       (long long)ds.train.n, (long long)ds.test.n, ds.train.c, ds.train.h, ds.train.w,
