@@ -440,9 +440,10 @@ static int group_main(struct cli_args *a)
 		return 2;
 	}
 	json_t *body = NULL;
-	if (resume && (cli_opt(a, "--group") || cli_opt(a, "--grid") || cli_opt(a, "--spec")))
+	if (resume && (cli_opt(a, "--group") || cli_opt(a, "--grid") || cli_opt(a, "--spec") ||
+		       cli_opt(a, "--dataset") || cli_opt(a, "--threads")))
 		fprintf(stderr, "isif group: --resume takes the group from DIR/group.json; leave "
-			"out --group, --spec and --grid\n");
+			"out --group, --spec, --grid, --dataset and --threads\n");
 	else
 		body = resume ? resumed_body(out) : group_body(a);
 	if (!body || cli_check_unused(a, "group")) {
