@@ -72,18 +72,21 @@ static void on_signal(int sig)
 	atomic_store(&stop_flag, ISIF_STOP_CHECKPOINT);
 }
 
-/* A JSON value from a file, or from text when it starts with '{'. */
+/* A JSON value from a file, or from text when it starts with '{' or '['. */
 static json_t *load_json(const char *what, const char *arg)
 {
 	json_error_t je;
 	const char *p = arg;
 	while (*p == ' ' || *p == '\t' || *p == '\n')
 		p++;
-	json_t *v = *p == '{' ? json_loads(arg, JSON_REJECT_DUPLICATES, &je)
-			      : json_load_file(arg, JSON_REJECT_DUPLICATES, &je);
-	if (!v)
+	bool inline_json = *p == '{' || *p == '[';
+	json_t *v = inline_json ? json_loads(arg, JSON_REJECT_DUPLICATES, &je)
+				: json_load_file(arg, JSON_REJECT_DUPLICATES, &je);
+	if (!v && je.line < 0)   /* the file could not be read */
+		fprintf(stderr, "isif group: %s: %s\n", what, je.text);
+	else if (!v)
 		fprintf(stderr, "isif group: %s %s: invalid JSON at line %d column %d: %s\n", what,
-			*p == '{' ? "(inline)" : arg, je.line, je.column, je.text);
+			inline_json ? "(inline)" : arg, je.line, je.column, je.text);
 	return v;
 }
 
