@@ -108,6 +108,7 @@ static double *column_field(struct isif_epoch_metrics *m, int i, bool **flag)
 }
 
 #define CSV_MAX_FIELDS 64
+#define ISIF_METRICS_CSV_MAX_EPOCH 10000   /* the spec's most epochs */
 
 /* Splits line (modified) at commas into f[0..*n). */
 static void split(char *line, char **f, int *n)
@@ -161,6 +162,10 @@ static enum isif_rc parse_row(char *line, const int *col, int nf, int lineno,
 			return isif_fail(err, ISIF_EINVAL, "metrics CSV line %d: \"%.32s\" is not a "
 					 "number", lineno, f[k]);
 		if (col[k] == -1) {
+			if (!(v >= 1 && v <= ISIF_METRICS_CSV_MAX_EPOCH) || v != (int)v)
+				return isif_fail(err, ISIF_EINVAL, "metrics CSV line %d: epoch %.32s is "
+						 "not an integer in 1..%d", lineno, f[k],
+						 ISIF_METRICS_CSV_MAX_EPOCH);
 			m->epoch = (int)v;
 			continue;
 		}

@@ -269,4 +269,9 @@ TEST(group_metrics_csv_read_back)
 	CHECK(r == NULL && n == 0);
 	CHECK_EQ(isif_metrics_csv_parse("loss\n1\n", &r, &n, &err), ISIF_EINVAL);
 	CHECK_EQ(isif_metrics_csv_parse("epoch,loss\n1,abc\n", &r, &n, &err), ISIF_EINVAL);
+	/* an epoch the summary would loop up to is bounded (the spec's 10000) */
+	CHECK_EQ(isif_metrics_csv_parse("epoch,loss\n2000000000,1\n", &r, &n, &err), ISIF_EINVAL);
+	CHECK_EQ(isif_metrics_csv_parse("epoch,loss\n1.5,1\n", &r, &n, &err), ISIF_EINVAL);
+	CHECK_EQ(isif_metrics_csv_parse("epoch,loss\n10000,1\n", &r, &n, &err), ISIF_OK);
+	free(r);
 }
