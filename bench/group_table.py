@@ -6,6 +6,8 @@ of jobs with that epoch (n=) when it is fewer than the point's jobs with
 any epoch; the best point's last epoch in bold.
 
     python3 bench/group_table.py http://127.0.0.1:8080 1 [metric]
+    python3 bench/group_table.py DIR/summary.json [metric]     # isif group's
+
 
 metric: knn_top1 (default) or any other summarised metric (loss, ...).
 """
@@ -32,10 +34,16 @@ def cell(s, metric, scale):
 
 
 def main():
-    base, gid = sys.argv[1], sys.argv[2]
-    metric = sys.argv[3] if len(sys.argv) > 3 else "knn_top1"
-    scale = 100 if metric.startswith("knn_top") or metric.startswith("recall") else 1
-    g = json.load(urllib.request.urlopen(f"{base}/groups/{gid}"))
+    if sys.argv[1].endswith(".json"):   # isif group's DIR/summary.json
+        g = json.load(open(sys.argv[1]))
+        metric = sys.argv[2] if len(sys.argv) > 2 else "knn_top1"
+        g["id"] = sys.argv[1]
+        g["status"] = {s: sum(j["status"] == s for j in g["jobs"]) for s in ("succeeded", "failed")}
+    else:
+        base, gid = sys.argv[1], sys.argv[2]
+        metric = sys.argv[3] if len(sys.argv) > 3 else "knn_top1"
+        g = json.load(urllib.request.urlopen(f"{base}/groups/{gid}"))
+    scale = 100 if metric.startswith("knn_top") or metric.startswith("recall") or metric.startswith("probe") else 1
     epochs = sorted({s["epoch"] for p in g["points"] for s in p["summary"]})
     # jobs with any row (cancelled-before-start jobs do not count)
     seeds = {p["point"]: max([s["n"] for s in p["summary"]] or [0]) for p in g["points"]}

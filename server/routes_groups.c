@@ -1,9 +1,9 @@
 /*
  * server/routes_groups.c — the /groups endpoints: a job group is one job
  * per point of a grid over spec fields (seeds among them) on a base spec
- * (groupgrid.h). Create (every point checked as POST /jobs checks a spec;
+ * (isif/train/group_grid.h). Create (every point checked as POST /jobs checks a spec;
  * all or nothing, one transaction), list, one group with the per-epoch
- * summary of each grid point over its seeds (groupsum.h), its metrics as
+ * summary of each grid point over its seeds (isif/train/group_summary.h), its metrics as
  * JSON or CSV with the group's columns, cancel and delete.
  * Status codes: 201 created, 202 cancel accepted, 204 deleted, 400 a bad
  * group naming the point and field, 404 unknown group, 409 delete with
@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "groupgrid.h"
-#include "groupsum.h"
 #include "isif/base/strbuf.h"
+#include "isif/train/group_grid.h"
+#include "isif/train/group_summary.h"
 #include "isif/train/spec.h"
 #include "isif/train/train.h"
 #include "jobcheck.h"
@@ -103,7 +103,7 @@ static enum isif_rc check_spec(struct request *rq, const char *text, const char 
 
 /* Expands job i, checks it and keeps it in m; on refusal or failure
  * answers (*ret) and returns false. */
-static bool check_job(struct request *rq, const struct group_grid *g, long i,
+static bool check_job(struct request *rq, const struct isif_group_grid *g, long i,
 		      struct isif_job_spec *spec, struct made *m, enum MHD_Result *ret)
 {
 	struct isif_error err = {0};
@@ -112,7 +112,7 @@ static bool check_job(struct request *rq, const struct group_grid *g, long i,
 	int point = 0;
 	char where[400];
 	char *text = NULL, *jv_text = NULL;
-	enum isif_rc rc = groupgrid_job(g, i, &obj, &point, &pv, &jv, &err);
+	enum isif_rc rc = isif_group_grid_job(g, i, &obj, &point, &pv, &jv, &err);
 	if (rc == ISIF_EINVAL)
 		*ret = http_error(rq, 400, "invalid_spec", "%s", err.msg);
 	if (rc == ISIF_OK) {
@@ -160,7 +160,7 @@ static enum MHD_Result queue_full(struct request *rq, const struct isif_error *e
 }
 
 /* Every job checked, then the group and its jobs in one transaction. */
-static enum MHD_Result create_group(struct request *rq, const struct group_grid *g, int priority)
+static enum MHD_Result create_group(struct request *rq, const struct isif_group_grid *g, int priority)
 {
 	struct made m = {.n = g->n_jobs};
 	struct isif_job_spec *spec = malloc(sizeof *spec);
@@ -218,9 +218,9 @@ enum MHD_Result route_groups_create(struct request *rq)
 	if (!body)
 		return http_error(rq, 400, "invalid_spec", "group: invalid JSON at line %d column "
 				  "%d: %s", je.line, je.column, je.text);
-	struct group_grid g;
+	struct isif_group_grid g;
 	struct isif_error err = {0};
-	if (groupgrid_check(body, rq->app->cfg->max_group_jobs, &g, &err) != ISIF_OK)
+	if (isif_group_grid_check(body, rq->app->cfg->max_group_jobs, &g, &err) != ISIF_OK)
 		ret = http_error(rq, 400, "invalid_spec", "%s", err.msg);
 	else
 		ret = create_group(rq, &g, (int)priority);
@@ -229,6 +229,40 @@ enum MHD_Result route_groups_create(struct request *rq)
 }
 
 /* ---- reading ------------------------------------------------------------ */
+
+/* A stored metrics row as the engine's epoch metrics (what the summary and
+ * the CSV writer take). */
+static void epoch_of_row(const struct metrics_row *x, struct isif_epoch_metrics *em)
+{
+	*em = (struct isif_epoch_metrics){
+		.epoch = x->epoch, .loss = x->loss, .has_knn = x->has_knn,
+		.knn_top1 = x->knn_top1, .knn_top5 = x->knn_top5, .unseen = x->unseen,
+		.nmi = x->nmi, .lr = x->lr, .seconds = x->seconds,
+		.images_per_sec = x->images_per_sec, .data_wait_frac = x->data_wait,
+		.has_simhist = x->has_sim, .sim_same_mean = x->sim_same_mean,
+		.sim_diff_mean = x->sim_diff_mean, .has_probe = x->has_probe,
+		.probe_top1 = x->probe_top1, .probe_backbone_top1 = x->probe_backbone_top1,
+	};
+	memcpy(em->recall_at, x->recall_at, sizeof em->recall_at);
+}
+
+/* A job's committed epochs, ascending (*out malloc'd; none when it was
+ * deleted meanwhile or the store fails: the group shows what it can). */
+static void member_metrics(struct app *app, int64_t job, struct isif_epoch_metrics **out,
+			   int *n)
+{
+	struct metrics_row *rows = NULL;
+	int k = 0;
+	*out = NULL;
+	*n = 0;
+	if (store_metrics(app->st, job, 0, &rows, &k, NULL) != ISIF_OK)
+		return;
+	*out = malloc(sizeof **out * (size_t)(k > 0 ? k : 1));
+	for (int r = 0; *out && r < k; r++)
+		epoch_of_row(&rows[r], &(*out)[r]);
+	*n = *out ? k : 0;
+	free(rows);
+}
 
 /* The member's job (the scheduler's live fields set) with its place in the
  * grid, or NULL when it was deleted meanwhile. */
@@ -244,24 +278,21 @@ static json_t *member_job(struct app *app, const struct group_member *m)
 	return job;
 }
 
-/* {"point", "values", "jobs": [ids], "summary": groupsum_point} of members
- * [from, to) (one point). */
+/* {"point", "values", "jobs": [ids], "summary": isif_group_summary} of
+ * members [from, to) (one point). */
 static json_t *point_json(struct app *app, const struct group_member *m, int from, int to)
 {
 	int k = to - from;
-	struct metrics_row **rows = calloc((size_t)k, sizeof *rows);
+	struct isif_epoch_metrics **rows = calloc((size_t)k, sizeof *rows);
 	int *n = calloc((size_t)k, sizeof *n);
 	json_t *ids = json_array(), *out = NULL;
 	if (rows && n && ids) {
 		for (int j = 0; j < k; j++) {
 			json_array_append_new(ids, json_integer(m[from + j].job));
-			if (store_metrics(app->st, m[from + j].job, 0, &rows[j], &n[j], NULL) != ISIF_OK) {
-				rows[j] = NULL;
-				n[j] = 0;
-			}
+			member_metrics(app, m[from + j].job, &rows[j], &n[j]);
 		}
 		json_t *v = json_loads(m[from].point_values, 0, NULL);
-		json_t *sum = groupsum_point(rows, n, k);
+		json_t *sum = isif_group_summary((const struct isif_epoch_metrics *const *)rows, n, k);
 		out = json_pack("{s:i, s:o, s:O, s:o}", "point", m[from].point, "values",
 				v ? v : json_null(), "jobs", ids, "summary", sum ? sum : json_null());
 	}
@@ -473,13 +504,11 @@ static void group_csv(struct isif_strbuf *b, struct app *app, int64_t id, json_t
 	isif_strbuf_puts(b, ",");
 	isif_metrics_csv_header(b);
 	for (int i = 0; i < n; i++) {
-		struct metrics_row *rows = NULL;
-		int k = 0;
-		if (store_metrics(app->st, m[i].job, 0, &rows, &k, NULL) != ISIF_OK)
-			continue;
+		struct isif_epoch_metrics *rows;
+		int k;
+		member_metrics(app, m[i].job, &rows, &k);
 		json_t *vals = json_loads(m[i].job_values, 0, NULL);
 		for (int r = 0; r < k; r++) {
-			const struct metrics_row *x = &rows[r];
 			isif_strbuf_printf(b, "%lld,%d,%lld", (long long)id, m[i].point,
 					   (long long)m[i].job);
 			json_object_foreach(grid, key, v) {
@@ -487,14 +516,7 @@ static void group_csv(struct isif_strbuf *b, struct app *app, int64_t id, json_t
 				csv_field(b, json_object_get(vals, key));
 			}
 			isif_strbuf_puts(b, ",");
-			struct isif_epoch_metrics em = {
-				.epoch = x->epoch, .loss = x->loss, .has_knn = x->has_knn,
-				.knn_top1 = x->knn_top1, .knn_top5 = x->knn_top5, .unseen = x->unseen,
-				.nmi = x->nmi, .lr = x->lr, .seconds = x->seconds,
-				.images_per_sec = x->images_per_sec, .data_wait_frac = x->data_wait,
-			};
-			memcpy(em.recall_at, x->recall_at, sizeof em.recall_at);
-			isif_metrics_csv_row(b, &em);
+			isif_metrics_csv_row(b, &rows[r]);
 		}
 		json_decref(vals);
 		free(rows);

@@ -46,6 +46,13 @@ int cli_threads(void);
 enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out,
 			    int *crop);
 
+/* Loads dataset `name` (a known name or a directory) in format (NULL:
+ * auto), folder images at image_size (NULL: default); prints the error and
+ * returns -1 on failure. */
+struct isif_dataset;
+int cli_load_dataset(const char *name, const char *format, const char *image_size,
+		     struct isif_dataset *ds);
+
 /* Keeps the train_subset images of s (the same N `isif train --train-subset N`
  * trains on), in place, labels too; unchanged when memory runs out. */
 struct isif_split;
@@ -61,10 +68,28 @@ struct isif_strbuf;
 struct isif_simhist;
 void cli_simhist_json(struct isif_strbuf *b, int epoch, const struct isif_simhist *h);
 
+/* A job of `isif group` as its report needs it (strings borrowed). */
+struct cli_group_job {
+	int point;                  /* grid point index */
+	const char *values;         /* its grid values, compact JSON */
+	const char *point_values;   /* the same without seed */
+	const char *dir;            /* its output directory (metrics.csv) */
+	bool failed;
+};
+
+/* Summarises the jobs from their metrics.csv files per grid point
+ * (isif_group_summary), writes out/summary.json and out/summary.csv and
+ * prints a table of `metric` (mean ± std per point and epoch). 0, or 1
+ * when a file cannot be written (printed). */
+struct isif_group_grid;
+int cli_group_report(const char *out, const struct isif_group_grid *g,
+		     const struct cli_group_job *jobs, long n, const char *metric);
+
 int cmd_init(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_step(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_group(int argc, char **argv);
 int cmd_knn(int argc, char **argv);
 int cmd_unseen(int argc, char **argv);
 int cmd_probe(int argc, char **argv);

@@ -498,6 +498,15 @@ static void print_plan(const struct isif_job_spec *spec, const struct isif_datas
 		       (m.loader + m.loss) / 1048576.0);
 }
 
+/* isif group's loader: the run's share of cores decodes, no cache (cli.h). */
+int cli_load_dataset(const char *name, const char *format, const char *image_size,
+		     struct isif_dataset *ds)
+{
+	struct load_args la = {.name = name, .format = format, .image_size = image_size,
+			       .threads = rank_budget()};
+	return load_dataset(&la, ds);
+}
+
 int cmd_train(int argc, char **argv)
 {
 	struct cli_args a;

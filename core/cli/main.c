@@ -15,6 +15,7 @@ static const struct {
 	{ "embed", "embed a .npy batch or a dataset split with a checkpoint", cmd_embed },
 	{ "step", "one ISIF training step on two given view batches", cmd_step },
 	{ "train", "train on a dataset, evaluating with kNN each epoch", cmd_train },
+	{ "group", "train a grid of jobs (seeds, settings) and summarise each point", cmd_group },
 	{ "knn", "kNN accuracy of a checkpoint (or of raw pixels)", cmd_knn },
 	{ "unseen", "Recall@K, NMI, similarity of a checkpoint on held-out classes", cmd_unseen },
 	{ "probe", "linear probe top-1 of a checkpoint's embedding and backbone features", cmd_probe },

@@ -135,6 +135,22 @@ code=$(req GET "/groups/1/metrics?format=csv")
 [ "$code" = 200 ] && [ "$(head -1 "$T/body")" = "group,point,job,seed,lr_schedule.type,augment.crop_scale,epoch,loss,knn_top1,knn_top5,lr,seconds,images_per_sec,recall_at_1,recall_at_2,recall_at_4,recall_at_8,nmi,data_wait,sim_same_mean,sim_diff_mean,probe_top1,probe_backbone_top1" ] &&
 	[ "$(sed -n 2p "$T/body" | cut -d, -f1-8)" = '1,0,1,1,constant,"[0.5,1.0]",1' ] &&
 	[ "$(wc -l <"$T/body")" = 13 ]; is groups_csv_has_group_columns
+# each row's engine columns equal the job's own CSV (GET /jobs/{id}/metrics?format=csv),
+# the similarity means included (the group CSV once left them empty)
+cp "$T/body" "$T/group.csv"
+check groups_csv_rows_equal_job_csv python3 - "$T" "$BASE" <<'PY'
+import csv, sys, urllib.request
+t, base = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(f"{t}/group.csv")))
+for job in sorted({r["job"] for r in rows}):
+    own = list(csv.DictReader(urllib.request.urlopen(f"{base}/jobs/{job}/metrics?format=csv").read().decode().splitlines()))
+    mine = [r for r in rows if r["job"] == job]
+    assert len(own) == len(mine) == 3, (job, len(own), len(mine))
+    for a, b in zip(own, mine):
+        for k in a:
+            assert a[k] == b[k], (job, k, a[k], b[k])
+    assert mine[0]["sim_same_mean"] != "", mine[0]
+PY
 
 code=$(req GET /groups)
 [ "$code" = 200 ] && [ "$(json "[(g['id'], g['n_jobs'], g['status']['succeeded']) for g in d['groups']]")" = "[(1, 4, 4)]" ]; is groups_list

@@ -218,6 +218,13 @@ struct isif_strbuf;
 void isif_metrics_csv_header(struct isif_strbuf *b);
 void isif_metrics_csv_row(struct isif_strbuf *b, const struct isif_epoch_metrics *m);
 
+/* Reads such a CSV back (columns found by name in the header, others
+ * ignored): *rows (malloc'd, *n of them) with the presence flags set from
+ * the non-empty fields (has_knn, unseen, has_probe; the similarity means and
+ * data_wait NAN when empty; no histograms). ISIF_EINVAL naming the line. */
+enum isif_rc isif_metrics_csv_parse(const char *text, struct isif_epoch_metrics **rows, int *n,
+				    struct isif_error *err);
+
 /* train_subset: reorders idx[0..count) by a fixed seeded shuffle (the same
  * for every job, so jobs with different seeds share the subset) and returns
  * how many of its first entries to keep: n, or count when n ≤ 0 or n ≥ count. */

@@ -1,8 +1,8 @@
 /*
- * server/groupgrid.c — a job group's grid: checking and expansion (see
- * groupgrid.h).
+ * core/train/group_grid.c — a job group's grid: checking and expansion (see
+ * isif/train/group_grid.h).
  */
-#include "groupgrid.h"
+#include "isif/train/group_grid.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,7 +38,7 @@ static bool path_within(const char *a, const char *b)
 	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '.');
 }
 
-static enum isif_rc check_fields(json_t *grid, long max_jobs, struct group_grid *g,
+static enum isif_rc check_fields(json_t *grid, long max_jobs, struct isif_group_grid *g,
 				 struct isif_error *err)
 {
 	const char *key, *other;
@@ -71,8 +71,8 @@ static enum isif_rc check_fields(json_t *grid, long max_jobs, struct group_grid 
 	return ISIF_OK;
 }
 
-enum isif_rc groupgrid_check(json_t *body, long max_jobs, struct group_grid *g,
-			     struct isif_error *err)
+enum isif_rc isif_group_grid_check(json_t *body, long max_jobs, struct isif_group_grid *g,
+				   struct isif_error *err)
 {
 	memset(g, 0, sizeof *g);
 	if (!json_is_object(body))
@@ -127,8 +127,9 @@ static enum isif_rc set_path(json_t *obj, const char *path, json_t *v, struct is
 	}
 }
 
-enum isif_rc groupgrid_job(const struct group_grid *g, long i, json_t **spec, int *point,
-			   json_t **point_values, json_t **job_values, struct isif_error *err)
+enum isif_rc isif_group_grid_job(const struct isif_group_grid *g, long i, json_t **spec,
+				 int *point, json_t **point_values, json_t **job_values,
+				 struct isif_error *err)
 {
 	/* Mixed radix, last field fastest: walk the fields from the end. */
 	size_t nf = (size_t)g->n_fields, k = 0;
