@@ -1387,3 +1387,14 @@ void http_stop(struct MHD_Daemon *d)
 	if (t)
 		conn_table_free(t);
 }
+
+int http_err_set(struct http_err *e, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	e->status = status;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return -1;
+}

@@ -126,6 +126,18 @@ enum MHD_Result http_store_failed(struct request *rq, enum isif_rc rc,
 enum MHD_Result http_body(struct request *rq, int status, const char *content_type,
 			  char *body, size_t len);
 
+/* A failure kept until it is answered (work done off the HTTP thread
+ * records why, the answer is sent later). */
+struct http_err {
+	int status;
+	const char *code;
+	char msg[512];
+};
+
+/* Records status, code and the message in e; returns -1 (for `return http_err_set(...)`). */
+int http_err_set(struct http_err *e, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* ---- blocking work off the HTTP threads ---------------------------------- */
 
 /* The thread sets a route can hand work to: --fetch-threads for requests

@@ -470,23 +470,6 @@ enum MHD_Result route_group_delete(struct request *rq)
 
 /* ---- metrics export ----------------------------------------------------- */
 
-/* One CSV field: a string as is, anything else as compact JSON; quoted
- * (RFC 4180) when it holds a comma, a quote or a line break. */
-static void csv_field(struct isif_strbuf *b, json_t *v)
-{
-	char *own = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
-	const char *s = json_is_string(v) ? json_string_value(v) : own ? own : "";
-	if (strpbrk(s, ",\"\r\n")) {
-		isif_strbuf_puts(b, "\"");
-		for (const char *c = s; *c; c++)
-			isif_strbuf_put(b, *c == '"' ? "\"\"" : c, *c == '"' ? 2 : 1);
-		isif_strbuf_puts(b, "\"");
-	} else {
-		isif_strbuf_puts(b, s);
-	}
-	free(own);
-}
-
 /* The CSV: group, point, job, one column per grid field, then the engine's
  * metrics columns (isif_metrics_csv_*), one line per job and epoch. */
 static void group_csv(struct isif_strbuf *b, struct app *app, int64_t id, json_t *grid,
@@ -498,7 +481,7 @@ static void group_csv(struct isif_strbuf *b, struct app *app, int64_t id, json_t
 	json_object_foreach(grid, key, v) {
 		isif_strbuf_puts(b, ",");
 		json_t *name = json_string(key);
-		csv_field(b, name);
+		isif_group_csv_field(b, name);
 		json_decref(name);
 	}
 	isif_strbuf_puts(b, ",");
@@ -513,7 +496,7 @@ static void group_csv(struct isif_strbuf *b, struct app *app, int64_t id, json_t
 					   (long long)m[i].job);
 			json_object_foreach(grid, key, v) {
 				isif_strbuf_puts(b, ",");
-				csv_field(b, json_object_get(vals, key));
+				isif_group_csv_field(b, json_object_get(vals, key));
 			}
 			isif_strbuf_puts(b, ",");
 			isif_metrics_csv_row(b, &rows[r]);

@@ -59,27 +59,6 @@ static void items_req_free(void *arg)
 	free(ir);
 }
 
-/* A failure message, kept until answered. */
-struct ierr {
-	int status;
-	const char *code;
-	char msg[512];
-};
-
-static int ifail(struct ierr *e, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int ifail(struct ierr *e, int status, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-	e->status = status;
-	e->code = code;
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* An item id: 1 to --max-item-id bytes of letters, digits and ._:- */
 static bool id_ok(const char *s, long max)
 {
@@ -88,10 +67,10 @@ static bool id_ok(const char *s, long max)
 						   "vwxyz0123456789._:-") == n;
 }
 
-static int bad_id(struct ierr *e, const char *field, long max)
+static int bad_id(struct http_err *e, const char *field, long max)
 {
-	return ifail(e, 400, "invalid_parameter", "%s: must be 1 to %ld characters of letters, "
-		     "digits and . _ : -, not . or ..", field, max);
+	return http_err_set(e, 400, "invalid_parameter", "%s: must be 1 to %ld characters of letters, "
+		            "digits and . _ : -, not . or ..", field, max);
 }
 
 /* An id a new item may take: "." and ".." are refused, as URL clients
@@ -104,15 +83,15 @@ static bool new_id_ok(const char *s, long max)
 /* items[i]: {"id", "image" | "url", "label", "metadata"} into ir's row i
  * (with_image: an image reference is required; else none is allowed). */
 static int parse_item(const struct config *cfg, json_t *o, int i, bool with_image,
-		      struct items_req *ir, struct ierr *e)
+		      struct items_req *ir, struct http_err *e)
 {
 	const char *key;
 	json_t *v;
 	struct item_new *it = &ir->items[i];
 	it->label = -1;
 	if (!json_is_object(o))
-		return ifail(e, 400, "invalid_parameter", "items[%d]: must be an object {\"id\": ..., "
-			     "\"image\": ...}", i);
+		return http_err_set(e, 400, "invalid_parameter", "items[%d]: must be an object {\"id\": ..., "
+			            "\"image\": ...}", i);
 	json_object_foreach(o, key, v) {
 		if (strcmp(key, "id") == 0) {
 			if (!json_is_string(v) || !new_id_ok(json_string_value(v), cfg->max_item_id)) {
@@ -123,70 +102,70 @@ static int parse_item(const struct config *cfg, json_t *o, int i, bool with_imag
 			it->id = json_string_value(v);
 		} else if (strcmp(key, "image") == 0 || strcmp(key, "url") == 0) {
 			if (!with_image)
-				return ifail(e, 400, "invalid_parameter", "items[%d].%s: not with uploaded "
-					     "files (each file part is its item's image)", i, key);
+				return http_err_set(e, 400, "invalid_parameter", "items[%d].%s: not with uploaded "
+					            "files (each file part is its item's image)", i, key);
 			if (!json_is_string(v))
-				return ifail(e, 400, "invalid_parameter", "items[%d].%s: must be a string "
-					     "(train:N, test:N or an http(s) URL)", i, key);
+				return http_err_set(e, 400, "invalid_parameter", "items[%d].%s: must be a string "
+					            "(train:N, test:N or an http(s) URL)", i, key);
 			if (ir->refs[i])
-				return ifail(e, 400, "invalid_parameter", "items[%d]: give one of image "
-					     "and url", i);
+				return http_err_set(e, 400, "invalid_parameter", "items[%d]: give one of image "
+					            "and url", i);
 			ir->refs[i] = json_string_value(v);
 		} else if (strcmp(key, "label") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 			    json_integer_value(v) > INT32_MAX)
-				return ifail(e, 400, "invalid_parameter", "items[%d].label: must be an "
-					     "integer >= 0", i);
+				return http_err_set(e, 400, "invalid_parameter", "items[%d].label: must be an "
+					            "integer >= 0", i);
 			it->label = (int32_t)json_integer_value(v);
 		} else if (strcmp(key, "metadata") == 0) {
 			if (!json_is_object(v))
-				return ifail(e, 400, "invalid_parameter", "items[%d].metadata: must be a "
-					     "JSON object", i);
+				return http_err_set(e, 400, "invalid_parameter", "items[%d].metadata: must be a "
+					            "JSON object", i);
 			ir->meta[i] = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 			if (!ir->meta[i])
-				return ifail(e, 503, "unavailable", "out of memory");
+				return http_err_set(e, 503, "unavailable", "out of memory");
 			if ((long)strlen(ir->meta[i]) > cfg->max_item_metadata)
-				return ifail(e, 413, "payload_too_large", "items[%d].metadata: %zu bytes "
-					     "of JSON, over --max-item-metadata %ld", i,
-					     strlen(ir->meta[i]), cfg->max_item_metadata);
+				return http_err_set(e, 413, "payload_too_large", "items[%d].metadata: %zu bytes "
+					            "of JSON, over --max-item-metadata %ld", i,
+					            strlen(ir->meta[i]), cfg->max_item_metadata);
 			it->metadata = ir->meta[i];
 		} else {
-			return ifail(e, 400, "invalid_parameter", "items[%d].%.100s: unknown field "
-				     "(id, image, url, label, metadata)", i, key);
+			return http_err_set(e, 400, "invalid_parameter", "items[%d].%.100s: unknown field "
+				            "(id, image, url, label, metadata)", i, key);
 		}
 	}
 	if (!it->id)
-		return ifail(e, 400, "invalid_parameter", "items[%d].id: required", i);
+		return http_err_set(e, 400, "invalid_parameter", "items[%d].id: required", i);
 	if (with_image && !ir->refs[i])
-		return ifail(e, 400, "invalid_parameter", "items[%d].image: required (train:N, "
-			     "test:N or an http(s) URL; or upload the images as multipart parts)", i);
+		return http_err_set(e, 400, "invalid_parameter", "items[%d].image: required (train:N, "
+			            "test:N or an http(s) URL; or upload the images as multipart parts)", i);
 	for (int j = 0; j < i; j++)
 		if (strcmp(ir->items[j].id, it->id) == 0)
-			return ifail(e, 400, "invalid_parameter", "items[%d].id: \"%s\" is also "
-				     "items[%d].id", i, it->id, j);
+			return http_err_set(e, 400, "invalid_parameter", "items[%d].id: \"%s\" is also "
+				            "items[%d].id", i, it->id, j);
 	return 0;
 }
 
-static int alloc_rows(struct items_req *ir, int n, struct ierr *e)
+static int alloc_rows(struct items_req *ir, int n, struct http_err *e)
 {
 	ir->n = n;
 	ir->items = calloc((size_t)n, sizeof *ir->items);
 	ir->meta = calloc((size_t)n, sizeof *ir->meta);
 	ir->refs = calloc((size_t)n, sizeof *ir->refs);
-	return ir->items && ir->meta && ir->refs ? 0 : ifail(e, 503, "unavailable", "out of memory");
+	return ir->items && ir->meta && ir->refs ? 0 : http_err_set(e, 503, "unavailable", "out of memory");
 }
 
 /* A JSON body (or a multipart "items" part): {"items": [...], "replace": b}
  * or, in a part, the bare list. */
 static int parse_items_json(const struct config *cfg, const char *text, size_t len, bool with_image,
-			    struct items_req *ir, struct ierr *e)
+			    struct items_req *ir, struct http_err *e)
 {
 	json_error_t jerr;
 	json_t *list = NULL;
 	ir->body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!ir->body)
-		return ifail(e, 400, "invalid_parameter", "%s: invalid JSON: %.200s",
-			     with_image ? "body" : "items", jerr.text);
+		return http_err_set(e, 400, "invalid_parameter", "%s: invalid JSON: %.200s",
+			            with_image ? "body" : "items", jerr.text);
 	if (json_is_array(ir->body) && !with_image) {
 		list = ir->body;
 	} else if (json_is_object(ir->body)) {
@@ -197,22 +176,22 @@ static int parse_items_json(const struct config *cfg, const char *text, size_t l
 				list = v;
 			} else if (strcmp(key, "replace") == 0) {
 				if (!json_is_boolean(v))
-					return ifail(e, 400, "invalid_parameter", "replace: must be "
-						     "true or false");
+					return http_err_set(e, 400, "invalid_parameter", "replace: must be "
+						            "true or false");
 				ir->replace = json_is_true(v);
 			} else {
-				return ifail(e, 400, "invalid_parameter", "%.100s: unknown field "
-					     "(items, replace)", key);
+				return http_err_set(e, 400, "invalid_parameter", "%.100s: unknown field "
+					            "(items, replace)", key);
 			}
 		}
 	} else {
-		return ifail(e, 400, "invalid_parameter", "body: must be a JSON object "
-			     "{\"items\": [...]}");
+		return http_err_set(e, 400, "invalid_parameter", "body: must be a JSON object "
+			            "{\"items\": [...]}");
 	}
 	if (!json_is_array(list) || json_array_size(list) < 1 ||
 	    json_array_size(list) > (size_t)cfg->max_items_request)
-		return ifail(e, 400, "invalid_parameter", "items: must be a list of 1 to %ld items "
-			     "(--max-items-request)", cfg->max_items_request);
+		return http_err_set(e, 400, "invalid_parameter", "items: must be a list of 1 to %ld items "
+			            "(--max-items-request)", cfg->max_items_request);
 	if (alloc_rows(ir, (int)json_array_size(list), e))
 		return -1;
 	for (int i = 0; i < ir->n; i++)
@@ -228,7 +207,7 @@ static int parse_items_json(const struct config *cfg, const char *text, size_t l
 /* A multipart form: an "items" part (JSON) and one file part per item, in
  * order, into ir and the uploads. */
 static int parse_form(struct request *rq, const char *ct, struct items_req *ir,
-		      const char ***up, size_t **up_len, struct ierr *e)
+		      const char ***up, size_t **up_len, struct http_err *e)
 {
 	const struct config *cfg = rq->app->cfg;
 	int max = (int)cfg->max_items_request + 1, n = 0;
@@ -238,7 +217,7 @@ static int parse_form(struct request *rq, const char *ct, struct items_req *ir,
 	struct isif_error err = {0};
 	int rc = -1;
 	if (!part || !len || !names) {
-		ifail(e, 503, "unavailable", "out of memory");
+		http_err_set(e, 503, "unavailable", "out of memory");
 		goto out;
 	}
 	switch (multipart_parts_named(ct, rq->body, rq->body_len, (size_t)cfg->max_image_bytes, max,
@@ -246,43 +225,43 @@ static int parse_form(struct request *rq, const char *ct, struct items_req *ir,
 	case ISIF_OK:
 		break;
 	case ISIF_ERANGE:
-		ifail(e, 413, "payload_too_large", "%s (--max-image-bytes)", err.msg);
+		http_err_set(e, 413, "payload_too_large", "%s (--max-image-bytes)", err.msg);
 		goto out;
 	default:
-		ifail(e, 400, "invalid_multipart", "%s (at most --max-items-request files and an "
-		      "items part)", err.msg);
+		http_err_set(e, 400, "invalid_multipart", "%s (at most --max-items-request files and an "
+		             "items part)", err.msg);
 		goto out;
 	}
 	int at = -1;
 	for (int i = 0; i < n; i++)
 		if (strcmp(names[i], "items") == 0) {
 			if (at >= 0) {
-				ifail(e, 400, "invalid_multipart", "items: two parts named items");
+				http_err_set(e, 400, "invalid_multipart", "items: two parts named items");
 				goto out;
 			}
 			at = i;
 		}
 	if (at < 0) {
-		ifail(e, 400, "invalid_multipart", "items: a multipart add needs a part named items "
-		      "holding [{\"id\": ...}, ...], one per file part (curl -F 'items=[...]' "
-		      "-F image=@a.png ...)");
+		http_err_set(e, 400, "invalid_multipart", "items: a multipart add needs a part named items "
+		             "holding [{\"id\": ...}, ...], one per file part (curl -F 'items=[...]' "
+		             "-F image=@a.png ...)");
 		goto out;
 	}
 	if (len[at] > (size_t)cfg->max_body) {   /* JSON as a JSON body: --max-body */
-		ifail(e, 413, "payload_too_large", "items: part of %zu bytes, over --max-body %ld",
-		      len[at], (long)cfg->max_body);
+		http_err_set(e, 413, "payload_too_large", "items: part of %zu bytes, over --max-body %ld",
+		             len[at], (long)cfg->max_body);
 		goto out;
 	}
 	if (parse_items_json(cfg, part[at], len[at], false, ir, e))
 		goto out;
 	if (n - 1 != ir->n) {
-		ifail(e, 400, "invalid_multipart", "items: %d items for %d file parts", ir->n, n - 1);
+		http_err_set(e, 400, "invalid_multipart", "items: %d items for %d file parts", ir->n, n - 1);
 		goto out;
 	}
 	*up = calloc((size_t)ir->n, sizeof **up);
 	*up_len = calloc((size_t)ir->n, sizeof **up_len);
 	if (!*up || !*up_len) {
-		ifail(e, 503, "unavailable", "out of memory");
+		http_err_set(e, 503, "unavailable", "out of memory");
 		goto out;
 	}
 	for (int i = 0, j = 0; i < n; i++)
@@ -300,18 +279,18 @@ out:
 
 /* One raw image with ?id=&label=&replace=. */
 static int parse_raw(struct request *rq, struct items_req *ir, const char ***up,
-		     size_t **up_len, struct ierr *e)
+		     size_t **up_len, struct http_err *e)
 {
 	const struct config *cfg = rq->app->cfg;
 	const char *id = http_query(rq, "id"), *label = http_query(rq, "label"),
 		   *replace = http_query(rq, "replace");
 	if (!id)
-		return ifail(e, 400, "invalid_parameter", "id: required with a raw image body "
-			     "(?id=NAME), or send JSON or a multipart form");
+		return http_err_set(e, 400, "invalid_parameter", "id: required with a raw image body "
+			            "(?id=NAME), or send JSON or a multipart form");
 	if (!new_id_ok(id, cfg->max_item_id))
 		return bad_id(e, "id", cfg->max_item_id);
 	if (alloc_rows(ir, 1, e) || !(ir->raw_id = strdup(id)))
-		return ifail(e, 503, "unavailable", "out of memory");
+		return http_err_set(e, 503, "unavailable", "out of memory");
 	free(ir->refs);
 	ir->refs = NULL;
 	ir->items[0] = (struct item_new){.id = ir->raw_id, .label = -1};
@@ -319,18 +298,18 @@ static int parse_raw(struct request *rq, struct items_req *ir, const char ***up,
 		char *end;
 		long long v = strtoll(label, &end, 10);
 		if (*label < '0' || *label > '9' || *end || v < 0 || v > INT32_MAX)   /* no " 1", "+1" */
-			return ifail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
+			return http_err_set(e, 400, "invalid_parameter", "label: must be an integer >= 0");
 		ir->items[0].label = (int32_t)v;
 	}
 	if (replace && strcmp(replace, "true") != 0 && strcmp(replace, "false") != 0)
-		return ifail(e, 400, "invalid_parameter", "replace: must be true or false");
+		return http_err_set(e, 400, "invalid_parameter", "replace: must be true or false");
 	ir->replace = replace && strcmp(replace, "true") == 0;
 	if (!rq->body_len)
-		return ifail(e, 400, "invalid_image", "empty body: send a JPEG or PNG image");
+		return http_err_set(e, 400, "invalid_image", "empty body: send a JPEG or PNG image");
 	*up = calloc(1, sizeof **up);
 	*up_len = calloc(1, sizeof **up_len);
 	if (!*up || !*up_len)
-		return ifail(e, 503, "unavailable", "out of memory");
+		return http_err_set(e, 503, "unavailable", "out of memory");
 	(*up)[0] = rq->body;
 	(*up_len)[0] = rq->body_len;
 	return 0;
@@ -338,19 +317,19 @@ static int parse_raw(struct request *rq, struct items_req *ir, const char ***up,
 
 /* 404 for an unknown job, 409 for one that has not succeeded; 0 when the
  * job may hold items. */
-static int job_ready(struct request *rq, bool to_add, struct ierr *e)
+static int job_ready(struct request *rq, bool to_add, struct http_err *e)
 {
 	enum job_status st;
 	struct isif_error err = {0};
 	enum isif_rc rc = store_job_status(rq->app->st, rq->id, &st, &err);
 	if (rc == ISIF_ENOTFOUND)
-		return ifail(e, 404, "not_found", "no job %lld", (long long)rq->id);
+		return http_err_set(e, 404, "not_found", "no job %lld", (long long)rq->id);
 	if (rc)
-		return ifail(e, 500, "internal", "database error: %s", err.msg);
+		return http_err_set(e, 500, "internal", "database error: %s", err.msg);
 	if (to_add && st != JOB_SUCCEEDED)
-		return ifail(e, 409, "job_not_succeeded", "job %lld is %s: items are added to the "
-			     "index of a succeeded job (its final model)", (long long)rq->id,
-			     job_status_name(st));
+		return http_err_set(e, 409, "job_not_succeeded", "job %lld is %s: items are added to the "
+			            "index of a succeeded job (its final model)", (long long)rq->id,
+			            job_status_name(st));
 	return 0;
 }
 
@@ -400,7 +379,7 @@ enum MHD_Result route_job_items_post(struct request *rq)
 	const struct config *cfg = rq->app->cfg;
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
-	struct ierr e;
+	struct http_err e;
 	const char **up = NULL;
 	size_t *up_len = NULL;
 	struct items_req *ir = calloc(1, sizeof *ir);
@@ -410,7 +389,7 @@ enum MHD_Result route_job_items_post(struct request *rq)
 	int rc;
 	bool raw = false;
 	if (cfg->max_items == 0)
-		rc = ifail(&e, 403, "forbidden", "adding items is turned off (--max-items 0)");
+		rc = http_err_set(&e, 403, "forbidden", "adding items is turned off (--max-items 0)");
 	else if (ct && strncasecmp(ct, "application/json", 16) == 0)
 		rc = parse_items_json(cfg, rq->body ? rq->body : "", rq->body_len, true, ir, &e);
 	else if (multipart_is_form(ct))
@@ -419,8 +398,8 @@ enum MHD_Result route_job_items_post(struct request *rq)
 		rc = parse_raw(rq, ir, &up, &up_len, &e);
 	if (!rc && !raw && (http_query(rq, "id") || http_query(rq, "label") ||
 			    http_query(rq, "replace")))
-		rc = ifail(&e, 400, "invalid_parameter", "id, label, replace: query parameters go "
-			   "with a raw image; put them in the JSON");
+		rc = http_err_set(&e, 400, "invalid_parameter", "id, label, replace: query parameters go "
+			          "with a raw image; put them in the JSON");
 	if (!rc)
 		rc = job_ready(rq, true, &e);
 	if (rc) {
@@ -492,12 +471,12 @@ static void delete_work(struct request *rq, void *arg, bool cancelled)
 }
 
 /* The {item} segment, checked; 0 or an answer's error. */
-static int item_op_new(struct request *rq, bool from_path, struct item_op **out, struct ierr *e)
+static int item_op_new(struct request *rq, bool from_path, struct item_op **out, struct http_err *e)
 {
 	struct item_op *op = calloc(1, sizeof *op);
 	*out = op;
 	if (!op)
-		return ifail(e, 503, "unavailable", "out of memory");
+		return http_err_set(e, 503, "unavailable", "out of memory");
 	op->job = rq->id;
 	if (from_path) {
 		/* a %00 in the path would cut the id short: refused, not looked up */
@@ -509,7 +488,7 @@ static int item_op_new(struct request *rq, bool from_path, struct item_op **out,
 	return job_ready(rq, false, e);
 }
 
-static enum MHD_Result op_failed(struct request *rq, struct item_op *op, const struct ierr *e)
+static enum MHD_Result op_failed(struct request *rq, struct item_op *op, const struct http_err *e)
 {
 	free(op);
 	return http_error(rq, e->status, e->code, "%s", e->msg);
@@ -517,7 +496,7 @@ static enum MHD_Result op_failed(struct request *rq, struct item_op *op, const s
 
 enum MHD_Result route_job_items_list(struct request *rq)
 {
-	struct ierr e;
+	struct http_err e;
 	struct item_op *op;
 	enum MHD_Result ret;
 	const char *after = http_query(rq, "after");
@@ -538,22 +517,22 @@ enum MHD_Result route_job_items_list(struct request *rq)
 
 enum MHD_Result route_job_item_get(struct request *rq)
 {
-	struct ierr e;
+	struct http_err e;
 	struct item_op *op;
 	const char *emb = http_query(rq, "embedding");
 	if (item_op_new(rq, true, &op, &e))
 		return op_failed(rq, op, &e);
 	if (emb && strcmp(emb, "1") != 0 && strcmp(emb, "true") != 0 && strcmp(emb, "0") != 0 &&
 	    strcmp(emb, "false") != 0)
-		return op_failed(rq, op, (ifail(&e, 400, "invalid_parameter", "embedding: must be "
-						"true or false"), &e));
+		return op_failed(rq, op, (http_err_set(&e, 400, "invalid_parameter", "embedding: must be "
+						       "true or false"), &e));
 	op->embedding = emb && (strcmp(emb, "1") == 0 || strcmp(emb, "true") == 0);
 	return http_defer(rq, HTTP_LANE_WORK, get_work, op);
 }
 
 enum MHD_Result route_job_item_delete(struct request *rq)
 {
-	struct ierr e;
+	struct http_err e;
 	struct item_op *op;
 	if (item_op_new(rq, true, &op, &e))
 		return op_failed(rq, op, &e);

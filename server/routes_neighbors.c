@@ -43,28 +43,7 @@
  * largest k bucket): a label filter widens its search up to this. */
 #define SEARCH_MAX_K 100001
 
-/* A failure to answer with. */
-struct qerr {
-	int status;
-	const char *code;
-	char msg[512];
-};
-
-static int qfail(struct qerr *e, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int qfail(struct qerr *e, int status, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-	e->status = status;
-	e->code = code;
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static enum MHD_Result answer_error(struct request *rq, const struct qerr *e)
+static enum MHD_Result answer_error(struct request *rq, const struct http_err *e)
 {
 	return http_error(rq, e->status, e->code, "%s", e->msg);
 }
@@ -97,7 +76,7 @@ struct query {
 /* ---- parameters ---------------------------------------------------------------- */
 
 /* "train:N", "test:N" or an http(s) URL. */
-static int parse_ref(const char *s, struct ref *r, struct qerr *e)
+static int parse_ref(const char *s, struct ref *r, struct http_err *e)
 {
 	memset(r, 0, sizeof *r);
 	r->text = s;
@@ -105,7 +84,7 @@ static int parse_ref(const char *s, struct ref *r, struct qerr *e)
 	if (colon && strncmp(colon, "://", 3) == 0) {
 		struct isif_error why;
 		if (urlfetch_url_check(s, &why))
-			return qfail(e, 400, "invalid_parameter", "image: %s", why.msg);
+			return http_err_set(e, 400, "invalid_parameter", "image: %s", why.msg);
 		r->is_url = true;
 		return 0;
 	}
@@ -122,19 +101,19 @@ static int parse_ref(const char *s, struct ref *r, struct qerr *e)
 				return 0;
 		}
 	}
-	return qfail(e, 400, "invalid_parameter",
-		     "image: must be train:N, test:N or an http(s) URL (got \"%.100s\")", s);
+	return http_err_set(e, 400, "invalid_parameter",
+		            "image: must be train:N, test:N or an http(s) URL (got \"%.100s\")", s);
 }
 
-static int parse_split(const char *s, int *split, struct qerr *e)
+static int parse_split(const char *s, int *split, struct http_err *e)
 {
 	*split = s ? index_split_parse(s) : SPLIT_TRAIN;
-	return *split < 0 ? qfail(e, 400, "invalid_parameter", "split: must be train or test") : 0;
+	return *split < 0 ? http_err_set(e, 400, "invalid_parameter", "split: must be train or test") : 0;
 }
 
 /* label (an integer ≥ 0) and min_similarity (a number in [-1, 1]) as text,
  * NULL when absent. */
-static int filter_params(const char *label, const char *min_sim, struct qparams *p, struct qerr *e)
+static int filter_params(const char *label, const char *min_sim, struct qparams *p, struct http_err *e)
 {
 	char *end;
 	p->label = -1;
@@ -142,21 +121,21 @@ static int filter_params(const char *label, const char *min_sim, struct qparams 
 	if (label) {
 		long long v = strtoll(label, &end, 10);
 		if (!*label || *end || v < 0 || v > INT32_MAX)
-			return qfail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
+			return http_err_set(e, 400, "invalid_parameter", "label: must be an integer >= 0");
 		p->label = v;
 	}
 	if (min_sim) {
 		double v = strtod(min_sim, &end);
 		if (!*min_sim || *end || !(v >= -1 && v <= 1))
-			return qfail(e, 400, "invalid_parameter", "min_similarity: must be a number "
-				     "between -1 and 1");
+			return http_err_set(e, 400, "invalid_parameter", "min_similarity: must be a number "
+				            "between -1 and 1");
 		p->min_sim = v;
 	}
 	return 0;
 }
 
 /* k, split and job from the query string. */
-static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
+static int query_params(struct request *rq, struct qparams *p, struct http_err *e)
 {
 	const struct config *cfg = rq->app->cfg;
 	const char *k = http_query(rq, "k"), *job = http_query(rq, "job");
@@ -168,14 +147,14 @@ static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
 	if (k) {
 		long long v = strtoll(k, &end, 10);
 		if (!*k || *end || v < 1 || v > cfg->max_k)
-			return qfail(e, 400, "invalid_parameter", "k: must be an integer between 1 and %ld",
-				     cfg->max_k);
+			return http_err_set(e, 400, "invalid_parameter", "k: must be an integer between 1 and %ld",
+				            cfg->max_k);
 		p->k = (long)v;
 	}
 	if (job) {
 		long long v = strtoll(job, &end, 10);
 		if (!*job || *end || v < 1 || v > (INT64_C(1) << 53))
-			return qfail(e, 400, "invalid_parameter", "job: must be a job id");
+			return http_err_set(e, 400, "invalid_parameter", "job: must be a job id");
 		p->job = v;
 	}
 	return parse_split(http_query(rq, "split"), &p->split, e);
@@ -184,28 +163,28 @@ static int query_params(struct request *rq, struct qparams *p, struct qerr *e)
 /* ---- the job's index ------------------------------------------------------------- */
 
 static int resolve_index(struct request *rq, const struct qparams *p, struct index_data **ix,
-			 struct qerr *e)
+			 struct http_err *e)
 {
 	struct isif_error err = {0};
 	int64_t job = p->job;
 	if (!job) {
 		enum isif_rc rc = store_index_default_job(rq->app->st, &job, &err);
 		if (rc == ISIF_EEMPTY)
-			return qfail(e, 404, "no_index", "no succeeded or running job has an embedding "
-				     "index yet; train one with evaluation, or pass job=ID");
+			return http_err_set(e, 404, "no_index", "no succeeded or running job has an embedding "
+				            "index yet; train one with evaluation, or pass job=ID");
 		if (rc)
-			return qfail(e, 500, "internal", "database error: %s", err.msg);
+			return http_err_set(e, 500, "internal", "database error: %s", err.msg);
 	}
 	switch (index_acquire(rq->app->indexes, job, ix, &err)) {
 	case ISIF_OK:
 		return 0;
 	case ISIF_ENOTFOUND:
-		return qfail(e, 404, "not_found", "no job %lld", (long long)job);
+		return http_err_set(e, 404, "not_found", "no job %lld", (long long)job);
 	case ISIF_EEMPTY:
-		return qfail(e, 404, "no_index", "job %lld has no embedding index yet (one is stored "
-			     "at each evaluation)", (long long)job);
+		return http_err_set(e, 404, "no_index", "job %lld has no embedding index yet (one is stored "
+			            "at each evaluation)", (long long)job);
 	default:
-		return qfail(e, 500, "internal", "job %lld: index unreadable: %s", (long long)job, err.msg);
+		return http_err_set(e, 500, "internal", "job %lld: index unreadable: %s", (long long)job, err.msg);
 	}
 }
 
@@ -222,20 +201,20 @@ static void set_class(json_t *o, const struct index_data *ix, int label)
 /* Preprocesses one uint8 CHW image for the index's model into q->x; the
  * model runs later, on all of a request's images at once (embed_pending). */
 static int embed_pixels(struct index_data *ix, const uint8_t *px, int c, int h, int w,
-			struct query *q, struct qerr *e)
+			struct query *q, struct http_err *e)
 {
 	struct isif_error err = {0};
 	q->x = malloc((size_t)ix->c * ix->h * ix->w * sizeof(float));
 	int rc = q->x ? index_preprocess(ix, px, c, h, w, q->x, &err) : ISIF_ENOMEM;
 	if (rc)
-		return qfail(e, 503, "unavailable", "preprocessing the image failed: %s",
-			     err.msg[0] ? err.msg : isif_strerror(rc));
+		return http_err_set(e, 503, "unavailable", "preprocessing the image failed: %s",
+			            err.msg[0] ? err.msg : isif_strerror(rc));
 	return 0;
 }
 
 /* Embeds every query of qs[n] that waits with a preprocessed image, in one
  * call of the model (batches of its plan), into its row of Q[n, dim]. */
-static int embed_pending(struct index_data *ix, struct query *qs, int n, float *Q, struct qerr *e)
+static int embed_pending(struct index_data *ix, struct query *qs, int n, float *Q, struct http_err *e)
 {
 	size_t img = (size_t)ix->c * ix->h * ix->w;
 	int m = 0;
@@ -257,32 +236,32 @@ static int embed_pending(struct index_data *ix, struct query *qs, int n, float *
 	free(X);
 	free(V);
 	if (rc && access(ix->dir, F_OK) != 0)   /* a newer index removed this one's model file */
-		return qfail(e, 503, "unavailable", "job %lld's index was replaced while this request "
-			     "ran; retry", (long long)ix->job);
+		return http_err_set(e, 503, "unavailable", "job %lld's index was replaced while this request "
+			            "ran; retry", (long long)ix->job);
 	if (rc)
-		return qfail(e, rc == ISIF_ENOMEM ? 503 : 500, rc == ISIF_ENOMEM ? "unavailable" : "internal",
-			     "embedding the image failed: %s", err.msg[0] ? err.msg : isif_strerror(rc));
+		return http_err_set(e, rc == ISIF_ENOMEM ? 503 : 500, rc == ISIF_ENOMEM ? "unavailable" : "internal",
+			            "embedding the image failed: %s", err.msg[0] ? err.msg : isif_strerror(rc));
 	return 0;
 }
 
 /* A dataset image that is not in the index: embedded from the dataset. */
 static int query_dataset_image(struct request *rq, struct index_data *ix, const struct ref *r,
-			       json_t *desc, struct query *q, struct qerr *e)
+			       json_t *desc, struct query *q, struct http_err *e)
 {
 	struct isif_error err = {0};
 	struct dscache_entry *ent;
 	const struct isif_dataset *ds;
 	enum isif_rc rc = dscache_acquire(rq->app->datasets, ix->dataset, &ent, &ds, &err);
 	if (rc == ISIF_ENOTFOUND)
-		return qfail(e, 404, "not_found", "%s is not in job %lld's index and its dataset \"%s\" "
-			     "is no longer registered", r->text, (long long)ix->job, ix->dataset);
+		return http_err_set(e, 404, "not_found", "%s is not in job %lld's index and its dataset \"%s\" "
+			            "is no longer registered", r->text, (long long)ix->job, ix->dataset);
 	if (rc)
-		return qfail(e, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", ix->dataset, err.msg);
+		return http_err_set(e, 503, "unavailable", "dataset \"%s\" cannot be loaded: %s", ix->dataset, err.msg);
 	const struct isif_split *s = r->split == SPLIT_TRAIN ? &ds->train : &ds->test;
 	if (r->index >= s->n) {
 		dscache_release(rq->app->datasets, ent);
-		return qfail(e, 404, "not_found", "no image %s: the %s split of \"%s\" has %lld images",
-			     r->text, index_split_name(r->split), ix->dataset, (long long)s->n);
+		return http_err_set(e, 404, "not_found", "no image %s: the %s split of \"%s\" has %lld images",
+			            r->text, index_split_name(r->split), ix->dataset, (long long)s->n);
 	}
 	size_t img = (size_t)s->c * s->h * s->w;
 	json_object_set_new(desc, "label", json_integer(s->labels[r->index]));
@@ -294,7 +273,7 @@ static int query_dataset_image(struct request *rq, struct index_data *ix, const 
 }
 
 static int query_by_ref(struct request *rq, struct index_data *ix, const struct ref *r,
-			struct query *q, float *vec, struct qerr *e)
+			struct query *q, float *vec, struct http_err *e)
 {
 	json_object_set_new(q->desc, "image", json_string(r->text));
 	json_object_set_new(q->desc, "split", json_string(index_split_name(r->split)));
@@ -314,7 +293,7 @@ static int query_by_ref(struct request *rq, struct index_data *ix, const struct 
 
 /* Decodes image bytes within the limits and embeds them. */
 static int query_by_bytes(struct request *rq, struct index_data *ix, const void *buf, size_t len,
-			  struct query *q, struct qerr *e)
+			  struct query *q, struct http_err *e)
 {
 	const struct config *cfg = rq->app->cfg;
 	const struct isif_image_limits limits = {
@@ -327,15 +306,15 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 	int c, h, w;
 	json_object_set_new(q->desc, "bytes", json_integer((json_int_t)len));
 	if (len == 0)
-		return qfail(e, 400, "invalid_image", "empty image: send a JPEG or PNG");
+		return http_err_set(e, 400, "invalid_image", "empty image: send a JPEG or PNG");
 	enum isif_rc rc = isif_image_decode(buf, len, &limits, &px, &c, &h, &w, &err);
 	if (rc == ISIF_ERANGE)
-		return qfail(e, 422, "image_too_large", "%s (limits: --max-image-side %ld, "
-			     "--max-image-pixels %ld)", err.msg, cfg->max_image_side, cfg->max_image_pixels);
+		return http_err_set(e, 422, "image_too_large", "%s (limits: --max-image-side %ld, "
+			            "--max-image-pixels %ld)", err.msg, cfg->max_image_side, cfg->max_image_pixels);
 	if (rc == ISIF_ENOMEM)
-		return qfail(e, 503, "unavailable", "decoding the image: %s", err.msg);
+		return http_err_set(e, 503, "unavailable", "decoding the image: %s", err.msg);
 	if (rc)
-		return qfail(e, 422, "invalid_image", "cannot decode the image: %s", err.msg);
+		return http_err_set(e, 422, "invalid_image", "cannot decode the image: %s", err.msg);
 	json_object_set_new(q->desc, "width", json_integer(w));
 	json_object_set_new(q->desc, "height", json_integer(h));
 	json_object_set_new(q->desc, "channels", json_integer(c));
@@ -347,25 +326,25 @@ static int query_by_bytes(struct request *rq, struct index_data *ix, const void 
 /* A fetched URL (urlfetch_many's result): its failure as an answer, or
  * its bytes decoded and embedded. */
 static int query_by_fetched(struct request *rq, struct index_data *ix, const struct ref *r,
-			    const struct fetch_result *f, struct query *q, struct qerr *e)
+			    const struct fetch_result *f, struct query *q, struct http_err *e)
 {
 	json_object_set_new(q->desc, "url", json_string(r->text));
 	switch (f->rc) {
 	case ISIF_OK:
 		break;
 	case ISIF_EINVAL:
-		return qfail(e, 400, "invalid_parameter", "image: %s", f->err.msg);
+		return http_err_set(e, 400, "invalid_parameter", "image: %s", f->err.msg);
 	case ISIF_EFORBIDDEN:
-		return qfail(e, 403, "url_forbidden", "%s", f->err.msg);
+		return http_err_set(e, 403, "url_forbidden", "%s", f->err.msg);
 	case ISIF_ERANGE:
-		return qfail(e, 422, "url_too_large", "%s (--max-image-bytes)", f->err.msg);
+		return http_err_set(e, 422, "url_too_large", "%s (--max-image-bytes)", f->err.msg);
 	case ISIF_EFORMAT:
-		return qfail(e, 422, "unsupported_content_type", "%s", f->err.msg);
+		return http_err_set(e, 422, "unsupported_content_type", "%s", f->err.msg);
 	case ISIF_ENOMEM:
 	case ISIF_ECANCELLED:
-		return qfail(e, 503, "unavailable", "%s", f->err.msg);
+		return http_err_set(e, 503, "unavailable", "%s", f->err.msg);
 	default:
-		return qfail(e, 422, "fetch_failed", "%s", f->err.msg);
+		return http_err_set(e, 422, "fetch_failed", "%s", f->err.msg);
 	}
 	json_object_set_new(q->desc, "content_type", json_string(f->ctype));
 	return query_by_bytes(rq, ix, f->body, f->len, q, e);
@@ -489,7 +468,7 @@ static void nreq_free(struct nreq *nr)
 /* Fetches every URL of the request at once (within --url-timeout each;
  * stopped early at shutdown). *out: n results, NULL when none is a URL. */
 static int fetch_urls(struct request *rq, const struct nreq *nr, struct fetch_result **out,
-		      struct qerr *e)
+		      struct http_err *e)
 {
 	const struct config *cfg = rq->app->cfg;
 	struct fetch_limits lim = {
@@ -511,7 +490,7 @@ static int fetch_urls(struct request *rq, const struct nreq *nr, struct fetch_re
 		free(res);
 		free(*out);
 		*out = NULL;
-		return qfail(e, 503, "unavailable", "out of memory");
+		return http_err_set(e, 503, "unavailable", "out of memory");
 	}
 	for (int i = 0, j = 0; i < nr->n; i++)
 		if (nr->refs[i].is_url)
@@ -534,7 +513,7 @@ static void free_fetched(struct fetch_result *f, int n)
 
 /* Query i of the request into qs[i] and Q's row. */
 static int run_query(struct request *rq, struct index_data *ix, const struct nreq *nr, int i,
-		     const struct fetch_result *fetched, struct query *q, float *vec, struct qerr *e)
+		     const struct fetch_result *fetched, struct query *q, float *vec, struct http_err *e)
 {
 	int rc;
 	if (!nr->refs)
@@ -546,7 +525,7 @@ static int run_query(struct request *rq, struct index_data *ix, const struct nre
 	if (rc && (nr->batch || nr->prefix)) {
 		char m[sizeof e->msg];
 		snprintf(m, sizeof m, "%s[%d]: %.480s", nr->prefix ? nr->prefix : "images", i, e->msg);
-		qfail(e, e->status, e->code, "%s", m);
+		http_err_set(e, e->status, e->code, "%s", m);
 	}
 	return rc;
 }
@@ -699,7 +678,7 @@ static void search_done(struct search_req *sr, enum isif_rc rc)
  * the answer) to the search threads. */
 static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 {
-	struct qerr e;
+	struct http_err e;
 	struct pending *pd = calloc(1, sizeof *pd);
 	if (!pd) {
 		nreq_free(arg);
@@ -710,7 +689,7 @@ static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 	pd->nr = arg;
 	struct nreq *nr = pd->nr;
 	if (cancelled) {
-		qfail(&e, 503, "unavailable", "isifd is shutting down");
+		http_err_set(&e, 503, "unavailable", "isifd is shutting down");
 		goto fail;
 	}
 	if (resolve_index(rq, &nr->p, &pd->ix, &e) || fetch_urls(rq, nr, &pd->fetched, &e))
@@ -725,7 +704,7 @@ static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 	pd->sr.idx = malloc((size_t)nr->n * kk * sizeof *pd->sr.idx);
 	pd->sr.sim = malloc((size_t)nr->n * kk * sizeof *pd->sr.sim);
 	if (!pd->qs || !pd->Q || !pd->sr.idx || !pd->sr.sim) {
-		qfail(&e, 503, "unavailable", "out of memory");
+		http_err_set(&e, 503, "unavailable", "out of memory");
 		goto fail;
 	}
 	for (int i = 0; i < nr->n; i++)
@@ -767,18 +746,18 @@ static enum MHD_Result defer_request(struct request *rq, struct nreq *nr)
 
 enum MHD_Result route_neighbors_get(struct request *rq)
 {
-	struct qerr e;
+	struct http_err e;
 	struct nreq *nr = calloc(1, sizeof *nr);
 	const char *image = http_query(rq, "image");
 	if (!nr)
 		return http_error(rq, 503, "unavailable", "out of memory");
 	nr->n = 1;
 	if (!image) {
-		qfail(&e, 400, "invalid_parameter", "image: required (train:N, test:N or an http(s) URL)");
+		http_err_set(&e, 400, "invalid_parameter", "image: required (train:N, test:N or an http(s) URL)");
 		goto fail;
 	}
 	if (!(nr->image = strdup(image)) || !(nr->refs = calloc(1, sizeof *nr->refs))) {
-		qfail(&e, 503, "unavailable", "out of memory");
+		http_err_set(&e, 503, "unavailable", "out of memory");
 		goto fail;
 	}
 	if (parse_ref(nr->image, nr->refs, &e) || query_params(rq, &nr->p, &e))
@@ -791,7 +770,7 @@ fail:
 
 /* The images of a POST: the body, or the parts of a multipart form (at
  * most max_parts; one for /neighbors). */
-static int upload_bytes(struct request *rq, struct nreq *nr, int max_parts, struct qerr *e)
+static int upload_bytes(struct request *rq, struct nreq *nr, int max_parts, struct http_err *e)
 {
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -799,12 +778,12 @@ static int upload_bytes(struct request *rq, struct nreq *nr, int max_parts, stru
 	nr->upload = calloc((size_t)max_parts, sizeof *nr->upload);
 	nr->upload_len = calloc((size_t)max_parts, sizeof *nr->upload_len);
 	if (!nr->upload || !nr->upload_len)
-		return qfail(e, 503, "unavailable", "out of memory");
+		return http_err_set(e, 503, "unavailable", "out of memory");
 	nr->n = 1;
 	nr->upload[0] = rq->body;
 	nr->upload_len[0] = rq->body_len;
 	if (!rq->body_len)
-		return qfail(e, 400, "invalid_image", "empty body: send a JPEG or PNG image");
+		return http_err_set(e, 400, "invalid_image", "empty body: send a JPEG or PNG image");
 	if (!multipart_is_form(ct))
 		return 0;
 	switch (multipart_parts(ct, rq->body, rq->body_len, (size_t)rq->app->cfg->max_image_bytes,
@@ -812,15 +791,15 @@ static int upload_bytes(struct request *rq, struct nreq *nr, int max_parts, stru
 	case ISIF_OK:
 		return 0;
 	case ISIF_ERANGE:
-		return qfail(e, 413, "payload_too_large", "%s (--max-image-bytes)", err.msg);
+		return http_err_set(e, 413, "payload_too_large", "%s (--max-image-bytes)", err.msg);
 	default:
-		return qfail(e, 400, "invalid_multipart", "%s", err.msg);
+		return http_err_set(e, 400, "invalid_multipart", "%s", err.msg);
 	}
 }
 
 enum MHD_Result route_neighbors_post(struct request *rq)
 {
-	struct qerr e;
+	struct http_err e;
 	struct nreq *nr = calloc(1, sizeof *nr);
 	if (!nr)
 		return http_error(rq, 503, "unavailable", "out of memory");
@@ -835,11 +814,11 @@ enum MHD_Result route_neighbors_post(struct request *rq)
 /* ---- batch ----------------------------------------------------------------------------- */
 
 static int parse_images(const struct config *cfg, json_t *images, struct ref **refs, int *n,
-			struct qerr *e);
+			struct http_err *e);
 
 /* {"images": [REF, ...], "k": 10, "job": ID, "split": "train"} → p and refs. */
 static int batch_params(struct request *rq, json_t *body, struct qparams *p, struct ref **refs,
-			int *n, struct qerr *e)
+			int *n, struct http_err *e)
 {
 	const struct config *cfg = rq->app->cfg;
 	const char *key;
@@ -850,36 +829,36 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 	p->label = -1;
 	p->min_sim = -INFINITY;
 	if (!json_is_object(body))
-		return qfail(e, 400, "invalid_parameter", "body: must be a JSON object");
+		return http_err_set(e, 400, "invalid_parameter", "body: must be a JSON object");
 	json_object_foreach(body, key, v) {
 		if (strcmp(key, "images") == 0) {
 			images = v;
 		} else if (strcmp(key, "k") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 			    json_integer_value(v) > cfg->max_k)
-				return qfail(e, 400, "invalid_parameter",
-					     "k: must be an integer between 1 and %ld", cfg->max_k);
+				return http_err_set(e, 400, "invalid_parameter",
+					            "k: must be an integer between 1 and %ld", cfg->max_k);
 			p->k = (long)json_integer_value(v);
 		} else if (strcmp(key, "job") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 1)
-				return qfail(e, 400, "invalid_parameter", "job: must be a job id");
+				return http_err_set(e, 400, "invalid_parameter", "job: must be a job id");
 			p->job = json_integer_value(v);
 		} else if (strcmp(key, "label") == 0) {
 			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 			    json_integer_value(v) > INT32_MAX)
-				return qfail(e, 400, "invalid_parameter", "label: must be an integer >= 0");
+				return http_err_set(e, 400, "invalid_parameter", "label: must be an integer >= 0");
 			p->label = json_integer_value(v);
 		} else if (strcmp(key, "min_similarity") == 0) {
 			if (!json_is_number(v) || !(json_number_value(v) >= -1) ||
 			    !(json_number_value(v) <= 1))
-				return qfail(e, 400, "invalid_parameter", "min_similarity: must be a "
-					     "number between -1 and 1");
+				return http_err_set(e, 400, "invalid_parameter", "min_similarity: must be a "
+					            "number between -1 and 1");
 			p->min_sim = json_number_value(v);
 		} else if (strcmp(key, "split") == 0) {
 			if (parse_split(json_is_string(v) ? json_string_value(v) : "", &p->split, e))
 				return -1;
 		} else {
-			return qfail(e, 400, "invalid_parameter", "%s: unknown field", key);
+			return http_err_set(e, 400, "invalid_parameter", "%s: unknown field", key);
 		}
 	}
 	return parse_images(cfg, images, refs, n, e);
@@ -887,37 +866,37 @@ static int batch_params(struct request *rq, json_t *body, struct qparams *p, str
 
 /* "images": a list of 1 to --max-batch REFs (at most --max-batch-urls URLs). */
 static int parse_images(const struct config *cfg, json_t *images, struct ref **refs, int *n,
-			struct qerr *e)
+			struct http_err *e)
 {
 	if (!json_is_array(images) || json_array_size(images) < 1 ||
 	    json_array_size(images) > (size_t)cfg->max_batch)
-		return qfail(e, 400, "invalid_parameter", "images: must be a list of 1 to %ld image "
-			     "references", cfg->max_batch);
+		return http_err_set(e, 400, "invalid_parameter", "images: must be a list of 1 to %ld image "
+			            "references", cfg->max_batch);
 	*n = (int)json_array_size(images);
 	*refs = calloc((size_t)*n, sizeof **refs);
 	if (!*refs)
-		return qfail(e, 503, "unavailable", "out of memory");
+		return http_err_set(e, 503, "unavailable", "out of memory");
 	int urls = 0;
 	for (int i = 0; i < *n; i++) {
 		json_t *s = json_array_get(images, (size_t)i);
 		if (!json_is_string(s))
-			return qfail(e, 400, "invalid_parameter", "images[%d]: must be a string", i);
+			return http_err_set(e, 400, "invalid_parameter", "images[%d]: must be a string", i);
 		if (parse_ref(json_string_value(s), &(*refs)[i], e)) {
 			char m[sizeof e->msg];
 			snprintf(m, sizeof m, "images[%d]: %.480s", i, e->msg);
-			return qfail(e, e->status, e->code, "%s", m);
+			return http_err_set(e, e->status, e->code, "%s", m);
 		}
 		urls += (*refs)[i].is_url;
 	}
 	if (urls > cfg->max_batch_urls)
-		return qfail(e, 400, "invalid_parameter", "images: at most %ld URLs per batch "
-			     "(--max-batch-urls)", cfg->max_batch_urls);
+		return http_err_set(e, 400, "invalid_parameter", "images: at most %ld URLs per batch "
+			            "(--max-batch-urls)", cfg->max_batch_urls);
 	return 0;
 }
 
 enum MHD_Result route_neighbors_batch(struct request *rq)
 {
-	struct qerr e;
+	struct http_err e;
 	json_error_t jerr;
 	struct nreq *nr = calloc(1, sizeof *nr);
 	if (!nr)
@@ -925,7 +904,7 @@ enum MHD_Result route_neighbors_batch(struct request *rq)
 	nr->batch = true;
 	nr->body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
 	if (!nr->body) {
-		qfail(&e, 400, "invalid_parameter", "body: invalid JSON");
+		http_err_set(&e, 400, "invalid_parameter", "body: invalid JSON");
 		goto fail;
 	}
 	if (batch_params(rq, nr->body, &nr->p, &nr->refs, &nr->n, &e))
@@ -953,7 +932,7 @@ enum MHD_Result route_job_embed(struct request *rq)
 	const struct config *cfg = rq->app->cfg;
 	const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_TYPE);
-	struct qerr e;
+	struct http_err e;
 	json_error_t jerr;
 	jerr.text[0] = '\0';
 	struct nreq *nr = calloc(1, sizeof *nr);
@@ -969,18 +948,18 @@ enum MHD_Result route_job_embed(struct request *rq)
 		nr->body = rq->body ? json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES,
 						 &jerr) : NULL;
 		if (!nr->body) {
-			qfail(&e, 400, "invalid_parameter", "body: invalid JSON%s%.200s",
-			      jerr.text[0] ? ": " : "", jerr.text);
+			http_err_set(&e, 400, "invalid_parameter", "body: invalid JSON%s%.200s",
+			             jerr.text[0] ? ": " : "", jerr.text);
 			goto fail;
 		}
 		if (!json_is_object(nr->body)) {
-			qfail(&e, 400, "invalid_parameter", "body: must be a JSON object "
-			      "{\"images\": [REF, ...]}");
+			http_err_set(&e, 400, "invalid_parameter", "body: must be a JSON object "
+			             "{\"images\": [REF, ...]}");
 			goto fail;
 		}
 		json_object_foreach(nr->body, key, v) {
 			if (strcmp(key, "images") != 0) {
-				qfail(&e, 400, "invalid_parameter", "%.100s: unknown field", key);
+				http_err_set(&e, 400, "invalid_parameter", "%.100s: unknown field", key);
 				goto fail;
 			}
 			images = v;
@@ -1003,7 +982,7 @@ enum MHD_Result neighbors_embed_then(struct request *rq, int64_t job, int n,
 				     size_t *upload_len, const char *prefix, embed_then_fn then,
 				     void (*then_free)(void *), void *arg)
 {
-	struct qerr e;
+	struct http_err e;
 	struct nreq *nr = calloc(1, sizeof *nr);
 	if (!nr) {
 		free(upload);
@@ -1023,7 +1002,7 @@ enum MHD_Result neighbors_embed_then(struct request *rq, int64_t job, int n,
 	nr->then_arg = arg;
 	if (refs) {
 		if (!(nr->refs = calloc((size_t)n, sizeof *nr->refs))) {
-			qfail(&e, 503, "unavailable", "out of memory");
+			http_err_set(&e, 503, "unavailable", "out of memory");
 			goto fail;
 		}
 		int urls = 0;
@@ -1031,14 +1010,14 @@ enum MHD_Result neighbors_embed_then(struct request *rq, int64_t job, int n,
 			if (parse_ref(refs[i], &nr->refs[i], &e)) {
 				char m[sizeof e.msg];
 				snprintf(m, sizeof m, "%s[%d].%.480s", prefix, i, e.msg);
-				qfail(&e, e.status, e.code, "%s", m);
+				http_err_set(&e, e.status, e.code, "%s", m);
 				goto fail;
 			}
 			urls += nr->refs[i].is_url;
 		}
 		if (urls > rq->app->cfg->max_batch_urls) {
-			qfail(&e, 400, "invalid_parameter", "%s: at most %ld URLs per request "
-			      "(--max-batch-urls)", prefix, rq->app->cfg->max_batch_urls);
+			http_err_set(&e, 400, "invalid_parameter", "%s: at most %ld URLs per request "
+			             "(--max-batch-urls)", prefix, rq->app->cfg->max_batch_urls);
 			goto fail;
 		}
 	}

@@ -72,24 +72,6 @@ static json_t *jobs_json(const struct cli_group_job *jobs, long n)
 	return arr;
 }
 
-/* One CSV field: a string as is, anything else as compact JSON; quoted
- * (RFC 4180) when it holds a comma, a quote or a line break. */
-static void csv_field(struct isif_strbuf *b, json_t *v)
-{
-	char *own = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
-							     JSON_REAL_PRECISION(15));
-	const char *s = json_is_string(v) ? json_string_value(v) : own ? own : "";
-	if (strpbrk(s, ",\"\r\n")) {
-		isif_strbuf_puts(b, "\"");
-		for (const char *c = s; *c; c++)
-			isif_strbuf_put(b, *c == '"' ? "\"\"" : c, *c == '"' ? 2 : 1);
-		isif_strbuf_puts(b, "\"");
-	} else {
-		isif_strbuf_puts(b, s);
-	}
-	free(own);
-}
-
 static const char *const STATS[] = { "mean", "std", "min", "max", "n" };
 
 /* point, the grid fields but seed, epoch, n, then <metric>_<stat>. */
@@ -104,7 +86,7 @@ static void summary_csv(struct isif_strbuf *b, json_t *grid, json_t *points)
 			continue;
 		isif_strbuf_puts(b, ",");
 		json_t *name = json_string(key);
-		csv_field(b, name);
+		isif_group_csv_field(b, name);
 		json_decref(name);
 	}
 	isif_strbuf_puts(b, ",epoch,n");
@@ -120,7 +102,7 @@ static void summary_csv(struct isif_strbuf *b, json_t *grid, json_t *points)
 				if (strcmp(key, "seed") == 0)
 					continue;
 				isif_strbuf_puts(b, ",");
-				csv_field(b, json_object_get(values, key));
+				isif_group_csv_field(b, json_object_get(values, key));
 			}
 			isif_strbuf_printf(b, ",%lld,%lld",
 					   (long long)json_integer_value(json_object_get(e, "epoch")),

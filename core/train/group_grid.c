@@ -6,7 +6,10 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "isif/base/strbuf.h"
 
 #define GRID_SEED "seed"
 #define GRID_MAX_FIELDS 32
@@ -172,4 +175,20 @@ enum isif_rc isif_group_grid_job(const struct isif_group_grid *g, long i, json_t
 	}
 	*point = (int)pt;
 	return ISIF_OK;
+}
+
+void isif_group_csv_field(struct isif_strbuf *b, json_t *v)
+{
+	char *own = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+							     JSON_REAL_PRECISION(15));
+	const char *s = json_is_string(v) ? json_string_value(v) : own ? own : "";
+	if (strpbrk(s, ",\"\r\n")) {
+		isif_strbuf_puts(b, "\"");
+		for (const char *c = s; *c; c++)
+			isif_strbuf_put(b, *c == '"' ? "\"\"" : c, *c == '"' ? 2 : 1);
+		isif_strbuf_puts(b, "\"");
+	} else {
+		isif_strbuf_puts(b, s);
+	}
+	free(own);
 }

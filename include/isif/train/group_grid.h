@@ -36,4 +36,11 @@ enum isif_rc isif_group_grid_job(const struct isif_group_grid *g, long i, json_t
 				 int *point, json_t **point_values, json_t **job_values,
 				 struct isif_error *err);
 
+struct isif_strbuf;
+
+/* Appends a grid value (or field name) to a CSV line: a string as is, any
+ * other JSON value as compact JSON, quoted ("" for ") when it holds a comma,
+ * quote or line break. */
+void isif_group_csv_field(struct isif_strbuf *b, json_t *v);
+
 #endif
