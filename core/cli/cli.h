@@ -46,6 +46,12 @@ int cli_threads(void);
 enum isif_rc cli_load_model(const char *checkpoint, const char *model, struct isif_model **out,
 			    int *crop);
 
+/* Starts csv (initialised here; 64 MiB bound) with the metrics header and
+ * the rows of epochs <= upto that DIR/metrics.csv already holds, so a
+ * resumed run keeps its earlier epochs (isif train --resume, isif group). */
+struct isif_strbuf;
+void cli_metrics_csv_start(struct isif_strbuf *csv, const char *dir, int upto);
+
 /* Loads dataset `name` (a known name or a directory) in format (NULL:
  * auto), folder images at image_size (NULL: default); prints the error and
  * returns -1 on failure. */

@@ -296,27 +296,6 @@ static void on_stop(void *user, int epoch, int step, const char *ckpt)
 	fflush(stdout);
 }
 
-/* Starts r->csv with the header and the rows of epochs <= upto the job's
- * metrics.csv already has (a resumed job keeps its earlier epochs). */
-static void csv_start(struct job_run *r, int upto)
-{
-	char path[1200];
-	void *text = NULL;
-	size_t len;
-	struct isif_epoch_metrics *rows = NULL;
-	int n = 0;
-	isif_strbuf_init(&r->csv, 64 << 20);
-	isif_metrics_csv_header(&r->csv);
-	snprintf(path, sizeof path, "%s/metrics.csv", r->dir);
-	if (upto > 0 && isif_read_file(path, 64 << 20, &text, &len, NULL) == ISIF_OK &&
-	    isif_metrics_csv_parse(text, &rows, &n, NULL) == ISIF_OK)
-		for (int i = 0; i < n; i++)
-			if (rows[i].epoch <= upto)
-				isif_metrics_csv_row(&r->csv, &rows[i]);
-	free(rows);
-	free(text);
-}
-
 /* Trains job j (resuming from its checkpoint when one is there). 0 done,
  * 1 failed, 130 stopped by a signal. */
 static int run_job(struct group_job *j, long i, long n, const struct isif_dataset *ds, bool quiet)
@@ -337,7 +316,7 @@ static int run_job(struct group_job *j, long i, long n, const struct isif_datase
 	} else if (j->spec.init_checkpoint[0] && isif_trainer_init(t, j->spec.init_checkpoint, &err)) {
 		goto fail;
 	}
-	csv_start(&r, isif_trainer_epoch(t));
+	cli_metrics_csv_start(&r.csv, r.dir, isif_trainer_epoch(t));
 	struct isif_train_callbacks cb = { .user = &r, .on_progress = on_progress,
 					   .on_epoch = on_epoch, .on_stop = on_stop };
 	int run_rc = isif_trainer_run(t, &cb, &stop_flag, &err);

@@ -498,6 +498,25 @@ static void print_plan(const struct isif_job_spec *spec, const struct isif_datas
 		       (m.loader + m.loss) / 1048576.0);
 }
 
+void cli_metrics_csv_start(struct isif_strbuf *csv, const char *dir, int upto)
+{
+	char path[1200];
+	void *text = NULL;
+	size_t len;
+	struct isif_epoch_metrics *rows = NULL;
+	int n = 0;
+	isif_strbuf_init(csv, 64 << 20);   /* 10000 epochs of rows fit many times over */
+	isif_metrics_csv_header(csv);
+	snprintf(path, sizeof path, "%s/metrics.csv", dir);
+	if (upto > 0 && isif_read_file(path, 64 << 20, &text, &len, NULL) == ISIF_OK &&
+	    isif_metrics_csv_parse(text, &rows, &n, NULL) == ISIF_OK)
+		for (int i = 0; i < n; i++)
+			if (rows[i].epoch <= upto)
+				isif_metrics_csv_row(csv, &rows[i]);
+	free(rows);
+	free(text);
+}
+
 /* isif group's loader: the run's share of cores decodes, no cache (cli.h). */
 int cli_load_dataset(const char *name, const char *format, const char *image_size,
 		     struct isif_dataset *ds)
@@ -575,8 +594,7 @@ int cmd_train(int argc, char **argv)
 		printf("backbone from %s\n", spec.init_checkpoint);
 	}
 	st.tty = !quiet && rank == 0 && isatty(STDERR_FILENO) ? stderr : NULL;
-	isif_strbuf_init(&st.csv, 64 << 20);   /* 10000 epochs of rows fit many times over */
-	isif_metrics_csv_header(&st.csv);
+	cli_metrics_csv_start(&st.csv, st.out_dir, isif_trainer_epoch(t));
 	isif_strbuf_init(&st.sim, 64 << 20);   /* about 1 KB per evaluated epoch */
 	struct isif_train_callbacks cb = { .user = &st, .on_progress = on_progress,
 					   .on_epoch = on_epoch, .on_stop = on_stop,

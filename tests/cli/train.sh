@@ -38,6 +38,8 @@ small=(--dataset fashion-mnist --model convnet --train-subset 512 --batch-size 3
 "$ISIF" train "${small[@]}" --epochs 2 --resume --out "$T/split" > "$T/r2.log" 2>&1
 check "train_resume_says_so" grep -q "resumed from .* at epoch 1" "$T/r2.log"
 check "train_resume_is_exact" cmp "$T/straight/checkpoint-latest.safetensors" "$T/split/checkpoint-latest.safetensors"
+# the resumed run's metrics.csv keeps epoch 1 (epoch, loss, lr as the straight run's)
+check "train_resume_keeps_earlier_epochs" bash -c "diff <(cut -d, -f1,2,5 '$T/straight/metrics.csv') <(cut -d, -f1,2,5 '$T/split/metrics.csv') && test \$(wc -l < '$T/split/metrics.csv') -eq 3"
 
 # Stop with SIGTERM part-way (a mid-epoch checkpoint), resume, and end with the
 # same weights as the straight run above: the position inside the epoch, the
