@@ -998,8 +998,8 @@ static bool admit(struct request *rq, enum MHD_Result *ret)
 	const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)rq->max_body) {
-		*ret = http_error(rq, 413, "payload_too_large", "body larger than %zu bytes",
-				  rq->max_body);
+		*ret = http_error(rq, 413, "payload_too_large", "body larger than %zu bytes (%s)",
+				  rq->max_body, rq->max_body_flag);
 		return false;
 	}
 	return true;
@@ -1065,6 +1065,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->label = N_LABELS;
 		rq->t0 = isif_now_s();
 		rq->max_body = (size_t)rq->app->cfg->max_body;
+		rq->max_body_flag = "--max-body";
 		enum MHD_Result ret = MHD_YES;
 		if (too_long)
 			return http_error(rq, 414, "uri_too_long", "request target longer than %d "
@@ -1075,10 +1076,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 					  "NUL byte (%%00)");
 		if (!route_request(rq, &ret))
 			return ret;
-		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE))
+		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE)) {
 			rq->max_body = (size_t)rq->app->cfg->max_image_bytes;
-		if (rq->route >= 0 && (routes[rq->route].flags & BODY_FILE))
+			rq->max_body_flag = "--max-image-bytes";
+		}
+		if (rq->route >= 0 && (routes[rq->route].flags & BODY_FILE)) {
 			rq->max_body = (size_t)rq->app->cfg->max_checkpoint_bytes;
+			rq->max_body_flag = "--max-checkpoint-bytes";
+		}
 		/* a form's boundaries and part headers come on top of the image */
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_IMAGE) &&
 		    multipart_is_form(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -1088,8 +1093,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * parsed JSON tree is ~20x its text, so 10 MiB bodies cost gigabytes) */
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_JSON) &&
 		    is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_TYPE)))
+							     MHD_HTTP_HEADER_CONTENT_TYPE))) {
 			rq->max_body = (size_t)rq->app->cfg->max_body;
+			rq->max_body_flag = "--max-body";
+		}
 		if (!admit(rq, &ret) || !check_params(rq, &ret))
 			return ret;
 		if (rq->route >= 0 && (routes[rq->route].flags & BODY_FILE)) {
@@ -1115,8 +1122,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (rq->too_large)
-		return http_error(rq, 413, "payload_too_large", "body larger than %zu bytes",
-				  rq->max_body);
+		return http_error(rq, 413, "payload_too_large", "body larger than %zu bytes (%s)",
+				  rq->max_body, rq->max_body_flag);
 	conn_mark(conn, true);   /* fully in: no request deadline while it is answered */
 	return dispatch(rq);
 }

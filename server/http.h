@@ -57,6 +57,7 @@ struct request {
 	int status;
 	double t0;
 	size_t max_body;            /* --max-body, or --max-image-bytes for image uploads */
+	const char *max_body_flag;  /* the flag max_body comes from, for the 413 */
 	int nseg;                   /* the path's {name}-style segments, in order */
 	const char *seg[HTTP_MAX_SEGS];
 	size_t seg_len[HTTP_MAX_SEGS];

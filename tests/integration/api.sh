@@ -133,8 +133,8 @@ bad method_cancel 405 '' GET /jobs/2/cancel
 bad method_datasets 405 '' DELETE /datasets
 bad content_type_text 415 'unsupported_media_type' POST /jobs -H 'Content-Type: text/plain' --data-binary "$SMALL"
 bad content_type_missing 415 '' POST /jobs -H 'Content-Type:' --data-binary "$SMALL"
-bad body_too_large 413 'payload_too_large' POST /jobs "${J[@]}" --data-binary "$big"
-bad body_too_large_chunked 413 'payload_too_large' POST /jobs "${J[@]}" -H 'Transfer-Encoding: chunked' --data-binary "$big"
+bad body_too_large 413 'bytes (--max-body)' POST /jobs "${J[@]}" --data-binary "$big"
+bad body_too_large_chunked 413 'bytes (--max-body)' POST /jobs "${J[@]}" -H 'Transfer-Encoding: chunked' --data-binary "$big"
 bad invalid_json 400 'spec: invalid JSON' POST /jobs "${J[@]}" --data-binary '{"dataset": '
 bad empty_body 400 'invalid_spec' POST /jobs "${J[@]}" --data-binary ''
 bad not_an_object 400 'spec: must be an object' POST /jobs "${J[@]}" --data-binary '[1]'
