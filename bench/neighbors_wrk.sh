@@ -9,7 +9,8 @@
 # first alone, then while another job trains on the same daemon (its
 # images/s before and during the queries is printed). Each figure is the
 # median of RUNS runs; the ratio neighbours / healthz is taken within each
-# run, then its median. At the end, if bench/neighbors_1m.sh is executable,
+# run, then its median. At the end, if bench/neighbors_1m.sh is executable
+# and SKIP_1M is not 1,
 # it runs (the 1M-vector exact / IVF / HNSW rows). Never fails on speed;
 # not part of `make test`. Installs Debian's wrk when missing (root/sudo).
 #
@@ -150,7 +151,7 @@ print("training job images/s: %s before the queries, %s at their end" % (sys.arg
 EOF
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   (medians of $RUNS runs of ${DUR} s; wrk shares the machine with isifd)"
-if [ -x bench/neighbors_1m.sh ]; then
+if [ "${SKIP_1M:-0}" != 1 ] && [ -x bench/neighbors_1m.sh ]; then
 	echo "== bench/neighbors_1m.sh"
 	bench/neighbors_1m.sh
 fi
