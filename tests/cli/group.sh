@@ -110,7 +110,7 @@ run --spec "$T/base.json" --grid "$LONG" --out "$T/straight" > /dev/null 2>&1
 "$ISIF" group --dataset "$T/tiny" --threads 1 --quiet --spec "$T/base.json" --grid "$LONG" \
 	--out "$T/stopped" > "$T/stop.log" 2>&1 &
 pid=$!
-for ((i = 0; i < 600; i++)); do
+for ((i = 0; i < 600 * SLOW; i++)); do
 	[ -s "$T/stopped/job-002/metrics.csv" ] && break
 	sleep 0.05
 done
