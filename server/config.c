@@ -119,6 +119,10 @@ static const struct opt opts[] = {
 	{"search-wait-us", OPT_INT, O(search_wait_us), NULL, 0, 0, 100000,
 	 "microseconds a pass may wait for more queries before it starts (0: none; queries "
 	 "queue by themselves while a pass runs)"},
+	{"search-scan", OPT_STR, O(search_scan), "auto", 0, 0, 0,
+	 "how a pass finds the exact neighbours: auto (bf16 candidates re-ranked in fp32 where "
+	 "the CPU has AVX512_BF16, else fp32), fp32 (the fp32 scan alone) or bf16 (emulated "
+	 "where the CPU lacks it); every choice gives the same answer"},
 	{"max-items", OPT_INT, O(max_items), NULL, 10000, 0, 1000000,
 	 "most items a job's collection holds (POST /jobs/{id}/items; 0: adding refused)"},
 	{"max-items-request", OPT_INT, O(max_items_request), NULL, 64, 1, 4096,
@@ -253,5 +257,17 @@ enum isif_rc config_parse(struct config *cfg, int argc, char **argv, bool *print
 		if (rc)
 			return rc;
 	}
+	if (config_search_scan(cfg) < 0)
+		return isif_fail(err, ISIF_EINVAL, "--search-scan: must be auto, fp32 or bf16 "
+				 "(got \"%s\")", cfg->search_scan);
 	return ISIF_OK;
+}
+
+int config_search_scan(const struct config *cfg)
+{
+	static const char *const names[] = {"auto", "fp32", "bf16"};  /* isif_gallery_scan */
+	for (int i = 0; i < 3; i++)
+		if (strcmp(cfg->search_scan, names[i]) == 0)
+			return i;
+	return -1;
 }

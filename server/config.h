@@ -53,6 +53,7 @@ struct config {
 	long max_batch_urls;
 	long index_cache;
 	long search_threads, search_batch, search_wait_us;
+	char search_scan[CONFIG_STR_LEN];   /* auto | fp32 | bf16 */
 	/* collections that grow (POST /jobs/{id}/items) */
 	long max_items, max_items_request, max_item_metadata, max_item_id;
 	long dataset_cache;
@@ -78,5 +79,9 @@ enum isif_rc config_parse(struct config *cfg, int argc, char **argv, bool *print
 
 /* The --help text: usage and one line per flag with default and bounds. */
 void config_usage(FILE *out);
+
+/* --search-scan as an enum isif_gallery_scan (0 auto, 1 fp32, 2 bf16), −1
+ * when it names none. */
+int config_search_scan(const struct config *cfg);
 
 #endif

@@ -45,6 +45,7 @@
 
 #include "isif/base/clock.h"
 #include "isif/base/common.h"
+#include "isif/eval/gallery.h"
 #include "isif/base/fileio.h"
 
 /* Reads the token file (at most 4 KiB), trimming surrounding whitespace. */
@@ -273,6 +274,7 @@ int main(int argc, char **argv)
 	app.prom = prom_create(labels, n_labels);
 	app.indexes = index_cache_create(st, cfg.state_dir, (int)cfg.index_cache);
 	app.datasets = dscache_create(st, (int)cfg.dataset_cache);
+	isif_gallery_set_default_scan((enum isif_gallery_scan)config_search_scan(&cfg));
 	app.search = searcher_create((int)cfg.search_threads, (int)cfg.search_batch,
 				     (double)cfg.search_wait_us * 1e-6, &err);
 	struct jobrun *jr = jobrun_create(st, cfg.state_dir);

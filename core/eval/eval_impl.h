@@ -39,6 +39,9 @@ struct isif_knn_exec {
 	struct team *team; /* without `threads`: the caller's team (borrowed,
 			    * not used by anyone else during the call), all
 			    * of it, or the caller alone for small work */
+	int bf16;        /* 1: queries and gallery rounded to bf16 and scanned
+			  * with bf16 products (knn_tile_bf16.c): similarities
+			  * within knn_bf16_slack(D) of the fp32 ones, not equal */
 };
 
 /*
@@ -55,6 +58,8 @@ struct isif_knn_exec {
  */
 struct isif_knn_index {
 	const float *g;      /* [ng, D], the caller's */
+	int Dw;              /* 32-bit words per packed row: D, or ⌈D/2⌉ bf16 pairs */
+	int bf16;            /* panels hold bf16 pairs (isif_knn_exec.bf16) */
 	const int32_t *labels; /* [ng] or NULL, the caller's: rows < 0 never selected */
 	int64_t ng;
 	int D, k;            /* k: results per query */

@@ -34,6 +34,30 @@ void knn_pack_queries(float *a, const float *q, int64_t nq, int D);
 void knn_pack_gallery(float *b, float *ginv, const float *g, const int32_t *labels, int n,
 		      int D);
 
+typedef void knn_pack_queries_fn(float *a, const float *q, int64_t nq, int D);
+typedef void knn_pack_gallery_fn(float *b, float *ginv, const float *g, const int32_t *labels,
+				 int n, int D);
+
+/* ---- bf16 panels (knn_tile_bf16.c) -------------------------------------- */
+
+/* Round to nearest even from float to bfloat16 (NaN stays a quiet NaN). */
+uint16_t knn_bf16(float x);
+
+/* As knn_pack_queries, each normalised value rounded to bf16 and stored in
+ * pairs: a panel is [⌈D/2⌉][MR] 32-bit words, word (d', i) holding d = 2d'
+ * in its low half and d = 2d' + 1 (0 past D) in its high half. */
+void knn_pack_queries_bf16(float *a, const float *q, int64_t nq, int D);
+
+/* As knn_pack_gallery in bf16 pairs ([⌈D/2⌉][NR] words): row j is stored
+ * normalised, bf16(g_jd · knn_inv_norm(g_j)), and ginv[j] is 1 (NaN where
+ * knn_pack_gallery's is NaN), so the tile's s_ij is the cosine itself. */
+void knn_pack_gallery_bf16(float *b, float *ginv, const float *g, const int32_t *labels, int n,
+			   int D);
+
+/* A bound on |s_bf16 − s_fp32| for one (query, row) pair of width D: the
+ * bf16 tile's similarity against the fp32 tile's (knn_tile_bf16.c derives it). */
+double knn_bf16_slack(int D);
+
 /* ---- the fused tile (knn_tile.c) ---------------------------------------- */
 
 /* Where a tile's hits go: the candidate lists of its MR queries. */
@@ -60,8 +84,18 @@ typedef uint32_t knn_tile_fn(int D, const float *a, const float *b, const float 
 			     const float *thr, const struct knn_sink *sink, float *s,
 			     uint64_t *hits);
 
+/* The portable epilogue of a tile from its sums acc[MR·NR] (row-major):
+ * s_ij = acc_ij · ginv[j], then hits as knn_tile_fn says. */
+uint32_t knn_tile_finish(const float *acc, const float *ginv, const float *thr,
+			 const struct knn_sink *sink, float *s, uint64_t *hits);
+
 /* The kernel to use: AVX-512 where the CPU has it, else portable C. */
 knn_tile_fn *knn_tile_kernel(void);
+
+/* The bf16 tile (panels from the _bf16 packers, Dw = ⌈D/2⌉ words): the
+ * products of bf16 pairs summed in float, AVX512_BF16 vdpbf16ps where
+ * cpu_bf16(), else the same arithmetic in portable C. */
+knn_tile_fn *knn_tile_kernel_bf16(void);
 
 /* Appends knn_key(s[c], j0 + c) to keys for every set bit c of h (c <
  * KNN_NR, ascending) and returns how many; s[c] must not be NaN for a set

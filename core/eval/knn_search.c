@@ -66,7 +66,7 @@ static int pick_cap(int64_t ng, int k)
 static void pick_blocks(struct isif_knn_index *ix, int64_t nq_hint,
 			const struct isif_knn_blocks *blk, const struct isif_knn_exec *ex)
 {
-	const int64_t D = ix->D;
+	const int64_t D = ix->Dw;
 	int64_t qb = QBLOCK_DEFAULT;
 	qb = min64(qb, OUT_BYTES / ((int64_t)ix->k * (int64_t)(sizeof(float) + sizeof(int64_t))));
 	qb = min64(qb, KEYS_BYTES / ((int64_t)ix->cap * (int64_t)sizeof(uint64_t)));
@@ -124,7 +124,7 @@ static int pick_team(struct isif_knn_index *ix, int nt, const struct isif_knn_ex
 
 static int alloc_scratch(struct isif_knn_index *ix, int nt)
 {
-	const int64_t D = ix->D, qr = round_up(ix->qblock, MR);
+	const int64_t D = ix->Dw, qr = round_up(ix->qblock, MR);
 	ix->qpack = alloc_floats(qr * D);
 	ix->thr = alloc_floats(qr);
 	ix->fill = malloc((size_t)qr * sizeof *ix->fill);
@@ -156,6 +156,8 @@ enum isif_rc isif_knn_index_init(struct isif_knn_index *ix, const float *g,
 	ix->ng = ng;
 	ix->D = D;
 	ix->k = k;
+	ix->bf16 = ex && ex->bf16;
+	ix->Dw = ix->bf16 ? (D + 1) / 2 : D;
 	ix->cap = pick_cap(ng, k);
 	ix->packed_g0 = -1;
 	pick_blocks(ix, nq_hint, blk, ex);
@@ -195,6 +197,8 @@ void isif_knn_index_free(struct isif_knn_index *ix)
 struct search_job {
 	struct isif_knn_index *ix;
 	knn_tile_fn *tile;
+	knn_pack_queries_fn *pack_q;
+	knn_pack_gallery_fn *pack_g;
 	const float *q;
 	int64_t nq, self0;
 	int64_t *idx;
@@ -270,7 +274,7 @@ static int holds_self(const struct search_job *job, int64_t i0, int64_t j0)
 static void run_item(struct search_job *job, int rank, int64_t t, int64_t g0, int64_t gn)
 {
 	struct isif_knn_index *ix = job->ix;
-	const int D = ix->D;
+	const int D = ix->D, Dw = ix->Dw;
 	const int64_t q0 = t * job->sub, na = (min64(job->sub, job->nq - q0) + MR - 1) / MR;
 	float *own = ix->work + (size_t)rank * ix->work_per;
 	uint64_t *tmp = ix->ktmp + (size_t)rank * ix->cap;
@@ -280,13 +284,13 @@ static void run_item(struct search_job *job, int rank, int64_t t, int64_t g0, in
 	for (int64_t p = 0; p * NR < gn; p++) {
 		const int64_t j0 = g0 + p * NR;
 		const int nv = (int)min64(NR, gn - p * NR);
-		const float *b = own, *ginv = own + NR * D;
+		const float *b = own, *ginv = own + NR * Dw;
 		if (ix->prepack) {
-			b = ix->gpack + p * NR * D;
+			b = ix->gpack + p * NR * Dw;
 			ginv = ix->ginv + p * NR;
 		} else {
-			knn_pack_gallery(own, own + NR * D, ix->g + j0 * D,
-					 ix->labels ? ix->labels + j0 : NULL, nv, D);
+			job->pack_g(own, own + NR * Dw, ix->g + j0 * D,
+				    ix->labels ? ix->labels + j0 : NULL, nv, D);
 		}
 		for (int64_t a = 0; a < na; a++) {
 			const int64_t i0 = q0 + a * MR;
@@ -295,7 +299,7 @@ static void run_item(struct search_job *job, int rank, int64_t t, int64_t g0, in
 				.fill = ix->fill + i0, .cap = ix->cap, .j0 = j0,
 				.valid = ((uint64_t)1 << nv) - 1,     /* nv ≤ NR < 64 */
 			};
-			uint32_t left = job->tile(D, ix->qpack + i0 * D, b, ginv, ix->thr + i0,
+			uint32_t left = job->tile(Dw, ix->qpack + i0 * Dw, b, ginv, ix->thr + i0,
 						  &sink, s, hits);
 			if (left)
 				take_hits(job, left, i0, j0, s, hits, tmp);
@@ -335,7 +339,7 @@ static void load_queries(struct search_job *job, int rank, int size)
 	team_share((size_t)((job->nq + MR - 1) / MR), 1, rank, size, &lo, &hi);
 	for (int64_t p = (int64_t)lo; p < (int64_t)hi; p++) {
 		int64_t i0 = p * MR, n = min64(MR, job->nq - i0);
-		knn_pack_queries(ix->qpack + i0 * D, job->q + i0 * D, n, D);
+		job->pack_q(ix->qpack + i0 * ix->Dw, job->q + i0 * D, n, D);
 		for (int64_t i = i0; i < i0 + MR; i++)
 			ix->thr[i] = i < job->nq ? -INFINITY : INFINITY;
 		for (int64_t i = i0; i < i0 + n; i++)
@@ -345,14 +349,15 @@ static void load_queries(struct search_job *job, int rank, int size)
 
 /* This member's share of the panels of the chunk at g0 (gn rows), with
  * their inverse norms. */
-static void pack_chunk(struct isif_knn_index *ix, int64_t g0, int64_t gn, int rank, int size)
+static void pack_chunk(const struct search_job *job, int64_t g0, int64_t gn, int rank, int size)
 {
+	struct isif_knn_index *ix = job->ix;
 	size_t lo, hi;
 	team_share((size_t)((gn + NR - 1) / NR), 1, rank, size, &lo, &hi);
 	for (int64_t p = (int64_t)lo; p < (int64_t)hi; p++) {
 		const int64_t j0 = g0 + p * NR;
-		knn_pack_gallery(ix->gpack + p * NR * ix->D, ix->ginv + p * NR, ix->g + j0 * ix->D,
-				 ix->labels ? ix->labels + j0 : NULL, (int)min64(NR, gn - p * NR), ix->D);
+		job->pack_g(ix->gpack + p * NR * ix->Dw, ix->ginv + p * NR, ix->g + j0 * ix->D,
+			    ix->labels ? ix->labels + j0 : NULL, (int)min64(NR, gn - p * NR), ix->D);
 	}
 }
 
@@ -374,7 +379,7 @@ static void search_member(void *arg, int rank, int size)
 		const int64_t g0 = c * ix->gblock, gn = min64(ix->gblock, ix->ng - g0);
 		const int64_t end = (c + 1) * job->items;
 		if (c > 0 || !job->resident) {
-			pack_chunk(ix, g0, gn, rank, size);
+			pack_chunk(job, g0, gn, rank, size);
 			team_barrier(ix->team);
 		}
 		for (int64_t t; (t = claim(job, end)) < end;) {
@@ -398,7 +403,9 @@ void isif_knn_index_search(struct isif_knn_index *ix, const float *q,
 	int64_t items = round_up((nq + ix->sub - 1) / ix->sub, size);
 	int64_t sub = round_up((nq + items - 1) / items, MR);
 	struct search_job job = {
-		.ix = ix, .tile = knn_tile_kernel(), .q = q, .nq = nq, .self0 = self0,
+		.ix = ix, .tile = ix->bf16 ? knn_tile_kernel_bf16() : knn_tile_kernel(),
+		.pack_q = ix->bf16 ? knn_pack_queries_bf16 : knn_pack_queries,
+		.pack_g = ix->bf16 ? knn_pack_gallery_bf16 : knn_pack_gallery, .q = q, .nq = nq, .self0 = self0,
 		.idx = idx, .sim = sim, .sub = sub, .items = (nq + sub - 1) / sub,
 		.nchunks = ix->prepack ? max64(1, (ix->ng + ix->gblock - 1) / ix->gblock) : 1,
 		.resident = ix->prepack && ix->packed_g0 == 0 && ix->gblock >= ix->ng,

@@ -17,6 +17,7 @@
  * accumulators on AVX-512.
  */
 #include "eval/knn_impl.h"
+#include "eval/knn_tile_avx512.h"
 #include "base/cpu_impl.h"
 
 #include <math.h>
@@ -164,44 +165,12 @@ static int append_portable(uint64_t *keys, const float *s, uint64_t h, int64_t j
 }
 
 #if CPU_HAVE_AVX512
-/* knn_key on sixteen lanes (similarities sv of rows j0 .. j0 + 15; s + 0
- * turns −0 into +0), widened to 64 bits eight lanes at a time, the lanes
- * in m compressed to keys[0..); returns how many. */
-CPU_AVX512_TARGET
-static inline int append16(uint64_t *keys, __m512 sv, __mmask16 m, int64_t j0)
-{
-	const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-	const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
-	if (!m)
-		return 0;
-	__m512i u = _mm512_castps_si512(_mm512_add_ps(sv, _mm512_setzero_ps()));
-	/* negative: flip all bits; else set the sign bit */
-	__m512i ord = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
-	__m512i row = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)j0), lane);
-	__m512i low = _mm512_xor_si512(row, _mm512_set1_epi32(-1));
-	int n = 0;
-	for (int half = 0; half < 2; half++) {
-		__mmask8 mh = (__mmask8)(m >> (8 * half));
-		if (!mh)
-			continue;
-		__m256i o = half ? _mm512_extracti64x4_epi64(ord, 1) : _mm512_castsi512_si256(ord);
-		__m256i l = half ? _mm512_extracti64x4_epi64(low, 1) : _mm512_castsi512_si256(low);
-		__m512i key = _mm512_or_si512(_mm512_slli_epi64(_mm512_cvtepu32_epi64(o), 32),
-					      _mm512_cvtepu32_epi64(l));
-		int c = __builtin_popcount(mh);
-		_mm512_mask_storeu_epi64(keys + n, (__mmask8)((1u << c) - 1),
-					 _mm512_maskz_compress_epi64(mh, key));
-		n += c;
-	}
-	return n;
-}
-
 CPU_AVX512_TARGET
 static int append_avx512(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
 {
 	int n = 0;
 	for (int v = 0; v < NV; v++)
-		n += append16(keys + n, _mm512_loadu_ps(s + 16 * v), (__mmask16)(h >> (16 * v)),
+		n += knn_append16(keys + n, _mm512_loadu_ps(s + 16 * v), (__mmask16)(h >> (16 * v)),
 			      j0 + 16 * v);
 	return n;
 }
@@ -218,22 +187,14 @@ int knn_append_hits(uint64_t *keys, const float *s, uint64_t h, int64_t j0)
 
 /* ---- kernels ------------------------------------------------------------ */
 
-static uint32_t tile_portable(int D, const float *a, const float *b, const float *ginv,
-			      const float *thr, const struct knn_sink *sink, float *s,
-			      uint64_t *hits)
+uint32_t knn_tile_finish(const float *acc, const float *ginv, const float *thr,
+			 const struct knn_sink *sink, float *s, uint64_t *hits)
 {
-	float acc[MR][NR];
 	uint32_t left = 0;
-
-	memset(acc, 0, sizeof acc);
-	for (int d = 0; d < D; d++, a += MR, b += NR)
-		for (int i = 0; i < MR; i++)
-			for (int j = 0; j < NR; j++)
-				acc[i][j] += a[i] * b[j];
 	for (int i = 0; i < MR; i++) {
 		uint64_t h = 0;
 		for (int j = 0; j < NR; j++) {
-			float v = acc[i][j] * ginv[j];
+			float v = acc[i * NR + j] * ginv[j];
 			s[i * NR + j] = v;
 			if (v > thr[i])
 				h |= (uint64_t)1 << j;
@@ -252,18 +213,29 @@ static uint32_t tile_portable(int D, const float *a, const float *b, const float
 	return left;
 }
 
+static uint32_t tile_portable(int D, const float *a, const float *b, const float *ginv,
+			      const float *thr, const struct knn_sink *sink, float *s,
+			      uint64_t *hits)
+{
+	float acc[MR][NR];
+
+	memset(acc, 0, sizeof acc);
+	for (int d = 0; d < D; d++, a += MR, b += NR)
+		for (int i = 0; i < MR; i++)
+			for (int j = 0; j < NR; j++)
+				acc[i][j] += a[i] * b[j];
+	return knn_tile_finish(&acc[0][0], ginv, thr, sink, s, hits);
+}
+
 #if CPU_HAVE_AVX512
 /* 8×48: 24 zmm accumulators; per d three loads of b and eight broadcasts of
- * a feed 24 FMAs. The epilogue scales by ginv, compares with _CMP_GT_OQ
- * (ordered: false for NaN) and turns a row's hits into keys straight from
- * the registers. */
+ * a feed 24 FMAs; the epilogue is knn_tile_finish_avx512. */
 CPU_AVX512_TARGET
 static uint32_t tile_avx512(int D, const float *a, const float *b, const float *ginv,
 			    const float *thr, const struct knn_sink *sink, float *s,
 			    uint64_t *hits)
 {
 	__m512 acc[MR][NV];
-	uint32_t left = 0;
 
 #pragma GCC unroll 8
 	for (int i = 0; i < MR; i++)
@@ -283,40 +255,7 @@ static uint32_t tile_avx512(int D, const float *a, const float *b, const float *
 				acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
 		}
 	}
-	__m512 gv[NV];
-#pragma GCC unroll 3
-	for (int v = 0; v < NV; v++)
-		gv[v] = _mm512_loadu_ps(ginv + 16 * v);
-	/* unrolled: a run-time row index would send acc to memory */
-#pragma GCC unroll 8
-	for (int i = 0; i < MR; i++) {
-		__m512 t = _mm512_set1_ps(thr[i]), sv[NV];
-		uint64_t h = 0;
-#pragma GCC unroll 3
-		for (int v = 0; v < NV; v++) {
-			sv[v] = _mm512_mul_ps(acc[i][v], gv[v]);
-			h |= (uint64_t)_mm512_cmp_ps_mask(sv[v], t, _CMP_GT_OQ) << (16 * v);
-		}
-		h &= sink->valid;
-		if (!h)
-			continue;
-		if (sink->keys && sink->fill[i] + __builtin_popcountll(h) <= sink->cap) {
-			uint64_t *keys = sink->keys + (size_t)i * sink->cap + sink->fill[i];
-			int n = 0;
-#pragma GCC unroll 3
-			for (int v = 0; v < NV; v++)
-				n += append16(keys + n, sv[v], (__mmask16)(h >> (16 * v)),
-					      sink->j0 + 16 * v);
-			sink->fill[i] += n;
-		} else {
-#pragma GCC unroll 3
-			for (int v = 0; v < NV; v++)
-				_mm512_storeu_ps(s + i * NR + 16 * v, sv[v]);
-			hits[i] = h;
-			left |= 1u << i;
-		}
-	}
-	return left;
+	return knn_tile_finish_avx512(acc, ginv, thr, sink, s, hits);
 }
 #endif
 

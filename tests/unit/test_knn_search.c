@@ -380,20 +380,20 @@ struct config {
  * split the gallery mid-panel, chunks shorter than a panel, items of one
  * panel, threads above the number of items. */
 static const struct config configs[] = {
-	{{0, 0}, {0, 0, 0, 0, NULL}},
-	{{0, 0}, {1, 0, -1, 0, NULL}},
-	{{0, 0}, {1, 0, 1, 0, NULL}},
-	{{1, 0}, {2, 0, 0, 0, NULL}},
-	{{50, 13}, {2, 8, 1, 0, NULL}},
-	{{5, 0}, {2, 0, 0, 0, NULL}},
-	{{0, 7}, {2, 8, 1, 0, NULL}},
-	{{64, 47}, {2, 16, 1, 0, NULL}},
-	{{64, 48}, {2, 8, 1, 0, NULL}},
-	{{0, 0}, {4, 8, 1, 0, NULL}},
-	{{100, 49}, {2, 24, 1, 0, NULL}},
-	{{0, 100}, {2, 8, 1, 0, NULL}},
-	{{0, 0}, {2, 8, -1, 0, NULL}},
-	{{37, 0}, {3, 0, -1, 0, NULL}},
+	{{0, 0}, {0, 0, 0, 0, NULL, 0}},
+	{{0, 0}, {1, 0, -1, 0, NULL, 0}},
+	{{0, 0}, {1, 0, 1, 0, NULL, 0}},
+	{{1, 0}, {2, 0, 0, 0, NULL, 0}},
+	{{50, 13}, {2, 8, 1, 0, NULL, 0}},
+	{{5, 0}, {2, 0, 0, 0, NULL, 0}},
+	{{0, 7}, {2, 8, 1, 0, NULL, 0}},
+	{{64, 47}, {2, 16, 1, 0, NULL, 0}},
+	{{64, 48}, {2, 8, 1, 0, NULL, 0}},
+	{{0, 0}, {4, 8, 1, 0, NULL, 0}},
+	{{100, 49}, {2, 24, 1, 0, NULL, 0}},
+	{{0, 100}, {2, 8, 1, 0, NULL, 0}},
+	{{0, 0}, {2, 8, -1, 0, NULL, 0}},
+	{{37, 0}, {3, 0, -1, 0, NULL, 0}},
 };
 #define NCONFIG (sizeof configs / sizeof configs[0])
 
@@ -474,7 +474,7 @@ TEST(knn_search_separate_queries_and_empty_gallery)
 	double *rsim = malloc((size_t)(nq * k) * sizeof *rsim);
 	float *ssim = malloc((size_t)(nq * k) * sizeof *ssim);
 	const struct isif_knn_blocks rows1 = {0, 1};
-	const struct isif_knn_exec three = {3, 8, 1, 0, NULL};
+	const struct isif_knn_exec three = {3, 8, 1, 0, NULL, 0};
 	ref_topk(g, NULL, ng, q, nq, D, k, 0, ridx, rsim);
 	CHECK_EQ(run_search(g, NULL, ng, q, nq, D, k, 0, &rows1, &three, sidx, ssim), ISIF_OK);
 	CHECK_EQ(count_diffs(sidx, ssim, ridx, rsim, nq * k, 0), 0);
@@ -510,8 +510,8 @@ TEST(knn_search_gaussian_default_blocks)
 	int64_t *idx = malloc((size_t)(nq * k) * sizeof *idx);
 	float *sim = malloc((size_t)(nq * k) * sizeof *sim);
 	struct team *lent = team_create(2);
-	const struct isif_knn_exec two = {2, 0, 0, 0, NULL}, one_fly = {1, 0, -1, 0, NULL};
-	const struct isif_knn_exec upto2 = {0, 0, 0, 2, NULL}, borrowed = {0, 0, 0, 0, lent};
+	const struct isif_knn_exec two = {2, 0, 0, 0, NULL, 0}, one_fly = {1, 0, -1, 0, NULL, 0};
+	const struct isif_knn_exec upto2 = {0, 0, 0, 2, NULL, 0}, borrowed = {0, 0, 0, 0, lent, 0};
 	const struct isif_knn_exec *exs[5] = {NULL, &two, &one_fly, &upto2, &borrowed};
 
 	CHECK(lent != NULL);
