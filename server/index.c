@@ -569,6 +569,7 @@ struct slot {
 	char path[INDEX_PATH_LEN];    /* the row's path when it was loaded */
 	struct index_data *ix;
 	uint64_t used;                /* LRU tick */
+	long long gen;                /* store_index_generation when the row was last read */
 };
 
 struct index_cache {
@@ -633,21 +634,39 @@ static struct slot *find_slot(struct index_cache *c, int64_t job)
 	return NULL;
 }
 
-/* With c->mu held: a reference to the cached copy of row, or NULL. */
-static struct index_data *cached(struct index_cache *c, const struct index_row *row)
+/* With c->mu held: a reference to the cached copy of row, or NULL; the
+ * slot is then known current as of generation gen. */
+static struct index_data *cached(struct index_cache *c, const struct index_row *row,
+				 long long gen)
 {
 	struct slot *s = find_slot(c, row->job);
 	if (!s || strcmp(s->path, row->path) != 0)
 		return NULL;
 	s->used = ++c->tick;
+	s->gen = gen;
 	return index_ref(s->ix);
+}
+
+/* A reference to the job's cached index when no index row changed since
+ * the slot was checked against the database, else NULL (look it up). */
+static struct index_data *current(struct index_cache *c, int64_t job, long long gen)
+{
+	pthread_mutex_lock(&c->mu);
+	struct slot *s = find_slot(c, job);
+	struct index_data *ix = NULL;
+	if (s && s->gen == gen) {
+		s->used = ++c->tick;
+		ix = index_ref(s->ix);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return ix;
 }
 
 /* With c->mu held: puts ix (taking one reference for the slot) in the
  * job's slot, a free one or the least recently used one. Returns the
  * displaced index for the caller to release outside the lock. */
 static struct index_data *install(struct index_cache *c, const struct index_row *row,
-				  struct index_data *ix)
+				  struct index_data *ix, long long gen)
 {
 	struct slot *s = find_slot(c, row->job);
 	if (!s) {
@@ -662,6 +681,7 @@ static struct index_data *install(struct index_cache *c, const struct index_row 
 	snprintf(s->path, sizeof s->path, "%s", row->path);
 	s->ix = index_ref(ix);
 	s->used = ++c->tick;
+	s->gen = gen;
 	return old;
 }
 
@@ -738,12 +758,17 @@ enum isif_rc index_items_delete(struct index_cache *c, int64_t job, const char *
 enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data **out, struct isif_error *err)
 {
 	struct index_row row;
-	*out = NULL;
+	/* no index row changed since the slot was read: no SQL on the path of
+	 * every query */
+	long long gen = store_index_generation(c->st);
+	if ((*out = current(c, job, gen)))
+		return ISIF_OK;
 	/* A newer index may replace the directory between the lookup and the
 	 * load; the lookup is then repeated. */
 	enum isif_rc rc = ISIF_EIO;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		struct isif_error e_db;
+		gen = store_index_generation(c->st);
 		rc = store_index_get(c->st, job, &row, &e_db);
 		if (rc == ISIF_ENOTFOUND || rc == ISIF_EEMPTY) {
 			forget(c, job);
@@ -752,13 +777,13 @@ enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data
 		if (rc)
 			return isif_fail(err, rc, "database: %s", e_db.msg);
 		pthread_mutex_lock(&c->mu);
-		*out = cached(c, &row);
+		*out = cached(c, &row, gen);
 		pthread_mutex_unlock(&c->mu);
 		if (*out)
 			return ISIF_OK;
 		pthread_mutex_lock(&c->load_mu);
 		pthread_mutex_lock(&c->mu);
-		*out = cached(c, &row);    /* another request may have loaded it meanwhile */
+		*out = cached(c, &row, gen);    /* another request may have loaded it meanwhile */
 		pthread_mutex_unlock(&c->mu);
 		if (*out) {
 			pthread_mutex_unlock(&c->load_mu);
@@ -776,7 +801,7 @@ enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data
 			if (rc == ISIF_OK) {
 				pthread_mutex_lock(&c->mu);
 				c->loads++;
-				old = install(c, &row, ix);
+				old = install(c, &row, ix, gen);
 				pthread_mutex_unlock(&c->mu);
 			}
 			pthread_mutex_unlock(&c->items_mu);

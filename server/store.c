@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 struct store {
 	sqlite3 *db;
 	pthread_mutex_t mu;
+	atomic_llong index_gen;   /* store_index_generation */
 };
 
 static const char *const status_names[JOB_STATUS_COUNT] = {
@@ -179,6 +181,7 @@ enum isif_rc store_open(struct store **out, const char *path,
 	if (!st)
 		return isif_fail(err, ISIF_ENOMEM, "out of memory");
 	pthread_mutex_init(&st->mu, NULL);
+	atomic_init(&st->index_gen, 1);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
 	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
 		isif_fail(err, ISIF_EIO, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
@@ -752,7 +755,18 @@ enum isif_rc store_job_delete(struct store *st, int64_t id, enum job_status *sta
 	if (rc == ISIF_OK)
 		rc = run_id(st, "DELETE FROM jobs WHERE id = ?1", id, NULL, NULL, err);
 	pthread_mutex_unlock(&st->mu);
+	store_index_changed(st);   /* the job's index row went with it */
 	return rc;
+}
+
+long long store_index_generation(struct store *st)
+{
+	return atomic_load(&st->index_gen);
+}
+
+void store_index_changed(struct store *st)
+{
+	atomic_fetch_add(&st->index_gen, 1);
 }
 
 static void bind_opt(sqlite3_stmt *s, int i, bool present, double x)

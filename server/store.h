@@ -197,6 +197,12 @@ enum isif_rc store_count_by_status(struct store *st, long counts[JOB_STATUS_COUN
 struct sqlite3;
 struct sqlite3_stmt;
 
+/* A counter that changes after every write that may change what
+ * store_index_get answers (an index row put, a job deleted): a reader that
+ * saw the same value before its lookup may reuse that lookup's answer. */
+long long store_index_generation(struct store *st);
+void store_index_changed(struct store *st);
+
 /* Locks the connection for one unit of statements (store_unlock ends it). */
 struct sqlite3 *store_lock(struct store *st);
 void store_unlock(struct store *st);

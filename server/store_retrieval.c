@@ -73,6 +73,7 @@ enum isif_rc store_index_put(struct store *st, const struct index_row *row,
 out:
 	sqlite3_finalize(s);
 	store_unlock(st);
+	store_index_changed(st);
 	return rc;
 }
 
