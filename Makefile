@@ -133,7 +133,7 @@ UNIT         := $(B)/unit_tests
 ISIFD        := $(B)/isifd
 SERVER_TESTS := $(B)/server_tests
 BENCH_BINS   := $(B)/knn_bench $(B)/gemm_bench $(B)/layer_bench $(B)/probe_bench $(B)/npid_ref \
-                $(B)/folder_bench
+                $(B)/folder_bench $(B)/gallery_bench
 WEB_VENDOR   := web/vendor/uPlot.esm.js
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
 
