@@ -172,6 +172,8 @@ struct conn_table {
 	struct conn_table *next_table;
 	struct workpool *lanes[HTTP_LANES];   /* http_defer's threads */
 	atomic_int deferred;  /* deferred requests whose answer is not sent yet */
+	atomic_bool quiescing; /* http_quiesce began: nothing new is deferred or suspended
+				* (the lanes are freed while libmicrohttpd still runs) */
 };
 
 /* Tables by daemon, for http_stop (tests run two daemons in one process). */
@@ -411,8 +413,10 @@ static struct conn_table *table_of_conn(struct MHD_Connection *conn)
 enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn fn, void *arg)
 {
 	struct conn_table *t = table_of_conn(rq->conn);
-	struct workpool *p = t ? t->lanes[lane] : NULL;
-	enum isif_rc rc = p ? workpool_reserve(p) : ISIF_ENOMEM;
+	/* after http_quiesce the lanes go away while requests still arrive */
+	bool quiescing = t && atomic_load(&t->quiescing);
+	struct workpool *p = t && !quiescing ? t->lanes[lane] : NULL;
+	enum isif_rc rc = quiescing ? ISIF_ECANCELLED : p ? workpool_reserve(p) : ISIF_ENOMEM;
 	if (rc) {
 		rq->in_worker = true;    /* its answer is parked, then replaced below */
 		fn(rq, arg, true);       /* frees arg */
@@ -445,6 +449,20 @@ enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn
 	MHD_suspend_connection(rq->conn);
 	workpool_submit(p, deferred_run, rq);
 	return MHD_YES;
+}
+
+bool http_suspend(struct request *rq)
+{
+	struct conn_table *t = table_of_conn(rq->conn);
+	/* once shutdown began, nothing new is suspended: libmicrohttpd must
+	 * stop with none left */
+	if (!t || atomic_load(&t->quiescing))
+		return false;
+	rq->in_worker = true;      /* the answer is parked, then queued on resume */
+	rq->deferred_in = &t->deferred;
+	atomic_fetch_add(&t->deferred, 1);
+	MHD_suspend_connection(rq->conn);
+	return true;
 }
 
 const atomic_bool *http_cancel_flag(const struct request *rq)
@@ -1360,8 +1378,10 @@ static struct conn_table *table_of(struct MHD_Daemon *d)
 void http_quiesce(struct MHD_Daemon *d)
 {
 	struct conn_table *t = table_of(d);
-	if (t)
+	if (t) {
+		atomic_store(&t->quiescing, true);
 		lanes_cancel(t);   /* deferred work answers 503 or stops early */
+	}
 	MHD_socket fd = MHD_quiesce_daemon(d);
 	if (fd == MHD_INVALID_SOCKET)
 		return;

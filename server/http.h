@@ -168,6 +168,16 @@ enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn
  */
 void http_detach(struct request *rq);
 
+/*
+ * From a handler, for work that needs no lane (nothing to load, fetch or
+ * decode) and that another thread will answer: suspends the connection,
+ * counted as deferred (shutdown drains it), and returns true; hand rq on
+ * right after: that thread answers and calls http_detached_done, and the
+ * handler returns MHD_YES and touches rq no more. false once shutdown has
+ * begun (nothing suspended: answer, e.g. through http_defer's 503).
+ */
+bool http_suspend(struct request *rq);
+
 /* The detached request has its answer (http_json, http_error...): sends
  * it (the connection resumes). rq is the HTTP thread's again after this. */
 void http_detached_done(struct request *rq);

@@ -755,6 +755,11 @@ enum isif_rc index_items_delete(struct index_cache *c, int64_t job, const char *
 	return rc;
 }
 
+struct index_data *index_acquire_current(struct index_cache *c, int64_t job)
+{
+	return current(c, job, store_index_generation(c->st));
+}
+
 enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data **out, struct isif_error *err)
 {
 	struct index_row row;

@@ -103,6 +103,11 @@ void index_cache_free(struct index_cache *c);
 /* The job's current index (a new reference): ISIF_ENOTFOUND (no such job),
  * ISIF_EEMPTY (no index yet) or another isif_rc, each with err. Thread-safe. */
 enum isif_rc index_acquire(struct index_cache *c, int64_t job, struct index_data **out, struct isif_error *err);
+
+/* The job's index when it is loaded and no index row changed since it was
+ * checked (a reference, or NULL: use index_acquire). Never blocks on I/O:
+ * for the HTTP threads. */
+struct index_data *index_acquire_current(struct index_cache *c, int64_t job);
 void index_release(struct index_data *ix);
 
 /* Loads index.bin from dir (the index directory) without any cache, with

@@ -601,6 +601,7 @@ struct pending {
 	struct query *qs;
 	float *Q;
 	struct fetch_result *fetched;
+	bool keep_nr;              /* pending_free leaves nr to its caller */
 };
 
 static void pending_free(struct pending *pd)
@@ -615,7 +616,8 @@ static void pending_free(struct pending *pd)
 	free(pd->sr.sim);
 	free_fetched(pd->fetched, pd->nr->n);
 	index_release(pd->ix);
-	nreq_free(pd->nr);
+	if (!pd->keep_nr)
+		nreq_free(pd->nr);
 	free(pd);
 }
 
@@ -696,26 +698,13 @@ static void search_done(struct search_req *sr, enum isif_rc rc)
 	http_detached_done(rq);
 }
 
-/* On a lane: resolve the index, fetch, embed; then hand the search (and
- * the answer) to the search threads. */
-static void neighbors_work(struct request *rq, void *arg, bool cancelled)
+/* The queries of pd->nr against pd->ix (resolved, URLs fetched) turned
+ * into vectors pd->Q and a search request; 0, or an error in e. Blocks
+ * only where a query needs it (a dataset image not in the index, an
+ * embedding): the direct path below takes none of those. */
+static int pending_prepare(struct request *rq, struct pending *pd, struct http_err *e)
 {
-	struct http_err e;
-	struct pending *pd = calloc(1, sizeof *pd);
-	if (!pd) {
-		nreq_free(arg);
-		http_error(rq, 503, "unavailable", "out of memory");
-		return;
-	}
-	pd->rq = rq;
-	pd->nr = arg;
 	struct nreq *nr = pd->nr;
-	if (cancelled) {
-		http_err_set(&e, 503, "unavailable", "isifd is shutting down");
-		goto fail;
-	}
-	if (resolve_index(rq, &nr->p, &pd->ix, &e) || fetch_urls(rq, nr, &pd->fetched, &e))
-		goto fail;
 	struct index_data *ix = pd->ix;
 	/* one spare for the query itself; a label filter starts wider */
 	int kk = (int)nr->p.k + 1;
@@ -725,36 +714,103 @@ static void neighbors_work(struct request *rq, void *arg, bool cancelled)
 	pd->Q = malloc((size_t)nr->n * ix->dim * sizeof *pd->Q);
 	pd->sr.idx = malloc((size_t)nr->n * kk * sizeof *pd->sr.idx);
 	pd->sr.sim = malloc((size_t)nr->n * kk * sizeof *pd->sr.sim);
-	if (!pd->qs || !pd->Q || !pd->sr.idx || !pd->sr.sim) {
-		http_err_set(&e, 503, "unavailable", "out of memory");
-		goto fail;
-	}
+	if (!pd->qs || !pd->Q || !pd->sr.idx || !pd->sr.sim)
+		return http_err_set(e, 503, "unavailable", "out of memory");
 	for (int i = 0; i < nr->n; i++)
 		pd->qs[i] = (struct query){.desc = json_object(), .self_row = -1};
 	for (int i = 0; i < nr->n; i++)
-		if (run_query(rq, ix, nr, i, pd->fetched, &pd->qs[i], pd->Q + (size_t)i * ix->dim, &e))
-			goto fail;
-	if (embed_pending(ix, pd->qs, nr->n, pd->Q, &e))
+		if (run_query(rq, ix, nr, i, pd->fetched, &pd->qs[i], pd->Q + (size_t)i * ix->dim, e))
+			return -1;
+	if (embed_pending(ix, pd->qs, nr->n, pd->Q, e))
+		return -1;
+	pd->sr = (struct search_req){.ix = ix, .split = nr->p.split, .k = kk, .nq = nr->n,
+				     .q = pd->Q, .idx = pd->sr.idx, .sim = pd->sr.sim,
+				     .done = search_done, .arg = pd};
+	return 0;
+}
+
+static struct pending *pending_new(struct request *rq, struct nreq *nr)
+{
+	struct pending *pd = calloc(1, sizeof *pd);
+	if (pd) {
+		pd->rq = rq;
+		pd->nr = nr;
+	}
+	return pd;
+}
+
+/* On a lane: resolve the index, fetch, embed; then hand the search (and
+ * the answer) to the search threads. */
+static void neighbors_work(struct request *rq, void *arg, bool cancelled)
+{
+	struct http_err e;
+	struct pending *pd = pending_new(rq, arg);
+	if (!pd) {
+		nreq_free(arg);
+		http_error(rq, 503, "unavailable", "out of memory");
+		return;
+	}
+	struct nreq *nr = pd->nr;
+	if (cancelled) {
+		http_err_set(&e, 503, "unavailable", "isifd is shutting down");
+		goto fail;
+	}
+	if (resolve_index(rq, &nr->p, &pd->ix, &e) || fetch_urls(rq, nr, &pd->fetched, &e) ||
+	    pending_prepare(rq, pd, &e))
 		goto fail;
 	if (nr->then) {
-		nr->then(rq, ix, pd->Q, nr->n, nr->then_arg);
+		nr->then(rq, pd->ix, pd->Q, nr->n, nr->then_arg);
 		pending_free(pd);
 		return;
 	}
 	if (nr->embed) {
-		answer_embed(rq, ix, nr, pd->qs, pd->Q);
+		answer_embed(rq, pd->ix, nr, pd->qs, pd->Q);
 		pending_free(pd);
 		return;
 	}
-	pd->sr = (struct search_req){.ix = ix, .split = nr->p.split, .k = kk, .nq = nr->n,
-				     .q = pd->Q, .idx = pd->sr.idx, .sim = pd->sr.sim,
-				     .done = search_done, .arg = pd};
 	http_detach(rq);
 	searcher_submit(rq->app->search, &pd->sr);
 	return;
 fail:
 	answer_error(rq, &e);
 	pending_free(pd);
+}
+
+/*
+ * The direct path of GET /neighbors: a query by ref to a row of an index
+ * that is loaded and current needs no lane (nothing to load, fetch or
+ * embed), so the HTTP thread submits its search itself and the search
+ * thread answers: one thread hop fewer per query. Returns false (nr
+ * untouched) when the request needs the lane.
+ */
+static bool search_direct(struct request *rq, struct nreq *nr, enum MHD_Result *ret)
+{
+	const struct ref *r = &nr->refs[0];
+	if (r->is_url || nr->p.job <= 0)
+		return false;
+	struct index_data *ix = index_acquire_current(rq->app->indexes, nr->p.job);
+	if (!ix)
+		return false;
+	struct pending *pd = index_find_row(ix, r->split, r->index) >= 0 ? pending_new(rq, nr) : NULL;
+	if (!pd) {
+		index_release(ix);
+		return false;
+	}
+	pd->ix = ix;
+	struct http_err e;
+	if (pending_prepare(rq, pd, &e)) {
+		*ret = answer_error(rq, &e);
+		pending_free(pd);
+		return true;
+	}
+	if (!http_suspend(rq)) {
+		pd->keep_nr = true;   /* the lane's path answers (a 503 in shutdown) */
+		pending_free(pd);
+		return false;
+	}
+	searcher_submit(rq->app->search, &pd->sr);
+	*ret = MHD_YES;
+	return true;
 }
 
 /* Hands nr to the fetch threads when it has a URL, else the work threads. */
@@ -784,6 +840,9 @@ enum MHD_Result route_neighbors_get(struct request *rq)
 	}
 	if (parse_ref(nr->image, nr->refs, &e) || query_params(rq, &nr->p, &e))
 		goto fail;
+	enum MHD_Result ret;
+	if (search_direct(rq, nr, &ret))
+		return ret;
 	return defer_request(rq, nr);
 fail:
 	nreq_free(nr);

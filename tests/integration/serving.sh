@@ -135,5 +135,30 @@ head -c 300 /dev/zero | tr '\0' 'a' >"$T/part"
 args=(); for i in $(seq 1 300); do args+=(-F "p$i=@$T/part"); done
 bad serving_embed_too_many_parts 400 invalid_multipart POST /jobs/1/embed "${args[@]}"
 check serving_healthy_after [ "$(req GET /healthz)" = 200 ]
-check serving_stop_exit_0 stop_isifd
+
+# ---- the direct path (a ref of a loaded index, job given: no lane) ---------------
+pids=()
+for i in $(seq 0 47); do
+	curl -s "$BASE/neighbors?image=test:$i&k=7&job=1" -o "$T/direct.$i.json" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+$NUMPY - "$T" <<'EOF' >"$T/np3.log" 2>&1; is serving_direct_path_same_answers
+import json, sys
+T = sys.argv[1]
+for i in range(48):
+    one, d = json.load(open(T + "/one.%d.json" % i)), json.load(open(T + "/direct.%d.json" % i))
+    assert one["neighbors"] == d["neighbors"] and one["query"] == d["query"], i
+EOF
+
+# ---- SIGTERM while 48 keep-alive clients query (requests keep arriving on open
+# connections after the listen socket closes, some suspended for the search
+# threads): isifd exits 0, no crash, the clients saw answers ----------------------
+wrk -t2 -c48 -d6s "$BASE/neighbors?image=test:3&k=5&job=1" >"$T/wrk.out" 2>&1 &
+wrk_pid=$!
+sleep 1.5
+check serving_stop_under_load_exit_0 stop_isifd
+wait "$wrk_pid"
+check serving_stop_under_load_answered grep -qE '^ +[1-9][0-9]* requests in' "$T/wrk.out"
 finish
+
