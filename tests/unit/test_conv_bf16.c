@@ -112,12 +112,17 @@ TEST(conv_bf16_matches_rounded_reference)
 		{ 2, 3, 9, 9, 6, 3, 3, 1, 1, GEMM_BF16 },
 		{ 2, 7, 10, 10, 10, 1, 1, 2, 0, GEMM_BF16 },
 		{ 2, 64, 16, 16, 200, 3, 3, 1, 1, GEMM_BF16 },
+		/* Winograd with odd channel counts both ways: U's last pair of
+		 * input channels completed with 0 (forward and dx), a last block
+		 * of output channels with 1 or 3 live rows */
+		{ 2, 131, 8, 8, 129, 3, 3, 1, 1, GEMM_BF16 },
+		{ 1, 97, 10, 10, 115, 3, 3, 1, 1, GEMM_BF16 },
 	};
 	/* 1: forward and dx by Winograd, dw by the implicit GEMM; 2: all three */
-	const int wino_shape[] = { 0, 0, 1, 1, 2, 1, 0, 0, 0, 0, 2 };
+	const int wino_shape[] = { 0, 0, 1, 1, 2, 1, 0, 0, 0, 0, 2, 1, 2 };
 	/* direct path, odd C (a last dw tile of 3 columns of a kernel row, or 1
 	 * of a 1×1 kernel's 6): the forward pairs no channels, stays fp32 */
-	const int fp32_fwd[] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0 };
+	const int fp32_fwd[] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0 };
 	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
 		const struct conv_shape *s = &shapes[t];
 		int P = isif_conv_out(s->H, s->R, s->stride, s->pad), Q = isif_conv_out(s->W, s->S, s->stride, s->pad);
