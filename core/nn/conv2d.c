@@ -254,6 +254,16 @@ size_t conv2d_workspace_team(const struct conv_shape *s, int threads)
 	struct geom g = make_geom(s);
 	struct layout l = make_layout(&g, threads);
 	size_t len = layout_total(&l);
+	/* a model plans its workspace before its precision is set: cover the
+	 * bf16 path too where it differs (3×3 stride-2 layers that bf16 runs
+	 * direct, DIRECT_MAX_PLANES_BF16_S2) */
+	struct conv_shape sb = *s;
+	sb.prec = GEMM_BF16;
+	struct geom gb = make_geom(&sb);
+	if (gb.direct != g.direct) {
+		struct layout lb = make_layout(&gb, threads);
+		len = max_size(len, layout_total(&lb));
+	}
 	if (g.wino) {
 		/* the forward, dw and dx (one after the other, in the same space),
 		 * for the tile of either precision: a model plans its workspace

@@ -139,6 +139,7 @@ TEST(conv_bf16_matches_rounded_reference)
 			struct conv_shape s32 = *s;
 			s32.prec = GEMM_FP32;
 			CHECK_MSG(conv2d_takes_dy_map(s) && !conv2d_takes_dy_map(&s32), "shape %u", t);
+
 		}
 		float *x = tu_rand(nx, 3 + t), *w = tu_rand(nw, 5 + t), *dy = tu_rand(ny, 7 + t);
 		float *y = malloc(ny * sizeof(float)), *dx = malloc(nx * sizeof(float));
@@ -172,6 +173,26 @@ TEST(conv_bf16_matches_rounded_reference)
 		free(x), free(w), free(dy), free(y), free(dx), free(dw), free(ws);
 		free(r.y), free(r.ya), free(r.dx), free(r.dxa), free(r.dw), free(r.dwa);
 		free(u.y), free(u.ya), free(u.dx), free(u.dxa), free(u.dw), free(u.dwa);
+	}
+}
+
+/* A model sizes its workspace with fp32 shapes before its precision is
+ * set: that size must hold the bf16 path's where bf16 takes another path
+ * (3×3 stride-2 layers it runs direct; a small map makes the direct path's
+ * packed weights the larger workspace). */
+TEST(conv_bf16_workspace_covers_bf16_path)
+{
+	const struct conv_shape shapes[] = {
+		{ 1, 64, 4, 4, 128, 3, 3, 2, 1, GEMM_BF16 },
+		{ 2, 40, 12, 12, 48, 3, 3, 2, 1, GEMM_BF16 },
+		{ 64, 64, 32, 32, 128, 3, 3, 2, 1, GEMM_BF16 },
+	};
+	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+		struct conv_shape s32 = shapes[t];
+		s32.prec = GEMM_FP32;
+		for (int th = 1; th <= 3; th++)
+			CHECK_MSG(conv2d_workspace_team(&s32, th) >= conv2d_workspace_team(&shapes[t], th),
+				  "shape %u, %d threads", t, th);
 	}
 }
 
