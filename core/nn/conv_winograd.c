@@ -767,7 +767,7 @@ CPU_AVX512_TARGET static void weights_transform_avx512(float *U, const struct wi
 }
 
 /*
- * U straight as the bf16 pairs the GEMM reads (gemm_panels_to_pairs'
+ * U straight as the bf16 pairs the GEMM reads (gemm_view.pairs'
  * layout: panel [Cin/2][MR][2], an odd Cin's last pair completed with 0),
  * for units q in [lo, hi) of ceil(u_rows(Cout) / 16)·ceil(Cin / 2): 16
  * rows from 16·(q / ⌈Cin/2⌉) at channels ci, ci + 1, ci = 2·(q mod ⌈Cin/2⌉).
