@@ -381,17 +381,6 @@ static void to_pairs(uint16_t *dst, const float *src, int w, int kc)
 }
 #endif
 
-void gemm_panels_to_pairs(float *p, ptrdiff_t panel, size_t panels, int K)
-{
-#if CPU_HAVE_AVX512
-	/* in place: pair k/2 is written over bytes of rows ≤ k + 1, read already */
-	for (size_t t = 0; t < panels; t++)
-		to_pairs((uint16_t *)(p + t * panel), p + t * panel, MR, K);
-#else
-	(void)p, (void)panel, (void)panels, (void)K;
-#endif
-}
-
 /* ---- the blocked product ----------------------------------------------- */
 
 /* C(i0.., j0..) (+)= tile on an m×n corner, through the view (tile NULL:
@@ -522,7 +511,7 @@ static void pack_pairs_b(const struct gemm_view *B, float *bp, uint16_t *b2, int
 }
 
 /* The bf16 pairs of A rows ic + i.., from column pc (even) on, where A
- * comes converted (gemm_panels_to_pairs). */
+ * comes converted (the view's pairs). */
 static const uint16_t *pairs_a(const struct gemm_view *A, int ic, int i, int pc)
 {
 	return (const uint16_t *)(A->packed + (size_t)((ic + i) / MR) * A->panel) + (size_t)pc * MR;

@@ -50,7 +50,8 @@ struct gemm_view {
 	const float *packed;       /* when set, the operand is already packed: */
 	ptrdiff_t panel;           /* panel t at packed + t·panel, [k][MR or NR] over all of K */
 	int pairs;                 /* A only, GEMM_BF16 only: the packed panels hold bf16
-				    * pairs (gemm_panels_to_pairs), not floats */
+				    * pairs [k/2][GEMM_MR][2] (round to nearest even; an
+				    * odd K's last pair completed with 0), not floats */
 };
 
 /*
@@ -64,15 +65,6 @@ static inline struct gemm_view gemm_packed(const float *p, ptrdiff_t panel)
 	struct gemm_view v = { NULL, { 0, 0, INT_MAX }, { 0, 0, INT_MAX }, NULL, NULL, p, panel, 0 };
 	return v;
 }
-
-/*
- * Rewrites `panels` packed A panels (panel t at p + t·panel, [k][GEMM_MR]
- * over K) in place as bf16 pairs [k/2][GEMM_MR][2] (round to nearest even;
- * an odd K's last pair completed with 0), the form gemm_prec() reads
- * without converting when the view's `pairs` is set: an operand used by
- * many products is converted once. Only where cpu_bf16() is 1.
- */
-void gemm_panels_to_pairs(float *p, ptrdiff_t panel, size_t panels, int K);
 
 /* Row-major matrix with leading dimension ld: (i, j) at p[i·ld + j]. */
 static inline struct gemm_view gemm_dense(const float *p, ptrdiff_t ld)

@@ -27,7 +27,8 @@
  * block and 16×16 register transposes. Other strides use col explicitly.
  *
  * Narrow layers ("same" padding, stride 1 or 2, at most DIRECT_MAX_PLANES
- * chunk planes a sample: all of resnet20 and convnet) skip the GEMM: with
+ * chunk planes a sample: all of resnet20 and convnet; in bf16 also 3×3
+ * stride-2 layers up to DIRECT_MAX_PLANES_BF16_S2) skip the GEMM: with
  * 16–64 output channels its packed B panels were amortised over too few
  * rows and packing took longer than the product. They run the direct
  * kernels of core/nn/conv_direct.c on a channel-major copy of each chunk, where
@@ -76,6 +77,12 @@
  * per chunk for the weight gradient's dot products (each reduced once per
  * chunk), and wide layers amortise the GEMM's packing well anyway. */
 #define DIRECT_MAX_PLANES 192
+/* In bf16 the direct kernels run at twice fp32's rate while the GEMM
+ * path's fp32 im2col, packing and conversion do not shrink: a 3×3 stride-2
+ * layer with up to this many planes (resnet18's 64 → 128 one: 4·64 + 128)
+ * took 0.7× the CPU time of its im2col GEMM there. Wider ones (128 → 256)
+ * and 1×1 stride-2 ones measured slower on the direct path. */
+#define DIRECT_MAX_PLANES_BF16_S2 384
 #define DIRECT_CHUNK_FLOATS (128u << 10)
 
 /* The Winograd path (core/nn/conv_winograd.c) takes 3×3 pad-1 stride-1 layers
@@ -127,7 +134,9 @@ static struct geom make_geom(const struct conv_shape *sh)
 	/* "same"-padded convolutions of stride 1 or 2 on few channels skip the
 	 * GEMM (a 1×1 stride-1 one needs no copy there either) */
 	struct direct_geom dg;
-	g.direct = R == S && !g.pointwise && C * stride * stride + K <= DIRECT_MAX_PLANES &&
+	int bf16 = g.prec == GEMM_BF16 && cpu_bf16();
+	int max_planes = bf16 && stride == 2 && R == 3 ? DIRECT_MAX_PLANES_BF16_S2 : DIRECT_MAX_PLANES;
+	g.direct = R == S && !g.pointwise && C * stride * stride + K <= max_planes &&
 		   direct_geom_make(&dg, H, W, R, stride, pad, 1);
 	/* wide 3×3 "same" stride-1 layers: forward and dx by Winograd */
 	g.wino = !g.direct && wino_applies(R, S, stride, pad) && C >= WINO_MIN_CHANNELS &&
@@ -141,11 +150,11 @@ static struct geom make_geom(const struct conv_shape *sh)
 	 * takes dw, within rounding x and dY */
 	g.wm = wino_tile(H, W);
 	g.wino_dw = 1;
-	if (g.prec == GEMM_BF16 && cpu_bf16() && g.wm == 4)
+	if (bf16 && g.wm == 4)
 		g.wm = 2, g.wino_dw = 0;
 	/* bf16 on the direct path pairs channels: even counts only (a 1- or
 	 * 3-channel input would multiply by as many zeros as values) */
-	int bf = g.direct && g.prec == GEMM_BF16 && cpu_bf16();
+	int bf = g.direct && bf16;
 	g.bf_x = bf && C % 2 == 0;
 	g.bf_dy = bf && K % 2 == 0;
 	g.bf_dw = bf;
@@ -245,6 +254,16 @@ size_t conv2d_workspace_team(const struct conv_shape *s, int threads)
 	struct geom g = make_geom(s);
 	struct layout l = make_layout(&g, threads);
 	size_t len = layout_total(&l);
+	/* a model plans its workspace before its precision is set: cover the
+	 * bf16 path too where it differs (3×3 stride-2 layers that bf16 runs
+	 * direct, DIRECT_MAX_PLANES_BF16_S2) */
+	struct conv_shape sb = *s;
+	sb.prec = GEMM_BF16;
+	struct geom gb = make_geom(&sb);
+	if (gb.direct != g.direct) {
+		struct layout lb = make_layout(&gb, threads);
+		len = max_size(len, layout_total(&lb));
+	}
 	if (g.wino) {
 		/* the forward, dw and dx (one after the other, in the same space),
 		 * for the tile of either precision: a model plans its workspace

@@ -331,13 +331,35 @@ static inline void gt_1d(v16 *o, int os, const v16 *u, int us, int a)
  * [ci][GEMM_MR] over all of Cin, so (co, ci) at
  * (co / MR)·Cin·MR + ci·MR + co mod MR; rows past Cout are zero.
  */
+/* u[ξ] = (G g Gᵀ)[ξ], ξ < α², for the 9 taps g of 16 lanes. */
+__attribute__((always_inline)) static inline void weights_tile(v16 *u, const v16 *g, int a)
+{
+	v16 t[6 * 3];
+	for (int c = 0; c < 3; c++)
+		g_1d(t + c, 3, g + c, 3, a);
+	for (int i = 0; i < a; i++)
+		g_1d(u + i * a, 1, t + 3 * i, 1, a);
+}
+
+/* Unit (co0, ci)'s u into U's fp32 panels: lanes 0–7 to panel co0 / MR,
+ * lanes 8–15 to the next (if any). */
+static inline void weights_store(float *U, const struct wino_job *j, const v16 *u, int co0, int ci)
+{
+	size_t us = xi_stride(u_rows(j->Cout), j->Cin), next = (size_t)j->Cin * GEMM_MR;
+	float *dst = U + ((size_t)(co0 / GEMM_MR) * j->Cin + ci) * GEMM_MR;
+	for (int xi = 0; xi < j->a * j->a; xi++) {
+		memcpy(dst + xi * us, &u[xi], sizeof(float) * GEMM_MR);
+		if (co0 + GEMM_MR < u_rows(j->Cout))
+			memcpy(dst + xi * us + next, (const float *)&u[xi] + GEMM_MR,
+			       sizeof(float) * GEMM_MR);
+	}
+}
+
 static void weights_transform(float *U, const struct wino_job *j, size_t lo, size_t hi)
 {
-	size_t us = xi_stride(u_rows(j->Cout), j->Cin);
-	int a = j->a, rows = u_rows(j->Cout);
 	for (size_t q = lo; q < hi; q++) {
 		int co0 = (int)(q / j->Cin) * 16, ci = (int)(q % j->Cin);
-		v16 g[9], t[6 * 3], u[POS_MAX];
+		v16 g[9], u[POS_MAX];
 		for (int l = 0; l < 16; l++) {
 			int co = co0 + l;
 			if (co >= j->Cout) {
@@ -351,19 +373,8 @@ static void weights_transform(float *U, const struct wino_job *j, size_t lo, siz
 			for (int i = 0; i < 9; i++)
 				g[i][l] = src[j->flip ? 8 - i : i];
 		}
-		for (int c = 0; c < 3; c++)
-			g_1d(t + c, 3, g + c, 3, a);
-		for (int i = 0; i < a; i++)
-			g_1d(u + i * a, 1, t + 3 * i, 1, a);
-		/* lanes 0–7 to panel co0 / MR, lanes 8–15 to the next (if any) */
-		float *dst = U + ((size_t)(co0 / GEMM_MR) * j->Cin + ci) * GEMM_MR;
-		size_t next = (size_t)j->Cin * GEMM_MR;
-		for (int xi = 0; xi < a * a; xi++) {
-			memcpy(dst + xi * us, &u[xi], sizeof(float) * GEMM_MR);
-			if (co0 + GEMM_MR < rows)
-				memcpy(dst + xi * us + next, (const float *)&u[xi] + GEMM_MR,
-				       sizeof(float) * GEMM_MR);
-		}
+		weights_tile(u, g, j->a);
+		weights_store(U, j, u, co0, ci);
 	}
 }
 
@@ -689,6 +700,116 @@ AVX512 void dw_grad_avx512_a(float *Yh, const float *dy, const struct tiles *tb,
 	}
 }
 
+/* r[k] lane l = r[l] lane k before (k, l < 16), in registers: unpack, then
+ * 64-bit, 128-bit and 256-bit lane shuffles. */
+AVX512 void transpose16_regs(__m512 r[16])
+{
+	__m512 t[16];
+	for (int i = 0; i < 16; i += 2) {
+		t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 16; i += 4) {
+		r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+		r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+		r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+		r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+	}
+	for (int i = 0; i < 16; i += 8)
+		for (int k = 0; k < 4; k++) {
+			t[i + k] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0x88);
+			t[i + k + 4] = _mm512_shuffle_f32x4(r[i + k], r[i + k + 4], 0xdd);
+		}
+	for (int k = 0; k < 8; k++) {
+		r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+		r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
+	}
+}
+
+/* The 9 taps of output channels co0..co0 + 15 at input channel ci (lanes;
+ * 0 past Cout): each channel's 9 contiguous taps loaded at once, then
+ * transposed in registers. Loading them lane by lane went through the
+ * stack and took most of U's time; 9 gathers (16 cache lines each) were
+ * hardly faster. */
+/* weights_gather prefetches this many input channels ahead (4, 8 and 16
+ * measured alike; without it the loads of w took 1.5× as long). */
+#define WG_AHEAD 8
+AVX512 void weights_gather(v16 *g, const struct wino_job *j, int co0, int ci)
+{
+	__m512 r[16];
+	/* the same taps WG_AHEAD channels on: w's rows are read from memory */
+	ptrdiff_t ahead = (ptrdiff_t)WG_AHEAD * 9 * (j->flip ? j->Cout : 1);
+	for (int l = 0; l < 16; l++) {
+		int co = co0 + l;
+		/* flipped: w'[co][ci][r][s] = w[ci][co][2 − r][2 − s] */
+		const float *src = j->flip ? j->w + ((size_t)ci * j->Cout + co) * 9 :
+					     j->w + ((size_t)co * j->Cin + ci) * 9;
+		r[l] = co >= j->Cout ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(0x1ff, src);
+		if (co < j->Cout && ci + WG_AHEAD < j->Cin)
+			_mm_prefetch((const char *)(src + ahead), _MM_HINT_T0);
+	}
+	transpose16_regs(r);
+	for (int i = 0; i < 9; i++)
+		g[i] = (v16)r[j->flip ? 8 - i : i];
+}
+
+/* weights_transform on AVX-512 (the same arithmetic, so the same U). */
+CPU_AVX512_TARGET static void weights_transform_avx512(float *U, const struct wino_job *j,
+							size_t lo, size_t hi)
+{
+	for (size_t q = lo; q < hi; q++) {
+		int co0 = (int)(q / j->Cin) * 16, ci = (int)(q % j->Cin);
+		v16 g[9], u[POS_MAX];
+		weights_gather(g, j, co0, ci);
+		weights_tile(u, g, j->a);
+		weights_store(U, j, u, co0, ci);
+	}
+}
+
+/*
+ * U straight as the bf16 pairs the GEMM reads (gemm_view.pairs'
+ * layout: panel [Cin/2][MR][2], an odd Cin's last pair completed with 0),
+ * for units q in [lo, hi) of ceil(u_rows(Cout) / 16)·ceil(Cin / 2): 16
+ * rows from 16·(q / ⌈Cin/2⌉) at channels ci, ci + 1, ci = 2·(q mod ⌈Cin/2⌉).
+ * The same fp32 u and the same rounding (vcvtne2ps2bf16) as converting
+ * weights_transform's panels, without writing and rereading them in fp32.
+ */
+CPU_BF16_TARGET static void weights_pairs(float *U, const struct wino_job *j, size_t lo,
+					  size_t hi)
+{
+	const __m512i mix = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+					     24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+					     16, 0);
+	size_t us = xi_stride(u_rows(j->Cout), j->Cin), cp = (size_t)(j->Cin + 1) / 2;
+	for (size_t q = lo; q < hi; q++) {
+		int co0 = (int)(q / cp) * 16, ci = 2 * (int)(q % cp);
+		v16 g[9], u0[POS_MAX], u1[POS_MAX];
+		weights_gather(g, j, co0, ci);
+		weights_tile(u0, g, j->a);
+		if (ci + 1 < j->Cin) {
+			weights_gather(g, j, co0, ci + 1);
+			weights_tile(u1, g, j->a);
+		} else {
+			for (int xi = 0; xi < j->a * j->a; xi++)
+				u1[xi] = (v16)_mm512_setzero_ps();
+		}
+		/* words 2t, 2t + 1 = row co0 + t at ci, ci + 1 */
+		uint16_t *dst = (uint16_t *)(U + (size_t)(co0 / GEMM_MR) * j->Cin * GEMM_MR) +
+				(size_t)ci * GEMM_MR;
+		size_t next = (size_t)2 * j->Cin * GEMM_MR; /* the next panel, in words */
+		int two = co0 + GEMM_MR < u_rows(j->Cout);
+		for (int xi = 0; xi < j->a * j->a; xi++) {
+			__m512i h = _mm512_permutexvar_epi16(
+				mix, (__m512i)_mm512_cvtne2ps_pbh((__m512)u1[xi], (__m512)u0[xi]));
+			uint16_t *d = (uint16_t *)(void *)(U + xi * us) + (dst - (uint16_t *)U);
+			_mm256_storeu_si256((__m256i *)d, _mm512_castsi512_si256(h));
+			if (two)
+				_mm256_storeu_si256((__m256i *)(d + next),
+						    _mm512_extracti64x4_epi64(h, 1));
+		}
+	}
+}
+
 /* Each transform compiled twice, with α a constant (4 or 6): name_avx512
  * (dst, src, tiles, nt, job) picks the one for the job's α. */
 #define BY_ALPHA(name)                                                              \
@@ -716,8 +837,8 @@ BY_ALPHA(dw_grad)
 
 /* ---- one member ---------------------------------------------------------- */
 
-/* Whether U is converted to bf16 pairs once (gemm_panels_to_pairs) for
- * products in bf16. */
+/* Whether U is written as bf16 pairs once (weights_pairs) for products in
+ * bf16. */
 static int pairs_u(const struct wino_job *j)
 {
 	return j->prec == GEMM_BF16 && cpu_bf16();
@@ -749,19 +870,24 @@ static void member(void *p, int rank, int size)
 {
 	struct wino_job *j = p;
 	float *U = j->ws;
-	size_t units = (size_t)((u_rows(j->Cout) + 15) / 16) * j->Cin, lo, hi;
-	team_share(units, 1, rank, size, &lo, &hi);
-	weights_transform(U, j, lo, hi);
-	team_barrier(size > 1 ? j->tm : NULL);
+	size_t blocks = (size_t)(u_rows(j->Cout) + 15) / 16, lo, hi;
+#if CPU_HAVE_AVX512
 	if (pairs_u(j)) {
 		/* U as bf16 pairs, once: every chunk's products read it as is */
-		size_t panels = (size_t)u_rows(j->Cout) / GEMM_MR, us = xi_stride(u_rows(j->Cout), j->Cin);
-		team_share((size_t)j->pos * panels, 1, rank, size, &lo, &hi);
-		for (size_t q = lo; q < hi; q++)
-			gemm_panels_to_pairs(U + q / panels * us + q % panels * (size_t)j->Cin * GEMM_MR,
-					     0, 1, j->Cin);
-		team_barrier(size > 1 ? j->tm : NULL);
+		team_share(blocks * (size_t)((j->Cin + 1) / 2), 1, rank, size, &lo, &hi);
+		weights_pairs(U, j, lo, hi);
+	} else {
+		team_share(blocks * (size_t)j->Cin, 1, rank, size, &lo, &hi);
+		if (cpu_avx512())
+			weights_transform_avx512(U, j, lo, hi);
+		else
+			weights_transform(U, j, lo, hi);
 	}
+#else
+	team_share(blocks * (size_t)j->Cin, 1, rank, size, &lo, &hi);
+	weights_transform(U, j, lo, hi);
+#endif
+	team_barrier(size > 1 ? j->tm : NULL);
 	int nm = members(j->N, size);
 	if (rank >= nm)
 		return;

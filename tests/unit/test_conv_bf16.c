@@ -24,6 +24,7 @@
 #include "base/cpu_impl.h"
 #include "base/gemm_impl.h"
 #include "nn/ops_impl.h"
+#include "nn/conv_bn_impl.h"
 #include "base/team_impl.h"
 #include "isif/nn/ops.h"
 #include "check.h"
@@ -112,17 +113,34 @@ TEST(conv_bf16_matches_rounded_reference)
 		{ 2, 3, 9, 9, 6, 3, 3, 1, 1, GEMM_BF16 },
 		{ 2, 7, 10, 10, 10, 1, 1, 2, 0, GEMM_BF16 },
 		{ 2, 64, 16, 16, 200, 3, 3, 1, 1, GEMM_BF16 },
+		/* Winograd with odd channel counts both ways: U's last pair of
+		 * input channels completed with 0 (forward and dx), a last block
+		 * of output channels with 1 or 3 live rows */
+		{ 2, 131, 8, 8, 129, 3, 3, 1, 1, GEMM_BF16 },
+		{ 1, 97, 10, 10, 115, 3, 3, 1, 1, GEMM_BF16 },
+		/* 3×3 stride 2 with 192 < 4·C + K ≤ 384: direct in bf16 only
+		 * (fp32 takes the im2col GEMM), even and odd C */
+		{ 2, 40, 12, 12, 48, 3, 3, 2, 1, GEMM_BF16 },
+		{ 2, 41, 9, 9, 30, 3, 3, 2, 1, GEMM_BF16 },
 	};
 	/* 1: forward and dx by Winograd, dw by the implicit GEMM; 2: all three */
-	const int wino_shape[] = { 0, 0, 1, 1, 2, 1, 0, 0, 0, 0, 2 };
+	const int wino_shape[] = { 0, 0, 1, 1, 2, 1, 0, 0, 0, 0, 2, 1, 2, 0, 0 };
 	/* direct path, odd C (a last dw tile of 3 columns of a kernel row, or 1
 	 * of a 1×1 kernel's 6): the forward pairs no channels, stays fp32 */
-	const int fp32_fwd[] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0 };
+	const int fp32_fwd[] = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1 };
+	const int direct_s2[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1 };
 	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
 		const struct conv_shape *s = &shapes[t];
 		int P = isif_conv_out(s->H, s->R, s->stride, s->pad), Q = isif_conv_out(s->W, s->S, s->stride, s->pad);
 		size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->S;
 		size_t ny = (size_t)s->N * s->K * P * Q;
+		if (direct_s2[t]) {
+			/* the planner's choice: direct in bf16, not in fp32 */
+			struct conv_shape s32 = *s;
+			s32.prec = GEMM_FP32;
+			CHECK_MSG(conv2d_takes_dy_map(s) && !conv2d_takes_dy_map(&s32), "shape %u", t);
+
+		}
 		float *x = tu_rand(nx, 3 + t), *w = tu_rand(nw, 5 + t), *dy = tu_rand(ny, 7 + t);
 		float *y = malloc(ny * sizeof(float)), *dx = malloc(nx * sizeof(float));
 		float *dw = calloc(nw, sizeof(float));
@@ -155,6 +173,26 @@ TEST(conv_bf16_matches_rounded_reference)
 		free(x), free(w), free(dy), free(y), free(dx), free(dw), free(ws);
 		free(r.y), free(r.ya), free(r.dx), free(r.dxa), free(r.dw), free(r.dwa);
 		free(u.y), free(u.ya), free(u.dx), free(u.dxa), free(u.dw), free(u.dwa);
+	}
+}
+
+/* A model sizes its workspace with fp32 shapes before its precision is
+ * set: that size must hold the bf16 path's where bf16 takes another path
+ * (3×3 stride-2 layers it runs direct; a small map makes the direct path's
+ * packed weights the larger workspace). */
+TEST(conv_bf16_workspace_covers_bf16_path)
+{
+	const struct conv_shape shapes[] = {
+		{ 1, 64, 4, 4, 128, 3, 3, 2, 1, GEMM_BF16 },
+		{ 2, 40, 12, 12, 48, 3, 3, 2, 1, GEMM_BF16 },
+		{ 64, 64, 32, 32, 128, 3, 3, 2, 1, GEMM_BF16 },
+	};
+	for (unsigned t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+		struct conv_shape s32 = shapes[t];
+		s32.prec = GEMM_FP32;
+		for (int th = 1; th <= 3; th++)
+			CHECK_MSG(conv2d_workspace_team(&s32, th) >= conv2d_workspace_team(&shapes[t], th),
+				  "shape %u, %d threads", t, th);
 	}
 }
 
