@@ -472,7 +472,11 @@ def _from_torchvision_main(argv):
         if not isinstance(state, dict):
             raise ValueError("%s: holds a %s, not a state_dict" % (argv[2], type(state).__name__))
     else:
-        import torchvision  # only this path needs it
+        try:
+            import torchvision  # only this path needs it
+        except ImportError as e:
+            raise RuntimeError("from-torchvision without --weights needs torchvision "
+                               "(Debian: python3-torchvision): %s" % e) from e
         torch.manual_seed(0)
         state = torchvision.models.resnet18().state_dict()
     from_torchvision(state, argv[0])
