@@ -53,6 +53,7 @@ struct config {
 	long max_batch_urls;
 	long index_cache;
 	long search_threads, search_batch, search_wait_us;
+	long search_share;               /* % of one core the passes may use while a job runs; 0: no cap */
 	/* collections that grow (POST /jobs/{id}/items) */
 	long max_items, max_items_request, max_item_metadata, max_item_id;
 	long dataset_cache;
