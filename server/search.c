@@ -43,6 +43,7 @@ struct searcher {
 	struct duty_window duty;
 	double throttled_s;
 	long long throttles;
+	bool resting;             /* in a rest: submits need not wake the dispatcher */
 	pthread_t thread;
 };
 
@@ -89,6 +90,7 @@ static bool capped(const struct searcher *s)
 static void throttle(struct searcher *s)
 {
 	double t0 = isif_now_s(), now = t0;
+	s->resting = true;
 	for (;;) {
 		double rest = capped(s) && !s->stopping ? duty_sleep_s(&s->duty, now, s->share_cap) : 0;
 		if (rest <= 0)
@@ -96,6 +98,7 @@ static void throttle(struct searcher *s)
 		wait_until(s, now + (rest < SEARCH_RECHECK_S ? rest : SEARCH_RECHECK_S));
 		now = isif_now_s();
 	}
+	s->resting = false;
 	if (now > t0) {
 		s->throttled_s += now - t0;
 		s->throttles++;
@@ -107,7 +110,9 @@ static void throttle(struct searcher *s)
  * trains the dispatcher is often preempted by it: wall time would count
  * the job's own CPU as the searcher's and rest twice for it. The team
  * splits a pass evenly (core/base/team.c), so the dispatcher's share times
- * the team is the pass's cost; the answers (done) are counted too. */
+ * the team is the pass's cost. The answers (done, on the dispatcher alone)
+ * are counted too, times the team when it is above one: the error leans
+ * toward the job. */
 static double thread_cpu_s(void)
 {
 	struct timespec t;
@@ -197,6 +202,7 @@ static void run_batch(struct searcher *s, struct search_req *batch, int nq)
 static void *dispatcher_main(void *arg)
 {
 	struct searcher *s = arg;
+	pthread_setname_np(pthread_self(), "isifd-search");   /* top -H, /proc/PID/task/TID/comm */
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->head && !s->stopping)
@@ -264,7 +270,8 @@ void searcher_submit(struct searcher *s, struct search_req *r)
 		s->head = r;
 	s->tail = r;
 	s->queued += r->nq;
-	pthread_cond_signal(&s->wake);
+	if (!s->resting)   /* a rest wakes by itself: thousands of wake-ups a second would not help */
+		pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->mu);
 }
 
