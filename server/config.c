@@ -119,7 +119,7 @@ static const struct opt opts[] = {
 	{"search-wait-us", OPT_INT, O(search_wait_us), NULL, 0, 0, 100000,
 	 "microseconds a pass may wait for more queries before it starts (0: none; queries "
 	 "queue by themselves while a pass runs)"},
-	{"search-share", OPT_INT, O(search_share), NULL, 35, 0, 25600,
+	{"search-share", OPT_INT, O(search_share), NULL, 30, 0, 25600,
 	 "percent of one core the search passes may use while a job trains (a duty cycle over "
 	 "the last second: queries wait and are searched together in larger batches); 0: no cap. "
 	 "No cap while no job runs"},
