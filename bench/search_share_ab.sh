@@ -7,7 +7,9 @@
 # GET /neighbors?image=test:0&k=10. Per phase it prints req/s, the job's
 # images/s, and CPU in cores (from /proc/PID/task/*/stat): the job's
 # threads (those that appeared when it started), the search dispatcher
-# (thread "isifd-search"), and the rest of isifd (HTTP, work). CPU shares
+# (thread "isifd-search"), and the rest of isifd (HTTP, work). The job's
+# threads are those that appeared when it started plus the worker thread
+# (busy above 0.1 core in a first quiet phase). CPU shares
 # are less hostage to a busy machine than images/s: the cap bounds the
 # dispatcher's cores whatever else runs. Never fails on speed.
 #
@@ -72,6 +74,10 @@ for pair in $(seq 1 "$PAIRS"); do
 		B=http://127.0.0.1:$PORT
 		REF="$B/neighbors?image=test:0&k=10&job=1"
 		curl -s "$REF" >/dev/null   # the index loaded
+		# jobs left queued or running by an interrupted run would train instead
+		for j in $(curl -s "$B/jobs" | field "' '.join(str(j['id']) for j in (d['jobs'] if isinstance(d, dict) else d) if j['status'] in ('queued', 'running'))"); do
+			curl -s -X POST "$B/jobs/$j/cancel" >/dev/null
+		done
 		before=$(ls /proc/$PID/task)
 		TID=$(curl -s -X POST "$B/jobs" -H 'Content-Type: application/json' -d '{"dataset":
 			"fashion-mnist", "model": "convnet", "epochs": 50, "batch_size": 128,
@@ -80,10 +86,18 @@ for pair in $(seq 1 "$PAIRS"); do
 			[ "$(curl -s "$B/jobs/$TID" | field "(d['progress'] or {}).get('images_done', 0) > 0")" = True ] && break
 			sleep 1
 		done
-		sleep 2
+		# the job's threads: those it started, and the worker that runs it
+		# (older, but the only other thread busy while no query comes)
 		JOBT=()
 		for t in $(ls /proc/$PID/task); do
 			grep -qx "$t" <<<"$before" || JOBT+=("$t")
+		done
+		declare -A t0=()
+		for t in $before; do t0[$t]=$(awk '{print $14 + $15}' /proc/$PID/task/$t/stat 2>/dev/null); done
+		s0=$(sample); sleep "$DUR"; s1=$(sample)
+		for t in $before; do
+			n=$(awk '{print $14 + $15}' /proc/$PID/task/$t/stat 2>/dev/null)
+			[ -n "$n" ] && [ $((n - ${t0[$t]:-0})) -gt $((DUR * $(getconf CLK_TCK) / 10)) ] && JOBT+=("$t")
 		done
 		s0=$(sample); sleep "$DUR"; s1=$(sample)
 		report "$share" "no queries" - "$s0" "$s1"
