@@ -7,7 +7,7 @@
 #   GET /neighbors?image=test:0&k=10      (by ref)
 #   POST /neighbors?k=10 with a 28x28 PNG (by upload: decode, embed, search)
 # first alone, then while another job trains on the same daemon (its
-# images/s before and during the queries is printed). Each figure is the
+# images/s alone and during each wrk run is printed beside the row). Each figure is the
 # median of RUNS runs; the ratio neighbours / healthz is taken within each
 # run, then its median. At the end, if bench/neighbors_1m.sh is executable
 # and SKIP_1M is not 1,
@@ -63,6 +63,14 @@ wait_for() {  # ID STATUS SECONDS
 	return 1
 }
 images_per_s() { curl -s "$B/jobs/$1" | field "round((d['progress'] or {}).get('images_per_sec', 0))"; }
+# images_so_far ID: the images the running job has trained since it started,
+# with the time; two samples give its images/s over one wrk run
+images_so_far() {
+	curl -s "$B/jobs/$1" | field "'%d %.3f' % (((d['progress'] or {}).get('epoch', 1) - 1) * ((d['progress'] or {}).get('images_total', 0)) + (d['progress'] or {}).get('images_done', 0), __import__('time').time())"
+}
+job_rate() {  # "N0 T0" "N1 T1" -> images/s between the samples
+	python3 -c "import sys; a = sys.argv[1].split(); b = sys.argv[2].split(); print(round((int(b[0]) - int(a[0])) / (float(b[1]) - float(a[1]))))" "$1" "$2"
+}
 
 if [ -z "$REUSE" ]; then
 	echo "== training the index: convnet, 1 epoch of all 60000 images, evaluation on"
@@ -84,21 +92,24 @@ EOF
 curl -s -X POST "$B/neighbors?k=10&job=1" -H 'Content-Type: image/png' \
 	--data-binary @"$STATE/q.png" >/dev/null   # warm: index and model loaded
 
-# one_wrk NAME CONN URL [SCRIPT]: one run; appends "NAME CONN run req/s p50_ms p99_ms errors"
+# one_wrk NAME CONN URL [SCRIPT]: one run; appends "NAME CONN run req/s p50_ms p99_ms errors
+# job_images/s" (the training job's images/s over the run when TID is set, else -1)
 one_wrk() {
-	local name=$1 conn=$2 url=$3 script=${4:-} out
+	local name=$1 conn=$2 url=$3 script=${4:-} out s0 ips=-1
+	[ -n "${TID:-}" ] && s0=$(images_so_far "$TID")
 	out=$(wrk -t2 -c"$conn" -d"${DUR}s" --latency ${script:+-s "$script"} "$url" 2>&1)
+	[ -n "${TID:-}" ] && ips=$(job_rate "$s0" "$(images_so_far "$TID")")
 	echo "$out" >>"$STATE/wrk.txt"
-	python3 - "$name" "$conn" "$RUN" <<EOF >>"$STATE/rows.txt"
+	python3 - "$name" "$conn" "$RUN" "$ips" <<EOF >>"$STATE/rows.txt"
 import re, sys
 t = """$out"""
 def ms(s):
-    v, u = re.match(r"([\d.]+)(us|ms|s)", s).groups()
-    return float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[u]
+    v, u = re.match(r"([\d.]+)(us|ms|s|m)", s).groups()
+    return float(v) * {"us": 1e-3, "ms": 1, "s": 1e3, "m": 6e4}[u]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 p50 = ms(re.search(r"50%\s+(\S+)", t).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
 m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-print(sys.argv[1], sys.argv[2], sys.argv[3], rps, p50, p99, m.group(1) if m else 0)
+print(sys.argv[1], sys.argv[2], sys.argv[3], rps, p50, p99, m.group(1) if m else 0, sys.argv[4])
 EOF
 }
 
@@ -122,20 +133,23 @@ tid=$(submit '{"dataset": "fashion-mnist", "model": "convnet", "epochs": 50, "ba
 wait_for "$tid" running 60 || exit 1
 sleep $((DUR > 5 ? DUR : 5))
 ips_before=$(images_per_s "$tid")
-scenario training
+s0=$(images_so_far "$tid")
+sleep "$DUR"
+ips_alone=$(job_rate "$s0" "$(images_so_far "$tid")")
+TID=$tid scenario training
 ips_during=$(images_per_s "$tid")
 curl -s -X POST "$B/jobs/$tid/cancel" >/dev/null
 wait_for "$tid" cancelled 60 >/dev/null
 
-python3 - "$STATE/rows.txt" "$ips_before" "$ips_during" <<'EOF'
+python3 - "$STATE/rows.txt" "$ips_before" "$ips_during" "$ips_alone" "$DUR" <<'EOF'
 import statistics as st, sys
 from collections import defaultdict
 rows = [l.split() for l in open(sys.argv[1])]
 by = defaultdict(list)
-for name, c, run, rps, p50, p99, err in rows:
-    by[(name, c)].append((int(run), float(rps), float(p50), float(p99), int(err)))
-print("| scenario | route | conns | req/s | p50 ms | p99 ms | non-2xx | / healthz (same run) |")
-print("|---|---|---|---|---|---|---|---|")
+for name, c, run, rps, p50, p99, err, ips in rows:
+    by[(name, c)].append((int(run), float(rps), float(p50), float(p99), int(err), int(ips)))
+print("| scenario | route | conns | req/s | p50 ms | p99 ms | non-2xx | / healthz (same run) | job images/s (vs %s alone) |" % sys.argv[4])
+print("|---|---|---|---|---|---|---|---|---|")
 for scen in ("alone", "training"):
     for c in ("8", "64"):
         hz = {r[0]: r[1] for r in by[(scen + "/healthz", c)]}
@@ -144,10 +158,13 @@ for scen in ("alone", "training"):
             if not v:
                 continue
             ratio = st.median(r[1] / hz[r[0]] for r in v) if route != "healthz" else 1
-            print("| %s | %s | %s | %.0f | %.2f | %.2f | %d | %.3f |" % (
+            ips = st.median(r[5] for r in v)
+            job = "%d (%+.0f%%)" % (ips, 100 * (ips / float(sys.argv[4]) - 1)) if ips >= 0 and float(sys.argv[4]) > 0 else "-"
+            print("| %s | %s | %s | %.0f | %.2f | %.2f | %d | %.3f | %s |" % (
                 scen, route, c, st.median(r[1] for r in v), st.median(r[2] for r in v),
-                st.median(r[3] for r in v), sum(r[4] for r in v), ratio))
-print("training job images/s: %s before the queries, %s at their end" % (sys.argv[2], sys.argv[3]))
+                st.median(r[3] for r in v), sum(r[4] for r in v), ratio, job))
+print("training job images/s: %s before the queries (epoch mean), %s alone over %s s before them, "
+      "%s at their end (epoch mean)" % (sys.argv[2], sys.argv[4], sys.argv[5], sys.argv[3]))
 EOF
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "   (medians of $RUNS runs of ${DUR} s; wrk shares the machine with isifd)"

@@ -447,6 +447,7 @@ static json_t *index_json(const struct index_data *ix)
 			      "auto_threshold_rows", (json_int_t)ANN_AUTO_ROWS);
 	/* the items added after training, searched exactly beside the train rows */
 	json_object_set_new(o, "items", json_integer(ix->items ? item_set_count(ix->items) : 0));
+	json_object_set_new(o, "items_bytes", json_integer(ix->items ? item_set_bytes(ix->items) : 0));
 	json_t *ann = NULL;
 	if (s) {
 		pthread_rwlock_rdlock(&s->mu);

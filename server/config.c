@@ -123,6 +123,10 @@ static const struct opt opts[] = {
 	 "how a pass finds the exact neighbours: auto (bf16 candidates re-ranked in fp32 where "
 	 "the CPU has AVX512_BF16, else fp32), fp32 (the fp32 scan alone) or bf16 (emulated "
 	 "where the CPU lacks it); every choice gives the same answer"},
+	{"search-share", OPT_INT, O(search_share), NULL, 30, 0, 25600,
+	 "percent of one core the search passes may use while a job trains (a duty cycle over "
+	 "the last second: queries wait and are searched together in larger batches); 0: no cap. "
+	 "No cap while no job runs"},
 	{"max-items", OPT_INT, O(max_items), NULL, 10000, 0, 1000000,
 	 "most items a job's collection holds (POST /jobs/{id}/items; 0: adding refused)"},
 	{"max-items-request", OPT_INT, O(max_items_request), NULL, 64, 1, 4096,

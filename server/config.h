@@ -54,6 +54,7 @@ struct config {
 	long index_cache;
 	long search_threads, search_batch, search_wait_us;
 	char search_scan[CONFIG_STR_LEN];   /* auto | fp32 | bf16 */
+	long search_share;               /* % of one core the passes may use while a job runs; 0: no cap */
 	/* collections that grow (POST /jobs/{id}/items) */
 	long max_items, max_items_request, max_item_metadata, max_item_id;
 	long dataset_cache;

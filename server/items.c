@@ -162,6 +162,62 @@ int64_t item_set_count(struct item_set *s)
 	return n;
 }
 
+int64_t item_set_bytes(struct item_set *s)
+{
+	pthread_rwlock_rdlock(&s->rw);
+	int64_t b = s->n * ((int64_t)s->dim * (int64_t)sizeof(float) + (int64_t)sizeof *s->seq +
+			    (int64_t)sizeof *s->label + 2 * (int64_t)sizeof(char *));
+	for (int64_t i = 0; i < s->n; i++)
+		b += (int64_t)strlen(s->id[i]) + 1 + (s->meta[i] ? (int64_t)strlen(s->meta[i]) + 1 : 0);
+	pthread_rwlock_unlock(&s->rw);
+	return b;
+}
+
+void item_snapshot_free(struct item_snapshot *x)
+{
+	for (int64_t i = 0; i < x->n; i++) {
+		if (x->id)
+			free(x->id[i]);
+		if (x->meta)
+			free(x->meta[i]);
+	}
+	free(x->id);
+	free(x->meta);
+	free(x->label);
+	free(x->emb);
+	memset(x, 0, sizeof *x);
+}
+
+enum isif_rc item_set_snapshot(struct item_set *s, struct item_snapshot *out)
+{
+	memset(out, 0, sizeof *out);
+	pthread_rwlock_rdlock(&s->rw);
+	int64_t n = s->n;
+	size_t m = n ? (size_t)n : 1;
+	out->dim = s->dim;
+	out->id = calloc(m, sizeof *out->id);
+	out->meta = calloc(m, sizeof *out->meta);
+	out->label = malloc(m * sizeof *out->label);
+	out->emb = malloc(m * (size_t)s->dim * sizeof *out->emb);
+	bool ok = out->id && out->meta && out->label && out->emb;
+	out->n = n;   /* id and meta are zeroed: item_snapshot_free may run at any point */
+	for (int64_t i = 0; ok && i < n; i++) {
+		out->id[i] = strdup(s->id[i]);
+		out->meta[i] = s->meta[i] ? strdup(s->meta[i]) : NULL;
+		ok = out->id[i] && (!s->meta[i] || out->meta[i]);
+	}
+	if (ok) {
+		memcpy(out->label, s->label, (size_t)n * sizeof *out->label);
+		memcpy(out->emb, s->emb, (size_t)n * s->dim * sizeof *out->emb);
+	}
+	pthread_rwlock_unlock(&s->rw);
+	if (!ok) {
+		item_snapshot_free(out);
+		return ISIF_ENOMEM;
+	}
+	return ISIF_OK;
+}
+
 /* Does (sa, ia) come before (sb, ib) in the exact search's order? */
 static bool before(float sa, int64_t ia, float sb, int64_t ib)
 {

@@ -34,6 +34,23 @@ void item_set_remove(struct item_set *s, int64_t seq);
 
 int64_t item_set_count(struct item_set *s);
 
+/* Bytes the items hold in memory: embeddings, ids, metadata text and the
+ * per-item fields (GET /jobs/{id}/index). */
+int64_t item_set_bytes(struct item_set *s);
+
+/* A copy of the set taken at one instant, oldest item first (the order
+ * /neighbors ranks ties in): what an export streams while adds and
+ * removes go on. label -1: none; meta[i] NULL: none. */
+struct item_snapshot {
+	int64_t n;
+	int dim;
+	char **id, **meta;
+	int32_t *label;
+	float *emb;          /* [n, dim] */
+};
+enum isif_rc item_set_snapshot(struct item_set *s, struct item_snapshot *out);
+void item_snapshot_free(struct item_snapshot *x);
+
 /* Merges the items into each of nq queries' k best of the dataset
  * (idx[nq·k], sim[nq·k], best first, −1 / −∞ past the end, as the exact
  * search answers): item similarities come from the exact search's own

@@ -298,7 +298,10 @@ int main(int argc, char **argv)
 	dscache_set_folder_cache(app.datasets, cfg.folder_cache_mib > 0 ? folder_cache : NULL,
 				 (int64_t)cfg.folder_cache_mib << 20, share > 0 ? (int)share : 1);
 	jobrun_set_mpi(jr, &mpi);
-	if (sched_create(&app.sched, st, &so, &err) || sched_start(app.sched, &err)) {
+	if (sched_create(&app.sched, st, &so, &err) == ISIF_OK)   /* the cap from the first job on */
+		searcher_set_policy(app.search, (double)cfg.search_share * 0.01,
+				    sched_running_jobs(app.sched));
+	if (!app.sched || sched_start(app.sched, &err)) {
 		log_error("start-up failed: %s", err.msg);
 		return 1;
 	}

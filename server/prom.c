@@ -182,6 +182,18 @@ char *prom_render(struct prom *p, const struct prom_gauges *g, size_t *len)
 		      "isifd_search_max_wait_seconds %.6f\n",
 		      g->search_passes, g->search_queries, g->search_wait_s_sum, g->search_queued,
 		      g->search_max_wait_s);
+	isif_strbuf_printf(&b, "# HELP isifd_search_throttled_seconds_total Rests the search CPU "
+		      "policy imposed before passes while a job ran (--search-share).\n"
+		      "# TYPE isifd_search_throttled_seconds_total counter\n"
+		      "isifd_search_throttled_seconds_total %.6f\n"
+		      "# HELP isifd_search_cpu_share CPU the search passes used over the last second, "
+		      "in cores.\n# TYPE isifd_search_cpu_share gauge\nisifd_search_cpu_share %.4f\n"
+		      "# HELP isifd_search_cpu_share_cap The most of one core the passes may use "
+		      "while a job runs (--search-share; 0: no cap).\n"
+		      "# TYPE isifd_search_cpu_share_cap gauge\nisifd_search_cpu_share_cap %.4f\n"
+		      "# HELP isifd_search_capped 1 while the cap applies (a job runs and the cap is "
+		      "set).\n# TYPE isifd_search_capped gauge\nisifd_search_capped %d\n",
+		      g->search_throttled_s, g->search_share, g->search_share_cap, g->search_capped);
 	pthread_mutex_lock(&p->mu);
 	isif_strbuf_printf(&b, "# HELP isifd_epochs_trained_total Training epochs completed.\n"
 		      "# TYPE isifd_epochs_trained_total counter\nisifd_epochs_trained_total %llu\n"

@@ -32,6 +32,9 @@ struct prom_gauges {
 	/* the search threads' micro-batches (search.c) */
 	long long search_passes, search_queries, search_queued;
 	double search_wait_s_sum, search_max_wait_s;
+	/* its CPU policy (--search-share) */
+	double search_throttled_s, search_share, search_share_cap;
+	int search_capped;
 };
 
 /* The whole page, malloc'd (NULL on ENOMEM). */

@@ -43,6 +43,10 @@ enum MHD_Result route_metrics(struct request *rq)
 		g.search_queued = ss.queued;
 		g.search_wait_s_sum = ss.wait_s_sum;
 		g.search_max_wait_s = ss.max_wait_s;
+		g.search_throttled_s = ss.throttled_s;
+		g.search_share = ss.share;
+		g.search_share_cap = ss.share_cap;
+		g.search_capped = ss.capped;
 	}
 	size_t len = 0;
 	char *text = prom_render(rq->app->prom, &g, &len);

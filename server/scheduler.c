@@ -71,6 +71,7 @@ struct scheduler {
 	uint64_t gen;                 /* bumped by every submit */
 	bool stopping;
 	struct worker *workers;
+	atomic_int running;           /* runs under way (sched_running_jobs) */
 };
 
 /* ---- files ---------------------------------------------------------------- */
@@ -463,7 +464,9 @@ static void run_claimed(struct scheduler *s, struct worker *w, struct job_claim 
 	log_info("job %lld: running on worker %d (budget %d threads)", (long long)c->id, w->index,
 		 job.threads);
 	publish_state(s, c->id);
+	atomic_fetch_add(&s->running, 1);
 	rc = s->o.run(s->o.run_user, &job, &err);
+	atomic_fetch_sub(&s->running, 1);
 done:
 	finish_job(s, w, c, rc, job.retryable, err.msg[0] ? err.msg : isif_strerror(rc));
 }
@@ -766,6 +769,11 @@ int sched_threads_per_job(const struct scheduler *s)
 int sched_workers(const struct scheduler *s)
 {
 	return s->o.workers;
+}
+
+const atomic_int *sched_running_jobs(struct scheduler *s)
+{
+	return &s->running;
 }
 
 int sched_busy(struct scheduler *s)

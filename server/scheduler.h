@@ -133,6 +133,11 @@ int sched_threads_per_job(const struct scheduler *s);
 int sched_workers(const struct scheduler *s);
 int sched_busy(struct scheduler *s);
 
+/* The count of jobs whose run is under way (training or evaluating, MPI
+ * included), for readers that must never block: load it atomically (the
+ * search threads' CPU policy, search.h). Lives as long as s. */
+const atomic_int *sched_running_jobs(struct scheduler *s);
+
 /* ---- called by the run function ---------------------------------------- */
 
 /* An epoch ended and its checkpoint (a file in run_dir, or NULL) is on disk:

@@ -1,6 +1,7 @@
 /*
  * server/search.c — the micro-batching dispatcher of retrieval (see
- * search.h): one thread takes the queue's oldest request, waits up to
+ * search.h): one thread takes the queue's oldest request, rests if the
+ * CPU policy says so (--search-share while a job runs), waits up to
  * max_wait for company, detaches every queued request for the same
  * (index, split, k) up to max_batch queries, runs one index_search_batch
  * over their stacked query rows, and calls each request's done.
@@ -13,8 +14,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "duty.h"
 #include "isif/base/clock.h"
 #include "log.h"
+
+/* Passes that started longer ago than this no longer count in the duty
+ * cycle: it bounds both one rest and the burst allowed after a quiet time. */
+#define SEARCH_DUTY_HORIZON_S 1.0
+/* A rest re-checks the running jobs at least this often (a job that ends
+ * lifts the cap within it). */
+#define SEARCH_RECHECK_S 0.05
 
 struct searcher {
 	pthread_mutex_t mu;
@@ -26,12 +35,36 @@ struct searcher {
 	double max_wait_s;
 	long long passes, queries;
 	double wait_s_sum;
+	/* the CPU policy: while *jobs_running > 0 the passes use at most
+	 * share_cap of one core (≤ 0: no cap); the window, the rests and the
+	 * counters are the dispatcher's, under mu */
+	double share_cap;
+	const atomic_int *jobs_running;
+	struct duty_window duty;
+	double throttled_s;
+	long long throttles;
+	bool resting;             /* in a rest: submits need not wake the dispatcher */
 	pthread_t thread;
 };
 
 static bool same_gallery(const struct search_req *a, const struct search_req *b)
 {
 	return a->ix == b->ix && a->split == b->split && a->k == b->k;
+}
+
+/* With mu held: waits on wake until `until` (isif_now_s, the monotonic
+ * clock the condition variable uses) or a signal. */
+static void wait_until(struct searcher *s, double until)
+{
+	double left = until - isif_now_s();
+	if (left <= 0)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	long long ns = ts.tv_nsec + (long long)(left * 1e9);
+	ts.tv_sec += (time_t)(ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	pthread_cond_timedwait(&s->wake, &s->mu, &ts);
 }
 
 /* With mu held: waits until the oldest request has waited max_wait_s or a
@@ -41,15 +74,51 @@ static void wait_for_company(struct searcher *s)
 	if (s->max_wait_s <= 0)
 		return;
 	double until = s->head->t_submit + s->max_wait_s;
-	while (!s->stopping && s->queued < s->max_batch && isif_now_s() < until) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		double left = until - isif_now_s();
-		long long ns = ts.tv_nsec + (long long)(left * 1e9);
-		ts.tv_sec += (time_t)(ns / 1000000000);
-		ts.tv_nsec = (long)(ns % 1000000000);
-		pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+	while (!s->stopping && s->queued < s->max_batch && isif_now_s() < until)
+		wait_until(s, until);
+}
+
+static bool capped(const struct searcher *s)
+{
+	return s->share_cap > 0 && s->jobs_running && atomic_load(s->jobs_running) > 0;
+}
+
+/* With mu held, before a pass: while a job runs, rests as long as the duty
+ * cycle asks (queries keep queueing, so the pass that follows serves a
+ * larger batch, up to max_batch). Stop ends the rest at once: what is
+ * queued then is answered at full speed. */
+static void throttle(struct searcher *s)
+{
+	double t0 = isif_now_s(), now = t0;
+	s->resting = true;
+	for (;;) {
+		double rest = capped(s) && !s->stopping ? duty_sleep_s(&s->duty, now, s->share_cap) : 0;
+		if (rest <= 0)
+			break;
+		wait_until(s, now + (rest < SEARCH_RECHECK_S ? rest : SEARCH_RECHECK_S));
+		now = isif_now_s();
 	}
+	s->resting = false;
+	if (now > t0) {
+		s->throttled_s += now - t0;
+		s->throttles++;
+	}
+}
+
+/* The CPU a pass cost, from the dispatcher's own thread CPU clock times
+ * the team size. Thread CPU time rather than wall time because while a job
+ * trains the dispatcher is often preempted by it: wall time would count
+ * the job's own CPU as the searcher's and rest twice for it. The team
+ * splits a pass evenly (core/base/team.c), so the dispatcher's share times
+ * the team is the pass's cost. The answers (done, on the dispatcher alone)
+ * are counted too, times the team when it is above one: the error leans
+ * toward the job. */
+static double thread_cpu_s(void)
+{
+	struct timespec t;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t))
+		return 0;
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* With mu held: detaches the oldest request and every later one for the
@@ -133,18 +202,23 @@ static void run_batch(struct searcher *s, struct search_req *batch, int nq)
 static void *dispatcher_main(void *arg)
 {
 	struct searcher *s = arg;
+	pthread_setname_np(pthread_self(), "isifd-search");   /* top -H, /proc/PID/task/TID/comm */
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->head && !s->stopping)
 			pthread_cond_wait(&s->wake, &s->mu);
 		if (!s->head)
 			break;     /* stopping and nothing left */
+		throttle(s);
 		wait_for_company(s);
 		int nq;
 		struct search_req *batch = take_batch(s, &nq);
 		pthread_mutex_unlock(&s->mu);
+		double t0 = isif_now_s(), c0 = thread_cpu_s();
 		run_batch(s, batch, nq);
+		double busy = (thread_cpu_s() - c0) * s->threads;
 		pthread_mutex_lock(&s->mu);
+		duty_add(&s->duty, t0, busy);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -159,7 +233,12 @@ struct searcher *searcher_create(int threads, int max_batch, double max_wait_s,
 		return NULL;
 	}
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->wake, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* wait_until's clock */
+	pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	duty_init(&s->duty, SEARCH_DUTY_HORIZON_S);
 	s->threads = threads > 0 ? threads : 1;
 	s->max_batch = max_batch > 0 ? max_batch : 1;
 	s->max_wait_s = max_wait_s > 0 ? max_wait_s : 0;
@@ -191,7 +270,17 @@ void searcher_submit(struct searcher *s, struct search_req *r)
 		s->head = r;
 	s->tail = r;
 	s->queued += r->nq;
-	pthread_cond_signal(&s->wake);
+	if (!s->resting)   /* a rest wakes by itself: thousands of wake-ups a second would not help */
+		pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void searcher_set_policy(struct searcher *s, double share, const atomic_int *jobs_running)
+{
+	pthread_mutex_lock(&s->mu);
+	s->share_cap = share > 0 ? share : 0;
+	s->jobs_running = jobs_running;
+	pthread_cond_signal(&s->wake);   /* a rest in progress re-reads the cap */
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -201,7 +290,9 @@ void searcher_stats(struct searcher *s, struct search_stats *out)
 	*out = (struct search_stats){
 		.passes = s->passes, .queries = s->queries, .wait_s_sum = s->wait_s_sum,
 		.queued = s->queued, .max_wait_s = s->max_wait_s, .threads = s->threads,
-		.max_batch = s->max_batch,
+		.max_batch = s->max_batch, .throttled_s = s->throttled_s,
+		.throttles = s->throttles, .share = duty_share(&s->duty, isif_now_s()),
+		.share_cap = s->share_cap, .capped = capped(s),
 	};
 	pthread_mutex_unlock(&s->mu);
 }

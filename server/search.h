@@ -9,6 +9,13 @@
  * (index_search_batch) on a team of --search-threads threads. Each
  * request's `done` then runs on the dispatcher.
  *
+ * The CPU policy (searcher_set_policy, --search-share): while at least one
+ * job runs, the passes may use at most `share` of one core, as a duty
+ * cycle over the last second: before a pass the dispatcher rests until
+ * Σ CPU of the remembered passes / the time since the oldest began ≤ share
+ * (duty.h). Queries queue meanwhile and the next pass serves them together.
+ * No cap while no job runs.
+ *
  * The results are exactly those of one exact isif_topk per request: a
  * query's similarities never depend on the other queries of its batch.
  * Thread-safe.
@@ -16,6 +23,7 @@
 #ifndef ISIFD_SEARCH_H
 #define ISIFD_SEARCH_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "index.h"
@@ -50,16 +58,26 @@ struct searcher *searcher_create(int threads, int max_batch, double max_wait_s,
  * ISIF_ECANCELLED once searcher_free began). */
 void searcher_submit(struct searcher *s, struct search_req *r);
 
+/* While *jobs_running (read atomically, never waited on; NULL: never) is
+ * above 0, the passes use at most share of one core (≤ 0: no cap). */
+void searcher_set_policy(struct searcher *s, double share, const atomic_int *jobs_running);
+
 struct search_stats {
 	long long passes, queries;
-	double wait_s_sum;       /* Σ over queries of wait_s */
+	double wait_s_sum;       /* Σ over queries of wait_s (rests included) */
 	long long queued;        /* queries waiting now */
 	double max_wait_s;
 	int threads, max_batch;
+	double throttled_s;      /* Σ of the rests the CPU policy imposed */
+	long long throttles;     /* passes that waited for one */
+	double share;            /* CPU of the passes of the last second / its length, in cores */
+	double share_cap;        /* --search-share as a fraction of one core; 0: no cap */
+	bool capped;             /* the cap applies now: a job runs */
 };
 void searcher_stats(struct searcher *s, struct search_stats *out);
 
-/* Answers what is queued (searched), stops the dispatcher, frees. */
+/* Answers what is queued (searched; a rest ends at once), stops the
+ * dispatcher, frees. */
 void searcher_free(struct searcher *s);
 
 #endif

@@ -7,7 +7,9 @@
 # the exact order (checked against a float64 scan of the exported train
 # rows plus the items' stored embeddings, an item equal to a train row
 # right after it), cut by the label filter and min_similarity, listed,
-# replaced, deleted; they survive kill -9 and a restart, go with their job,
+# replaced, deleted, exported (GET /jobs/{id}/embeddings?split=items in npy,
+# tsv, tsv metadata and csv: equal to each item's stored embedding, label and
+# metadata); they survive kill -9 and a restart, go with their job,
 # and every bad input is a clear 4xx naming its field. Concurrent adds,
 # deletes and searches leave the daemon healthy and consistent.
 cd "$(dirname "$0")/../.." || exit 1
@@ -283,6 +285,59 @@ assert listed == found == ['b', 'm6', 'shoe-a', 'twin', 'up5'], (listed, found)"
 
 code=$(req GET /jobs/1/index)
 check collections_index_counts_items bash -c "[ $code = 200 ] && grep -q '\"items\": 5' '$T/body'"
+check collections_index_shows_items_bytes python3 -c "import json
+d = json.load(open('$T/body'))
+assert d['items'] == 5 and d['items_bytes'] >= 5 * d['dim'] * 4, d"
+
+# ---- the export: split=items in every format, equal to the stored items --------------------
+code=$(post_json /jobs/1/items '{"items": [{"id": "quoted", "image": "test:3",
+	"metadata": {"note": "a \"b\", c\td", "n": [1, 2]}}]}')
+check collections_add_quoted_metadata [ "$code" = 201 ]
+curl -s "$BASE/jobs/1/items?limit=100" -o "$T/list_x.json"
+for id in $(python3 -c "import json; print(' '.join(i['id'] for i in json.load(open('$T/list_x.json'))['items']))"); do
+	curl -s "$BASE/jobs/1/items/$id?embedding=true" -o "$T/xitem.$id.json"
+done
+curl -s -D "$T/x.hdr" -o "$T/items.npy" "$BASE/jobs/1/embeddings?format=npy&split=items"
+curl -s -o "$T/items.tsv" "$BASE/jobs/1/embeddings?format=tsv&split=items"
+curl -s -o "$T/items.meta.tsv" "$BASE/jobs/1/embeddings?format=tsv&metadata=1&split=items"
+curl -s -o "$T/items.csv" "$BASE/jobs/1/embeddings?format=csv&split=items"
+$NUMPY - "$T" <<'EOF2' >"$T/np_x.log" 2>&1; is collections_export_items_equal_stored
+import csv, json, sys
+import numpy as np
+T = sys.argv[1]
+listed = json.load(open(T + "/list_x.json"))["items"]
+stored = {i["id"]: json.load(open(T + "/xitem.%s.json" % i["id"])) for i in listed}
+assert 'filename="job-1-epoch-1-items.npy"' in open(T + "/x.hdr").read()
+npy = np.load(T + "/items.npy")
+assert npy.dtype == np.float32 and npy.shape == (6, len(stored["b"]["embedding"])), npy.shape
+meta = [l.rstrip("\n").split("\t") for l in open(T + "/items.meta.tsv")]
+assert meta[0] == ["id", "label", "metadata"], meta[0]
+meta = meta[1:]
+assert sorted(m[0] for m in meta) == sorted(stored), (meta, list(stored))
+tsv = np.loadtxt(T + "/items.tsv", dtype=np.float32, delimiter="\t", ndmin=2)
+rows = list(csv.reader(open(T + "/items.csv", newline="")))
+d = npy.shape[1]
+assert rows[0] == ["id", "label"] + ["e%d" % j for j in range(d)] + ["metadata"], rows[0][:3]
+for r, (m, c) in enumerate(zip(meta, rows[1:])):
+    it = stored[m[0]]
+    emb = np.array(it["embedding"], dtype=np.float32)
+    assert np.array_equal(npy[r], emb), m[0]
+    assert np.array_equal(tsv[r], emb), m[0]
+    assert np.array_equal(np.array(c[2:2 + d], dtype=np.float32), emb), m[0]
+    assert c[0] == m[0], (c[0], m[0])
+    label = str(it["label"]) if "label" in it else ""
+    assert m[1] == label and c[1] == label, (m, c[:2], it)
+    want = it.get("metadata")
+    assert (json.loads(m[2]) if m[2] else None) == want, (m, it)
+    assert (json.loads(c[-1]) if c[-1] else None) == want, (c[-1], it)
+# oldest first: the quoted item, added last, is the last row
+assert meta[-1][0] == "quoted" and json.loads(rows[-1][-1])["note"] == 'a "b", c\td', rows[-1][-1]
+EOF2
+[ -s "$T/np_x.log" ] && cat "$T/np_x.log"
+expect_error collections export_bad_split 400 'split: must be train, test or items' \
+	GET '/jobs/1/embeddings?split=itemz'
+code=$(req DELETE /jobs/1/items/quoted)
+check collections_quoted_item_deleted [ "$code" = 200 ]
 
 # ---- durable: kill -9, restart, the same items and answers -----------------------------
 kill -KILL "$PID"; wait "$PID" 2>/dev/null; PID=

@@ -16,7 +16,8 @@ NUMPY=/usr/bin/python3
 
 "$ISIFD" --help >"$T/help" 2>&1
 check serving_help_lists_search_flags bash -c "grep -q -- '--search-threads N' '$T/help' &&
-	grep -q -- '--search-batch N' '$T/help' && grep -q -- '--search-wait-us N' '$T/help'"
+	grep -q -- '--search-batch N' '$T/help' && grep -q -- '--search-wait-us N' '$T/help' &&
+	grep -q -- '--search-share N' '$T/help'"
 start_isifd "$T/state" --search-wait-us 2000 --search-batch 32 --work-threads 8 ||
 	{ fail serving_start; exit 1; }
 pass serving_start
@@ -82,6 +83,11 @@ EOF
 
 req GET /metrics >/dev/null
 check serving_metrics_search grep -q '^isifd_search_queries_total [1-9]' "$T/body"
+# the CPU policy: set (the default 30% of a core), not applied with no job running
+check serving_metrics_search_policy bash -c "grep -q '^isifd_search_cpu_share_cap 0.3000$' '$T/body' &&
+	grep -q '^isifd_search_capped 0$' '$T/body' &&
+	grep -q '^isifd_search_throttled_seconds_total 0.000000$' '$T/body' &&
+	grep -q '^isifd_search_cpu_share [0-9.]*$' '$T/body'"
 
 # ---- POST /jobs/{id}/embed ---------------------------------------------------------
 curl -s -o "$T/t0.png" "$BASE/datasets/fashion-mnist/images/test/0"

@@ -5,18 +5,23 @@
  * against a naive scan (similarity within rounding, every better row
  * present, ties by lower row), on a gallery with many exact ties
  * (duplicated rows) and several k; batches of more than one request must
- * have happened.
+ * have happened. The CPU policy (--search-share): with a job "running"
+ * the searcher rests between passes and answers exactly the same; without
+ * one it never rests; searcher_free ends a rest at once and still answers
+ * what is queued.
  */
 #include "../unit/check.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "index.h"
+#include "isif/base/clock.h"
 #include "isif/eval/eval.h"
 #include "search.h"
 
@@ -74,6 +79,14 @@ static void on_done(struct search_req *r, enum isif_rc rc)
 	w->done = 1;
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+}
+
+static int is_done(struct waiter *w)
+{
+	pthread_mutex_lock(&w->mu);
+	int d = w->done;
+	pthread_mutex_unlock(&w->mu);
+	return d;
 }
 
 struct client {
@@ -150,6 +163,125 @@ static void *client_main(void *arg)
 			c->max_batch_seen = r.batch;
 	}
 	return NULL;
+}
+
+/* Loads the toy gallery into dir/index.bin and back (NULL on failure). */
+static struct index_data *load_gal(struct gal *x, const char *name)
+{
+	char dir[600], path[700];
+	struct isif_error err = {0};
+	gal_init(x);
+	snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), name);
+	mkdir(dir, 0750);
+	snprintf(path, sizeof path, "%s/index.bin", dir);
+	CHECK_MSG(index_file_write(path, &x->m, &err) == ISIF_OK, "%s", err.msg);
+	struct index_data *ix = NULL;
+	CHECK_MSG(index_load_dir(dir, &ix, &err) == ISIF_OK, "%s", err.msg);
+	return ix;
+}
+
+/* CLIENTS clients of ROUNDS requests each; returns their failures. */
+static int run_clients(struct searcher *s, struct index_data *ix, int *queries)
+{
+	struct client cl[CLIENTS];
+	pthread_t th[CLIENTS];
+	for (int i = 0; i < CLIENTS; i++) {
+		cl[i] = (struct client){.s = s, .ix = ix, .id = i};
+		pthread_create(&th[i], NULL, client_main, &cl[i]);
+	}
+	int failures = 0;
+	*queries = 0;
+	for (int i = 0; i < CLIENTS; i++) {
+		pthread_join(th[i], NULL);
+		failures += cl[i].failures;
+		*queries += cl[i].queries;
+	}
+	return failures;
+}
+
+TEST(srv_search_throttled_while_a_job_runs_answers_the_same)
+{
+	struct isif_error err = {0};
+	static struct gal x;
+	struct index_data *ix = load_gal(&x, "search-throttle");
+	struct searcher *s = searcher_create(1, 16, 0, &err);
+	CHECK_MSG(s != NULL, "%s", err.msg);
+	if (!ix || !s)
+		return;
+	atomic_int running = 0;
+	searcher_set_policy(s, 0.05, &running);
+	int queries;
+	/* no job: the same flood never rests */
+	CHECK_EQ(run_clients(s, ix, &queries), 0);
+	struct search_stats st;
+	searcher_stats(s, &st);
+	CHECK(!st.capped);
+	CHECK(st.throttled_s == 0 && st.throttles == 0);
+	CHECK(fabs(st.share_cap - 0.05) < 1e-12);
+	/* a job runs: passes rest, answers stay exact (client_main compares
+	 * each with isif_topk alone and a naive scan) */
+	atomic_store(&running, 1);
+	CHECK_EQ(run_clients(s, ix, &queries), 0);
+	searcher_stats(s, &st);
+	CHECK(st.capped);
+	CHECK_MSG(st.throttled_s > 0 && st.throttles > 0, "throttled %.6f s in %lld rests",
+		  st.throttled_s, st.throttles);
+	CHECK(st.share >= 0);
+	CHECK_EQ(st.queries, 2LL * queries);
+	/* the job ends: the cap is lifted */
+	atomic_store(&running, 0);
+	searcher_stats(s, &st);
+	CHECK(!st.capped);
+	searcher_free(s);
+	index_release(ix);
+}
+
+TEST(srv_search_free_ends_a_rest_and_answers_the_queue)
+{
+	struct isif_error err = {0};
+	static struct gal x;
+	struct index_data *ix = load_gal(&x, "search-stop");
+	struct searcher *s = searcher_create(1, 16, 0, &err);
+	CHECK_MSG(s != NULL, "%s", err.msg);
+	if (!ix || !s)
+		return;
+	/* a share so small that the pass after the first rests until the
+	 * first leaves the one-second window */
+	atomic_int running = 1;
+	searcher_set_policy(s, 1e-6, &running);
+	float q[DIM];
+	int64_t idx[2][5], ref_idx[5];
+	float sim[2][5], ref_sim[5];
+	memcpy(q, x.emb[0] + 7 * DIM, sizeof q);
+	struct waiter w[2] = {{PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0},
+			      {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0}};
+	struct search_req r[2];
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct search_req){.ix = ix, .split = SPLIT_TRAIN, .k = 5, .nq = 1, .q = q,
+					   .idx = idx[i], .sim = sim[i], .done = on_done,
+					   .arg = &w[i]};
+		searcher_submit(s, &r[i]);
+		if (i == 0) {   /* the first pass ends before the second is queued */
+			pthread_mutex_lock(&w[0].mu);
+			while (!w[0].done)
+				pthread_cond_wait(&w[0].cv, &w[0].mu);
+			pthread_mutex_unlock(&w[0].mu);
+		}
+	}
+	struct timespec nap = {0, 50 * 1000 * 1000};
+	nanosleep(&nap, NULL);   /* the dispatcher is resting now */
+	CHECK_EQ(is_done(&w[1]), 0);
+	double t0 = isif_now_s();
+	searcher_free(s);
+	double took = isif_now_s() - t0;
+	/* not a speed figure: the rest it ended had most of a second left */
+	CHECK_MSG(took < 0.6, "searcher_free took %.3f s", took);
+	CHECK_EQ(is_done(&w[1]), 1);
+	CHECK_EQ(w[1].rc, ISIF_OK);
+	CHECK_EQ(isif_topk(x.m.split[0].emb, NG, q, 1, DIM, 5, 0, 1, ref_idx, ref_sim), ISIF_OK);
+	CHECK(memcmp(idx[1], ref_idx, sizeof ref_idx) == 0);
+	CHECK(memcmp(sim[1], ref_sim, sizeof ref_sim) == 0);
+	index_release(ix);
 }
 
 TEST(srv_search_batched_is_exact_under_concurrent_clients)
