@@ -439,6 +439,11 @@ enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn
 			return MHD_NO;
 		MHD_add_response_header(r, "Content-Type", "application/json");
 		MHD_add_response_header(r, "Retry-After", "1");
+		/* in shutdown the connection is closed with its 503: a kept-alive
+		 * client would otherwise be answered (and logged) again and again
+		 * until libmicrohttpd stops; the listening socket is gone */
+		if (quiescing)
+			MHD_add_response_header(r, "Connection", "close");
 		return http_respond(rq, 503, r);
 	}
 	rq->work = fn;

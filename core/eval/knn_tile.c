@@ -20,6 +20,7 @@
 #include "eval/knn_tile_avx512.h"
 #include "base/cpu_impl.h"
 
+#include <float.h>
 #include <math.h>
 
 #define MR KNN_MR
@@ -43,7 +44,10 @@ float knn_inv_norm(const float *x, int D)
 	for (int l = 0; d + l < D; l++)
 		acc[l] += (double)x[d + l] * x[d + l];
 	double ss = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-	return ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+	/* a row whose 1/norm overflows a float (denormal values) is a zero row,
+	 * as one of norm 0: else its similarities are inf in the fp32 kernel */
+	double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
+	return inv <= FLT_MAX ? (float)inv : 0.0f;
 }
 
 void knn_pack_queries(float *a, const float *q, int64_t nq, int D)

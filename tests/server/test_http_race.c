@@ -196,3 +196,48 @@ TEST(srv_http_cancel_racing_delete_names_the_cause)
 	server_stop(&sv);
 	log_set_level(LOG_INFO);
 }
+
+/*
+ * After http_quiesce (SIGTERM), a deferred route answers 503 on a kept-alive
+ * connection: that answer must close the connection, else a client that
+ * keeps its connections (wrk -c64) is answered 503 (and logged as an error)
+ * tens of thousands of times a second until libmicrohttpd stops.
+ */
+TEST(srv_http_shutdown_503_closes_the_connection)
+{
+	struct server sv = {0};
+	log_set_level(LOG_ERROR);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!server_start(&sv, "quiesce"))
+		return;
+	CURL *h = curl_easy_init();
+	struct answer a, hdr = {0};
+	request(h, sv.port, "GET", "/healthz", &a);
+	CHECK_MSG(a.status == 200, "healthz answered %ld", a.status);
+	http_quiesce(sv.mhd);
+	/* the same handle: libcurl reuses the open connection */
+	char url[256];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/neighbors?image=test:0&job=1", sv.port);
+	memset(&a, 0, sizeof a);
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, keep_body);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdr);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	long reused_conns = -1;
+	if (curl_easy_perform(h) == CURLE_OK) {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a.status);
+		curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &reused_conns);
+	}
+	CHECK_MSG(reused_conns == 0, "the kept-alive connection was not reused (%ld new)",
+		  reused_conns);
+	CHECK_MSG(a.status == 503, "after quiesce: %ld %s", a.status, a.body);
+	CHECK_MSG(strstr(hdr.body, "\nConnection: close") != NULL,
+		  "the 503 keeps the connection open:\n%s", hdr.body);
+	curl_easy_cleanup(h);
+	server_stop(&sv);
+	log_set_level(LOG_INFO);
+}

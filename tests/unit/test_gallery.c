@@ -281,3 +281,37 @@ TEST(gallery_scan_choice)
 	CHECK(st.bf16 == cpu_bf16());
 	isif_gallery_free(gal);
 }
+
+/*
+ * Rows (and a query) so small that 1/‖x‖ overflows a float (‖x‖ < ~3e-39:
+ * denormal values) are zero rows to both scans: the fp32 scan used to give
+ * them similarity inf (a denormal dot product times an infinite 1/‖g‖)
+ * while the bf16 scan dropped them, so the answers differed.
+ */
+TEST(gallery_denormal_rows_are_zero_rows)
+{
+	enum { NG = 300, D = 16, K = 10, NQ = 4 };
+	struct isif_rng rng;
+	isif_rng_seed(&rng, 5, 0);
+	float *g = clustered_rows(&rng, NG, D, 3, 0.3);
+	float *q = clustered_rows(&rng, NQ, D, 3, 0.3);
+	for (int r = 0; r < NG; r += 7)
+		for (int d = 0; d < D; d++)
+			g[r * D + d] *= 1e-41f;
+	for (int d = 0; d < D; d++)
+		q[D + d] *= 1e-41f;
+	struct isif_gallery_stats st = {0};
+	CHECK(scans_differ(g, NG, q, NQ, D, K, 1, &st) == 0);
+	struct isif_gallery *gal;
+	struct isif_error err = {0};
+	int64_t idx[NQ * K];
+	float sim[NQ * K];
+	CHECK(isif_gallery_create_scan(&gal, g, NG, D, K, 1, 16, ISIF_SCAN_FP32, &err) == 0);
+	isif_gallery_search(gal, q, NQ, idx, sim);
+	for (int t = 0; t < NQ * K; t++)
+		CHECK_MSG(isfinite(sim[t]) && sim[t] <= 1.001f, "slot %d: row %lld similarity %g", t,
+			  (long long)idx[t], sim[t]);
+	isif_gallery_free(gal);
+	free(g);
+	free(q);
+}
