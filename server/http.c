@@ -459,13 +459,18 @@ enum MHD_Result http_defer(struct request *rq, enum http_lane lane, http_work_fn
 bool http_suspend(struct request *rq)
 {
 	struct conn_table *t = table_of_conn(rq->conn);
-	/* once shutdown began, nothing new is suspended: libmicrohttpd must
-	 * stop with none left */
-	if (!t || atomic_load(&t->quiescing))
+	if (!t)
 		return false;
+	/* counted before the shutdown flag is read: either http_stop's drain
+	 * sees this request, or this request sees the flag and suspends
+	 * nothing (libmicrohttpd must stop with no suspended connection) */
+	atomic_fetch_add(&t->deferred, 1);
+	if (atomic_load(&t->quiescing)) {
+		atomic_fetch_sub(&t->deferred, 1);
+		return false;
+	}
 	rq->in_worker = true;      /* the answer is parked, then queued on resume */
 	rq->deferred_in = &t->deferred;
-	atomic_fetch_add(&t->deferred, 1);
 	MHD_suspend_connection(rq->conn);
 	return true;
 }

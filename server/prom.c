@@ -6,6 +6,8 @@
  */
 #include "prom.h"
 
+#include "isif/eval/gallery.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +196,17 @@ char *prom_render(struct prom *p, const struct prom_gauges *g, size_t *len)
 		      "# HELP isifd_search_capped 1 while the cap applies (a job runs and the cap is "
 		      "set).\n# TYPE isifd_search_capped gauge\nisifd_search_capped %d\n",
 		      g->search_throttled_s, g->search_share, g->search_share_cap, g->search_capped);
+	struct isif_gallery_stats scan;
+	isif_gallery_totals(&scan);
+	isif_strbuf_printf(&b, "# HELP isifd_search_bf16_queries_total Queries whose candidates "
+		      "the bf16 scan found (--search-scan).\n"
+		      "# TYPE isifd_search_bf16_queries_total counter\n"
+		      "isifd_search_bf16_queries_total %lld\n"
+		      "# HELP isifd_search_fp32_fallbacks_total Of those, queries the fp32 scan "
+		      "answered (too many rows within the bf16 bound of the k-th).\n"
+		      "# TYPE isifd_search_fp32_fallbacks_total counter\n"
+		      "isifd_search_fp32_fallbacks_total %lld\n",
+		      scan.bf16_queries, scan.fallbacks);
 	pthread_mutex_lock(&p->mu);
 	isif_strbuf_printf(&b, "# HELP isifd_epochs_trained_total Training epochs completed.\n"
 		      "# TYPE isifd_epochs_trained_total counter\nisifd_epochs_trained_total %llu\n"

@@ -32,6 +32,7 @@
 #define BF16_MAX_K 128   /* larger k: the fp32 scan alone */
 
 static atomic_int default_scan = ISIF_SCAN_AUTO;
+static atomic_llong total_bf16_queries, total_fallbacks;   /* isif_gallery_totals */
 
 struct isif_gallery {
 	const float *g;
@@ -261,9 +262,11 @@ static void search_bf16(struct isif_gallery *gal, const float *q, int64_t nb, in
 			gal->fpos[nf++] = i;
 		}
 	atomic_fetch_add(&gal->bf16_queries, nb);
+	atomic_fetch_add(&total_bf16_queries, nb);
 	if (!nf)
 		return;
 	atomic_fetch_add(&gal->fallbacks, nf);
+	atomic_fetch_add(&total_fallbacks, nf);
 	if (!gal->have_fp && make_fp(gal)) {
 		/* no memory for the fp32 scan: the answer is still exact, from
 		 * a one-off search */
@@ -302,6 +305,15 @@ void isif_gallery_stats(const struct isif_gallery *gal, struct isif_gallery_stat
 		.bf16 = gal->have_bf,
 		.bf16_queries = atomic_load(&gal->bf16_queries),
 		.fallbacks = atomic_load(&gal->fallbacks),
+	};
+}
+
+void isif_gallery_totals(struct isif_gallery_stats *out)
+{
+	*out = (struct isif_gallery_stats){
+		.bf16 = cpu_bf16(),
+		.bf16_queries = atomic_load(&total_bf16_queries),
+		.fallbacks = atomic_load(&total_fallbacks),
 	};
 }
 

@@ -88,6 +88,11 @@ check serving_metrics_search_policy bash -c "grep -q '^isifd_search_cpu_share_ca
 	grep -q '^isifd_search_capped 0$' '$T/body' &&
 	grep -q '^isifd_search_throttled_seconds_total 0.000000$' '$T/body' &&
 	grep -q '^isifd_search_cpu_share [0-9.]*$' '$T/body'"
+# the scan: on a CPU with AVX512_BF16 the queries went through the bf16 candidates
+if grep -qw avx512_bf16 /proc/cpuinfo; then scan_re='^isifd_search_bf16_queries_total [1-9]'; else
+	scan_re='^isifd_search_bf16_queries_total 0$'; fi
+check serving_metrics_search_scan bash -c "grep -q '$scan_re' '$T/body' &&
+	grep -q '^isifd_search_fp32_fallbacks_total [0-9]*$' '$T/body'"
 
 # ---- POST /jobs/{id}/embed ---------------------------------------------------------
 curl -s -o "$T/t0.png" "$BASE/datasets/fashion-mnist/images/test/0"

@@ -62,6 +62,10 @@ int isif_gallery_k(const struct isif_gallery *gal);
 /* Counters of the gallery's searches so far. */
 void isif_gallery_stats(const struct isif_gallery *gal, struct isif_gallery_stats *out);
 
+/* The counters of every gallery of the process so far (bf16: the CPU has
+ * the bf16 kernels). Thread-safe. */
+void isif_gallery_totals(struct isif_gallery_stats *out);
+
 void isif_gallery_free(struct isif_gallery *gal);
 
 #endif
