@@ -16,7 +16,9 @@
 #   bench/neighbors_1m.sh [ROWS] [DURATION_S] [CONNECTIONS]   (defaults 1000000, 10, 8)
 #   STATE=dir reuses a state directory whose job 1 has an index (skips the
 #   training; bench/neighbors_wrk.sh passes its own); KEEP=1 keeps it.
-#   HNSW_M, HNSW_EF, IVF_NPROBE override the index parameters (32, 32, 16).
+#   HNSW_M, HNSW_EF, IVF_NPROBE override the index parameters (32, 32, 16);
+#   EXACT_ONLY=1 measures the exact search alone (at CONNECTIONS and at 64);
+#   ISIFD_FLAGS: extra isifd flags (e.g. --search-scan fp32 for the baseline).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
@@ -33,7 +35,7 @@ command -v wrk >/dev/null || { echo "wrk is missing (make deps installs it)"; ex
 REUSE=${STATE:+1}
 STATE=${STATE:-$(mktemp -d /tmp/isifd-bench1m.XXXXXX)}
 LOG=$STATE/isifd-1m.$$.log   # a log of this run alone: an older "listening" line names a dead port
-"$ISIFD" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 >"$LOG" 2>&1 &
+"$ISIFD" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 ${ISIFD_FLAGS:-} >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
 	kill "$PID" 2>/dev/null
@@ -76,9 +78,9 @@ build() {
 URL="$B/neighbors?image=test:0&k=10&job=1"
 ROWS_OUT=()
 # measure NAME URL: wrk, keeps "req/s p50 p99".
-measure() {
+measure() {   # NAME URL [RECALL] [CONNECTIONS]
 	curl -s "$2" >/dev/null   # warm: the index loaded
-	wrk -t2 -c"$CONN" -d"${DUR}s" --latency "$2" >"$STATE/wrk-$1.txt"
+	wrk -t2 -c"${4:-$CONN}" -d"${DUR}s" --latency "$2" >"$STATE/wrk-$1.txt"
 	local rps p50 p99
 	rps=$(awk '/Requests\/sec/ {print $2}' "$STATE/wrk-$1.txt")
 	p50=$(awk '$1 == "50%" {print $2}' "$STATE/wrk-$1.txt")
@@ -94,6 +96,9 @@ curl -s "$B/jobs/1/index" | field "'   gallery: %d train rows of %d dims, search
 measure healthz "$B/healthz"
 measure "exact ${ROWS}" "$URL"
 
+measure "exact ${ROWS} c64" "$URL" "" 64
+[ "${EXACT_ONLY:-0}" = 1 ] && ROWS_OUT+=("(EXACT_ONLY=1: no IVF or HNSW build)")
+if [ "${EXACT_ONLY:-0}" != 1 ]; then
 echo "== IVF-Flat (nlist 4*sqrt(rows), nprobe $IVF_NPROBE)"
 build "{\"kind\": \"ivf\", \"nprobe\": $IVF_NPROBE}" || exit 1
 R=$(field "'recall@10 %.4f' % d['ann']['recall_at_10']" <"$STATE/index.json")
@@ -103,6 +108,7 @@ echo "== HNSW-Flat (M $HNSW_M, efSearch $HNSW_EF)"
 build "{\"kind\": \"hnsw\", \"m\": $HNSW_M, \"ef_search\": $HNSW_EF}" || exit 1
 R=$(field "'recall@10 %.4f' % d['ann']['recall_at_10']" <"$STATE/index.json")
 measure "hnsw M $HNSW_M ef $HNSW_EF" "$URL" "$R"
+fi
 
 echo
 echo "GET /neighbors?image=test:0&k=10 over $ROWS rows, wrk -t2 -c$CONN -d${DUR}s, one run each"

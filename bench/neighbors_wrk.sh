@@ -6,7 +6,8 @@
 #   GET /healthz                          (the daemon's HTTP ceiling)
 #   GET /neighbors?image=test:0&k=10      (by ref)
 #   POST /neighbors?k=10 with a 28x28 PNG (by upload: decode, embed, search)
-# first alone, then while another job trains on the same daemon (its
+# first alone, then while another job trains on the same daemon, and at
+# a paced ~PACE req/s (default 2200, 16 connections) while it trains (its
 # images/s alone and during each wrk run is printed beside the row). Each figure is the
 # median of RUNS runs; the ratio neighbours / healthz is taken within each
 # run, then its median. At the end, if bench/neighbors_1m.sh is executable
@@ -137,7 +138,18 @@ s0=$(images_so_far "$tid")
 sleep "$DUR"
 ips_alone=$(job_rate "$s0" "$(images_so_far "$tid")")
 TID=$tid scenario training
+# paced: about PACE (2200) req/s by ref from 16 connections (wrk's delay()
+# between a connection's requests): what serving a fixed load costs the job,
+# rather than what a flood of as many queries as isifd answers costs it
+cat >"$STATE/paced.lua" <<EOF
+local gap = 1000 * 16 / ${PACE:-2200}
+function delay() return gap end
+EOF
+for RUN in $(seq 1 "$RUNS"); do
+	TID=$tid one_wrk training/ref-paced 16 "$REF" "$STATE/paced.lua"
+done
 ips_during=$(images_per_s "$tid")
+
 curl -s -X POST "$B/jobs/$tid/cancel" >/dev/null
 wait_for "$tid" cancelled 60 >/dev/null
 
@@ -151,13 +163,13 @@ for name, c, run, rps, p50, p99, err, ips in rows:
 print("| scenario | route | conns | req/s | p50 ms | p99 ms | non-2xx | / healthz (same run) | job images/s (vs %s alone) |" % sys.argv[4])
 print("|---|---|---|---|---|---|---|---|---|")
 for scen in ("alone", "training"):
-    for c in ("8", "64"):
+    for c in ("8", "64", "16"):
         hz = {r[0]: r[1] for r in by[(scen + "/healthz", c)]}
-        for route in ("healthz", "ref", "upload"):
+        for route in ("healthz", "ref", "upload", "ref-paced"):
             v = by[(scen + "/" + route, c)]
             if not v:
                 continue
-            ratio = st.median(r[1] / hz[r[0]] for r in v) if route != "healthz" else 1
+            ratio = st.median(r[1] / hz[r[0]] for r in v) if route != "healthz" and hz else 1
             ips = st.median(r[5] for r in v)
             job = "%d (%+.0f%%)" % (ips, 100 * (ips / float(sys.argv[4]) - 1)) if ips >= 0 and float(sys.argv[4]) > 0 else "-"
             print("| %s | %s | %s | %.0f | %.2f | %.2f | %d | %.3f | %s |" % (
