@@ -127,6 +127,10 @@ static const struct opt opts[] = {
 	 "percent of one core the search passes may use while a job trains (a duty cycle over "
 	 "the last second: queries wait and are searched together in larger batches); 0: no cap. "
 	 "No cap while no job runs"},
+	{"serve-nice", OPT_INT, O(serve_nice), NULL, 5, 0, 19,
+	 "nice value of the threads that serve queries (HTTP, work and fetch lanes, search): "
+	 "above a training job's 0, queries take the cores a job leaves rather than an equal "
+	 "share (0: the same priority as jobs)"},
 	{"max-items", OPT_INT, O(max_items), NULL, 10000, 0, 1000000,
 	 "most items a job's collection holds (POST /jobs/{id}/items; 0: adding refused)"},
 	{"max-items-request", OPT_INT, O(max_items_request), NULL, 64, 1, 4096,

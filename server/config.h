@@ -53,6 +53,7 @@ struct config {
 	long max_batch_urls;
 	long index_cache;
 	long search_threads, search_batch, search_wait_us;
+	long serve_nice;                  /* nice of the serving threads (0..19) */
 	char search_scan[CONFIG_STR_LEN];   /* auto | fp32 | bf16 */
 	long search_share;               /* % of one core the passes may use while a job runs; 0: no cap */
 	/* collections that grow (POST /jobs/{id}/items) */

@@ -14,6 +14,7 @@
  * (see "connection admission and request deadline" below).
  */
 #include "http.h"
+#include "serve_nice.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1079,6 +1080,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct request *rq = *con_cls;
 	(void)version;
+	serve_nice_apply();   /* libmicrohttpd's threads are its own: their first request */
 	bool too_long = rq == (void *)&target_too_long, nul_path = rq == (void *)&target_nul;
 	if (!rq || too_long || nul_path) {
 		rq = calloc(1, sizeof *rq);

@@ -33,6 +33,7 @@
 #include "ann_index.h"
 #include "index.h"
 #include "search.h"
+#include "serve_nice.h"
 #include "jobrun.h"
 #include "log.h"
 #include "migrations.h"
@@ -275,6 +276,7 @@ int main(int argc, char **argv)
 	app.indexes = index_cache_create(st, cfg.state_dir, (int)cfg.index_cache);
 	app.datasets = dscache_create(st, (int)cfg.dataset_cache);
 	isif_gallery_set_default_scan((enum isif_gallery_scan)config_search_scan(&cfg));
+	serve_nice_set((int)cfg.serve_nice);
 	app.search = searcher_create((int)cfg.search_threads, (int)cfg.search_batch,
 				     (double)cfg.search_wait_us * 1e-6, &err);
 	struct jobrun *jr = jobrun_create(st, cfg.state_dir);

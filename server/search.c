@@ -7,6 +7,7 @@
  * over their stacked query rows, and calls each request's done.
  */
 #include "search.h"
+#include "serve_nice.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -203,6 +204,7 @@ static void *dispatcher_main(void *arg)
 {
 	struct searcher *s = arg;
 	pthread_setname_np(pthread_self(), "isifd-search");   /* top -H, /proc/PID/task/TID/comm */
+	serve_nice_apply();   /* and the team it will create */
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->head && !s->stopping)

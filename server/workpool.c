@@ -5,6 +5,7 @@
  * to anything (http_defer reserves, suspends the connection, then submits).
  */
 #include "workpool.h"
+#include "serve_nice.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@ struct workpool {
 
 static void *worker_main(void *arg)
 {
+	serve_nice_apply();
 	struct workpool *p = arg;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {

@@ -88,6 +88,15 @@ check serving_metrics_search_policy bash -c "grep -q '^isifd_search_cpu_share_ca
 	grep -q '^isifd_search_capped 0$' '$T/body' &&
 	grep -q '^isifd_search_throttled_seconds_total 0.000000$' '$T/body' &&
 	grep -q '^isifd_search_cpu_share [0-9.]*$' '$T/body'"
+# --serve-nice (default 5): the search thread and the HTTP threads that served
+# a query run at nice 5; a job's threads are not among them (their own: 0)
+nice_of() {   # COMM: the nice values of the daemon's threads of that name
+	for t in /proc/"$PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] && awk '{print $19}' "$t/stat"
+	done | sort -u | tr '\n' ' '
+}
+check serving_threads_niced bash -c "[ '$(nice_of isifd-search)' = '5 ' ] &&
+	echo '$(nice_of MHD-worker)' | grep -qw 5"
 # the scan: on a CPU with AVX512_BF16 the queries went through the bf16 candidates
 if grep -qw avx512_bf16 /proc/cpuinfo; then scan_re='^isifd_search_bf16_queries_total [1-9]'; else
 	scan_re='^isifd_search_bf16_queries_total 0$'; fi
