@@ -49,10 +49,14 @@ code=$(post_json /jobs "$SPEC")
 check mpi_jobs_submit [ "$code" = 201 ]
 check mpi_jobs_epoch_1_committed wait_epoch 1 1 90
 check mpi_jobs_mid_epoch_2 wait_mid_epoch 1 2
+# frozen (SIGSTOP) from here to the kill: isifd cannot commit epoch 2 while the
+# checks below look at the ranks (they took long enough for it to, at times)
+kill -STOP "$PID"
 check mpi_jobs_ranks_running [ "$(ranks 1 | wc -l)" -ge 2 ]
 # the ranks map the decoded folders isifd caches (a folder dataset would hit there)
 check mpi_jobs_ranks_get_folder_cache bash -c "ranks() { pgrep -f -- \"--out $T/state/jobs/1/run\"; }; ranks | xargs -r ps -o args= -p | grep ' train ' | grep -q -- '--cache-dir $T/state/folder-cache --cache-max-mib 16384'"
 kill -KILL "$PID"
+kill -CONT "$PID" 2>/dev/null
 wait "$PID" 2>/dev/null
 PID=
 gone=0
