@@ -228,7 +228,7 @@ bad batch_ref_out_of_range 404 'images[0]: no image test:20000' POST /neighbors/
 bad batch_wrong_type 415 'unsupported_media_type' POST /neighbors/batch -H 'Content-Type: text/plain' --data-binary '{}'
 bad export_format 400 'format: must be npy, tsv or csv' GET '/jobs/1/embeddings?format=xml'
 bad export_metadata_npy 400 'metadata=1 goes with tsv' GET '/jobs/1/embeddings?metadata=1'
-bad export_split 400 'split: must be train or test' GET '/jobs/1/embeddings?split=all'
+bad export_split 400 'split: must be train, test or items' GET '/jobs/1/embeddings?split=all'
 bad export_unknown_job 404 'no job 999' GET '/jobs/999/embeddings'
 bad export_no_index 404 'no_index' GET '/jobs/2/embeddings'
 bad dataset_duplicate 409 'already registered' POST /datasets "${J[@]}" --data-binary "{\"name\": \"tiny\", \"format\": \"folder\", \"path\": \"$T/tiny\"}"
