@@ -24,8 +24,9 @@ for round in $(seq "${ROUNDS:-2}"); do
 			--serve-nice "$nv" >"$log" 2>&1 &
 		pid=$!
 		port=
-		for ((i = 0; i < 200 && -z "$port"; i++)); do
+		for ((i = 0; i < 200; i++)); do
 			port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log" | tail -1)
+			[ -n "$port" ] && break
 			sleep 0.1
 		done
 		B=http://127.0.0.1:$port
