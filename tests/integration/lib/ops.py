@@ -75,11 +75,17 @@ def cmd_hold(port, job, n, ready, out):
     with open(out, "w") as f:
         for st in streams:
             f.write("%d %d\n" % (st[2], b"event: shutdown" in st[1]))
+        # closed by the daemon's stop, which may close them a moment after
+        # the last stream: each gets until 5 s from here to show its end
         gone = 0
+        t_close = time.monotonic() + 5
         for s in slow:
             s.setblocking(False)
             try:
                 while True:
+                    left = t_close - time.monotonic()
+                    if left <= 0 or not select.select([s], [], [], left)[0]:
+                        break
                     d = s.recv(1 << 20)
                     if not d:
                         gone += 1
