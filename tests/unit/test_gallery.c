@@ -86,11 +86,11 @@ TEST(knn_bf16_rounds_to_nearest_even)
 
 /* ---- the tile ---- */
 
-/* s_ij of the bf16 tile on rows q[MR] × g[n], kernel `tile`. */
-static void bf16_tile_sims(knn_tile_fn *tile, const float *q, const float *g, int n, int D,
-			   float *s)
+/* s_ij of a tile kernel on rows q[MR] × g[n], packed by pack_q/pack_g into
+ * Dw words a row (the bf16 tile: ⌈D/2⌉ pairs; the fp32 one: D). */
+static void tile_sims(knn_tile_fn *tile, knn_pack_queries_fn *pack_q, knn_pack_gallery_fn *pack_g,
+		      int Dw, const float *q, const float *g, int n, int D, float *s)
 {
-	const int Dw = (D + 1) / 2;
 	float *a = malloc((size_t)(KNN_MR * Dw) * sizeof *a);
 	float *b = malloc((size_t)(KNN_NR * Dw) * sizeof *b);
 	float ginv[KNN_NR], thr[KNN_MR];
@@ -98,8 +98,8 @@ static void bf16_tile_sims(knn_tile_fn *tile, const float *q, const float *g, in
 	int32_t fill[KNN_MR] = {0};
 	for (int i = 0; i < KNN_MR; i++)
 		thr[i] = -INFINITY;
-	knn_pack_queries_bf16(a, q, KNN_MR, D);
-	knn_pack_gallery_bf16(b, ginv, g, NULL, n, D);
+	pack_q(a, q, KNN_MR, D);
+	pack_g(b, ginv, g, NULL, n, D);
 	const struct knn_sink sink = {.fill = fill, .valid = ((uint64_t)1 << n) - 1};
 	uint32_t left = tile(Dw, a, b, ginv, thr, &sink, s, hits);
 	CHECK(left == (1u << KNN_MR) - 1);
@@ -116,24 +116,6 @@ static double bf16_dot_ref(const float *q, const float *g, int D)
 	for (int d = 0; d < D; d++)
 		s += (double)bf16_to_float(knn_bf16(q[d] * iq)) * bf16_to_float(knn_bf16(g[d] * ig));
 	return s;
-}
-
-/* The fp32 tile's similarities of the same rows. */
-static void fp32_tile_sims(const float *q, const float *g, int n, int D, float *s)
-{
-	float *a = malloc((size_t)(KNN_MR * D) * sizeof *a);
-	float *b = malloc((size_t)(KNN_NR * D) * sizeof *b);
-	float ginv[KNN_NR], thr[KNN_MR];
-	uint64_t hits[KNN_MR];
-	int32_t fill[KNN_MR] = {0};
-	for (int i = 0; i < KNN_MR; i++)
-		thr[i] = -INFINITY;
-	knn_pack_queries(a, q, KNN_MR, D);
-	knn_pack_gallery(b, ginv, g, NULL, n, D);
-	const struct knn_sink sink = {.fill = fill, .valid = ((uint64_t)1 << n) - 1};
-	knn_tile_kernel()(D, a, b, ginv, thr, &sink, s, hits);
-	free(a);
-	free(b);
 }
 
 /*
@@ -156,8 +138,8 @@ TEST(knn_bf16_tile_against_double_and_slack)
 			float *q = clustered_rows(&rng, KNN_MR, D, 2, 0.3);
 			float *g = clustered_rows(&rng, n, D, 2, 0.3);
 			float s[KNN_MR * KNN_NR], f[KNN_MR * KNN_NR];
-			bf16_tile_sims(tile, q, g, n, D, s);
-			fp32_tile_sims(q, g, n, D, f);
+			tile_sims(tile, knn_pack_queries_bf16, knn_pack_gallery_bf16, (D + 1) / 2, q, g, n, D, s);
+			tile_sims(knn_tile_kernel(), knn_pack_queries, knn_pack_gallery, D, q, g, n, D, f);
 			double worst_sum = 0, worst_slack = 0;
 			for (int i = 0; i < KNN_MR; i++)
 				for (int j = 0; j < n; j++) {
