@@ -7,9 +7,11 @@
 #   GET /neighbors?image=test:0&k=10      (by ref)
 #   POST /neighbors?k=10 with a 28x28 PNG (by upload: decode, embed, search)
 # first alone, then while another job trains on the same daemon, and at
-# a paced rate (PACE, default 2600 asked of 32 connections; the rate got is
-# printed: the gap between requests adds to their latency) while it trains (its
-# images/s alone and during each wrk run is printed beside the row). Each figure is the
+# a paced rate (PACE, default 4800 asked of 32 connections; the rate got,
+# 32 / (gap + latency), is printed: about 2,000 req/s here) while it trains.
+# While it trains, each wrk run sits between two quiet windows of the same
+# length, and the job's cost is its images/s during the run over the mean of
+# the two (the job's own pace drifts on a shared machine). Each figure is the
 # median of RUNS runs; the ratio neighbours / healthz is taken within each
 # run, then its median. At the end, if bench/neighbors_1m.sh is executable
 # and SKIP_1M is not 1,
@@ -94,15 +96,33 @@ EOF
 curl -s -X POST "$B/neighbors?k=10&job=1" -H 'Content-Type: image/png' \
 	--data-binary @"$STATE/q.png" >/dev/null   # warm: index and model loaded
 
+# quiet_window: the training job's images/s over DUR s with no queries
+quiet_window() {
+	local s0
+	s0=$(images_so_far "$TID")
+	sleep "$DUR"
+	job_rate "$s0" "$(images_so_far "$TID")"
+}
+
 # one_wrk NAME CONN URL [SCRIPT]: one run; appends "NAME CONN run req/s p50_ms p99_ms errors
-# job_images/s" (the training job's images/s over the run when TID is set, else -1)
+# job_images/s quiet_images/s" (with TID set: the training job's images/s over the run,
+# and the mean of its quiet windows before and after it; the window after a run is the
+# next run's window before; else -1 -1)
 one_wrk() {
-	local name=$1 conn=$2 url=$3 script=${4:-} out s0 ips=-1
-	[ -n "${TID:-}" ] && s0=$(images_so_far "$TID")
+	local name=$1 conn=$2 url=$3 script=${4:-} out s0 ips=-1 quiet=-1 after
+	if [ -n "${TID:-}" ]; then
+		[ -n "${QUIET_BEFORE:-}" ] || QUIET_BEFORE=$(quiet_window)
+		s0=$(images_so_far "$TID")
+	fi
 	out=$(wrk -t2 -c"$conn" -d"${DUR}s" --latency ${script:+-s "$script"} "$url" 2>&1)
-	[ -n "${TID:-}" ] && ips=$(job_rate "$s0" "$(images_so_far "$TID")")
+	if [ -n "${TID:-}" ]; then
+		ips=$(job_rate "$s0" "$(images_so_far "$TID")")
+		after=$(quiet_window)
+		quiet=$(( (QUIET_BEFORE + after) / 2 ))
+		QUIET_BEFORE=$after
+	fi
 	echo "$out" >>"$STATE/wrk.txt"
-	python3 - "$name" "$conn" "$RUN" "$ips" <<EOF >>"$STATE/rows.txt"
+	python3 - "$name" "$conn" "$RUN" "$ips" "$quiet" <<EOF >>"$STATE/rows.txt"
 import re, sys
 t = """$out"""
 def ms(s):
@@ -111,7 +131,7 @@ def ms(s):
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 p50 = ms(re.search(r"^\s*50%\s+(\S+)", t, re.M).group(1)); p99 = ms(re.search(r"^\s*99%\s+(\S+)", t, re.M).group(1))
 m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-print(sys.argv[1], sys.argv[2], sys.argv[3], rps, p50, p99, m.group(1) if m else 0, sys.argv[4])
+print(sys.argv[1], sys.argv[2], sys.argv[3], rps, p50, p99, m.group(1) if m else 0, sys.argv[4], sys.argv[5])
 EOF
 }
 
@@ -138,12 +158,13 @@ ips_before=$(images_per_s "$tid")
 s0=$(images_so_far "$tid")
 sleep "$DUR"
 ips_alone=$(job_rate "$s0" "$(images_so_far "$tid")")
+QUIET_BEFORE=$ips_alone
 TID=$tid scenario training
-# paced: PACE (2600) req/s asked by ref from 32 connections (wrk's delay()
+# paced: PACE (4800) req/s asked by ref from 32 connections (wrk's delay()
 # between a connection's requests): what serving a fixed load costs the job,
 # rather than what a flood of as many queries as isifd answers costs it
 cat >"$STATE/paced.lua" <<EOF
-local gap = 1000 * 32 / ${PACE:-2600}
+local gap = 1000 * 32 / ${PACE:-4800}
 function delay() return gap end
 EOF
 for RUN in $(seq 1 "$RUNS"); do
@@ -153,15 +174,16 @@ ips_during=$(images_per_s "$tid")
 
 curl -s -X POST "$B/jobs/$tid/cancel" >/dev/null
 wait_for "$tid" cancelled 60 >/dev/null
+curl -s -X DELETE "$B/jobs/$tid" >/dev/null   # a reused STATE keeps job 1 alone
 
 python3 - "$STATE/rows.txt" "$ips_before" "$ips_during" "$ips_alone" "$DUR" <<'EOF'
 import statistics as st, sys
 from collections import defaultdict
 rows = [l.split() for l in open(sys.argv[1])]
 by = defaultdict(list)
-for name, c, run, rps, p50, p99, err, ips in rows:
-    by[(name, c)].append((int(run), float(rps), float(p50), float(p99), int(err), int(ips)))
-print("| scenario | route | conns | req/s | p50 ms | p99 ms | non-2xx | / healthz (same run) | job images/s (vs %s alone) |" % sys.argv[4])
+for name, c, run, rps, p50, p99, err, ips, quiet in rows:
+    by[(name, c)].append((int(run), float(rps), float(p50), float(p99), int(err), int(ips), int(quiet)))
+print("| scenario | route | conns | req/s | p50 ms | p99 ms | non-2xx | / healthz (same run) | job images/s (its change against the quiet windows around each run) |")
 print("|---|---|---|---|---|---|---|---|---|")
 for scen in ("alone", "training"):
     for c in ("8", "64", "32"):
@@ -170,10 +192,11 @@ for scen in ("alone", "training"):
             v = by[(scen + "/" + route, c)]
             if not v:
                 continue
-            ratio = st.median(r[1] / hz[r[0]] for r in v) if route != "healthz" and hz else 1
+            ratio = ("%.3f" % st.median(r[1] / hz[r[0]] for r in v) if route != "healthz" and hz
+                     else "1.000" if route == "healthz" else "-")   # no healthz run at this conns
             ips = st.median(r[5] for r in v)
-            job = "%d (%+.0f%%)" % (ips, 100 * (ips / float(sys.argv[4]) - 1)) if ips >= 0 and float(sys.argv[4]) > 0 else "-"
-            print("| %s | %s | %s | %.0f | %.2f | %.2f | %d | %.3f | %s |" % (
+            job = "%d (%+.0f%%)" % (ips, 100 * st.median(r[5] / r[6] - 1 for r in v)) if ips >= 0 and min(r[6] for r in v) > 0 else "-"
+            print("| %s | %s | %s | %.0f | %.2f | %.2f | %d | %s | %s |" % (
                 scen, route, c, st.median(r[1] for r in v), st.median(r[2] for r in v),
                 st.median(r[3] for r in v), sum(r[4] for r in v), ratio, job))
 print("training job images/s: %s before the queries (epoch mean), %s alone over %s s before them, "
