@@ -35,21 +35,15 @@ command -v wrk >/dev/null || { echo "wrk is missing (make deps installs it)"; ex
 REUSE=${STATE:+1}
 STATE=${STATE:-$(mktemp -d /tmp/isifd-bench1m.XXXXXX)}
 LOG=$STATE/isifd-1m.$$.log   # a log of this run alone: an older "listening" line names a dead port
-"$ISIFD" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 ${ISIFD_FLAGS:-} >"$LOG" 2>&1 &
-PID=$!
+. bench/lib.sh
 cleanup() {
 	kill "$PID" 2>/dev/null
 	wait "$PID" 2>/dev/null
 	[ -n "${KEEP:-}${REUSE}" ] || rm -rf "$STATE"
 }
 trap cleanup EXIT
-for ((i = 0; i < 100; i++)); do
-	PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$LOG" | tail -1)
-	[ -n "$PORT" ] && break
-	sleep 0.1
-done
-B=http://127.0.0.1:$PORT
-field() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+# shellcheck disable=SC2086
+isifd_start "$LOG" --state-dir "$STATE" --workers 1 ${ISIFD_FLAGS:-} || exit 1
 
 if [ -z "$REUSE" ]; then
 	echo "== training the source index: convnet, 1 epoch of all 60000 images"

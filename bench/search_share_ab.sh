@@ -22,7 +22,7 @@ DUR=${1:-5}
 PAIRS=${2:-2}
 SHARES=${SHARES:-0 35}
 [ -n "${STATE:-}" ] || { echo "STATE=dir with an indexed job 1 is needed"; exit 1; }
-field() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+. bench/lib.sh
 
 # cpu_ticks PID TIDS...: "job search rest" clock ticks of isifd's threads
 cpu_ticks() {
@@ -63,15 +63,8 @@ echo "|---|---|---|---|---|---|---|---|"
 for pair in $(seq 1 "$PAIRS"); do
 	for share in $SHARES; do
 		LOG=$(mktemp)
-		"$BUILD/isifd" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 \
-			--work-queue 4096 --search-share "$share" >"$LOG" 2>&1 &
-		PID=$!
-		for ((i = 0; i < 100; i++)); do
-			PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$LOG" | tail -1)
-			[ -n "$PORT" ] && break
-			sleep 0.1
-		done
-		B=http://127.0.0.1:$PORT
+		isifd_start "$LOG" --state-dir "$STATE" --workers 1 --work-queue 4096 \
+			--search-share "$share" || exit 1
 		REF="$B/neighbors?image=test:0&k=10&job=1"
 		curl -s "$REF" >/dev/null   # the index loaded
 		# jobs left queued or running by an interrupted run would train instead

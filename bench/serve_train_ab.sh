@@ -24,23 +24,15 @@ BUILD=${BUILD:-build}
 PACE=${PACE:-4800} W=${W:-5} REPS=${REPS:-3} ROUNDS=${ROUNDS:-2}
 IFS='|' read -r -a variants <<<"${VARIANTS:-}"
 [ ${#variants[@]} -gt 0 ] || variants=("")
-field() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+. bench/lib.sh
 printf 'local gap = 1000 * 32 / %s\nfunction delay() return gap end\n' "$PACE" >"$STATE/paced_ab.lua"
 : >"$STATE/serve_train_ab.rows"
 
 # one_start FLAGS: one isifd, one job, REPS loaded windows between quiet ones
 one_start() {
-	local log=$STATE/serve_train_ab.$$.log pid port= B U tid s e line= q
+	local U tid s line= q
 	# shellcheck disable=SC2086
-	"$BUILD/isifd" --listen 127.0.0.1:0 --state-dir "$STATE" --web-dir web --workers 1 $1 \
-		>"$log" 2>&1 &
-	pid=$!
-	for ((i = 0; i < 200; i++)); do
-		port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log" | tail -1)
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	B=http://127.0.0.1:$port
+	isifd_start "$STATE/serve_train_ab.$$.log" --state-dir "$STATE" --workers 1 $1 || exit 1
 	U="$B/neighbors?image=test:0&k=10&job=1"
 	curl -s "$U" >/dev/null
 	tid=$(curl -s -X POST "$B/jobs" -H 'Content-Type: application/json' -d '{"dataset":
@@ -63,8 +55,8 @@ one_start() {
 		sleep 0.1
 	done
 	curl -s -X DELETE "$B/jobs/$tid" >/dev/null
-	kill "$pid"
-	wait "$pid" 2>/dev/null
+	kill "$PID"
+	wait "$PID" 2>/dev/null
 }
 
 for ((r = 1; r <= ROUNDS; r++)); do
