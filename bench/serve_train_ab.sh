@@ -59,35 +59,37 @@ one_start() {
 	wait "$PID" 2>/dev/null
 }
 
-for ((r = 1; r <= ROUNDS; r++)); do
-	for v in "${variants[@]}"; do
-		one_start "$v"
-		tail -1 "$STATE/serve_train_ab.rows" | python3 -c "
-import sys
-flags, windows = sys.stdin.read().rstrip('\n').split('|')
-w = [x.split(':') for x in windows.split()]
-rate = lambda s, e: (int(e.split('_')[0]) - int(s.split('_')[0])) / (float(e.split('_')[1]) - float(s.split('_')[1]))
-cells = []
-for i, x in enumerate(w):
-    if x[0] == 'D':
-        base = (rate(*w[i - 1][1:3]) + rate(*w[i + 1][1:3])) / 2
-        cells.append('%+.0f%% at %s req/s (job %.0f images/s quiet)' % (100 * (rate(x[1], x[2]) / base - 1), x[3], base))
-print('round $r [%s]: %s' % (flags or 'defaults', '; '.join(cells)))"
-	done
-done
-python3 - "$STATE/serve_train_ab.rows" <<'EOF'
+# report [LAST]: each loaded window of the rows file's last line (LAST set), or
+# per variant the medians over all its lines: the job's change against the mean
+# of the quiet windows on either side, and the req/s wrk got
+report() {
+	python3 - "$STATE/serve_train_ab.rows" "${1:-}" <<'EOF'
 import statistics as st, sys
 from collections import defaultdict
 rate = lambda s, e: (int(e.split('_')[0]) - int(s.split('_')[0])) / (float(e.split('_')[1]) - float(s.split('_')[1]))
+lines = open(sys.argv[1]).read().splitlines()
 by = defaultdict(list)
-for l in open(sys.argv[1]):
-    flags, windows = l.rstrip('\n').split('|')
+for l in lines[-1:] if sys.argv[2] else lines:
+    flags, windows = l.split('|')
     w = [x.split(':') for x in windows.split()]
     for i, x in enumerate(w):
         if x[0] == 'D':
-            base = (rate(*w[i - 1][1:3]) + rate(*w[i + 1][1:3])) / 2
-            by[flags].append((rate(x[1], x[2]) / base - 1, float(x[3])))
+            quiet = (rate(*w[i - 1][1:3]) + rate(*w[i + 1][1:3])) / 2
+            by[flags or 'defaults'].append((rate(x[1], x[2]) / quiet - 1, float(x[3]), quiet))
 for flags, v in by.items():
-    print('[%s] median of %d windows: job %+.0f%%, %.0f req/s' % (
-        flags or 'defaults', len(v), 100 * st.median(c for c, _ in v), st.median(q for _, q in v)))
+    if sys.argv[2]:
+        print('%s [%s]: %s' % (sys.argv[2], flags, '; '.join(
+            '%+.0f%% at %.0f req/s (job %.0f images/s quiet)' % (100 * c, q, b) for c, q, b in v)))
+    else:
+        print('[%s] median of %d windows: job %+.0f%%, %.0f req/s' % (
+            flags, len(v), 100 * st.median(c for c, _, _ in v), st.median(q for _, q, _ in v)))
 EOF
+}
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	for v in "${variants[@]}"; do
+		one_start "$v"
+		report "round $r"
+	done
+done
+report
